@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building and running Leasegate needs and a fresh machine lacks. Idempotent.
+# Usage: setup.sh [--browser]   (--browser also installs Chromium for the browser tests)
+source "$(dirname "$0")/common.sh"
+
+CARGO_LEPTOS_VERSION=0.3.10
+WASM_BINDGEN_VERSION=0.2.130
+
+command -v cargo >/dev/null || die "Rust is not installed: install rustup (https://rustup.rs) first"
+rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown \
+  || { log "adding the wasm32 target"; rustup target add wasm32-unknown-unknown; }
+
+if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (compiles for 20-30 minutes, once per machine)"
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+fi
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 7 minutes, once per machine)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
+  || apt_install postgresql postgresql-client
+command -v psql >/dev/null || apt_install postgresql-client
+
+if [ ! -d end2end/node_modules/oidc-provider ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  log "installing the npm packages in end2end/"
+  (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi

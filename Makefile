@@ -1,0 +1,27 @@
+# Leasegate: the two commands of the README, and a few for developers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help run test setup lint sqlx-prepare
+
+help:
+	@echo "make run    - run the portal with its demo (PostgreSQL, identity provider) on http://127.0.0.1:3000"
+	@echo "make test   - run all tests (unit, database, OIDC, session, browser)"
+	@echo "make lint   - rustfmt check and clippy for the server and wasm builds"
+	@echo "make setup  - install the toolchain pieces only"
+
+run:
+	@bash .ci/demo.sh
+
+test:
+	@bash .ci/test.sh
+
+setup:
+	@bash .ci/setup.sh
+
+lint:
+	@bash .ci/lint.sh
+
+# Regenerates the compile-time query data in .sqlx/ from a live database.
+sqlx-prepare:
+	@bash .ci/sqlx-prepare.sh

@@ -1,0 +1,55 @@
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, StaticSegment};
+
+use crate::ui::layout::Layout;
+use crate::ui::pages::{
+    admin::AdminPage, approvals::ApprovalsPage, governance::GovernancePage, home::HomePage,
+    my_access::MyAccessPage, not_found::NotFoundPage, request_access::RequestAccessPage,
+    signed_out::SignedOutPage,
+};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/leasegate.css"/>
+        <Title formatter=|text: String| if text.is_empty() { "Leasegate".to_string() } else { format!("{text} · Leasegate") }/>
+        // Pages render once their data is ready (SsrMode::Async), so the server can answer with the
+        // right status (403, 404) and the first paint is complete.
+        <Router>
+            <Layout>
+                <Routes fallback=|| view! { <NotFoundPage/> }>
+                    <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("request") view=RequestAccessPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("my-access") view=MyAccessPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("governance") view=GovernancePage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("signed-out") view=SignedOutPage ssr=SsrMode::Async/>
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}

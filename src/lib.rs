@@ -1,0 +1,21 @@
+#![recursion_limit = "256"]
+//! Leasegate: just-in-time access for hybrid Microsoft estates.
+//!
+//! One crate, two builds: with `ssr` the server (axum, Leptos SSR, server functions, and all IO
+//! under [`server`]); with `hydrate` the WebAssembly that hydrates the pages in the browser.
+
+pub mod api;
+pub mod app;
+pub mod domain;
+pub mod error;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,9 @@
+//! Everything that does IO. Compiled only into the server binary (feature `ssr`).
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod router;
+pub mod state;
+pub mod telemetry;

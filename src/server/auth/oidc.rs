@@ -1,0 +1,365 @@
+//! OpenID Connect authorization code flow with PKCE, state and nonce, against Entra ID or any
+//! standard provider.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
+    CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreRevocableToken,
+    CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse,
+    CoreTokenType,
+};
+use openidconnect::{
+    AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
+    EmptyAdditionalProviderMetadata, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IdTokenFields, IssuerUrl, LogoutProviderMetadata, LogoutRequest, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadata, RedirectUrl,
+    Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+use crate::server::config::Settings;
+
+/// The claims Entra ID adds to its ID tokens that the portal uses.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EntraClaims {
+    /// The person's immutable object id in their tenant.
+    pub oid: Option<String>,
+    /// The tenant id.
+    pub tid: Option<String>,
+    /// App roles assigned to the person for this application.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+impl AdditionalClaims for EntraClaims {}
+
+type Metadata = ProviderMetadata<
+    LogoutProviderMetadata<EmptyAdditionalProviderMetadata>,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+type EntraTokenResponse = StandardTokenResponse<
+    IdTokenFields<
+        EntraClaims,
+        EmptyExtraTokenFields,
+        CoreGenderClaim,
+        CoreJweContentEncryptionAlgorithm,
+        CoreJwsSigningAlgorithm,
+    >,
+    CoreTokenType,
+>;
+
+type EntraClient = Client<
+    EntraClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    EntraTokenResponse,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// What the browser's round trip to the provider must bring back; kept in the session between
+/// `/auth/login` and `/auth/callback`, and removed on first use so a callback cannot be replayed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// The portal page to return to afterwards (already checked to be a local path).
+    pub return_to: String,
+    pub started_at: chrono::DateTime<Utc>,
+}
+
+/// A person the provider vouched for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIdentity {
+    pub tenant_id: String,
+    pub object_id: String,
+    pub upn: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub app_roles: Vec<String>,
+    /// The raw ID token, kept only to offer it as `id_token_hint` at sign-out.
+    pub id_token: String,
+}
+
+/// Why a sign-in was refused. The text goes to the log, never to the person.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("the identity provider could not be reached or described itself wrongly: {0}")]
+    Discovery(String),
+    #[error("no sign-in was started in this session (missing or replayed callback)")]
+    NoPendingSignIn,
+    #[error("the callback had no state parameter")]
+    MissingState,
+    #[error("the state parameter does not match the one issued")]
+    StateMismatch,
+    #[error("the sign-in attempt is older than 10 minutes")]
+    Stale,
+    #[error("the provider returned an error: {0}")]
+    Provider(String),
+    #[error("the callback had no authorization code")]
+    MissingCode,
+    #[error("the code exchange failed: {0}")]
+    Exchange(String),
+    #[error("the token response had no ID token")]
+    MissingIdToken,
+    #[error("ID token rejected: {0}")]
+    Token(String),
+    #[error("ID token lacks the `{0}` claim")]
+    MissingClaim(&'static str),
+    #[error("ID token is for tenant {found}, this portal accepts only {expected}")]
+    WrongTenant { found: String, expected: String },
+}
+
+const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// Tolerated difference between our clock and the provider's when checking expiry.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
+const SIGN_IN_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The configured provider, with its discovery document cached (and refreshed when its signing
+/// keys rotate).
+pub struct OidcProvider {
+    settings: Arc<Settings>,
+    http: reqwest::Client,
+    metadata: RwLock<Option<(Arc<Metadata>, Instant)>>,
+}
+
+impl OidcProvider {
+    pub fn new(settings: Arc<Settings>) -> Self {
+        let http = reqwest::Client::builder()
+            // The token endpoint must never redirect us (SSRF protection, per openidconnect docs).
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("building an HTTP client with static settings");
+        Self {
+            settings,
+            http,
+            metadata: RwLock::new(None),
+        }
+    }
+
+    async fn metadata(&self, refresh: bool) -> Result<Arc<Metadata>, SignInError> {
+        if !refresh
+            && let Some((m, at)) = self.metadata.read().await.as_ref()
+            && at.elapsed() < METADATA_TTL
+        {
+            return Ok(m.clone());
+        }
+        let issuer = IssuerUrl::new(self.settings.oidc.issuer.to_string())
+            .map_err(|e| SignInError::Discovery(e.to_string()))?;
+        let discovered = Metadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| SignInError::Discovery(error_chain(&e)))?;
+        let discovered = Arc::new(discovered);
+        *self.metadata.write().await = Some((discovered.clone(), Instant::now()));
+        Ok(discovered)
+    }
+
+    fn client(&self, metadata: &Metadata) -> EntraClient {
+        let oidc = &self.settings.oidc;
+        EntraClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(oidc.client_id.clone()),
+            Some(ClientSecret::new(oidc.client_secret.expose().to_string())),
+        )
+        .set_redirect_uri(
+            RedirectUrl::new(self.settings.redirect_uri()).expect("redirect URI from a valid URL"),
+        )
+    }
+
+    /// Starts a sign-in: the URL to send the browser to, and what to remember until it returns.
+    pub async fn begin(&self, return_to: String) -> Result<(url::Url, PendingSignIn), SignInError> {
+        let metadata = self.metadata(false).await?;
+        let client = self.client(&metadata);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in self.settings.oidc.scopes.iter().filter(|s| *s != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.url();
+        Ok((
+            url,
+            PendingSignIn {
+                state: state.secret().clone(),
+                nonce: nonce.secret().clone(),
+                pkce_verifier: verifier.secret().clone(),
+                return_to,
+                started_at: Utc::now(),
+            },
+        ))
+    }
+
+    /// Finishes a sign-in: checks the state, redeems the code and validates the ID token.
+    pub async fn complete(
+        &self,
+        pending: PendingSignIn,
+        callback: &CallbackParams,
+    ) -> Result<VerifiedIdentity, SignInError> {
+        let state = callback.state.as_deref().ok_or(SignInError::MissingState)?;
+        if !constant_time_eq(state.as_bytes(), pending.state.as_bytes()) {
+            return Err(SignInError::StateMismatch);
+        }
+        if Utc::now() - pending.started_at > SIGN_IN_WINDOW {
+            return Err(SignInError::Stale);
+        }
+        if let Some(error) = &callback.error {
+            let description = callback.error_description.as_deref().unwrap_or("");
+            return Err(SignInError::Provider(format!("{error} {description}")));
+        }
+        let code = callback.code.clone().ok_or(SignInError::MissingCode)?;
+
+        let metadata = self.metadata(false).await?;
+        let client = self.client(&metadata);
+        let response = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| SignInError::Exchange(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| SignInError::Exchange(error_chain(&e)))?;
+        let id_token = response
+            .id_token()
+            .ok_or(SignInError::MissingIdToken)?
+            .clone();
+        let nonce = Nonce::new(pending.nonce);
+
+        let verify = |client: &EntraClient| {
+            let verifier = client
+                .id_token_verifier()
+                .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256])
+                .set_time_fn(|| Utc::now() - CLOCK_SKEW);
+            id_token.claims(&verifier, &nonce).cloned()
+        };
+        let claims = match verify(&client) {
+            Ok(claims) => claims,
+            // The provider may have rotated its keys since we cached them: look once more.
+            Err(openidconnect::ClaimsVerificationError::SignatureVerification(
+                openidconnect::SignatureVerificationError::NoMatchingKey,
+            )) => {
+                let fresh = self.metadata(true).await?;
+                verify(&self.client(&fresh)).map_err(|e| SignInError::Token(error_chain(&e)))?
+            }
+            Err(e) => return Err(SignInError::Token(error_chain(&e))),
+        };
+
+        let extra = claims.additional_claims();
+        let tenant_id = extra.tid.clone().ok_or(SignInError::MissingClaim("tid"))?;
+        let object_id = extra.oid.clone().ok_or(SignInError::MissingClaim("oid"))?;
+        if let Some(expected) = &self.settings.oidc.tenant_id
+            && &tenant_id != expected
+        {
+            return Err(SignInError::WrongTenant {
+                found: tenant_id,
+                expected: expected.clone(),
+            });
+        }
+        let upn = claims
+            .preferred_username()
+            .map(|u| u.to_string())
+            .ok_or(SignInError::MissingClaim("preferred_username"))?;
+        let display_name = claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| upn.clone());
+        Ok(VerifiedIdentity {
+            tenant_id,
+            object_id,
+            upn,
+            display_name,
+            email: claims.email().map(|e| e.to_string()),
+            app_roles: extra.roles.clone(),
+            id_token: id_token.to_string(),
+        })
+    }
+
+    /// Where to send the browser at sign-out, when the provider offers an end-session endpoint.
+    pub async fn end_session_url(&self, id_token_hint: Option<&str>) -> Option<url::Url> {
+        let metadata = self.metadata(false).await.ok()?;
+        let endpoint = metadata
+            .additional_metadata()
+            .end_session_endpoint
+            .clone()?;
+        let mut request = LogoutRequest::from(endpoint)
+            .set_client_id(ClientId::new(self.settings.oidc.client_id.clone()));
+        if let Ok(after) = self.settings.public_url.join("signed-out") {
+            request = request.set_post_logout_redirect_uri(PostLogoutRedirectUrl::from_url(after));
+        }
+        let mut url = request.http_get_url();
+        if let Some(hint) = id_token_hint {
+            url.query_pairs_mut().append_pair("id_token_hint", hint);
+        }
+        Some(url)
+    }
+}
+
+/// The query of `/auth/callback`.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

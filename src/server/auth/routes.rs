@@ -1,0 +1,202 @@
+//! `/auth/login`, `/auth/callback` and `/auth/logout`.
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::domain::role::Role;
+use crate::server::auth::oidc::{CallbackParams, PendingSignIn, SignInError};
+use crate::server::auth::session::{PENDING_SIGN_IN_KEY, SessionUser, USER_KEY};
+use crate::server::db;
+use crate::server::http::correlation;
+use crate::server::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", get(login))
+        .route("/auth/callback", get(callback))
+        .route("/auth/logout", post(logout))
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginParams {
+    return_to: Option<String>,
+}
+
+/// Only paths on this portal may be returned to: never another host (no open redirect).
+pub fn safe_return_path(candidate: Option<&str>) -> String {
+    match candidate {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.starts_with("/\\")
+                && !p.starts_with("/auth/")
+                && !p.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            p.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    Query(params): Query<LoginParams>,
+) -> Response {
+    let return_to = safe_return_path(params.return_to.as_deref());
+    match state.oidc.begin(return_to).await {
+        Ok((url, pending)) => {
+            if let Err(e) = session.insert(PENDING_SIGN_IN_KEY, pending).await {
+                return failure_page(StatusCode::SERVICE_UNAVAILABLE, &format!("session store: {e}"));
+            }
+            Redirect::to(url.as_str()).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in could not start");
+            failure_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
+    }
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    session: Session,
+    Query(params): Query<CallbackParams>,
+) -> Response {
+    match finish_sign_in(&state, &session, &params).await {
+        Ok((user, return_to)) => {
+            tracing::info!(
+                principal = %user.principal_id,
+                upn = %user.upn,
+                roles = ?user.roles,
+                "signed in"
+            );
+            Redirect::to(&return_to).into_response()
+        }
+        Err(CallbackFailure::Refused(e)) => {
+            tracing::warn!(reason = %e, "sign-in refused");
+            failure_page(StatusCode::BAD_REQUEST, "")
+        }
+        Err(CallbackFailure::Internal(detail)) => {
+            failure_page(StatusCode::SERVICE_UNAVAILABLE, &detail)
+        }
+    }
+}
+
+enum CallbackFailure {
+    Refused(SignInError),
+    Internal(String),
+}
+
+impl From<SignInError> for CallbackFailure {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::Discovery(_) => Self::Internal(e.to_string()),
+            other => Self::Refused(other),
+        }
+    }
+}
+
+async fn finish_sign_in(
+    state: &AppState,
+    session: &Session,
+    params: &CallbackParams,
+) -> Result<(SessionUser, String), CallbackFailure> {
+    let internal = |e: &dyn std::fmt::Display| CallbackFailure::Internal(e.to_string());
+    // Taken out of the session before anything else, so a callback URL works at most once.
+    let pending: PendingSignIn = session
+        .remove(PENDING_SIGN_IN_KEY)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or(SignInError::NoPendingSignIn)?;
+    let return_to = pending.return_to.clone();
+    let identity = state.oidc.complete(pending, params).await?;
+
+    let roles = Role::from_app_roles(
+        &identity.app_roles,
+        &state.settings.oidc.admin_role,
+        &state.settings.oidc.auditor_role,
+    );
+    let principal_id = db::principals::record_sign_in(&state.pool, &identity, &roles)
+        .await
+        .map_err(|e| internal(&e))?;
+
+    // A new session id at the moment of sign-in defeats session fixation.
+    session.cycle_id().await.map_err(|e| internal(&e))?;
+    let user = SessionUser {
+        principal_id,
+        display_name: identity.display_name,
+        upn: identity.upn,
+        roles,
+        signed_in_at: Utc::now(),
+        id_token: identity.id_token,
+    };
+    session
+        .insert(USER_KEY, user.clone())
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok((user, return_to))
+}
+
+async fn logout(State(state): State<AppState>, session: Session) -> Response {
+    let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
+    if let Err(e) = session.flush().await {
+        return failure_page(StatusCode::SERVICE_UNAVAILABLE, &format!("session store: {e}"));
+    }
+    if let Some(user) = &user {
+        tracing::info!(principal = %user.principal_id, "signed out");
+    }
+    let hint = user.as_ref().map(|u| u.id_token.as_str());
+    match state.oidc.end_session_url(hint).await {
+        Some(url) => Redirect::to(url.as_str()).into_response(),
+        None => Redirect::to("/signed-out").into_response(),
+    }
+}
+
+/// A self-contained page for sign-in failures. Internal detail goes to the log with the
+/// reference; the person sees only the reference.
+fn failure_page(status: StatusCode, detail: &str) -> Response {
+    let reference = if detail.is_empty() {
+        correlation::current().unwrap_or_default()
+    } else {
+        correlation::log_internal(detail)
+    };
+    let message = if status == StatusCode::BAD_REQUEST {
+        "Your sign-in could not be completed. This happens when a sign-in link is used twice, \
+         is too old, or the identity provider's answer could not be verified."
+    } else {
+        "Sign-in is temporarily unavailable because the portal cannot reach a service it needs."
+    };
+    let html = format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign-in failed · Leasegate</title><link rel="stylesheet" href="/pkg/leasegate.css"></head><body><main id="main" class="standalone"><h1>Sign-in failed</h1><p>{message}</p><p><a class="button primary" href="/auth/login">Try signing in again</a></p><p class="muted">Reference: <code>{reference}</code></p></main></body></html>"#
+    );
+    (status, Html(html)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_path;
+
+    #[test]
+    fn return_paths_stay_on_the_portal() {
+        assert_eq!(safe_return_path(Some("/governance?tab=live")), "/governance?tab=live");
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "evil",
+            "/auth/logout",
+            "/x\r\nSet-Cookie: a=b",
+            "",
+        ] {
+            assert_eq!(safe_return_path(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_return_path(None), "/");
+    }
+}

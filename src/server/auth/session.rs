@@ -1,0 +1,121 @@
+//! The signed-in person, as remembered by the session, and the layer that enforces the
+//! session's idle and absolute timeouts and sends anonymous page visits to sign-in.
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::domain::role::Role;
+use crate::server::state::AppState;
+
+pub const USER_KEY: &str = "user";
+pub const PENDING_SIGN_IN_KEY: &str = "pending_sign_in";
+const SEEN_KEY: &str = "seen_at";
+
+/// Stored in the session at sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub principal_id: Uuid,
+    pub display_name: String,
+    pub upn: String,
+    pub roles: Vec<Role>,
+    pub signed_in_at: DateTime<Utc>,
+    /// Offered to the provider as `id_token_hint` at sign-out.
+    pub id_token: String,
+}
+
+/// Paths anyone may reach without signing in.
+fn is_public(path: &str) -> bool {
+    const PREFIXES: [&str; 3] = ["/auth/", "/pkg/", "/api/"];
+    const EXACT: [&str; 5] = ["/healthz", "/readyz", "/signed-out", "/favicon.ico", "/robots.txt"];
+    PREFIXES.iter().any(|p| path.starts_with(p)) || EXACT.contains(&path)
+}
+
+/// Resolves the session's person (dropping it when a timeout has passed), makes it available to
+/// handlers and server functions as a request extension, and redirects anonymous page visits to
+/// sign-in with the page to return to.
+pub async fn resolve(
+    State(state): State<AppState>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let user = match current_user(&state, &session).await {
+        Ok(user) => user,
+        Err(e) => {
+            let reference = crate::server::http::correlation::log_internal(&format!(
+                "session store: {e}"
+            ));
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("The portal cannot reach its session store. Reference {reference}."),
+            )
+                .into_response();
+        }
+    };
+    let path = request.uri().path().to_string();
+    match user {
+        Some(user) => {
+            request.extensions_mut().insert(user);
+        }
+        None if !is_public(&path) && matches!(*request.method(), Method::GET | Method::HEAD) => {
+            let target = request
+                .uri()
+                .path_and_query()
+                .map(|pq| pq.as_str())
+                .unwrap_or("/");
+            let location = format!(
+                "/auth/login?return_to={}",
+                url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>()
+            );
+            return Redirect::to(&location).into_response();
+        }
+        None => {}
+    }
+    next.run(request).await
+}
+
+async fn current_user(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<SessionUser>, tower_sessions::session::Error> {
+    let Some(user) = session.get::<SessionUser>(USER_KEY).await? else {
+        return Ok(None);
+    };
+    let settings = &state.settings.session;
+    let now = Utc::now();
+    let absolute = chrono::Duration::from_std(settings.absolute_timeout).unwrap_or(chrono::Duration::MAX);
+    if now - user.signed_in_at >= absolute {
+        tracing::info!(principal = %user.principal_id, "session reached its absolute timeout");
+        session.flush().await?;
+        return Ok(None);
+    }
+    // Saving the session extends its idle expiry; do it now and then rather than on every request.
+    let refresh_every = (settings.idle_timeout / 10).min(std::time::Duration::from_secs(60));
+    let seen: Option<DateTime<Utc>> = session.get(SEEN_KEY).await?;
+    let stale = seen.is_none_or(|seen| (now - seen).to_std().unwrap_or_default() >= refresh_every);
+    if stale {
+        session.insert(SEEN_KEY, now).await?;
+    }
+    Ok(Some(user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_paths() {
+        for p in ["/auth/login", "/pkg/leasegate.wasm", "/api/get_me", "/healthz", "/signed-out"] {
+            assert!(is_public(p), "{p}");
+        }
+        for p in ["/", "/governance", "/admin", "/healthz/x", "/authx"] {
+            assert!(!is_public(p), "{p}");
+        }
+    }
+}

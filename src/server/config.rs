@@ -1,0 +1,486 @@
+//! Typed settings, read once at start from an optional TOML file (`LEASEGATE_CONFIG`) and the
+//! environment (which wins). Every setting has one name: the environment variable, and the same
+//! name without the `LEASEGATE_` prefix, lower-cased, as a key in the file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use url::Url;
+
+/// A value that must never reach a log line or an error message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// How the portal recognises people and their portal roles.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer: Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// When set, only ID tokens whose `tid` equals this are accepted.
+    pub tenant_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub admin_role: String,
+    pub auditor_role: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+    /// How long start-up keeps retrying an unreachable database before giving up.
+    pub startup_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// The address people use to reach the portal; redirect URIs and the origin check derive
+    /// from it, and cookies are `Secure` when it is https.
+    pub public_url: Url,
+    pub database: DatabaseSettings,
+    pub oidc: OidcSettings,
+    pub session: SessionSettings,
+    pub max_body_bytes: usize,
+    pub log_filter: String,
+    pub log_json: bool,
+}
+
+/// Everything wrong with the configuration, one line per problem.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .problems.join("\n  "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+pub const PREFIX: &str = "LEASEGATE_";
+
+/// Reads `LEASEGATE_CONFIG` (if set) and the process environment.
+pub fn load() -> Result<Settings, ConfigError> {
+    let file = match std::env::var("LEASEGATE_CONFIG") {
+        Ok(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                problems: vec![format!("LEASEGATE_CONFIG: cannot read {path}: {e}")],
+            })?;
+            Some(parse_file(&text).map_err(|p| ConfigError { problems: vec![p] })?)
+        }
+        Err(_) => None,
+    };
+    from_sources(file.unwrap_or_default(), std::env::vars())
+}
+
+/// Flattens the TOML file into `LEASEGATE_*` keys.
+fn parse_file(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("LEASEGATE_CONFIG: not valid TOML: {e}"))?;
+    let mut out = BTreeMap::new();
+    for (key, value) in table {
+        let name = format!("{PREFIX}{}", key.to_ascii_uppercase());
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(format!(
+                    "LEASEGATE_CONFIG: `{key}` must be a string, number or boolean, not {}",
+                    other.type_str()
+                ));
+            }
+        };
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+/// Builds settings from file values overlaid with environment values.
+pub fn from_sources(
+    file: BTreeMap<String, String>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Settings, ConfigError> {
+    let mut values = file;
+    for (key, value) in env {
+        if key.starts_with(PREFIX) || key == "DATABASE_URL" {
+            values.insert(key, value);
+        }
+    }
+    Reader { values, problems: Vec::new() }.settings()
+}
+
+struct Reader {
+    values: BTreeMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl Reader {
+    fn raw(&self, name: &str) -> Option<String> {
+        self.values
+            .get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn string(&mut self, name: &str, default: Option<&str>) -> String {
+        match self.raw(name).or(default.map(str::to_string)) {
+            Some(v) => v,
+            None => {
+                self.problems.push(format!("{name} is required"));
+                String::new()
+            }
+        }
+    }
+
+    fn parsed<T: std::str::FromStr>(&mut self, name: &str, default: T, what: &str) -> T {
+        match self.raw(name) {
+            None => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                self.problems.push(format!("{name} is not {what}: `{v}`"));
+                default
+            }),
+        }
+    }
+
+    fn duration(&mut self, name: &str, default: Duration) -> Duration {
+        match self.raw(name) {
+            None => default,
+            Some(v) => parse_duration(&v).unwrap_or_else(|| {
+                self.problems.push(format!(
+                    "{name} is not a duration such as 30s, 15m, 8h or 1d: `{v}`"
+                ));
+                default
+            }),
+        }
+    }
+
+    fn url(&mut self, name: &str, value: &str) -> Option<Url> {
+        match Url::parse(value) {
+            Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Some(u),
+            _ => {
+                self.problems.push(format!("{name} is not a URL: `{value}`"));
+                None
+            }
+        }
+    }
+
+    fn settings(mut self) -> Result<Settings, ConfigError> {
+        let listen = self.parsed(
+            "LEASEGATE_LISTEN",
+            SocketAddr::from(([127, 0, 0, 1], 3000)),
+            "an address such as 127.0.0.1:3000",
+        );
+        let public_raw = self.string("LEASEGATE_PUBLIC_URL", Some("http://127.0.0.1:3000"));
+        let public_url = self.url("LEASEGATE_PUBLIC_URL", &public_raw);
+
+        let database = DatabaseSettings {
+            url: Secret::new(self.string("DATABASE_URL", None)),
+            max_connections: self.parsed(
+                "LEASEGATE_DATABASE_MAX_CONNECTIONS",
+                10,
+                "a whole number",
+            ),
+            startup_timeout: self.duration(
+                "LEASEGATE_DATABASE_STARTUP_TIMEOUT",
+                Duration::from_secs(60),
+            ),
+        };
+        if database.max_connections == 0 {
+            self.problems
+                .push("LEASEGATE_DATABASE_MAX_CONNECTIONS must be at least 1".into());
+        }
+
+        let tenant_id = self.raw("LEASEGATE_OIDC_TENANT_ID");
+        let issuer_raw = match (self.raw("LEASEGATE_OIDC_ISSUER"), &tenant_id) {
+            (Some(issuer), _) => issuer,
+            (None, Some(tenant)) => format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+            (None, None) => {
+                self.problems.push(
+                    "LEASEGATE_OIDC_ISSUER is required (or set LEASEGATE_OIDC_TENANT_ID to use \
+                     Entra ID's issuer for that tenant)"
+                        .into(),
+                );
+                String::new()
+            }
+        };
+        let issuer = if issuer_raw.is_empty() {
+            None
+        } else {
+            self.url("LEASEGATE_OIDC_ISSUER", &issuer_raw)
+        };
+        if let Some(u) = &issuer
+            && u.scheme() == "http"
+            && !is_loopback(u)
+        {
+            self.problems.push(format!(
+                "LEASEGATE_OIDC_ISSUER must use https (plain http is allowed only on this \
+                 machine's loopback address): `{u}`"
+            ));
+        }
+        let oidc = OidcSettings {
+            issuer: issuer.unwrap_or_else(|| Url::parse("http://invalid.invalid").expect("url")),
+            client_id: self.string("LEASEGATE_OIDC_CLIENT_ID", None),
+            client_secret: Secret::new(self.string("LEASEGATE_OIDC_CLIENT_SECRET", None)),
+            tenant_id,
+            scopes: self
+                .string("LEASEGATE_OIDC_SCOPES", Some("openid profile email"))
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            admin_role: self.string("LEASEGATE_ROLE_ADMIN", Some("Leasegate.Admin")),
+            auditor_role: self.string("LEASEGATE_ROLE_AUDITOR", Some("Leasegate.Auditor")),
+        };
+        if !oidc.scopes.iter().any(|s| s == "openid") {
+            self.problems
+                .push("LEASEGATE_OIDC_SCOPES must include `openid`".into());
+        }
+
+        let session = SessionSettings {
+            idle_timeout: self
+                .duration("LEASEGATE_SESSION_IDLE_TIMEOUT", Duration::from_secs(8 * 3600)),
+            absolute_timeout: self.duration(
+                "LEASEGATE_SESSION_ABSOLUTE_TIMEOUT",
+                Duration::from_secs(24 * 3600),
+            ),
+        };
+        if session.idle_timeout > session.absolute_timeout {
+            self.problems.push(
+                "LEASEGATE_SESSION_IDLE_TIMEOUT must not be longer than \
+                 LEASEGATE_SESSION_ABSOLUTE_TIMEOUT"
+                    .into(),
+            );
+        }
+
+        let max_body_bytes = self.parsed(
+            "LEASEGATE_MAX_BODY_BYTES",
+            256 * 1024,
+            "a number of bytes",
+        );
+        let log_filter = self.string("LEASEGATE_LOG", Some("info"));
+        let log_format = self.string("LEASEGATE_LOG_FORMAT", Some("text"));
+        let log_json = match log_format.as_str() {
+            "json" => true,
+            "text" => false,
+            other => {
+                self.problems
+                    .push(format!("LEASEGATE_LOG_FORMAT must be `text` or `json`: `{other}`"));
+                false
+            }
+        };
+
+        if !self.problems.is_empty() {
+            return Err(ConfigError {
+                problems: self.problems,
+            });
+        }
+        Ok(Settings {
+            listen,
+            public_url: public_url.expect("checked above"),
+            database,
+            oidc,
+            session,
+            max_body_bytes,
+            log_filter,
+            log_json,
+        })
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Parses `90`, `90s`, `15m`, `8h` or `1d`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    (seconds > 0).then(|| Duration::from_secs(seconds))
+}
+
+impl Settings {
+    /// The origin (`scheme://host:port`) that browsers send for the portal's own pages.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    pub fn redirect_uri(&self) -> String {
+        self.public_url
+            .join("auth/callback")
+            .expect("joining a fixed path")
+            .to_string()
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn minimal() -> Vec<(String, String)> {
+        env(&[
+            ("DATABASE_URL", "postgres://u:hunter2@127.0.0.1/db"),
+            ("LEASEGATE_OIDC_ISSUER", "https://login.microsoftonline.com/t/v2.0"),
+            ("LEASEGATE_OIDC_CLIENT_ID", "client"),
+            ("LEASEGATE_OIDC_CLIENT_SECRET", "s3cret"),
+        ])
+    }
+
+    #[test]
+    fn minimal_settings_take_defaults() {
+        let s = from_sources(BTreeMap::new(), minimal()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(8 * 3600));
+        assert_eq!(s.session.absolute_timeout, Duration::from_secs(24 * 3600));
+        assert_eq!(s.oidc.admin_role, "Leasegate.Admin");
+        assert_eq!(s.redirect_uri(), "http://127.0.0.1:3000/auth/callback");
+        assert!(!s.secure_cookies());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = from_sources(BTreeMap::new(), minimal()).unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_name() {
+        let err = from_sources(
+            BTreeMap::new(),
+            env(&[
+                ("LEASEGATE_OIDC_ISSUER", "not a url"),
+                ("LEASEGATE_SESSION_IDLE_TIMEOUT", "soon"),
+                ("LEASEGATE_LISTEN", "everywhere"),
+            ]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for expected in [
+            "DATABASE_URL is required",
+            "LEASEGATE_OIDC_ISSUER is not a URL",
+            "LEASEGATE_OIDC_CLIENT_ID is required",
+            "LEASEGATE_SESSION_IDLE_TIMEOUT is not a duration",
+            "LEASEGATE_LISTEN is not an address",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn tenant_id_alone_gives_entra_issuer() {
+        let mut e = minimal();
+        e.retain(|(k, _)| k != "LEASEGATE_OIDC_ISSUER");
+        e.push(("LEASEGATE_OIDC_TENANT_ID".into(), "contoso-tid".into()));
+        let s = from_sources(BTreeMap::new(), e).unwrap();
+        assert_eq!(
+            s.oidc.issuer.as_str(),
+            "https://login.microsoftonline.com/contoso-tid/v2.0"
+        );
+        assert_eq!(s.oidc.tenant_id.as_deref(), Some("contoso-tid"));
+    }
+
+    #[test]
+    fn plain_http_issuer_only_on_loopback() {
+        let mut e = minimal();
+        e.push(("LEASEGATE_OIDC_ISSUER".into(), "http://idp.example.com".into()));
+        let err = from_sources(BTreeMap::new(), e).unwrap_err();
+        assert!(err.to_string().contains("must use https"));
+
+        let mut e = minimal();
+        e.push(("LEASEGATE_OIDC_ISSUER".into(), "http://127.0.0.1:5556".into()));
+        assert!(from_sources(BTreeMap::new(), e).is_ok());
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let file = parse_file(
+            "oidc_client_id = \"from-file\"\nsession_idle_timeout = \"30m\"\nmax_body_bytes = 1024\n",
+        )
+        .unwrap();
+        let mut e = minimal();
+        e.retain(|(k, _)| k != "LEASEGATE_OIDC_CLIENT_ID");
+        let s = from_sources(file.clone(), e).unwrap();
+        assert_eq!(s.oidc.client_id, "from-file");
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(1800));
+        assert_eq!(s.max_body_bytes, 1024);
+
+        let s = from_sources(file, minimal()).unwrap();
+        assert_eq!(s.oidc.client_id, "client");
+    }
+
+    #[test]
+    fn file_rejects_tables() {
+        let err = parse_file("[oidc]\nissuer = \"x\"\n").unwrap_err();
+        assert!(err.contains("`oidc` must be a string"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("8h"), Some(Duration::from_secs(28_800)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("h"), None);
+        assert_eq!(parse_duration("5 years"), None);
+        assert_eq!(parse_duration("99999999999999999999d"), None);
+    }
+
+    #[test]
+    fn idle_longer_than_absolute_is_refused() {
+        let mut e = minimal();
+        e.push(("LEASEGATE_SESSION_IDLE_TIMEOUT".into(), "2d".into()));
+        let err = from_sources(BTreeMap::new(), e).unwrap_err();
+        assert!(err.to_string().contains("must not be longer"));
+    }
+}

@@ -1,0 +1,6 @@
+//! Plain HTTP concerns around the Leptos routes: health probes, correlation ids, security headers
+//! and the same-origin guard.
+
+pub mod correlation;
+pub mod health;
+pub mod security;

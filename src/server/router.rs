@@ -1,0 +1,109 @@
+//! Assembles the HTTP service: plain routes, Leptos pages and server functions, and the layers
+//! every request passes through.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::request::Parts;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
+use leptos::config::LeptosOptions;
+use leptos::prelude::{provide_context, use_context};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use sqlx::PgPool;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time::Duration as CookieDuration;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::app::{App, shell};
+use crate::server::auth::oidc::OidcProvider;
+use crate::server::auth::session;
+use crate::server::config::Settings;
+use crate::server::http::security::CspNonce;
+use crate::server::http::{correlation, health, security};
+use crate::server::state::AppState;
+
+pub const SESSION_COOKIE: &str = "leasegate_session";
+
+pub fn app_state(settings: Arc<Settings>, pool: PgPool, leptos: LeptosOptions) -> AppState {
+    AppState {
+        oidc: Arc::new(OidcProvider::new(settings.clone())),
+        settings,
+        pool,
+        leptos,
+    }
+}
+
+fn session_store(pool: &PgPool) -> PostgresStore {
+    PostgresStore::new(pool.clone())
+        .with_schema_name("public")
+        .and_then(|s| s.with_table_name("web_sessions"))
+        .expect("static, valid identifiers")
+}
+
+/// Removes expired sessions from the database every few minutes, until the process stops.
+pub fn spawn_session_cleanup(pool: &PgPool) {
+    let store = session_store(pool);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    });
+}
+
+/// The whole HTTP service.
+pub fn build(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let idle = CookieDuration::seconds(settings.session.idle_timeout.as_secs() as i64);
+    let sessions = SessionManagerLayer::new(session_store(&state.pool))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.secure_cookies())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle));
+
+    let page_context = {
+        let state = state.clone();
+        move || {
+            provide_context(state.clone());
+            // The nonce that the security-headers layer also puts into the CSP header.
+            if let Some(parts) = use_context::<Parts>()
+                && let Some(nonce) = parts.extensions.get::<CspNonce>()
+            {
+                provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
+            }
+        }
+    };
+    let routes = generate_route_list(App);
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(crate::server::auth::routes::router())
+        .leptos_routes_with_context(&state, routes, page_context.clone(), {
+            let options = state.leptos.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            page_context,
+            shell,
+        ))
+        // Layers run outside-in from the bottom: correlation id first, then headers, body limit,
+        // the same-origin guard, the session and finally who is signed in.
+        .layer(from_fn_with_state(state.clone(), session::resolve))
+        .layer(sessions)
+        .layer(from_fn_with_state(state.clone(), security::same_origin_guard))
+        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), security::headers))
+        .layer(from_fn(correlation::assign))
+        .with_state(state)
+}

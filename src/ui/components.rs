@@ -1,0 +1,3 @@
+pub mod notice;
+pub mod require_area;
+pub mod status;

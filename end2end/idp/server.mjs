@@ -58,6 +58,7 @@ const provider = new Provider(issuer, {
   jwks: { keys: [jwk] },
   cookies: { keys: ['leasegate-demo-idp-cookie-key'] },
   pkce: { required: () => true },
+  ttl: { AccessToken: 3600, AuthorizationCode: 60, Grant: 86400, IdToken: 3600, Interaction: 600, Session: 86400 },
   conformIdTokenClaims: false,
   claims: {
     openid: ['sub', 'oid', 'tid', 'roles', 'groups'],

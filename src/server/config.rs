@@ -32,7 +32,9 @@ impl fmt::Debug for Secret {
 /// How the portal recognises people and their portal roles.
 #[derive(Debug, Clone)]
 pub struct OidcSettings {
-    pub issuer: Url,
+    /// Exactly as configured: discovery compares it to the provider's `issuer` character by
+    /// character (so `http://host` and `http://host/` differ).
+    pub issuer: String,
     pub client_id: String,
     pub client_secret: Secret,
     /// When set, only ID tokens whose `tid` equals this are accepted.
@@ -225,12 +227,12 @@ impl Reader {
                 String::new()
             }
         };
-        let issuer = if issuer_raw.is_empty() {
+        let issuer_url = if issuer_raw.is_empty() {
             None
         } else {
             self.url("LEASEGATE_OIDC_ISSUER", &issuer_raw)
         };
-        if let Some(u) = &issuer
+        if let Some(u) = &issuer_url
             && u.scheme() == "http"
             && !is_loopback(u)
         {
@@ -240,7 +242,7 @@ impl Reader {
             ));
         }
         let oidc = OidcSettings {
-            issuer: issuer.unwrap_or_else(|| Url::parse("http://invalid.invalid").expect("url")),
+            issuer: issuer_raw.clone(),
             client_id: self.string("LEASEGATE_OIDC_CLIENT_ID", None),
             client_secret: Secret::new(self.string("LEASEGATE_OIDC_CLIENT_SECRET", None)),
             tenant_id,
@@ -423,7 +425,7 @@ mod tests {
         e.push(("LEASEGATE_OIDC_TENANT_ID".into(), "contoso-tid".into()));
         let s = from_sources(BTreeMap::new(), e).unwrap();
         assert_eq!(
-            s.oidc.issuer.as_str(),
+            s.oidc.issuer,
             "https://login.microsoftonline.com/contoso-tid/v2.0"
         );
         assert_eq!(s.oidc.tenant_id.as_deref(), Some("contoso-tid"));
@@ -482,5 +484,14 @@ mod tests {
         e.push(("LEASEGATE_SESSION_IDLE_TIMEOUT".into(), "2d".into()));
         let err = from_sources(BTreeMap::new(), e).unwrap_err();
         assert!(err.to_string().contains("must not be longer"));
+    }
+}
+
+impl OidcSettings {
+    /// The provider's origin, for the CSP's form-action (sign-out continues there).
+    pub fn issuer_origin(&self) -> String {
+        Url::parse(&self.issuer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
     }
 }

@@ -5,23 +5,34 @@ pub mod principals;
 
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection as _, PgConnection, PgPool};
 
 use crate::server::config::DatabaseSettings;
 
-/// Connects, retrying for `startup_timeout` while the database is unreachable.
+/// Connects, retrying for `startup_timeout` while the database is unreachable. Other errors
+/// (bad credentials, unknown database) fail at once: waiting would not mend them.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = settings.url.expose().parse()?;
     let started = Instant::now();
     let mut delay = Duration::from_millis(250);
     loop {
-        let attempt = PgPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(settings.url.expose())
-            .await;
-        match attempt {
-            Ok(pool) => return Ok(pool),
+        // One plain connection first: it fails fast, where a pool would wait out its timeout.
+        let probe = tokio::time::timeout(
+            Duration::from_secs(5),
+            PgConnection::connect_with(&options),
+        )
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+        match probe {
+            Ok(connection) => {
+                let _ = connection.close().await;
+                return PgPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await;
+            }
             Err(e) if is_unreachable(&e) && started.elapsed() + delay < settings.startup_timeout => {
                 tracing::warn!(error = %e, retry_in = ?delay, "database not reachable yet");
                 tokio::time::sleep(delay).await;

@@ -174,7 +174,7 @@ impl OidcProvider {
         {
             return Ok(m.clone());
         }
-        let issuer = IssuerUrl::new(self.settings.oidc.issuer.to_string())
+        let issuer = IssuerUrl::new(self.settings.oidc.issuer.clone())
             .map_err(|e| SignInError::Discovery(e.to_string()))?;
         let discovered = Metadata::discover_async(issuer, &self.http)
             .await

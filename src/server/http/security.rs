@@ -38,7 +38,7 @@ pub async fn headers(State(state): State<AppState>, mut request: Request, next: 
     let cacheable = request.uri().path().starts_with("/pkg/");
     let mut response = next.run(request).await;
 
-    let idp_origin = state.settings.oidc.issuer.origin().ascii_serialization();
+    let idp_origin = state.settings.oidc.issuer_origin();
     let h = response.headers_mut();
     let csp = content_security_policy(&nonce, &idp_origin);
     set(h, header::CONTENT_SECURITY_POLICY, &csp);

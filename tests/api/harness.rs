@@ -1,0 +1,290 @@
+//! `TestApp`: the portal on a free port with its own database, a cookie-keeping client, and a
+//! driver for the identity provider's sign-in pages.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use leasegate::server::config;
+use leasegate::server::router;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use sqlx::PgPool;
+
+/// The provider, started once for the whole test binary. It exits when our end of its standard
+/// input closes, that is when this process ends.
+pub struct IdentityProvider {
+    pub issuer: String,
+    _child: Mutex<Child>,
+    _stdin: Mutex<ChildStdin>,
+}
+
+pub fn identity_provider() -> &'static IdentityProvider {
+    static IDP: OnceLock<IdentityProvider> = OnceLock::new();
+    IDP.get_or_init(|| {
+        let root = env!("CARGO_MANIFEST_DIR");
+        assert!(
+            std::path::Path::new(&format!("{root}/end2end/node_modules/oidc-provider")).exists(),
+            "the identity provider's npm packages are missing: run `make setup` first"
+        );
+        let port = free_port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let mut child = Command::new("node")
+            .arg(format!("{root}/end2end/idp/server.mjs"))
+            .env("IDP_PORT", port.to_string())
+            .env("IDP_ISSUER", &issuer)
+            .env("IDP_MODE", "test")
+            .env("IDP_EXIT_WITH_STDIN", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting node (is Node.js installed?)");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("reading the identity provider's first line");
+        assert!(line.contains("listening"), "identity provider said: {line}");
+        // Keep reading, so the provider never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.flush().ok();
+        IdentityProvider {
+            issuer,
+            _child: Mutex::new(child),
+            _stdin: Mutex::new(stdin),
+        }
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Log lines written by the portal during the test run, so tests can check that refusals are
+/// logged with their reason.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Waits briefly for a log line containing every one of `needles`.
+    pub async fn expect_line(&self, needles: &[&str]) {
+        for _ in 0..50 {
+            if self
+                .text()
+                .lines()
+                .any(|l| needles.iter().all(|n| l.contains(n)))
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let text = self.text();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        panic!(
+            "no log line contains all of {needles:?}; last lines:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn logs() -> Logs {
+    static LOGS: OnceLock<Logs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("info,leasegate=debug")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    })
+    .clone()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: PgPool,
+    pub logs: Logs,
+}
+
+pub struct Options {
+    pub client_id: &'static str,
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            client_id: "leasegate-test",
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(pool: PgPool) -> Self {
+        Self::spawn_with(pool, Options::default()).await
+    }
+
+    pub async fn spawn_with(pool: PgPool, options: Options) -> Self {
+        let logs = logs();
+        let idp = identity_provider();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut env: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), "postgres://unused-pool-given".into()),
+            ("LEASEGATE_PUBLIC_URL".into(), base.clone()),
+            ("LEASEGATE_OIDC_ISSUER".into(), idp.issuer.clone()),
+            ("LEASEGATE_OIDC_CLIENT_ID".into(), options.client_id.into()),
+            (
+                "LEASEGATE_OIDC_CLIENT_SECRET".into(),
+                format!("{}-secret", options.client_id),
+            ),
+        ];
+        env.extend(options.extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+        let settings = Arc::new(config::from_sources(BTreeMap::new(), env).expect("test settings"));
+        leasegate::server::db::migrate(&pool).await.expect("migrations");
+        let leptos = leptos::config::get_configuration(None)
+            .expect("leptos options")
+            .leptos_options;
+        let state = router::app_state(settings.clone(), pool.clone(), leptos);
+        let app = router::build(state);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TestApp {
+            base,
+            pool,
+            logs,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A browser-like client: keeps cookies, follows no redirects by itself.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Signs `account` in through the provider's pages, starting from `/auth/login`. Returns the
+    /// portal's answer to the callback (not followed) and the callback URL.
+    pub async fn sign_in(&self, browser: &reqwest::Client, account: &str) -> (Response, String) {
+        let start = browser
+            .get(self.url("/auth/login?return_to=%2Fmy-access"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(start.status(), StatusCode::SEE_OTHER, "login should redirect");
+        self.complete_at_provider(browser, location(&start), account)
+            .await
+    }
+
+    /// Follows the provider's pages from `url`, picking `account` on its sign-in page, up to the
+    /// portal's callback; returns the callback's response (not followed) and its URL.
+    pub async fn complete_at_provider(
+        &self,
+        browser: &reqwest::Client,
+        mut url: String,
+        account: &str,
+    ) -> (Response, String) {
+        let callback_prefix = self.url("/auth/callback");
+        for _ in 0..20 {
+            if url.starts_with(&callback_prefix) {
+                let response = browser.get(&url).send().await.unwrap();
+                return (response, url);
+            }
+            let response = browser.get(&url).send().await.unwrap();
+            if response.status().is_redirection() {
+                url = absolute(&url, &location(&response));
+                continue;
+            }
+            assert_eq!(response.status(), StatusCode::OK, "at {url}");
+            assert!(url.contains("/interaction/"), "unexpected page {url}");
+            let page = response.text().await.unwrap();
+            assert!(page.contains("Adele Vance"), "the sign-in page lists the demo accounts");
+            let login = browser
+                .post(format!("{url}/login"))
+                .form(&[("account", account)])
+                .send()
+                .await
+                .unwrap();
+            assert!(login.status().is_redirection(), "login form answered {}", login.status());
+            url = absolute(&url, &location(&login));
+        }
+        panic!("sign-in did not reach the portal's callback");
+    }
+
+    /// Is this browser signed in? (A protected page answers instead of redirecting.)
+    pub async fn signed_in_as(&self, browser: &reqwest::Client) -> Option<String> {
+        let response = browser.get(self.url("/my-access")).send().await.unwrap();
+        if response.status() != StatusCode::OK {
+            return None;
+        }
+        let html = response.text().await.unwrap();
+        let document = scraper::Html::parse_document(&html);
+        let selector = scraper::Selector::parse("[data-testid=signed-in-user]").unwrap();
+        document
+            .select(&selector)
+            .next()
+            .map(|e| e.text().collect::<String>())
+    }
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("no Location header; status {}", response.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    url::Url::parse(base)
+        .unwrap()
+        .join(location)
+        .unwrap()
+        .to_string()
+}
+
+/// The value of the session cookie set by a response, if it sets one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    set_cookie_line(headers).map(|line| {
+        line.split(';').next().unwrap()[router::SESSION_COOKIE.len() + 1..].to_string()
+    })
+}
+
+pub fn set_cookie_line(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{}=", router::SESSION_COOKIE)))
+        .map(str::to_string)
+}

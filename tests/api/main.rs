@@ -1,0 +1,10 @@
+//! The HTTP surface, end to end against real parts: a PostgreSQL database per test
+//! (`#[sqlx::test]`) and the real OpenID Connect provider from `end2end/idp` (one per test run).
+
+mod harness;
+
+mod health;
+mod oidc;
+mod security;
+mod sessions;
+mod startup;

@@ -1,0 +1,112 @@
+//! Cross-origin refusal and the headers on every response.
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::harness::TestApp;
+
+#[sqlx::test]
+async fn cross_origin_mutations_are_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    app.sign_in(&browser, "adele").await;
+
+    let from_evil = browser
+        .post(app.url("/api/me"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_evil.status(), StatusCode::FORBIDDEN);
+    assert!(from_evil.text().await.unwrap().contains("another site"));
+
+    let evil_referer = browser
+        .post(app.url("/auth/logout"))
+        .header("referer", "https://evil.example/page")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil_referer.status(), StatusCode::FORBIDDEN);
+
+    let no_origin = browser.post(app.url("/api/me")).send().await.unwrap();
+    assert_eq!(no_origin.status(), StatusCode::FORBIDDEN);
+
+    // The logout above was refused, so the person is still signed in ...
+    assert_eq!(app.signed_in_as(&browser).await.as_deref(), Some("Adele Vance"));
+    // ... and the same call from the portal's own pages is served.
+    let own = browser
+        .post(app.url("/api/me"))
+        .header("origin", app.base.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    assert!(own.text().await.unwrap().contains("adele.vance@contoso.test"));
+    app.logs
+        .expect_line(&["cross-origin request refused", "https://evil.example"])
+        .await;
+}
+
+#[sqlx::test]
+async fn every_page_carries_security_headers_and_the_csp_nonce(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let response = app
+        .browser()
+        .get(app.url("/signed-out"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let csp = headers
+        .get("content-security-policy")
+        .expect("CSP header")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(headers.get("x-content-type-options").unwrap(), "nosniff");
+    assert_eq!(headers.get("referrer-policy").unwrap(), "same-origin");
+    assert_eq!(headers.get("cache-control").unwrap(), "no-store");
+    assert!(headers.get("x-request-id").is_some());
+
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the CSP");
+    let html = response.text().await.unwrap();
+    let scripts = html.matches("<script").count();
+    assert!(scripts > 0, "the page hydrates with scripts");
+    assert_eq!(
+        html.matches(&format!("nonce=\"{nonce}\"")).count(),
+        scripts,
+        "every inline script carries this response's nonce"
+    );
+}
+
+#[sqlx::test]
+async fn oversized_bodies_are_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let response = app
+        .browser()
+        .post(app.url("/api/me"))
+        .header("origin", app.base.clone())
+        .body(vec![b'a'; 300 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[sqlx::test]
+async fn unknown_pages_are_404_and_internal_errors_show_a_reference(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    app.sign_in(&browser, "adele").await;
+    let response = browser.get(app.url("/no-such-page")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.text().await.unwrap().contains("Page not found"));
+}

@@ -1,0 +1,159 @@
+//! Session cookies and timeouts.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::harness::{Options, TestApp, location, session_cookie, set_cookie_line};
+
+#[sqlx::test]
+async fn cookie_is_http_only_and_same_site_lax(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    let (callback, _) = app.sign_in(&browser, "adele").await;
+    let line = set_cookie_line(callback.headers()).expect("sign-in sets the session cookie");
+    assert!(line.contains("HttpOnly"), "{line}");
+    assert!(line.contains("SameSite=Lax"), "{line}");
+    assert!(line.contains("Path=/"), "{line}");
+    assert!(!line.contains("Secure"), "plain http must not mark it Secure: {line}");
+}
+
+#[sqlx::test]
+async fn cookie_is_secure_behind_https(pool: PgPool) {
+    let app = TestApp::spawn_with(
+        pool,
+        Options {
+            extra: vec![("LEASEGATE_PUBLIC_URL", "https://portal.contoso.test".into())],
+            ..Options::default()
+        },
+    )
+    .await;
+    let start = app
+        .browser()
+        .get(app.url("/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    let line = set_cookie_line(start.headers()).expect("starting sign-in sets the cookie");
+    assert!(line.contains("Secure"), "{line}");
+    assert!(
+        start
+            .headers()
+            .get("strict-transport-security")
+            .is_some()
+    );
+}
+
+#[sqlx::test]
+async fn session_id_changes_at_sign_in(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    let start = browser.get(app.url("/auth/login")).send().await.unwrap();
+    let before = session_cookie(start.headers()).expect("a session before sign-in");
+    let (callback, _) = app
+        .complete_at_provider(&browser, location(&start), "adele")
+        .await;
+    let after = session_cookie(callback.headers()).expect("a new cookie at sign-in");
+    assert_ne!(before, after);
+
+    // The id from before sign-in does not carry the signed-in person.
+    let fixated = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = fixated
+        .get(app.url("/my-access"))
+        .header(
+            "cookie",
+            format!("{}={before}", leasegate::server::router::SESSION_COOKIE),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(location(&response).starts_with("/auth/login"));
+}
+
+#[sqlx::test]
+async fn idle_sessions_end(pool: PgPool) {
+    let app = TestApp::spawn_with(
+        pool,
+        Options {
+            extra: vec![("LEASEGATE_SESSION_IDLE_TIMEOUT", "2s".into())],
+            ..Options::default()
+        },
+    )
+    .await;
+    let browser = app.browser();
+    app.sign_in(&browser, "adele").await;
+    assert!(app.signed_in_as(&browser).await.is_some());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(app.signed_in_as(&browser).await, None, "idle for longer than the timeout");
+}
+
+#[sqlx::test]
+async fn activity_keeps_a_session_until_its_absolute_timeout(pool: PgPool) {
+    let app = TestApp::spawn_with(
+        pool,
+        Options {
+            extra: vec![
+                ("LEASEGATE_SESSION_IDLE_TIMEOUT", "3s".into()),
+                ("LEASEGATE_SESSION_ABSOLUTE_TIMEOUT", "5s".into()),
+            ],
+            ..Options::default()
+        },
+    )
+    .await;
+    let browser = app.browser();
+    app.sign_in(&browser, "adele").await;
+    let signed_in = std::time::Instant::now();
+    // Active every second: the idle timeout never passes, but the absolute one does.
+    while signed_in.elapsed() < Duration::from_millis(4300) {
+        assert!(app.signed_in_as(&browser).await.is_some(), "still within both timeouts");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Less than the idle timeout since the last request, more than the absolute one in all.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(app.signed_in_as(&browser).await, None, "past the absolute timeout");
+    app.logs.expect_line(&["absolute timeout"]).await;
+}
+
+#[sqlx::test]
+async fn anonymous_page_visits_go_to_sign_in_and_back(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    let response = browser
+        .get(app.url("/governance?tab=live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&response),
+        "/auth/login?return_to=%2Fgovernance%3Ftab%3Dlive"
+    );
+    let start = browser
+        .get(app.url(&location(&response)))
+        .send()
+        .await
+        .unwrap();
+    let (callback, _) = app
+        .complete_at_provider(&browser, location(&start), "irvin")
+        .await;
+    assert_eq!(location(&callback), "/governance?tab=live");
+}
+
+#[sqlx::test]
+async fn server_functions_refuse_anonymous_callers(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let response = app
+        .browser()
+        .post(app.url("/api/me"))
+        .header("origin", app.base.clone())
+        .send()
+        .await
+        .unwrap();
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Unauthorized"), "{body}");
+}

@@ -19,9 +19,13 @@ pub enum AppError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
-    #[error("This service is temporarily unavailable. Please try again shortly. (Reference {reference})")]
+    #[error(
+        "This service is temporarily unavailable. Please try again shortly. (Reference {reference})"
+    )]
     Unavailable { reference: String },
-    #[error("Something went wrong on our side. Please try again; if it keeps happening, quote reference {reference}.")]
+    #[error(
+        "Something went wrong on our side. Please try again; if it keeps happening, quote reference {reference}."
+    )]
     Internal { reference: String },
     /// The request never completed: the network or the browser failed before the server answered.
     #[error("The portal could not be reached. Check your connection and try again.")]

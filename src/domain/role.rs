@@ -33,7 +33,9 @@ impl Role {
 
 /// May this set of roles open the governance view?
 pub fn can_view_governance(roles: &[Role]) -> bool {
-    roles.iter().any(|r| matches!(r, Role::Admin | Role::Auditor))
+    roles
+        .iter()
+        .any(|r| matches!(r, Role::Admin | Role::Auditor))
 }
 
 /// May this set of roles open the admin area?
@@ -57,18 +59,16 @@ mod tests {
             "Leasegate.Auditor",
         );
         assert_eq!(roles, vec![Role::Auditor]);
-        let roles = Role::from_app_roles(
-            &names(&["JIT.Admin"]),
-            "JIT.Admin",
-            "JIT.Auditor",
-        );
+        let roles = Role::from_app_roles(&names(&["JIT.Admin"]), "JIT.Admin", "JIT.Auditor");
         assert_eq!(roles, vec![Role::Admin]);
         assert!(Role::from_app_roles(&[], "a", "b").is_empty());
     }
 
     #[test]
     fn role_names_are_case_sensitive_like_entra() {
-        assert!(Role::from_app_roles(&names(&["leasegate.admin"]), "Leasegate.Admin", "x").is_empty());
+        assert!(
+            Role::from_app_roles(&names(&["leasegate.admin"]), "Leasegate.Admin", "x").is_empty()
+        );
     }
 
     #[test]

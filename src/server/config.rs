@@ -130,7 +130,11 @@ pub fn from_sources(
             values.insert(key, value);
         }
     }
-    Reader { values, problems: Vec::new() }.settings()
+    Reader {
+        values,
+        problems: Vec::new(),
+    }
+    .settings()
 }
 
 struct Reader {
@@ -182,7 +186,8 @@ impl Reader {
         match Url::parse(value) {
             Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Some(u),
             _ => {
-                self.problems.push(format!("{name} is not a URL: `{value}`"));
+                self.problems
+                    .push(format!("{name} is not a URL: `{value}`"));
                 None
             }
         }
@@ -260,8 +265,10 @@ impl Reader {
         }
 
         let session = SessionSettings {
-            idle_timeout: self
-                .duration("LEASEGATE_SESSION_IDLE_TIMEOUT", Duration::from_secs(8 * 3600)),
+            idle_timeout: self.duration(
+                "LEASEGATE_SESSION_IDLE_TIMEOUT",
+                Duration::from_secs(8 * 3600),
+            ),
             absolute_timeout: self.duration(
                 "LEASEGATE_SESSION_ABSOLUTE_TIMEOUT",
                 Duration::from_secs(24 * 3600),
@@ -275,19 +282,17 @@ impl Reader {
             );
         }
 
-        let max_body_bytes = self.parsed(
-            "LEASEGATE_MAX_BODY_BYTES",
-            256 * 1024,
-            "a number of bytes",
-        );
+        let max_body_bytes =
+            self.parsed("LEASEGATE_MAX_BODY_BYTES", 256 * 1024, "a number of bytes");
         let log_filter = self.string("LEASEGATE_LOG", Some("info"));
         let log_format = self.string("LEASEGATE_LOG_FORMAT", Some("text"));
         let log_json = match log_format.as_str() {
             "json" => true,
             "text" => false,
             other => {
-                self.problems
-                    .push(format!("LEASEGATE_LOG_FORMAT must be `text` or `json`: `{other}`"));
+                self.problems.push(format!(
+                    "LEASEGATE_LOG_FORMAT must be `text` or `json`: `{other}`"
+                ));
                 false
             }
         };
@@ -355,6 +360,15 @@ impl Settings {
     }
 }
 
+impl OidcSettings {
+    /// The provider's origin, for the CSP's form-action (sign-out continues there).
+    pub fn issuer_origin(&self) -> String {
+        Url::parse(&self.issuer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,7 +383,10 @@ mod tests {
     fn minimal() -> Vec<(String, String)> {
         env(&[
             ("DATABASE_URL", "postgres://u:hunter2@127.0.0.1/db"),
-            ("LEASEGATE_OIDC_ISSUER", "https://login.microsoftonline.com/t/v2.0"),
+            (
+                "LEASEGATE_OIDC_ISSUER",
+                "https://login.microsoftonline.com/t/v2.0",
+            ),
             ("LEASEGATE_OIDC_CLIENT_ID", "client"),
             ("LEASEGATE_OIDC_CLIENT_SECRET", "s3cret"),
         ])
@@ -434,12 +451,18 @@ mod tests {
     #[test]
     fn plain_http_issuer_only_on_loopback() {
         let mut e = minimal();
-        e.push(("LEASEGATE_OIDC_ISSUER".into(), "http://idp.example.com".into()));
+        e.push((
+            "LEASEGATE_OIDC_ISSUER".into(),
+            "http://idp.example.com".into(),
+        ));
         let err = from_sources(BTreeMap::new(), e).unwrap_err();
         assert!(err.to_string().contains("must use https"));
 
         let mut e = minimal();
-        e.push(("LEASEGATE_OIDC_ISSUER".into(), "http://127.0.0.1:5556".into()));
+        e.push((
+            "LEASEGATE_OIDC_ISSUER".into(),
+            "http://127.0.0.1:5556".into(),
+        ));
         assert!(from_sources(BTreeMap::new(), e).is_ok());
     }
 
@@ -484,14 +507,5 @@ mod tests {
         e.push(("LEASEGATE_SESSION_IDLE_TIMEOUT".into(), "2d".into()));
         let err = from_sources(BTreeMap::new(), e).unwrap_err();
         assert!(err.to_string().contains("must not be longer"));
-    }
-}
-
-impl OidcSettings {
-    /// The provider's origin, for the CSP's form-action (sign-out continues there).
-    pub fn issuer_origin(&self) -> String {
-        Url::parse(&self.issuer)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default()
     }
 }

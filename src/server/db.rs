@@ -18,12 +18,10 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error>
     let mut delay = Duration::from_millis(250);
     loop {
         // One plain connection first: it fails fast, where a pool would wait out its timeout.
-        let probe = tokio::time::timeout(
-            Duration::from_secs(5),
-            PgConnection::connect_with(&options),
-        )
-        .await
-        .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+        let probe =
+            tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options))
+                .await
+                .unwrap_or(Err(sqlx::Error::PoolTimedOut));
         match probe {
             Ok(connection) => {
                 let _ = connection.close().await;
@@ -33,7 +31,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error>
                     .connect_with(options)
                     .await;
             }
-            Err(e) if is_unreachable(&e) && started.elapsed() + delay < settings.startup_timeout => {
+            Err(e)
+                if is_unreachable(&e) && started.elapsed() + delay < settings.startup_timeout =>
+            {
                 tracing::warn!(error = %e, retry_in = ?delay, "database not reachable yet");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));

@@ -93,15 +93,18 @@ pub fn build(state: AppState) -> Router {
             let options = state.leptos.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            page_context,
-            shell,
-        ))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(page_context, shell))
         // Layers run outside-in from the bottom: correlation id first, then headers, body limit,
         // the same-origin guard, the session and finally who is signed in.
         .layer(from_fn_with_state(state.clone(), session::resolve))
         .layer(sessions)
-        .layer(from_fn_with_state(state.clone(), security::same_origin_guard))
+        .layer(from_fn_with_state(
+            state.clone(),
+            security::same_origin_guard,
+        ))
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), security::headers))
         .layer(from_fn(correlation::assign))

@@ -164,18 +164,16 @@ impl TestApp {
         ];
         env.extend(options.extra.into_iter().map(|(k, v)| (k.to_string(), v)));
         let settings = Arc::new(config::from_sources(BTreeMap::new(), env).expect("test settings"));
-        leasegate::server::db::migrate(&pool).await.expect("migrations");
+        leasegate::server::db::migrate(&pool)
+            .await
+            .expect("migrations");
         let leptos = leptos::config::get_configuration(None)
             .expect("leptos options")
             .leptos_options;
         let state = router::app_state(settings.clone(), pool.clone(), leptos);
         let app = router::build(state);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        TestApp {
-            base,
-            pool,
-            logs,
-        }
+        TestApp { base, pool, logs }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -199,7 +197,11 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(start.status(), StatusCode::SEE_OTHER, "login should redirect");
+        assert_eq!(
+            start.status(),
+            StatusCode::SEE_OTHER,
+            "login should redirect"
+        );
         self.complete_at_provider(browser, location(&start), account)
             .await
     }
@@ -226,14 +228,21 @@ impl TestApp {
             assert_eq!(response.status(), StatusCode::OK, "at {url}");
             assert!(url.contains("/interaction/"), "unexpected page {url}");
             let page = response.text().await.unwrap();
-            assert!(page.contains("Adele Vance"), "the sign-in page lists the demo accounts");
+            assert!(
+                page.contains("Adele Vance"),
+                "the sign-in page lists the demo accounts"
+            );
             let login = browser
                 .post(format!("{url}/login"))
                 .form(&[("account", account)])
                 .send()
                 .await
                 .unwrap();
-            assert!(login.status().is_redirection(), "login form answered {}", login.status());
+            assert!(
+                login.status().is_redirection(),
+                "login form answered {}",
+                login.status()
+            );
             url = absolute(&url, &location(&login));
         }
         panic!("sign-in did not reach the portal's callback");
@@ -275,9 +284,8 @@ fn absolute(base: &str, location: &str) -> String {
 
 /// The value of the session cookie set by a response, if it sets one.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    set_cookie_line(headers).map(|line| {
-        line.split(';').next().unwrap()[router::SESSION_COOKIE.len() + 1..].to_string()
-    })
+    set_cookie_line(headers)
+        .map(|line| line.split(';').next().unwrap()[router::SESSION_COOKIE.len() + 1..].to_string())
 }
 
 pub fn set_cookie_line(headers: &HeaderMap) -> Option<String> {

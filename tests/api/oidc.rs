@@ -13,7 +13,10 @@ async fn good_sign_in_records_the_person_and_returns_to_the_page_asked_for(pool:
     let (callback, _) = app.sign_in(&browser, "adele").await;
     assert_eq!(callback.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&callback), "/my-access");
-    assert_eq!(app.signed_in_as(&browser).await.as_deref(), Some("Adele Vance"));
+    assert_eq!(
+        app.signed_in_as(&browser).await.as_deref(),
+        Some("Adele Vance")
+    );
 
     let row = sqlx::query!(
         "select tenant_id, object_id, upn, display_name, portal_roles, last_sign_in_at
@@ -64,22 +67,44 @@ async fn app_roles_decide_the_areas(pool: PgPool) {
         assert_eq!(response.status(), expected, "{account} at {path}");
         let html = response.text().await.unwrap();
         let shows_admin_link = html.contains("href=\"/admin\"");
-        assert_eq!(shows_admin_link, account == "nestor", "{account}: Admin link in the navigation");
+        assert_eq!(
+            shows_admin_link,
+            account == "nestor",
+            "{account}: Admin link in the navigation"
+        );
         let shows_governance_link = html.contains("href=\"/governance\"");
-        assert_eq!(shows_governance_link, account != "adele", "{account}: Governance link");
+        assert_eq!(
+            shows_governance_link,
+            account != "adele",
+            "{account}: Governance link"
+        );
     }
 }
 
 /// Each tamper-* client of the test provider breaks its ID token one way.
 async fn refused(pool: PgPool, client_id: &'static str, reason: &str) {
-    let app = TestApp::spawn_with(pool, Options { client_id, ..Options::default() }).await;
+    let app = TestApp::spawn_with(
+        pool,
+        Options {
+            client_id,
+            ..Options::default()
+        },
+    )
+    .await;
     let browser = app.browser();
     let (callback, _) = app.sign_in(&browser, "adele").await;
     assert_eq!(callback.status(), StatusCode::BAD_REQUEST, "{client_id}");
     let page = callback.text().await.unwrap();
     assert!(page.contains("Sign-in failed"), "{page}");
-    assert!(!page.contains(reason), "internal detail must not reach the person");
-    assert_eq!(app.signed_in_as(&browser).await, None, "{client_id} must not sign in");
+    assert!(
+        !page.contains(reason),
+        "internal detail must not reach the person"
+    );
+    assert_eq!(
+        app.signed_in_as(&browser).await,
+        None,
+        "{client_id} must not sign in"
+    );
     let count: i64 = sqlx::query_scalar!("select count(*) as \"n!\" from principals")
         .fetch_one(&app.pool)
         .await
@@ -90,7 +115,12 @@ async fn refused(pool: PgPool, client_id: &'static str, reason: &str) {
 
 #[sqlx::test]
 async fn bad_signature_is_refused(pool: PgPool) {
-    refused(pool, "tamper-bad-signature", "Signature verification failed").await;
+    refused(
+        pool,
+        "tamper-bad-signature",
+        "Signature verification failed",
+    )
+    .await;
 }
 
 #[sqlx::test]
@@ -128,7 +158,10 @@ async fn other_tenants_are_refused(pool: PgPool) {
     let app = TestApp::spawn_with(
         pool,
         Options {
-            extra: vec![("LEASEGATE_OIDC_TENANT_ID", "11111111-2222-3333-4444-555555555555".into())],
+            extra: vec![(
+                "LEASEGATE_OIDC_TENANT_ID",
+                "11111111-2222-3333-4444-555555555555".into(),
+            )],
             ..Options::default()
         },
     )
@@ -235,7 +268,10 @@ async fn sign_out_ends_the_session_and_visits_the_provider(pool: PgPool) {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let to = location(&response);
     assert!(
-        to.starts_with(&format!("{}/session/end", crate::harness::identity_provider().issuer)),
+        to.starts_with(&format!(
+            "{}/session/end",
+            crate::harness::identity_provider().issuer
+        )),
         "{to}"
     );
     assert!(to.contains("id_token_hint="), "{to}");

@@ -32,7 +32,10 @@ async fn cross_origin_mutations_are_refused(pool: PgPool) {
     assert_eq!(no_origin.status(), StatusCode::FORBIDDEN);
 
     // The logout above was refused, so the person is still signed in ...
-    assert_eq!(app.signed_in_as(&browser).await.as_deref(), Some("Adele Vance"));
+    assert_eq!(
+        app.signed_in_as(&browser).await.as_deref(),
+        Some("Adele Vance")
+    );
     // ... and the same call from the portal's own pages is served.
     let own = browser
         .post(app.url("/api/me"))
@@ -41,7 +44,12 @@ async fn cross_origin_mutations_are_refused(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(own.status(), StatusCode::OK);
-    assert!(own.text().await.unwrap().contains("adele.vance@contoso.test"));
+    assert!(
+        own.text()
+            .await
+            .unwrap()
+            .contains("adele.vance@contoso.test")
+    );
     app.logs
         .expect_line(&["cross-origin request refused", "https://evil.example"])
         .await;

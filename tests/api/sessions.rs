@@ -16,7 +16,10 @@ async fn cookie_is_http_only_and_same_site_lax(pool: PgPool) {
     assert!(line.contains("HttpOnly"), "{line}");
     assert!(line.contains("SameSite=Lax"), "{line}");
     assert!(line.contains("Path=/"), "{line}");
-    assert!(!line.contains("Secure"), "plain http must not mark it Secure: {line}");
+    assert!(
+        !line.contains("Secure"),
+        "plain http must not mark it Secure: {line}"
+    );
 }
 
 #[sqlx::test]
@@ -37,12 +40,7 @@ async fn cookie_is_secure_behind_https(pool: PgPool) {
         .unwrap();
     let line = set_cookie_line(start.headers()).expect("starting sign-in sets the cookie");
     assert!(line.contains("Secure"), "{line}");
-    assert!(
-        start
-            .headers()
-            .get("strict-transport-security")
-            .is_some()
-    );
+    assert!(start.headers().get("strict-transport-security").is_some());
 }
 
 #[sqlx::test]
@@ -89,7 +87,11 @@ async fn idle_sessions_end(pool: PgPool) {
     app.sign_in(&browser, "adele").await;
     assert!(app.signed_in_as(&browser).await.is_some());
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(app.signed_in_as(&browser).await, None, "idle for longer than the timeout");
+    assert_eq!(
+        app.signed_in_as(&browser).await,
+        None,
+        "idle for longer than the timeout"
+    );
 }
 
 #[sqlx::test]
@@ -110,12 +112,19 @@ async fn activity_keeps_a_session_until_its_absolute_timeout(pool: PgPool) {
     let signed_in = std::time::Instant::now();
     // Active every second: the idle timeout never passes, but the absolute one does.
     while signed_in.elapsed() < Duration::from_millis(4300) {
-        assert!(app.signed_in_as(&browser).await.is_some(), "still within both timeouts");
+        assert!(
+            app.signed_in_as(&browser).await.is_some(),
+            "still within both timeouts"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // Less than the idle timeout since the last request, more than the absolute one in all.
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(app.signed_in_as(&browser).await, None, "past the absolute timeout");
+    assert_eq!(
+        app.signed_in_as(&browser).await,
+        None,
+        "past the absolute timeout"
+    );
     app.logs.expect_line(&["absolute timeout"]).await;
 }
 

@@ -15,7 +15,9 @@ fn portal(env: &[(&str, &str)]) -> (i32, String) {
 
 fn portal_owned(env: Vec<(String, String)>) -> (i32, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_leasegate"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         command.env(k, v);
     }
@@ -45,8 +47,14 @@ fn bad_configuration_is_explained() {
         ("LEASEGATE_OIDC_CLIENT_SECRET", "never-printed-secret"),
     ]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("LEASEGATE_OIDC_ISSUER is not a URL"), "{stderr}");
-    assert!(stderr.contains("LEASEGATE_OIDC_CLIENT_ID is required"), "{stderr}");
+    assert!(
+        stderr.contains("LEASEGATE_OIDC_ISSUER is not a URL"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("LEASEGATE_OIDC_CLIENT_ID is required"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("never-printed-secret"), "{stderr}");
 }
 
@@ -58,8 +66,14 @@ fn unreachable_database_is_retried_then_given_up() {
     env.push(("LEASEGATE_DATABASE_STARTUP_TIMEOUT", "2s"));
     let (code, stderr) = portal(&env);
     assert_eq!(code, 1);
-    assert!(stderr.contains("cannot connect to the database"), "{stderr}");
-    assert!(stderr.contains("database not reachable yet"), "it retried: {stderr}");
+    assert!(
+        stderr.contains("cannot connect to the database"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("database not reachable yet"),
+        "it retried: {stderr}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
 
@@ -87,5 +101,8 @@ async fn a_failing_migration_stops_the_process(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(code, 1);
-    assert!(stderr.contains("applying database migrations failed"), "{stderr}");
+    assert!(
+        stderr.contains("applying database migrations failed"),
+        "{stderr}"
+    );
 }

@@ -53,7 +53,10 @@ async fn login(
     match state.oidc.begin(return_to).await {
         Ok((url, pending)) => {
             if let Err(e) = session.insert(PENDING_SIGN_IN_KEY, pending).await {
-                return failure_page(StatusCode::SERVICE_UNAVAILABLE, &format!("session store: {e}"));
+                return failure_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("session store: {e}"),
+                );
             }
             Redirect::to(url.as_str()).into_response()
         }
@@ -147,7 +150,10 @@ async fn finish_sign_in(
 async fn logout(State(state): State<AppState>, session: Session) -> Response {
     let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
     if let Err(e) = session.flush().await {
-        return failure_page(StatusCode::SERVICE_UNAVAILABLE, &format!("session store: {e}"));
+        return failure_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("session store: {e}"),
+        );
     }
     if let Some(user) = &user {
         tracing::info!(principal = %user.principal_id, "signed out");
@@ -185,7 +191,10 @@ mod tests {
 
     #[test]
     fn return_paths_stay_on_the_portal() {
-        assert_eq!(safe_return_path(Some("/governance?tab=live")), "/governance?tab=live");
+        assert_eq!(
+            safe_return_path(Some("/governance?tab=live")),
+            "/governance?tab=live"
+        );
         for bad in [
             "https://evil.example/",
             "//evil.example/",

@@ -32,7 +32,14 @@ pub struct SessionUser {
 /// Paths anyone may reach without signing in.
 fn is_public(path: &str) -> bool {
     const PREFIXES: [&str; 3] = ["/auth/", "/pkg/", "/api/"];
-    const EXACT: [&str; 5] = ["/healthz", "/readyz", "/signed-out", "/favicon.ico", "/robots.txt"];
+    const EXACT: [&str; 6] = [
+        "/healthz",
+        "/readyz",
+        "/signed-out",
+        "/favicon.svg",
+        "/favicon.ico",
+        "/robots.txt",
+    ];
     PREFIXES.iter().any(|p| path.starts_with(p)) || EXACT.contains(&path)
 }
 
@@ -48,9 +55,8 @@ pub async fn resolve(
     let user = match current_user(&state, &session).await {
         Ok(user) => user,
         Err(e) => {
-            let reference = crate::server::http::correlation::log_internal(&format!(
-                "session store: {e}"
-            ));
+            let reference =
+                crate::server::http::correlation::log_internal(&format!("session store: {e}"));
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("The portal cannot reach its session store. Reference {reference}."),
@@ -89,7 +95,8 @@ async fn current_user(
     };
     let settings = &state.settings.session;
     let now = Utc::now();
-    let absolute = chrono::Duration::from_std(settings.absolute_timeout).unwrap_or(chrono::Duration::MAX);
+    let absolute =
+        chrono::Duration::from_std(settings.absolute_timeout).unwrap_or(chrono::Duration::MAX);
     if now - user.signed_in_at >= absolute {
         tracing::info!(principal = %user.principal_id, "session reached its absolute timeout");
         session.flush().await?;
@@ -111,7 +118,14 @@ mod tests {
 
     #[test]
     fn public_paths() {
-        for p in ["/auth/login", "/pkg/leasegate.wasm", "/api/get_me", "/healthz", "/signed-out"] {
+        for p in [
+            "/favicon.svg",
+            "/auth/login",
+            "/pkg/leasegate.wasm",
+            "/api/get_me",
+            "/healthz",
+            "/signed-out",
+        ] {
             assert!(is_public(p), "{p}");
         }
         for p in ["/", "/governance", "/admin", "/healthz/x", "/authx"] {

@@ -18,7 +18,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
     )
     .await;
     match check {
-        Ok(Ok(_)) => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" }))),
+        Ok(Ok(_)) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": "ok" })),
+        ),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database query failed");
             (

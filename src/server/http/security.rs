@@ -46,7 +46,11 @@ pub async fn headers(State(state): State<AppState>, mut request: Request, next: 
     set(h, header::REFERRER_POLICY, "same-origin");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, "cross-origin-opener-policy", "same-origin");
-    set(h, "permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()");
+    set(
+        h,
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=()",
+    );
     if state.settings.secure_cookies() {
         set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     }
@@ -126,7 +130,10 @@ mod tests {
             request_origin(&h).as_deref(),
             Some("https://portal.example")
         );
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert_eq!(request_origin(&h).as_deref(), Some("https://evil.example"));
     }
 

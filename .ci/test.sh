@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make test`: every test, against real parts. Leaves nothing running.
+#   1. Rust unit tests, database tests (#[sqlx::test], one database per test) and the HTTP
+#      tests against the real OpenID Connect provider (tests/api).
+#   2. cargo-leptos builds the portal (server + WebAssembly); browser tests in end2end/ drive
+#      Debian's Chromium through it, with axe-core on every page.
+source "$(dirname "$0")/common.sh"
+source "$REPO/.ci/postgres.sh"
+
+bash "$REPO/.ci/setup.sh" --browser
+trap stop_private_postgres EXIT
+
+ensure_postgres leasegate_test
+log "database server: ${DATABASE_URL%/*}"
+
+log "unit, database, OIDC, session and HTTP tests"
+cargo test --features ssr
+
+log "building the portal with cargo-leptos"
+cargo leptos build
+
+log "browser tests (Chromium, axe-core)"
+server=${DATABASE_URL%/*}
+psql "$server/postgres" -qc 'drop database if exists leasegate_e2e with (force)' -c 'create database leasegate_e2e' >/dev/null
+PORTAL_BIN="$CARGO_TARGET_DIR/debug/leasegate" \
+  DATABASE_URL="$server/leasegate_e2e" \
+  LEPTOS_SITE_ROOT="$REPO/target/site" \
+  node --test --test-concurrency=1 end2end/tests/

@@ -1,0 +1,131 @@
+// Starts the demo identity provider and the built portal on free ports, and Chromium through
+// playwright-core; offers sign-in and accessibility helpers to the browser tests.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..');
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function waitFor(url, what, timeoutMs = 60_000) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} did not come up at ${url}`);
+}
+
+export async function startStack() {
+  const portalBin = process.env.PORTAL_BIN;
+  assert.ok(portalBin, 'PORTAL_BIN must name the built portal binary (make test sets it)');
+  assert.ok(process.env.DATABASE_URL, 'DATABASE_URL must name an empty database for the browser tests');
+  const idpPort = await freePort();
+  const portalPort = await freePort();
+  const base = `http://127.0.0.1:${portalPort}`;
+  const children = [];
+  const logs = [];
+
+  const idp = spawn('node', [join(repo, 'end2end/idp/server.mjs')], {
+    env: { ...process.env, IDP_PORT: String(idpPort), IDP_MODE: 'demo', IDP_PORTAL_URL: base },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(idp);
+  await waitFor(`http://127.0.0.1:${idpPort}/.well-known/openid-configuration`, 'identity provider');
+
+  const portal = spawn(portalBin, [], {
+    cwd: repo,
+    env: {
+      ...process.env,
+      LEASEGATE_LISTEN: `127.0.0.1:${portalPort}`,
+      LEASEGATE_PUBLIC_URL: base,
+      LEASEGATE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
+      LEASEGATE_OIDC_CLIENT_ID: 'leasegate-demo',
+      LEASEGATE_OIDC_CLIENT_SECRET: 'leasegate-demo-secret',
+      LEASEGATE_LOG: 'info',
+      LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? join(repo, 'target/site'),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(portal);
+  for (const stream of [portal.stdout, portal.stderr]) stream.on('data', (d) => logs.push(String(d)));
+  await waitFor(`${base}/healthz`, 'portal');
+
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+
+  return {
+    base,
+    browser,
+    portalLogs: () => logs.join(''),
+    async stop() {
+      await browser.close().catch(() => {});
+      for (const child of children) child.kill('SIGTERM');
+    },
+  };
+}
+
+/// A fresh browser context and page that records console errors and failed requests, so a
+/// test can assert that the page hydrated cleanly under the CSP.
+export async function newPage(stack) {
+  const context = await stack.browser.newContext();
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('console', (msg) => {
+    // The browser logs every 403/404 answer; the tests visit such pages on purpose.
+    const expected = /status of 40[34]/.test(msg.text());
+    if (msg.type() === 'error' && !expected) page.problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => page.problems.push(`page error: ${err.message}`));
+  return page;
+}
+
+/// Picks `name` on the demo identity provider's sign-in page and waits to be back on the portal.
+export async function signInAt(page, stack, name) {
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.getByRole('button', { name: new RegExp(`^${name}`) }).click();
+  await page.waitForURL((url) => url.href.startsWith(stack.base));
+  await page.getByTestId('signed-in-user').waitFor();
+}
+
+/// Waits until the WebAssembly has hydrated the page.
+export async function hydrated(page) {
+  await page.waitForFunction(() => document.readyState === 'complete');
+  await page.waitForLoadState('networkidle');
+}
+
+/// Runs axe-core on the current page and fails on any violation.
+export async function assertAccessible(page) {
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
+  const summary = result.violations.map(
+    (v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`,
+  );
+  assert.deepEqual(summary, [], `accessibility violations on ${page.url()}`);
+}

@@ -1,0 +1,103 @@
+// The app shell in a real browser: sign-in through the provider, navigation by role, hydration
+// under the CSP, sign-out, and axe-core on every page visited.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertAccessible, hydrated, newPage, signInAt, startStack } from './harness.mjs';
+
+let stack;
+before(async () => { stack = await startStack(); });
+after(async () => { await stack?.stop(); });
+
+const nav = (page) => page.getByRole('navigation', { name: 'Main' });
+
+describe('an employee', () => {
+  test('signs in, sees their name, navigates, is kept out of governance, and signs out', async () => {
+    const page = await newPage(stack);
+    await page.goto(`${stack.base}/`);
+    await signInAt(page, stack, 'Adele Vance');
+    await hydrated(page);
+    assert.equal(await page.getByTestId('signed-in-user').textContent(), 'Adele Vance');
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Welcome, Adele Vance');
+    await assertAccessible(page);
+
+    // Hydrated: navigation happens in the page, without a full reload.
+    await page.evaluate(() => { window.__sameDocument = true; });
+    for (const [link, heading] of [['My access', 'My access'], ['Approvals', 'Approvals'], ['Request access', 'Request access']]) {
+      await nav(page).getByRole('link', { name: link }).click();
+      await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+      assert.equal(await nav(page).getByRole('link', { name: link }).getAttribute('aria-current'), 'page');
+      await assertAccessible(page);
+    }
+    assert.equal(await page.evaluate(() => window.__sameDocument), true, 'client-side navigation');
+    assert.match(await page.getByText('Not available yet').first().textContent(), /Not available yet/);
+
+    assert.equal(await nav(page).getByRole('link', { name: 'Governance' }).count(), 0);
+    assert.equal(await nav(page).getByRole('link', { name: 'Admin' }).count(), 0);
+    const response = await page.goto(`${stack.base}/governance`);
+    assert.equal(response.status(), 403);
+    await page.getByRole('heading', { name: 'You do not have access to this page' }).waitFor();
+    await assertAccessible(page);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+    await page.waitForURL(`${stack.base}/signed-out`);
+    await page.getByRole('heading', { name: 'You have signed out' }).waitFor();
+    await assertAccessible(page);
+
+    // Signed out of the portal and the provider: a protected page asks for sign-in again.
+    await page.goto(`${stack.base}/my-access`);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    assert.deepEqual(page.problems, []);
+  });
+
+  test('following a deep link signs in and lands on the page asked for', async () => {
+    const page = await newPage(stack);
+    await page.goto(`${stack.base}/approvals`);
+    await signInAt(page, stack, 'Megan Bowen');
+    assert.equal(new URL(page.url()).pathname, '/approvals');
+    await page.getByRole('heading', { level: 1, name: 'Approvals' }).waitFor();
+    assert.deepEqual(page.problems, []);
+  });
+});
+
+describe('an auditor', () => {
+  test('sees Governance but not Admin', async () => {
+    const page = await newPage(stack);
+    await page.goto(`${stack.base}/`);
+    await signInAt(page, stack, 'Irvin Sayers');
+    await hydrated(page);
+    await nav(page).getByRole('link', { name: 'Governance' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Governance' }).waitFor();
+    await assertAccessible(page);
+    assert.equal(await nav(page).getByRole('link', { name: 'Admin' }).count(), 0);
+    const response = await page.goto(`${stack.base}/admin`);
+    assert.equal(response.status(), 403);
+    assert.deepEqual(page.problems, []);
+  });
+});
+
+describe('an administrator', () => {
+  test('sees Admin and Governance', async () => {
+    const page = await newPage(stack);
+    await page.goto(`${stack.base}/`);
+    await signInAt(page, stack, 'Nestor Wilke');
+    await hydrated(page);
+    await nav(page).getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Admin' }).waitFor();
+    await assertAccessible(page);
+    assert.equal(await nav(page).getByRole('link', { name: 'Governance' }).count(), 1);
+    assert.deepEqual(page.problems, []);
+  });
+});
+
+describe('anyone', () => {
+  test('gets a helpful 404 page', async () => {
+    const page = await newPage(stack);
+    await page.goto(`${stack.base}/`);
+    await signInAt(page, stack, 'Alex Wilber');
+    const response = await page.goto(`${stack.base}/nowhere`);
+    assert.equal(response.status(), 404);
+    await page.getByRole('heading', { name: 'Page not found' }).waitFor();
+    await assertAccessible(page);
+  });
+});

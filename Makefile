@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test setup lint sqlx-prepare
+.PHONY: help run test setup lint sqlx-prepare release
 
 help:
 	@echo "make run    - run the portal with its demo (PostgreSQL, identity provider) on http://127.0.0.1:3000"
 	@echo "make test   - run all tests (unit, database, OIDC, session, browser)"
 	@echo "make lint   - rustfmt check and clippy for the server and wasm builds"
 	@echo "make setup  - install the toolchain pieces only"
+	@echo "make release - optimised build for deployment"
 
 run:
 	@bash .ci/demo.sh
@@ -25,3 +26,7 @@ lint:
 # Regenerates the compile-time query data in .sqlx/ from a live database.
 sqlx-prepare:
 	@bash .ci/sqlx-prepare.sh
+
+# An optimised build (server binary and size-optimised WebAssembly) for deployment.
+release:
+	@bash .ci/setup.sh && PATH="$(CURDIR)/end2end/node_modules/.bin:$$PATH" cargo leptos build --release

@@ -1,6 +1,7 @@
 //! Typed settings, read once at start from an optional TOML file (`LEASEGATE_CONFIG`) and the
 //! environment (which wins). Every setting has one name: the environment variable, and the same
-//! name without the `LEASEGATE_` prefix, lower-cased, as a key in the file.
+//! name without the `LEASEGATE_` prefix, lower-cased, as a key in the file (`database_url` for
+//! `DATABASE_URL`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -102,7 +103,10 @@ fn parse_file(text: &str) -> Result<BTreeMap<String, String>, String> {
         .map_err(|e| format!("LEASEGATE_CONFIG: not valid TOML: {e}"))?;
     let mut out = BTreeMap::new();
     for (key, value) in table {
-        let name = format!("{PREFIX}{}", key.to_ascii_uppercase());
+        let name = match key.as_str() {
+            "database_url" => "DATABASE_URL".to_string(),
+            _ => format!("{PREFIX}{}", key.to_ascii_uppercase()),
+        };
         let value = match value {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
@@ -469,7 +473,8 @@ mod tests {
     #[test]
     fn environment_overrides_file() {
         let file = parse_file(
-            "oidc_client_id = \"from-file\"\nsession_idle_timeout = \"30m\"\nmax_body_bytes = 1024\n",
+            "oidc_client_id = \"from-file\"\nsession_idle_timeout = \"30m\"\nmax_body_bytes = 1024\n\
+             database_url = \"postgres://file/db\"\n",
         )
         .unwrap();
         let mut e = minimal();
@@ -478,6 +483,11 @@ mod tests {
         assert_eq!(s.oidc.client_id, "from-file");
         assert_eq!(s.session.idle_timeout, Duration::from_secs(1800));
         assert_eq!(s.max_body_bytes, 1024);
+        assert_eq!(s.database.url.expose(), "postgres://u:hunter2@127.0.0.1/db");
+        let mut without_db = minimal();
+        without_db.retain(|(k, _)| k != "DATABASE_URL");
+        let s = from_sources(file.clone(), without_db).unwrap();
+        assert_eq!(s.database.url.expose(), "postgres://file/db");
 
         let s = from_sources(file, minimal()).unwrap();
         assert_eq!(s.oidc.client_id, "client");

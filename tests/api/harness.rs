@@ -211,14 +211,26 @@ impl TestApp {
     pub async fn complete_at_provider(
         &self,
         browser: &reqwest::Client,
-        mut url: String,
+        url: String,
         account: &str,
     ) -> (Response, String) {
+        let callback = self.walk_to_callback(browser, url, account).await;
+        let response = browser.get(&callback).send().await.unwrap();
+        (response, callback)
+    }
+
+    /// Follows the provider's pages from `url` as far as the portal's callback URL, without
+    /// calling it.
+    pub async fn walk_to_callback(
+        &self,
+        browser: &reqwest::Client,
+        mut url: String,
+        account: &str,
+    ) -> String {
         let callback_prefix = self.url("/auth/callback");
         for _ in 0..20 {
             if url.starts_with(&callback_prefix) {
-                let response = browser.get(&url).send().await.unwrap();
-                return (response, url);
+                return url;
             }
             let response = browser.get(&url).send().await.unwrap();
             if response.status().is_redirection() {

@@ -240,6 +240,40 @@ async fn the_provider_reporting_an_error_is_refused(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn a_callback_naming_another_issuer_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    let start = browser.get(app.url("/auth/login")).send().await.unwrap();
+    let callback_url = app
+        .walk_to_callback(&browser, location(&start), "adele")
+        .await;
+    assert!(
+        callback_url.contains("iss="),
+        "the provider names itself: {callback_url}"
+    );
+    let forged = url::Url::parse(&callback_url).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "iss" {
+                "https://evil.example".to_string()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    let mut forged = forged.clone();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let response = browser.get(forged.as_str()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.signed_in_as(&browser).await, None);
+    app.logs
+        .expect_line(&["sign-in refused", "names issuer https://evil.example"])
+        .await;
+}
+
+#[sqlx::test]
 async fn return_to_cannot_leave_the_portal(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let browser = app.browser();

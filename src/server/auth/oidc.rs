@@ -122,6 +122,8 @@ pub enum SignInError {
     StateMismatch,
     #[error("the sign-in attempt is older than 10 minutes")]
     Stale,
+    #[error("the callback names issuer {0}, not ours (mix-up attack?)")]
+    IssuerMismatch(String),
     #[error("the provider returned an error: {0}")]
     Provider(String),
     #[error("the callback had no authorization code")]
@@ -236,6 +238,12 @@ impl OidcProvider {
         if Utc::now() - pending.started_at > SIGN_IN_WINDOW {
             return Err(SignInError::Stale);
         }
+        // RFC 9207: a provider that names itself in the callback must name the one we asked.
+        if let Some(iss) = &callback.iss
+            && iss != &self.settings.oidc.issuer
+        {
+            return Err(SignInError::IssuerMismatch(iss.clone()));
+        }
         if let Some(error) = &callback.error {
             let description = callback.error_description.as_deref().unwrap_or("");
             return Err(SignInError::Provider(format!("{error} {description}")));
@@ -334,6 +342,7 @@ pub struct CallbackParams {
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    pub iss: Option<String>,
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -7,3 +7,5 @@ log "clippy: server build"
 cargo clippy --features ssr --all-targets -- -D warnings
 log "clippy: browser build (wasm32)"
 cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+log "no server code in the browser build"
+cargo check --lib --target wasm32-unknown-unknown --no-default-features --features hydrate

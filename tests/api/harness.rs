@@ -147,6 +147,19 @@ impl TestApp {
         Self::spawn_with(pool, Options::default()).await
     }
 
+    /// The standard test client with extra settings.
+    pub async fn spawn_with_env(pool: PgPool, extra: &[(&'static str, &str)]) -> Self {
+        let extra = extra.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        Self::spawn_with(
+            pool,
+            Options {
+                extra,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
     pub async fn spawn_with(pool: PgPool, options: Options) -> Self {
         let logs = logs();
         let idp = identity_provider();

@@ -155,15 +155,12 @@ async fn token_without_object_id_is_refused(pool: PgPool) {
 
 #[sqlx::test]
 async fn other_tenants_are_refused(pool: PgPool) {
-    let app = TestApp::spawn_with(
+    let app = TestApp::spawn_with_env(
         pool,
-        Options {
-            extra: vec![(
-                "LEASEGATE_OIDC_TENANT_ID",
-                "11111111-2222-3333-4444-555555555555".into(),
-            )],
-            ..Options::default()
-        },
+        &[(
+            "LEASEGATE_OIDC_TENANT_ID",
+            "11111111-2222-3333-4444-555555555555",
+        )],
     )
     .await;
     let browser = app.browser();

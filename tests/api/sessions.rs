@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::harness::{Options, TestApp, location, session_cookie, set_cookie_line};
+use crate::harness::{TestApp, location, session_cookie, set_cookie_line};
 
 #[sqlx::test]
 async fn cookie_is_http_only_and_same_site_lax(pool: PgPool) {
@@ -24,12 +24,9 @@ async fn cookie_is_http_only_and_same_site_lax(pool: PgPool) {
 
 #[sqlx::test]
 async fn cookie_is_secure_behind_https(pool: PgPool) {
-    let app = TestApp::spawn_with(
+    let app = TestApp::spawn_with_env(
         pool,
-        Options {
-            extra: vec![("LEASEGATE_PUBLIC_URL", "https://portal.contoso.test".into())],
-            ..Options::default()
-        },
+        &[("LEASEGATE_PUBLIC_URL", "https://portal.contoso.test")],
     )
     .await;
     let start = app
@@ -75,14 +72,7 @@ async fn session_id_changes_at_sign_in(pool: PgPool) {
 
 #[sqlx::test]
 async fn idle_sessions_end(pool: PgPool) {
-    let app = TestApp::spawn_with(
-        pool,
-        Options {
-            extra: vec![("LEASEGATE_SESSION_IDLE_TIMEOUT", "2s".into())],
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = TestApp::spawn_with_env(pool, &[("LEASEGATE_SESSION_IDLE_TIMEOUT", "2s")]).await;
     let browser = app.browser();
     app.sign_in(&browser, "adele").await;
     assert!(app.signed_in_as(&browser).await.is_some());
@@ -96,15 +86,12 @@ async fn idle_sessions_end(pool: PgPool) {
 
 #[sqlx::test]
 async fn activity_keeps_a_session_until_its_absolute_timeout(pool: PgPool) {
-    let app = TestApp::spawn_with(
+    let app = TestApp::spawn_with_env(
         pool,
-        Options {
-            extra: vec![
-                ("LEASEGATE_SESSION_IDLE_TIMEOUT", "3s".into()),
-                ("LEASEGATE_SESSION_ABSOLUTE_TIMEOUT", "5s".into()),
-            ],
-            ..Options::default()
-        },
+        &[
+            ("LEASEGATE_SESSION_IDLE_TIMEOUT", "3s"),
+            ("LEASEGATE_SESSION_ABSOLUTE_TIMEOUT", "5s"),
+        ],
     )
     .await;
     let browser = app.browser();

@@ -114,10 +114,9 @@ export async function signInAt(page, stack, name) {
   await page.getByTestId('signed-in-user').waitFor();
 }
 
-/// Waits until the WebAssembly has hydrated the page.
+/// Waits until the WebAssembly has hydrated the page (`hydrate()` marks the body when done).
 export async function hydrated(page) {
-  await page.waitForFunction(() => document.readyState === 'complete');
-  await page.waitForLoadState('networkidle');
+  await page.locator('body[data-hydrated="true"]').waitFor({ state: 'attached' });
 }
 
 /// Runs axe-core on the current page and fails on any violation.

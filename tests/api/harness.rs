@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use leasegate::server::config;
 use leasegate::server::router;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
-use reqwest::{Response, StatusCode};
+use reqwest::{RequestBuilder, Response, StatusCode};
 use sqlx::PgPool;
 
 /// The provider, started once for the whole test binary. It exits when our end of its standard
@@ -191,6 +191,13 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A POST from one of the portal's own pages (it carries the portal's `Origin`).
+    pub fn post_same_origin(&self, browser: &reqwest::Client, path: &str) -> RequestBuilder {
+        browser
+            .post(self.url(path))
+            .header("origin", self.base.clone())
     }
 
     /// A browser-like client: keeps cookies, follows no redirects by itself.

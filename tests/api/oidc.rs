@@ -290,9 +290,8 @@ async fn sign_out_ends_the_session_and_visits_the_provider(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let browser = app.browser();
     app.sign_in(&browser, "adele").await;
-    let response = browser
-        .post(app.url("/auth/logout"))
-        .header("origin", app.base.clone())
+    let response = app
+        .post_same_origin(&browser, "/auth/logout")
         .send()
         .await
         .unwrap();

@@ -37,9 +37,8 @@ async fn cross_origin_mutations_are_refused(pool: PgPool) {
         Some("Adele Vance")
     );
     // ... and the same call from the portal's own pages is served.
-    let own = browser
-        .post(app.url("/api/me"))
-        .header("origin", app.base.clone())
+    let own = app
+        .post_same_origin(&browser, "/api/me")
         .send()
         .await
         .unwrap();
@@ -56,7 +55,7 @@ async fn cross_origin_mutations_are_refused(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn every_page_carries_security_headers_and_the_csp_nonce(pool: PgPool) {
+async fn a_page_carries_security_headers_and_the_csp_nonce(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let response = app
         .browser()
@@ -96,12 +95,40 @@ async fn every_page_carries_security_headers_and_the_csp_nonce(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn headers_are_on_every_kind_of_response(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    let responses = [
+        browser.get(app.url("/healthz")).send().await.unwrap(),
+        browser.get(app.url("/my-access")).send().await.unwrap(),
+        browser.get(app.url("/auth/callback")).send().await.unwrap(),
+        browser.post(app.url("/api/me")).send().await.unwrap(),
+    ];
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses,
+        [200, 303, 400, 403],
+        "a probe, a redirect, a refusal, a CSRF block"
+    );
+    for response in &responses {
+        let h = response.headers();
+        let csp = h.get("content-security-policy").unwrap().to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'"),
+            "{}: {csp}",
+            response.url()
+        );
+        assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
+        assert_eq!(h.get("x-frame-options").unwrap(), "DENY");
+        assert!(h.get("x-request-id").is_some());
+    }
+}
+
+#[sqlx::test]
 async fn oversized_bodies_are_refused(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let response = app
-        .browser()
-        .post(app.url("/api/me"))
-        .header("origin", app.base.clone())
+        .post_same_origin(&app.browser(), "/api/me")
         .body(vec![b'a'; 300 * 1024])
         .send()
         .await
@@ -110,7 +137,7 @@ async fn oversized_bodies_are_refused(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn unknown_pages_are_404_and_internal_errors_show_a_reference(pool: PgPool) {
+async fn unknown_pages_are_404(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let browser = app.browser();
     app.sign_in(&browser, "adele").await;

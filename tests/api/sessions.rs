@@ -144,9 +144,7 @@ async fn anonymous_page_visits_go_to_sign_in_and_back(pool: PgPool) {
 async fn server_functions_refuse_anonymous_callers(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let response = app
-        .browser()
-        .post(app.url("/api/me"))
-        .header("origin", app.base.clone())
+        .post_same_origin(&app.browser(), "/api/me")
         .send()
         .await
         .unwrap();

@@ -5,32 +5,29 @@ use std::process::Command;
 
 use sqlx::PgPool;
 
-fn portal(env: &[(&str, &str)]) -> (i32, String) {
-    let owned: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    portal_owned(owned)
+/// Runs the portal binary with only `PATH` and `env`; returns its exit code and everything it
+/// printed (log lines go to standard output, the final error to standard error).
+fn portal(env: Vec<(String, String)>) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_leasegate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .output()
+        .expect("running the portal binary");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), printed)
 }
 
-fn portal_owned(env: Vec<(String, String)>) -> (i32, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_leasegate"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let output = command.output().expect("running the portal binary");
-    (
-        output.status.code().unwrap_or(-1),
-        // Log lines go to standard output, the final error to standard error: read both.
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
+/// Valid sign-in settings plus `extra`.
+fn with_oidc(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    OIDC.iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 const OIDC: [(&str, &str); 3] = [
@@ -41,11 +38,16 @@ const OIDC: [(&str, &str); 3] = [
 
 #[test]
 fn bad_configuration_is_explained() {
-    let (code, stderr) = portal(&[
+    let env = [
         ("DATABASE_URL", "postgres://127.0.0.1:9/x"),
         ("LEASEGATE_OIDC_ISSUER", "not a url"),
         ("LEASEGATE_OIDC_CLIENT_SECRET", "never-printed-secret"),
-    ]);
+    ];
+    let (code, stderr) = portal(
+        env.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
     assert_eq!(code, 1);
     assert!(
         stderr.contains("LEASEGATE_OIDC_ISSUER is not a URL"),
@@ -61,10 +63,10 @@ fn bad_configuration_is_explained() {
 #[test]
 fn unreachable_database_is_retried_then_given_up() {
     let started = std::time::Instant::now();
-    let mut env = OIDC.to_vec();
-    env.push(("DATABASE_URL", "postgres://leasegate@127.0.0.1:9/leasegate"));
-    env.push(("LEASEGATE_DATABASE_STARTUP_TIMEOUT", "2s"));
-    let (code, stderr) = portal(&env);
+    let (code, stderr) = portal(with_oidc(&[
+        ("DATABASE_URL", "postgres://leasegate@127.0.0.1:9/leasegate"),
+        ("LEASEGATE_DATABASE_STARTUP_TIMEOUT", "2s"),
+    ]));
     assert_eq!(code, 1);
     assert!(
         stderr.contains("cannot connect to the database"),
@@ -92,12 +94,8 @@ async fn a_failing_migration_stops_the_process(pool: PgPool) {
         options.get_port(),
         options.get_database().unwrap()
     );
-    let mut env: Vec<(String, String)> = OIDC
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.push(("DATABASE_URL".into(), url));
-    let (code, stderr) = tokio::task::spawn_blocking(move || portal_owned(env))
+    let env = with_oidc(&[("DATABASE_URL", &url)]);
+    let (code, stderr) = tokio::task::spawn_blocking(move || portal(env))
         .await
         .unwrap();
     assert_eq!(code, 1);

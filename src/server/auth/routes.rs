@@ -53,17 +53,11 @@ async fn login(
     match state.oidc.begin(return_to).await {
         Ok((url, pending)) => {
             if let Err(e) = session.insert(PENDING_SIGN_IN_KEY, pending).await {
-                return failure_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("session store: {e}"),
-                );
+                return unavailable_page(&format!("session store: {e}"));
             }
             Redirect::to(url.as_str()).into_response()
         }
-        Err(e) => {
-            tracing::error!(error = %e, "sign-in could not start");
-            failure_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
-        }
+        Err(e) => unavailable_page(&format!("sign-in could not start: {e}")),
     }
 }
 
@@ -84,11 +78,9 @@ async fn callback(
         }
         Err(CallbackFailure::Refused(e)) => {
             tracing::warn!(reason = %e, "sign-in refused");
-            failure_page(StatusCode::BAD_REQUEST, "")
+            refused_page()
         }
-        Err(CallbackFailure::Internal(detail)) => {
-            failure_page(StatusCode::SERVICE_UNAVAILABLE, &detail)
-        }
+        Err(CallbackFailure::Internal(detail)) => unavailable_page(&detail),
     }
 }
 
@@ -150,10 +142,7 @@ async fn finish_sign_in(
 async fn logout(State(state): State<AppState>, session: Session) -> Response {
     let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
     if let Err(e) = session.flush().await {
-        return failure_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("session store: {e}"),
-        );
+        return unavailable_page(&format!("session store: {e}"));
     }
     if let Some(user) = &user {
         tracing::info!(principal = %user.principal_id, "signed out");
@@ -165,20 +154,27 @@ async fn logout(State(state): State<AppState>, session: Session) -> Response {
     }
 }
 
-/// A self-contained page for sign-in failures. Internal detail goes to the log with the
-/// reference; the person sees only the reference.
-fn failure_page(status: StatusCode, detail: &str) -> Response {
-    let reference = if detail.is_empty() {
-        correlation::current().unwrap_or_default()
-    } else {
-        correlation::log_internal(detail)
-    };
-    let message = if status == StatusCode::BAD_REQUEST {
+/// A refused sign-in; the reason is already logged at WARN under this request's id.
+fn refused_page() -> Response {
+    failure_page(
+        StatusCode::BAD_REQUEST,
         "Your sign-in could not be completed. This happens when a sign-in link is used twice, \
-         is too old, or the identity provider's answer could not be verified."
-    } else {
-        "Sign-in is temporarily unavailable because the portal cannot reach a service it needs."
-    };
+         is too old, or the identity provider's answer could not be verified.",
+        &correlation::current().unwrap_or_default(),
+    )
+}
+
+/// Sign-in cannot go on because something the portal needs is down; `detail` is logged.
+fn unavailable_page(detail: &str) -> Response {
+    failure_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in is temporarily unavailable because the portal cannot reach a service it needs.",
+        &correlation::log_internal(detail),
+    )
+}
+
+/// A self-contained page for sign-in failures; the person sees only the reference.
+fn failure_page(status: StatusCode, message: &str, reference: &str) -> Response {
     let html = format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign-in failed · Leasegate</title><link rel="stylesheet" href="/pkg/leasegate.css"></head><body><main id="main" class="standalone"><h1>Sign-in failed</h1><p>{message}</p><p><a class="button primary" href="/auth/login">Try signing in again</a></p><p class="muted">Reference: <code>{reference}</code></p></main></body></html>"#
     );

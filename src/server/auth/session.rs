@@ -29,18 +29,22 @@ pub struct SessionUser {
     pub id_token: String,
 }
 
-/// Paths anyone may reach without signing in.
-fn is_public(path: &str) -> bool {
-    const PREFIXES: [&str; 3] = ["/auth/", "/pkg/", "/api/"];
-    const EXACT: [&str; 6] = [
+/// Built assets and probes: served to anyone, and never worth a session-store read.
+fn needs_no_session(path: &str) -> bool {
+    const EXACT: [&str; 5] = [
         "/healthz",
         "/readyz",
-        "/signed-out",
         "/favicon.svg",
         "/favicon.ico",
         "/robots.txt",
     ];
-    PREFIXES.iter().any(|p| path.starts_with(p)) || EXACT.contains(&path)
+    path.starts_with("/pkg/") || EXACT.contains(&path)
+}
+
+/// Paths anyone may reach without signing in (server functions check their caller themselves).
+fn is_public(path: &str) -> bool {
+    const PREFIXES: [&str; 2] = ["/auth/", "/api/"];
+    needs_no_session(path) || path == "/signed-out" || PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
 /// Resolves the session's person (dropping it when a timeout has passed), makes it available to
@@ -52,6 +56,9 @@ pub async fn resolve(
     mut request: Request,
     next: Next,
 ) -> Response {
+    if needs_no_session(request.uri().path()) {
+        return next.run(request).await;
+    }
     let user = match current_user(&state, &session).await {
         Ok(user) => user,
         Err(e) => {
@@ -130,6 +137,10 @@ mod tests {
         }
         for p in ["/", "/governance", "/admin", "/healthz/x", "/authx"] {
             assert!(!is_public(p), "{p}");
+        }
+        // Sign-in, sign-out and server functions are public but do use the session.
+        for p in ["/auth/callback", "/signed-out", "/api/me"] {
+            assert!(!needs_no_session(p), "{p}");
         }
     }
 }

@@ -35,26 +35,3 @@ pub async fn record_sign_in(
     .await?;
     Ok(row.id)
 }
-
-/// A person as the portal knows them.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub id: Uuid,
-    pub tenant_id: String,
-    pub object_id: String,
-    pub upn: String,
-    pub display_name: String,
-    pub email: Option<String>,
-    pub portal_roles: Vec<String>,
-}
-
-pub async fn find_by_upn(pool: &PgPool, upn: &str) -> Result<Option<Principal>, sqlx::Error> {
-    sqlx::query_as!(
-        Principal,
-        r#"select id, tenant_id, object_id, upn, display_name, email, portal_roles
-           from principals where lower(upn) = lower($1)"#,
-        upn
-    )
-    .fetch_optional(pool)
-    .await
-}

@@ -29,6 +29,15 @@ if [ ! -d end2end/node_modules/oidc-provider ] || [ end2end/package-lock.json -n
   (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The directories the tests and the demo run: Samba AD DC (a real AD domain controller) and
+# OpenLDAP. Their packaged services are stopped: the tests and the demo start their own.
+if ! command -v samba-tool >/dev/null || ! [ -x /usr/sbin/slapd ] || ! command -v ldapsearch >/dev/null; then
+  apt_install samba-ad-dc samba-ad-provision slapd ldap-utils openssl
+  for service in samba-ad-dc samba smbd nmbd winbind slapd; do
+    as_root invoke-rc.d "$service" stop >/dev/null 2>&1 || true
+  done
+fi
+
 if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi

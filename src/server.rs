@@ -1,8 +1,11 @@
 //! Everything that does IO. Compiled only into the server binary (feature `ssr`).
 
 pub mod auth;
+pub mod catalog;
 pub mod config;
+pub mod connectors;
 pub mod db;
+pub mod engine;
 pub mod http;
 pub mod router;
 pub mod state;

@@ -59,6 +59,17 @@ pub struct DatabaseSettings {
     pub startup_timeout: Duration,
 }
 
+/// The engine that adds and removes access on time.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Off only for processes that should serve pages and leave the work to other replicas.
+    pub enabled: bool,
+    /// How long a claim on due work lasts before another replica may take it over.
+    pub lease: Duration,
+    /// Grants claimed at once.
+    pub batch: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -71,6 +82,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub log_filter: String,
     pub log_json: bool,
+    pub engine: EngineSettings,
+    /// The catalog file (connectors, policies, entitlements) loaded at start.
+    pub catalog_file: Option<std::path::PathBuf>,
 }
 
 /// Everything wrong with the configuration, one line per problem.
@@ -301,6 +315,17 @@ impl Reader {
             }
         };
 
+        let engine = EngineSettings {
+            enabled: self.parsed("LEASEGATE_ENGINE", true, "true or false"),
+            lease: self.duration("LEASEGATE_ENGINE_LEASE", Duration::from_secs(30)),
+            batch: self.parsed("LEASEGATE_ENGINE_BATCH", 1000, "a whole number"),
+        };
+        if !(1..=10_000).contains(&engine.batch) {
+            self.problems
+                .push("LEASEGATE_ENGINE_BATCH must lie between 1 and 10000".into());
+        }
+        let catalog_file = self.raw("LEASEGATE_CATALOG").map(std::path::PathBuf::from);
+
         if !self.problems.is_empty() {
             return Err(ConfigError {
                 problems: self.problems,
@@ -315,6 +340,8 @@ impl Reader {
             max_body_bytes,
             log_filter,
             log_json,
+            engine,
+            catalog_file,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! SQL, by aggregate. Queries are checked at compile time against the migrations (offline data
 //! in `.sqlx/`).
 
+pub mod audit;
+pub mod grants;
 pub mod principals;
 
 use std::time::{Duration, Instant};

@@ -23,18 +23,25 @@ use crate::app::{App, shell};
 use crate::server::auth::oidc::OidcProvider;
 use crate::server::auth::session;
 use crate::server::config::Settings;
+use crate::server::connectors::Connectors;
 use crate::server::http::security::CspNonce;
 use crate::server::http::{correlation, health, security};
 use crate::server::state::AppState;
 
 pub const SESSION_COOKIE: &str = "leasegate_session";
 
-pub fn app_state(settings: Arc<Settings>, pool: PgPool, leptos: LeptosOptions) -> AppState {
+pub fn app_state(
+    settings: Arc<Settings>,
+    pool: PgPool,
+    leptos: LeptosOptions,
+    connectors: Connectors,
+) -> AppState {
     AppState {
         oidc: Arc::new(OidcProvider::new(settings.clone())),
         settings,
         pool,
         leptos,
+        connectors,
     }
 }
 

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use crate::server::auth::oidc::OidcProvider;
 use crate::server::config::Settings;
+use crate::server::connectors::Connectors;
 
 /// What every request handler and server function can reach. Cheap to clone.
 #[derive(Clone)]
@@ -14,6 +15,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub oidc: Arc<OidcProvider>,
     pub leptos: LeptosOptions,
+    pub connectors: Connectors,
 }
 
 impl FromRef<AppState> for LeptosOptions {

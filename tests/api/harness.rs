@@ -131,6 +131,7 @@ pub struct TestApp {
 pub struct Options {
     pub client_id: &'static str,
     pub extra: Vec<(&'static str, String)>,
+    pub connectors: leasegate::server::connectors::Connectors,
 }
 
 impl Default for Options {
@@ -138,6 +139,7 @@ impl Default for Options {
         Self {
             client_id: "leasegate-test",
             extra: Vec::new(),
+            connectors: Default::default(),
         }
     }
 }
@@ -183,7 +185,7 @@ impl TestApp {
         let leptos = leptos::config::get_configuration(None)
             .expect("leptos options")
             .leptos_options;
-        let state = router::app_state(settings.clone(), pool.clone(), leptos);
+        let state = router::app_state(settings.clone(), pool.clone(), leptos, options.connectors);
         let app = router::build(state);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         TestApp { base, pool, logs }

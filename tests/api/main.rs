@@ -1,10 +1,14 @@
 //! The HTTP surface, end to end against real parts: a PostgreSQL database per test
 //! (`#[sqlx::test]`) and the real OpenID Connect provider from `end2end/idp` (one per test run).
 
+mod directory;
+mod engine;
 mod harness;
 
 mod health;
+mod ldap;
 mod oidc;
 mod security;
+mod seed;
 mod sessions;
 mod startup;

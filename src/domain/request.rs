@@ -1,0 +1,130 @@
+//! The life of an access request: pending until decided, cancelled or timed out; then final.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a request is. Every state but `Pending` is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    Pending,
+    Approved,
+    Denied,
+    Cancelled,
+    /// Nobody decided before the policy's deadline.
+    Expired,
+}
+
+/// What can happen to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestEvent {
+    /// The last stage reached its quorum (or there were no stages).
+    FullyApproved,
+    /// A stage reached its quorum and the next one starts.
+    StagePassed,
+    Denied,
+    /// The requester (or the beneficiary) withdrew it.
+    Cancelled,
+    DeadlinePassed,
+}
+
+/// A transition the state machine does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {state:?} request cannot take {event:?}")]
+pub struct InvalidTransition {
+    pub state: RequestState,
+    pub event: RequestEvent,
+}
+
+impl RequestState {
+    pub fn is_final(self) -> bool {
+        self != RequestState::Pending
+    }
+
+    pub fn on(self, event: RequestEvent) -> Result<RequestState, InvalidTransition> {
+        use RequestEvent as E;
+        use RequestState as S;
+        match (self, event) {
+            (S::Pending, E::FullyApproved) => Ok(S::Approved),
+            (S::Pending, E::StagePassed) => Ok(S::Pending),
+            (S::Pending, E::Denied) => Ok(S::Denied),
+            (S::Pending, E::Cancelled) => Ok(S::Cancelled),
+            (S::Pending, E::DeadlinePassed) => Ok(S::Expired),
+            (state, event) => Err(InvalidTransition { state, event }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Approved => "approved",
+            RequestState::Denied => "denied",
+            RequestState::Cancelled => "cancelled",
+            RequestState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RequestState::Pending,
+            RequestState::Approved,
+            RequestState::Denied,
+            RequestState::Cancelled,
+            RequestState::Expired,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EVENTS: [RequestEvent; 5] = [
+        RequestEvent::FullyApproved,
+        RequestEvent::StagePassed,
+        RequestEvent::Denied,
+        RequestEvent::Cancelled,
+        RequestEvent::DeadlinePassed,
+    ];
+
+    #[test]
+    fn names_round_trip() {
+        for s in ["pending", "approved", "denied", "cancelled", "expired"] {
+            assert_eq!(RequestState::parse(s).unwrap().as_str(), s);
+        }
+        assert_eq!(RequestState::parse("Pending"), None);
+    }
+
+    #[test]
+    fn pending_moves_on_every_event() {
+        for event in EVENTS {
+            assert!(RequestState::Pending.on(event).is_ok());
+        }
+    }
+
+    proptest! {
+        /// Once final, a request refuses every event and stays where it is.
+        #[test]
+        fn final_states_stay_final(events in proptest::collection::vec(0..EVENTS.len(), 0..40)) {
+            let mut state = RequestState::Pending;
+            let mut final_state: Option<RequestState> = None;
+            for i in events {
+                match state.on(EVENTS[i]) {
+                    Ok(next) => {
+                        prop_assert!(final_state.is_none(), "a final state moved");
+                        state = next;
+                        if state.is_final() {
+                            final_state = Some(state);
+                        }
+                    }
+                    Err(_) => prop_assert!(state.is_final()),
+                }
+            }
+            if let Some(f) = final_state {
+                prop_assert_eq!(state, f);
+            }
+        }
+    }
+}

@@ -1,0 +1,815 @@
+//! `LdapDirectory`: Active Directory, and any LDAP v3 directory with `groupOfNames` groups.
+//!
+//! Access is membership: the target is a group DN, the account a user DN, and granting adds the
+//! user to the group's `member` values. Simple bind with a service account, always over TLS
+//! (LDAPS or StartTLS): AD refuses simple binds in clear, and so should everyone.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::controls::RawControl;
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry, ldap_escape,
+};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::{Account, Connector, ConnectorError, Health};
+use crate::domain::policy::{normalise_dn, same_dn};
+
+/// AD's "permissive modify": adding a value that is there, or deleting one that is not,
+/// succeeds instead of failing. Samba and OpenLDAP honour it too; where a server does not, the
+/// batch falls back to one value at a time.
+const PERMISSIVE_MODIFY: &str = "1.2.840.113556.1.4.1413";
+/// AD's transitive ("in chain") matching rule for nested group membership.
+const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
+/// rootDSE capability that marks an Active Directory (or Samba AD) domain controller.
+const AD_CAPABILITY: &str = "1.2.840.113556.1.4.800";
+/// Deepest group nesting followed on directories without the in-chain rule.
+const MAX_NESTING: usize = 16;
+
+/// Which attribute of the directory's user holds the person's Entra sign-in name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AccountAttribute {
+    #[serde(rename = "userPrincipalName")]
+    UserPrincipalName,
+    /// The part of the UPN before `@`.
+    #[serde(rename = "sAMAccountName")]
+    SamAccountName,
+    #[serde(rename = "mail")]
+    Mail,
+    #[serde(rename = "uid")]
+    Uid,
+}
+
+impl AccountAttribute {
+    fn name(self) -> &'static str {
+        match self {
+            Self::UserPrincipalName => "userPrincipalName",
+            Self::SamAccountName => "sAMAccountName",
+            Self::Mail => "mail",
+            Self::Uid => "uid",
+        }
+    }
+
+    fn value_for(self, upn: &str) -> String {
+        match self {
+            Self::SamAccountName | Self::Uid => upn.split('@').next().unwrap_or(upn).to_string(),
+            Self::UserPrincipalName | Self::Mail => upn.to_string(),
+        }
+    }
+}
+
+/// How to reach and read the directory. No secret in here: the password comes separately.
+/// The kinds of connected system the catalog can declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    Ldap,
+}
+
+/// A connector as the catalog declares it. The password itself is never in the file: it
+/// comes from the environment variable or file named here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapSettings {
+    pub kind: ConnectorKind,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<String>,
+    /// `ldaps://host[:port]`, or `ldap://host[:port]` with `starttls = true`.
+    pub url: String,
+    #[serde(default)]
+    pub starttls: bool,
+    /// A PEM file with the CA certificate(s) the server's certificate chains to; the system's
+    /// trust store when absent.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Skip certificate verification: for labs only, and logged as a warning at every connect.
+    #[serde(default)]
+    pub tls_skip_verify: bool,
+    pub bind_dn: String,
+    /// Where user accounts are searched for.
+    pub user_base: String,
+    /// Where groups live (nested-group searches start here).
+    pub group_base: String,
+    #[serde(default = "LdapSettings::default_account_attribute")]
+    pub account_attribute: AccountAttribute,
+    /// Seconds before a call counts as failed.
+    #[serde(default = "LdapSettings::default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl LdapSettings {
+    fn default_account_attribute() -> AccountAttribute {
+        AccountAttribute::UserPrincipalName
+    }
+
+    fn default_timeout() -> u64 {
+        10
+    }
+}
+
+/// What the directory turned out to be, learnt from its rootDSE at first connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavour {
+    ActiveDirectory,
+    Generic,
+}
+
+pub struct LdapDirectory {
+    name: String,
+    settings: LdapSettings,
+    password: crate::server::config::Secret,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    session: Mutex<Option<(Ldap, Flavour)>>,
+}
+
+impl LdapDirectory {
+    pub fn new(
+        name: impl Into<String>,
+        settings: LdapSettings,
+        password: crate::server::config::Secret,
+    ) -> Result<Self, ConnectorError> {
+        let scheme_is_tls = settings.url.starts_with("ldaps://");
+        if !scheme_is_tls && !settings.starttls {
+            return Err(ConnectorError::Permanent(
+                "LDAP connections must be encrypted: use an ldaps:// URL or starttls = true".into(),
+            ));
+        }
+        let tls = match (&settings.ca_file, settings.tls_skip_verify) {
+            (_, true) => None,
+            (Some(path), false) => Some(Arc::new(client_config_with_ca(path)?)),
+            (None, false) => None,
+        };
+        Ok(Self {
+            name: name.into(),
+            settings,
+            password,
+            tls,
+            session: Mutex::new(None),
+        })
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.settings.timeout_seconds.max(1))
+    }
+
+    /// The shared, bound connection; opened (again) when there is none or it has closed.
+    async fn connection(&self) -> Result<(Ldap, Flavour), ConnectorError> {
+        let mut guard = self.session.lock().await;
+        if let Some((ldap, flavour)) = guard.as_mut()
+            && !ldap.is_closed()
+        {
+            return Ok((ldap.clone(), *flavour));
+        }
+        let mut conn_settings = LdapConnSettings::new()
+            .set_conn_timeout(self.timeout())
+            .set_starttls(self.settings.starttls);
+        if self.settings.tls_skip_verify {
+            tracing::warn!(
+                connector = %self.name,
+                "TLS certificate verification is OFF for this directory (tls_skip_verify); use only in a lab"
+            );
+            conn_settings = conn_settings.set_no_tls_verify(true);
+        } else if let Some(config) = &self.tls {
+            conn_settings = conn_settings.set_config(config.clone());
+        }
+        let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, &self.settings.url)
+            .await
+            .map_err(map_error)?;
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.drive().await {
+                tracing::debug!(connector = %name, error = %e, "LDAP connection closed");
+            }
+        });
+        ldap.with_timeout(self.timeout())
+            .simple_bind(&self.settings.bind_dn, self.password.expose())
+            .await
+            .map_err(map_error)?
+            .success()
+            .map_err(map_error)?;
+        let flavour = detect_flavour(&mut ldap, self.timeout()).await?;
+        *guard = Some((ldap.clone(), flavour));
+        Ok((ldap, flavour))
+    }
+
+    /// Runs an operation; a connection-level failure drops the cached connection so the next
+    /// call reconnects.
+    async fn forget_if_broken(&self, error: &ConnectorError) {
+        if matches!(error, ConnectorError::Transient(_)) {
+            *self.session.lock().await = None;
+        }
+    }
+
+    async fn search(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, ConnectorError> {
+        let result = self.search_paged(base, scope, filter, attrs).await;
+        if let Err(e) = &result {
+            self.forget_if_broken(e).await;
+        }
+        result
+    }
+
+    async fn search_paged(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, ConnectorError> {
+        let (mut ldap, _) = self.connection().await?;
+        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+            Box::new(EntriesOnly::new()),
+            Box::new(PagedResults::new(500)),
+        ];
+        let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
+        let mut stream = ldap
+            .with_timeout(self.timeout())
+            .streaming_search_with(adapters, base, scope, filter, attrs)
+            .await
+            .map_err(map_error)?;
+        let mut entries = Vec::new();
+        while let Some(entry) = stream.next().await.map_err(map_error)? {
+            entries.push(SearchEntry::construct(entry));
+        }
+        let result = stream.finish().await;
+        match result.rc {
+            0 => Ok(entries),
+            // The base itself is missing: no entries, not a failure of the directory.
+            32 => Ok(Vec::new()),
+            _ => Err(map_error(LdapError::LdapResult { result })),
+        }
+    }
+
+    async fn entry(&self, dn: &str, attrs: &[&str]) -> Result<Option<SearchEntry>, ConnectorError> {
+        Ok(self
+            .search(dn, Scope::Base, "(objectClass=*)", attrs)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn modify_members(
+        &self,
+        target: &str,
+        accounts: &[String],
+        add: bool,
+    ) -> Result<(), ConnectorError> {
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        let result = self.modify_members_once(target, accounts, add).await;
+        if let Err(e) = &result {
+            self.forget_if_broken(e).await;
+        }
+        result
+    }
+
+    async fn modify_members_once(
+        &self,
+        target: &str,
+        accounts: &[String],
+        add: bool,
+    ) -> Result<(), ConnectorError> {
+        let (mut ldap, _) = self.connection().await?;
+        let values: HashSet<&str> = accounts.iter().map(String::as_str).collect();
+        let modification = if add {
+            Mod::Add("member", values)
+        } else {
+            Mod::Delete("member", values)
+        };
+        let result = ldap
+            .with_controls(RawControl {
+                ctype: PERMISSIVE_MODIFY.to_string(),
+                crit: false,
+                val: None,
+            })
+            .with_timeout(self.timeout())
+            .modify(target, vec![modification])
+            .await
+            .map_err(map_error)?;
+        match result.rc {
+            0 => Ok(()),
+            rc if is_already_done(rc, add) => {
+                // The server ignored permissive modify: one value at a time, where "already
+                // a member" and "already gone" count as done.
+                for account in accounts {
+                    let values: HashSet<&str> = HashSet::from([account.as_str()]);
+                    let modification = if add {
+                        Mod::Add("member", values)
+                    } else {
+                        Mod::Delete("member", values)
+                    };
+                    let single = ldap
+                        .with_timeout(self.timeout())
+                        .modify(target, vec![modification])
+                        .await
+                        .map_err(map_error)?;
+                    if single.rc != 0 && !is_already_done(single.rc, add) {
+                        return Err(map_error(LdapError::LdapResult { result: single }));
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(map_error(LdapError::LdapResult { result })),
+        }
+    }
+
+    /// All values of the group's `member`, following AD's ranged retrieval
+    /// (`member;range=0-1499`, then `member;range=1500-*`...) when the server uses it.
+    async fn members(&self, group: &str) -> Result<Vec<String>, ConnectorError> {
+        let Some(entry) = self.entry(group, &["member"]).await? else {
+            return Err(ConnectorError::Permanent(format!("no such group: {group}")));
+        };
+        let mut members = Vec::new();
+        let mut next = collect_range(&entry, &mut members);
+        while let Some(low) = next {
+            let attr = format!("member;range={low}-*");
+            let Some(entry) = self.entry(group, &[attr.as_str()]).await? else {
+                break;
+            };
+            next = collect_range(&entry, &mut members);
+        }
+        Ok(members)
+    }
+
+    async fn is_group(&self, dn: &str) -> Result<bool, ConnectorError> {
+        let entry = self.entry(dn, &["objectClass"]).await?;
+        Ok(entry.is_some_and(|e| {
+            e.attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("objectClass"))
+                .is_some_and(|(_, classes)| {
+                    classes.iter().any(|c| {
+                        ["group", "groupOfNames", "groupOfUniqueNames"]
+                            .iter()
+                            .any(|g| c.eq_ignore_ascii_case(g))
+                    })
+                })
+        }))
+    }
+
+    fn to_account(&self, entry: SearchEntry) -> Account {
+        let first = |name: &str| {
+            entry
+                .attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.first().cloned())
+        };
+        let upn = match self.settings.account_attribute {
+            AccountAttribute::UserPrincipalName => first("userPrincipalName"),
+            AccountAttribute::Mail => first("mail"),
+            AccountAttribute::SamAccountName | AccountAttribute::Uid => {
+                first("userPrincipalName").or_else(|| first("mail"))
+            }
+        };
+        Account {
+            upn,
+            display_name: first("displayName").or_else(|| first("cn")),
+            department: first("department").or_else(|| first("departmentNumber")),
+            manager: first("manager"),
+            reference: entry.dn,
+        }
+    }
+}
+
+const ACCOUNT_ATTRS: [&str; 9] = [
+    "userPrincipalName",
+    "mail",
+    "displayName",
+    "cn",
+    "department",
+    "departmentNumber",
+    "manager",
+    "sAMAccountName",
+    "uid",
+];
+
+#[async_trait]
+impl Connector for LdapDirectory {
+    async fn find_account(&self, upn: &str) -> Result<Option<Account>, ConnectorError> {
+        let attribute = self.settings.account_attribute;
+        let filter = format!(
+            "(&(|(objectClass=user)(objectClass=inetOrgPerson))({}={}))",
+            attribute.name(),
+            ldap_escape(attribute.value_for(upn.trim()))
+        );
+        let mut found = self
+            .search(
+                &self.settings.user_base,
+                Scope::Subtree,
+                &filter,
+                &ACCOUNT_ATTRS,
+            )
+            .await?;
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop().map(|e| self.to_account(e))),
+            n => Err(ConnectorError::Permanent(format!(
+                "{n} accounts have {}={upn}; the match must be unique",
+                attribute.name()
+            ))),
+        }
+    }
+
+    async fn account(&self, reference: &str) -> Result<Option<Account>, ConnectorError> {
+        Ok(self
+            .entry(reference, &ACCOUNT_ATTRS)
+            .await?
+            .map(|e| self.to_account(e)))
+    }
+
+    async fn grant(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+        self.modify_members(target, accounts, true).await
+    }
+
+    async fn revoke(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+        self.modify_members(target, accounts, false).await
+    }
+
+    async fn holding(
+        &self,
+        target: &str,
+        accounts: &[String],
+    ) -> Result<Vec<String>, ConnectorError> {
+        // A few accounts: ask about each; many: read the member list once.
+        if accounts.len() > 16 {
+            let members: HashSet<String> = self
+                .members(target)
+                .await?
+                .iter()
+                .map(|m| normalise_dn(m))
+                .collect();
+            return Ok(accounts
+                .iter()
+                .filter(|a| members.contains(&normalise_dn(a)))
+                .cloned()
+                .collect());
+        }
+        let mut holding = Vec::new();
+        for account in accounts {
+            let filter = format!("(member={})", ldap_escape(account.as_str()));
+            if !self
+                .search(target, Scope::Base, &filter, &["1.1"])
+                .await?
+                .is_empty()
+            {
+                holding.push(account.clone());
+            }
+        }
+        Ok(holding)
+    }
+
+    async fn holders(&self, target: &str) -> Result<Vec<String>, ConnectorError> {
+        self.members(target).await
+    }
+
+    async fn indirect_paths(
+        &self,
+        target: &str,
+        account: &str,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let (_, flavour) = self.connection().await?;
+        if flavour == Flavour::ActiveDirectory {
+            let filter = format!(
+                "(&(objectClass=group)(member={})(memberOf:{IN_CHAIN}:={}))",
+                ldap_escape(account),
+                ldap_escape(target)
+            );
+            let found = self
+                .search(&self.settings.group_base, Scope::Subtree, &filter, &["1.1"])
+                .await?;
+            return Ok(found.into_iter().map(|e| e.dn).collect());
+        }
+        // Walk down from the target through member groups, breadth first.
+        let mut paths = Vec::new();
+        let mut seen = BTreeSet::from([normalise_dn(target)]);
+        let mut queue = VecDeque::from([(target.to_string(), 0usize)]);
+        let account = normalise_dn(account);
+        while let Some((group, depth)) = queue.pop_front() {
+            let members = self.members(&group).await?;
+            if depth > 0 && members.iter().any(|m| normalise_dn(m) == account) {
+                paths.push(group.clone());
+            }
+            if depth >= MAX_NESTING {
+                continue;
+            }
+            for member in members {
+                let key = normalise_dn(&member);
+                if key != account && !seen.contains(&key) && self.is_group(&member).await? {
+                    seen.insert(key);
+                    queue.push_back((member, depth + 1));
+                }
+            }
+        }
+        Ok(paths)
+    }
+
+    async fn groups_of(&self, account: &str) -> Result<Vec<String>, ConnectorError> {
+        let (_, flavour) = self.connection().await?;
+        if flavour == Flavour::ActiveDirectory {
+            let filter = format!("(member:{IN_CHAIN}:={})", ldap_escape(account));
+            let found = self
+                .search(&self.settings.group_base, Scope::Subtree, &filter, &["1.1"])
+                .await?;
+            return Ok(found.into_iter().map(|e| e.dn).collect());
+        }
+        // Walk up: the groups that list the account, then the groups that list those.
+        let mut groups: Vec<String> = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut frontier = vec![account.to_string()];
+        for _ in 0..MAX_NESTING {
+            let mut next = Vec::new();
+            for member in &frontier {
+                let filter = format!("(member={})", ldap_escape(member.as_str()));
+                for entry in self
+                    .search(&self.settings.group_base, Scope::Subtree, &filter, &["1.1"])
+                    .await?
+                {
+                    if seen.insert(normalise_dn(&entry.dn)) {
+                        groups.push(entry.dn.clone());
+                        next.push(entry.dn);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        Ok(groups)
+    }
+
+    async fn health(&self) -> Health {
+        let probe = async {
+            let (mut ldap, _) = self.connection().await?;
+            ldap.with_timeout(self.timeout())
+                .search("", Scope::Base, "(objectClass=*)", vec!["1.1"])
+                .await
+                .map_err(map_error)?
+                .success()
+                .map_err(map_error)?;
+            Ok::<_, ConnectorError>(())
+        };
+        match probe.await {
+            Ok(()) => Health::Healthy,
+            Err(e) => {
+                self.forget_if_broken(&e).await;
+                Health::Down(e.to_string())
+            }
+        }
+    }
+}
+
+async fn detect_flavour(ldap: &mut Ldap, timeout: Duration) -> Result<Flavour, ConnectorError> {
+    let (entries, _) = ldap
+        .with_timeout(timeout)
+        .search(
+            "",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["supportedCapabilities"],
+        )
+        .await
+        .map_err(map_error)?
+        .success()
+        .map_err(map_error)?;
+    let is_ad = entries.into_iter().any(|e| {
+        SearchEntry::construct(e)
+            .attrs
+            .values()
+            .flatten()
+            .any(|v| v == AD_CAPABILITY)
+    });
+    Ok(if is_ad {
+        Flavour::ActiveDirectory
+    } else {
+        Flavour::Generic
+    })
+}
+
+/// Adds the values of `member` (or of its ranged form) to `into`; returns where the next range
+/// starts when the server sent only part of them.
+fn collect_range(entry: &SearchEntry, into: &mut Vec<String>) -> Option<usize> {
+    for (name, values) in &entry.attrs {
+        let lower = name.to_ascii_lowercase();
+        if lower == "member" {
+            into.extend(values.iter().cloned());
+            return None;
+        }
+        if let Some(range) = lower.strip_prefix("member;range=") {
+            into.extend(values.iter().cloned());
+            let (_, high) = range.split_once('-')?;
+            if high == "*" {
+                return None;
+            }
+            return high.parse::<usize>().ok().map(|h| h + 1);
+        }
+    }
+    None
+}
+
+/// Result codes that mean the membership is already as asked: "already there" when adding
+/// (attributeOrValueExists 20, AD's entryAlreadyExists 68), "already gone" when removing
+/// (noSuchAttribute 16, AD's unwillingToPerform 53 for "not a member").
+fn is_already_done(rc: u32, add: bool) -> bool {
+    if add {
+        matches!(rc, 20 | 68)
+    } else {
+        matches!(rc, 16 | 53)
+    }
+}
+
+/// Sorts an LDAP failure into what the engine should do about it.
+fn map_error(error: LdapError) -> ConnectorError {
+    match error {
+        LdapError::LdapResult { result } => {
+            let detail = format!("LDAP result {}: {}", result.rc, result.text.trim());
+            match result.rc {
+                // busy
+                51 => ConnectorError::Throttled {
+                    retry_after: Duration::from_secs(5),
+                    detail,
+                },
+                // timeLimitExceeded, adminLimitExceeded, unavailable, other (AD's transient
+                // catch-all), loopDetect aside
+                3 | 11 | 52 | 80 => ConnectorError::Transient(detail),
+                _ => ConnectorError::Permanent(detail),
+            }
+        }
+        LdapError::UrlParsing { .. }
+        | LdapError::UnknownScheme(_)
+        | LdapError::FilterParsing
+        | LdapError::EmptyUnixPath
+        | LdapError::PortInUnixPath => ConnectorError::Permanent(error.to_string()),
+        LdapError::Io { source } if is_certificate_problem(&source) => ConnectorError::Permanent(
+            format!("the directory's TLS certificate was not accepted: {source}"),
+        ),
+        other => ConnectorError::Transient(other.to_string()),
+    }
+}
+
+/// A TLS certificate the portal does not trust will not become trusted by retrying.
+fn is_certificate_problem(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            )
+        })
+}
+
+fn client_config_with_ca(path: &str) -> Result<rustls::ClientConfig, ConnectorError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| ConnectorError::Permanent(format!("cannot read CA file {path}: {e}")))?;
+    for cert in certs {
+        let cert =
+            cert.map_err(|e| ConnectorError::Permanent(format!("bad certificate in {path}: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| ConnectorError::Permanent(format!("unusable CA in {path}: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(ConnectorError::Permanent(format!(
+            "no certificate found in CA file {path}"
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectorError::Permanent(e.to_string()))
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// Lower-cased, comma-normalised DN, for comparing what directories return.
+pub fn dn_key(dn: &str) -> String {
+    normalise_dn(dn)
+}
+
+/// Does this DN name the same entry as that one?
+pub fn dn_eq(a: &str, b: &str) -> bool {
+    same_dn(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn entry(attr: &str, values: &[&str]) -> SearchEntry {
+        SearchEntry {
+            dn: "CN=G".into(),
+            attrs: HashMap::from([(
+                attr.to_string(),
+                values.iter().map(|v| v.to_string()).collect(),
+            )]),
+            bin_attrs: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn ranged_member_values() {
+        let mut all = Vec::new();
+        assert_eq!(
+            collect_range(&entry("member;range=0-1499", &["a", "b"]), &mut all),
+            Some(1500)
+        );
+        assert_eq!(
+            collect_range(&entry("member;range=1500-*", &["c"]), &mut all),
+            None
+        );
+        assert_eq!(collect_range(&entry("member", &["d"]), &mut all), None);
+        assert_eq!(all, vec!["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn already_done_codes() {
+        assert!(is_already_done(20, true));
+        assert!(is_already_done(68, true));
+        assert!(!is_already_done(16, true));
+        assert!(is_already_done(16, false));
+        assert!(is_already_done(53, false));
+        assert!(!is_already_done(50, false));
+    }
+
+    #[test]
+    fn account_values() {
+        assert_eq!(
+            AccountAttribute::SamAccountName.value_for("adele.vance@contoso.test"),
+            "adele.vance"
+        );
+        assert_eq!(
+            AccountAttribute::UserPrincipalName.value_for("adele.vance@contoso.test"),
+            "adele.vance@contoso.test"
+        );
+    }
+
+    #[test]
+    fn error_classes() {
+        let result = |rc| LdapError::LdapResult {
+            result: ldap3::LdapResult {
+                rc,
+                matched: String::new(),
+                text: "x".into(),
+                refs: vec![],
+                ctrls: vec![],
+            },
+        };
+        assert!(matches!(
+            map_error(result(51)),
+            ConnectorError::Throttled { .. }
+        ));
+        assert!(matches!(
+            map_error(result(52)),
+            ConnectorError::Transient(_)
+        ));
+        assert!(matches!(
+            map_error(result(50)),
+            ConnectorError::Permanent(_)
+        ));
+        assert!(matches!(
+            map_error(result(32)),
+            ConnectorError::Permanent(_)
+        ));
+    }
+
+    #[test]
+    fn refuses_clear_text() {
+        let settings = LdapSettings {
+            kind: ConnectorKind::Ldap,
+            password_env: None,
+            password_file: None,
+            url: "ldap://dc1".into(),
+            starttls: false,
+            ca_file: None,
+            tls_skip_verify: false,
+            bind_dn: "cn=x".into(),
+            user_base: "dc=x".into(),
+            group_base: "dc=x".into(),
+            account_attribute: AccountAttribute::Mail,
+            timeout_seconds: 5,
+        };
+        let err = LdapDirectory::new("ad", settings, crate::server::config::Secret::new("pw"))
+            .err()
+            .unwrap();
+        assert!(err.is_permanent());
+    }
+}

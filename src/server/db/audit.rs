@@ -1,0 +1,126 @@
+//! The audit trail: one row per change, written in the same transaction as the change. The
+//! database chains and guards the rows (see the migration); this module only appends and reads.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Who did it: a person, or the portal itself (the engine, the catalog loader).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Option<Uuid>,
+    pub label: String,
+}
+
+impl Actor {
+    pub fn person(id: Uuid, label: impl Into<String>) -> Self {
+        Self {
+            id: Some(id),
+            label: label.into(),
+        }
+    }
+
+    pub fn system(label: &str) -> Self {
+        Self {
+            id: None,
+            label: label.to_string(),
+        }
+    }
+}
+
+/// What an event is about; every field optional.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub request: Option<Uuid>,
+    pub grant: Option<Uuid>,
+    pub entitlement: Option<Uuid>,
+    pub principal: Option<Uuid>,
+}
+
+pub async fn record(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: &str,
+    subject: &Subject,
+    details: Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        insert into audit_events (actor_id, actor_label, action, request_id, grant_id,
+                                  entitlement_id, subject_id, details)
+        values ($1, $2, $3, $4, $5, $6, $7, $8)
+        "#,
+        actor.id,
+        actor.label,
+        action,
+        subject.request,
+        subject.grant,
+        subject.entitlement,
+        subject.principal,
+        details,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One row of the trail as the governance pages show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub position: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_label: String,
+    pub action: String,
+    pub request_id: Option<Uuid>,
+    pub grant_id: Option<Uuid>,
+    pub details: Value,
+    pub hash_hex: String,
+}
+
+/// Every event about a request and the grants it produced, oldest first.
+pub async fn trail_of_request(
+    conn: &mut PgConnection,
+    request: Uuid,
+) -> Result<Vec<Event>, sqlx::Error> {
+    sqlx::query_as!(
+        Event,
+        r#"
+        select position, occurred_at as "occurred_at: DateTime<Utc>", actor_label, action, request_id, grant_id, details,
+               encode(hash, 'hex') as "hash_hex!"
+          from audit_events
+         where request_id = $1
+            or grant_id in (select id from grants where request_id = $1)
+            or grant_id in (select extends_grant from access_requests where id = $1)
+         order by position
+        "#,
+        request
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The newest events, newest first.
+pub async fn recent(conn: &mut PgConnection, limit: i64) -> Result<Vec<Event>, sqlx::Error> {
+    sqlx::query_as!(
+        Event,
+        r#"
+        select position, occurred_at as "occurred_at: DateTime<Utc>", actor_label, action, request_id, grant_id, details,
+               encode(hash, 'hex') as "hash_hex!"
+          from audit_events
+         order by position desc
+         limit $1
+        "#,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The first position where the hash chain breaks, or `None` when the trail is intact.
+pub async fn first_break(conn: &mut PgConnection) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!("select audit_chain_first_break()")
+        .fetch_one(conn)
+        .await
+}

@@ -1,0 +1,387 @@
+//! The engine against a real database and real directories: access appears at the start, is
+//! gone after the end (read back from the directory), survives outages, and is shared safely
+//! between replicas.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use leasegate::server::config::EngineSettings;
+use leasegate::server::connectors::Connectors;
+use leasegate::server::engine::Engine;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::directory::{Directory, openldap, private_openldap, samba, unique};
+use crate::seed;
+
+const CONNECTOR: &str = "test-directory";
+
+fn settings(lease: Duration) -> EngineSettings {
+    EngineSettings {
+        enabled: true,
+        lease,
+        batch: 1000,
+    }
+}
+
+fn connectors(dir: &Directory) -> Connectors {
+    let mut c = Connectors::default();
+    c.insert(CONNECTOR, Arc::new(dir.connector()));
+    c
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn start(pool: &PgPool, connectors: Connectors, lease: Duration) -> Self {
+        let (stop, stopping) = watch::channel(false);
+        let engine = Engine::new(pool.clone(), connectors, settings(lease));
+        let task = tokio::spawn(engine.run(stopping));
+        Self { stop, task }
+    }
+
+    async fn shut_down(self) {
+        self.stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the engine stops when asked")
+            .unwrap();
+    }
+}
+
+/// Polls `check` every 50 ms until it holds or `within` passes.
+async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < within, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn person(pool: &PgPool, dir: &Directory, ldap: &mut ldap3::Ldap) -> (Uuid, String) {
+    let id = unique();
+    let upn = format!("eng.{id}@contoso.test");
+    let dn = dir
+        .add_user(ldap, &format!("Eng {id}"), &upn, None, None)
+        .await;
+    (seed::principal(pool, &upn, &format!("Eng {id}")).await, dn)
+}
+
+async fn grant_appears_then_goes(pool: PgPool, dir: &Directory) {
+    let mut admin = dir.admin().await;
+    let (who, dn) = person(&pool, dir, &mut admin).await;
+    let group = dir
+        .add_group(&mut admin, &format!("Lease {}", unique()), &[])
+        .await;
+    let entitlement = seed::entitlement(&pool, CONNECTOR, &group).await;
+    let starts_at = Utc::now() + TimeDelta::milliseconds(500);
+    let ends_at = starts_at + TimeDelta::seconds(3);
+    let grant = seed::grant(&pool, who, entitlement, starts_at, ends_at).await;
+    let engine = Running::start(&pool, connectors(dir), Duration::from_secs(30));
+
+    assert!(
+        !dir.is_member(&mut admin, &group, &dn).await,
+        "not before the start"
+    );
+    eventually(Duration::from_secs(10), "membership added", || async {
+        dir.is_member(&mut dir.admin().await, &group, &dn).await
+    })
+    .await;
+    assert!(Utc::now() >= starts_at, "added before its start");
+    eventually(
+        Duration::from_secs(5),
+        "grant recorded as active",
+        || async { seed::grant_state(&pool, grant).await == "active" },
+    )
+    .await;
+
+    eventually(Duration::from_secs(10), "membership removed", || async {
+        !dir.is_member(&mut dir.admin().await, &group, &dn).await
+    })
+    .await;
+    assert!(Utc::now() >= ends_at, "removed before its end");
+    eventually(
+        Duration::from_secs(5),
+        "grant recorded as revoked",
+        || async { seed::grant_state(&pool, grant).await == "revoked" },
+    )
+    .await;
+    let (revoked_at, verified_at, reason): (chrono::DateTime<Utc>, chrono::DateTime<Utc>, String) =
+        sqlx::query_as("select revoked_at, verified_at, revoke_reason from grants where id = $1")
+            .bind(grant)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(revoked_at >= ends_at && verified_at >= ends_at);
+    assert_eq!(reason, "expired");
+    assert_eq!(seed::events(&pool, grant, "grant.provisioned").await, 1);
+    assert_eq!(seed::events(&pool, grant, "grant.revoked").await, 1);
+    engine.shut_down().await;
+}
+
+#[sqlx::test]
+async fn samba_membership_follows_the_lease(pool: PgPool) {
+    grant_appears_then_goes(pool, samba()).await;
+}
+
+#[sqlx::test]
+async fn openldap_membership_follows_the_lease(pool: PgPool) {
+    grant_appears_then_goes(pool, openldap()).await;
+}
+
+/// Many grants ending together on a few groups: all removed, each recorded once.
+#[sqlx::test]
+async fn removals_due_together_are_all_done_once(pool: PgPool) {
+    let dir = openldap();
+    let mut admin = dir.admin().await;
+    let mut groups = Vec::new();
+    for _ in 0..3 {
+        let group = dir
+            .add_group(&mut admin, &format!("Batch {}", unique()), &[])
+            .await;
+        let entitlement = seed::entitlement(&pool, CONNECTOR, &group).await;
+        groups.push((group, entitlement));
+    }
+    let now = Utc::now();
+    let mut grants = Vec::new();
+    let mut members = Vec::new();
+    for i in 0..60 {
+        let (who, dn) = person(&pool, dir, &mut admin).await;
+        let (group, entitlement) = &groups[i % 3];
+        let entitlement = *entitlement;
+        grants.push(seed::grant(&pool, who, entitlement, now, now + TimeDelta::seconds(4)).await);
+        members.push((group.clone(), dn));
+    }
+    let engine = Running::start(&pool, connectors(dir), Duration::from_secs(30));
+    eventually(Duration::from_secs(20), "every grant revoked", || async {
+        let open: i64 = sqlx::query_scalar("select count(*) from grants where state <> 'revoked'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        open == 0
+    })
+    .await;
+    for (group, dn) in &members {
+        assert!(!dir.is_member(&mut admin, group, dn).await);
+    }
+    for grant in grants {
+        assert_eq!(seed::events(&pool, grant, "grant.provisioned").await, 1);
+        assert_eq!(seed::events(&pool, grant, "grant.revoked").await, 1);
+    }
+    engine.shut_down().await;
+}
+
+/// The directory goes away while grants fall due: they become overdue, with an audit event,
+/// and are removed once it is back.
+#[sqlx::test]
+async fn removal_waits_out_a_directory_outage(pool: PgPool) {
+    let dir = private_openldap();
+    let mut admin = dir.admin().await;
+    let group = dir
+        .add_group(&mut admin, &format!("Outage {}", unique()), &[])
+        .await;
+    let entitlement = seed::entitlement(&pool, CONNECTOR, &group).await;
+    let mut grants = Vec::new();
+    let mut dns = Vec::new();
+    let now = Utc::now();
+    for _ in 0..5 {
+        let (who, dn) = person(&pool, &dir, &mut admin).await;
+        grants.push(seed::grant(&pool, who, entitlement, now, now + TimeDelta::seconds(3)).await);
+        dns.push(dn);
+    }
+    let engine = Running::start(&pool, connectors(&dir), Duration::from_secs(30));
+    eventually(Duration::from_secs(10), "all provisioned", || async {
+        let active: i64 = sqlx::query_scalar("select count(*) from grants where state = 'active'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        active == 5
+    })
+    .await;
+    drop(admin);
+    dir.stop();
+    eventually(Duration::from_secs(20), "grants marked overdue", || async {
+        let overdue: i64 = sqlx::query_scalar(
+            "select count(*) from grants where state = 'revoking' and overdue_since is not null",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        overdue == 5
+    })
+    .await;
+    for grant in &grants {
+        assert_eq!(seed::events(&pool, *grant, "grant.overdue").await, 1);
+    }
+    dir.start();
+    eventually(
+        Duration::from_secs(60),
+        "removed after the directory returned",
+        || async {
+            let open: i64 =
+                sqlx::query_scalar("select count(*) from grants where state <> 'revoked'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            open == 0
+        },
+    )
+    .await;
+    let mut admin = dir.admin().await;
+    for dn in &dns {
+        assert!(!dir.is_member(&mut admin, &group, dn).await);
+    }
+    for grant in &grants {
+        assert_eq!(seed::events(&pool, *grant, "grant.revoked").await, 1);
+    }
+    engine.shut_down().await;
+}
+
+/// Two engines on one database: every grant provisioned and removed, none recorded twice.
+#[sqlx::test]
+async fn two_engines_share_the_work(pool: PgPool) {
+    let dir = openldap();
+    let mut admin = dir.admin().await;
+    let group = dir
+        .add_group(&mut admin, &format!("Shared {}", unique()), &[])
+        .await;
+    let entitlement = seed::entitlement(&pool, CONNECTOR, &group).await;
+    let now = Utc::now();
+    let mut grants = Vec::new();
+    let mut dns = Vec::new();
+    for i in 0..100 {
+        let (who, dn) = person(&pool, dir, &mut admin).await;
+        dns.push(dn);
+        let start = now + TimeDelta::milliseconds(10 * i);
+        grants.push(
+            seed::grant(
+                &pool,
+                who,
+                entitlement,
+                start,
+                start + TimeDelta::seconds(3),
+            )
+            .await,
+        );
+    }
+    let a = Running::start(&pool, connectors(dir), Duration::from_secs(30));
+    let b = Running::start(&pool, connectors(dir), Duration::from_secs(30));
+    eventually(Duration::from_secs(30), "every grant revoked", || async {
+        let open: i64 = sqlx::query_scalar("select count(*) from grants where state <> 'revoked'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        open == 0
+    })
+    .await;
+    a.shut_down().await;
+    b.shut_down().await;
+    for grant in &grants {
+        assert_eq!(seed::events(&pool, *grant, "grant.provisioned").await, 1);
+        assert_eq!(seed::events(&pool, *grant, "grant.revoked").await, 1);
+    }
+    for dn in &dns {
+        assert!(!dir.is_member(&mut admin, &group, dn).await);
+    }
+}
+
+/// A claim left by a crashed replica comes back once its lease has passed.
+#[sqlx::test]
+async fn abandoned_claims_come_back(pool: PgPool) {
+    let dir = openldap();
+    let mut admin = dir.admin().await;
+    let (who, dn) = person(&pool, dir, &mut admin).await;
+    let group = dir
+        .add_group(&mut admin, &format!("Crash {}", unique()), &[])
+        .await;
+    let entitlement = seed::entitlement(&pool, CONNECTOR, &group).await;
+    let now = Utc::now();
+    let grant = seed::grant(&pool, who, entitlement, now, now + TimeDelta::hours(1)).await;
+    // A replica claimed it and died.
+    sqlx::query(
+        "update grants set locked_by = 'dead-replica', locked_until = now() + interval '2 seconds'
+         where id = $1",
+    )
+    .bind(grant)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let engine = Running::start(&pool, connectors(dir), Duration::from_secs(30));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        seed::grant_state(&pool, grant).await,
+        "scheduled",
+        "the lease is respected"
+    );
+    eventually(
+        Duration::from_secs(10),
+        "provisioned after the lease",
+        || async { seed::grant_state(&pool, grant).await == "active" },
+    )
+    .await;
+    assert!(dir.is_member(&mut admin, &group, &dn).await);
+    engine.shut_down().await;
+}
+
+/// The trail the engine wrote is intact and cannot be edited.
+#[sqlx::test]
+async fn the_audit_trail_is_chained_and_insert_only(pool: PgPool) {
+    let dir = openldap();
+    let mut admin = dir.admin().await;
+    let (who, _) = person(&pool, dir, &mut admin).await;
+    let group = dir
+        .add_group(&mut admin, &format!("Audit {}", unique()), &[])
+        .await;
+    let entitlement = seed::entitlement(&pool, CONNECTOR, &group).await;
+    let now = Utc::now();
+    let grant = seed::grant(&pool, who, entitlement, now, now + TimeDelta::seconds(1)).await;
+    let engine = Running::start(&pool, connectors(dir), Duration::from_secs(30));
+    eventually(Duration::from_secs(10), "revoked", || async {
+        seed::grant_state(&pool, grant).await == "revoked"
+    })
+    .await;
+    engine.shut_down().await;
+
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(
+        leasegate::server::db::audit::first_break(&mut conn)
+            .await
+            .unwrap(),
+        None
+    );
+    for statement in [
+        "update audit_events set actor_label = 'someone else'",
+        "delete from audit_events",
+        "truncate audit_events",
+    ] {
+        let err = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        assert!(
+            err.to_string().contains("insert-only"),
+            "{statement}: {err}"
+        );
+    }
+    // Tampering that bypasses the trigger (as the table owner could) is detected.
+    sqlx::query("alter table audit_events disable trigger audit_events_no_change")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("update audit_events set details = '{\"forged\": true}' where position = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        leasegate::server::db::audit::first_break(&mut conn)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+}

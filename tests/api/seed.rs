@@ -1,0 +1,106 @@
+//! Rows the engine and service tests start from, written straight into a test's database.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub async fn principal(pool: &PgPool, upn: &str, name: &str) -> Uuid {
+    sqlx::query_scalar(
+        "insert into principals (tenant_id, object_id, upn, display_name)
+         values ('test-tenant', $1, $2, $3) returning id",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(upn)
+    .bind(name)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A catalog entry for `group` on the connector named `connector`, with an auto-approving
+/// policy unless `rules` says otherwise.
+pub async fn entitlement(pool: &PgPool, connector: &str, group: &str) -> Uuid {
+    let rules = serde_json::json!({
+        "name": "Auto", "durations": { "default_minutes": 60, "max_minutes": 480 }
+    });
+    entitlement_with(pool, connector, group, rules, &[]).await
+}
+
+pub async fn entitlement_with(
+    pool: &PgPool,
+    connector: &str,
+    group: &str,
+    rules: serde_json::Value,
+    owners: &[&str],
+) -> Uuid {
+    let connector_id: Uuid = sqlx::query_scalar(
+        "insert into connectors (name, kind) values ($1, 'ldap')
+         on conflict (name) do update set name = excluded.name returning id",
+    )
+    .bind(connector)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let key = format!("e-{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let policy_id: Uuid = sqlx::query_scalar(
+        "insert into policies (key, name, rules) values ($1, $2, $3) returning id",
+    )
+    .bind(&key)
+    .bind(rules["name"].as_str().unwrap_or("Test"))
+    .bind(&rules)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let owners: Vec<String> = owners.iter().map(|o| o.to_lowercase()).collect();
+    sqlx::query_scalar(
+        "insert into entitlements (key, connector_id, kind, target_ref, name, policy_id, owners)
+         values ($1, $2, 'ad_group', $3, $4, $5, $6) returning id",
+    )
+    .bind(&key)
+    .bind(connector_id)
+    .bind(group)
+    .bind(format!("Group {key}"))
+    .bind(policy_id)
+    .bind(&owners)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+pub async fn grant(
+    pool: &PgPool,
+    principal: Uuid,
+    entitlement: Uuid,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> Uuid {
+    sqlx::query_scalar(
+        "insert into grants (principal_id, entitlement_id, starts_at, ends_at, next_due_at)
+         values ($1, $2, $3, $4, $3) returning id",
+    )
+    .bind(principal)
+    .bind(entitlement)
+    .bind(starts_at)
+    .bind(ends_at)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+pub async fn grant_state(pool: &PgPool, grant: Uuid) -> String {
+    sqlx::query_scalar("select state from grants where id = $1")
+        .bind(grant)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// How many audit events of `action` name this grant.
+pub async fn events(pool: &PgPool, grant: Uuid, action: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from audit_events where grant_id = $1 and action = $2")
+        .bind(grant)
+        .bind(action)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}

@@ -88,6 +88,37 @@ pub fn reference_for(detail: &str) -> String {
     }
 }
 
+#[cfg(feature = "ssr")]
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        let reference = reference_for(&format!("database: {error}"));
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable { reference }
+            }
+            _ => Self::Internal { reference },
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::server::connectors::ConnectorError> for AppError {
+    fn from(error: crate::server::connectors::ConnectorError) -> Self {
+        let reference = reference_for(&format!("directory: {error}"));
+        if error.is_permanent() {
+            Self::Internal { reference }
+        } else {
+            Self::Unavailable { reference }
+        }
+    }
+}
+
+impl From<crate::domain::violation::Violation> for AppError {
+    fn from(v: crate::domain::violation::Violation) -> Self {
+        Self::invalid(v.field(), v.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

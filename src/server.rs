@@ -1,5 +1,6 @@
 //! Everything that does IO. Compiled only into the server binary (feature `ssr`).
 
+pub mod access;
 pub mod auth;
 pub mod catalog;
 pub mod config;

@@ -1,7 +1,213 @@
 //! The portal's English words for rules and outcomes, kept in one place so a German
 //! translation can follow by adding a sibling of each function.
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::domain::policy::{ApproverSource, Eligibility, Policy};
 use crate::domain::violation::Violation;
+
+/// "Step 1 of 2 · 1 of 2 approvals".
+pub fn approval_progress(step: usize, steps: usize, approvals: i64, required: u32) -> String {
+    format!("Step {step} of {steps} · {approvals} of {required} approvals")
+}
+
+/// Who approves, in a few words, for the catalog list.
+pub fn approval_summary(policy: &Policy) -> String {
+    if policy.stages.is_empty() {
+        return "No approval needed".into();
+    }
+    let steps: Vec<String> = policy
+        .stages
+        .iter()
+        .map(|s| approvers(&s.approvers, s.required))
+        .collect();
+    steps.join(", then ")
+}
+
+fn approvers(source: &ApproverSource, required: u32) -> String {
+    match source {
+        ApproverSource::Manager => "your manager".into(),
+        ApproverSource::Owners if required == 1 => "one of its owners".into(),
+        ApproverSource::Owners => format!("{required} of its owners"),
+        ApproverSource::Group(dn) if required == 1 => format!("a member of {}", short_dn(dn)),
+        ApproverSource::Group(dn) => format!("{required} members of {}", short_dn(dn)),
+        ApproverSource::Users(users) if required == 1 && users.len() == 1 => users[0].clone(),
+        ApproverSource::Users(users) => format!("{required} of {}", users.join(", ")),
+    }
+}
+
+/// The first RDN's value, unescaped: `CN=O'Brien\, Jane,OU=...` reads "O'Brien, Jane".
+pub fn short_dn(dn: &str) -> String {
+    let Some((_, rest)) = dn.split_once('=') else {
+        return dn.to_string();
+    };
+    let mut bytes = Vec::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ',' | '+' => break,
+            '\\' => {
+                let high = chars.next();
+                match (high, high.and_then(|_| chars.peek().copied())) {
+                    (Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                        chars.next();
+                        let pair: String = [h, l].iter().collect();
+                        bytes.push(u8::from_str_radix(&pair, 16).unwrap_or(b'?'));
+                    }
+                    (Some(h), _) => {
+                        let mut buf = [0; 4];
+                        bytes.extend_from_slice(h.encode_utf8(&mut buf).as_bytes());
+                    }
+                    (None, _) => {}
+                }
+            }
+            _ => {
+                let mut buf = [0; 4];
+                bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).trim().to_string()
+}
+
+/// The policy in plain sentences, for the entitlement page.
+pub fn policy_in_words(policy: &Policy, owners: &[String]) -> Vec<String> {
+    let mut rules = Vec::new();
+    rules.push(match &policy.eligible {
+        Eligibility::Everyone => "Anyone in the organisation may ask for it.".to_string(),
+        Eligibility::Group(dn) => format!("Only members of {} may ask for it.", short_dn(dn)),
+        Eligibility::Department(d) => format!("Only people in the {d} department may ask for it."),
+    });
+    rules.push(format!(
+        "You can hold it for up to {}; the usual request is {}.",
+        minutes(policy.durations.max_minutes),
+        minutes(policy.durations.default_minutes)
+    ));
+    if policy.durations.max_start_delay_minutes > 0 {
+        rules.push(format!(
+            "It can start up to {} from now.",
+            minutes(policy.durations.max_start_delay_minutes)
+        ));
+    }
+    if policy.stages.is_empty() {
+        rules.push("It is granted as soon as you ask: no approval is needed.".into());
+    } else {
+        for (i, stage) in policy.stages.iter().enumerate() {
+            let who = approvers(&stage.approvers, stage.required);
+            rules.push(if policy.stages.len() == 1 {
+                format!("Approved by {who}.")
+            } else {
+                format!(
+                    "Step {} of {}: approved by {who}.",
+                    i + 1,
+                    policy.stages.len()
+                )
+            });
+        }
+        if policy
+            .stages
+            .iter()
+            .any(|s| s.approvers == ApproverSource::Owners)
+            && !owners.is_empty()
+        {
+            rules.push(format!("Owners: {}.", owners.join(", ")));
+        }
+        rules.push(format!(
+            "A request nobody decides on within {} days expires.",
+            policy.pending_days
+        ));
+    }
+    if policy.justification.required {
+        rules.push(format!(
+            "Say why you need it (at least {} characters).",
+            policy.justification.min_chars
+        ));
+    }
+    if policy.ticket.required {
+        rules.push(match &policy.ticket.hint {
+            Some(hint) => format!("Cite a ticket: {hint}."),
+            None => "Cite a ticket number.".into(),
+        });
+    }
+    rules
+}
+
+pub fn hint_already_holds(until: DateTime<Utc>) -> String {
+    format!(
+        "Already holds this until {} UTC; approving extends it.",
+        until.format("%Y-%m-%d %H:%M")
+    )
+}
+
+pub fn hint_nested(group_dn: &str) -> String {
+    format!("Already has it through group {}.", short_dn(group_dn))
+}
+
+pub fn hint_recent(count: i64) -> String {
+    if count == 1 {
+        "Requested once before in the last 30 days.".into()
+    } else {
+        format!("Requested {count} times in the last 30 days.")
+    }
+}
+
+pub const HINT_DIRECTORY_UNAVAILABLE: &str =
+    "Nested group membership could not be checked: the directory did not answer.";
+
+/// One line per audit event, for the governance trail.
+pub fn event_summary(action: &str, details: &Value) -> String {
+    let text = |key: &str| {
+        details
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    match action {
+        "request.submitted" => {
+            let mut line = format!(
+                "Requested {} for {}: \"{}\"",
+                text("entitlement"),
+                text("for"),
+                text("justification")
+            );
+            if !text("ticket").is_empty() {
+                line.push_str(&format!(" (ticket {})", text("ticket")));
+            }
+            line
+        }
+        "decision.approved" => format!("Approved step {}", details["stage"]),
+        "decision.denied" => format!("Denied at step {}", details["stage"]),
+        "request.approved" => "Request approved".into(),
+        "request.denied" => "Request denied".into(),
+        "request.cancelled" => "Request cancelled".into(),
+        "request.expired" => "Request expired: nobody decided in time".into(),
+        "grant.created" => format!("Lease created until {}", text("ends_at")),
+        "grant.extended" => format!("Lease extended to {}", text("to")),
+        "grant.provisioned" => format!(
+            "Added to {} in {}",
+            short_dn(&text("target")),
+            text("connector")
+        ),
+        "grant.revoked" => format!(
+            "Removed from {} ({}) and verified absent in {}",
+            short_dn(&text("target")),
+            text("reason"),
+            text("connector")
+        ),
+        "grant.returned" => "Given back early".into(),
+        "grant.overdue" => format!("OVERDUE: still present after its end ({})", text("error")),
+        "grant.retrying" => format!("Attempt failed, retrying: {}", text("error")),
+        "grant.failed" => format!("Could not be granted: {}", text("error")),
+        "catalog.loaded" => format!(
+            "Catalog loaded from {} ({} entitlements)",
+            text("origin"),
+            details["entitlements"]
+        ),
+        other => other.to_string(),
+    }
+}
 
 /// Minutes in words: "45 minutes", "2 hours", "1 day 4 hours", "1 week".
 pub fn minutes(m: u32) -> String {
@@ -91,6 +297,15 @@ pub fn violation(v: &Violation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_names_of_groups() {
+        assert_eq!(short_dn("CN=SQL Admins,OU=Groups,DC=x"), "SQL Admins");
+        assert_eq!(short_dn(r"CN=O'Brien\, Jane,OU=People"), "O'Brien, Jane");
+        assert_eq!(short_dn(r"cn=O'Brien\2C Jane,ou=People"), "O'Brien, Jane");
+        assert_eq!(short_dn(r"cn=Ren\C3\A9e,ou=x"), "Renée");
+        assert_eq!(short_dn("no equals sign"), "no equals sign");
+    }
 
     #[test]
     fn minutes_in_words() {

@@ -2,8 +2,10 @@
 //! in `.sqlx/`).
 
 pub mod audit;
+pub mod catalog;
 pub mod grants;
 pub mod principals;
+pub mod requests;
 
 use std::time::{Duration, Instant};
 

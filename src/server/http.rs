@@ -4,3 +4,4 @@
 pub mod correlation;
 pub mod health;
 pub mod security;
+pub mod server_fn_status;

@@ -25,7 +25,7 @@ use crate::server::auth::session;
 use crate::server::config::Settings;
 use crate::server::connectors::Connectors;
 use crate::server::http::security::CspNonce;
-use crate::server::http::{correlation, health, security};
+use crate::server::http::{correlation, health, security, server_fn_status};
 use crate::server::state::AppState;
 
 pub const SESSION_COOKIE: &str = "leasegate_session";
@@ -106,6 +106,7 @@ pub fn build(state: AppState) -> Router {
         >(page_context, shell))
         // Layers run outside-in from the bottom: correlation id first, then headers, body limit,
         // the same-origin guard, the session and finally who is signed in.
+        .layer(from_fn(server_fn_status::set_status))
         .layer(from_fn_with_state(state.clone(), session::resolve))
         .layer(sessions)
         .layer(from_fn_with_state(

@@ -23,3 +23,10 @@ impl FromRef<AppState> for LeptosOptions {
         state.leptos.clone()
     }
 }
+
+/// The state, from inside a server function or a page being rendered.
+pub fn app_state() -> Result<AppState, crate::error::AppError> {
+    leptos::prelude::use_context::<AppState>().ok_or_else(|| crate::error::AppError::Internal {
+        reference: crate::error::reference_for("the application state is missing from the context"),
+    })
+}

@@ -1,6 +1,7 @@
 //! The HTTP surface, end to end against real parts: a PostgreSQL database per test
 //! (`#[sqlx::test]`) and the real OpenID Connect provider from `end2end/idp` (one per test run).
 
+mod access;
 mod directory;
 mod engine;
 mod harness;

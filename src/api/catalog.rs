@@ -1,0 +1,72 @@
+//! The catalog: what can be requested, and each entry's rules in plain words.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// One line of the catalog list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogItem {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub system: String,
+    pub tags: Vec<String>,
+    pub approval: String,
+    pub max_minutes: u32,
+}
+
+/// An entitlement's page: what it is, who approves, and what the form offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntitlementDetail {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub system: String,
+    pub target: String,
+    pub owners: Vec<String>,
+    pub tags: Vec<String>,
+    /// The policy in plain sentences.
+    pub rules: Vec<String>,
+    pub default_minutes: u32,
+    pub max_minutes: u32,
+    pub min_minutes: u32,
+    pub presets_minutes: Vec<u32>,
+    pub max_start_delay_minutes: u32,
+    pub justification_required: bool,
+    pub ticket_required: bool,
+    pub ticket_hint: Option<String>,
+    /// The caller's live grant of it, if any.
+    pub held_until: Option<DateTime<Utc>>,
+    /// People the caller may request on behalf of (their direct reports known to the portal).
+    pub reports: Vec<Person>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub upn: String,
+    pub name: String,
+}
+
+/// Searches the catalog by name, description, system and tag. An empty query lists all.
+#[server(endpoint = "catalog")]
+pub async fn list_catalog(query: String) -> Result<Vec<CatalogItem>, AppError> {
+    let caller = crate::server::auth::caller::caller()?;
+    if query.chars().count() > 200 {
+        return Err(AppError::invalid(
+            "query",
+            "Search for at most 200 characters.",
+        ));
+    }
+    let state = crate::server::state::app_state()?;
+    crate::server::access::catalog::list(&state, &caller, &query).await
+}
+
+#[server(endpoint = "entitlement")]
+pub async fn get_entitlement(key: String) -> Result<EntitlementDetail, AppError> {
+    let caller = crate::server::auth::caller::caller()?;
+    let state = crate::server::state::app_state()?;
+    crate::server::access::catalog::detail(&state, &caller, &key).await
+}

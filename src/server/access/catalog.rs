@@ -1,0 +1,90 @@
+//! The catalog as people see it.
+
+use crate::api::catalog::{CatalogItem, EntitlementDetail, Person};
+use crate::error::AppError;
+use crate::server::auth::session::SessionUser;
+use crate::server::db::catalog;
+use crate::server::state::AppState;
+
+pub async fn list(
+    state: &AppState,
+    _caller: &SessionUser,
+    query: &str,
+) -> Result<Vec<CatalogItem>, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(catalog::search(&mut conn, query)
+        .await?
+        .into_iter()
+        .map(|e| CatalogItem {
+            approval: crate::text::approval_summary(&e.policy),
+            max_minutes: e.policy.durations.max_minutes,
+            key: e.key,
+            name: e.name,
+            description: e.description,
+            system: e.connector,
+            tags: e.tags,
+        })
+        .collect())
+}
+
+pub async fn detail(
+    state: &AppState,
+    caller: &SessionUser,
+    key: &str,
+) -> Result<EntitlementDetail, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    let entry = catalog::by_key(&mut conn, key.trim())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let held_until = catalog::held_until(&mut conn, caller.principal_id, entry.id)
+        .await?
+        .map(|(_, end)| end);
+    // Direct reports the portal knows, for on-behalf requests: people whose remembered
+    // directory manager is the caller's account on this connector.
+    let reports = sqlx::query!(
+        r#"
+        select p.upn, p.display_name
+          from principal_accounts pa
+          join principals p on p.id = pa.principal_id
+          join principal_accounts mine
+            on mine.connector_id = pa.connector_id and mine.principal_id = $1
+         where pa.connector_id = $2 and lower(pa.manager_ref) = lower(mine.account_ref)
+         order by p.display_name
+        "#,
+        caller.principal_id,
+        entry.connector_id
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| Person {
+        upn: r.upn,
+        name: r.display_name,
+    })
+    .collect();
+    let policy = &entry.policy;
+    Ok(EntitlementDetail {
+        rules: crate::text::policy_in_words(policy, &entry.owners),
+        default_minutes: policy.durations.default_minutes,
+        max_minutes: policy.durations.max_minutes,
+        min_minutes: policy.durations.min_minutes,
+        presets_minutes: policy.durations.offered_presets(),
+        max_start_delay_minutes: policy.durations.max_start_delay_minutes,
+        justification_required: policy.justification.required,
+        ticket_required: policy.ticket.required,
+        ticket_hint: policy
+            .ticket
+            .hint
+            .clone()
+            .or_else(|| policy.ticket.pattern.clone()),
+        held_until,
+        reports,
+        key: entry.key,
+        name: entry.name,
+        description: entry.description,
+        system: entry.connector,
+        target: entry.target,
+        owners: entry.owners,
+        tags: entry.tags,
+    })
+}

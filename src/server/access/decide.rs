@@ -1,0 +1,141 @@
+//! Deciding a request. The request row is locked for the decision, so two approvers clicking
+//! at the same instant are decided one after the other, and the unique decision row stops a
+//! double submit: however the clicks fall, an approval makes at most one lease.
+
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::approval::{DecisionRefused, Outcome, Progress, may_decide, progress};
+use crate::error::AppError;
+use crate::server::access::{Granted, grant_approved, window_at_approval};
+use crate::server::auth::session::SessionUser;
+use crate::server::db::audit::{self, Actor, Subject};
+use crate::server::db::requests;
+use crate::server::state::AppState;
+
+const MAX_COMMENT_CHARS: usize = 1000;
+
+pub async fn decide(
+    state: &AppState,
+    caller: &SessionUser,
+    request_id: Uuid,
+    outcome: Outcome,
+    comment: &str,
+) -> Result<String, AppError> {
+    let comment = comment.trim();
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(AppError::invalid(
+            "comment",
+            format!("Keep the comment under {MAX_COMMENT_CHARS} characters."),
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    let request = requests::lock(&mut tx, request_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let decisions = requests::decisions(&mut tx, request_id).await?;
+    let stage = may_decide(
+        &request.snapshot.stages,
+        &decisions,
+        &request.requester_upn,
+        &request.beneficiary_upn,
+        &caller.upn,
+    )
+    .map_err(|refused| match refused {
+        DecisionRefused::OwnRequest | DecisionRefused::NotAnApprover => AppError::Forbidden,
+        DecisionRefused::NotPending if request.state != "pending" => {
+            AppError::Conflict(format!("This request is already {}.", request.state))
+        }
+        other => AppError::Conflict(other.to_string()),
+    })?;
+    if request.state != "pending" {
+        return Err(AppError::Conflict(format!(
+            "This request is already {}.",
+            request.state
+        )));
+    }
+    if !requests::insert_decision(
+        &mut tx,
+        request_id,
+        stage,
+        caller.principal_id,
+        outcome,
+        comment,
+    )
+    .await?
+    {
+        return Err(AppError::Conflict(
+            DecisionRefused::AlreadyDecided.to_string(),
+        ));
+    }
+    let actor = Actor::person(caller.principal_id, &caller.display_name);
+    let subject = Subject {
+        request: Some(request_id),
+        entitlement: Some(request.entitlement_id),
+        principal: Some(request.beneficiary_id),
+        grant: None,
+    };
+    audit::record(
+        &mut tx,
+        &actor,
+        match outcome {
+            Outcome::Approve => "decision.approved",
+            Outcome::Deny => "decision.denied",
+        },
+        &subject,
+        json!({ "stage": stage + 1, "comment": comment }),
+    )
+    .await?;
+    let decisions = requests::decisions(&mut tx, request_id).await?;
+    let message = match progress(&request.snapshot.stages, &decisions) {
+        Progress::Denied { .. } => {
+            requests::close(&mut tx, request_id, "denied").await?;
+            audit::record(&mut tx, &actor, "request.denied", &subject, json!({})).await?;
+            "Denied. The requester will see your comment.".to_string()
+        }
+        Progress::Waiting {
+            stage: now_at,
+            approvals,
+            required,
+        } => {
+            if now_at != stage {
+                requests::set_stage(&mut tx, request_id, now_at).await?;
+            }
+            format!(
+                "Recorded. The request now waits at step {} of {} ({approvals} of {required} approvals).",
+                now_at + 1,
+                request.snapshot.stages.len()
+            )
+        }
+        Progress::Approved => {
+            requests::close(&mut tx, request_id, "approved").await?;
+            audit::record(&mut tx, &actor, "request.approved", &subject, json!({})).await?;
+            let now = Utc::now();
+            let window = window_at_approval(
+                request.starts_at,
+                request.ends_at,
+                request.start_on_approval,
+                request.requested_minutes,
+                now,
+            );
+            match grant_approved(
+                &mut tx,
+                request_id,
+                request.beneficiary_id,
+                request.entitlement_id,
+                window,
+                &actor,
+                now,
+            )
+            .await?
+            {
+                Granted::Created(_) => "Approved. The access is being granted now.".to_string(),
+                Granted::Extended(_) => "Approved. The existing access now lasts longer.".into(),
+                Granted::Nothing(reason) => format!("Approved, but nothing was granted: {reason}"),
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(message)
+}

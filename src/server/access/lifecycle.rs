@@ -1,0 +1,137 @@
+//! What a person does with their own requests and leases: cancel, give back, extend.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::api::requests::{RequestForm, Submitted};
+use crate::error::AppError;
+use crate::server::auth::session::SessionUser;
+use crate::server::db::audit::{self, Actor, Subject};
+use crate::server::db::requests;
+use crate::server::state::AppState;
+
+/// Cancels a pending request; only its requester or the person it is for may.
+pub async fn cancel(
+    state: &AppState,
+    caller: &SessionUser,
+    request_id: Uuid,
+) -> Result<(), AppError> {
+    let mut tx = state.pool.begin().await?;
+    let request = requests::lock(&mut tx, request_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if request.requester_id != caller.principal_id && request.beneficiary_id != caller.principal_id
+    {
+        return Err(AppError::Forbidden);
+    }
+    if !requests::close(&mut tx, request_id, "cancelled").await? {
+        return Err(AppError::Conflict(format!(
+            "This request is already {}.",
+            request.state
+        )));
+    }
+    audit::record(
+        &mut tx,
+        &Actor::person(caller.principal_id, &caller.display_name),
+        "request.cancelled",
+        &Subject {
+            request: Some(request_id),
+            entitlement: Some(request.entitlement_id),
+            principal: Some(request.beneficiary_id),
+            grant: None,
+        },
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Gives a live lease back early; the engine removes the access at once.
+pub async fn give_back(
+    state: &AppState,
+    caller: &SessionUser,
+    grant_id: Uuid,
+) -> Result<(), AppError> {
+    let mut tx = state.pool.begin().await?;
+    let grant = sqlx::query!(
+        "select principal_id, entitlement_id, request_id, state from grants where id = $1 for update",
+        grant_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if grant.principal_id != caller.principal_id {
+        return Err(AppError::Forbidden);
+    }
+    if !crate::server::db::grants::withdraw(&mut tx, grant_id, "returned").await? {
+        return Err(AppError::Conflict(format!(
+            "This access is already {}.",
+            grant.state
+        )));
+    }
+    audit::record(
+        &mut tx,
+        &Actor::person(caller.principal_id, &caller.display_name),
+        "grant.returned",
+        &Subject {
+            grant: Some(grant_id),
+            request: grant.request_id,
+            entitlement: Some(grant.entitlement_id),
+            principal: Some(grant.principal_id),
+        },
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Asks for `minutes` more on a live lease: a request under the entitlement's policy for the
+/// window from now to the new end.
+pub async fn extend(
+    state: &AppState,
+    caller: &SessionUser,
+    grant_id: Uuid,
+    minutes: &str,
+    justification: &str,
+    client_token: &str,
+) -> Result<Submitted, AppError> {
+    let minutes: u32 = minutes
+        .trim()
+        .parse()
+        .ok()
+        .filter(|m| *m > 0)
+        .ok_or_else(|| AppError::invalid("minutes", "Choose how much longer you need it."))?;
+    let grant = sqlx::query!(
+        r#"
+        select g.principal_id, g.state, g.ends_at as "ends_at: chrono::DateTime<chrono::Utc>",
+               e.key
+          from grants g join entitlements e on e.id = g.entitlement_id
+         where g.id = $1
+        "#,
+        grant_id
+    )
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if grant.principal_id != caller.principal_id {
+        return Err(AppError::Forbidden);
+    }
+    if !matches!(grant.state.as_str(), "scheduled" | "active") {
+        return Err(AppError::Conflict(
+            "Only access you still hold can be extended.".into(),
+        ));
+    }
+    let new_end = grant.ends_at + chrono::TimeDelta::minutes(i64::from(minutes.min(1_000_000)));
+    let form = RequestForm {
+        entitlement: grant.key,
+        duration: "custom".into(),
+        end: new_end.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        start: "now".into(),
+        justification: justification.to_string(),
+        client_token: client_token.to_string(),
+        ..RequestForm::default()
+    };
+    crate::server::access::submit::submit(state, caller, form).await
+}

@@ -1,0 +1,275 @@
+//! Access requests, their approvers and their decisions.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::approval::{Decision, Outcome, ResolvedStage};
+use crate::domain::policy::Policy;
+
+/// The rules a request was submitted under, kept with it so later catalog edits do not change
+/// how it is decided.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub policy: Policy,
+    pub stages: Vec<ResolvedStage>,
+}
+
+pub struct NewRequest<'a> {
+    pub requester: Uuid,
+    pub beneficiary: Uuid,
+    pub entitlement: Uuid,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub start_on_approval: bool,
+    pub requested_minutes: Option<i32>,
+    pub justification: &'a str,
+    pub ticket: Option<&'a str>,
+    pub snapshot: &'a Snapshot,
+    pub expires_at: DateTime<Utc>,
+    pub extends_grant: Option<Uuid>,
+    pub client_token: Uuid,
+}
+
+/// Inserts the request and its approvers. `None` when this requester already used the
+/// client token (a replayed form): the caller then answers with the first request.
+pub async fn insert(
+    conn: &mut PgConnection,
+    r: &NewRequest<'_>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let snapshot = serde_json::to_value(r.snapshot).expect("snapshots serialise");
+    let id = sqlx::query_scalar!(
+        r#"
+        insert into access_requests (requester_id, beneficiary_id, entitlement_id, starts_at,
+                                     ends_at, start_on_approval, requested_minutes, justification,
+                                     ticket, policy, expires_at, extends_grant, client_token)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        on conflict (requester_id, client_token) do nothing
+        returning id
+        "#,
+        r.requester,
+        r.beneficiary,
+        r.entitlement,
+        r.starts_at as DateTime<Utc>,
+        r.ends_at as DateTime<Utc>,
+        r.start_on_approval,
+        r.requested_minutes,
+        r.justification,
+        r.ticket,
+        snapshot,
+        r.expires_at as DateTime<Utc>,
+        r.extends_grant,
+        r.client_token,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    for (stage, resolved) in r.snapshot.stages.iter().enumerate() {
+        for approver in &resolved.approvers {
+            sqlx::query!(
+                "insert into request_approvers (request_id, stage, approver_upn) values ($1, $2, $3)",
+                id,
+                stage as i32,
+                approver
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(Some(id))
+}
+
+/// The request a replayed form refers to.
+pub async fn by_client_token(
+    conn: &mut PgConnection,
+    requester: Uuid,
+    token: Uuid,
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select id, state from access_requests where requester_id = $1 and client_token = $2",
+        requester,
+        token
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.id, r.state)))
+}
+
+/// A pending request of this person for this entitlement, if there is one.
+pub async fn pending_for(
+    conn: &mut PgConnection,
+    beneficiary: Uuid,
+    entitlement: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        select id from access_requests
+         where beneficiary_id = $1 and entitlement_id = $2 and state = 'pending'
+         limit 1
+        "#,
+        beneficiary,
+        entitlement
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A request as a decision needs it, locked until the transaction ends.
+pub struct Locked {
+    pub id: Uuid,
+    pub state: String,
+    pub stage: i32,
+    pub requester_id: Uuid,
+    pub requester_upn: String,
+    pub beneficiary_id: Uuid,
+    pub beneficiary_upn: String,
+    pub entitlement_id: Uuid,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub start_on_approval: bool,
+    pub requested_minutes: Option<i32>,
+    pub snapshot: Snapshot,
+}
+
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"
+        select r.id, r.state, r.stage, r.requester_id, q.upn as requester_upn,
+               r.beneficiary_id, b.upn as beneficiary_upn, r.entitlement_id,
+               r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
+               r.start_on_approval, r.requested_minutes, r.policy
+          from access_requests r
+          join principals q on q.id = r.requester_id
+          join principals b on b.id = r.beneficiary_id
+         where r.id = $1
+           for update of r
+        "#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        let snapshot: Snapshot = serde_json::from_value(r.policy)
+            .map_err(|e| sqlx::Error::Decode(format!("request {id} policy: {e}").into()))?;
+        Ok(Locked {
+            id: r.id,
+            state: r.state,
+            stage: r.stage,
+            requester_id: r.requester_id,
+            requester_upn: r.requester_upn.to_lowercase(),
+            beneficiary_id: r.beneficiary_id,
+            beneficiary_upn: r.beneficiary_upn.to_lowercase(),
+            entitlement_id: r.entitlement_id,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            start_on_approval: r.start_on_approval,
+            requested_minutes: r.requested_minutes,
+            snapshot,
+        })
+    })
+    .transpose()
+}
+
+pub async fn decisions(
+    conn: &mut PgConnection,
+    request: Uuid,
+) -> Result<Vec<Decision>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        select d.stage, lower(p.upn) as "upn!", d.outcome
+          from approval_decisions d join principals p on p.id = d.approver_id
+         where d.request_id = $1
+         order by d.decided_at
+        "#,
+        request
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(Decision {
+                stage: u32::try_from(r.stage).ok()?,
+                approver: r.upn,
+                outcome: Outcome::parse(&r.outcome)?,
+            })
+        })
+        .collect())
+}
+
+/// Records a decision; false when this approver already decided this stage (a double submit
+/// that got past the first check).
+pub async fn insert_decision(
+    conn: &mut PgConnection,
+    request: Uuid,
+    stage: u32,
+    approver: Uuid,
+    outcome: Outcome,
+    comment: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        insert into approval_decisions (request_id, stage, approver_id, outcome, comment)
+        values ($1, $2, $3, $4, $5)
+        on conflict (request_id, stage, approver_id) do nothing
+        "#,
+        request,
+        stage as i32,
+        approver,
+        outcome.as_str(),
+        comment
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_stage(
+    conn: &mut PgConnection,
+    request: Uuid,
+    stage: u32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update access_requests set stage = $2, version = version + 1 where id = $1",
+        request,
+        stage as i32
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Closes a pending request in a final state; false when it was no longer pending.
+pub async fn close(
+    conn: &mut PgConnection,
+    request: Uuid,
+    state: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        update access_requests set state = $2, closed_at = now(), version = version + 1
+         where id = $1 and state = 'pending'
+        "#,
+        request,
+        state
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn principal_by_upn(
+    conn: &mut PgConnection,
+    upn: &str,
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select id, display_name from principals where lower(upn) = lower($1) and status = 'active'",
+        upn.trim()
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.id, r.display_name)))
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: the portal with its demo identity provider and a local PostgreSQL.
+# `make run`: the portal with its demo identity provider, its demo directory (a Samba AD domain
+# controller when run as root, OpenLDAP otherwise) and a local PostgreSQL.
 # Ctrl-C stops everything this script started.
 source "$(dirname "$0")/common.sh"
 source "$REPO/.ci/postgres.sh"
@@ -23,6 +24,18 @@ IDP_PORT="${IDP_PORT:-5556}"
 log "starting the demo identity provider on http://127.0.0.1:$IDP_PORT"
 IDP_PORT=$IDP_PORT IDP_MODE=demo node end2end/idp/server.mjs 2> >(grep -v 'oidc-provider WARNING' >&2) &
 PIDS+=($!)
+
+log "starting the demo directory (Samba AD DC as root, else OpenLDAP); data in .data/directory"
+mkdir -p "$REPO/.data"
+bash end2end/directory/demo.sh "$REPO/.data/directory" >"$REPO/.data/directory.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 360); do
+  grep -q '^ready' "$REPO/.data/directory.log" 2>/dev/null && break
+  kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$REPO/.data/directory.log" >&2; die "the demo directory did not start"; }
+  sleep 0.5
+done
+grep '^ready' "$REPO/.data/directory.log" >&2 || die "the demo directory did not become ready"
+export LEASEGATE_CATALOG="$REPO/.data/directory/catalog.toml"
 
 export LEASEGATE_OIDC_ISSUER="http://127.0.0.1:$IDP_PORT"
 export LEASEGATE_OIDC_CLIENT_ID=leasegate-demo

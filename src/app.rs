@@ -1,13 +1,13 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::ui::layout::Layout;
 use crate::ui::pages::{
-    admin::AdminPage, approvals::ApprovalsPage, governance::GovernancePage, home::HomePage,
-    my_access::MyAccessPage, not_found::NotFoundPage, request_access::RequestAccessPage,
-    signed_out::SignedOutPage,
+    admin::AdminPage, approvals::ApprovalsPage, entitlement::EntitlementPage,
+    governance::GovernancePage, home::HomePage, my_access::MyAccessPage, not_found::NotFoundPage,
+    request_access::RequestAccessPage, signed_out::SignedOutPage, trail::TrailPage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -43,9 +43,11 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFoundPage/> }>
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("request") view=RequestAccessPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("request"), ParamSegment("key")) view=EntitlementPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("my-access") view=MyAccessPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("governance") view=GovernancePage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("requests"), ParamSegment("id")) view=TrailPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("signed-out") view=SignedOutPage ssr=SsrMode::Async/>
                 </Routes>

@@ -7,6 +7,53 @@ use serde_json::Value;
 use crate::domain::policy::{ApproverSource, Eligibility, Policy};
 use crate::domain::violation::Violation;
 
+/// An instant as people read it: "2026-11-27 14:30 UTC".
+pub fn at(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// How far an instant is from now: "in 2 h 5 min", "3 min ago", "now".
+pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (t - now).num_seconds();
+    let span = |s: i64| {
+        let (d, h, m) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60);
+        match (d, h, m) {
+            (0, 0, 0) => format!("{s} s"),
+            (0, 0, m) if m < 10 && s % 60 != 0 => format!("{m} min {} s", s % 60),
+            (0, 0, m) => format!("{m} min"),
+            (0, h, 0) => format!("{h} h"),
+            (0, h, m) => format!("{h} h {m} min"),
+            (d, 0, _) => format!("{d} d"),
+            (d, h, _) => format!("{d} d {h} h"),
+        }
+    };
+    match seconds {
+        0 => "now".into(),
+        s if s > 0 => format!("in {}", span(s)),
+        s => format!("{} ago", span(-s)),
+    }
+}
+
+/// "Active", "Pending", ... for a state name.
+pub fn state_label(state: &str) -> &'static str {
+    match state {
+        "pending" => "Pending",
+        "approved" => "Approved",
+        "denied" => "Denied",
+        "cancelled" => "Cancelled",
+        "expired" => "Expired",
+        "scheduled" => "Scheduled",
+        "active" => "Active",
+        "revoking" => "Removing",
+        "revoked" => "Removed",
+        "failed" => "Failed",
+        "overdue" => "Overdue",
+        "approve" => "Approved",
+        "deny" => "Denied",
+        _ => "Unknown",
+    }
+}
+
 /// "Step 1 of 2 · 1 of 2 approvals".
 pub fn approval_progress(step: usize, steps: usize, approvals: i64, required: u32) -> String {
     format!("Step {step} of {steps} · {approvals} of {required} approvals")
@@ -164,6 +211,10 @@ pub fn event_summary(action: &str, details: &Value) -> String {
             .unwrap_or("")
             .to_string()
     };
+    let time = |key: &str| {
+        let raw = text(key);
+        raw.parse::<DateTime<Utc>>().map(at).unwrap_or(raw)
+    };
     match action {
         "request.submitted" => {
             let mut line = format!(
@@ -183,8 +234,8 @@ pub fn event_summary(action: &str, details: &Value) -> String {
         "request.denied" => "Request denied".into(),
         "request.cancelled" => "Request cancelled".into(),
         "request.expired" => "Request expired: nobody decided in time".into(),
-        "grant.created" => format!("Lease created until {}", text("ends_at")),
-        "grant.extended" => format!("Lease extended to {}", text("to")),
+        "grant.created" => format!("Lease created until {}", time("ends_at")),
+        "grant.extended" => format!("Lease extended to {}", time("to")),
         "grant.provisioned" => format!(
             "Added to {} in {}",
             short_dn(&text("target")),
@@ -305,6 +356,20 @@ mod tests {
         assert_eq!(short_dn(r"cn=O'Brien\2C Jane,ou=People"), "O'Brien, Jane");
         assert_eq!(short_dn(r"cn=Ren\C3\A9e,ou=x"), "Renée");
         assert_eq!(short_dn("no equals sign"), "no equals sign");
+    }
+
+    #[test]
+    fn relative_times() {
+        let now: DateTime<Utc> = "2026-11-27T12:00:00Z".parse().unwrap();
+        let later = |s: i64| now + chrono::TimeDelta::seconds(s);
+        assert_eq!(relative(now, now), "now");
+        assert_eq!(relative(later(45), now), "in 45 s");
+        assert_eq!(relative(later(150), now), "in 2 min 30 s");
+        assert_eq!(relative(later(1500), now), "in 25 min");
+        assert_eq!(relative(later(7500), now), "in 2 h 5 min");
+        assert_eq!(relative(later(-180), now), "3 min ago");
+        assert_eq!(relative(later(90_000), now), "in 1 d 1 h");
+        assert_eq!(at(now), "2026-11-27 12:00 UTC");
     }
 
     #[test]

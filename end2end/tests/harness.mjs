@@ -1,7 +1,8 @@
 // Starts the demo identity provider and the built portal on free ports, and Chromium through
 // playwright-core; offers sign-in and accessibility helpers to the browser tests.
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -47,6 +48,25 @@ export async function startStack() {
   const children = [];
   const logs = [];
 
+  // The demo directory (Samba AD DC as root, else OpenLDAP) and its catalog.
+  const directoryDir = mkdtempSync(join(tmpdir(), 'leasegate-e2e-directory-'));
+  const directory = spawn('bash', [join(repo, 'end2end/directory/demo.sh'), directoryDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(directory);
+  const directoryInfo = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`the demo directory did not start:\n${out}`)), 180_000);
+    for (const stream of [directory.stdout, directory.stderr]) {
+      stream.on('data', (d) => {
+        out += String(d);
+        const ready = out.match(/^ready: (\S+) directory at (\S+);/m);
+        if (ready) { clearTimeout(timer); resolve({ kind: ready[1], url: ready[2] }); }
+      });
+    }
+    directory.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the demo directory exited (${code}):\n${out}`)); });
+  });
+
   const idp = spawn('node', [join(repo, 'end2end/idp/server.mjs')], {
     env: { ...process.env, IDP_PORT: String(idpPort), IDP_MODE: 'demo', IDP_PORTAL_URL: base },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -64,6 +84,7 @@ export async function startStack() {
       LEASEGATE_OIDC_CLIENT_ID: 'leasegate-demo',
       LEASEGATE_OIDC_CLIENT_SECRET: 'leasegate-demo-secret',
       LEASEGATE_LOG: 'info',
+      LEASEGATE_CATALOG: join(directoryDir, 'catalog.toml'),
       LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? join(repo, 'target/site'),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,10 +104,16 @@ export async function startStack() {
   return {
     base,
     browser,
+    directory: new DemoDirectory(directoryInfo, directoryDir),
     portalLogs: () => logs.join(''),
     async stop() {
       await browser.close().catch(() => {});
-      for (const child of children) child.kill('SIGTERM');
+      for (const child of children.reverse()) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        if (child.exitCode === null) await exited;
+      }
+      rmSync(directoryDir, { recursive: true, force: true });
     },
   };
 }
@@ -98,8 +125,9 @@ export async function newPage(stack) {
   const page = await context.newPage();
   page.problems = [];
   page.on('console', (msg) => {
-    // The browser logs every 403/404 answer; the tests visit such pages on purpose.
-    const expected = /status of 40[34]/.test(msg.text());
+    // The browser logs every 403/404/422 answer; the tests visit such pages and send such
+    // input on purpose.
+    const expected = /status of (403|404|422)/.test(msg.text());
     if (msg.type() === 'error' && !expected) page.problems.push(`console: ${msg.text()}`);
   });
   page.on('pageerror', (err) => page.problems.push(`page error: ${err.message}`));
@@ -127,4 +155,39 @@ export async function assertAccessible(page) {
     (v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`,
   );
   assert.deepEqual(summary, [], `accessibility violations on ${page.url()}`);
+}
+
+/// Reads the demo directory directly (ldapsearch with the administrator), to check what the
+/// portal did there.
+class DemoDirectory {
+  constructor({ kind, url }, dir) {
+    this.kind = kind;
+    this.url = url;
+    this.ca = join(dir, kind === 'ad' ? 'samba' : 'openldap', 'tls', 'ca.pem');
+    this.bindDn = kind === 'ad' ? 'Administrator@contoso.test' : 'cn=admin,dc=contoso,dc=test';
+    this.password = readFileSync(join(dir, 'bind-password'), 'utf8');
+  }
+
+  /// The DNs in the group's `member` attribute.
+  members(groupName) {
+    const out = execFileSync('ldapsearch', [
+      '-x', '-LLL', '-o', 'ldif-wrap=no', '-H', this.url, '-D', this.bindDn, '-w', this.password,
+      '-b', `CN=${groupName},OU=Leasegate,DC=contoso,DC=test`, '-s', 'base', 'member',
+    ], { env: { ...process.env, LDAPTLS_CACERT: this.ca }, encoding: 'utf8' });
+    return out.split('\n').filter((l) => l.startsWith('member: ')).map((l) => l.slice(8));
+  }
+
+  /// Does the group list a member whose first RDN is `CN=<name>`?
+  hasMember(groupName, personName) {
+    return this.members(groupName).some((dn) => dn.toLowerCase().startsWith(`cn=${personName.toLowerCase()},`));
+  }
+}
+
+/// Polls `check` until it is true or `timeoutMs` passes.
+export async function eventually(what, check, timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

@@ -42,6 +42,8 @@ pub struct EntitlementDetail {
     pub held_until: Option<DateTime<Utc>>,
     /// People the caller may request on behalf of (their direct reports known to the portal).
     pub reports: Vec<Person>,
+    /// A fresh token for the request form, so that a repeated submission is recognised.
+    pub client_token: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

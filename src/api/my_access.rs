@@ -17,6 +17,8 @@ pub struct LeaseView {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub overdue: bool,
+    /// A fresh token for this lease's extension form.
+    pub extension_token: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,8 +1,10 @@
 pub mod admin;
 pub mod approvals;
+pub mod entitlement;
 pub mod governance;
 pub mod home;
 pub mod my_access;
 pub mod not_found;
 pub mod request_access;
 pub mod signed_out;
+pub mod trail;

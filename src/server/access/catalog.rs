@@ -79,6 +79,7 @@ pub async fn detail(
             .or_else(|| policy.ticket.pattern.clone()),
         held_until,
         reports,
+        client_token: uuid::Uuid::new_v4().to_string(),
         key: entry.key,
         name: entry.name,
         description: entry.description,

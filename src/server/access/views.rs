@@ -51,6 +51,7 @@ pub async fn my_access(state: &AppState, caller: &SessionUser) -> Result<MyAcces
         starts_at: r.starts_at,
         ends_at: r.ends_at,
         overdue: r.overdue,
+        extension_token: Uuid::new_v4().to_string(),
     })
     .collect();
     let pending = sqlx::query!(

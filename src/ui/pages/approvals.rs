@@ -1,13 +1,135 @@
+use chrono::Utc;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::ui::components::notice::ComingSoon;
+use crate::api::approvals::{Decide, DecidedItem, Inbox, InboxItem, approval_inbox};
+use crate::error::AppError;
+use crate::ui::components::notice::{ErrorNotice, SignInAgain};
+use crate::ui::components::pill::StatePill;
+use crate::ui::components::time::{When, clock};
 
+/// Requests that wait for my decision, and what I decided before.
 #[component]
 pub fn ApprovalsPage() -> impl IntoView {
+    let decide = ServerAction::<Decide>::new();
+    let inbox = Resource::new(move || decide.version().get(), |_| approval_inbox());
+    let now = clock();
     view! {
         <Title text="Approvals"/>
         <h1>"Approvals"</h1>
-        <ComingSoon what="Requests that wait for your decision will appear here, with who asked, for what, for how long and why, so you can approve or deny them."/>
+        {move || decide.value().get().map(|result| match result {
+            Ok(message) => view! { <div class="card notice success" role="status"><p>{message}</p></div> }.into_any(),
+            Err(e) => view! { <div class="card notice error" role="alert"><p>{e.to_string()}</p></div> }.into_any(),
+        })}
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading your inbox…"</p> }>
+            {move || Suspend::new(async move {
+                match inbox.await {
+                    Ok(inbox) => view! { <InboxView inbox now decide/> }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <SignInAgain/> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
+}
+
+#[component]
+fn InboxView(
+    inbox: Inbox,
+    now: ReadSignal<chrono::DateTime<Utc>>,
+    decide: ServerAction<Decide>,
+) -> impl IntoView {
+    let Inbox { waiting, decided } = inbox;
+    let count = waiting.len();
+    view! {
+        <section aria-labelledby="waiting-title">
+            <h2 id="waiting-title">{format!("Waiting for you ({count})")}</h2>
+            {if waiting.is_empty() {
+                view! { <p class="empty">"Nothing waits for your decision."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="inbox">
+                        {waiting.into_iter().map(|item| view! { <Item item now decide/> }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+        <section aria-labelledby="decided-title">
+            <h2 id="decided-title">"Decided by you"</h2>
+            <Decided items=decided/>
+        </section>
+    }
+}
+
+#[component]
+fn Item(
+    item: InboxItem,
+    now: ReadSignal<chrono::DateTime<Utc>>,
+    decide: ServerAction<Decide>,
+) -> impl IntoView {
+    let id = item.request_id.to_string();
+    let title_id = format!("request-{id}");
+    let labelled_by = title_id.clone();
+    let comment_id = format!("comment-{id}");
+    let who = if item.requester == item.beneficiary {
+        item.beneficiary.clone()
+    } else {
+        format!("{} (asked by {})", item.beneficiary, item.requester)
+    };
+    view! {
+        <li class="card inbox-item" aria-labelledby=labelled_by>
+            <h3 id=title_id>{format!("{who} asks for {}", item.entitlement)}</h3>
+            <dl class="facts">
+                <dt>"For"</dt><dd>{crate::text::minutes(item.minutes.clamp(0, u32::MAX as i64) as u32)}</dd>
+                <dt>"Why"</dt><dd>{item.justification.clone()}</dd>
+                {item.ticket.clone().map(|t| view! { <dt>"Ticket"</dt><dd>{t}</dd> })}
+                <dt>"System"</dt><dd>{item.system.clone()}</dd>
+                <dt>"Progress"</dt><dd>{item.progress.clone()}</dd>
+                <dt>"Waiting since"</dt><dd><When at=item.submitted_at now/></dd>
+            </dl>
+            {(!item.hints.is_empty()).then(|| view! {
+                <ul class="hints" aria-label="Hints">
+                    {item.hints.iter().map(|h| view! { <li>{h.clone()}</li> }).collect_view()}
+                </ul>
+            })}
+            <ActionForm action=decide attr:class="decision">
+                <input type="hidden" name="request_id" value=id.clone()/>
+                <label for=comment_id.clone()>"Comment (optional)"</label>
+                <textarea id=comment_id name="comment" rows="2" maxlength="1000"></textarea>
+                <div class="actions">
+                    <button type="submit" name="outcome" value="approve" class="button primary">"Approve"</button>
+                    <button type="submit" name="outcome" value="deny" class="button danger">"Deny"</button>
+                </div>
+            </ActionForm>
+        </li>
+    }
+}
+
+#[component]
+fn Decided(items: Vec<DecidedItem>) -> impl IntoView {
+    if items.is_empty() {
+        return view! { <p class="empty">"You have not decided on any request yet."</p> }
+            .into_any();
+    }
+    view! {
+        <table class="table">
+            <thead><tr>
+                <th scope="col">"Access"</th><th scope="col">"For"</th><th scope="col">"Your decision"</th>
+                <th scope="col">"Comment"</th><th scope="col">"When"</th><th scope="col">"Request now"</th>
+            </tr></thead>
+            <tbody>
+                {items.into_iter().map(|d| view! {
+                    <tr>
+                        <td>{d.entitlement}</td>
+                        <td>{d.beneficiary}</td>
+                        <td><StatePill state=d.outcome/></td>
+                        <td>{d.comment}</td>
+                        <td>{crate::text::at(d.decided_at)}</td>
+                        <td><StatePill state=d.request_state/></td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
 }

@@ -33,8 +33,8 @@ pub fn HomePage() -> impl IntoView {
             </a>
         </div>
         <p class="muted">
-            "This is an early build: sign-in and navigation work; requesting, approving and "
-            "granting access are not available yet."
+            "This build grants Active Directory (and other LDAP) group memberships. Entra ID "
+            "groups and roles, Teams, SharePoint and VM access are not available yet."
         </p>
     }
 }

@@ -1,13 +1,224 @@
+use chrono::Utc;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::ui::components::notice::ComingSoon;
+use crate::api::my_access::{
+    ExtendLease, GiveBack, HistoryView, LeaseView, MyAccess, PendingView, get_my_access,
+};
+use crate::api::requests::CancelRequest;
+use crate::error::AppError;
+use crate::ui::components::notice::{ErrorNotice, SignInAgain};
+use crate::ui::components::pill::StatePill;
+use crate::ui::components::time::{When, clock};
 
+/// What I hold now (with time left), what waits for approval, and what happened before.
 #[component]
 pub fn MyAccessPage() -> impl IntoView {
+    let give_back = ServerAction::<GiveBack>::new();
+    let cancel = ServerAction::<CancelRequest>::new();
+    let extend = ServerAction::<ExtendLease>::new();
+    let data = Resource::new(
+        move || {
+            (
+                give_back.version().get(),
+                cancel.version().get(),
+                extend.version().get(),
+            )
+        },
+        |_| get_my_access(),
+    );
+    let now = clock();
+    let outcome = move || {
+        [
+            give_back
+                .value()
+                .get()
+                .map(|r| r.map(|_| "Given back. The access is being removed now.".to_string())),
+            cancel
+                .value()
+                .get()
+                .map(|r| r.map(|_| "Request cancelled.".to_string())),
+            extend.value().get().map(|r| r.map(|s| s.message)),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    };
     view! {
         <Title text="My access"/>
         <h1>"My access"</h1>
-        <ComingSoon what="Your access will be listed here: what you hold now with the time left, what waits for approval, and your history. You will be able to extend access or give it back early."/>
+        {move || outcome().map(|result| match result {
+            Ok(message) => view! { <div class="card notice success" role="status"><p>{message}</p></div> }.into_any(),
+            Err(e) => view! { <div class="card notice error" role="alert"><p>{e.to_string()}</p></div> }.into_any(),
+        })}
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading your access…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(data) => view! { <Sections data now give_back cancel extend/> }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <SignInAgain/> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
+}
+
+#[component]
+fn Sections(
+    data: MyAccess,
+    now: ReadSignal<chrono::DateTime<Utc>>,
+    give_back: ServerAction<GiveBack>,
+    cancel: ServerAction<CancelRequest>,
+    extend: ServerAction<ExtendLease>,
+) -> impl IntoView {
+    let MyAccess {
+        leases,
+        pending,
+        history,
+    } = data;
+    view! {
+        <section aria-labelledby="leases-title">
+            <h2 id="leases-title">"Access you hold"</h2>
+            {if leases.is_empty() {
+                view! { <p class="empty">"You hold no access right now. " <a href="/request">"Request access"</a></p> }.into_any()
+            } else {
+                view! {
+                    <ul class="leases">
+                        {leases.into_iter().map(|l| view! { <Lease lease=l now give_back extend/> }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+        <section aria-labelledby="pending-title">
+            <h2 id="pending-title">"Waiting for approval"</h2>
+            {if pending.is_empty() {
+                view! { <p class="empty">"Nothing is waiting for approval."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="pending">
+                        {pending.into_iter().map(|p| view! { <Pending request=p now cancel/> }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+        <section aria-labelledby="history-title">
+            <h2 id="history-title">"History"</h2>
+            <History items=history/>
+        </section>
+    }
+}
+
+#[component]
+fn Lease(
+    lease: LeaseView,
+    now: ReadSignal<chrono::DateTime<Utc>>,
+    give_back: ServerAction<GiveBack>,
+    extend: ServerAction<ExtendLease>,
+) -> impl IntoView {
+    let total = (lease.ends_at - lease.starts_at).num_seconds().max(1) as f64;
+    let starts_at = lease.starts_at;
+    let ends_at = lease.ends_at;
+    let used = move || {
+        let elapsed = (now.get() - starts_at).num_seconds() as f64;
+        (elapsed / total * 100.0).clamp(0.0, 100.0).round()
+    };
+    let state = if lease.overdue {
+        "overdue".to_string()
+    } else {
+        lease.state.clone()
+    };
+    let live = matches!(lease.state.as_str(), "scheduled" | "active");
+    let grant_id = lease.grant_id.to_string();
+    let token = lease.extension_token.clone();
+    let title_id = format!("lease-{}", lease.grant_id);
+    let labelled_by = title_id.clone();
+    let return_id = grant_id.clone();
+    let extend_id = grant_id.clone();
+    let minutes_id = format!("extend-minutes-{grant_id}");
+    let minutes_for = minutes_id.clone();
+    let why_id = format!("extend-why-{grant_id}");
+    let why_for = why_id.clone();
+    view! {
+        <li class="card lease" aria-labelledby=labelled_by>
+            <h3 id=title_id>{lease.entitlement.clone()} " " <StatePill state/></h3>
+            <p>"Ends " <When at=ends_at now/></p>
+            <progress max="100" value=used aria-label="Share of the lease used">{used}"%"</progress>
+            {live.then(|| view! {
+                <div class="lease-actions">
+                    <details class="confirm">
+                        <summary class="button">"Give back"</summary>
+                        <p>"Your access is removed now. You can ask again later."</p>
+                        <ActionForm action=give_back>
+                            <input type="hidden" name="grant_id" value=return_id.clone()/>
+                            <button type="submit" class="button danger">"Yes, give it back now"</button>
+                        </ActionForm>
+                    </details>
+                    <details class="confirm">
+                        <summary class="button">"Extend"</summary>
+                        <ActionForm action=extend>
+                            <input type="hidden" name="grant_id" value=extend_id.clone()/>
+                            <input type="hidden" name="client_token" value=token.clone()/>
+                            <label for=minutes_for.clone()>"More time"</label>
+                            <select id=minutes_id.clone() name="minutes">
+                                <option value="30">"30 minutes"</option>
+                                <option value="60" selected=true>"1 hour"</option>
+                                <option value="240">"4 hours"</option>
+                            </select>
+                            <label for=why_for.clone()>"Why?"</label>
+                            <textarea id=why_id.clone() name="justification" rows="2" maxlength="2000"></textarea>
+                            <p class="muted">"This asks for approval under the same rules; your access continues meanwhile."</p>
+                            <button type="submit" class="button primary">"Ask for more time"</button>
+                        </ActionForm>
+                    </details>
+                </div>
+            })}
+        </li>
+    }
+}
+
+#[component]
+fn Pending(
+    request: PendingView,
+    now: ReadSignal<chrono::DateTime<Utc>>,
+    cancel: ServerAction<CancelRequest>,
+) -> impl IntoView {
+    let id = request.request_id.to_string();
+    view! {
+        <li class="card">
+            <h3>{request.entitlement.clone()} " " <StatePill state="pending"/></h3>
+            <p>{format!("For {} · {}", request.for_person, request.progress)}</p>
+            <p class="muted">"Submitted " <When at=request.submitted_at now/> " · expires " <When at=request.expires_at now/></p>
+            <details class="confirm">
+                <summary class="button">"Cancel request"</summary>
+                <p>"Your approvers will no longer see it."</p>
+                <ActionForm action=cancel>
+                    <input type="hidden" name="request_id" value=id/>
+                    <button type="submit" class="button danger">"Yes, cancel it"</button>
+                </ActionForm>
+            </details>
+        </li>
+    }
+}
+
+#[component]
+fn History(items: Vec<HistoryView>) -> impl IntoView {
+    if items.is_empty() {
+        return view! { <p class="empty">"No earlier requests."</p> }.into_any();
+    }
+    view! {
+        <table class="table">
+            <thead><tr><th scope="col">"Access"</th><th scope="col">"Outcome"</th><th scope="col">"Submitted"</th><th scope="col">"Reason"</th></tr></thead>
+            <tbody>
+                {items.into_iter().map(|h| view! {
+                    <tr>
+                        <td>{h.entitlement}</td>
+                        <td><StatePill state=h.state/></td>
+                        <td>{crate::text::at(h.submitted_at)}</td>
+                        <td>{h.justification}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
 }

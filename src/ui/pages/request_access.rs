@@ -1,13 +1,89 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
-use crate::ui::components::notice::ComingSoon;
+use crate::api::catalog::list_catalog;
+use crate::error::AppError;
+use crate::ui::components::notice::{ErrorNotice, SignInAgain};
 
+/// The catalog: search as you type (or submit the search without JavaScript), then pick.
 #[component]
 pub fn RequestAccessPage() -> impl IntoView {
+    let query = use_query_map();
+    let q = move || query.read().get("q").unwrap_or_default();
+    let items = Resource::new(q, list_catalog);
+    let navigate = use_navigate();
+    let on_input = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        let encoded: String = url_escape(&value);
+        navigate(
+            &format!("/request?q={encoded}"),
+            leptos_router::NavigateOptions {
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            },
+        );
+    };
     view! {
         <Title text="Request access"/>
         <h1>"Request access"</h1>
-        <ComingSoon what="Requesting access is not available yet. You will search the catalog here (AD groups, Entra groups and roles, Teams, SharePoint sites, VM admin ports), read who approves and for how long you may have it, and submit a request with a reason."/>
+        <Form method="GET" action="/request" attr:class="search" attr:role="search">
+            <label for="catalog-search">"Search the catalog"</label>
+            <input
+                id="catalog-search"
+                type="search"
+                name="q"
+                maxlength="200"
+                prop:value=q
+                placeholder="Group, system or tag"
+                on:input=on_input
+            />
+            <button type="submit" class="button">"Search"</button>
+        </Form>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading the catalog…"</p> }>
+            {move || Suspend::new(async move {
+                match items.await {
+                    Ok(items) if items.is_empty() => view! {
+                        <div class="card notice">
+                            <p>"Nothing in the catalog matches. Try another word, or clear the search."</p>
+                        </div>
+                    }.into_any(),
+                    Ok(items) => view! {
+                        <ul class="catalog" aria-label="Catalog">
+                            {items.into_iter().map(|item| view! {
+                                <li class="card catalog-item">
+                                    <h2><a href=format!("/request/{}", item.key)>{item.name.clone()}</a></h2>
+                                    <p>{item.description.clone()}</p>
+                                    <p class="muted">
+                                        {format!("{} · up to {} · {}", item.system,
+                                            crate::text::minutes(item.max_minutes), item.approval)}
+                                    </p>
+                                    <p class="tags">
+                                        {item.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}
+                                    </p>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <SignInAgain/> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
+}
+
+/// Percent-encodes a query value.
+fn url_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -1,0 +1,91 @@
+// The whole story in the demo, in a real browser against the real demo directory: an employee
+// asks for a group for two minutes with a reason; her manager approves in the inbox; the
+// membership appears in the directory; after expiry it is gone; the auditor sees the full
+// trail. axe-core checks every page on the way.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertAccessible, eventually, hydrated, newPage, signInAt, startStack } from './harness.mjs';
+
+let stack;
+before(async () => { stack = await startStack(); });
+after(async () => { await stack?.stop(); });
+
+const GROUP = 'SQL Admins';
+
+test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () => {
+  // Adele finds the group in the catalog and asks for it.
+  const adele = await newPage(stack);
+  await adele.goto(`${stack.base}/request`);
+  await signInAt(adele, stack, 'Adele Vance');
+  await hydrated(adele);
+  await adele.getByRole('heading', { level: 1, name: 'Request access' }).waitFor();
+  await adele.getByRole('searchbox', { name: 'Search the catalog' }).fill('sql');
+  await adele.getByRole('link', { name: 'SQL Server administrators' }).click();
+  await adele.getByRole('heading', { level: 1, name: 'SQL Server administrators' }).waitFor();
+  await adele.getByText('Approved by your manager.').waitFor();
+  await assertAccessible(adele);
+
+  // A reason too short is explained beside its field, and nothing is submitted.
+  await adele.getByLabel('2 minutes').check();
+  await adele.getByLabel('Why do you need it?').fill('patching');
+  await adele.getByRole('button', { name: 'Submit request' }).click();
+  await adele.getByText('Give a reason of at least 10 characters.').waitFor();
+  await assertAccessible(adele);
+
+  await adele.getByLabel('Why do you need it?').fill('Patch night for the SQL cluster');
+  await adele.getByRole('button', { name: 'Submit request' }).click();
+  await adele.getByRole('status').getByText('Submitted. Your approvers have been asked.').waitFor();
+  assert.equal(stack.directory.hasMember(GROUP, 'Adele Vance'), false, 'not before approval');
+
+  await adele.goto(`${stack.base}/my-access`);
+  await adele.getByText('Step 1 of 1 · 0 of 1 approvals').waitFor();
+  await assertAccessible(adele);
+
+  // Megan, her manager, approves from the inbox.
+  const megan = await newPage(stack);
+  await megan.goto(`${stack.base}/approvals`);
+  await signInAt(megan, stack, 'Megan Bowen');
+  await hydrated(megan);
+  const item = megan.getByRole('listitem').filter({ hasText: 'Adele Vance asks for SQL Server administrators' });
+  await item.getByText('Patch night for the SQL cluster').waitFor();
+  await item.getByText('2 minutes').waitFor();
+  await assertAccessible(megan);
+  await item.getByRole('button', { name: 'Approve' }).click();
+  await megan.getByRole('status').getByText('Approved. The access is being granted now.').waitFor();
+  await megan.getByRole('heading', { name: 'Waiting for you (0)' }).waitFor();
+
+  // The membership is in the directory within moments.
+  await eventually('Adele in the directory group', () => stack.directory.hasMember(GROUP, 'Adele Vance'), 15_000);
+  const grantedAt = Date.now();
+  await adele.reload();
+  await hydrated(adele);
+  const lease = adele.getByRole('listitem').filter({ hasText: 'SQL Server administrators' });
+  await lease.getByText('Active').waitFor();
+  await assertAccessible(adele);
+
+  // Two minutes later it is gone from the directory, without anyone doing anything.
+  await eventually('Adele removed from the group', () => !stack.directory.hasMember(GROUP, 'Adele Vance'), 170_000);
+  const heldFor = (Date.now() - grantedAt) / 1000;
+  assert.ok(heldFor > 100, `held for ${heldFor}s, expected about 120s`);
+  await adele.reload();
+  await adele.getByText('You hold no access right now.').waitFor();
+
+  // Irvin, the auditor, sees the whole trail, down to the verified removal.
+  const irvin = await newPage(stack);
+  await irvin.goto(`${stack.base}/governance`);
+  await signInAt(irvin, stack, 'Irvin Sayers');
+  await hydrated(irvin);
+  await irvin.getByRole('heading', { level: 1, name: 'Governance' }).waitFor();
+  await assertAccessible(irvin);
+  await irvin.getByRole('row').filter({ hasText: 'Requested sql-admins' }).getByRole('link', { name: 'Trail' }).click();
+  await irvin.getByRole('heading', { level: 1, name: 'SQL Server administrators for Adele Vance' }).waitFor();
+  const actions = await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+  assert.deepEqual(actions, [
+    'request.submitted', 'decision.approved', 'request.approved', 'grant.created',
+    'grant.provisioned', 'grant.revoked',
+  ]);
+  await irvin.getByText(/Removed from SQL Admins \(expired\) and verified absent/).waitFor();
+  await assertAccessible(irvin);
+
+  for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
+});

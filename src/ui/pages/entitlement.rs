@@ -1,0 +1,193 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::catalog::{EntitlementDetail, get_entitlement};
+use crate::api::requests::SubmitRequest;
+use crate::error::AppError;
+use crate::ui::components::field_error::{FieldError, FormError};
+use crate::ui::components::notice::{ErrorNotice, SignInAgain};
+use crate::ui::components::status::set_http_status;
+
+const FIELDS: &[&str] = &[
+    "duration",
+    "end",
+    "start",
+    "start_at",
+    "justification",
+    "ticket",
+    "on_behalf_of",
+];
+
+/// One entitlement: its rules in plain words, and the form to request it.
+#[component]
+pub fn EntitlementPage() -> impl IntoView {
+    let params = use_params_map();
+    let key = move || params.read().get("key").unwrap_or_default();
+    let submit = ServerAction::<SubmitRequest>::new();
+    let detail = Resource::new(
+        move || (key(), submit.version().get()),
+        |(key, _)| get_entitlement(key),
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(detail) => view! { <Entitlement detail submit/> }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <SignInAgain/> }.into_any(),
+                    Err(AppError::NotFound) => {
+                        set_http_status(404);
+                        view! {
+                            <Title text="Not in the catalog"/>
+                            <h1>"Not in the catalog"</h1>
+                            <p>"This entry does not exist or is no longer offered."</p>
+                            <p><a href="/request">"Back to the catalog"</a></p>
+                        }.into_any()
+                    }
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -> impl IntoView {
+    let error = Signal::derive(move || submit.value().get().and_then(|r| r.err()));
+    let done = move || submit.value().get().and_then(|r| r.ok());
+    let offset = utc_offset();
+    let mut presets = detail.presets_minutes.clone();
+    if !presets.contains(&detail.default_minutes) {
+        presets.push(detail.default_minutes);
+        presets.sort_unstable();
+    }
+    let default = detail.default_minutes;
+    let described = |field: &str| format!("{field}-error");
+    view! {
+        <Title text=detail.name.clone()/>
+        <p class="breadcrumb"><a href="/request">"Catalog"</a> " / " {detail.name.clone()}</p>
+        <h1>{detail.name.clone()}</h1>
+        <p class="lead">{detail.description.clone()}</p>
+        <section class="card" aria-labelledby="rules-title">
+            <h2 id="rules-title">"How it works"</h2>
+            <ul class="rules">
+                {detail.rules.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
+            </ul>
+            <p class="muted">{format!("{} · {}", detail.system, crate::text::short_dn(&detail.target))}</p>
+            {detail.held_until.map(|until| view! {
+                <p class="notice">
+                    {format!("You hold this until {}. A new request that continues it extends it.", crate::text::at(until))}
+                </p>
+            })}
+        </section>
+        <div role="status" class="card notice success" hidden=move || done().is_none()>
+            <p>{move || done().map(|d| d.message)}</p>
+            <p><a href="/my-access">"See it in My access"</a></p>
+        </div>
+        <FormError error fields=FIELDS/>
+        <section class="card" aria-labelledby="form-title">
+            <h2 id="form-title">"Request it"</h2>
+            <ActionForm action=submit attr:class="request-form">
+                <input type="hidden" name="form[entitlement]" value=detail.key.clone()/>
+                <input type="hidden" name="form[client_token]" value=detail.client_token.clone()/>
+                <input type="hidden" name="form[utc_offset_minutes]" prop:value=move || offset.get().to_string()/>
+                <fieldset>
+                    <legend>"For how long?"</legend>
+                    <div class="choices">
+                        {presets.into_iter().map(|m| {
+                            let id = format!("duration-{m}");
+                            let label_for = id.clone();
+                            view! {
+                                <label for=label_for class="choice">
+                                    <input type="radio" id=id name="form[duration]" value=m.to_string() checked=m == default/>
+                                    {crate::text::minutes(m)}
+                                </label>
+                            }
+                        }).collect_view()}
+                        <label for="duration-custom" class="choice">
+                            <input type="radio" id="duration-custom" name="form[duration]" value="custom"/>
+                            "Until a time I choose"
+                        </label>
+                    </div>
+                    <label for="end">"Ends at " <TimeZoneNote offset/></label>
+                    <input type="datetime-local" id="end" name="form[end]" aria-describedby=described("end")/>
+                    <FieldError error field="end" id="end-error"/>
+                    <FieldError error field="duration" id="duration-error"/>
+                </fieldset>
+                {(detail.max_start_delay_minutes > 0).then(|| view! {
+                    <fieldset>
+                        <legend>"Starting"</legend>
+                        <div class="choices">
+                            <label for="start-now" class="choice">
+                                <input type="radio" id="start-now" name="form[start]" value="now" checked=true/>
+                                "Now (once approved)"
+                            </label>
+                            <label for="start-later" class="choice">
+                                <input type="radio" id="start-later" name="form[start]" value="later"/>
+                                "Later"
+                            </label>
+                        </div>
+                        <label for="start-at">"Starts at " <TimeZoneNote offset/></label>
+                        <input type="datetime-local" id="start-at" name="form[start_at]" aria-describedby="start_at-error"/>
+                        <FieldError error field="start_at" id="start_at-error"/>
+                        <FieldError error field="start" id="start-error"/>
+                    </fieldset>
+                })}
+                <label for="justification">
+                    "Why do you need it?"
+                    {(!detail.justification_required).then(|| view! { <span class="muted">" (optional)"</span> })}
+                </label>
+                <textarea id="justification" name="form[justification]" rows="3" maxlength="2000"
+                    aria-describedby="justification-error"></textarea>
+                <FieldError error field="justification" id="justification-error"/>
+                <label for="ticket">
+                    "Ticket number"
+                    {(!detail.ticket_required).then(|| view! { <span class="muted">" (optional)"</span> })}
+                    {detail.ticket_hint.clone().map(|h| view! { <span class="muted">{format!(" — {h}")}</span> })}
+                </label>
+                <input type="text" id="ticket" name="form[ticket]" maxlength="64" aria-describedby="ticket-error"/>
+                <FieldError error field="ticket" id="ticket-error"/>
+                {(!detail.reports.is_empty()).then(|| view! {
+                    <label for="on-behalf-of">"Who is it for?"</label>
+                    <select id="on-behalf-of" name="form[on_behalf_of]" aria-describedby="on_behalf_of-error">
+                        <option value="">"Myself"</option>
+                        {detail.reports.iter().map(|p| view! {
+                            <option value=p.upn.clone()>{p.name.clone()}</option>
+                        }).collect_view()}
+                    </select>
+                    <FieldError error field="on_behalf_of" id="on_behalf_of-error"/>
+                })}
+                <div class="actions">
+                    <button type="submit" class="button primary" disabled=move || submit.pending().get()>
+                        "Submit request"
+                    </button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// Which zone the time fields are in: UTC until the browser says otherwise.
+#[component]
+fn TimeZoneNote(offset: ReadSignal<i32>) -> impl IntoView {
+    view! {
+        <span class="muted">
+            {move || match offset.get() {
+                0 => "(UTC)".to_string(),
+                m => format!("(your time, UTC{}{:02}:{:02})", if m > 0 { '+' } else { '-' }, m.abs() / 60, m.abs() % 60),
+            }}
+        </span>
+    }
+}
+
+/// The browser's offset from UTC in minutes, east positive; 0 on the server.
+fn utc_offset() -> ReadSignal<i32> {
+    let (offset, set_offset) = signal(0);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        set_offset.set(-(js_sys::Date::new_0().get_timezone_offset() as i32));
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = set_offset;
+    offset
+}

@@ -1,0 +1,49 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::governance::request_trail;
+use crate::domain::role::can_view_governance;
+use crate::ui::components::notice::ErrorNotice;
+use crate::ui::components::pill::StatePill;
+use crate::ui::components::require_area::RequireArea;
+use crate::ui::pages::governance::Events;
+
+/// One request's whole story: submitted, decided, granted, removed, verified.
+#[component]
+pub fn TrailPage() -> impl IntoView {
+    view! {
+        <Title text="Request trail"/>
+        <RequireArea allowed=can_view_governance>
+            <TrailData/>
+        </RequireArea>
+    }
+}
+
+#[component]
+fn TrailData() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let trail = Resource::new(id, request_trail);
+    view! {
+        <p class="breadcrumb"><a href="/governance">"Governance"</a> " / Request trail"</p>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match trail.await {
+                    Ok(t) => view! {
+                        <h1>{format!("{} for {}", t.entitlement, t.beneficiary)}</h1>
+                        <dl class="facts">
+                            <dt>"State"</dt><dd><StatePill state=t.state/></dd>
+                            <dt>"Asked by"</dt><dd>{t.requester}</dd>
+                            <dt>"Why"</dt><dd>{t.justification}</dd>
+                            {t.ticket.map(|x| view! { <dt>"Ticket"</dt><dd>{x}</dd> })}
+                        </dl>
+                        <h2>"Trail"</h2>
+                        <Events events=t.events/>
+                    }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}

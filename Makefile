@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test setup lint sqlx-prepare release
+.PHONY: help run test setup lint sqlx-prepare release bench
 
 help:
 	@echo "make run    - run the portal with its demo (PostgreSQL, identity provider) on http://127.0.0.1:3000"
@@ -10,6 +10,7 @@ help:
 	@echo "make lint   - rustfmt check and clippy for the server and wasm builds"
 	@echo "make setup  - install the toolchain pieces only"
 	@echo "make release - optimised build for deployment"
+	@echo "make bench  - removal lag and burst clearing against a real directory (docs/benchmarks.md)"
 
 run:
 	@bash .ci/demo.sh
@@ -30,3 +31,7 @@ sqlx-prepare:
 # An optimised build (server binary and size-optimised WebAssembly) for deployment.
 release:
 	@bash .ci/setup.sh && PATH="$(CURDIR)/end2end/node_modules/.bin:$$PATH" cargo leptos build --release
+
+# Removal lag and burst clearing against a real directory and PostgreSQL.
+bench:
+	@bash .ci/bench.sh

@@ -267,6 +267,7 @@ impl Engine {
                 return Ok(pass);
             }
         };
+        let mut gone = Vec::with_capacity(ready.len());
         for (item, account) in &ready {
             if still
                 .iter()
@@ -276,10 +277,11 @@ impl Engine {
                     "the membership was still present when read back after removal".into(),
                 );
                 self.fail(item, &error, revoke, &mut pass).await?;
-            } else if grants::mark_revoked(&self.pool, &self.worker, item).await? {
-                pass.revoked += 1;
+            } else {
+                gone.push(item);
             }
         }
+        pass.revoked += grants::mark_revoked_many(&self.pool, &self.worker, &gone).await?;
         Ok(pass)
     }
 

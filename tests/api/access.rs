@@ -773,6 +773,12 @@ async fn every_function_needs_a_signed_in_caller(pool: PgPool) {
         ),
         ("governance", vec![]),
         ("governance/trail", vec![("request_id", id.as_str())]),
+        ("admin", vec![]),
+        ("admin/reload-catalog", vec![]),
+        (
+            "admin/entitlement",
+            vec![("key", w.entitlement.as_str()), ("enabled", "false")],
+        ),
     ] {
         let (status, body) = w.call(&anonymous, endpoint, &form).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{endpoint}: {body}");
@@ -805,4 +811,65 @@ async fn the_catalog_lists_and_explains_entries(pool: PgPool) {
     assert_eq!(detail["presets_minutes"], json!([60, 240]));
     let (status, _) = w.call(&adele, "entitlement", &[("key", "nope")]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test]
+async fn the_admin_area_is_for_administrators(pool: PgPool) {
+    let w = world(pool, manager_policy(), &[]).await;
+    let adele = w.person("adele").await;
+    let irvin = w.person("irvin").await; // auditor: reads governance, administers nothing
+    let nestor = w.person("nestor").await; // admin
+    let toggle = [("key", w.entitlement.as_str()), ("enabled", "false")];
+    for who in [&adele, &irvin] {
+        assert_eq!(w.call(who, "admin", &[]).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            w.call(who, "admin/reload-catalog", &[]).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            w.call(who, "admin/entitlement", &toggle).await.0,
+            StatusCode::FORBIDDEN
+        );
+    }
+    let (status, overview) = w.call(&nestor, "admin", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{overview}");
+    assert_eq!(overview["connectors"][0]["health"], "healthy", "{overview}");
+    assert_eq!(overview["entitlements"][0]["enabled"], true);
+
+    // Taken out of the catalog: not listed, not requestable; audited with who did it.
+    assert_eq!(
+        w.call(&nestor, "admin/entitlement", &toggle).await.0,
+        StatusCode::OK
+    );
+    let (_, list) = w.call(&adele, "catalog", &[("query", "")]).await;
+    assert!(list.as_array().unwrap().is_empty());
+    assert_eq!(w.request(&adele, &[]).await.0, StatusCode::NOT_FOUND);
+    let actor: String = sqlx::query_scalar(
+        "select actor_label from audit_events where action = 'catalog.entitlement_disabled'",
+    )
+    .fetch_one(&w.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(actor, "Nestor Wilke");
+    let (status, _) = w
+        .call(
+            &nestor,
+            "admin/entitlement",
+            &[("key", w.entitlement.as_str()), ("enabled", "maybe")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = w
+        .call(
+            &nestor,
+            "admin/entitlement",
+            &[("key", "no-such-entry"), ("enabled", "true")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // No catalog file in this portal: reloading says so.
+    assert_eq!(
+        w.call(&nestor, "admin/reload-catalog", &[]).await.0,
+        StatusCode::CONFLICT
+    );
 }

@@ -4,6 +4,7 @@
 mod access;
 mod directory;
 mod engine;
+mod faults;
 mod harness;
 
 mod health;

@@ -284,11 +284,7 @@ impl LdapDirectory {
     ) -> Result<(), ConnectorError> {
         let (mut ldap, _) = self.connection().await?;
         let values: HashSet<&str> = accounts.iter().map(String::as_str).collect();
-        let modification = if add {
-            Mod::Add("member", values)
-        } else {
-            Mod::Delete("member", values)
-        };
+        let modification = member_change(add, values);
         let result = ldap
             .with_controls(RawControl {
                 ctype: PERMISSIVE_MODIFY.to_string(),
@@ -305,12 +301,7 @@ impl LdapDirectory {
                 // The server ignored permissive modify: one value at a time, where "already
                 // a member" and "already gone" count as done.
                 for account in accounts {
-                    let values: HashSet<&str> = HashSet::from([account.as_str()]);
-                    let modification = if add {
-                        Mod::Add("member", values)
-                    } else {
-                        Mod::Delete("member", values)
-                    };
+                    let modification = member_change(add, HashSet::from([account.as_str()]));
                     let single = ldap
                         .with_timeout(self.timeout())
                         .modify(target, vec![modification])
@@ -619,6 +610,14 @@ fn collect_range(entry: &SearchEntry, into: &mut Vec<String>) -> Option<usize> {
         }
     }
     None
+}
+
+fn member_change(add: bool, values: HashSet<&str>) -> Mod<&str> {
+    if add {
+        Mod::Add("member", values)
+    } else {
+        Mod::Delete("member", values)
+    }
 }
 
 /// Result codes that mean the membership is already as asked: "already there" when adding

@@ -101,24 +101,6 @@ pub async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Entry>,
     row.map(entry).transpose()
 }
 
-pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<Entry>, sqlx::Error> {
-    let row = sqlx::query_as!(
-        Row,
-        r#"
-        select e.id, e.key, e.name, e.description, e.target_ref, e.owners, e.tags,
-               e.connector_id, c.name as connector, p.rules
-          from entitlements e
-          join connectors c on c.id = e.connector_id
-          join policies p on p.id = e.policy_id
-         where e.id = $1
-        "#,
-        id
-    )
-    .fetch_optional(conn)
-    .await?;
-    row.map(entry).transpose()
-}
-
 /// The end of the person's live grant of this entitlement, if they hold one.
 pub async fn held_until(
     conn: &mut PgConnection,

@@ -246,6 +246,63 @@ pub async fn remember_account(
     Ok(())
 }
 
+/// Records, in one transaction, that the access of every grant in `works` was removed and
+/// read back as absent; returns how many this worker still held the claim for.
+pub async fn mark_revoked_many(
+    pool: &PgPool,
+    worker: &str,
+    works: &[&Work],
+) -> Result<usize, sqlx::Error> {
+    if works.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = works.iter().map(|w| w.id).collect();
+    let mut tx = pool.begin().await?;
+    let done: Vec<Uuid> = sqlx::query_scalar!(
+        r#"
+        update grants
+           set state = 'revoked', revoked_at = now(), verified_at = now(), next_due_at = null,
+               last_error = null, locked_by = null, locked_until = null, updated_at = now()
+         where id = any($1) and locked_by = $2 and state = 'revoking'
+        returning id
+        "#,
+        &ids,
+        worker
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let recorded: Vec<&&Work> = works.iter().filter(|w| done.contains(&w.id)).collect();
+    let grant_ids: Vec<Uuid> = recorded.iter().map(|w| w.id).collect();
+    let entitlements: Vec<Uuid> = recorded.iter().map(|w| w.entitlement_id).collect();
+    let principals: Vec<Uuid> = recorded.iter().map(|w| w.principal_id).collect();
+    let details: Vec<serde_json::Value> = recorded
+        .iter()
+        .map(|work| {
+            json!({
+                "connector": work.connector, "target": work.target, "account": work.account,
+                "reason": work.revoke_reason, "verified": true,
+                "ends_at": work.ends_at, "overdue_since": work.overdue_since,
+            })
+        })
+        .collect();
+    // One statement for the whole batch; the chain trigger still hashes row by row.
+    sqlx::query!(
+        r#"
+        insert into audit_events (actor_label, action, grant_id, entitlement_id, subject_id, details)
+        select 'engine', 'grant.revoked', g, e, p, d
+          from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::jsonb[]) as t(g, e, p, d)
+        "#,
+        &grant_ids,
+        &entitlements,
+        &principals,
+        &details
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.len())
+}
+
 /// Records that the access was added. False when this worker no longer held the claim.
 pub async fn mark_provisioned(
     pool: &PgPool,
@@ -280,38 +337,9 @@ pub async fn mark_provisioned(
     Ok(true)
 }
 
-/// Records that the access is gone, read back from the target at `verified_at`.
+/// Records that one grant's access is gone, read back from the target at `verified_at`.
 pub async fn mark_revoked(pool: &PgPool, worker: &str, work: &Work) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query!(
-        r#"
-        update grants
-           set state = 'revoked', revoked_at = now(), verified_at = now(), next_due_at = null,
-               last_error = null, locked_by = null, locked_until = null, updated_at = now()
-         where id = $1 and locked_by = $2 and state = 'revoking'
-        "#,
-        work.id,
-        worker
-    )
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    audit::record(
-        &mut tx,
-        &Actor::system("engine"),
-        "grant.revoked",
-        &subject(work),
-        json!({
-            "connector": work.connector, "target": work.target, "account": work.account,
-            "reason": work.revoke_reason, "verified": true,
-            "ends_at": work.ends_at, "overdue_since": work.overdue_since,
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(mark_revoked_many(pool, worker, &[work]).await? == 1)
 }
 
 /// Records a failed attempt and when to try again. Removals never give up: past their end

@@ -1,0 +1,343 @@
+//! Removal on time, measured against a real directory (OpenLDAP by default, a Samba AD domain
+//! controller with BENCH_DIRECTORY=samba) and a real PostgreSQL (DATABASE_URL's server).
+//!
+//! 1. Fills the grants table with 1,000,000 rows (history plus far-future leases).
+//! 2. Removal lag: 200 leases ending 50 ms apart; lag = when the directory was read back
+//!    without the member (`verified_at`) minus `ends_at`. Reports p50, p99 and max.
+//! 3. Burst: 10,000 leases on 100 groups all ending in the same second; reports the time from
+//!    that second to the last verified removal.
+//!
+//! Run with `make bench` (docs/benchmarks.md has the figures and how to read them).
+
+#[path = "../tests/api/directory.rs"]
+#[allow(dead_code)]
+mod directory;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use leasegate::server::config::EngineSettings;
+use leasegate::server::connectors::Connectors;
+use leasegate::server::engine::Engine;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+const CONNECTOR: &str = "bench-directory";
+const HISTORY: i64 = 1_000_000;
+const LAG_LEASES: usize = 200;
+const BURST_GROUPS: usize = 100;
+const BURST_PER_GROUP: usize = 100;
+
+#[tokio::main]
+async fn main() {
+    let server = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must name a PostgreSQL server (make bench sets it)");
+    let base = server
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&server)
+        .to_string();
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{base}/postgres"))
+        .await
+        .expect("connecting to PostgreSQL");
+    sqlx::query("drop database if exists leasegate_bench with (force)")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("create database leasegate_bench")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(10)
+        .connect(&format!("{base}/leasegate_bench"))
+        .await
+        .unwrap();
+    leasegate::server::db::migrate(&pool).await.unwrap();
+
+    let dir = match std::env::var("BENCH_DIRECTORY").as_deref() {
+        Ok("samba") => directory::samba(),
+        _ => directory::openldap(),
+    };
+    println!("directory: {:?} at {}", dir.kind, dir.url);
+    let connector_id: Uuid =
+        sqlx::query_scalar("insert into connectors (name, kind) values ($1, 'ldap') returning id")
+            .bind(CONNECTOR)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let policy: Uuid = sqlx::query_scalar(
+        r#"insert into policies (key, name, rules) values ('auto', 'Auto',
+           '{"name":"Auto","durations":{"default_minutes":60,"max_minutes":480}}') returning id"#,
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+
+    let started = Instant::now();
+    fill_history(&pool, connector_id, policy).await;
+    println!(
+        "history: {} grants in the table ({:.1} s to write)",
+        count(&pool, "select count(*) from grants").await,
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut connectors = Connectors::default();
+    connectors.insert(CONNECTOR, Arc::new(dir.connector()));
+    let (stop, stopping) = watch::channel(false);
+    let engine = Engine::new(
+        pool.clone(),
+        connectors,
+        EngineSettings {
+            enabled: true,
+            lease: Duration::from_secs(30),
+            batch: 1000,
+        },
+    );
+    let engine = tokio::spawn(engine.run(stopping));
+
+    // Removal lag, one lease at a time.
+    let lag_group = seed_group(&pool, dir, connector_id, policy, "lag", LAG_LEASES).await;
+    let first = Utc::now() + TimeDelta::seconds(5);
+    let mut ids = Vec::new();
+    for (i, principal) in lag_group.principals.iter().enumerate() {
+        ids.push(
+            lease(
+                &pool,
+                *principal,
+                lag_group.entitlement,
+                first + TimeDelta::milliseconds(50 * i as i64),
+            )
+            .await,
+        );
+    }
+    let lags = wait_and_measure(&pool, &ids).await;
+    report("removal lag, one lease every 50 ms", &lags);
+
+    // Burst: 10,000 leases on 100 groups ending in the same second.
+    let mut burst = Vec::new();
+    for g in 0..BURST_GROUPS {
+        burst.push(
+            seed_group(
+                &pool,
+                dir,
+                connector_id,
+                policy,
+                &format!("burst{g}"),
+                BURST_PER_GROUP,
+            )
+            .await,
+        );
+    }
+    let end = Utc::now() + TimeDelta::seconds(10);
+    let mut ids = Vec::new();
+    for group in &burst {
+        for principal in &group.principals {
+            ids.push(lease(&pool, *principal, group.entitlement, end).await);
+        }
+    }
+    println!("burst: {} leases ending at {end}", ids.len());
+    let lags = wait_and_measure(&pool, &ids).await;
+    report("burst of 10,000 across 100 groups", &lags);
+    println!(
+        "burst cleared (ends_at to the last verified removal): {:.3} s",
+        lags.last().copied().unwrap_or_default()
+    );
+
+    stop.send(true).unwrap();
+    engine.await.unwrap();
+    println!(
+        "grants in the table at the end: {}",
+        count(&pool, "select count(*) from grants").await
+    );
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// A million rows of the past (removed leases) and of the far future (long leases not due).
+async fn fill_history(pool: &PgPool, connector: Uuid, policy: Uuid) {
+    sqlx::query(
+        "insert into principals (tenant_id, object_id, upn, display_name)
+         select 'bench', 'history-' || n, 'history' || n || '@contoso.test', 'History ' || n
+           from generate_series(1, 2000) n",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into entitlements (key, connector_id, kind, target_ref, name, policy_id)
+         select 'history-' || n, $1, 'ad_group', 'CN=History ' || n || ',OU=Old', 'History ' || n, $2
+           from generate_series(1, 100) n",
+    )
+    .bind(connector)
+    .bind(policy)
+    .execute(pool)
+    .await
+    .unwrap();
+    // Removed leases: 990,000; live far-future leases: 10,000 (one per person and entitlement).
+    sqlx::query(
+        "with p as (select array_agg(id order by id) a from principals where tenant_id = 'bench'),
+              e as (select array_agg(id order by id) a from entitlements where key like 'history-%')
+         insert into grants (principal_id, entitlement_id, starts_at, ends_at, state, revoked_at,
+                             verified_at, revoke_reason, next_due_at)
+         select p.a[1 + n % 2000], e.a[1 + n % 100],
+                now() - make_interval(mins => n) - interval '1 hour',
+                now() - make_interval(mins => n), 'revoked',
+                now() - make_interval(mins => n), now() - make_interval(mins => n),
+                'expired', null
+           from generate_series(1, $1) n, p, e",
+    )
+    .bind(HISTORY - 10_000)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into grants (principal_id, entitlement_id, starts_at, ends_at, state,
+                             provisioned_at, next_due_at)
+         select p.id, e.id, now(), now() + interval '30 days', 'active', now(),
+                now() + interval '30 days'
+           from (select id from principals where tenant_id = 'bench') p
+           cross join (select id from entitlements where key like 'history-%'
+                        order by id limit 5) e",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("analyze grants").execute(pool).await.unwrap();
+}
+
+struct SeededGroup {
+    entitlement: Uuid,
+    principals: Vec<Uuid>,
+}
+
+/// A directory group with `size` members, its catalog entry, and the principals for them.
+async fn seed_group(
+    pool: &PgPool,
+    dir: &directory::Directory,
+    connector: Uuid,
+    policy: Uuid,
+    name: &str,
+    size: usize,
+) -> SeededGroup {
+    let mut ldap = dir.admin().await;
+    let id = directory::unique();
+    let mut members = vec![format!("cn=keeper-{id},{}", dir.people)];
+    let mut principals = Vec::new();
+    for i in 0..size {
+        let upn = format!("{name}.{id}.{i}@contoso.test");
+        let dn = dir
+            .add_user(&mut ldap, &format!("{name} {id} {i}"), &upn, None, None)
+            .await;
+        let principal: Uuid = sqlx::query_scalar(
+            "insert into principals (tenant_id, object_id, upn, display_name)
+             values ('bench', $1, $2, $2) returning id",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(&upn)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "insert into principal_accounts (principal_id, connector_id, account_ref) values ($1, $2, $3)",
+        )
+        .bind(principal)
+        .bind(connector)
+        .bind(&dn)
+        .execute(pool)
+        .await
+        .unwrap();
+        members.push(dn);
+        principals.push(principal);
+    }
+    let group = dir
+        .add_group(&mut ldap, &format!("Bench {name} {id}"), &members)
+        .await;
+    let entitlement: Uuid = sqlx::query_scalar(
+        "insert into entitlements (key, connector_id, kind, target_ref, name, policy_id)
+         values ($1, $2, 'ad_group', $3, $1, $4) returning id",
+    )
+    .bind(format!("bench-{name}-{id}"))
+    .bind(connector)
+    .bind(&group)
+    .bind(policy)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    SeededGroup {
+        entitlement,
+        principals,
+    }
+}
+
+/// An active lease (the member is already in the group) ending at `ends_at`.
+async fn lease(pool: &PgPool, principal: Uuid, entitlement: Uuid, ends_at: DateTime<Utc>) -> Uuid {
+    sqlx::query_scalar(
+        "insert into grants (principal_id, entitlement_id, starts_at, ends_at, state,
+                             provisioned_at, next_due_at)
+         values ($1, $2, now(), $3, 'active', now(), $3) returning id",
+    )
+    .bind(principal)
+    .bind(entitlement)
+    .bind(ends_at)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Waits until every lease is removed and verified; returns the lags in seconds, sorted.
+async fn wait_and_measure(pool: &PgPool, ids: &[Uuid]) -> Vec<f64> {
+    let started = Instant::now();
+    loop {
+        let open: i64 = sqlx::query_scalar(
+            "select count(*) from grants where id = any($1) and verified_at is null",
+        )
+        .bind(ids)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "{open} leases never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut lags: Vec<f64> = sqlx::query_scalar(
+        "select extract(epoch from verified_at - ends_at)::float8 from grants where id = any($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    lags.sort_by(|a, b| a.total_cmp(b));
+    lags
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn report(what: &str, lags: &[f64]) {
+    println!(
+        "{what}: n={} p50={:.3} s p99={:.3} s max={:.3} s min={:.3} s",
+        lags.len(),
+        percentile(lags, 50.0),
+        percentile(lags, 99.0),
+        lags.last().copied().unwrap_or_default(),
+        lags.first().copied().unwrap_or_default(),
+    );
+}

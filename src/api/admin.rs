@@ -1,0 +1,78 @@
+//! The admin area: connectors and their health, the catalog, and reloading it from its file.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorView {
+    pub name: String,
+    pub url: String,
+    /// `healthy`, `down` or `unknown` (declared in the database but not configured here).
+    pub health: String,
+    pub detail: Option<String>,
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminEntitlement {
+    pub key: String,
+    pub name: String,
+    pub connector: String,
+    pub target: String,
+    pub policy: String,
+    pub owners: Vec<String>,
+    pub enabled: bool,
+    pub live_grants: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminOverview {
+    pub catalog_file: Option<String>,
+    pub connectors: Vec<ConnectorView>,
+    pub entitlements: Vec<AdminEntitlement>,
+}
+
+fn require_admin() -> Result<crate::server::auth::session::SessionUser, AppError> {
+    let caller = crate::server::auth::caller::caller()?;
+    if crate::domain::role::can_administer(&caller.roles) {
+        Ok(caller)
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+#[server(endpoint = "admin")]
+pub async fn get_admin_overview() -> Result<AdminOverview, AppError> {
+    require_admin()?;
+    let state = crate::server::state::app_state()?;
+    crate::server::access::admin::overview(&state).await
+}
+
+/// Reads the catalog file again and stores it (audited as the caller).
+#[server(endpoint = "admin/reload-catalog")]
+pub async fn reload_catalog() -> Result<String, AppError> {
+    let caller = require_admin()?;
+    let state = crate::server::state::app_state()?;
+    crate::server::access::admin::reload(&state, &caller).await
+}
+
+/// Takes an entry out of the catalog (or puts it back) until the file is next loaded.
+#[server(endpoint = "admin/entitlement")]
+pub async fn set_entitlement_enabled(key: String, enabled: String) -> Result<String, AppError> {
+    let caller = require_admin()?;
+    let enabled = match enabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return Err(AppError::invalid(
+                "enabled",
+                "Choose to enable or disable it.",
+            ));
+        }
+    };
+    let state = crate::server::state::app_state()?;
+    crate::server::access::admin::set_enabled(&state, &caller, &key, enabled).await
+}

@@ -1,0 +1,210 @@
+//! The real portal binary killed with SIGKILL while removals fall due, then started again:
+//! every membership is removed from the directory, and each removal is recorded exactly once.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use leasegate::server::catalog;
+use leasegate::server::db::audit::Actor;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::directory::{openldap, unique};
+
+const GRANTS: usize = 500;
+const GROUPS: usize = 5;
+
+fn start_portal(database_url: &str, catalog_file: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_leasegate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("LEASEGATE_OIDC_ISSUER", "http://127.0.0.1:9")
+        .env("LEASEGATE_OIDC_CLIENT_ID", "c")
+        .env("LEASEGATE_OIDC_CLIENT_SECRET", "s")
+        .env("LEASEGATE_LISTEN", "127.0.0.1:0")
+        .env("LEASEGATE_CATALOG", catalog_file)
+        .env("LEASEGATE_ENGINE_LEASE", "3s")
+        .env("LEASEGATE_ENGINE_BATCH", "50")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the portal binary")
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[sqlx::test]
+async fn a_killed_portal_finishes_every_removal_once(pool: PgPool) {
+    let dir = openldap();
+    let mut admin = dir.admin().await;
+    let id = unique();
+
+    // 500 people holding one of five groups, as if the portal had granted it.
+    let mut people = Vec::new();
+    for i in 0..GRANTS {
+        let upn = format!("kill.{id}.{i}@contoso.test");
+        let dn = dir
+            .add_user(&mut admin, &format!("Kill {id} {i}"), &upn, None, None)
+            .await;
+        people.push((upn, dn));
+    }
+    let mut groups = Vec::new();
+    for g in 0..GROUPS {
+        // groupOfNames cannot be empty: a placeholder member stays behind.
+        let mut members = vec![format!("cn=keeper-{id},{}", dir.people)];
+        members.extend(
+            people
+                .iter()
+                .skip(g)
+                .step_by(GROUPS)
+                .map(|(_, dn)| dn.clone()),
+        );
+        groups.push(
+            dir.add_group(&mut admin, &format!("Kill {id} {g}"), &members)
+                .await,
+        );
+    }
+
+    // The catalog the binary loads, stored once here so the grants can name its entries.
+    let work = std::env::temp_dir().join(format!("leasegate-kill-{id}"));
+    std::fs::create_dir_all(&work).unwrap();
+    let password_file = work.join("password");
+    std::fs::write(&password_file, &dir.admin_password).unwrap();
+    let mut text = format!(
+        "[connectors.fault-directory]\nkind = \"ldap\"\nurl = \"{}\"\nca_file = \"{}\"\n\
+         bind_dn = \"{}\"\npassword_file = \"{}\"\nuser_base = \"{}\"\ngroup_base = \"{}\"\n\
+         account_attribute = \"mail\"\n\n[policies.auto]\nname = \"Auto\"\n\
+         durations = {{ default_minutes = 60, max_minutes = 480 }}\n\n",
+        dir.url,
+        dir.ca_file,
+        dir.admin_dn,
+        password_file.display(),
+        dir.people,
+        dir.groups
+    );
+    for (g, group) in groups.iter().enumerate() {
+        text.push_str(&format!(
+            "[[entitlements]]\nkey = \"kill-{g}\"\nconnector = \"fault-directory\"\ngroup = \"{group}\"\n\
+             name = \"Kill {g}\"\npolicy = \"auto\"\n\n"
+        ));
+    }
+    let catalog_file = work.join("catalog.toml");
+    std::fs::write(&catalog_file, &text).unwrap();
+    let parsed = catalog::parse(&text, "catalog.toml").unwrap();
+    catalog::store(
+        &pool,
+        &parsed,
+        "catalog.toml",
+        &text,
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+
+    // Their grants end one after another over four seconds, starting three seconds from now.
+    let first_end = Utc::now() + TimeDelta::seconds(3);
+    for (i, (upn, _)) in people.iter().enumerate() {
+        let principal: Uuid = sqlx::query_scalar(
+            "insert into principals (tenant_id, object_id, upn, display_name)
+             values ('t', $1, $2, $2) returning id",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(upn)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let ends_at = first_end + TimeDelta::milliseconds(8 * i as i64);
+        sqlx::query(
+            "insert into grants (principal_id, entitlement_id, starts_at, ends_at, state,
+                                 provisioned_at, next_due_at)
+             select $1, id, now() - interval '1 hour', $2, 'active', now() - interval '1 hour', $2
+               from entitlements where key = $3",
+        )
+        .bind(principal)
+        .bind(ends_at)
+        .bind(format!("kill-{}", i % GROUPS))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    let database: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL for the tests");
+    let database_url = format!("{}/{database}", server.rsplit_once('/').unwrap().0);
+    let catalog_path = catalog_file.to_string_lossy().into_owned();
+
+    // Kill it halfway through the removals.
+    let mut portal = start_portal(&database_url, &catalog_path);
+    let kill_at = first_end + TimeDelta::seconds(2);
+    tokio::time::sleep((kill_at - Utc::now()).to_std().unwrap_or_default()).await;
+    portal.kill().expect("SIGKILL");
+    portal.wait().unwrap();
+    let done_before = count(&pool, "select count(*) from grants where state = 'revoked'").await;
+    assert!(
+        done_before > 0 && done_before < GRANTS as i64,
+        "the kill should land mid-way; {done_before} of {GRANTS} were done"
+    );
+
+    // Started again, it finishes the rest, including the claims the dead process held.
+    let mut portal = start_portal(&database_url, &catalog_path);
+    let started = Instant::now();
+    while count(&pool, "select count(*) from grants where state = 'revoked'").await < GRANTS as i64
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not every grant was removed after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    terminate(&mut portal);
+
+    for (_, dn) in &people {
+        for group in &groups {
+            assert!(
+                !dir.is_member(&mut admin, group, dn).await,
+                "{dn} still in {group}"
+            );
+        }
+    }
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from (select grant_id from audit_events where action = 'grant.revoked'
+                                    group by grant_id having count(*) = 1) once"
+        )
+        .await,
+        GRANTS as i64,
+        "each removal is recorded exactly once"
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from audit_events where action = 'grant.revoked'"
+        )
+        .await,
+        GRANTS as i64
+    );
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(
+        leasegate::server::db::audit::first_break(&mut conn)
+            .await
+            .unwrap(),
+        None
+    );
+    std::fs::remove_dir_all(&work).ok();
+}
+
+/// Stops the portal the way an operator would (SIGTERM), so it exits cleanly.
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}

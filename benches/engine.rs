@@ -188,9 +188,9 @@ async fn fill_history(pool: &PgPool, connector: Uuid, policy: Uuid) {
          insert into grants (principal_id, entitlement_id, starts_at, ends_at, state, revoked_at,
                              verified_at, revoke_reason, next_due_at)
          select p.a[1 + n % 2000], e.a[1 + n % 100],
-                now() - make_interval(mins => n) - interval '1 hour',
-                now() - make_interval(mins => n), 'revoked',
-                now() - make_interval(mins => n), now() - make_interval(mins => n),
+                now() - make_interval(mins => n::int) - interval '1 hour',
+                now() - make_interval(mins => n::int), 'revoked',
+                now() - make_interval(mins => n::int), now() - make_interval(mins => n::int),
                 'expired', null
            from generate_series(1, $1) n, p, e",
     )
@@ -229,7 +229,12 @@ async fn seed_group(
 ) -> SeededGroup {
     let mut ldap = dir.admin().await;
     let id = directory::unique();
-    let mut members = vec![format!("cn=keeper-{id},{}", dir.people)];
+    // groupOfNames cannot be empty, so OpenLDAP groups keep a placeholder; AD groups may be
+    // empty (and AD refuses members that do not exist).
+    let mut members = Vec::new();
+    if dir.kind == directory::Kind::OpenLdap {
+        members.push(format!("cn=keeper-{id},{}", dir.people));
+    }
     let mut principals = Vec::new();
     for i in 0..size {
         let upn = format!("{name}.{id}.{i}@contoso.test");

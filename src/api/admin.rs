@@ -35,6 +35,7 @@ pub struct AdminOverview {
     pub entitlements: Vec<AdminEntitlement>,
 }
 
+#[cfg(feature = "ssr")]
 fn require_admin() -> Result<crate::server::auth::session::SessionUser, AppError> {
     let caller = crate::server::auth::caller::caller()?;
     if crate::domain::role::can_administer(&caller.roles) {

@@ -873,3 +873,47 @@ async fn the_admin_area_is_for_administrators(pool: PgPool) {
         StatusCode::CONFLICT
     );
 }
+
+#[sqlx::test]
+async fn the_inbox_says_when_someone_already_holds_it_through_a_nested_group(pool: PgPool) {
+    let w = world(pool, manager_policy(), &[]).await;
+    let adele = w.person("adele").await;
+    let megan = w.person("megan").await;
+    // Adele is in "Oncall", which is inside the entitlement's group.
+    let mut ldap = w.dir.admin().await;
+    let account = leasegate::server::connectors::Connector::find_account(
+        &w.dir.connector(),
+        "adele.vance@contoso.test",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let inner = w
+        .dir
+        .add_group(
+            &mut ldap,
+            &format!("Oncall {}", unique()),
+            &[account.reference],
+        )
+        .await;
+    ldap.modify(
+        &w.group,
+        vec![ldap3::Mod::Add(
+            "member",
+            std::collections::HashSet::from([inner.as_str()]),
+        )],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+
+    let (status, body) = w.request(&adele, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, inbox) = w.call(&megan, "approvals", &[]).await;
+    let hints = inbox["waiting"][0]["hints"].to_string();
+    assert!(
+        hints.contains("Already has it through group Oncall"),
+        "{hints}"
+    );
+}

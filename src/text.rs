@@ -1,15 +1,38 @@
 //! The portal's English words for rules and outcomes, kept in one place so a German
 //! translation can follow by adding a sibling of each function.
 
+pub mod labels;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::domain::policy::{ApproverSource, Eligibility, Policy};
 use crate::domain::violation::Violation;
 
+/// The pages' words in the person's language (English for now).
+pub fn labels() -> &'static labels::Labels {
+    &labels::EN
+}
+
 /// An instant as people read it: "2026-11-27 14:30 UTC".
 pub fn at(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// An instant in a zone `offset` minutes east of UTC: "2026-11-27 15:30 (UTC+01:00)", or
+/// "2026-11-27 14:30 UTC" when the offset is zero.
+pub fn at_offset(t: DateTime<Utc>, offset: i32) -> String {
+    if offset == 0 {
+        return at(t);
+    }
+    let local = t + chrono::TimeDelta::minutes(i64::from(offset));
+    let sign = if offset > 0 { '+' } else { '-' };
+    format!(
+        "{} (UTC{sign}{:02}:{:02})",
+        local.format("%Y-%m-%d %H:%M"),
+        offset.abs() / 60,
+        offset.abs() % 60
+    )
 }
 
 /// How far an instant is from now: "in 2 h 5 min", "3 min ago", "now".
@@ -370,6 +393,9 @@ mod tests {
         assert_eq!(relative(later(-180), now), "3 min ago");
         assert_eq!(relative(later(90_000), now), "in 1 d 1 h");
         assert_eq!(at(now), "2026-11-27 12:00 UTC");
+        assert_eq!(at_offset(now, 60), "2026-11-27 13:00 (UTC+01:00)");
+        assert_eq!(at_offset(now, -330), "2026-11-27 06:30 (UTC-05:30)");
+        assert_eq!(at_offset(now, 0), "2026-11-27 12:00 UTC");
     }
 
     #[test]

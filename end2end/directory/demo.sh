@@ -45,7 +45,7 @@ export LDAPTLS_CACERT=$tls/ca.pem
 ldap() { "$@" -x -H "$url" -D "$bind_dn" -w "$password"; }
 # Binds succeed a moment after the port opens.
 for _ in $(seq 1 120); do
-  ldap ldapwhoami >/dev/null 2>&1 && break
+  ldap ldapsearch -b "" -s base 1.1 >/dev/null 2>&1 && break
   sleep 0.5
 done
 

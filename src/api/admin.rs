@@ -20,6 +20,9 @@ pub struct ConnectorView {
 pub struct AdminEntitlement {
     pub key: String,
     pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub policy_key: String,
     pub connector: String,
     pub target: String,
     pub policy: String,
@@ -28,11 +31,21 @@ pub struct AdminEntitlement {
     pub live_grants: i64,
 }
 
+/// A policy, with its rules written as in the catalog file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminPolicy {
+    pub key: String,
+    pub name: String,
+    pub rules_toml: String,
+    pub used_by: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminOverview {
     pub catalog_file: Option<String>,
     pub connectors: Vec<ConnectorView>,
     pub entitlements: Vec<AdminEntitlement>,
+    pub policies: Vec<AdminPolicy>,
 }
 
 #[cfg(feature = "ssr")]
@@ -76,4 +89,36 @@ pub async fn set_entitlement_enabled(key: String, enabled: String) -> Result<Str
     };
     let state = crate::server::state::app_state()?;
     crate::server::access::admin::set_enabled(&state, &caller, &key, enabled).await
+}
+
+/// Changes an entry's words, owners, tags or policy (audited with before and after). The
+/// change lasts until the catalog file is loaded again.
+#[server(endpoint = "admin/entitlement/edit")]
+pub async fn edit_entitlement(
+    key: String,
+    name: String,
+    description: String,
+    owners: String,
+    tags: String,
+    policy: String,
+) -> Result<String, AppError> {
+    let caller = require_admin()?;
+    let state = crate::server::state::app_state()?;
+    let change = crate::server::access::admin::EntitlementChange {
+        name,
+        description,
+        owners,
+        tags,
+        policy,
+    };
+    crate::server::access::admin::edit_entitlement(&state, &caller, &key, change).await
+}
+
+/// Replaces a policy's rules, written as in the catalog file (audited with before and after).
+/// Requests already submitted keep the rules they were submitted under.
+#[server(endpoint = "admin/policy/edit")]
+pub async fn edit_policy(key: String, rules: String) -> Result<String, AppError> {
+    let caller = require_admin()?;
+    let state = crate::server::state::app_state()?;
+    crate::server::access::admin::edit_policy(&state, &caller, &key, &rules).await
 }

@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_router::components::A;
 
 use crate::api::me::{Me, get_me};
@@ -15,18 +17,18 @@ pub fn Layout(children: Children) -> impl IntoView {
     let me = Resource::new(|| (), |_| get_me());
     provide_context(MeResource(me));
     view! {
-        <a class="skip-link" href="#main">"Skip to main content"</a>
+        <a class="skip-link" href="#main">{labels().skip_to_main}</a>
         <header class="topbar">
             <a class="brand" href="/">
                 <span class="brand-mark" aria-hidden="true">"L"</span>
-                "Leasegate"
+                {labels().product}
             </a>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match me.await {
                         Ok(me) => view! { <UserMenu me/> }.into_any(),
                         Err(_) => view! {
-                            <a class="button" href="/auth/login" rel="external">"Sign in"</a>
+                            <a class="button" href="/auth/login" rel="external">{labels().sign_in}</a>
                         }.into_any(),
                     }
                 })}
@@ -50,7 +52,7 @@ fn UserMenu(me: Me) -> impl IntoView {
             <span class="user-name" data-testid="signed-in-user">{me.display_name}</span>
             <span class="user-upn muted">{me.upn}</span>
             <form method="post" action="/auth/logout">
-                <button type="submit" class="button subtle">"Sign out"</button>
+                <button type="submit" class="button subtle">{labels().sign_out}</button>
             </form>
         </div>
     }
@@ -59,16 +61,16 @@ fn UserMenu(me: Me) -> impl IntoView {
 #[component]
 fn MainNav(me: Me) -> impl IntoView {
     view! {
-        <nav class="main-nav" aria-label="Main">
+        <nav class="main-nav" aria-label=labels().main_navigation>
             <ul>
-                <li><A href="/request">"Request access"</A></li>
-                <li><A href="/my-access">"My access"</A></li>
-                <li><A href="/approvals">"Approvals"</A></li>
+                <li><A href="/request">{labels().nav_request}</A></li>
+                <li><A href="/my-access">{labels().nav_my_access}</A></li>
+                <li><A href="/approvals">{labels().nav_approvals}</A></li>
                 {can_view_governance(&me.roles).then(|| view! {
-                    <li><A href="/governance">"Governance"</A></li>
+                    <li><A href="/governance">{labels().nav_governance}</A></li>
                 })}
                 {can_administer(&me.roles).then(|| view! {
-                    <li><A href="/admin">"Admin"</A></li>
+                    <li><A href="/admin">{labels().nav_admin}</A></li>
                 })}
             </ul>
         </nav>

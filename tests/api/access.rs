@@ -776,6 +776,18 @@ async fn every_function_needs_a_signed_in_caller(pool: PgPool) {
         ("admin", vec![]),
         ("admin/reload-catalog", vec![]),
         (
+            "admin/entitlement/edit",
+            vec![
+                ("key", w.entitlement.as_str()),
+                ("name", "x"),
+                ("description", ""),
+                ("owners", ""),
+                ("tags", ""),
+                ("policy", "x"),
+            ],
+        ),
+        ("admin/policy/edit", vec![("key", "x"), ("rules", "")]),
+        (
             "admin/entitlement",
             vec![("key", w.entitlement.as_str()), ("enabled", "false")],
         ),
@@ -915,5 +927,95 @@ async fn the_inbox_says_when_someone_already_holds_it_through_a_nested_group(poo
     assert!(
         hints.contains("Already has it through group Oncall"),
         "{hints}"
+    );
+}
+
+#[sqlx::test]
+async fn administrators_edit_entries_and_policies_with_an_audit_trail(pool: PgPool) {
+    let w = world(pool, manager_policy(), &[]).await;
+    let adele = w.person("adele").await;
+    let nestor = w.person("nestor").await;
+    let (_, overview) = w.call(&nestor, "admin", &[]).await;
+    let policy_key = overview["policies"][0]["key"].as_str().unwrap().to_string();
+    let rules = overview["policies"][0]["rules_toml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(rules.contains("manager"), "{rules}");
+
+    let edit = |name: &'static str, owners: &'static str| {
+        vec![
+            ("key", w.entitlement.clone()),
+            ("name", name.to_string()),
+            ("description", "Ledger administration".to_string()),
+            ("owners", owners.to_string()),
+            ("tags", "finance, ledger".to_string()),
+            ("policy", policy_key.clone()),
+        ]
+    };
+    let as_pairs = |v: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { v.clone() };
+    let form = as_pairs(&edit("Ledger admins", "alex.wilber@contoso.test"));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        w.call(&adele, "admin/entitlement/edit", &form).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, body) = w.call(&nestor, "admin/entitlement/edit", &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, list) = w.call(&adele, "catalog", &[("query", "ledger")]).await;
+    assert_eq!(list[0]["name"], "Ledger admins", "{list}");
+    let details: Value = sqlx::query_scalar(
+        "select details from audit_events where action = 'catalog.entitlement_changed'",
+    )
+    .fetch_one(&w.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        details["after"]["owners"],
+        json!(["alex.wilber@contoso.test"])
+    );
+    assert!(
+        details["before"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Group ")
+    );
+
+    let bad = as_pairs(&edit("", "not-a-upn"));
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        w.call(&nestor, "admin/entitlement/edit", &bad).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Rules as in the file: a mistake names its line; a good edit applies to new requests.
+    let broken = rules.replace("max_minutes = 240", "max_minutes = \"long\"");
+    let (status, body) = w
+        .call(
+            &nestor,
+            "admin/policy/edit",
+            &[("key", policy_key.as_str()), ("rules", broken.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.to_string().contains("line"), "{body}");
+    let shorter = rules
+        .replace("max_minutes = 240", "max_minutes = 30")
+        .replace("default_minutes = 60", "default_minutes = 30");
+    let (status, body) = w
+        .call(
+            &nestor,
+            "admin/policy/edit",
+            &[("key", policy_key.as_str()), ("rules", shorter.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = w.request(&adele, &[]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("at most 30 minutes"), "{body}");
+    assert_eq!(
+        w.count("select count(*) from audit_events where action = 'catalog.policy_changed'")
+            .await,
+        1
     );
 }

@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use crate::api::admin::{AdminEntitlement, AdminOverview, ConnectorView};
+use crate::api::admin::{AdminEntitlement, AdminOverview, AdminPolicy, ConnectorView};
+use crate::domain::policy::{ApproverSource, Policy};
 use crate::error::AppError;
 use crate::server::auth::session::SessionUser;
 use crate::server::catalog;
@@ -54,8 +55,8 @@ pub async fn overview(state: &AppState) -> Result<AdminOverview, AppError> {
     }
     let entitlements = sqlx::query!(
         r#"
-        select e.key, e.name, c.name as connector, e.target_ref, p.name as policy, e.owners,
-               e.enabled,
+        select e.key, e.name, e.description, e.tags, p.key as policy_key,
+               c.name as connector, e.target_ref, p.name as policy, e.owners, e.enabled,
                (select count(*) from grants g where g.entitlement_id = e.id
                   and g.state in ('scheduled', 'active', 'revoking')) as "live!"
           from entitlements e
@@ -70,6 +71,9 @@ pub async fn overview(state: &AppState) -> Result<AdminOverview, AppError> {
     .map(|r| AdminEntitlement {
         key: r.key,
         name: r.name,
+        description: r.description,
+        tags: r.tags,
+        policy_key: r.policy_key,
         connector: r.connector,
         target: r.target_ref,
         policy: r.policy,
@@ -78,7 +82,29 @@ pub async fn overview(state: &AppState) -> Result<AdminOverview, AppError> {
         live_grants: r.live,
     })
     .collect();
+    let policies = sqlx::query!(
+        r#"
+        select p.key, p.name, p.rules,
+               (select count(*) from entitlements e where e.policy_id = p.id and e.enabled) as "used_by!"
+          from policies p
+         order by p.name
+        "#
+    )
+    .fetch_all(&state.pool)
+    .await?
+    .into_iter()
+    .map(|r| AdminPolicy {
+        rules_toml: serde_json::from_value::<Policy>(r.rules)
+            .ok()
+            .and_then(|p| toml::to_string(&p).ok())
+            .unwrap_or_default(),
+        key: r.key,
+        name: r.name,
+        used_by: r.used_by,
+    })
+    .collect();
     Ok(AdminOverview {
+        policies,
         catalog_file: state
             .settings
             .catalog_file
@@ -160,4 +186,196 @@ pub async fn set_enabled(
     } else {
         format!("{key} is no longer offered. Leases already granted run to their end.")
     })
+}
+
+/// What the edit form sends for an entry.
+pub struct EntitlementChange {
+    pub name: String,
+    pub description: String,
+    /// Comma- or line-separated UPNs.
+    pub owners: String,
+    /// Comma-separated.
+    pub tags: String,
+    /// A policy key.
+    pub policy: String,
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split([',', '\n'])
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+pub async fn edit_entitlement(
+    state: &AppState,
+    caller: &SessionUser,
+    key: &str,
+    change: EntitlementChange,
+) -> Result<String, AppError> {
+    let name = change.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AppError::invalid(
+            "name",
+            "Give the entry a name of at most 200 characters.",
+        ));
+    }
+    if change.description.chars().count() > 2000 {
+        return Err(AppError::invalid(
+            "description",
+            "Keep the description under 2000 characters.",
+        ));
+    }
+    let owners: Vec<String> = list(&change.owners)
+        .into_iter()
+        .map(|o| o.to_lowercase())
+        .collect();
+    if let Some(bad) = owners.iter().find(|o| !o.contains('@') || o.len() > 256) {
+        return Err(AppError::invalid(
+            "owners",
+            format!("`{bad}` is not a sign-in name (name@domain)."),
+        ));
+    }
+    let tags = list(&change.tags);
+    if tags.len() > 20 || tags.iter().any(|t| t.chars().count() > 40) {
+        return Err(AppError::invalid(
+            "tags",
+            "At most 20 tags of at most 40 characters.",
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    let policy = sqlx::query!(
+        "select id, rules from policies where key = $1",
+        change.policy.trim()
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::invalid("policy", "Choose one of the catalog's policies."))?;
+    let rules: Policy = serde_json::from_value(policy.rules).map_err(|e| AppError::Internal {
+        reference: crate::error::reference_for(&e.to_string()),
+    })?;
+    for (i, stage) in rules.stages.iter().enumerate() {
+        if stage.approvers == ApproverSource::Owners
+            && (owners.len() as u64) < u64::from(stage.required)
+        {
+            return Err(AppError::invalid(
+                "owners",
+                format!(
+                    "Step {} of this policy needs {} owners; list at least that many.",
+                    i + 1,
+                    stage.required
+                ),
+            ));
+        }
+    }
+    let before = sqlx::query!(
+        r#"select e.id, e.name, e.description, e.owners, e.tags, p.key as policy
+             from entitlements e join policies p on p.id = e.policy_id
+            where e.key = $1 for update of e"#,
+        key.trim()
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    sqlx::query!(
+        r#"update entitlements set name = $2, description = $3, owners = $4, tags = $5,
+                  policy_id = $6, updated_at = now() where id = $1"#,
+        before.id,
+        name,
+        change.description.trim(),
+        &owners,
+        &tags,
+        policy.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        &Actor::person(caller.principal_id, &caller.display_name),
+        "catalog.entitlement_changed",
+        &Subject {
+            entitlement: Some(before.id),
+            ..Subject::default()
+        },
+        json!({
+            "key": key.trim(),
+            "before": { "name": before.name, "description": before.description,
+                        "owners": before.owners, "tags": before.tags, "policy": before.policy },
+            "after": { "name": name, "description": change.description.trim(),
+                       "owners": owners, "tags": tags, "policy": change.policy.trim() },
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(format!(
+        "{name} saved. Put the change in the catalog file too, or the next load undoes it."
+    ))
+}
+
+pub async fn edit_policy(
+    state: &AppState,
+    caller: &SessionUser,
+    key: &str,
+    text: &str,
+) -> Result<String, AppError> {
+    if text.len() > 20_000 {
+        return Err(AppError::invalid("rules", "The rules are too long."));
+    }
+    let policy: Policy = toml::from_str(text)
+        .map_err(|e| AppError::invalid("rules", e.to_string().trim_end().to_string()))?;
+    let problems = policy.problems();
+    if !problems.is_empty() {
+        return Err(AppError::invalid("rules", problems.join("\n")));
+    }
+    let mut tx = state.pool.begin().await?;
+    let before = sqlx::query!(
+        "select id, rules from policies where key = $1 for update",
+        key.trim()
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    // An owners stage must stay reachable for every entry that uses the policy.
+    let short = sqlx::query_scalar!(
+        r#"select key from entitlements
+            where policy_id = $1 and enabled and cardinality(owners) < $2 limit 1"#,
+        before.id,
+        policy
+            .stages
+            .iter()
+            .filter(|s| s.approvers == ApproverSource::Owners)
+            .map(|s| s.required as i32)
+            .max()
+            .unwrap_or(0)
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(entry) = short {
+        return Err(AppError::invalid(
+            "rules",
+            format!("Entry `{entry}` lists fewer owners than these rules need."),
+        ));
+    }
+    let after = serde_json::to_value(&policy).expect("policies serialise");
+    sqlx::query!(
+        "update policies set name = $2, rules = $3, updated_at = now() where id = $1",
+        before.id,
+        policy.name,
+        after
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        &Actor::person(caller.principal_id, &caller.display_name),
+        "catalog.policy_changed",
+        &Subject::default(),
+        json!({ "key": key.trim(), "before": before.rules, "after": after }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(format!(
+        "Policy {} saved. Requests already submitted keep the rules they were submitted under.",
+        policy.name
+    ))
 }

@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 
+use crate::text::labels;
+
 use crate::error::AppError;
 use crate::ui::components::status::set_http_status;
 
@@ -8,9 +10,9 @@ use crate::ui::components::status::set_http_status;
 pub fn ComingSoon(#[prop(into)] what: String) -> impl IntoView {
     view! {
         <section class="card notice coming-soon" aria-labelledby="coming-soon-title">
-            <h2 id="coming-soon-title">"Not available yet"</h2>
+            <h2 id="coming-soon-title">{labels().not_available_yet}</h2>
             <p>{what}</p>
-            <p class="muted">"Nothing on this page works yet; it is here so you can see where it will be."</p>
+            <p class="muted">{labels().not_available_detail}</p>
         </section>
     }
 }
@@ -20,13 +22,12 @@ pub fn ComingSoon(#[prop(into)] what: String) -> impl IntoView {
 pub fn Forbidden() -> impl IntoView {
     set_http_status(403);
     view! {
-        <leptos_meta::Title text="Access denied"/>
-        <h1>"You do not have access to this page"</h1>
+        <leptos_meta::Title text=labels().access_denied_title/>
+        <h1>{labels().access_denied_heading}</h1>
         <p>
-            "This area is for people with a particular portal role. If you need it, ask your "
-            "Leasegate administrator to assign you the role in Entra ID, then sign in again."
+            {labels().access_denied_detail}
         </p>
-        <p><a href="/">"Back to the start page"</a></p>
+        <p><a href="/">{labels().back_to_start}</a></p>
     }
 }
 
@@ -34,9 +35,9 @@ pub fn Forbidden() -> impl IntoView {
 #[component]
 pub fn SignInAgain() -> impl IntoView {
     view! {
-        <h1>"Your session has ended"</h1>
-        <p>"For your security, sessions end after a period of inactivity."</p>
-        <p><a class="button primary" href="/auth/login" rel="external">"Sign in again"</a></p>
+        <h1>{labels().session_ended}</h1>
+        <p>{labels().session_ended_detail}</p>
+        <p><a class="button primary" href="/auth/login" rel="external">{labels().sign_in_again}</a></p>
     }
 }
 

@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 
+use crate::text::labels;
+
 use crate::api::me::Me;
 use crate::domain::role::Role;
 use crate::error::AppError;
@@ -11,7 +13,7 @@ use crate::ui::layout::MeResource;
 pub fn RequireArea(allowed: fn(&[Role]) -> bool, children: ChildrenFn) -> impl IntoView {
     let me = expect_context::<MeResource>().0;
     view! {
-        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading…"</p> }>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
             {move || {
                 let children = children.clone();
                 Suspend::new(async move {

@@ -20,13 +20,51 @@ pub fn clock() -> ReadSignal<DateTime<Utc>> {
     now
 }
 
+/// True once the page runs in the browser. The server (and hydration's first pass) render UTC;
+/// afterwards times switch to the person's own zone.
+fn in_browser() -> ReadSignal<bool> {
+    let (hydrated, set_hydrated) = signal(false);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| set_hydrated.set(true));
+    #[cfg(not(feature = "hydrate"))]
+    let _ = set_hydrated;
+    hydrated
+}
+
+/// The browser's offset from UTC at instant `t`, in minutes east (daylight saving included).
+pub fn local_offset_minutes(t: DateTime<Utc>) -> i32 {
+    #[cfg(feature = "hydrate")]
+    {
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(t.timestamp_millis() as f64));
+        -(date.get_timezone_offset() as i32)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = t;
+        0
+    }
+}
+
+/// An instant in the person's zone once hydrated ("2026-11-27 15:30 (UTC+01:00)"), UTC before.
+#[component]
+pub fn Time(at: DateTime<Utc>) -> impl IntoView {
+    let browser = in_browser();
+    let text = move || {
+        let offset = if browser.get() {
+            local_offset_minutes(at)
+        } else {
+            0
+        };
+        crate::text::at_offset(at, offset)
+    };
+    view! { <time datetime=at.to_rfc3339()>{text}</time> }
+}
+
 /// "2026-11-27 14:30 UTC (in 2 h 5 min)", kept current.
 #[component]
 pub fn When(at: DateTime<Utc>, now: ReadSignal<DateTime<Utc>>) -> impl IntoView {
     view! {
-        <time datetime=at.to_rfc3339()>
-            {crate::text::at(at)}
-            <span class="muted">" (" {move || crate::text::relative(at, now.get())} ")"</span>
-        </time>
+        <Time at/>
+        <span class="muted">" (" {move || crate::text::relative(at, now.get())} ")"</span>
     }
 }

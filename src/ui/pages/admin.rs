@@ -1,7 +1,12 @@
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_meta::Title;
 
-use crate::api::admin::{AdminOverview, ReloadCatalog, SetEntitlementEnabled, get_admin_overview};
+use crate::api::admin::{
+    AdminEntitlement, AdminOverview, AdminPolicy, EditEntitlement, EditPolicy, ReloadCatalog,
+    SetEntitlementEnabled, get_admin_overview,
+};
 use crate::domain::role::can_administer;
 use crate::ui::components::notice::ErrorNotice;
 use crate::ui::components::require_area::RequireArea;
@@ -10,9 +15,9 @@ use crate::ui::components::require_area::RequireArea;
 #[component]
 pub fn AdminPage() -> impl IntoView {
     view! {
-        <Title text="Admin"/>
+        <Title text=labels().nav_admin/>
         <RequireArea allowed=can_administer>
-            <h1>"Admin"</h1>
+            <h1>{labels().nav_admin}</h1>
             <AdminData/>
         </RequireArea>
     }
@@ -20,22 +25,41 @@ pub fn AdminPage() -> impl IntoView {
 
 #[component]
 fn AdminData() -> impl IntoView {
-    let reload = ServerAction::<ReloadCatalog>::new();
-    let toggle = ServerAction::<SetEntitlementEnabled>::new();
+    let actions = Actions {
+        reload: ServerAction::new(),
+        toggle: ServerAction::new(),
+        edit_entitlement: ServerAction::new(),
+        edit_policy: ServerAction::new(),
+    };
     let data = Resource::new(
-        move || (reload.version().get(), toggle.version().get()),
+        move || {
+            (
+                actions.reload.version().get(),
+                actions.toggle.version().get(),
+                actions.edit_entitlement.version().get(),
+                actions.edit_policy.version().get(),
+            )
+        },
         |_| get_admin_overview(),
     );
-    let outcome = move || reload.value().get().or_else(|| toggle.value().get());
+    let outcome = move || {
+        actions
+            .reload
+            .value()
+            .get()
+            .or_else(|| actions.toggle.value().get())
+            .or_else(|| actions.edit_entitlement.value().get())
+            .or_else(|| actions.edit_policy.value().get())
+    };
     view! {
         {move || outcome().map(|result| match result {
             Ok(message) => view! { <div class="card notice success" role="status"><p>{message}</p></div> }.into_any(),
             Err(e) => view! { <div class="card notice error" role="alert"><p class="pre">{e.to_string()}</p></div> }.into_any(),
         })}
-        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Checking the connectors…"</p> }>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().checking_connectors}</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <Overview data reload toggle/> }.into_any(),
+                    Ok(data) => view! { <Overview data actions/> }.into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
@@ -43,17 +67,24 @@ fn AdminData() -> impl IntoView {
     }
 }
 
-#[component]
-fn Overview(
-    data: AdminOverview,
+#[derive(Clone, Copy)]
+struct Actions {
     reload: ServerAction<ReloadCatalog>,
     toggle: ServerAction<SetEntitlementEnabled>,
-) -> impl IntoView {
+    edit_entitlement: ServerAction<EditEntitlement>,
+    edit_policy: ServerAction<EditPolicy>,
+}
+
+#[component]
+fn Overview(data: AdminOverview, actions: Actions) -> impl IntoView {
+    let reload = actions.reload;
+    let toggle = actions.toggle;
+    let policies = data.policies.clone();
     view! {
         <section aria-labelledby="connectors-title">
-            <h2 id="connectors-title">"Connectors"</h2>
+            <h2 id="connectors-title">{labels().connectors}</h2>
             <table class="table">
-                <thead><tr><th scope="col">"Name"</th><th scope="col">"Address"</th><th scope="col">"Health"</th><th scope="col">"Detail"</th></tr></thead>
+                <thead><tr><th scope="col">{labels().name}</th><th scope="col">{labels().address}</th><th scope="col">{labels().health}</th><th scope="col">{labels().detail}</th></tr></thead>
                 <tbody>
                     {data.connectors.into_iter().map(|c| {
                         let pill = match c.health.as_str() {
@@ -61,7 +92,7 @@ fn Overview(
                             "down" => "failed",
                             _ => "expired",
                         };
-                        let label = match c.health.as_str() { "healthy" => "Healthy", "down" => "Down", _ => "Unknown" };
+                        let label = match c.health.as_str() { "healthy" => labels().healthy, "down" => labels().down, _ => labels().unknown };
                         view! {
                             <tr>
                                 <td>{c.name}</td>
@@ -75,25 +106,26 @@ fn Overview(
             </table>
         </section>
         <section aria-labelledby="catalog-title">
-            <h2 id="catalog-title">"Catalog"</h2>
+            <h2 id="catalog-title">{labels().catalog}</h2>
             <p>
                 {match data.catalog_file {
-                    Some(file) => format!("Declared in {file}. Change the file, then reload it here; every load is audited."),
-                    None => "No catalog file is configured (LEASEGATE_CATALOG).".to_string(),
+                    Some(file) => (labels().catalog_declared_in)(&file),
+                    None => labels().no_catalog_file.to_string(),
                 }}
             </p>
             <ActionForm action=reload>
-                <button type="submit" class="button primary">"Reload the catalog file"</button>
+                <button type="submit" class="button primary">{labels().reload_catalog}</button>
             </ActionForm>
             <table class="table">
                 <thead><tr>
-                    <th scope="col">"Entry"</th><th scope="col">"Group"</th><th scope="col">"Policy"</th>
-                    <th scope="col">"Owners"</th><th scope="col">"Live leases"</th><th scope="col">"Offered"</th>
+                    <th scope="col">{labels().entry}</th><th scope="col">{labels().group}</th><th scope="col">{labels().policy}</th>
+                    <th scope="col">{labels().owners}</th><th scope="col">{labels().live_leases}</th><th scope="col">{labels().offered}</th>
                 </tr></thead>
                 <tbody>
                     {data.entitlements.into_iter().map(|e| {
+                        let entry = e.clone();
                         let next = (!e.enabled).to_string();
-                        let action_label = if e.enabled { format!("Stop offering {}", e.name) } else { format!("Offer {} again", e.name) };
+                        let action_label = if e.enabled { (labels().stop_offering)(&e.name) } else { (labels().offer_again)(&e.name) };
                         view! {
                             <tr>
                                 <td>{e.name.clone()}<br/><span class="muted">{e.key.clone()}</span></td>
@@ -102,13 +134,15 @@ fn Overview(
                                 <td>{e.owners.join(", ")}</td>
                                 <td>{e.live_grants}</td>
                                 <td>
+                                    {if e.enabled { labels().offered_yes } else { labels().offered_no }}
                                     <ActionForm action=toggle>
                                         <input type="hidden" name="key" value=e.key.clone()/>
                                         <input type="hidden" name="enabled" value=next/>
                                         <button type="submit" class="button" aria-label=action_label>
-                                            {if e.enabled { "Offered · stop" } else { "Not offered · offer" }}
+                                            {if e.enabled { labels().offered_stop } else { labels().not_offered_offer }}
                                         </button>
                                     </ActionForm>
+                                    <EditEntry entry=entry.clone() policies=policies.clone() action=actions.edit_entitlement/>
                                 </td>
                             </tr>
                         }
@@ -116,5 +150,71 @@ fn Overview(
                 </tbody>
             </table>
         </section>
+        <section aria-labelledby="policies-title">
+            <h2 id="policies-title">{labels().policies}</h2>
+            <ul class="pending">
+                {data.policies.into_iter().map(|p| view! { <PolicyItem policy=p action=actions.edit_policy/> }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn EditEntry(
+    entry: AdminEntitlement,
+    policies: Vec<AdminPolicy>,
+    action: ServerAction<EditEntitlement>,
+) -> impl IntoView {
+    let id = |field: &str| format!("edit-{field}-{}", entry.key);
+    let (name_id, description_id, owners_id, tags_id, policy_id) = (
+        id("name"),
+        id("description"),
+        id("owners"),
+        id("tags"),
+        id("policy"),
+    );
+    view! {
+        <details class="confirm">
+            <summary class="button" aria-label=(labels().edit_named)(&entry.name)>{labels().edit}</summary>
+            <ActionForm action>
+                <input type="hidden" name="key" value=entry.key.clone()/>
+                <label for=name_id.clone()>{labels().name}</label>
+                <input type="text" id=name_id name="name" maxlength="200" value=entry.name.clone()/>
+                <label for=description_id.clone()>{labels().description}</label>
+                <textarea id=description_id name="description" rows="2" maxlength="2000">{entry.description.clone()}</textarea>
+                <label for=owners_id.clone()>{labels().owners_hint}</label>
+                <textarea id=owners_id name="owners" rows="2">{entry.owners.join(", ")}</textarea>
+                <label for=tags_id.clone()>{labels().tags_hint}</label>
+                <input type="text" id=tags_id name="tags" value=entry.tags.join(", ")/>
+                <label for=policy_id.clone()>{labels().policy}</label>
+                <select id=policy_id name="policy">
+                    {policies.into_iter().map(|p| {
+                        let selected = p.key == entry.policy_key;
+                        view! { <option value=p.key selected=selected>{p.name}</option> }
+                    }).collect_view()}
+                </select>
+                <div class="actions"><button type="submit" class="button primary">{labels().save}</button></div>
+            </ActionForm>
+        </details>
+    }
+}
+
+#[component]
+fn PolicyItem(policy: AdminPolicy, action: ServerAction<EditPolicy>) -> impl IntoView {
+    let rules_id = format!("rules-{}", policy.key);
+    view! {
+        <li class="card">
+            <h3>{policy.name.clone()}</h3>
+            <p class="muted">{(labels().policy_used_by)(&policy.key, policy.used_by)}</p>
+            <details class="confirm">
+                <summary class="button" aria-label=(labels().edit_rules_named)(&policy.name)>{labels().edit_rules}</summary>
+                <ActionForm action>
+                    <input type="hidden" name="key" value=policy.key.clone()/>
+                    <label for=rules_id.clone()>{labels().rules_as_in_file}</label>
+                    <textarea id=rules_id name="rules" rows="14" class="code">{policy.rules_toml.clone()}</textarea>
+                    <div class="actions"><button type="submit" class="button primary">{labels().save}</button></div>
+                </ActionForm>
+            </details>
+        </li>
     }
 }

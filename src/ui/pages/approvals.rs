@@ -1,12 +1,14 @@
 use chrono::Utc;
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_meta::Title;
 
 use crate::api::approvals::{Decide, DecidedItem, Inbox, InboxItem, approval_inbox};
 use crate::error::AppError;
 use crate::ui::components::notice::{ErrorNotice, SignInAgain};
 use crate::ui::components::pill::StatePill;
-use crate::ui::components::time::{When, clock};
+use crate::ui::components::time::{Time, When, clock};
 
 /// Requests that wait for my decision, and what I decided before.
 #[component]
@@ -15,13 +17,13 @@ pub fn ApprovalsPage() -> impl IntoView {
     let inbox = Resource::new(move || decide.version().get(), |_| approval_inbox());
     let now = clock();
     view! {
-        <Title text="Approvals"/>
-        <h1>"Approvals"</h1>
+        <Title text=labels().nav_approvals/>
+        <h1>{labels().nav_approvals}</h1>
         {move || decide.value().get().map(|result| match result {
             Ok(message) => view! { <div class="card notice success" role="status"><p>{message}</p></div> }.into_any(),
             Err(e) => view! { <div class="card notice error" role="alert"><p>{e.to_string()}</p></div> }.into_any(),
         })}
-        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading your inbox…"</p> }>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().inbox_loading}</p> }>
             {move || Suspend::new(async move {
                 match inbox.await {
                     Ok(inbox) => view! { <InboxView inbox now decide/> }.into_any(),
@@ -43,9 +45,9 @@ fn InboxView(
     let count = waiting.len();
     view! {
         <section aria-labelledby="waiting-title">
-            <h2 id="waiting-title">{format!("Waiting for you ({count})")}</h2>
+            <h2 id="waiting-title">{(labels().waiting_for_you)(count)}</h2>
             {if waiting.is_empty() {
-                view! { <p class="empty">"Nothing waits for your decision."</p> }.into_any()
+                view! { <p class="empty">{labels().nothing_for_you}</p> }.into_any()
             } else {
                 view! {
                     <ul class="inbox">
@@ -55,7 +57,7 @@ fn InboxView(
             }}
         </section>
         <section aria-labelledby="decided-title">
-            <h2 id="decided-title">"Decided by you"</h2>
+            <h2 id="decided-title">{labels().decided_by_you}</h2>
             <Decided items=decided/>
         </section>
     }
@@ -74,31 +76,31 @@ fn Item(
     let who = if item.requester == item.beneficiary {
         item.beneficiary.clone()
     } else {
-        format!("{} (asked by {})", item.beneficiary, item.requester)
+        (labels().asked_by)(&item.beneficiary, &item.requester)
     };
     view! {
         <li class="card inbox-item" aria-labelledby=labelled_by>
-            <h3 id=title_id>{format!("{who} asks for {}", item.entitlement)}</h3>
+            <h3 id=title_id>{(labels().asks_for)(&who, &item.entitlement)}</h3>
             <dl class="facts">
-                <dt>"For"</dt><dd>{crate::text::minutes(item.minutes.clamp(0, u32::MAX as i64) as u32)}</dd>
-                <dt>"Why"</dt><dd>{item.justification.clone()}</dd>
-                {item.ticket.clone().map(|t| view! { <dt>"Ticket"</dt><dd>{t}</dd> })}
-                <dt>"System"</dt><dd>{item.system.clone()}</dd>
-                <dt>"Progress"</dt><dd>{item.progress.clone()}</dd>
-                <dt>"Waiting since"</dt><dd><When at=item.submitted_at now/></dd>
+                <dt>{labels().for_label}</dt><dd>{crate::text::minutes(item.minutes.clamp(0, u32::MAX as i64) as u32)}</dd>
+                <dt>{labels().why}</dt><dd>{item.justification.clone()}</dd>
+                {item.ticket.clone().map(|t| view! { <dt>{labels().ticket}</dt><dd>{t}</dd> })}
+                <dt>{labels().system}</dt><dd>{item.system.clone()}</dd>
+                <dt>{labels().progress}</dt><dd>{item.progress.clone()}</dd>
+                <dt>{labels().waiting_since}</dt><dd><When at=item.submitted_at now/></dd>
             </dl>
             {(!item.hints.is_empty()).then(|| view! {
-                <ul class="hints" aria-label="Hints">
+                <ul class="hints" aria-label=labels().hints>
                     {item.hints.iter().map(|h| view! { <li>{h.clone()}</li> }).collect_view()}
                 </ul>
             })}
             <ActionForm action=decide attr:class="decision">
                 <input type="hidden" name="request_id" value=id.clone()/>
-                <label for=comment_id.clone()>"Comment (optional)"</label>
+                <label for=comment_id.clone()>{labels().comment_optional}</label>
                 <textarea id=comment_id name="comment" rows="2" maxlength="1000"></textarea>
                 <div class="actions">
-                    <button type="submit" name="outcome" value="approve" class="button primary">"Approve"</button>
-                    <button type="submit" name="outcome" value="deny" class="button danger">"Deny"</button>
+                    <button type="submit" name="outcome" value="approve" class="button primary">{labels().approve}</button>
+                    <button type="submit" name="outcome" value="deny" class="button danger">{labels().deny}</button>
                 </div>
             </ActionForm>
         </li>
@@ -108,14 +110,13 @@ fn Item(
 #[component]
 fn Decided(items: Vec<DecidedItem>) -> impl IntoView {
     if items.is_empty() {
-        return view! { <p class="empty">"You have not decided on any request yet."</p> }
-            .into_any();
+        return view! { <p class="empty">{labels().nothing_decided}</p> }.into_any();
     }
     view! {
         <table class="table">
             <thead><tr>
-                <th scope="col">"Access"</th><th scope="col">"For"</th><th scope="col">"Your decision"</th>
-                <th scope="col">"Comment"</th><th scope="col">"When"</th><th scope="col">"Request now"</th>
+                <th scope="col">{labels().access}</th><th scope="col">{labels().for_label}</th><th scope="col">{labels().your_decision}</th>
+                <th scope="col">{labels().comment}</th><th scope="col">{labels().when}</th><th scope="col">{labels().request_now}</th>
             </tr></thead>
             <tbody>
                 {items.into_iter().map(|d| view! {
@@ -124,7 +125,7 @@ fn Decided(items: Vec<DecidedItem>) -> impl IntoView {
                         <td>{d.beneficiary}</td>
                         <td><StatePill state=d.outcome/></td>
                         <td>{d.comment}</td>
-                        <td>{crate::text::at(d.decided_at)}</td>
+                        <td><Time at=d.decided_at/></td>
                         <td><StatePill state=d.request_state/></td>
                     </tr>
                 }).collect_view()}

@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -8,6 +10,7 @@ use crate::error::AppError;
 use crate::ui::components::field_error::{FieldError, FormError};
 use crate::ui::components::notice::{ErrorNotice, SignInAgain};
 use crate::ui::components::status::set_http_status;
+use crate::ui::components::time::Time;
 
 const FIELDS: &[&str] = &[
     "duration",
@@ -30,7 +33,7 @@ pub fn EntitlementPage() -> impl IntoView {
         |(key, _)| get_entitlement(key),
     );
     view! {
-        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading…"</p> }>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(detail) => view! { <Entitlement detail submit/> }.into_any(),
@@ -38,10 +41,10 @@ pub fn EntitlementPage() -> impl IntoView {
                     Err(AppError::NotFound) => {
                         set_http_status(404);
                         view! {
-                            <Title text="Not in the catalog"/>
-                            <h1>"Not in the catalog"</h1>
-                            <p>"This entry does not exist or is no longer offered."</p>
-                            <p><a href="/request">"Back to the catalog"</a></p>
+                            <Title text=labels().not_in_catalog/>
+                            <h1>{labels().not_in_catalog}</h1>
+                            <p>{labels().not_in_catalog_detail}</p>
+                            <p><a href="/request">{labels().back_to_catalog}</a></p>
                         }.into_any()
                     }
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
@@ -65,34 +68,34 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
     let described = |field: &str| format!("{field}-error");
     view! {
         <Title text=detail.name.clone()/>
-        <p class="breadcrumb"><a href="/request">"Catalog"</a> " / " {detail.name.clone()}</p>
+        <p class="breadcrumb"><a href="/request">{labels().catalog}</a> " / " {detail.name.clone()}</p>
         <h1>{detail.name.clone()}</h1>
         <p class="lead">{detail.description.clone()}</p>
         <section class="card" aria-labelledby="rules-title">
-            <h2 id="rules-title">"How it works"</h2>
+            <h2 id="rules-title">{labels().how_it_works}</h2>
             <ul class="rules">
                 {detail.rules.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
             </ul>
             <p class="muted">{format!("{} · {}", detail.system, crate::text::short_dn(&detail.target))}</p>
             {detail.held_until.map(|until| view! {
                 <p class="notice">
-                    {format!("You hold this until {}. A new request that continues it extends it.", crate::text::at(until))}
+                    {labels().you_hold_until} <Time at=until/> {labels().you_hold_until_after}
                 </p>
             })}
         </section>
         <div role="status" class="card notice success" hidden=move || done().is_none()>
             <p>{move || done().map(|d| d.message)}</p>
-            <p><a href="/my-access">"See it in My access"</a></p>
+            <p><a href="/my-access">{labels().see_in_my_access}</a></p>
         </div>
         <FormError error fields=FIELDS/>
         <section class="card" aria-labelledby="form-title">
-            <h2 id="form-title">"Request it"</h2>
+            <h2 id="form-title">{labels().request_it}</h2>
             <ActionForm action=submit attr:class="request-form">
                 <input type="hidden" name="form[entitlement]" value=detail.key.clone()/>
                 <input type="hidden" name="form[client_token]" value=detail.client_token.clone()/>
                 <input type="hidden" name="form[utc_offset_minutes]" prop:value=move || offset.get().to_string()/>
                 <fieldset>
-                    <legend>"For how long?"</legend>
+                    <legend>{labels().for_how_long}</legend>
                     <div class="choices">
                         {presets.into_iter().map(|m| {
                             let id = format!("duration-{m}");
@@ -106,51 +109,51 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                         }).collect_view()}
                         <label for="duration-custom" class="choice">
                             <input type="radio" id="duration-custom" name="form[duration]" value="custom"/>
-                            "Until a time I choose"
+                            {labels().until_a_time}
                         </label>
                     </div>
-                    <label for="end">"Ends at " <TimeZoneNote offset/></label>
+                    <label for="end">{labels().ends_at} <TimeZoneNote offset/></label>
                     <input type="datetime-local" id="end" name="form[end]" aria-describedby=described("end")/>
                     <FieldError error field="end" id="end-error"/>
                     <FieldError error field="duration" id="duration-error"/>
                 </fieldset>
                 {(detail.max_start_delay_minutes > 0).then(|| view! {
                     <fieldset>
-                        <legend>"Starting"</legend>
+                        <legend>{labels().starting}</legend>
                         <div class="choices">
                             <label for="start-now" class="choice">
                                 <input type="radio" id="start-now" name="form[start]" value="now" checked=true/>
-                                "Now (once approved)"
+                                {labels().start_now}
                             </label>
                             <label for="start-later" class="choice">
                                 <input type="radio" id="start-later" name="form[start]" value="later"/>
-                                "Later"
+                                {labels().start_later}
                             </label>
                         </div>
-                        <label for="start-at">"Starts at " <TimeZoneNote offset/></label>
+                        <label for="start-at">{labels().starts_at} <TimeZoneNote offset/></label>
                         <input type="datetime-local" id="start-at" name="form[start_at]" aria-describedby="start_at-error"/>
                         <FieldError error field="start_at" id="start_at-error"/>
                         <FieldError error field="start" id="start-error"/>
                     </fieldset>
                 })}
                 <label for="justification">
-                    "Why do you need it?"
-                    {(!detail.justification_required).then(|| view! { <span class="muted">" (optional)"</span> })}
+                    {labels().why_needed}
+                    {(!detail.justification_required).then(|| view! { <span class="muted">{labels().optional}</span> })}
                 </label>
                 <textarea id="justification" name="form[justification]" rows="3" maxlength="2000"
                     aria-describedby="justification-error"></textarea>
                 <FieldError error field="justification" id="justification-error"/>
                 <label for="ticket">
-                    "Ticket number"
-                    {(!detail.ticket_required).then(|| view! { <span class="muted">" (optional)"</span> })}
+                    {labels().ticket_number}
+                    {(!detail.ticket_required).then(|| view! { <span class="muted">{labels().optional}</span> })}
                     {detail.ticket_hint.clone().map(|h| view! { <span class="muted">{format!(" — {h}")}</span> })}
                 </label>
                 <input type="text" id="ticket" name="form[ticket]" maxlength="64" aria-describedby="ticket-error"/>
                 <FieldError error field="ticket" id="ticket-error"/>
                 {(!detail.reports.is_empty()).then(|| view! {
-                    <label for="on-behalf-of">"Who is it for?"</label>
+                    <label for="on-behalf-of">{labels().who_is_it_for}</label>
                     <select id="on-behalf-of" name="form[on_behalf_of]" aria-describedby="on_behalf_of-error">
-                        <option value="">"Myself"</option>
+                        <option value="">{labels().myself}</option>
                         {detail.reports.iter().map(|p| view! {
                             <option value=p.upn.clone()>{p.name.clone()}</option>
                         }).collect_view()}
@@ -159,7 +162,7 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                 })}
                 <div class="actions">
                     <button type="submit" class="button primary" disabled=move || submit.pending().get()>
-                        "Submit request"
+                        {labels().submit_request}
                     </button>
                 </div>
             </ActionForm>
@@ -173,8 +176,8 @@ fn TimeZoneNote(offset: ReadSignal<i32>) -> impl IntoView {
     view! {
         <span class="muted">
             {move || match offset.get() {
-                0 => "(UTC)".to_string(),
-                m => format!("(your time, UTC{}{:02}:{:02})", if m > 0 { '+' } else { '-' }, m.abs() / 60, m.abs() % 60),
+                0 => labels().zone_utc.to_string(),
+                m => (labels().zone_local)(&format!("{}{:02}:{:02}", if m > 0 { '+' } else { '-' }, m.abs() / 60, m.abs() % 60)),
             }}
         </span>
     }

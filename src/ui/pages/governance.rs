@@ -1,5 +1,7 @@
 use chrono::Utc;
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_meta::Title;
 
 use crate::api::governance::{EventView, Overview, governance_overview};
@@ -8,15 +10,15 @@ use crate::error::AppError;
 use crate::ui::components::notice::ErrorNotice;
 use crate::ui::components::pill::StatePill;
 use crate::ui::components::require_area::RequireArea;
-use crate::ui::components::time::{When, clock};
+use crate::ui::components::time::{Time, When, clock};
 
 /// Who holds what now, what is overdue, and what happened, for auditors and administrators.
 #[component]
 pub fn GovernancePage() -> impl IntoView {
     view! {
-        <Title text="Governance"/>
+        <Title text=labels().nav_governance/>
         <RequireArea allowed=can_view_governance>
-            <h1>"Governance"</h1>
+            <h1>{labels().nav_governance}</h1>
             <GovernanceData/>
         </RequireArea>
     }
@@ -27,7 +29,7 @@ fn GovernanceData() -> impl IntoView {
     let overview = Resource::new(|| (), |_| governance_overview());
     let now = clock();
     view! {
-        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading…"</p> }>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
             {move || Suspend::new(async move {
                 match overview.await {
                     Ok(o) => view! { <OverviewView overview=o now/> }.into_any(),
@@ -53,22 +55,22 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
     };
     view! {
         <div class="tiles stats">
-            <div class="card tile"><p class="stat">{live.len()}</p><p>"Live leases"</p></div>
+            <div class="card tile"><p class="stat">{live.len()}</p><p>{labels().live_leases}</p></div>
             <div class=tile_class>
-                <p class="stat">{overdue}</p><p>"Overdue removals"</p>
+                <p class="stat">{overdue}</p><p>{labels().overdue_removals}</p>
             </div>
-            <div class="card tile"><p class="stat">{pending_requests}</p><p>"Pending requests"</p></div>
+            <div class="card tile"><p class="stat">{pending_requests}</p><p>{labels().pending_requests}</p></div>
         </div>
         <section aria-labelledby="live-title">
-            <h2 id="live-title">"Live leases"</h2>
+            <h2 id="live-title">{labels().live_leases}</h2>
             {if live.is_empty() {
-                view! { <p class="empty">"Nobody holds access through the portal right now."</p> }.into_any()
+                view! { <p class="empty">{labels().nobody_holds}</p> }.into_any()
             } else {
                 view! {
                     <table class="table">
                         <thead><tr>
-                            <th scope="col">"Holder"</th><th scope="col">"Access"</th><th scope="col">"State"</th>
-                            <th scope="col">"Ends"</th><th scope="col">"Trail"</th>
+                            <th scope="col">{labels().holder}</th><th scope="col">{labels().access}</th><th scope="col">{labels().state}</th>
+                            <th scope="col">{labels().ends_column}</th><th scope="col">{labels().trail}</th>
                         </tr></thead>
                         <tbody>
                             {live.into_iter().map(|g| {
@@ -84,7 +86,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
                                         </td>
                                         <td><When at=g.ends_at now/></td>
                                         <td>{g.request_id.map(|id| view! {
-                                            <a href=format!("/governance/requests/{id}")>"Trail"</a>
+                                            <a href=format!("/governance/requests/{id}")>{labels().trail}</a>
                                         })}</td>
                                     </tr>
                                 }
@@ -95,7 +97,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
             }}
         </section>
         <section aria-labelledby="events-title">
-            <h2 id="events-title">"Recent events"</h2>
+            <h2 id="events-title">{labels().recent_events}</h2>
             <Events events/>
         </section>
     }
@@ -107,18 +109,18 @@ pub fn Events(events: Vec<EventView>) -> impl IntoView {
     view! {
         <table class="table events">
             <thead><tr>
-                <th scope="col">"#"</th><th scope="col">"When"</th><th scope="col">"Who"</th>
-                <th scope="col">"What"</th><th scope="col">"Request"</th>
+                <th scope="col">"#"</th><th scope="col">{labels().when}</th><th scope="col">{labels().who}</th>
+                <th scope="col">{labels().what}</th><th scope="col">{labels().request}</th>
             </tr></thead>
             <tbody>
                 {events.into_iter().map(|e| view! {
                     <tr data-action=e.action.clone()>
                         <td>{e.position}</td>
-                        <td>{crate::text::at(e.occurred_at)}</td>
+                        <td><Time at=e.occurred_at/></td>
                         <td>{e.actor}</td>
                         <td>{e.summary}</td>
                         <td>{e.request_id.map(|id| view! {
-                            <a href=format!("/governance/requests/{id}")>"Trail"</a>
+                            <a href=format!("/governance/requests/{id}")>{labels().trail}</a>
                         })}</td>
                     </tr>
                 }).collect_view()}

@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_meta::Title;
 
 use crate::ui::layout::MeResource;
@@ -8,33 +10,31 @@ pub fn HomePage() -> impl IntoView {
     let me = expect_context::<MeResource>().0;
     view! {
         <Title text=""/>
-        <Suspense fallback=|| view! { <h1>"Welcome"</h1> }>
+        <Suspense fallback=|| view! { <h1>{labels().welcome}</h1> }>
             {move || Suspend::new(async move {
                 let name = me.await.map(|m| m.display_name).unwrap_or_default();
-                view! { <h1>"Welcome, " {name}</h1> }
+                view! { <h1>{labels().welcome_named} {name}</h1> }
             })}
         </Suspense>
         <p class="lead">
-            "Leasegate gives you access for as long as you need it, and takes it away again on "
-            "time. Nothing is granted for good."
+            {labels().home_lead}
         </p>
         <div class="tiles">
             <a class="card tile" href="/request">
-                <h2>"Request access"</h2>
-                <p>"Pick a group, role, team, site or VM from the catalog, say why and for how long."</p>
+                <h2>{labels().nav_request}</h2>
+                <p>{labels().home_request}</p>
             </a>
             <a class="card tile" href="/my-access">
-                <h2>"My access"</h2>
-                <p>"See what you hold and until when; extend it or give it back."</p>
+                <h2>{labels().nav_my_access}</h2>
+                <p>{labels().home_my_access}</p>
             </a>
             <a class="card tile" href="/approvals">
-                <h2>"Approvals"</h2>
-                <p>"Decide on requests that wait for you."</p>
+                <h2>{labels().nav_approvals}</h2>
+                <p>{labels().home_approvals}</p>
             </a>
         </div>
         <p class="muted">
-            "This build grants Active Directory (and other LDAP) group memberships. Entra ID "
-            "groups and roles, Teams, SharePoint and VM access are not available yet."
+            {labels().home_scope}
         </p>
     }
 }

@@ -1,5 +1,7 @@
 use chrono::Utc;
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_meta::Title;
 
 use crate::api::my_access::{
@@ -9,7 +11,7 @@ use crate::api::requests::CancelRequest;
 use crate::error::AppError;
 use crate::ui::components::notice::{ErrorNotice, SignInAgain};
 use crate::ui::components::pill::StatePill;
-use crate::ui::components::time::{When, clock};
+use crate::ui::components::time::{Time, When, clock};
 
 /// What I hold now (with time left), what waits for approval, and what happened before.
 #[component]
@@ -33,11 +35,11 @@ pub fn MyAccessPage() -> impl IntoView {
             give_back
                 .value()
                 .get()
-                .map(|r| r.map(|_| "Given back. The access is being removed now.".to_string())),
+                .map(|r| r.map(|_| labels().given_back.to_string())),
             cancel
                 .value()
                 .get()
-                .map(|r| r.map(|_| "Request cancelled.".to_string())),
+                .map(|r| r.map(|_| labels().request_cancelled.to_string())),
             extend.value().get().map(|r| r.map(|s| s.message)),
         ]
         .into_iter()
@@ -45,13 +47,13 @@ pub fn MyAccessPage() -> impl IntoView {
         .next()
     };
     view! {
-        <Title text="My access"/>
-        <h1>"My access"</h1>
+        <Title text=labels().nav_my_access/>
+        <h1>{labels().nav_my_access}</h1>
         {move || outcome().map(|result| match result {
             Ok(message) => view! { <div class="card notice success" role="status"><p>{message}</p></div> }.into_any(),
             Err(e) => view! { <div class="card notice error" role="alert"><p>{e.to_string()}</p></div> }.into_any(),
         })}
-        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading your access…"</p> }>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().my_access_loading}</p> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) => view! { <Sections data now give_back cancel extend/> }.into_any(),
@@ -78,9 +80,9 @@ fn Sections(
     } = data;
     view! {
         <section aria-labelledby="leases-title">
-            <h2 id="leases-title">"Access you hold"</h2>
+            <h2 id="leases-title">{labels().access_you_hold}</h2>
             {if leases.is_empty() {
-                view! { <p class="empty">"You hold no access right now. " <a href="/request">"Request access"</a></p> }.into_any()
+                view! { <p class="empty">{labels().you_hold_nothing} <a href="/request">{labels().nav_request}</a></p> }.into_any()
             } else {
                 view! {
                     <ul class="leases">
@@ -90,9 +92,9 @@ fn Sections(
             }}
         </section>
         <section aria-labelledby="pending-title">
-            <h2 id="pending-title">"Waiting for approval"</h2>
+            <h2 id="pending-title">{labels().waiting_for_approval}</h2>
             {if pending.is_empty() {
-                view! { <p class="empty">"Nothing is waiting for approval."</p> }.into_any()
+                view! { <p class="empty">{labels().nothing_waiting}</p> }.into_any()
             } else {
                 view! {
                     <ul class="pending">
@@ -102,7 +104,7 @@ fn Sections(
             }}
         </section>
         <section aria-labelledby="history-title">
-            <h2 id="history-title">"History"</h2>
+            <h2 id="history-title">{labels().history}</h2>
             <History items=history/>
         </section>
     }
@@ -141,33 +143,33 @@ fn Lease(
     view! {
         <li class="card lease" aria-labelledby=labelled_by>
             <h3 id=title_id>{lease.entitlement.clone()} " " <StatePill state/></h3>
-            <p>"Ends " <When at=ends_at now/></p>
-            <progress max="100" value=used aria-label="Share of the lease used">{used}"%"</progress>
+            <p>{labels().ends} <When at=ends_at now/></p>
+            <progress max="100" value=used aria-label=labels().lease_used>{used}"%"</progress>
             {live.then(|| view! {
                 <div class="lease-actions">
                     <details class="confirm">
-                        <summary class="button">"Give back"</summary>
-                        <p>"Your access is removed now. You can ask again later."</p>
+                        <summary class="button">{labels().give_back}</summary>
+                        <p>{labels().give_back_explained}</p>
                         <ActionForm action=give_back>
                             <input type="hidden" name="grant_id" value=return_id.clone()/>
-                            <button type="submit" class="button danger">"Yes, give it back now"</button>
+                            <button type="submit" class="button danger">{labels().give_back_confirm}</button>
                         </ActionForm>
                     </details>
                     <details class="confirm">
-                        <summary class="button">"Extend"</summary>
+                        <summary class="button">{labels().extend}</summary>
                         <ActionForm action=extend>
                             <input type="hidden" name="grant_id" value=extend_id.clone()/>
                             <input type="hidden" name="client_token" value=token.clone()/>
-                            <label for=minutes_for.clone()>"More time"</label>
+                            <label for=minutes_for.clone()>{labels().more_time}</label>
                             <select id=minutes_id.clone() name="minutes">
                                 <option value="30">"30 minutes"</option>
                                 <option value="60" selected=true>"1 hour"</option>
                                 <option value="240">"4 hours"</option>
                             </select>
-                            <label for=why_for.clone()>"Why?"</label>
+                            <label for=why_for.clone()>{labels().why}</label>
                             <textarea id=why_id.clone() name="justification" rows="2" maxlength="2000"></textarea>
-                            <p class="muted">"This asks for approval under the same rules; your access continues meanwhile."</p>
-                            <button type="submit" class="button primary">"Ask for more time"</button>
+                            <p class="muted">{labels().extend_explained}</p>
+                            <button type="submit" class="button primary">{labels().ask_for_more_time}</button>
                         </ActionForm>
                     </details>
                 </div>
@@ -186,14 +188,14 @@ fn Pending(
     view! {
         <li class="card">
             <h3>{request.entitlement.clone()} " " <StatePill state="pending"/></h3>
-            <p>{format!("For {} · {}", request.for_person, request.progress)}</p>
-            <p class="muted">"Submitted " <When at=request.submitted_at now/> " · expires " <When at=request.expires_at now/></p>
+            <p>{(labels().for_person)(&request.for_person, &request.progress)}</p>
+            <p class="muted">{labels().submitted} <When at=request.submitted_at now/> {labels().expires} <When at=request.expires_at now/></p>
             <details class="confirm">
-                <summary class="button">"Cancel request"</summary>
-                <p>"Your approvers will no longer see it."</p>
+                <summary class="button">{labels().cancel_request}</summary>
+                <p>{labels().cancel_explained}</p>
                 <ActionForm action=cancel>
                     <input type="hidden" name="request_id" value=id/>
-                    <button type="submit" class="button danger">"Yes, cancel it"</button>
+                    <button type="submit" class="button danger">{labels().cancel_confirm}</button>
                 </ActionForm>
             </details>
         </li>
@@ -203,17 +205,17 @@ fn Pending(
 #[component]
 fn History(items: Vec<HistoryView>) -> impl IntoView {
     if items.is_empty() {
-        return view! { <p class="empty">"No earlier requests."</p> }.into_any();
+        return view! { <p class="empty">{labels().no_history}</p> }.into_any();
     }
     view! {
         <table class="table">
-            <thead><tr><th scope="col">"Access"</th><th scope="col">"Outcome"</th><th scope="col">"Submitted"</th><th scope="col">"Reason"</th></tr></thead>
+            <thead><tr><th scope="col">{labels().access}</th><th scope="col">{labels().outcome}</th><th scope="col">{labels().submitted_column}</th><th scope="col">{labels().reason}</th></tr></thead>
             <tbody>
                 {items.into_iter().map(|h| view! {
                     <tr>
                         <td>{h.entitlement}</td>
                         <td><StatePill state=h.state/></td>
-                        <td>{crate::text::at(h.submitted_at)}</td>
+                        <td><Time at=h.submitted_at/></td>
                         <td>{h.justification}</td>
                     </tr>
                 }).collect_view()}

@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_meta::Title;
 
 use crate::ui::components::status::set_http_status;
@@ -7,9 +9,9 @@ use crate::ui::components::status::set_http_status;
 pub fn NotFoundPage() -> impl IntoView {
     set_http_status(404);
     view! {
-        <Title text="Page not found"/>
-        <h1>"Page not found"</h1>
-        <p>"There is no page at this address. It may have moved, or the link may be mistyped."</p>
-        <p><a href="/">"Go to the start page"</a></p>
+        <Title text=labels().page_not_found/>
+        <h1>{labels().page_not_found}</h1>
+        <p>{labels().page_not_found_detail}</p>
+        <p><a href="/">{labels().go_to_start}</a></p>
     }
 }

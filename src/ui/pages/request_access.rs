@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -27,31 +29,31 @@ pub fn RequestAccessPage() -> impl IntoView {
         );
     };
     view! {
-        <Title text="Request access"/>
-        <h1>"Request access"</h1>
+        <Title text=labels().nav_request/>
+        <h1>{labels().nav_request}</h1>
         <Form method="GET" action="/request" attr:class="search" attr:role="search">
-            <label for="catalog-search">"Search the catalog"</label>
+            <label for="catalog-search">{labels().catalog_search}</label>
             <input
                 id="catalog-search"
                 type="search"
                 name="q"
                 maxlength="200"
                 prop:value=q
-                placeholder="Group, system or tag"
+                placeholder=labels().catalog_search_hint
                 on:input=on_input
             />
-            <button type="submit" class="button">"Search"</button>
+            <button type="submit" class="button">{labels().search}</button>
         </Form>
-        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading the catalog…"</p> }>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().catalog_loading}</p> }>
             {move || Suspend::new(async move {
                 match items.await {
                     Ok(items) if items.is_empty() => view! {
                         <div class="card notice">
-                            <p>"Nothing in the catalog matches. Try another word, or clear the search."</p>
+                            <p>{labels().catalog_empty}</p>
                         </div>
                     }.into_any(),
                     Ok(items) => view! {
-                        <ul class="catalog" aria-label="Catalog">
+                        <ul class="catalog" aria-label=labels().catalog>
                             {items.into_iter().map(|item| view! {
                                 <li class="card catalog-item">
                                     <h2><a href=format!("/request/{}", item.key)>{item.name.clone()}</a></h2>

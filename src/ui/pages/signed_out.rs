@@ -1,12 +1,14 @@
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_meta::Title;
 
 #[component]
 pub fn SignedOutPage() -> impl IntoView {
     view! {
-        <Title text="Signed out"/>
-        <h1>"You have signed out"</h1>
-        <p>"Your Leasegate session has ended. Close the browser if this is a shared computer."</p>
-        <p><a class="button primary" href="/auth/login" rel="external">"Sign in again"</a></p>
+        <Title text=labels().signed_out_title/>
+        <h1>{labels().signed_out_heading}</h1>
+        <p>{labels().signed_out_detail}</p>
+        <p><a class="button primary" href="/auth/login" rel="external">{labels().sign_in_again}</a></p>
     }
 }

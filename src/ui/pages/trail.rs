@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use crate::text::labels;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -13,7 +15,7 @@ use crate::ui::pages::governance::Events;
 #[component]
 pub fn TrailPage() -> impl IntoView {
     view! {
-        <Title text="Request trail"/>
+        <Title text=labels().request_trail/>
         <RequireArea allowed=can_view_governance>
             <TrailData/>
         </RequireArea>
@@ -26,19 +28,19 @@ fn TrailData() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let trail = Resource::new(id, request_trail);
     view! {
-        <p class="breadcrumb"><a href="/governance">"Governance"</a> " / Request trail"</p>
-        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">"Loading…"</p> }>
+        <p class="breadcrumb"><a href="/governance">{labels().nav_governance}</a> " / " {labels().request_trail}</p>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
             {move || Suspend::new(async move {
                 match trail.await {
                     Ok(t) => view! {
-                        <h1>{format!("{} for {}", t.entitlement, t.beneficiary)}</h1>
+                        <h1>{(labels().for_whom)(&t.entitlement, &t.beneficiary)}</h1>
                         <dl class="facts">
-                            <dt>"State"</dt><dd><StatePill state=t.state/></dd>
-                            <dt>"Asked by"</dt><dd>{t.requester}</dd>
-                            <dt>"Why"</dt><dd>{t.justification}</dd>
-                            {t.ticket.map(|x| view! { <dt>"Ticket"</dt><dd>{x}</dd> })}
+                            <dt>{labels().state}</dt><dd><StatePill state=t.state/></dd>
+                            <dt>{labels().asked_by_label}</dt><dd>{t.requester}</dd>
+                            <dt>{labels().why}</dt><dd>{t.justification}</dd>
+                            {t.ticket.map(|x| view! { <dt>{labels().ticket}</dt><dd>{x}</dd> })}
                         </dl>
-                        <h2>"Trail"</h2>
+                        <h2>{labels().trail}</h2>
                         <Events events=t.events/>
                     }.into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),

@@ -199,12 +199,16 @@ impl LdapDirectory {
         Ok((ldap, flavour))
     }
 
-    /// Runs an operation; a connection-level failure drops the cached connection so the next
-    /// call reconnects.
-    async fn forget_if_broken(&self, error: &ConnectorError) {
-        if matches!(error, ConnectorError::Transient(_)) {
+    /// Passes an outcome through; a connection-level failure drops the cached connection so
+    /// the next call reconnects.
+    async fn forget_if_broken<T>(
+        &self,
+        result: Result<T, ConnectorError>,
+    ) -> Result<T, ConnectorError> {
+        if let Err(ConnectorError::Transient(_)) = &result {
             *self.session.lock().await = None;
         }
+        result
     }
 
     async fn search(
@@ -214,11 +218,8 @@ impl LdapDirectory {
         filter: &str,
         attrs: &[&str],
     ) -> Result<Vec<SearchEntry>, ConnectorError> {
-        let result = self.search_paged(base, scope, filter, attrs).await;
-        if let Err(e) = &result {
-            self.forget_if_broken(e).await;
-        }
-        result
+        self.forget_if_broken(self.search_paged(base, scope, filter, attrs).await)
+            .await
     }
 
     async fn search_paged(
@@ -269,11 +270,8 @@ impl LdapDirectory {
         if accounts.is_empty() {
             return Ok(());
         }
-        let result = self.modify_members_once(target, accounts, add).await;
-        if let Err(e) = &result {
-            self.forget_if_broken(e).await;
-        }
-        result
+        self.forget_if_broken(self.modify_members_once(target, accounts, add).await)
+            .await
     }
 
     async fn modify_members_once(
@@ -554,12 +552,9 @@ impl Connector for LdapDirectory {
                 .map_err(map_error)?;
             Ok::<_, ConnectorError>(())
         };
-        match probe.await {
+        match self.forget_if_broken(probe.await).await {
             Ok(()) => Health::Healthy,
-            Err(e) => {
-                self.forget_if_broken(&e).await;
-                Health::Down(e.to_string())
-            }
+            Err(e) => Health::Down(e.to_string()),
         }
     }
 }

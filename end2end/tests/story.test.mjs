@@ -27,6 +27,7 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
 
   // A reason too short is explained beside its field, and nothing is submitted.
   await adele.getByLabel('2 minutes').check();
+  await adele.getByText(/^If approved now, your access would end /).waitFor();
   await adele.getByLabel('Why do you need it?').fill('patching');
   await adele.getByRole('button', { name: 'Submit request' }).click();
   await adele.getByText('Give a reason of at least 10 characters.').waitFor();

@@ -59,6 +59,21 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
     let error = Signal::derive(move || submit.value().get().and_then(|r| r.err()));
     let done = move || submit.value().get().and_then(|r| r.ok());
     let offset = utc_offset();
+    let duration = RwSignal::new(detail.default_minutes.to_string());
+    let custom_end = RwSignal::new(String::new());
+    let start_later = RwSignal::new(false);
+    let start_at = RwSignal::new(String::new());
+    let now = crate::ui::components::time::clock();
+    let preview = move || {
+        end_preview(
+            &duration.get(),
+            &custom_end.get(),
+            start_later.get(),
+            &start_at.get(),
+            offset.get(),
+            now.get(),
+        )
+    };
     let mut presets = detail.presets_minutes.clone();
     if !presets.contains(&detail.default_minutes) {
         presets.push(detail.default_minutes);
@@ -102,36 +117,43 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                             let label_for = id.clone();
                             view! {
                                 <label for=label_for class="choice">
-                                    <input type="radio" id=id name="form[duration]" value=m.to_string() checked=m == default/>
+                                    <input type="radio" id=id name="form[duration]" value=m.to_string() checked=m == default
+                                        on:change=move |_| duration.set(m.to_string())/>
                                     {crate::text::minutes(m)}
                                 </label>
                             }
                         }).collect_view()}
                         <label for="duration-custom" class="choice">
-                            <input type="radio" id="duration-custom" name="form[duration]" value="custom"/>
+                            <input type="radio" id="duration-custom" name="form[duration]" value="custom"
+                                on:change=move |_| duration.set("custom".into())/>
                             {labels().until_a_time}
                         </label>
                     </div>
                     <label for="end">{labels().ends_at} <TimeZoneNote offset/></label>
-                    <input type="datetime-local" id="end" name="form[end]" aria-describedby=described("end")/>
+                    <input type="datetime-local" id="end" name="form[end]" aria-describedby=described("end")
+                        on:input=move |ev| custom_end.set(event_target_value(&ev))/>
                     <FieldError error field="end" id="end-error"/>
                     <FieldError error field="duration" id="duration-error"/>
+                    <p class="preview" aria-live="polite">{preview}</p>
                 </fieldset>
                 {(detail.max_start_delay_minutes > 0).then(|| view! {
                     <fieldset>
                         <legend>{labels().starting}</legend>
                         <div class="choices">
                             <label for="start-now" class="choice">
-                                <input type="radio" id="start-now" name="form[start]" value="now" checked=true/>
+                                <input type="radio" id="start-now" name="form[start]" value="now" checked=true
+                                    on:change=move |_| start_later.set(false)/>
                                 {labels().start_now}
                             </label>
                             <label for="start-later" class="choice">
-                                <input type="radio" id="start-later" name="form[start]" value="later"/>
+                                <input type="radio" id="start-later" name="form[start]" value="later"
+                                    on:change=move |_| start_later.set(true)/>
                                 {labels().start_later}
                             </label>
                         </div>
                         <label for="start-at">{labels().starts_at} <TimeZoneNote offset/></label>
-                        <input type="datetime-local" id="start-at" name="form[start_at]" aria-describedby="start_at-error"/>
+                        <input type="datetime-local" id="start-at" name="form[start_at]" aria-describedby="start_at-error"
+                            on:input=move |ev| start_at.set(event_target_value(&ev))/>
                         <FieldError error field="start_at" id="start_at-error"/>
                         <FieldError error field="start" id="start-error"/>
                     </fieldset>
@@ -170,6 +192,46 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
     }
 }
 
+/// "Ends 2026-11-27 16:30 (UTC+01:00) if approved now", from what the form says so far.
+fn end_preview(
+    duration: &str,
+    custom_end: &str,
+    start_later: bool,
+    start_at: &str,
+    offset: i32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let local = |text: &str| {
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
+            .ok()
+            .map(|n| n.and_utc() - chrono::TimeDelta::minutes(i64::from(offset)))
+    };
+    let start = if start_later {
+        local(start_at)
+    } else {
+        Some(now)
+    };
+    let end = match duration {
+        "custom" => local(custom_end),
+        minutes => minutes
+            .parse::<i64>()
+            .ok()
+            .zip(start)
+            .map(|(m, s)| s + chrono::TimeDelta::minutes(m)),
+    };
+    match end {
+        Some(end) => {
+            let at = crate::text::at_offset(end, offset);
+            if start_later || duration == "custom" {
+                (labels().ends_preview)(&at)
+            } else {
+                (labels().ends_preview_if_now)(&at)
+            }
+        }
+        None => labels().ends_preview_unknown.to_string(),
+    }
+}
+
 /// Which zone the time fields are in: UTC until the browser says otherwise.
 #[component]
 fn TimeZoneNote(offset: ReadSignal<i32>) -> impl IntoView {
@@ -193,4 +255,30 @@ fn utc_offset() -> ReadSignal<i32> {
     #[cfg(not(feature = "hydrate"))]
     let _ = set_offset;
     offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::end_preview;
+
+    #[test]
+    fn the_preview_follows_the_form() {
+        let now = "2026-11-27T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            end_preview("120", "", false, "", 60, now),
+            "If approved now, your access would end 2026-11-27 15:00 (UTC+01:00)."
+        );
+        assert_eq!(
+            end_preview("60", "", true, "2026-11-28T09:00", 0, now),
+            "Your access would end 2026-11-28 10:00 UTC."
+        );
+        assert_eq!(
+            end_preview("custom", "2026-11-27T18:30", false, "", 60, now),
+            "Your access would end 2026-11-27 18:30 (UTC+01:00)."
+        );
+        assert_eq!(
+            end_preview("custom", "", false, "", 0, now),
+            "Choose the times to see when your access would end."
+        );
+    }
 }

@@ -51,7 +51,9 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   await item.getByText('Patch night for the SQL cluster').waitFor();
   await item.getByText('2 minutes').waitFor();
   await assertAccessible(megan);
-  await item.getByRole('button', { name: 'Approve' }).click();
+  // The inbox's keyboard shortcuts: j focuses the first request, a approves it.
+  await megan.keyboard.press('j');
+  await megan.keyboard.press('a');
   await megan.getByRole('status').getByText('Approved. The access is being granted now.').waitFor();
   await megan.getByRole('heading', { name: 'Waiting for you (0)' }).waitFor();
 

@@ -16,6 +16,8 @@ pub fn ApprovalsPage() -> impl IntoView {
     let decide = ServerAction::<Decide>::new();
     let inbox = Resource::new(move || decide.version().get(), |_| approval_inbox());
     let now = clock();
+    #[cfg(feature = "hydrate")]
+    keyboard_shortcuts();
     view! {
         <Title text=labels().nav_approvals/>
         <h1>{labels().nav_approvals}</h1>
@@ -46,6 +48,7 @@ fn InboxView(
     view! {
         <section aria-labelledby="waiting-title">
             <h2 id="waiting-title">{(labels().waiting_for_you)(count)}</h2>
+            {(count > 0).then(|| view! { <p class="muted" id="shortcuts">{labels().inbox_shortcuts}</p> })}
             {if waiting.is_empty() {
                 view! { <p class="empty">{labels().nothing_for_you}</p> }.into_any()
             } else {
@@ -79,7 +82,7 @@ fn Item(
         (labels().asked_by)(&item.beneficiary, &item.requester)
     };
     view! {
-        <li class="card inbox-item" aria-labelledby=labelled_by>
+        <li class="card inbox-item" tabindex="-1" aria-labelledby=labelled_by aria-describedby="shortcuts">
             <h3 id=title_id>{(labels().asks_for)(&who, &item.entitlement)}</h3>
             <dl class="facts">
                 <dt>{labels().for_label}</dt><dd>{crate::text::minutes(item.minutes.clamp(0, u32::MAX as i64) as u32)}</dd>
@@ -133,4 +136,64 @@ fn Decided(items: Vec<DecidedItem>) -> impl IntoView {
         </table>
     }
     .into_any()
+}
+
+/// j / k move between requests, a approves and d denies the focused one (not while typing).
+#[cfg(feature = "hydrate")]
+fn keyboard_shortcuts() {
+    use leptos::wasm_bindgen::JsCast;
+    use leptos::web_sys::HtmlElement;
+
+    let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+            return;
+        }
+        let document = document();
+        let active = document.active_element();
+        if active.as_ref().is_some_and(|a| {
+            matches!(
+                a.tag_name().to_ascii_lowercase().as_str(),
+                "input" | "textarea" | "select"
+            )
+        }) {
+            return;
+        }
+        let list = document.get_elements_by_class_name("inbox-item");
+        let items: Vec<HtmlElement> = (0..list.length())
+            .filter_map(|i| list.item(i))
+            .filter_map(|e| e.dyn_into::<HtmlElement>().ok())
+            .collect();
+        if items.is_empty() {
+            return;
+        }
+        let current = active.as_ref().and_then(|a| {
+            items
+                .iter()
+                .position(|item| item.contains(Some(a.unchecked_ref())))
+        });
+        let press = |outcome: &str| {
+            if let Some(i) = current
+                && let Ok(Some(button)) =
+                    items[i].query_selector(&format!("button[value={outcome}]"))
+                && let Ok(button) = button.dyn_into::<HtmlElement>()
+            {
+                button.click();
+            }
+        };
+        match ev.key().as_str() {
+            "j" => {
+                let next = current.map_or(0, |i| (i + 1).min(items.len() - 1));
+                let _ = items[next].focus();
+            }
+            "k" => {
+                let previous = current.map_or(0, |i| i.saturating_sub(1));
+                let _ = items[previous].focus();
+            }
+            "a" => press("approve"),
+            "d" => press("deny"),
+            _ => return,
+        }
+        ev.prevent_default();
+    });
+    on_cleanup(move || handle.remove());
 }

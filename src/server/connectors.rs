@@ -68,7 +68,8 @@ pub trait Connector: Send + Sync {
     /// Takes the access away from every account in `accounts`.
     async fn revoke(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError>;
 
-    /// Which of `accounts` hold `target` directly now; used to prove a removal.
+    /// Which of `accounts` hold `target` directly now, as the same strings that were passed in;
+    /// used to prove a removal.
     async fn holding(
         &self,
         target: &str,
@@ -105,9 +106,5 @@ impl Connectors {
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Connector>> {
         self.by_name.get(name).cloned()
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(String::as_str)
     }
 }

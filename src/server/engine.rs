@@ -220,9 +220,8 @@ impl Engine {
                 }
                 Ok(None) if revoke => {
                     // No account means nothing to remove: the target cannot hold it.
-                    if grants::mark_revoked(&self.pool, &self.worker, &item).await? {
-                        pass.revoked += 1;
-                    }
+                    pass.revoked +=
+                        grants::mark_revoked_many(&self.pool, &self.worker, &[&item]).await?;
                 }
                 Ok(None) => {
                     let error = ConnectorError::Permanent(format!(
@@ -269,10 +268,7 @@ impl Engine {
         };
         let mut gone = Vec::with_capacity(ready.len());
         for (item, account) in &ready {
-            if still
-                .iter()
-                .any(|s| crate::server::connectors::ldap::dn_eq(s, account))
-            {
+            if still.contains(account) {
                 let error = ConnectorError::Transient(
                     "the membership was still present when read back after removal".into(),
                 );

@@ -17,8 +17,6 @@ pub struct Labels {
     pub nav_admin: &'static str,
     pub loading: &'static str,
     // Notices
-    pub not_available_yet: &'static str,
-    pub not_available_detail: &'static str,
     pub access_denied_title: &'static str,
     pub access_denied_heading: &'static str,
     pub access_denied_detail: &'static str,
@@ -191,8 +189,6 @@ pub const EN: Labels = Labels {
     nav_governance: "Governance",
     nav_admin: "Admin",
     loading: "Loading…",
-    not_available_yet: "Not available yet",
-    not_available_detail: "Nothing on this page works yet; it is here so you can see where it will be.",
     access_denied_title: "Access denied",
     access_denied_heading: "You do not have access to this page",
     access_denied_detail: "This area is for people with a particular portal role. If you need it, ask your Leasegate administrator to assign you the role in Entra ID, then sign in again.",

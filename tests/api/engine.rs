@@ -163,11 +163,12 @@ async fn removals_due_together_are_all_done_once(pool: PgPool) {
     }
     let engine = Running::start(&pool, connectors(dir), Duration::from_secs(30));
     eventually(Duration::from_secs(20), "every grant revoked", || async {
-        let open: i64 = sqlx::query_scalar("select count(*) from grants where state <> 'revoked'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        open == 0
+        seed::count(
+            &pool,
+            "select count(*) from grants where state <> 'revoked'",
+        )
+        .await
+            == 0
     })
     .await;
     for (group, dn) in &members {
@@ -200,23 +201,18 @@ async fn removal_waits_out_a_directory_outage(pool: PgPool) {
     }
     let engine = Running::start(&pool, connectors(&dir), Duration::from_secs(30));
     eventually(Duration::from_secs(10), "all provisioned", || async {
-        let active: i64 = sqlx::query_scalar("select count(*) from grants where state = 'active'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        active == 5
+        seed::count(&pool, "select count(*) from grants where state = 'active'").await == 5
     })
     .await;
     drop(admin);
     dir.stop();
     eventually(Duration::from_secs(20), "grants marked overdue", || async {
-        let overdue: i64 = sqlx::query_scalar(
+        seed::count(
+            &pool,
             "select count(*) from grants where state = 'revoking' and overdue_since is not null",
         )
-        .fetch_one(&pool)
         .await
-        .unwrap();
-        overdue == 5
+            == 5
     })
     .await;
     for grant in &grants {
@@ -227,12 +223,12 @@ async fn removal_waits_out_a_directory_outage(pool: PgPool) {
         Duration::from_secs(60),
         "removed after the directory returned",
         || async {
-            let open: i64 =
-                sqlx::query_scalar("select count(*) from grants where state <> 'revoked'")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-            open == 0
+            seed::count(
+                &pool,
+                "select count(*) from grants where state <> 'revoked'",
+            )
+            .await
+                == 0
         },
     )
     .await;
@@ -276,11 +272,12 @@ async fn two_engines_share_the_work(pool: PgPool) {
     let a = Running::start(&pool, connectors(dir), Duration::from_secs(30));
     let b = Running::start(&pool, connectors(dir), Duration::from_secs(30));
     eventually(Duration::from_secs(30), "every grant revoked", || async {
-        let open: i64 = sqlx::query_scalar("select count(*) from grants where state <> 'revoked'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        open == 0
+        seed::count(
+            &pool,
+            "select count(*) from grants where state <> 'revoked'",
+        )
+        .await
+            == 0
     })
     .await;
     a.shut_down().await;

@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::directory::{openldap, unique};
+use crate::seed::count;
 
 const GRANTS: usize = 500;
 const GROUPS: usize = 5;
@@ -31,10 +32,6 @@ fn start_portal(database_url: &str, catalog_file: &str) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting the portal binary")
-}
-
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
 #[sqlx::test]

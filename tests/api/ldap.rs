@@ -29,10 +29,7 @@ async fn grants_and_revokes_idempotently(dir: &Directory) {
     let connector = dir.connector();
 
     let account = connector.find_account(&upn).await.unwrap().expect("found");
-    assert!(leasegate::server::connectors::ldap::dn_eq(
-        &account.reference,
-        &pat
-    ));
+    assert!(leasegate::domain::policy::same_dn(&account.reference, &pat));
     assert_eq!(account.upn.as_deref(), Some(upn.as_str()));
     assert_eq!(
         connector
@@ -92,7 +89,7 @@ async fn escaped_names_work(dir: &Directory) {
         .add_user(&mut admin, &format!("O'Brien, Jane {id}"), &upn, None, None)
         .await;
     assert!(
-        leasegate::server::connectors::ldap::dn_eq(
+        leasegate::domain::policy::same_dn(
             &jane,
             &format!(r"CN=O'Brien\, Jane {id},{}", dir.people)
         ),
@@ -157,7 +154,7 @@ async fn nested_groups_are_reported(dir: &Directory) {
     let paths = connector.indirect_paths(&target, &lee).await.unwrap();
     assert_eq!(paths.len(), 1, "{paths:?}");
     assert!(
-        leasegate::server::connectors::ldap::dn_eq(&paths[0], &inner),
+        leasegate::domain::policy::same_dn(&paths[0], &inner),
         "{paths:?}"
     );
     assert!(
@@ -173,14 +170,14 @@ async fn nested_groups_are_reported(dir: &Directory) {
         assert!(
             groups
                 .iter()
-                .any(|g| leasegate::server::connectors::ldap::dn_eq(g, expected)),
+                .any(|g| leasegate::domain::policy::same_dn(g, expected)),
             "{expected} missing from {groups:?}"
         );
     }
     assert!(
         !groups
             .iter()
-            .any(|g| leasegate::server::connectors::ldap::dn_eq(g, &unrelated))
+            .any(|g| leasegate::domain::policy::same_dn(g, &unrelated))
     );
 }
 

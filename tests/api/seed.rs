@@ -104,3 +104,8 @@ pub async fn events(pool: &PgPool, grant: Uuid, action: &str) -> i64 {
         .await
         .unwrap()
 }
+
+/// The single number a `select count(*) ...` answers.
+pub async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}

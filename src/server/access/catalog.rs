@@ -6,11 +6,7 @@ use crate::server::auth::session::SessionUser;
 use crate::server::db::catalog;
 use crate::server::state::AppState;
 
-pub async fn list(
-    state: &AppState,
-    _caller: &SessionUser,
-    query: &str,
-) -> Result<Vec<CatalogItem>, AppError> {
+pub async fn list(state: &AppState, query: &str) -> Result<Vec<CatalogItem>, AppError> {
     let mut conn = state.pool.acquire().await?;
     Ok(catalog::search(&mut conn, query)
         .await?
@@ -36,9 +32,9 @@ pub async fn detail(
     let entry = catalog::by_key(&mut conn, key.trim())
         .await?
         .ok_or(AppError::NotFound)?;
-    let held_until = catalog::held_until(&mut conn, caller.principal_id, entry.id)
+    let held_until = catalog::held(&mut conn, caller.principal_id, entry.id)
         .await?
-        .map(|(_, end)| end);
+        .map(|held| held.ends_at);
     // Direct reports the portal knows, for on-behalf requests: people whose remembered
     // directory manager is the caller's account on this connector.
     let reports = sqlx::query!(

@@ -149,7 +149,7 @@ pub async fn submit(
         }
     }
 
-    // The policy's rules, all at once so the form can show every problem.
+    // The policy's rules; the first one broken is answered, naming its field.
     let now = Utc::now();
     let window = resolve_window(&policy.durations, &parsed.window, now)?;
     if let Some(v) = policy
@@ -163,17 +163,16 @@ pub async fn submit(
     if !policy.eligible.admits(&facts) {
         return Err(Violation::NotEligible.into());
     }
-    let held = catalog::held_until(&mut conn, beneficiary_id, entry.id).await?;
-    let extends_grant = match held {
-        Some((starts_at, ends_at)) => {
-            plan_grant(Some(Window { starts_at, ends_at }), window)?;
-            sqlx::query_scalar!(
-                "select id from grants where principal_id = $1 and entitlement_id = $2 and state in ('scheduled', 'active')",
-                beneficiary_id,
-                entry.id
-            )
-            .fetch_optional(&mut *conn)
-            .await?
+    let extends_grant = match catalog::held(&mut conn, beneficiary_id, entry.id).await? {
+        Some(held) => {
+            plan_grant(
+                Some(Window {
+                    starts_at: held.starts_at,
+                    ends_at: held.ends_at,
+                }),
+                window,
+            )?;
+            Some(held.grant)
         }
         None => None,
     };

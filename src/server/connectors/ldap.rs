@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::{Account, Connector, ConnectorError, Health};
-use crate::domain::policy::{normalise_dn, same_dn};
+use crate::domain::policy::normalise_dn;
 
 /// AD's "permissive modify": adding a value that is there, or deleting one that is not,
 /// succeeds instead of failing. Samba and OpenLDAP honour it too; where a server does not, the
@@ -691,16 +691,6 @@ fn client_config_with_ca(path: &str) -> Result<rustls::ClientConfig, ConnectorEr
         .with_safe_default_protocol_versions()
         .map_err(|e| ConnectorError::Permanent(e.to_string()))
         .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-}
-
-/// Lower-cased, comma-normalised DN, for comparing what directories return.
-pub fn dn_key(dn: &str) -> String {
-    normalise_dn(dn)
-}
-
-/// Does this DN name the same entry as that one?
-pub fn dn_eq(a: &str, b: &str) -> bool {
-    same_dn(a, b)
 }
 
 #[cfg(test)]

@@ -101,15 +101,23 @@ pub async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Entry>,
     row.map(entry).transpose()
 }
 
-/// The end of the person's live grant of this entitlement, if they hold one.
-pub async fn held_until(
+/// The person's live grant of this entitlement, if they hold one.
+pub struct Held {
+    pub grant: Uuid,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+pub async fn held(
     conn: &mut PgConnection,
     principal: Uuid,
     entitlement: Uuid,
-) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, sqlx::Error> {
-    let row = sqlx::query!(
+) -> Result<Option<Held>, sqlx::Error> {
+    sqlx::query_as!(
+        Held,
         r#"
-        select starts_at as "starts_at: DateTime<Utc>", ends_at as "ends_at: DateTime<Utc>"
+        select id as grant, starts_at as "starts_at: DateTime<Utc>",
+               ends_at as "ends_at: DateTime<Utc>"
           from grants
          where principal_id = $1 and entitlement_id = $2 and state in ('scheduled', 'active')
         "#,
@@ -117,6 +125,5 @@ pub async fn held_until(
         entitlement
     )
     .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| (r.starts_at, r.ends_at)))
+    .await
 }

@@ -337,11 +337,6 @@ pub async fn mark_provisioned(
     Ok(true)
 }
 
-/// Records that one grant's access is gone, read back from the target at `verified_at`.
-pub async fn mark_revoked(pool: &PgPool, worker: &str, work: &Work) -> Result<bool, sqlx::Error> {
-    Ok(mark_revoked_many(pool, worker, &[work]).await? == 1)
-}
-
 /// Records a failed attempt and when to try again. Removals never give up: past their end
 /// they become overdue (and say so once in the trail). A provisioning that failed for good
 /// ends the grant as `failed`.

@@ -121,7 +121,6 @@ pub async fn pending_for(
 pub struct Locked {
     pub id: Uuid,
     pub state: String,
-    pub stage: i32,
     pub requester_id: Uuid,
     pub requester_upn: String,
     pub beneficiary_id: Uuid,
@@ -137,7 +136,7 @@ pub struct Locked {
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, sqlx::Error> {
     let row = sqlx::query!(
         r#"
-        select r.id, r.state, r.stage, r.requester_id, q.upn as requester_upn,
+        select r.id, r.state, r.requester_id, q.upn as requester_upn,
                r.beneficiary_id, b.upn as beneficiary_upn, r.entitlement_id,
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
                r.start_on_approval, r.requested_minutes, r.policy
@@ -157,7 +156,6 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, s
         Ok(Locked {
             id: r.id,
             state: r.state,
-            stage: r.stage,
             requester_id: r.requester_id,
             requester_upn: r.requester_upn.to_lowercase(),
             beneficiary_id: r.beneficiary_id,

@@ -5,18 +5,6 @@ use crate::text::labels;
 use crate::error::AppError;
 use crate::ui::components::status::set_http_status;
 
-/// Says plainly that a part of the portal is not built yet, and what it will do.
-#[component]
-pub fn ComingSoon(#[prop(into)] what: String) -> impl IntoView {
-    view! {
-        <section class="card notice coming-soon" aria-labelledby="coming-soon-title">
-            <h2 id="coming-soon-title">{labels().not_available_yet}</h2>
-            <p>{what}</p>
-            <p class="muted">{labels().not_available_detail}</p>
-        </section>
-    }
-}
-
 /// Shown instead of a page the person may not open.
 #[component]
 pub fn Forbidden() -> impl IntoView {

@@ -80,7 +80,6 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
         presets.sort_unstable();
     }
     let default = detail.default_minutes;
-    let described = |field: &str| format!("{field}-error");
     view! {
         <Title text=detail.name.clone()/>
         <p class="breadcrumb"><a href="/request">{labels().catalog}</a> " / " {detail.name.clone()}</p>
@@ -130,7 +129,7 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                         </label>
                     </div>
                     <label for="end">{labels().ends_at} <TimeZoneNote offset/></label>
-                    <input type="datetime-local" id="end" name="form[end]" aria-describedby=described("end")
+                    <input type="datetime-local" id="end" name="form[end]" aria-describedby="end-error"
                         on:input=move |ev| custom_end.set(event_target_value(&ev))/>
                     <FieldError error field="end" id="end-error"/>
                     <FieldError error field="duration" id="duration-error"/>

@@ -85,9 +85,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
                                             {g.last_error.map(|e| view! { <span class="muted">{format!(" {e}")}</span> })}
                                         </td>
                                         <td><When at=g.ends_at now/></td>
-                                        <td>{g.request_id.map(|id| view! {
-                                            <a href=format!("/governance/requests/{id}")>{labels().trail}</a>
-                                        })}</td>
+                                        <td><TrailLink request=g.request_id/></td>
                                     </tr>
                                 }
                             }).collect_view()}
@@ -119,12 +117,16 @@ pub fn Events(events: Vec<EventView>) -> impl IntoView {
                         <td><Time at=e.occurred_at/></td>
                         <td>{e.actor}</td>
                         <td>{e.summary}</td>
-                        <td>{e.request_id.map(|id| view! {
-                            <a href=format!("/governance/requests/{id}")>{labels().trail}</a>
-                        })}</td>
+                        <td><TrailLink request=e.request_id/></td>
                     </tr>
                 }).collect_view()}
             </tbody>
         </table>
     }
+}
+
+/// A link to a request's trail, when the row belongs to a request.
+#[component]
+fn TrailLink(request: Option<uuid::Uuid>) -> impl IntoView {
+    request.map(|id| view! { <a href=format!("/governance/requests/{id}")>{labels().trail}</a> })
 }

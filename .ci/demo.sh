@@ -36,6 +36,7 @@ for _ in $(seq 1 360); do
 done
 grep '^ready' "$REPO/.data/directory.log" >&2 || die "the demo directory did not become ready"
 export LEASEGATE_CATALOG="$REPO/.data/directory/catalog.toml"
+export LEASEGATE_SECRETS_DIR="$REPO/.data/directory/secrets"
 
 export LEASEGATE_OIDC_ISSUER="http://127.0.0.1:$IDP_PORT"
 export LEASEGATE_OIDC_CLIENT_ID=leasegate-demo

@@ -97,6 +97,7 @@ async fn main() {
             enabled: true,
             lease: Duration::from_secs(30),
             batch: 1000,
+            account_watch: std::time::Duration::from_secs(60),
         },
     );
     let engine = tokio::spawn(engine.run(stopping));
@@ -186,23 +187,25 @@ async fn fill_history(pool: &PgPool, connector: Uuid, policy: Uuid) {
         "with p as (select array_agg(id order by id) a from principals where tenant_id = 'bench'),
               e as (select array_agg(id order by id) a from entitlements where key like 'history-%')
          insert into grants (principal_id, entitlement_id, starts_at, ends_at, state, revoked_at,
-                             verified_at, revoke_reason, next_due_at)
+                             verified_at, revoke_reason, next_due_at, connector_id, target_ref,
+                             removal)
          select p.a[1 + n % 2000], e.a[1 + n % 100],
                 now() - make_interval(mins => n::int) - interval '1 hour',
                 now() - make_interval(mins => n::int), 'revoked',
                 now() - make_interval(mins => n::int), now() - make_interval(mins => n::int),
-                'expired', null
+                'expired', null, $2, 'CN=History,OU=Old', 'verified'
            from generate_series(1, $1) n, p, e",
     )
     .bind(HISTORY - 10_000)
+    .bind(connector)
     .execute(pool)
     .await
     .unwrap();
     sqlx::query(
         "insert into grants (principal_id, entitlement_id, starts_at, ends_at, state,
-                             provisioned_at, next_due_at)
+                             provisioned_at, next_due_at, connector_id, target_ref)
          select p.id, e.id, now(), now() + interval '30 days', 'active', now(),
-                now() + interval '30 days'
+                now() + interval '30 days', e.connector_id, e.target_ref
            from (select id from principals where tenant_id = 'bench') p
            cross join (select id from entitlements where key like 'history-%'
                         order by id limit 5) e",
@@ -282,12 +285,19 @@ async fn seed_group(
     }
 }
 
-/// An active lease (the member is already in the group) ending at `ends_at`.
+/// An active lease (the member is already in the group) ending at `ends_at`, pinned to the
+/// account as the engine pins it when it provisions.
 async fn lease(pool: &PgPool, principal: Uuid, entitlement: Uuid, ends_at: DateTime<Utc>) -> Uuid {
     sqlx::query_scalar(
         "insert into grants (principal_id, entitlement_id, starts_at, ends_at, state,
-                             provisioned_at, next_due_at)
-         values ($1, $2, now(), $3, 'active', now(), $3) returning id",
+                             provisioned_at, next_due_at, connector_id, target_ref, account_ref,
+                             account_id)
+         select $1, e.id, now(), $3, 'active', now(), $3, e.connector_id, e.target_ref,
+                pa.account_ref, pa.account_id
+           from entitlements e
+           join principal_accounts pa on pa.principal_id = $1 and pa.connector_id = e.connector_id
+          where e.id = $2
+         returning id",
     )
     .bind(principal)
     .bind(entitlement)

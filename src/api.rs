@@ -16,3 +16,44 @@ pub fn parse_id(field: &str, text: &str) -> Result<uuid::Uuid, AppError> {
     uuid::Uuid::parse_str(text.trim())
         .map_err(|_| AppError::invalid(field, "This is not a valid identifier."))
 }
+
+/// Reads a line of text from a form: trimmed, and refused when it holds a control character
+/// (NUL among them, which PostgreSQL cannot store) instead of failing later.
+pub fn text_line(field: &str, text: &str) -> Result<String, AppError> {
+    checked_text(field, text, false)
+}
+
+/// Like [`text_line`], for text that may span lines (line breaks and tabs are kept).
+pub fn text_block(field: &str, text: &str) -> Result<String, AppError> {
+    checked_text(field, text, true)
+}
+
+fn checked_text(field: &str, text: &str, multiline: bool) -> Result<String, AppError> {
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if text.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(AppError::invalid(
+            field,
+            "This text contains characters that cannot be stored (such as control \
+             characters). Remove them and try again.",
+        ));
+    }
+    Ok(text.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_refused_with_their_field() {
+        assert_eq!(text_line("ticket", " CHG1 ").unwrap(), "CHG1");
+        assert_eq!(text_block("why", "two\nlines\t").unwrap(), "two\nlines");
+        for bad in ["a\0b", "a\u{1b}[31m", "line\nbreak"] {
+            match text_line("ticket", bad) {
+                Err(AppError::Invalid { field, .. }) => assert_eq!(field, "ticket"),
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+        assert!(text_block("why", "nul\0").is_err());
+    }
+}

@@ -2,6 +2,7 @@
 //! function of its inputs, so it is tested exhaustively next to its code.
 
 pub mod approval;
+pub mod audit;
 pub mod grant;
 pub mod policy;
 pub mod request;

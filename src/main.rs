@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use leasegate::server::connectors::Connectors;
 use leasegate::server::db::audit::Actor;
 use leasegate::server::engine::Engine;
+use leasegate::server::supervisor::{self, EngineTask, Exit};
 use leasegate::server::{catalog, config, db, router, telemetry};
 
 #[tokio::main]
@@ -39,16 +40,20 @@ async fn run() -> anyhow::Result<()> {
     router::spawn_session_cleanup(&pool);
     let connectors = load_catalog(&settings, &pool).await?;
 
-    let (stop_engine, engine_stopping) = tokio::sync::watch::channel(false);
-    let engine = settings.engine.enabled.then(|| {
+    let engine = if settings.engine.enabled {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let engine = Engine::new(pool.clone(), connectors.clone(), settings.engine.clone());
-        tokio::spawn(engine.run(engine_stopping))
-    });
-    if engine.is_none() {
+        Some(EngineTask {
+            handle: tokio::spawn(engine.run(stopping)),
+            stop,
+        })
+    } else {
         tracing::warn!("the engine is off in this process (LEASEGATE_ENGINE=false)");
-    }
+        None
+    };
 
     let state = router::app_state(settings.clone(), pool, leptos, connectors);
+    let status = state.engine.clone();
     let app = router::build(state);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -59,20 +64,32 @@ async fn run() -> anyhow::Result<()> {
         issuer = %settings.oidc.issuer,
         "Leasegate is serving"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let _ = stop_engine.send(true);
-        })
-        .await
-        .context("serving HTTP")?;
-    if let Some(engine) = engine {
-        // The engine finishes the work it has claimed before it returns.
-        let _ = engine.await;
+    let exit = supervisor::serve(
+        listener,
+        app,
+        engine,
+        status,
+        ENGINE_FAILURE_GRACE,
+        shutdown_signal(),
+    )
+    .await
+    .context("serving HTTP")?;
+    match exit {
+        Exit::Requested => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Exit::EngineStopped => {
+            anyhow::bail!(
+                "the engine stopped unexpectedly; exiting so that a supervisor restarts the portal"
+            )
+        }
     }
-    tracing::info!("stopped");
-    Ok(())
 }
+
+/// How long a process whose engine died keeps answering (with readiness failing) before it
+/// exits, so that load balancers move people elsewhere first.
+const ENGINE_FAILURE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Loads the catalog file, if one is configured, and builds its connectors. A catalog with
 /// problems stops start-up with every problem listed.
@@ -87,8 +104,14 @@ async fn load_catalog(
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the catalog file {origin}"))?;
-    let parsed = catalog::parse(&text, &origin)?;
-    let connectors = catalog::connectors(&parsed)?;
+    let trust = catalog::Trust::from_settings(settings);
+    if trust.lab_mode {
+        tracing::warn!(
+            "LEASEGATE_LAB_MODE is on: lab-only switches are allowed; never in production"
+        );
+    }
+    let parsed = catalog::parse(&text, &origin, &trust)?;
+    let connectors = catalog::connectors(&parsed, &trust)?;
     let loaded = catalog::store(pool, &parsed, &origin, &text, &Actor::system("catalog"))
         .await
         .context("storing the catalog")?;

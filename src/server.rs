@@ -10,4 +10,5 @@ pub mod engine;
 pub mod http;
 pub mod router;
 pub mod state;
+pub mod supervisor;
 pub mod telemetry;

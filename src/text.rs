@@ -6,6 +6,7 @@ pub mod labels;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::audit::AuditAction;
 use crate::domain::policy::{ApproverSource, Eligibility, Policy};
 use crate::domain::violation::Violation;
 
@@ -226,7 +227,7 @@ pub const HINT_DIRECTORY_UNAVAILABLE: &str =
     "Nested group membership could not be checked: the directory did not answer.";
 
 /// One line per audit event, for the governance trail.
-pub fn event_summary(action: &str, details: &Value) -> String {
+pub fn event_summary(action: AuditAction, details: &Value) -> String {
     let text = |key: &str| {
         details
             .get(key)
@@ -238,8 +239,9 @@ pub fn event_summary(action: &str, details: &Value) -> String {
         let raw = text(key);
         raw.parse::<DateTime<Utc>>().map(at).unwrap_or(raw)
     };
+    use AuditAction as A;
     match action {
-        "request.submitted" => {
+        A::RequestSubmitted => {
             let mut line = format!(
                 "Requested {} for {}: \"{}\"",
                 text("entitlement"),
@@ -251,35 +253,72 @@ pub fn event_summary(action: &str, details: &Value) -> String {
             }
             line
         }
-        "decision.approved" => format!("Approved step {}", details["stage"]),
-        "decision.denied" => format!("Denied at step {}", details["stage"]),
-        "request.approved" => "Request approved".into(),
-        "request.denied" => "Request denied".into(),
-        "request.cancelled" => "Request cancelled".into(),
-        "request.expired" => "Request expired: nobody decided in time".into(),
-        "grant.created" => format!("Lease created until {}", time("ends_at")),
-        "grant.extended" => format!("Lease extended to {}", time("to")),
-        "grant.provisioned" => format!(
-            "Added to {} in {}",
+        A::DecisionApproved => format!("Approved step {}", details["stage"]),
+        A::DecisionDenied => format!("Denied at step {}", details["stage"]),
+        A::RequestApproved => "Request approved".into(),
+        A::RequestDenied => "Request denied".into(),
+        A::RequestCancelled => "Request cancelled".into(),
+        A::RequestExpired => "Request expired: nobody decided in time".into(),
+        A::RequestWindowPassed => {
+            "Approved after the requested window had ended: nothing was granted".into()
+        }
+        A::RequestNothingToGrant => format!("Approved, nothing to grant: {}", text("reason")),
+        A::GrantCreated => format!("Lease created until {}", time("ends_at")),
+        A::GrantExtended => format!("Lease extended to {}", time("to")),
+        A::GrantProvisioned => format!(
+            "Added {} to {} in {}",
+            short_dn(&text("account")),
             short_dn(&text("target")),
             text("connector")
         ),
-        "grant.revoked" => format!(
-            "Removed from {} ({}) and verified absent in {}",
+        A::GrantRevoked => format!(
+            "Removed {} from {} ({}) and verified absent in {}",
+            short_dn(&text("account")),
             short_dn(&text("target")),
             text("reason"),
             text("connector")
         ),
-        "grant.returned" => "Given back early".into(),
-        "grant.overdue" => format!("OVERDUE: still present after its end ({})", text("error")),
-        "grant.retrying" => format!("Attempt failed, retrying: {}", text("error")),
-        "grant.failed" => format!("Could not be granted: {}", text("error")),
-        "catalog.loaded" => format!(
+        A::GrantReturned => "Given back early".into(),
+        A::GrantOverdue => format!("OVERDUE: still present after its end ({})", text("error")),
+        A::GrantRetrying => format!("Attempt failed, retrying: {}", text("error")),
+        A::GrantFailed => format!("Could not be granted: {}", text("error")),
+        A::GrantEndedUnprovisioned => {
+            "Ended before the access was ever added: nothing to remove".into()
+        }
+        A::GrantAccountMissing => format!(
+            "NEEDS A PERSON: the account {} is gone from {}, so the removal cannot be done or \
+             verified",
+            short_dn(&text("account")),
+            text("connector")
+        ),
+        A::GrantTargetMissing => format!(
+            "NEEDS A PERSON: the group {} is gone from {}, so the removal cannot be done or \
+             verified",
+            short_dn(&text("target")),
+            text("connector")
+        ),
+        A::GrantRemovalResolved => {
+            format!(
+                "Removal closed by a person, not verified: \"{}\"",
+                text("note")
+            )
+        }
+        A::CatalogLoaded => format!(
             "Catalog loaded from {} ({} entitlements)",
             text("origin"),
             details["entitlements"]
         ),
-        other => other.to_string(),
+        A::CatalogEntitlementEnabled => format!("Entry {} offered again", text("key")),
+        A::CatalogEntitlementDisabled => format!("Entry {} taken out of the catalog", text("key")),
+        A::CatalogEntitlementChanged => format!("Entry {} changed", text("key")),
+        A::CatalogPolicyChanged => format!("Policy {} changed", text("key")),
+        A::PrincipalDisabled => format!(
+            "Signed out and barred: the account {} in {} is {}",
+            short_dn(&text("account")),
+            text("connector"),
+            text("why")
+        ),
+        A::PrincipalEnabled => format!("The account in {} is enabled again", text("connector")),
     }
 }
 

@@ -71,7 +71,9 @@ person_dn() { echo "CN=$1,$people"; }
     IFS='|' read -r name upn department manager <<<"$p"
     echo "dn: $(person_dn "$name")"
     if [ "$kind" = ad ]; then
-      printf 'objectClass: user\nsAMAccountName: %s\nuserPrincipalName: %s\ndepartment: %s\n' \
+      # 544 = a normal account that needs no password: enabled (AD disables accounts added
+      # without a password, and the portal refuses disabled accounts).
+      printf 'objectClass: user\nuserAccountControl: 544\nsAMAccountName: %s\nuserPrincipalName: %s\ndepartment: %s\n' \
         "${upn%%@*}" "$upn" "$department"
     else
       printf 'objectClass: inetOrgPerson\nsn: %s\nuid: %s\ndepartmentNumber: %s\n' \
@@ -111,9 +113,12 @@ group "Treasury Approvers"
 
 sed -e "s|@URL@|$url|" -e "s|@BIND_DN@|$bind_dn|" -e "s|@CA_FILE@|$tls/ca.pem|" \
   -e "s|@USER_BASE@|$people|" -e "s|@ACCOUNT_ATTRIBUTE@|$attribute|" \
-  -e "s|@PASSWORD_FILE@|$dir/bind-password|" \
+  -e "s|@PASSWORD_FILE@|bind-password|" \
   "$here/../demo/catalog.toml.in" >"$dir/catalog.toml"
-printf '%s' "$password" >"$dir/bind-password"
-chmod 600 "$dir/bind-password"
+# Connector secrets are read only from the portal's secrets directory (LEASEGATE_SECRETS_DIR).
+mkdir -p "$dir/secrets"
+chmod 700 "$dir/secrets"
+printf '%s' "$password" >"$dir/secrets/bind-password"
+chmod 600 "$dir/secrets/bind-password"
 echo "ready: $kind directory at $url; catalog $dir/catalog.toml"
 wait $server

@@ -85,6 +85,7 @@ export async function startStack() {
       LEASEGATE_OIDC_CLIENT_SECRET: 'leasegate-demo-secret',
       LEASEGATE_LOG: 'info',
       LEASEGATE_CATALOG: join(directoryDir, 'catalog.toml'),
+      LEASEGATE_SECRETS_DIR: join(directoryDir, 'secrets'),
       LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? join(repo, 'target/site'),
     },
     stdio: ['ignore', 'pipe', 'pipe'],

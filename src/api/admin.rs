@@ -40,8 +40,23 @@ pub struct AdminPolicy {
     pub used_by: i64,
 }
 
+/// A removal the engine cannot carry out because what it was granted on is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StuckRemoval {
+    pub grant_id: uuid::Uuid,
+    pub holder: String,
+    pub entitlement: String,
+    pub connector: String,
+    pub target: String,
+    pub account: Option<String>,
+    /// `account_missing` or `target_missing`.
+    pub attention: String,
+    pub overdue_since: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminOverview {
+    pub stuck: Vec<StuckRemoval>,
     pub catalog_file: Option<String>,
     pub connectors: Vec<ConnectorView>,
     pub entitlements: Vec<AdminEntitlement>,
@@ -88,6 +103,7 @@ pub async fn set_entitlement_enabled(key: String, enabled: String) -> Result<Str
         }
     };
     let state = crate::server::state::app_state()?;
+    let key = crate::api::text_line("key", &key)?;
     crate::server::access::admin::set_enabled(&state, &caller, &key, enabled).await
 }
 
@@ -105,12 +121,13 @@ pub async fn edit_entitlement(
     let caller = require_admin()?;
     let state = crate::server::state::app_state()?;
     let change = crate::server::access::admin::EntitlementChange {
-        name,
-        description,
-        owners,
-        tags,
-        policy,
+        name: crate::api::text_line("name", &name)?,
+        description: crate::api::text_block("description", &description)?,
+        owners: crate::api::text_block("owners", &owners)?,
+        tags: crate::api::text_line("tags", &tags)?,
+        policy: crate::api::text_line("policy", &policy)?,
     };
+    let key = crate::api::text_line("key", &key)?;
     crate::server::access::admin::edit_entitlement(&state, &caller, &key, change).await
 }
 
@@ -120,5 +137,18 @@ pub async fn edit_entitlement(
 pub async fn edit_policy(key: String, rules: String) -> Result<String, AppError> {
     let caller = require_admin()?;
     let state = crate::server::state::app_state()?;
+    let key = crate::api::text_line("key", &key)?;
+    let rules = crate::api::text_block("rules", &rules)?;
     crate::server::access::admin::edit_policy(&state, &caller, &key, &rules).await
+}
+
+/// Closes a removal the engine could not carry out (the account or group is gone), after a
+/// person checked the directory. Recorded with the note; never as verified.
+#[server(endpoint = "admin/resolve-removal")]
+pub async fn resolve_removal(grant_id: String, note: String) -> Result<String, AppError> {
+    let caller = require_admin()?;
+    let state = crate::server::state::app_state()?;
+    let grant = crate::api::parse_id("grant_id", &grant_id)?;
+    let note = crate::api::text_block("note", &note)?;
+    crate::server::access::admin::resolve_removal(&state, &caller, grant, &note).await
 }

@@ -56,6 +56,7 @@ pub struct Person {
 #[server(endpoint = "catalog")]
 pub async fn list_catalog(query: String) -> Result<Vec<CatalogItem>, AppError> {
     crate::server::auth::caller::caller()?;
+    let query = crate::api::text_line("query", &query)?;
     if query.chars().count() > 200 {
         return Err(AppError::invalid(
             "query",
@@ -70,5 +71,6 @@ pub async fn list_catalog(query: String) -> Result<Vec<CatalogItem>, AppError> {
 pub async fn get_entitlement(key: String) -> Result<EntitlementDetail, AppError> {
     let caller = crate::server::auth::caller::caller()?;
     let state = crate::server::state::app_state()?;
+    let key = crate::api::text_line("key", &key)?;
     crate::server::access::catalog::detail(&state, &caller, &key).await
 }

@@ -78,14 +78,11 @@ pub async fn extend_lease(
 ) -> Result<crate::api::requests::Submitted, AppError> {
     let caller = crate::server::auth::caller::caller()?;
     let state = crate::server::state::app_state()?;
-    let id = crate::api::parse_id("grant_id", &grant_id)?;
-    crate::server::access::lifecycle::extend(
-        &state,
-        &caller,
-        id,
+    let extension = crate::server::access::lifecycle::Extension::parse(
+        &grant_id,
         &minutes,
         &justification,
         &client_token,
-    )
-    .await
+    )?;
+    crate::server::access::lifecycle::extend(&state, &caller, extension).await
 }

@@ -46,8 +46,9 @@ pub struct Submitted {
 #[server(endpoint = "request")]
 pub async fn submit_request(form: RequestForm) -> Result<Submitted, AppError> {
     let caller = crate::server::auth::caller::caller()?;
+    let submission = crate::server::access::submit::parse(&form)?;
     let state = crate::server::state::app_state()?;
-    crate::server::access::submit::submit(&state, &caller, form).await
+    crate::server::access::submit::submit(&state, &caller, submission).await
 }
 
 /// Withdraws a pending request (the requester or the person it is for).

@@ -29,6 +29,12 @@ impl Role {
             Role::Auditor => "auditor",
         }
     }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Role::Admin, Role::Auditor]
+            .into_iter()
+            .find(|r| r.as_str() == name)
+    }
 }
 
 /// May this set of roles open the governance view?

@@ -10,6 +10,7 @@ pub mod people;
 pub mod submit;
 pub mod views;
 
+use crate::domain::audit::AuditAction;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -47,7 +48,14 @@ pub(crate) async fn grant_approved(
         grant: None,
     };
     if window.ends_at <= now {
-        audit::record(conn, actor, "request.window_passed", &subject, json!({})).await?;
+        audit::record(
+            conn,
+            actor,
+            AuditAction::RequestWindowPassed,
+            &subject,
+            json!({}),
+        )
+        .await?;
         return Ok(Granted::Nothing(
             "The requested window ended before the request was approved.".into(),
         ));
@@ -79,7 +87,7 @@ pub(crate) async fn grant_approved(
             audit::record(
                 conn,
                 actor,
-                "grant.created",
+                AuditAction::GrantCreated,
                 &Subject {
                     grant: Some(id),
                     ..subject
@@ -95,7 +103,7 @@ pub(crate) async fn grant_approved(
             audit::record(
                 conn,
                 actor,
-                "grant.extended",
+                AuditAction::GrantExtended,
                 &Subject {
                     grant: Some(live.id),
                     ..subject
@@ -110,7 +118,7 @@ pub(crate) async fn grant_approved(
             audit::record(
                 conn,
                 actor,
-                "request.nothing_to_grant",
+                AuditAction::RequestNothingToGrant,
                 &subject,
                 json!({ "reason": reason }),
             )

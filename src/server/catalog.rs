@@ -1,7 +1,9 @@
 //! Catalog as code: connectors, policies and entitlements declared in one TOML file, validated
 //! with the line of every problem, and written to the database in one audited transaction.
 
+use crate::domain::audit::AuditAction;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -53,8 +55,89 @@ pub struct CatalogError {
     pub problems: Vec<String>,
 }
 
+/// Where connector secrets may come from, and whether lab switches are allowed.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    pub secrets_dir: Option<PathBuf>,
+    pub lab_mode: bool,
+}
+
+/// The only environment variables a connector may read its secret from: a catalog must not be
+/// able to send `DATABASE_URL` or the sign-in secret to a server of its choosing.
+pub const SECRET_ENV_PREFIX: &str = "LEASEGATE_SECRET_";
+
+impl Trust {
+    pub fn from_settings(settings: &crate::server::config::Settings) -> Self {
+        Self {
+            secrets_dir: settings.secrets_dir.clone(),
+            lab_mode: settings.lab_mode,
+        }
+    }
+
+    /// Where a `password_file` may be read: inside the secrets directory, never outside it
+    /// (no `..`, no absolute path elsewhere).
+    fn secret_path(&self, file: &str) -> Result<PathBuf, String> {
+        let Some(dir) = &self.secrets_dir else {
+            return Err(format!(
+                "password_file `{file}` needs a secrets directory (LEASEGATE_SECRETS_DIR)"
+            ));
+        };
+        let path = Path::new(file);
+        if path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(format!("password_file `{file}` must not contain `..`"));
+        }
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            dir.join(path)
+        };
+        if !path.starts_with(dir) {
+            return Err(format!(
+                "password_file `{file}` lies outside the secrets directory {}",
+                dir.display()
+            ));
+        }
+        Ok(path)
+    }
+
+    /// Reads a connector's secret from where the catalog says, within the allowed sources.
+    fn read_secret(&self, name: &str, settings: &LdapSettings) -> Result<Secret, String> {
+        match (&settings.password_env, &settings.password_file) {
+            (Some(var), _) if !var.starts_with(SECRET_ENV_PREFIX) => Err(format!(
+                "connector `{name}`: password_env must name a {SECRET_ENV_PREFIX}* variable, not {var}"
+            )),
+            (Some(var), _) => std::env::var(var)
+                .map(Secret::new)
+                .map_err(|_| format!("connector `{name}`: environment variable {var} is not set")),
+            (None, Some(file)) => {
+                let path = self
+                    .secret_path(file)
+                    .map_err(|e| format!("connector `{name}`: {e}"))?;
+                // Resolve links before reading: a link inside the directory must not lead out.
+                let real = std::fs::canonicalize(&path).map_err(|e| {
+                    format!("connector `{name}`: cannot read {}: {e}", path.display())
+                })?;
+                let dir = self
+                    .secrets_dir
+                    .as_ref()
+                    .and_then(|d| std::fs::canonicalize(d).ok());
+                if !dir.is_some_and(|d| real.starts_with(d)) {
+                    return Err(format!(
+                        "connector `{name}`: {} leads outside the secrets directory",
+                        path.display()
+                    ));
+                }
+                std::fs::read_to_string(&real)
+                    .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
+                    .map_err(|e| format!("connector `{name}`: cannot read {}: {e}", path.display()))
+            }
+            (None, None) => Err(format!("connector `{name}` has no password source")),
+        }
+    }
+}
+
 /// Parses and checks a catalog. Nothing is written unless the whole file is valid.
-pub fn parse(text: &str, origin: &str) -> Result<CatalogFile, CatalogError> {
+pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, CatalogError> {
     let catalog: CatalogFile = toml::from_str(text).map_err(|e| CatalogError {
         problems: vec![format!("{origin}: {}", e.to_string().trim_end())],
     })?;
@@ -73,6 +156,32 @@ pub fn parse(text: &str, origin: &str) -> Result<CatalogFile, CatalogError> {
         if !connector.url.starts_with("ldaps://") && !connector.starttls {
             problems.push(format!(
                 "{here}: connector `{name}` must use ldaps:// or starttls = true"
+            ));
+        }
+        if let Some(var) = &connector.password_env
+            && !var.starts_with(SECRET_ENV_PREFIX)
+        {
+            problems.push(format!(
+                "{here}: connector `{name}`: password_env must name a {SECRET_ENV_PREFIX}* \
+                 variable, not {var}"
+            ));
+        }
+        if let Some(file) = &connector.password_file
+            && let Err(problem) = trust.secret_path(file)
+        {
+            problems.push(format!("{here}: connector `{name}`: {problem}"));
+        }
+        if connector.tls_skip_verify && !trust.lab_mode {
+            problems.push(format!(
+                "{here}: connector `{name}`: tls_skip_verify is allowed only in a lab \
+                 (LEASEGATE_LAB_MODE=true); give the directory's CA in ca_file instead"
+            ));
+        }
+        if connector.account_attribute.drops_domain() && connector.upn_domains.is_empty() {
+            problems.push(format!(
+                "{here}: connector `{name}`: account_attribute {:?} keeps only the part of \
+                 the UPN before @; list the UPN domains of this directory in upn_domains",
+                connector.account_attribute
             ));
         }
     }
@@ -164,21 +273,14 @@ fn line_of(text: &str, needle: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// Builds the connectors the catalog declares, reading their passwords.
-pub fn connectors(catalog: &CatalogFile) -> Result<Connectors, CatalogError> {
+/// Builds the connectors the catalog declares, reading their passwords from the allowed
+/// sources only.
+pub fn connectors(catalog: &CatalogFile, trust: &Trust) -> Result<Connectors, CatalogError> {
     let mut out = Connectors::default();
     let mut problems = Vec::new();
     for (name, settings) in &catalog.connectors {
-        let password = match (&settings.password_env, &settings.password_file) {
-            (Some(var), _) => std::env::var(var)
-                .map_err(|_| format!("connector `{name}`: environment variable {var} is not set")),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| format!("connector `{name}`: cannot read {path}: {e}")),
-            (None, None) => Err(format!("connector `{name}` has no password source")),
-        };
-        match password.and_then(|p| {
-            LdapDirectory::new(name.clone(), settings.clone(), Secret::new(p))
+        match trust.read_secret(name, settings).and_then(|password| {
+            LdapDirectory::new(name.clone(), settings.clone(), password)
                 .map_err(|e| format!("connector `{name}`: {e}"))
         }) {
             Ok(directory) => out.insert(name.clone(), Arc::new(directory)),
@@ -190,6 +292,72 @@ pub fn connectors(catalog: &CatalogFile) -> Result<Connectors, CatalogError> {
     } else {
         Err(CatalogError { problems })
     }
+}
+
+/// Why a valid catalog was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// It would change what live leases point at.
+    #[error("the catalog was not loaded:\n  {}", .0.join("\n  "))]
+    Refused(Vec<String>),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Entries whose system or target the file changes while leases run on them. Grants are
+/// pinned to where they were provisioned, so such a change would not strand them; it is
+/// refused anyway, because the catalog would then say one thing while live access is another.
+async fn retargeted_with_live_leases(
+    conn: &mut sqlx::PgConnection,
+    catalog: &CatalogFile,
+    text: &str,
+    origin: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let keys: Vec<String> = catalog.entitlements.iter().map(|e| e.key.clone()).collect();
+    let stored = sqlx::query!(
+        r#"
+        select e.key, c.name as connector, e.target_ref,
+               (select count(*) from grants g where g.entitlement_id = e.id
+                  and g.state in ('scheduled', 'active', 'revoking')) as "live!",
+               array(select p.upn from grants g join principals p on p.id = g.principal_id
+                      where g.entitlement_id = e.id
+                        and g.state in ('scheduled', 'active', 'revoking')
+                      order by g.ends_at limit 5) as "holders!"
+          from entitlements e join connectors c on c.id = e.connector_id
+         where e.key = any($1)
+        "#,
+        &keys
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut problems = Vec::new();
+    for row in stored.into_iter().filter(|r| r.live > 0) {
+        let Some(spec) = catalog.entitlements.iter().find(|e| e.key == row.key) else {
+            continue;
+        };
+        let moved = spec.connector != row.connector
+            || crate::domain::policy::normalise_dn(&spec.group)
+                != crate::domain::policy::normalise_dn(&row.target_ref);
+        if moved {
+            let here = match line_of(text, &format!("key = \"{}\"", row.key)) {
+                Some(line) => format!("{origin}:{line}"),
+                None => origin.to_string(),
+            };
+            problems.push(format!(
+                "{here}: entitlement `{}` would move from {} `{}` to {} `{}` while {} lease(s) \
+                 run on it (held by {}); let them end or revoke them first, or give the new \
+                 target a new key",
+                row.key,
+                row.connector,
+                row.target_ref,
+                spec.connector,
+                spec.group,
+                row.live,
+                row.holders.join(", ")
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// What a load changed.
@@ -209,14 +377,23 @@ pub async fn store(
     origin: &str,
     text: &str,
     actor: &Actor,
-) -> Result<Loaded, sqlx::Error> {
+) -> Result<Loaded, StoreError> {
     let mut tx = pool.begin().await?;
+    // Serialises loads, so the check below sees what the other load wrote.
+    sqlx::query!("lock table entitlements in share row exclusive mode")
+        .execute(&mut *tx)
+        .await?;
+    let refused = retargeted_with_live_leases(&mut tx, catalog, text, origin).await?;
+    if !refused.is_empty() {
+        return Err(StoreError::Refused(refused));
+    }
     for (name, c) in &catalog.connectors {
         let settings = json!({
             "url": c.url, "starttls": c.starttls, "ca_file": c.ca_file,
             "tls_skip_verify": c.tls_skip_verify, "bind_dn": c.bind_dn,
             "user_base": c.user_base, "group_base": c.group_base,
             "account_attribute": format!("{:?}", c.account_attribute),
+            "upn_domains": c.upn_domains,
         });
         sqlx::query!(
             r#"
@@ -294,7 +471,7 @@ pub async fn store(
     audit::record(
         &mut tx,
         actor,
-        "catalog.loaded",
+        AuditAction::CatalogLoaded,
         &Subject::default(),
         json!({
             "origin": origin, "sha256": digest,
@@ -316,7 +493,7 @@ mod tests {
 kind = "ldap"
 url = "ldaps://dc1.contoso.test"
 bind_dn = "CN=svc,DC=contoso,DC=test"
-password_env = "AD_PASSWORD"
+password_env = "LEASEGATE_SECRET_AD"
 user_base = "DC=contoso,DC=test"
 group_base = "OU=Groups,DC=contoso,DC=test"
 
@@ -340,9 +517,87 @@ owners = ["a@contoso.test", "b@contoso.test", "c@contoso.test"]
 policy = "two-owners"
 "#;
 
+    fn plain() -> Trust {
+        Trust::default()
+    }
+
+    #[test]
+    fn secrets_come_only_from_allowed_places() {
+        let trust = Trust {
+            secrets_dir: Some(PathBuf::from("/run/secrets")),
+            lab_mode: false,
+        };
+        let with = |replacement: &str| {
+            GOOD.replace(r#"password_env = "LEASEGATE_SECRET_AD""#, replacement)
+        };
+        for (line, problem) in [
+            (
+                r#"password_env = "DATABASE_URL""#,
+                "must name a LEASEGATE_SECRET_* variable",
+            ),
+            (
+                r#"password_file = "/etc/shadow""#,
+                "outside the secrets directory",
+            ),
+            (
+                r#"password_file = "../../etc/shadow""#,
+                "must not contain `..`",
+            ),
+        ] {
+            let err = parse(&with(line), "c.toml", &trust)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(problem), "{line}: {err}");
+            assert!(
+                err.contains("c.toml:2:"),
+                "names the connector's line: {err}"
+            );
+        }
+        assert!(parse(&with(r#"password_file = "ad-bind""#), "c.toml", &trust).is_ok());
+        assert!(
+            parse(
+                &with(r#"password_file = "/run/secrets/ad""#),
+                "c.toml",
+                &trust
+            )
+            .is_ok()
+        );
+        let err = parse(&with(r#"password_file = "ad-bind""#), "c.toml", &plain())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs a secrets directory"), "{err}");
+    }
+
+    #[test]
+    fn skipping_tls_verification_needs_the_lab_switch() {
+        let bad = GOOD.replace("kind = \"ldap\"", "kind = \"ldap\"\ntls_skip_verify = true");
+        let err = parse(&bad, "c.toml", &plain()).unwrap_err().to_string();
+        assert!(err.contains("LEASEGATE_LAB_MODE"), "{err}");
+        let trust = Trust {
+            lab_mode: true,
+            ..Trust::default()
+        };
+        assert!(parse(&bad, "c.toml", &trust).is_ok());
+    }
+
+    #[test]
+    fn short_account_names_need_their_domains() {
+        let bad = GOOD.replace(
+            "kind = \"ldap\"",
+            "kind = \"ldap\"\naccount_attribute = \"sAMAccountName\"",
+        );
+        let err = parse(&bad, "c.toml", &plain()).unwrap_err().to_string();
+        assert!(err.contains("upn_domains"), "{err}");
+        let good = bad.replace(
+            "account_attribute = \"sAMAccountName\"",
+            "account_attribute = \"sAMAccountName\"\nupn_domains = [\"contoso.test\"]",
+        );
+        assert!(parse(&good, "c.toml", &plain()).is_ok());
+    }
+
     #[test]
     fn a_good_catalog_parses() {
-        let catalog = parse(GOOD, "catalog.toml").unwrap();
+        let catalog = parse(GOOD, "catalog.toml", &plain()).unwrap();
         assert_eq!(catalog.entitlements.len(), 1);
         assert_eq!(catalog.policies["two-owners"].stages[0].required, 2);
     }
@@ -350,14 +605,18 @@ policy = "two-owners"
     #[test]
     fn syntax_errors_name_the_line() {
         let bad = GOOD.replace("max_minutes = 480", "max_minutes = \"lots\"");
-        let err = parse(&bad, "catalog.toml").unwrap_err().to_string();
+        let err = parse(&bad, "catalog.toml", &plain())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 12"), "{err}");
     }
 
     #[test]
     fn unknown_fields_are_refused_with_their_line() {
         let bad = GOOD.replace("owners = [", "ownrs = [");
-        let err = parse(&bad, "catalog.toml").unwrap_err().to_string();
+        let err = parse(&bad, "catalog.toml", &plain())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ownrs"), "{err}");
         assert!(err.contains("line 26"), "{err}");
     }
@@ -367,7 +626,7 @@ policy = "two-owners"
         let bad = GOOD
             .replace(r#"policy = "two-owners""#, r#"policy = "nobody""#)
             .replace("default_minutes = 60,", "default_minutes = 600,");
-        let err = parse(&bad, "catalog.toml").unwrap_err();
+        let err = parse(&bad, "catalog.toml", &plain()).unwrap_err();
         assert_eq!(err.problems.len(), 2, "{err}");
         assert!(
             err.problems[0].starts_with("catalog.toml:15: policy `two-owners`"),
@@ -383,7 +642,7 @@ policy = "two-owners"
             r#"owners = ["a@contoso.test", "b@contoso.test", "c@contoso.test"]"#,
             r#"owners = ["a@contoso.test"]"#,
         );
-        let err = parse(&bad, "c.toml").unwrap_err().to_string();
+        let err = parse(&bad, "c.toml", &plain()).unwrap_err().to_string();
         assert!(err.contains("needs 2 owner approval(s)"), "{err}");
     }
 }

@@ -49,6 +49,8 @@ pub struct OidcSettings {
 pub struct SessionSettings {
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
+    /// How often a session's person is checked again (still active, roles) while in use.
+    pub recheck: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +70,8 @@ pub struct EngineSettings {
     pub lease: Duration,
     /// Grants claimed at once.
     pub batch: i64,
+    /// How often the accounts of people who may hold a session are checked in the directories.
+    pub account_watch: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +89,13 @@ pub struct Settings {
     pub engine: EngineSettings,
     /// The catalog file (connectors, policies, entitlements) loaded at start.
     pub catalog_file: Option<std::path::PathBuf>,
+    /// Where connector secrets may be read from as files (`LEASEGATE_SECRETS_DIR`, else
+    /// systemd's `CREDENTIALS_DIRECTORY`). Secrets come from here or from `LEASEGATE_SECRET_*`
+    /// variables, nowhere else.
+    pub secrets_dir: Option<std::path::PathBuf>,
+    /// Lab switches allowed (`LEASEGATE_LAB_MODE`): TLS without certificate checks. Never in
+    /// production.
+    pub lab_mode: bool,
 }
 
 /// Everything wrong with the configuration, one line per problem.
@@ -144,7 +155,7 @@ pub fn from_sources(
 ) -> Result<Settings, ConfigError> {
     let mut values = file;
     for (key, value) in env {
-        if key.starts_with(PREFIX) || key == "DATABASE_URL" {
+        if key.starts_with(PREFIX) || key == "DATABASE_URL" || key == "CREDENTIALS_DIRECTORY" {
             values.insert(key, value);
         }
     }
@@ -291,6 +302,7 @@ impl Reader {
                 "LEASEGATE_SESSION_ABSOLUTE_TIMEOUT",
                 Duration::from_secs(24 * 3600),
             ),
+            recheck: self.duration("LEASEGATE_SESSION_RECHECK", Duration::from_secs(120)),
         };
         if session.idle_timeout > session.absolute_timeout {
             self.problems.push(
@@ -319,12 +331,26 @@ impl Reader {
             enabled: self.parsed("LEASEGATE_ENGINE", true, "true or false"),
             lease: self.duration("LEASEGATE_ENGINE_LEASE", Duration::from_secs(30)),
             batch: self.parsed("LEASEGATE_ENGINE_BATCH", 1000, "a whole number"),
+            account_watch: self.duration("LEASEGATE_ACCOUNT_WATCH", Duration::from_secs(60)),
         };
         if !(1..=10_000).contains(&engine.batch) {
             self.problems
                 .push("LEASEGATE_ENGINE_BATCH must lie between 1 and 10000".into());
         }
         let catalog_file = self.raw("LEASEGATE_CATALOG").map(std::path::PathBuf::from);
+        let secrets_dir = self
+            .raw("LEASEGATE_SECRETS_DIR")
+            .or_else(|| self.raw("CREDENTIALS_DIRECTORY"))
+            .map(std::path::PathBuf::from);
+        if let Some(dir) = &secrets_dir
+            && !dir.is_absolute()
+        {
+            self.problems.push(format!(
+                "LEASEGATE_SECRETS_DIR must be an absolute path: `{}`",
+                dir.display()
+            ));
+        }
+        let lab_mode = self.parsed("LEASEGATE_LAB_MODE", false, "true or false");
 
         if !self.problems.is_empty() {
             return Err(ConfigError {
@@ -342,6 +368,8 @@ impl Reader {
             log_json,
             engine,
             catalog_file,
+            secrets_dir,
+            lab_mode,
         })
     }
 }

@@ -2,19 +2,24 @@
 //! who has it. Implementations are named for their technology ([`ldap::LdapDirectory`]).
 
 pub mod ldap;
+pub mod memory;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
 
 /// A person's account in a connected system.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
-    /// How the system names the account (an LDAP DN).
+    /// How the system names the account now (an LDAP DN); it changes when the account is
+    /// renamed or moved.
     pub reference: String,
+    /// What never changes (AD `objectGUID`, OpenLDAP `entryUUID`), when the system has it.
+    pub stable_id: Option<String>,
+    /// False for an account the system has disabled (or locked for good).
+    pub enabled: bool,
     pub upn: Option<String>,
     pub display_name: Option<String>,
     pub department: Option<String>,
@@ -22,8 +27,15 @@ pub struct Account {
     pub manager: Option<String>,
 }
 
+/// A thing access is granted to (a group), as the system names it now and by its stable id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub reference: String,
+    pub stable_id: Option<String>,
+}
+
 /// What the connector could say about its system.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
     Healthy,
     Down(String),
@@ -61,6 +73,30 @@ pub trait Connector: Send + Sync {
 
     /// Reads one account by its reference.
     async fn account(&self, reference: &str) -> Result<Option<Account>, ConnectorError>;
+
+    /// Reads many accounts by their references; missing ones are left out. Implementations
+    /// bound how many calls they have in flight instead of asking one after the other.
+    async fn accounts(&self, references: &[String]) -> Result<Vec<Account>, ConnectorError>;
+
+    /// Finds accounts by their stable ids, wherever they were renamed or moved to; accounts
+    /// that no longer exist are left out. Many ids take few calls (the engine removes
+    /// thousands at once).
+    async fn accounts_by_id(&self, stable_ids: &[String]) -> Result<Vec<Account>, ConnectorError>;
+
+    /// One account by its stable id. `Ok(None)`: the account no longer exists.
+    async fn account_by_id(&self, stable_id: &str) -> Result<Option<Account>, ConnectorError> {
+        Ok(self
+            .accounts_by_id(&[stable_id.to_string()])
+            .await?
+            .into_iter()
+            .find(|a| a.stable_id.as_deref() == Some(stable_id)))
+    }
+
+    /// Reads a target by its reference, with its stable id. `Ok(None)`: no such target.
+    async fn target(&self, reference: &str) -> Result<Option<Target>, ConnectorError>;
+
+    /// Finds a target by its stable id, wherever it was renamed or moved to.
+    async fn target_by_id(&self, stable_id: &str) -> Result<Option<Target>, ConnectorError>;
 
     /// Gives every account in `accounts` the access `target` stands for (one call, many members).
     async fn grant(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError>;

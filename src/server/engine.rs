@@ -7,9 +7,10 @@
 //! replica's claims come back when the lease passes. Connector calls are idempotent and run
 //! outside the claiming transaction; outcomes are recorded only under a claim still held.
 
+pub mod account_watch;
 mod backoff;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -18,8 +19,8 @@ use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
 use crate::server::config::EngineSettings;
-use crate::server::connectors::{Connector, ConnectorError, Connectors};
-use crate::server::db::grants::{self, Work};
+use crate::server::connectors::{Account, Connector, ConnectorError, Connectors};
+use crate::server::db::grants::{self, ActedOn, Work};
 
 pub use backoff::retry_delay;
 
@@ -79,9 +80,14 @@ impl Engine {
         }
         let mut listener = None;
         let mut failures = 0u32;
+        let mut next_watch = std::time::Instant::now();
         while !*shutdown.borrow() {
             if listener.is_none() {
                 listener = self.listen().await;
+            }
+            if std::time::Instant::now() >= next_watch {
+                next_watch = std::time::Instant::now() + self.settings.account_watch;
+                self.watch_accounts().await;
             }
             let wait = match self.run_due(&shutdown).await {
                 Ok(()) => {
@@ -103,6 +109,7 @@ impl Engine {
                     wait
                 }
             };
+            let wait = wait.min(next_watch.saturating_duration_since(std::time::Instant::now()));
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 notified = recv(&mut listener) => {
@@ -114,6 +121,24 @@ impl Engine {
             }
         }
         tracing::info!(worker = %self.worker, "engine stopped");
+    }
+
+    /// Looks up the people who may hold a session in the directories (see `account_watch`).
+    async fn watch_accounts(&self) {
+        // Sessions last at most a day by default; look at everyone seen within two.
+        let window = Duration::from_secs(2 * 86_400);
+        match account_watch::check(&self.pool, &self.connectors, window).await {
+            Ok(w) if w.barred > 0 || w.restored > 0 => {
+                tracing::info!(
+                    checked = w.checked,
+                    barred = w.barred,
+                    restored = w.restored,
+                    "account watch"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "account watch failed"),
+        }
     }
 
     async fn listen(&self) -> Option<PgListener> {
@@ -151,35 +176,37 @@ impl Engine {
         if work.is_empty() {
             return Ok(Pass::default());
         }
-        // One connector call per target and direction: removals that fall due together on the
-        // same group become one modify with many values.
+        // One connector call per pinned target and direction: removals that fall due together
+        // on the same group become one modify with many values.
         let mut batches: BTreeMap<(bool, String, String), Vec<Work>> = BTreeMap::new();
-        let mut pass = Pass::default();
         for item in work {
-            match item.state.as_str() {
-                "scheduled" => batches
-                    .entry((false, item.connector.clone(), item.target.clone()))
-                    .or_default()
-                    .push(item),
-                "revoking" => batches
-                    .entry((true, item.connector.clone(), item.target.clone()))
-                    .or_default()
-                    .push(item),
+            let revoke = match item.state.as_str() {
+                "scheduled" => false,
+                "revoking" => true,
                 _ => {
                     // Claimed but not due after all (moved by an extension meanwhile).
                     grants::release(&self.pool, &self.worker, item.id).await?;
+                    continue;
                 }
-            }
+            };
+            let target = item
+                .target_id
+                .clone()
+                .unwrap_or_else(|| item.target_ref.clone());
+            batches
+                .entry((revoke, item.connector.clone(), target))
+                .or_default()
+                .push(item);
         }
-        let results: Vec<Result<Pass, sqlx::Error>> =
-            futures::stream::iter(batches.into_iter().map(
-                |((revoke, connector, target), items)| {
-                    self.work_batch(revoke, connector, target, items)
-                },
-            ))
-            .buffer_unordered(PARALLEL_TARGETS)
-            .collect()
-            .await;
+        let results: Vec<Result<Pass, sqlx::Error>> = futures::stream::iter(
+            batches
+                .into_iter()
+                .map(|((revoke, connector, _), items)| self.work_batch(revoke, connector, items)),
+        )
+        .buffer_unordered(PARALLEL_TARGETS)
+        .collect()
+        .await;
+        let mut pass = Pass::default();
         for result in results {
             let p = result?;
             pass.provisioned += p.provisioned;
@@ -189,121 +216,294 @@ impl Engine {
         Ok(pass)
     }
 
+    /// Grants that share a connector and a pinned target, all to add or all to remove.
     async fn work_batch(
         &self,
         revoke: bool,
         connector_name: String,
-        target: String,
         items: Vec<Work>,
     ) -> Result<Pass, sqlx::Error> {
         let mut pass = Pass::default();
         let Some(connector) = self.connectors.get(&connector_name) else {
-            let error = format!("connector `{connector_name}` is not configured");
-            for item in &items {
-                self.fail(
-                    item,
-                    &ConnectorError::Permanent(error.clone()),
-                    revoke,
-                    &mut pass,
-                )
+            let error = ConnectorError::Permanent(format!(
+                "connector `{connector_name}` is not configured"
+            ));
+            self.fail_all(items.iter(), &error, revoke, &mut pass)
                 .await?;
-            }
             return Ok(pass);
         };
-        // Accounts first: found once, then remembered.
-        let mut ready: Vec<(Work, String)> = Vec::new();
-        for mut item in items {
-            match self.account_of(connector.as_ref(), &item).await {
-                Ok(Some(account)) => {
-                    item.account = Some(account.clone());
-                    ready.push((item, account));
+        // The target as the directory names it now, found by its stable id once pinned.
+        let target = match self.current_target(connector.as_ref(), &items).await {
+            Ok(Some(target)) => target,
+            Ok(None) if revoke => {
+                for item in &items {
+                    self.missing(item, "target_missing", &mut pass).await?;
                 }
-                Ok(None) if revoke => {
-                    // No account means nothing to remove: the target cannot hold it.
-                    pass.revoked +=
-                        grants::mark_revoked_many(&self.pool, &self.worker, &[&item]).await?;
+                return Ok(pass);
+            }
+            Ok(None) => {
+                let error =
+                    ConnectorError::Permanent(format!("no such target: {}", items[0].target_ref));
+                self.fail_all(items.iter(), &error, revoke, &mut pass)
+                    .await?;
+                return Ok(pass);
+            }
+            Err(error) => {
+                self.fail_all(items.iter(), &error, revoke, &mut pass)
+                    .await?;
+                return Ok(pass);
+            }
+        };
+        if revoke {
+            self.remove(connector.as_ref(), &target, items, &mut pass)
+                .await?;
+        } else {
+            self.add(connector.as_ref(), &target, items, &mut pass)
+                .await?;
+        }
+        Ok(pass)
+    }
+
+    async fn current_target(
+        &self,
+        connector: &dyn Connector,
+        items: &[Work],
+    ) -> Result<Option<String>, ConnectorError> {
+        let first = &items[0];
+        if let Some(id) = &first.target_id {
+            return Ok(connector.target_by_id(id).await?.map(|t| t.reference));
+        }
+        let Some(target) = connector.target(&first.target_ref).await? else {
+            return Ok(None);
+        };
+        if let Some(id) = &target.stable_id {
+            let ids: Vec<uuid::Uuid> = items.iter().map(|w| w.id).collect();
+            if let Err(e) = grants::pin_target(&self.pool, &self.worker, &ids, id).await {
+                tracing::warn!(error = %e, "could not pin a target's stable id");
+            }
+        }
+        Ok(Some(target.reference))
+    }
+
+    /// Provisioning: find each account, pin it, then add them all in one call.
+    async fn add(
+        &self,
+        connector: &dyn Connector,
+        target: &str,
+        items: Vec<Work>,
+        pass: &mut Pass,
+    ) -> Result<(), sqlx::Error> {
+        let mut ready: Vec<(Work, String)> = Vec::new();
+        for item in items {
+            let found = match &item.account_id {
+                // Pinned by an earlier attempt: the same account, wherever it is now.
+                Some(id) => connector.account_by_id(id).await,
+                None => connector.find_account(&item.upn).await,
+            };
+            match found {
+                Ok(Some(account)) if account.enabled => {
+                    if item.account_ref.is_none()
+                        && !grants::pin_account(&self.pool, &self.worker, item.id, &account).await?
+                    {
+                        continue; // the claim was lost
+                    }
+                    self.remember(&item, &account).await;
+                    ready.push((item, account.reference));
+                }
+                Ok(Some(_)) => {
+                    let error = ConnectorError::Permanent(format!(
+                        "the account of {} in `{}` is disabled",
+                        item.upn, item.connector
+                    ));
+                    self.fail(&item, &error, false, pass).await?;
                 }
                 Ok(None) => {
                     let error = ConnectorError::Permanent(format!(
                         "no account for {} in `{}`",
                         item.upn, item.connector
                     ));
-                    self.fail(&item, &error, revoke, &mut pass).await?;
+                    self.fail(&item, &error, false, pass).await?;
                 }
-                Err(error) => self.fail(&item, &error, revoke, &mut pass).await?,
+                Err(error) => self.fail(&item, &error, false, pass).await?,
             }
         }
         if ready.is_empty() {
-            return Ok(pass);
+            return Ok(());
         }
         let accounts: Vec<String> = ready.iter().map(|(_, a)| a.clone()).collect();
-        let outcome = if revoke {
-            connector.revoke(&target, &accounts).await
-        } else {
-            connector.grant(&target, &accounts).await
-        };
-        if let Err(error) = outcome {
-            for (item, _) in &ready {
-                self.fail(item, &error, revoke, &mut pass).await?;
-            }
-            return Ok(pass);
+        if let Err(error) = connector.grant(target, &accounts).await {
+            self.fail_all(ready.iter().map(|(w, _)| w), &error, false, pass)
+                .await?;
+            return Ok(());
         }
-        if !revoke {
-            for (item, _) in &ready {
-                if grants::mark_provisioned(&self.pool, &self.worker, item).await? {
-                    pass.provisioned += 1;
+        for (work, account) in &ready {
+            let acted = ActedOn {
+                work,
+                target,
+                account,
+            };
+            if grants::mark_provisioned(&self.pool, &self.worker, &acted).await? {
+                pass.provisioned += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removal: from the pinned account (found again by its stable id after a rename or a
+    /// move), then a read-back of the target. Only what the read-back shows absent is recorded
+    /// as removed.
+    async fn remove(
+        &self,
+        connector: &dyn Connector,
+        target: &str,
+        items: Vec<Work>,
+        pass: &mut Pass,
+    ) -> Result<(), sqlx::Error> {
+        let (unprovisioned, pinned): (Vec<Work>, Vec<Work>) = items
+            .into_iter()
+            .partition(|w| w.account_ref.is_none() && !w.provisioned);
+        let unprovisioned: Vec<&Work> = unprovisioned.iter().collect();
+        pass.revoked +=
+            grants::mark_never_provisioned(&self.pool, &self.worker, &unprovisioned).await?;
+        // The pinned accounts as the directory names them now: one lookup for the batch.
+        let ids: Vec<String> = pinned.iter().filter_map(|w| w.account_id.clone()).collect();
+        let current: HashMap<String, String> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            match connector.accounts_by_id(&ids).await {
+                Ok(found) => found
+                    .into_iter()
+                    .filter_map(|a| Some((a.stable_id?, a.reference)))
+                    .collect(),
+                Err(error) => {
+                    self.fail_all(pinned.iter(), &error, true, pass).await?;
+                    return Ok(());
                 }
             }
-            return Ok(pass);
+        };
+        let mut ready: Vec<(Work, String)> = Vec::new();
+        for item in pinned {
+            let account = match (&item.account_id, &item.account_ref) {
+                (Some(id), _) => match current.get(id) {
+                    Some(reference) => reference.clone(),
+                    None => {
+                        self.missing(&item, "account_missing", pass).await?;
+                        continue;
+                    }
+                },
+                // A directory without stable ids: the reference pinned at provisioning.
+                (None, Some(reference)) => reference.clone(),
+                // Provisioned before grants were pinned: the account as found now.
+                (None, None) => match connector.find_account(&item.upn).await {
+                    Ok(Some(account)) => account.reference,
+                    Ok(None) => {
+                        self.missing(&item, "account_missing", pass).await?;
+                        continue;
+                    }
+                    Err(error) => {
+                        self.fail(&item, &error, true, pass).await?;
+                        continue;
+                    }
+                },
+            };
+            ready.push((item, account));
         }
-        // Prove it: read the group back.
-        let still = match connector.holding(&target, &accounts).await {
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let accounts: Vec<String> = ready.iter().map(|(_, a)| a.clone()).collect();
+        if let Err(error) = connector.revoke(target, &accounts).await {
+            self.fail_all(ready.iter().map(|(w, _)| w), &error, true, pass)
+                .await?;
+            return Ok(());
+        }
+        // The references pinned at provisioning, where the account has since been renamed.
+        // Directories that keep references intact (AD) no longer list them; others (OpenLDAP
+        // without referential integrity) still do, and such a stale value must go too.
+        let stale: Vec<String> = ready
+            .iter()
+            .filter_map(|(w, current)| w.account_ref.clone().filter(|p| p != current))
+            .collect();
+        let mut asked = accounts.clone();
+        asked.extend(stale.iter().cloned());
+        // Prove it: read the target back.
+        let mut still = match connector.holding(target, &asked).await {
             Ok(still) => still,
             Err(error) => {
-                for (item, _) in &ready {
-                    self.fail(item, &error, revoke, &mut pass).await?;
-                }
-                return Ok(pass);
+                self.fail_all(ready.iter().map(|(w, _)| w), &error, true, pass)
+                    .await?;
+                return Ok(());
             }
         };
+        let stale_held: Vec<String> = stale.into_iter().filter(|s| still.contains(s)).collect();
+        if !stale_held.is_empty() {
+            let again = match connector.revoke(target, &stale_held).await {
+                Ok(()) => connector.holding(target, &asked).await,
+                Err(error) => Err(error),
+            };
+            match again {
+                Ok(now) => still = now,
+                Err(error) => {
+                    self.fail_all(ready.iter().map(|(w, _)| w), &error, true, pass)
+                        .await?;
+                    return Ok(());
+                }
+            }
+        }
         let mut gone = Vec::with_capacity(ready.len());
-        for (item, account) in &ready {
-            if still.contains(account) {
+        for (work, account) in &ready {
+            let pinned_held = work.account_ref.as_ref().is_some_and(|p| still.contains(p));
+            if still.contains(account) || pinned_held {
                 let error = ConnectorError::Transient(
                     "the membership was still present when read back after removal".into(),
                 );
-                self.fail(item, &error, revoke, &mut pass).await?;
+                self.fail(work, &error, true, pass).await?;
             } else {
-                gone.push(item);
+                gone.push(ActedOn {
+                    work,
+                    target,
+                    account,
+                });
             }
         }
         pass.revoked += grants::mark_revoked_many(&self.pool, &self.worker, &gone).await?;
-        Ok(pass)
+        Ok(())
     }
 
-    async fn account_of(
-        &self,
-        connector: &dyn Connector,
-        item: &Work,
-    ) -> Result<Option<String>, ConnectorError> {
-        if let Some(account) = &item.account {
-            return Ok(Some(account.clone()));
-        }
-        let Some(account) = connector.find_account(&item.upn).await? else {
-            return Ok(None);
-        };
-        if let Err(e) = grants::remember_account(
-            &self.pool,
-            item.principal_id,
-            item.connector_id,
-            &account.reference,
-            account.manager.as_deref(),
-        )
-        .await
+    async fn remember(&self, item: &Work, account: &Account) {
+        if let Err(e) =
+            grants::remember_account(&self.pool, item.principal_id, item.connector_id, account)
+                .await
         {
             tracing::warn!(error = %e, "could not remember an account reference");
         }
-        Ok(Some(account.reference))
+    }
+
+    async fn missing(&self, item: &Work, what: &str, pass: &mut Pass) -> Result<(), sqlx::Error> {
+        let attempt = u32::try_from(item.attempts).unwrap_or(0) + 1;
+        let retry = retry_delay(attempt, Duration::from_secs(300));
+        tracing::error!(
+            grant = %item.id, connector = %item.connector, target = %item.target_ref,
+            account = ?item.account_ref, what,
+            "removal cannot find what it must remove from; a person must resolve it"
+        );
+        if grants::mark_missing(&self.pool, &self.worker, item, what, retry.as_secs_f64()).await? {
+            pass.failed += 1;
+        }
+        Ok(())
+    }
+
+    async fn fail_all<'a>(
+        &self,
+        items: impl Iterator<Item = &'a Work>,
+        error: &ConnectorError,
+        revoke: bool,
+        pass: &mut Pass,
+    ) -> Result<(), sqlx::Error> {
+        for item in items {
+            self.fail(item, error, revoke, pass).await?;
+        }
+        Ok(())
     }
 
     async fn fail(
@@ -327,7 +527,7 @@ impl Engine {
             ConnectorError::Transient(_) => Some(retry_delay(attempt, Duration::from_secs(300))),
         };
         tracing::warn!(
-            grant = %item.id, connector = %item.connector, target = %item.target,
+            grant = %item.id, connector = %item.connector, target = %item.target_ref,
             attempt, error = %error, retry_in = ?retry,
             "{} failed", if revoke { "removal" } else { "provisioning" }
         );

@@ -12,6 +12,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use sqlx::PgPool;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration as CookieDuration;
@@ -42,6 +43,7 @@ pub fn app_state(
         pool,
         leptos,
         connectors,
+        engine: Default::default(),
     }
 }
 
@@ -68,6 +70,12 @@ pub fn spawn_session_cleanup(pool: &PgPool) {
 
 /// The whole HTTP service.
 pub fn build(state: AppState) -> Router {
+    build_with(state, Router::new())
+}
+
+/// The whole HTTP service with `extra` routes behind the same layers (tests add routes that
+/// misbehave on purpose this way; the binary adds none).
+pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
     let settings = state.settings.clone();
     let idle = CookieDuration::seconds(settings.session.idle_timeout.as_secs() as i64);
     let sessions = SessionManagerLayer::new(session_store(&state.pool))
@@ -96,6 +104,7 @@ pub fn build(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(crate::server::auth::routes::router())
+        .merge(extra)
         .leptos_routes_with_context(&state, routes, page_context.clone(), {
             let options = state.leptos.clone();
             move || shell(options.clone())
@@ -115,6 +124,9 @@ pub fn build(state: AppState) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), security::headers))
+        // A panic that slipped past the checks answers 500 with a reference, and the process
+        // keeps serving everyone else.
+        .layer(CatchPanicLayer::custom(correlation::panic_response))
         .layer(from_fn(correlation::assign))
         .with_state(state)
 }

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use crate::server::auth::oidc::OidcProvider;
 use crate::server::config::Settings;
 use crate::server::connectors::Connectors;
+use crate::server::supervisor::EngineStatus;
 
 /// What every request handler and server function can reach. Cheap to clone.
 #[derive(Clone)]
@@ -16,6 +17,8 @@ pub struct AppState {
     pub oidc: Arc<OidcProvider>,
     pub leptos: LeptosOptions,
     pub connectors: Connectors,
+    /// Whether this process's engine runs; `/readyz` fails once it has stopped.
+    pub engine: EngineStatus,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -174,6 +174,14 @@ pub struct Labels {
     pub save: &'static str,
     pub policy_used_by: fn(&str, i64) -> String,
     pub rules_as_in_file: &'static str,
+    pub stuck_removals: &'static str,
+    pub stuck_removals_intro: &'static str,
+    pub stuck_account_missing: &'static str,
+    pub stuck_target_missing: &'static str,
+    pub stuck_why: &'static str,
+    pub resolution_note: &'static str,
+    pub close_removal: &'static str,
+    pub close_removal_named: fn(&str, &str) -> String,
 }
 
 pub const EN: Labels = Labels {
@@ -341,4 +349,12 @@ pub const EN: Labels = Labels {
     save: "Save",
     policy_used_by: |key, count| format!("{key} · used by {count} offered entries"),
     rules_as_in_file: "Rules, written as in the catalog file",
+    stuck_removals: "Removals that need a person",
+    stuck_removals_intro: "The portal cannot remove these: the account or group they were granted on is gone from the directory, so nothing can be removed or read back. They stay overdue until you check the directory and close them here; a closed removal is recorded as done by you, never as verified.",
+    stuck_account_missing: "The account is gone",
+    stuck_target_missing: "The group is gone",
+    stuck_why: "Why",
+    resolution_note: "What you checked (recorded in the trail)",
+    close_removal: "Close as handled",
+    close_removal_named: |who, what| format!("Close the removal of {what} from {who} as handled"),
 };

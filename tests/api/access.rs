@@ -181,6 +181,7 @@ impl World {
                 enabled: true,
                 lease: std::time::Duration::from_secs(30),
                 batch: 100,
+                account_watch: std::time::Duration::from_secs(60),
             },
         );
         engine.run_once().await.unwrap();

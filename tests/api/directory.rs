@@ -222,6 +222,9 @@ where
     })
 }
 
+/// Adds an entry and waits until the directory answers with it. "Already exists" is accepted
+/// only when the entry at that very DN exists (fixed entries shared by tests); a clash on
+/// another unique attribute (AD's `sAMAccountName`) must fail here, not later.
 async fn add(ldap: &mut Ldap, dn: &str, attrs: Vec<(&str, Vec<&str>)>) {
     let attrs: Vec<(&str, HashSet<&str>)> = attrs
         .into_iter()
@@ -229,11 +232,41 @@ async fn add(ldap: &mut Ldap, dn: &str, attrs: Vec<(&str, Vec<&str>)>) {
         .collect();
     let result = ldap.add(dn, attrs).await.unwrap();
     assert!(result.rc == 0 || result.rc == 68, "adding {dn}: {result}");
+    wait_for_entry(ldap, dn).await;
 }
 
-/// A short unique suffix for names made by one test.
+/// Waits until the directory answers with the entry at `dn`.
+async fn wait_for_entry(ldap: &mut Ldap, dn: &str) {
+    let started = Instant::now();
+    loop {
+        let found = ldap
+            .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await
+            .unwrap();
+        if found.1.rc == 0 && !found.0.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{dn} is not in the directory after writing it"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A unique suffix for names made by one test (48 random bits: no clash among the
+/// benchmark's tens of thousands of names).
 pub fn unique() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// A unique `sAMAccountName`: AD allows 20 characters, so 19 random hex digits (76 bits)
+/// after the prefix.
+fn unique_sam(prefix: char) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..19]
+    )
 }
 
 impl Directory {
@@ -299,6 +332,7 @@ impl Directory {
                 Kind::OpenLdap => AccountAttribute::Mail,
             },
             timeout_seconds: 10,
+            upn_domains: Vec::new(),
         }
     }
 
@@ -321,10 +355,13 @@ impl Directory {
         department: Option<&str>,
     ) -> String {
         let dn = format!("CN={},{}", ldap3::dn_escape(cn), self.people);
-        let sam = format!("u{}", &unique()[..7]);
+        let sam = unique_sam('u');
         let mut attrs: Vec<(&str, Vec<&str>)> = match self.kind {
+            // 544: a normal account needing no password, so enabled (AD disables accounts
+            // added without a password).
             Kind::Samba => vec![
                 ("objectClass", vec!["user"]),
+                ("userAccountControl", vec!["544"]),
                 ("sAMAccountName", vec![&sam]),
                 ("userPrincipalName", vec![upn]),
                 ("displayName", vec![cn]),
@@ -356,7 +393,7 @@ impl Directory {
 
     pub async fn add_group(&self, ldap: &mut Ldap, cn: &str, members: &[String]) -> String {
         let dn = format!("CN={},{}", ldap3::dn_escape(cn), self.groups);
-        let sam = format!("g{}", unique());
+        let sam = unique_sam('g');
         // groupOfNames must have a member; AD groups may be empty.
         let first: Vec<&str> = members.iter().take(1).map(String::as_str).collect();
         let attrs: Vec<(&str, Vec<&str>)> = match self.kind {
@@ -394,6 +431,11 @@ impl Directory {
             // Leave the placeholder: groupOfNames cannot be empty.
         }
         dn
+    }
+
+    /// Waits until the directory answers with the entry at `dn` (after a write).
+    pub async fn wait_for(&self, ldap: &mut Ldap, dn: &str) {
+        wait_for_entry(ldap, dn).await;
     }
 
     /// Is `user` a direct member of `group`? Asked of the directory itself.

@@ -23,6 +23,7 @@ fn settings(lease: Duration) -> EngineSettings {
         enabled: true,
         lease,
         batch: 1000,
+        account_watch: std::time::Duration::from_secs(60),
     }
 }
 

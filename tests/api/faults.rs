@@ -16,7 +16,7 @@ use crate::seed::count;
 const GRANTS: usize = 500;
 const GROUPS: usize = 5;
 
-fn start_portal(database_url: &str, catalog_file: &str) -> Child {
+fn start_portal(database_url: &str, catalog_file: &str, password: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_leasegate"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -26,6 +26,7 @@ fn start_portal(database_url: &str, catalog_file: &str) -> Child {
         .env("LEASEGATE_OIDC_CLIENT_SECRET", "s")
         .env("LEASEGATE_LISTEN", "127.0.0.1:0")
         .env("LEASEGATE_CATALOG", catalog_file)
+        .env("LEASEGATE_SECRET_FAULT_DIRECTORY", password)
         .env("LEASEGATE_ENGINE_LEASE", "3s")
         .env("LEASEGATE_ENGINE_BATCH", "50")
         .stdout(Stdio::null())
@@ -69,19 +70,12 @@ async fn a_killed_portal_finishes_every_removal_once(pool: PgPool) {
     // The catalog the binary loads, stored once here so the grants can name its entries.
     let work = std::env::temp_dir().join(format!("leasegate-kill-{id}"));
     std::fs::create_dir_all(&work).unwrap();
-    let password_file = work.join("password");
-    std::fs::write(&password_file, &dir.admin_password).unwrap();
     let mut text = format!(
         "[connectors.fault-directory]\nkind = \"ldap\"\nurl = \"{}\"\nca_file = \"{}\"\n\
-         bind_dn = \"{}\"\npassword_file = \"{}\"\nuser_base = \"{}\"\ngroup_base = \"{}\"\n\
+         bind_dn = \"{}\"\npassword_env = \"LEASEGATE_SECRET_FAULT_DIRECTORY\"\nuser_base = \"{}\"\ngroup_base = \"{}\"\n\
          account_attribute = \"mail\"\n\n[policies.auto]\nname = \"Auto\"\n\
          durations = {{ default_minutes = 60, max_minutes = 480 }}\n\n",
-        dir.url,
-        dir.ca_file,
-        dir.admin_dn,
-        password_file.display(),
-        dir.people,
-        dir.groups
+        dir.url, dir.ca_file, dir.admin_dn, dir.people, dir.groups
     );
     for (g, group) in groups.iter().enumerate() {
         text.push_str(&format!(
@@ -91,7 +85,7 @@ async fn a_killed_portal_finishes_every_removal_once(pool: PgPool) {
     }
     let catalog_file = work.join("catalog.toml");
     std::fs::write(&catalog_file, &text).unwrap();
-    let parsed = catalog::parse(&text, "catalog.toml").unwrap();
+    let parsed = catalog::parse(&text, "catalog.toml", &catalog::Trust::default()).unwrap();
     catalog::store(
         &pool,
         &parsed,
@@ -117,8 +111,9 @@ async fn a_killed_portal_finishes_every_removal_once(pool: PgPool) {
         let ends_at = first_end + TimeDelta::milliseconds(8 * i as i64);
         sqlx::query(
             "insert into grants (principal_id, entitlement_id, starts_at, ends_at, state,
-                                 provisioned_at, next_due_at)
-             select $1, id, now() - interval '1 hour', $2, 'active', now() - interval '1 hour', $2
+                                 provisioned_at, next_due_at, connector_id, target_ref)
+             select $1, id, now() - interval '1 hour', $2, 'active', now() - interval '1 hour', $2,
+                    connector_id, target_ref
                from entitlements where key = $3",
         )
         .bind(principal)
@@ -138,7 +133,7 @@ async fn a_killed_portal_finishes_every_removal_once(pool: PgPool) {
     let catalog_path = catalog_file.to_string_lossy().into_owned();
 
     // Kill it halfway through the removals.
-    let mut portal = start_portal(&database_url, &catalog_path);
+    let mut portal = start_portal(&database_url, &catalog_path, &dir.admin_password);
     let kill_at = first_end + TimeDelta::seconds(2);
     tokio::time::sleep((kill_at - Utc::now()).to_std().unwrap_or_default()).await;
     portal.kill().expect("SIGKILL");
@@ -150,7 +145,7 @@ async fn a_killed_portal_finishes_every_removal_once(pool: PgPool) {
     );
 
     // Started again, it finishes the rest, including the claims the dead process held.
-    let mut portal = start_portal(&database_url, &catalog_path);
+    let mut portal = start_portal(&database_url, &catalog_path, &dir.admin_password);
     let started = Instant::now();
     while count(&pool, "select count(*) from grants where state = 'revoked'").await < GRANTS as i64
     {

@@ -132,6 +132,8 @@ pub struct Options {
     pub client_id: &'static str,
     pub extra: Vec<(&'static str, String)>,
     pub connectors: leasegate::server::connectors::Connectors,
+    /// Routes added behind the portal's layers (routes that misbehave on purpose).
+    pub routes: axum::Router<leasegate::server::state::AppState>,
 }
 
 impl Default for Options {
@@ -140,6 +142,7 @@ impl Default for Options {
             client_id: "leasegate-test",
             extra: Vec::new(),
             connectors: Default::default(),
+            routes: axum::Router::new(),
         }
     }
 }
@@ -186,7 +189,7 @@ impl TestApp {
             .expect("leptos options")
             .leptos_options;
         let state = router::app_state(settings.clone(), pool.clone(), leptos, options.connectors);
-        let app = router::build(state);
+        let app = router::build_with(state, options.routes);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         TestApp { base, pool, logs }
     }

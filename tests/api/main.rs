@@ -2,6 +2,7 @@
 //! (`#[sqlx::test]`) and the real OpenID Connect provider from `end2end/idp` (one per test run).
 
 mod access;
+mod boundary;
 mod directory;
 mod engine;
 mod faults;
@@ -9,7 +10,9 @@ mod harness;
 
 mod health;
 mod ldap;
+mod lifecycle;
 mod oidc;
+mod pinned;
 mod security;
 mod seed;
 mod sessions;

@@ -75,8 +75,10 @@ pub async fn grant(
     ends_at: DateTime<Utc>,
 ) -> Uuid {
     sqlx::query_scalar(
-        "insert into grants (principal_id, entitlement_id, starts_at, ends_at, next_due_at)
-         values ($1, $2, $3, $4, $3) returning id",
+        "insert into grants (principal_id, entitlement_id, starts_at, ends_at, next_due_at,
+                             connector_id, target_ref)
+         select $1, e.id, $3, $4, $3, e.connector_id, e.target_ref
+           from entitlements e where e.id = $2 returning id",
     )
     .bind(principal)
     .bind(entitlement)

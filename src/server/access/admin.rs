@@ -1,8 +1,11 @@
 //! Administration: connector health, the catalog as stored, reloading the file.
 
+use crate::domain::audit::AuditAction;
 use serde_json::json;
 
-use crate::api::admin::{AdminEntitlement, AdminOverview, AdminPolicy, ConnectorView};
+use crate::api::admin::{
+    AdminEntitlement, AdminOverview, AdminPolicy, ConnectorView, StuckRemoval,
+};
 use crate::domain::policy::{ApproverSource, Policy};
 use crate::error::AppError;
 use crate::server::auth::session::SessionUser;
@@ -103,7 +106,35 @@ pub async fn overview(state: &AppState) -> Result<AdminOverview, AppError> {
         used_by: r.used_by,
     })
     .collect();
+    let stuck = sqlx::query!(
+        r#"
+        select g.id, p.display_name as holder, e.name as entitlement, c.name as connector,
+               g.target_ref, g.account_ref, g.attention as "attention!",
+               g.overdue_since as "overdue_since: chrono::DateTime<chrono::Utc>"
+          from grants g
+          join principals p on p.id = g.principal_id
+          join entitlements e on e.id = g.entitlement_id
+          join connectors c on c.id = g.connector_id
+         where g.attention is not null
+         order by g.overdue_since
+        "#
+    )
+    .fetch_all(&state.pool)
+    .await?
+    .into_iter()
+    .map(|r| StuckRemoval {
+        grant_id: r.id,
+        holder: r.holder,
+        entitlement: r.entitlement,
+        connector: r.connector,
+        target: r.target_ref,
+        account: r.account_ref,
+        attention: r.attention,
+        overdue_since: r.overdue_since,
+    })
+    .collect();
     Ok(AdminOverview {
+        stuck,
         policies,
         catalog_file: state
             .settings
@@ -125,8 +156,12 @@ pub async fn reload(state: &AppState, caller: &SessionUser) -> Result<String, Ap
     let text = std::fs::read_to_string(path).map_err(|e| AppError::Internal {
         reference: crate::error::reference_for(&format!("reading {origin}: {e}")),
     })?;
-    let parsed = catalog::parse(&text, &origin)
-        .map_err(|e| AppError::invalid("catalog", e.problems.join("\n")))?;
+    let parsed = catalog::parse(
+        &text,
+        &origin,
+        &catalog::Trust::from_settings(&state.settings),
+    )
+    .map_err(|e| AppError::invalid("catalog", e.problems.join("\n")))?;
     let unknown: Vec<&String> = parsed
         .connectors
         .keys()
@@ -139,7 +174,11 @@ pub async fn reload(state: &AppState, caller: &SessionUser) -> Result<String, Ap
         &text,
         &Actor::person(caller.principal_id, &caller.display_name),
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        catalog::StoreError::Refused(problems) => AppError::invalid("catalog", problems.join("\n")),
+        catalog::StoreError::Database(e) => e.into(),
+    })?;
     let mut message = format!(
         "Catalog reloaded: {} entitlements, {} policies; {} disabled.",
         loaded.entitlements, loaded.policies, loaded.disabled
@@ -169,9 +208,9 @@ pub async fn set_enabled(
         &mut tx,
         &Actor::person(caller.principal_id, &caller.display_name),
         if enabled {
-            "catalog.entitlement_enabled"
+            AuditAction::CatalogEntitlementEnabled
         } else {
-            "catalog.entitlement_disabled"
+            AuditAction::CatalogEntitlementDisabled
         },
         &Subject {
             entitlement: Some(id),
@@ -292,7 +331,7 @@ pub async fn edit_entitlement(
     audit::record(
         &mut tx,
         &Actor::person(caller.principal_id, &caller.display_name),
-        "catalog.entitlement_changed",
+        AuditAction::CatalogEntitlementChanged,
         &Subject {
             entitlement: Some(before.id),
             ..Subject::default()
@@ -368,7 +407,7 @@ pub async fn edit_policy(
     audit::record(
         &mut tx,
         &Actor::person(caller.principal_id, &caller.display_name),
-        "catalog.policy_changed",
+        AuditAction::CatalogPolicyChanged,
         &Subject::default(),
         json!({ "key": key.trim(), "before": before.rules, "after": after }),
     )
@@ -378,4 +417,28 @@ pub async fn edit_policy(
         "Policy {} saved. Requests already submitted keep the rules they were submitted under.",
         policy.name
     ))
+}
+
+/// Closes a removal the engine could not carry out; the note says what the person checked.
+pub async fn resolve_removal(
+    state: &AppState,
+    caller: &SessionUser,
+    grant: uuid::Uuid,
+    note: &str,
+) -> Result<String, AppError> {
+    if note.chars().count() < 10 || note.chars().count() > 1000 {
+        return Err(AppError::invalid(
+            "note",
+            "Say in 10 to 1000 characters what you checked in the directory.",
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    let actor = Actor::person(caller.principal_id, &caller.display_name);
+    if !crate::server::db::grants::resolve_missing(&mut tx, grant, &actor, note).await? {
+        return Err(AppError::Conflict(
+            "This removal does not need a person (any more).".into(),
+        ));
+    }
+    tx.commit().await?;
+    Ok("Closed. The trail records it as handled by you, not as verified.".into())
 }

@@ -2,6 +2,7 @@
 //! at the same instant are decided one after the other, and the unique decision row stops a
 //! double submit: however the clicks fall, an approval makes at most one lease.
 
+use crate::domain::audit::AuditAction;
 use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
@@ -23,7 +24,8 @@ pub async fn decide(
     outcome: Outcome,
     comment: &str,
 ) -> Result<String, AppError> {
-    let comment = comment.trim();
+    let comment = crate::api::text_block("comment", comment)?;
+    let comment = comment.as_str();
     if comment.chars().count() > MAX_COMMENT_CHARS {
         return Err(AppError::invalid(
             "comment",
@@ -55,6 +57,19 @@ pub async fn decide(
             request.state
         )));
     }
+    // Whether or not the engine has closed them yet: a request past its deadline, or for an
+    // entry taken out of the catalog, can no longer be decided.
+    if request.expires_at <= Utc::now() {
+        return Err(AppError::Conflict(
+            "This request waited past its deadline and can no longer be decided.".into(),
+        ));
+    }
+    if !request.entitlement_enabled {
+        return Err(AppError::Conflict(
+            "This access was taken out of the catalog; the request can no longer be decided."
+                .into(),
+        ));
+    }
     if !requests::insert_decision(
         &mut tx,
         request_id,
@@ -80,8 +95,8 @@ pub async fn decide(
         &mut tx,
         &actor,
         match outcome {
-            Outcome::Approve => "decision.approved",
-            Outcome::Deny => "decision.denied",
+            Outcome::Approve => AuditAction::DecisionApproved,
+            Outcome::Deny => AuditAction::DecisionDenied,
         },
         &subject,
         json!({ "stage": stage + 1, "comment": comment }),
@@ -91,7 +106,14 @@ pub async fn decide(
     let message = match progress(&request.snapshot.stages, &decisions) {
         Progress::Denied { .. } => {
             requests::close(&mut tx, request_id, "denied").await?;
-            audit::record(&mut tx, &actor, "request.denied", &subject, json!({})).await?;
+            audit::record(
+                &mut tx,
+                &actor,
+                AuditAction::RequestDenied,
+                &subject,
+                json!({}),
+            )
+            .await?;
             "Denied. The requester will see your comment.".to_string()
         }
         Progress::Waiting {
@@ -110,7 +132,14 @@ pub async fn decide(
         }
         Progress::Approved => {
             requests::close(&mut tx, request_id, "approved").await?;
-            audit::record(&mut tx, &actor, "request.approved", &subject, json!({})).await?;
+            audit::record(
+                &mut tx,
+                &actor,
+                AuditAction::RequestApproved,
+                &subject,
+                json!({}),
+            )
+            .await?;
             let now = Utc::now();
             let window = window_at_approval(
                 request.starts_at,

@@ -1,10 +1,14 @@
 //! What a person does with their own requests and leases: cancel, give back, extend.
 
+use crate::domain::audit::AuditAction;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::requests::{RequestForm, Submitted};
+use crate::api::requests::Submitted;
+use crate::api::{text_block, text_line};
+use crate::domain::window::{MAX_POLICY_MINUTES, RequestedEnd, WindowRequest};
 use crate::error::AppError;
+use crate::server::access::submit::{Submission, submit};
 use crate::server::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::requests;
@@ -33,7 +37,7 @@ pub async fn cancel(
     audit::record(
         &mut tx,
         &Actor::person(caller.principal_id, &caller.display_name),
-        "request.cancelled",
+        AuditAction::RequestCancelled,
         &Subject {
             request: Some(request_id),
             entitlement: Some(request.entitlement_id),
@@ -73,7 +77,7 @@ pub async fn give_back(
     audit::record(
         &mut tx,
         &Actor::person(caller.principal_id, &caller.display_name),
-        "grant.returned",
+        AuditAction::GrantReturned,
         &Subject {
             grant: Some(grant_id),
             request: grant.request_id,
@@ -92,17 +96,8 @@ pub async fn give_back(
 pub async fn extend(
     state: &AppState,
     caller: &SessionUser,
-    grant_id: Uuid,
-    minutes: &str,
-    justification: &str,
-    client_token: &str,
+    extension: Extension,
 ) -> Result<Submitted, AppError> {
-    let minutes: u32 = minutes
-        .trim()
-        .parse()
-        .ok()
-        .filter(|m| *m > 0)
-        .ok_or_else(|| AppError::invalid("minutes", "Choose how much longer you need it."))?;
     let grant = sqlx::query!(
         r#"
         select g.principal_id, g.state, g.ends_at as "ends_at: chrono::DateTime<chrono::Utc>",
@@ -110,7 +105,7 @@ pub async fn extend(
           from grants g join entitlements e on e.id = g.entitlement_id
          where g.id = $1
         "#,
-        grant_id
+        extension.grant
     )
     .fetch_optional(&state.pool)
     .await?
@@ -123,15 +118,57 @@ pub async fn extend(
             "Only access you still hold can be extended.".into(),
         ));
     }
-    let new_end = grant.ends_at + chrono::TimeDelta::minutes(i64::from(minutes.min(1_000_000)));
-    let form = RequestForm {
+    let new_end = grant
+        .ends_at
+        .checked_add_signed(chrono::TimeDelta::minutes(i64::from(extension.minutes)))
+        .ok_or_else(|| AppError::invalid("minutes", "Choose how much longer you need it."))?;
+    let submission = Submission {
         entitlement: grant.key,
-        duration: "custom".into(),
-        end: new_end.format("%Y-%m-%dT%H:%M:%S").to_string(),
-        start: "now".into(),
-        justification: justification.to_string(),
-        client_token: client_token.to_string(),
-        ..RequestForm::default()
+        window: WindowRequest {
+            start: None,
+            end: RequestedEnd::Until(new_end),
+        },
+        justification: extension.justification,
+        ticket: String::new(),
+        on_behalf_of: None,
+        client_token: extension.client_token,
     };
-    crate::server::access::submit::submit(state, caller, form).await
+    submit(state, caller, submission).await
+}
+
+/// An extension as the service takes it, read from the form at the edge.
+#[derive(Debug, Clone)]
+pub struct Extension {
+    pub grant: Uuid,
+    /// At most a year: longer than any policy allows.
+    pub minutes: u32,
+    pub justification: String,
+    pub client_token: Uuid,
+}
+
+impl Extension {
+    pub fn parse(
+        grant: &str,
+        minutes: &str,
+        justification: &str,
+        client_token: &str,
+    ) -> Result<Self, AppError> {
+        Ok(Self {
+            grant: crate::api::parse_id("grant_id", grant)?,
+            minutes: text_line("minutes", minutes)?
+                .parse()
+                .ok()
+                .filter(|m| (1..=MAX_POLICY_MINUTES).contains(m))
+                .ok_or_else(|| {
+                    AppError::invalid("minutes", "Choose how much longer you need it.")
+                })?,
+            justification: text_block("justification", justification)?,
+            client_token: Uuid::parse_str(client_token.trim()).map_err(|_| {
+                AppError::invalid(
+                    "client_token",
+                    "This form has expired. Reload the page and try again.",
+                )
+            })?,
+        })
+    }
 }

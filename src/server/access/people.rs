@@ -8,6 +8,7 @@ use crate::domain::policy::{ApproverSource, Policy, RequesterFacts, eligible_app
 use crate::error::AppError;
 use crate::server::connectors::{Account, Connector};
 use crate::server::db::catalog::Entry;
+use crate::server::db::requests::StoredHint;
 use crate::server::state::AppState;
 
 /// Most members of an approver group that are looked up; larger groups are a policy smell.
@@ -70,7 +71,12 @@ pub async fn manager_upn(
     let Some(manager) = &account.manager else {
         return Ok(None);
     };
-    Ok(connector.account(manager).await?.and_then(|m| m.upn))
+    // A disabled manager cannot sign in to decide; better to say so at submission.
+    Ok(connector
+        .account(manager)
+        .await?
+        .filter(|m| m.enabled)
+        .and_then(|m| m.upn))
 }
 
 /// Resolves every stage to the people who may decide it, without the requester or the
@@ -92,18 +98,20 @@ pub async fn resolve_stages(
             ApproverSource::Owners => entry.owners.clone(),
             ApproverSource::Users(users) => users.clone(),
             ApproverSource::Group(group) => {
-                let mut upns = Vec::new();
-                for member in connector
+                let members: Vec<String> = connector
                     .holders(group)
                     .await?
                     .into_iter()
                     .take(MAX_GROUP_APPROVERS)
-                {
-                    if let Some(upn) = connector.account(&member).await?.and_then(|a| a.upn) {
-                        upns.push(upn);
-                    }
-                }
-                upns
+                    .collect();
+                // One batched read (bounded concurrency), not one call after the other.
+                connector
+                    .accounts(&members)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.enabled)
+                    .filter_map(|a| a.upn)
+                    .collect()
             }
         };
         let approvers = eligible_approvers(
@@ -119,4 +127,23 @@ pub async fn resolve_stages(
         });
     }
     Ok(stages)
+}
+
+/// What approvers should know from the directory: groups through which the beneficiary already
+/// holds the access. Found once at submission and stored with the request, so the inbox never
+/// asks the directory while it loads. A directory that does not answer is said, not fatal.
+pub async fn hints(connector: &dyn Connector, entry: &Entry, account: &Account) -> Vec<StoredHint> {
+    match connector
+        .indirect_paths(&entry.target, &account.reference)
+        .await
+    {
+        Ok(paths) => paths
+            .into_iter()
+            .map(|group| StoredHint::Nested { group })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "nested-group hint unavailable");
+            vec![StoredHint::DirectoryUnavailable]
+        }
+    }
 }

@@ -1,24 +1,30 @@
 //! Submitting a request: parse the form, apply the policy, resolve the approvers, store it
 //! (and grant at once when the policy needs no approval).
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use crate::domain::audit::AuditAction;
+use chrono::{DateTime, Datelike as _, NaiveDateTime, TimeDelta, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::requests::{RequestForm, Submitted};
+use crate::api::{text_block, text_line};
 use crate::domain::grant::plan_grant;
 use crate::domain::violation::Violation;
 use crate::domain::window::{RequestedEnd, Window, WindowRequest, resolve_window};
 use crate::error::AppError;
 use crate::server::access::{Granted, grant_approved, people, window_at_approval};
 use crate::server::auth::session::SessionUser;
+use crate::server::connectors::Account;
 use crate::server::db::audit::{self, Actor, Subject};
-use crate::server::db::requests::{NewRequest, Snapshot};
-use crate::server::db::{catalog, requests};
+use crate::server::db::catalog::Entry;
+use crate::server::db::requests::{NewRequest, Snapshot, StoredHint};
+use crate::server::db::{catalog, grants, requests};
 use crate::server::state::AppState;
 
-/// The form, read and checked for shape (not yet against the policy).
-pub struct Parsed {
+/// A request as the service takes it: read from the form and checked for shape at the edge,
+/// not yet against the policy.
+#[derive(Debug, Clone)]
+pub struct Submission {
     pub entitlement: String,
     pub window: WindowRequest,
     pub justification: String,
@@ -27,34 +33,37 @@ pub struct Parsed {
     pub client_token: Uuid,
 }
 
-pub fn parse(form: &RequestForm) -> Result<Parsed, AppError> {
+/// Reads the form. Every date and offset is checked before any arithmetic, and control
+/// characters are refused with their field, so no input can panic the handler or reach the
+/// database as something it cannot store.
+pub fn parse(form: &RequestForm) -> Result<Submission, AppError> {
     let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
         AppError::invalid(
             "client_token",
             "This form has expired. Reload the page and try again.",
         )
     })?;
-    let entitlement = form.entitlement.trim().to_string();
+    let entitlement = text_line("entitlement", &form.entitlement)?;
     if entitlement.is_empty() || entitlement.len() > 100 {
         return Err(AppError::invalid(
             "entitlement",
             "Choose something to request.",
         ));
     }
-    let offset: i64 = match form.utc_offset_minutes.trim() {
+    let offset: i32 = match text_line("utc_offset_minutes", &form.utc_offset_minutes)?.as_str() {
         "" => 0,
         text => text
             .parse()
             .ok()
-            .filter(|m: &i64| m.abs() <= 14 * 60)
+            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
             .ok_or_else(|| AppError::invalid("utc_offset_minutes", "Unknown time zone offset."))?,
     };
-    let start = match form.start.trim() {
+    let start = match text_line("start", &form.start)?.as_str() {
         "" | "now" => None,
         "later" => Some(local_time(&form.start_at, offset, "start_at")?),
         _ => return Err(AppError::invalid("start", "Choose to start now or later.")),
     };
-    let end = match form.duration.trim() {
+    let end = match text_line("duration", &form.duration)?.as_str() {
         "custom" => RequestedEnd::Until(local_time(&form.end, offset, "end")?),
         text => RequestedEnd::For {
             minutes: text
@@ -62,42 +71,158 @@ pub fn parse(form: &RequestForm) -> Result<Parsed, AppError> {
                 .map_err(|_| AppError::invalid("duration", "Choose how long you need it."))?,
         },
     };
-    let on_behalf_of = Some(form.on_behalf_of.trim().to_lowercase()).filter(|s| !s.is_empty());
+    let on_behalf_of = Some(text_line("on_behalf_of", &form.on_behalf_of)?.to_lowercase())
+        .filter(|s| !s.is_empty());
     if on_behalf_of.as_ref().is_some_and(|u| u.len() > 256) {
         return Err(AppError::invalid(
             "on_behalf_of",
             "That is not a sign-in name.",
         ));
     }
-    Ok(Parsed {
+    Ok(Submission {
         entitlement,
         window: WindowRequest { start, end },
-        justification: form.justification.trim().to_string(),
-        ticket: form.ticket.trim().to_string(),
+        justification: text_block("justification", &form.justification)?,
+        ticket: text_line("ticket", &form.ticket)?,
         on_behalf_of,
         client_token,
     })
 }
 
-/// `YYYY-MM-DDTHH:MM[:SS]` in a zone `offset` minutes east of UTC.
-fn local_time(text: &str, offset: i64, field: &str) -> Result<DateTime<Utc>, AppError> {
-    let text = text.trim();
-    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| AppError::invalid(field, "Enter a date and time."))?;
-    Ok(naive.and_utc() - TimeDelta::minutes(offset))
+/// The widest offset any time zone uses (UTC+14:00).
+const MAX_OFFSET_MINUTES: i32 = 14 * 60;
+
+/// `YYYY-MM-DDTHH:MM[:SS]` in a zone `offset` minutes east of UTC. Years have four digits:
+/// anything else is a typing mistake, and far-off years would overflow the arithmetic.
+fn local_time(text: &str, offset: i32, field: &str) -> Result<DateTime<Utc>, AppError> {
+    let invalid = || AppError::invalid(field, "Enter a date and time.");
+    let text = text_line(field, text)?;
+    if text.len() > 19 || !text.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let naive = NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| invalid())?;
+    if !(1970..=9999).contains(&naive.year()) {
+        return Err(invalid());
+    }
+    naive
+        .and_utc()
+        .checked_sub_signed(TimeDelta::minutes(i64::from(offset)))
+        .ok_or_else(invalid)
 }
 
 pub async fn submit(
     state: &AppState,
     caller: &SessionUser,
-    form: RequestForm,
+    submission: Submission,
 ) -> Result<Submitted, AppError> {
-    let parsed = parse(&form)?;
-    let mut conn = state.pool.acquire().await?;
+    let token = submission.client_token;
     // A replayed form (double click, back-and-resubmit) finds its first request.
+    if let Some(first) = replayed(state, caller, token).await? {
+        return Ok(first);
+    }
+    match submit_new(state, caller, submission).await {
+        // Another submission of the same form won a race with this one: answer with its
+        // request, as if this one had come second.
+        Err(AppError::Conflict(message)) => match replayed(state, caller, token).await? {
+            Some(first) => Ok(first),
+            None => Err(AppError::Conflict(message)),
+        },
+        other => other,
+    }
+}
+
+async fn replayed(
+    state: &AppState,
+    caller: &SessionUser,
+    token: Uuid,
+) -> Result<Option<Submitted>, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(
+        requests::by_client_token(&mut conn, caller.principal_id, token)
+            .await?
+            .map(|(id, state)| Submitted {
+                request_id: id,
+                message: message_for(&state),
+                state,
+            }),
+    )
+}
+
+/// What the directory says, gathered before any database connection is taken: a slow
+/// directory must never hold a pooled connection.
+struct DirectoryFacts {
+    account: Account,
+    stages: Vec<crate::domain::approval::ResolvedStage>,
+    hints: Vec<StoredHint>,
+}
+
+async fn submit_new(
+    state: &AppState,
+    caller: &SessionUser,
+    submission: Submission,
+) -> Result<Submitted, AppError> {
+    let caller_upn = caller.upn.to_lowercase();
+    let (entry, beneficiary_id, beneficiary_upn) = {
+        let mut conn = state.pool.acquire().await?;
+        let entry = catalog::by_key(&mut conn, &submission.entitlement)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        // Whom it is for; a manager may ask for a direct report.
+        let (id, upn) = match &submission.on_behalf_of {
+            None => (caller.principal_id, caller_upn.clone()),
+            Some(upn) if *upn == caller_upn => (caller.principal_id, caller_upn.clone()),
+            Some(upn) => {
+                let (id, _) = requests::principal_by_upn(&mut conn, upn)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::invalid(
+                            "on_behalf_of",
+                            "No one with that sign-in name has used the portal yet.",
+                        )
+                    })?;
+                (id, upn.clone())
+            }
+        };
+        (entry, id, upn)
+    };
+    let policy = &entry.policy;
+    let now = Utc::now();
+    // The rules that need no directory first; the first one broken is answered, naming its
+    // field.
+    let window = resolve_window(&policy.durations, &submission.window, now)?;
+    if let Some(v) = policy
+        .check_texts(&submission.justification, &submission.ticket)
+        .into_iter()
+        .next()
+    {
+        return Err(v.into());
+    }
+    let facts = directory_facts(
+        state,
+        caller,
+        &entry,
+        beneficiary_id,
+        &beneficiary_upn,
+        &caller_upn,
+    )
+    .await?;
+    let snapshot = Snapshot {
+        policy: policy.clone(),
+        stages: facts.stages,
+    };
+    let start_on_approval = submission.window.start.is_none();
+    let requested_minutes = match submission.window.end {
+        RequestedEnd::For { minutes } if start_on_approval => i32::try_from(minutes).ok(),
+        _ => None,
+    };
+
+    let mut tx = state.pool.begin().await?;
+    // Submissions of one form queue here, so the second sees what the first wrote.
+    requests::lock_form(&mut tx, caller.principal_id, submission.client_token).await?;
     if let Some((id, state)) =
-        requests::by_client_token(&mut conn, caller.principal_id, parsed.client_token).await?
+        requests::by_client_token(&mut tx, caller.principal_id, submission.client_token).await?
     {
         return Ok(Submitted {
             request_id: id,
@@ -105,65 +230,7 @@ pub async fn submit(
             state,
         });
     }
-    let entry = catalog::by_key(&mut conn, &parsed.entitlement)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let policy = &entry.policy;
-    let connector = people::connector_of(state, &entry)?;
-    let caller_upn = caller.upn.to_lowercase();
-
-    // Whom it is for; a manager may ask for a direct report.
-    let (beneficiary_id, beneficiary_upn) = match &parsed.on_behalf_of {
-        None => (caller.principal_id, caller_upn.clone()),
-        Some(upn) if *upn == caller_upn => (caller.principal_id, caller_upn.clone()),
-        Some(upn) => {
-            let (id, _) = requests::principal_by_upn(&mut conn, upn)
-                .await?
-                .ok_or_else(|| {
-                    AppError::invalid(
-                        "on_behalf_of",
-                        "No one with that sign-in name has used the portal yet.",
-                    )
-                })?;
-            (id, upn.clone())
-        }
-    };
-    let account = people::account(
-        connector.as_ref(),
-        &entry,
-        &beneficiary_upn,
-        if beneficiary_id == caller.principal_id {
-            "You have"
-        } else {
-            "This person has"
-        },
-    )
-    .await?;
-    if beneficiary_id != caller.principal_id {
-        let manager = people::manager_upn(connector.as_ref(), &account).await?;
-        if manager.as_deref().map(str::to_lowercase) != Some(caller_upn.clone()) {
-            return Err(AppError::invalid(
-                "on_behalf_of",
-                "You can request access on behalf of your direct reports only.",
-            ));
-        }
-    }
-
-    // The policy's rules; the first one broken is answered, naming its field.
-    let now = Utc::now();
-    let window = resolve_window(&policy.durations, &parsed.window, now)?;
-    if let Some(v) = policy
-        .check_texts(&parsed.justification, &parsed.ticket)
-        .into_iter()
-        .next()
-    {
-        return Err(v.into());
-    }
-    let facts = people::facts(connector.as_ref(), policy, &account).await?;
-    if !policy.eligible.admits(&facts) {
-        return Err(Violation::NotEligible.into());
-    }
-    let extends_grant = match catalog::held(&mut conn, beneficiary_id, entry.id).await? {
+    let extends_grant = match catalog::held(&mut tx, beneficiary_id, entry.id).await? {
         Some(held) => {
             plan_grant(
                 Some(Window {
@@ -176,31 +243,12 @@ pub async fn submit(
         }
         None => None,
     };
-    if requests::pending_for(&mut conn, beneficiary_id, entry.id)
+    if requests::pending_for(&mut tx, beneficiary_id, entry.id)
         .await?
         .is_some()
     {
         return Err(AppError::Conflict(ALREADY_PENDING.into()));
     }
-    let stages = people::resolve_stages(
-        connector.as_ref(),
-        &entry,
-        &account,
-        &caller_upn,
-        &beneficiary_upn,
-    )
-    .await?;
-    let snapshot = Snapshot {
-        policy: policy.clone(),
-        stages,
-    };
-    let start_on_approval = parsed.window.start.is_none();
-    let requested_minutes = match parsed.window.end {
-        RequestedEnd::For { minutes } if start_on_approval => i32::try_from(minutes).ok(),
-        _ => None,
-    };
-
-    let mut tx = state.pool.begin().await?;
     let Some(id) = requests::insert(
         &mut tx,
         &NewRequest {
@@ -211,28 +259,20 @@ pub async fn submit(
             ends_at: window.ends_at,
             start_on_approval,
             requested_minutes,
-            justification: &parsed.justification,
-            ticket: Some(parsed.ticket.as_str()).filter(|t| !t.is_empty()),
+            justification: &submission.justification,
+            ticket: Some(submission.ticket.as_str()).filter(|t| !t.is_empty()),
             snapshot: &snapshot,
             expires_at: policy.pending_deadline(now),
             extends_grant,
-            client_token: parsed.client_token,
+            client_token: submission.client_token,
+            hints: &facts.hints,
         },
     )
     .await
     .map_err(already_pending)?
     else {
-        // The same form was submitted twice at once; the first one won.
-        drop(tx);
-        let (id, state) =
-            requests::by_client_token(&mut conn, caller.principal_id, parsed.client_token)
-                .await?
-                .ok_or(AppError::Conflict("Please submit the form again.".into()))?;
-        return Ok(Submitted {
-            request_id: id,
-            message: message_for(&state),
-            state,
-        });
+        // The same form was submitted at the same moment and the other one won.
+        return Err(AppError::Conflict(ALREADY_PENDING.into()));
     };
     let actor = Actor::person(caller.principal_id, &caller.display_name);
     let subject = Subject {
@@ -244,12 +284,12 @@ pub async fn submit(
     audit::record(
         &mut tx,
         &actor,
-        "request.submitted",
+        AuditAction::RequestSubmitted,
         &subject,
         json!({
             "entitlement": entry.key, "for": beneficiary_upn,
             "starts_at": window.starts_at, "ends_at": window.ends_at,
-            "justification": parsed.justification, "ticket": parsed.ticket,
+            "justification": submission.justification, "ticket": submission.ticket,
             "approvers": snapshot.stages,
         }),
     )
@@ -260,7 +300,7 @@ pub async fn submit(
         audit::record(
             &mut tx,
             &Actor::system("policy"),
-            "request.approved",
+            AuditAction::RequestApproved,
             &subject,
             json!({ "by": "policy: no approval needed" }),
         )
@@ -289,12 +329,11 @@ pub async fn submit(
         state_after = "approved".into();
     }
     tx.commit().await?;
-    if let Err(e) = crate::server::db::grants::remember_account(
+    if let Err(e) = grants::remember_account(
         &state.pool,
         beneficiary_id,
         entry.connector_id,
-        &account.reference,
-        account.manager.as_deref(),
+        &facts.account,
     )
     .await
     {
@@ -304,6 +343,68 @@ pub async fn submit(
         request_id: id,
         message: message_for(&state_after),
         state: state_after,
+    })
+}
+
+/// The beneficiary's account, the on-behalf and eligibility checks, the approvers of every
+/// stage and the approvers' hints: everything the directory must answer, with no database
+/// connection held meanwhile.
+async fn directory_facts(
+    state: &AppState,
+    caller: &SessionUser,
+    entry: &Entry,
+    beneficiary_id: Uuid,
+    beneficiary_upn: &str,
+    caller_upn: &str,
+) -> Result<DirectoryFacts, AppError> {
+    let connector = people::connector_of(state, entry)?;
+    let connector = connector.as_ref();
+    let for_self = beneficiary_id == caller.principal_id;
+    let account = people::account(
+        connector,
+        entry,
+        beneficiary_upn,
+        if for_self {
+            "You have"
+        } else {
+            "This person has"
+        },
+    )
+    .await?;
+    if !account.enabled {
+        return Err(AppError::invalid(
+            "entitlement",
+            format!(
+                "{} account in {} is disabled, so this access cannot be granted.",
+                if for_self { "Your" } else { "This person's" },
+                entry.connector
+            ),
+        ));
+    }
+    if !for_self {
+        let manager = people::manager_upn(connector, &account).await?;
+        if manager.as_deref().map(str::to_lowercase).as_deref() != Some(caller_upn) {
+            return Err(AppError::invalid(
+                "on_behalf_of",
+                "You can request access on behalf of your direct reports only.",
+            ));
+        }
+    }
+    let facts = people::facts(connector, &entry.policy, &account).await?;
+    if !entry.policy.eligible.admits(&facts) {
+        return Err(Violation::NotEligible.into());
+    }
+    let stages =
+        people::resolve_stages(connector, entry, &account, caller_upn, beneficiary_upn).await?;
+    let hints = if stages.is_empty() {
+        Vec::new()
+    } else {
+        people::hints(connector, entry, &account).await
+    };
+    Ok(DirectoryFacts {
+        account,
+        stages,
+        hints,
     })
 }
 
@@ -391,5 +492,33 @@ mod tests {
         let mut f = form();
         f.entitlement = " ".into();
         assert_eq!(field(f), "entitlement");
+    }
+
+    #[test]
+    fn overflowing_inputs_are_refused_not_panicked_on() {
+        let field = |f: RequestForm| match parse(&f) {
+            Err(AppError::Invalid { field, .. }) => field,
+            other => panic!("expected invalid, got {:?}", other.map(|_| ())),
+        };
+        let mut f = form();
+        f.utc_offset_minutes = "-9223372036854775808".into();
+        assert_eq!(field(f), "utc_offset_minutes");
+        for end in [
+            "+262142-12-31T23:59",
+            "262142-12-31T23:59",
+            "99999-01-01T00:00",
+        ] {
+            let mut f = form();
+            f.duration = "custom".into();
+            f.end = end.into();
+            f.utc_offset_minutes = "-840".into();
+            assert_eq!(field(f), "end", "{end}");
+        }
+        let mut f = form();
+        f.justification = "because\0".into();
+        assert_eq!(field(f), "justification");
+        let mut f = form();
+        f.ticket = "CHG\u{7}1".into();
+        assert_eq!(field(f), "ticket");
     }
 }

@@ -7,10 +7,11 @@ use crate::api::approvals::{DecidedItem, Inbox, InboxItem};
 use crate::api::governance::{EventView, LiveGrant, Overview, Trail};
 use crate::api::my_access::{HistoryView, LeaseView, MyAccess, PendingView};
 use crate::domain::approval::ResolvedStage;
+use crate::domain::audit::AuditAction;
 use crate::error::AppError;
 use crate::server::auth::session::SessionUser;
 use crate::server::db::audit;
-use crate::server::db::requests::Snapshot;
+use crate::server::db::requests::{Snapshot, StoredHint};
 use crate::server::state::AppState;
 
 /// "Step 1 of 2 · 1 of 2 approvals".
@@ -122,8 +123,7 @@ pub async fn inbox(state: &AppState, caller: &SessionUser) -> Result<Inbox, AppE
     let rows = sqlx::query!(
         r#"
         select r.id, q.display_name as requester, b.display_name as beneficiary,
-               e.name as entitlement, e.target_ref,
-               c.name as system, r.justification, r.ticket, r.stage, r.policy,
+               e.name as entitlement, c.name as system, r.justification, r.ticket, r.stage, r.policy,
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
                r.submitted_at as "submitted_at: DateTime<Utc>",
                r.start_on_approval, r.requested_minutes,
@@ -135,8 +135,7 @@ pub async fn inbox(state: &AppState, caller: &SessionUser) -> Result<Inbox, AppE
                (select g.ends_at from grants g
                  where g.principal_id = r.beneficiary_id and g.entitlement_id = r.entitlement_id
                    and g.state in ('scheduled', 'active')) as "held_until: DateTime<Utc>",
-               (select pa.account_ref from principal_accounts pa
-                 where pa.principal_id = r.beneficiary_id and pa.connector_id = c.id) as account
+               r.hints
           from access_requests r
           join request_approvers a
             on a.request_id = r.id and a.stage = r.stage and a.approver_upn = lower($2)
@@ -162,18 +161,15 @@ pub async fn inbox(state: &AppState, caller: &SessionUser) -> Result<Inbox, AppE
         if let Some(until) = r.held_until {
             hints.push(crate::text::hint_already_holds(until));
         }
-        if let (Some(account), Some(connector)) = (&r.account, state.connectors.get(&r.system)) {
-            match connector.indirect_paths(&r.target_ref, account).await {
-                Ok(paths) => {
-                    for path in paths {
-                        hints.push(crate::text::hint_nested(&path));
-                    }
+        // Found in the directory at submission: the inbox itself never waits on it.
+        let stored: Vec<StoredHint> = serde_json::from_value(r.hints).unwrap_or_default();
+        for hint in stored {
+            hints.push(match hint {
+                StoredHint::Nested { group } => crate::text::hint_nested(&group),
+                StoredHint::DirectoryUnavailable => {
+                    crate::text::HINT_DIRECTORY_UNAVAILABLE.to_string()
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "nested-group hint unavailable");
-                    hints.push(crate::text::HINT_DIRECTORY_UNAVAILABLE.to_string());
-                }
-            }
+            });
         }
         if r.recent > 0 {
             hints.push(crate::text::hint_recent(r.recent));
@@ -234,7 +230,10 @@ fn event_view(e: audit::Event) -> EventView {
     EventView {
         position: e.position,
         occurred_at: e.occurred_at,
-        summary: crate::text::event_summary(&e.action, &e.details),
+        // Events written by a newer version than this one read as their plain name.
+        summary: AuditAction::parse(&e.action)
+            .map(|action| crate::text::event_summary(action, &e.details))
+            .unwrap_or_else(|| e.action.clone()),
         actor: e.actor_label,
         action: e.action,
         request_id: e.request_id,

@@ -126,6 +126,8 @@ pub enum SignInError {
     IssuerMismatch(String),
     #[error("the provider returned an error: {0}")]
     Provider(String),
+    #[error("the person is barred: their account is disabled in a connected directory")]
+    Barred,
     #[error("the callback had no authorization code")]
     MissingCode,
     #[error("the code exchange failed: {0}")]

@@ -7,7 +7,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
 use serde::Deserialize;
-use tower_sessions::Session;
+use tower_sessions::cookie::time::Duration;
+use tower_sessions::{Expiry, Session};
 
 use crate::domain::role::Role;
 use crate::server::auth::oidc::{CallbackParams, PendingSignIn, SignInError};
@@ -15,6 +16,9 @@ use crate::server::auth::session::{PENDING_SIGN_IN_KEY, SessionUser, USER_KEY};
 use crate::server::db;
 use crate::server::http::correlation;
 use crate::server::state::AppState;
+
+/// How long a started sign-in may take before its anonymous session is dropped.
+pub const SIGN_IN_WINDOW: Duration = Duration::minutes(10);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -52,6 +56,17 @@ async fn login(
     let return_to = safe_return_path(params.return_to.as_deref());
     match state.oidc.begin(return_to).await {
         Ok((url, pending)) => {
+            // Anyone can hit this page: an anonymous session lives only as long as a sign-in
+            // may take, not the signed-in idle timeout.
+            if session
+                .get::<SessionUser>(USER_KEY)
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+            {
+                session.set_expiry(Some(Expiry::OnInactivity(SIGN_IN_WINDOW)));
+            }
             if let Err(e) = session.insert(PENDING_SIGN_IN_KEY, pending).await {
                 return unavailable_page(&format!("session store: {e}"));
             }
@@ -121,9 +136,19 @@ async fn finish_sign_in(
     let principal_id = db::principals::record_sign_in(&state.pool, &identity, &roles)
         .await
         .map_err(|e| internal(&e))?;
+    if db::principals::is_disabled(&state.pool, principal_id)
+        .await
+        .map_err(|e| internal(&e))?
+    {
+        return Err(SignInError::Barred.into());
+    }
 
-    // A new session id at the moment of sign-in defeats session fixation.
+    // A new session id at the moment of sign-in defeats session fixation; the session now
+    // lasts as long as a signed-in one does.
     session.cycle_id().await.map_err(|e| internal(&e))?;
+    session.set_expiry(Some(Expiry::OnInactivity(
+        Duration::try_from(state.settings.session.idle_timeout).unwrap_or(SIGN_IN_WINDOW),
+    )));
     let user = SessionUser {
         principal_id,
         display_name: identity.display_name,
@@ -131,6 +156,7 @@ async fn finish_sign_in(
         roles,
         signed_in_at: Utc::now(),
         id_token: identity.id_token,
+        checked_at: Utc::now(),
     };
     session
         .insert(USER_KEY, user.clone())

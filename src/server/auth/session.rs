@@ -27,6 +27,10 @@ pub struct SessionUser {
     pub signed_in_at: DateTime<Utc>,
     /// Offered to the provider as `id_token_hint` at sign-out.
     pub id_token: String,
+    /// When the person's standing (active, roles) was last read from the database. Sessions
+    /// from before this field existed read as never, and are checked at once.
+    #[serde(default)]
+    pub checked_at: DateTime<Utc>,
 }
 
 /// Built assets and probes: served to anyone, and never worth a session-store read.
@@ -108,6 +112,32 @@ async fn current_user(
         tracing::info!(principal = %user.principal_id, "session reached its absolute timeout");
         session.flush().await?;
         return Ok(None);
+    }
+    // Follow the person's standing: barred people (disabled in a directory, see the account
+    // watch) lose the session at the next request once the re-check falls due; roles follow
+    // what was last recorded.
+    let recheck = chrono::Duration::from_std(settings.recheck).unwrap_or(chrono::Duration::MAX);
+    let mut user = user;
+    if now - user.checked_at >= recheck {
+        let standing = crate::server::db::principals::standing(&state.pool, user.principal_id)
+            .await
+            .map_err(|e| {
+                tower_sessions::session::Error::Store(
+                    tower_sessions::session_store::Error::Backend(e.to_string()),
+                )
+            })?;
+        match standing {
+            Some((true, roles)) => {
+                user.roles = roles.iter().filter_map(|r| Role::parse(r)).collect();
+                user.checked_at = now;
+                session.insert(USER_KEY, user.clone()).await?;
+            }
+            _ => {
+                tracing::warn!(principal = %user.principal_id, "session ended: the person is barred");
+                session.flush().await?;
+                return Ok(None);
+            }
+        }
     }
     // Saving the session extends its idle expiry; do it now and then rather than on every request.
     let refresh_every = (settings.idle_timeout / 10).min(std::time::Duration::from_secs(60));

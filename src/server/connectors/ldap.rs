@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt as _;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
 use ldap3::{
@@ -17,7 +18,7 @@ use ldap3::{
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::{Account, Connector, ConnectorError, Health};
+use super::{Account, Connector, ConnectorError, Health, Target};
 use crate::domain::policy::normalise_dn;
 
 /// AD's "permissive modify": adding a value that is there, or deleting one that is not,
@@ -30,6 +31,21 @@ const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
 const AD_CAPABILITY: &str = "1.2.840.113556.1.4.800";
 /// Deepest group nesting followed on directories without the in-chain rule.
 const MAX_NESTING: usize = 16;
+/// Reads in flight at once when many accounts are read (ldap3 multiplexes one connection).
+const PARALLEL_READS: usize = 8;
+/// Stable ids looked up by one search (an OR filter).
+const IDS_PER_SEARCH: usize = 100;
+/// AD's `userAccountControl` flag for a disabled account.
+const ACCOUNT_DISABLE: u32 = 0x2;
+/// People only. AD computer accounts are `user` objects too, and must never match; OpenLDAP
+/// does not know AD's classes (a filter naming them is undefined there, not false), so each
+/// flavour gets its own.
+fn person_filter(flavour: Flavour) -> &'static str {
+    match flavour {
+        Flavour::ActiveDirectory => "(objectClass=user)(!(objectClass=computer))",
+        Flavour::Generic => "(objectClass=person)",
+    }
+}
 
 /// Which attribute of the directory's user holds the person's Entra sign-in name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -60,6 +76,11 @@ impl AccountAttribute {
             Self::SamAccountName | Self::Uid => upn.split('@').next().unwrap_or(upn).to_string(),
             Self::UserPrincipalName | Self::Mail => upn.to_string(),
         }
+    }
+
+    /// Keeps only part of the UPN, so the UPN's domain must be checked separately.
+    pub fn drops_domain(self) -> bool {
+        matches!(self, Self::SamAccountName | Self::Uid)
     }
 }
 
@@ -102,6 +123,11 @@ pub struct LdapSettings {
     /// Seconds before a call counts as failed.
     #[serde(default = "LdapSettings::default_timeout")]
     pub timeout_seconds: u64,
+    /// The UPN domains this directory's people sign in with. Required with `sAMAccountName` or
+    /// `uid`, which keep only the part before `@`: `adele@fabrikam.test` must not become
+    /// contoso's `adele`.
+    #[serde(default)]
+    pub upn_domains: Vec<String>,
 }
 
 impl LdapSettings {
@@ -350,13 +376,7 @@ impl LdapDirectory {
     }
 
     fn to_account(&self, entry: SearchEntry) -> Account {
-        let first = |name: &str| {
-            entry
-                .attrs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.first().cloned())
-        };
+        let first = |name: &str| first_value(&entry, name);
         let upn = match self.settings.account_attribute {
             AccountAttribute::UserPrincipalName => first("userPrincipalName"),
             AccountAttribute::Mail => first("mail"),
@@ -364,17 +384,114 @@ impl LdapDirectory {
                 first("userPrincipalName").or_else(|| first("mail"))
             }
         };
+        let disabled_in_ad = first("userAccountControl")
+            .and_then(|v| v.parse::<u32>().ok())
+            .is_some_and(|flags| flags & ACCOUNT_DISABLE != 0);
+        let locked_in_openldap = first("pwdAccountLockedTime").is_some();
         Account {
             upn,
+            stable_id: stable_id(&entry),
+            enabled: !disabled_in_ad && !locked_in_openldap,
             display_name: first("displayName").or_else(|| first("cn")),
             department: first("department").or_else(|| first("departmentNumber")),
             manager: first("manager"),
             reference: entry.dn,
         }
     }
+
+    /// Does this UPN belong to the people of this directory? Always, when the account
+    /// attribute holds the whole UPN; else only for the declared domains.
+    fn owns_upn(&self, upn: &str) -> bool {
+        if !self.settings.account_attribute.drops_domain() {
+            return true;
+        }
+        let Some((_, domain)) = upn.rsplit_once('@') else {
+            return false;
+        };
+        self.settings
+            .upn_domains
+            .iter()
+            .any(|d| d.trim().eq_ignore_ascii_case(domain.trim()))
+    }
+
+    /// The filter term that finds an object by its stable id: AD's binary `objectGUID` (in
+    /// AD's byte order), else `entryUUID`.
+    fn by_id_term(flavour: Flavour, stable_id: &str) -> Result<String, ConnectorError> {
+        let id = uuid::Uuid::parse_str(stable_id.trim())
+            .map_err(|_| ConnectorError::Permanent(format!("`{stable_id}` is not a stable id")))?;
+        Ok(match flavour {
+            Flavour::ActiveDirectory => {
+                let escaped: String = id
+                    .to_bytes_le()
+                    .iter()
+                    .map(|b| format!("\\{b:02x}"))
+                    .collect();
+                format!("(objectGUID={escaped})")
+            }
+            Flavour::Generic => format!("(entryUUID={})", id.hyphenated()),
+        })
+    }
+
+    /// `(|(id=a)(id=b)...)` for up to [`IDS_PER_SEARCH`] ids.
+    async fn by_ids_filter(&self, stable_ids: &[String]) -> Result<String, ConnectorError> {
+        let (_, flavour) = self.connection().await?;
+        let terms: Vec<String> = stable_ids
+            .iter()
+            .map(|id| Self::by_id_term(flavour, id))
+            .collect::<Result<_, _>>()?;
+        Ok(format!("(|{})", terms.concat()))
+    }
+
+    async fn one(
+        &self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+        what: &str,
+    ) -> Result<Option<SearchEntry>, ConnectorError> {
+        let mut found = self.search(base, Scope::Subtree, filter, attrs).await?;
+        match found.len() {
+            0 | 1 => Ok(found.pop()),
+            n => Err(ConnectorError::Permanent(format!(
+                "{n} entries match {what}; the match must be unique"
+            ))),
+        }
+    }
 }
 
-const ACCOUNT_ATTRS: [&str; 9] = [
+fn first_value(entry: &SearchEntry, name: &str) -> Option<String> {
+    entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.first().cloned())
+}
+
+/// AD's `objectGUID` (16 bytes, mixed-endian) as a GUID string, else OpenLDAP's `entryUUID`.
+fn stable_id(entry: &SearchEntry) -> Option<String> {
+    let guid_bytes = entry
+        .bin_attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("objectGUID"))
+        .and_then(|(_, v)| v.first().cloned())
+        // Sixteen random bytes are now and then valid UTF-8, and then arrive as text.
+        .or_else(|| first_value(entry, "objectGUID").map(String::into_bytes));
+    if let Some(bytes) = guid_bytes
+        && let Ok(bytes) = <[u8; 16]>::try_from(bytes.as_slice())
+    {
+        return Some(uuid::Uuid::from_bytes_le(bytes).hyphenated().to_string());
+    }
+    first_value(entry, "entryUUID").map(|v| v.to_ascii_lowercase())
+}
+
+fn to_target(entry: SearchEntry) -> Target {
+    Target {
+        stable_id: stable_id(&entry),
+        reference: entry.dn,
+    }
+}
+
+const ACCOUNT_ATTRS: [&str; 13] = [
     "userPrincipalName",
     "mail",
     "displayName",
@@ -384,33 +501,37 @@ const ACCOUNT_ATTRS: [&str; 9] = [
     "manager",
     "sAMAccountName",
     "uid",
+    "objectGUID",
+    "entryUUID",
+    "userAccountControl",
+    "pwdAccountLockedTime",
 ];
+
+const TARGET_ATTRS: [&str; 2] = ["objectGUID", "entryUUID"];
+
+/// Groups the portal can manage membership of.
+const GROUP_FILTER: &str =
+    "(|(objectClass=group)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))";
 
 #[async_trait]
 impl Connector for LdapDirectory {
     async fn find_account(&self, upn: &str) -> Result<Option<Account>, ConnectorError> {
+        let upn = upn.trim();
+        if !self.owns_upn(upn) {
+            return Ok(None);
+        }
         let attribute = self.settings.account_attribute;
         let filter = format!(
-            "(&(|(objectClass=user)(objectClass=inetOrgPerson))({}={}))",
+            "(&{}({}={}))",
+            person_filter(self.connection().await?.1),
             attribute.name(),
-            ldap_escape(attribute.value_for(upn.trim()))
+            ldap_escape(attribute.value_for(upn))
         );
-        let mut found = self
-            .search(
-                &self.settings.user_base,
-                Scope::Subtree,
-                &filter,
-                &ACCOUNT_ATTRS,
-            )
-            .await?;
-        match found.len() {
-            0 => Ok(None),
-            1 => Ok(found.pop().map(|e| self.to_account(e))),
-            n => Err(ConnectorError::Permanent(format!(
-                "{n} accounts have {}={upn}; the match must be unique",
-                attribute.name()
-            ))),
-        }
+        let what = format!("{}={upn}", attribute.name());
+        Ok(self
+            .one(&self.settings.user_base, &filter, &ACCOUNT_ATTRS, &what)
+            .await?
+            .map(|e| self.to_account(e)))
     }
 
     async fn account(&self, reference: &str) -> Result<Option<Account>, ConnectorError> {
@@ -418,6 +539,68 @@ impl Connector for LdapDirectory {
             .entry(reference, &ACCOUNT_ATTRS)
             .await?
             .map(|e| self.to_account(e)))
+    }
+
+    async fn accounts(&self, references: &[String]) -> Result<Vec<Account>, ConnectorError> {
+        let found: Vec<Result<Option<Account>, ConnectorError>> = futures::stream::iter(
+            references
+                .iter()
+                .cloned()
+                .map(|r| async move { self.account(&r).await }),
+        )
+        .buffered(PARALLEL_READS)
+        .collect()
+        .await;
+        found.into_iter().filter_map(Result::transpose).collect()
+    }
+
+    async fn accounts_by_id(&self, stable_ids: &[String]) -> Result<Vec<Account>, ConnectorError> {
+        let chunks: Vec<Vec<String>> = stable_ids
+            .chunks(IDS_PER_SEARCH)
+            .map(<[String]>::to_vec)
+            .collect();
+        let searches = chunks.into_iter().map(|ids| async move {
+            let filter = format!(
+                "(&{}{})",
+                person_filter(self.connection().await?.1),
+                self.by_ids_filter(&ids).await?
+            );
+            self.search(
+                &self.settings.user_base,
+                Scope::Subtree,
+                &filter,
+                &ACCOUNT_ATTRS,
+            )
+            .await
+        });
+        let found: Vec<Result<Vec<SearchEntry>, ConnectorError>> = futures::stream::iter(searches)
+            .buffered(PARALLEL_READS)
+            .collect()
+            .await;
+        let mut accounts = Vec::new();
+        for entries in found {
+            accounts.extend(entries?.into_iter().map(|e| self.to_account(e)));
+        }
+        Ok(accounts)
+    }
+
+    async fn target(&self, reference: &str) -> Result<Option<Target>, ConnectorError> {
+        let found = self
+            .search(reference, Scope::Base, GROUP_FILTER, &TARGET_ATTRS)
+            .await?;
+        Ok(found.into_iter().next().map(to_target))
+    }
+
+    async fn target_by_id(&self, stable_id: &str) -> Result<Option<Target>, ConnectorError> {
+        let filter = format!(
+            "(&{GROUP_FILTER}{})",
+            self.by_ids_filter(std::slice::from_ref(&stable_id.to_string()))
+                .await?
+        );
+        Ok(self
+            .one(&self.settings.group_base, &filter, &TARGET_ATTRS, stable_id)
+            .await?
+            .map(to_target))
     }
 
     async fn grant(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError> {
@@ -790,6 +973,7 @@ mod tests {
             group_base: "dc=x".into(),
             account_attribute: AccountAttribute::Mail,
             timeout_seconds: 5,
+            upn_domains: Vec::new(),
         };
         let err = LdapDirectory::new("ad", settings, crate::server::config::Secret::new("pw"))
             .err()

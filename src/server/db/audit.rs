@@ -2,6 +2,8 @@
 //! database chains and guards the rows (see the migration); this module only appends and reads.
 
 use chrono::{DateTime, Utc};
+
+use crate::domain::audit::AuditAction;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -42,7 +44,7 @@ pub struct Subject {
 pub async fn record(
     conn: &mut PgConnection,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     subject: &Subject,
     details: Value,
 ) -> Result<(), sqlx::Error> {
@@ -54,7 +56,7 @@ pub async fn record(
         "#,
         actor.id,
         actor.label,
-        action,
+        action.as_str(),
         subject.request,
         subject.grant,
         subject.entitlement,

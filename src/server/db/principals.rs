@@ -1,6 +1,9 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::domain::audit::AuditAction;
+use crate::server::db::audit::{self, Actor, Subject};
+
 use crate::domain::role::Role;
 use crate::server::auth::oidc::VerifiedIdentity;
 
@@ -34,4 +37,101 @@ pub async fn record_sign_in(
     .fetch_one(pool)
     .await?;
     Ok(row.id)
+}
+
+/// A person's account in one connector, as the account watch checks it.
+pub struct WatchedAccount {
+    pub principal_id: Uuid,
+    pub upn: String,
+    pub connector_id: Uuid,
+    pub connector: String,
+    pub account_ref: Option<String>,
+    pub account_id: Option<String>,
+}
+
+/// The people who may hold a session now (signed in within `window`), with the account each
+/// connector remembers for them, if any.
+pub async fn signed_in_recently(
+    pool: &PgPool,
+    window_seconds: f64,
+) -> Result<Vec<WatchedAccount>, sqlx::Error> {
+    sqlx::query_as!(
+        WatchedAccount,
+        r#"
+        select p.id as "principal_id!", p.upn as "upn!", c.id as "connector_id!",
+               c.name as "connector!",
+               pa.account_ref as "account_ref?", pa.account_id as "account_id?"
+          from principals p
+         cross join connectors c
+          left join principal_accounts pa on pa.principal_id = p.id and pa.connector_id = c.id
+         where p.last_sign_in_at > now() - make_interval(secs => $1)
+         order by p.id
+        "#,
+        window_seconds
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Sets whether the person may use the portal, with an audit event when it changes. Returns
+/// whether it changed.
+pub async fn set_status(
+    pool: &PgPool,
+    principal: Uuid,
+    active: bool,
+    details: serde_json::Value,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let changed = sqlx::query_scalar!(
+        r#"
+        update principals set status = $2, updated_at = now()
+         where id = $1 and status <> $2
+        returning id
+        "#,
+        principal,
+        if active { "active" } else { "disabled" }
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .is_some();
+    if changed {
+        audit::record(
+            &mut tx,
+            &Actor::system("account watch"),
+            if active {
+                AuditAction::PrincipalEnabled
+            } else {
+                AuditAction::PrincipalDisabled
+            },
+            &Subject {
+                principal: Some(principal),
+                ..Subject::default()
+            },
+            details,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Whether a session's person may still use the portal, and their roles as last recorded.
+pub async fn standing(
+    pool: &PgPool,
+    principal: Uuid,
+) -> Result<Option<(bool, Vec<String>)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select status, portal_roles from principals where id = $1",
+        principal
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.status == "active", r.portal_roles)))
+}
+
+/// True when the person was barred (disabled) by the account watch or an administrator.
+pub async fn is_disabled(pool: &PgPool, principal: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(standing(pool, principal)
+        .await?
+        .is_some_and(|(active, _)| !active))
 }

@@ -30,6 +30,34 @@ pub struct NewRequest<'a> {
     pub expires_at: DateTime<Utc>,
     pub extends_grant: Option<Uuid>,
     pub client_token: Uuid,
+    pub hints: &'a [StoredHint],
+}
+
+/// What approvers are told about a request, found in the directory when it was submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StoredHint {
+    /// The beneficiary already holds the access through this nested group.
+    Nested { group: String },
+    /// The directory did not answer, so nested membership was not checked.
+    DirectoryUnavailable,
+}
+
+/// Makes concurrent submissions of one form (a double click) wait for each other until the
+/// end of the transaction.
+pub async fn lock_form(
+    conn: &mut PgConnection,
+    requester: Uuid,
+    token: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2::text, 0))",
+        requester.to_string(),
+        token.to_string()
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Inserts the request and its approvers. `None` when this requester already used the
@@ -39,12 +67,14 @@ pub async fn insert(
     r: &NewRequest<'_>,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     let snapshot = serde_json::to_value(r.snapshot).expect("snapshots serialise");
+    let hints = serde_json::to_value(r.hints).expect("hints serialise");
     let id = sqlx::query_scalar!(
         r#"
         insert into access_requests (requester_id, beneficiary_id, entitlement_id, starts_at,
                                      ends_at, start_on_approval, requested_minutes, justification,
-                                     ticket, policy, expires_at, extends_grant, client_token)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                     ticket, policy, expires_at, extends_grant, client_token,
+                                     hints)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         on conflict (requester_id, client_token) do nothing
         returning id
         "#,
@@ -61,24 +91,36 @@ pub async fn insert(
         r.expires_at as DateTime<Utc>,
         r.extends_grant,
         r.client_token,
+        hints,
     )
     .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = id else {
         return Ok(None);
     };
-    for (stage, resolved) in r.snapshot.stages.iter().enumerate() {
-        for approver in &resolved.approvers {
-            sqlx::query!(
-                "insert into request_approvers (request_id, stage, approver_upn) values ($1, $2, $3)",
-                id,
-                stage as i32,
-                approver
-            )
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
+    let (stages, approvers): (Vec<i32>, Vec<String>) = r
+        .snapshot
+        .stages
+        .iter()
+        .enumerate()
+        .flat_map(|(stage, resolved)| {
+            resolved
+                .approvers
+                .iter()
+                .map(move |approver| (stage as i32, approver.clone()))
+        })
+        .unzip();
+    sqlx::query!(
+        r#"
+        insert into request_approvers (request_id, stage, approver_upn)
+        select $1, s, a from unnest($2::int4[], $3::text[]) as t(s, a)
+        "#,
+        id,
+        &stages,
+        &approvers
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(Some(id))
 }
 
@@ -131,6 +173,10 @@ pub struct Locked {
     pub start_on_approval: bool,
     pub requested_minutes: Option<i32>,
     pub snapshot: Snapshot,
+    /// When the request stops waiting for decisions (the engine may not have closed it yet).
+    pub expires_at: DateTime<Utc>,
+    /// False once the entry was taken out of the catalog.
+    pub entitlement_enabled: bool,
 }
 
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, sqlx::Error> {
@@ -139,10 +185,12 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, s
         select r.id, r.state, r.requester_id, q.upn as requester_upn,
                r.beneficiary_id, b.upn as beneficiary_upn, r.entitlement_id,
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
-               r.start_on_approval, r.requested_minutes, r.policy
+               r.start_on_approval, r.requested_minutes, r.policy,
+               r.expires_at as "expires_at: DateTime<Utc>", e.enabled as entitlement_enabled
           from access_requests r
           join principals q on q.id = r.requester_id
           join principals b on b.id = r.beneficiary_id
+          join entitlements e on e.id = r.entitlement_id
          where r.id = $1
            for update of r
         "#,
@@ -166,6 +214,8 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, s
             start_on_approval: r.start_on_approval,
             requested_minutes: r.requested_minutes,
             snapshot,
+            expires_at: r.expires_at,
+            entitlement_enabled: r.entitlement_enabled,
         })
     })
     .transpose()

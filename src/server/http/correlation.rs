@@ -30,6 +30,23 @@ pub fn log_internal(detail: &str) -> String {
     reference
 }
 
+/// The answer to a request whose handler panicked: a 500 with the reference to quote, the
+/// panic itself only in the log.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    let reference = log_internal(&format!("panic while serving: {detail}"));
+    let mut response = Response::new(axum::body::Body::from(format!(
+        "Something went wrong on our side. Please try again; if it keeps happening, quote \
+         reference {reference}."
+    )));
+    *response.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
 pub async fn assign(request: Request, next: Next) -> Response {
     let id = new_id();
     let span = tracing::info_span!(

@@ -10,8 +10,15 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers within two seconds.
+/// Readiness: the database answers within two seconds, and the engine, where this process
+/// runs one, has not stopped.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    if state.engine.has_stopped() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "engine": state.engine.describe() })),
+        );
+    }
     let check = tokio::time::timeout(
         std::time::Duration::from_secs(2),
         sqlx::query_scalar::<_, i32>("select 1").fetch_one(&state.pool),

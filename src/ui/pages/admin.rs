@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 use crate::api::admin::{
     AdminEntitlement, AdminOverview, AdminPolicy, EditEntitlement, EditPolicy, ReloadCatalog,
-    SetEntitlementEnabled, get_admin_overview,
+    ResolveRemoval, SetEntitlementEnabled, StuckRemoval, get_admin_overview,
 };
 use crate::domain::role::can_administer;
 use crate::ui::components::notice::ErrorNotice;
@@ -30,6 +30,7 @@ fn AdminData() -> impl IntoView {
         toggle: ServerAction::new(),
         edit_entitlement: ServerAction::new(),
         edit_policy: ServerAction::new(),
+        resolve: ServerAction::new(),
     };
     let data = Resource::new(
         move || {
@@ -38,6 +39,7 @@ fn AdminData() -> impl IntoView {
                 actions.toggle.version().get(),
                 actions.edit_entitlement.version().get(),
                 actions.edit_policy.version().get(),
+                actions.resolve.version().get(),
             )
         },
         |_| get_admin_overview(),
@@ -50,6 +52,7 @@ fn AdminData() -> impl IntoView {
             .or_else(|| actions.toggle.value().get())
             .or_else(|| actions.edit_entitlement.value().get())
             .or_else(|| actions.edit_policy.value().get())
+            .or_else(|| actions.resolve.value().get())
     };
     view! {
         {move || outcome().map(|result| match result {
@@ -73,6 +76,7 @@ struct Actions {
     toggle: ServerAction<SetEntitlementEnabled>,
     edit_entitlement: ServerAction<EditEntitlement>,
     edit_policy: ServerAction<EditPolicy>,
+    resolve: ServerAction<ResolveRemoval>,
 }
 
 #[component]
@@ -80,7 +84,9 @@ fn Overview(data: AdminOverview, actions: Actions) -> impl IntoView {
     let reload = actions.reload;
     let toggle = actions.toggle;
     let policies = data.policies.clone();
+    let stuck = data.stuck;
     view! {
+        {(!stuck.is_empty()).then(|| view! { <StuckRemovals stuck action=actions.resolve/> })}
         <section aria-labelledby="connectors-title">
             <h2 id="connectors-title">{labels().connectors}</h2>
             <table class="table">
@@ -216,5 +222,44 @@ fn PolicyItem(policy: AdminPolicy, action: ServerAction<EditPolicy>) -> impl Int
                 </ActionForm>
             </details>
         </li>
+    }
+}
+
+/// Removals the engine cannot carry out, each with a form to close it after checking.
+#[component]
+fn StuckRemovals(stuck: Vec<StuckRemoval>, action: ServerAction<ResolveRemoval>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="stuck-title" class="card notice error">
+            <h2 id="stuck-title">{labels().stuck_removals}</h2>
+            <p>{labels().stuck_removals_intro}</p>
+            <table class="table">
+                <thead><tr>
+                    <th scope="col">{labels().holder}</th><th scope="col">{labels().access}</th>
+                    <th scope="col">{labels().stuck_why}</th><th scope="col">{labels().close_removal}</th>
+                </tr></thead>
+                <tbody>
+                    {stuck.into_iter().map(|s| {
+                        let why = if s.attention == "target_missing" { labels().stuck_target_missing } else { labels().stuck_account_missing };
+                        let name = (labels().close_removal_named)(&s.holder, &s.entitlement);
+                        let note_id = format!("note-{}", s.grant_id);
+                        view! {
+                            <tr data-testid="stuck-removal">
+                                <td>{s.holder.clone()}<br/><span class="muted">{s.account.clone().unwrap_or_default()}</span></td>
+                                <td>{s.entitlement.clone()}<br/><span class="muted">{format!("{} · {}", s.connector, crate::text::short_dn(&s.target))}</span></td>
+                                <td>{why}</td>
+                                <td>
+                                    <ActionForm action>
+                                        <input type="hidden" name="grant_id" value=s.grant_id.to_string()/>
+                                        <label for=note_id.clone()>{labels().resolution_note}</label>
+                                        <textarea id=note_id name="note" rows="2" required minlength="10"></textarea>
+                                        <button type="submit" class="button" aria-label=name>{labels().close_removal}</button>
+                                    </ActionForm>
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
 }

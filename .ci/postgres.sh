@@ -55,3 +55,19 @@ ensure_postgres() {
   fi
   export DATABASE_URL="$server/$db"
 }
+
+# Splits the connection in two: LEASEGATE_MIGRATE_DATABASE_URL keeps DATABASE_URL's role (the
+# owner, which migrates), and DATABASE_URL becomes the role leasegate_portal, which may only
+# append to the audit trail. Falls back to one role when the server's user may not create roles.
+use_portal_role() {
+  local owner_url=$DATABASE_URL server=${DATABASE_URL%/*} db=${DATABASE_URL##*/} host
+  host=${server#*://}
+  host=${host#*@}
+  if [ "$(psql "$owner_url" -Atqc "select 1 from pg_roles where rolname = 'leasegate_portal'")" = 1 ] \
+    || psql "$owner_url" -qc "create role leasegate_portal login password 'leasegate-portal'" >/dev/null 2>&1; then
+    export LEASEGATE_MIGRATE_DATABASE_URL=$owner_url
+    export DATABASE_URL="postgres://leasegate_portal:leasegate-portal@$host/$db"
+  else
+    log "cannot create the role leasegate_portal on this server: the portal will own its tables"
+  fi
+}

@@ -22,7 +22,9 @@ cargo leptos build
 log "browser tests (Chromium, axe-core)"
 server=${DATABASE_URL%/*}
 psql "$server/postgres" -qc 'drop database if exists leasegate_e2e with (force)' -c 'create database leasegate_e2e' >/dev/null
+# The portal runs as a role that may only append to the audit trail; the owner migrates.
+DATABASE_URL="$server/leasegate_e2e"
+use_portal_role
 PORTAL_BIN="$CARGO_TARGET_DIR/debug/leasegate" \
-  DATABASE_URL="$server/leasegate_e2e" \
   LEPTOS_SITE_ROOT="$REPO/target/site" \
   node --test --test-concurrency=1 end2end/tests/

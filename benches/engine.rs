@@ -98,6 +98,7 @@ async fn main() {
             lease: Duration::from_secs(30),
             batch: 1000,
             account_watch: std::time::Duration::from_secs(60),
+            checkpoint_every: std::time::Duration::from_secs(300),
         },
     );
     let engine = tokio::spawn(engine.run(stopping));

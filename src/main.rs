@@ -6,7 +6,7 @@ use leasegate::server::connectors::Connectors;
 use leasegate::server::db::audit::Actor;
 use leasegate::server::engine::Engine;
 use leasegate::server::supervisor::{self, EngineTask, Exit};
-use leasegate::server::{catalog, config, db, router, telemetry};
+use leasegate::server::{catalog, checkpoints, config, db, router, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -34,15 +34,35 @@ async fn run() -> anyhow::Result<()> {
             settings.database.startup_timeout
         )
     })?;
-    db::migrate(&pool)
+    let owner = db::prepare_schema(&settings.database, &pool)
         .await
         .context("applying database migrations failed; the failing migration was rolled back")?;
+    if std::env::args().nth(1).as_deref() == Some("migrate") {
+        tracing::info!("migrations applied");
+        return Ok(());
+    }
+    if owner == db::SchemaOwner::Portal {
+        tracing::warn!(
+            "the portal owns its tables (no LEASEGATE_MIGRATE_DATABASE_URL): it could disable the \
+             audit trail's triggers; run it as a separate role in production"
+        );
+    }
+    let audit_key = checkpoints::SigningKey::load(settings.secrets_dir.as_deref())
+        .map_err(|e| anyhow::anyhow!("the audit signing key: {e}"))?
+        .map(Arc::new);
+    if audit_key.is_none() {
+        tracing::warn!(
+            "no audit signing key ({}): the audit chain is not anchored outside the database",
+            checkpoints::KEY_ENV
+        );
+    }
     router::spawn_session_cleanup(&pool);
     let connectors = load_catalog(&settings, &pool).await?;
 
     let engine = if settings.engine.enabled {
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let engine = Engine::new(pool.clone(), connectors.clone(), settings.engine.clone());
+        let engine = Engine::new(pool.clone(), connectors.clone(), settings.engine.clone())
+            .with_checkpoints(audit_key.clone());
         Some(EngineTask {
             handle: tokio::spawn(engine.run(stopping)),
             stop,
@@ -52,7 +72,8 @@ async fn run() -> anyhow::Result<()> {
         None
     };
 
-    let state = router::app_state(settings.clone(), pool, leptos, connectors);
+    let mut state = router::app_state(settings.clone(), pool, leptos, connectors);
+    state.audit_key = audit_key;
     let status = state.engine.clone();
     let app = router::build(state);
     let listener = tokio::net::TcpListener::bind(settings.listen)

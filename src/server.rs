@@ -3,6 +3,7 @@
 pub mod access;
 pub mod auth;
 pub mod catalog;
+pub mod checkpoints;
 pub mod config;
 pub mod connectors;
 pub mod db;

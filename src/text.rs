@@ -312,6 +312,23 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
         A::CatalogEntitlementDisabled => format!("Entry {} taken out of the catalog", text("key")),
         A::CatalogEntitlementChanged => format!("Entry {} changed", text("key")),
         A::CatalogPolicyChanged => format!("Policy {} changed", text("key")),
+        A::CatalogChangeProposed => format!(
+            "Proposed a change to {} {}; it waits for a second administrator",
+            text("kind"),
+            text("key")
+        ),
+        A::CatalogChangeApproved => format!(
+            "Approved {}'s change to {} {}",
+            text("author"),
+            text("kind"),
+            text("key")
+        ),
+        A::CatalogChangeRejected => format!(
+            "Rejected the change to {} {}: \"{}\"",
+            text("kind"),
+            text("key"),
+            text("comment")
+        ),
         A::PrincipalDisabled => format!(
             "Signed out and barred: the account {} in {} is {}",
             short_dn(&text("account")),
@@ -319,6 +336,59 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
             text("why")
         ),
         A::PrincipalEnabled => format!("The account in {} is enabled again", text("connector")),
+    }
+}
+
+/// What a catalog change would mean, for the administrator who approves it.
+pub fn impact_auto_approved(people: i64, requests: i64) -> String {
+    format!(
+        "{} ({}) in the last 30 days would have been granted this with nobody approving.",
+        count(people, "person", "people"),
+        count(requests, "request", "requests")
+    )
+}
+
+pub fn impact_needs_approval(people: i64, requests: i64) -> String {
+    format!(
+        "{} ({}) in the last 30 days were granted this without approval; they would have \
+         needed it.",
+        count(people, "person", "people"),
+        count(requests, "request", "requests")
+    )
+}
+
+fn count(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+pub fn impact_approval(before: &Policy, after: &Policy) -> String {
+    format!(
+        "Approval: {} → {}.",
+        approval_summary(before),
+        approval_summary(after)
+    )
+}
+
+pub fn impact_longest(before: u32, after: u32) -> String {
+    format!("Longest lease: {} → {}.", minutes(before), minutes(after))
+}
+
+pub fn impact_owners(added: &[String], removed: &[String]) -> String {
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "none".to_string()
+        } else {
+            l.join(", ")
+        }
+    };
+    format!("Owners added: {}; removed: {}.", list(added), list(removed))
+}
+
+pub fn impact_entries(keys: &[String]) -> String {
+    if keys.is_empty() {
+        "No offered entry uses this policy.".to_string()
+    } else {
+        format!("Applies to: {}.", keys.join(", "))
     }
 }
 

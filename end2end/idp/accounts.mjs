@@ -22,4 +22,8 @@ export const ACCOUNTS = [
     id: 'nestor', oid: '0a1b2c3d-0005-4000-8000-000000000005', name: 'Nestor Wilke',
     upn: 'nestor.wilke@contoso.test', roles: ['Leasegate.Admin'], description: 'Portal administrator',
   },
+  {
+    id: 'diego', oid: '0a1b2c3d-0006-4000-8000-000000000006', name: 'Diego Siciliani',
+    upn: 'diego.siciliani@contoso.test', roles: ['Leasegate.Admin'], description: 'Second administrator (four eyes)',
+  },
 ];

@@ -86,6 +86,9 @@ export async function startStack() {
       LEASEGATE_LOG: 'info',
       LEASEGATE_CATALOG: join(directoryDir, 'catalog.toml'),
       LEASEGATE_SECRETS_DIR: join(directoryDir, 'secrets'),
+      // A fixed test key, and checkpoints often enough to see some within a story.
+      LEASEGATE_SECRET_AUDIT_KEY: Buffer.alloc(32, 7).toString('base64'),
+      LEASEGATE_AUDIT_CHECKPOINT_EVERY: '2s',
       LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? join(repo, 'target/site'),
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -87,7 +87,14 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
     'request.submitted', 'decision.approved', 'request.approved', 'grant.created',
     'grant.provisioned', 'grant.revoked',
   ]);
-  await irvin.getByText(/Removed from SQL Admins \(expired\) and verified absent/).waitFor();
+  await irvin.getByText(/Removed Adele Vance from SQL Admins \(expired\) and verified absent/).waitFor();
+  await assertAccessible(irvin);
+
+  // He verifies the audit trail: the chain and the checkpoints the engine signed meanwhile.
+  await irvin.goto(`${stack.base}/governance`);
+  await hydrated(irvin);
+  await irvin.getByRole('button', { name: 'Verify the audit trail' }).click();
+  await irvin.getByTestId('chain-check').getByText(/^Intact: \d+ events chained without a break, and [1-9]\d* signed checkpoints match\.$/).waitFor();
   await assertAccessible(irvin);
 
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);

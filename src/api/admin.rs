@@ -54,8 +54,27 @@ pub struct StuckRemoval {
     pub overdue_since: Option<DateTime<Utc>>,
 }
 
+/// A catalog change waiting for a second administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    pub change_id: uuid::Uuid,
+    /// `entitlement` or `policy`.
+    pub kind: String,
+    pub key: String,
+    pub author: String,
+    pub proposed_at: DateTime<Utc>,
+    /// The target before and after, written as in the catalog file.
+    pub before: String,
+    pub after: String,
+    /// What it would have meant ("3 people would have been granted this with nobody approving").
+    pub impact: Vec<String>,
+    /// Proposed by the caller, who may withdraw it but not approve it.
+    pub mine: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminOverview {
+    pub changes: Vec<PendingChange>,
     pub stuck: Vec<StuckRemoval>,
     pub catalog_file: Option<String>,
     pub connectors: Vec<ConnectorView>,
@@ -75,9 +94,28 @@ fn require_admin() -> Result<crate::server::auth::session::SessionUser, AppError
 
 #[server(endpoint = "admin")]
 pub async fn get_admin_overview() -> Result<AdminOverview, AppError> {
-    require_admin()?;
+    let caller = require_admin()?;
     let state = crate::server::state::app_state()?;
-    crate::server::access::admin::overview(&state).await
+    crate::server::access::admin::overview(&state, &caller).await
+}
+
+/// Approves another administrator's catalog change; it takes effect at once.
+#[server(endpoint = "admin/change/approve")]
+pub async fn approve_catalog_change(change_id: String) -> Result<String, AppError> {
+    let caller = require_admin()?;
+    let state = crate::server::state::app_state()?;
+    let id = crate::api::parse_id("change_id", &change_id)?;
+    crate::server::access::changes::approve(&state, &caller, id).await
+}
+
+/// Rejects a catalog change (or withdraws one's own).
+#[server(endpoint = "admin/change/reject")]
+pub async fn reject_catalog_change(change_id: String, comment: String) -> Result<String, AppError> {
+    let caller = require_admin()?;
+    let state = crate::server::state::app_state()?;
+    let id = crate::api::parse_id("change_id", &change_id)?;
+    let comment = crate::api::text_block("comment", &comment)?;
+    crate::server::access::changes::reject(&state, &caller, id, &comment).await
 }
 
 /// Reads the catalog file again and stores it (audited as the caller).

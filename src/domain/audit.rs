@@ -58,6 +58,9 @@ actions! {
     CatalogEntitlementDisabled = "catalog.entitlement_disabled",
     CatalogEntitlementChanged = "catalog.entitlement_changed",
     CatalogPolicyChanged = "catalog.policy_changed",
+    CatalogChangeProposed = "catalog.change_proposed",
+    CatalogChangeApproved = "catalog.change_approved",
+    CatalogChangeRejected = "catalog.change_rejected",
     PrincipalDisabled = "principal.disabled",
     PrincipalEnabled = "principal.enabled",
 }

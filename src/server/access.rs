@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod changes;
 pub mod decide;
 pub mod lifecycle;
 pub mod people;

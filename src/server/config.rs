@@ -56,6 +56,10 @@ pub struct SessionSettings {
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     pub url: Secret,
+    /// The owner's connection, for migrations (`LEASEGATE_MIGRATE_DATABASE_URL`). When set, the
+    /// portal connects with `url` as a role that may only append to the audit trail, and the
+    /// owner grants it exactly that after migrating.
+    pub migrate_url: Option<Secret>,
     pub max_connections: u32,
     /// How long start-up keeps retrying an unreachable database before giving up.
     pub startup_timeout: Duration,
@@ -72,6 +76,8 @@ pub struct EngineSettings {
     pub batch: i64,
     /// How often the accounts of people who may hold a session are checked in the directories.
     pub account_watch: Duration,
+    /// How often the audit chain's head is signed (when a signing key is configured).
+    pub checkpoint_every: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -233,6 +239,7 @@ impl Reader {
 
         let database = DatabaseSettings {
             url: Secret::new(self.string("DATABASE_URL", None)),
+            migrate_url: self.raw("LEASEGATE_MIGRATE_DATABASE_URL").map(Secret::new),
             max_connections: self.parsed(
                 "LEASEGATE_DATABASE_MAX_CONNECTIONS",
                 10,
@@ -332,6 +339,8 @@ impl Reader {
             lease: self.duration("LEASEGATE_ENGINE_LEASE", Duration::from_secs(30)),
             batch: self.parsed("LEASEGATE_ENGINE_BATCH", 1000, "a whole number"),
             account_watch: self.duration("LEASEGATE_ACCOUNT_WATCH", Duration::from_secs(60)),
+            checkpoint_every: self
+                .duration("LEASEGATE_AUDIT_CHECKPOINT_EVERY", Duration::from_secs(300)),
         };
         if !(1..=10_000).contains(&engine.batch) {
             self.problems

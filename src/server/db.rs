@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod catalog_changes;
 pub mod grants;
 pub mod principals;
 pub mod requests;
@@ -55,4 +56,42 @@ fn is_unreachable(e: &sqlx::Error) -> bool {
 /// Applies the migrations embedded in the binary.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     sqlx::migrate!("./migrations").run(pool).await
+}
+
+/// Brings the schema up to date. With an owner credential (`LEASEGATE_MIGRATE_DATABASE_URL`)
+/// the owner migrates and then grants the portal's role what it needs (and over the audit
+/// trail only SELECT and INSERT); without one the portal's own connection migrates, and owns
+/// what it creates.
+pub async fn prepare_schema(
+    settings: &DatabaseSettings,
+    pool: &PgPool,
+) -> Result<SchemaOwner, sqlx::migrate::MigrateError> {
+    let Some(owner_url) = &settings.migrate_url else {
+        migrate(pool).await?;
+        return Ok(SchemaOwner::Portal);
+    };
+    let portal: PgConnectOptions = settings.url.expose().parse()?;
+    let owner = connect(&DatabaseSettings {
+        url: owner_url.clone(),
+        migrate_url: None,
+        max_connections: 2,
+        startup_timeout: settings.startup_timeout,
+    })
+    .await?;
+    migrate(&owner).await?;
+    sqlx::query("select leasegate_grant_portal_role($1)")
+        .bind(portal.get_username())
+        .execute(&owner)
+        .await?;
+    owner.close().await;
+    Ok(SchemaOwner::Separate)
+}
+
+/// Who owns the tables the portal uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaOwner {
+    /// The portal's own role: it could alter the audit trail's triggers (fine for a demo).
+    Portal,
+    /// Another role: the portal may only append to the audit trail.
+    Separate,
 }

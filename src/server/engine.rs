@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
+use crate::server::checkpoints::{self, SigningKey};
 use crate::server::config::EngineSettings;
 use crate::server::connectors::{Account, Connector, ConnectorError, Connectors};
 use crate::server::db::grants::{self, ActedOn, Work};
@@ -37,6 +38,7 @@ pub struct Engine {
     connectors: Connectors,
     settings: EngineSettings,
     worker: String,
+    checkpoint_key: Option<std::sync::Arc<SigningKey>>,
 }
 
 /// What one pass did, for tests and logs.
@@ -60,7 +62,14 @@ impl Engine {
             connectors,
             settings,
             worker,
+            checkpoint_key: None,
         }
+    }
+
+    /// Signs the audit chain's head every `checkpoint_every` with this key.
+    pub fn with_checkpoints(mut self, key: Option<std::sync::Arc<SigningKey>>) -> Self {
+        self.checkpoint_key = key;
+        self
     }
 
     pub fn worker(&self) -> &str {
@@ -81,6 +90,7 @@ impl Engine {
         let mut listener = None;
         let mut failures = 0u32;
         let mut next_watch = std::time::Instant::now();
+        let mut next_checkpoint = std::time::Instant::now() + self.settings.checkpoint_every;
         while !*shutdown.borrow() {
             if listener.is_none() {
                 listener = self.listen().await;
@@ -88,6 +98,14 @@ impl Engine {
             if std::time::Instant::now() >= next_watch {
                 next_watch = std::time::Instant::now() + self.settings.account_watch;
                 self.watch_accounts().await;
+            }
+            if let Some(key) = &self.checkpoint_key
+                && std::time::Instant::now() >= next_checkpoint
+            {
+                next_checkpoint = std::time::Instant::now() + self.settings.checkpoint_every;
+                if let Err(e) = checkpoints::sign_head(&self.pool, key).await {
+                    tracing::warn!(error = %e, "could not sign an audit checkpoint");
+                }
             }
             let wait = match self.run_due(&shutdown).await {
                 Ok(()) => {
@@ -109,7 +127,12 @@ impl Engine {
                     wait
                 }
             };
-            let wait = wait.min(next_watch.saturating_duration_since(std::time::Instant::now()));
+            let wait = wait
+                .min(next_watch.saturating_duration_since(std::time::Instant::now()))
+                .min(match self.checkpoint_key {
+                    Some(_) => next_checkpoint.saturating_duration_since(std::time::Instant::now()),
+                    None => BACKSTOP,
+                });
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 notified = recv(&mut listener) => {

@@ -44,6 +44,7 @@ pub fn app_state(
         leptos,
         connectors,
         engine: Default::default(),
+        audit_key: None,
     }
 }
 

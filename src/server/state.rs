@@ -19,6 +19,8 @@ pub struct AppState {
     pub connectors: Connectors,
     /// Whether this process's engine runs; `/readyz` fails once it has stopped.
     pub engine: EngineStatus,
+    /// The key audit checkpoints are signed with, when one is configured.
+    pub audit_key: Option<Arc<crate::server::checkpoints::SigningKey>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -174,6 +174,20 @@ pub struct Labels {
     pub save: &'static str,
     pub policy_used_by: fn(&str, i64) -> String,
     pub rules_as_in_file: &'static str,
+    pub audit_trail: &'static str,
+    pub verify_trail: &'static str,
+    pub trail_intact: fn(i64, usize) -> String,
+    pub trail_unsigned: &'static str,
+    pub trail_broken: fn(Option<i64>, &[i64]) -> String,
+    pub waiting_changes: &'static str,
+    pub waiting_changes_intro: &'static str,
+    pub proposed_by: fn(&str) -> String,
+    pub before: &'static str,
+    pub after: &'static str,
+    pub approve_change: &'static str,
+    pub reject_change: &'static str,
+    pub withdraw_change: &'static str,
+    pub own_change_note: &'static str,
     pub stuck_removals: &'static str,
     pub stuck_removals_intro: &'static str,
     pub stuck_account_missing: &'static str,
@@ -349,6 +363,36 @@ pub const EN: Labels = Labels {
     save: "Save",
     policy_used_by: |key, count| format!("{key} · used by {count} offered entries"),
     rules_as_in_file: "Rules, written as in the catalog file",
+    audit_trail: "Audit trail",
+    verify_trail: "Verify the audit trail",
+    trail_intact: |events, checkpoints| {
+        format!(
+            "Intact: {events} events chained without a break, and {checkpoints} signed checkpoints match."
+        )
+    },
+    trail_unsigned: "No signing key is configured, so the chain is not anchored outside the database: a rewrite by the table owner would not show.",
+    trail_broken: |first_break, mismatched| match first_break {
+        Some(p) => format!(
+            "BROKEN: the chain breaks at event {p}. Treat the trail from there on as tampered with."
+        ),
+        None => format!(
+            "REWRITTEN: the chain is consistent, but the signed checkpoints at {} no longer match it.",
+            mismatched
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    },
+    waiting_changes: "Changes waiting for a second administrator",
+    waiting_changes_intro: "Changes to a policy, or to an entry's owners or policy, take effect only when another administrator approves them. Check the difference and what it would have meant.",
+    proposed_by: |who| format!("Proposed by {who}"),
+    before: "Before",
+    after: "After",
+    approve_change: "Approve the change",
+    reject_change: "Reject",
+    withdraw_change: "Withdraw",
+    own_change_note: "Your change: another administrator must approve it.",
     stuck_removals: "Removals that need a person",
     stuck_removals_intro: "The portal cannot remove these: the account or group they were granted on is gone from the directory, so nothing can be removed or read back. They stay overdue until you check the directory and close them here; a closed removal is recorded as done by you, never as verified.",
     stuck_account_missing: "The account is gone",

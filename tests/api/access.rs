@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use leasegate::server::config::EngineSettings;
 use leasegate::server::connectors::Connectors;
 use leasegate::server::engine::Engine;
 use reqwest::StatusCode;
@@ -100,9 +99,7 @@ fn manager_policy() -> Value {
 
 impl World {
     async fn person(&self, account: &str) -> reqwest::Client {
-        let browser = self.app.browser();
-        self.app.sign_in(&browser, account).await;
-        browser
+        self.app.person(account).await
     }
 
     /// Calls a server function as a form post from the portal's own page.
@@ -112,19 +109,7 @@ impl World {
         endpoint: &str,
         form: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let response = self
-            .app
-            .post_same_origin(browser, &format!("/api/{endpoint}"))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
+        self.app.call(browser, endpoint, form).await
     }
 
     async fn request(
@@ -132,18 +117,7 @@ impl World {
         browser: &reqwest::Client,
         extra: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let token = Uuid::new_v4().to_string();
-        let mut form = vec![
-            ("form[entitlement]", self.entitlement.as_str()),
-            ("form[duration]", "60"),
-            ("form[justification]", "Quarter-end close needs the ledger"),
-            ("form[client_token]", token.as_str()),
-        ];
-        for (k, v) in extra {
-            form.retain(|(key, _)| key != k);
-            form.push((k, v));
-        }
-        self.call(browser, "request", &form).await
+        self.app.request(browser, &self.entitlement, extra).await
     }
 
     async fn decide(
@@ -177,12 +151,7 @@ impl World {
         let engine = Engine::new(
             self.app.pool.clone(),
             connectors,
-            EngineSettings {
-                enabled: true,
-                lease: std::time::Duration::from_secs(30),
-                batch: 100,
-                account_watch: std::time::Duration::from_secs(60),
-            },
+            crate::seed::engine_settings(std::time::Duration::from_secs(30)),
         );
         engine.run_once().await.unwrap();
     }
@@ -961,8 +930,43 @@ async fn administrators_edit_entries_and_policies_with_an_audit_trail(pool: PgPo
         w.call(&adele, "admin/entitlement/edit", &form).await.0,
         StatusCode::FORBIDDEN
     );
+    // A change of owners waits for a second administrator; its author cannot approve it.
     let (status, body) = w.call(&nestor, "admin/entitlement/edit", &form).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.to_string().contains("another administrator"), "{body}");
+    let (_, list) = w.call(&adele, "catalog", &[("query", "ledger")]).await;
+    assert_eq!(list, json!([]), "not in effect yet: {list}");
+    let (_, overview) = w.call(&nestor, "admin", &[]).await;
+    let change = overview["changes"][0].clone();
+    assert_eq!(change["mine"], true, "{overview}");
+    assert!(
+        change["impact"]
+            .to_string()
+            .contains("Owners added: alex.wilber@contoso.test"),
+        "{change}"
+    );
+    let id = change["change_id"].as_str().unwrap().to_string();
+    let (status, _) = w
+        .call(&nestor, "admin/change/approve", &[("change_id", &id)])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "nobody approves their own change"
+    );
+    let (status, _) = w
+        .call(&adele, "admin/change/approve", &[("change_id", &id)])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let diego = w.person("diego").await;
+    let (status, body) = w
+        .call(&diego, "admin/change/approve", &[("change_id", &id)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = w
+        .call(&diego, "admin/change/approve", &[("change_id", &id)])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "once");
     let (_, list) = w.call(&adele, "catalog", &[("query", "ledger")]).await;
     assert_eq!(list[0]["name"], "Ledger admins", "{list}");
     let details: Value = sqlx::query_scalar(
@@ -981,6 +985,13 @@ async fn administrators_edit_entries_and_policies_with_an_audit_trail(pool: PgPo
             .unwrap()
             .starts_with("Group ")
     );
+    // Words alone change at once.
+    let words = as_pairs(&edit("Ledger administrators", "alex.wilber@contoso.test"));
+    let words: Vec<(&str, &str)> = words.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body) = w.call(&nestor, "admin/entitlement/edit", &words).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, list) = w.call(&adele, "catalog", &[("query", "ledger")]).await;
+    assert_eq!(list[0]["name"], "Ledger administrators", "{list}");
 
     let bad = as_pairs(&edit("", "not-a-upn"));
     let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -1009,6 +1020,32 @@ async fn administrators_edit_entries_and_policies_with_an_audit_trail(pool: PgPo
             "admin/policy/edit",
             &[("key", policy_key.as_str()), ("rules", shorter.as_str())],
         )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, overview) = w.call(&diego, "admin", &[]).await;
+    let change = overview["changes"][0].clone();
+    assert!(
+        change["impact"]
+            .to_string()
+            .contains("Longest lease: 4 hours → 30 minutes"),
+        "{change}"
+    );
+    assert!(
+        change["after"]
+            .as_str()
+            .unwrap()
+            .contains("max_minutes = 30"),
+        "{change}"
+    );
+    assert_eq!(
+        w.count("select count(*) from audit_events where action = 'catalog.policy_changed'")
+            .await,
+        0,
+        "not in effect until approved"
+    );
+    let id = change["change_id"].as_str().unwrap().to_string();
+    let (status, body) = w
+        .call(&diego, "admin/change/approve", &[("change_id", &id)])
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = w.request(&adele, &[]).await;

@@ -84,9 +84,7 @@ async fn world(pool: PgPool) -> World {
 
 impl World {
     async fn person(&self, account: &str) -> reqwest::Client {
-        let browser = self.app.browser();
-        self.app.sign_in(&browser, account).await;
-        browser
+        self.app.person(account).await
     }
 
     async fn call(
@@ -95,19 +93,7 @@ impl World {
         endpoint: &str,
         form: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let response = self
-            .app
-            .post_same_origin(browser, &format!("/api/{endpoint}"))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
+        self.app.call(browser, endpoint, form).await
     }
 
     async fn request_with(
@@ -115,18 +101,7 @@ impl World {
         browser: &reqwest::Client,
         extra: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let token = Uuid::new_v4().to_string();
-        let mut form = vec![
-            ("form[entitlement]", self.entitlement.as_str()),
-            ("form[duration]", "60"),
-            ("form[justification]", "Quarter-end close needs the ledger"),
-            ("form[client_token]", token.as_str()),
-        ];
-        for (k, v) in extra {
-            form.retain(|(key, _)| key != k);
-            form.push((k, v));
-        }
-        self.call(browser, "request", &form).await
+        self.app.request(browser, &self.entitlement, extra).await
     }
 
     async fn count(&self, sql: &str) -> i64 {
@@ -453,25 +428,7 @@ async fn an_anonymous_sign_in_leaves_a_short_lived_session_only(pool: PgPool) {
 /// with the exit that makes `main` return non-zero.
 #[sqlx::test]
 async fn a_dead_engine_fails_readiness_and_ends_the_process(pool: PgPool) {
-    let settings = leasegate::server::config::from_sources(
-        Default::default(),
-        vec![
-            ("DATABASE_URL".to_string(), "postgres://unused".to_string()),
-            (
-                "LEASEGATE_OIDC_ISSUER".to_string(),
-                "http://127.0.0.1:9".to_string(),
-            ),
-            (
-                "LEASEGATE_OIDC_CLIENT_ID".to_string(),
-                "leasegate-test".to_string(),
-            ),
-            (
-                "LEASEGATE_OIDC_CLIENT_SECRET".to_string(),
-                "leasegate-test-secret".to_string(),
-            ),
-        ],
-    )
-    .unwrap();
+    let settings = crate::seed::portal_settings();
     let leptos = leptos::config::get_configuration(None)
         .unwrap()
         .leptos_options;
@@ -656,5 +613,117 @@ async fn a_person_disabled_in_the_directory_loses_their_session(pool: PgPool) {
     assert_eq!(
         w.app.signed_in_as(&adele).await.as_deref(),
         Some("Adele Vance")
+    );
+}
+
+#[sqlx::test]
+async fn auditors_verify_the_trail_and_employees_may_not(pool: PgPool) {
+    let w = world(pool).await;
+    let adele = w.person("adele").await;
+    let irvin = w.person("irvin").await;
+    let (status, _) = w.call(&adele, "governance/verify", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = w.call(&irvin, "governance/verify", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["intact"], true, "{body}");
+    assert_eq!(body["signed"], false, "no key in this portal: {body}");
+}
+
+/// Four eyes: what a policy change would have meant is shown before it is approved, and a
+/// change whose target moved on meanwhile is closed instead of overwriting the newer state.
+#[sqlx::test]
+async fn policy_changes_show_their_impact_and_never_apply_stale(pool: PgPool) {
+    let w = world(pool).await;
+    let adele = w.person("adele").await;
+    let nestor = w.person("nestor").await;
+    let diego = w.person("diego").await;
+    // Adele asked three times this month (the last still waits).
+    for _ in 0..3 {
+        let (_, body) = w.request_with(&adele, &[]).await;
+        if let Some(id) = body["request_id"].as_str() {
+            w.call(&adele, "request/cancel", &[("request_id", id)])
+                .await;
+        }
+    }
+    let (_, overview) = w.call(&nestor, "admin", &[]).await;
+    let key = overview["policies"][0]["key"].as_str().unwrap().to_string();
+    let rules = overview["policies"][0]["rules_toml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // No approval at all: everything after `[[stages]]` goes.
+    let auto = rules.split("[[stages]]").next().unwrap().to_string();
+    let (status, body) = w
+        .call(
+            &nestor,
+            "admin/policy/edit",
+            &[("key", &key), ("rules", &auto)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, overview) = w.call(&diego, "admin", &[]).await;
+    let impact = overview["changes"][0]["impact"].to_string();
+    assert!(
+        impact.contains("1 person (3 requests) in the last 30 days would have been granted this with nobody approving"),
+        "{impact}"
+    );
+    // A second proposal for the same policy waits its turn.
+    let (status, _) = w
+        .call(
+            &diego,
+            "admin/policy/edit",
+            &[("key", &key), ("rules", &rules)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // The policy changes another way meanwhile (a reload of the file, say): the change is stale.
+    sqlx::query("update policies set rules = jsonb_set(rules, '{pending_days}', '3')")
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let id = overview["changes"][0]["change_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = w
+        .call(&diego, "admin/change/approve", &[("change_id", &id)])
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(
+        w.count("select count(*) from catalog_changes where state = 'stale'")
+            .await,
+        1
+    );
+    let stages: i64 = seed::count(
+        &w.app.pool,
+        "select jsonb_array_length(rules->'stages')::bigint from policies",
+    )
+    .await;
+    assert_eq!(stages, 1, "still needs approval");
+    // Its author may withdraw a change, not approve it.
+    let (_, _) = w
+        .call(
+            &nestor,
+            "admin/policy/edit",
+            &[("key", &key), ("rules", &auto)],
+        )
+        .await;
+    let (_, overview) = w.call(&nestor, "admin", &[]).await;
+    let id = overview["changes"][0]["change_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = w
+        .call(
+            &nestor,
+            "admin/change/reject",
+            &[("change_id", &id), ("comment", "not now")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        w.count("select count(*) from catalog_changes where state = 'rejected'")
+            .await,
+        1
     );
 }

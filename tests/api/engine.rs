@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use leasegate::server::config::EngineSettings;
 use leasegate::server::connectors::Connectors;
 use leasegate::server::engine::Engine;
 use sqlx::PgPool;
@@ -17,15 +16,6 @@ use crate::directory::{Directory, openldap, private_openldap, samba, unique};
 use crate::seed;
 
 const CONNECTOR: &str = "test-directory";
-
-fn settings(lease: Duration) -> EngineSettings {
-    EngineSettings {
-        enabled: true,
-        lease,
-        batch: 1000,
-        account_watch: std::time::Duration::from_secs(60),
-    }
-}
 
 fn connectors(dir: &Directory) -> Connectors {
     let mut c = Connectors::default();
@@ -41,7 +31,7 @@ struct Running {
 impl Running {
     fn start(pool: &PgPool, connectors: Connectors, lease: Duration) -> Self {
         let (stop, stopping) = watch::channel(false);
-        let engine = Engine::new(pool.clone(), connectors, settings(lease));
+        let engine = Engine::new(pool.clone(), connectors, seed::engine_settings(lease));
         let task = tokio::spawn(engine.run(stopping));
         Self { stop, task }
     }

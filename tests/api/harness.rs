@@ -205,6 +205,57 @@ impl TestApp {
             .header("origin", self.base.clone())
     }
 
+    /// A browser signed in as `account` (one of the provider's demo people).
+    pub async fn person(&self, account: &str) -> reqwest::Client {
+        let browser = self.browser();
+        self.sign_in(&browser, account).await;
+        browser
+    }
+
+    /// Calls a server function as a form post from the portal's own page: the status, and the
+    /// body as JSON (or as a JSON string when it is not JSON).
+    pub async fn call(
+        &self,
+        browser: &reqwest::Client,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, serde_json::Value) {
+        let response = self
+            .post_same_origin(browser, &format!("/api/{endpoint}"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+        )
+    }
+
+    /// Submits a request for `entitlement` (60 minutes, a justification, a fresh form token),
+    /// with `extra` fields replacing or adding to those.
+    pub async fn request(
+        &self,
+        browser: &reqwest::Client,
+        entitlement: &str,
+        extra: &[(&str, &str)],
+    ) -> (StatusCode, serde_json::Value) {
+        let token = uuid::Uuid::new_v4().to_string();
+        let mut form = vec![
+            ("form[entitlement]", entitlement),
+            ("form[duration]", "60"),
+            ("form[justification]", "Quarter-end close needs the ledger"),
+            ("form[client_token]", token.as_str()),
+        ];
+        for (k, v) in extra {
+            form.retain(|(key, _)| key != k);
+            form.push((k, v));
+        }
+        self.call(browser, "request", &form).await
+    }
+
     /// A browser-like client: keeps cookies, follows no redirects by itself.
     pub fn browser(&self) -> reqwest::Client {
         reqwest::Client::builder()

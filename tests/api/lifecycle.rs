@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use leasegate::api::requests::RequestForm;
@@ -21,7 +20,6 @@ use leasegate::domain::approval::Outcome;
 use leasegate::server::access::lifecycle::{self, Extension};
 use leasegate::server::access::{decide, submit};
 use leasegate::server::auth::session::SessionUser;
-use leasegate::server::config::EngineSettings;
 use leasegate::server::connectors::memory::{Calls, MemoryDirectory};
 use leasegate::server::connectors::{ConnectorError, Connectors};
 use leasegate::server::db::grants;
@@ -152,19 +150,7 @@ async fn case(pool: &PgPool) -> Case {
     }
     let mut connectors = Connectors::default();
     connectors.insert(CONNECTOR, dir.clone());
-    let settings = leasegate::server::config::from_sources(
-        Default::default(),
-        vec![
-            ("DATABASE_URL".to_string(), "postgres://unused".to_string()),
-            (
-                "LEASEGATE_OIDC_ISSUER".to_string(),
-                "http://127.0.0.1:9".to_string(),
-            ),
-            ("LEASEGATE_OIDC_CLIENT_ID".to_string(), "c".to_string()),
-            ("LEASEGATE_OIDC_CLIENT_SECRET".to_string(), "s".to_string()),
-        ],
-    )
-    .unwrap();
+    let settings = crate::seed::portal_settings();
     let leptos = leptos::config::get_configuration(None)
         .unwrap()
         .leptos_options;
@@ -177,12 +163,7 @@ async fn case(pool: &PgPool) -> Case {
     let engine = Engine::new(
         pool.clone(),
         connectors,
-        EngineSettings {
-            enabled: true,
-            lease: Duration::from_secs(30),
-            batch: 100,
-            account_watch: std::time::Duration::from_secs(60),
-        },
+        crate::seed::engine_settings(std::time::Duration::from_secs(30)),
     );
     Case {
         state,
@@ -380,7 +361,7 @@ impl Case {
                 .unwrap();
             self.engine.run_once().await.unwrap();
         }
-        let unfinished: Vec<(Uuid, String, Option<String>, Option<String>, bool)> = sqlx::query_as(
+        let unfinished: Vec<Unfinished> = sqlx::query_as(
             "select id, state, removal, attention, verified_at is not null from grants
               where entitlement_id = any($1)
                 and not (state = 'revoked' and (removal = 'verified' and verified_at is not null
@@ -406,6 +387,9 @@ impl Case {
         Ok(())
     }
 }
+
+/// A grant that ended without a proven removal: id, state, removal, attention, verified.
+type Unfinished = (Uuid, String, Option<String>, Option<String>, bool);
 
 async fn end_now(pool: &PgPool, grants: &[Uuid]) {
     sqlx::query(

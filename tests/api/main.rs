@@ -17,3 +17,4 @@ mod security;
 mod seed;
 mod sessions;
 mod startup;
+mod trail;

@@ -4,11 +4,9 @@
 //! AD DC covers the rename and move through LDAP.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use leasegate::server::catalog::{self, StoreError, Trust};
-use leasegate::server::config::EngineSettings;
 use leasegate::server::connectors::Connectors;
 use leasegate::server::connectors::ldap::LdapDirectory;
 use leasegate::server::connectors::memory::MemoryDirectory;
@@ -33,12 +31,7 @@ fn engine(
     Engine::new(
         pool.clone(),
         connectors,
-        EngineSettings {
-            enabled: true,
-            lease: Duration::from_secs(30),
-            batch: 100,
-            account_watch: std::time::Duration::from_secs(60),
-        },
+        crate::seed::engine_settings(std::time::Duration::from_secs(30)),
     )
 }
 

@@ -1,6 +1,9 @@
 //! Rows the engine and service tests start from, written straight into a test's database.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
+use leasegate::server::config::{EngineSettings, Settings};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -110,4 +113,30 @@ pub async fn events(pool: &PgPool, grant: Uuid, action: &str) -> i64 {
 /// The single number a `select count(*) ...` answers.
 pub async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// The engine's settings for tests: a claim lasts `lease`, a batch is 1,000 grants.
+pub fn engine_settings(lease: Duration) -> EngineSettings {
+    EngineSettings {
+        enabled: true,
+        lease,
+        batch: 1000,
+        account_watch: Duration::from_secs(60),
+        checkpoint_every: Duration::from_secs(300),
+    }
+}
+
+/// Portal settings that name no real provider, for tests that build the state by hand.
+pub fn portal_settings() -> Settings {
+    leasegate::server::config::from_sources(
+        Default::default(),
+        [
+            ("DATABASE_URL", "postgres://unused"),
+            ("LEASEGATE_OIDC_ISSUER", "http://127.0.0.1:9"),
+            ("LEASEGATE_OIDC_CLIENT_ID", "c"),
+            ("LEASEGATE_OIDC_CLIENT_SECRET", "s"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .unwrap()
 }

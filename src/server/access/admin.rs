@@ -2,19 +2,21 @@
 
 use crate::domain::audit::AuditAction;
 use serde_json::json;
+use sqlx::PgConnection;
 
 use crate::api::admin::{
     AdminEntitlement, AdminOverview, AdminPolicy, ConnectorView, StuckRemoval,
 };
 use crate::domain::policy::{ApproverSource, Policy};
 use crate::error::AppError;
+use crate::server::access::changes;
 use crate::server::auth::session::SessionUser;
 use crate::server::catalog;
 use crate::server::connectors::Health;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::state::AppState;
 
-pub async fn overview(state: &AppState) -> Result<AdminOverview, AppError> {
+pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOverview, AppError> {
     let rows =
         sqlx::query!(r#"select name, settings->>'url' as url from connectors order by name"#)
             .fetch_all(&state.pool)
@@ -134,6 +136,7 @@ pub async fn overview(state: &AppState) -> Result<AdminOverview, AppError> {
     })
     .collect();
     Ok(AdminOverview {
+        changes: changes::waiting(state, caller).await?,
         stuck,
         policies,
         catalog_file: state
@@ -246,13 +249,90 @@ fn list(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// An entry's editable values, as stored and as proposed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EntryValues {
+    pub name: String,
+    pub description: String,
+    pub owners: Vec<String>,
+    pub tags: Vec<String>,
+    /// The policy's key.
+    pub policy: String,
+}
+
+/// Changes an entry. Its words and tags change at once; a change of its owners or its policy
+/// waits for a second administrator (four eyes).
 pub async fn edit_entitlement(
     state: &AppState,
     caller: &SessionUser,
     key: &str,
     change: EntitlementChange,
 ) -> Result<String, AppError> {
-    let name = change.name.trim();
+    let mut conn = state.pool.acquire().await?;
+    let after = validate_entry(&mut conn, change).await?;
+    let before = current_entry(&mut conn, key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    drop(conn);
+    if after.owners == before.owners && after.policy == before.policy {
+        let mut tx = state.pool.begin().await?;
+        apply_entry(&mut tx, &actor(caller), key, &before, &after, None).await?;
+        tx.commit().await?;
+        return Ok(format!(
+            "{} saved. Put the change in the catalog file too, or the next load undoes it.",
+            after.name
+        ));
+    }
+    let impact = changes::entry_impact(&state.pool, key, &before, &after).await?;
+    changes::propose(
+        state,
+        caller,
+        changes::Kind::Entitlement,
+        key,
+        &before,
+        &after,
+        impact,
+    )
+    .await
+}
+
+/// Proposes new rules for a policy; they take effect when a second administrator approves.
+pub async fn edit_policy(
+    state: &AppState,
+    caller: &SessionUser,
+    key: &str,
+    text: &str,
+) -> Result<String, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    let after = validate_policy(&mut conn, key, text).await?;
+    let before = current_policy(&mut conn, key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    drop(conn);
+    let impact = changes::policy_impact(&state.pool, key, &before, &after).await?;
+    changes::propose(
+        state,
+        caller,
+        changes::Kind::Policy,
+        key,
+        &before,
+        &after,
+        impact,
+    )
+    .await
+}
+
+fn actor(caller: &SessionUser) -> Actor {
+    Actor::person(caller.principal_id, &caller.display_name)
+}
+
+/// Checks an entry's new values against the catalog (the policy exists, its owner stages can
+/// reach their quorum).
+pub(crate) async fn validate_entry(
+    conn: &mut PgConnection,
+    change: EntitlementChange,
+) -> Result<EntryValues, AppError> {
+    let name = change.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(AppError::invalid(
             "name",
@@ -282,20 +362,23 @@ pub async fn edit_entitlement(
             "At most 20 tags of at most 40 characters.",
         ));
     }
-    let mut tx = state.pool.begin().await?;
-    let policy = sqlx::query!(
-        "select id, rules from policies where key = $1",
-        change.policy.trim()
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| AppError::invalid("policy", "Choose one of the catalog's policies."))?;
-    let rules: Policy = serde_json::from_value(policy.rules).map_err(|e| AppError::Internal {
-        reference: crate::error::reference_for(&e.to_string()),
-    })?;
+    let policy_key = change.policy.trim().to_string();
+    let rules = current_policy(conn, &policy_key)
+        .await?
+        .ok_or_else(|| AppError::invalid("policy", "Choose one of the catalog's policies."))?;
+    check_owner_quorum(&rules, owners.len())?;
+    Ok(EntryValues {
+        name,
+        description: change.description.trim().to_string(),
+        owners,
+        tags,
+        policy: policy_key,
+    })
+}
+
+fn check_owner_quorum(rules: &Policy, owners: usize) -> Result<(), AppError> {
     for (i, stage) in rules.stages.iter().enumerate() {
-        if stage.approvers == ApproverSource::Owners
-            && (owners.len() as u64) < u64::from(stage.required)
+        if stage.approvers == ApproverSource::Owners && (owners as u64) < u64::from(stage.required)
         {
             return Err(AppError::invalid(
                 "owners",
@@ -307,56 +390,81 @@ pub async fn edit_entitlement(
             ));
         }
     }
-    let before = sqlx::query!(
-        r#"select e.id, e.name, e.description, e.owners, e.tags, p.key as policy
-             from entitlements e join policies p on p.id = e.policy_id
-            where e.key = $1 for update of e"#,
-        key.trim()
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    sqlx::query!(
-        r#"update entitlements set name = $2, description = $3, owners = $4, tags = $5,
-                  policy_id = $6, updated_at = now() where id = $1"#,
-        before.id,
-        name,
-        change.description.trim(),
-        &owners,
-        &tags,
-        policy.id
-    )
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut tx,
-        &Actor::person(caller.principal_id, &caller.display_name),
-        AuditAction::CatalogEntitlementChanged,
-        &Subject {
-            entitlement: Some(before.id),
-            ..Subject::default()
-        },
-        json!({
-            "key": key.trim(),
-            "before": { "name": before.name, "description": before.description,
-                        "owners": before.owners, "tags": before.tags, "policy": before.policy },
-            "after": { "name": name, "description": change.description.trim(),
-                       "owners": owners, "tags": tags, "policy": change.policy.trim() },
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(format!(
-        "{name} saved. Put the change in the catalog file too, or the next load undoes it."
-    ))
+    Ok(())
 }
 
-pub async fn edit_policy(
-    state: &AppState,
-    caller: &SessionUser,
+pub(crate) async fn current_entry(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Option<EntryValues>, AppError> {
+    Ok(sqlx::query!(
+        r#"select e.name, e.description, e.owners, e.tags, p.key as policy
+             from entitlements e join policies p on p.id = e.policy_id
+            where e.key = $1"#,
+        key
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(|r| EntryValues {
+        name: r.name,
+        description: r.description,
+        owners: r.owners,
+        tags: r.tags,
+        policy: r.policy,
+    }))
+}
+
+/// Writes an entry's values, audited with before and after (and who approved it, when a
+/// second administrator did).
+pub(crate) async fn apply_entry(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    key: &str,
+    before: &EntryValues,
+    after: &EntryValues,
+    approved_change: Option<uuid::Uuid>,
+) -> Result<(), AppError> {
+    let rules = current_policy(conn, &after.policy)
+        .await?
+        .ok_or_else(|| AppError::invalid("policy", "Choose one of the catalog's policies."))?;
+    check_owner_quorum(&rules, after.owners.len())?;
+    let id = sqlx::query_scalar!(
+        r#"update entitlements e set name = $2, description = $3, owners = $4, tags = $5,
+                  policy_id = p.id, updated_at = now()
+             from policies p
+            where e.key = $1 and p.key = $6
+        returning e.id"#,
+        key,
+        after.name,
+        after.description,
+        &after.owners,
+        &after.tags,
+        after.policy
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    audit::record(
+        conn,
+        actor,
+        AuditAction::CatalogEntitlementChanged,
+        &Subject {
+            entitlement: Some(id),
+            ..Subject::default()
+        },
+        json!({ "key": key, "before": before, "after": after, "change": approved_change }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Parses rules written as in the catalog file and checks them against the entries that use
+/// the policy.
+pub(crate) async fn validate_policy(
+    conn: &mut PgConnection,
     key: &str,
     text: &str,
-) -> Result<String, AppError> {
+) -> Result<Policy, AppError> {
     if text.len() > 20_000 {
         return Err(AppError::invalid("rules", "The rules are too long."));
     }
@@ -366,19 +474,20 @@ pub async fn edit_policy(
     if !problems.is_empty() {
         return Err(AppError::invalid("rules", problems.join("\n")));
     }
-    let mut tx = state.pool.begin().await?;
-    let before = sqlx::query!(
-        "select id, rules from policies where key = $1 for update",
-        key.trim()
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    // An owners stage must stay reachable for every entry that uses the policy.
+    check_policy_owners(conn, key, &policy).await?;
+    Ok(policy)
+}
+
+/// An owners stage must stay reachable for every entry that uses the policy.
+async fn check_policy_owners(
+    conn: &mut PgConnection,
+    key: &str,
+    policy: &Policy,
+) -> Result<(), AppError> {
     let short = sqlx::query_scalar!(
-        r#"select key from entitlements
-            where policy_id = $1 and enabled and cardinality(owners) < $2 limit 1"#,
-        before.id,
+        r#"select e.key from entitlements e join policies p on p.id = e.policy_id
+            where p.key = $1 and e.enabled and cardinality(e.owners) < $2 limit 1"#,
+        key,
         policy
             .stages
             .iter()
@@ -387,36 +496,61 @@ pub async fn edit_policy(
             .max()
             .unwrap_or(0)
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?;
-    if let Some(entry) = short {
-        return Err(AppError::invalid(
+    match short {
+        Some(entry) => Err(AppError::invalid(
             "rules",
             format!("Entry `{entry}` lists fewer owners than these rules need."),
-        ));
+        )),
+        None => Ok(()),
     }
-    let after = serde_json::to_value(&policy).expect("policies serialise");
+}
+
+pub(crate) async fn current_policy(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Option<Policy>, AppError> {
+    let rules = sqlx::query_scalar!("select rules from policies where key = $1", key)
+        .fetch_optional(conn)
+        .await?;
+    rules
+        .map(|r| {
+            serde_json::from_value(r).map_err(|e| AppError::Internal {
+                reference: crate::error::reference_for(&format!("policy {key}: {e}")),
+            })
+        })
+        .transpose()
+}
+
+/// Writes a policy's rules, audited with before and after.
+pub(crate) async fn apply_policy(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    key: &str,
+    before: &Policy,
+    after: &Policy,
+    approved_change: Option<uuid::Uuid>,
+) -> Result<(), AppError> {
+    check_policy_owners(conn, key, after).await?;
+    let rules = serde_json::to_value(after).expect("policies serialise");
     sqlx::query!(
-        "update policies set name = $2, rules = $3, updated_at = now() where id = $1",
-        before.id,
-        policy.name,
-        after
+        "update policies set name = $2, rules = $3, updated_at = now() where key = $1",
+        key,
+        after.name,
+        rules
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     audit::record(
-        &mut tx,
-        &Actor::person(caller.principal_id, &caller.display_name),
+        conn,
+        actor,
         AuditAction::CatalogPolicyChanged,
         &Subject::default(),
-        json!({ "key": key.trim(), "before": before.rules, "after": after }),
+        json!({ "key": key, "before": before, "after": rules, "change": approved_change }),
     )
     .await?;
-    tx.commit().await?;
-    Ok(format!(
-        "Policy {} saved. Requests already submitted keep the rules they were submitted under.",
-        policy.name
-    ))
+    Ok(())
 }
 
 /// Closes a removal the engine could not carry out; the note says what the person checked.

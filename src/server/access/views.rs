@@ -322,3 +322,42 @@ pub async fn trail(state: &AppState, request_id: Uuid) -> Result<Trail, AppError
         events,
     })
 }
+
+pub async fn verify_chain(
+    state: &AppState,
+) -> Result<crate::api::governance::ChainCheck, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    let (events, _) = audit::head(&mut conn).await?;
+    drop(conn);
+    let check = match &state.audit_key {
+        Some(key) => {
+            let v = crate::server::checkpoints::verify(&state.pool, &key.public_key()).await?;
+            crate::api::governance::ChainCheck {
+                intact: v.intact(),
+                events,
+                first_break: v.first_break,
+                checkpoints: v.checkpoints,
+                mismatched: v.mismatched,
+                signed: true,
+                last_signed_at: v.last_signed_at,
+            }
+        }
+        None => {
+            let mut conn = state.pool.acquire().await?;
+            let first_break = audit::first_break(&mut conn).await?;
+            crate::api::governance::ChainCheck {
+                intact: first_break.is_none(),
+                events,
+                first_break,
+                checkpoints: 0,
+                mismatched: Vec::new(),
+                signed: false,
+                last_signed_at: None,
+            }
+        }
+    };
+    if !check.intact {
+        tracing::error!(?check, "the audit trail failed verification");
+    }
+    Ok(check)
+}

@@ -126,3 +126,59 @@ pub async fn first_break(conn: &mut PgConnection) -> Result<Option<i64>, sqlx::E
         .fetch_one(conn)
         .await
 }
+
+/// The chain's head: the last position and its hash (0 and the hash of nothing when empty).
+pub async fn head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), sqlx::Error> {
+    let row = sqlx::query!("select position, hash from audit_chain_head")
+        .fetch_one(conn)
+        .await?;
+    Ok((row.position, row.hash))
+}
+
+/// Stores a signed checkpoint; false when that position was signed already.
+pub async fn insert_checkpoint(
+    conn: &mut PgConnection,
+    position: i64,
+    hash: &[u8],
+    key_id: &str,
+    signature: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        insert into audit_checkpoints (position, hash, key_id, signature)
+        values ($1, $2, $3, $4)
+        on conflict (position) do nothing
+        "#,
+        position,
+        hash,
+        key_id,
+        signature
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A checkpoint beside the hash the chain has at its position now.
+pub struct Checkpoint {
+    pub position: i64,
+    pub hash: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub signed_at: DateTime<Utc>,
+    pub chain_hash: Option<Vec<u8>>,
+}
+
+pub async fn checkpoints(conn: &mut PgConnection) -> Result<Vec<Checkpoint>, sqlx::Error> {
+    sqlx::query_as!(
+        Checkpoint,
+        r#"
+        select c.position, c.hash, c.signature, c.signed_at as "signed_at: DateTime<Utc>",
+               e.hash as "chain_hash?"
+          from audit_checkpoints c
+          left join audit_events e on e.position = c.position
+         order by c.position
+        "#
+    )
+    .fetch_all(conn)
+    .await
+}

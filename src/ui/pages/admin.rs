@@ -4,8 +4,9 @@ use crate::text::labels;
 use leptos_meta::Title;
 
 use crate::api::admin::{
-    AdminEntitlement, AdminOverview, AdminPolicy, EditEntitlement, EditPolicy, ReloadCatalog,
-    ResolveRemoval, SetEntitlementEnabled, StuckRemoval, get_admin_overview,
+    AdminEntitlement, AdminOverview, AdminPolicy, ApproveCatalogChange, EditEntitlement,
+    EditPolicy, PendingChange, RejectCatalogChange, ReloadCatalog, ResolveRemoval,
+    SetEntitlementEnabled, StuckRemoval, get_admin_overview,
 };
 use crate::domain::role::can_administer;
 use crate::ui::components::notice::ErrorNotice;
@@ -31,6 +32,8 @@ fn AdminData() -> impl IntoView {
         edit_entitlement: ServerAction::new(),
         edit_policy: ServerAction::new(),
         resolve: ServerAction::new(),
+        approve_change: ServerAction::new(),
+        reject_change: ServerAction::new(),
     };
     let data = Resource::new(
         move || {
@@ -40,6 +43,8 @@ fn AdminData() -> impl IntoView {
                 actions.edit_entitlement.version().get(),
                 actions.edit_policy.version().get(),
                 actions.resolve.version().get(),
+                actions.approve_change.version().get(),
+                actions.reject_change.version().get(),
             )
         },
         |_| get_admin_overview(),
@@ -53,6 +58,8 @@ fn AdminData() -> impl IntoView {
             .or_else(|| actions.edit_entitlement.value().get())
             .or_else(|| actions.edit_policy.value().get())
             .or_else(|| actions.resolve.value().get())
+            .or_else(|| actions.approve_change.value().get())
+            .or_else(|| actions.reject_change.value().get())
     };
     view! {
         {move || outcome().map(|result| match result {
@@ -77,6 +84,8 @@ struct Actions {
     edit_entitlement: ServerAction<EditEntitlement>,
     edit_policy: ServerAction<EditPolicy>,
     resolve: ServerAction<ResolveRemoval>,
+    approve_change: ServerAction<ApproveCatalogChange>,
+    reject_change: ServerAction<RejectCatalogChange>,
 }
 
 #[component]
@@ -85,7 +94,9 @@ fn Overview(data: AdminOverview, actions: Actions) -> impl IntoView {
     let toggle = actions.toggle;
     let policies = data.policies.clone();
     let stuck = data.stuck;
+    let changes = data.changes;
     view! {
+        {(!changes.is_empty()).then(|| view! { <WaitingChanges changes actions/> })}
         {(!stuck.is_empty()).then(|| view! { <StuckRemovals stuck action=actions.resolve/> })}
         <section aria-labelledby="connectors-title">
             <h2 id="connectors-title">{labels().connectors}</h2>
@@ -260,6 +271,53 @@ fn StuckRemovals(stuck: Vec<StuckRemoval>, action: ServerAction<ResolveRemoval>)
                     }).collect_view()}
                 </tbody>
             </table>
+        </section>
+    }
+}
+
+/// Catalog changes waiting for a second administrator, each with its difference and impact.
+#[component]
+fn WaitingChanges(changes: Vec<PendingChange>, actions: Actions) -> impl IntoView {
+    view! {
+        <section aria-labelledby="changes-title" class="card notice">
+            <h2 id="changes-title">{labels().waiting_changes}</h2>
+            <p>{labels().waiting_changes_intro}</p>
+            <ul class="pending">
+                {changes.into_iter().map(|c| {
+                    let approve_id = c.change_id.to_string();
+                    let reject_id = approve_id.clone();
+                    let comment_id = format!("comment-{approve_id}");
+                    view! {
+                        <li data-testid="waiting-change">
+                            <h3>{format!("{} {}", c.kind, c.key)}</h3>
+                            <p class="muted">{(labels().proposed_by)(&c.author)}</p>
+                            <div class="diff">
+                                <div><h4>{labels().before}</h4><pre>{c.before}</pre></div>
+                                <div><h4>{labels().after}</h4><pre>{c.after}</pre></div>
+                            </div>
+                            <ul>{c.impact.into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}</ul>
+                            {if c.mine {
+                                view! { <p>{labels().own_change_note}</p> }.into_any()
+                            } else {
+                                view! {
+                                    <ActionForm action=actions.approve_change>
+                                        <input type="hidden" name="change_id" value=approve_id/>
+                                        <button type="submit" class="button primary">{labels().approve_change}</button>
+                                    </ActionForm>
+                                }.into_any()
+                            }}
+                            <ActionForm action=actions.reject_change>
+                                <input type="hidden" name="change_id" value=reject_id/>
+                                <label for=comment_id.clone()>{labels().comment}</label>
+                                <input id=comment_id type="text" name="comment"/>
+                                <button type="submit" class="button">
+                                    {if c.mine { labels().withdraw_change } else { labels().reject_change }}
+                                </button>
+                            </ActionForm>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
         </section>
     }
 }

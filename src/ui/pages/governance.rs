@@ -4,7 +4,9 @@ use leptos::prelude::*;
 use crate::text::labels;
 use leptos_meta::Title;
 
-use crate::api::governance::{EventView, Overview, governance_overview};
+use crate::api::governance::{
+    ChainCheck, EventView, Overview, VerifyAuditChain, governance_overview,
+};
 use crate::domain::role::can_view_governance;
 use crate::error::AppError;
 use crate::ui::components::notice::ErrorNotice;
@@ -61,6 +63,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
             </div>
             <div class="card tile"><p class="stat">{pending_requests}</p><p>{labels().pending_requests}</p></div>
         </div>
+        <VerifyTrail/>
         <section aria-labelledby="live-title">
             <h2 id="live-title">{labels().live_leases}</h2>
             {if live.is_empty() {
@@ -129,4 +132,46 @@ pub fn Events(events: Vec<EventView>) -> impl IntoView {
 #[component]
 fn TrailLink(request: Option<uuid::Uuid>) -> impl IntoView {
     request.map(|id| view! { <a href=format!("/governance/requests/{id}")>{labels().trail}</a> })
+}
+
+/// Recomputes the chain and checks the signed checkpoints, on demand (it reads every event).
+#[component]
+fn VerifyTrail() -> impl IntoView {
+    let verify = ServerAction::<VerifyAuditChain>::new();
+    let result = move || {
+        verify.value().get().map(|r| match r {
+            Ok(check) => view! { <ChainResult check/> }.into_any(),
+            Err(error) => view! { <ErrorNotice error/> }.into_any(),
+        })
+    };
+    view! {
+        <section aria-labelledby="verify-title">
+            <h2 id="verify-title">{labels().audit_trail}</h2>
+            <ActionForm action=verify>
+                <button type="submit" class="button">{labels().verify_trail}</button>
+            </ActionForm>
+            <div aria-live="polite">{result}</div>
+        </section>
+    }
+}
+
+#[component]
+fn ChainResult(check: ChainCheck) -> impl IntoView {
+    let (class, text) = if check.intact {
+        (
+            "card notice success",
+            (labels().trail_intact)(check.events, check.checkpoints),
+        )
+    } else {
+        (
+            "card notice error",
+            (labels().trail_broken)(check.first_break, &check.mismatched),
+        )
+    };
+    view! {
+        <div class=class role="status" data-testid="chain-check">
+            <p>{text}</p>
+            {(!check.signed).then(|| view! { <p>{labels().trail_unsigned}</p> })}
+        </div>
+    }
 }

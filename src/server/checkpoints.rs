@@ -1,0 +1,160 @@
+//! Signed checkpoints of the audit chain. The database chains the events (each hash covers the
+//! previous one), which finds any change made below the table owner; the owner could still
+//! rewrite the whole chain with fresh hashes. So the portal signs the chain's head now and then
+//! with an Ed25519 key the database never sees (`LEASEGATE_SECRET_AUDIT_KEY`, or the file
+//! `audit-signing-key` in the secrets directory: 32 bytes, base64), stores the signature
+//! (insert-only) and logs it. Verification recomputes the chain and checks every checkpoint's
+//! signature and that the chain still has the signed hash at the signed position.
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+use sqlx::PgPool;
+
+use crate::server::db::audit;
+
+/// The variable and the file name a signing key is read from.
+pub const KEY_ENV: &str = "LEASEGATE_SECRET_AUDIT_KEY";
+pub const KEY_FILE: &str = "audit-signing-key";
+
+pub struct SigningKey {
+    pair: Ed25519KeyPair,
+    /// The first eight bytes of the public key, hex: which key signed a checkpoint.
+    pub key_id: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({})", self.key_id)
+    }
+}
+
+impl SigningKey {
+    /// A key from its 32-byte seed.
+    pub fn from_seed(seed: &[u8]) -> Result<Self, String> {
+        let pair = Ed25519KeyPair::from_seed_unchecked(seed)
+            .map_err(|_| "an audit signing key is 32 bytes".to_string())?;
+        let key_id = pair.public_key().as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Self { pair, key_id })
+    }
+
+    /// The key from the secrets: the variable, else the file in the secrets directory; `None`
+    /// when neither is there.
+    pub fn load(secrets_dir: Option<&std::path::Path>) -> Result<Option<Self>, String> {
+        let encoded = match std::env::var(KEY_ENV) {
+            Ok(value) => value,
+            Err(_) => match secrets_dir.map(|d| d.join(KEY_FILE)) {
+                Some(path) if path.exists() => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                _ => return Ok(None),
+            },
+        };
+        let seed = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| format!("{KEY_ENV}: not base64"))?;
+        Self::from_seed(&seed).map(Some)
+    }
+
+    pub fn public_key(&self) -> Vec<u8> {
+        self.pair.public_key().as_ref().to_vec()
+    }
+}
+
+/// What is signed: a fixed label, the position and the hash.
+fn message(position: i64, hash: &[u8]) -> Vec<u8> {
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("leasegate audit checkpoint\n{position}\n{hex}").into_bytes()
+}
+
+/// Signs the chain's head unless it is already signed; returns the position signed.
+pub async fn sign_head(pool: &PgPool, key: &SigningKey) -> Result<Option<i64>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let (position, hash) = audit::head(&mut conn).await?;
+    if position == 0 {
+        return Ok(None);
+    }
+    let signature = key.pair.sign(&message(position, &hash));
+    let stored =
+        audit::insert_checkpoint(&mut conn, position, &hash, &key.key_id, signature.as_ref())
+            .await?;
+    if stored {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        // Logged too: a copy outside the database, for whoever collects the logs.
+        tracing::info!(
+            position,
+            hash = %b64.encode(&hash),
+            key_id = %key.key_id,
+            signature = %b64.encode(signature.as_ref()),
+            "audit checkpoint"
+        );
+    }
+    Ok(stored.then_some(position))
+}
+
+/// The trail checked end to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// The first position whose hash does not follow from the previous one.
+    pub first_break: Option<i64>,
+    pub checkpoints: usize,
+    /// Checkpoints whose signature is not the key's, or whose position no longer has the
+    /// signed hash: the chain was rewritten.
+    pub mismatched: Vec<i64>,
+    pub last_signed_at: Option<DateTime<Utc>>,
+}
+
+impl Verification {
+    pub fn intact(&self) -> bool {
+        self.first_break.is_none() && self.mismatched.is_empty()
+    }
+}
+
+pub async fn verify(pool: &PgPool, public_key: &[u8]) -> Result<Verification, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let first_break = audit::first_break(&mut conn).await?;
+    let key = UnparsedPublicKey::new(&ED25519, public_key);
+    let checkpoints = audit::checkpoints(&mut conn).await?;
+    let mismatched = checkpoints
+        .iter()
+        .filter(|c| {
+            let signed = key
+                .verify(&message(c.position, &c.hash), &c.signature)
+                .is_ok();
+            !signed || c.chain_hash.as_deref() != Some(c.hash.as_slice())
+        })
+        .map(|c| c.position)
+        .collect();
+    Ok(Verification {
+        first_break,
+        checkpoints: checkpoints.len(),
+        mismatched,
+        last_signed_at: checkpoints.iter().map(|c| c.signed_at).max(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_only_for_their_message_and_key() {
+        let key = SigningKey::from_seed(&[7u8; 32]).unwrap();
+        let other = SigningKey::from_seed(&[8u8; 32]).unwrap();
+        let msg = message(42, &[1, 2, 3]);
+        let sig = key.pair.sign(&msg);
+        let public = UnparsedPublicKey::new(&ED25519, key.public_key());
+        assert!(public.verify(&msg, sig.as_ref()).is_ok());
+        assert!(
+            public
+                .verify(&message(43, &[1, 2, 3]), sig.as_ref())
+                .is_err()
+        );
+        let forged = other.pair.sign(&msg);
+        assert!(public.verify(&msg, forged.as_ref()).is_err());
+        assert_eq!(key.key_id.len(), 16);
+        assert!(SigningKey::from_seed(&[1u8; 16]).is_err());
+    }
+}

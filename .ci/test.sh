@@ -27,4 +27,4 @@ DATABASE_URL="$server/leasegate_e2e"
 use_portal_role
 PORTAL_BIN="$CARGO_TARGET_DIR/debug/leasegate" \
   LEPTOS_SITE_ROOT="$REPO/target/site" \
-  node --test --test-concurrency=1 end2end/tests/
+  E2E_PORTAL_LOG="$REPO/target/e2e-portal.log" node --test --test-concurrency=1 end2end/tests/

@@ -1,7 +1,7 @@
 // Starts the demo identity provider and the built portal on free ports, and Chromium through
 // playwright-core; offers sign-in and accessibility helpers to the browser tests.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
@@ -111,6 +111,8 @@ export async function startStack() {
     directory: new DemoDirectory(directoryInfo, directoryDir),
     portalLogs: () => logs.join(''),
     async stop() {
+      // The portal's log, for reading after a failure (make test keeps it in target/).
+      if (process.env.E2E_PORTAL_LOG) appendFileSync(process.env.E2E_PORTAL_LOG, logs.join(''));
       await browser.close().catch(() => {});
       for (const child of children.reverse()) {
         const exited = new Promise((r) => child.once('exit', r));
@@ -169,7 +171,7 @@ class DemoDirectory {
     this.url = url;
     this.ca = join(dir, kind === 'ad' ? 'samba' : 'openldap', 'tls', 'ca.pem');
     this.bindDn = kind === 'ad' ? 'Administrator@contoso.test' : 'cn=admin,dc=contoso,dc=test';
-    this.password = readFileSync(join(dir, 'bind-password'), 'utf8');
+    this.password = readFileSync(join(dir, 'secrets', 'bind-password'), 'utf8');
   }
 
   /// The DNs in the group's `member` attribute.

@@ -256,7 +256,8 @@ impl Engine {
             return Ok(pass);
         };
         // The target as the directory names it now, found by its stable id once pinned.
-        let target = match self.current_target(connector.as_ref(), &items).await {
+        let mut items = items;
+        let target = match self.current_target(connector.as_ref(), &mut items).await {
             Ok(Some(target)) => target,
             Ok(None) if revoke => {
                 for item in &items {
@@ -290,7 +291,7 @@ impl Engine {
     async fn current_target(
         &self,
         connector: &dyn Connector,
-        items: &[Work],
+        items: &mut [Work],
     ) -> Result<Option<String>, ConnectorError> {
         let first = &items[0];
         if let Some(id) = &first.target_id {
@@ -301,8 +302,11 @@ impl Engine {
         };
         if let Some(id) = &target.stable_id {
             let ids: Vec<uuid::Uuid> = items.iter().map(|w| w.id).collect();
-            if let Err(e) = grants::pin_target(&self.pool, &self.worker, &ids, id).await {
-                tracing::warn!(error = %e, "could not pin a target's stable id");
+            match grants::pin_target(&self.pool, &self.worker, &ids, id).await {
+                Ok(()) => items
+                    .iter_mut()
+                    .for_each(|w| w.target_id = Some(id.clone())),
+                Err(e) => tracing::warn!(error = %e, "could not pin a target's stable id"),
             }
         }
         Ok(Some(target.reference))
@@ -317,7 +321,7 @@ impl Engine {
         pass: &mut Pass,
     ) -> Result<(), sqlx::Error> {
         let mut ready: Vec<(Work, String)> = Vec::new();
-        for item in items {
+        for mut item in items {
             let found = match &item.account_id {
                 // Pinned by an earlier attempt: the same account, wherever it is now.
                 Some(id) => connector.account_by_id(id).await,
@@ -325,10 +329,13 @@ impl Engine {
             };
             match found {
                 Ok(Some(account)) if account.enabled => {
-                    if item.account_ref.is_none()
-                        && !grants::pin_account(&self.pool, &self.worker, item.id, &account).await?
-                    {
-                        continue; // the claim was lost
+                    if item.account_ref.is_none() {
+                        if !grants::pin_account(&self.pool, &self.worker, item.id, &account).await?
+                        {
+                            continue; // the claim was lost
+                        }
+                        item.account_ref = Some(account.reference.clone());
+                        item.account_id = account.stable_id.clone();
                     }
                     self.remember(&item, &account).await;
                     ready.push((item, account.reference));

@@ -279,6 +279,163 @@ async fn failures_are_classified(dir: &Directory) {
     }
 }
 
+/// Stable ids: found, looked up in a batch and one by one; people only (AD computer accounts
+/// never match); disabled accounts read as disabled; short names only within `upn_domains`.
+async fn accounts_are_found_by_stable_id(dir: &Directory) {
+    let mut admin = dir.admin().await;
+    let id = unique();
+    let connector = dir.connector();
+    let mut accounts = Vec::new();
+    for n in 0..3 {
+        let upn = format!("stable.{id}.{n}@contoso.test");
+        dir.add_user(&mut admin, &format!("Stable {id} {n}"), &upn, None, None)
+            .await;
+        let account = connector.find_account(&upn).await.unwrap().expect("found");
+        assert!(account.enabled, "{account:?}");
+        accounts.push(account);
+    }
+    let ids: Vec<String> = accounts
+        .iter()
+        .map(|a| a.stable_id.clone().expect("a stable id"))
+        .collect();
+    let mut found = connector.accounts_by_id(&ids).await.unwrap();
+    found.sort_by(|a, b| a.reference.cmp(&b.reference));
+    let mut expected: Vec<String> = accounts.iter().map(|a| a.reference.clone()).collect();
+    expected.sort();
+    assert_eq!(
+        found
+            .iter()
+            .map(|a| a.reference.clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(
+        connector
+            .account_by_id(&ids[1])
+            .await
+            .unwrap()
+            .map(|a| a.reference),
+        Some(accounts[1].reference.clone())
+    );
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert_eq!(connector.account_by_id(&unknown).await.unwrap(), None);
+    let group = dir
+        .add_group(&mut admin, &format!("Stable {id}"), &[])
+        .await;
+    let target = connector.target(&group).await.unwrap().expect("the group");
+    let by_id = connector
+        .target_by_id(target.stable_id.as_deref().expect("a group id"))
+        .await
+        .unwrap()
+        .expect("found by id");
+    assert!(leasegate::domain::policy::same_dn(&by_id.reference, &group));
+    assert_eq!(
+        connector.target(&accounts[0].reference).await.unwrap(),
+        None,
+        "not a group"
+    );
+
+    if dir.kind == crate::directory::Kind::Samba {
+        // A computer with the same UPN is not a person; a disabled account reads as disabled.
+        let upn = format!("pc.{id}@contoso.test");
+        let sam = format!("pc{}$", &id[..10]);
+        let dn = format!("CN=PC {id},{}", dir.people);
+        admin
+            .add(
+                &dn,
+                vec![
+                    ("objectClass", std::collections::HashSet::from(["computer"])),
+                    (
+                        "sAMAccountName",
+                        std::collections::HashSet::from([sam.as_str()]),
+                    ),
+                    (
+                        "userPrincipalName",
+                        std::collections::HashSet::from([upn.as_str()]),
+                    ),
+                ],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        dir.wait_for(&mut admin, &dn).await;
+        assert_eq!(
+            connector.find_account(&upn).await.unwrap(),
+            None,
+            "computers never match"
+        );
+        admin
+            .modify(
+                &accounts[2].reference,
+                vec![ldap3::Mod::Replace(
+                    "userAccountControl",
+                    std::collections::HashSet::from(["546"]),
+                )],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        let disabled = connector
+            .account(&accounts[2].reference)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!disabled.enabled, "{disabled:?}");
+
+        // sAMAccountName keeps only the part before @: the UPN's domain must be declared.
+        let mut settings = dir.settings();
+        settings.account_attribute =
+            leasegate::server::connectors::ldap::AccountAttribute::SamAccountName;
+        settings.upn_domains = vec!["contoso.test".into()];
+        let short =
+            LdapDirectory::new("short", settings, Secret::new(dir.admin_password.clone())).unwrap();
+        let sam_of_first: String = {
+            let (entries, _) = admin
+                .search(
+                    &accounts[0].reference,
+                    ldap3::Scope::Base,
+                    "(objectClass=*)",
+                    vec!["sAMAccountName"],
+                )
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+            ldap3::SearchEntry::construct(entries.into_iter().next().unwrap()).attrs
+                ["sAMAccountName"][0]
+                .clone()
+        };
+        let found = short
+            .find_account(&format!("{sam_of_first}@contoso.test"))
+            .await
+            .unwrap();
+        assert_eq!(
+            found.map(|a| a.reference),
+            Some(accounts[0].reference.clone())
+        );
+        assert_eq!(
+            short
+                .find_account(&format!("{sam_of_first}@fabrikam.test"))
+                .await
+                .unwrap(),
+            None,
+            "another domain's person with the same short name"
+        );
+    }
+}
+
+#[tokio::test]
+async fn samba_accounts_by_stable_id() {
+    accounts_are_found_by_stable_id(samba()).await;
+}
+
+#[tokio::test]
+async fn openldap_accounts_by_stable_id() {
+    accounts_are_found_by_stable_id(openldap()).await;
+}
+
 #[tokio::test]
 async fn samba_grants_and_revokes_idempotently() {
     grants_and_revokes_idempotently(samba()).await;

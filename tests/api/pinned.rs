@@ -105,6 +105,17 @@ async fn ended(pool: &PgPool, grant: Uuid) -> Ended {
 #[sqlx::test]
 async fn a_renamed_account_is_removed_where_it_is_now(pool: PgPool) {
     let lease = provisioned_lease(&pool).await;
+    let provisioned: serde_json::Value = sqlx::query_scalar(
+        "select details from audit_events where grant_id = $1 and action = 'grant.provisioned'",
+    )
+    .bind(lease.grant)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        provisioned["account_id"].is_string() && provisioned["target_id"].is_string(),
+        "the trail records the stable ids: {provisioned}"
+    );
     assert!(
         ended(&pool, lease.grant).await.account_id.is_some(),
         "the account is pinned by id"

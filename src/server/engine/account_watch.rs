@@ -114,6 +114,17 @@ async fn look_up(
             .filter_map(|a| Some((a.stable_id.clone()?, a)))
             .collect()
     };
+    // Most of the known accounts gone at once is not a wave of leavers but a directory that
+    // answers wrongly (repointed, restored from backup, half-replicated): no verdicts.
+    let missing = ids.iter().filter(|id| !by_id.contains_key(*id)).count();
+    if missing > 2 && missing * 2 > ids.len() {
+        return Err(crate::server::connectors::ConnectorError::Transient(
+            format!(
+                "{missing} of {} known accounts are missing at once",
+                ids.len()
+            ),
+        ));
+    }
     let mut verdicts = Vec::with_capacity(rows.len());
     let unknown: Vec<&WatchedAccount> = rows.iter().filter(|r| r.account_id.is_none()).collect();
     for row in rows.iter().filter(|r| r.account_id.is_some()) {

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test setup lint sqlx-prepare release bench
+.PHONY: help run test setup lint sqlx-prepare release bench bench-load
 
 help:
 	@echo "make run    - run the portal with its demo (PostgreSQL, identity provider) on http://127.0.0.1:3000"
@@ -11,6 +11,7 @@ help:
 	@echo "make setup  - install the toolchain pieces only"
 	@echo "make release - optimised build for deployment"
 	@echo "make bench  - removal lag and burst clearing against a real directory (docs/benchmarks.md)"
+	@echo "make bench-load - 200 signed-in people over HTTP, healthy and slow directory (docs/benchmarks.md)"
 
 run:
 	@bash .ci/demo.sh
@@ -35,3 +36,7 @@ release:
 # Removal lag and burst clearing against a real directory and PostgreSQL.
 bench:
 	@bash .ci/bench.sh
+
+# 200 signed-in people over HTTP against the release build, a real directory and PostgreSQL.
+bench-load:
+	@bash .ci/bench.sh load

@@ -839,15 +839,17 @@ fn map_error(error: LdapError) -> ConnectorError {
 }
 
 /// A TLS certificate the portal does not trust will not become trusted by retrying.
+/// Not `BadSignature`: rustls reports a handshake signature that fails to verify that way too,
+/// and Samba's GnuTLS produced one now and then in our tests (a later handshake with the same
+/// certificate succeeds), so it is worth a retry.
 fn is_certificate_problem(error: &std::io::Error) -> bool {
     error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .is_some_and(|e| {
-            matches!(
-                e,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            )
+        .is_some_and(|e| match e {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature) => false,
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => true,
+            _ => false,
         })
 }
 

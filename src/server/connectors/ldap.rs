@@ -848,6 +848,12 @@ fn is_certificate_problem(error: &std::io::Error) -> bool {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         .is_some_and(|e| match e {
             rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature) => false,
+            // However it is wrapped, a bad signature is worth a retry.
+            rustls::Error::InvalidCertificate(other)
+                if other.to_string().contains("BadSignature") =>
+            {
+                false
+            }
             rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => true,
             _ => false,
         })
@@ -956,6 +962,24 @@ mod tests {
         ));
         assert!(matches!(
             map_error(result(32)),
+            ConnectorError::Permanent(_)
+        ));
+    }
+
+    #[test]
+    fn a_bad_handshake_signature_is_retried_an_unknown_issuer_is_not() {
+        let tls = |e: rustls::CertificateError| LdapError::Io {
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(e),
+            ),
+        };
+        assert!(matches!(
+            map_error(tls(rustls::CertificateError::BadSignature)),
+            ConnectorError::Transient(_)
+        ));
+        assert!(matches!(
+            map_error(tls(rustls::CertificateError::UnknownIssuer)),
             ConnectorError::Permanent(_)
         ));
     }

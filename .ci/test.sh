@@ -21,9 +21,16 @@ cargo leptos build
 
 log "browser tests (Chromium, axe-core)"
 server=${DATABASE_URL%/*}
-psql "$server/postgres" -qc 'drop database if exists leasegate_e2e with (force)' -c 'create database leasegate_e2e' >/dev/null
+# A database of this run's own: a portal left over from an interrupted run (it reconnects to a
+# database of the same name) must not work on this run's grants.
+for old in $(psql "$server/postgres" -Atqc "select datname from pg_database where datname like 'leasegate\_e2e%'"); do
+  psql "$server/postgres" -qc "drop database if exists \"$old\" with (force)" >/dev/null
+done
+e2e_db="leasegate_e2e_$$"
+psql "$server/postgres" -qc "create database $e2e_db" >/dev/null
+trap 'psql "$server/postgres" -qc "drop database if exists $e2e_db with (force)" >/dev/null 2>&1; stop_private_postgres' EXIT
 # The portal runs as a role that may only append to the audit trail; the owner migrates.
-DATABASE_URL="$server/leasegate_e2e"
+DATABASE_URL="$server/$e2e_db"
 use_portal_role
 PORTAL_BIN="$CARGO_TARGET_DIR/debug/leasegate" \
   LEPTOS_SITE_ROOT="$REPO/target/site" \

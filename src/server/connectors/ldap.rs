@@ -838,24 +838,17 @@ fn map_error(error: LdapError) -> ConnectorError {
     }
 }
 
-/// A TLS certificate the portal does not trust will not become trusted by retrying.
-/// Not `BadSignature`: rustls reports a handshake signature that fails to verify that way too,
-/// and Samba's GnuTLS produced one now and then in our tests (a later handshake with the same
-/// certificate succeeds), so it is worth a retry.
+/// A TLS certificate the portal does not trust will not become trusted by retrying: an unknown
+/// issuer, or one signed by another key under a trusted CA's name (`BadSignature`).
 fn is_certificate_problem(error: &std::io::Error) -> bool {
     error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .is_some_and(|e| match e {
-            rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature) => false,
-            // However it is wrapped, a bad signature is worth a retry.
-            rustls::Error::InvalidCertificate(other)
-                if other.to_string().contains("BadSignature") =>
-            {
-                false
-            }
-            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => true,
-            _ => false,
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            )
         })
 }
 
@@ -967,7 +960,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_handshake_signature_is_retried_an_unknown_issuer_is_not() {
+    fn untrusted_certificates_are_refused_for_good() {
         let tls = |e: rustls::CertificateError| LdapError::Io {
             source: std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -976,7 +969,7 @@ mod tests {
         };
         assert!(matches!(
             map_error(tls(rustls::CertificateError::BadSignature)),
-            ConnectorError::Transient(_)
+            ConnectorError::Permanent(_)
         ));
         assert!(matches!(
             map_error(tls(rustls::CertificateError::UnknownIssuer)),

@@ -49,7 +49,8 @@ pub async fn fill(pool: &PgPool, connector: Uuid, policy: Uuid, rows: i64) {
          select p.id, e.id, now(), now() + interval '30 days', 'active', now(),
                 now() + interval '30 days', e.connector_id, e.target_ref
            from (select id from principals where tenant_id = 'bench') p
-           cross join (select id from entitlements where key like 'history-%'
+           cross join (select id, connector_id, target_ref from entitlements
+                        where key like 'history-%'
                         order by id limit 5) e",
     )
     .execute(pool)

@@ -336,8 +336,9 @@ impl Engine {
                         }
                         item.account_ref = Some(account.reference.clone());
                         item.account_id = account.stable_id.clone();
+                        // Found just now: remembered once, not on every retry.
+                        self.remember(&item, &account).await;
                     }
-                    self.remember(&item, &account).await;
                     ready.push((item, account.reference));
                 }
                 Ok(Some(_)) => {

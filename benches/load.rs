@@ -81,13 +81,45 @@ async fn main() {
             .unwrap()
     );
 
+    // People pause between clicks: `LOAD_THINK_MS` on average (uniform from half to one and a
+    // half times it). The paced runs measure latency at a realistic offered load; the run
+    // without pauses (a closed loop that saturates the machine) measures capacity.
+    let think = Duration::from_millis(
+        std::env::var("LOAD_THINK_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3000),
+    );
     let healthy: Arc<dyn Connector> = Arc::new(dir.connector());
-    run("directory healthy", &url, &world, healthy.clone()).await;
     let slow: Arc<dyn Connector> = Arc::new(Slow {
-        inner: healthy,
+        inner: healthy.clone(),
         delay: Duration::from_millis(200),
     });
-    run("every directory call 200 ms slower", &url, &world, slow).await;
+    let paced = format!("{} ms between clicks", think.as_millis());
+    run(
+        &format!("directory healthy, {paced}"),
+        &url,
+        &world,
+        healthy.clone(),
+        think,
+    )
+    .await;
+    run(
+        &format!("every directory call 200 ms slower, {paced}"),
+        &url,
+        &world,
+        slow,
+        think,
+    )
+    .await;
+    run(
+        "directory healthy, no pause (capacity)",
+        &url,
+        &world,
+        healthy,
+        Duration::ZERO,
+    )
+    .await;
 }
 
 struct World {
@@ -227,7 +259,13 @@ impl Sample {
     }
 }
 
-async fn run(label: &str, url: &str, world: &World, connector: Arc<dyn Connector>) {
+async fn run(
+    label: &str,
+    url: &str,
+    world: &World,
+    connector: Arc<dyn Connector>,
+    think: Duration,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     // The portal as it runs: its own pool (the default size), the engine, every layer.
@@ -277,12 +315,15 @@ async fn run(label: &str, url: &str, world: &World, connector: Arc<dyn Connector
         };
         let manager = n < MANAGERS;
         tasks.push(tokio::spawn(async move {
+            // Not everyone starts at the same instant.
+            tokio::time::sleep(pause(think)).await;
             while Instant::now() < until {
                 if manager {
                     ctx.manager_step().await;
                 } else {
                     ctx.employee_step().await;
                 }
+                tokio::time::sleep(pause(think)).await;
             }
         }));
     }
@@ -294,6 +335,11 @@ async fn run(label: &str, url: &str, world: &World, connector: Arc<dyn Connector
     server.abort();
     report(label, &samples.lock().unwrap());
     pool.close().await;
+}
+
+/// A person's pause before the next click: uniform from half to one and a half times `think`.
+fn pause(think: Duration) -> Duration {
+    think.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
 }
 
 /// A client whose cookie names a session written straight into the store.

@@ -3,9 +3,13 @@
 
 pub mod approval;
 pub mod audit;
+pub mod change;
 pub mod grant;
+pub mod health;
+pub mod named;
 pub mod policy;
 pub mod request;
 pub mod role;
+pub mod step;
 pub mod violation;
 pub mod window;

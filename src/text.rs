@@ -6,9 +6,13 @@ pub mod labels;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::approval::Outcome;
 use crate::domain::audit::AuditAction;
+use crate::domain::grant::GrantState;
 use crate::domain::policy::{ApproverSource, Eligibility, Policy};
+use crate::domain::request::RequestState;
 use crate::domain::violation::Violation;
+use crate::ui::components::pill::Status;
 
 /// The pages' words in the person's language (English for now).
 pub fn labels() -> &'static labels::Labels {
@@ -58,23 +62,26 @@ pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// "Active", "Pending", ... for a state name.
-pub fn state_label(state: &str) -> &'static str {
-    match state {
-        "pending" => "Pending",
-        "approved" => "Approved",
-        "denied" => "Denied",
-        "cancelled" => "Cancelled",
-        "expired" => "Expired",
-        "scheduled" => "Scheduled",
-        "active" => "Active",
-        "revoking" => "Removing",
-        "revoked" => "Removed",
-        "failed" => "Failed",
-        "overdue" => "Overdue",
-        "approve" => "Approved",
-        "deny" => "Denied",
-        _ => "Unknown",
+/// "Active", "Pending", ... for what a state pill shows.
+pub fn status_label(status: Status) -> &'static str {
+    match status {
+        Status::Request(state) => match state {
+            RequestState::Pending => "Pending",
+            RequestState::Approved => "Approved",
+            RequestState::Denied => "Denied",
+            RequestState::Cancelled => "Cancelled",
+            RequestState::Expired => "Expired",
+        },
+        Status::Grant(state) => match state {
+            GrantState::Scheduled => "Scheduled",
+            GrantState::Active => "Active",
+            GrantState::Revoking => "Removing",
+            GrantState::Revoked => "Removed",
+            GrantState::Failed => "Failed",
+        },
+        Status::Decision(Outcome::Approve) => "Approved",
+        Status::Decision(Outcome::Deny) => "Denied",
+        Status::Overdue => "Overdue",
     }
 }
 

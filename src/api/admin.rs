@@ -10,8 +10,8 @@ use crate::error::AppError;
 pub struct ConnectorView {
     pub name: String,
     pub url: String,
-    /// `healthy`, `down` or `unknown` (declared in the database but not configured here).
-    pub health: String,
+    /// Unknown when declared in the database but not configured here.
+    pub health: crate::domain::health::ConnectorHealth,
     pub detail: Option<String>,
     pub checked_at: Option<DateTime<Utc>>,
 }
@@ -49,8 +49,7 @@ pub struct StuckRemoval {
     pub connector: String,
     pub target: String,
     pub account: Option<String>,
-    /// `account_missing` or `target_missing`.
-    pub attention: String,
+    pub attention: crate::domain::grant::Attention,
     pub overdue_since: Option<DateTime<Utc>>,
 }
 
@@ -58,8 +57,7 @@ pub struct StuckRemoval {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingChange {
     pub change_id: uuid::Uuid,
-    /// `entitlement` or `policy`.
-    pub kind: String,
+    pub kind: crate::domain::change::ChangeKind,
     pub key: String,
     pub author: String,
     pub proposed_at: DateTime<Utc>,

@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::approval::Outcome;
+use crate::domain::request::RequestState;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,10 +32,10 @@ pub struct DecidedItem {
     pub request_id: Uuid,
     pub entitlement: String,
     pub beneficiary: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub comment: String,
     pub decided_at: DateTime<Utc>,
-    pub request_state: String,
+    pub request_state: RequestState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

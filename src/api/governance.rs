@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::grant::GrantState;
+use crate::domain::request::RequestState;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,7 +15,7 @@ pub struct LiveGrant {
     pub request_id: Option<Uuid>,
     pub holder: String,
     pub entitlement: String,
-    pub state: String,
+    pub state: GrantState,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub overdue_since: Option<DateTime<Utc>>,
@@ -44,7 +46,7 @@ pub struct Trail {
     pub requester: String,
     pub beneficiary: String,
     pub entitlement: String,
-    pub state: String,
+    pub state: RequestState,
     pub justification: String,
     pub ticket: Option<String>,
     pub events: Vec<EventView>,

@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::grant::GrantState;
+use crate::domain::request::RequestState;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,8 +14,8 @@ pub struct LeaseView {
     pub grant_id: Uuid,
     pub entitlement: String,
     pub entitlement_key: String,
-    /// `scheduled`, `active` or `revoking`.
-    pub state: String,
+    /// Scheduled, active or being removed.
+    pub state: GrantState,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub overdue: bool,
@@ -38,7 +40,7 @@ pub struct PendingView {
 pub struct HistoryView {
     pub request_id: Uuid,
     pub entitlement: String,
-    pub state: String,
+    pub state: RequestState,
     pub submitted_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub justification: String,

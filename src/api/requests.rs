@@ -38,8 +38,8 @@ pub struct RequestForm {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Submitted {
     pub request_id: Uuid,
-    /// `pending` or `approved`.
-    pub state: String,
+    /// Pending, or approved when no approval was needed.
+    pub state: crate::domain::request::RequestState,
     pub message: String,
 }
 

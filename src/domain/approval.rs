@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::named::named;
+
 /// A stage as resolved when the request was submitted: the people who may decide it and how
 /// many approvals it needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,27 +13,11 @@ pub struct ResolvedStage {
     pub required: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Approve,
-    Deny,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Approve => "approve",
-            Outcome::Deny => "deny",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "approve" => Some(Outcome::Approve),
-            "deny" => Some(Outcome::Deny),
-            _ => None,
-        }
+named! {
+    /// An approver's answer.
+    pub enum Outcome {
+        Approve = "approve",
+        Deny = "deny",
     }
 }
 

@@ -2,72 +2,42 @@
 //! written without its words in the trail: [`crate::text::event_summary`] matches on every
 //! variant, and the compiler refuses a missing one.
 
-use serde::{Deserialize, Serialize};
+use super::named::named;
 
-macro_rules! actions {
-    ($($variant:ident = $name:literal,)*) => {
-        /// An audit event's action, stored as its dotted name (`grant.revoked`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum AuditAction {
-            $(#[serde(rename = $name)] $variant,)*
-        }
-
-        impl AuditAction {
-            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant,)*];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(AuditAction::$variant => $name,)*
-                }
-            }
-
-            pub fn parse(name: &str) -> Option<Self> {
-                match name {
-                    $($name => Some(AuditAction::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-actions! {
-    RequestSubmitted = "request.submitted",
-    RequestApproved = "request.approved",
-    RequestDenied = "request.denied",
-    RequestCancelled = "request.cancelled",
-    RequestExpired = "request.expired",
-    RequestWindowPassed = "request.window_passed",
-    RequestNothingToGrant = "request.nothing_to_grant",
-    DecisionApproved = "decision.approved",
-    DecisionDenied = "decision.denied",
-    GrantCreated = "grant.created",
-    GrantExtended = "grant.extended",
-    GrantProvisioned = "grant.provisioned",
-    GrantRetrying = "grant.retrying",
-    GrantFailed = "grant.failed",
-    GrantReturned = "grant.returned",
-    GrantRevoked = "grant.revoked",
-    GrantOverdue = "grant.overdue",
-    GrantEndedUnprovisioned = "grant.ended_unprovisioned",
-    GrantAccountMissing = "grant.account_missing",
-    GrantTargetMissing = "grant.target_missing",
-    GrantRemovalResolved = "grant.removal_resolved",
-    CatalogLoaded = "catalog.loaded",
-    CatalogEntitlementEnabled = "catalog.entitlement_enabled",
-    CatalogEntitlementDisabled = "catalog.entitlement_disabled",
-    CatalogEntitlementChanged = "catalog.entitlement_changed",
-    CatalogPolicyChanged = "catalog.policy_changed",
-    CatalogChangeProposed = "catalog.change_proposed",
-    CatalogChangeApproved = "catalog.change_approved",
-    CatalogChangeRejected = "catalog.change_rejected",
-    PrincipalDisabled = "principal.disabled",
-    PrincipalEnabled = "principal.enabled",
-}
-
-impl std::fmt::Display for AuditAction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+named! {
+    /// An audit event's action, stored as its dotted name (`grant.revoked`).
+    pub enum AuditAction {
+        RequestSubmitted = "request.submitted",
+        RequestApproved = "request.approved",
+        RequestDenied = "request.denied",
+        RequestCancelled = "request.cancelled",
+        RequestExpired = "request.expired",
+        RequestWindowPassed = "request.window_passed",
+        RequestNothingToGrant = "request.nothing_to_grant",
+        DecisionApproved = "decision.approved",
+        DecisionDenied = "decision.denied",
+        GrantCreated = "grant.created",
+        GrantExtended = "grant.extended",
+        GrantProvisioned = "grant.provisioned",
+        GrantRetrying = "grant.retrying",
+        GrantFailed = "grant.failed",
+        GrantReturned = "grant.returned",
+        GrantRevoked = "grant.revoked",
+        GrantOverdue = "grant.overdue",
+        GrantEndedUnprovisioned = "grant.ended_unprovisioned",
+        GrantAccountMissing = "grant.account_missing",
+        GrantTargetMissing = "grant.target_missing",
+        GrantRemovalResolved = "grant.removal_resolved",
+        CatalogLoaded = "catalog.loaded",
+        CatalogEntitlementEnabled = "catalog.entitlement_enabled",
+        CatalogEntitlementDisabled = "catalog.entitlement_disabled",
+        CatalogEntitlementChanged = "catalog.entitlement_changed",
+        CatalogPolicyChanged = "catalog.policy_changed",
+        CatalogChangeProposed = "catalog.change_proposed",
+        CatalogChangeApproved = "catalog.change_approved",
+        CatalogChangeRejected = "catalog.change_rejected",
+        PrincipalDisabled = "principal.disabled",
+        PrincipalEnabled = "principal.enabled",
     }
 }
 

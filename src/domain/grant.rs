@@ -4,24 +4,60 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::named::named;
+use super::step::Step;
 use super::violation::Violation;
 use super::window::Window;
 
-/// Where a grant is. `Scheduled` and `Active` are *live*: at most one per person and
-/// entitlement. `Revoked` and `Failed` are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantState {
-    /// Approved; the access is added at `starts_at`.
-    Scheduled,
-    /// The access is in the target system until `ends_at`.
-    Active,
-    /// Its end came (or it was given back): the access is being removed.
-    Revoking,
-    /// Removed from the target system.
-    Revoked,
-    /// Could not be added, and a person must look at why.
-    Failed,
+named! {
+    /// Where a grant is. `Scheduled` and `Active` are *live*: at most one per person and
+    /// entitlement. `Revoked` and `Failed` are final.
+    pub enum GrantState {
+        /// Approved; the access is added at `starts_at`.
+        Scheduled = "scheduled",
+        /// The access is in the target system until `ends_at`.
+        Active = "active",
+        /// Its end came (or it was given back): the access is being removed.
+        Revoking = "revoking",
+        /// Removed from the target system (how, [`Removal`] says).
+        Revoked = "revoked",
+        /// Could not be added, and a person must look at why.
+        Failed = "failed",
+    }
+}
+
+named! {
+    /// How a revoked grant's access ended. Only `Verified` says the target was read back.
+    pub enum Removal {
+        /// Removed, and read back as absent.
+        Verified = "verified",
+        /// Never added (no attempt was ever made), so there was nothing to remove.
+        NeverProvisioned = "never_provisioned",
+        /// The account or group was gone; a person closed the removal with a note.
+        Resolved = "resolved",
+    }
+}
+
+named! {
+    /// Why a removal needs a person: what it must act on cannot be found.
+    pub enum Attention {
+        AccountMissing = "account_missing",
+        TargetMissing = "target_missing",
+    }
+}
+
+named! {
+    /// Why a grant ended.
+    pub enum RevokeReason {
+        /// Its end came.
+        Expired = "expired",
+        /// The holder gave it back.
+        Returned = "returned",
+        /// An administrator took it away.
+        Revoked = "revoked",
+        /// The holder left.
+        Offboarding = "offboarding",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,22 +70,47 @@ pub enum GrantEvent {
     EndReached,
     /// The holder gave it back early, or an administrator revoked it.
     Withdrawn,
-    /// The connector removed the access.
+    /// The connector removed the access and a read-back found it absent.
     RemovalConfirmed,
+    /// The end came before any attempt to add the access: nothing to remove.
+    NothingToRemove,
+    /// The account or group is gone; a person closed the removal.
+    ClosedByPerson,
     /// A new approval moved `ends_at` later.
     Extended,
 }
 
+impl GrantEvent {
+    /// How the access ended, for the events that end it.
+    pub fn removal(self) -> Option<Removal> {
+        match self {
+            GrantEvent::RemovalConfirmed => Some(Removal::Verified),
+            GrantEvent::NothingToRemove => Some(Removal::NeverProvisioned),
+            GrantEvent::ClosedByPerson => Some(Removal::Resolved),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {state:?} grant cannot take {event:?}")]
+#[error("a {state} grant cannot take {event:?}")]
 pub struct InvalidGrantTransition {
     pub state: GrantState,
     pub event: GrantEvent,
 }
 
 impl GrantState {
+    /// The states in which a person holds (or is about to hold) the access.
+    pub const LIVE: [GrantState; 2] = [GrantState::Scheduled, GrantState::Active];
+    /// The states in which the access may be in the target system.
+    pub const HELD: [GrantState; 3] = [
+        GrantState::Scheduled,
+        GrantState::Active,
+        GrantState::Revoking,
+    ];
+
     pub fn is_live(self) -> bool {
-        matches!(self, GrantState::Scheduled | GrantState::Active)
+        Self::LIVE.contains(&self)
     }
 
     pub fn is_final(self) -> bool {
@@ -67,33 +128,21 @@ impl GrantState {
             (S::Scheduled | S::Active, E::EndReached | E::Withdrawn) => Ok(S::Revoking),
             (S::Scheduled, E::Extended) => Ok(S::Scheduled),
             (S::Active, E::Extended) => Ok(S::Active),
-            (S::Revoking, E::RemovalConfirmed) => Ok(S::Revoked),
+            (S::Revoking, E::RemovalConfirmed | E::NothingToRemove | E::ClosedByPerson) => {
+                Ok(S::Revoked)
+            }
             (state, event) => Err(InvalidGrantTransition { state, event }),
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantState::Scheduled => "scheduled",
-            GrantState::Active => "active",
-            GrantState::Revoking => "revoking",
-            GrantState::Revoked => "revoked",
-            GrantState::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            GrantState::Scheduled,
-            GrantState::Active,
-            GrantState::Revoking,
-            GrantState::Revoked,
-            GrantState::Failed,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
+    /// [`GrantState::on`] as a [`Step`] to write.
+    pub fn step(self, event: GrantEvent) -> Result<GrantStep, InvalidGrantTransition> {
+        self.on(event).map(|to| Step::new(self, to, event))
     }
 }
+
+/// A grant's change of state, as the state machine allowed it.
+pub type GrantStep = Step<GrantState, GrantEvent>;
 
 /// What to do with an approved window, given the live grant the person may already hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +193,18 @@ mod tests {
         for s in ["scheduled", "active", "revoking", "revoked", "failed"] {
             assert_eq!(GrantState::parse(s).unwrap().as_str(), s);
         }
+        assert_eq!(GrantState::parse("Active"), None);
+        for removal in Removal::ALL {
+            assert_eq!(Removal::parse(removal.as_str()), Some(*removal));
+        }
+    }
+
+    #[test]
+    fn only_ending_events_say_how_the_access_ended() {
+        for event in EVENTS {
+            let ends = GrantState::Revoking.on(event) == Ok(GrantState::Revoked);
+            assert_eq!(event.removal().is_some(), ends, "{event:?}");
+        }
     }
 
     #[test]
@@ -177,12 +238,14 @@ mod tests {
         }
     }
 
-    const EVENTS: [GrantEvent; 6] = [
+    const EVENTS: [GrantEvent; 8] = [
         GrantEvent::Provisioned,
         GrantEvent::ProvisioningFailed,
         GrantEvent::EndReached,
         GrantEvent::Withdrawn,
         GrantEvent::RemovalConfirmed,
+        GrantEvent::NothingToRemove,
+        GrantEvent::ClosedByPerson,
         GrantEvent::Extended,
     ];
 

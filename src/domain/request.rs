@@ -2,16 +2,19 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where a request is. Every state but `Pending` is final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestState {
-    Pending,
-    Approved,
-    Denied,
-    Cancelled,
-    /// Nobody decided before the policy's deadline.
-    Expired,
+use super::named::named;
+use super::step::Step;
+
+named! {
+    /// Where a request is. Every state but `Pending` is final.
+    pub enum RequestState {
+        Pending = "pending",
+        Approved = "approved",
+        Denied = "denied",
+        Cancelled = "cancelled",
+        /// Nobody decided before the policy's deadline.
+        Expired = "expired",
+    }
 }
 
 /// What can happen to a request.
@@ -29,7 +32,7 @@ pub enum RequestEvent {
 
 /// A transition the state machine does not allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {state:?} request cannot take {event:?}")]
+#[error("a {state} request cannot take {event:?}")]
 pub struct InvalidTransition {
     pub state: RequestState,
     pub event: RequestEvent,
@@ -53,28 +56,14 @@ impl RequestState {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestState::Pending => "pending",
-            RequestState::Approved => "approved",
-            RequestState::Denied => "denied",
-            RequestState::Cancelled => "cancelled",
-            RequestState::Expired => "expired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            RequestState::Pending,
-            RequestState::Approved,
-            RequestState::Denied,
-            RequestState::Cancelled,
-            RequestState::Expired,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
+    /// [`RequestState::on`] as a [`Step`] to write.
+    pub fn step(self, event: RequestEvent) -> Result<RequestStep, InvalidTransition> {
+        self.on(event).map(|to| Step::new(self, to, event))
     }
 }
+
+/// A request's change of state, as the state machine allowed it.
+pub type RequestStep = Step<RequestState, RequestEvent>;
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::grant::{GrantPlan, plan_grant};
+use crate::domain::grant::{GrantEvent, GrantPlan, plan_grant};
 use crate::domain::window::Window;
 use crate::error::AppError;
 use crate::server::db::audit::{self, Actor, Subject};
@@ -33,11 +33,19 @@ pub enum Granted {
 }
 
 /// Turns an approved window into a lease: a new grant, or a later end for the live one.
+///
+/// `live` is the person's live grant of the entitlement, locked with
+/// [`grants::live_for_update`] *before* the transaction wrote its first audit event. Writers
+/// take locks in one order, request, then grant, then the audit chain's head (which every
+/// audit insert takes), as the engine does; taking the grant after the head would deadlock
+/// against a removal being recorded.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn grant_approved(
     conn: &mut PgConnection,
     request: Uuid,
     beneficiary: Uuid,
     entitlement: Uuid,
+    live: Option<grants::LiveGrant>,
     window: Window,
     actor: &Actor,
     now: DateTime<Utc>,
@@ -65,7 +73,6 @@ pub(crate) async fn grant_approved(
         starts_at: window.starts_at.max(now),
         ends_at: window.ends_at,
     };
-    let live = grants::live_for_update(conn, beneficiary, entitlement).await?;
     let plan = plan_grant(
         live.as_ref().map(|l| Window {
             starts_at: l.starts_at,
@@ -100,7 +107,14 @@ pub(crate) async fn grant_approved(
         }
         Ok(GrantPlan::Extend { ends_at }) => {
             let live = live.expect("an extension has a live grant");
-            grants::extend(conn, live.id, ends_at).await?;
+            let step = live.state.step(GrantEvent::Extended).map_err(|refused| {
+                AppError::Conflict(format!("The access is already {}.", refused.state))
+            })?;
+            if !grants::extend(conn, live.id, step, ends_at).await? {
+                return Err(AppError::Conflict(
+                    "The access changed meanwhile. Please try again.".into(),
+                ));
+            }
             audit::record(
                 conn,
                 actor,

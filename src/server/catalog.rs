@@ -15,6 +15,7 @@ use crate::server::config::Secret;
 use crate::server::connectors::Connectors;
 use crate::server::connectors::ldap::{LdapDirectory, LdapSettings};
 use crate::server::db::audit::{self, Actor, Subject};
+use crate::server::db::catalog as db;
 
 /// The file, as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -314,22 +315,7 @@ async fn retargeted_with_live_leases(
     origin: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
     let keys: Vec<String> = catalog.entitlements.iter().map(|e| e.key.clone()).collect();
-    let stored = sqlx::query!(
-        r#"
-        select e.key, c.name as connector, e.target_ref,
-               (select count(*) from grants g where g.entitlement_id = e.id
-                  and g.state in ('scheduled', 'active', 'revoking')) as "live!",
-               array(select p.upn from grants g join principals p on p.id = g.principal_id
-                      where g.entitlement_id = e.id
-                        and g.state in ('scheduled', 'active', 'revoking')
-                      order by g.ends_at limit 5) as "holders!"
-          from entitlements e join connectors c on c.id = e.connector_id
-         where e.key = any($1)
-        "#,
-        &keys
-    )
-    .fetch_all(conn)
-    .await?;
+    let stored = db::live_on_entries(conn, &keys).await?;
     let mut problems = Vec::new();
     for row in stored.into_iter().filter(|r| r.live > 0) {
         let Some(spec) = catalog.entitlements.iter().find(|e| e.key == row.key) else {
@@ -380,9 +366,7 @@ pub async fn store(
 ) -> Result<Loaded, StoreError> {
     let mut tx = pool.begin().await?;
     // Serialises loads, so the check below sees what the other load wrote.
-    sqlx::query!("lock table entitlements in share row exclusive mode")
-        .execute(&mut *tx)
-        .await?;
+    db::lock_for_load(&mut tx).await?;
     let refused = retargeted_with_live_leases(&mut tx, catalog, text, origin).await?;
     if !refused.is_empty() {
         return Err(StoreError::Refused(refused));
@@ -395,79 +379,42 @@ pub async fn store(
             "account_attribute": format!("{:?}", c.account_attribute),
             "upn_domains": c.upn_domains,
         });
-        sqlx::query!(
-            r#"
-            insert into connectors (name, kind, settings) values ($1, 'ldap', $2)
-            on conflict (name) do update set settings = excluded.settings, updated_at = now()
-            "#,
-            name,
-            settings
-        )
-        .execute(&mut *tx)
-        .await?;
+        db::put_connector(&mut tx, name, &settings).await?;
     }
     for (key, policy) in &catalog.policies {
         let rules = serde_json::to_value(policy).expect("policies serialise");
-        sqlx::query!(
-            r#"
-            insert into policies (key, name, rules) values ($1, $2, $3)
-            on conflict (key) do update
-               set name = excluded.name, rules = excluded.rules, updated_at = now()
-            "#,
-            key,
-            policy.name,
-            rules
-        )
-        .execute(&mut *tx)
-        .await?;
+        db::put_policy(&mut tx, key, &policy.name, &rules).await?;
     }
     for e in &catalog.entitlements {
         let owners: Vec<String> = e.owners.iter().map(|o| o.trim().to_lowercase()).collect();
-        sqlx::query!(
-            r#"
-            insert into entitlements (key, connector_id, kind, target_ref, name, description,
-                                      owners, tags, policy_id, enabled)
-            select $1, c.id, 'ad_group', $3, $4, $5, $6, $7, p.id, true
-              from connectors c, policies p
-             where c.name = $2 and p.key = $8
-            on conflict (key) do update
-               set connector_id = excluded.connector_id, target_ref = excluded.target_ref,
-                   name = excluded.name, description = excluded.description,
-                   owners = excluded.owners, tags = excluded.tags,
-                   policy_id = excluded.policy_id, enabled = true, updated_at = now()
-            "#,
-            e.key,
-            e.connector,
-            e.group,
-            e.name,
-            e.description,
-            &owners,
-            &e.tags,
-            e.policy
+        db::put_entitlement(
+            &mut tx,
+            &db::EntitlementSpec {
+                key: &e.key,
+                connector: &e.connector,
+                target: &e.group,
+                name: &e.name,
+                description: &e.description,
+                owners: &owners,
+                tags: &e.tags,
+                policy: &e.policy,
+            },
         )
-        .execute(&mut *tx)
         .await?;
     }
     let keys: Vec<String> = catalog.entitlements.iter().map(|e| e.key.clone()).collect();
-    let disabled = sqlx::query!(
-        "update entitlements set enabled = false, updated_at = now() where enabled and key <> all($1)",
-        &keys
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected() as usize;
+    let disabled = db::disable_all_but(&mut tx, &keys).await? as usize;
     let loaded = Loaded {
         connectors: catalog.connectors.len(),
         policies: catalog.policies.len(),
         entitlements: catalog.entitlements.len(),
         disabled,
     };
-    let digest: String = sqlx::query_scalar!(
-        r#"select encode(sha256($1::bytea), 'hex') as "d!""#,
-        text.as_bytes()
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let digest: String = ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     audit::record(
         &mut tx,
         actor,

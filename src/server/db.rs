@@ -4,9 +4,11 @@
 pub mod audit;
 pub mod catalog;
 pub mod catalog_changes;
+pub mod connectors;
 pub mod grants;
 pub mod principals;
 pub mod requests;
+pub mod views;
 
 use std::time::{Duration, Instant};
 

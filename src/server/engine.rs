@@ -18,10 +18,11 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
+use crate::domain::grant::{Attention, GrantEvent, GrantState, GrantStep};
 use crate::server::checkpoints::{self, SigningKey};
 use crate::server::config::EngineSettings;
 use crate::server::connectors::{Account, Connector, ConnectorError, Connectors};
-use crate::server::db::grants::{self, ActedOn, Work};
+use crate::server::db::grants::{self, ActedOn, Retry, Work};
 
 pub use backoff::retry_delay;
 
@@ -203,10 +204,10 @@ impl Engine {
         // on the same group become one modify with many values.
         let mut batches: BTreeMap<(bool, String, String), Vec<Work>> = BTreeMap::new();
         for item in work {
-            let revoke = match item.state.as_str() {
-                "scheduled" => false,
-                "revoking" => true,
-                _ => {
+            let revoke = match item.state {
+                GrantState::Scheduled => false,
+                GrantState::Revoking => true,
+                GrantState::Active | GrantState::Revoked | GrantState::Failed => {
                     // Claimed but not due after all (moved by an extension meanwhile).
                     grants::release(&self.pool, &self.worker, item.id).await?;
                     continue;
@@ -261,7 +262,8 @@ impl Engine {
             Ok(Some(target)) => target,
             Ok(None) if revoke => {
                 for item in &items {
-                    self.missing(item, "target_missing", &mut pass).await?;
+                    self.missing(item, Attention::TargetMissing, &mut pass)
+                        .await?;
                 }
                 return Ok(pass);
             }
@@ -373,7 +375,10 @@ impl Engine {
                 target,
                 account,
             };
-            if grants::mark_provisioned(&self.pool, &self.worker, &acted).await? {
+            let Some(step) = step(work.state, GrantEvent::Provisioned) else {
+                continue;
+            };
+            if grants::mark_provisioned(&self.pool, &self.worker, step, &acted).await? {
                 pass.provisioned += 1;
             }
         }
@@ -393,9 +398,21 @@ impl Engine {
         let (unprovisioned, pinned): (Vec<Work>, Vec<Work>) = items
             .into_iter()
             .partition(|w| w.account_ref.is_none() && !w.provisioned);
+        // Every item of a removal batch is in removal (see `run_once`).
+        let (Some(nothing_to_remove), Some(confirmed)) = (
+            step(GrantState::Revoking, GrantEvent::NothingToRemove),
+            step(GrantState::Revoking, GrantEvent::RemovalConfirmed),
+        ) else {
+            return Ok(());
+        };
         let unprovisioned: Vec<&Work> = unprovisioned.iter().collect();
-        pass.revoked +=
-            grants::mark_never_provisioned(&self.pool, &self.worker, &unprovisioned).await?;
+        pass.revoked += grants::mark_never_provisioned(
+            &self.pool,
+            &self.worker,
+            nothing_to_remove,
+            &unprovisioned,
+        )
+        .await?;
         // The pinned accounts as the directory names them now: one lookup for the batch.
         let ids: Vec<String> = pinned.iter().filter_map(|w| w.account_id.clone()).collect();
         let current: HashMap<String, String> = if ids.is_empty() {
@@ -418,7 +435,7 @@ impl Engine {
                 (Some(id), _) => match current.get(id) {
                     Some(reference) => reference.clone(),
                     None => {
-                        self.missing(&item, "account_missing", pass).await?;
+                        self.missing(&item, Attention::AccountMissing, pass).await?;
                         continue;
                     }
                 },
@@ -428,7 +445,7 @@ impl Engine {
                 (None, None) => match connector.find_account(&item.upn).await {
                     Ok(Some(account)) => account.reference,
                     Ok(None) => {
-                        self.missing(&item, "account_missing", pass).await?;
+                        self.missing(&item, Attention::AccountMissing, pass).await?;
                         continue;
                     }
                     Err(error) => {
@@ -497,7 +514,8 @@ impl Engine {
                 });
             }
         }
-        pass.revoked += grants::mark_revoked_many(&self.pool, &self.worker, &gone).await?;
+        pass.revoked +=
+            grants::mark_revoked_many(&self.pool, &self.worker, confirmed, &gone).await?;
         Ok(())
     }
 
@@ -510,12 +528,17 @@ impl Engine {
         }
     }
 
-    async fn missing(&self, item: &Work, what: &str, pass: &mut Pass) -> Result<(), sqlx::Error> {
+    async fn missing(
+        &self,
+        item: &Work,
+        what: Attention,
+        pass: &mut Pass,
+    ) -> Result<(), sqlx::Error> {
         let attempt = u32::try_from(item.attempts).unwrap_or(0) + 1;
         let retry = retry_delay(attempt, Duration::from_secs(300));
         tracing::error!(
             grant = %item.id, connector = %item.connector, target = %item.target_ref,
-            account = ?item.account_ref, what,
+            account = ?item.account_ref, what = %what,
             "removal cannot find what it must remove from; a person must resolve it"
         );
         if grants::mark_missing(&self.pool, &self.worker, item, what, retry.as_secs_f64()).await? {
@@ -546,35 +569,43 @@ impl Engine {
     ) -> Result<(), sqlx::Error> {
         let attempt = u32::try_from(item.attempts).unwrap_or(0) + 1;
         let retry = match error {
-            ConnectorError::Throttled { retry_after, .. } => Some(*retry_after),
+            ConnectorError::Throttled { retry_after, .. } => Retry::In(retry_after.as_secs_f64()),
             // A removal never gives up; it keeps trying and shows as overdue.
             ConnectorError::Permanent(_) if revoke => {
-                Some(retry_delay(attempt, Duration::from_secs(300)))
+                Retry::In(retry_delay(attempt, Duration::from_secs(300)).as_secs_f64())
             }
-            ConnectorError::Permanent(_) => None,
+            ConnectorError::Permanent(_) => {
+                match step(item.state, GrantEvent::ProvisioningFailed) {
+                    Some(step) => Retry::Never(step),
+                    None => return Ok(()),
+                }
+            }
             ConnectorError::Transient(_) if revoke => {
-                Some(retry_delay(attempt, Duration::from_secs(30)))
+                Retry::In(retry_delay(attempt, Duration::from_secs(30)).as_secs_f64())
             }
-            ConnectorError::Transient(_) => Some(retry_delay(attempt, Duration::from_secs(300))),
+            ConnectorError::Transient(_) => {
+                Retry::In(retry_delay(attempt, Duration::from_secs(300)).as_secs_f64())
+            }
         };
         tracing::warn!(
             grant = %item.id, connector = %item.connector, target = %item.target_ref,
-            attempt, error = %error, retry_in = ?retry,
+            attempt, error = %error, ?retry,
             "{} failed", if revoke { "removal" } else { "provisioning" }
         );
-        if grants::mark_failed(
-            &self.pool,
-            &self.worker,
-            item,
-            &error.to_string(),
-            retry.map(|d| d.as_secs_f64()),
-        )
-        .await?
-        {
+        if grants::mark_failed(&self.pool, &self.worker, item, &error.to_string(), retry).await? {
             pass.failed += 1;
         }
         Ok(())
     }
+}
+
+/// The step `event` takes a grant in `state`; `None`, logged as the bug it is, when the state
+/// machine refuses it (the claim then lapses and the grant is looked at again).
+fn step(state: GrantState, event: GrantEvent) -> Option<GrantStep> {
+    state
+        .step(event)
+        .inspect_err(|e| tracing::error!(error = %e, "the engine tried a refused transition"))
+        .ok()
 }
 
 /// Waits for a notification; false when the listener broke (it is then rebuilt).

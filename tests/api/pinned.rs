@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
+use leasegate::domain::grant::{GrantEvent, GrantState, RevokeReason};
 use leasegate::server::catalog::{self, StoreError, Trust};
 use leasegate::server::connectors::Connectors;
 use leasegate::server::connectors::ldap::LdapDirectory;
@@ -211,9 +212,14 @@ async fn a_lease_that_never_started_ends_unverified_and_untouched(pool: PgPool) 
     .await;
     let mut conn = pool.acquire().await.unwrap();
     assert!(
-        grants::withdraw(&mut conn, grant, "returned")
-            .await
-            .unwrap()
+        grants::withdraw(
+            &mut conn,
+            grant,
+            GrantState::Scheduled.step(GrantEvent::Withdrawn).unwrap(),
+            RevokeReason::Returned
+        )
+        .await
+        .unwrap()
     );
     let engine = engine(&pool, MEMORY, dir.clone());
     let calls = dir.calls();
@@ -269,6 +275,9 @@ async fn a_vanished_account_needs_a_person_and_is_never_called_verified(pool: Pg
         grants::resolve_missing(
             &mut conn,
             lease.grant,
+            GrantState::Revoking
+                .step(GrantEvent::ClosedByPerson)
+                .unwrap(),
             &Actor::person(admin, "Admin"),
             "account deleted by HR"
         )

@@ -7,6 +7,8 @@ use sqlx::PgConnection;
 use crate::api::admin::{
     AdminEntitlement, AdminOverview, AdminPolicy, ConnectorView, StuckRemoval,
 };
+use crate::domain::grant::GrantEvent;
+use crate::domain::health::ConnectorHealth;
 use crate::domain::policy::{ApproverSource, Policy};
 use crate::error::AppError;
 use crate::server::access::changes;
@@ -14,13 +16,12 @@ use crate::server::auth::session::SessionUser;
 use crate::server::catalog;
 use crate::server::connectors::Health;
 use crate::server::db::audit::{self, Actor, Subject};
+use crate::server::db::catalog as catalog_db;
+use crate::server::db::{connectors, grants};
 use crate::server::state::AppState;
 
 pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOverview, AppError> {
-    let rows =
-        sqlx::query!(r#"select name, settings->>'url' as url from connectors order by name"#)
-            .fetch_all(&state.pool)
-            .await?;
+    let rows = connectors::declared(&state.pool).await?;
     let mut connectors = Vec::with_capacity(rows.len());
     for row in rows {
         let (health, detail) = match state.connectors.get(&row.name) {
@@ -28,113 +29,73 @@ pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOve
                 match tokio::time::timeout(std::time::Duration::from_secs(10), connector.health())
                     .await
                 {
-                    Ok(Health::Healthy) => ("healthy", None),
-                    Ok(Health::Down(detail)) => ("down", Some(detail)),
-                    Err(_) => ("down", Some("no answer within 10 seconds".to_string())),
+                    Ok(Health::Healthy) => (ConnectorHealth::Healthy, None),
+                    Ok(Health::Down(detail)) => (ConnectorHealth::Down, Some(detail)),
+                    Err(_) => (
+                        ConnectorHealth::Down,
+                        Some("no answer within 10 seconds".to_string()),
+                    ),
                 }
             }
             None => (
-                "unknown",
+                ConnectorHealth::Unknown,
                 Some("not configured in this process".to_string()),
             ),
         };
-        let checked_at = sqlx::query_scalar!(
-            r#"
-            update connectors set health = $2, health_detail = $3, health_checked_at = now()
-             where name = $1
-            returning health_checked_at as "checked_at: chrono::DateTime<chrono::Utc>"
-            "#,
-            row.name,
-            health,
-            detail
-        )
-        .fetch_one(&state.pool)
-        .await?;
+        let checked_at =
+            connectors::record_health(&state.pool, &row.name, health, detail.as_deref()).await?;
         connectors.push(ConnectorView {
             name: row.name,
             url: row.url.unwrap_or_default(),
-            health: health.to_string(),
+            health,
             detail,
             checked_at,
         });
     }
-    let entitlements = sqlx::query!(
-        r#"
-        select e.key, e.name, e.description, e.tags, p.key as policy_key,
-               c.name as connector, e.target_ref, p.name as policy, e.owners, e.enabled,
-               (select count(*) from grants g where g.entitlement_id = e.id
-                  and g.state in ('scheduled', 'active', 'revoking')) as "live!"
-          from entitlements e
-          join connectors c on c.id = e.connector_id
-          join policies p on p.id = e.policy_id
-         order by e.enabled desc, e.name
-        "#
-    )
-    .fetch_all(&state.pool)
-    .await?
-    .into_iter()
-    .map(|r| AdminEntitlement {
-        key: r.key,
-        name: r.name,
-        description: r.description,
-        tags: r.tags,
-        policy_key: r.policy_key,
-        connector: r.connector,
-        target: r.target_ref,
-        policy: r.policy,
-        owners: r.owners,
-        enabled: r.enabled,
-        live_grants: r.live,
-    })
-    .collect();
-    let policies = sqlx::query!(
-        r#"
-        select p.key, p.name, p.rules,
-               (select count(*) from entitlements e where e.policy_id = p.id and e.enabled) as "used_by!"
-          from policies p
-         order by p.name
-        "#
-    )
-    .fetch_all(&state.pool)
-    .await?
-    .into_iter()
-    .map(|r| AdminPolicy {
-        rules_toml: serde_json::from_value::<Policy>(r.rules)
-            .ok()
-            .and_then(|p| toml::to_string(&p).ok())
-            .unwrap_or_default(),
-        key: r.key,
-        name: r.name,
-        used_by: r.used_by,
-    })
-    .collect();
-    let stuck = sqlx::query!(
-        r#"
-        select g.id, p.display_name as holder, e.name as entitlement, c.name as connector,
-               g.target_ref, g.account_ref, g.attention as "attention!",
-               g.overdue_since as "overdue_since: chrono::DateTime<chrono::Utc>"
-          from grants g
-          join principals p on p.id = g.principal_id
-          join entitlements e on e.id = g.entitlement_id
-          join connectors c on c.id = g.connector_id
-         where g.attention is not null
-         order by g.overdue_since
-        "#
-    )
-    .fetch_all(&state.pool)
-    .await?
-    .into_iter()
-    .map(|r| StuckRemoval {
-        grant_id: r.id,
-        holder: r.holder,
-        entitlement: r.entitlement,
-        connector: r.connector,
-        target: r.target_ref,
-        account: r.account_ref,
-        attention: r.attention,
-        overdue_since: r.overdue_since,
-    })
-    .collect();
+    let entitlements = catalog_db::all_entries(&state.pool)
+        .await?
+        .into_iter()
+        .map(|r| AdminEntitlement {
+            key: r.key,
+            name: r.name,
+            description: r.description,
+            tags: r.tags,
+            policy_key: r.policy_key,
+            connector: r.connector,
+            target: r.target_ref,
+            policy: r.policy,
+            owners: r.owners,
+            enabled: r.enabled,
+            live_grants: r.live,
+        })
+        .collect();
+    let policies = catalog_db::all_policies(&state.pool)
+        .await?
+        .into_iter()
+        .map(|r| AdminPolicy {
+            rules_toml: serde_json::from_value::<Policy>(r.rules)
+                .ok()
+                .and_then(|p| toml::to_string(&p).ok())
+                .unwrap_or_default(),
+            key: r.key,
+            name: r.name,
+            used_by: r.used_by,
+        })
+        .collect();
+    let stuck = grants::needing_a_person(&state.pool)
+        .await?
+        .into_iter()
+        .map(|r| StuckRemoval {
+            grant_id: r.id,
+            holder: r.holder,
+            entitlement: r.entitlement,
+            connector: r.connector,
+            target: r.target_ref,
+            account: r.account_ref,
+            attention: r.attention,
+            overdue_since: r.overdue_since,
+        })
+        .collect();
     Ok(AdminOverview {
         changes: changes::waiting(state, caller).await?,
         stuck,
@@ -199,14 +160,9 @@ pub async fn set_enabled(
     enabled: bool,
 ) -> Result<String, AppError> {
     let mut tx = state.pool.begin().await?;
-    let id = sqlx::query_scalar!(
-        "update entitlements set enabled = $2, updated_at = now() where key = $1 returning id",
-        key.trim(),
-        enabled
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let id = catalog_db::set_enabled(&mut tx, key.trim(), enabled)
+        .await?
+        .ok_or(AppError::NotFound)?;
     audit::record(
         &mut tx,
         &Actor::person(caller.principal_id, &caller.display_name),
@@ -249,16 +205,7 @@ fn list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// An entry's editable values, as stored and as proposed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EntryValues {
-    pub name: String,
-    pub description: String,
-    pub owners: Vec<String>,
-    pub tags: Vec<String>,
-    /// The policy's key.
-    pub policy: String,
-}
+pub use crate::server::db::catalog::EntryValues;
 
 /// Changes an entry. Its words and tags change at once; a change of its owners or its policy
 /// waits for a second administrator (four eyes).
@@ -397,21 +344,7 @@ pub(crate) async fn current_entry(
     conn: &mut PgConnection,
     key: &str,
 ) -> Result<Option<EntryValues>, AppError> {
-    Ok(sqlx::query!(
-        r#"select e.name, e.description, e.owners, e.tags, p.key as policy
-             from entitlements e join policies p on p.id = e.policy_id
-            where e.key = $1"#,
-        key
-    )
-    .fetch_optional(conn)
-    .await?
-    .map(|r| EntryValues {
-        name: r.name,
-        description: r.description,
-        owners: r.owners,
-        tags: r.tags,
-        policy: r.policy,
-    }))
+    Ok(catalog_db::entry_values(conn, key).await?)
 }
 
 /// Writes an entry's values, audited with before and after (and who approved it, when a
@@ -428,22 +361,9 @@ pub(crate) async fn apply_entry(
         .await?
         .ok_or_else(|| AppError::invalid("policy", "Choose one of the catalog's policies."))?;
     check_owner_quorum(&rules, after.owners.len())?;
-    let id = sqlx::query_scalar!(
-        r#"update entitlements e set name = $2, description = $3, owners = $4, tags = $5,
-                  policy_id = p.id, updated_at = now()
-             from policies p
-            where e.key = $1 and p.key = $6
-        returning e.id"#,
-        key,
-        after.name,
-        after.description,
-        &after.owners,
-        &after.tags,
-        after.policy
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let id = catalog_db::write_entry(&mut *conn, key, after)
+        .await?
+        .ok_or(AppError::NotFound)?;
     audit::record(
         conn,
         actor,
@@ -484,20 +404,14 @@ async fn check_policy_owners(
     key: &str,
     policy: &Policy,
 ) -> Result<(), AppError> {
-    let short = sqlx::query_scalar!(
-        r#"select e.key from entitlements e join policies p on p.id = e.policy_id
-            where p.key = $1 and e.enabled and cardinality(e.owners) < $2 limit 1"#,
-        key,
-        policy
-            .stages
-            .iter()
-            .filter(|s| s.approvers == ApproverSource::Owners)
-            .map(|s| s.required as i32)
-            .max()
-            .unwrap_or(0)
-    )
-    .fetch_optional(conn)
-    .await?;
+    let needed = policy
+        .stages
+        .iter()
+        .filter(|s| s.approvers == ApproverSource::Owners)
+        .map(|s| s.required)
+        .max()
+        .unwrap_or(0);
+    let short = catalog_db::entry_with_fewer_owners(conn, key, needed).await?;
     match short {
         Some(entry) => Err(AppError::invalid(
             "rules",
@@ -511,9 +425,7 @@ pub(crate) async fn current_policy(
     conn: &mut PgConnection,
     key: &str,
 ) -> Result<Option<Policy>, AppError> {
-    let rules = sqlx::query_scalar!("select rules from policies where key = $1", key)
-        .fetch_optional(conn)
-        .await?;
+    let rules = catalog_db::policy_rules(conn, key).await?;
     rules
         .map(|r| {
             serde_json::from_value(r).map_err(|e| AppError::Internal {
@@ -534,14 +446,7 @@ pub(crate) async fn apply_policy(
 ) -> Result<(), AppError> {
     check_policy_owners(conn, key, after).await?;
     let rules = serde_json::to_value(after).expect("policies serialise");
-    sqlx::query!(
-        "update policies set name = $2, rules = $3, updated_at = now() where key = $1",
-        key,
-        after.name,
-        rules
-    )
-    .execute(&mut *conn)
-    .await?;
+    catalog_db::write_policy(&mut *conn, key, &after.name, &rules).await?;
     audit::record(
         conn,
         actor,
@@ -568,10 +473,17 @@ pub async fn resolve_removal(
     }
     let mut tx = state.pool.begin().await?;
     let actor = Actor::person(caller.principal_id, &caller.display_name);
-    if !crate::server::db::grants::resolve_missing(&mut tx, grant, &actor, note).await? {
-        return Err(AppError::Conflict(
-            "This removal does not need a person (any more).".into(),
-        ));
+    let not_needed =
+        || AppError::Conflict("This removal does not need a person (any more).".into());
+    let held = grants::lock(&mut tx, grant)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let step = held
+        .state
+        .step(GrantEvent::ClosedByPerson)
+        .map_err(|_| not_needed())?;
+    if !grants::resolve_missing(&mut tx, grant, step, &actor, note).await? {
+        return Err(not_needed());
     }
     tx.commit().await?;
     Ok("Closed. The trail records it as handled by you, not as verified.".into())

@@ -3,7 +3,7 @@
 use crate::api::catalog::{CatalogItem, EntitlementDetail, Person};
 use crate::error::AppError;
 use crate::server::auth::session::SessionUser;
-use crate::server::db::catalog;
+use crate::server::db::{catalog, principals};
 use crate::server::state::AppState;
 
 pub async fn list(state: &AppState, query: &str) -> Result<Vec<CatalogItem>, AppError> {
@@ -37,27 +37,11 @@ pub async fn detail(
         .map(|held| held.ends_at);
     // Direct reports the portal knows, for on-behalf requests: people whose remembered
     // directory manager is the caller's account on this connector.
-    let reports = sqlx::query!(
-        r#"
-        select p.upn, p.display_name
-          from principal_accounts pa
-          join principals p on p.id = pa.principal_id
-          join principal_accounts mine
-            on mine.connector_id = pa.connector_id and mine.principal_id = $1
-         where pa.connector_id = $2 and lower(pa.manager_ref) = lower(mine.account_ref)
-         order by p.display_name
-        "#,
-        caller.principal_id,
-        entry.connector_id
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| Person {
-        upn: r.upn,
-        name: r.display_name,
-    })
-    .collect();
+    let reports = principals::reports_of(&mut conn, caller.principal_id, entry.connector_id)
+        .await?
+        .into_iter()
+        .map(|(upn, name)| Person { upn, name })
+        .collect();
     let policy = &entry.policy;
     Ok(EntitlementDetail {
         rules: crate::text::policy_in_words(policy, &entry.owners),

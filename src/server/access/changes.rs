@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::api::admin::PendingChange;
 use crate::domain::audit::AuditAction;
+use crate::domain::change::{ChangeEvent, ChangeState};
 use crate::domain::policy::Policy;
 use crate::error::AppError;
 use crate::server::access::admin::{
@@ -21,28 +22,7 @@ use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog_changes::{self, NewChange};
 use crate::server::state::AppState;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Entitlement,
-    Policy,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Entitlement => "entitlement",
-            Kind::Policy => "policy",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "entitlement" => Some(Kind::Entitlement),
-            "policy" => Some(Kind::Policy),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::change::ChangeKind as Kind;
 
 fn actor(caller: &SessionUser) -> Actor {
     Actor::person(caller.principal_id, &caller.display_name)
@@ -70,7 +50,7 @@ pub async fn propose<T: Serialize>(
     let id = catalog_changes::propose(
         &mut tx,
         &NewChange {
-            kind: kind.as_str(),
+            kind,
             target_key: key,
             before: &before,
             after: &after,
@@ -110,8 +90,7 @@ pub async fn approve(state: &AppState, caller: &SessionUser, id: Uuid) -> Result
     if change.author_id == caller.principal_id {
         return Err(AppError::Forbidden);
     }
-    let kind = Kind::parse(&change.kind)
-        .ok_or_else(|| internal(format!("change kind {}", change.kind)))?;
+    let kind = change.kind;
     let key = change.target_key.as_str();
     let approved = actor(caller);
     let applied = match kind {
@@ -137,14 +116,21 @@ pub async fn approve(state: &AppState, caller: &SessionUser, id: Uuid) -> Result
         }
     };
     if !applied {
-        catalog_changes::close(&mut tx, id, "stale", caller.principal_id, "").await?;
+        close(
+            &mut tx,
+            id,
+            ChangeEvent::FoundStale,
+            caller.principal_id,
+            "",
+        )
+        .await?;
         tx.commit().await?;
         return Err(AppError::Conflict(format!(
             "{key} changed after this change was proposed; it was closed. Propose it again if \
              it is still wanted."
         )));
     }
-    catalog_changes::close(&mut tx, id, "applied", caller.principal_id, "").await?;
+    close(&mut tx, id, ChangeEvent::Approved, caller.principal_id, "").await?;
     audit::record(
         &mut tx,
         &approved,
@@ -174,7 +160,14 @@ pub async fn reject(
     let change = catalog_changes::lock_pending(&mut tx, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    catalog_changes::close(&mut tx, id, "rejected", caller.principal_id, comment).await?;
+    close(
+        &mut tx,
+        id,
+        ChangeEvent::Rejected,
+        caller.principal_id,
+        comment,
+    )
+    .await?;
     audit::record(
         &mut tx,
         &actor(caller),
@@ -191,6 +184,25 @@ pub async fn reject(
     ))
 }
 
+/// Closes the locked pending change with `event`, as its state machine allows.
+async fn close(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    event: ChangeEvent,
+    decided_by: Uuid,
+    comment: &str,
+) -> Result<(), AppError> {
+    let step = ChangeState::Pending.step(event).map_err(|refused| {
+        AppError::Conflict(format!("This change is already {}.", refused.state))
+    })?;
+    if !catalog_changes::close(conn, id, step, decided_by, comment).await? {
+        return Err(AppError::Conflict(
+            "This change was decided meanwhile. Reload the page.".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn decode<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, AppError> {
     serde_json::from_value(value.clone()).map_err(|e| internal(format!("catalog change: {e}")))
 }
@@ -205,9 +217,8 @@ pub async fn waiting(
     Ok(changes
         .into_iter()
         .map(|c| {
-            let kind = Kind::parse(&c.kind);
-            let text = |v: &serde_json::Value| match kind {
-                Some(Kind::Policy) => serde_json::from_value::<Policy>(v.clone())
+            let text = |v: &serde_json::Value| match c.kind {
+                Kind::Policy => serde_json::from_value::<Policy>(v.clone())
                     .ok()
                     .and_then(|p| toml::to_string(&p).ok())
                     .unwrap_or_default(),
@@ -218,7 +229,7 @@ pub async fn waiting(
             };
             PendingChange {
                 change_id: c.id,
-                kind: c.kind.clone(),
+                kind: c.kind,
                 key: c.target_key.clone(),
                 author: c.author_label.clone(),
                 proposed_at: c.proposed_at,

@@ -8,11 +8,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::approval::{DecisionRefused, Outcome, Progress, may_decide, progress};
+use crate::domain::request::{InvalidTransition, RequestEvent};
 use crate::error::AppError;
 use crate::server::access::{Granted, grant_approved, window_at_approval};
 use crate::server::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
-use crate::server::db::requests;
+use crate::server::db::{grants, requests};
 use crate::server::state::AppState;
 
 const MAX_COMMENT_CHARS: usize = 1000;
@@ -46,12 +47,12 @@ pub async fn decide(
     )
     .map_err(|refused| match refused {
         DecisionRefused::OwnRequest | DecisionRefused::NotAnApprover => AppError::Forbidden,
-        DecisionRefused::NotPending if request.state != "pending" => {
+        DecisionRefused::NotPending if request.state.is_final() => {
             AppError::Conflict(format!("This request is already {}.", request.state))
         }
         other => AppError::Conflict(other.to_string()),
     })?;
-    if request.state != "pending" {
+    if request.state.is_final() {
         return Err(AppError::Conflict(format!(
             "This request is already {}.",
             request.state
@@ -70,6 +71,9 @@ pub async fn decide(
                 .into(),
         ));
     }
+    // The live grant is locked before the first audit event (see `grant_approved`).
+    let live =
+        grants::live_for_update(&mut tx, request.beneficiary_id, request.entitlement_id).await?;
     if !requests::insert_decision(
         &mut tx,
         request_id,
@@ -105,7 +109,7 @@ pub async fn decide(
     let decisions = requests::decisions(&mut tx, request_id).await?;
     let message = match progress(&request.snapshot.stages, &decisions) {
         Progress::Denied { .. } => {
-            requests::close(&mut tx, request_id, "denied").await?;
+            close(&mut tx, &request, RequestEvent::Denied).await?;
             audit::record(
                 &mut tx,
                 &actor,
@@ -122,7 +126,13 @@ pub async fn decide(
             required,
         } => {
             if now_at != stage {
-                requests::set_stage(&mut tx, request_id, now_at).await?;
+                let step = request
+                    .state
+                    .step(RequestEvent::StagePassed)
+                    .map_err(refused)?;
+                if !requests::set_stage(&mut tx, request_id, step, now_at).await? {
+                    return Err(changed_meanwhile());
+                }
             }
             format!(
                 "Recorded. The request now waits at step {} of {} ({approvals} of {required} approvals).",
@@ -131,7 +141,7 @@ pub async fn decide(
             )
         }
         Progress::Approved => {
-            requests::close(&mut tx, request_id, "approved").await?;
+            close(&mut tx, &request, RequestEvent::FullyApproved).await?;
             audit::record(
                 &mut tx,
                 &actor,
@@ -153,6 +163,7 @@ pub async fn decide(
                 request_id,
                 request.beneficiary_id,
                 request.entitlement_id,
+                live,
                 window,
                 &actor,
                 now,
@@ -167,4 +178,27 @@ pub async fn decide(
     };
     tx.commit().await?;
     Ok(message)
+}
+
+/// Closes the locked request with `event`, as its state machine allows.
+pub(crate) async fn close(
+    conn: &mut sqlx::PgConnection,
+    request: &requests::Locked,
+    event: RequestEvent,
+) -> Result<(), AppError> {
+    let step = request.state.step(event).map_err(refused)?;
+    if !requests::close(conn, request.id, step).await? {
+        return Err(changed_meanwhile());
+    }
+    Ok(())
+}
+
+/// The state machine refused: the request is already final.
+pub(crate) fn refused(refused: InvalidTransition) -> AppError {
+    AppError::Conflict(format!("This request is already {}.", refused.state))
+}
+
+/// The row moved between reading and writing it (it was locked, so only by a bug).
+fn changed_meanwhile() -> AppError {
+    AppError::Conflict("This request changed meanwhile. Reload the page and try again.".into())
 }

@@ -6,12 +6,14 @@ use uuid::Uuid;
 
 use crate::api::requests::Submitted;
 use crate::api::{text_block, text_line};
+use crate::domain::grant::{GrantEvent, GrantState, RevokeReason};
+use crate::domain::request::RequestEvent;
 use crate::domain::window::{MAX_POLICY_MINUTES, RequestedEnd, WindowRequest};
 use crate::error::AppError;
 use crate::server::access::submit::{Submission, submit};
 use crate::server::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
-use crate::server::db::requests;
+use crate::server::db::{grants, requests};
 use crate::server::state::AppState;
 
 /// Cancels a pending request; only its requester or the person it is for may.
@@ -28,12 +30,7 @@ pub async fn cancel(
     {
         return Err(AppError::Forbidden);
     }
-    if !requests::close(&mut tx, request_id, "cancelled").await? {
-        return Err(AppError::Conflict(format!(
-            "This request is already {}.",
-            request.state
-        )));
-    }
+    crate::server::access::decide::close(&mut tx, &request, RequestEvent::Cancelled).await?;
     audit::record(
         &mut tx,
         &Actor::person(caller.principal_id, &caller.display_name),
@@ -58,21 +55,22 @@ pub async fn give_back(
     grant_id: Uuid,
 ) -> Result<(), AppError> {
     let mut tx = state.pool.begin().await?;
-    let grant = sqlx::query!(
-        "select principal_id, entitlement_id, request_id, state from grants where id = $1 for update",
-        grant_id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let grant = grants::lock(&mut tx, grant_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if grant.principal_id != caller.principal_id {
         return Err(AppError::Forbidden);
     }
-    if !crate::server::db::grants::withdraw(&mut tx, grant_id, "returned").await? {
-        return Err(AppError::Conflict(format!(
-            "This access is already {}.",
-            grant.state
-        )));
+    let step = grant.state.step(GrantEvent::Withdrawn).map_err(|refused| {
+        AppError::Conflict(match refused.state {
+            GrantState::Revoking => "This access is already being removed.".into(),
+            state => format!("This access is already {state}."),
+        })
+    })?;
+    if !grants::withdraw(&mut tx, grant_id, step, RevokeReason::Returned).await? {
+        return Err(AppError::Conflict(
+            "This access changed meanwhile. Reload the page and try again.".into(),
+        ));
     }
     audit::record(
         &mut tx,
@@ -98,22 +96,13 @@ pub async fn extend(
     caller: &SessionUser,
     extension: Extension,
 ) -> Result<Submitted, AppError> {
-    let grant = sqlx::query!(
-        r#"
-        select g.principal_id, g.state, g.ends_at as "ends_at: chrono::DateTime<chrono::Utc>",
-               e.key
-          from grants g join entitlements e on e.id = g.entitlement_id
-         where g.id = $1
-        "#,
-        extension.grant
-    )
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let grant = grants::for_extension(&state.pool, extension.grant)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if grant.principal_id != caller.principal_id {
         return Err(AppError::Forbidden);
     }
-    if !matches!(grant.state.as_str(), "scheduled" | "active") {
+    if grant.state.step(GrantEvent::Extended).is_err() {
         return Err(AppError::Conflict(
             "Only access you still hold can be extended.".into(),
         ));
@@ -123,7 +112,7 @@ pub async fn extend(
         .checked_add_signed(chrono::TimeDelta::minutes(i64::from(extension.minutes)))
         .ok_or_else(|| AppError::invalid("minutes", "Choose how much longer you need it."))?;
     let submission = Submission {
-        entitlement: grant.key,
+        entitlement: grant.entitlement_key,
         window: WindowRequest {
             start: None,
             end: RequestedEnd::Until(new_end),

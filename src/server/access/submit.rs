@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::api::requests::{RequestForm, Submitted};
 use crate::api::{text_block, text_line};
 use crate::domain::grant::plan_grant;
+use crate::domain::request::{RequestEvent, RequestState};
 use crate::domain::violation::Violation;
 use crate::domain::window::{RequestedEnd, Window, WindowRequest, resolve_window};
 use crate::error::AppError;
@@ -144,7 +145,7 @@ async fn replayed(
             .await?
             .map(|(id, state)| Submitted {
                 request_id: id,
-                message: message_for(&state),
+                message: message_for(state),
                 state,
             }),
     )
@@ -226,11 +227,13 @@ async fn submit_new(
     {
         return Ok(Submitted {
             request_id: id,
-            message: message_for(&state),
+            message: message_for(state),
             state,
         });
     }
-    let extends_grant = match catalog::held(&mut tx, beneficiary_id, entry.id).await? {
+    // Locked before the first audit event (see `grant_approved`).
+    let live = grants::live_for_update(&mut tx, beneficiary_id, entry.id).await?;
+    let extends_grant = match &live {
         Some(held) => {
             plan_grant(
                 Some(Window {
@@ -239,7 +242,7 @@ async fn submit_new(
                 }),
                 window,
             )?;
-            Some(held.grant)
+            Some(held.id)
         }
         None => None,
     };
@@ -294,9 +297,12 @@ async fn submit_new(
         }),
     )
     .await?;
-    let mut state_after = "pending".to_string();
+    let mut state_after = RequestState::Pending;
     if snapshot.stages.is_empty() {
-        requests::close(&mut tx, id, "approved").await?;
+        let step = RequestState::Pending
+            .step(RequestEvent::FullyApproved)
+            .map_err(crate::server::access::decide::refused)?;
+        requests::close(&mut tx, id, step).await?;
         audit::record(
             &mut tx,
             &Actor::system("policy"),
@@ -318,6 +324,7 @@ async fn submit_new(
             id,
             beneficiary_id,
             entry.id,
+            live,
             window,
             &Actor::system("policy"),
             now,
@@ -326,7 +333,7 @@ async fn submit_new(
         if let Granted::Nothing(reason) = granted {
             tracing::info!(request = %id, reason, "auto-approved request granted nothing");
         }
-        state_after = "approved".into();
+        state_after = step.to();
     }
     tx.commit().await?;
     if let Err(e) = grants::remember_account(
@@ -341,7 +348,7 @@ async fn submit_new(
     }
     Ok(Submitted {
         request_id: id,
-        message: message_for(&state_after),
+        message: message_for(state_after),
         state: state_after,
     })
 }
@@ -420,10 +427,10 @@ fn already_pending(error: sqlx::Error) -> AppError {
     }
 }
 
-fn message_for(state: &str) -> String {
+fn message_for(state: RequestState) -> String {
     match state {
-        "approved" => "Approved. The access is being granted now.".into(),
-        "pending" => "Submitted. Your approvers have been asked.".into(),
+        RequestState::Approved => "Approved. The access is being granted now.".into(),
+        RequestState::Pending => "Submitted. Your approvers have been asked.".into(),
         other => format!("This request is {other}."),
     }
 }

@@ -1,7 +1,7 @@
-//! Reading the catalog.
+//! The catalog as stored: entries, policies, and what the Admin page reads and writes of them.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::policy::Policy;
@@ -126,4 +126,304 @@ pub async fn held(
     )
     .fetch_optional(conn)
     .await
+}
+
+/// An entry as the Admin page lists it, with its count of live and ending leases.
+pub struct AdminEntry {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub policy_key: String,
+    pub connector: String,
+    pub target_ref: String,
+    pub policy: String,
+    pub owners: Vec<String>,
+    pub enabled: bool,
+    pub live: i64,
+}
+
+pub async fn all_entries(pool: &PgPool) -> Result<Vec<AdminEntry>, sqlx::Error> {
+    sqlx::query_as!(
+        AdminEntry,
+        r#"
+        select e.key, e.name, e.description, e.tags, p.key as policy_key,
+               c.name as connector, e.target_ref, p.name as policy, e.owners, e.enabled,
+               (select count(*) from grants g where g.entitlement_id = e.id
+                  and g.state in ('scheduled', 'active', 'revoking')) as "live!"
+          from entitlements e
+          join connectors c on c.id = e.connector_id
+          join policies p on p.id = e.policy_id
+         order by e.enabled desc, e.name
+        "#
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// A policy as the Admin page lists it, with how many enabled entries use it.
+pub struct AdminPolicy {
+    pub key: String,
+    pub name: String,
+    pub rules: serde_json::Value,
+    pub used_by: i64,
+}
+
+pub async fn all_policies(pool: &PgPool) -> Result<Vec<AdminPolicy>, sqlx::Error> {
+    sqlx::query_as!(
+        AdminPolicy,
+        r#"
+        select p.key, p.name, p.rules,
+               (select count(*) from entitlements e where e.policy_id = p.id and e.enabled) as "used_by!"
+          from policies p
+         order by p.name
+        "#
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Offers an entry again or stops offering it; its id, `None` when there is no such entry.
+pub async fn set_enabled(
+    conn: &mut PgConnection,
+    key: &str,
+    enabled: bool,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "update entitlements set enabled = $2, updated_at = now() where key = $1 returning id",
+        key,
+        enabled
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// An entry's editable values, as stored and as proposed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EntryValues {
+    pub name: String,
+    pub description: String,
+    pub owners: Vec<String>,
+    pub tags: Vec<String>,
+    /// The policy's key.
+    pub policy: String,
+}
+
+pub async fn entry_values(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Option<EntryValues>, sqlx::Error> {
+    sqlx::query_as!(
+        EntryValues,
+        r#"select e.name, e.description, e.owners, e.tags, p.key as policy
+             from entitlements e join policies p on p.id = e.policy_id
+            where e.key = $1"#,
+        key
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Writes an entry's values; its id, `None` when there is no such entry or policy.
+pub async fn write_entry(
+    conn: &mut PgConnection,
+    key: &str,
+    values: &EntryValues,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"update entitlements e set name = $2, description = $3, owners = $4, tags = $5,
+                  policy_id = p.id, updated_at = now()
+             from policies p
+            where e.key = $1 and p.key = $6
+        returning e.id"#,
+        key,
+        values.name,
+        values.description,
+        &values.owners,
+        &values.tags,
+        values.policy
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A policy's rules as stored (the domain's `Policy` as JSON).
+pub async fn policy_rules(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar!("select rules from policies where key = $1", key)
+        .fetch_optional(conn)
+        .await
+}
+
+/// An enabled entry under the policy `key` with fewer than `owners` owners, if there is one.
+pub async fn entry_with_fewer_owners(
+    conn: &mut PgConnection,
+    key: &str,
+    owners: u32,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select e.key from entitlements e join policies p on p.id = e.policy_id
+            where p.key = $1 and e.enabled and cardinality(e.owners) < $2 limit 1"#,
+        key,
+        i32::try_from(owners).unwrap_or(i32::MAX)
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn write_policy(
+    conn: &mut PgConnection,
+    key: &str,
+    name: &str,
+    rules: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update policies set name = $2, rules = $3, updated_at = now() where key = $1",
+        key,
+        name,
+        rules
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Serialises catalog loads until the transaction ends.
+pub async fn lock_for_load(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query!("lock table entitlements in share row exclusive mode")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Where a stored entry points, and the leases that run on it.
+pub struct LiveOnEntry {
+    pub key: String,
+    pub connector: String,
+    pub target_ref: String,
+    /// Live or ending leases.
+    pub live: i64,
+    /// The first five holders' UPNs, soonest end first.
+    pub holders: Vec<String>,
+}
+
+pub async fn live_on_entries(
+    conn: &mut PgConnection,
+    keys: &[String],
+) -> Result<Vec<LiveOnEntry>, sqlx::Error> {
+    sqlx::query_as!(
+        LiveOnEntry,
+        r#"
+        select e.key, c.name as connector, e.target_ref,
+               (select count(*) from grants g where g.entitlement_id = e.id
+                  and g.state in ('scheduled', 'active', 'revoking')) as "live!",
+               array(select p.upn from grants g join principals p on p.id = g.principal_id
+                      where g.entitlement_id = e.id
+                        and g.state in ('scheduled', 'active', 'revoking')
+                      order by g.ends_at limit 5) as "holders!"
+          from entitlements e join connectors c on c.id = e.connector_id
+         where e.key = any($1)
+        "#,
+        keys
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Declares or updates a connector (its settings never hold secrets).
+pub async fn put_connector(
+    conn: &mut PgConnection,
+    name: &str,
+    settings: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        insert into connectors (name, kind, settings) values ($1, 'ldap', $2)
+        on conflict (name) do update set settings = excluded.settings, updated_at = now()
+        "#,
+        name,
+        settings
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn put_policy(
+    conn: &mut PgConnection,
+    key: &str,
+    name: &str,
+    rules: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        insert into policies (key, name, rules) values ($1, $2, $3)
+        on conflict (key) do update
+           set name = excluded.name, rules = excluded.rules, updated_at = now()
+        "#,
+        key,
+        name,
+        rules
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An entry as the catalog file declares it.
+pub struct EntitlementSpec<'a> {
+    pub key: &'a str,
+    pub connector: &'a str,
+    pub target: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    /// Lower-case UPNs.
+    pub owners: &'a [String],
+    pub tags: &'a [String],
+    pub policy: &'a str,
+}
+
+/// Declares or updates an entry, and offers it (again).
+pub async fn put_entitlement(
+    conn: &mut PgConnection,
+    e: &EntitlementSpec<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        insert into entitlements (key, connector_id, kind, target_ref, name, description,
+                                  owners, tags, policy_id, enabled)
+        select $1, c.id, 'ad_group', $3, $4, $5, $6, $7, p.id, true
+          from connectors c, policies p
+         where c.name = $2 and p.key = $8
+        on conflict (key) do update
+           set connector_id = excluded.connector_id, target_ref = excluded.target_ref,
+               name = excluded.name, description = excluded.description,
+               owners = excluded.owners, tags = excluded.tags,
+               policy_id = excluded.policy_id, enabled = true, updated_at = now()
+        "#,
+        e.key,
+        e.connector,
+        e.target,
+        e.name,
+        e.description,
+        e.owners,
+        e.tags,
+        e.policy
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stops offering every enabled entry not in `keys`; how many.
+pub async fn disable_all_but(conn: &mut PgConnection, keys: &[String]) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query!(
+        "update entitlements set enabled = false, updated_at = now() where enabled and key <> all($1)",
+        keys
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
 }

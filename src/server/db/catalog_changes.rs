@@ -5,8 +5,10 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::change::{ChangeKind, ChangeState, ChangeStep};
+
 pub struct NewChange<'a> {
-    pub kind: &'a str,
+    pub kind: ChangeKind,
     pub target_key: &'a str,
     pub before: &'a Value,
     pub after: &'a Value,
@@ -28,7 +30,7 @@ pub async fn propose(
         on conflict (kind, target_key) where state = 'pending' do nothing
         returning id
         "#,
-        change.kind,
+        change.kind as ChangeKind,
         change.target_key,
         change.before,
         change.after,
@@ -44,7 +46,7 @@ pub async fn propose(
 #[derive(Debug, Clone)]
 pub struct Change {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: ChangeKind,
     pub target_key: String,
     pub before: Value,
     pub after: Value,
@@ -58,7 +60,7 @@ pub async fn pending(conn: &mut PgConnection) -> Result<Vec<Change>, sqlx::Error
     sqlx::query_as!(
         Change,
         r#"
-        select id, kind, target_key, before, after, impact, author_id, author_label,
+        select id, kind as "kind: ChangeKind", target_key, before, after, impact, author_id, author_label,
                proposed_at as "proposed_at: DateTime<Utc>"
           from catalog_changes where state = 'pending'
          order by proposed_at
@@ -76,7 +78,7 @@ pub async fn lock_pending(
     sqlx::query_as!(
         Change,
         r#"
-        select id, kind, target_key, before, after, impact, author_id, author_label,
+        select id, kind as "kind: ChangeKind", target_key, before, after, impact, author_id, author_label,
                proposed_at as "proposed_at: DateTime<Utc>"
           from catalog_changes where id = $1 and state = 'pending'
            for update
@@ -87,28 +89,30 @@ pub async fn lock_pending(
     .await
 }
 
-/// Closes a pending change as `applied`, `rejected` or `stale`.
+/// Closes a change: `step` takes it to applied, rejected or stale. False when it was no
+/// longer in `step.from()`.
 pub async fn close(
     conn: &mut PgConnection,
     id: Uuid,
-    state: &str,
+    step: ChangeStep,
     decided_by: Uuid,
     comment: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
         r#"
         update catalog_changes
-           set state = $2, decided_by = $3, decided_at = now(), comment = $4
-         where id = $1 and state = 'pending'
+           set state = $3, decided_by = $4, decided_at = now(), comment = $5
+         where id = $1 and state = $2
         "#,
         id,
-        state,
+        step.from() as ChangeState,
+        step.to() as ChangeState,
         decided_by,
         comment
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Requests of the last 30 days under the entries `entitlements` (keys): how many, by how many

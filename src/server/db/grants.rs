@@ -2,12 +2,14 @@
 //! claims due grants, calls the connector outside any transaction, then records the outcome
 //! only if it still holds the claim.
 
-use crate::domain::audit::AuditAction;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::audit::AuditAction;
+use crate::domain::grant::{Attention, GrantEvent, GrantState, GrantStep, Removal, RevokeReason};
+use crate::domain::request::{RequestEvent, RequestState};
 use crate::server::connectors::Account;
 use crate::server::db::audit::{self, Actor, Subject};
 
@@ -16,7 +18,7 @@ pub struct LiveGrant {
     pub id: Uuid,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
-    pub state: String,
+    pub state: GrantState,
 }
 
 pub async fn live_for_update(
@@ -27,7 +29,9 @@ pub async fn live_for_update(
     sqlx::query_as!(
         LiveGrant,
         r#"
-        select id, starts_at as "starts_at: DateTime<Utc>", ends_at as "ends_at: DateTime<Utc>", state from grants
+        select id, starts_at as "starts_at: DateTime<Utc>", ends_at as "ends_at: DateTime<Utc>",
+               state as "state: GrantState"
+          from grants
          where principal_id = $1 and entitlement_id = $2 and state in ('scheduled', 'active')
          for update
         "#,
@@ -35,6 +39,54 @@ pub async fn live_for_update(
         entitlement
     )
     .fetch_optional(conn)
+    .await
+}
+
+/// A grant as its holder acts on it (gives it back), locked until the transaction ends.
+pub struct Held {
+    pub principal_id: Uuid,
+    pub entitlement_id: Uuid,
+    pub request_id: Option<Uuid>,
+    pub state: GrantState,
+}
+
+pub async fn lock(conn: &mut PgConnection, grant: Uuid) -> Result<Option<Held>, sqlx::Error> {
+    sqlx::query_as!(
+        Held,
+        r#"
+        select principal_id, entitlement_id, request_id, state as "state: GrantState"
+          from grants where id = $1
+           for update
+        "#,
+        grant
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A grant as a request for more time on it needs it.
+pub struct ForExtension {
+    pub principal_id: Uuid,
+    pub state: GrantState,
+    pub ends_at: DateTime<Utc>,
+    pub entitlement_key: String,
+}
+
+pub async fn for_extension(
+    pool: &PgPool,
+    grant: Uuid,
+) -> Result<Option<ForExtension>, sqlx::Error> {
+    sqlx::query_as!(
+        ForExtension,
+        r#"
+        select g.principal_id, g.state as "state: GrantState",
+               g.ends_at as "ends_at: DateTime<Utc>", e.key as entitlement_key
+          from grants g join entitlements e on e.id = g.entitlement_id
+         where g.id = $1
+        "#,
+        grant
+    )
+    .fetch_optional(pool)
     .await
 }
 
@@ -66,45 +118,57 @@ pub async fn create(
     .await
 }
 
-/// Moves a live grant's end later; an active grant's next due instant moves with it.
+/// Moves a live grant's end later (`step` is its [`GrantEvent::Extended`]); an active grant's
+/// next due instant moves with it. False when the grant was no longer in `step.from()`.
 pub async fn extend(
     conn: &mut PgConnection,
     grant: Uuid,
+    step: GrantStep,
     ends_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"
-        update grants
-           set ends_at = $2,
-               next_due_at = case when state = 'active' then $2 else next_due_at end,
-               updated_at = now()
-         where id = $1 and state in ('scheduled', 'active')
-        "#,
-        grant,
-        ends_at as DateTime<Utc>
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Ends a live grant now (given back, or revoked by an administrator): the engine removes it
-/// at once. Returns false when the grant was not live.
-pub async fn withdraw(
-    conn: &mut PgConnection,
-    grant: Uuid,
-    reason: &str,
 ) -> Result<bool, sqlx::Error> {
+    debug_assert_eq!(step.event(), GrantEvent::Extended);
+    // A scheduled grant falls due at its start, which does not move; an active one at its end.
+    let next_due_at = (step.from() == GrantState::Active).then_some(ends_at);
     let done = sqlx::query!(
         r#"
         update grants
-           set state = 'revoking', revoke_reason = $2, next_due_at = now(),
-               ends_at = greatest(starts_at + interval '1 millisecond', least(ends_at, now())),
+           set state = $4, ends_at = $2, next_due_at = coalesce($5, next_due_at),
                updated_at = now()
-         where id = $1 and state in ('scheduled', 'active')
+         where id = $1 and state = $3
         "#,
         grant,
-        reason
+        ends_at as DateTime<Utc>,
+        step.from() as GrantState,
+        step.to() as GrantState,
+        next_due_at as Option<DateTime<Utc>>
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends a live grant now (given back, or revoked by an administrator; `step` is its
+/// [`GrantEvent::Withdrawn`]): the engine removes it at once. False when the grant was no
+/// longer in `step.from()`.
+pub async fn withdraw(
+    conn: &mut PgConnection,
+    grant: Uuid,
+    step: GrantStep,
+    reason: RevokeReason,
+) -> Result<bool, sqlx::Error> {
+    debug_assert_eq!(step.event(), GrantEvent::Withdrawn);
+    let done = sqlx::query!(
+        r#"
+        update grants
+           set state = $4, revoke_reason = $2, next_due_at = now(),
+               ends_at = greatest(starts_at + interval '1 millisecond', least(ends_at, now())),
+               updated_at = now()
+         where id = $1 and state = $3
+        "#,
+        grant,
+        reason as RevokeReason,
+        step.from() as GrantState,
+        step.to() as GrantState
     )
     .execute(conn)
     .await?;
@@ -115,7 +179,7 @@ pub async fn withdraw(
 #[derive(Debug, Clone)]
 pub struct Work {
     pub id: Uuid,
-    pub state: String,
+    pub state: GrantState,
     pub principal_id: Uuid,
     pub upn: String,
     pub entitlement_id: Uuid,
@@ -130,20 +194,36 @@ pub struct Work {
     pub ends_at: DateTime<Utc>,
     pub attempts: i32,
     pub overdue_since: Option<DateTime<Utc>>,
-    pub revoke_reason: Option<String>,
-    pub attention: Option<String>,
+    pub revoke_reason: Option<RevokeReason>,
+    pub attention: Option<Attention>,
+}
+
+/// What [`GrantEvent::EndReached`] does to a live grant: the states it applies to, and the one
+/// they all move to.
+fn end_reached() -> (Vec<GrantState>, GrantState) {
+    let steps: Vec<GrantStep> = GrantState::LIVE
+        .iter()
+        .map(|s| {
+            s.step(GrantEvent::EndReached)
+                .expect("a live grant can end")
+        })
+        .collect();
+    let to = steps[0].to();
+    assert!(steps.iter().all(|s| s.to() == to), "live grants end alike");
+    (steps.iter().map(|s| s.from()).collect(), to)
 }
 
 /// Claims up to `limit` due grants for `worker` until the lease passes, in one statement.
-/// Grants whose end has come move to `revoking` as they are claimed. A scheduled grant waits
-/// while an earlier grant of the same person and entitlement is still being removed, so the
-/// removal cannot undo it.
+/// Live grants whose end has come take [`GrantEvent::EndReached`] as they are claimed. A
+/// scheduled grant waits while an earlier grant of the same person and entitlement is still
+/// being removed, so the removal cannot undo it.
 pub async fn claim_due(
     pool: &PgPool,
     worker: &str,
     lease_seconds: f64,
     limit: i64,
 ) -> Result<Vec<Work>, sqlx::Error> {
+    let (live, ending) = end_reached();
     sqlx::query_as!(
         Work,
         r#"
@@ -151,11 +231,11 @@ pub async fn claim_due(
             select g.id from grants g
              where g.next_due_at <= now()
                and (g.locked_until is null or g.locked_until < now())
-               and not (g.state = 'scheduled' and exists (
+               and not (g.state = $6 and exists (
                         select 1 from grants r
                          where r.principal_id = g.principal_id
                            and r.entitlement_id = g.entitlement_id
-                           and r.state = 'revoking'))
+                           and r.state = $5))
              order by g.next_due_at
              limit $3
              for update skip locked
@@ -163,22 +243,29 @@ pub async fn claim_due(
         update grants g
            set locked_by = $1,
                locked_until = now() + make_interval(secs => $2),
-               state = case when g.state in ('scheduled', 'active') and g.ends_at <= now()
-                            then 'revoking' else g.state end,
-               revoke_reason = case when g.state in ('scheduled', 'active') and g.ends_at <= now()
-                                    then coalesce(g.revoke_reason, 'expired')
+               state = case when g.state = any($4) and g.ends_at <= now()
+                            then $5 else g.state end,
+               revoke_reason = case when g.state = any($4) and g.ends_at <= now()
+                                    then coalesce(g.revoke_reason, $7)
                                     else g.revoke_reason end,
                updated_at = now()
           from due, principals p, connectors c
          where g.id = due.id and p.id = g.principal_id and c.id = g.connector_id
-        returning g.id, g.state, g.principal_id, p.upn, g.entitlement_id, g.connector_id,
-                  c.name as connector, g.target_ref, g.target_id, g.account_ref, g.account_id,
-                  g.provisioned_at is not null as "provisioned!", g.ends_at as "ends_at: DateTime<Utc>", g.attempts,
-                  g.overdue_since as "overdue_since: DateTime<Utc>", g.revoke_reason, g.attention
+        returning g.id, g.state as "state: GrantState", g.principal_id, p.upn, g.entitlement_id,
+                  g.connector_id, c.name as connector, g.target_ref, g.target_id,
+                  g.account_ref, g.account_id, g.provisioned_at is not null as "provisioned!",
+                  g.ends_at as "ends_at: DateTime<Utc>", g.attempts,
+                  g.overdue_since as "overdue_since: DateTime<Utc>",
+                  g.revoke_reason as "revoke_reason: RevokeReason",
+                  g.attention as "attention: Attention"
         "#,
         worker,
         lease_seconds,
-        limit
+        limit,
+        &live as &[GrantState],
+        ending as GrantState,
+        GrantState::Scheduled as GrantState,
+        RevokeReason::Expired as RevokeReason
     )
     .fetch_all(pool)
     .await
@@ -206,8 +293,9 @@ pub async fn bring_overdue_forward(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let done = sqlx::query!(
         r#"
         update grants set next_due_at = now()
-         where state = 'revoking' and overdue_since is not null and next_due_at > now()
-        "#
+         where state = $1 and overdue_since is not null and next_due_at > now()
+        "#,
+        GrantState::Revoking as GrantState
     )
     .execute(pool)
     .await?;
@@ -263,12 +351,16 @@ impl ActedOn<'_> {
 }
 
 /// Records, in one transaction, that the access of every grant in `done` was removed and
-/// read back as absent; returns how many this worker still held the claim for.
+/// read back as absent (`step` is their [`GrantEvent::RemovalConfirmed`]); returns how many
+/// this worker still held the claim for.
 pub async fn mark_revoked_many(
     pool: &PgPool,
     worker: &str,
+    step: GrantStep,
     done: &[ActedOn<'_>],
 ) -> Result<usize, sqlx::Error> {
+    let removal = step.event().removal();
+    debug_assert_eq!(removal, Some(Removal::Verified));
     if done.is_empty() {
         return Ok(0);
     }
@@ -277,14 +369,17 @@ pub async fn mark_revoked_many(
     let recorded_ids: Vec<Uuid> = sqlx::query_scalar!(
         r#"
         update grants
-           set state = 'revoked', removal = 'verified', revoked_at = now(), verified_at = now(),
+           set state = $4, removal = $5, revoked_at = now(), verified_at = now(),
                next_due_at = null, attention = null, last_error = null, locked_by = null,
                locked_until = null, updated_at = now()
-         where id = any($1) and locked_by = $2 and state = 'revoking'
+         where id = any($1) and locked_by = $2 and state = $3
         returning id
         "#,
         &ids,
-        worker
+        worker,
+        step.from() as GrantState,
+        step.to() as GrantState,
+        removal as Option<Removal>
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -342,12 +437,16 @@ async fn record_many(
 }
 
 /// Ends grants whose access was never attempted (no account was ever pinned, so nothing can
-/// have been added): revoked, and said to be unverified because there was nothing to read.
+/// have been added; `step` is their [`GrantEvent::NothingToRemove`]): revoked, and said to be
+/// unverified because there was nothing to read.
 pub async fn mark_never_provisioned(
     pool: &PgPool,
     worker: &str,
+    step: GrantStep,
     works: &[&Work],
 ) -> Result<usize, sqlx::Error> {
+    let removal = step.event().removal();
+    debug_assert_eq!(removal, Some(Removal::NeverProvisioned));
     if works.is_empty() {
         return Ok(0);
     }
@@ -356,15 +455,18 @@ pub async fn mark_never_provisioned(
     let recorded_ids: Vec<Uuid> = sqlx::query_scalar!(
         r#"
         update grants
-           set state = 'revoked', removal = 'never_provisioned', revoked_at = now(),
+           set state = $4, removal = $5, revoked_at = now(),
                next_due_at = null, attention = null, locked_by = null, locked_until = null,
                updated_at = now()
-         where id = any($1) and locked_by = $2 and state = 'revoking' and account_ref is null
+         where id = any($1) and locked_by = $2 and state = $3 and account_ref is null
            and provisioned_at is null
         returning id
         "#,
         &ids,
-        worker
+        worker,
+        step.from() as GrantState,
+        step.to() as GrantState,
+        removal as Option<Removal>
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -395,7 +497,7 @@ pub async fn mark_missing(
     pool: &PgPool,
     worker: &str,
     work: &Work,
-    attention: &str,
+    attention: Attention,
     retry_in_seconds: f64,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -406,30 +508,30 @@ pub async fn mark_missing(
                attempts = attempts + 1, last_error = $4,
                next_due_at = now() + make_interval(secs => $5),
                locked_by = null, locked_until = null, updated_at = now()
-         where id = $1 and locked_by = $2 and state = 'revoking'
+         where id = $1 and locked_by = $2 and state = $6
         "#,
         work.id,
         worker,
-        attention,
+        attention as Attention,
         match attention {
-            "account_missing" => "the account the access was given to no longer exists",
-            _ => "the group the access was given in no longer exists",
+            Attention::AccountMissing => "the account the access was given to no longer exists",
+            Attention::TargetMissing => "the group the access was given in no longer exists",
         },
-        retry_in_seconds
+        retry_in_seconds,
+        GrantState::Revoking as GrantState
     )
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    if work.attention.as_deref() != Some(attention) {
+    if work.attention != Some(attention) {
         audit::record(
             &mut tx,
             &Actor::system("engine"),
-            if attention == "account_missing" {
-                AuditAction::GrantAccountMissing
-            } else {
-                AuditAction::GrantTargetMissing
+            match attention {
+                Attention::AccountMissing => AuditAction::GrantAccountMissing,
+                Attention::TargetMissing => AuditAction::GrantTargetMissing,
             },
             &subject(work),
             json!({
@@ -445,22 +547,29 @@ pub async fn mark_missing(
 }
 
 /// A person closes a removal the engine could not carry out because the account or target is
-/// gone. The grant ends as revoked, never as verified.
+/// gone (`step` is its [`GrantEvent::ClosedByPerson`]). The grant ends as revoked, never as
+/// verified.
 pub async fn resolve_missing(
     conn: &mut PgConnection,
     grant: Uuid,
+    step: GrantStep,
     actor: &Actor,
     note: &str,
 ) -> Result<bool, sqlx::Error> {
+    let removal = step.event().removal();
+    debug_assert_eq!(removal, Some(Removal::Resolved));
     let row = sqlx::query!(
         r#"
         update grants
-           set state = 'revoked', removal = 'resolved', revoked_at = now(), next_due_at = null,
+           set state = $3, removal = $4, revoked_at = now(), next_due_at = null,
                attention = null, locked_by = null, locked_until = null, updated_at = now()
-         where id = $1 and state = 'revoking' and attention is not null
+         where id = $1 and state = $2 and attention is not null
         returning entitlement_id, principal_id, request_id
         "#,
-        grant
+        grant,
+        step.from() as GrantState,
+        step.to() as GrantState,
+        removal as Option<Removal>
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -515,35 +624,41 @@ pub async fn pin_account(
     let done = sqlx::query!(
         r#"
         update grants set account_ref = $3, account_id = $4
-         where id = $1 and locked_by = $2 and state = 'scheduled'
+         where id = $1 and locked_by = $2 and state = $5
         "#,
         grant,
         worker,
         account.reference,
-        account.stable_id
+        account.stable_id,
+        GrantState::Scheduled as GrantState
     )
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Records that the access was added. False when this worker no longer held the claim.
+/// Records that the access was added (`step` is its [`GrantEvent::Provisioned`]). False when
+/// this worker no longer held the claim.
 pub async fn mark_provisioned(
     pool: &PgPool,
     worker: &str,
+    step: GrantStep,
     acted: &ActedOn<'_>,
 ) -> Result<bool, sqlx::Error> {
+    debug_assert_eq!(step.event(), GrantEvent::Provisioned);
     let work = acted.work;
     let mut tx = pool.begin().await?;
     let done = sqlx::query!(
         r#"
         update grants
-           set state = 'active', provisioned_at = now(), next_due_at = ends_at, attempts = 0,
+           set state = $4, provisioned_at = now(), next_due_at = ends_at, attempts = 0,
                last_error = null, locked_by = null, locked_until = null, updated_at = now()
-         where id = $1 and locked_by = $2 and state = 'scheduled'
+         where id = $1 and locked_by = $2 and state = $3
         "#,
         work.id,
-        worker
+        worker,
+        step.from() as GrantState,
+        step.to() as GrantState
     )
     .execute(&mut *tx)
     .await?;
@@ -562,42 +677,58 @@ pub async fn mark_provisioned(
     Ok(true)
 }
 
-/// Records a failed attempt and when to try again. Removals never give up: past their end
-/// they become overdue (and say so once in the trail). A provisioning that failed for good
-/// ends the grant as `failed`.
+/// What comes of a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Retry {
+    /// Try again in this many seconds.
+    In(f64),
+    /// Never: the grant takes `step` (its [`GrantEvent::ProvisioningFailed`]).
+    Never(GrantStep),
+}
+
+/// Records a failed attempt and what comes next. Removals never give up: past their end they
+/// become overdue (and say so once in the trail). A provisioning that failed for good ends
+/// the grant as failed.
 pub async fn mark_failed(
     pool: &PgPool,
     worker: &str,
     work: &Work,
     error: &str,
-    retry_in_seconds: Option<f64>,
+    retry: Retry,
 ) -> Result<bool, sqlx::Error> {
+    let (retry_in_seconds, to) = match retry {
+        Retry::In(seconds) => (Some(seconds), work.state),
+        Retry::Never(step) => (None, step.to()),
+    };
     let mut tx = pool.begin().await?;
     let row = sqlx::query!(
         r#"
         update grants
            set attempts = attempts + 1,
                last_error = $3,
-               state = case when $4::float8 is null and state = 'scheduled' then 'failed' else state end,
-               next_due_at = case when $4::float8 is null and state = 'scheduled' then null
-                                  else now() + make_interval(secs => coalesce($4, 60)) end,
-               overdue_since = case when state = 'revoking' and ends_at < now()
+               state = $6,
+               next_due_at = case when $4::float8 is null then null
+                                  else now() + make_interval(secs => $4) end,
+               overdue_since = case when state = $7 and ends_at < now()
                                     then coalesce(overdue_since, now()) else overdue_since end,
                locked_by = null, locked_until = null, updated_at = now()
-         where id = $1 and locked_by = $2
-        returning state, overdue_since, attempts
+         where id = $1 and locked_by = $2 and state = $5
+        returning overdue_since as "overdue_since: DateTime<Utc>", attempts
         "#,
         work.id,
         worker,
         error,
-        retry_in_seconds
+        retry_in_seconds,
+        work.state as GrantState,
+        to as GrantState,
+        GrantState::Revoking as GrantState
     )
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
         return Ok(false);
     };
-    let action = if row.state == "failed" {
+    let action = if to == GrantState::Failed {
         Some(AuditAction::GrantFailed)
     } else if work.overdue_since.is_none() && row.overdue_since.is_some() {
         Some(AuditAction::GrantOverdue)
@@ -632,16 +763,22 @@ fn subject(work: &Work) -> Subject {
     }
 }
 
-/// Pending requests past their deadline become expired, each with its audit event.
+/// Pending requests past their deadline take [`RequestEvent::DeadlinePassed`], each with its
+/// audit event.
 pub async fn expire_pending_requests(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let step = RequestState::Pending
+        .step(RequestEvent::DeadlinePassed)
+        .expect("a pending request can pass its deadline");
     let mut tx = pool.begin().await?;
     let expired = sqlx::query!(
         r#"
         update access_requests
-           set state = 'expired', closed_at = now(), version = version + 1
-         where state = 'pending' and expires_at <= now()
+           set state = $2, closed_at = now(), version = version + 1
+         where state = $1 and expires_at <= now()
         returning id, entitlement_id, beneficiary_id
-        "#
+        "#,
+        step.from() as RequestState,
+        step.to() as RequestState
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -670,15 +807,48 @@ pub async fn release(pool: &PgPool, worker: &str, grant: Uuid) -> Result<(), sql
         r#"
         update grants
            set locked_by = null, locked_until = null,
-               next_due_at = case state when 'active' then ends_at
-                                        when 'scheduled' then starts_at
+               next_due_at = case state when $3 then ends_at
+                                        when $4 then starts_at
                                         else next_due_at end
          where id = $1 and locked_by = $2
         "#,
         grant,
-        worker
+        worker,
+        GrantState::Active as GrantState,
+        GrantState::Scheduled as GrantState
     )
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// A removal that needs a person: what it must act on is gone.
+pub struct NeedsAPerson {
+    pub id: Uuid,
+    pub holder: String,
+    pub entitlement: String,
+    pub connector: String,
+    pub target_ref: String,
+    pub account_ref: Option<String>,
+    pub attention: Attention,
+    pub overdue_since: Option<DateTime<Utc>>,
+}
+
+pub async fn needing_a_person(pool: &PgPool) -> Result<Vec<NeedsAPerson>, sqlx::Error> {
+    sqlx::query_as!(
+        NeedsAPerson,
+        r#"
+        select g.id, p.display_name as holder, e.name as entitlement, c.name as connector,
+               g.target_ref, g.account_ref, g.attention as "attention!: Attention",
+               g.overdue_since as "overdue_since: DateTime<Utc>"
+          from grants g
+          join principals p on p.id = g.principal_id
+          join entitlements e on e.id = g.entitlement_id
+          join connectors c on c.id = g.connector_id
+         where g.attention is not null
+         order by g.overdue_since
+        "#
+    )
+    .fetch_all(pool)
+    .await
 }

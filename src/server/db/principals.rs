@@ -1,4 +1,4 @@
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::audit::AuditAction;
@@ -134,4 +134,29 @@ pub async fn is_disabled(pool: &PgPool, principal: Uuid) -> Result<bool, sqlx::E
     Ok(standing(pool, principal)
         .await?
         .is_some_and(|(active, _)| !active))
+}
+
+/// People the portal knows whose remembered directory manager, on `connector`, is `manager`'s
+/// account there: (UPN, display name), by name.
+pub async fn reports_of(
+    conn: &mut PgConnection,
+    manager: Uuid,
+    connector: Uuid,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        select p.upn, p.display_name
+          from principal_accounts pa
+          join principals p on p.id = pa.principal_id
+          join principal_accounts mine
+            on mine.connector_id = pa.connector_id and mine.principal_id = $1
+         where pa.connector_id = $2 and lower(pa.manager_ref) = lower(mine.account_ref)
+         order by p.display_name
+        "#,
+        manager,
+        connector
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.upn, r.display_name)).collect())
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::approval::{Decision, Outcome, ResolvedStage};
 use crate::domain::policy::Policy;
+use crate::domain::request::{RequestEvent, RequestState, RequestStep};
 
 /// The rules a request was submitted under, kept with it so later catalog edits do not change
 /// how it is decided.
@@ -129,9 +130,10 @@ pub async fn by_client_token(
     conn: &mut PgConnection,
     requester: Uuid,
     token: Uuid,
-) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+) -> Result<Option<(Uuid, RequestState)>, sqlx::Error> {
     let row = sqlx::query!(
-        "select id, state from access_requests where requester_id = $1 and client_token = $2",
+        r#"select id, state as "state: RequestState" from access_requests
+            where requester_id = $1 and client_token = $2"#,
         requester,
         token
     )
@@ -162,7 +164,7 @@ pub async fn pending_for(
 /// A request as a decision needs it, locked until the transaction ends.
 pub struct Locked {
     pub id: Uuid,
-    pub state: String,
+    pub state: RequestState,
     pub requester_id: Uuid,
     pub requester_upn: String,
     pub beneficiary_id: Uuid,
@@ -182,7 +184,7 @@ pub struct Locked {
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, sqlx::Error> {
     let row = sqlx::query!(
         r#"
-        select r.id, r.state, r.requester_id, q.upn as requester_upn,
+        select r.id, r.state as "state: RequestState", r.requester_id, q.upn as requester_upn,
                r.beneficiary_id, b.upn as beneficiary_upn, r.entitlement_id,
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
                r.start_on_approval, r.requested_minutes, r.policy,
@@ -227,7 +229,7 @@ pub async fn decisions(
 ) -> Result<Vec<Decision>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"
-        select d.stage, lower(p.upn) as "upn!", d.outcome
+        select d.stage, lower(p.upn) as "upn!", d.outcome as "outcome: Outcome"
           from approval_decisions d join principals p on p.id = d.approver_id
          where d.request_id = $1
          order by d.decided_at
@@ -242,7 +244,7 @@ pub async fn decisions(
             Some(Decision {
                 stage: u32::try_from(r.stage).ok()?,
                 approver: r.upn,
-                outcome: Outcome::parse(&r.outcome)?,
+                outcome: r.outcome,
             })
         })
         .collect())
@@ -267,7 +269,7 @@ pub async fn insert_decision(
         request,
         stage as i32,
         approver,
-        outcome.as_str(),
+        outcome as Outcome,
         comment
     )
     .execute(conn)
@@ -275,34 +277,46 @@ pub async fn insert_decision(
     Ok(done.rows_affected() == 1)
 }
 
+/// Moves a request to the next stage of approval (`step` is its [`RequestEvent::StagePassed`]);
+/// false when it was no longer in `step.from()`.
 pub async fn set_stage(
     conn: &mut PgConnection,
     request: Uuid,
+    step: RequestStep,
     stage: u32,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "update access_requests set stage = $2, version = version + 1 where id = $1",
+) -> Result<bool, sqlx::Error> {
+    debug_assert_eq!(step.event(), RequestEvent::StagePassed);
+    let done = sqlx::query!(
+        r#"
+        update access_requests set state = $4, stage = $2, version = version + 1
+         where id = $1 and state = $3
+        "#,
         request,
-        stage as i32
+        stage as i32,
+        step.from() as RequestState,
+        step.to() as RequestState
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Closes a pending request in a final state; false when it was no longer pending.
+/// Closes a request: `step` takes it to a final state. False when it was no longer in
+/// `step.from()`.
 pub async fn close(
     conn: &mut PgConnection,
     request: Uuid,
-    state: &str,
+    step: RequestStep,
 ) -> Result<bool, sqlx::Error> {
+    debug_assert!(step.to().is_final());
     let done = sqlx::query!(
         r#"
-        update access_requests set state = $2, closed_at = now(), version = version + 1
-         where id = $1 and state = 'pending'
+        update access_requests set state = $3, closed_at = now(), version = version + 1
+         where id = $1 and state = $2
         "#,
         request,
-        state
+        step.from() as RequestState,
+        step.to() as RequestState
     )
     .execute(conn)
     .await?;

@@ -8,6 +8,8 @@ use crate::api::admin::{
     EditPolicy, PendingChange, RejectCatalogChange, ReloadCatalog, ResolveRemoval,
     SetEntitlementEnabled, StuckRemoval, get_admin_overview,
 };
+use crate::domain::grant::Attention;
+use crate::domain::health::ConnectorHealth;
 use crate::domain::role::can_administer;
 use crate::ui::components::notice::ErrorNotice;
 use crate::ui::components::require_area::RequireArea;
@@ -104,12 +106,11 @@ fn Overview(data: AdminOverview, actions: Actions) -> impl IntoView {
                 <thead><tr><th scope="col">{labels().name}</th><th scope="col">{labels().address}</th><th scope="col">{labels().health}</th><th scope="col">{labels().detail}</th></tr></thead>
                 <tbody>
                     {data.connectors.into_iter().map(|c| {
-                        let pill = match c.health.as_str() {
-                            "healthy" => "active",
-                            "down" => "failed",
-                            _ => "expired",
+                        let (pill, label) = match c.health {
+                            ConnectorHealth::Healthy => ("active", labels().healthy),
+                            ConnectorHealth::Down => ("failed", labels().down),
+                            ConnectorHealth::Unknown => ("expired", labels().unknown),
                         };
-                        let label = match c.health.as_str() { "healthy" => labels().healthy, "down" => labels().down, _ => labels().unknown };
                         view! {
                             <tr>
                                 <td>{c.name}</td>
@@ -250,7 +251,10 @@ fn StuckRemovals(stuck: Vec<StuckRemoval>, action: ServerAction<ResolveRemoval>)
                 </tr></thead>
                 <tbody>
                     {stuck.into_iter().map(|s| {
-                        let why = if s.attention == "target_missing" { labels().stuck_target_missing } else { labels().stuck_account_missing };
+                        let why = match s.attention {
+                            Attention::TargetMissing => labels().stuck_target_missing,
+                            Attention::AccountMissing => labels().stuck_account_missing,
+                        };
                         let name = (labels().close_removal_named)(&s.holder, &s.entitlement);
                         let note_id = format!("note-{}", s.grant_id);
                         view! {

@@ -10,7 +10,7 @@ use crate::api::governance::{
 use crate::domain::role::can_view_governance;
 use crate::error::AppError;
 use crate::ui::components::notice::ErrorNotice;
-use crate::ui::components::pill::StatePill;
+use crate::ui::components::pill::{StatePill, Status};
 use crate::ui::components::require_area::RequireArea;
 use crate::ui::components::time::{Time, When, clock};
 
@@ -77,7 +77,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
                         </tr></thead>
                         <tbody>
                             {live.into_iter().map(|g| {
-                                let state = if g.overdue_since.is_some() { "overdue".to_string() } else { g.state.clone() };
+                                let state = if g.overdue_since.is_some() { Status::Overdue } else { Status::Grant(g.state) };
                                 let row_class = if g.overdue_since.is_some() { "overdue" } else { "" };
                                 view! {
                                     <tr class=row_class>

@@ -8,9 +8,10 @@ use crate::api::my_access::{
     ExtendLease, GiveBack, HistoryView, LeaseView, MyAccess, PendingView, get_my_access,
 };
 use crate::api::requests::CancelRequest;
+use crate::domain::request::RequestState;
 use crate::error::AppError;
 use crate::ui::components::notice::{ErrorNotice, SignInAgain};
-use crate::ui::components::pill::StatePill;
+use crate::ui::components::pill::{StatePill, Status};
 use crate::ui::components::time::{Time, When, clock};
 
 /// What I hold now (with time left), what waits for approval, and what happened before.
@@ -125,11 +126,11 @@ fn Lease(
         (elapsed / total * 100.0).clamp(0.0, 100.0).round()
     };
     let state = if lease.overdue {
-        "overdue".to_string()
+        Status::Overdue
     } else {
-        lease.state.clone()
+        Status::Grant(lease.state)
     };
-    let live = matches!(lease.state.as_str(), "scheduled" | "active");
+    let live = lease.state.is_live();
     let grant_id = lease.grant_id.to_string();
     let token = lease.extension_token.clone();
     let title_id = format!("lease-{}", lease.grant_id);
@@ -187,7 +188,7 @@ fn Pending(
     let id = request.request_id.to_string();
     view! {
         <li class="card">
-            <h3>{request.entitlement.clone()} " " <StatePill state="pending"/></h3>
+            <h3>{request.entitlement.clone()} " " <StatePill state=RequestState::Pending/></h3>
             <p>{(labels().for_person)(&request.for_person, &request.progress)}</p>
             <p class="muted">{labels().submitted} <When at=request.submitted_at now/> {labels().expires} <When at=request.expires_at now/></p>
             <details class="confirm">

@@ -343,6 +343,21 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
             text("why")
         ),
         A::PrincipalEnabled => format!("The account in {} is enabled again", text("connector")),
+        A::PrincipalRolesChanged => {
+            let roles = |key: &str| match details[key].as_array() {
+                Some(list) if !list.is_empty() => list
+                    .iter()
+                    .filter_map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => "none".to_string(),
+            };
+            format!(
+                "Portal roles changed at the identity provider: {} → {}",
+                roles("before"),
+                roles("after")
+            )
+        }
     }
 }
 

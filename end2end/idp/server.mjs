@@ -34,7 +34,7 @@ const webClient = {
   redirect_uris: [`${portal}/auth/callback`],
   post_logout_redirect_uris: [`${portal}/signed-out`],
   response_types: ['code'],
-  grant_types: ['authorization_code'],
+  grant_types: ['authorization_code', 'refresh_token'],
 };
 
 // Each tamper-* client gets a token response whose ID token is broken in one way, so the tests
@@ -47,7 +47,7 @@ const testClient = (id) => ({
   redirect_uris: ['http://127.0.0.1/auth/callback'],
   post_logout_redirect_uris: ['http://127.0.0.1/signed-out'],
   response_types: ['code'],
-  grant_types: ['authorization_code'],
+  grant_types: ['authorization_code', 'refresh_token'],
 });
 const clients = mode === 'test'
   ? [testClient('leasegate-test'), ...TAMPER_MODES.map((m) => testClient(`tamper-${m}`))]
@@ -58,7 +58,13 @@ const provider = new Provider(issuer, {
   jwks: { keys: [jwk] },
   cookies: { keys: ['leasegate-demo-idp-cookie-key'] },
   pkce: { required: () => true },
-  ttl: { AccessToken: 3600, AuthorizationCode: 60, Grant: 86400, IdToken: 3600, Interaction: 600, Session: 86400 },
+  ttl: { AccessToken: 3600, AuthorizationCode: 60, Grant: 86400, IdToken: 3600, Interaction: 600, RefreshToken: 86400, Session: 86400 },
+  // Like Entra ID for a web app: a refresh token whenever the client may use one (the portal
+  // asks for `offline_access`, which this provider would otherwise honour only with a consent
+  // prompt), not bound to the provider's browser session, and not single-use.
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  expiresWithSession: async () => false,
+  rotateRefreshToken: false,
   conformIdTokenClaims: false,
   claims: {
     openid: ['sub', 'oid', 'tid', 'roles', 'groups'],
@@ -71,7 +77,8 @@ const provider = new Provider(issuer, {
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(ctx, id) {
-    const account = ACCOUNTS.find((a) => a.id === id);
+    // A disabled account is unknown: its sign-in and its refresh tokens are refused.
+    const account = ACCOUNTS.find((a) => a.id === id && !a.disabled);
     if (!account) return undefined;
     return {
       accountId: id,
@@ -97,6 +104,30 @@ const provider = new Provider(issuer, {
 });
 provider.proxy = true;
 
+// The tenant's administration, as Entra's admin center would do it: `PUT /admin/accounts/<id>`
+// with JSON `{ "upn", "name", "roles": [...], "disabled": bool }` creates or changes a demo
+// person (their app roles, whether they may sign in). The provider listens on loopback only.
+provider.use(async (ctx, next) => {
+  const match = ctx.path.match(/^\/admin\/accounts\/([a-z0-9-]{1,64})$/);
+  if (!match || ctx.method !== 'PUT') return next();
+  const body = JSON.parse((await readBody(ctx.req)) || '{}');
+  let account = ACCOUNTS.find((a) => a.id === match[1]);
+  if (!account) {
+    if (!body.upn || !body.oid) {
+      ctx.status = 400;
+      ctx.body = { error: 'a new account needs upn and oid' };
+      return;
+    }
+    account = { id: match[1], description: 'Added by a test', roles: [] };
+    ACCOUNTS.push(account);
+  }
+  for (const field of ['upn', 'oid', 'name', 'roles', 'disabled', 'description']) {
+    if (field in body) account[field] = body[field];
+  }
+  account.name ??= account.upn;
+  ctx.body = account;
+});
+
 // Interactions: the account picker and automatic consent (the portal is a first-party app).
 provider.use(async (ctx, next) => {
   const match = ctx.path.match(/^\/interaction\/([^/]+)(\/(login|abort))?$/);
@@ -108,7 +139,7 @@ provider.use(async (ctx, next) => {
     result = { error: 'access_denied', error_description: 'The person cancelled the sign-in.' };
   } else if (ctx.method === 'POST' && match[3] === 'login') {
     const body = await readForm(ctx.req);
-    const account = ACCOUNTS.find((a) => a.id === body.get('account'));
+    const account = ACCOUNTS.find((a) => a.id === body.get('account') && !a.disabled);
     if (!account) {
       ctx.status = 400;
       ctx.body = page('Unknown account', '<h1>Unknown account</h1>');
@@ -175,10 +206,14 @@ function resign(header, claims) {
   return `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
 }
 
-async function readForm(req) {
+async function readBody(req) {
   let body = '';
   for await (const chunk of req) body += chunk;
-  return new URLSearchParams(body);
+  return body;
+}
+
+async function readForm(req) {
+  return new URLSearchParams(await readBody(req));
 }
 
 function esc(text) {
@@ -199,7 +234,7 @@ function page(title, body) {
 }
 
 function loginPage(uid) {
-  const buttons = ACCOUNTS.map((a) => `<button class="account" type="submit" name="account" value="${esc(a.id)}"><strong>${esc(a.name)}</strong><span>${esc(a.upn)} · ${esc(a.description)}</span></button>`).join('');
+  const buttons = ACCOUNTS.filter((a) => !a.disabled).map((a) => `<button class="account" type="submit" name="account" value="${esc(a.id)}"><strong>${esc(a.name)}</strong><span>${esc(a.upn)} · ${esc(a.description)}</span></button>`).join('');
   return page('Sign in · Demo identity provider', `<h1>Sign in</h1>
 <p>This is Leasegate's demo identity provider, standing in for Microsoft Entra ID. Pick a demo account; no password is needed here.</p>
 <form method="post" action="/interaction/${esc(uid)}/login">${buttons}</form>

@@ -38,6 +38,7 @@ named! {
         CatalogChangeRejected = "catalog.change_rejected",
         PrincipalDisabled = "principal.disabled",
         PrincipalEnabled = "principal.enabled",
+        PrincipalRolesChanged = "principal.roles_changed",
     }
 }
 

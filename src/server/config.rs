@@ -288,7 +288,10 @@ impl Reader {
             client_secret: Secret::new(self.string("LEASEGATE_OIDC_CLIENT_SECRET", None)),
             tenant_id,
             scopes: self
-                .string("LEASEGATE_OIDC_SCOPES", Some("openid profile email"))
+                .string(
+                    "LEASEGATE_OIDC_SCOPES",
+                    Some("openid profile email offline_access"),
+                )
                 .split_whitespace()
                 .map(str::to_string)
                 .collect(),

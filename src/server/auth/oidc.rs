@@ -16,13 +16,14 @@ use openidconnect::{
     AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
     EmptyAdditionalProviderMetadata, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet,
     EndpointSet, IdTokenFields, IssuerUrl, LogoutProviderMetadata, LogoutRequest, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadata, RedirectUrl,
-    Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
+    ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse,
+    StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::server::config::Settings;
+use crate::server::config::{Secret, Settings};
 
 /// The claims Entra ID adds to its ID tokens that the portal uses.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -62,6 +63,13 @@ type EntraTokenResponse = StandardTokenResponse<
         CoreJwsSigningAlgorithm,
     >,
     CoreTokenType,
+>;
+
+type EntraIdToken = openidconnect::IdToken<
+    EntraClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
 >;
 
 type EntraClient = Client<
@@ -107,6 +115,22 @@ pub struct VerifiedIdentity {
     pub app_roles: Vec<String>,
     /// The raw ID token, kept only to offer it as `id_token_hint` at sign-out.
     pub id_token: String,
+    /// Lets the portal ask the provider again, while the session lasts, whether the person may
+    /// still sign in and which app roles they hold (`offline_access`).
+    pub refresh_token: Option<Secret>,
+}
+
+/// Why asking the provider again about a signed-in person gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The provider refused: the person was disabled, their consent or grant revoked, or the
+    /// answer could not be trusted. Their session ends.
+    #[error("the provider refused to vouch for the person again: {0}")]
+    Refused(String),
+    /// The provider could not be asked (unreachable, misbehaving). The session keeps what it
+    /// knew; the portal asks again at the next re-check.
+    #[error("the provider could not be asked: {0}")]
+    Unavailable(String),
 }
 
 /// Why a sign-in was refused. The text goes to the log, never to the person.
@@ -266,15 +290,93 @@ impl OidcProvider {
             .ok_or(SignInError::MissingIdToken)?
             .clone();
         let nonce = Nonce::new(pending.nonce);
+        let refresh_token = response
+            .refresh_token()
+            .map(|t| Secret::new(t.secret().clone()));
+        let identity = self
+            .verified(&client, &id_token, |seen: Option<&Nonce>| match seen {
+                Some(seen)
+                    if constant_time_eq(seen.secret().as_bytes(), nonce.secret().as_bytes()) =>
+                {
+                    Ok(())
+                }
+                _ => Err("the nonce does not match the one sent".to_string()),
+            })
+            .await?;
+        Ok(VerifiedIdentity {
+            refresh_token,
+            ..identity
+        })
+    }
 
+    /// Asks the provider again who a signed-in person is, with the refresh token their sign-in
+    /// brought. The new ID token carries their app roles as they are now; a person disabled at
+    /// the provider (or whose grant was revoked) gets `invalid_grant`.
+    pub async fn refresh(
+        &self,
+        refresh_token: &Secret,
+        tenant_id: &str,
+        object_id: &str,
+    ) -> Result<VerifiedIdentity, RefreshError> {
+        let unavailable = |e: &dyn std::fmt::Display| RefreshError::Unavailable(e.to_string());
+        let metadata = self.metadata(false).await.map_err(|e| unavailable(&e))?;
+        let client = self.client(&metadata);
+        let token = RefreshToken::new(refresh_token.expose().to_string());
+        let response = client
+            .exchange_refresh_token(&token)
+            .map_err(|e| unavailable(&e))?
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match &e {
+                RequestTokenError::ServerResponse(r)
+                    if *r.error() == CoreErrorResponseType::InvalidGrant =>
+                {
+                    RefreshError::Refused(r.to_string())
+                }
+                other => RefreshError::Unavailable(error_chain(other)),
+            })?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| unavailable(&"the refresh answer had no ID token"))?
+            .clone();
+        // A refreshed ID token carries no nonce of ours (OpenID Connect Core 12.2).
+        let identity = self
+            .verified(&client, &id_token, |_: Option<&Nonce>| Ok(()))
+            .await
+            .map_err(|e| RefreshError::Refused(e.to_string()))?;
+        if identity.tenant_id != tenant_id || identity.object_id != object_id {
+            return Err(RefreshError::Refused(
+                "the refreshed ID token names another person".into(),
+            ));
+        }
+        Ok(VerifiedIdentity {
+            // Providers that rotate refresh tokens send a new one; others keep the old.
+            refresh_token: Some(
+                response
+                    .refresh_token()
+                    .map(|t| Secret::new(t.secret().clone()))
+                    .unwrap_or_else(|| refresh_token.clone()),
+            ),
+            ..identity
+        })
+    }
+
+    /// Verifies an ID token (signature with the provider's keys, looked up again once if they
+    /// rotated; issuer; audience; expiry; algorithm; `nonce`) and reads the person from it.
+    async fn verified(
+        &self,
+        client: &EntraClient,
+        id_token: &EntraIdToken,
+        nonce: impl Fn(Option<&Nonce>) -> Result<(), String> + Clone,
+    ) -> Result<VerifiedIdentity, SignInError> {
         let verify = |client: &EntraClient| {
             let verifier = client
                 .id_token_verifier()
                 .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256])
                 .set_time_fn(|| Utc::now() - CLOCK_SKEW);
-            id_token.claims(&verifier, &nonce).cloned()
+            id_token.claims(&verifier, nonce.clone()).cloned()
         };
-        let claims = match verify(&client) {
+        let claims = match verify(client) {
             Ok(claims) => claims,
             // The provider may have rotated its keys since we cached them: look once more.
             Err(openidconnect::ClaimsVerificationError::SignatureVerification(
@@ -285,7 +387,6 @@ impl OidcProvider {
             }
             Err(e) => return Err(SignInError::Token(error_chain(&e))),
         };
-
         let extra = claims.additional_claims();
         let tenant_id = extra.tid.clone().ok_or(SignInError::MissingClaim("tid"))?;
         let object_id = extra.oid.clone().ok_or(SignInError::MissingClaim("oid"))?;
@@ -314,6 +415,7 @@ impl OidcProvider {
             email: claims.email().map(|e| e.to_string()),
             app_roles: extra.roles.clone(),
             id_token: id_token.to_string(),
+            refresh_token: None,
         })
     }
 

@@ -12,7 +12,7 @@ use tower_sessions::{Expiry, Session};
 
 use crate::domain::role::Role;
 use crate::server::auth::oidc::{CallbackParams, PendingSignIn, SignInError};
-use crate::server::auth::session::{PENDING_SIGN_IN_KEY, SessionUser, USER_KEY};
+use crate::server::auth::session::{PENDING_SIGN_IN_KEY, REFRESH_KEY, SessionUser, USER_KEY};
 use crate::server::db;
 use crate::server::http::correlation;
 use crate::server::state::AppState;
@@ -127,6 +127,7 @@ async fn finish_sign_in(
         .ok_or(SignInError::NoPendingSignIn)?;
     let return_to = pending.return_to.clone();
     let identity = state.oidc.complete(pending, params).await?;
+    let identity_refresh = identity.refresh_token.clone();
 
     let roles = Role::from_app_roles(
         &identity.app_roles,
@@ -162,6 +163,12 @@ async fn finish_sign_in(
         .insert(USER_KEY, user.clone())
         .await
         .map_err(|e| internal(&e))?;
+    if let Some(token) = &identity_refresh {
+        session
+            .insert(REFRESH_KEY, token.expose())
+            .await
+            .map_err(|e| internal(&e))?;
+    }
     Ok((user, return_to))
 }
 

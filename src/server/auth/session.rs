@@ -16,6 +16,9 @@ use crate::server::state::AppState;
 pub const USER_KEY: &str = "user";
 pub const PENDING_SIGN_IN_KEY: &str = "pending_sign_in";
 const SEEN_KEY: &str = "seen_at";
+/// The refresh token the sign-in brought, kept server-side only (never in `SessionUser`, which
+/// pages may see).
+pub const REFRESH_KEY: &str = "oidc_refresh";
 
 /// Stored in the session at sign-in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,8 +117,9 @@ async fn current_user(
         return Ok(None);
     }
     // Follow the person's standing: barred people (disabled in a directory, see the account
-    // watch) lose the session at the next request once the re-check falls due; roles follow
-    // what was last recorded.
+    // watch) lose the session at the next request once the re-check falls due; then the
+    // identity provider is asked again (refresh token): a person it no longer vouches for is
+    // signed out, and their roles become the app roles it names now.
     let recheck = chrono::Duration::from_std(settings.recheck).unwrap_or(chrono::Duration::MAX);
     let mut user = user;
     if now - user.checked_at >= recheck {
@@ -130,7 +134,6 @@ async fn current_user(
             Some((true, roles)) => {
                 user.roles = roles.iter().filter_map(|r| Role::parse(r)).collect();
                 user.checked_at = now;
-                session.insert(USER_KEY, user.clone()).await?;
             }
             _ => {
                 tracing::warn!(principal = %user.principal_id, "session ended: the person is barred");
@@ -138,6 +141,20 @@ async fn current_user(
                 return Ok(None);
             }
         }
+        if let Some(token) = session.get::<String>(REFRESH_KEY).await? {
+            match ask_provider_again(state, &user, &token).await {
+                Asked::Vouched { roles, token } => {
+                    user.roles = roles;
+                    session.insert(REFRESH_KEY, token).await?;
+                }
+                Asked::Refused => {
+                    session.flush().await?;
+                    return Ok(None);
+                }
+                Asked::NoAnswer => {}
+            }
+        }
+        session.insert(USER_KEY, user.clone()).await?;
     }
     // Saving the session extends its idle expiry; do it now and then rather than on every request.
     let refresh_every = (settings.idle_timeout / 10).min(std::time::Duration::from_secs(60));
@@ -147,6 +164,79 @@ async fn current_user(
         session.insert(SEEN_KEY, now).await?;
     }
     Ok(Some(user))
+}
+
+enum Asked {
+    Vouched {
+        roles: Vec<Role>,
+        token: String,
+    },
+    Refused,
+    /// The provider could not be asked, or another request of this person is asking it now:
+    /// the roles last recorded stand until the next re-check.
+    NoAnswer,
+}
+
+/// People whose provider refresh is in flight in this process: the pages' parallel requests
+/// ask once, not once each (a provider with single-use refresh tokens would take a second use
+/// of one as theft and revoke the grant).
+static ASKING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<Uuid>>> =
+    std::sync::LazyLock::new(Default::default);
+
+async fn ask_provider_again(state: &AppState, user: &SessionUser, token: &str) -> Asked {
+    let principal = user.principal_id;
+    if !ASKING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(principal)
+    {
+        return Asked::NoAnswer;
+    }
+    let asked = ask(state, principal, token).await;
+    ASKING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&principal);
+    asked
+}
+
+async fn ask(state: &AppState, principal: Uuid, token: &str) -> Asked {
+    let who = match crate::server::db::principals::identity(&state.pool, principal).await {
+        Ok(Some(who)) => who,
+        Ok(None) => return Asked::Refused,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the person to ask the provider about");
+            return Asked::NoAnswer;
+        }
+    };
+    let secret = crate::server::config::Secret::new(token);
+    match state.oidc.refresh(&secret, &who.0, &who.1).await {
+        Ok(identity) => {
+            let oidc = &state.settings.oidc;
+            let roles =
+                Role::from_app_roles(&identity.app_roles, &oidc.admin_role, &oidc.auditor_role);
+            if let Err(e) =
+                crate::server::db::principals::record_roles(&state.pool, principal, &roles).await
+            {
+                tracing::warn!(error = %e, "could not record the roles the provider named");
+            }
+            Asked::Vouched {
+                roles,
+                token: identity
+                    .refresh_token
+                    .map(|t| t.expose().to_string())
+                    .unwrap_or_else(|| token.to_string()),
+            }
+        }
+        Err(crate::server::auth::oidc::RefreshError::Refused(why)) => {
+            tracing::warn!(%principal, why, "session ended: the identity provider no longer vouches for the person");
+            Asked::Refused
+        }
+        Err(crate::server::auth::oidc::RefreshError::Unavailable(why)) => {
+            tracing::warn!(%principal, why, "could not ask the identity provider about a session; the roles last recorded stand");
+            Asked::NoAnswer
+        }
+    }
 }
 
 #[cfg(test)]

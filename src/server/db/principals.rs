@@ -160,3 +160,56 @@ pub async fn reports_of(
     .await?;
     Ok(rows.into_iter().map(|r| (r.upn, r.display_name)).collect())
 }
+
+/// The person's tenant and object id, as the identity provider names them.
+pub async fn identity(
+    pool: &PgPool,
+    principal: Uuid,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select tenant_id, object_id from principals where id = $1",
+        principal
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.tenant_id, r.object_id)))
+}
+
+/// Records the portal roles the identity provider names now, with an audit event when they
+/// changed.
+pub async fn record_roles(
+    pool: &PgPool,
+    principal: Uuid,
+    roles: &[Role],
+) -> Result<bool, sqlx::Error> {
+    let roles: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
+    let mut tx = pool.begin().await?;
+    let before = sqlx::query_scalar!(
+        r#"
+        update principals p set portal_roles = $2, updated_at = now()
+          from (select id, portal_roles from principals where id = $1 for update) old
+         where p.id = old.id and p.portal_roles is distinct from $2
+        returning old.portal_roles
+        "#,
+        principal,
+        &roles
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(before) = before else {
+        return Ok(false);
+    };
+    audit::record(
+        &mut tx,
+        &Actor::system("identity provider"),
+        AuditAction::PrincipalRolesChanged,
+        &Subject {
+            principal: Some(principal),
+            ..Subject::default()
+        },
+        serde_json::json!({ "before": before, "after": roles }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,11 +1,12 @@
 //! Removal on time, measured against a real directory (OpenLDAP by default, a Samba AD domain
 //! controller with BENCH_DIRECTORY=samba) and a real PostgreSQL (DATABASE_URL's server).
 //!
-//! 1. Fills the grants table with 1,000,000 rows (history plus far-future leases).
+//! 1. Fills the grants table with 1,000,000 rows (history plus far-future leases;
+//!    `BENCH_HISTORY` to change it).
 //! 2. Removal lag: 200 leases ending 50 ms apart; lag = when the directory was read back
 //!    without the member (`verified_at`) minus `ends_at`. Reports p50, p99 and max.
-//! 3. Burst: 10,000 leases on 100 groups all ending in the same second; reports the time from
-//!    that second to the last verified removal.
+//! 3. Burst: 10,000 leases on 100 groups all ending in the same second (`BENCH_BURST_GROUPS`,
+//!    `BENCH_BURST_PER_GROUP`); reports the time from that second to the last verified removal.
 //!
 //! Run with `make bench` (docs/benchmarks.md has the figures and how to read them).
 
@@ -28,10 +29,15 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 const CONNECTOR: &str = "bench-directory";
-const HISTORY: i64 = 1_000_000;
 const LAG_LEASES: usize = 200;
-const BURST_GROUPS: usize = 100;
-const BURST_PER_GROUP: usize = 100;
+
+/// A size from the environment (`BENCH_HISTORY=10000000`), or its default.
+fn size(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
 
 #[tokio::main]
 async fn main() {
@@ -82,7 +88,10 @@ async fn main() {
     .unwrap();
 
     let started = Instant::now();
-    history::fill(&pool, connector_id, policy, HISTORY).await;
+    let history_rows = size("BENCH_HISTORY", 1_000_000) as i64;
+    let burst_groups = size("BENCH_BURST_GROUPS", 100);
+    let burst_per_group = size("BENCH_BURST_PER_GROUP", 100);
+    history::fill(&pool, connector_id, policy, history_rows).await;
     println!(
         "history: {} grants in the table ({:.1} s to write)",
         count(&pool, "select count(*) from grants").await,
@@ -123,9 +132,9 @@ async fn main() {
     let lags = wait_and_measure(&pool, &ids).await;
     report("removal lag, one lease every 50 ms", &lags);
 
-    // Burst: 10,000 leases on 100 groups ending in the same second.
+    // Burst: (by default) 10,000 leases on 100 groups ending in the same second.
     let mut burst = Vec::new();
-    for g in 0..BURST_GROUPS {
+    for g in 0..burst_groups {
         burst.push(
             seed_group(
                 &pool,
@@ -133,12 +142,13 @@ async fn main() {
                 connector_id,
                 policy,
                 &format!("burst{g}"),
-                BURST_PER_GROUP,
+                burst_per_group,
             )
             .await,
         );
     }
-    let end = Utc::now() + TimeDelta::seconds(10);
+    // Far enough ahead that every lease is written (and added) before the burst falls due.
+    let end = Utc::now() + TimeDelta::seconds(10 + (burst_groups * burst_per_group / 500) as i64);
     let mut ids = Vec::new();
     for group in &burst {
         for principal in &group.principals {
@@ -147,7 +157,13 @@ async fn main() {
     }
     println!("burst: {} leases ending at {end}", ids.len());
     let lags = wait_and_measure(&pool, &ids).await;
-    report("burst of 10,000 across 100 groups", &lags);
+    report(
+        &format!(
+            "burst of {} across {burst_groups} groups",
+            burst_groups * burst_per_group
+        ),
+        &lags,
+    );
     println!(
         "burst cleared (ends_at to the last verified removal): {:.3} s",
         lags.last().copied().unwrap_or_default()

@@ -4,9 +4,7 @@ use crate::domain::audit::AuditAction;
 use serde_json::json;
 use sqlx::PgConnection;
 
-use crate::api::admin::{
-    AdminEntitlement, AdminOverview, AdminPolicy, ConnectorView, StuckRemoval,
-};
+use crate::api::admin::{AdminOverview, AdminPolicy, ConnectorView, StuckRemoval};
 use crate::domain::grant::GrantEvent;
 use crate::domain::health::ConnectorHealth;
 use crate::domain::policy::{ApproverSource, Policy};
@@ -52,23 +50,7 @@ pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOve
             checked_at,
         });
     }
-    let entitlements = catalog_db::all_entries(&state.pool)
-        .await?
-        .into_iter()
-        .map(|r| AdminEntitlement {
-            key: r.key,
-            name: r.name,
-            description: r.description,
-            tags: r.tags,
-            policy_key: r.policy_key,
-            connector: r.connector,
-            target: r.target_ref,
-            policy: r.policy,
-            owners: r.owners,
-            enabled: r.enabled,
-            live_grants: r.live,
-        })
-        .collect();
+    let entitlements = catalog_db::all_entries(&state.pool).await?;
     let policies = catalog_db::all_policies(&state.pool)
         .await?
         .into_iter()

@@ -2,8 +2,8 @@
 
 use uuid::Uuid;
 
-use crate::api::approvals::{DecidedItem, Inbox, InboxItem};
-use crate::api::governance::{EventView, LiveGrant, Overview, Trail};
+use crate::api::approvals::{Inbox, InboxItem};
+use crate::api::governance::{EventView, Overview, Trail};
 use crate::api::my_access::{HistoryView, LeaseView, MyAccess, PendingView};
 use crate::domain::approval::ResolvedStage;
 use crate::domain::audit::AuditAction;
@@ -122,19 +122,7 @@ pub async fn inbox(state: &AppState, caller: &SessionUser) -> Result<Inbox, AppE
             hints,
         });
     }
-    let decided = views::decided_by(&state.pool, me)
-        .await?
-        .into_iter()
-        .map(|r| DecidedItem {
-            request_id: r.request_id,
-            entitlement: r.entitlement,
-            beneficiary: r.beneficiary,
-            outcome: r.outcome,
-            comment: r.comment,
-            decided_at: r.decided_at,
-            request_state: r.state,
-        })
-        .collect();
+    let decided = views::decided_by(&state.pool, me).await?;
     Ok(Inbox { waiting, decided })
 }
 
@@ -153,21 +141,7 @@ fn event_view(e: audit::Event) -> EventView {
 }
 
 pub async fn overview(state: &AppState) -> Result<Overview, AppError> {
-    let live: Vec<LiveGrant> = views::held(&state.pool)
-        .await?
-        .into_iter()
-        .map(|r| LiveGrant {
-            grant_id: r.id,
-            request_id: r.request_id,
-            holder: r.holder,
-            entitlement: r.entitlement,
-            state: r.state,
-            starts_at: r.starts_at,
-            ends_at: r.ends_at,
-            overdue_since: r.overdue_since,
-            last_error: r.last_error,
-        })
-        .collect();
+    let live = views::held(&state.pool).await?;
     let overdue = live.iter().filter(|g| g.overdue_since.is_some()).count();
     let pending_requests = views::pending_count(&state.pool).await?;
     let mut conn = state.pool.acquire().await?;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::api::admin::AdminEntitlement;
 use crate::domain::policy::Policy;
 
 /// An enabled entitlement with its policy and connector.
@@ -128,29 +129,16 @@ pub async fn held(
     .await
 }
 
-/// An entry as the Admin page lists it, with its count of live and ending leases.
-pub struct AdminEntry {
-    pub key: String,
-    pub name: String,
-    pub description: String,
-    pub tags: Vec<String>,
-    pub policy_key: String,
-    pub connector: String,
-    pub target_ref: String,
-    pub policy: String,
-    pub owners: Vec<String>,
-    pub enabled: bool,
-    pub live: i64,
-}
-
-pub async fn all_entries(pool: &PgPool) -> Result<Vec<AdminEntry>, sqlx::Error> {
+/// The entries as the Admin page lists them, with their counts of live and ending leases.
+pub async fn all_entries(pool: &PgPool) -> Result<Vec<AdminEntitlement>, sqlx::Error> {
     sqlx::query_as!(
-        AdminEntry,
+        AdminEntitlement,
         r#"
         select e.key, e.name, e.description, e.tags, p.key as policy_key,
-               c.name as connector, e.target_ref, p.name as policy, e.owners, e.enabled,
+               c.name as connector, e.target_ref as target, p.name as policy, e.owners,
+               e.enabled,
                (select count(*) from grants g where g.entitlement_id = e.id
-                  and g.state in ('scheduled', 'active', 'revoking')) as "live!"
+                  and g.state in ('scheduled', 'active', 'revoking')) as "live_grants!"
           from entitlements e
           join connectors c on c.id = e.connector_id
           join policies p on p.id = e.policy_id

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::api::approvals::DecidedItem;
+use crate::api::governance::LiveGrant;
 use crate::domain::approval::Outcome;
 use crate::domain::grant::GrantState;
 use crate::domain::request::RequestState;
@@ -170,25 +172,15 @@ pub async fn to_decide(
     .await
 }
 
-/// A decision this approver made, with where its request is now.
-pub struct Decided {
-    pub request_id: Uuid,
-    pub entitlement: String,
-    pub beneficiary: String,
-    pub outcome: Outcome,
-    pub comment: String,
-    pub decided_at: DateTime<Utc>,
-    pub state: RequestState,
-}
-
-pub async fn decided_by(pool: &PgPool, approver: Uuid) -> Result<Vec<Decided>, sqlx::Error> {
+/// The decisions this approver made, with where each request is now.
+pub async fn decided_by(pool: &PgPool, approver: Uuid) -> Result<Vec<DecidedItem>, sqlx::Error> {
     sqlx::query_as!(
-        Decided,
+        DecidedItem,
         r#"
         select d.request_id, e.name as entitlement, b.display_name as beneficiary,
                d.outcome as "outcome: Outcome", d.comment,
                d.decided_at as "decided_at: DateTime<Utc>",
-               r.state as "state: RequestState"
+               r.state as "request_state: RequestState"
           from approval_decisions d
           join access_requests r on r.id = d.request_id
           join entitlements e on e.id = r.entitlement_id
@@ -203,25 +195,12 @@ pub async fn decided_by(pool: &PgPool, approver: Uuid) -> Result<Vec<Decided>, s
     .await
 }
 
-/// A lease anyone holds (or that is being removed), for the governance view.
-pub struct Held {
-    pub id: Uuid,
-    pub request_id: Option<Uuid>,
-    pub holder: String,
-    pub entitlement: String,
-    pub state: GrantState,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub overdue_since: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-}
-
 /// Up to 500 leases, overdue removals first.
-pub async fn held(pool: &PgPool) -> Result<Vec<Held>, sqlx::Error> {
+pub async fn held(pool: &PgPool) -> Result<Vec<LiveGrant>, sqlx::Error> {
     sqlx::query_as!(
-        Held,
+        LiveGrant,
         r#"
-        select g.id, g.request_id, p.display_name as holder, e.name as entitlement,
+        select g.id as grant_id, g.request_id, p.display_name as holder, e.name as entitlement,
                g.state as "state: GrantState",
                g.starts_at as "starts_at: DateTime<Utc>", g.ends_at as "ends_at: DateTime<Utc>",
                g.overdue_since as "overdue_since: DateTime<Utc>", g.last_error

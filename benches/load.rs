@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use leasegate::domain::access::Access;
 use leasegate::server::auth::session::SessionUser;
 use leasegate::server::connectors::{
-    Account, Connector, ConnectorError, Connectors, Health, Target,
+    Account, Connector, ConnectorError, Connectors, Health, Lease, Receipt, Target,
 };
 use leasegate::server::engine::Engine;
 use leasegate::server::router::{self, SESSION_COOKIE};
@@ -518,21 +519,32 @@ impl Connector for Slow {
         tokio::time::sleep(self.delay).await;
         self.inner.target_by_id(id).await
     }
-    async fn grant(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+    async fn grant(
+        &self,
+        access: &Access,
+        target: &str,
+        leases: &[Lease],
+    ) -> Result<Vec<Receipt>, ConnectorError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.grant(target, accounts).await
+        self.inner.grant(access, target, leases).await
     }
-    async fn revoke(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+    async fn revoke(
+        &self,
+        access: &Access,
+        target: &str,
+        accounts: &[String],
+    ) -> Result<(), ConnectorError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.revoke(target, accounts).await
+        self.inner.revoke(access, target, accounts).await
     }
     async fn holding(
         &self,
+        access: &Access,
         target: &str,
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.holding(target, accounts).await
+        self.inner.holding(access, target, accounts).await
     }
     async fn holders(&self, target: &str) -> Result<Vec<String>, ConnectorError> {
         tokio::time::sleep(self.delay).await;

@@ -6,6 +6,7 @@ pub mod labels;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::access::{Access, EntitlementKind, GroupRole};
 use crate::domain::approval::Outcome;
 use crate::domain::audit::AuditAction;
 use crate::domain::grant::GrantState;
@@ -59,6 +60,41 @@ pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
         0 => "now".into(),
         s if s > 0 => format!("in {}", span(s)),
         s => format!("{} ago", span(-s)),
+    }
+}
+
+/// "AD group", "Team (owner)", "Entra role (/)": what an entry gives, in a few words.
+pub fn access_label(access: &Access) -> String {
+    let kind = kind_label(access.kind());
+    match access {
+        Access::PimGroup { role } | Access::Team { role } => {
+            format!("{kind} ({})", group_role_label(*role))
+        }
+        Access::EntraRole { directory_scope } if directory_scope != "/" => {
+            format!("{kind} in {directory_scope}")
+        }
+        Access::AzureVmPort { port } => format!("{kind} {port}"),
+        _ => kind.to_string(),
+    }
+}
+
+/// The kind of access an entry gives.
+pub fn kind_label(kind: EntitlementKind) -> &'static str {
+    match kind {
+        EntitlementKind::AdGroup => "AD group",
+        EntitlementKind::EntraGroup => "Entra ID group",
+        EntitlementKind::PimGroup => "Entra group through PIM",
+        EntitlementKind::EntraRole => "Entra ID role",
+        EntitlementKind::Team => "Team",
+        EntitlementKind::SharepointSite => "SharePoint site",
+        EntitlementKind::AzureVmPort => "Azure VM port",
+    }
+}
+
+pub fn group_role_label(role: GroupRole) -> &'static str {
+    match role {
+        GroupRole::Member => "member",
+        GroupRole::Owner => "owner",
     }
 }
 

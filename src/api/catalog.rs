@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::access::Access;
 use crate::error::AppError;
 
 /// One line of the catalog list.
@@ -12,6 +13,8 @@ pub struct CatalogItem {
     pub key: String,
     pub name: String,
     pub description: String,
+    /// What the entry gives (an AD group, a Team as owner, an Entra role...).
+    pub access: Access,
     pub system: String,
     pub tags: Vec<String>,
     pub approval: String,
@@ -24,6 +27,7 @@ pub struct EntitlementDetail {
     pub key: String,
     pub name: String,
     pub description: String,
+    pub access: Access,
     pub system: String,
     pub target: String,
     pub owners: Vec<String>,

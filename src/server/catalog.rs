@@ -4,16 +4,15 @@
 use crate::domain::audit::AuditAction;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
 
+use crate::domain::access::{Access, EntitlementKind, GroupRole};
 use crate::domain::policy::{ApproverSource, Policy};
 use crate::server::config::Secret;
-use crate::server::connectors::Connectors;
-use crate::server::connectors::ldap::{LdapDirectory, LdapSettings};
+use crate::server::connectors::{self, ConnectorSettings, Connectors, SecretSource};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as db;
 
@@ -22,22 +21,37 @@ use crate::server::db::catalog as db;
 #[serde(deny_unknown_fields)]
 pub struct CatalogFile {
     #[serde(default)]
-    pub connectors: BTreeMap<String, LdapSettings>,
+    pub connectors: BTreeMap<String, ConnectorSettings>,
     #[serde(default)]
     pub policies: BTreeMap<String, Policy>,
     #[serde(default)]
     pub entitlements: Vec<EntitlementSpec>,
 }
 
-/// One catalog entry: an AD group, for now.
+/// One catalog entry: what it gives (`kind`, with a role, scope or port where the kind needs
+/// one), where (`connector`, `target`), and under which policy.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntitlementSpec {
     /// Stable identifier; renaming it makes a new entry.
     pub key: String,
     pub connector: String,
-    /// The group's distinguished name.
-    pub group: String,
+    #[serde(default = "EntitlementSpec::default_kind")]
+    pub kind: EntitlementKind,
+    /// What access is given to: an AD group's distinguished name; an Entra group's, a team's
+    /// or a role definition's object id; a SharePoint site's id; an Azure VM's resource id.
+    #[serde(alias = "group")]
+    pub target: String,
+    /// `member` or `owner`, for `pim_group` and `team` (default `member`).
+    #[serde(default)]
+    pub role: Option<GroupRole>,
+    /// Where an `entra_role` applies: `/` (the directory, the default) or
+    /// `/administrativeUnits/{id}`.
+    #[serde(default)]
+    pub directory_scope: Option<String>,
+    /// The port an `azure_vm_port` opens (22 for SSH, 3389 for RDP).
+    #[serde(default)]
+    pub port: Option<u16>,
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -47,6 +61,62 @@ pub struct EntitlementSpec {
     #[serde(default)]
     pub tags: Vec<String>,
     pub policy: String,
+}
+
+impl EntitlementSpec {
+    fn default_kind() -> EntitlementKind {
+        EntitlementKind::AdGroup
+    }
+
+    /// The typed access this entry gives, or what is wrong with its fields for its kind.
+    pub fn access(&self) -> Result<Access, String> {
+        let kind = self.kind;
+        let no = |field: &str, present: bool| {
+            if present {
+                Err(format!("`{field}` does not apply to a {kind} entry"))
+            } else {
+                Ok(())
+            }
+        };
+        let role = self.role.unwrap_or(GroupRole::Member);
+        match kind {
+            EntitlementKind::PimGroup | EntitlementKind::Team => {}
+            _ => no("role", self.role.is_some())?,
+        }
+        if kind != EntitlementKind::EntraRole {
+            no("directory_scope", self.directory_scope.is_some())?;
+        }
+        if kind != EntitlementKind::AzureVmPort {
+            no("port", self.port.is_some())?;
+        }
+        Ok(match kind {
+            EntitlementKind::AdGroup => Access::AdGroup,
+            EntitlementKind::EntraGroup => Access::EntraGroup,
+            EntitlementKind::PimGroup => Access::PimGroup { role },
+            EntitlementKind::Team => Access::Team { role },
+            EntitlementKind::EntraRole => {
+                let scope = self.directory_scope.clone().unwrap_or_else(|| "/".into());
+                if !scope.starts_with('/') {
+                    return Err(format!(
+                        "directory_scope `{scope}` must be `/` or `/administrativeUnits/<id>`"
+                    ));
+                }
+                Access::EntraRole {
+                    directory_scope: scope,
+                }
+            }
+            EntitlementKind::SharepointSite => Access::SharepointSite,
+            EntitlementKind::AzureVmPort => match self.port {
+                Some(port) if port > 0 => Access::AzureVmPort { port },
+                _ => return Err("an azure_vm_port entry needs its `port`".into()),
+            },
+        })
+    }
+}
+
+/// Whether `value` is a GUID (Entra object ids), in any case.
+fn is_guid(value: &str) -> bool {
+    uuid::Uuid::parse_str(value.trim()).is_ok() && value.trim().len() == 36
 }
 
 /// Every problem in a catalog file, each with its line where one can be named.
@@ -102,10 +172,11 @@ impl Trust {
     }
 
     /// Reads a connector's secret from where the catalog says, within the allowed sources.
-    fn read_secret(&self, name: &str, settings: &LdapSettings) -> Result<Secret, String> {
-        match (&settings.password_env, &settings.password_file) {
+    fn read_secret(&self, name: &str, source: SecretSource<'_>) -> Result<Secret, String> {
+        let env_key = source.env_key;
+        match (source.env, source.file) {
             (Some(var), _) if !var.starts_with(SECRET_ENV_PREFIX) => Err(format!(
-                "connector `{name}`: password_env must name a {SECRET_ENV_PREFIX}* variable, not {var}"
+                "connector `{name}`: {env_key} must name a {SECRET_ENV_PREFIX}* variable, not {var}"
             )),
             (Some(var), _) => std::env::var(var)
                 .map(Secret::new)
@@ -132,7 +203,7 @@ impl Trust {
                     .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
                     .map_err(|e| format!("connector `{name}`: cannot read {}: {e}", path.display()))
             }
-            (None, None) => Err(format!("connector `{name}` has no password source")),
+            (None, None) => Err(format!("connector `{name}` has no {} source", source.what)),
         }
     }
 }
@@ -149,41 +220,70 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
     };
     for (name, connector) in &catalog.connectors {
         let here = at(&format!("[connectors.{name}]"));
-        if connector.password_env.is_none() && connector.password_file.is_none() {
+        let source = connector.secret_source();
+        if source.env.is_none() && source.file.is_none() {
             problems.push(format!(
-                "{here}: connector `{name}` needs password_env or password_file"
+                "{here}: connector `{name}` needs {} or {}",
+                source.env_key, source.file_key
             ));
         }
-        if !connector.url.starts_with("ldaps://") && !connector.starttls {
-            problems.push(format!(
-                "{here}: connector `{name}` must use ldaps:// or starttls = true"
-            ));
-        }
-        if let Some(var) = &connector.password_env
+        if let Some(var) = source.env
             && !var.starts_with(SECRET_ENV_PREFIX)
         {
             problems.push(format!(
-                "{here}: connector `{name}`: password_env must name a {SECRET_ENV_PREFIX}* \
-                 variable, not {var}"
+                "{here}: connector `{name}`: {} must name a {SECRET_ENV_PREFIX}* \
+                 variable, not {var}",
+                source.env_key
             ));
         }
-        if let Some(file) = &connector.password_file
+        if let Some(file) = source.file
             && let Err(problem) = trust.secret_path(file)
         {
             problems.push(format!("{here}: connector `{name}`: {problem}"));
         }
-        if connector.tls_skip_verify && !trust.lab_mode {
-            problems.push(format!(
-                "{here}: connector `{name}`: tls_skip_verify is allowed only in a lab \
-                 (LEASEGATE_LAB_MODE=true); give the directory's CA in ca_file instead"
-            ));
-        }
-        if connector.account_attribute.drops_domain() && connector.upn_domains.is_empty() {
-            problems.push(format!(
-                "{here}: connector `{name}`: account_attribute {:?} keeps only the part of \
-                 the UPN before @; list the UPN domains of this directory in upn_domains",
-                connector.account_attribute
-            ));
+        match connector {
+            ConnectorSettings::Ldap(connector) => {
+                if !connector.url.starts_with("ldaps://") && !connector.starttls {
+                    problems.push(format!(
+                        "{here}: connector `{name}` must use ldaps:// or starttls = true"
+                    ));
+                }
+                if connector.tls_skip_verify && !trust.lab_mode {
+                    problems.push(format!(
+                        "{here}: connector `{name}`: tls_skip_verify is allowed only in a lab \
+                         (LEASEGATE_LAB_MODE=true); give the directory's CA in ca_file instead"
+                    ));
+                }
+                if connector.account_attribute.drops_domain() && connector.upn_domains.is_empty() {
+                    problems.push(format!(
+                        "{here}: connector `{name}`: account_attribute {:?} keeps only the part \
+                         of the UPN before @; list the UPN domains of this directory in \
+                         upn_domains",
+                        connector.account_attribute
+                    ));
+                }
+            }
+            ConnectorSettings::Graph(connector) => {
+                if !is_guid(&connector.tenant_id) || !is_guid(&connector.client_id) {
+                    problems.push(format!(
+                        "{here}: connector `{name}`: tenant_id and client_id are GUIDs \
+                         (the directory id and the application id)"
+                    ));
+                }
+                for url in connector.urls() {
+                    match url::Url::parse(url) {
+                        Ok(u) if u.scheme() == "https" => {}
+                        Ok(u) if u.scheme() == "http" && trust.lab_mode => {}
+                        Ok(_) => problems.push(format!(
+                            "{here}: connector `{name}`: {url} must use https:// (http:// is \
+                             allowed only in a lab, LEASEGATE_LAB_MODE=true, for the simulator)"
+                        )),
+                        Err(e) => problems.push(format!(
+                            "{here}: connector `{name}`: {url} is not a URL: {e}"
+                        )),
+                    }
+                }
+            }
         }
     }
     for (key, policy) in &catalog.policies {
@@ -209,23 +309,60 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
         if !keys.insert(key.clone()) {
             problems.push(format!("{here}: entitlement key `{key}` appears twice"));
         }
-        if !catalog.connectors.contains_key(&entitlement.connector) {
-            problems.push(format!(
+        let kind = entitlement.kind;
+        match catalog.connectors.get(&entitlement.connector) {
+            None => problems.push(format!(
                 "{here}: entitlement `{key}` names connector `{}`, which is not declared",
                 entitlement.connector
-            ));
+            )),
+            Some(connector) if connector.kind() != kind.connector() => problems.push(format!(
+                "{here}: entitlement `{key}` is a {kind} entry, which a {} connector \
+                     gives; `{}` is a {} connector",
+                kind.connector(),
+                entitlement.connector,
+                connector.kind()
+            )),
+            Some(_) => {}
         }
-        if entitlement.group.trim().is_empty() || !entitlement.group.contains('=') {
-            problems.push(format!(
-                "{here}: entitlement `{key}` needs the group's distinguished name"
-            ));
+        let access = entitlement.access();
+        if let Err(problem) = &access {
+            problems.push(format!("{here}: entitlement `{key}`: {problem}"));
         }
-        if !groups.insert((
-            entitlement.connector.clone(),
-            crate::domain::policy::normalise_dn(&entitlement.group),
-        )) {
+        let target = entitlement.target.trim();
+        match kind {
+            EntitlementKind::AdGroup if target.is_empty() || !target.contains('=') => problems
+                .push(format!(
+                    "{here}: entitlement `{key}` needs the group's distinguished name"
+                )),
+            EntitlementKind::EntraGroup
+            | EntitlementKind::PimGroup
+            | EntitlementKind::Team
+            | EntitlementKind::EntraRole
+                if !is_guid(target) =>
+            {
+                problems.push(format!(
+                    "{here}: entitlement `{key}`: the target of a {kind} entry is its object id \
+                     (a GUID), not `{target}`"
+                ))
+            }
+            _ if target.is_empty() => {
+                problems.push(format!("{here}: entitlement `{key}` needs its target"))
+            }
+            _ => {}
+        }
+        let same_target = match kind {
+            EntitlementKind::AdGroup => crate::domain::policy::normalise_dn(target),
+            _ => target.to_lowercase(),
+        };
+        if let Ok(access) = access
+            && !groups.insert((
+                entitlement.connector.clone(),
+                same_target,
+                serde_json::to_string(&access).unwrap_or_default(),
+            ))
+        {
             problems.push(format!(
-                "{here}: entitlement `{key}`: another entry already manages this group"
+                "{here}: entitlement `{key}`: another entry already gives this access"
             ));
         }
         if entitlement.name.trim().is_empty() {
@@ -280,11 +417,13 @@ pub fn connectors(catalog: &CatalogFile, trust: &Trust) -> Result<Connectors, Ca
     let mut out = Connectors::default();
     let mut problems = Vec::new();
     for (name, settings) in &catalog.connectors {
-        match trust.read_secret(name, settings).and_then(|password| {
-            LdapDirectory::new(name.clone(), settings.clone(), password)
-                .map_err(|e| format!("connector `{name}`: {e}"))
-        }) {
-            Ok(directory) => out.insert(name.clone(), Arc::new(directory)),
+        match trust
+            .read_secret(name, settings.secret_source())
+            .and_then(|secret| {
+                connectors::build(name, settings, secret)
+                    .map_err(|e| format!("connector `{name}`: {e}"))
+            }) {
+            Ok(connector) => out.insert(name.clone(), connector),
             Err(problem) => problems.push(problem),
         }
     }
@@ -322,7 +461,8 @@ async fn retargeted_with_live_leases(
             continue;
         };
         let moved = spec.connector != row.connector
-            || crate::domain::policy::normalise_dn(&spec.group)
+            || spec.access().ok().as_ref() != Some(&row.access.0)
+            || crate::domain::policy::normalise_dn(&spec.target)
                 != crate::domain::policy::normalise_dn(&row.target_ref);
         if moved {
             let here = match line_of(text, &format!("key = \"{}\"", row.key)) {
@@ -337,7 +477,7 @@ async fn retargeted_with_live_leases(
                 row.connector,
                 row.target_ref,
                 spec.connector,
-                spec.group,
+                spec.target,
                 row.live,
                 row.holders.join(", ")
             ));
@@ -372,14 +512,7 @@ pub async fn store(
         return Err(StoreError::Refused(refused));
     }
     for (name, c) in &catalog.connectors {
-        let settings = json!({
-            "url": c.url, "starttls": c.starttls, "ca_file": c.ca_file,
-            "tls_skip_verify": c.tls_skip_verify, "bind_dn": c.bind_dn,
-            "user_base": c.user_base, "group_base": c.group_base,
-            "account_attribute": format!("{:?}", c.account_attribute),
-            "upn_domains": c.upn_domains,
-        });
-        db::put_connector(&mut tx, name, &settings).await?;
+        db::put_connector(&mut tx, name, c.kind(), &c.public()).await?;
     }
     for (key, policy) in &catalog.policies {
         let rules = serde_json::to_value(policy).expect("policies serialise");
@@ -387,12 +520,17 @@ pub async fn store(
     }
     for e in &catalog.entitlements {
         let owners: Vec<String> = e.owners.iter().map(|o| o.trim().to_lowercase()).collect();
+        // `parse` checked every entry's access.
+        let access = e
+            .access()
+            .map_err(|problem| StoreError::Refused(vec![problem]))?;
         db::put_entitlement(
             &mut tx,
             &db::EntitlementSpec {
                 key: &e.key,
                 connector: &e.connector,
-                target: &e.group,
+                access: &access,
+                target: e.target.trim(),
                 name: &e.name,
                 description: &e.description,
                 owners: &owners,
@@ -591,5 +729,117 @@ policy = "two-owners"
         );
         let err = parse(&bad, "c.toml", &plain()).unwrap_err().to_string();
         assert!(err.contains("needs 2 owner approval(s)"), "{err}");
+    }
+
+    const CLOUD: &str = r#"
+[connectors.contoso-cloud]
+kind = "graph"
+tenant_id = "6f1c2a9e-0b1d-4c7e-9d3a-1f2e3d4c5b6a"
+client_id = "0c7f3e2d-5a4b-4e3f-8a1b-9c8d7e6f5a4b"
+client_secret_env = "LEASEGATE_SECRET_GRAPH"
+authority_url = "http://127.0.0.1:8950"
+graph_url = "http://127.0.0.1:8950/v1.0"
+
+[[entitlements]]
+key = "falcon-team-owner"
+connector = "contoso-cloud"
+kind = "team"
+role = "owner"
+target = "2b5d8f3a-1c4e-4d6f-9a8b-7c6d5e4f3a2b"
+name = "Project Falcon team, as owner"
+policy = "manager"
+
+[[entitlements]]
+key = "falcon-team"
+connector = "contoso-cloud"
+kind = "team"
+target = "2b5d8f3a-1c4e-4d6f-9a8b-7c6d5e4f3a2b"
+name = "Project Falcon team"
+policy = "manager"
+
+[[entitlements]]
+key = "helpdesk-admin"
+connector = "contoso-cloud"
+kind = "entra_role"
+target = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
+name = "Helpdesk administrator"
+policy = "manager"
+"#;
+
+    fn lab() -> Trust {
+        Trust {
+            secrets_dir: None,
+            lab_mode: true,
+        }
+    }
+
+    #[test]
+    fn entries_are_typed_by_kind() {
+        let text = format!("{GOOD}{CLOUD}");
+        let catalog = parse(&text, "c.toml", &lab()).unwrap();
+        let access: Vec<Access> = catalog
+            .entitlements
+            .iter()
+            .map(|e| e.access().unwrap())
+            .collect();
+        assert_eq!(
+            access,
+            vec![
+                Access::AdGroup,
+                Access::Team {
+                    role: GroupRole::Owner
+                },
+                Access::Team {
+                    role: GroupRole::Member
+                },
+                Access::EntraRole {
+                    directory_scope: "/".into()
+                },
+            ]
+        );
+        assert_eq!(
+            catalog.connectors["contoso-cloud"].kind(),
+            crate::domain::access::ConnectorKind::Graph
+        );
+        // The simulator's plain http is for labs only.
+        let err = parse(&text, "c.toml", &plain()).unwrap_err().to_string();
+        assert!(err.contains("must use https://"), "{err}");
+    }
+
+    #[test]
+    fn an_entry_must_fit_its_kind_and_connector() {
+        let text = format!("{GOOD}{CLOUD}");
+        for (from, to, problem) in [
+            (
+                "kind = \"entra_role\"",
+                "kind = \"entra_role\"\nrole = \"owner\"",
+                "`role` does not apply to a entra_role entry",
+            ),
+            (
+                "target = \"729827e3-9c14-49f7-bb1b-9608f156bbb8\"",
+                "target = \"Helpdesk Administrator\"",
+                "is its object id (a GUID)",
+            ),
+            (
+                "connector = \"contoso-cloud\"\nkind = \"entra_role\"",
+                "connector = \"corp-ad\"\nkind = \"entra_role\"",
+                "which a graph connector gives; `corp-ad` is a ldap connector",
+            ),
+            (
+                "role = \"owner\"\ntarget",
+                "target",
+                "another entry already gives this access",
+            ),
+            (
+                "kind = \"team\"\nrole",
+                "kind = \"tem\"\nrole",
+                "unknown variant `tem`",
+            ),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let bad = text.replacen(from, to, 1);
+            let err = parse(&bad, "c.toml", &lab()).unwrap_err().to_string();
+            assert!(err.contains(problem), "{problem}: {err}");
+        }
     }
 }

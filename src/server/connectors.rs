@@ -1,6 +1,7 @@
 //! Connected systems, behind one trait named for what they do: add access, remove it, and say
 //! who has it. Implementations are named for their technology ([`ldap::LdapDirectory`]).
 
+pub mod graph;
 pub mod ldap;
 pub mod memory;
 
@@ -9,6 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::access::{Access, ConnectorKind};
+use crate::server::config::Secret;
 
 /// A person's account in a connected system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +37,27 @@ pub struct Account {
 pub struct Target {
     pub reference: String,
     pub stable_id: Option<String>,
+}
+
+/// One lease as a connector sees it when it gives access: whose account, from when to when, and
+/// why. Targets that can end access themselves (PIM schedules, VM JIT requests) are told the
+/// end, so the access ends even while the portal is down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The account's reference in the connected system.
+    pub account: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// The requester's justification, passed on where the system records one.
+    pub reason: String,
+}
+
+/// What the connected system said about one account's new access, for the audit trail: its
+/// own ids (a PIM request and schedule, a Teams membership) and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub account: String,
+    pub detail: serde_json::Value,
 }
 
 /// What the connector could say about its system.
@@ -62,10 +88,20 @@ impl ConnectorError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, ConnectorError::Permanent(_))
     }
+
+    /// The refusal a connector gives for access of a kind it does not handle (the catalog's
+    /// checks keep such entries out; this is the second guard).
+    pub fn unsupported(connector: &str, access: &Access) -> Self {
+        ConnectorError::Permanent(format!(
+            "connector `{connector}` cannot give {} access",
+            access.kind()
+        ))
+    }
 }
 
 /// One connected system: a directory, a tenant. Calls are idempotent: adding a member who is
 /// already there, or removing one who is gone, succeeds, so the engine may repeat any call.
+/// Systems whose own writes are not (Microsoft Graph) reconcile by reading the state.
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Finds a person's account from their sign-in name (UPN). `Ok(None)`: no such account.
@@ -98,16 +134,28 @@ pub trait Connector: Send + Sync {
     /// Finds a target by its stable id, wherever it was renamed or moved to.
     async fn target_by_id(&self, stable_id: &str) -> Result<Option<Target>, ConnectorError>;
 
-    /// Gives every account in `accounts` the access `target` stands for (one call, many members).
-    async fn grant(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError>;
+    /// Gives each lease's account the `access` to `target` (few calls, many members). The
+    /// receipts carry what the system said about each, where it says more than "done".
+    async fn grant(
+        &self,
+        access: &Access,
+        target: &str,
+        leases: &[Lease],
+    ) -> Result<Vec<Receipt>, ConnectorError>;
 
-    /// Takes the access away from every account in `accounts`.
-    async fn revoke(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError>;
+    /// Takes the `access` to `target` away from every account in `accounts`.
+    async fn revoke(
+        &self,
+        access: &Access,
+        target: &str,
+        accounts: &[String],
+    ) -> Result<(), ConnectorError>;
 
-    /// Which of `accounts` hold `target` directly now, as the same strings that were passed in;
-    /// used to prove a removal.
+    /// Which of `accounts` hold the `access` to `target` directly now, as the same strings
+    /// that were passed in; used to prove a removal.
     async fn holding(
         &self,
+        access: &Access,
         target: &str,
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError>;
@@ -143,4 +191,82 @@ impl Connectors {
     pub fn get(&self, name: &str) -> Option<Arc<dyn Connector>> {
         self.by_name.get(name).cloned()
     }
+}
+
+/// A connector as the catalog declares it, tagged by `kind`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConnectorSettings {
+    Ldap(ldap::LdapSettings),
+    Graph(graph::GraphSettings),
+}
+
+/// Where a connector's one secret comes from: an environment variable or a file in the
+/// secrets directory (see `server::catalog::Trust`).
+#[derive(Debug, Clone, Copy)]
+pub struct SecretSource<'a> {
+    /// What it is, for messages: "password", "client secret".
+    pub what: &'static str,
+    /// The settings' names for the two sources, for messages.
+    pub env_key: &'static str,
+    pub file_key: &'static str,
+    pub env: Option<&'a str>,
+    pub file: Option<&'a str>,
+}
+
+impl ConnectorSettings {
+    pub fn kind(&self) -> ConnectorKind {
+        match self {
+            ConnectorSettings::Ldap(_) => ConnectorKind::Ldap,
+            ConnectorSettings::Graph(_) => ConnectorKind::Graph,
+        }
+    }
+
+    pub fn secret_source(&self) -> SecretSource<'_> {
+        match self {
+            ConnectorSettings::Ldap(s) => SecretSource {
+                what: "password",
+                env_key: "password_env",
+                file_key: "password_file",
+                env: s.password_env.as_deref(),
+                file: s.password_file.as_deref(),
+            },
+            ConnectorSettings::Graph(s) => SecretSource {
+                what: "client secret",
+                env_key: "client_secret_env",
+                file_key: "client_secret_file",
+                env: s.client_secret_env.as_deref(),
+                file: s.client_secret_file.as_deref(),
+            },
+        }
+    }
+
+    /// What may be stored and shown: everything but where secrets are.
+    pub fn public(&self) -> serde_json::Value {
+        match self {
+            ConnectorSettings::Ldap(c) => serde_json::json!({
+                "url": c.url, "starttls": c.starttls, "ca_file": c.ca_file,
+                "tls_skip_verify": c.tls_skip_verify, "bind_dn": c.bind_dn,
+                "user_base": c.user_base, "group_base": c.group_base,
+                "account_attribute": format!("{:?}", c.account_attribute),
+                "upn_domains": c.upn_domains,
+            }),
+            ConnectorSettings::Graph(c) => serde_json::json!({
+                "tenant_id": c.tenant_id, "client_id": c.client_id,
+                "authority_url": c.authority_url, "graph_url": c.graph_url,
+            }),
+        }
+    }
+}
+
+/// The one factory: a connector from its settings and its secret.
+pub fn build(
+    name: &str,
+    settings: &ConnectorSettings,
+    secret: Secret,
+) -> Result<Arc<dyn Connector>, ConnectorError> {
+    Ok(match settings {
+        ConnectorSettings::Ldap(s) => Arc::new(ldap::LdapDirectory::new(name, s.clone(), secret)?),
+        ConnectorSettings::Graph(s) => Arc::new(graph::GraphTenant::new(name, s.clone(), secret)?),
+    })
 }

@@ -18,10 +18,11 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
+use crate::domain::access::Access;
 use crate::domain::grant::{Attention, GrantEvent, GrantState, GrantStep};
 use crate::server::checkpoints::{self, SigningKey};
 use crate::server::config::EngineSettings;
-use crate::server::connectors::{Account, Connector, ConnectorError, Connectors};
+use crate::server::connectors::{Account, Connector, ConnectorError, Connectors, Lease};
 use crate::server::db::grants::{self, ActedOn, Retry, Work};
 
 pub use backoff::retry_delay;
@@ -200,9 +201,9 @@ impl Engine {
         if work.is_empty() {
             return Ok(Pass::default());
         }
-        // One connector call per pinned target and direction: removals that fall due together
-        // on the same group become one modify with many values.
-        let mut batches: BTreeMap<(bool, String, String), Vec<Work>> = BTreeMap::new();
+        // One connector call per pinned target, access and direction: removals that fall due
+        // together on the same group become one modify with many values.
+        let mut batches: BTreeMap<(bool, String, String, String), Vec<Work>> = BTreeMap::new();
         for item in work {
             let revoke = match item.state {
                 GrantState::Scheduled => false,
@@ -217,15 +218,16 @@ impl Engine {
                 .target_id
                 .clone()
                 .unwrap_or_else(|| item.target_ref.clone());
+            let access = serde_json::to_string(&item.access.0).unwrap_or_default();
             batches
-                .entry((revoke, item.connector.clone(), target))
+                .entry((revoke, item.connector.clone(), target, access))
                 .or_default()
                 .push(item);
         }
         let results: Vec<Result<Pass, sqlx::Error>> = futures::stream::iter(
             batches
                 .into_iter()
-                .map(|((revoke, connector, _), items)| self.work_batch(revoke, connector, items)),
+                .map(|((revoke, connector, ..), items)| self.work_batch(revoke, connector, items)),
         )
         .buffer_unordered(PARALLEL_TARGETS)
         .collect()
@@ -240,7 +242,7 @@ impl Engine {
         Ok(pass)
     }
 
-    /// Grants that share a connector and a pinned target, all to add or all to remove.
+    /// Grants that share a connector, a pinned target and access, all to add or all to remove.
     async fn work_batch(
         &self,
         revoke: bool,
@@ -363,17 +365,33 @@ impl Engine {
         if ready.is_empty() {
             return Ok(());
         }
-        let accounts: Vec<String> = ready.iter().map(|(_, a)| a.clone()).collect();
-        if let Err(error) = connector.grant(target, &accounts).await {
-            self.fail_all(ready.iter().map(|(w, _)| w), &error, false, pass)
-                .await?;
-            return Ok(());
-        }
+        let access = ready[0].0.access.0.clone();
+        let leases: Vec<Lease> = ready
+            .iter()
+            .map(|(work, account)| Lease {
+                account: account.clone(),
+                starts_at: work.starts_at,
+                ends_at: work.ends_at,
+                reason: work.reason.clone(),
+            })
+            .collect();
+        let receipts = match connector.grant(&access, target, &leases).await {
+            Ok(receipts) => receipts,
+            Err(error) => {
+                self.fail_all(ready.iter().map(|(w, _)| w), &error, false, pass)
+                    .await?;
+                return Ok(());
+            }
+        };
         for (work, account) in &ready {
             let acted = ActedOn {
                 work,
                 target,
                 account,
+                receipt: receipts
+                    .iter()
+                    .find(|r| &r.account == account)
+                    .map(|r| &r.detail),
             };
             let Some(step) = step(work.state, GrantEvent::Provisioned) else {
                 continue;
@@ -459,8 +477,9 @@ impl Engine {
         if ready.is_empty() {
             return Ok(());
         }
+        let access: Access = ready[0].0.access.0.clone();
         let accounts: Vec<String> = ready.iter().map(|(_, a)| a.clone()).collect();
-        if let Err(error) = connector.revoke(target, &accounts).await {
+        if let Err(error) = connector.revoke(&access, target, &accounts).await {
             self.fail_all(ready.iter().map(|(w, _)| w), &error, true, pass)
                 .await?;
             return Ok(());
@@ -475,7 +494,7 @@ impl Engine {
         let mut asked = accounts.clone();
         asked.extend(stale.iter().cloned());
         // Prove it: read the target back.
-        let mut still = match connector.holding(target, &asked).await {
+        let mut still = match connector.holding(&access, target, &asked).await {
             Ok(still) => still,
             Err(error) => {
                 self.fail_all(ready.iter().map(|(w, _)| w), &error, true, pass)
@@ -485,8 +504,8 @@ impl Engine {
         };
         let stale_held: Vec<String> = stale.into_iter().filter(|s| still.contains(s)).collect();
         if !stale_held.is_empty() {
-            let again = match connector.revoke(target, &stale_held).await {
-                Ok(()) => connector.holding(target, &asked).await,
+            let again = match connector.revoke(&access, target, &stale_held).await {
+                Ok(()) => connector.holding(&access, target, &asked).await,
                 Err(error) => Err(error),
             };
             match again {
@@ -511,6 +530,7 @@ impl Engine {
                     work,
                     target,
                     account,
+                    receipt: None,
                 });
             }
         }

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, ldap_escape};
 use leasegate::server::config::Secret;
-use leasegate::server::connectors::ldap::{
-    AccountAttribute, ConnectorKind, LdapDirectory, LdapSettings,
-};
+use leasegate::server::connectors::ldap::{AccountAttribute, LdapDirectory, LdapSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -317,7 +315,6 @@ impl Directory {
     /// The settings a connector for this directory uses, binding as the administrator.
     pub fn settings(&self) -> LdapSettings {
         LdapSettings {
-            kind: ConnectorKind::Ldap,
             password_env: None,
             password_file: None,
             url: self.url.clone(),

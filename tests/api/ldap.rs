@@ -1,11 +1,25 @@
 //! `LdapDirectory` against real directories: a Samba AD domain controller and OpenLDAP. Every
 //! claim is checked by reading the directory with a separate administrator connection.
 
+use leasegate::domain::access::Access;
 use leasegate::server::config::Secret;
 use leasegate::server::connectors::ldap::LdapDirectory;
-use leasegate::server::connectors::{Connector, ConnectorError, Health};
+use leasegate::server::connectors::{Connector, ConnectorError, Health, Lease};
 
 use crate::directory::{Directory, openldap, samba, unique};
+
+/// Leases for these accounts: an hour from now, for the calls that take them.
+fn leases(accounts: &[String]) -> Vec<Lease> {
+    accounts
+        .iter()
+        .map(|account| Lease {
+            account: account.clone(),
+            starts_at: chrono::Utc::now(),
+            ends_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            reason: String::new(),
+        })
+        .collect()
+}
 
 async fn grants_and_revokes_idempotently(dir: &Directory) {
     let mut admin = dir.admin().await;
@@ -40,19 +54,27 @@ async fn grants_and_revokes_idempotently(dir: &Directory) {
     );
 
     connector
-        .grant(&group, std::slice::from_ref(&pat))
+        .grant(
+            &Access::AdGroup,
+            &group,
+            &leases(std::slice::from_ref(&pat)),
+        )
         .await
         .unwrap();
     assert!(dir.is_member(&mut admin, &group, &pat).await);
     // Already a member, alongside a new one: success, both members.
     connector
-        .grant(&group, &[pat.clone(), kim.clone()])
+        .grant(
+            &Access::AdGroup,
+            &group,
+            &leases(&[pat.clone(), kim.clone()]),
+        )
         .await
         .unwrap();
     assert!(dir.is_member(&mut admin, &group, &kim).await);
     assert_eq!(
         connector
-            .holding(&group, &[pat.clone(), kim.clone()])
+            .holding(&Access::AdGroup, &group, &[pat.clone(), kim.clone()])
             .await
             .unwrap()
             .len(),
@@ -60,20 +82,20 @@ async fn grants_and_revokes_idempotently(dir: &Directory) {
     );
 
     connector
-        .revoke(&group, std::slice::from_ref(&pat))
+        .revoke(&Access::AdGroup, &group, std::slice::from_ref(&pat))
         .await
         .unwrap();
     assert!(!dir.is_member(&mut admin, &group, &pat).await);
     assert!(dir.is_member(&mut admin, &group, &kim).await);
     // Already gone, alongside one still there: success, both gone.
     connector
-        .revoke(&group, &[pat.clone(), kim.clone()])
+        .revoke(&Access::AdGroup, &group, &[pat.clone(), kim.clone()])
         .await
         .unwrap();
     assert!(!dir.is_member(&mut admin, &group, &kim).await);
     assert!(
         connector
-            .holding(&group, &[pat, kim])
+            .holding(&Access::AdGroup, &group, &[pat, kim])
             .await
             .unwrap()
             .is_empty()
@@ -101,20 +123,24 @@ async fn escaped_names_work(dir: &Directory) {
     let connector = dir.connector();
     let account = connector.find_account(&upn).await.unwrap().expect("found");
     connector
-        .grant(&group, std::slice::from_ref(&account.reference))
+        .grant(
+            &Access::AdGroup,
+            &group,
+            &leases(std::slice::from_ref(&account.reference)),
+        )
         .await
         .unwrap();
     assert!(dir.is_member(&mut admin, &group, &jane).await);
     assert_eq!(
         connector
-            .holding(&group, std::slice::from_ref(&jane))
+            .holding(&Access::AdGroup, &group, std::slice::from_ref(&jane))
             .await
             .unwrap()
             .len(),
         1
     );
     connector
-        .revoke(&group, &[account.reference])
+        .revoke(&Access::AdGroup, &group, &[account.reference])
         .await
         .unwrap();
     assert!(!dir.is_member(&mut admin, &group, &jane).await);
@@ -206,17 +232,20 @@ async fn large_groups_are_read_completely(dir: &Directory, size: usize) {
     assert_eq!(holders.len(), size);
     // Removal of 100 at once, proved by reading all members back.
     let leaving: Vec<String> = members[..100].to_vec();
-    connector.revoke(&group, &leaving).await.unwrap();
+    connector
+        .revoke(&Access::AdGroup, &group, &leaving)
+        .await
+        .unwrap();
     assert!(
         connector
-            .holding(&group, &leaving)
+            .holding(&Access::AdGroup, &group, &leaving)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
         connector
-            .holding(&group, &members[100..200])
+            .holding(&Access::AdGroup, &group, &members[100..200])
             .await
             .unwrap()
             .len(),
@@ -239,7 +268,9 @@ async fn failures_are_classified(dir: &Directory) {
     unreachable.timeout_seconds = 2;
     let unreachable = LdapDirectory::new("gone", unreachable, Secret::new("x")).unwrap();
     assert!(matches!(
-        unreachable.grant("cn=g", &["cn=u".into()]).await,
+        unreachable
+            .grant(&Access::AdGroup, "cn=g", &leases(&["cn=u".into()]))
+            .await,
         Err(ConnectorError::Transient(_))
     ));
 
@@ -273,7 +304,10 @@ async fn failures_are_classified(dir: &Directory) {
             None,
         )
         .await;
-    match connector.grant(&missing, &[someone]).await {
+    match connector
+        .grant(&Access::AdGroup, &missing, &leases(&[someone]))
+        .await
+    {
         Err(ConnectorError::Permanent(_)) => {}
         other => panic!("expected a permanent failure for a missing group, got {other:?}"),
     }

@@ -17,6 +17,7 @@ pub async fn list(state: &AppState, query: &str) -> Result<Vec<CatalogItem>, App
             key: e.key,
             name: e.name,
             description: e.description,
+            access: e.access,
             system: e.connector,
             tags: e.tags,
         })
@@ -63,6 +64,7 @@ pub async fn detail(
         key: entry.key,
         name: entry.name,
         description: entry.description,
+        access: entry.access,
         system: entry.connector,
         target: entry.target,
         owners: entry.owners,

@@ -18,7 +18,8 @@ use ldap3::{
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::{Account, Connector, ConnectorError, Health, Target};
+use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
+use crate::domain::access::Access;
 use crate::domain::policy::normalise_dn;
 
 /// AD's "permissive modify": adding a value that is there, or deleting one that is not,
@@ -84,20 +85,11 @@ impl AccountAttribute {
     }
 }
 
-/// How to reach and read the directory. No secret in here: the password comes separately.
-/// The kinds of connected system the catalog can declare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectorKind {
-    Ldap,
-}
-
-/// A connector as the catalog declares it. The password itself is never in the file: it
-/// comes from the environment variable or file named here.
+/// An LDAP directory as the catalog declares it (`kind = "ldap"`). The password itself is
+/// never in the file: it comes from the environment variable or file named here.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapSettings {
-    pub kind: ConnectorKind,
     #[serde(default)]
     pub password_env: Option<String>,
     #[serde(default)]
@@ -183,6 +175,14 @@ impl LdapDirectory {
 
     fn timeout(&self) -> Duration {
         Duration::from_secs(self.settings.timeout_seconds.max(1))
+    }
+
+    /// A directory gives group membership, nothing else.
+    fn groups_only(&self, access: &Access) -> Result<(), ConnectorError> {
+        match access {
+            Access::AdGroup => Ok(()),
+            other => Err(ConnectorError::unsupported(&self.name, other)),
+        }
     }
 
     /// The shared, bound connection; opened (again) when there is none or it has closed.
@@ -603,19 +603,35 @@ impl Connector for LdapDirectory {
             .map(to_target))
     }
 
-    async fn grant(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError> {
-        self.modify_members(target, accounts, true).await
+    async fn grant(
+        &self,
+        access: &Access,
+        target: &str,
+        leases: &[Lease],
+    ) -> Result<Vec<Receipt>, ConnectorError> {
+        self.groups_only(access)?;
+        let accounts: Vec<String> = leases.iter().map(|l| l.account.clone()).collect();
+        self.modify_members(target, &accounts, true).await?;
+        Ok(Vec::new())
     }
 
-    async fn revoke(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+    async fn revoke(
+        &self,
+        access: &Access,
+        target: &str,
+        accounts: &[String],
+    ) -> Result<(), ConnectorError> {
+        self.groups_only(access)?;
         self.modify_members(target, accounts, false).await
     }
 
     async fn holding(
         &self,
+        access: &Access,
         target: &str,
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
+        self.groups_only(access)?;
         // A few accounts: ask about each; many: read the member list once.
         if accounts.len() > 16 {
             let members: HashSet<String> = self
@@ -980,7 +996,6 @@ mod tests {
     #[test]
     fn refuses_clear_text() {
         let settings = LdapSettings {
-            kind: ConnectorKind::Ldap,
             password_env: None,
             password_file: None,
             url: "ldap://dc1".into(),

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Account, Connector, ConnectorError, Health, Target};
+use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
+use crate::domain::access::Access;
 
 /// Which calls a scripted fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,25 +286,35 @@ impl Connector for MemoryDirectory {
         }))
     }
 
-    async fn grant(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+    async fn grant(
+        &self,
+        _access: &Access,
+        target: &str,
+        leases: &[Lease],
+    ) -> Result<Vec<Receipt>, ConnectorError> {
         self.enter(Calls::Grant).await?;
         self.with(|s| {
-            let known: Vec<String> = accounts
+            let known: Vec<String> = leases
                 .iter()
-                .map(|a| key(a))
+                .map(|l| key(&l.account))
                 .filter(|a| s.accounts.contains_key(a))
                 .collect();
-            if known.len() < accounts.len() {
+            if known.len() < leases.len() {
                 return Err(ConnectorError::Permanent(
                     "a member to add does not exist".into(),
                 ));
             }
             Self::group(s, target)?.members.extend(known);
-            Ok(())
+            Ok(Vec::new())
         })
     }
 
-    async fn revoke(&self, target: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+    async fn revoke(
+        &self,
+        _access: &Access,
+        target: &str,
+        accounts: &[String],
+    ) -> Result<(), ConnectorError> {
         self.enter(Calls::Revoke).await?;
         self.with(|s| {
             let ignored = s.removals_ignored;
@@ -319,6 +330,7 @@ impl Connector for MemoryDirectory {
 
     async fn holding(
         &self,
+        _access: &Access,
         target: &str,
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
@@ -370,12 +382,21 @@ impl Connector for MemoryDirectory {
 mod tests {
     use super::*;
 
+    fn lease(account: &str) -> Lease {
+        Lease {
+            account: account.to_string(),
+            starts_at: chrono::Utc::now(),
+            ends_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            reason: String::new(),
+        }
+    }
+
     #[tokio::test]
     async fn memberships_follow_a_rename() {
         let dir = MemoryDirectory::new();
         let group = dir.add_group("cn=g");
         let adele = dir.add_person("adele@contoso.test", "Adele", None);
-        dir.grant("cn=g", std::slice::from_ref(&adele.reference))
+        dir.grant(&Access::AdGroup, "cn=g", &[lease(&adele.reference)])
             .await
             .unwrap();
         dir.rename_account(&adele.reference, "cn=adele2,ou=moved");
@@ -401,12 +422,12 @@ mod tests {
         let dir = MemoryDirectory::new();
         dir.add_group("cn=g");
         dir.fail_next(Calls::Revoke, 2, ConnectorError::Transient("down".into()));
-        assert!(dir.revoke("cn=g", &[]).await.is_err());
+        assert!(dir.revoke(&Access::AdGroup, "cn=g", &[]).await.is_err());
         assert!(
             dir.holders("cn=g").await.is_ok(),
             "lookups are not affected"
         );
-        assert!(dir.revoke("cn=g", &[]).await.is_err());
-        assert!(dir.revoke("cn=g", &[]).await.is_ok());
+        assert!(dir.revoke(&Access::AdGroup, "cn=g", &[]).await.is_err());
+        assert!(dir.revoke(&Access::AdGroup, "cn=g", &[]).await.is_ok());
     }
 }

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use sqlx::types::Json;
+
 use crate::api::admin::AdminEntitlement;
+use crate::domain::access::{Access, ConnectorKind, EntitlementKind};
 use crate::domain::policy::Policy;
 
 /// An enabled entitlement with its policy and connector.
@@ -15,6 +18,8 @@ pub struct Entry {
     pub name: String,
     pub description: String,
     pub target: String,
+    /// What the entry gives (its kind, with a role, scope or port where the kind has one).
+    pub access: Access,
     pub owners: Vec<String>,
     pub tags: Vec<String>,
     pub connector_id: Uuid,
@@ -28,6 +33,7 @@ struct Row {
     name: String,
     description: String,
     target_ref: String,
+    access: Json<Access>,
     owners: Vec<String>,
     tags: Vec<String>,
     connector_id: Uuid,
@@ -45,6 +51,7 @@ fn entry(row: Row) -> Result<Entry, sqlx::Error> {
         name: row.name,
         description: row.description,
         target: row.target_ref,
+        access: row.access.0,
         owners: row.owners,
         tags: row.tags,
         connector_id: row.connector_id,
@@ -66,7 +73,8 @@ pub async fn search(conn: &mut PgConnection, query: &str) -> Result<Vec<Entry>, 
     let rows = sqlx::query_as!(
         Row,
         r#"
-        select e.id, e.key, e.name, e.description, e.target_ref, e.owners, e.tags,
+        select e.id, e.key, e.name, e.description, e.target_ref,
+               e.access as "access: Json<Access>", e.owners, e.tags,
                e.connector_id, c.name as connector, p.rules
           from entitlements e
           join connectors c on c.id = e.connector_id
@@ -88,7 +96,8 @@ pub async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Entry>,
     let row = sqlx::query_as!(
         Row,
         r#"
-        select e.id, e.key, e.name, e.description, e.target_ref, e.owners, e.tags,
+        select e.id, e.key, e.name, e.description, e.target_ref,
+               e.access as "access: Json<Access>", e.owners, e.tags,
                e.connector_id, c.name as connector, p.rules
           from entitlements e
           join connectors c on c.id = e.connector_id
@@ -291,6 +300,7 @@ pub struct LiveOnEntry {
     pub key: String,
     pub connector: String,
     pub target_ref: String,
+    pub access: Json<Access>,
     /// Live or ending leases.
     pub live: i64,
     /// The first five holders' UPNs, soonest end first.
@@ -304,7 +314,7 @@ pub async fn live_on_entries(
     sqlx::query_as!(
         LiveOnEntry,
         r#"
-        select e.key, c.name as connector, e.target_ref,
+        select e.key, c.name as connector, e.target_ref, e.access as "access: Json<Access>",
                (select count(*) from grants g where g.entitlement_id = e.id
                   and g.state in ('scheduled', 'active', 'revoking')) as "live!",
                array(select p.upn from grants g join principals p on p.id = g.principal_id
@@ -324,14 +334,17 @@ pub async fn live_on_entries(
 pub async fn put_connector(
     conn: &mut PgConnection,
     name: &str,
+    kind: ConnectorKind,
     settings: &serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"
-        insert into connectors (name, kind, settings) values ($1, 'ldap', $2)
-        on conflict (name) do update set settings = excluded.settings, updated_at = now()
+        insert into connectors (name, kind, settings) values ($1, $2, $3)
+        on conflict (name) do update
+           set kind = excluded.kind, settings = excluded.settings, updated_at = now()
         "#,
         name,
+        kind as ConnectorKind,
         settings
     )
     .execute(conn)
@@ -364,6 +377,7 @@ pub async fn put_policy(
 pub struct EntitlementSpec<'a> {
     pub key: &'a str,
     pub connector: &'a str,
+    pub access: &'a Access,
     pub target: &'a str,
     pub name: &'a str,
     pub description: &'a str,
@@ -380,13 +394,14 @@ pub async fn put_entitlement(
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"
-        insert into entitlements (key, connector_id, kind, target_ref, name, description,
+        insert into entitlements (key, connector_id, kind, access, target_ref, name, description,
                                   owners, tags, policy_id, enabled)
-        select $1, c.id, 'ad_group', $3, $4, $5, $6, $7, p.id, true
+        select $1, c.id, $9, $10, $3, $4, $5, $6, $7, p.id, true
           from connectors c, policies p
          where c.name = $2 and p.key = $8
         on conflict (key) do update
            set connector_id = excluded.connector_id, target_ref = excluded.target_ref,
+               kind = excluded.kind, access = excluded.access,
                name = excluded.name, description = excluded.description,
                owners = excluded.owners, tags = excluded.tags,
                policy_id = excluded.policy_id, enabled = true, updated_at = now()
@@ -398,7 +413,9 @@ pub async fn put_entitlement(
         e.description,
         e.owners,
         e.tags,
-        e.policy
+        e.policy,
+        e.access.kind() as EntitlementKind,
+        Json(e.access) as _
     )
     .execute(conn)
     .await?;

@@ -4,9 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::access::Access;
 use crate::domain::audit::AuditAction;
 use crate::domain::grant::{Attention, GrantEvent, GrantState, GrantStep, Removal, RevokeReason};
 use crate::domain::request::{RequestEvent, RequestState};
@@ -103,8 +105,8 @@ pub async fn create(
     sqlx::query_scalar!(
         r#"
         insert into grants (principal_id, entitlement_id, request_id, starts_at, ends_at,
-                            next_due_at, connector_id, target_ref)
-        select $1, e.id, $3, $4, $5, $4, e.connector_id, e.target_ref
+                            next_due_at, connector_id, target_ref, access)
+        select $1, e.id, $3, $4, $5, $4, e.connector_id, e.target_ref, e.access
           from entitlements e where e.id = $2
         returning id
         "#,
@@ -187,11 +189,16 @@ pub struct Work {
     pub connector: String,
     pub target_ref: String,
     pub target_id: Option<String>,
+    /// The access pinned when the grant was made.
+    pub access: Json<Access>,
     pub account_ref: Option<String>,
     pub account_id: Option<String>,
     /// The access was added at least once.
     pub provisioned: bool,
+    pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// The requester's justification, for systems that record one.
+    pub reason: String,
     pub attempts: i32,
     pub overdue_since: Option<DateTime<Utc>>,
     pub revoke_reason: Option<RevokeReason>,
@@ -253,8 +260,13 @@ pub async fn claim_due(
          where g.id = due.id and p.id = g.principal_id and c.id = g.connector_id
         returning g.id, g.state as "state: GrantState", g.principal_id, p.upn, g.entitlement_id,
                   g.connector_id, c.name as connector, g.target_ref, g.target_id,
+                  g.access as "access: Json<Access>",
                   g.account_ref, g.account_id, g.provisioned_at is not null as "provisioned!",
-                  g.ends_at as "ends_at: DateTime<Utc>", g.attempts,
+                  g.starts_at as "starts_at: DateTime<Utc>",
+                  g.ends_at as "ends_at: DateTime<Utc>",
+                  coalesce((select r.justification from access_requests r
+                             where r.id = g.request_id), '') as "reason!",
+                  g.attempts,
                   g.overdue_since as "overdue_since: DateTime<Utc>",
                   g.revoke_reason as "revoke_reason: RevokeReason",
                   g.attention as "attention: Attention"
@@ -337,16 +349,25 @@ pub struct ActedOn<'a> {
     pub work: &'a Work,
     pub target: &'a str,
     pub account: &'a str,
+    /// What the system said of it (its own ids and status), where it said more than "done".
+    pub receipt: Option<&'a serde_json::Value>,
 }
 
 impl ActedOn<'_> {
     fn details(&self) -> serde_json::Value {
         let w = self.work;
-        json!({
+        let mut details = json!({
             "connector": w.connector, "target": self.target, "target_id": w.target_id,
             "account": self.account, "account_id": w.account_id,
             "pinned_target": w.target_ref, "pinned_account": w.account_ref,
-        })
+        });
+        if w.access.0 != Access::AdGroup {
+            details["access"] = json!(w.access.0);
+        }
+        if let Some(receipt) = self.receipt {
+            details["system"] = receipt.clone();
+        }
+        details
     }
 }
 

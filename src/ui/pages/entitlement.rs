@@ -90,7 +90,8 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
             <ul class="rules">
                 {detail.rules.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
             </ul>
-            <p class="muted">{format!("{} · {}", detail.system, crate::text::short_dn(&detail.target))}</p>
+            <p class="muted">{format!("{} · {} · {}", crate::text::access_label(&detail.access), detail.system,
+                crate::text::short_dn(&detail.target))}</p>
             {detail.held_until.map(|until| view! {
                 <p class="notice">
                     {labels().you_hold_until} <Time at=until/> {labels().you_hold_until_after}

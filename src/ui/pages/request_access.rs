@@ -59,7 +59,8 @@ pub fn RequestAccessPage() -> impl IntoView {
                                     <h2><a href=format!("/request/{}", item.key)>{item.name.clone()}</a></h2>
                                     <p>{item.description.clone()}</p>
                                     <p class="muted">
-                                        {format!("{} · up to {} · {}", item.system,
+                                        {format!("{} · {} · up to {} · {}",
+                                            crate::text::access_label(&item.access), item.system,
                                             crate::text::minutes(item.max_minutes), item.approval)}
                                     </p>
                                     <p class="tags">

@@ -1,0 +1,158 @@
+//! What an entitlement gives in its system: the kind of access and what that kind needs besides
+//! the target (a role in the group, a directory scope, a port). One enum, so a connector, the
+//! catalog, the pages and the words all see the same closed set.
+
+use serde::{Deserialize, Serialize};
+
+use super::named::named;
+
+named! {
+    /// The kinds of access the catalog can offer.
+    pub enum EntitlementKind {
+        /// Membership of an on-premises Active Directory (or LDAP) group.
+        AdGroup = "ad_group",
+        /// Direct membership of an Entra ID security or Microsoft 365 group.
+        EntraGroup = "entra_group",
+        /// Time-bound membership or ownership of an Entra group through PIM for Groups.
+        PimGroup = "pim_group",
+        /// An Entra ID directory role, assigned for the lease through PIM.
+        EntraRole = "entra_role",
+        /// Membership or ownership of a Microsoft Teams team.
+        Team = "team",
+        /// Access to a SharePoint Online site.
+        SharepointSite = "sharepoint_site",
+        /// An administration port on an Azure VM, opened by Defender for Cloud's JIT access.
+        AzureVmPort = "azure_vm_port",
+    }
+}
+
+named! {
+    /// The role a person gets in a group or team.
+    pub enum GroupRole {
+        Member = "member",
+        Owner = "owner",
+    }
+}
+
+named! {
+    /// The kinds of connected system.
+    pub enum ConnectorKind {
+        /// An LDAP directory: Active Directory, Samba AD, OpenLDAP.
+        Ldap = "ldap",
+        /// A Microsoft Entra ID tenant and Microsoft 365, through Microsoft Graph.
+        Graph = "graph",
+        /// Azure subscriptions, through Azure Resource Manager.
+        Azure = "azure",
+    }
+}
+
+/// The access an entitlement gives, with what its kind needs. Stored as JSON with the
+/// entitlement and pinned on each grant, so a grant is removed as it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Access {
+    AdGroup,
+    EntraGroup,
+    PimGroup {
+        role: GroupRole,
+    },
+    EntraRole {
+        /// `/` for the whole directory, or `/administrativeUnits/{id}`.
+        directory_scope: String,
+    },
+    Team {
+        role: GroupRole,
+    },
+    SharepointSite,
+    AzureVmPort {
+        port: u16,
+    },
+}
+
+impl Access {
+    pub fn kind(&self) -> EntitlementKind {
+        match self {
+            Access::AdGroup => EntitlementKind::AdGroup,
+            Access::EntraGroup => EntitlementKind::EntraGroup,
+            Access::PimGroup { .. } => EntitlementKind::PimGroup,
+            Access::EntraRole { .. } => EntitlementKind::EntraRole,
+            Access::Team { .. } => EntitlementKind::Team,
+            Access::SharepointSite => EntitlementKind::SharepointSite,
+            Access::AzureVmPort { .. } => EntitlementKind::AzureVmPort,
+        }
+    }
+
+    /// The role in the group or team, where the kind has one.
+    pub fn role(&self) -> Option<GroupRole> {
+        match self {
+            Access::PimGroup { role } | Access::Team { role } => Some(*role),
+            _ => None,
+        }
+    }
+}
+
+impl EntitlementKind {
+    /// The connector kind that can give this access.
+    pub fn connector(self) -> ConnectorKind {
+        match self {
+            EntitlementKind::AdGroup => ConnectorKind::Ldap,
+            EntitlementKind::EntraGroup
+            | EntitlementKind::PimGroup
+            | EntitlementKind::EntraRole
+            | EntitlementKind::Team
+            | EntitlementKind::SharepointSite => ConnectorKind::Graph,
+            EntitlementKind::AzureVmPort => ConnectorKind::Azure,
+        }
+    }
+
+    /// Whether the target system ends the access itself at the lease's end (a PIM schedule,
+    /// a JIT request's `endTimeUtc`), so access ends even while the portal is down. The
+    /// engine removes it on time and reads it back all the same.
+    pub fn target_enforces_end(self) -> bool {
+        matches!(
+            self,
+            EntitlementKind::PimGroup | EntitlementKind::EntraRole | EntitlementKind::AzureVmPort
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_is_stored_tagged_by_kind() {
+        let access = Access::PimGroup {
+            role: GroupRole::Owner,
+        };
+        let json = serde_json::to_value(&access).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "pim_group", "role": "owner"})
+        );
+        assert_eq!(serde_json::from_value::<Access>(json).unwrap(), access);
+        assert_eq!(
+            serde_json::from_value::<Access>(serde_json::json!({"kind": "ad_group"})).unwrap(),
+            Access::AdGroup
+        );
+        assert!(
+            serde_json::from_value::<Access>(serde_json::json!({"kind": "team"})).is_err(),
+            "a team needs its role"
+        );
+    }
+
+    #[test]
+    fn every_kind_has_one_connector_kind_and_its_name() {
+        for kind in EntitlementKind::ALL {
+            assert_eq!(EntitlementKind::parse(kind.as_str()), Some(*kind));
+            let _ = kind.connector();
+        }
+        assert_eq!(EntitlementKind::Team.connector(), ConnectorKind::Graph);
+        assert_eq!(
+            EntitlementKind::AzureVmPort.connector(),
+            ConnectorKind::Azure
+        );
+        assert!(EntitlementKind::EntraRole.target_enforces_end());
+        assert!(!EntitlementKind::EntraGroup.target_enforces_end());
+    }
+}

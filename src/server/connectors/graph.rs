@@ -1,0 +1,959 @@
+//! `GraphTenant`: an Entra ID tenant and Microsoft 365, through Microsoft Graph (plain HTTP with
+//! reqwest and serde; no SDK). This step gives direct membership of Entra security and
+//! Microsoft 365 groups (`entra_group`); other kinds are refused until they are built.
+//!
+//! Microsoft's writes are not idempotent (adding a member twice is a 400, removing a non-member
+//! a 404), and a 5xx or a lost answer says nothing about whether a write happened. So every
+//! write here ends by reading: "already exists" and "not a member" are checked against the
+//! group before they count as done, and an uncertain write is retried only for what the group
+//! does not show yet. Throttling (429, 503, 504) honours `Retry-After`, a decimal; without one
+//! the connector backs off with jitter. Waits longer than a call should hold a claim are handed
+//! back to the engine as [`ConnectorError::Throttled`]. Graph's error codes are kept in the
+//! messages, which end up in the audit trail.
+//!
+//! Sources: `../shared/docs/microsoft-apis.md` §1-§2 (Microsoft's Graph documentation).
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use oauth2::basic::BasicClient;
+use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
+use rand::Rng as _;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
+use crate::domain::access::Access;
+use crate::server::config::Secret;
+
+/// A Graph connector as the catalog declares it (`kind = "graph"`). The client secret itself
+/// is never in the file: it comes from the environment variable or file named here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSettings {
+    /// The directory (tenant) id, a GUID.
+    pub tenant_id: String,
+    /// The application (client) id of Leasegate's app registration.
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    #[serde(default)]
+    pub client_secret_file: Option<String>,
+    /// Where tokens come from; `{authority_url}/{tenant_id}/oauth2/v2.0/token`.
+    #[serde(default = "GraphSettings::default_authority")]
+    pub authority_url: String,
+    /// Graph's root, with its version.
+    #[serde(default = "GraphSettings::default_graph")]
+    pub graph_url: String,
+    /// Seconds before one HTTP call counts as failed.
+    #[serde(default = "GraphSettings::default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl GraphSettings {
+    fn default_authority() -> String {
+        "https://login.microsoftonline.com".into()
+    }
+
+    fn default_graph() -> String {
+        "https://graph.microsoft.com/v1.0".into()
+    }
+
+    fn default_timeout() -> u64 {
+        30
+    }
+
+    /// The URLs the connector calls, for the catalog's checks (https outside a lab).
+    pub fn urls(&self) -> [&str; 2] {
+        [&self.authority_url, &self.graph_url]
+    }
+}
+
+/// The scope of an app-only Graph token: the application permissions granted to the app.
+const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// How `$ref` bodies name a directory object: an identifier, not a location, so always Graph's
+/// own host whatever base URL the connector uses.
+const OBJECT_PREFIX: &str = "https://graph.microsoft.com/v1.0/directoryObjects/";
+/// Graph's limits: links per `PATCH members@odata.bind`, requests per `$batch`, ids per
+/// `getByIds`, and the largest page.
+const BIND_LIMIT: usize = 20;
+const BATCH_LIMIT: usize = 20;
+const BY_IDS_LIMIT: usize = 1000;
+const PAGE: u32 = 999;
+/// The longest throttling wait taken inside one call; longer ones go back to the engine.
+const LONGEST_WAIT_IN_CALL: Duration = Duration::from_secs(10);
+/// Attempts of one call (throttling, 5xx, replication lag) before giving up for this pass.
+const ATTEMPTS: u32 = 5;
+/// Renew a token this long before it expires.
+const RENEW_EARLY: Duration = Duration::from_secs(300);
+
+const ACCOUNT_FIELDS: &str = "id,userPrincipalName,displayName,accountEnabled,department";
+
+struct CachedToken {
+    value: Secret,
+    renew_at: Instant,
+}
+
+/// See the module documentation.
+pub struct GraphTenant {
+    name: String,
+    settings: GraphSettings,
+    secret: Secret,
+    http: reqwest::Client,
+    /// One token at a time: concurrent calls wait for the one being fetched.
+    token: Mutex<Option<CachedToken>>,
+}
+
+/// One HTTP answer from Graph, whatever its status.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    body: Value,
+    retry_after: Option<Duration>,
+}
+
+impl Answer {
+    fn ok(&self) -> bool {
+        self.status.is_success()
+    }
+
+    /// Graph's error `code` (the thing to branch on; never the message).
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+
+    /// "Request_BadRequest: One or more ... (request-id ...)", for logs and the audit trail.
+    fn describe(&self) -> String {
+        let inner = &self.body["error"]
+            .get("innerError")
+            .or_else(|| self.body["error"].get("innererror"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let request = inner["request-id"].as_str().unwrap_or("");
+        format!(
+            "Graph {} {}: {}{}",
+            self.status.as_u16(),
+            self.code(),
+            self.message(),
+            if request.is_empty() {
+                String::new()
+            } else {
+                format!(" (request-id {request})")
+            }
+        )
+    }
+
+    fn already_exists(&self) -> bool {
+        self.status == StatusCode::BAD_REQUEST
+            && self.code() == "Request_BadRequest"
+            && self.message().contains("already exist")
+    }
+
+    fn not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
+    }
+
+    /// 429, 503, 504: Graph did not do it, or asks us to come back.
+    fn throttled(&self) -> bool {
+        matches!(
+            self.status,
+            StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT
+        )
+    }
+}
+
+/// What a write's answer means for the state it was meant to reach.
+enum Written {
+    Done(Answer),
+    /// A 5xx or no answer at all: the write may or may not have happened.
+    Uncertain(String),
+    /// Any other refusal (4xx), as Graph gave it.
+    Refused(Answer),
+}
+
+impl GraphTenant {
+    pub fn new(
+        name: impl Into<String>,
+        settings: GraphSettings,
+        secret: Secret,
+    ) -> Result<Self, ConnectorError> {
+        let http = reqwest::Client::builder()
+            // Never follow a redirect with a bearer token or a client secret.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(settings.timeout_seconds.max(1)))
+            .build()
+            .map_err(|e| ConnectorError::Permanent(format!("cannot build an HTTP client: {e}")))?;
+        Ok(Self {
+            name: name.into(),
+            settings,
+            secret,
+            http,
+            token: Mutex::new(None),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.settings.graph_url.trim_end_matches('/'))
+    }
+
+    fn token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.settings.authority_url.trim_end_matches('/'),
+            self.settings.tenant_id
+        )
+    }
+
+    /// An app-only token by the client-credentials flow, cached until shortly before it
+    /// expires. A refusal of our credentials is a configuration problem, not something to
+    /// retry quickly.
+    async fn token(&self) -> Result<Secret, ConnectorError> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref()
+            && Instant::now() < token.renew_at
+        {
+            return Ok(Secret::new(token.value.expose()));
+        }
+        let token_url = TokenUrl::new(self.token_url())
+            .map_err(|e| ConnectorError::Permanent(format!("token URL: {e}")))?;
+        let client = BasicClient::new(ClientId::new(self.settings.client_id.clone()))
+            .set_client_secret(ClientSecret::new(self.secret.expose().to_string()))
+            .set_auth_type(AuthType::RequestBody)
+            .set_token_uri(token_url);
+        let response = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new(GRAPH_SCOPE.into()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::ServerResponse(refusal) => ConnectorError::Permanent(format!(
+                    "the identity platform refused Leasegate's credentials for `{}`: {}{}",
+                    self.name,
+                    refusal.error(),
+                    refusal
+                        .error_description()
+                        .map(|d| format!(" ({})", d.lines().next().unwrap_or("")))
+                        .unwrap_or_default()
+                )),
+                RequestTokenError::Request(e) => {
+                    ConnectorError::Transient(format!("token endpoint unreachable: {e}"))
+                }
+                other => ConnectorError::Transient(format!("token endpoint: {other}")),
+            })?;
+        let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
+        let early = RENEW_EARLY.min(lifetime / 2);
+        let value = response.access_token().secret().clone();
+        *cached = Some(CachedToken {
+            value: Secret::new(value.clone()),
+            renew_at: Instant::now() + lifetime - early,
+        });
+        Ok(Secret::new(value))
+    }
+
+    async fn forget_token(&self) {
+        *self.token.lock().await = None;
+    }
+
+    /// One HTTP exchange, with a fresh token once if Graph says ours is no longer good.
+    /// `Err` only when no answer came (connection refused, timeout).
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, ConnectorError> {
+        for renewed in [false, true] {
+            let token = self.token().await?;
+            let mut request = self
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(token.expose())
+                .header("client-request-id", uuid::Uuid::new_v4().to_string());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(|e| {
+                ConnectorError::Transient(format!("Graph {method} {}: {e}", path_of(url)))
+            })?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let text = response.text().await.unwrap_or_default();
+            let body = if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }))
+            };
+            let answer = Answer {
+                status,
+                body,
+                retry_after,
+            };
+            if status == StatusCode::UNAUTHORIZED && !renewed {
+                // Expired or revoked early: one new token, then the answer stands.
+                self.forget_token().await;
+                continue;
+            }
+            return Ok(answer);
+        }
+        unreachable!("the loop returns on its second turn")
+    }
+
+    /// A read, retried through throttling, 5xx and lost answers.
+    async fn read(&self, url: &str) -> Result<Value, ConnectorError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let answer = match self.exchange(Method::GET, url, None).await {
+                Ok(answer) => answer,
+                Err(error) if attempt < ATTEMPTS && !error.is_permanent() => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            if answer.ok() {
+                return Ok(answer.body);
+            }
+            if answer.throttled() || answer.status.is_server_error() {
+                self.wait(&answer, attempt).await?;
+                continue;
+            }
+            return Err(refusal(&answer));
+        }
+    }
+
+    /// A read whose 404 means "no such object": `Ok(None)`.
+    async fn read_optional(&self, url: &str) -> Result<Option<Value>, ConnectorError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let answer = match self.exchange(Method::GET, url, None).await {
+                Ok(answer) => answer,
+                Err(error) if attempt < ATTEMPTS && !error.is_permanent() => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            if answer.ok() {
+                return Ok(Some(answer.body));
+            }
+            if answer.not_found() {
+                return Ok(None);
+            }
+            if answer.throttled() || answer.status.is_server_error() {
+                self.wait(&answer, attempt).await?;
+                continue;
+            }
+            return Err(refusal(&answer));
+        }
+    }
+
+    /// Every item of a collection, following `@odata.nextLink` exactly as given.
+    async fn read_all(&self, url: &str) -> Result<Vec<Value>, ConnectorError> {
+        let mut items = Vec::new();
+        let mut next = Some(url.to_string());
+        while let Some(url) = next.take() {
+            let mut page = self.read(&url).await?;
+            if let Some(Value::Array(values)) = page.get_mut("value").map(Value::take) {
+                items.extend(values);
+            }
+            next = page["@odata.nextLink"].as_str().map(str::to_string);
+        }
+        Ok(items)
+    }
+
+    /// A write. Throttling is retried (Graph did not act on a throttled request); a 5xx or a
+    /// lost answer is handed back as [`Written::Uncertain`] for the caller to reconcile by
+    /// reading.
+    async fn write(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Written, ConnectorError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let answer = match self.exchange(method.clone(), url, body).await {
+                Ok(answer) => answer,
+                Err(ConnectorError::Transient(detail)) => return Ok(Written::Uncertain(detail)),
+                Err(error) => return Err(error),
+            };
+            if answer.status == StatusCode::TOO_MANY_REQUESTS {
+                self.wait(&answer, attempt).await?;
+                continue;
+            }
+            if answer.status.is_server_error() {
+                return Ok(Written::Uncertain(answer.describe()));
+            }
+            return Ok(if answer.ok() {
+                Written::Done(answer)
+            } else {
+                Written::Refused(answer)
+            });
+        }
+    }
+
+    /// Waits as Graph asked (or backs off), unless that is too long for one call or the
+    /// attempts are spent: then the engine is told when to come back.
+    async fn wait(&self, answer: &Answer, attempt: u32) -> Result<(), ConnectorError> {
+        let wait = answer.retry_after.unwrap_or_else(|| backoff(attempt));
+        if attempt >= ATTEMPTS || wait > LONGEST_WAIT_IN_CALL {
+            return Err(if answer.throttled() {
+                ConnectorError::Throttled {
+                    retry_after: wait,
+                    detail: answer.describe(),
+                }
+            } else {
+                ConnectorError::Transient(answer.describe())
+            });
+        }
+        tracing::debug!(connector = %self.name, status = %answer.status, ?wait, "Graph asked us to wait");
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    fn groups_only(&self, access: &Access) -> Result<(), ConnectorError> {
+        match access {
+            Access::EntraGroup => Ok(()),
+            other => Err(ConnectorError::unsupported(&self.name, other)),
+        }
+    }
+
+    /// The direct members of a group (object ids, lower-cased); `Ok(None)` when the group does
+    /// not exist.
+    async fn members(&self, group: &str) -> Result<Option<HashSet<String>>, ConnectorError> {
+        let url = self.url(&format!(
+            "/groups/{}/members?$select=id&$top={PAGE}",
+            segment(group)
+        ));
+        match self.read_all(&url).await {
+            Ok(items) => Ok(Some(
+                items
+                    .iter()
+                    .filter_map(|m| m["id"].as_str())
+                    .map(str::to_lowercase)
+                    .collect(),
+            )),
+            Err(ConnectorError::Permanent(detail)) if detail.starts_with("Graph 404") => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn group_exists(&self, group: &str) -> Result<bool, ConnectorError> {
+        Ok(self
+            .read_optional(&self.url(&format!("/groups/{}?$select=id", segment(group))))
+            .await?
+            .is_some())
+    }
+
+    /// Adds up to 20 members in one atomic `PATCH members@odata.bind`, reconciling "already
+    /// exists" and uncertain answers against the group's members.
+    async fn add_members(&self, group: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+        let url = self.url(&format!("/groups/{}", segment(group)));
+        let mut todo: Vec<String> = accounts.to_vec();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let binds: Vec<String> = todo
+                .iter()
+                .map(|id| format!("{OBJECT_PREFIX}{id}"))
+                .collect();
+            let body = json!({ "members@odata.bind": binds });
+            let reconcile = match self.write(Method::PATCH, &url, Some(&body)).await? {
+                Written::Done(_) => return Ok(()),
+                Written::Refused(answer) if answer.already_exists() => answer.describe(),
+                Written::Uncertain(detail) => detail,
+                Written::Refused(answer) if answer.not_found() => {
+                    // A fresh object can 404 for seconds (replication); a deleted one for good.
+                    if attempt >= ATTEMPTS {
+                        return Err(self.missing_for_add(group, &todo, &answer).await);
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Written::Refused(answer) => return Err(refusal(&answer)),
+            };
+            // The batch is all-or-nothing: add only what the group does not show.
+            let Some(members) = self.members(group).await? else {
+                return Err(ConnectorError::Permanent(format!(
+                    "Entra group {group} does not exist"
+                )));
+            };
+            todo.retain(|id| !members.contains(&id.to_lowercase()));
+            if todo.is_empty() {
+                return Ok(());
+            }
+            if attempt >= ATTEMPTS {
+                return Err(ConnectorError::Transient(format!(
+                    "{} member(s) not added yet: {reconcile}",
+                    todo.len()
+                )));
+            }
+        }
+    }
+
+    /// After repeated 404s on an add: a missing group or account is permanent; otherwise it is
+    /// probably replication lag, worth another pass.
+    async fn missing_for_add(
+        &self,
+        group: &str,
+        accounts: &[String],
+        answer: &Answer,
+    ) -> ConnectorError {
+        match self.group_exists(group).await {
+            Ok(false) => {
+                return ConnectorError::Permanent(format!("Entra group {group} does not exist"));
+            }
+            Err(error) => return error,
+            Ok(true) => {}
+        }
+        match self.objects_by_id(accounts).await {
+            Ok(found) => {
+                let found: HashSet<String> = found
+                    .iter()
+                    .filter_map(|o| o["id"].as_str())
+                    .map(str::to_lowercase)
+                    .collect();
+                let missing: Vec<&String> = accounts
+                    .iter()
+                    .filter(|a| !found.contains(&a.to_lowercase()))
+                    .collect();
+                if missing.is_empty() {
+                    ConnectorError::Transient(answer.describe())
+                } else {
+                    ConnectorError::Permanent(format!(
+                        "no such account in Entra ID: {}",
+                        missing
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }
+            }
+            Err(error) => error,
+        }
+    }
+
+    /// Removes members with `$batch` (20 removals a request). Each part's status counts on its
+    /// own: 204 done, 404 done once the group is known to exist ("not a member"), 429 retried
+    /// after its own `Retry-After`, 5xx and 424 retried (a repeat answers 404 if the first
+    /// took effect).
+    async fn remove_members(&self, group: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+        let mut todo: Vec<String> = accounts.to_vec();
+        let mut not_found = false;
+        let mut attempt = 0;
+        while !todo.is_empty() {
+            attempt += 1;
+            let mut again = Vec::new();
+            let mut wait: Option<Duration> = None;
+            let mut last = String::new();
+            for chunk in todo.chunks(BATCH_LIMIT) {
+                let requests: Vec<Value> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| {
+                        json!({
+                            "id": (i + 1).to_string(),
+                            "method": "DELETE",
+                            "url": format!("/groups/{}/members/{}/$ref", segment(group), segment(id)),
+                        })
+                    })
+                    .collect();
+                let body = json!({ "requests": requests });
+                let answer = match self
+                    .write(Method::POST, &self.url("/$batch"), Some(&body))
+                    .await?
+                {
+                    Written::Done(answer) => answer,
+                    Written::Uncertain(detail) => {
+                        // The whole batch may or may not have run: do it again.
+                        last = detail;
+                        again.extend(chunk.iter().cloned());
+                        continue;
+                    }
+                    Written::Refused(answer) => return Err(refusal(&answer)),
+                };
+                let responses = answer.body["responses"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                for (i, id) in chunk.iter().enumerate() {
+                    let key = (i + 1).to_string();
+                    let Some(part) = responses.iter().find(|r| r["id"].as_str() == Some(&key))
+                    else {
+                        again.push(id.clone());
+                        continue;
+                    };
+                    let status = part["status"].as_u64().unwrap_or(0);
+                    let inner = Answer {
+                        status: StatusCode::from_u16(status as u16)
+                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        body: part["body"].clone(),
+                        retry_after: part["headers"]
+                            .as_object()
+                            .and_then(|h| {
+                                h.iter()
+                                    .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                                    .and_then(|(_, v)| v.as_str().map(str::to_string))
+                            })
+                            .as_deref()
+                            .and_then(parse_retry_after),
+                    };
+                    match status {
+                        200..=299 => {}
+                        404 => not_found = true,
+                        429 | 424 | 500..=599 => {
+                            if inner.status == StatusCode::TOO_MANY_REQUESTS {
+                                let asked = inner.retry_after.unwrap_or_else(|| backoff(attempt));
+                                wait = Some(wait.map_or(asked, |w| w.max(asked)));
+                            }
+                            last = inner.describe();
+                            again.push(id.clone());
+                        }
+                        _ => return Err(refusal(&inner)),
+                    }
+                }
+            }
+            todo = again;
+            if todo.is_empty() {
+                break;
+            }
+            let wait = wait.unwrap_or_else(|| backoff(attempt));
+            if attempt >= ATTEMPTS || wait > LONGEST_WAIT_IN_CALL {
+                return Err(ConnectorError::Throttled {
+                    retry_after: wait,
+                    detail: format!("{} removal(s) still to do: {last}", todo.len()),
+                });
+            }
+            tokio::time::sleep(wait).await;
+        }
+        // "Not a member" and "no such group" share one 404; only the group tells them apart.
+        if not_found && !self.group_exists(group).await? {
+            return Err(ConnectorError::Permanent(format!(
+                "Entra group {group} does not exist"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Directory objects by id (`getByIds`, up to 1000 a call); missing ones are left out.
+    async fn objects_by_id(&self, ids: &[String]) -> Result<Vec<Value>, ConnectorError> {
+        let mut found = Vec::new();
+        let url = self.url("/directoryObjects/getByIds");
+        for chunk in ids.chunks(BY_IDS_LIMIT) {
+            let body = json!({ "ids": chunk, "types": ["user"] });
+            // A read, although it is a POST: safe to repeat.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let answer = match self.exchange(Method::POST, &url, Some(&body)).await {
+                    Ok(answer) => answer,
+                    Err(error) if attempt < ATTEMPTS && !error.is_permanent() => {
+                        tokio::time::sleep(backoff(attempt)).await;
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                };
+                if answer.ok() {
+                    if let Some(values) = answer.body["value"].as_array() {
+                        found.extend(values.iter().cloned());
+                    }
+                    break;
+                }
+                if answer.throttled() || answer.status.is_server_error() {
+                    self.wait(&answer, attempt).await?;
+                    continue;
+                }
+                return Err(refusal(&answer));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A refused call as the engine sees it: permanent, with Graph's code and request id.
+fn refusal(answer: &Answer) -> ConnectorError {
+    if answer.throttled() {
+        return ConnectorError::Throttled {
+            retry_after: answer.retry_after.unwrap_or(Duration::from_secs(5)),
+            detail: answer.describe(),
+        };
+    }
+    if answer.status.is_server_error() {
+        return ConnectorError::Transient(answer.describe());
+    }
+    ConnectorError::Permanent(answer.describe())
+}
+
+/// `Retry-After` in seconds, which Graph may give as a decimal ("2.128").
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let seconds: f64 = value.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
+}
+
+/// Without `Retry-After`: 0.5 s, 1 s, 2 s ... up to 8 s, each with jitter.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(500) * (1u32 << attempt.saturating_sub(1).min(4));
+    base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+}
+
+/// A path segment: object ids are GUIDs, UPNs may carry `#` (guests) and other characters.
+fn segment(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+fn path_of(url: &str) -> &str {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or(url)
+}
+
+fn to_account(user: &Value) -> Option<Account> {
+    let id = user["id"].as_str()?.to_string();
+    Some(Account {
+        reference: id.clone(),
+        stable_id: Some(id),
+        // Absent when not selected; every read here selects it.
+        enabled: user["accountEnabled"].as_bool().unwrap_or(true),
+        upn: user["userPrincipalName"].as_str().map(str::to_string),
+        display_name: user["displayName"].as_str().map(str::to_string),
+        department: user["department"].as_str().map(str::to_string),
+        manager: None,
+    })
+}
+
+#[async_trait]
+impl Connector for GraphTenant {
+    async fn find_account(&self, upn: &str) -> Result<Option<Account>, ConnectorError> {
+        let url = self.url(&format!(
+            "/users/{}?$select={ACCOUNT_FIELDS}",
+            segment(upn.trim())
+        ));
+        Ok(self
+            .read_optional(&url)
+            .await?
+            .as_ref()
+            .and_then(to_account))
+    }
+
+    async fn account(&self, reference: &str) -> Result<Option<Account>, ConnectorError> {
+        self.find_account(reference).await
+    }
+
+    async fn accounts(&self, references: &[String]) -> Result<Vec<Account>, ConnectorError> {
+        self.accounts_by_id(references).await
+    }
+
+    async fn accounts_by_id(&self, stable_ids: &[String]) -> Result<Vec<Account>, ConnectorError> {
+        // getByIds returns its default property set, which lacks accountEnabled: ask for the
+        // few that matter only where needed (the engine needs ids and references).
+        Ok(self
+            .objects_by_id(stable_ids)
+            .await?
+            .iter()
+            .filter_map(to_account)
+            .collect())
+    }
+
+    async fn target(&self, reference: &str) -> Result<Option<Target>, ConnectorError> {
+        let url = self.url(&format!(
+            "/groups/{}?$select=id,displayName",
+            segment(reference.trim())
+        ));
+        Ok(self.read_optional(&url).await?.and_then(|g| {
+            let id = g["id"].as_str()?.to_string();
+            Some(Target {
+                reference: id.clone(),
+                stable_id: Some(id),
+            })
+        }))
+    }
+
+    async fn target_by_id(&self, stable_id: &str) -> Result<Option<Target>, ConnectorError> {
+        self.target(stable_id).await
+    }
+
+    async fn grant(
+        &self,
+        access: &Access,
+        target: &str,
+        leases: &[Lease],
+    ) -> Result<Vec<Receipt>, ConnectorError> {
+        self.groups_only(access)?;
+        let accounts: Vec<String> = leases
+            .iter()
+            .map(|l| l.account.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in accounts.chunks(BIND_LIMIT) {
+            self.add_members(target, chunk).await?;
+        }
+        Ok(Vec::new())
+    }
+
+    async fn revoke(
+        &self,
+        access: &Access,
+        target: &str,
+        accounts: &[String],
+    ) -> Result<(), ConnectorError> {
+        self.groups_only(access)?;
+        self.remove_members(target, accounts).await
+    }
+
+    async fn holding(
+        &self,
+        access: &Access,
+        target: &str,
+        accounts: &[String],
+    ) -> Result<Vec<String>, ConnectorError> {
+        self.groups_only(access)?;
+        let Some(members) = self.members(target).await? else {
+            return Err(ConnectorError::Permanent(format!(
+                "Entra group {target} does not exist"
+            )));
+        };
+        Ok(accounts
+            .iter()
+            .filter(|a| members.contains(&a.to_lowercase()))
+            .cloned()
+            .collect())
+    }
+
+    async fn holders(&self, target: &str) -> Result<Vec<String>, ConnectorError> {
+        match self.members(target).await? {
+            Some(members) => Ok(members.into_iter().collect()),
+            None => Err(ConnectorError::Permanent(format!(
+                "Entra group {target} does not exist"
+            ))),
+        }
+    }
+
+    async fn indirect_paths(
+        &self,
+        target: &str,
+        account: &str,
+    ) -> Result<Vec<String>, ConnectorError> {
+        // Groups nested (at any depth) in the target that the account is in.
+        let nested = self
+            .read_all(&self.url(&format!(
+                "/groups/{}/transitiveMembers/microsoft.graph.group?$select=id,displayName&$top={PAGE}",
+                segment(target)
+            )))
+            .await?;
+        if nested.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mine: HashSet<String> = self
+            .groups_of(account)
+            .await?
+            .into_iter()
+            .map(|g| g.to_lowercase())
+            .collect();
+        Ok(nested
+            .iter()
+            .filter(|g| {
+                g["id"]
+                    .as_str()
+                    .is_some_and(|id| mine.contains(&id.to_lowercase()))
+            })
+            .map(|g| {
+                g["displayName"]
+                    .as_str()
+                    .or(g["id"].as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect())
+    }
+
+    async fn groups_of(&self, account: &str) -> Result<Vec<String>, ConnectorError> {
+        Ok(self
+            .read_all(&self.url(&format!(
+                "/users/{}/transitiveMemberOf/microsoft.graph.group?$select=id&$top={PAGE}",
+                segment(account)
+            )))
+            .await?
+            .iter()
+            .filter_map(|g| g["id"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    async fn health(&self) -> Health {
+        match self.read(&self.url("/users?$select=id&$top=1")).await {
+            Ok(_) => Health::Healthy,
+            Err(e) => Health::Down(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_a_decimal() {
+        assert_eq!(parse_retry_after("10"), Some(Duration::from_secs(10)));
+        assert_eq!(
+            parse_retry_after("2.128"),
+            Some(Duration::from_secs_f64(2.128))
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        for _ in 0..50 {
+            assert!(backoff(1) <= Duration::from_millis(500));
+            assert!(backoff(1) >= Duration::from_millis(250));
+            assert!(backoff(10) <= Duration::from_secs(8));
+        }
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(
+            segment("pat_fabrikam.test#EXT#@contoso.test"),
+            "pat_fabrikam.test%23EXT%23%40contoso.test"
+        );
+        assert_eq!(
+            path_of("http://127.0.0.1:9/v1.0/groups/x"),
+            "/v1.0/groups/x"
+        );
+    }
+
+    #[test]
+    fn answers_are_read_by_code() {
+        let answer = Answer {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({"error": {"code": "Request_BadRequest",
+                "message": "One or more added object references already exist for the following modified properties: 'members'.",
+                "innerError": {"request-id": "r1"}}}),
+            retry_after: None,
+        };
+        assert!(answer.already_exists());
+        assert!(answer.describe().contains("Request_BadRequest"));
+        assert!(answer.describe().contains("request-id r1"));
+        assert!(refusal(&answer).is_permanent());
+    }
+}

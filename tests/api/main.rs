@@ -6,6 +6,7 @@ mod boundary;
 mod directory;
 mod engine;
 mod faults;
+mod graph;
 mod harness;
 
 mod health;

@@ -70,6 +70,50 @@ pub async fn entitlement_with(
     .unwrap()
 }
 
+/// An entry giving `access` (JSON, as the catalog stores it) on a connector of `connector_kind`.
+pub async fn entitlement_on(
+    pool: &PgPool,
+    connector: &str,
+    connector_kind: &str,
+    access: serde_json::Value,
+    target: &str,
+) -> Uuid {
+    let connector_id: Uuid = sqlx::query_scalar(
+        "insert into connectors (name, kind) values ($1, $2)
+         on conflict (name) do update set kind = excluded.kind returning id",
+    )
+    .bind(connector)
+    .bind(connector_kind)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let key = format!("e-{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let rules = serde_json::json!({
+        "name": "Auto", "durations": { "default_minutes": 60, "max_minutes": 480 }
+    });
+    let policy_id: Uuid = sqlx::query_scalar(
+        "insert into policies (key, name, rules) values ($1, 'Auto', $2) returning id",
+    )
+    .bind(&key)
+    .bind(&rules)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query_scalar(
+        "insert into entitlements (key, connector_id, kind, access, target_ref, name, policy_id)
+         values ($1, $2, $3->>'kind', $3, $4, $5, $6) returning id",
+    )
+    .bind(&key)
+    .bind(connector_id)
+    .bind(&access)
+    .bind(target)
+    .bind(format!("Entry {key}"))
+    .bind(policy_id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 pub async fn grant(
     pool: &PgPool,
     principal: Uuid,
@@ -79,8 +123,8 @@ pub async fn grant(
 ) -> Uuid {
     sqlx::query_scalar(
         "insert into grants (principal_id, entitlement_id, starts_at, ends_at, next_due_at,
-                             connector_id, target_ref)
-         select $1, e.id, $3, $4, $3, e.connector_id, e.target_ref
+                             connector_id, target_ref, access)
+         select $1, e.id, $3, $4, $3, e.connector_id, e.target_ref, e.access
            from entitlements e where e.id = $2 returning id",
     )
     .bind(principal)

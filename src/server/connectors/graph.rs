@@ -736,6 +736,7 @@ fn to_account(user: &Value) -> Option<Account> {
         upn: user["userPrincipalName"].as_str().map(str::to_string),
         display_name: user["displayName"].as_str().map(str::to_string),
         department: user["department"].as_str().map(str::to_string),
+        // Read separately (`/users/{id}/manager`) where it is needed.
         manager: None,
     })
 }
@@ -747,11 +748,24 @@ impl Connector for GraphTenant {
             "/users/{}?$select={ACCOUNT_FIELDS}",
             segment(upn.trim())
         ));
-        Ok(self
+        let Some(mut account) = self
             .read_optional(&url)
             .await?
             .as_ref()
-            .and_then(to_account))
+            .and_then(to_account)
+        else {
+            return Ok(None);
+        };
+        // The manager, for manager approval: 404 when there is none.
+        let manager = self.url(&format!(
+            "/users/{}/manager?$select=id",
+            segment(&account.reference)
+        ));
+        account.manager = self
+            .read_optional(&manager)
+            .await?
+            .and_then(|m| m["id"].as_str().map(str::to_string));
+        Ok(Some(account))
     }
 
     async fn account(&self, reference: &str) -> Result<Option<Account>, ConnectorError> {

@@ -1,0 +1,766 @@
+//! Contract tests: the Graph connector against the Microsoft Graph simulator (`leasegate::sim`,
+//! written from Microsoft's documentation; see docs/connectors.md). Each test starts its own
+//! simulator in this process on a free port and checks what the connector did through the
+//! simulator's control plane (its state and its request log), never through the connector.
+
+use std::time::{Duration, Instant};
+
+use leasegate::domain::access::Access;
+use leasegate::server::config::Secret;
+use leasegate::server::connectors::graph::{GraphSettings, GraphTenant};
+use leasegate::server::connectors::{Connector, ConnectorError, Lease};
+use serde_json::{Value, json};
+
+pub const TENANT: &str = "6f1c2a9e-0b1d-4c7e-9d3a-1f2e3d4c5b6a";
+pub const CLIENT: &str = "0c7f3e2d-5a4b-4e3f-8a1b-9c8d7e6f5a4b";
+pub const SECRET: &str = "sim-client-secret";
+
+/// A simulator serving on a free port for the length of a test.
+pub struct Sim {
+    pub base: String,
+    http: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Sim {
+    pub async fn start() -> Sim {
+        Self::with_roles(&[
+            "GroupMember.ReadWrite.All",
+            "Group.Read.All",
+            "User.Read.All",
+        ])
+        .await
+    }
+
+    pub async fn with_roles(roles: &[&str]) -> Sim {
+        let sim = leasegate::sim::Simulator::new(TENANT);
+        sim.register_app(CLIENT, SECRET, roles);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = leasegate::sim::serve(listener, sim).await;
+        });
+        Sim {
+            base,
+            http: reqwest::Client::new(),
+            task,
+        }
+    }
+
+    pub fn settings(&self) -> GraphSettings {
+        GraphSettings {
+            tenant_id: TENANT.into(),
+            client_id: CLIENT.into(),
+            client_secret_env: None,
+            client_secret_file: None,
+            authority_url: self.base.clone(),
+            graph_url: format!("{}/v1.0", self.base),
+            timeout_seconds: 5,
+        }
+    }
+
+    pub fn connector(&self) -> GraphTenant {
+        GraphTenant::new("contoso-cloud", self.settings(), Secret::new(SECRET)).unwrap()
+    }
+
+    async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}/__sim__/{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "control {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Seeds users and groups; returns `{"users": {upn: id}, "groups": {name: id}}`.
+    pub async fn seed(&self, fixture: Value) -> Value {
+        self.control(reqwest::Method::POST, "seed", Some(fixture))
+            .await
+    }
+
+    pub async fn fault(&self, fault: Value) {
+        self.control(reqwest::Method::POST, "faults", Some(fault))
+            .await;
+    }
+
+    pub async fn config(&self, config: Value) {
+        self.control(reqwest::Method::POST, "config", Some(config))
+            .await;
+    }
+
+    pub async fn chaos(&self, chaos: Value) {
+        self.control(reqwest::Method::POST, "chaos", Some(chaos))
+            .await;
+    }
+
+    pub async fn advance(&self, seconds: u64) {
+        self.control(
+            reqwest::Method::POST,
+            "clock",
+            Some(json!({ "advance_seconds": seconds })),
+        )
+        .await;
+    }
+
+    /// The group's members as the simulator holds them (ids, lower-cased).
+    pub async fn members(&self, group: &str) -> Vec<String> {
+        let value = self
+            .control(
+                reqwest::Method::GET,
+                &format!("groups/{group}/members"),
+                None,
+            )
+            .await;
+        let list = value.get("value").unwrap_or(&value);
+        let mut ids: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m.as_str().or(m["id"].as_str()).map(str::to_lowercase))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The request log: `(method, path with query, status)`, oldest first.
+    pub async fn log(&self) -> Vec<(String, String, u16)> {
+        let value = self.control(reqwest::Method::GET, "requests", None).await;
+        let list = value.get("value").unwrap_or(&value);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["method"].as_str().unwrap_or_default().to_string(),
+                    r["path"].as_str().unwrap_or_default().to_string(),
+                    r["status"].as_u64().unwrap_or_default() as u16,
+                )
+            })
+            .collect()
+    }
+
+    pub async fn clear_log(&self) {
+        self.control(reqwest::Method::DELETE, "requests", None)
+            .await;
+    }
+}
+
+fn lease(account: &str) -> Lease {
+    Lease {
+        account: account.to_string(),
+        starts_at: chrono::Utc::now(),
+        ends_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        reason: "contract test".into(),
+    }
+}
+
+fn leases(accounts: &[String]) -> Vec<Lease> {
+    accounts.iter().map(|a| lease(a)).collect()
+}
+
+/// Seeds `n` users and one empty group; returns (group id, user ids).
+async fn group_and_people(sim: &Sim, n: usize) -> (String, Vec<String>) {
+    let users: Vec<Value> = (0..n)
+        .map(|i| json!({ "userPrincipalName": format!("person{i}@contoso.test"), "displayName": format!("Person {i}") }))
+        .collect();
+    let ids = sim
+        .seed(json!({ "users": users, "groups": [{ "displayName": "Falcon", "securityEnabled": true, "mailEnabled": false }] }))
+        .await;
+    let group = ids["groups"]["Falcon"].as_str().unwrap().to_string();
+    let people = (0..n)
+        .map(|i| {
+            ids["users"][format!("person{i}@contoso.test")]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+        })
+        .collect();
+    (group, people)
+}
+
+fn writes(log: &[(String, String, u16)]) -> Vec<(String, String, u16)> {
+    log.iter()
+        .filter(|(m, p, _)| m != "GET" && !p.contains("/oauth2/") && !p.contains("getByIds"))
+        .cloned()
+        .collect()
+}
+
+/// Matrix 1: the client secret gets a token, a wrong one is a configuration error (one try,
+/// not a retry loop), and an expired token is renewed once and the call succeeds.
+#[tokio::test]
+async fn tokens_are_fetched_cached_and_renewed() {
+    let sim = Sim::start().await;
+    let (group, people) = group_and_people(&sim, 1).await;
+    let graph = sim.connector();
+    assert!(graph.target(&group).await.unwrap().is_some());
+    assert!(graph.holders(&group).await.unwrap().is_empty());
+    let tokens = |log: &[(String, String, u16)]| {
+        log.iter()
+            .filter(|(_, p, _)| p.contains("/oauth2/v2.0/token"))
+            .count()
+    };
+    assert_eq!(tokens(&sim.log().await), 1, "one token for both calls");
+
+    // Two hours on the simulator's clock: the cached token has expired there.
+    sim.advance(7200).await;
+    sim.clear_log().await;
+    assert_eq!(
+        graph
+            .find_account("person0@contoso.test")
+            .await
+            .unwrap()
+            .unwrap()
+            .reference
+            .to_lowercase(),
+        people[0]
+    );
+    let log = sim.log().await;
+    assert_eq!(tokens(&log), 1, "renewed once: {log:?}");
+    assert!(
+        log.iter().any(|(_, _, status)| *status == 401),
+        "the expired token was refused first: {log:?}"
+    );
+
+    let wrong = GraphTenant::new("bad", sim.settings(), Secret::new("not-the-secret")).unwrap();
+    sim.clear_log().await;
+    match wrong.holders(&group).await {
+        Err(ConnectorError::Permanent(detail)) => {
+            assert!(detail.contains("invalid_client"), "{detail}")
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    assert_eq!(
+        tokens(&sim.log().await),
+        1,
+        "no retry loop on bad credentials"
+    );
+}
+
+/// Accounts are found by UPN (guests' `#EXT#` names too), with their manager for manager
+/// approval; a disabled account says so.
+#[tokio::test]
+async fn accounts_are_found_with_their_manager() {
+    let sim = Sim::start().await;
+    let ids = sim
+        .seed(json!({ "users": [
+            { "userPrincipalName": "megan@contoso.test", "displayName": "Megan" },
+            { "userPrincipalName": "adele@contoso.test", "displayName": "Adele",
+              "department": "Marketing", "manager": "megan@contoso.test" },
+            { "userPrincipalName": "pat_fabrikam.test#EXT#@contoso.test", "displayName": "Pat",
+              "userType": "Guest", "accountEnabled": false },
+        ] }))
+        .await;
+    let graph = sim.connector();
+    let adele = graph
+        .find_account("Adele@contoso.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(adele.department.as_deref(), Some("Marketing"));
+    assert_eq!(
+        adele.manager.as_deref(),
+        ids["users"]["megan@contoso.test"].as_str()
+    );
+    let megan = graph
+        .account(adele.manager.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(megan.upn.as_deref(), Some("megan@contoso.test"));
+    assert_eq!(megan.manager, None);
+    let pat = graph
+        .find_account("pat_fabrikam.test#EXT#@contoso.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!pat.enabled);
+    assert_eq!(
+        graph.find_account("nobody@contoso.test").await.unwrap(),
+        None
+    );
+}
+
+/// Matrix 2: add, add again, remove, remove again; all succeed, each with its one effect.
+#[tokio::test]
+async fn group_membership_is_added_and_removed_idempotently() {
+    let sim = Sim::start().await;
+    let (group, people) = group_and_people(&sim, 2).await;
+    let graph = sim.connector();
+    let access = Access::EntraGroup;
+
+    graph
+        .grant(&access, &group, &leases(&people))
+        .await
+        .unwrap();
+    assert_eq!(sim.members(&group).await, {
+        let mut p = people.clone();
+        p.sort();
+        p
+    });
+    // Again: Graph answers 400 "already exist"; the connector reads the group and is done.
+    sim.clear_log().await;
+    graph
+        .grant(&access, &group, &leases(&people))
+        .await
+        .unwrap();
+    let log = sim.log().await;
+    assert!(
+        log.iter().any(|(m, _, s)| m == "PATCH" && *s == 400),
+        "{log:?}"
+    );
+    assert_eq!(writes(&log).len(), 1, "no second write: {log:?}");
+
+    graph
+        .revoke(&access, &group, std::slice::from_ref(&people[0]))
+        .await
+        .unwrap();
+    assert_eq!(sim.members(&group).await, vec![people[1].clone()]);
+    assert_eq!(
+        graph.holding(&access, &group, &people).await.unwrap(),
+        vec![people[1].clone()]
+    );
+    // Again: 404 inside the batch; the group exists, so "not a member": done.
+    graph
+        .revoke(&access, &group, std::slice::from_ref(&people[0]))
+        .await
+        .unwrap();
+    // Removal always uses `$ref`: without it the simulator would delete the user itself.
+    assert!(
+        graph
+            .find_account("person0@contoso.test")
+            .await
+            .unwrap()
+            .is_some(),
+        "the account still exists"
+    );
+    // From a group that does not exist: refused, not "done".
+    let missing = "0e0e0e0e-0000-4000-8000-000000000000";
+    assert!(matches!(
+        graph.revoke(&access, missing, &people).await,
+        Err(ConnectorError::Permanent(_))
+    ));
+    // Other kinds are refused until they are built.
+    assert!(matches!(
+        graph
+            .grant(&Access::SharepointSite, &group, &leases(&people))
+            .await,
+        Err(ConnectorError::Permanent(_))
+    ));
+}
+
+/// Matrix 2: the write happened, then Graph answered 503. The connector reconciles by reading:
+/// exactly one member, and the add is not sent again.
+#[tokio::test]
+async fn a_write_that_succeeded_behind_a_503_counts_once() {
+    let sim = Sim::start().await;
+    let (group, people) = group_and_people(&sim, 1).await;
+    sim.fault(json!({
+        "match": { "method": "PATCH", "path": "/v1.0/groups/*" },
+        "respond": { "status": 503 }, "after_write": true
+    }))
+    .await;
+    let graph = sim.connector();
+    graph
+        .grant(&Access::EntraGroup, &group, &leases(&people))
+        .await
+        .unwrap();
+    assert_eq!(sim.members(&group).await, people);
+    let log = sim.log().await;
+    let patches: Vec<_> = log.iter().filter(|(m, _, _)| m == "PATCH").collect();
+    assert_eq!(patches.len(), 1, "the add was sent once: {log:?}");
+    assert_eq!(patches[0].2, 503);
+
+    // The same for a removal: it happened, the batch answered 503; a repeat finds it gone.
+    sim.fault(json!({
+        "match": { "method": "POST", "path": "/v1.0/$batch" },
+        "respond": { "status": 503 }, "after_write": true
+    }))
+    .await;
+    graph
+        .revoke(&Access::EntraGroup, &group, &people)
+        .await
+        .unwrap();
+    assert!(sim.members(&group).await.is_empty());
+}
+
+/// Matrix 3: a group of 2,500 members is read across pages by following `@odata.nextLink`.
+#[tokio::test]
+async fn members_are_read_across_pages() {
+    let sim = Sim::start().await;
+    let ids = sim
+        .seed(json!({ "groups": [{ "displayName": "Big", "generate_members": 2500 }] }))
+        .await;
+    let group = ids["groups"]["Big"].as_str().unwrap().to_string();
+    sim.clear_log().await;
+    let holders = sim.connector().holders(&group).await.unwrap();
+    assert_eq!(holders.len(), 2500);
+    let pages: Vec<_> = sim
+        .log()
+        .await
+        .into_iter()
+        .filter(|(m, p, _)| m == "GET" && p.contains("/members"))
+        .collect();
+    assert_eq!(pages.len(), 3, "999 + 999 + 502: {pages:?}");
+    assert!(pages[1].1.contains("skiptoken"), "{pages:?}");
+}
+
+/// Matrix 4: 429 with a decimal `Retry-After` is waited out (and not retried early); without
+/// the header the connector backs off; a long wait goes back to the engine as Throttled.
+#[tokio::test]
+async fn throttling_is_honoured() {
+    let sim = Sim::start().await;
+    let (group, people) = group_and_people(&sim, 1).await;
+    let graph = sim.connector();
+    graph.holders(&group).await.unwrap();
+
+    sim.fault(json!({
+        "match": { "method": "GET", "path": "/v1.0/groups/*/members" },
+        "respond": { "status": 429, "retry_after": "1.5" }
+    }))
+    .await;
+    let started = Instant::now();
+    graph.holders(&group).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "waited the decimal Retry-After"
+    );
+
+    sim.fault(json!({
+        "match": { "method": "GET", "path": "/v1.0/groups/*/members" },
+        "count": 2, "respond": { "status": 429 }
+    }))
+    .await;
+    sim.config(json!({ "omit_retry_after": true })).await;
+    graph.holders(&group).await.unwrap();
+    sim.config(json!({ "omit_retry_after": false })).await;
+
+    // Graph asks for a minute: not waited inside the call; the engine is told when.
+    sim.fault(json!({
+        "match": { "method": "PATCH", "path": "/v1.0/groups/*" },
+        "respond": { "status": 429, "retry_after": "60" }
+    }))
+    .await;
+    match graph
+        .grant(&Access::EntraGroup, &group, &leases(&people))
+        .await
+    {
+        Err(ConnectorError::Throttled { retry_after, .. }) => {
+            assert_eq!(retry_after, Duration::from_secs(60))
+        }
+        other => panic!("expected Throttled, got {other:?}"),
+    }
+    assert!(sim.members(&group).await.is_empty(), "a 429 did nothing");
+}
+
+/// Matrix 4: the simulator's write budget (writes per 150 s) throttles a burst of adds; the
+/// connector hands the wait back to the engine instead of hammering.
+#[tokio::test]
+async fn the_write_budget_is_respected() {
+    let sim = Sim::start().await;
+    let (group, people) = group_and_people(&sim, 45).await;
+    sim.config(json!({ "writes_per_150s": 2 })).await;
+    let graph = sim.connector();
+    match graph
+        .grant(&Access::EntraGroup, &group, &leases(&people))
+        .await
+    {
+        Err(ConnectorError::Throttled {
+            retry_after,
+            detail,
+        }) => {
+            assert!(retry_after > Duration::from_secs(10), "{retry_after:?}");
+            assert!(detail.contains("TooManyRequests"), "{detail}");
+        }
+        other => panic!("expected Throttled, got {other:?}"),
+    }
+    // Two PATCHes of 20 went through before the budget ran out.
+    assert_eq!(sim.members(&group).await.len(), 40);
+}
+
+/// Matrix 5: removals go in `$batch`es of 20; an inner 429 is retried on its own after its
+/// own Retry-After, an inner 5xx too; the others are not sent again.
+#[tokio::test]
+async fn batched_removals_honour_each_part() {
+    let sim = Sim::start().await;
+    let (group, people) = group_and_people(&sim, 45).await;
+    let graph = sim.connector();
+    graph
+        .grant(&Access::EntraGroup, &group, &leases(&people))
+        .await
+        .unwrap();
+    assert_eq!(sim.members(&group).await.len(), 45);
+    sim.fault(json!({
+        "match": { "method": "DELETE", "path": "/v1.0/groups/*/members/*/$ref" },
+        "nth": 3, "respond": { "status": 429, "retry_after": "1" }
+    }))
+    .await;
+    sim.fault(json!({
+        "match": { "method": "DELETE", "path": "/v1.0/groups/*/members/*/$ref" },
+        "nth": 30, "respond": { "status": 500 }
+    }))
+    .await;
+    sim.clear_log().await;
+    graph
+        .revoke(&Access::EntraGroup, &group, &people)
+        .await
+        .unwrap();
+    assert!(sim.members(&group).await.is_empty());
+    let log = sim.log().await;
+    let batches = log
+        .iter()
+        .filter(|(m, p, _)| m == "POST" && p.ends_with("$batch"))
+        .count();
+    assert_eq!(
+        batches, 4,
+        "3 batches (20 + 20 + 5), then 1 for the 2 retried: {log:?}"
+    );
+    let deletes = log
+        .iter()
+        .filter(|(m, p, _)| m == "DELETE" && p.ends_with("$ref"))
+        .count();
+    assert_eq!(
+        deletes, 47,
+        "each removal once, the two failed ones twice: {log:?}"
+    );
+}
+
+/// Replication lag: a group created a moment ago 404s for a while; the add is retried, not
+/// failed.
+#[tokio::test]
+async fn a_fresh_object_is_waited_for() {
+    let sim = Sim::start().await;
+    sim.config(json!({ "lag_ms": 1500 })).await;
+    let (group, people) = group_and_people(&sim, 1).await;
+    sim.connector()
+        .grant(&Access::EntraGroup, &group, &leases(&people))
+        .await
+        .unwrap();
+    assert_eq!(sim.members(&group).await, people);
+    // A member that does not exist at all is refused for good.
+    let ghost = "0f0f0f0f-0000-4000-8000-000000000000".to_string();
+    assert!(matches!(
+        sim.connector()
+            .grant(&Access::EntraGroup, &group, &leases(&[ghost]))
+            .await,
+        Err(ConnectorError::Permanent(_))
+    ));
+}
+
+// The engine with a Graph connector: the same promises as with a directory.
+
+mod engine {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::{TimeDelta, Utc};
+    use leasegate::server::connectors::Connectors;
+    use leasegate::server::engine::Engine;
+    use serde_json::json;
+    use sqlx::PgPool;
+    use tokio::sync::watch;
+
+    use super::{Sim, group_and_people};
+    use crate::seed;
+
+    const CONNECTOR: &str = "contoso-cloud";
+
+    struct Running {
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Running {
+        fn start(pool: &PgPool, sim: &Sim) -> Self {
+            let mut connectors = Connectors::default();
+            connectors.insert(CONNECTOR, Arc::new(sim.connector()));
+            let (stop, stopping) = watch::channel(false);
+            let engine = Engine::new(
+                pool.clone(),
+                connectors,
+                seed::engine_settings(Duration::from_secs(30)),
+            );
+            Self {
+                stop,
+                task: tokio::spawn(engine.run(stopping)),
+            }
+        }
+
+        async fn shut_down(self) {
+            self.stop.send(true).unwrap();
+            tokio::time::timeout(Duration::from_secs(30), self.task)
+                .await
+                .expect("the engine stops when asked")
+                .unwrap();
+        }
+    }
+
+    async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let started = std::time::Instant::now();
+        while !check().await {
+            assert!(started.elapsed() < within, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// People in the database and in the simulator, each with a grant of one Entra group.
+    async fn leases(
+        pool: &PgPool,
+        sim: &Sim,
+        n: usize,
+        ends_in: TimeDelta,
+    ) -> (String, Vec<String>, Vec<uuid::Uuid>) {
+        let (group, people) = group_and_people(sim, n).await;
+        let entitlement = seed::entitlement_on(
+            pool,
+            CONNECTOR,
+            "graph",
+            json!({ "kind": "entra_group" }),
+            &group,
+        )
+        .await;
+        let start = Utc::now() + TimeDelta::milliseconds(300);
+        let mut grants = Vec::new();
+        for i in 0..n {
+            let who = seed::principal(
+                pool,
+                &format!("person{i}@contoso.test"),
+                &format!("Person {i}"),
+            )
+            .await;
+            grants.push(seed::grant(pool, who, entitlement, start, start + ends_in).await);
+        }
+        (group, people, grants)
+    }
+
+    #[sqlx::test]
+    async fn entra_group_membership_follows_the_lease(pool: PgPool) {
+        let sim = Sim::start().await;
+        let (group, people, grants) = leases(&pool, &sim, 3, TimeDelta::seconds(3)).await;
+        let engine = Running::start(&pool, &sim);
+        eventually(Duration::from_secs(10), "members added", || async {
+            sim.members(&group).await.len() == 3
+        })
+        .await;
+        eventually(Duration::from_secs(10), "members removed", || async {
+            sim.members(&group).await.is_empty()
+        })
+        .await;
+        eventually(Duration::from_secs(5), "recorded as verified", || async {
+            seed::count(
+                &pool,
+                "select count(*) from grants where state = 'revoked' and removal = 'verified'",
+            )
+            .await
+                == 3
+        })
+        .await;
+        for grant in &grants {
+            assert_eq!(seed::events(&pool, *grant, "grant.provisioned").await, 1);
+            assert_eq!(seed::events(&pool, *grant, "grant.revoked").await, 1);
+        }
+        // The trail names the pinned access and the account by its Entra object id.
+        let details: Vec<serde_json::Value> = sqlx::query_scalar(
+            "select details from audit_events where action = 'grant.provisioned'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for d in &details {
+            assert_eq!(d["access"]["kind"], "entra_group", "{d}");
+            assert!(
+                people.contains(&d["account"].as_str().unwrap().to_lowercase()),
+                "{d}"
+            );
+        }
+        engine.shut_down().await;
+    }
+
+    /// Graph answers 503 to everything while the leases end: they become overdue, and are
+    /// removed and verified once it is back.
+    #[sqlx::test]
+    async fn removal_waits_out_a_graph_outage(pool: PgPool) {
+        let sim = Sim::start().await;
+        let (group, _, grants) = leases(&pool, &sim, 4, TimeDelta::seconds(3)).await;
+        let engine = Running::start(&pool, &sim);
+        eventually(Duration::from_secs(10), "members added", || async {
+            sim.members(&group).await.len() == 4
+        })
+        .await;
+        sim.chaos(json!({ "rate": 1.0, "seed": 7, "statuses": [503] }))
+            .await;
+        eventually(Duration::from_secs(40), "grants marked overdue", || async {
+            seed::count(
+                &pool,
+                "select count(*) from grants where state = 'revoking' and overdue_since is not null",
+            )
+            .await
+                == 4
+        })
+        .await;
+        assert_eq!(
+            sim.members(&group).await.len(),
+            4,
+            "nothing removed while down"
+        );
+        sim.chaos(json!({ "rate": 0.0 })).await;
+        eventually(
+            Duration::from_secs(90),
+            "removed once Graph is back",
+            || async {
+                seed::count(
+                    &pool,
+                    "select count(*) from grants where state <> 'revoked'",
+                )
+                .await
+                    == 0
+            },
+        )
+        .await;
+        assert!(sim.members(&group).await.is_empty());
+        for grant in &grants {
+            assert_eq!(seed::events(&pool, *grant, "grant.overdue").await, 1);
+            assert_eq!(seed::events(&pool, *grant, "grant.revoked").await, 1);
+        }
+        engine.shut_down().await;
+    }
+
+    /// Two engines on one database and one tenant: every lease added and removed once.
+    #[sqlx::test]
+    async fn two_engines_share_graph_work(pool: PgPool) {
+        let sim = Sim::start().await;
+        let (group, _, grants) = leases(&pool, &sim, 40, TimeDelta::seconds(3)).await;
+        let a = Running::start(&pool, &sim);
+        let b = Running::start(&pool, &sim);
+        eventually(Duration::from_secs(30), "every grant revoked", || async {
+            seed::count(
+                &pool,
+                "select count(*) from grants where state <> 'revoked'",
+            )
+            .await
+                == 0
+        })
+        .await;
+        a.shut_down().await;
+        b.shut_down().await;
+        assert!(sim.members(&group).await.is_empty());
+        for grant in &grants {
+            assert_eq!(seed::events(&pool, *grant, "grant.provisioned").await, 1);
+            assert_eq!(seed::events(&pool, *grant, "grant.revoked").await, 1);
+        }
+    }
+}

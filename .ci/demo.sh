@@ -51,7 +51,29 @@ export LEASEGATE_PUBLIC_URL=http://127.0.0.1:3000
 export LEASEGATE_LISTEN=127.0.0.1:3000
 export LEASEGATE_LOG="${LEASEGATE_LOG:-info,leasegate=debug}"
 
-log "building and starting the portal; open http://127.0.0.1:3000 when it says it is serving"
+log "building the portal"
+cargo leptos build
+
+# Microsoft 365: the Graph simulator (written from Microsoft's documentation, not Microsoft's
+# service) with the demo tenant's people and two Entra groups, and a Graph connector for it.
+SIM_PORT="${SIM_PORT:-8950}"
+SIM_SECRET=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+log "starting the Microsoft Graph simulator on http://127.0.0.1:$SIM_PORT"
+LEASEGATE_SIM_LISTEN="127.0.0.1:$SIM_PORT" LEASEGATE_SIM_CLIENT_SECRET="$SIM_SECRET" \
+  "$CARGO_TARGET_DIR/debug/leasegate" simulate-microsoft &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$SIM_PORT/__sim__/config" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS -X POST -H 'content-type: application/json' --data @end2end/demo/microsoft.json \
+  "http://127.0.0.1:$SIM_PORT/__sim__/seed" >/dev/null || die "could not seed the Graph simulator"
+printf '%s' "$SIM_SECRET" >"$LEASEGATE_SECRETS_DIR/graph-client-secret"
+sed "s/@SIM_PORT@/$SIM_PORT/g" end2end/demo/microsoft.toml.in >>"$LEASEGATE_CATALOG"
+# The simulator speaks plain http on loopback, which only a lab allows.
+export LEASEGATE_LAB_MODE=true
+
+log "starting the portal; open http://127.0.0.1:3000 when it says it is serving"
 cargo leptos serve &
 PIDS+=($!)
 wait "${PIDS[-1]}"

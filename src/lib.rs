@@ -16,7 +16,7 @@ pub mod server;
 
 /// A Microsoft Graph simulator written from Microsoft's documentation, for tests and the demo.
 #[cfg(feature = "ssr")]
-pub mod sim;
+pub mod simulator;
 
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]

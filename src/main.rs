@@ -188,7 +188,7 @@ async fn simulate_microsoft() -> anyhow::Result<()> {
     );
     let secret = std::env::var("LEASEGATE_SIM_CLIENT_SECRET")
         .context("LEASEGATE_SIM_CLIENT_SECRET: the simulated application's client secret")?;
-    let sim = leasegate::sim::Simulator::new(&tenant);
+    let sim = leasegate::simulator::Simulator::new(&tenant);
     sim.register_app(
         &client,
         &secret,
@@ -196,6 +196,8 @@ async fn simulate_microsoft() -> anyhow::Result<()> {
             "GroupMember.ReadWrite.All",
             "Group.Read.All",
             "User.Read.All",
+            "Directory.Read.All",
+            "TeamMember.ReadWrite.All",
         ],
     );
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -205,6 +207,6 @@ async fn simulate_microsoft() -> anyhow::Result<()> {
         "leasegate: Microsoft Graph simulator (not Microsoft's service) for tenant {tenant} on \
          http://{listen}"
     );
-    leasegate::sim::serve(listener, sim).await?;
+    leasegate::simulator::serve(listener, sim).await?;
     Ok(())
 }

@@ -34,17 +34,19 @@ impl Sim {
             "GroupMember.ReadWrite.All",
             "Group.Read.All",
             "User.Read.All",
+            "TeamMember.ReadWrite.All",
+            "Directory.Read.All",
         ])
         .await
     }
 
     pub async fn with_roles(roles: &[&str]) -> Sim {
-        let sim = leasegate::sim::Simulator::new(TENANT);
+        let sim = leasegate::simulator::Simulator::new(TENANT);
         sim.register_app(CLIENT, SECRET, roles);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
-            let _ = leasegate::sim::serve(listener, sim).await;
+            let _ = leasegate::simulator::serve(listener, sim).await;
         });
         Sim {
             base,
@@ -533,6 +535,94 @@ async fn batched_removals_honour_each_part() {
         deletes, 47,
         "each removal once, the two failed ones twice: {log:?}"
     );
+}
+
+/// Matrix 8: Teams. Adding is idempotent (201 for someone already in the team); a membership
+/// is found by `$filter` on the user, never by parsing its id; an owner lease gives the owner
+/// role and ends the membership; the last owner cannot be removed.
+#[tokio::test]
+async fn team_membership_and_ownership() {
+    let sim = Sim::start().await;
+    let ids = sim
+        .seed(json!({
+            "users": [
+                { "userPrincipalName": "megan@contoso.test" },
+                { "userPrincipalName": "adele@contoso.test" },
+                { "userPrincipalName": "pat@contoso.test" },
+            ],
+            "groups": [{ "displayName": "Falcon", "team": true,
+                         "owners": ["megan@contoso.test"], "members": ["megan@contoso.test"] }],
+        }))
+        .await;
+    let team = ids["groups"]["Falcon"].as_str().unwrap().to_string();
+    let id = |upn: &str| ids["users"][upn].as_str().unwrap().to_lowercase();
+    let (megan, adele, pat) = (
+        id("megan@contoso.test"),
+        id("adele@contoso.test"),
+        id("pat@contoso.test"),
+    );
+    let graph = sim.connector();
+    let member = Access::Team {
+        role: leasegate::domain::access::GroupRole::Member,
+    };
+    let owner = Access::Team {
+        role: leasegate::domain::access::GroupRole::Owner,
+    };
+
+    let receipts = graph
+        .grant(&member, &team, &leases(std::slice::from_ref(&adele)))
+        .await
+        .unwrap();
+    assert!(
+        receipts[0].detail["team_membership_id"].is_string(),
+        "{receipts:?}"
+    );
+    graph
+        .grant(&member, &team, &leases(std::slice::from_ref(&adele)))
+        .await
+        .unwrap();
+    graph
+        .grant(&owner, &team, &leases(std::slice::from_ref(&pat)))
+        .await
+        .unwrap();
+    let mut expected = vec![megan.clone(), adele.clone(), pat.clone()];
+    expected.sort();
+    assert_eq!(sim.members(&team).await, expected, "one membership each");
+    let both = vec![adele.clone(), pat.clone()];
+    assert_eq!(
+        graph.holding(&owner, &team, &both).await.unwrap(),
+        vec![pat.clone()]
+    );
+    assert_eq!(graph.holding(&member, &team, &both).await.unwrap(), both);
+
+    graph
+        .revoke(&member, &team, std::slice::from_ref(&adele))
+        .await
+        .unwrap();
+    graph
+        .revoke(&owner, &team, std::slice::from_ref(&pat))
+        .await
+        .unwrap();
+    // Again: nobody to remove, done.
+    graph
+        .revoke(&owner, &team, std::slice::from_ref(&pat))
+        .await
+        .unwrap();
+    assert_eq!(sim.members(&team).await, vec![megan.clone()]);
+    assert!(
+        graph
+            .holding(&member, &team, &both)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The team's last owner stays: Teams refuses, and the removal is not recorded as done.
+    assert!(matches!(
+        graph
+            .revoke(&owner, &team, std::slice::from_ref(&megan))
+            .await,
+        Err(ConnectorError::Permanent(_))
+    ));
 }
 
 /// Replication lag: a group created a moment ago 404s for a while; the add is retried, not

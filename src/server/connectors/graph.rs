@@ -1,6 +1,7 @@
 //! `GraphTenant`: an Entra ID tenant and Microsoft 365, through Microsoft Graph (plain HTTP with
-//! reqwest and serde; no SDK). This step gives direct membership of Entra security and
-//! Microsoft 365 groups (`entra_group`); other kinds are refused until they are built.
+//! reqwest and serde; no SDK). It gives direct membership of Entra security and Microsoft 365
+//! groups (`entra_group`) and membership or ownership of Teams (`team`); other kinds are
+//! refused until they are built.
 //!
 //! Microsoft's writes are not idempotent (adding a member twice is a 400, removing a non-member
 //! a 404), and a 5xx or a lost answer says nothing about whether a write happened. So every
@@ -26,7 +27,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
-use crate::domain::access::Access;
+use crate::domain::access::{Access, GroupRole};
 use crate::server::config::Secret;
 
 /// A Graph connector as the catalog declares it (`kind = "graph"`). The client secret itself
@@ -427,11 +428,118 @@ impl GraphTenant {
         Ok(())
     }
 
-    fn groups_only(&self, access: &Access) -> Result<(), ConnectorError> {
-        match access {
-            Access::EntraGroup => Ok(()),
-            other => Err(ConnectorError::unsupported(&self.name, other)),
+    /// The team memberships of one user (at most one), looked up by `$filter` on the user id:
+    /// membership ids are opaque and never parsed.
+    async fn team_membership(
+        &self,
+        team: &str,
+        user: &str,
+    ) -> Result<Option<Value>, ConnectorError> {
+        let filter = format!("(microsoft.graph.aadUserConversationMember/userId eq '{user}')");
+        let url = self.url(&format!(
+            "/teams/{}/members?$filter={}",
+            segment(team),
+            segment(&filter)
+        ));
+        Ok(self
+            .read(&url)
+            .await?
+            .get_mut("value")
+            .and_then(|v| v.as_array_mut())
+            .and_then(|v| v.pop()))
+    }
+
+    /// Adds each person to the team with the role. Teams answers 201 for someone already in
+    /// it, so a repeat after a lost answer is harmless; the receipt keeps the membership id.
+    async fn add_to_team(
+        &self,
+        team: &str,
+        role: GroupRole,
+        accounts: &[String],
+    ) -> Result<Vec<Receipt>, ConnectorError> {
+        let url = self.url(&format!("/teams/{}/members", segment(team)));
+        let roles: Vec<&str> = match role {
+            GroupRole::Owner => vec!["owner"],
+            GroupRole::Member => vec![],
+        };
+        let mut receipts = Vec::new();
+        for account in accounts {
+            let body = json!({
+                "@odata.type": "#microsoft.graph.aadUserConversationMember",
+                "roles": roles,
+                "user@odata.bind": format!("https://graph.microsoft.com/v1.0/users('{account}')"),
+            });
+            let mut attempt = 0;
+            let answer = loop {
+                attempt += 1;
+                match self.write(Method::POST, &url, Some(&body)).await? {
+                    Written::Done(answer) => break answer,
+                    // Idempotent: send it again.
+                    Written::Uncertain(detail) if attempt < ATTEMPTS => {
+                        tracing::debug!(connector = %self.name, %detail, "team add uncertain; again");
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    Written::Uncertain(detail) => return Err(ConnectorError::Transient(detail)),
+                    Written::Refused(answer) => return Err(refusal(&answer)),
+                }
+            };
+            receipts.push(Receipt {
+                account: account.clone(),
+                detail: json!({
+                    "team_membership_id": answer.body["id"],
+                    "roles": answer.body["roles"],
+                }),
+            });
         }
+        Ok(receipts)
+    }
+
+    /// Removes each person's membership (an owner lease ends the membership too, so nothing
+    /// is left behind). Someone not in the team is done.
+    async fn remove_from_team(
+        &self,
+        team: &str,
+        accounts: &[String],
+    ) -> Result<(), ConnectorError> {
+        for account in accounts {
+            let Some(membership) = self.team_membership(team, account).await? else {
+                continue;
+            };
+            let Some(id) = membership["id"].as_str() else {
+                continue;
+            };
+            let url = self.url(&format!("/teams/{}/members/{}", segment(team), segment(id)));
+            match self.write(Method::DELETE, &url, None).await? {
+                Written::Done(_) => {}
+                Written::Refused(answer) if answer.not_found() => {}
+                // Read back below (the engine's holding) decides; try again later.
+                Written::Uncertain(detail) => return Err(ConnectorError::Transient(detail)),
+                Written::Refused(answer) => return Err(refusal(&answer)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Which of `accounts` still hold the team `role` (owner: the owner role; member: any
+    /// membership).
+    async fn holding_team(
+        &self,
+        team: &str,
+        role: GroupRole,
+        accounts: &[String],
+    ) -> Result<Vec<String>, ConnectorError> {
+        let mut holding = Vec::new();
+        for account in accounts {
+            if let Some(m) = self.team_membership(team, account).await? {
+                let owner = m["roles"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|v| v.as_str() == Some("owner")));
+                if role == GroupRole::Member || owner {
+                    holding.push(account.clone());
+                }
+            }
+        }
+        Ok(holding)
     }
 
     /// The direct members of a group (object ids, lower-cased); `Ok(None)` when the group does
@@ -811,17 +919,22 @@ impl Connector for GraphTenant {
         target: &str,
         leases: &[Lease],
     ) -> Result<Vec<Receipt>, ConnectorError> {
-        self.groups_only(access)?;
         let accounts: Vec<String> = leases
             .iter()
             .map(|l| l.account.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        for chunk in accounts.chunks(BIND_LIMIT) {
-            self.add_members(target, chunk).await?;
+        match access {
+            Access::EntraGroup => {
+                for chunk in accounts.chunks(BIND_LIMIT) {
+                    self.add_members(target, chunk).await?;
+                }
+                Ok(Vec::new())
+            }
+            Access::Team { role } => self.add_to_team(target, *role, &accounts).await,
+            other => Err(ConnectorError::unsupported(&self.name, other)),
         }
-        Ok(Vec::new())
     }
 
     async fn revoke(
@@ -830,8 +943,11 @@ impl Connector for GraphTenant {
         target: &str,
         accounts: &[String],
     ) -> Result<(), ConnectorError> {
-        self.groups_only(access)?;
-        self.remove_members(target, accounts).await
+        match access {
+            Access::EntraGroup => self.remove_members(target, accounts).await,
+            Access::Team { .. } => self.remove_from_team(target, accounts).await,
+            other => Err(ConnectorError::unsupported(&self.name, other)),
+        }
     }
 
     async fn holding(
@@ -840,7 +956,11 @@ impl Connector for GraphTenant {
         target: &str,
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
-        self.groups_only(access)?;
+        match access {
+            Access::EntraGroup => {}
+            Access::Team { role } => return self.holding_team(target, *role, accounts).await,
+            other => return Err(ConnectorError::unsupported(&self.name, other)),
+        }
         let Some(members) = self.members(target).await? else {
             return Err(ConnectorError::Permanent(format!(
                 "Entra group {target} does not exist"

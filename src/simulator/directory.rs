@@ -535,13 +535,14 @@ struct ByIds {
     types: Vec<String>,
 }
 
-/// `POST /directoryObjects/getByIds`: at most 1,000 ids; missing ones are left out.
+/// `POST /directoryObjects/getByIds`: at most 1,000 ids; missing ones are left out. The
+/// page lists only `Directory.Read.All` for applications.
 pub(super) async fn get_by_ids(
     State(sim): State<Simulator>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Handled {
-    caller.require(READ_USERS)?;
+    caller.require(&["Directory.Read.All", "Directory.ReadWrite.All"])?;
     let request: ByIds = serde_json::from_slice(&body)
         .map_err(|e| GraphError::bad_request(format!("Invalid request body: {e}")))?;
     if request.ids.len() > 1000 {

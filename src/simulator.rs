@@ -14,6 +14,7 @@
 mod batch;
 mod control;
 mod directory;
+mod teams;
 mod token;
 
 use std::collections::{BTreeMap, HashMap};
@@ -74,6 +75,8 @@ pub(crate) struct Group {
     pub security_enabled: bool,
     pub group_types: Vec<String>,
     pub is_assignable_to_role: bool,
+    /// The group has a team (`resourceProvisioningOptions: ["Team"]`).
+    pub team: bool,
     /// Object ids (users or groups), in the order they were added.
     pub members: Vec<String>,
     pub owners: Vec<String>,
@@ -468,6 +471,14 @@ impl Simulator {
             .route(
                 "/v1.0/groups/{id}/{relation}/{item}/{reference}",
                 delete(directory::remove_reference),
+            )
+            .route(
+                "/v1.0/teams/{id}/members",
+                get(teams::list).post(teams::add),
+            )
+            .route(
+                "/v1.0/teams/{id}/members/{membership}",
+                delete(teams::remove),
             )
             .route("/{tenant}/oauth2/v2.0/token", post(token::issue))
             .fallback(unknown_segment)

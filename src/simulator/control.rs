@@ -82,6 +82,9 @@ struct SeedGroup {
     group_types: Vec<String>,
     #[serde(default)]
     is_assignable_to_role: bool,
+    /// A Microsoft 365 group with a team.
+    #[serde(default)]
+    team: bool,
     /// Members and owners by UPN or id (users or groups).
     #[serde(default)]
     members: Vec<String>,
@@ -186,8 +189,13 @@ async fn seed(State(sim): State<Simulator>, Json(fixture): Json<Fixture>) -> Res
                     display_name: g.display_name.clone(),
                     mail_enabled: g.mail_enabled.unwrap_or(false),
                     security_enabled: g.security_enabled.unwrap_or(true),
-                    group_types: g.group_types.clone(),
+                    group_types: if g.team && g.group_types.is_empty() {
+                        vec!["Unified".into()]
+                    } else {
+                        g.group_types.clone()
+                    },
                     is_assignable_to_role: g.is_assignable_to_role,
+                    team: g.team,
                     members,
                     owners,
                     created: now,

@@ -106,6 +106,9 @@ pub(crate) struct Config {
     pub ru_per_10s: u64,
     pub writes_per_150s: u64,
     pub token_lifetime_seconds: i64,
+    /// Added to every HTTP call (not to the parts of a `$batch`, which travel in one call):
+    /// the network and service time of a real tenant, for benchmarks.
+    pub latency_ms: u64,
 }
 
 impl Default for Config {
@@ -118,6 +121,7 @@ impl Default for Config {
             ru_per_10s: 8000,
             writes_per_150s: 3000,
             token_lifetime_seconds: 3599,
+            latency_ms: 0,
         }
     }
 }
@@ -737,6 +741,9 @@ async fn graph_layer(State(sim): State<Simulator>, mut request: Request, next: N
                     error.message = format!("Please retry again later. ({why})");
                     decision = Before::Answer(error, retry_after_value(&config, wait));
                 }
+            }
+            if !in_batch {
+                delay = delay.max(s.config.latency_ms);
             }
             (decision, delay)
         })

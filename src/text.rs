@@ -63,6 +63,37 @@ pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// The account an engine event names: a directory's DN shortened to its name; a cloud
+/// account's object id with the person's sign-in name before it.
+fn account_words(details: &Value) -> String {
+    let account = details["account"].as_str().unwrap_or_default();
+    match details["upn"].as_str() {
+        Some(upn) if !account.contains('=') => format!("{upn} ({account})"),
+        _ => short_dn(account),
+    }
+}
+
+fn target_words(details: &Value) -> String {
+    short_dn(details["target"].as_str().unwrap_or_default())
+}
+
+/// " as Team (owner)" for access other than an AD group.
+fn access_words(details: &Value) -> String {
+    serde_json::from_value::<Access>(details["access"].clone())
+        .map(|a| format!(" as {}", access_label(&a)))
+        .unwrap_or_default()
+}
+
+/// What the system said, with its own ids: "; Teams membership id ...".
+fn system_words(details: &Value) -> String {
+    let system = &details["system"];
+    let mut words = String::new();
+    if let Some(id) = system["team_membership_id"].as_str() {
+        words.push_str(&format!("; Teams membership {id}"));
+    }
+    words
+}
+
 /// "AD group", "Team (owner)", "Entra role (/)": what an entry gives, in a few words.
 pub fn access_label(access: &Access) -> String {
     let kind = kind_label(access.kind());
@@ -309,15 +340,18 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
         A::GrantCreated => format!("Lease created until {}", time("ends_at")),
         A::GrantExtended => format!("Lease extended to {}", time("to")),
         A::GrantProvisioned => format!(
-            "Added {} to {} in {}",
-            short_dn(&text("account")),
-            short_dn(&text("target")),
-            text("connector")
+            "Added {} to {}{} in {}{}",
+            account_words(details),
+            target_words(details),
+            access_words(details),
+            text("connector"),
+            system_words(details)
         ),
         A::GrantRevoked => format!(
-            "Removed {} from {} ({}) and verified absent in {}",
-            short_dn(&text("account")),
-            short_dn(&text("target")),
+            "Removed {} from {}{} ({}) and verified absent in {}",
+            account_words(details),
+            target_words(details),
+            access_words(details),
             text("reason"),
             text("connector")
         ),

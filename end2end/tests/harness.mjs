@@ -1,7 +1,7 @@
 // Starts the demo identity provider and the built portal on free ports, and Chromium through
 // playwright-core; offers sign-in and accessibility helpers to the browser tests.
 import { execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
@@ -67,6 +67,28 @@ export async function startStack() {
     directory.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the demo directory exited (${code}):\n${out}`)); });
   });
 
+  // Microsoft 365: the Graph simulator (the portal binary's `simulate-microsoft`), seeded with
+  // the demo tenant, and its entries appended to the catalog, as `make run` does.
+  const simPort = await freePort();
+  const simSecret = `e2e-${Date.now()}`;
+  const sim = spawn(portalBin, ['simulate-microsoft'], {
+    env: { ...process.env, LEASEGATE_SIM_LISTEN: `127.0.0.1:${simPort}`, LEASEGATE_SIM_CLIENT_SECRET: simSecret },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(sim);
+  const simBase = `http://127.0.0.1:${simPort}`;
+  await waitFor(`${simBase}/__sim__/config`, 'Graph simulator');
+  const seeded = await fetch(`${simBase}/__sim__/seed`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: readFileSync(join(repo, 'end2end/demo/microsoft.json')),
+  });
+  assert.ok(seeded.ok, `seeding the Graph simulator: ${seeded.status}`);
+  writeFileSync(join(directoryDir, 'secrets', 'graph-client-secret'), simSecret);
+  appendFileSync(
+    join(directoryDir, 'catalog.toml'),
+    readFileSync(join(repo, 'end2end/demo/microsoft.toml.in'), 'utf8').replaceAll('@SIM_PORT@', String(simPort)),
+  );
+
   const idp = spawn('node', [join(repo, 'end2end/idp/server.mjs')], {
     env: { ...process.env, IDP_PORT: String(idpPort), IDP_MODE: 'demo', IDP_PORTAL_URL: base },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -84,6 +106,8 @@ export async function startStack() {
       LEASEGATE_OIDC_CLIENT_ID: 'leasegate-demo',
       LEASEGATE_OIDC_CLIENT_SECRET: 'leasegate-demo-secret',
       LEASEGATE_LOG: 'info',
+      // The simulator speaks plain http on loopback, which only a lab allows.
+      LEASEGATE_LAB_MODE: 'true',
       LEASEGATE_CATALOG: join(directoryDir, 'catalog.toml'),
       LEASEGATE_SECRETS_DIR: join(directoryDir, 'secrets'),
       // A fixed test key, and checkpoints often enough to see some within a story.
@@ -109,6 +133,7 @@ export async function startStack() {
     base,
     browser,
     directory: new DemoDirectory(directoryInfo, directoryDir),
+    microsoft: new Microsoft(simBase),
     portalLogs: () => logs.join(''),
     async stop() {
       // The portal's log, for reading after a failure (make test keeps it in target/).
@@ -161,6 +186,19 @@ export async function assertAccessible(page) {
     (v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`,
   );
   assert.deepEqual(summary, [], `accessibility violations on ${page.url()}`);
+}
+
+/// Reads the Graph simulator's state through its control plane, to check what the portal did
+/// in "Microsoft 365".
+class Microsoft {
+  constructor(base) { this.base = base; }
+
+  /// The member ids of a group or team (object ids, as Graph names them).
+  async members(groupId) {
+    const res = await fetch(`${this.base}/__sim__/groups/${groupId}/members`);
+    assert.ok(res.ok, `simulator members: ${res.status}`);
+    return (await res.json()).value;
+  }
 }
 
 /// Reads the demo directory directly (ldapsearch with the administrator), to check what the

@@ -99,3 +99,60 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
 
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
 });
+
+// The same story in Microsoft 365, through the Graph connector and the Graph simulator (written
+// from Microsoft's documentation, not Microsoft's service): Adele asks for the Project Falcon
+// team, Megan approves, the membership appears in the team, is removed after expiry, and the
+// trail carries the team's membership id.
+const TEAM = '3d4e5f60-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
+const ADELE_OID = '0a1b2c3d-0001-4000-8000-000000000001';
+
+test('a team membership follows its lease in Microsoft 365', { timeout: 300_000 }, async () => {
+  const adele = await newPage(stack);
+  await adele.goto(`${stack.base}/request`);
+  await signInAt(adele, stack, 'Adele Vance');
+  await hydrated(adele);
+  await adele.getByRole('searchbox', { name: 'Search the catalog' }).fill('falcon');
+  await adele.getByRole('link', { name: 'Project Falcon team', exact: true }).click();
+  await adele.getByRole('heading', { level: 1, name: 'Project Falcon team' }).waitFor();
+  await adele.getByText(/^Team \(member\) · contoso-cloud/).waitFor();
+  await hydrated(adele);
+  await adele.getByLabel('2 minutes').check();
+  await adele.getByText(/^If approved now, your access would end /).waitFor();
+  await adele.getByLabel('Why do you need it?').fill('Falcon design review this week');
+  await adele.getByRole('button', { name: 'Submit request' }).click();
+  await adele.getByRole('status').getByText('Submitted. Your approvers have been asked.').waitFor();
+  await assertAccessible(adele);
+  assert.ok(!(await stack.microsoft.members(TEAM)).includes(ADELE_OID), 'not before approval');
+
+  const megan = await newPage(stack);
+  await megan.goto(`${stack.base}/approvals`);
+  await signInAt(megan, stack, 'Megan Bowen');
+  await hydrated(megan);
+  const item = megan.getByRole('listitem').filter({ hasText: 'Adele Vance asks for Project Falcon team' });
+  await item.getByText('Falcon design review this week').waitFor();
+  await item.getByRole('button', { name: 'Approve' }).click();
+  await megan.getByRole('status').getByText('Approved. The access is being granted now.').waitFor();
+
+  await eventually('Adele in the team', async () => (await stack.microsoft.members(TEAM)).includes(ADELE_OID), 15_000);
+  const grantedAt = Date.now();
+  await eventually('Adele removed from the team', async () => !(await stack.microsoft.members(TEAM)).includes(ADELE_OID), 170_000);
+  const heldFor = (Date.now() - grantedAt) / 1000;
+  assert.ok(heldFor > 100, `held for ${heldFor}s, expected about 120s`);
+
+  const irvin = await newPage(stack);
+  await irvin.goto(`${stack.base}/governance`);
+  await signInAt(irvin, stack, 'Irvin Sayers');
+  await hydrated(irvin);
+  await irvin.getByRole('row').filter({ hasText: 'Requested falcon-team' }).getByRole('link', { name: 'Trail' }).click();
+  await irvin.getByRole('heading', { level: 1, name: 'Project Falcon team for Adele Vance' }).waitFor();
+  const actions = await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+  assert.deepEqual(actions, [
+    'request.submitted', 'decision.approved', 'request.approved', 'grant.created',
+    'grant.provisioned', 'grant.revoked',
+  ]);
+  await irvin.getByText(/^Added adele\.vance@contoso\.test \(0a1b2c3d-0001-4000-8000-000000000001\) to .* as Team \(member\) in contoso-cloud; Teams membership \S+$/).waitFor();
+  await irvin.getByText(/^Removed adele\.vance@contoso\.test .* as Team \(member\) \(expired\) and verified absent in contoso-cloud$/).waitFor();
+  await assertAccessible(irvin);
+  for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
+});

@@ -222,6 +222,16 @@ impl ConnectorSettings {
         }
     }
 
+    /// Whether this connector can give access of `kind` in this version. The catalog refuses
+    /// entries it cannot give, so nobody requests what would only fail.
+    pub fn gives(&self, kind: crate::domain::access::EntitlementKind) -> bool {
+        use crate::domain::access::EntitlementKind as K;
+        match self {
+            ConnectorSettings::Ldap(_) => kind == K::AdGroup,
+            ConnectorSettings::Graph(_) => matches!(kind, K::EntraGroup | K::Team),
+        }
+    }
+
     pub fn secret_source(&self) -> SecretSource<'_> {
         match self {
             ConnectorSettings::Ldap(s) => SecretSource {

@@ -363,6 +363,8 @@ impl ActedOn<'_> {
         });
         if w.access.0 != Access::AdGroup {
             details["access"] = json!(w.access.0);
+            // A cloud account is an object id: the person's sign-in name says who it is.
+            details["upn"] = json!(w.upn);
         }
         if let Some(receipt) = self.receipt {
             details["system"] = receipt.clone();

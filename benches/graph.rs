@@ -151,6 +151,7 @@ async fn main() {
         authority_url: sim.base.clone(),
         graph_url: format!("{}/v1.0", sim.base),
         timeout_seconds: 30,
+        write_budget_per_150s: 2700,
     };
     connectors.insert(
         CONNECTOR,

@@ -64,6 +64,7 @@ impl Sim {
             authority_url: self.base.clone(),
             graph_url: format!("{}/v1.0", self.base),
             timeout_seconds: 5,
+            write_budget_per_150s: 2700,
         }
     }
 
@@ -488,6 +489,45 @@ async fn the_write_budget_is_respected() {
     }
     // Two PATCHes of 20 went through before the budget ran out.
     assert_eq!(sim.members(&group).await.len(), 40);
+    // Graph's 429 closed the gate: the next write waits without asking Graph again.
+    sim.clear_log().await;
+    assert!(matches!(
+        graph
+            .revoke(&Access::EntraGroup, &group, &people[..1])
+            .await,
+        Err(ConnectorError::Throttled { .. })
+    ));
+    assert!(
+        writes(&sim.log().await).is_empty(),
+        "nothing sent while closed"
+    );
+}
+
+/// Our own side of the budget: a connector allowed two writes per 150 s paces itself and hands
+/// the wait to the engine before Graph ever answers 429.
+#[tokio::test]
+async fn the_connector_keeps_within_its_write_budget() {
+    let sim = Sim::start().await;
+    let (group, people) = group_and_people(&sim, 45).await;
+    let mut settings = sim.settings();
+    settings.write_budget_per_150s = 2;
+    let graph = GraphTenant::new("paced", settings, Secret::new(SECRET)).unwrap();
+    match graph
+        .grant(&Access::EntraGroup, &group, &leases(&people))
+        .await
+    {
+        Err(ConnectorError::Throttled {
+            retry_after,
+            detail,
+        }) => {
+            assert!(retry_after > Duration::from_secs(100), "{retry_after:?}");
+            assert!(detail.contains("write budget"), "{detail}");
+        }
+        other => panic!("expected Throttled, got {other:?}"),
+    }
+    assert_eq!(sim.members(&group).await.len(), 40);
+    let log = sim.log().await;
+    assert!(log.iter().all(|(_, _, status)| *status != 429), "{log:?}");
 }
 
 /// Matrix 5: removals go in `$batch`es of 20; an inner 429 is retried on its own after its

@@ -52,6 +52,11 @@ pub struct GraphSettings {
     /// Seconds before one HTTP call counts as failed.
     #[serde(default = "GraphSettings::default_timeout")]
     pub timeout_seconds: u64,
+    /// Writes this process sends in any 150 s (a `$batch` part counts as one). Microsoft
+    /// allows 3,000 per application and tenant; the default keeps a tenth in reserve. With
+    /// several replicas, divide it between them. 0: no limit of our own.
+    #[serde(default = "GraphSettings::default_write_budget")]
+    pub write_budget_per_150s: u32,
 }
 
 impl GraphSettings {
@@ -65,6 +70,10 @@ impl GraphSettings {
 
     fn default_timeout() -> u64 {
         30
+    }
+
+    fn default_write_budget() -> u32 {
+        2700
     }
 
     /// The URLs the connector calls, for the catalog's checks (https outside a lab).
@@ -106,6 +115,67 @@ pub struct GraphTenant {
     http: reqwest::Client,
     /// One token at a time: concurrent calls wait for the one being fetched.
     token: Mutex<Option<CachedToken>>,
+    /// Writes sent recently, and Graph's last "not before" for writes.
+    writes: std::sync::Mutex<WriteBudget>,
+}
+
+/// Graph's write budget (3,000 writes per 150 s per application and tenant) kept on our side,
+/// so a burst of removals is paced instead of answered with 429s: a sliding window of the
+/// writes sent, which keeps any 150 s, and so any of Graph's windows, within the budget. A 429
+/// for a write closes the gate for every caller until its `Retry-After` has passed.
+#[derive(Debug)]
+struct WriteBudget {
+    per_window: usize,
+    sent: std::collections::VecDeque<Instant>,
+    closed_until: Option<Instant>,
+}
+
+/// Graph's window for the write budget.
+const WRITE_WINDOW: Duration = Duration::from_secs(150);
+
+impl WriteBudget {
+    fn new(per_window: u32) -> Self {
+        Self {
+            per_window: per_window as usize,
+            sent: std::collections::VecDeque::new(),
+            closed_until: None,
+        }
+    }
+
+    /// Takes room for `n` writes now, or says how long until there is room.
+    fn take(&mut self, n: usize, now: Instant) -> Result<(), Duration> {
+        if let Some(until) = self.closed_until {
+            if now < until {
+                return Err(until - now);
+            }
+            self.closed_until = None;
+        }
+        if self.per_window == 0 {
+            return Ok(());
+        }
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WRITE_WINDOW)
+        {
+            self.sent.pop_front();
+        }
+        let n = n.min(self.per_window);
+        if self.sent.len() + n <= self.per_window {
+            self.sent.extend(std::iter::repeat_n(now, n));
+            return Ok(());
+        }
+        // Room comes when the oldest writes leave the window.
+        let oldest = self.sent[self.sent.len() + n - self.per_window - 1];
+        Err(WRITE_WINDOW.saturating_sub(now.duration_since(oldest)))
+    }
+
+    fn close_for(&mut self, wait: Duration, now: Instant) {
+        let until = now + wait;
+        if self.closed_until.is_none_or(|c| c < until) {
+            self.closed_until = Some(until);
+        }
+    }
 }
 
 /// One HTTP answer from Graph, whatever its status.
@@ -193,12 +263,14 @@ impl GraphTenant {
             .timeout(Duration::from_secs(settings.timeout_seconds.max(1)))
             .build()
             .map_err(|e| ConnectorError::Permanent(format!("cannot build an HTTP client: {e}")))?;
+        let writes = WriteBudget::new(settings.write_budget_per_150s);
         Ok(Self {
             name: name.into(),
             settings,
             secret,
             http,
             token: Mutex::new(None),
+            writes: std::sync::Mutex::new(writes),
         })
     }
 
@@ -385,16 +457,44 @@ impl GraphTenant {
         method: Method,
         url: &str,
         body: Option<&Value>,
+        units: usize,
     ) -> Result<Written, ConnectorError> {
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
+            // Our side of Graph's write budget first: wait a little, or hand the wait back.
+            loop {
+                let taken = self
+                    .writes
+                    .lock()
+                    .expect("write budget")
+                    .take(units, Instant::now());
+                match taken {
+                    Ok(()) => break,
+                    Err(wait) if waited + wait <= LONGEST_WAIT_IN_CALL => {
+                        waited += wait;
+                        tokio::time::sleep(wait).await;
+                    }
+                    Err(wait) => {
+                        return Err(ConnectorError::Throttled {
+                            retry_after: wait,
+                            detail: format!(
+                                "Graph's write budget for `{}` is spent for now ({} writes per \
+                                 150 s); the rest waits",
+                                self.name, self.settings.write_budget_per_150s
+                            ),
+                        });
+                    }
+                }
+            }
             let answer = match self.exchange(method.clone(), url, body).await {
                 Ok(answer) => answer,
                 Err(ConnectorError::Transient(detail)) => return Ok(Written::Uncertain(detail)),
                 Err(error) => return Err(error),
             };
             if answer.status == StatusCode::TOO_MANY_REQUESTS {
+                self.close_writes(&answer);
                 self.wait(&answer, attempt).await?;
                 continue;
             }
@@ -407,6 +507,15 @@ impl GraphTenant {
                 Written::Refused(answer)
             });
         }
+    }
+
+    /// A 429 for a write: no caller sends writes until Graph's `Retry-After` has passed.
+    fn close_writes(&self, answer: &Answer) {
+        let wait = answer.retry_after.unwrap_or(Duration::from_secs(1));
+        self.writes
+            .lock()
+            .expect("write budget")
+            .close_for(wait, Instant::now());
     }
 
     /// Waits as Graph asked (or backs off), unless that is too long for one call or the
@@ -472,7 +581,7 @@ impl GraphTenant {
             let mut attempt = 0;
             let answer = loop {
                 attempt += 1;
-                match self.write(Method::POST, &url, Some(&body)).await? {
+                match self.write(Method::POST, &url, Some(&body), 1).await? {
                     Written::Done(answer) => break answer,
                     // Idempotent: send it again.
                     Written::Uncertain(detail) if attempt < ATTEMPTS => {
@@ -509,7 +618,7 @@ impl GraphTenant {
                 continue;
             };
             let url = self.url(&format!("/teams/{}/members/{}", segment(team), segment(id)));
-            match self.write(Method::DELETE, &url, None).await? {
+            match self.write(Method::DELETE, &url, None, 1).await? {
                 Written::Done(_) => {}
                 Written::Refused(answer) if answer.not_found() => {}
                 // Read back below (the engine's holding) decides; try again later.
@@ -582,7 +691,7 @@ impl GraphTenant {
                 .map(|id| format!("{OBJECT_PREFIX}{id}"))
                 .collect();
             let body = json!({ "members@odata.bind": binds });
-            let reconcile = match self.write(Method::PATCH, &url, Some(&body)).await? {
+            let reconcile = match self.write(Method::PATCH, &url, Some(&body), 1).await? {
                 Written::Done(_) => return Ok(()),
                 Written::Refused(answer) if answer.already_exists() => answer.describe(),
                 Written::Uncertain(detail) => detail,
@@ -685,7 +794,7 @@ impl GraphTenant {
                     .collect();
                 let body = json!({ "requests": requests });
                 let answer = match self
-                    .write(Method::POST, &self.url("/$batch"), Some(&body))
+                    .write(Method::POST, &self.url("/$batch"), Some(&body), chunk.len())
                     .await?
                 {
                     Written::Done(answer) => answer,
@@ -728,6 +837,7 @@ impl GraphTenant {
                         404 => not_found = true,
                         429 | 424 | 500..=599 => {
                             if inner.status == StatusCode::TOO_MANY_REQUESTS {
+                                self.close_writes(&inner);
                                 let asked = inner.retry_after.unwrap_or_else(|| backoff(attempt));
                                 wait = Some(wait.map_or(asked, |w| w.max(asked)));
                             }
@@ -1062,6 +1172,27 @@ mod tests {
             assert!(backoff(1) >= Duration::from_millis(250));
             assert!(backoff(10) <= Duration::from_secs(8));
         }
+    }
+
+    #[test]
+    fn the_write_budget_is_a_sliding_window() {
+        let start = Instant::now();
+        let mut budget = WriteBudget::new(30);
+        assert_eq!(budget.take(20, start), Ok(()));
+        assert_eq!(budget.take(10, start + Duration::from_secs(10)), Ok(()));
+        // Full: room for 5 comes when the first 20 leave, 150 s after they were sent.
+        assert_eq!(
+            budget.take(5, start + Duration::from_secs(100)),
+            Err(Duration::from_secs(50))
+        );
+        assert_eq!(budget.take(5, start + Duration::from_secs(150)), Ok(()));
+        // Graph's 429 closes the gate whatever our count says.
+        budget.close_for(Duration::from_secs(7), start + Duration::from_secs(150));
+        assert_eq!(
+            budget.take(1, start + Duration::from_secs(151)),
+            Err(Duration::from_secs(6))
+        );
+        assert_eq!(WriteBudget::new(0).take(10_000, start), Ok(()));
     }
 
     #[test]

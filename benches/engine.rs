@@ -15,6 +15,10 @@
 mod directory;
 #[path = "support/history.rs"]
 mod history;
+#[path = "support/measure.rs"]
+mod measure;
+
+use measure::{report, wait_and_measure};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -129,7 +133,7 @@ async fn main() {
             .await,
         );
     }
-    let lags = wait_and_measure(&pool, &ids).await;
+    let lags = wait_and_measure(&pool, &ids, Duration::from_secs(600)).await;
     report("removal lag, one lease every 50 ms", &lags);
 
     // Burst: (by default) 10,000 leases on 100 groups ending in the same second.
@@ -156,7 +160,7 @@ async fn main() {
         }
     }
     println!("burst: {} leases ending at {end}", ids.len());
-    let lags = wait_and_measure(&pool, &ids).await;
+    let lags = wait_and_measure(&pool, &ids, Duration::from_secs(600)).await;
     report(
         &format!(
             "burst of {} across {burst_groups} groups",
@@ -270,54 +274,4 @@ async fn lease(pool: &PgPool, principal: Uuid, entitlement: Uuid, ends_at: DateT
     .fetch_one(pool)
     .await
     .unwrap()
-}
-
-/// Waits until every lease is removed and verified; returns the lags in seconds, sorted.
-async fn wait_and_measure(pool: &PgPool, ids: &[Uuid]) -> Vec<f64> {
-    let started = Instant::now();
-    loop {
-        let open: i64 = sqlx::query_scalar(
-            "select count(*) from grants where id = any($1) and verified_at is null",
-        )
-        .bind(ids)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        if open == 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "{open} leases never removed"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let mut lags: Vec<f64> = sqlx::query_scalar(
-        "select extract(epoch from verified_at - ends_at)::float8 from grants where id = any($1)",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    lags.sort_by(|a, b| a.total_cmp(b));
-    lags
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn report(what: &str, lags: &[f64]) {
-    println!(
-        "{what}: n={} p50={:.3} s p99={:.3} s max={:.3} s min={:.3} s",
-        lags.len(),
-        percentile(lags, 50.0),
-        percentile(lags, 99.0),
-        lags.last().copied().unwrap_or_default(),
-        lags.first().copied().unwrap_or_default(),
-    );
 }

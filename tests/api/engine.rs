@@ -23,20 +23,21 @@ fn connectors(dir: &Directory) -> Connectors {
     c
 }
 
-struct Running {
+/// An engine running in this process, as the portal runs it.
+pub(crate) struct Running {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    fn start(pool: &PgPool, connectors: Connectors, lease: Duration) -> Self {
+    pub(crate) fn start(pool: &PgPool, connectors: Connectors, lease: Duration) -> Self {
         let (stop, stopping) = watch::channel(false);
         let engine = Engine::new(pool.clone(), connectors, seed::engine_settings(lease));
         let task = tokio::spawn(engine.run(stopping));
         Self { stop, task }
     }
 
-    async fn shut_down(self) {
+    pub(crate) async fn shut_down(self) {
         self.stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(30), self.task)
             .await
@@ -46,7 +47,7 @@ impl Running {
 }
 
 /// Polls `check` every 50 ms until it holds or `within` passes.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -695,56 +695,20 @@ mod engine {
 
     use chrono::{TimeDelta, Utc};
     use leasegate::server::connectors::Connectors;
-    use leasegate::server::engine::Engine;
     use serde_json::json;
     use sqlx::PgPool;
-    use tokio::sync::watch;
 
     use super::{Sim, group_and_people};
+    use crate::engine::{Running, eventually};
     use crate::seed;
 
     const CONNECTOR: &str = "contoso-cloud";
 
-    struct Running {
-        stop: watch::Sender<bool>,
-        task: tokio::task::JoinHandle<()>,
-    }
-
-    impl Running {
-        fn start(pool: &PgPool, sim: &Sim) -> Self {
-            let mut connectors = Connectors::default();
-            connectors.insert(CONNECTOR, Arc::new(sim.connector()));
-            let (stop, stopping) = watch::channel(false);
-            let engine = Engine::new(
-                pool.clone(),
-                connectors,
-                seed::engine_settings(Duration::from_secs(30)),
-            );
-            Self {
-                stop,
-                task: tokio::spawn(engine.run(stopping)),
-            }
-        }
-
-        async fn shut_down(self) {
-            self.stop.send(true).unwrap();
-            tokio::time::timeout(Duration::from_secs(30), self.task)
-                .await
-                .expect("the engine stops when asked")
-                .unwrap();
-        }
-    }
-
-    async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let started = std::time::Instant::now();
-        while !check().await {
-            assert!(started.elapsed() < within, "timed out waiting for: {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// The engine with one Graph connector for the simulator.
+    fn start(pool: &PgPool, sim: &Sim) -> Running {
+        let mut connectors = Connectors::default();
+        connectors.insert(CONNECTOR, Arc::new(sim.connector()));
+        Running::start(pool, connectors, Duration::from_secs(30))
     }
 
     /// People in the database and in the simulator, each with a grant of one Entra group.
@@ -781,7 +745,7 @@ mod engine {
     async fn entra_group_membership_follows_the_lease(pool: PgPool) {
         let sim = Sim::start().await;
         let (group, people, grants) = leases(&pool, &sim, 3, TimeDelta::seconds(3)).await;
-        let engine = Running::start(&pool, &sim);
+        let engine = start(&pool, &sim);
         eventually(Duration::from_secs(10), "members added", || async {
             sim.members(&group).await.len() == 3
         })
@@ -826,7 +790,7 @@ mod engine {
     async fn removal_waits_out_a_graph_outage(pool: PgPool) {
         let sim = Sim::start().await;
         let (group, _, grants) = leases(&pool, &sim, 4, TimeDelta::seconds(3)).await;
-        let engine = Running::start(&pool, &sim);
+        let engine = start(&pool, &sim);
         eventually(Duration::from_secs(10), "members added", || async {
             sim.members(&group).await.len() == 4
         })
@@ -874,8 +838,8 @@ mod engine {
     async fn two_engines_share_graph_work(pool: PgPool) {
         let sim = Sim::start().await;
         let (group, _, grants) = leases(&pool, &sim, 40, TimeDelta::seconds(3)).await;
-        let a = Running::start(&pool, &sim);
-        let b = Running::start(&pool, &sim);
+        let a = start(&pool, &sim);
+        let b = start(&pool, &sim);
         eventually(Duration::from_secs(30), "every grant revoked", || async {
             seed::count(
                 &pool,

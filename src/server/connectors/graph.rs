@@ -384,12 +384,18 @@ impl GraphTenant {
         unreachable!("the loop returns on its second turn")
     }
 
-    /// A read, retried through throttling, 5xx and lost answers.
-    async fn read(&self, url: &str) -> Result<Value, ConnectorError> {
+    /// A call that changes nothing (a GET, or a read such as `getByIds` that is a POST), retried
+    /// through throttling, 5xx and lost answers; the last answer, success or refusal.
+    async fn ask(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, ConnectorError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let answer = match self.exchange(Method::GET, url, None).await {
+            let answer = match self.exchange(method.clone(), url, body).await {
                 Ok(answer) => answer,
                 Err(error) if attempt < ATTEMPTS && !error.is_permanent() => {
                     tokio::time::sleep(backoff(attempt)).await;
@@ -397,41 +403,33 @@ impl GraphTenant {
                 }
                 Err(error) => return Err(error),
             };
-            if answer.ok() {
-                return Ok(answer.body);
-            }
             if answer.throttled() || answer.status.is_server_error() {
                 self.wait(&answer, attempt).await?;
                 continue;
             }
-            return Err(refusal(&answer));
+            return Ok(answer);
+        }
+    }
+
+    /// A read; any refusal is an error.
+    async fn read(&self, url: &str) -> Result<Value, ConnectorError> {
+        let answer = self.ask(Method::GET, url, None).await?;
+        if answer.ok() {
+            Ok(answer.body)
+        } else {
+            Err(refusal(&answer))
         }
     }
 
     /// A read whose 404 means "no such object": `Ok(None)`.
     async fn read_optional(&self, url: &str) -> Result<Option<Value>, ConnectorError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let answer = match self.exchange(Method::GET, url, None).await {
-                Ok(answer) => answer,
-                Err(error) if attempt < ATTEMPTS && !error.is_permanent() => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
-            if answer.ok() {
-                return Ok(Some(answer.body));
-            }
-            if answer.not_found() {
-                return Ok(None);
-            }
-            if answer.throttled() || answer.status.is_server_error() {
-                self.wait(&answer, attempt).await?;
-                continue;
-            }
-            return Err(refusal(&answer));
+        let answer = self.ask(Method::GET, url, None).await?;
+        if answer.ok() {
+            Ok(Some(answer.body))
+        } else if answer.not_found() {
+            Ok(None)
+        } else {
+            Err(refusal(&answer))
         }
     }
 
@@ -877,28 +875,12 @@ impl GraphTenant {
         for chunk in ids.chunks(BY_IDS_LIMIT) {
             let body = json!({ "ids": chunk, "types": ["user"] });
             // A read, although it is a POST: safe to repeat.
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let answer = match self.exchange(Method::POST, &url, Some(&body)).await {
-                    Ok(answer) => answer,
-                    Err(error) if attempt < ATTEMPTS && !error.is_permanent() => {
-                        tokio::time::sleep(backoff(attempt)).await;
-                        continue;
-                    }
-                    Err(error) => return Err(error),
-                };
-                if answer.ok() {
-                    if let Some(values) = answer.body["value"].as_array() {
-                        found.extend(values.iter().cloned());
-                    }
-                    break;
-                }
-                if answer.throttled() || answer.status.is_server_error() {
-                    self.wait(&answer, attempt).await?;
-                    continue;
-                }
+            let answer = self.ask(Method::POST, &url, Some(&body)).await?;
+            if !answer.ok() {
                 return Err(refusal(&answer));
+            }
+            if let Some(values) = answer.body["value"].as_array() {
+                found.extend(values.iter().cloned());
             }
         }
         Ok(found)

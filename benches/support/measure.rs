@@ -1,0 +1,54 @@
+//! What both engine benchmarks measure: how late after `ends_at` each removal was verified.
+
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Waits until every lease is removed and verified (at most `timeout`); returns the lags in
+/// seconds, sorted.
+pub async fn wait_and_measure(pool: &PgPool, ids: &[Uuid], timeout: Duration) -> Vec<f64> {
+    let started = Instant::now();
+    loop {
+        let open: i64 = sqlx::query_scalar(
+            "select count(*) from grants where id = any($1) and verified_at is null",
+        )
+        .bind(ids)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if open == 0 {
+            break;
+        }
+        assert!(started.elapsed() < timeout, "{open} leases never removed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut lags: Vec<f64> = sqlx::query_scalar(
+        "select extract(epoch from verified_at - ends_at)::float8 from grants where id = any($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    lags.sort_by(|a, b| a.total_cmp(b));
+    lags
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn report(what: &str, lags: &[f64]) {
+    println!(
+        "{what}: n={} p50={:.3} s p99={:.3} s max={:.3} s min={:.3} s",
+        lags.len(),
+        percentile(lags, 50.0),
+        percentile(lags, 99.0),
+        lags.last().copied().unwrap_or_default(),
+        lags.first().copied().unwrap_or_default(),
+    );
+}

@@ -28,7 +28,6 @@ use leasegate::server::config::EngineSettings;
 use leasegate::server::connectors::Connectors;
 use leasegate::server::engine::Engine;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -45,32 +44,7 @@ fn size(name: &str, default: usize) -> usize {
 
 #[tokio::main]
 async fn main() {
-    let server = std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL must name a PostgreSQL server (make bench sets it)");
-    let base = server
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap_or(&server)
-        .to_string();
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("{base}/postgres"))
-        .await
-        .expect("connecting to PostgreSQL");
-    sqlx::query("drop database if exists leasegate_bench with (force)")
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query("create database leasegate_bench")
-        .execute(&admin)
-        .await
-        .unwrap();
-    let pool = PgPoolOptions::new()
-        .max_connections(10)
-        .connect(&format!("{base}/leasegate_bench"))
-        .await
-        .unwrap();
-    leasegate::server::db::migrate(&pool).await.unwrap();
+    let pool = measure::fresh_database("leasegate_bench").await;
 
     let dir = match std::env::var("BENCH_DIRECTORY").as_deref() {
         Ok("samba") => directory::samba(),

@@ -26,7 +26,6 @@ use leasegate::server::connectors::graph::{GraphSettings, GraphTenant};
 use leasegate::server::engine::Engine;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -81,32 +80,7 @@ impl Sim {
 
 #[tokio::main]
 async fn main() {
-    let server = std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL must name a PostgreSQL server (make bench-graph sets it)");
-    let base = server
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap_or(&server)
-        .to_string();
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("{base}/postgres"))
-        .await
-        .expect("connecting to PostgreSQL");
-    sqlx::query("drop database if exists leasegate_bench_graph with (force)")
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query("create database leasegate_bench_graph")
-        .execute(&admin)
-        .await
-        .unwrap();
-    let pool = PgPoolOptions::new()
-        .max_connections(10)
-        .connect(&format!("{base}/leasegate_bench_graph"))
-        .await
-        .unwrap();
-    leasegate::server::db::migrate(&pool).await.unwrap();
+    let pool = measure::fresh_database("leasegate_bench_graph").await;
 
     let latency = size("BENCH_GRAPH_LATENCY_MS", 80);
     let simulator = leasegate::simulator::Simulator::new(TENANT);

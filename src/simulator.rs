@@ -426,16 +426,6 @@ impl Simulator {
         self.with(|s| s.log.clone())
     }
 
-    /// A group's member ids, whatever replication lag hides.
-    pub fn members(&self, group: &str) -> Vec<String> {
-        self.with(|s| {
-            s.groups
-                .get(&group.to_lowercase())
-                .map(|g| g.members.clone())
-                .unwrap_or_default()
-        })
-    }
-
     /// Everything the simulator serves.
     pub fn router(&self) -> Router {
         let graph = Router::new()

@@ -1,9 +1,42 @@
-//! What both engine benchmarks measure: how late after `ends_at` each removal was verified.
+//! What both engine benchmarks share: a fresh database, and how late after `ends_at` each
+//! removal was verified.
 
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
+
+/// A new, migrated database `name` on `DATABASE_URL`'s server (an old one is dropped).
+pub async fn fresh_database(name: &str) -> PgPool {
+    let server = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must name a PostgreSQL server (make bench sets it)");
+    let base = server
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&server)
+        .to_string();
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{base}/postgres"))
+        .await
+        .expect("connecting to PostgreSQL");
+    sqlx::query(&format!("drop database if exists {name} with (force)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("create database {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(10)
+        .connect(&format!("{base}/{name}"))
+        .await
+        .unwrap();
+    leasegate::server::db::migrate(&pool).await.unwrap();
+    pool
+}
 
 /// Waits until every lease is removed and verified (at most `timeout`); returns the lags in
 /// seconds, sorted.

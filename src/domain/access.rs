@@ -48,7 +48,7 @@ named! {
 
 /// The access an entitlement gives, with what its kind needs. Stored as JSON with the
 /// entitlement and pinned on each grant, so a grant is removed as it was given.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Access {
     AdGroup,
@@ -89,6 +89,11 @@ impl Access {
             _ => None,
         }
     }
+}
+
+/// Whether `value` is an Entra object id: a GUID in its 36-character form, any case.
+pub fn is_object_id(value: &str) -> bool {
+    value.len() == 36 && uuid::Uuid::parse_str(value).is_ok()
 }
 
 impl EntitlementKind {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::domain::access::{Access, EntitlementKind, GroupRole};
+use crate::domain::access::{Access, EntitlementKind, GroupRole, is_object_id};
 use crate::domain::policy::{ApproverSource, Policy};
 use crate::server::config::Secret;
 use crate::server::connectors::{self, ConnectorSettings, Connectors, SecretSource};
@@ -112,11 +112,6 @@ impl EntitlementSpec {
             },
         })
     }
-}
-
-/// Whether `value` is a GUID (Entra object ids), in any case.
-fn is_guid(value: &str) -> bool {
-    uuid::Uuid::parse_str(value.trim()).is_ok() && value.trim().len() == 36
 }
 
 /// Every problem in a catalog file, each with its line where one can be named.
@@ -264,7 +259,9 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
                 }
             }
             ConnectorSettings::Graph(connector) => {
-                if !is_guid(&connector.tenant_id) || !is_guid(&connector.client_id) {
+                if !is_object_id(connector.tenant_id.trim())
+                    || !is_object_id(connector.client_id.trim())
+                {
                     problems.push(format!(
                         "{here}: connector `{name}`: tenant_id and client_id are GUIDs \
                          (the directory id and the application id)"
@@ -342,7 +339,7 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
             | EntitlementKind::PimGroup
             | EntitlementKind::Team
             | EntitlementKind::EntraRole
-                if !is_guid(target) =>
+                if !is_object_id(target) =>
             {
                 problems.push(format!(
                     "{here}: entitlement `{key}`: the target of a {kind} entry is its object id \
@@ -359,11 +356,7 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
             _ => target.to_lowercase(),
         };
         if let Ok(access) = access
-            && !groups.insert((
-                entitlement.connector.clone(),
-                same_target,
-                serde_json::to_string(&access).unwrap_or_default(),
-            ))
+            && !groups.insert((entitlement.connector.clone(), same_target, access))
         {
             problems.push(format!(
                 "{here}: entitlement `{key}`: another entry already gives this access"

@@ -203,7 +203,7 @@ impl Engine {
         }
         // One connector call per pinned target, access and direction: removals that fall due
         // together on the same group become one modify with many values.
-        let mut batches: BTreeMap<(bool, String, String, String), Vec<Work>> = BTreeMap::new();
+        let mut batches: BTreeMap<(bool, String, String, Access), Vec<Work>> = BTreeMap::new();
         for item in work {
             let revoke = match item.state {
                 GrantState::Scheduled => false,
@@ -218,20 +218,25 @@ impl Engine {
                 .target_id
                 .clone()
                 .unwrap_or_else(|| item.target_ref.clone());
-            let access = serde_json::to_string(&item.access.0).unwrap_or_default();
             batches
-                .entry((revoke, item.connector.clone(), target, access))
+                .entry((
+                    revoke,
+                    item.connector.clone(),
+                    target,
+                    item.access.0.clone(),
+                ))
                 .or_default()
                 .push(item);
         }
-        let results: Vec<Result<Pass, sqlx::Error>> = futures::stream::iter(
-            batches
-                .into_iter()
-                .map(|((revoke, connector, ..), items)| self.work_batch(revoke, connector, items)),
-        )
-        .buffer_unordered(PARALLEL_TARGETS)
-        .collect()
-        .await;
+        let results: Vec<Result<Pass, sqlx::Error>> =
+            futures::stream::iter(batches.into_iter().map(
+                |((revoke, connector, _, access), items)| {
+                    self.work_batch(revoke, connector, access, items)
+                },
+            ))
+            .buffer_unordered(PARALLEL_TARGETS)
+            .collect()
+            .await;
         let mut pass = Pass::default();
         for result in results {
             let p = result?;
@@ -247,6 +252,7 @@ impl Engine {
         &self,
         revoke: bool,
         connector_name: String,
+        access: Access,
         items: Vec<Work>,
     ) -> Result<Pass, sqlx::Error> {
         let mut pass = Pass::default();
@@ -283,10 +289,10 @@ impl Engine {
             }
         };
         if revoke {
-            self.remove(connector.as_ref(), &target, items, &mut pass)
+            self.remove(connector.as_ref(), &access, &target, items, &mut pass)
                 .await?;
         } else {
-            self.add(connector.as_ref(), &target, items, &mut pass)
+            self.add(connector.as_ref(), &access, &target, items, &mut pass)
                 .await?;
         }
         Ok(pass)
@@ -320,6 +326,7 @@ impl Engine {
     async fn add(
         &self,
         connector: &dyn Connector,
+        access: &Access,
         target: &str,
         items: Vec<Work>,
         pass: &mut Pass,
@@ -365,7 +372,6 @@ impl Engine {
         if ready.is_empty() {
             return Ok(());
         }
-        let access = ready[0].0.access.0.clone();
         let leases: Vec<Lease> = ready
             .iter()
             .map(|(work, account)| Lease {
@@ -375,7 +381,7 @@ impl Engine {
                 reason: work.reason.clone(),
             })
             .collect();
-        let receipts = match connector.grant(&access, target, &leases).await {
+        let receipts = match connector.grant(access, target, &leases).await {
             Ok(receipts) => receipts,
             Err(error) => {
                 self.fail_all(ready.iter().map(|(w, _)| w), &error, false, pass)
@@ -409,6 +415,7 @@ impl Engine {
     async fn remove(
         &self,
         connector: &dyn Connector,
+        access: &Access,
         target: &str,
         items: Vec<Work>,
         pass: &mut Pass,
@@ -477,9 +484,8 @@ impl Engine {
         if ready.is_empty() {
             return Ok(());
         }
-        let access: Access = ready[0].0.access.0.clone();
         let accounts: Vec<String> = ready.iter().map(|(_, a)| a.clone()).collect();
-        if let Err(error) = connector.revoke(&access, target, &accounts).await {
+        if let Err(error) = connector.revoke(access, target, &accounts).await {
             self.fail_all(ready.iter().map(|(w, _)| w), &error, true, pass)
                 .await?;
             return Ok(());
@@ -494,7 +500,7 @@ impl Engine {
         let mut asked = accounts.clone();
         asked.extend(stale.iter().cloned());
         // Prove it: read the target back.
-        let mut still = match connector.holding(&access, target, &asked).await {
+        let mut still = match connector.holding(access, target, &asked).await {
             Ok(still) => still,
             Err(error) => {
                 self.fail_all(ready.iter().map(|(w, _)| w), &error, true, pass)
@@ -504,8 +510,8 @@ impl Engine {
         };
         let stale_held: Vec<String> = stale.into_iter().filter(|s| still.contains(s)).collect();
         if !stale_held.is_empty() {
-            let again = match connector.revoke(&access, target, &stale_held).await {
-                Ok(()) => connector.holding(&access, target, &asked).await,
+            let again = match connector.revoke(access, target, &stale_held).await {
+                Ok(()) => connector.holding(access, target, &asked).await,
                 Err(error) => Err(error),
             };
             match again {

@@ -68,13 +68,9 @@ fn base(headers: &HeaderMap) -> String {
     format!("http://{host}/v1.0")
 }
 
-fn is_guid(value: &str) -> bool {
-    value.len() == 36 && uuid::Uuid::parse_str(value).is_ok()
-}
-
 /// A user key must be an object id or a UPN (`user-get.md`).
 fn check_key(key: &str) -> Result<(), GraphError> {
-    if is_guid(key) || key.contains('@') {
+    if crate::domain::access::is_object_id(key) || key.contains('@') {
         Ok(())
     } else {
         Err(GraphError::bad_request(format!(
@@ -351,7 +347,9 @@ impl GraphError {
     }
 }
 
-/// `GET /users/{id | userPrincipalName}`.
+/// `GET /users/{id | userPrincipalName}`, with `$select` and `$expand=manager` (the manager as
+/// a nested object, `$select` inside the parentheses; absent when there is none:
+/// `user-list-manager.md`).
 pub(super) async fn get_user(
     State(sim): State<Simulator>,
     Extension(caller): Extension<Caller>,
@@ -359,7 +357,25 @@ pub(super) async fn get_user(
     RawQuery(query): RawQuery,
 ) -> Handled {
     caller.require(READ_USERS)?;
-    let select = selected(&params(&query));
+    let params = params(&query);
+    let select = selected(&params);
+    let expand_manager = match params.get("$expand").map(|e| e.trim()) {
+        None => None,
+        Some("manager") => Some(None),
+        Some(e) => match e
+            .strip_prefix("manager($select=")
+            .and_then(|f| f.strip_suffix(')'))
+        {
+            Some(fields) => Some(Some(
+                fields.split(',').map(|f| f.trim().to_string()).collect(),
+            )),
+            None => {
+                return Err(GraphError::bad_request(format!(
+                    "Could not find a property named '{e}' on type 'microsoft.graph.user'."
+                )));
+            }
+        },
+    };
     sim.with(|s| {
         let id = user_id(s, &key)?;
         let mut body = project(s, &id, &select).ok_or_else(|| GraphError::not_found(&key))?;
@@ -367,6 +383,11 @@ pub(super) async fn get_user(
             && let Some(obj) = body.as_object_mut()
         {
             obj.remove("@odata.type");
+        }
+        if let Some(manager_select) = expand_manager
+            && let Some(manager) = s.users[&id].manager.clone().filter(|m| visible(s, m))
+        {
+            body["manager"] = project(s, &manager, &manager_select).unwrap_or(Value::Null);
         }
         body["@odata.context"] = json!("https://graph.microsoft.com/v1.0/$metadata#users/$entity");
         Ok(json_response(StatusCode::OK, body))
@@ -438,13 +459,13 @@ fn user_relation_of(
         })
     })?;
     match found {
-        Found::Page(items) => page(
-            &sim,
-            items,
-            &params,
-            &headers,
-            &format!("/users/{key}/{relation}"),
-        ),
+        Found::Page(items) => {
+            let path = match &cast {
+                Some(c) => format!("/users/{key}/{relation}/{c}"),
+                None => format!("/users/{key}/{relation}"),
+            };
+            page(&sim, items, &params, &headers, &path)
+        }
         Found::One(manager) => Ok(json_response(StatusCode::OK, manager)),
     }
 }

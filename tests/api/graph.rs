@@ -677,6 +677,11 @@ async fn a_fresh_object_is_waited_for() {
         .await
         .unwrap();
     assert_eq!(sim.members(&group).await, people);
+    let log = sim.log().await;
+    assert!(
+        log.iter().any(|(m, _, s)| m == "PATCH" && *s == 404),
+        "the fresh group 404ed first: {log:?}"
+    );
     // A member that does not exist at all is refused for good.
     let ghost = "0f0f0f0f-0000-4000-8000-000000000000".to_string();
     assert!(matches!(

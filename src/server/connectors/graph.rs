@@ -14,7 +14,7 @@
 //!
 //! Sources: `../shared/docs/microsoft-apis.md` §1-§2 (Microsoft's Graph documentation).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -93,6 +93,9 @@ const BIND_LIMIT: usize = 20;
 const BATCH_LIMIT: usize = 20;
 const BY_IDS_LIMIT: usize = 1000;
 const PAGE: u32 = 999;
+/// Up to this many people, team memberships are looked up one `$filter` each; more, by
+/// listing the team once.
+const FILTERED_LOOKUPS: usize = 4;
 /// The longest throttling wait taken inside one call; longer ones go back to the engine.
 const LONGEST_WAIT_IN_CALL: Duration = Duration::from_secs(10);
 /// Attempts of one call (throttling, 5xx, replication lag) before giving up for this pass.
@@ -435,16 +438,28 @@ impl GraphTenant {
 
     /// Every item of a collection, following `@odata.nextLink` exactly as given.
     async fn read_all(&self, url: &str) -> Result<Vec<Value>, ConnectorError> {
+        self.read_all_optional(url).await?.ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "Graph 404: the object behind {} does not exist",
+                path_of(url)
+            ))
+        })
+    }
+
+    /// Every item of a collection; `Ok(None)` when its owner does not exist (a 404).
+    async fn read_all_optional(&self, url: &str) -> Result<Option<Vec<Value>>, ConnectorError> {
         let mut items = Vec::new();
         let mut next = Some(url.to_string());
         while let Some(url) = next.take() {
-            let mut page = self.read(&url).await?;
+            let Some(mut page) = self.read_optional(&url).await? else {
+                return Ok(None);
+            };
             if let Some(Value::Array(values)) = page.get_mut("value").map(Value::take) {
                 items.extend(values);
             }
             next = page["@odata.nextLink"].as_str().map(str::to_string);
         }
-        Ok(items)
+        Ok(Some(items))
     }
 
     /// A write. Throttling is retried (Graph did not act on a throttled request); a 5xx or a
@@ -535,25 +550,35 @@ impl GraphTenant {
         Ok(())
     }
 
-    /// The team memberships of one user (at most one), looked up by `$filter` on the user id:
-    /// membership ids are opaque and never parsed.
-    async fn team_membership(
+    /// The team memberships of `users`, by lower-cased user id. A few are looked up by
+    /// `$filter` on the user id, many by listing the team once; membership ids are opaque and
+    /// never parsed.
+    async fn team_memberships(
         &self,
         team: &str,
-        user: &str,
-    ) -> Result<Option<Value>, ConnectorError> {
-        let filter = format!("(microsoft.graph.aadUserConversationMember/userId eq '{user}')");
-        let url = self.url(&format!(
-            "/teams/{}/members?$filter={}",
-            segment(team),
-            segment(&filter)
-        ));
-        Ok(self
-            .read(&url)
-            .await?
-            .get_mut("value")
-            .and_then(|v| v.as_array_mut())
-            .and_then(|v| v.pop()))
+        users: &[String],
+    ) -> Result<HashMap<String, Value>, ConnectorError> {
+        let by_user = |items: Vec<Value>| -> HashMap<String, Value> {
+            items
+                .into_iter()
+                .filter_map(|m| Some((m["userId"].as_str()?.to_lowercase(), m)))
+                .collect()
+        };
+        if users.len() > FILTERED_LOOKUPS {
+            let url = self.url(&format!("/teams/{}/members", segment(team)));
+            return Ok(by_user(self.read_all(&url).await?));
+        }
+        let mut found = HashMap::new();
+        for user in users {
+            let filter = format!("(microsoft.graph.aadUserConversationMember/userId eq '{user}')");
+            let url = self.url(&format!(
+                "/teams/{}/members?$filter={}",
+                segment(team),
+                segment(&filter)
+            ));
+            found.extend(by_user(self.read_all(&url).await?));
+        }
+        Ok(found)
     }
 
     /// Adds each person to the team with the role. Teams answers 201 for someone already in
@@ -608,10 +633,8 @@ impl GraphTenant {
         team: &str,
         accounts: &[String],
     ) -> Result<(), ConnectorError> {
-        for account in accounts {
-            let Some(membership) = self.team_membership(team, account).await? else {
-                continue;
-            };
+        let memberships = self.team_memberships(team, accounts).await?;
+        for membership in memberships.values() {
             let Some(id) = membership["id"].as_str() else {
                 continue;
             };
@@ -635,18 +658,19 @@ impl GraphTenant {
         role: GroupRole,
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
-        let mut holding = Vec::new();
-        for account in accounts {
-            if let Some(m) = self.team_membership(team, account).await? {
-                let owner = m["roles"]
-                    .as_array()
-                    .is_some_and(|r| r.iter().any(|v| v.as_str() == Some("owner")));
-                if role == GroupRole::Member || owner {
-                    holding.push(account.clone());
-                }
-            }
-        }
-        Ok(holding)
+        let memberships = self.team_memberships(team, accounts).await?;
+        Ok(accounts
+            .iter()
+            .filter(|account| {
+                memberships.get(&account.to_lowercase()).is_some_and(|m| {
+                    role == GroupRole::Member
+                        || m["roles"]
+                            .as_array()
+                            .is_some_and(|r| r.iter().any(|v| v.as_str() == Some("owner")))
+                })
+            })
+            .cloned()
+            .collect())
     }
 
     /// The direct members of a group (object ids, lower-cased); `Ok(None)` when the group does
@@ -656,17 +680,13 @@ impl GraphTenant {
             "/groups/{}/members?$select=id&$top={PAGE}",
             segment(group)
         ));
-        match self.read_all(&url).await {
-            Ok(items) => Ok(Some(
-                items
-                    .iter()
-                    .filter_map(|m| m["id"].as_str())
-                    .map(str::to_lowercase)
-                    .collect(),
-            )),
-            Err(ConnectorError::Permanent(detail)) if detail.starts_with("Graph 404") => Ok(None),
-            Err(error) => Err(error),
-        }
+        Ok(self.read_all_optional(&url).await?.map(|items| {
+            items
+                .iter()
+                .filter_map(|m| m["id"].as_str())
+                .map(str::to_lowercase)
+                .collect()
+        }))
     }
 
     async fn group_exists(&self, group: &str) -> Result<bool, ConnectorError> {
@@ -936,36 +956,24 @@ fn to_account(user: &Value) -> Option<Account> {
         upn: user["userPrincipalName"].as_str().map(str::to_string),
         display_name: user["displayName"].as_str().map(str::to_string),
         department: user["department"].as_str().map(str::to_string),
-        // Read separately (`/users/{id}/manager`) where it is needed.
-        manager: None,
+        // Present where the read expanded it.
+        manager: user["manager"]["id"].as_str().map(str::to_string),
     })
 }
 
 #[async_trait]
 impl Connector for GraphTenant {
     async fn find_account(&self, upn: &str) -> Result<Option<Account>, ConnectorError> {
+        // The manager comes in the same call, for manager approval.
         let url = self.url(&format!(
-            "/users/{}?$select={ACCOUNT_FIELDS}",
+            "/users/{}?$select={ACCOUNT_FIELDS}&$expand=manager($select=id)",
             segment(upn.trim())
         ));
-        let Some(mut account) = self
+        Ok(self
             .read_optional(&url)
             .await?
             .as_ref()
-            .and_then(to_account)
-        else {
-            return Ok(None);
-        };
-        // The manager, for manager approval: 404 when there is none.
-        let manager = self.url(&format!(
-            "/users/{}/manager?$select=id",
-            segment(&account.reference)
-        ));
-        account.manager = self
-            .read_optional(&manager)
-            .await?
-            .and_then(|m| m["id"].as_str().map(str::to_string));
-        Ok(Some(account))
+            .and_then(to_account))
     }
 
     async fn account(&self, reference: &str) -> Result<Option<Account>, ConnectorError> {

@@ -511,13 +511,21 @@ impl Connector for Slow {
         tokio::time::sleep(self.delay).await;
         self.inner.accounts_by_id(ids).await
     }
-    async fn target(&self, reference: &str) -> Result<Option<Target>, ConnectorError> {
+    async fn target(
+        &self,
+        access: &Access,
+        reference: &str,
+    ) -> Result<Option<Target>, ConnectorError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.target(reference).await
+        self.inner.target(access, reference).await
     }
-    async fn target_by_id(&self, id: &str) -> Result<Option<Target>, ConnectorError> {
+    async fn target_by_id(
+        &self,
+        access: &Access,
+        id: &str,
+    ) -> Result<Option<Target>, ConnectorError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.target_by_id(id).await
+        self.inner.target_by_id(access, id).await
     }
     async fn grant(
         &self,

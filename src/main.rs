@@ -198,6 +198,8 @@ async fn simulate_microsoft() -> anyhow::Result<()> {
             "User.Read.All",
             "Directory.Read.All",
             "TeamMember.ReadWrite.All",
+            "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+            "RoleAssignmentSchedule.ReadWrite.Directory",
         ],
     );
     let listener = tokio::net::TcpListener::bind(&listen)

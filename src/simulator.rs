@@ -14,6 +14,7 @@
 mod batch;
 mod control;
 mod directory;
+mod pim;
 mod teams;
 mod token;
 
@@ -109,6 +110,18 @@ pub(crate) struct Config {
     /// Added to every HTTP call (not to the parts of a `$batch`, which travel in one call):
     /// the network and service time of a real tenant, for benchmarks.
     pub latency_ms: u64,
+    /// PIM: how long after its start a schedule's membership is written (status
+    /// `PendingProvisioning` meanwhile).
+    pub pim_provisioning_delay_ms: u64,
+    /// PIM: an assignment cannot be removed sooner than this after it began
+    /// (`ActiveDurationTooShort`); 0 switches the rule off.
+    pub pim_minimum_active_minutes: i64,
+    /// PIM policy: the longest active assignment (PIM for Groups' default is six months).
+    pub pim_max_active_days: i64,
+    pub pim_allow_permanent_active: bool,
+    pub pim_require_justification: bool,
+    /// PIM policy: assignments wait for approval in Entra (`PendingApproval`).
+    pub pim_approval_required: bool,
 }
 
 impl Default for Config {
@@ -122,6 +135,12 @@ impl Default for Config {
             writes_per_150s: 3000,
             token_lifetime_seconds: 3599,
             latency_ms: 0,
+            pim_provisioning_delay_ms: 0,
+            pim_minimum_active_minutes: 5,
+            pim_max_active_days: 180,
+            pim_allow_permanent_active: false,
+            pim_require_justification: false,
+            pim_approval_required: false,
         }
     }
 }
@@ -241,6 +260,10 @@ pub(crate) struct SimState {
     apps: HashMap<String, App>,
     pub users: BTreeMap<String, User>,
     pub groups: BTreeMap<String, Group>,
+    /// PIM's active assignment schedules, groups and directory roles.
+    pub(crate) schedules: Vec<pim::Schedule>,
+    /// PIM requests by id, as answered.
+    pub pim_requests: BTreeMap<String, Value>,
     pub domain: String,
     pub config: Config,
     clock_offset: chrono::Duration,
@@ -260,6 +283,8 @@ impl SimState {
             apps: HashMap::new(),
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
+            schedules: Vec::new(),
+            pim_requests: BTreeMap::new(),
             domain: "contoso.test".into(),
             config: Config::default(),
             clock_offset: chrono::Duration::zero(),
@@ -414,7 +439,9 @@ impl Simulator {
     }
 
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> T {
-        f(&mut self.inner.state.lock().expect("simulator state"))
+        let mut state = self.inner.state.lock().expect("simulator state");
+        state.advance_pim();
+        f(&mut state)
     }
 
     pub(crate) fn tenant(&self) -> &str {
@@ -473,6 +500,42 @@ impl Simulator {
             .route(
                 "/v1.0/teams/{id}/members/{membership}",
                 delete(teams::remove),
+            )
+            .route(
+                "/v1.0/identityGovernance/privilegedAccess/group/assignmentScheduleRequests",
+                post(pim::group_request),
+            )
+            .route(
+                "/v1.0/identityGovernance/privilegedAccess/group/assignmentScheduleRequests/{id}",
+                get(pim::get_request),
+            )
+            .route(
+                "/v1.0/identityGovernance/privilegedAccess/group/assignmentScheduleRequests/{id}/{action}",
+                post(pim::cancel),
+            )
+            .route(
+                "/v1.0/identityGovernance/privilegedAccess/group/assignmentScheduleInstances",
+                get(pim::instances),
+            )
+            .route(
+                "/v1.0/roleManagement/directory/roleAssignmentScheduleRequests",
+                post(pim::role_request),
+            )
+            .route(
+                "/v1.0/roleManagement/directory/roleAssignmentScheduleRequests/{id}",
+                get(pim::get_request),
+            )
+            .route(
+                "/v1.0/roleManagement/directory/roleAssignmentScheduleRequests/{id}/{action}",
+                post(pim::cancel),
+            )
+            .route(
+                "/v1.0/roleManagement/directory/roleAssignmentScheduleInstances",
+                get(pim::instances),
+            )
+            .route(
+                "/v1.0/roleManagement/directory/roleDefinitions/{id}",
+                get(pim::role_definition),
             )
             .route("/{tenant}/oauth2/v2.0/token", post(token::issue))
             .fallback(unknown_segment)

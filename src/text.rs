@@ -91,6 +91,18 @@ fn system_words(details: &Value) -> String {
     if let Some(id) = system["team_membership_id"].as_str() {
         words.push_str(&format!("; Teams membership {id}"));
     }
+    if let Some(id) = system["pim_request_id"].as_str() {
+        words.push_str(&format!("; PIM request {id}"));
+    }
+    if let Some(id) = system["pim_schedule_id"].as_str() {
+        words.push_str(&format!(", schedule {id}"));
+    }
+    if let Some(status) = system["pim_status"].as_str() {
+        words.push_str(&format!(", {status}"));
+    }
+    if let Some(end) = system["pim_ends_at"].as_str() {
+        words.push_str(&format!(", ends {end} by Entra's own schedule"));
+    }
     words
 }
 
@@ -357,6 +369,12 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
         ),
         A::GrantReturned => "Given back early".into(),
         A::GrantOverdue => format!("OVERDUE: still present after its end ({})", text("error")),
+        A::GrantEndTold => format!(
+            "Told {} the lease's new end, {}{}",
+            text("connector"),
+            time("ends_at"),
+            system_words(details)
+        ),
         A::GrantRetrying => format!("Attempt failed, retrying: {}", text("error")),
         A::GrantFailed => format!("Could not be granted: {}", text("error")),
         A::GrantEndedUnprovisioned => {

@@ -83,6 +83,14 @@ export async function startStack() {
     body: readFileSync(join(repo, 'end2end/demo/microsoft.json')),
   });
   assert.ok(seeded.ok, `seeding the Graph simulator: ${seeded.status}`);
+  // Entra refuses to end a PIM assignment within 5 minutes of its start; the contract tests
+  // cover how the connector handles that. Here 2-minute leases end on time, so the rule is
+  // switched off (a documented switch of the simulator, not of the portal).
+  const configured = await fetch(`${simBase}/__sim__/config`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ pim_minimum_active_minutes: 0 }),
+  });
+  assert.ok(configured.ok, `configuring the Graph simulator: ${configured.status}`);
   writeFileSync(join(directoryDir, 'secrets', 'graph-client-secret'), simSecret);
   appendFileSync(
     join(directoryDir, 'catalog.toml'),
@@ -198,6 +206,13 @@ class Microsoft {
     const res = await fetch(`${this.base}/__sim__/groups/${groupId}/members`);
     assert.ok(res.ok, `simulator members: ${res.status}`);
     return (await res.json()).value;
+  }
+
+  /// The PIM schedules (group and role assignments) as the simulator holds them.
+  async pim() {
+    const res = await fetch(`${this.base}/__sim__/state`);
+    assert.ok(res.ok, `simulator state: ${res.status}`);
+    return (await res.json()).pim;
   }
 }
 

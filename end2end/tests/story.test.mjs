@@ -102,57 +102,94 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
 
 // The same story in Microsoft 365, through the Graph connector and the Graph simulator (written
 // from Microsoft's documentation, not Microsoft's service): Adele asks for the Project Falcon
-// team, Megan approves, the membership appears in the team, is removed after expiry, and the
-// trail carries the team's membership id.
+// team and the Helpdesk Administrator role, Megan approves both, the membership appears in the
+// team and the role as a PIM assignment whose own end is the lease's; after expiry the engine
+// removes both and reads them back, and the trail carries Microsoft's ids.
 const TEAM = '3d4e5f60-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
 const ADELE_OID = '0a1b2c3d-0001-4000-8000-000000000001';
+const HELPDESK = '729827e3-9c14-49f7-bb1b-9608f156bbb8';
 
-test('a team membership follows its lease in Microsoft 365', { timeout: 300_000 }, async () => {
+test('a team and an Entra role follow their leases in Microsoft 365', { timeout: 300_000 }, async () => {
   const adele = await newPage(stack);
   await adele.goto(`${stack.base}/request`);
   await signInAt(adele, stack, 'Adele Vance');
   await hydrated(adele);
-  await adele.getByRole('searchbox', { name: 'Search the catalog' }).fill('falcon');
-  await adele.getByRole('link', { name: 'Project Falcon team', exact: true }).click();
-  await adele.getByRole('heading', { level: 1, name: 'Project Falcon team' }).waitFor();
-  await adele.getByText(/^Team \(member\) · contoso-cloud/).waitFor();
-  await hydrated(adele);
-  await adele.getByLabel('2 minutes').check();
-  await adele.getByText(/^If approved now, your access would end /).waitFor();
-  await adele.getByLabel('Why do you need it?').fill('Falcon design review this week');
-  await adele.getByRole('button', { name: 'Submit request' }).click();
-  await adele.getByRole('status').getByText('Submitted. Your approvers have been asked.').waitFor();
-  await assertAccessible(adele);
+  // The team, then the role, each for two minutes with a reason.
+  for (const [search, name, kind, why] of [
+    ['falcon', 'Project Falcon team', /^Team \(member\) · contoso-cloud/, 'Falcon design review this week'],
+    ['helpdesk', 'Helpdesk Administrator (Entra ID role)', /^Entra ID role · contoso-cloud/, 'Reset passwords for the Falcon onboarding'],
+  ]) {
+    await adele.goto(`${stack.base}/request`);
+    await hydrated(adele);
+    await adele.getByRole('searchbox', { name: 'Search the catalog' }).fill(search);
+    await adele.getByRole('link', { name, exact: true }).click();
+    await adele.getByRole('heading', { level: 1, name }).waitFor();
+    await adele.getByText(kind).waitFor();
+    await hydrated(adele);
+    await adele.getByLabel('2 minutes').check();
+    await adele.getByText(/^If approved now, your access would end /).waitFor();
+    await adele.getByLabel('Why do you need it?').fill(why);
+    await adele.getByRole('button', { name: 'Submit request' }).click();
+    await adele.getByRole('status').getByText('Submitted. Your approvers have been asked.').waitFor();
+    await assertAccessible(adele);
+  }
   assert.ok(!(await stack.microsoft.members(TEAM)).includes(ADELE_OID), 'not before approval');
+  assert.deepEqual(await stack.microsoft.pim(), [], 'no PIM assignment before approval');
 
   const megan = await newPage(stack);
   await megan.goto(`${stack.base}/approvals`);
   await signInAt(megan, stack, 'Megan Bowen');
   await hydrated(megan);
-  const item = megan.getByRole('listitem').filter({ hasText: 'Adele Vance asks for Project Falcon team' });
-  await item.getByText('Falcon design review this week').waitFor();
-  await item.getByRole('button', { name: 'Approve' }).click();
-  await megan.getByRole('status').getByText('Approved. The access is being granted now.').waitFor();
+  for (const [name, why] of [
+    ['Project Falcon team', 'Falcon design review this week'],
+    ['Helpdesk Administrator (Entra ID role)', 'Reset passwords for the Falcon onboarding'],
+  ]) {
+    const item = megan.getByRole('listitem').filter({ hasText: `Adele Vance asks for ${name}` });
+    await item.getByText(why).waitFor();
+    await item.getByRole('button', { name: 'Approve' }).click();
+    await megan.getByRole('status').getByText('Approved. The access is being granted now.').waitFor();
+  }
+  const approvedAt = Date.now();
 
+  // In Microsoft 365: the team membership, and the role as a PIM assignment that Entra itself
+  // ends with the lease.
+  const adeleRole = async () => (await stack.microsoft.pim())
+    .find((s) => s.principalId === ADELE_OID && s.roleDefinitionId === HELPDESK);
   await eventually('Adele in the team', async () => (await stack.microsoft.members(TEAM)).includes(ADELE_OID), 15_000);
-  const grantedAt = Date.now();
+  await eventually('Adele has the role', async () => (await adeleRole()) !== undefined, 15_000);
+  const schedule = await adeleRole();
+  assert.equal(schedule.directoryScopeId, '/');
+  const endsIn = (Date.parse(schedule.endDateTime) - approvedAt) / 1000;
+  assert.ok(endsIn > 100 && endsIn < 140, `Entra's schedule ends ${endsIn}s after approval, expected about 120s`);
+
   await eventually('Adele removed from the team', async () => !(await stack.microsoft.members(TEAM)).includes(ADELE_OID), 170_000);
-  const heldFor = (Date.now() - grantedAt) / 1000;
+  await eventually('the role removed', async () => (await adeleRole()) === undefined, 30_000);
+  const heldFor = (Date.now() - approvedAt) / 1000;
   assert.ok(heldFor > 100, `held for ${heldFor}s, expected about 120s`);
 
   const irvin = await newPage(stack);
   await irvin.goto(`${stack.base}/governance`);
   await signInAt(irvin, stack, 'Irvin Sayers');
   await hydrated(irvin);
-  await irvin.getByRole('row').filter({ hasText: 'Requested falcon-team' }).getByRole('link', { name: 'Trail' }).click();
-  await irvin.getByRole('heading', { level: 1, name: 'Project Falcon team for Adele Vance' }).waitFor();
-  const actions = await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action));
-  assert.deepEqual(actions, [
+  const lifecycle = [
     'request.submitted', 'decision.approved', 'request.approved', 'grant.created',
     'grant.provisioned', 'grant.revoked',
-  ]);
+  ];
+  await irvin.getByRole('row').filter({ hasText: 'Requested falcon-team' }).getByRole('link', { name: 'Trail' }).click();
+  await irvin.getByRole('heading', { level: 1, name: 'Project Falcon team for Adele Vance' }).waitFor();
+  assert.deepEqual(await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action)), lifecycle);
   await irvin.getByText(/^Added adele\.vance@contoso\.test \(0a1b2c3d-0001-4000-8000-000000000001\) to .* as Team \(member\) in contoso-cloud; Teams membership \S+$/).waitFor();
   await irvin.getByText(/^Removed adele\.vance@contoso\.test .* as Team \(member\) \(expired\) and verified absent in contoso-cloud$/).waitFor();
+  await assertAccessible(irvin);
+
+  await irvin.goto(`${stack.base}/governance`);
+  await hydrated(irvin);
+  await irvin.getByRole('row').filter({ hasText: 'Requested helpdesk-admin' }).getByRole('link', { name: 'Trail' }).click();
+  await irvin.getByRole('heading', { level: 1, name: 'Helpdesk Administrator (Entra ID role) for Adele Vance' }).waitFor();
+  assert.deepEqual(await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action)), lifecycle);
+  // Microsoft's own ids: the PIM request and schedule, and the end Entra keeps.
+  await irvin.getByText(/^Added adele\.vance@contoso\.test \(0a1b2c3d-0001-4000-8000-000000000001\) to .* as Entra ID role in contoso-cloud; PIM request [0-9a-f-]{36}, schedule \S+, Provisioned, ends \S+ by Entra's own schedule$/).waitFor();
+  await irvin.getByText(/^Removed adele\.vance@contoso\.test .* as Entra ID role \(expired\) and verified absent in contoso-cloud$/).waitFor();
   await assertAccessible(irvin);
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
 });

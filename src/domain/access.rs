@@ -82,6 +82,15 @@ impl Access {
         }
     }
 
+    /// Whether the access is membership of a group (a team is its group): then it can also
+    /// be held through a nested group, which approvers are told about.
+    pub fn is_membership(&self) -> bool {
+        matches!(
+            self,
+            Access::AdGroup | Access::EntraGroup | Access::PimGroup { .. } | Access::Team { .. }
+        )
+    }
+
     /// The role in the group or team, where the kind has one.
     pub fn role(&self) -> Option<GroupRole> {
         match self {

@@ -19,6 +19,7 @@ named! {
         GrantCreated = "grant.created",
         GrantExtended = "grant.extended",
         GrantProvisioned = "grant.provisioned",
+        GrantEndTold = "grant.end_told",
         GrantRetrying = "grant.retrying",
         GrantFailed = "grant.failed",
         GrantReturned = "grant.returned",

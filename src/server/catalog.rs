@@ -761,6 +761,14 @@ kind = "entra_role"
 target = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
 name = "Helpdesk administrator"
 policy = "manager"
+
+[[entitlements]]
+key = "audit-site"
+connector = "contoso-cloud"
+kind = "sharepoint_site"
+target = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
+name = "Audit site"
+policy = "manager"
 "#;
 
     fn lab() -> Trust {
@@ -775,7 +783,7 @@ policy = "manager"
         let text = format!("{GOOD}{CLOUD}");
         let err = parse(&text, "c.toml", &lab()).unwrap_err().to_string();
         assert!(
-            err.contains("entra_role entries are not available yet"),
+            err.contains("sharepoint_site entries are not available yet"),
             "{err}"
         );
         assert_eq!(err.lines().count(), 2, "only that: {err}");
@@ -789,7 +797,7 @@ policy = "manager"
                 directory_scope: "/".into()
             }
         );
-        let text = text.replace("kind = \"entra_role\"", "kind = \"entra_group\"");
+        let text = text.replace("kind = \"sharepoint_site\"", "kind = \"entra_group\"");
         let catalog = parse(&text, "c.toml", &lab()).unwrap();
         let access: Vec<Access> = catalog
             .entitlements
@@ -805,6 +813,9 @@ policy = "manager"
                 },
                 Access::Team {
                     role: GroupRole::Member
+                },
+                Access::EntraRole {
+                    directory_scope: "/".into()
                 },
                 Access::EntraGroup,
             ]

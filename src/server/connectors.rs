@@ -128,11 +128,20 @@ pub trait Connector: Send + Sync {
             .find(|a| a.stable_id.as_deref() == Some(stable_id)))
     }
 
-    /// Reads a target by its reference, with its stable id. `Ok(None)`: no such target.
-    async fn target(&self, reference: &str) -> Result<Option<Target>, ConnectorError>;
+    /// Reads a target of `access` (a group, a directory role) by its reference, with its
+    /// stable id. `Ok(None)`: no such target.
+    async fn target(
+        &self,
+        access: &Access,
+        reference: &str,
+    ) -> Result<Option<Target>, ConnectorError>;
 
-    /// Finds a target by its stable id, wherever it was renamed or moved to.
-    async fn target_by_id(&self, stable_id: &str) -> Result<Option<Target>, ConnectorError>;
+    /// Finds a target of `access` by its stable id, wherever it was renamed or moved to.
+    async fn target_by_id(
+        &self,
+        access: &Access,
+        stable_id: &str,
+    ) -> Result<Option<Target>, ConnectorError>;
 
     /// Gives each lease's account the `access` to `target` (few calls, many members). The
     /// receipts carry what the system said about each, where it says more than "done".
@@ -228,7 +237,9 @@ impl ConnectorSettings {
         use crate::domain::access::EntitlementKind as K;
         match self {
             ConnectorSettings::Ldap(_) => kind == K::AdGroup,
-            ConnectorSettings::Graph(_) => matches!(kind, K::EntraGroup | K::Team),
+            ConnectorSettings::Graph(_) => {
+                matches!(kind, K::EntraGroup | K::PimGroup | K::EntraRole | K::Team)
+            }
         }
     }
 

@@ -208,6 +208,8 @@ impl Engine {
             let revoke = match item.state {
                 GrantState::Scheduled => false,
                 GrantState::Revoking => true,
+                // Extended past the end its target keeps: given again with the new end.
+                GrantState::Active if item.told_until.is_some_and(|t| t < item.ends_at) => false,
                 GrantState::Active | GrantState::Revoked | GrantState::Failed => {
                     // Claimed but not due after all (moved by an extension meanwhile).
                     grants::release(&self.pool, &self.worker, item.id).await?;
@@ -305,9 +307,12 @@ impl Engine {
     ) -> Result<Option<String>, ConnectorError> {
         let first = &items[0];
         if let Some(id) = &first.target_id {
-            return Ok(connector.target_by_id(id).await?.map(|t| t.reference));
+            return Ok(connector
+                .target_by_id(&first.access.0, id)
+                .await?
+                .map(|t| t.reference));
         }
-        let Some(target) = connector.target(&first.target_ref).await? else {
+        let Some(target) = connector.target(&first.access.0, &first.target_ref).await? else {
             return Ok(None);
         };
         if let Some(id) = &target.stable_id {
@@ -322,7 +327,9 @@ impl Engine {
         Ok(Some(target.reference))
     }
 
-    /// Provisioning: find each account, pin it, then add them all in one call.
+    /// Provisioning: find each account, pin it, then add them all in one call. Active grants
+    /// come here too when their target must be told a new end; giving access again is
+    /// idempotent and carries the new end.
     async fn add(
         &self,
         connector: &dyn Connector,
@@ -340,7 +347,7 @@ impl Engine {
             };
             match found {
                 Ok(Some(account)) if account.enabled => {
-                    if item.account_ref.is_none() {
+                    if item.account_ref.is_none() && item.state == GrantState::Scheduled {
                         if !grants::pin_account(&self.pool, &self.worker, item.id, &account).await?
                         {
                             continue; // the claim was lost
@@ -399,6 +406,10 @@ impl Engine {
                     .find(|r| &r.account == account)
                     .map(|r| &r.detail),
             };
+            if work.state == GrantState::Active {
+                grants::mark_end_told(&self.pool, &self.worker, &acted).await?;
+                continue;
+            }
             let Some(step) = step(work.state, GrantEvent::Provisioned) else {
                 continue;
             };
@@ -596,8 +607,10 @@ impl Engine {
         let attempt = u32::try_from(item.attempts).unwrap_or(0) + 1;
         let retry = match error {
             ConnectorError::Throttled { retry_after, .. } => Retry::In(retry_after.as_secs_f64()),
-            // A removal never gives up; it keeps trying and shows as overdue.
-            ConnectorError::Permanent(_) if revoke => {
+            // A removal never gives up; it keeps trying and shows as overdue. Nor does telling
+            // an active grant's target its new end: until it succeeds the target ends the
+            // access early, which is safe.
+            ConnectorError::Permanent(_) if revoke || item.state == GrantState::Active => {
                 Retry::In(retry_delay(attempt, Duration::from_secs(300)).as_secs_f64())
             }
             ConnectorError::Permanent(_) => {

@@ -15,6 +15,7 @@ use super::{Chaos, Config, Fault, Group, Simulator, User};
 
 pub(super) fn routes(sim: Simulator) -> Router {
     Router::new()
+        .route("/__sim__/", get(page))
         .route("/__sim__/reset", post(reset))
         .route("/__sim__/seed", post(seed))
         .route("/__sim__/state", get(state))
@@ -34,6 +35,11 @@ fn bad(message: impl Into<String>) -> Response {
         Json(json!({ "error": message.into() })),
     )
         .into_response()
+}
+
+/// A page that shows the tenant as it is now, for people watching the demo.
+async fn page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("page.html"))
 }
 
 /// Forgets the data, faults, switches, clock and log; keeps the registered applications.
@@ -225,6 +231,7 @@ async fn state(State(sim): State<Simulator>) -> Json<Value> {
                 "id": g.id, "displayName": g.display_name, "members": g.members,
                 "owners": g.owners,
             })).collect::<Vec<_>>(),
+            "pim": super::pim::state_json(s),
         })
     }))
 }

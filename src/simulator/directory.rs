@@ -43,7 +43,7 @@ const LINK_LIMIT: usize = 20;
 type Handled = Result<Response, GraphError>;
 
 /// The query string's parameters, decoded (`%24top` is `$top`).
-fn params(query: &Option<String>) -> HashMap<String, String> {
+pub(super) fn params(query: &Option<String>) -> HashMap<String, String> {
     query
         .as_deref()
         .map(|q| {
@@ -179,7 +179,7 @@ fn read_skip_token(sim: &Simulator, token: &str) -> Option<usize> {
 
 /// One page of a collection, with an absolute `@odata.nextLink` that carries the original
 /// parameters (`GDOCS:concepts/paging.md`).
-fn page(
+pub(super) fn page(
     sim: &Simulator,
     items: Vec<Value>,
     params: &HashMap<String, String>,

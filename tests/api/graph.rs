@@ -35,6 +35,8 @@ impl Sim {
             "Group.Read.All",
             "User.Read.All",
             "TeamMember.ReadWrite.All",
+            "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+            "RoleAssignmentSchedule.ReadWrite.Directory",
             "Directory.Read.All",
         ])
         .await
@@ -153,6 +155,11 @@ impl Sim {
             .collect()
     }
 
+    /// Users, groups and PIM schedules as the simulator holds them.
+    pub async fn state(&self) -> Value {
+        self.control(reqwest::Method::GET, "state", None).await
+    }
+
     pub async fn clear_log(&self) {
         self.control(reqwest::Method::DELETE, "requests", None)
             .await;
@@ -206,7 +213,13 @@ async fn tokens_are_fetched_cached_and_renewed() {
     let sim = Sim::start().await;
     let (group, people) = group_and_people(&sim, 1).await;
     let graph = sim.connector();
-    assert!(graph.target(&group).await.unwrap().is_some());
+    assert!(
+        graph
+            .target(&Access::EntraGroup, &group)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(graph.holders(&group).await.unwrap().is_empty());
     let tokens = |log: &[(String, String, u16)]| {
         log.iter()
@@ -692,6 +705,8 @@ async fn a_fresh_object_is_waited_for() {
     ));
 }
 
+mod pim;
+
 // The engine with a Graph connector: the same promises as with a directory.
 
 mod engine {
@@ -861,5 +876,85 @@ mod engine {
             assert_eq!(seed::events(&pool, *grant, "grant.provisioned").await, 1);
             assert_eq!(seed::events(&pool, *grant, "grant.revoked").await, 1);
         }
+    }
+
+    /// A PIM lease: Entra's schedule carries the lease's end; an extension is told to Entra
+    /// at once, so Entra does not end the access at the old end; at the new end the engine
+    /// removes it (PIM's five minutes have not passed, so through `$ref`) and reads it back.
+    #[sqlx::test]
+    async fn a_pim_lease_tells_entra_its_end_and_its_extension(pool: PgPool) {
+        use leasegate::domain::grant::{GrantEvent, GrantState};
+        let sim = Sim::start().await;
+        let (group, people) = group_and_people(&sim, 1).await;
+        let entitlement = seed::entitlement_on(
+            &pool,
+            CONNECTOR,
+            "graph",
+            json!({ "kind": "pim_group", "role": "member" }),
+            &group,
+        )
+        .await;
+        let who = seed::principal(&pool, "person0@contoso.test", "Person 0").await;
+        let begin = Utc::now() + TimeDelta::milliseconds(300);
+        let first_end = begin + TimeDelta::seconds(6);
+        let grant = seed::grant(&pool, who, entitlement, begin, first_end).await;
+        let engine = start(&pool, &sim);
+        eventually(Duration::from_secs(10), "assigned and active", || async {
+            sim.members(&group).await == people && seed::grant_state(&pool, grant).await == "active"
+        })
+        .await;
+        let schedule_end = |state: serde_json::Value| {
+            state["pim"][0]["endDateTime"]
+                .as_str()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                .map(|e| e.with_timezone(&Utc))
+        };
+        let told = schedule_end(sim.state().await).expect("a schedule");
+        assert!((told - first_end).num_milliseconds().abs() < 1000, "{told}");
+
+        let new_end = begin + TimeDelta::seconds(12);
+        let mut conn = pool.acquire().await.unwrap();
+        let step = GrantState::Active.step(GrantEvent::Extended).unwrap();
+        assert!(
+            leasegate::server::db::grants::extend(&mut conn, grant, step, new_end)
+                .await
+                .unwrap()
+        );
+        drop(conn);
+        eventually(Duration::from_secs(5), "Entra told the new end", || async {
+            schedule_end(sim.state().await)
+                .is_some_and(|e| (e - new_end).num_milliseconds().abs() < 1000)
+        })
+        .await;
+        assert_eq!(seed::events(&pool, grant, "grant.end_told").await, 1);
+        // Past the first end: Entra kept the access, as the lease says.
+        let wait = (first_end + TimeDelta::seconds(1) - Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        assert_eq!(sim.members(&group).await, people, "held past the old end");
+
+        eventually(Duration::from_secs(15), "removed and verified", || async {
+            seed::count(
+                &pool,
+                "select count(*) from grants where state = 'revoked' and removal = 'verified'",
+            )
+            .await
+                == 1
+        })
+        .await;
+        assert!(sim.members(&group).await.is_empty());
+        assert!(sim.state().await["pim"].as_array().unwrap().is_empty());
+        let provisioned: serde_json::Value = sqlx::query_scalar(
+            "select details from audit_events where action = 'grant.provisioned'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(
+            provisioned["system"]["pim_request_id"].is_string(),
+            "the trail keeps Microsoft's ids: {provisioned}"
+        );
+        engine.shut_down().await;
     }
 }

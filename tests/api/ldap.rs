@@ -356,15 +356,25 @@ async fn accounts_are_found_by_stable_id(dir: &Directory) {
     let group = dir
         .add_group(&mut admin, &format!("Stable {id}"), &[])
         .await;
-    let target = connector.target(&group).await.unwrap().expect("the group");
+    let target = connector
+        .target(&Access::AdGroup, &group)
+        .await
+        .unwrap()
+        .expect("the group");
     let by_id = connector
-        .target_by_id(target.stable_id.as_deref().expect("a group id"))
+        .target_by_id(
+            &Access::AdGroup,
+            target.stable_id.as_deref().expect("a group id"),
+        )
         .await
         .unwrap()
         .expect("found by id");
     assert!(leasegate::domain::policy::same_dn(&by_id.reference, &group));
     assert_eq!(
-        connector.target(&accounts[0].reference).await.unwrap(),
+        connector
+            .target(&Access::AdGroup, &accounts[0].reference)
+            .await
+            .unwrap(),
         None,
         "not a group"
     );

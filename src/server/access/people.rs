@@ -133,6 +133,9 @@ pub async fn resolve_stages(
 /// holds the access. Found once at submission and stored with the request, so the inbox never
 /// asks the directory while it loads. A directory that does not answer is said, not fatal.
 pub async fn hints(connector: &dyn Connector, entry: &Entry, account: &Account) -> Vec<StoredHint> {
+    if !entry.access.is_membership() {
+        return Vec::new();
+    }
     match connector
         .indirect_paths(&entry.target, &account.reference)
         .await

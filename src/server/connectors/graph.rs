@@ -1,7 +1,8 @@
 //! `GraphTenant`: an Entra ID tenant and Microsoft 365, through Microsoft Graph (plain HTTP with
 //! reqwest and serde; no SDK). It gives direct membership of Entra security and Microsoft 365
-//! groups (`entra_group`) and membership or ownership of Teams (`team`); other kinds are
-//! refused until they are built.
+//! groups (`entra_group`), membership or ownership of Teams (`team`), and time-bound PIM
+//! assignments of group membership or ownership (`pim_group`) and of directory roles
+//! (`entra_role`, in [`pim`]); other kinds are refused until they are built.
 //!
 //! Microsoft's writes are not idempotent (adding a member twice is a 400, removing a non-member
 //! a 404), and a 5xx or a lost answer says nothing about whether a write happened. So every
@@ -12,7 +13,7 @@
 //! back to the engine as [`ConnectorError::Throttled`]. Graph's error codes are kept in the
 //! messages, which end up in the audit trail.
 //!
-//! Sources: `../shared/docs/microsoft-apis.md` §1-§2 (Microsoft's Graph documentation).
+//! Sources: `../shared/docs/microsoft-apis.md` §1-§5 (Microsoft's Graph documentation).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -29,6 +30,8 @@ use tokio::sync::Mutex;
 use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
 use crate::domain::access::{Access, GroupRole};
 use crate::server::config::Secret;
+
+mod pim;
 
 /// A Graph connector as the catalog declares it (`kind = "graph"`). The client secret itself
 /// is never in the file: it comes from the environment variable or file named here.
@@ -676,8 +679,18 @@ impl GraphTenant {
     /// The direct members of a group (object ids, lower-cased); `Ok(None)` when the group does
     /// not exist.
     async fn members(&self, group: &str) -> Result<Option<HashSet<String>>, ConnectorError> {
+        self.relation(group, "members").await
+    }
+
+    /// A group's direct `members` or `owners` (object ids, lower-cased); `Ok(None)` when the
+    /// group does not exist.
+    async fn relation(
+        &self,
+        group: &str,
+        relation: &str,
+    ) -> Result<Option<HashSet<String>>, ConnectorError> {
         let url = self.url(&format!(
-            "/groups/{}/members?$select=id&$top={PAGE}",
+            "/groups/{}/{relation}?$select=id&$top={PAGE}",
             segment(group)
         ));
         Ok(self.read_all_optional(&url).await?.map(|items| {
@@ -946,6 +959,21 @@ fn path_of(url: &str) -> &str {
         .unwrap_or(url)
 }
 
+/// The PIM assignment an access to `target` is.
+fn pim_of<'a>(access: &'a Access, target: &'a str) -> pim::Pim<'a> {
+    match access {
+        Access::PimGroup { role } => pim::Pim::Group {
+            group: target,
+            role: *role,
+        },
+        Access::EntraRole { directory_scope } => pim::Pim::Role {
+            role: target,
+            scope: directory_scope,
+        },
+        _ => unreachable!("only PIM kinds are asked for"),
+    }
+}
+
 fn to_account(user: &Value) -> Option<Account> {
     let id = user["id"].as_str()?.to_string();
     Some(Account {
@@ -995,11 +1023,24 @@ impl Connector for GraphTenant {
             .collect())
     }
 
-    async fn target(&self, reference: &str) -> Result<Option<Target>, ConnectorError> {
-        let url = self.url(&format!(
-            "/groups/{}?$select=id,displayName",
-            segment(reference.trim())
-        ));
+    async fn target(
+        &self,
+        access: &Access,
+        reference: &str,
+    ) -> Result<Option<Target>, ConnectorError> {
+        let url = match access {
+            Access::EntraGroup | Access::PimGroup { .. } | Access::Team { .. } => {
+                self.url(&format!(
+                    "/groups/{}?$select=id,displayName",
+                    segment(reference.trim())
+                ))
+            }
+            Access::EntraRole { .. } => self.url(&format!(
+                "/roleManagement/directory/roleDefinitions/{}",
+                segment(reference.trim())
+            )),
+            other => return Err(ConnectorError::unsupported(&self.name, other)),
+        };
         Ok(self.read_optional(&url).await?.and_then(|g| {
             let id = g["id"].as_str()?.to_string();
             Some(Target {
@@ -1009,8 +1050,12 @@ impl Connector for GraphTenant {
         }))
     }
 
-    async fn target_by_id(&self, stable_id: &str) -> Result<Option<Target>, ConnectorError> {
-        self.target(stable_id).await
+    async fn target_by_id(
+        &self,
+        access: &Access,
+        stable_id: &str,
+    ) -> Result<Option<Target>, ConnectorError> {
+        self.target(access, stable_id).await
     }
 
     async fn grant(
@@ -1033,6 +1078,9 @@ impl Connector for GraphTenant {
                 Ok(Vec::new())
             }
             Access::Team { role } => self.add_to_team(target, *role, &accounts).await,
+            Access::PimGroup { .. } | Access::EntraRole { .. } => {
+                self.grant_pim(pim_of(access, target), leases).await
+            }
             other => Err(ConnectorError::unsupported(&self.name, other)),
         }
     }
@@ -1046,6 +1094,9 @@ impl Connector for GraphTenant {
         match access {
             Access::EntraGroup => self.remove_members(target, accounts).await,
             Access::Team { .. } => self.remove_from_team(target, accounts).await,
+            Access::PimGroup { .. } | Access::EntraRole { .. } => {
+                self.revoke_pim(pim_of(access, target), accounts).await
+            }
             other => Err(ConnectorError::unsupported(&self.name, other)),
         }
     }
@@ -1059,6 +1110,9 @@ impl Connector for GraphTenant {
         match access {
             Access::EntraGroup => {}
             Access::Team { role } => return self.holding_team(target, *role, accounts).await,
+            Access::PimGroup { .. } | Access::EntraRole { .. } => {
+                return self.holding_pim(pim_of(access, target), accounts).await;
+            }
             other => return Err(ConnectorError::unsupported(&self.name, other)),
         }
         let Some(members) = self.members(target).await? else {

@@ -584,14 +584,22 @@ impl Connector for LdapDirectory {
         Ok(accounts)
     }
 
-    async fn target(&self, reference: &str) -> Result<Option<Target>, ConnectorError> {
+    async fn target(
+        &self,
+        _access: &Access,
+        reference: &str,
+    ) -> Result<Option<Target>, ConnectorError> {
         let found = self
             .search(reference, Scope::Base, GROUP_FILTER, &TARGET_ATTRS)
             .await?;
         Ok(found.into_iter().next().map(to_target))
     }
 
-    async fn target_by_id(&self, stable_id: &str) -> Result<Option<Target>, ConnectorError> {
+    async fn target_by_id(
+        &self,
+        _access: &Access,
+        stable_id: &str,
+    ) -> Result<Option<Target>, ConnectorError> {
         let filter = format!(
             "(&{GROUP_FILTER}{})",
             self.by_ids_filter(std::slice::from_ref(&stable_id.to_string()))

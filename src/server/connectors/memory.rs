@@ -263,7 +263,11 @@ impl Connector for MemoryDirectory {
         }))
     }
 
-    async fn target(&self, reference: &str) -> Result<Option<Target>, ConnectorError> {
+    async fn target(
+        &self,
+        _access: &Access,
+        reference: &str,
+    ) -> Result<Option<Target>, ConnectorError> {
         self.enter(Calls::Lookup).await?;
         Ok(self.with(|s| {
             s.groups.get(&key(reference)).map(|g| Target {
@@ -273,7 +277,11 @@ impl Connector for MemoryDirectory {
         }))
     }
 
-    async fn target_by_id(&self, stable_id: &str) -> Result<Option<Target>, ConnectorError> {
+    async fn target_by_id(
+        &self,
+        _access: &Access,
+        stable_id: &str,
+    ) -> Result<Option<Target>, ConnectorError> {
         self.enter(Calls::Lookup).await?;
         Ok(self.with(|s| {
             s.groups
@@ -408,7 +416,7 @@ mod tests {
         assert_eq!(found.reference, "cn=adele2,ou=moved");
         assert_eq!(dir.members("cn=g"), vec!["cn=adele2,ou=moved"]);
         assert_eq!(
-            dir.target_by_id(group.stable_id.as_deref().unwrap())
+            dir.target_by_id(&Access::AdGroup, group.stable_id.as_deref().unwrap())
                 .await
                 .unwrap()
                 .unwrap()

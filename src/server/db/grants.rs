@@ -129,12 +129,16 @@ pub async fn extend(
     ends_at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     debug_assert_eq!(step.event(), GrantEvent::Extended);
-    // A scheduled grant falls due at its start, which does not move; an active one at its end.
+    // A scheduled grant falls due at its start, which does not move; an active one at its end,
+    // or at once when its target keeps an earlier end of its own that must be moved.
     let next_due_at = (step.from() == GrantState::Active).then_some(ends_at);
     let done = sqlx::query!(
         r#"
         update grants
-           set state = $4, ends_at = $2, next_due_at = coalesce($5, next_due_at),
+           set state = $4, ends_at = $2,
+               next_due_at = case when $5::timestamptz is null then next_due_at
+                                  when told_until is not null and told_until < $2 then now()
+                                  else $5 end,
                updated_at = now()
          where id = $1 and state = $3
         "#,
@@ -199,6 +203,8 @@ pub struct Work {
     pub ends_at: DateTime<Utc>,
     /// The requester's justification, for systems that record one.
     pub reason: String,
+    /// The end the target itself was last told, for targets that keep one.
+    pub told_until: Option<DateTime<Utc>>,
     pub attempts: i32,
     pub overdue_since: Option<DateTime<Utc>>,
     pub revoke_reason: Option<RevokeReason>,
@@ -266,6 +272,7 @@ pub async fn claim_due(
                   g.ends_at as "ends_at: DateTime<Utc>",
                   coalesce((select r.justification from access_requests r
                              where r.id = g.request_id), '') as "reason!",
+                  g.told_until as "told_until: DateTime<Utc>",
                   g.attempts,
                   g.overdue_since as "overdue_since: DateTime<Utc>",
                   g.revoke_reason as "revoke_reason: RevokeReason",
@@ -670,18 +677,29 @@ pub async fn mark_provisioned(
 ) -> Result<bool, sqlx::Error> {
     debug_assert_eq!(step.event(), GrantEvent::Provisioned);
     let work = acted.work;
+    let told = work
+        .access
+        .0
+        .kind()
+        .target_enforces_end()
+        .then_some(work.ends_at);
     let mut tx = pool.begin().await?;
+    // Extended while being added: the target was told the old end, so it is told again now.
     let done = sqlx::query!(
         r#"
         update grants
-           set state = $4, provisioned_at = now(), next_due_at = ends_at, attempts = 0,
-               last_error = null, locked_by = null, locked_until = null, updated_at = now()
+           set state = $4, provisioned_at = now(), told_until = $5,
+               next_due_at = case when $5::timestamptz is not null and ends_at > $5 then now()
+                                  else ends_at end,
+               attempts = 0, last_error = null, locked_by = null, locked_until = null,
+               updated_at = now()
          where id = $1 and locked_by = $2 and state = $3
         "#,
         work.id,
         worker,
         step.from() as GrantState,
-        step.to() as GrantState
+        step.to() as GrantState,
+        told as Option<DateTime<Utc>>
     )
     .execute(&mut *tx)
     .await?;
@@ -694,6 +712,48 @@ pub async fn mark_provisioned(
         AuditAction::GrantProvisioned,
         &subject(work),
         acted.details(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Records that an active grant's target was told its new end (after an extension). False
+/// when this worker no longer held the claim.
+pub async fn mark_end_told(
+    pool: &PgPool,
+    worker: &str,
+    acted: &ActedOn<'_>,
+) -> Result<bool, sqlx::Error> {
+    let work = acted.work;
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query!(
+        r#"
+        update grants
+           set told_until = $4,
+               next_due_at = case when ends_at > $4 then now() else ends_at end,
+               attempts = 0, last_error = null, locked_by = null, locked_until = null,
+               updated_at = now()
+         where id = $1 and locked_by = $2 and state = $3
+        "#,
+        work.id,
+        worker,
+        GrantState::Active as GrantState,
+        work.ends_at as DateTime<Utc>
+    )
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let mut details = acted.details();
+    details["ends_at"] = json!(work.ends_at);
+    audit::record(
+        &mut tx,
+        &Actor::system("engine"),
+        AuditAction::GrantEndTold,
+        &subject(work),
+        details,
     )
     .await?;
     tx.commit().await?;

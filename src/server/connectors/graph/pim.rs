@@ -1,0 +1,505 @@
+//! Privileged Identity Management through Graph: time-bound active assignments of group
+//! membership or ownership (PIM for Groups) and of Entra directory roles. Each lease becomes an
+//! `adminAssign` whose schedule ends at the lease's end, so Entra removes the access itself
+//! even while the portal is down; the engine still removes it on time (`adminRemove`) and
+//! reads it back from the schedule instances (and, for groups, the membership itself).
+//!
+//! PIM's writes are not idempotent (`RoleAssignmentExists`, `RoleAssignmentDoesNotExist`) and
+//! a 201 is not proof of access (its `status` is): both are reconciled by reading the
+//! instances. `ActiveDurationTooShort` (no removal within five minutes of the start) is
+//! handled: a group membership is then removed through `$ref`, which PIM allows; a role waits
+//! until Entra allows it, and the engine is told when.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{ATTEMPTS, FILTERED_LOOKUPS, GraphTenant, PAGE, Written, backoff, refusal, segment};
+use crate::domain::access::GroupRole;
+use crate::server::connectors::{ConnectorError, Lease, Receipt};
+
+/// Entra refuses to end an assignment sooner than this after it began.
+const MINIMUM_ACTIVE: chrono::Duration = chrono::Duration::minutes(5);
+/// PIM records a justification of at most this many characters (UNVERIFIED; Entra's portal
+/// limits it to 500).
+const JUSTIFICATION_LIMIT: usize = 500;
+
+/// What a PIM assignment gives: a group role, or a directory role in a scope.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Pim<'a> {
+    Group { group: &'a str, role: GroupRole },
+    Role { role: &'a str, scope: &'a str },
+}
+
+impl Pim<'_> {
+    fn requests(&self) -> &'static str {
+        match self {
+            Pim::Group { .. } => {
+                "/identityGovernance/privilegedAccess/group/assignmentScheduleRequests"
+            }
+            Pim::Role { .. } => "/roleManagement/directory/roleAssignmentScheduleRequests",
+        }
+    }
+
+    fn instances(&self) -> &'static str {
+        match self {
+            Pim::Group { .. } => {
+                "/identityGovernance/privilegedAccess/group/assignmentScheduleInstances"
+            }
+            Pim::Role { .. } => "/roleManagement/directory/roleAssignmentScheduleInstances",
+        }
+    }
+
+    /// The request body's fields that name the assignment.
+    fn body(&self, action: &str, principal: &str) -> Value {
+        match self {
+            Pim::Group { group, role } => json!({
+                "action": action, "principalId": principal, "groupId": group,
+                "accessId": role.as_str(),
+            }),
+            Pim::Role { role, scope } => json!({
+                "action": action, "principalId": principal, "roleDefinitionId": role,
+                "directoryScopeId": scope,
+            }),
+        }
+    }
+
+    /// A `$filter` for this assignment's instances: of one principal, or of the whole group or
+    /// role when many are asked about.
+    fn filter(&self, principal: Option<&str>) -> String {
+        match (self, principal) {
+            (_, Some(p)) => format!("principalId eq '{p}'"),
+            (Pim::Group { group, .. }, None) => format!("groupId eq '{group}'"),
+            (Pim::Role { role, .. }, None) => format!("roleDefinitionId eq '{role}'"),
+        }
+    }
+
+    fn matches(&self, instance: &Value) -> bool {
+        let same = |field: &str, value: &str| {
+            instance[field]
+                .as_str()
+                .is_some_and(|v| v.eq_ignore_ascii_case(value))
+        };
+        match self {
+            Pim::Group { group, role } => same("groupId", group) && same("accessId", role.as_str()),
+            Pim::Role { role, scope } => {
+                same("roleDefinitionId", role) && same("directoryScopeId", scope)
+            }
+        }
+    }
+
+    fn what(&self) -> String {
+        match self {
+            Pim::Group { group, role } => format!("{} of group {group}", role.as_str()),
+            Pim::Role { role, scope } => format!("role {role} in scope {scope}"),
+        }
+    }
+}
+
+fn iso(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn end_of(instance: &Value) -> Option<DateTime<Utc>> {
+    instance["endDateTime"]
+        .as_str()
+        .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+        .map(|e| e.with_timezone(&Utc))
+}
+
+fn start_of(instance: &Value) -> Option<DateTime<Utc>> {
+    instance["startDateTime"]
+        .as_str()
+        .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+        .map(|e| e.with_timezone(&Utc))
+}
+
+/// Whether an instance ends when the lease does (Entra keeps milliseconds; allow a second).
+fn ends_with(instance: &Value, lease: &Lease) -> bool {
+    end_of(instance).is_some_and(|end| (end - lease.ends_at).num_milliseconds().abs() < 1000)
+}
+
+fn justification(lease: &Lease) -> String {
+    let reason = lease.reason.trim();
+    let reason = if reason.is_empty() {
+        "Leasegate lease"
+    } else {
+        reason
+    };
+    reason.chars().take(JUSTIFICATION_LIMIT).collect()
+}
+
+impl GraphTenant {
+    /// One `adminAssign` per lease, its schedule ending with the lease.
+    pub(super) async fn grant_pim(
+        &self,
+        pim: Pim<'_>,
+        leases: &[Lease],
+    ) -> Result<Vec<Receipt>, ConnectorError> {
+        let mut receipts = Vec::with_capacity(leases.len());
+        for lease in leases {
+            receipts.push(self.assign(pim, lease).await?);
+        }
+        Ok(receipts)
+    }
+
+    async fn assign(&self, pim: Pim<'_>, lease: &Lease) -> Result<Receipt, ConnectorError> {
+        let url = self.url(pim.requests());
+        let mut body = pim.body("adminAssign", &lease.account);
+        body["justification"] = json!(justification(lease));
+        body["scheduleInfo"] = schedule(lease);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.write(Method::POST, &url, Some(&body), 1).await? {
+                Written::Done(answer) => return self.accepted(pim, lease, &answer.body).await,
+                Written::Refused(answer) if answer.code() == "RoleAssignmentExists" => {
+                    // Ours after a lost answer, or one made elsewhere: either way it must end
+                    // with this lease.
+                    return self.retell(pim, lease).await;
+                }
+                Written::Refused(answer) => return Err(refusal(&answer)),
+                Written::Uncertain(detail) => {
+                    if let Some(instance) = self.pim_instance(pim, &lease.account).await?
+                        && ends_with(&instance, lease)
+                    {
+                        return Ok(receipt_of_instance(lease, &instance, "Provisioned"));
+                    }
+                    if attempt >= ATTEMPTS {
+                        return Err(ConnectorError::Transient(detail));
+                    }
+                    tracing::debug!(connector = %self.name, %detail, "PIM assignment uncertain; again");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+    }
+
+    /// Makes an existing assignment end with `lease` (after an extension, or one that existed
+    /// before): `adminUpdate` with the lease's end, unless it already ends then.
+    pub(super) async fn retell(
+        &self,
+        pim: Pim<'_>,
+        lease: &Lease,
+    ) -> Result<Receipt, ConnectorError> {
+        if let Some(instance) = self.pim_instance(pim, &lease.account).await?
+            && ends_with(&instance, lease)
+        {
+            return Ok(receipt_of_instance(lease, &instance, "AlreadyAssigned"));
+        }
+        let url = self.url(pim.requests());
+        let mut body = pim.body("adminUpdate", &lease.account);
+        body["justification"] = json!(justification(lease));
+        body["scheduleInfo"] = schedule(lease);
+        match self.write(Method::POST, &url, Some(&body), 1).await? {
+            Written::Done(answer) => self.accepted(pim, lease, &answer.body).await,
+            // It ended meanwhile, or the answer was lost: the engine comes back and assigns.
+            Written::Refused(answer) if answer.code() == "RoleAssignmentDoesNotExist" => {
+                Err(ConnectorError::Transient(format!(
+                    "the PIM assignment ({}) ended while its end was being moved; assigning again",
+                    pim.what()
+                )))
+            }
+            Written::Refused(answer) => Err(refusal(&answer)),
+            Written::Uncertain(detail) => Err(ConnectorError::Transient(detail)),
+        }
+    }
+
+    /// A 201 is not proof of access: its `status` is.
+    async fn accepted(
+        &self,
+        pim: Pim<'_>,
+        lease: &Lease,
+        request: &Value,
+    ) -> Result<Receipt, ConnectorError> {
+        let status = request["status"].as_str().unwrap_or_default();
+        match status {
+            "Provisioned"
+            | "Granted"
+            | "ScheduleCreated"
+            | "PendingProvisioning"
+            | "PendingScheduleCreation" => Ok(Receipt {
+                account: lease.account.clone(),
+                detail: json!({
+                    "pim_request_id": request["id"],
+                    "pim_schedule_id": request["targetScheduleId"],
+                    "pim_status": status,
+                    "pim_ends_at": request["scheduleInfo"]["expiration"]["endDateTime"],
+                }),
+            }),
+            "PendingApproval" | "PendingAdminDecision" => {
+                // Leasegate's approval is the approval: withdraw the one Entra waits for.
+                if let Some(id) = request["id"].as_str() {
+                    let url = self.url(&format!("{}/{}/cancel", pim.requests(), segment(id)));
+                    if let Err(e) = self.write(Method::POST, &url, None, 1).await {
+                        tracing::warn!(connector = %self.name, error = %e, "could not cancel a PIM request waiting for approval");
+                    }
+                }
+                Err(ConnectorError::Permanent(format!(
+                    "PIM's policy for the {} requires approval in Entra (request {} was {status}); \
+                     Leasegate approves leases itself, so turn approval off for assignments in \
+                     that PIM policy",
+                    pim.what(),
+                    request["id"].as_str().unwrap_or("?")
+                )))
+            }
+            other => Err(ConnectorError::Permanent(format!(
+                "PIM answered the assignment of the {} with status {other} (request {})",
+                pim.what(),
+                request["id"].as_str().unwrap_or("?")
+            ))),
+        }
+    }
+
+    /// Ends each account's assignment: `adminRemove`; "does not exist" is done. A removal too
+    /// soon after the start is handled (see the module's comment). The group's membership is
+    /// then read and any that is left removed through `$ref`.
+    pub(super) async fn revoke_pim(
+        &self,
+        pim: Pim<'_>,
+        accounts: &[String],
+    ) -> Result<(), ConnectorError> {
+        let url = self.url(pim.requests());
+        let mut too_soon: Vec<String> = Vec::new();
+        for account in accounts {
+            let body = pim.body("adminRemove", account);
+            match self.write(Method::POST, &url, Some(&body), 1).await? {
+                Written::Done(answer) => {
+                    let status = answer.body["status"].as_str().unwrap_or_default();
+                    if status != "Revoked" {
+                        tracing::warn!(connector = %self.name, %status, "PIM removal answered an unexpected status; the read-back decides");
+                    }
+                }
+                Written::Refused(answer) if answer.code() == "RoleAssignmentDoesNotExist" => {}
+                Written::Refused(answer) if answer.code() == "ActiveDurationTooShort" => {
+                    too_soon.push(account.clone());
+                }
+                Written::Refused(answer) => return Err(refusal(&answer)),
+                // The read-back below (and the engine's) decides.
+                Written::Uncertain(detail) => {
+                    tracing::debug!(connector = %self.name, %detail, "PIM removal uncertain");
+                }
+            }
+        }
+        match pim {
+            Pim::Group { group, role } => {
+                // Too soon for PIM, or a membership outside PIM: the membership itself goes.
+                let relation = match role {
+                    GroupRole::Member => "members",
+                    GroupRole::Owner => "owners",
+                };
+                let Some(holders) = self.relation(group, relation).await? else {
+                    return Err(ConnectorError::Permanent(format!(
+                        "Entra group {group} does not exist"
+                    )));
+                };
+                let left: Vec<String> = accounts
+                    .iter()
+                    .filter(|a| holders.contains(&a.to_lowercase()))
+                    .cloned()
+                    .collect();
+                if left.is_empty() {
+                    return Ok(());
+                }
+                match role {
+                    GroupRole::Member => self.remove_members(group, &left).await,
+                    GroupRole::Owner => self.remove_owners(group, &left).await,
+                }
+            }
+            Pim::Role { .. } if too_soon.is_empty() => Ok(()),
+            Pim::Role { .. } => {
+                // Entra allows the removal five minutes after the start: come back then.
+                let instances = self.pim_instances(pim, &too_soon).await?;
+                let allowed = instances
+                    .values()
+                    .filter_map(start_of)
+                    .map(|start| start + MINIMUM_ACTIVE)
+                    .max()
+                    .unwrap_or_else(|| Utc::now() + chrono::Duration::minutes(1));
+                let wait = (allowed - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .max(Duration::from_secs(1));
+                Err(ConnectorError::Throttled {
+                    retry_after: wait,
+                    detail: format!(
+                        "Entra refuses to end the {} within 5 minutes of its start \
+                         (ActiveDurationTooShort); removing it at {}",
+                        pim.what(),
+                        iso(allowed)
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Which of `accounts` still hold the assignment: an active instance, or (for groups) the
+    /// membership itself.
+    pub(super) async fn holding_pim(
+        &self,
+        pim: Pim<'_>,
+        accounts: &[String],
+    ) -> Result<Vec<String>, ConnectorError> {
+        let instances = self.pim_instances(pim, accounts).await?;
+        let holders: HashSet<String> = match pim {
+            Pim::Group { group, role } => {
+                let relation = match role {
+                    GroupRole::Member => "members",
+                    GroupRole::Owner => "owners",
+                };
+                self.relation(group, relation).await?.ok_or_else(|| {
+                    ConnectorError::Permanent(format!("Entra group {group} does not exist"))
+                })?
+            }
+            Pim::Role { .. } => HashSet::new(),
+        };
+        Ok(accounts
+            .iter()
+            .filter(|a| {
+                let a = a.to_lowercase();
+                instances.contains_key(&a) || holders.contains(&a)
+            })
+            .cloned()
+            .collect())
+    }
+
+    /// The active instance of `principal`'s assignment, if any.
+    async fn pim_instance(
+        &self,
+        pim: Pim<'_>,
+        principal: &str,
+    ) -> Result<Option<Value>, ConnectorError> {
+        Ok(self
+            .pim_instances(pim, &[principal.to_string()])
+            .await?
+            .remove(&principal.to_lowercase()))
+    }
+
+    /// The active instances of the assignment, by lower-cased principal id: a few principals
+    /// by a `$filter` each, many by listing the group's or role's instances once.
+    async fn pim_instances(
+        &self,
+        pim: Pim<'_>,
+        principals: &[String],
+    ) -> Result<HashMap<String, Value>, ConnectorError> {
+        let filters: Vec<String> = if principals.len() > FILTERED_LOOKUPS {
+            vec![pim.filter(None)]
+        } else {
+            principals.iter().map(|p| pim.filter(Some(p))).collect()
+        };
+        let wanted: HashSet<String> = principals.iter().map(|p| p.to_lowercase()).collect();
+        let mut found = HashMap::new();
+        for filter in filters {
+            let url = self.url(&format!(
+                "{}?$filter={}&$top={PAGE}",
+                pim.instances(),
+                segment(&filter)
+            ));
+            for instance in self.read_all(&url).await? {
+                if !pim.matches(&instance) {
+                    continue;
+                }
+                if let Some(p) = instance["principalId"].as_str().map(str::to_lowercase)
+                    && wanted.contains(&p)
+                {
+                    found.insert(p, instance);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Removes owners one by one (`DELETE /groups/{id}/owners/{id}/$ref`); one already gone
+    /// is done.
+    async fn remove_owners(&self, group: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+        for account in accounts {
+            let url = self.url(&format!(
+                "/groups/{}/owners/{}/$ref",
+                segment(group),
+                segment(account)
+            ));
+            match self.write(Method::DELETE, &url, None, 1).await? {
+                Written::Done(_) => {}
+                Written::Refused(answer) if answer.not_found() => {}
+                Written::Refused(answer) => return Err(refusal(&answer)),
+                Written::Uncertain(detail) => return Err(ConnectorError::Transient(detail)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `scheduleInfo` for a lease: from now until its end.
+fn schedule(lease: &Lease) -> Value {
+    json!({
+        "startDateTime": iso(Utc::now().max(lease.starts_at)),
+        "expiration": {"type": "afterDateTime", "endDateTime": iso(lease.ends_at)},
+    })
+}
+
+fn receipt_of_instance(lease: &Lease, instance: &Value, status: &str) -> Receipt {
+    Receipt {
+        account: lease.account.clone(),
+        detail: json!({
+            "pim_schedule_id": instance
+                .get("assignmentScheduleId")
+                .or_else(|| instance.get("roleAssignmentScheduleId"))
+                .cloned()
+                .unwrap_or(Value::Null),
+            "pim_instance_id": instance["id"],
+            "pim_status": status,
+            "pim_ends_at": instance["endDateTime"],
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(end: &str) -> Lease {
+        Lease {
+            account: "a".into(),
+            starts_at: Utc::now(),
+            ends_at: DateTime::parse_from_rfc3339(end)
+                .unwrap()
+                .with_timezone(&Utc),
+            reason: "  ".into(),
+        }
+    }
+
+    #[test]
+    fn an_instance_ends_with_a_lease_to_the_second() {
+        let l = lease("2026-11-28T12:00:00Z");
+        assert!(ends_with(
+            &json!({"endDateTime": "2026-11-28T12:00:00.400Z"}),
+            &l
+        ));
+        assert!(!ends_with(
+            &json!({"endDateTime": "2026-11-28T12:00:05Z"}),
+            &l
+        ));
+        assert!(
+            !ends_with(&json!({"endDateTime": null}), &l),
+            "permanent is not ours"
+        );
+        assert_eq!(justification(&l), "Leasegate lease");
+    }
+
+    #[test]
+    fn filters_name_one_principal_or_the_whole_target() {
+        let pim = Pim::Role {
+            role: "r",
+            scope: "/",
+        };
+        assert_eq!(pim.filter(Some("p")), "principalId eq 'p'");
+        assert_eq!(pim.filter(None), "roleDefinitionId eq 'r'");
+        assert!(pim.matches(&json!({"roleDefinitionId": "R", "directoryScopeId": "/"})));
+        assert!(!pim.matches(
+            &json!({"roleDefinitionId": "r", "directoryScopeId": "/administrativeUnits/x"})
+        ));
+    }
+}

@@ -17,7 +17,15 @@ const GRANTS: usize = 500;
 const GROUPS: usize = 5;
 
 fn start_portal(database_url: &str, catalog_file: &str, password: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_leasegate"))
+    portal(database_url, catalog_file, password)
+        .spawn()
+        .expect("starting the portal binary")
+}
+
+/// The portal binary's command, its secret in `LEASEGATE_SECRET_FAULT_DIRECTORY`.
+fn portal(database_url: &str, catalog_file: &str, password: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_leasegate"));
+    command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)
@@ -30,9 +38,8 @@ fn start_portal(database_url: &str, catalog_file: &str, password: &str) -> Child
         .env("LEASEGATE_ENGINE_LEASE", "3s")
         .env("LEASEGATE_ENGINE_BATCH", "50")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting the portal binary")
+        .stderr(Stdio::null());
+    command
 }
 
 #[sqlx::test]
@@ -199,4 +206,153 @@ fn terminate(child: &mut Child) {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+}
+
+/// The same against Microsoft Graph: the portal (a child process) removes 200 Entra group
+/// memberships through the Graph simulator (in this process, 20 ms a call), is killed with
+/// SIGKILL half-way and started again: every membership is gone and each removal is recorded
+/// once.
+#[sqlx::test]
+async fn a_killed_portal_finishes_every_graph_removal_once(pool: PgPool) {
+    const PEOPLE: usize = 200;
+    let sim = crate::graph::Sim::start().await;
+    sim.config(serde_json::json!({ "latency_ms": 20 })).await;
+    let upns: Vec<String> = (0..PEOPLE)
+        .map(|i| format!("kill{i}@contoso.test"))
+        .collect();
+    let users: Vec<serde_json::Value> = upns
+        .iter()
+        .map(|u| serde_json::json!({ "userPrincipalName": u }))
+        .collect();
+    let ids = sim
+        .seed(serde_json::json!({
+            "users": users,
+            "groups": [{ "displayName": "Kill", "securityEnabled": true, "mailEnabled": false,
+                         "members": upns }],
+        }))
+        .await;
+    let group = ids["groups"]["Kill"].as_str().unwrap().to_string();
+    assert_eq!(sim.members(&group).await.len(), PEOPLE);
+
+    let id = unique();
+    let work = std::env::temp_dir().join(format!("leasegate-kill-graph-{id}"));
+    std::fs::create_dir_all(&work).unwrap();
+    let text = format!(
+        "[connectors.fault-cloud]\nkind = \"graph\"\ntenant_id = \"{}\"\nclient_id = \"{}\"\n\
+         client_secret_env = \"LEASEGATE_SECRET_FAULT_DIRECTORY\"\nauthority_url = \"{}\"\n\
+         graph_url = \"{}/v1.0\"\n\n[policies.auto]\nname = \"Auto\"\n\
+         durations = {{ default_minutes = 60, max_minutes = 480 }}\n\n\
+         [[entitlements]]\nkey = \"kill-cloud\"\nconnector = \"fault-cloud\"\nkind = \"entra_group\"\n\
+         target = \"{group}\"\nname = \"Kill\"\npolicy = \"auto\"\n",
+        crate::graph::TENANT,
+        crate::graph::CLIENT,
+        sim.base,
+        sim.base
+    );
+    let catalog_file = work.join("catalog.toml");
+    std::fs::write(&catalog_file, &text).unwrap();
+    let trust = catalog::Trust {
+        secrets_dir: None,
+        lab_mode: true,
+    };
+    let parsed = catalog::parse(&text, "catalog.toml", &trust).unwrap();
+    catalog::store(
+        &pool,
+        &parsed,
+        "catalog.toml",
+        &text,
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+
+    // Active grants pinned to each person's Entra object id, ending over four seconds.
+    let first_end = Utc::now() + TimeDelta::seconds(3);
+    for (i, upn) in upns.iter().enumerate() {
+        let oid = ids["users"][upn].as_str().unwrap().to_lowercase();
+        let principal: Uuid = sqlx::query_scalar(
+            "insert into principals (tenant_id, object_id, upn, display_name)
+             values ('t', $1, $2, $2) returning id",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(upn)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let ends_at = first_end + TimeDelta::milliseconds(20 * i as i64);
+        sqlx::query(
+            "insert into grants (principal_id, entitlement_id, starts_at, ends_at, state,
+                                 provisioned_at, next_due_at, connector_id, target_ref, access,
+                                 account_ref, account_id)
+             select $1, id, now() - interval '1 hour', $2, 'active', now() - interval '1 hour', $2,
+                    connector_id, target_ref, access, $3, $3
+               from entitlements where key = 'kill-cloud'",
+        )
+        .bind(principal)
+        .bind(ends_at)
+        .bind(&oid)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    let database: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL for the tests");
+    let database_url = format!("{}/{database}", server.rsplit_once('/').unwrap().0);
+    let catalog_path = catalog_file.to_string_lossy().into_owned();
+    let start = || {
+        portal(&database_url, &catalog_path, crate::graph::SECRET)
+            .env("LEASEGATE_LAB_MODE", "true")
+            .spawn()
+            .expect("starting the portal binary")
+    };
+
+    let mut portal = start();
+    let kill_at = first_end + TimeDelta::seconds(2);
+    tokio::time::sleep((kill_at - Utc::now()).to_std().unwrap_or_default()).await;
+    portal.kill().expect("SIGKILL");
+    portal.wait().unwrap();
+    let done_before = count(&pool, "select count(*) from grants where state = 'revoked'").await;
+    assert!(
+        done_before > 0 && done_before < PEOPLE as i64,
+        "the kill should land mid-way; {done_before} of {PEOPLE} were done"
+    );
+
+    let mut portal = start();
+    let started = Instant::now();
+    while count(&pool, "select count(*) from grants where state = 'revoked'").await < PEOPLE as i64
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not every grant was removed after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    terminate(&mut portal);
+
+    assert!(
+        sim.members(&group).await.is_empty(),
+        "every membership gone"
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from (select grant_id from audit_events where action = 'grant.revoked'
+                                    group by grant_id having count(*) = 1) once"
+        )
+        .await,
+        PEOPLE as i64,
+        "each removal is recorded exactly once"
+    );
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(
+        leasegate::server::db::audit::first_break(&mut conn)
+            .await
+            .unwrap(),
+        None
+    );
+    std::fs::remove_dir_all(&work).ok();
 }

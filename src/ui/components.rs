@@ -1,4 +1,5 @@
 pub mod field_error;
+pub mod kind_icon;
 pub mod notice;
 pub mod pill;
 pub mod require_area;

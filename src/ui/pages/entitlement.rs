@@ -8,6 +8,7 @@ use crate::api::catalog::{EntitlementDetail, get_entitlement};
 use crate::api::requests::SubmitRequest;
 use crate::error::AppError;
 use crate::ui::components::field_error::{FieldError, FormError};
+use crate::ui::components::kind_icon::KindIcon;
 use crate::ui::components::notice::{ErrorNotice, SignInAgain};
 use crate::ui::components::status::set_http_status;
 use crate::ui::components::time::Time;
@@ -90,7 +91,7 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
             <ul class="rules">
                 {detail.rules.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
             </ul>
-            <p class="muted">{format!("{} · {} · {}", crate::text::access_label(&detail.access), detail.system,
+            <p class="muted"><KindIcon kind=detail.access.kind()/>{format!("{} · {} · {}", crate::text::access_label(&detail.access), detail.system,
                 crate::text::short_dn(&detail.target))}</p>
             {detail.held_until.map(|until| view! {
                 <p class="notice">

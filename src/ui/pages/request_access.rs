@@ -7,6 +7,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::catalog::list_catalog;
 use crate::error::AppError;
+use crate::ui::components::kind_icon::KindIcon;
 use crate::ui::components::notice::{ErrorNotice, SignInAgain};
 
 /// The catalog: search as you type (or submit the search without JavaScript), then pick.
@@ -56,7 +57,10 @@ pub fn RequestAccessPage() -> impl IntoView {
                         <ul class="catalog" aria-label=labels().catalog>
                             {items.into_iter().map(|item| view! {
                                 <li class="card catalog-item">
-                                    <h2><a href=format!("/request/{}", item.key)>{item.name.clone()}</a></h2>
+                                    <h2>
+                                        <KindIcon kind=item.access.kind()/>
+                                        <a href=format!("/request/{}", item.key)>{item.name.clone()}</a>
+                                    </h2>
                                     <p>{item.description.clone()}</p>
                                     <p class="muted">
                                         {format!("{} · {} · up to {} · {}",

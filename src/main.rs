@@ -200,6 +200,7 @@ async fn simulate_microsoft() -> anyhow::Result<()> {
             "TeamMember.ReadWrite.All",
             "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
             "RoleAssignmentSchedule.ReadWrite.Directory",
+            "Sites.Read.All",
         ],
     );
     let listener = tokio::net::TcpListener::bind(&listen)

@@ -15,6 +15,7 @@ mod batch;
 mod control;
 mod directory;
 mod pim;
+mod sites;
 mod teams;
 mod token;
 
@@ -483,6 +484,7 @@ impl Simulator {
                 "/v1.0/groups/{id}/{relation}",
                 get(directory::group_relation).post(directory::group_action),
             )
+            .route("/v1.0/groups/{id}/sites/{site}", get(sites::group_site))
             .route(
                 "/v1.0/groups/{id}/{relation}/{item}",
                 get(directory::group_relation_cast)

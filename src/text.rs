@@ -113,6 +113,13 @@ pub fn access_label(access: &Access) -> String {
         Access::PimGroup { role } | Access::Team { role } => {
             format!("{kind} ({})", group_role_label(*role))
         }
+        Access::SharepointSite { role } => format!(
+            "{kind} ({})",
+            match role {
+                GroupRole::Member => "member, can edit",
+                GroupRole::Owner => "owner, full control",
+            }
+        ),
         Access::EntraRole { directory_scope } if directory_scope != "/" => {
             format!("{kind} in {directory_scope}")
         }

@@ -19,7 +19,8 @@ named! {
         EntraRole = "entra_role",
         /// Membership or ownership of a Microsoft Teams team.
         Team = "team",
-        /// Access to a SharePoint Online site.
+        /// Access to a SharePoint Online site through its Microsoft 365 group: members edit,
+        /// owners have full control.
         SharepointSite = "sharepoint_site",
         /// An administration port on an Azure VM, opened by Defender for Cloud's JIT access.
         AzureVmPort = "azure_vm_port",
@@ -63,7 +64,9 @@ pub enum Access {
     Team {
         role: GroupRole,
     },
-    SharepointSite,
+    SharepointSite {
+        role: GroupRole,
+    },
     AzureVmPort {
         port: u16,
     },
@@ -77,7 +80,7 @@ impl Access {
             Access::PimGroup { .. } => EntitlementKind::PimGroup,
             Access::EntraRole { .. } => EntitlementKind::EntraRole,
             Access::Team { .. } => EntitlementKind::Team,
-            Access::SharepointSite => EntitlementKind::SharepointSite,
+            Access::SharepointSite { .. } => EntitlementKind::SharepointSite,
             Access::AzureVmPort { .. } => EntitlementKind::AzureVmPort,
         }
     }
@@ -87,14 +90,20 @@ impl Access {
     pub fn is_membership(&self) -> bool {
         matches!(
             self,
-            Access::AdGroup | Access::EntraGroup | Access::PimGroup { .. } | Access::Team { .. }
+            Access::AdGroup
+                | Access::EntraGroup
+                | Access::PimGroup { .. }
+                | Access::Team { .. }
+                | Access::SharepointSite { .. }
         )
     }
 
     /// The role in the group or team, where the kind has one.
     pub fn role(&self) -> Option<GroupRole> {
         match self {
-            Access::PimGroup { role } | Access::Team { role } => Some(*role),
+            Access::PimGroup { role } | Access::Team { role } | Access::SharepointSite { role } => {
+                Some(*role)
+            }
             _ => None,
         }
     }

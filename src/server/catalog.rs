@@ -80,7 +80,8 @@ impl EntitlementSpec {
         };
         let role = self.role.unwrap_or(GroupRole::Member);
         match kind {
-            EntitlementKind::PimGroup | EntitlementKind::Team => {}
+            EntitlementKind::PimGroup | EntitlementKind::Team | EntitlementKind::SharepointSite => {
+            }
             _ => no("role", self.role.is_some())?,
         }
         if kind != EntitlementKind::EntraRole {
@@ -105,7 +106,7 @@ impl EntitlementSpec {
                     directory_scope: scope,
                 }
             }
-            EntitlementKind::SharepointSite => Access::SharepointSite,
+            EntitlementKind::SharepointSite => Access::SharepointSite { role },
             EntitlementKind::AzureVmPort => match self.port {
                 Some(port) if port > 0 => Access::AzureVmPort { port },
                 _ => return Err("an azure_vm_port entry needs its `port`".into()),
@@ -346,6 +347,11 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
                      (a GUID), not `{target}`"
                 ))
             }
+            EntitlementKind::SharepointSite if !is_object_id(target) => problems.push(format!(
+                "{here}: entitlement `{key}`: the target of a sharepoint_site entry is the object \
+                 id (a GUID) of the site's Microsoft 365 group, not `{target}`; sites without a \
+                 group are not available yet in this version"
+            )),
             _ if target.is_empty() => {
                 problems.push(format!("{here}: entitlement `{key}` needs its target"))
             }
@@ -781,23 +787,6 @@ policy = "manager"
     #[test]
     fn entries_are_typed_by_kind() {
         let text = format!("{GOOD}{CLOUD}");
-        let err = parse(&text, "c.toml", &lab()).unwrap_err().to_string();
-        assert!(
-            err.contains("sharepoint_site entries are not available yet"),
-            "{err}"
-        );
-        assert_eq!(err.lines().count(), 2, "only that: {err}");
-        // The entry parses to its typed access all the same.
-        let role = toml::from_str::<CatalogFile>(&text).unwrap().entitlements[3]
-            .access()
-            .unwrap();
-        assert_eq!(
-            role,
-            Access::EntraRole {
-                directory_scope: "/".into()
-            }
-        );
-        let text = text.replace("kind = \"sharepoint_site\"", "kind = \"entra_group\"");
         let catalog = parse(&text, "c.toml", &lab()).unwrap();
         let access: Vec<Access> = catalog
             .entitlements
@@ -817,7 +806,9 @@ policy = "manager"
                 Access::EntraRole {
                     directory_scope: "/".into()
                 },
-                Access::EntraGroup,
+                Access::SharepointSite {
+                    role: GroupRole::Member
+                },
             ]
         );
         assert_eq!(
@@ -852,6 +843,11 @@ policy = "manager"
                 "role = \"owner\"\ntarget",
                 "target",
                 "another entry already gives this access",
+            ),
+            (
+                "target = \"3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"",
+                "target = \"contoso.sharepoint.com,3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f,1a2b3c4d-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"",
+                "sites without a group are not available yet",
             ),
             (
                 "kind = \"team\"\nrole",

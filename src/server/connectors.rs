@@ -238,7 +238,10 @@ impl ConnectorSettings {
         match self {
             ConnectorSettings::Ldap(_) => kind == K::AdGroup,
             ConnectorSettings::Graph(_) => {
-                matches!(kind, K::EntraGroup | K::PimGroup | K::EntraRole | K::Team)
+                matches!(
+                    kind,
+                    K::EntraGroup | K::PimGroup | K::EntraRole | K::Team | K::SharepointSite
+                )
             }
         }
     }

@@ -37,6 +37,7 @@ impl Sim {
             "TeamMember.ReadWrite.All",
             "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
             "RoleAssignmentSchedule.ReadWrite.Directory",
+            "Sites.Read.All",
             "Directory.Read.All",
         ])
         .await
@@ -369,7 +370,11 @@ async fn group_membership_is_added_and_removed_idempotently() {
     // Other kinds are refused until they are built.
     assert!(matches!(
         graph
-            .grant(&Access::SharepointSite, &group, &leases(&people))
+            .grant(
+                &Access::AzureVmPort { port: 3389 },
+                &group,
+                &leases(&people)
+            )
             .await,
         Err(ConnectorError::Permanent(_))
     ));
@@ -676,6 +681,86 @@ async fn team_membership_and_ownership() {
             .await,
         Err(ConnectorError::Permanent(_))
     ));
+}
+
+/// SharePoint (matrix 9, the common case): a site is reached through its Microsoft 365 group;
+/// members can edit, owners have full control; a security group has no site to offer.
+#[tokio::test]
+async fn sharepoint_site_access_through_its_group() {
+    use leasegate::domain::access::GroupRole;
+    let sim = Sim::start().await;
+    let ids = sim
+        .seed(json!({
+            "users": [
+                { "userPrincipalName": "irvin@contoso.test" },
+                { "userPrincipalName": "megan@contoso.test" },
+            ],
+            "groups": [
+                { "displayName": "Audit 2026", "mailEnabled": true, "groupTypes": ["Unified"],
+                  "owners": ["megan@contoso.test"] },
+                { "displayName": "Plain", "securityEnabled": true, "mailEnabled": false },
+            ],
+        }))
+        .await;
+    let site = ids["groups"]["Audit 2026"].as_str().unwrap().to_lowercase();
+    let plain = ids["groups"]["Plain"].as_str().unwrap().to_lowercase();
+    let irvin = ids["users"]["irvin@contoso.test"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let megan = ids["users"]["megan@contoso.test"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let graph = sim.connector();
+    let member = Access::SharepointSite {
+        role: GroupRole::Member,
+    };
+    let owner = Access::SharepointSite {
+        role: GroupRole::Owner,
+    };
+    assert!(graph.target(&member, &site).await.unwrap().is_some());
+    assert!(
+        graph.target(&member, &plain).await.unwrap().is_none(),
+        "a security group has no site"
+    );
+    let who = std::slice::from_ref(&irvin);
+    for _ in 0..2 {
+        graph.grant(&member, &site, &leases(who)).await.unwrap();
+        graph.grant(&owner, &site, &leases(who)).await.unwrap();
+    }
+    assert_eq!(sim.members(&site).await, vec![irvin.clone()]);
+    assert_eq!(graph.holding(&owner, &site, who).await.unwrap(), who);
+    let owners = |state: Value| -> Vec<String> {
+        let group = state["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["displayName"] == "Audit 2026")
+            .unwrap()
+            .clone();
+        let mut ids: Vec<String> = group["owners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o.as_str().unwrap().to_lowercase())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut both = vec![irvin.clone(), megan.clone()];
+    both.sort();
+    assert_eq!(owners(sim.state().await), both, "one ownership each");
+
+    // The owner lease ends: full control goes, editing stays with the member lease.
+    for _ in 0..2 {
+        graph.revoke(&owner, &site, who).await.unwrap();
+    }
+    assert!(graph.holding(&owner, &site, who).await.unwrap().is_empty());
+    assert_eq!(graph.holding(&member, &site, who).await.unwrap(), who);
+    graph.revoke(&member, &site, who).await.unwrap();
+    assert!(graph.holding(&member, &site, who).await.unwrap().is_empty());
+    assert_eq!(owners(sim.state().await), vec![megan.clone()]);
 }
 
 /// Replication lag: a group created a moment ago 404s for a while; the add is retried, not

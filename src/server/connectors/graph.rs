@@ -702,6 +702,39 @@ impl GraphTenant {
         }))
     }
 
+    /// Adds owners one by one (`POST /groups/{id}/owners/$ref`); "already exist" and an
+    /// uncertain answer are checked against the group's owners.
+    async fn add_owners(&self, group: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+        let url = self.url(&format!("/groups/{}/owners/$ref", segment(group)));
+        for account in accounts {
+            let body = json!({ "@odata.id": format!("{OBJECT_PREFIX}{account}") });
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let done = match self.write(Method::POST, &url, Some(&body), 1).await? {
+                    Written::Done(_) => true,
+                    Written::Refused(answer) if answer.already_exists() => true,
+                    Written::Refused(answer) => return Err(refusal(&answer)),
+                    Written::Uncertain(detail) => {
+                        let owners = self.relation(group, "owners").await?.unwrap_or_default();
+                        if owners.contains(&account.to_lowercase()) {
+                            true
+                        } else if attempt >= ATTEMPTS {
+                            return Err(ConnectorError::Transient(detail));
+                        } else {
+                            false
+                        }
+                    }
+                };
+                if done {
+                    break;
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn group_exists(&self, group: &str) -> Result<bool, ConnectorError> {
         Ok(self
             .read_optional(&self.url(&format!("/groups/{}?$select=id", segment(group))))
@@ -1039,6 +1072,18 @@ impl Connector for GraphTenant {
                 "/roleManagement/directory/roleDefinitions/{}",
                 segment(reference.trim())
             )),
+            // A site is reached through its Microsoft 365 group: the target is the group, and
+            // it must have a site.
+            Access::SharepointSite { .. } => {
+                let url = self.url(&format!(
+                    "/groups/{}/sites/root?$select=id,webUrl",
+                    segment(reference.trim())
+                ));
+                return Ok(self.read_optional(&url).await?.map(|_| Target {
+                    reference: reference.trim().to_lowercase(),
+                    stable_id: Some(reference.trim().to_lowercase()),
+                }));
+            }
             other => return Err(ConnectorError::unsupported(&self.name, other)),
         };
         Ok(self.read_optional(&url).await?.and_then(|g| {
@@ -1081,6 +1126,20 @@ impl Connector for GraphTenant {
             Access::PimGroup { .. } | Access::EntraRole { .. } => {
                 self.grant_pim(pim_of(access, target), leases).await
             }
+            Access::SharepointSite {
+                role: GroupRole::Member,
+            } => {
+                for chunk in accounts.chunks(BIND_LIMIT) {
+                    self.add_members(target, chunk).await?;
+                }
+                Ok(Vec::new())
+            }
+            Access::SharepointSite {
+                role: GroupRole::Owner,
+            } => {
+                self.add_owners(target, &accounts).await?;
+                Ok(Vec::new())
+            }
             other => Err(ConnectorError::unsupported(&self.name, other)),
         }
     }
@@ -1097,6 +1156,12 @@ impl Connector for GraphTenant {
             Access::PimGroup { .. } | Access::EntraRole { .. } => {
                 self.revoke_pim(pim_of(access, target), accounts).await
             }
+            Access::SharepointSite {
+                role: GroupRole::Member,
+            } => self.remove_members(target, accounts).await,
+            Access::SharepointSite {
+                role: GroupRole::Owner,
+            } => self.remove_owners(target, accounts).await,
             other => Err(ConnectorError::unsupported(&self.name, other)),
         }
     }
@@ -1107,15 +1172,21 @@ impl Connector for GraphTenant {
         target: &str,
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
-        match access {
-            Access::EntraGroup => {}
+        let relation = match access {
+            Access::EntraGroup
+            | Access::SharepointSite {
+                role: GroupRole::Member,
+            } => "members",
+            Access::SharepointSite {
+                role: GroupRole::Owner,
+            } => "owners",
             Access::Team { role } => return self.holding_team(target, *role, accounts).await,
             Access::PimGroup { .. } | Access::EntraRole { .. } => {
                 return self.holding_pim(pim_of(access, target), accounts).await;
             }
             other => return Err(ConnectorError::unsupported(&self.name, other)),
-        }
-        let Some(members) = self.members(target).await? else {
+        };
+        let Some(members) = self.relation(target, relation).await? else {
             return Err(ConnectorError::Permanent(format!(
                 "Entra group {target} does not exist"
             )));

@@ -414,7 +414,11 @@ impl GraphTenant {
 
     /// Removes owners one by one (`DELETE /groups/{id}/owners/{id}/$ref`); one already gone
     /// is done.
-    async fn remove_owners(&self, group: &str, accounts: &[String]) -> Result<(), ConnectorError> {
+    pub(super) async fn remove_owners(
+        &self,
+        group: &str,
+        accounts: &[String],
+    ) -> Result<(), ConnectorError> {
         for account in accounts {
             let url = self.url(&format!(
                 "/groups/{}/owners/{}/$ref",

@@ -127,6 +127,8 @@ async fn main() {
         client_id: CLIENT.into(),
         client_secret_env: None,
         client_secret_file: None,
+        client_certificate_env: None,
+        client_certificate_file: None,
         authority_url: sim.base.clone(),
         graph_url: format!("{}/v1.0", sim.base),
         timeout_seconds: 30,

@@ -11,6 +11,7 @@
 //! clock and inject faults. Tests run it in their own process (`serve`), the demo as
 //! `leasegate simulate-microsoft`.
 
+mod assertion;
 mod batch;
 mod control;
 mod directory;
@@ -52,6 +53,8 @@ struct Inner {
 struct App {
     secret: String,
     roles: Vec<String>,
+    /// Certificates for `private_key_jwt`.
+    certificates: Vec<assertion::Certificate>,
 }
 
 #[derive(Debug, Clone)]
@@ -276,6 +279,8 @@ pub(crate) struct SimState {
     log: Vec<LoggedRequest>,
     /// Seeds the batch shuffle.
     sequence: u64,
+    /// Client assertion ids already used (`jti`), with their expiry.
+    assertions_seen: HashMap<String, i64>,
 }
 
 impl SimState {
@@ -295,6 +300,7 @@ impl SimState {
             budgets: HashMap::new(),
             log: Vec::new(),
             sequence: 0,
+            assertions_seen: HashMap::new(),
         }
     }
 
@@ -434,9 +440,26 @@ impl Simulator {
                 App {
                     secret: client_secret.into(),
                     roles: roles.iter().map(|r| r.to_string()).collect(),
+                    certificates: Vec::new(),
                 },
             )
         });
+    }
+
+    /// Registers a certificate (PEM) on an application, for client assertions.
+    pub fn register_certificate(
+        &self,
+        client_id: &str,
+        certificate_pem: &str,
+    ) -> Result<(), String> {
+        let certificate = assertion::Certificate::from_pem(certificate_pem)?;
+        self.with(|s| match s.apps.get_mut(&client_id.to_lowercase()) {
+            Some(app) => {
+                app.certificates.push(certificate);
+                Ok(())
+            }
+            None => Err(format!("no application {client_id}")),
+        })
     }
 
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> T {

@@ -260,6 +260,15 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
                 }
             }
             ConnectorSettings::Graph(connector) => {
+                if connector.uses_certificate()
+                    && (connector.client_secret_env.is_some()
+                        || connector.client_secret_file.is_some())
+                {
+                    problems.push(format!(
+                        "{here}: connector `{name}`: give a client secret or a client \
+                         certificate, not both"
+                    ));
+                }
                 if !is_object_id(connector.tenant_id.trim())
                     || !is_object_id(connector.client_id.trim())
                 {

@@ -255,6 +255,13 @@ impl ConnectorSettings {
                 env: s.password_env.as_deref(),
                 file: s.password_file.as_deref(),
             },
+            ConnectorSettings::Graph(s) if s.uses_certificate() => SecretSource {
+                what: "client certificate",
+                env_key: "client_certificate_env",
+                file_key: "client_certificate_file",
+                env: s.client_certificate_env.as_deref(),
+                file: s.client_certificate_file.as_deref(),
+            },
             ConnectorSettings::Graph(s) => SecretSource {
                 what: "client secret",
                 env_key: "client_secret_env",
@@ -277,6 +284,7 @@ impl ConnectorSettings {
             }),
             ConnectorSettings::Graph(c) => serde_json::json!({
                 "tenant_id": c.tenant_id, "client_id": c.client_id,
+                "credential": if c.uses_certificate() { "certificate" } else { "client secret" },
                 "authority_url": c.authority_url, "graph_url": c.graph_url,
             }),
         }

@@ -242,12 +242,20 @@ struct AppRegistration {
     client_secret: String,
     #[serde(default)]
     roles: Vec<String>,
+    /// A certificate (PEM) for client assertions.
+    #[serde(default)]
+    certificate: Option<String>,
 }
 
-async fn apps(State(sim): State<Simulator>, Json(app): Json<AppRegistration>) -> Json<Value> {
+async fn apps(State(sim): State<Simulator>, Json(app): Json<AppRegistration>) -> Response {
     let roles: Vec<&str> = app.roles.iter().map(String::as_str).collect();
     sim.register_app(&app.client_id, &app.client_secret, &roles);
-    Json(json!({ "registered": app.client_id }))
+    if let Some(pem) = &app.certificate
+        && let Err(problem) = sim.register_certificate(&app.client_id, pem)
+    {
+        return bad(problem);
+    }
+    Json(json!({ "registered": app.client_id })).into_response()
 }
 
 async fn members(State(sim): State<Simulator>, Path(id): Path<String>) -> Response {

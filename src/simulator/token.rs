@@ -48,6 +48,7 @@ pub(super) async fn issue(
     State(sim): State<Simulator>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     body: Bytes,
 ) -> Response {
     let form: std::collections::HashMap<String, String> =
@@ -135,6 +136,58 @@ pub(super) async fn issue(
             ),
         );
     };
+    if let Some(jwt) = form.get("client_assertion") {
+        if form.get("client_assertion_type").map(String::as_str)
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'client_assertion_type'.",
+            );
+        }
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let token_url = format!("http://{host}{}", uri.path());
+        let now = sim.with(|s| s.now()).timestamp();
+        let client = client_id.to_lowercase();
+        match super::assertion::check(jwt, &client, &app.certificates, &token_url, now) {
+            Ok((jti, exp)) => {
+                let replayed = sim.with(|s| {
+                    s.assertions_seen.retain(|_, e| *e > now);
+                    s.assertions_seen.insert(jti, exp).is_some()
+                });
+                if replayed {
+                    return refusal(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        7000274,
+                        "The client assertion has already been used (jti replayed).",
+                    );
+                }
+            }
+            Err(problem) => {
+                return refusal(
+                    if problem.unauthorized {
+                        StatusCode::UNAUTHORIZED
+                    } else {
+                        StatusCode::BAD_REQUEST
+                    },
+                    if problem.unauthorized {
+                        "invalid_client"
+                    } else {
+                        "invalid_request"
+                    },
+                    problem.code,
+                    &problem.description,
+                );
+            }
+        }
+        return issue_token(&sim, &client_id, &app, resource);
+    }
     let Some(secret) = secret else {
         return refusal(
             StatusCode::BAD_REQUEST,
@@ -152,6 +205,11 @@ pub(super) async fn issue(
             "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.",
         );
     }
+    issue_token(&sim, &client_id, &app, resource)
+}
+
+/// A signed access token for `app` and `resource`, as the endpoint answers it.
+fn issue_token(sim: &Simulator, client_id: &str, app: &super::App, resource: &str) -> Response {
     let (now, lifetime) = sim.with(|s| (s.now(), s.config.token_lifetime_seconds));
     let claims = json!({
         "aud": resource,
@@ -166,7 +224,7 @@ pub(super) async fn issue(
         "exp": now.timestamp() + lifetime,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
-    let token = sign(&sim, &claims);
+    let token = sign(sim, &claims);
     (
         StatusCode::OK,
         [("content-type", "application/json; charset=utf-8")],

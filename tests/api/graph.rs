@@ -15,6 +15,18 @@ pub const TENANT: &str = "6f1c2a9e-0b1d-4c7e-9d3a-1f2e3d4c5b6a";
 pub const CLIENT: &str = "0c7f3e2d-5a4b-4e3f-8a1b-9c8d7e6f5a4b";
 pub const SECRET: &str = "sim-client-secret";
 
+/// The application permissions of the connector's app registration.
+const ROLES: &[&str] = &[
+    "GroupMember.ReadWrite.All",
+    "Group.Read.All",
+    "User.Read.All",
+    "TeamMember.ReadWrite.All",
+    "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+    "RoleAssignmentSchedule.ReadWrite.Directory",
+    "Sites.Read.All",
+    "Directory.Read.All",
+];
+
 /// A simulator serving on a free port for the length of a test.
 pub struct Sim {
     pub base: String,
@@ -30,17 +42,20 @@ impl Drop for Sim {
 
 impl Sim {
     pub async fn start() -> Sim {
-        Self::with_roles(&[
-            "GroupMember.ReadWrite.All",
-            "Group.Read.All",
-            "User.Read.All",
-            "TeamMember.ReadWrite.All",
-            "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
-            "RoleAssignmentSchedule.ReadWrite.Directory",
-            "Sites.Read.All",
-            "Directory.Read.All",
-        ])
-        .await
+        Self::with_roles(ROLES).await
+    }
+
+    /// Registers a certificate (PEM) on the app, for client assertions.
+    pub async fn add_certificate(&self, pem: &str) {
+        self.control(
+            reqwest::Method::POST,
+            "apps",
+            Some(
+                json!({ "client_id": CLIENT, "client_secret": SECRET, "roles": ROLES,
+                         "certificate": pem }),
+            ),
+        )
+        .await;
     }
 
     pub async fn with_roles(roles: &[&str]) -> Sim {
@@ -64,10 +79,19 @@ impl Sim {
             client_id: CLIENT.into(),
             client_secret_env: None,
             client_secret_file: None,
+            client_certificate_env: None,
+            client_certificate_file: None,
             authority_url: self.base.clone(),
             graph_url: format!("{}/v1.0", self.base),
             timeout_seconds: 5,
             write_budget_per_150s: 2700,
+        }
+    }
+
+    pub fn settings_with_certificate(&self) -> GraphSettings {
+        GraphSettings {
+            client_certificate_env: Some("LEASEGATE_SECRET_GRAPH_CERTIFICATE".into()),
+            ..self.settings()
         }
     }
 
@@ -261,6 +285,89 @@ async fn tokens_are_fetched_cached_and_renewed() {
         tokens(&sim.log().await),
         1,
         "no retry loop on bad credentials"
+    );
+}
+
+/// A new certificate and its RSA key (PKCS#8), made by openssl: (key + certificate bundle,
+/// certificate).
+fn certificate() -> (String, String) {
+    let dir = std::env::temp_dir().join(format!("leasegate-cert-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        ])
+        .arg("/CN=leasegate-test")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    let (key, cert) = (
+        std::fs::read_to_string(key).unwrap(),
+        std::fs::read_to_string(cert).unwrap(),
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    (format!("{key}{cert}"), cert)
+}
+
+/// Matrix 1, the certificate (`private_key_jwt`): the connector signs a client assertion with
+/// the certificate's key; the simulator checks it against the certificate registered on the
+/// app (signature, `aud`, `iss`/`sub`, time range, each `jti` once). A renewal signs a new one
+/// (the simulator refuses a `jti` it has seen).
+/// A certificate that is not registered is refused once, as a configuration error.
+#[tokio::test]
+async fn a_certificate_gets_a_token() {
+    let sim = Sim::start().await;
+    // Tokens that live two seconds: the connector renews after one, with a new assertion.
+    sim.config(json!({ "token_lifetime_seconds": 2 })).await;
+    let (bundle, cert) = certificate();
+    sim.add_certificate(&cert).await;
+    let (_, people) = group_and_people(&sim, 1).await;
+    let mut settings = sim.settings();
+    settings.client_certificate_env = Some("LEASEGATE_SECRET_GRAPH_CERTIFICATE".into());
+    let graph = GraphTenant::new("cert", settings.clone(), Secret::new(bundle)).unwrap();
+    let found = graph.find_account("person0@contoso.test").await.unwrap();
+    assert_eq!(found.unwrap().reference.to_lowercase(), people[0]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        graph
+            .find_account("person0@contoso.test")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let tokens: Vec<u16> = sim
+        .log()
+        .await
+        .iter()
+        .filter(|(_, p, _)| p.contains("/oauth2/v2.0/token"))
+        .map(|(_, _, s)| *s)
+        .collect();
+    assert_eq!(
+        tokens,
+        vec![200, 200],
+        "one token, renewed once with a new assertion"
+    );
+
+    let (stranger, _) = certificate();
+    let unknown = GraphTenant::new("stranger", settings, Secret::new(stranger)).unwrap();
+    sim.clear_log().await;
+    match unknown.find_account("person0@contoso.test").await {
+        Err(ConnectorError::Permanent(detail)) => {
+            assert!(detail.contains("invalid_client"), "{detail}");
+            assert!(detail.contains("700027"), "{detail}");
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    assert_eq!(sim.log().await.len(), 1, "asked once");
+    // A bundle without its key is refused when the connector is built.
+    assert!(
+        GraphTenant::new("broken", sim.settings_with_certificate(), Secret::new(cert)).is_err()
     );
 }
 

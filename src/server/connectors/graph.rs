@@ -31,10 +31,13 @@ use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
 use crate::domain::access::{Access, GroupRole};
 use crate::server::config::Secret;
 
+pub mod assertion;
 mod pim;
 
-/// A Graph connector as the catalog declares it (`kind = "graph"`). The client secret itself
-/// is never in the file: it comes from the environment variable or file named here.
+/// A Graph connector as the catalog declares it (`kind = "graph"`). Its credential is a client
+/// secret or a certificate (a PEM bundle of the private key and the certificate, for
+/// `private_key_jwt`); either is never in the file: it comes from the environment variable
+/// or file named here.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphSettings {
@@ -46,6 +49,12 @@ pub struct GraphSettings {
     pub client_secret_env: Option<String>,
     #[serde(default)]
     pub client_secret_file: Option<String>,
+    /// A certificate instead of a secret: the PEM bundle (RSA private key in PKCS#8 and the
+    /// certificate registered on the app) in this environment variable or file.
+    #[serde(default)]
+    pub client_certificate_env: Option<String>,
+    #[serde(default)]
+    pub client_certificate_file: Option<String>,
     /// Where tokens come from; `{authority_url}/{tenant_id}/oauth2/v2.0/token`.
     #[serde(default = "GraphSettings::default_authority")]
     pub authority_url: String,
@@ -77,6 +86,11 @@ impl GraphSettings {
 
     fn default_write_budget() -> u32 {
         2700
+    }
+
+    /// Whether the credential is a certificate rather than a client secret.
+    pub fn uses_certificate(&self) -> bool {
+        self.client_certificate_env.is_some() || self.client_certificate_file.is_some()
     }
 
     /// The URLs the connector calls, for the catalog's checks (https outside a lab).
@@ -117,12 +131,18 @@ struct CachedToken {
 pub struct GraphTenant {
     name: String,
     settings: GraphSettings,
-    secret: Secret,
+    credential: Credential,
     http: reqwest::Client,
     /// One token at a time: concurrent calls wait for the one being fetched.
     token: Mutex<Option<CachedToken>>,
     /// Writes sent recently, and Graph's last "not before" for writes.
     writes: std::sync::Mutex<WriteBudget>,
+}
+
+/// How the connector proves who it is to the token endpoint.
+enum Credential {
+    Secret(Secret),
+    Certificate(Box<assertion::ClientCertificate>),
 }
 
 /// Graph's write budget (3,000 writes per 150 s per application and tenant) kept on our side,
@@ -270,10 +290,18 @@ impl GraphTenant {
             .build()
             .map_err(|e| ConnectorError::Permanent(format!("cannot build an HTTP client: {e}")))?;
         let writes = WriteBudget::new(settings.write_budget_per_150s);
+        let name = name.into();
+        let credential = if settings.uses_certificate() {
+            let certificate = assertion::ClientCertificate::from_pem(secret.expose())
+                .map_err(|e| ConnectorError::Permanent(format!("connector `{name}`: {e}")))?;
+            Credential::Certificate(Box::new(certificate))
+        } else {
+            Credential::Secret(secret)
+        };
         Ok(Self {
-            name: name.into(),
+            name,
             settings,
-            secret,
+            credential,
             http,
             token: Mutex::new(None),
             writes: std::sync::Mutex::new(writes),
@@ -305,29 +333,52 @@ impl GraphTenant {
         let token_url = TokenUrl::new(self.token_url())
             .map_err(|e| ConnectorError::Permanent(format!("token URL: {e}")))?;
         let client = BasicClient::new(ClientId::new(self.settings.client_id.clone()))
-            .set_client_secret(ClientSecret::new(self.secret.expose().to_string()))
             .set_auth_type(AuthType::RequestBody)
             .set_token_uri(token_url);
-        let response = client
-            .exchange_client_credentials()
-            .add_scope(Scope::new(GRAPH_SCOPE.into()))
-            .request_async(&self.http)
-            .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(refusal) => ConnectorError::Permanent(format!(
-                    "the identity platform refused Leasegate's credentials for `{}`: {}{}",
-                    self.name,
-                    refusal.error(),
-                    refusal
-                        .error_description()
-                        .map(|d| format!(" ({})", d.lines().next().unwrap_or("")))
-                        .unwrap_or_default()
-                )),
-                RequestTokenError::Request(e) => {
-                    ConnectorError::Transient(format!("token endpoint unreachable: {e}"))
-                }
-                other => ConnectorError::Transient(format!("token endpoint: {other}")),
-            })?;
+        let response = match &self.credential {
+            Credential::Secret(secret) => {
+                client
+                    .set_client_secret(ClientSecret::new(secret.expose().to_string()))
+                    .exchange_client_credentials()
+                    .add_scope(Scope::new(GRAPH_SCOPE.into()))
+                    .request_async(&self.http)
+                    .await
+            }
+            Credential::Certificate(certificate) => {
+                let jwt = certificate
+                    .assertion(
+                        &self.settings.client_id,
+                        &self.token_url(),
+                        chrono::Utc::now().timestamp(),
+                    )
+                    .map_err(ConnectorError::Permanent)?;
+                client
+                    .exchange_client_credentials()
+                    .add_scope(Scope::new(GRAPH_SCOPE.into()))
+                    .add_extra_param(
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    )
+                    .add_extra_param("client_assertion", jwt)
+                    .request_async(&self.http)
+                    .await
+            }
+        }
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(refusal) => ConnectorError::Permanent(format!(
+                "the identity platform refused Leasegate's credentials for `{}`: {}{}",
+                self.name,
+                refusal.error(),
+                refusal
+                    .error_description()
+                    .map(|d| format!(" ({})", d.lines().next().unwrap_or("")))
+                    .unwrap_or_default()
+            )),
+            RequestTokenError::Request(e) => {
+                ConnectorError::Transient(format!("token endpoint unreachable: {e}"))
+            }
+            other => ConnectorError::Transient(format!("token endpoint: {other}")),
+        })?;
         let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
         let early = RENEW_EARLY.min(lifetime / 2);
         let value = response.access_token().secret().clone();

@@ -114,6 +114,8 @@ pub(crate) struct Config {
     /// Added to every HTTP call (not to the parts of a `$batch`, which travel in one call):
     /// the network and service time of a real tenant, for benchmarks.
     pub latency_ms: u64,
+    /// Whether `getByIds` honours `$select` (undocumented; off answers the default set).
+    pub get_by_ids_select: bool,
     /// PIM: how long after its start a schedule's membership is written (status
     /// `PendingProvisioning` meanwhile).
     pub pim_provisioning_delay_ms: u64,
@@ -139,6 +141,7 @@ impl Default for Config {
             writes_per_150s: 3000,
             token_lifetime_seconds: 3599,
             latency_ms: 0,
+            get_by_ids_select: true,
             pim_provisioning_delay_ms: 0,
             pim_minimum_active_minutes: 5,
             pim_max_active_days: 180,

@@ -558,9 +558,14 @@ struct ByIds {
 
 /// `POST /directoryObjects/getByIds`: at most 1,000 ids; missing ones are left out. The
 /// page lists only `Directory.Read.All` for applications.
+///
+/// `$select` is not documented for this action (UNVERIFIED); it is honoured unless the
+/// `get_by_ids_select` switch is off, which answers the default property set (without
+/// `accountEnabled`) whatever is asked.
 pub(super) async fn get_by_ids(
     State(sim): State<Simulator>,
     Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Handled {
     caller.require(&["Directory.Read.All", "Directory.ReadWrite.All"])?;
@@ -571,7 +576,13 @@ pub(super) async fn get_by_ids(
             "Too many identifiers in the request; the limit is 1000.",
         ));
     }
+    let select = selected(&params(&query));
     let value = sim.with(|s| {
+        let select = if s.config.get_by_ids_select {
+            select
+        } else {
+            None
+        };
         request
             .ids
             .iter()
@@ -585,7 +596,7 @@ pub(super) async fn get_by_ids(
                         _ => false,
                     })
             })
-            .filter_map(|id| project(s, &id, &None))
+            .filter_map(|id| project(s, &id, &select))
             .collect::<Vec<_>>()
     });
     Ok(json_response(

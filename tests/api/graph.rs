@@ -487,6 +487,51 @@ async fn group_membership_is_added_and_removed_idempotently() {
     ));
 }
 
+/// Accounts read by id in bulk (`getByIds`, as the engine and the account watch do) say
+/// whether they are disabled: asked for with `$select`, and read one by one when the answer
+/// lacks it (the simulator's switch for a service that ignores `$select` there).
+#[tokio::test]
+async fn accounts_read_by_id_say_whether_they_are_disabled() {
+    let sim = Sim::start().await;
+    let ids = sim
+        .seed(json!({ "users": [
+            { "userPrincipalName": "on@contoso.test" },
+            { "userPrincipalName": "off@contoso.test", "accountEnabled": false },
+        ] }))
+        .await;
+    let on = ids["users"]["on@contoso.test"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let off = ids["users"]["off@contoso.test"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let graph = sim.connector();
+    for select in [true, false] {
+        sim.config(json!({ "get_by_ids_select": select })).await;
+        sim.clear_log().await;
+        let mut found: Vec<(String, bool)> = graph
+            .accounts_by_id(&[on.clone(), off.clone()])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.reference.to_lowercase(), a.enabled))
+            .collect();
+        found.sort();
+        let mut expected = vec![(on.clone(), true), (off.clone(), false)];
+        expected.sort();
+        assert_eq!(found, expected, "$select honoured: {select}");
+        let single_reads = sim
+            .log()
+            .await
+            .iter()
+            .filter(|(m, p, _)| m == "GET" && p.starts_with("/v1.0/users/"))
+            .count();
+        assert_eq!(single_reads, if select { 0 } else { 2 });
+    }
+}
+
 /// Matrix 2: the write happened, then Graph answered 503. The connector reconciles by reading:
 /// exactly one member, and the add is not sent again.
 #[tokio::test]
@@ -1118,7 +1163,11 @@ mod engine {
                 .is_some_and(|e| (e - new_end).num_milliseconds().abs() < 1000)
         })
         .await;
-        assert_eq!(seed::events(&pool, grant, "grant.end_told").await, 1);
+        // Recorded once the connector's call returned (just after Entra changed).
+        eventually(Duration::from_secs(5), "the new end recorded", || async {
+            seed::events(&pool, grant, "grant.end_told").await == 1
+        })
+        .await;
         // Past the first end: Entra kept the access, as the lease says.
         let wait = (first_end + TimeDelta::seconds(1) - Utc::now())
             .to_std()

@@ -19,6 +19,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::StreamExt as _;
 use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
 use rand::Rng as _;
@@ -119,6 +120,9 @@ const LONGEST_WAIT_IN_CALL: Duration = Duration::from_secs(10);
 const ATTEMPTS: u32 = 5;
 /// Renew a token this long before it expires.
 const RENEW_EARLY: Duration = Duration::from_secs(300);
+
+/// Reads in flight at once when accounts are read one by one.
+const PARALLEL_READS: usize = 8;
 
 const ACCOUNT_FIELDS: &str = "id,userPrincipalName,displayName,accountEnabled,department";
 
@@ -988,7 +992,9 @@ impl GraphTenant {
     /// Directory objects by id (`getByIds`, up to 1000 a call); missing ones are left out.
     async fn objects_by_id(&self, ids: &[String]) -> Result<Vec<Value>, ConnectorError> {
         let mut found = Vec::new();
-        let url = self.url("/directoryObjects/getByIds");
+        let url = self.url(&format!(
+            "/directoryObjects/getByIds?$select={ACCOUNT_FIELDS}"
+        ));
         for chunk in ids.chunks(BY_IDS_LIMIT) {
             let body = json!({ "ids": chunk, "types": ["user"] });
             // A read, although it is a POST: safe to repeat.
@@ -1097,14 +1103,39 @@ impl Connector for GraphTenant {
     }
 
     async fn accounts_by_id(&self, stable_ids: &[String]) -> Result<Vec<Account>, ConnectorError> {
-        // getByIds returns its default property set, which lacks accountEnabled: ask for the
-        // few that matter only where needed (the engine needs ids and references).
-        Ok(self
-            .objects_by_id(stable_ids)
-            .await?
+        // getByIds' default property set lacks accountEnabled, which the account watch needs:
+        // it is asked for with `$select` (undocumented for this action), and read one by one
+        // for any user whose answer still lacks it, so a disabled account is never taken for
+        // an enabled one.
+        let mut objects = self.objects_by_id(stable_ids).await?;
+        let lacking: Vec<usize> = objects
             .iter()
-            .filter_map(to_account)
-            .collect())
+            .enumerate()
+            .filter(|(_, o)| o["accountEnabled"].as_bool().is_none() && o["id"].is_string())
+            .map(|(i, _)| i)
+            .collect();
+        let urls: Vec<String> = lacking
+            .iter()
+            .map(|&i| {
+                self.url(&format!(
+                    "/users/{}?$select={ACCOUNT_FIELDS}",
+                    segment(objects[i]["id"].as_str().unwrap_or_default())
+                ))
+            })
+            .collect();
+        let reads: Vec<Result<Option<Value>, ConnectorError>> = futures::stream::iter(urls)
+            .map(|url| async move { self.read_optional(&url).await })
+            .buffered(PARALLEL_READS)
+            .collect()
+            .await;
+        for (&i, read) in lacking.iter().zip(reads) {
+            match read? {
+                Some(user) => objects[i] = user,
+                // Deleted since: leave it out, as getByIds would.
+                None => objects[i] = Value::Null,
+            }
+        }
+        Ok(objects.iter().filter_map(to_account).collect())
     }
 
     async fn target(

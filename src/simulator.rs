@@ -114,6 +114,9 @@ pub(crate) struct Config {
     /// Added to every HTTP call (not to the parts of a `$batch`, which travel in one call):
     /// the network and service time of a real tenant, for benchmarks.
     pub latency_ms: u64,
+    /// Requests per second per team and app on `/teams/{id}/...` (Microsoft documents 4 for
+    /// most Teams operations); 0 switches the limit off.
+    pub teams_per_second: u64,
     /// Whether `getByIds` honours `$select` (undocumented; off answers the default set).
     pub get_by_ids_select: bool,
     /// PIM: how long after its start a schedule's membership is written (status
@@ -142,6 +145,7 @@ impl Default for Config {
             token_lifetime_seconds: 3599,
             latency_ms: 0,
             get_by_ids_select: true,
+            teams_per_second: 4,
             pim_provisioning_delay_ms: 0,
             pim_minimum_active_minutes: 5,
             pim_max_active_days: 180,
@@ -279,6 +283,8 @@ pub(crate) struct SimState {
     chaos_state: u64,
     /// Per app: resource units and writes.
     budgets: HashMap<String, (Budget, Budget)>,
+    /// Per app and team: requests per second.
+    team_budgets: HashMap<String, Budget>,
     log: Vec<LoggedRequest>,
     /// Seeds the batch shuffle.
     sequence: u64,
@@ -301,6 +307,7 @@ impl SimState {
             chaos: None,
             chaos_state: 0,
             budgets: HashMap::new(),
+            team_budgets: HashMap::new(),
             log: Vec::new(),
             sequence: 0,
             assertions_seen: HashMap::new(),
@@ -815,6 +822,21 @@ async fn graph_layer(State(sim): State<Simulator>, mut request: Request, next: N
                     wait = writes
                         .spend(1, config.writes_per_150s, now)
                         .map(|w| (w, "WriteLimitExceeded"));
+                }
+                // Teams: a few requests per second per team and app
+                // (`GDOCS:concepts/throttling-limits.md`, Microsoft Teams service limits).
+                if wait.is_none()
+                    && config.teams_per_second > 0
+                    && let Some(team) = path
+                        .strip_prefix("/v1.0/teams/")
+                        .and_then(|rest| rest.split('/').next())
+                {
+                    wait = s
+                        .team_budgets
+                        .entry(format!("{}:{}", caller.app, team.to_lowercase()))
+                        .or_insert_with(|| Budget::new(Duration::from_secs(1)))
+                        .spend(1, config.teams_per_second, now)
+                        .map(|w| (w, "TeamRequestLimitExceeded"));
                 }
                 if let Some((wait, why)) = wait {
                     throttle_info = Some(why);

@@ -915,6 +915,47 @@ async fn sharepoint_site_access_through_its_group() {
     assert_eq!(owners(sim.state().await), vec![megan.clone()]);
 }
 
+/// Teams allows a few requests per second per team: ten people added to a team in one grant
+/// meet its 429s, wait them out, and all end up in the team once.
+#[tokio::test]
+async fn a_busy_team_is_waited_for() {
+    let sim = Sim::start().await;
+    let users: Vec<Value> = (0..10)
+        .map(|i| json!({ "userPrincipalName": format!("busy{i}@contoso.test") }))
+        .collect();
+    let ids = sim
+        .seed(json!({ "users": users, "groups": [{ "displayName": "Busy", "team": true }] }))
+        .await;
+    let team = ids["groups"]["Busy"].as_str().unwrap().to_lowercase();
+    let people: Vec<String> = (0..10)
+        .map(|i| {
+            ids["users"][format!("busy{i}@contoso.test")]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+        })
+        .collect();
+    let member = Access::Team {
+        role: leasegate::domain::access::GroupRole::Member,
+    };
+    let graph = sim.connector();
+    let receipts = graph.grant(&member, &team, &leases(&people)).await.unwrap();
+    assert_eq!(receipts.len(), 10);
+    let mut expected = people.clone();
+    expected.sort();
+    assert_eq!(sim.members(&team).await, expected);
+    let log = sim.log().await;
+    assert!(
+        log.iter().any(|(m, _, s)| m == "POST" && *s == 429),
+        "the team's limit was met: {log:?}"
+    );
+    assert_eq!(
+        graph.holding(&member, &team, &people).await.unwrap().len(),
+        10,
+        "read back by listing the team (more than four people)"
+    );
+}
+
 /// Replication lag: a group created a moment ago 404s for a while; the add is retried, not
 /// failed.
 #[tokio::test]

@@ -98,6 +98,23 @@ impl Access {
         )
     }
 
+    /// What the target system holds for this access, in a few words: two entries on one
+    /// target with the same holding give the same thing (`entra_group`, `team` member and
+    /// `sharepoint_site` member are all the group's membership).
+    pub fn holding(&self) -> String {
+        match self {
+            Access::AdGroup | Access::EntraGroup => "membership".into(),
+            Access::PimGroup { role } | Access::Team { role } | Access::SharepointSite { role } => {
+                match role {
+                    GroupRole::Member => "membership".into(),
+                    GroupRole::Owner => "ownership".into(),
+                }
+            }
+            Access::EntraRole { directory_scope } => format!("role in scope {directory_scope}"),
+            Access::AzureVmPort { port } => format!("port {port}"),
+        }
+    }
+
     /// The role in the group or team, where the kind has one.
     pub fn role(&self) -> Option<GroupRole> {
         match self {

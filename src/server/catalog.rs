@@ -370,11 +370,16 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
             EntitlementKind::AdGroup => crate::domain::policy::normalise_dn(target),
             _ => target.to_lowercase(),
         };
+        // What the system holds, not how it is asked for: an Entra group's membership is one
+        // thing whether it comes as a group, a team or a site, and one lease's end would end
+        // another's.
         if let Ok(access) = access
-            && !groups.insert((entitlement.connector.clone(), same_target, access))
+            && !groups.insert((entitlement.connector.clone(), same_target, access.holding()))
         {
             problems.push(format!(
-                "{here}: entitlement `{key}`: another entry already gives this access"
+                "{here}: entitlement `{key}`: another entry already gives this access (the same \
+                 {} of the same target, so one lease's end would end the other's)",
+                access.holding()
             ));
         }
         if entitlement.name.trim().is_empty() {
@@ -857,6 +862,11 @@ policy = "manager"
                 "target = \"3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"",
                 "target = \"contoso.sharepoint.com,3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f,1a2b3c4d-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"",
                 "sites without a group are not available yet",
+            ),
+            (
+                "kind = \"sharepoint_site\"\ntarget = \"3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"",
+                "kind = \"entra_group\"\ntarget = \"2b5d8f3a-1c4e-4d6f-9a8b-7c6d5e4f3a2b\"",
+                "another entry already gives this access (the same membership",
             ),
             (
                 "kind = \"team\"\nrole",

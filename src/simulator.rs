@@ -339,6 +339,15 @@ impl SimState {
     }
 }
 
+/// A GUID derived from `key`: the same key gives the same id (for ids the simulator makes up
+/// for things it does not store, such as a team site's web id).
+pub(crate) fn stable_guid(key: &str) -> uuid::Uuid {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 fn splitmix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

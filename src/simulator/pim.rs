@@ -174,30 +174,29 @@ impl SimState {
         self.schedules = schedules;
     }
 
+    /// The group list a group schedule writes (`members` or `owners`).
+    fn holders_mut(&mut self, s: &Schedule) -> Option<&mut Vec<String>> {
+        let Scope::Group { group, access } = &s.scope else {
+            return None;
+        };
+        let g = self.groups.get_mut(group)?;
+        Some(if access == "owner" {
+            &mut g.owners
+        } else {
+            &mut g.members
+        })
+    }
+
     fn give_membership(&mut self, s: &Schedule) {
-        if let Scope::Group { group, access } = &s.scope
-            && let Some(g) = self.groups.get_mut(group)
+        if let Some(list) = self.holders_mut(s)
+            && !list.contains(&s.principal)
         {
-            let list = if access == "owner" {
-                &mut g.owners
-            } else {
-                &mut g.members
-            };
-            if !list.contains(&s.principal) {
-                list.push(s.principal.clone());
-            }
+            list.push(s.principal.clone());
         }
     }
 
     fn take_membership(&mut self, s: &Schedule) {
-        if let Scope::Group { group, access } = &s.scope
-            && let Some(g) = self.groups.get_mut(group)
-        {
-            let list = if access == "owner" {
-                &mut g.owners
-            } else {
-                &mut g.members
-            };
+        if let Some(list) = self.holders_mut(s) {
             list.retain(|m| *m != s.principal);
         }
     }
@@ -225,11 +224,7 @@ impl SimState {
                         {
                             let key = format!("{}{access}{principal}", g.id);
                             // Stable per membership, so the same instance id each time.
-                            let digest =
-                                ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-                            let mut bytes = [0u8; 16];
-                            bytes.copy_from_slice(&digest.as_ref()[..16]);
-                            let guid = uuid::Builder::from_random_bytes(bytes).into_uuid();
+                            let guid = super::stable_guid(&key);
                             all.push(Schedule {
                                 id: format!("{}_{access}_{guid}", g.id),
                                 instance_id: format!("{}_{access}_{guid}", g.id),

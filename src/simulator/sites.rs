@@ -71,8 +71,5 @@ pub(super) async fn group_site(
 
 /// The site's web id: stable for a group, and not the group's id.
 fn web_id(group: &str) -> uuid::Uuid {
-    let digest = ring::digest::digest(&ring::digest::SHA256, format!("web:{group}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest.as_ref()[..16]);
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
+    super::stable_guid(&format!("web:{group}"))
 }

@@ -1049,6 +1049,14 @@ fn path_of(url: &str) -> &str {
         .unwrap_or(url)
 }
 
+/// The group relation a role is held in: `members` or `owners`.
+fn relation_of(role: GroupRole) -> &'static str {
+    match role {
+        GroupRole::Member => "members",
+        GroupRole::Owner => "owners",
+    }
+}
+
 /// The PIM assignment an access to `target` is.
 fn pim_of<'a>(access: &'a Access, target: &'a str) -> pim::Pim<'a> {
     match access {
@@ -1255,13 +1263,8 @@ impl Connector for GraphTenant {
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
         let relation = match access {
-            Access::EntraGroup
-            | Access::SharepointSite {
-                role: GroupRole::Member,
-            } => "members",
-            Access::SharepointSite {
-                role: GroupRole::Owner,
-            } => "owners",
+            Access::EntraGroup => "members",
+            Access::SharepointSite { role } => relation_of(*role),
             Access::Team { role } => return self.holding_team(target, *role, accounts).await,
             Access::PimGroup { .. } | Access::EntraRole { .. } => {
                 return self.holding_pim(pim_of(access, target), accounts).await;

@@ -17,7 +17,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{ATTEMPTS, FILTERED_LOOKUPS, GraphTenant, PAGE, Written, backoff, refusal, segment};
+use super::{
+    ATTEMPTS, FILTERED_LOOKUPS, GraphTenant, PAGE, Written, backoff, refusal, relation_of, segment,
+};
 use crate::domain::access::GroupRole;
 use crate::server::connectors::{ConnectorError, Lease, Receipt};
 
@@ -287,11 +289,7 @@ impl GraphTenant {
         match pim {
             Pim::Group { group, role } => {
                 // Too soon for PIM, or a membership outside PIM: the membership itself goes.
-                let relation = match role {
-                    GroupRole::Member => "members",
-                    GroupRole::Owner => "owners",
-                };
-                let Some(holders) = self.relation(group, relation).await? else {
+                let Some(holders) = self.relation(group, relation_of(role)).await? else {
                     return Err(ConnectorError::Permanent(format!(
                         "Entra group {group} does not exist"
                     )));
@@ -345,15 +343,12 @@ impl GraphTenant {
     ) -> Result<Vec<String>, ConnectorError> {
         let instances = self.pim_instances(pim, accounts).await?;
         let holders: HashSet<String> = match pim {
-            Pim::Group { group, role } => {
-                let relation = match role {
-                    GroupRole::Member => "members",
-                    GroupRole::Owner => "owners",
-                };
-                self.relation(group, relation).await?.ok_or_else(|| {
+            Pim::Group { group, role } => self
+                .relation(group, relation_of(role))
+                .await?
+                .ok_or_else(|| {
                     ConnectorError::Permanent(format!("Entra group {group} does not exist"))
-                })?
-            }
+                })?,
             Pim::Role { .. } => HashSet::new(),
         };
         Ok(accounts

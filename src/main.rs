@@ -201,6 +201,9 @@ async fn simulate_microsoft() -> anyhow::Result<()> {
             "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
             "RoleAssignmentSchedule.ReadWrite.Directory",
             "Sites.Read.All",
+            // Azure RBAC for Defender for Cloud's JIT VM access (ARM).
+            "Microsoft.Security/locations/jitNetworkAccessPolicies/read",
+            "Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/action",
         ],
     );
     let listener = tokio::net::TcpListener::bind(&listen)

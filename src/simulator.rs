@@ -11,6 +11,7 @@
 //! clock and inject faults. Tests run it in their own process (`serve`), the demo as
 //! `leasegate simulate-microsoft`.
 
+mod arm;
 mod assertion;
 mod batch;
 mod control;
@@ -20,7 +21,7 @@ mod sites;
 mod teams;
 mod token;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -131,6 +132,13 @@ pub(crate) struct Config {
     pub pim_require_justification: bool,
     /// PIM policy: assignments wait for approval in Entra (`PendingApproval`).
     pub pim_approval_required: bool,
+    /// ARM: items per page of a list (ARM chooses; small values exercise `nextLink`).
+    pub arm_page_size: usize,
+    /// JIT: the port status `initiate` answers with (the example's `Initiating`, which the
+    /// schema does not list, or `Initiated`).
+    pub jit_initiate_status: String,
+    /// JIT: a newer request for a port revokes the older open one (`NewerRequestInitiated`).
+    pub jit_newer_supersedes: bool,
 }
 
 impl Default for Config {
@@ -152,6 +160,9 @@ impl Default for Config {
             pim_allow_permanent_active: false,
             pim_require_justification: false,
             pim_approval_required: false,
+            arm_page_size: 100,
+            jit_initiate_status: "Initiating".into(),
+            jit_newer_supersedes: true,
         }
     }
 }
@@ -290,6 +301,10 @@ pub(crate) struct SimState {
     sequence: u64,
     /// Client assertion ids already used (`jti`), with their expiry.
     assertions_seen: HashMap<String, i64>,
+    /// Azure VMs by lower-cased resource id.
+    pub vms: BTreeSet<String>,
+    /// Defender for Cloud's JIT policies by lower-cased resource id.
+    pub(crate) jit: BTreeMap<String, arm::JitPolicy>,
 }
 
 impl SimState {
@@ -311,6 +326,8 @@ impl SimState {
             log: Vec::new(),
             sequence: 0,
             assertions_seen: HashMap::new(),
+            vms: BTreeSet::new(),
+            jit: BTreeMap::new(),
         }
     }
 
@@ -484,6 +501,7 @@ impl Simulator {
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> T {
         let mut state = self.inner.state.lock().expect("simulator state");
         state.advance_pim();
+        state.advance_jit();
         f(&mut state)
     }
 
@@ -580,6 +598,21 @@ impl Simulator {
             .route(
                 "/v1.0/roleManagement/directory/roleDefinitions/{id}",
                 get(pim::role_definition),
+            )
+            .route("/subscriptions", get(arm::subscriptions))
+            .route(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Security/jitNetworkAccessPolicies",
+                get(arm::list),
+            )
+            .route(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Security/locations/{loc}/jitNetworkAccessPolicies/{name}",
+                get(arm::get_policy)
+                    .put(arm::put_policy)
+                    .delete(arm::delete_policy),
+            )
+            .route(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Security/locations/{loc}/jitNetworkAccessPolicies/{name}/{action}",
+                post(arm::initiate),
             )
             .route("/{tenant}/oauth2/v2.0/token", post(token::issue))
             .fallback(unknown_segment)
@@ -726,17 +759,43 @@ async fn graph_layer(State(sim): State<Simulator>, mut request: Request, next: N
         format!("{path}?{query}")
     };
     let is_graph = path.starts_with("/v1.0/");
+    let is_arm = path == "/subscriptions" || path.starts_with("/subscriptions/");
     let is_batch = path == "/v1.0/$batch";
 
-    // Authentication: only Graph routes need a token.
+    // Authentication: Graph and ARM routes need a token for their own audience; ARM also
+    // needs a known api-version on every call.
     let mut refused: Option<GraphError> = None;
-    if is_graph {
-        match token::verify(&sim, request.headers()) {
+    if is_graph || is_arm {
+        let audience = if is_arm { token::ARM } else { token::GRAPH };
+        match token::verify(&sim, request.headers(), audience) {
             Ok(caller) => {
                 request.extensions_mut().insert(caller);
             }
             Err(error) => refused = Some(error),
         }
+    }
+    if is_arm && refused.is_none() {
+        let version = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "api-version")
+            .map(|(_, v)| v.into_owned());
+        refused = match version {
+            None => Some(GraphError::new(
+                StatusCode::BAD_REQUEST,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )),
+            Some(v) if !arm::API_VERSIONS.contains(&v.as_str()) && path != "/subscriptions" => {
+                Some(GraphError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidApiVersionParameter",
+                    format!(
+                        "The api-version '{v}' is invalid. The supported versions are '{}'.",
+                        arm::API_VERSIONS.join(",")
+                    ),
+                ))
+            }
+            Some(_) => None,
+        };
     }
 
     let caller_app = request
@@ -793,7 +852,7 @@ async fn graph_layer(State(sim): State<Simulator>, mut request: Request, next: N
                 }
             }
             if matches!(decision, Before::Pass)
-                && is_graph
+                && (is_graph || is_arm)
                 && !is_batch
                 && let Some(chaos) = s.chaos.clone()
                 && chaos.rate > 0.0
@@ -875,7 +934,15 @@ async fn graph_layer(State(sim): State<Simulator>, mut request: Request, next: N
     };
 
     let date = sim.with(|s| s.now());
-    if let Some(error) = response.extensions().get::<GraphError>().cloned() {
+    if let Some(error) = response.extensions().get::<GraphError>().cloned()
+        && is_arm
+    {
+        // ARM's CloudError (`{"error":{"code","message"}}`), without Graph's innerError.
+        response = json_response(
+            error.status,
+            json!({ "error": { "code": error.code, "message": error.message } }),
+        );
+    } else if let Some(error) = response.extensions().get::<GraphError>().cloned() {
         let body = envelope(
             &error,
             &request_id,
@@ -910,6 +977,17 @@ async fn graph_layer(State(sim): State<Simulator>, mut request: Request, next: N
     }
     if let Ok(v) = HeaderValue::from_str(&date.to_rfc2822()) {
         headers.insert("date", v);
+    }
+    if is_arm {
+        for name in [
+            "x-ms-request-id",
+            "x-ms-correlation-request-id",
+            "x-ms-routing-request-id",
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                headers.insert(name, v);
+            }
+        }
     }
     if is_graph {
         headers.insert("odata-version", HeaderValue::from_static("4.0"));

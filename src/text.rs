@@ -103,6 +103,15 @@ fn system_words(details: &Value) -> String {
     if let Some(end) = system["pim_ends_at"].as_str() {
         words.push_str(&format!(", ends {end} by Entra's own schedule"));
     }
+    if let Some(source) = system["jit_source"].as_str() {
+        words.push_str(&format!("; JIT request opening the port to {source}"));
+        if let Some(status) = system["jit_status"].as_str() {
+            words.push_str(&format!(", {status}"));
+        }
+        if let Some(end) = system["jit_open_until"].as_str() {
+            words.push_str(&format!(", closed by Azure at {end}"));
+        }
+    }
     words
 }
 
@@ -123,7 +132,7 @@ pub fn access_label(access: &Access) -> String {
         Access::EntraRole { directory_scope } if directory_scope != "/" => {
             format!("{kind} in {directory_scope}")
         }
-        Access::AzureVmPort { port } => format!("{kind} {port}"),
+        Access::AzureVmPort { port, .. } => format!("{kind} {port}"),
         _ => kind.to_string(),
     }
 }
@@ -306,6 +315,11 @@ pub fn hint_already_holds(until: DateTime<Utc>) -> String {
 
 pub fn hint_nested(group_dn: &str) -> String {
     format!("Already has it through group {}.", short_dn(group_dn))
+}
+
+/// Where a VM port would be opened to.
+pub fn hint_source(source: &str) -> String {
+    format!("Opens the port to {source} only.")
 }
 
 pub fn hint_recent(count: i64) -> String {

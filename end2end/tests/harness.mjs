@@ -214,6 +214,13 @@ class Microsoft {
     assert.ok(res.ok, `simulator state: ${res.status}`);
     return (await res.json()).pim;
   }
+
+  /// The Azure VM ports open through JIT access: `{vm, port, sources, until, justification}`.
+  async jitOpen() {
+    const res = await fetch(`${this.base}/__sim__/state`);
+    assert.ok(res.ok, `simulator state: ${res.status}`);
+    return (await res.json()).jit.open;
+  }
 }
 
 /// Reads the demo directory directly (ldapsearch with the administrator), to check what the

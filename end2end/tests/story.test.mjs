@@ -109,15 +109,16 @@ const TEAM = '3d4e5f60-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
 const ADELE_OID = '0a1b2c3d-0001-4000-8000-000000000001';
 const HELPDESK = '729827e3-9c14-49f7-bb1b-9608f156bbb8';
 
-test('a team and an Entra role follow their leases in Microsoft 365', { timeout: 300_000 }, async () => {
+test('a team, an Entra role and an Azure VM port follow their leases in Microsoft 365 and Azure', { timeout: 300_000 }, async () => {
   const adele = await newPage(stack);
   await adele.goto(`${stack.base}/request`);
   await signInAt(adele, stack, 'Adele Vance');
   await hydrated(adele);
-  // The team, then the role, each for two minutes with a reason.
-  for (const [search, name, kind, why] of [
+  // The team, the role and the jump host's SSH port, each for two minutes with a reason.
+  for (const [search, name, kind, why, address] of [
     ['falcon', 'Project Falcon team', /^Team \(member\) · contoso-cloud/, 'Falcon design review this week'],
     ['helpdesk', 'Helpdesk Administrator (Entra ID role)', /^Entra ID role · contoso-cloud/, 'Reset passwords for the Falcon onboarding'],
+    ['jump host', 'Operations jump host (SSH)', /^Azure VM port 22 · contoso-azure/, 'Patch the jump host tonight', '203.0.113.7'],
   ]) {
     await adele.goto(`${stack.base}/request`);
     await hydrated(adele);
@@ -129,10 +130,20 @@ test('a team and an Entra role follow their leases in Microsoft 365', { timeout:
     await adele.getByLabel('2 minutes').check();
     await adele.getByText(/^If approved now, your access would end /).waitFor();
     await adele.getByLabel('Why do you need it?').fill(why);
+    if (address) {
+      // A port opens to an address: a loopback one is refused, with the reason, and nothing
+      // is submitted.
+      const field = adele.getByLabel('The IP address you will connect from');
+      await field.fill('127.0.0.1');
+      await adele.getByRole('button', { name: 'Submit request' }).click();
+      await adele.getByText(/127\.0\.0\.1\/32 is a local address/).waitFor();
+      await field.fill(address);
+    }
     await adele.getByRole('button', { name: 'Submit request' }).click();
     await adele.getByRole('status').getByText('Submitted. Your approvers have been asked.').waitFor();
     await assertAccessible(adele);
   }
+  assert.deepEqual(await stack.microsoft.jitOpen(), [], 'no port open before approval');
   assert.ok(!(await stack.microsoft.members(TEAM)).includes(ADELE_OID), 'not before approval');
   assert.deepEqual(await stack.microsoft.pim(), [], 'no PIM assignment before approval');
 
@@ -143,6 +154,7 @@ test('a team and an Entra role follow their leases in Microsoft 365', { timeout:
   for (const [name, why] of [
     ['Project Falcon team', 'Falcon design review this week'],
     ['Helpdesk Administrator (Entra ID role)', 'Reset passwords for the Falcon onboarding'],
+    ['Operations jump host (SSH)', 'Opens the port to 203.0.113.7/32 only.'],
   ]) {
     const item = megan.getByRole('listitem').filter({ hasText: `Adele Vance asks for ${name}` });
     await item.getByText(why).waitFor();
@@ -161,9 +173,18 @@ test('a team and an Entra role follow their leases in Microsoft 365', { timeout:
   assert.equal(schedule.directoryScopeId, '/');
   const endsIn = (Date.parse(schedule.endDateTime) - approvedAt) / 1000;
   assert.ok(endsIn > 100 && endsIn < 140, `Entra's schedule ends ${endsIn}s after approval, expected about 120s`);
+  // In Azure: the jump host's SSH port open to Adele's address only, until the lease's end,
+  // which Azure enforces itself.
+  const jumpHost = async () => (await stack.microsoft.jitOpen()).find((o) => o.vm.endsWith('/jump-01') && o.port === 22);
+  await eventually('the jump host port open', async () => (await jumpHost()) !== undefined, 15_000);
+  const port = await jumpHost();
+  assert.deepEqual(port.sources, ['203.0.113.7/32']);
+  const portEndsIn = (Date.parse(port.until) - approvedAt) / 1000;
+  assert.ok(portEndsIn > 100 && portEndsIn < 140, `Azure closes the port ${portEndsIn}s after approval, expected about 120s`);
 
   await eventually('Adele removed from the team', async () => !(await stack.microsoft.members(TEAM)).includes(ADELE_OID), 170_000);
   await eventually('the role removed', async () => (await adeleRole()) === undefined, 30_000);
+  await eventually('the port closed', async () => (await jumpHost()) === undefined, 30_000);
   const heldFor = (Date.now() - approvedAt) / 1000;
   assert.ok(heldFor > 100, `held for ${heldFor}s, expected about 120s`);
 
@@ -190,6 +211,15 @@ test('a team and an Entra role follow their leases in Microsoft 365', { timeout:
   // Microsoft's own ids: the PIM request and schedule, and the end Entra keeps.
   await irvin.getByText(/^Added adele\.vance@contoso\.test \(0a1b2c3d-0001-4000-8000-000000000001\) to .* as Entra ID role in contoso-cloud; PIM request [0-9a-f-]{36}, schedule \S+, Provisioned, ends \S+ by Entra's own schedule$/).waitFor();
   await irvin.getByText(/^Removed adele\.vance@contoso\.test .* as Entra ID role \(expired\) and verified absent in contoso-cloud$/).waitFor();
+  await assertAccessible(irvin);
+
+  await irvin.goto(`${stack.base}/governance`);
+  await hydrated(irvin);
+  await irvin.getByRole('row').filter({ hasText: 'Requested jump-host-ssh' }).getByRole('link', { name: 'Trail' }).click();
+  await irvin.getByRole('heading', { level: 1, name: 'Operations jump host (SSH) for Adele Vance' }).waitFor();
+  assert.deepEqual(await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action)), lifecycle);
+  await irvin.getByText(/^Added adele\.vance@contoso\.test .* as Azure VM port 22 in contoso-azure; JIT request opening the port to 203\.0\.113\.7\/32, Initiating, closed by Azure at \S+$/).waitFor();
+  await irvin.getByText(/^Removed adele\.vance@contoso\.test .* as Azure VM port 22 \(expired\) and verified absent in contoso-azure$/).waitFor();
   await assertAccessible(irvin);
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
 });

@@ -48,6 +48,11 @@ pub struct EntitlementDetail {
     pub reports: Vec<Person>,
     /// A fresh token for the request form, so that a repeated submission is recognised.
     pub client_token: String,
+    /// The form asks where the person connects from (a VM port without a fixed source).
+    pub asks_source: bool,
+    /// The address the portal sees the caller's connection come from, as a hint (never
+    /// filled in: behind a proxy it is the proxy's).
+    pub seen_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,5 +81,9 @@ pub async fn get_entitlement(key: String) -> Result<EntitlementDetail, AppError>
     let caller = crate::server::auth::caller::caller()?;
     let state = crate::server::state::app_state()?;
     let key = crate::api::text_line("key", &key)?;
-    crate::server::access::catalog::detail(&state, &caller, &key).await
+    let seen = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok()
+        .map(|info| info.0.ip());
+    crate::server::access::catalog::detail(&state, &caller, &key, seen).await
 }

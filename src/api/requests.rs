@@ -31,6 +31,10 @@ pub struct RequestForm {
     /// The browser's offset from UTC in minutes (east positive); 0 before hydration.
     #[serde(default)]
     pub utc_offset_minutes: String,
+    /// Where the person connects from (an IP address or prefix), for access opened to an
+    /// address: an Azure VM's port.
+    #[serde(default)]
+    pub source_address: String,
     /// One per form: a repeated submission finds the first request instead of making another.
     pub client_token: String,
 }

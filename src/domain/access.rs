@@ -69,6 +69,10 @@ pub enum Access {
     },
     AzureVmPort {
         port: u16,
+        /// The address or prefix the port is opened to for everyone (a VPN's egress); when
+        /// absent, each request names its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
 }
 
@@ -111,7 +115,7 @@ impl Access {
                 }
             }
             Access::EntraRole { directory_scope } => format!("role in scope {directory_scope}"),
-            Access::AzureVmPort { port } => format!("port {port}"),
+            Access::AzureVmPort { port, .. } => format!("port {port}"),
         }
     }
 
@@ -129,6 +133,31 @@ impl Access {
 /// Whether `value` is an Entra object id: a GUID in its 36-character form, any case.
 pub fn is_object_id(value: &str) -> bool {
     value.len() == 36 && uuid::Uuid::parse_str(value).is_ok()
+}
+
+/// Whether `value` is an Azure VM's resource id:
+/// `/subscriptions/{guid}/resourceGroups/{name}/providers/Microsoft.Compute/virtualMachines/{name}`
+/// (ARM compares it without regard to case).
+pub fn is_vm_resource_id(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('/').collect();
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 90
+            && s.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
+    };
+    matches!(
+        parts.as_slice(),
+        ["", subscriptions, subscription, resource_groups, group, providers, compute, machines, vm]
+            if subscriptions.eq_ignore_ascii_case("subscriptions")
+                && is_object_id(subscription)
+                && resource_groups.eq_ignore_ascii_case("resourceGroups")
+                && name_ok(group)
+                && providers.eq_ignore_ascii_case("providers")
+                && compute.eq_ignore_ascii_case("Microsoft.Compute")
+                && machines.eq_ignore_ascii_case("virtualMachines")
+                && name_ok(vm)
+    )
 }
 
 impl EntitlementKind {
@@ -179,6 +208,20 @@ mod tests {
             serde_json::from_value::<Access>(serde_json::json!({"kind": "team"})).is_err(),
             "a team needs its role"
         );
+    }
+
+    #[test]
+    fn vm_resource_ids_are_recognised() {
+        let id = "/subscriptions/6f1c2d3e-0000-4000-8000-000000000001/resourceGroups/rg-ops/\
+                  providers/Microsoft.Compute/virtualMachines/jump-01";
+        assert!(is_vm_resource_id(id));
+        assert!(is_vm_resource_id(&id.to_lowercase()));
+        assert!(!is_vm_resource_id("jump-01"));
+        assert!(!is_vm_resource_id(&id.replace("virtualMachines", "disks")));
+        assert!(!is_vm_resource_id(&format!("{id}/extra")));
+        assert!(!is_vm_resource_id(
+            &id.replace("6f1c2d3e-0000", "not-a-guid")
+        ));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::domain::access::{Access, EntitlementKind, GroupRole, is_object_id};
+use crate::domain::access::{Access, EntitlementKind, GroupRole, is_object_id, is_vm_resource_id};
+use crate::domain::network::SourcePrefix;
 use crate::domain::policy::{ApproverSource, Policy};
 use crate::server::config::Secret;
 use crate::server::connectors::{self, ConnectorSettings, Connectors, SecretSource};
@@ -52,6 +53,10 @@ pub struct EntitlementSpec {
     /// The port an `azure_vm_port` opens (22 for SSH, 3389 for RDP).
     #[serde(default)]
     pub port: Option<u16>,
+    /// For an `azure_vm_port`: the address or prefix the port is always opened to (a VPN's
+    /// egress), instead of asking each requester where they connect from.
+    #[serde(default)]
+    pub source: Option<String>,
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -89,6 +94,7 @@ impl EntitlementSpec {
         }
         if kind != EntitlementKind::AzureVmPort {
             no("port", self.port.is_some())?;
+            no("source", self.source.is_some())?;
         }
         Ok(match kind {
             EntitlementKind::AdGroup => Access::AdGroup,
@@ -107,13 +113,65 @@ impl EntitlementSpec {
                 }
             }
             EntitlementKind::SharepointSite => Access::SharepointSite { role },
-            EntitlementKind::AzureVmPort => match self.port {
-                Some(port) if port > 0 => Access::AzureVmPort { port },
-                _ => return Err("an azure_vm_port entry needs its `port`".into()),
-            },
+            EntitlementKind::AzureVmPort => {
+                let source = match &self.source {
+                    None => None,
+                    Some(text) => Some(
+                        SourcePrefix::parse(text)
+                            .map_err(|problem| format!("source: {problem}"))?
+                            .to_string(),
+                    ),
+                };
+                match self.port {
+                    Some(port) if port > 0 => Access::AzureVmPort { port, source },
+                    _ => return Err("an azure_vm_port entry needs its `port`".into()),
+                }
+            }
         })
     }
 }
+
+/// What the checks need of a Microsoft app registration (Graph and Azure connectors).
+struct MicrosoftApp<'a> {
+    certificate: bool,
+    secret: bool,
+    tenant_id: &'a str,
+    client_id: &'a str,
+    urls: &'a [&'a str],
+}
+
+fn microsoft_problems(here: &str, name: &str, trust: &Trust, app: MicrosoftApp<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if app.certificate && app.secret {
+        problems.push(format!(
+            "{here}: connector `{name}`: give a client secret or a client certificate, not both"
+        ));
+    }
+    if !is_object_id(app.tenant_id.trim()) || !is_object_id(app.client_id.trim()) {
+        problems.push(format!(
+            "{here}: connector `{name}`: tenant_id and client_id are GUIDs (the directory id \
+             and the application id)"
+        ));
+    }
+    for url in app.urls {
+        match url::Url::parse(url) {
+            Ok(u) if u.scheme() == "https" => {}
+            Ok(u) if u.scheme() == "http" && trust.lab_mode => {}
+            Ok(_) => problems.push(format!(
+                "{here}: connector `{name}`: {url} must use https:// (http:// is allowed only \
+                 in a lab, LEASEGATE_LAB_MODE=true, for the simulator)"
+            )),
+            Err(e) => problems.push(format!(
+                "{here}: connector `{name}`: {url} is not a URL: {e}"
+            )),
+        }
+    }
+    problems
+}
+
+/// The longest a JIT request may open a VM port ("maximum 1 day", Defender for Cloud's
+/// `maxRequestAccessDuration`).
+const AZURE_JIT_LONGEST_MINUTES: u32 = 24 * 60;
 
 /// Every problem in a catalog file, each with its line where one can be named.
 #[derive(Debug, thiserror::Error)]
@@ -259,36 +317,35 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
                     ));
                 }
             }
-            ConnectorSettings::Graph(connector) => {
-                if connector.uses_certificate()
-                    && (connector.client_secret_env.is_some()
-                        || connector.client_secret_file.is_some())
-                {
-                    problems.push(format!(
-                        "{here}: connector `{name}`: give a client secret or a client \
-                         certificate, not both"
-                    ));
-                }
-                if !is_object_id(connector.tenant_id.trim())
-                    || !is_object_id(connector.client_id.trim())
-                {
-                    problems.push(format!(
-                        "{here}: connector `{name}`: tenant_id and client_id are GUIDs \
-                         (the directory id and the application id)"
-                    ));
-                }
-                for url in connector.urls() {
-                    match url::Url::parse(url) {
-                        Ok(u) if u.scheme() == "https" => {}
-                        Ok(u) if u.scheme() == "http" && trust.lab_mode => {}
-                        Ok(_) => problems.push(format!(
-                            "{here}: connector `{name}`: {url} must use https:// (http:// is \
-                             allowed only in a lab, LEASEGATE_LAB_MODE=true, for the simulator)"
-                        )),
-                        Err(e) => problems.push(format!(
-                            "{here}: connector `{name}`: {url} is not a URL: {e}"
-                        )),
-                    }
+            ConnectorSettings::Graph(connector) => problems.extend(microsoft_problems(
+                &here,
+                name,
+                trust,
+                MicrosoftApp {
+                    certificate: connector.uses_certificate(),
+                    secret: connector.client_secret_env.is_some()
+                        || connector.client_secret_file.is_some(),
+                    tenant_id: &connector.tenant_id,
+                    client_id: &connector.client_id,
+                    urls: &connector.urls(),
+                },
+            )),
+            ConnectorSettings::Azure(connector) => {
+                problems.extend(microsoft_problems(
+                    &here,
+                    name,
+                    trust,
+                    MicrosoftApp {
+                        certificate: connector.uses_certificate(),
+                        secret: connector.client_secret_env.is_some()
+                            || connector.client_secret_file.is_some(),
+                        tenant_id: &connector.tenant_id,
+                        client_id: &connector.client_id,
+                        urls: &connector.urls(),
+                    },
+                ));
+                for problem in connector.problems() {
+                    problems.push(format!("{here}: connector `{name}`: {problem}"));
                 }
             }
         }
@@ -356,6 +413,11 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
                      (a GUID), not `{target}`"
                 ))
             }
+            EntitlementKind::AzureVmPort if !is_vm_resource_id(target) => problems.push(format!(
+                "{here}: entitlement `{key}`: the target of an azure_vm_port entry is the VM's \
+                 resource id (/subscriptions/<id>/resourceGroups/<group>/providers/\
+                 Microsoft.Compute/virtualMachines/<name>), not `{target}`"
+            )),
             EntitlementKind::SharepointSite if !is_object_id(target) => problems.push(format!(
                 "{here}: entitlement `{key}`: the target of a sharepoint_site entry is the object \
                  id (a GUID) of the site's Microsoft 365 group, not `{target}`; sites without a \
@@ -391,6 +453,16 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
                 entitlement.policy
             )),
             Some(policy) => {
+                if kind == EntitlementKind::AzureVmPort
+                    && policy.durations.max_minutes > AZURE_JIT_LONGEST_MINUTES
+                {
+                    problems.push(format!(
+                        "{here}: entitlement `{key}`: policy `{}` allows leases of {} minutes, \
+                         but Azure opens a VM port for at most a day ({AZURE_JIT_LONGEST_MINUTES} \
+                         minutes); use a policy with a shorter maximum",
+                        entitlement.policy, policy.durations.max_minutes
+                    ));
+                }
                 for (i, stage) in policy.stages.iter().enumerate() {
                     if stage.approvers == ApproverSource::Owners
                         && (entitlement.owners.len() as u64) < u64::from(stage.required)

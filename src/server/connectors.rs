@@ -1,6 +1,7 @@
 //! Connected systems, behind one trait named for what they do: add access, remove it, and say
 //! who has it. Implementations are named for their technology ([`ldap::LdapDirectory`]).
 
+pub mod azure;
 pub mod graph;
 pub mod ldap;
 pub mod memory;
@@ -50,6 +51,9 @@ pub struct Lease {
     pub ends_at: DateTime<Utc>,
     /// The requester's justification, passed on where the system records one.
     pub reason: String,
+    /// Where the person connects from (an address or prefix), for access opened to an
+    /// address rather than an account (an Azure VM's port).
+    pub source: Option<String>,
 }
 
 /// What the connected system said about one account's new access, for the audit trail: its
@@ -208,6 +212,7 @@ impl Connectors {
 pub enum ConnectorSettings {
     Ldap(ldap::LdapSettings),
     Graph(graph::GraphSettings),
+    Azure(azure::AzureSettings),
 }
 
 /// Where a connector's one secret comes from: an environment variable or a file in the
@@ -228,6 +233,7 @@ impl ConnectorSettings {
         match self {
             ConnectorSettings::Ldap(_) => ConnectorKind::Ldap,
             ConnectorSettings::Graph(_) => ConnectorKind::Graph,
+            ConnectorSettings::Azure(_) => ConnectorKind::Azure,
         }
     }
 
@@ -243,6 +249,7 @@ impl ConnectorSettings {
                     K::EntraGroup | K::PimGroup | K::EntraRole | K::Team | K::SharepointSite
                 )
             }
+            ConnectorSettings::Azure(_) => kind == K::AzureVmPort,
         }
     }
 
@@ -269,6 +276,20 @@ impl ConnectorSettings {
                 env: s.client_secret_env.as_deref(),
                 file: s.client_secret_file.as_deref(),
             },
+            ConnectorSettings::Azure(s) if s.uses_certificate() => SecretSource {
+                what: "client certificate",
+                env_key: "client_certificate_env",
+                file_key: "client_certificate_file",
+                env: s.client_certificate_env.as_deref(),
+                file: s.client_certificate_file.as_deref(),
+            },
+            ConnectorSettings::Azure(s) => SecretSource {
+                what: "client secret",
+                env_key: "client_secret_env",
+                file_key: "client_secret_file",
+                env: s.client_secret_env.as_deref(),
+                file: s.client_secret_file.as_deref(),
+            },
         }
     }
 
@@ -287,6 +308,13 @@ impl ConnectorSettings {
                 "credential": if c.uses_certificate() { "certificate" } else { "client secret" },
                 "authority_url": c.authority_url, "graph_url": c.graph_url,
             }),
+            ConnectorSettings::Azure(c) => serde_json::json!({
+                "tenant_id": c.tenant_id, "client_id": c.client_id,
+                "credential": if c.uses_certificate() { "certificate" } else { "client secret" },
+                "authority_url": c.authority_url, "arm_url": c.arm_url, "graph_url": c.graph_url,
+                "manages_jit_policy": c.manage_policy.as_ref().map(json_of_policy),
+                "closing_source": c.closing_source,
+            }),
         }
     }
 }
@@ -300,5 +328,13 @@ pub fn build(
     Ok(match settings {
         ConnectorSettings::Ldap(s) => Arc::new(ldap::LdapDirectory::new(name, s.clone(), secret)?),
         ConnectorSettings::Graph(s) => Arc::new(graph::GraphTenant::new(name, s.clone(), secret)?),
+        ConnectorSettings::Azure(s) => Arc::new(azure::AzureJit::new(name, s.clone(), secret)?),
+    })
+}
+
+fn json_of_policy(policy: &azure::ManagedPolicy) -> serde_json::Value {
+    serde_json::json!({
+        "location": policy.location, "name": policy.name,
+        "max_request_access_duration": policy.max_request_access_duration,
     })
 }

@@ -386,6 +386,7 @@ impl Engine {
                 starts_at: work.starts_at,
                 ends_at: work.ends_at,
                 reason: work.reason.clone(),
+                source: work.source.clone(),
             })
             .collect();
         let receipts = match connector.grant(access, target, &leases).await {

@@ -70,12 +70,15 @@ pub async fn serve(
 ) -> std::io::Result<Exit> {
     let (stop_http, http_stopping) = watch::channel(false);
     let mut server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let mut stopping = http_stopping;
-                let _ = stopping.wait_for(|stop| *stop).await;
-            })
-            .into_future(),
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let mut stopping = http_stopping;
+            let _ = stopping.wait_for(|stop| *stop).await;
+        })
+        .into_future(),
     );
     let (handle, stop_engine) = match engine {
         Some(task) => {

@@ -60,6 +60,21 @@ struct Fixture {
     users: Vec<SeedUser>,
     #[serde(default)]
     groups: Vec<SeedGroup>,
+    /// Azure VMs by resource id.
+    #[serde(default, rename = "virtualMachines")]
+    virtual_machines: Vec<String>,
+    /// Defender for Cloud JIT policies: `{"id": <policy resource id>, "virtualMachines":
+    /// [<as in the PUT body>]}`.
+    #[serde(default, rename = "jitPolicies")]
+    jit_policies: Vec<SeedPolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeedPolicy {
+    id: String,
+    #[serde(default)]
+    virtual_machines: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +224,38 @@ async fn seed(State(sim): State<Simulator>, Json(fixture): Json<Fixture>) -> Res
             );
             group_ids.insert(g.display_name.clone(), id);
         }
+        for vm in &fixture.virtual_machines {
+            if !crate::domain::access::is_vm_resource_id(vm) {
+                return Err(format!("`{vm}` is not a VM resource id"));
+            }
+            s.vms.insert(vm.to_lowercase());
+        }
+        for policy in &fixture.jit_policies {
+            let parts: Vec<&str> = policy.id.split('/').collect();
+            let (Some(location), Some(name)) = (parts.get(8), parts.get(10)) else {
+                return Err(format!(
+                    "`{}` is not a JIT policy id (/subscriptions/../resourceGroups/../providers/\
+                     Microsoft.Security/locations/../jitNetworkAccessPolicies/..)",
+                    policy.id
+                ));
+            };
+            for machine in &policy.virtual_machines {
+                if let Some(vm) = machine["id"].as_str() {
+                    s.vms.insert(vm.to_lowercase());
+                }
+            }
+            s.jit.insert(
+                policy.id.to_lowercase(),
+                super::arm::JitPolicy {
+                    id: policy.id.clone(),
+                    name: name.to_string(),
+                    location: location.to_string(),
+                    kind: "Basic".into(),
+                    virtual_machines: policy.virtual_machines.clone(),
+                    requests: Vec::new(),
+                },
+            );
+        }
         Ok(json!({ "users": user_ids, "groups": group_ids }))
     });
     match result {
@@ -232,6 +279,7 @@ async fn state(State(sim): State<Simulator>) -> Json<Value> {
                 "owners": g.owners,
             })).collect::<Vec<_>>(),
             "pim": super::pim::state_json(s),
+            "jit": super::arm::state_json(s),
         })
     }))
 }
@@ -360,53 +408,5 @@ async fn set_clock(State(sim): State<Simulator>, Json(clock): Json<Clock>) -> Re
     Json(json!({ "now": now })).into_response()
 }
 
-/// `P1DT2H30M10S`, `PT2H`, `PT90S`: days, hours, minutes and seconds.
-pub(crate) fn parse_duration(iso: &str) -> Option<chrono::Duration> {
-    let rest = iso.trim().strip_prefix('P')?;
-    let (days, time) = match rest.split_once('T') {
-        Some((d, t)) => (d, t),
-        None => (rest, ""),
-    };
-    let mut total = chrono::Duration::zero();
-    if !days.is_empty() {
-        total += chrono::Duration::days(days.strip_suffix('D')?.parse().ok()?);
-    }
-    let mut number = String::new();
-    for c in time.chars() {
-        match c {
-            '0'..='9' | '.' => number.push(c),
-            'H' | 'M' | 'S' => {
-                let n: f64 = number.parse().ok()?;
-                number.clear();
-                let seconds = match c {
-                    'H' => n * 3600.0,
-                    'M' => n * 60.0,
-                    _ => n,
-                };
-                total += chrono::Duration::milliseconds((seconds * 1000.0) as i64);
-            }
-            _ => return None,
-        }
-    }
-    number.is_empty().then_some(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("PT2H"), Some(chrono::Duration::hours(2)));
-        assert_eq!(
-            parse_duration("P1DT30M"),
-            Some(chrono::Duration::days(1) + chrono::Duration::minutes(30))
-        );
-        assert_eq!(
-            parse_duration("PT1.5S"),
-            Some(chrono::Duration::milliseconds(1500))
-        );
-        assert_eq!(parse_duration("2 hours"), None);
-        assert_eq!(parse_duration("PT5"), None);
-    }
-}
+/// ISO 8601 durations (`PT2H`), read as the connectors read them.
+pub(crate) use crate::domain::iso_duration::parse as parse_duration;

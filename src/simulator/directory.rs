@@ -161,7 +161,7 @@ fn visible(state: &SimState, id: &str) -> bool {
 }
 
 /// A signed, opaque skip token: clients must pass it back as given.
-fn skip_token(sim: &Simulator, offset: usize) -> String {
+pub(super) fn skip_token(sim: &Simulator, offset: usize) -> String {
     let tag = ring::hmac::sign(&sim.inner.key, format!("skip:{offset}").as_bytes());
     let mac: String = tag.as_ref()[..8]
         .iter()
@@ -170,7 +170,7 @@ fn skip_token(sim: &Simulator, offset: usize) -> String {
     URL_SAFE_NO_PAD.encode(format!("{offset}.{mac}"))
 }
 
-fn read_skip_token(sim: &Simulator, token: &str) -> Option<usize> {
+pub(super) fn read_skip_token(sim: &Simulator, token: &str) -> Option<usize> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
     let (offset, _) = text.split_once('.')?;
     let offset: usize = offset.parse().ok()?;

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::{Caller, GraphError, Simulator};
 
-const GRAPH: &str = "https://graph.microsoft.com";
-const ARM: &str = "https://management.azure.com";
+pub(super) const GRAPH: &str = "https://graph.microsoft.com";
+pub(super) const ARM: &str = "https://management.azure.com";
 
 /// An AADSTS error as the token endpoint answers it.
 fn refusal(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
@@ -248,7 +248,11 @@ fn sign(sim: &Simulator, claims: &Value) -> String {
 }
 
 /// The caller of a Graph route, from its bearer token; Graph's 401 otherwise.
-pub(super) fn verify(sim: &Simulator, headers: &HeaderMap) -> Result<Caller, GraphError> {
+pub(super) fn verify(
+    sim: &Simulator,
+    headers: &HeaderMap,
+    audience: &str,
+) -> Result<Caller, GraphError> {
     let unauthorized = |message: &str| {
         GraphError::new(
             StatusCode::UNAUTHORIZED,
@@ -280,8 +284,17 @@ pub(super) fn verify(sim: &Simulator, headers: &HeaderMap) -> Result<Caller, Gra
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(malformed)?;
-    if claims["aud"].as_str() != Some(GRAPH) {
-        return Err(unauthorized("Invalid audience."));
+    if claims["aud"].as_str() != Some(audience) {
+        // ARM says it with its own code.
+        return Err(if audience == ARM {
+            GraphError::new(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationTokenAudience",
+                "The access token has been obtained for wrong audience or resource.",
+            )
+        } else {
+            unauthorized("Invalid audience.")
+        });
     }
     let now = sim.with(|s| s.now()).timestamp();
     let exp = claims["exp"].as_i64().unwrap_or(0);

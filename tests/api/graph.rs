@@ -197,6 +197,7 @@ fn lease(account: &str) -> Lease {
         starts_at: chrono::Utc::now(),
         ends_at: chrono::Utc::now() + chrono::Duration::hours(1),
         reason: "contract test".into(),
+        source: None,
     }
 }
 
@@ -478,7 +479,10 @@ async fn group_membership_is_added_and_removed_idempotently() {
     assert!(matches!(
         graph
             .grant(
-                &Access::AzureVmPort { port: 3389 },
+                &Access::AzureVmPort {
+                    port: 3389,
+                    source: None
+                },
                 &group,
                 &leases(&people)
             )
@@ -983,6 +987,7 @@ async fn a_fresh_object_is_waited_for() {
     ));
 }
 
+mod azure;
 mod pim;
 
 // The engine with a Graph connector: the same promises as with a directory.

@@ -17,6 +17,7 @@ fn leases(accounts: &[String]) -> Vec<Lease> {
             starts_at: chrono::Utc::now(),
             ends_at: chrono::Utc::now() + chrono::Duration::hours(1),
             reason: String::new(),
+            source: None,
         })
         .collect()
 }

@@ -28,6 +28,7 @@ pub async fn detail(
     state: &AppState,
     caller: &SessionUser,
     key: &str,
+    seen: Option<std::net::IpAddr>,
 ) -> Result<EntitlementDetail, AppError> {
     let mut conn = state.pool.acquire().await?;
     let entry = catalog::by_key(&mut conn, key.trim())
@@ -61,6 +62,11 @@ pub async fn detail(
         held_until,
         reports,
         client_token: uuid::Uuid::new_v4().to_string(),
+        asks_source: matches!(
+            entry.access,
+            crate::domain::access::Access::AzureVmPort { source: None, .. }
+        ),
+        seen_address: seen.map(|ip| ip.to_string()),
         key: entry.key,
         name: entry.name,
         description: entry.description,

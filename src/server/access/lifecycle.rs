@@ -121,6 +121,10 @@ pub async fn extend(
         ticket: String::new(),
         on_behalf_of: None,
         client_token: extension.client_token,
+        // An extension keeps the address the access was opened to.
+        source_address: grants::source_address(&state.pool, extension.grant)
+            .await?
+            .unwrap_or_default(),
     };
     submit(state, caller, submission).await
 }

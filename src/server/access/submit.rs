@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use crate::api::requests::{RequestForm, Submitted};
 use crate::api::{text_block, text_line};
+use crate::domain::access::Access;
 use crate::domain::grant::plan_grant;
+use crate::domain::network::SourcePrefix;
 use crate::domain::request::{RequestEvent, RequestState};
 use crate::domain::violation::Violation;
 use crate::domain::window::{RequestedEnd, Window, WindowRequest, resolve_window};
@@ -32,6 +34,9 @@ pub struct Submission {
     pub ticket: String,
     pub on_behalf_of: Option<String>,
     pub client_token: Uuid,
+    /// Where the person connects from, as typed (checked against the entry when it is
+    /// known).
+    pub source_address: String,
 }
 
 /// Reads the form. Every date and offset is checked before any arithmetic, and control
@@ -87,7 +92,37 @@ pub fn parse(form: &RequestForm) -> Result<Submission, AppError> {
         ticket: text_line("ticket", &form.ticket)?,
         on_behalf_of,
         client_token,
+        source_address: text_line("source_address", &form.source_address)?,
     })
+}
+
+/// The address a request for `access` opens it to: the entry's fixed one, else the one the
+/// person gave, which must be theirs to give (one address, or a narrow prefix). `None` for
+/// access that is not opened to an address.
+fn source_for(access: &Access, given: &str) -> Result<Option<String>, AppError> {
+    let Access::AzureVmPort { source: fixed, .. } = access else {
+        return Ok(None);
+    };
+    if let Some(fixed) = fixed {
+        return Ok(Some(fixed.clone()));
+    }
+    if given.is_empty() {
+        return Err(AppError::invalid(
+            "source_address",
+            "Give the IP address you will connect from; the port opens to it only.",
+        ));
+    }
+    SourcePrefix::parse_for_person(given)
+        .map(|prefix| Some(prefix.to_string()))
+        .map_err(|problem| AppError::invalid("source_address", capitalised(&problem)))
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// The widest offset any time zone uses (UTC+14:00).
@@ -193,6 +228,7 @@ async fn submit_new(
     // The rules that need no directory first; the first one broken is answered, naming its
     // field.
     let window = resolve_window(&policy.durations, &submission.window, now)?;
+    let source_address = source_for(&entry.access, &submission.source_address)?;
     if let Some(v) = policy
         .check_texts(&submission.justification, &submission.ticket)
         .into_iter()
@@ -269,6 +305,7 @@ async fn submit_new(
             extends_grant,
             client_token: submission.client_token,
             hints: &facts.hints,
+            source_address: source_address.as_deref(),
         },
     )
     .await
@@ -293,7 +330,7 @@ async fn submit_new(
             "entitlement": entry.key, "for": beneficiary_upn,
             "starts_at": window.starts_at, "ends_at": window.ends_at,
             "justification": submission.justification, "ticket": submission.ticket,
-            "approvers": snapshot.stages,
+            "approvers": snapshot.stages, "source_address": source_address,
         }),
     )
     .await?;
@@ -499,6 +536,33 @@ mod tests {
         let mut f = form();
         f.entitlement = " ".into();
         assert_eq!(field(f), "entitlement");
+    }
+
+    #[test]
+    fn a_vm_port_opens_to_the_given_address_or_the_entry_s_own() {
+        let asked = Access::AzureVmPort {
+            port: 22,
+            source: None,
+        };
+        assert_eq!(
+            source_for(&asked, "203.0.113.7").unwrap().as_deref(),
+            Some("203.0.113.7/32")
+        );
+        for bad in ["", "0.0.0.0/0", "10.0.0.0/8", "my laptop", "127.0.0.1"] {
+            match source_for(&asked, bad) {
+                Err(AppError::Invalid { field, .. }) => assert_eq!(field, "source_address"),
+                other => panic!("{bad}: expected invalid, got {:?}", other),
+            }
+        }
+        let fixed = Access::AzureVmPort {
+            port: 22,
+            source: Some("198.51.100.0/24".into()),
+        };
+        assert_eq!(
+            source_for(&fixed, "").unwrap().as_deref(),
+            Some("198.51.100.0/24")
+        );
+        assert_eq!(source_for(&Access::AdGroup, "203.0.113.7").unwrap(), None);
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub async fn inbox(state: &AppState, caller: &SessionUser) -> Result<Inbox, AppE
     let mut waiting = Vec::with_capacity(rows.len());
     for r in rows {
         let mut hints = Vec::new();
+        if let Some(source) = &r.source_address {
+            hints.push(crate::text::hint_source(source));
+        }
         if let Some(until) = r.held_until {
             hints.push(crate::text::hint_already_holds(until));
         }

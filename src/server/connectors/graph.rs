@@ -102,6 +102,8 @@ impl GraphSettings {
 
 /// The scope of an app-only Graph token: the application permissions granted to the app.
 const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// Azure Resource Manager's scope, for the Azure connector.
+const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// How `$ref` bodies name a directory object: an identifier, not a location, so always Graph's
 /// own host whatever base URL the connector uses.
 const OBJECT_PREFIX: &str = "https://graph.microsoft.com/v1.0/directoryObjects/";
@@ -117,7 +119,7 @@ const FILTERED_LOOKUPS: usize = 4;
 /// The longest throttling wait taken inside one call; longer ones go back to the engine.
 const LONGEST_WAIT_IN_CALL: Duration = Duration::from_secs(10);
 /// Attempts of one call (throttling, 5xx, replication lag) before giving up for this pass.
-const ATTEMPTS: u32 = 5;
+pub(super) const ATTEMPTS: u32 = 5;
 /// Renew a token this long before it expires.
 const RENEW_EARLY: Duration = Duration::from_secs(300);
 
@@ -135,6 +137,11 @@ struct CachedToken {
 pub struct GraphTenant {
     name: String,
     settings: GraphSettings,
+    /// The token's scope: Graph's, or Azure Resource Manager's for [`super::azure`], which
+    /// uses this client for its HTTP.
+    scope: &'static str,
+    /// "Graph" or "ARM", for messages.
+    service: &'static str,
     credential: Credential,
     http: reqwest::Client,
     /// One token at a time: concurrent calls wait for the one being fetched.
@@ -208,21 +215,23 @@ impl WriteBudget {
     }
 }
 
-/// One HTTP answer from Graph, whatever its status.
+/// One HTTP answer from Graph (or Azure Resource Manager), whatever its status.
 #[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    body: Value,
-    retry_after: Option<Duration>,
+pub(super) struct Answer {
+    /// "Graph" or "ARM", for messages.
+    pub(super) service: &'static str,
+    pub(super) status: StatusCode,
+    pub(super) body: Value,
+    pub(super) retry_after: Option<Duration>,
 }
 
 impl Answer {
-    fn ok(&self) -> bool {
+    pub(super) fn ok(&self) -> bool {
         self.status.is_success()
     }
 
     /// Graph's error `code` (the thing to branch on; never the message).
-    fn code(&self) -> &str {
+    pub(super) fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
 
@@ -231,7 +240,7 @@ impl Answer {
     }
 
     /// "Request_BadRequest: One or more ... (request-id ...)", for logs and the audit trail.
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let inner = &self.body["error"]
             .get("innerError")
             .or_else(|| self.body["error"].get("innererror"))
@@ -239,7 +248,8 @@ impl Answer {
             .unwrap_or(Value::Null);
         let request = inner["request-id"].as_str().unwrap_or("");
         format!(
-            "Graph {} {}: {}{}",
+            "{} {} {}: {}{}",
+            self.service,
             self.status.as_u16(),
             self.code(),
             self.message(),
@@ -257,7 +267,7 @@ impl Answer {
             && self.message().contains("already exist")
     }
 
-    fn not_found(&self) -> bool {
+    pub(super) fn not_found(&self) -> bool {
         self.status == StatusCode::NOT_FOUND
     }
 
@@ -273,7 +283,7 @@ impl Answer {
 }
 
 /// What a write's answer means for the state it was meant to reach.
-enum Written {
+pub(super) enum Written {
     Done(Answer),
     /// A 5xx or no answer at all: the write may or may not have happened.
     Uncertain(String),
@@ -305,6 +315,8 @@ impl GraphTenant {
         Ok(Self {
             name,
             settings,
+            scope: GRAPH_SCOPE,
+            service: "Graph",
             credential,
             http,
             token: Mutex::new(None),
@@ -312,7 +324,22 @@ impl GraphTenant {
         })
     }
 
-    fn url(&self, path: &str) -> String {
+    /// The same client for Azure Resource Manager: `settings.graph_url` is ARM's root, and
+    /// tokens are asked for ARM's scope. Graph's write budget does not apply (ARM's limits
+    /// are per subscription and answered with 429s, which are honoured).
+    pub(super) fn for_arm(
+        name: impl Into<String>,
+        mut settings: GraphSettings,
+        secret: Secret,
+    ) -> Result<Self, ConnectorError> {
+        settings.write_budget_per_150s = 0;
+        let mut client = Self::new(name, settings, secret)?;
+        client.scope = ARM_SCOPE;
+        client.service = "ARM";
+        Ok(client)
+    }
+
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.settings.graph_url.trim_end_matches('/'))
     }
 
@@ -344,7 +371,7 @@ impl GraphTenant {
                 client
                     .set_client_secret(ClientSecret::new(secret.expose().to_string()))
                     .exchange_client_credentials()
-                    .add_scope(Scope::new(GRAPH_SCOPE.into()))
+                    .add_scope(Scope::new(self.scope.into()))
                     .request_async(&self.http)
                     .await
             }
@@ -358,7 +385,7 @@ impl GraphTenant {
                     .map_err(ConnectorError::Permanent)?;
                 client
                     .exchange_client_credentials()
-                    .add_scope(Scope::new(GRAPH_SCOPE.into()))
+                    .add_scope(Scope::new(self.scope.into()))
                     .add_extra_param(
                         "client_assertion_type",
                         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -416,7 +443,11 @@ impl GraphTenant {
                 request = request.json(body);
             }
             let response = request.send().await.map_err(|e| {
-                ConnectorError::Transient(format!("Graph {method} {}: {e}", path_of(url)))
+                ConnectorError::Transient(format!(
+                    "{} {method} {}: {e}",
+                    self.service,
+                    path_of(url)
+                ))
             })?;
             let status = response.status();
             let retry_after = response
@@ -431,6 +462,7 @@ impl GraphTenant {
                 serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }))
             };
             let answer = Answer {
+                service: self.service,
                 status,
                 body,
                 retry_after,
@@ -447,7 +479,7 @@ impl GraphTenant {
 
     /// A call that changes nothing (a GET, or a read such as `getByIds` that is a POST), retried
     /// through throttling, 5xx and lost answers; the last answer, success or refusal.
-    async fn ask(
+    pub(super) async fn ask(
         &self,
         method: Method,
         url: &str,
@@ -473,7 +505,7 @@ impl GraphTenant {
     }
 
     /// A read; any refusal is an error.
-    async fn read(&self, url: &str) -> Result<Value, ConnectorError> {
+    pub(super) async fn read(&self, url: &str) -> Result<Value, ConnectorError> {
         let answer = self.ask(Method::GET, url, None).await?;
         if answer.ok() {
             Ok(answer.body)
@@ -483,7 +515,7 @@ impl GraphTenant {
     }
 
     /// A read whose 404 means "no such object": `Ok(None)`.
-    async fn read_optional(&self, url: &str) -> Result<Option<Value>, ConnectorError> {
+    pub(super) async fn read_optional(&self, url: &str) -> Result<Option<Value>, ConnectorError> {
         let answer = self.ask(Method::GET, url, None).await?;
         if answer.ok() {
             Ok(Some(answer.body))
@@ -495,17 +527,21 @@ impl GraphTenant {
     }
 
     /// Every item of a collection, following `@odata.nextLink` exactly as given.
-    async fn read_all(&self, url: &str) -> Result<Vec<Value>, ConnectorError> {
+    pub(super) async fn read_all(&self, url: &str) -> Result<Vec<Value>, ConnectorError> {
         self.read_all_optional(url).await?.ok_or_else(|| {
             ConnectorError::Permanent(format!(
-                "Graph 404: the object behind {} does not exist",
+                "{} 404: the object behind {} does not exist",
+                self.service,
                 path_of(url)
             ))
         })
     }
 
     /// Every item of a collection; `Ok(None)` when its owner does not exist (a 404).
-    async fn read_all_optional(&self, url: &str) -> Result<Option<Vec<Value>>, ConnectorError> {
+    pub(super) async fn read_all_optional(
+        &self,
+        url: &str,
+    ) -> Result<Option<Vec<Value>>, ConnectorError> {
         let mut items = Vec::new();
         let mut next = Some(url.to_string());
         while let Some(url) = next.take() {
@@ -515,7 +551,11 @@ impl GraphTenant {
             if let Some(Value::Array(values)) = page.get_mut("value").map(Value::take) {
                 items.extend(values);
             }
-            next = page["@odata.nextLink"].as_str().map(str::to_string);
+            // Graph pages with `@odata.nextLink`, Azure Resource Manager with `nextLink`.
+            next = page["@odata.nextLink"]
+                .as_str()
+                .or_else(|| page["nextLink"].as_str())
+                .map(str::to_string);
         }
         Ok(Some(items))
     }
@@ -523,7 +563,7 @@ impl GraphTenant {
     /// A write. Throttling is retried (Graph did not act on a throttled request); a 5xx or a
     /// lost answer is handed back as [`Written::Uncertain`] for the caller to reconcile by
     /// reading.
-    async fn write(
+    pub(super) async fn write(
         &self,
         method: Method,
         url: &str,
@@ -938,6 +978,7 @@ impl GraphTenant {
                     };
                     let status = part["status"].as_u64().unwrap_or(0);
                     let inner = Answer {
+                        service: "Graph",
                         status: StatusCode::from_u16(status as u16)
                             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                         body: part["body"].clone(),
@@ -1011,7 +1052,7 @@ impl GraphTenant {
 }
 
 /// A refused call as the engine sees it: permanent, with Graph's code and request id.
-fn refusal(answer: &Answer) -> ConnectorError {
+pub(super) fn refusal(answer: &Answer) -> ConnectorError {
     if answer.throttled() {
         return ConnectorError::Throttled {
             retry_after: answer.retry_after.unwrap_or(Duration::from_secs(5)),
@@ -1031,13 +1072,13 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 /// Without `Retry-After`: 0.5 s, 1 s, 2 s ... up to 8 s, each with jitter.
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     let base = Duration::from_millis(500) * (1u32 << attempt.saturating_sub(1).min(4));
     base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
 }
 
 /// A path segment: object ids are GUIDs, UPNs may carry `#` (guests) and other characters.
-fn segment(value: &str) -> String {
+pub(super) fn segment(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
@@ -1410,6 +1451,7 @@ mod tests {
     #[test]
     fn answers_are_read_by_code() {
         let answer = Answer {
+            service: "Graph",
             status: StatusCode::BAD_REQUEST,
             body: json!({"error": {"code": "Request_BadRequest",
                 "message": "One or more added object references already exist for the following modified properties: 'members'.",

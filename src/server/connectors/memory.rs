@@ -396,6 +396,7 @@ mod tests {
             starts_at: chrono::Utc::now(),
             ends_at: chrono::Utc::now() + chrono::Duration::hours(1),
             reason: String::new(),
+            source: None,
         }
     }
 

@@ -120,6 +120,19 @@ pub async fn create(
     .await
 }
 
+/// The address a grant's request opened it to, for access opened to an address (a VM's
+/// port); `None` for everything else.
+pub async fn source_address(pool: &PgPool, grant: Uuid) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar!(
+        r#"select r.source_address from grants g join access_requests r on r.id = g.request_id
+            where g.id = $1"#,
+        grant
+    )
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}
+
 /// Moves a live grant's end later (`step` is its [`GrantEvent::Extended`]); an active grant's
 /// next due instant moves with it. False when the grant was no longer in `step.from()`.
 pub async fn extend(
@@ -203,6 +216,8 @@ pub struct Work {
     pub ends_at: DateTime<Utc>,
     /// The requester's justification, for systems that record one.
     pub reason: String,
+    /// Where the person connects from, for access opened to an address (a VM's port).
+    pub source: Option<String>,
     /// The end the target itself was last told, for targets that keep one.
     pub told_until: Option<DateTime<Utc>>,
     pub attempts: i32,
@@ -272,6 +287,8 @@ pub async fn claim_due(
                   g.ends_at as "ends_at: DateTime<Utc>",
                   coalesce((select r.justification from access_requests r
                              where r.id = g.request_id), '') as "reason!",
+                  (select r.source_address from access_requests r
+                    where r.id = g.request_id) as "source?",
                   g.told_until as "told_until: DateTime<Utc>",
                   g.attempts,
                   g.overdue_since as "overdue_since: DateTime<Utc>",

@@ -32,6 +32,8 @@ pub struct NewRequest<'a> {
     pub extends_grant: Option<Uuid>,
     pub client_token: Uuid,
     pub hints: &'a [StoredHint],
+    /// Where the person connects from, for access opened to an address.
+    pub source_address: Option<&'a str>,
 }
 
 /// What approvers are told about a request, found in the directory when it was submitted.
@@ -74,8 +76,8 @@ pub async fn insert(
         insert into access_requests (requester_id, beneficiary_id, entitlement_id, starts_at,
                                      ends_at, start_on_approval, requested_minutes, justification,
                                      ticket, policy, expires_at, extends_grant, client_token,
-                                     hints)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                     hints, source_address)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
         on conflict (requester_id, client_token) do nothing
         returning id
         "#,
@@ -93,6 +95,7 @@ pub async fn insert(
         r.extends_grant,
         r.client_token,
         hints,
+        r.source_address,
     )
     .fetch_optional(&mut *conn)
     .await?;

@@ -127,6 +127,8 @@ pub struct ToDecide {
     pub held_until: Option<DateTime<Utc>>,
     /// What the directory said at submission (`StoredHint`s as JSON).
     pub hints: serde_json::Value,
+    /// Where the access would be opened to (a VM's port).
+    pub source_address: Option<String>,
 }
 
 pub async fn to_decide(
@@ -150,7 +152,7 @@ pub async fn to_decide(
                (select g.ends_at from grants g
                  where g.principal_id = r.beneficiary_id and g.entitlement_id = r.entitlement_id
                    and g.state in ('scheduled', 'active')) as "held_until: DateTime<Utc>",
-               r.hints
+               r.hints, r.source_address
           from access_requests r
           join request_approvers a
             on a.request_id = r.id and a.stage = r.stage and a.approver_upn = lower($2)

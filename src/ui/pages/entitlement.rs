@@ -20,6 +20,7 @@ const FIELDS: &[&str] = &[
     "start_at",
     "justification",
     "ticket",
+    "source_address",
     "on_behalf_of",
 ];
 
@@ -173,6 +174,24 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                 </label>
                 <input type="text" id="ticket" name="form[ticket]" maxlength="64" aria-describedby="ticket-error"/>
                 <FieldError error field="ticket" id="ticket-error"/>
+                {detail.asks_source.then(|| view! {
+                    <label for="source-address">{labels().source_address}</label>
+                    <p class="muted" id="source-address-hint">
+                        {labels().source_address_hint}
+                        {detail.seen_address.clone().map(|seen| format!(" {}", (labels().source_address_seen)(&seen)))}
+                    </p>
+                    <input type="text" id="source-address" name="form[source_address]" maxlength="43"
+                        required=true inputmode="decimal" autocomplete="off" spellcheck="false"
+                        placeholder="203.0.113.7"
+                        aria-describedby="source-address-hint source_address-error"/>
+                    <FieldError error field="source_address" id="source_address-error"/>
+                })}
+                {match &detail.access {
+                    crate::domain::access::Access::AzureVmPort { source: Some(source), .. } => Some(view! {
+                        <p class="muted">{(labels().source_address_fixed)(source)}</p>
+                    }),
+                    _ => None,
+                }}
                 {(!detail.reports.is_empty()).then(|| view! {
                     <label for="on-behalf-of">{labels().who_is_it_for}</label>
                     <select id="on-behalf-of" name="form[on_behalf_of]" aria-describedby="on_behalf_of-error">

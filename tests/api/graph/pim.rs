@@ -29,6 +29,7 @@ fn lease_until(account: &str, ends_in: TimeDelta) -> Lease {
         starts_at: Utc::now(),
         ends_at: Utc::now() + ends_in,
         reason: "PIM contract test".into(),
+        source: None,
     }
 }
 

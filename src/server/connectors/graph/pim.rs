@@ -467,6 +467,7 @@ mod tests {
                 .unwrap()
                 .with_timezone(&Utc),
             reason: "  ".into(),
+            source: None,
         }
     }
 

@@ -1,0 +1,549 @@
+//! Azure VM just-in-time access through the simulator's Azure Resource Manager (matrix 11 of
+//! `../shared/docs/microsoft-apis.md` §11.5): a port opened to each lease's address until its
+//! end, leases of several people on one port kept together (Azure supersedes older
+//! requests), an early end without a revoke API, expiry on Azure's clock, the policy's
+//! maximum, read-modify-write of a managed policy, and ARM's own token audience.
+
+use chrono::{TimeDelta, Utc};
+use leasegate::domain::access::Access;
+use leasegate::server::config::Secret;
+use leasegate::server::connectors::azure::{AzureJit, AzureSettings, ManagedPolicy};
+use leasegate::server::connectors::{Connector, ConnectorError, Lease};
+use serde_json::{Value, json};
+
+use super::{CLIENT, SECRET, Sim, TENANT, group_and_people};
+
+const SUBSCRIPTION: &str = "5e6f7a8b-0000-4000-8000-00000000a2e1";
+const JIT: &[&str] = &[
+    "Microsoft.Security/locations/jitNetworkAccessPolicies/read",
+    "Microsoft.Security/locations/jitNetworkAccessPolicies/write",
+    "Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/action",
+    "User.Read.All",
+    "Group.Read.All",
+];
+
+fn vm(name: &str) -> String {
+    format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-ops/providers/Microsoft.Compute/virtualMachines/{name}"
+    )
+}
+
+fn policy_id() -> String {
+    format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-ops/providers/Microsoft.Security/locations/westeurope/jitNetworkAccessPolicies/default"
+    )
+}
+
+fn ssh() -> Access {
+    Access::AzureVmPort {
+        port: 22,
+        source: None,
+    }
+}
+
+fn settings(sim: &Sim) -> AzureSettings {
+    AzureSettings {
+        tenant_id: TENANT.into(),
+        client_id: CLIENT.into(),
+        client_secret_env: None,
+        client_secret_file: None,
+        client_certificate_env: None,
+        client_certificate_file: None,
+        authority_url: sim.base.clone(),
+        arm_url: sim.base.clone(),
+        graph_url: format!("{}/v1.0", sim.base),
+        timeout_seconds: 5,
+        manage_policy: None,
+        closing_source: "192.0.2.1".into(),
+    }
+}
+
+fn azure(sim: &Sim) -> AzureJit {
+    AzureJit::new("contoso-azure", settings(sim), Secret::new(SECRET)).unwrap()
+}
+
+/// A simulator with one VM whose SSH port (at most three hours) is in the resource group's
+/// JIT policy, and a second VM in no policy.
+async fn start() -> Sim {
+    let sim = Sim::with_roles(JIT).await;
+    sim.seed(json!({
+        "virtualMachines": [vm("jump-01"), vm("build-02")],
+        "jitPolicies": [{
+            "id": policy_id(),
+            "virtualMachines": [{
+                "id": vm("jump-01"),
+                "ports": [{ "number": 22, "protocol": "*", "allowedSourceAddressPrefix": "*",
+                            "maxRequestAccessDuration": "PT3H" }],
+            }],
+        }],
+    }))
+    .await;
+    sim
+}
+
+fn lease(account: &str, source: &str, ends_in: TimeDelta) -> Lease {
+    Lease {
+        account: account.into(),
+        starts_at: Utc::now(),
+        ends_at: Utc::now() + ends_in,
+        reason: "patch night".into(),
+        source: Some(source.into()),
+    }
+}
+
+/// The open rules on a VM's port: `(sources, until)`.
+async fn open(sim: &Sim, vm: &str, port: u16) -> Vec<(Vec<String>, String)> {
+    sim.state().await["jit"]["open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["vm"].as_str().unwrap().eq_ignore_ascii_case(vm) && o["port"] == json!(port))
+        .map(|o| {
+            let mut sources: Vec<String> = o["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect();
+            sources.sort();
+            (sources, o["until"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn at(text: &str) -> chrono::DateTime<Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A lease opens the port to its address until its end (Azure's 202 `Initiating` taken as
+/// open); a second person's lease keeps the first one's address open too; ending the first
+/// lease early leaves the second; ending the last early points the port at the closing
+/// address; each step is read back from Azure's request history.
+#[tokio::test]
+async fn leases_on_one_port_open_it_to_each_address_until_they_end() {
+    let sim = start().await;
+    let azure = azure(&sim);
+    let target = azure.target(&ssh(), &vm("jump-01")).await.unwrap().unwrap();
+    assert_eq!(
+        target.stable_id.as_deref(),
+        Some(vm("jump-01").to_lowercase().as_str())
+    );
+    assert!(
+        azure
+            .target(&ssh(), &vm("build-02"))
+            .await
+            .unwrap()
+            .is_none(),
+        "a VM in no policy is not a target unless the connector manages the policy"
+    );
+
+    let alice = lease("a1", "203.0.113.7/32", TimeDelta::hours(1));
+    let receipts = azure
+        .grant(&ssh(), &vm("jump-01"), std::slice::from_ref(&alice))
+        .await
+        .unwrap();
+    assert_eq!(receipts[0].detail["jit_status"], json!("Initiating"));
+    assert_eq!(receipts[0].detail["jit_source"], json!("203.0.113.7/32"));
+    let rules = open(&sim, &vm("jump-01"), 22).await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].0, ["203.0.113.7/32"]);
+    assert!((at(&rules[0].1) - alice.ends_at).num_seconds().abs() <= 1);
+
+    // Bob's lease runs longer: one request for both, open until Bob's end.
+    let bob = lease("b2", "198.51.100.0/24", TimeDelta::hours(2));
+    azure
+        .grant(&ssh(), &vm("jump-01"), std::slice::from_ref(&bob))
+        .await
+        .unwrap();
+    let rules = open(&sim, &vm("jump-01"), 22).await;
+    assert_eq!(rules.len(), 1, "the newer request superseded the older one");
+    assert_eq!(rules[0].0, ["198.51.100.0/24", "203.0.113.7/32"]);
+    assert!((at(&rules[0].1) - bob.ends_at).num_seconds().abs() <= 1);
+    let people = vec!["a1".to_string(), "b2".to_string(), "c3".to_string()];
+    assert_eq!(
+        azure
+            .holding(&ssh(), &vm("jump-01"), &people)
+            .await
+            .unwrap(),
+        ["a1", "b2"]
+    );
+
+    // Alice gives it back early: Bob keeps his address open.
+    azure
+        .revoke(&ssh(), &vm("jump-01"), &["a1".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        azure
+            .holding(&ssh(), &vm("jump-01"), &people)
+            .await
+            .unwrap(),
+        ["b2"]
+    );
+    let rules = open(&sim, &vm("jump-01"), 22).await;
+    assert_eq!(rules[0].0, ["198.51.100.0/24"]);
+    // Removing someone who holds nothing changes nothing.
+    let before = sim.log().await.len();
+    azure
+        .revoke(&ssh(), &vm("jump-01"), &["a1".into()])
+        .await
+        .unwrap();
+    assert!(
+        !sim.log().await[before..]
+            .iter()
+            .any(|(method, _, _)| method == "POST"),
+        "no request for someone who holds nothing"
+    );
+
+    // Bob's ends early too: there is no revoke, so a short request to the closing address
+    // supersedes his.
+    azure
+        .revoke(&ssh(), &vm("jump-01"), &["b2".into()])
+        .await
+        .unwrap();
+    assert!(
+        azure
+            .holding(&ssh(), &vm("jump-01"), &people)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let rules = open(&sim, &vm("jump-01"), 22).await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].0, ["192.0.2.1/32"]);
+    assert!(at(&rules[0].1) <= Utc::now() + TimeDelta::minutes(2));
+}
+
+/// Azure closes the port by itself at the request's end (the simulator's clock): the
+/// connector reads it as gone with no call of its own.
+#[tokio::test]
+async fn azure_closes_the_port_at_the_end_by_itself() {
+    let sim = start().await;
+    let azure = azure(&sim);
+    sim.config(json!({ "jit_initiate_status": "Initiated" }))
+        .await;
+    azure
+        .grant(
+            &ssh(),
+            &vm("jump-01"),
+            &[lease("a1", "203.0.113.7", TimeDelta::minutes(30))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        azure
+            .holding(&ssh(), &vm("jump-01"), &["a1".into()])
+            .await
+            .unwrap(),
+        ["a1"]
+    );
+    sim.advance(31 * 60).await;
+    assert!(
+        azure
+            .holding(&ssh(), &vm("jump-01"), &["a1".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let history = sim.state().await["jit"]["policies"][0]["properties"]["requests"].clone();
+    assert_eq!(
+        history[0]["virtualMachines"][0]["ports"][0]["statusReason"],
+        json!("Expired")
+    );
+}
+
+/// The policy's rules are Azure's: a lease longer than the port's maximum, a port the policy
+/// does not have, a source the rule does not allow are refused with what to change, and
+/// nothing is opened.
+#[tokio::test]
+async fn the_policy_s_limits_are_refused_with_what_to_change() {
+    let sim = start().await;
+    let azure = azure(&sim);
+    let too_long = azure
+        .grant(
+            &ssh(),
+            &vm("jump-01"),
+            &[lease("a1", "203.0.113.7", TimeDelta::hours(4))],
+        )
+        .await;
+    match too_long {
+        Err(ConnectorError::Permanent(message)) => {
+            assert!(message.contains("at most 180 minutes"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let rdp = Access::AzureVmPort {
+        port: 3389,
+        source: None,
+    };
+    match azure
+        .grant(
+            &rdp,
+            &vm("jump-01"),
+            &[lease("a1", "203.0.113.7", TimeDelta::hours(1))],
+        )
+        .await
+    {
+        Err(ConnectorError::Permanent(message)) => {
+            assert!(message.contains("Defender for Cloud"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(open(&sim, &vm("jump-01"), 22).await.is_empty());
+    assert!(
+        !sim.log()
+            .await
+            .iter()
+            .any(|(m, p, _)| m == "POST" && p.contains("/initiate")),
+        "nothing was asked of Azure that it would refuse"
+    );
+
+    // Azure's own refusal of a too long request (the connector's check skipped by asking
+    // the simulator directly) is ARM's CloudError, a 400.
+    let token = reqwest::Client::new()
+        .post(format!("{}/{TENANT}/oauth2/v2.0/token", sim.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("client_secret", SECRET),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let initiate = format!(
+        "{}{}/initiate?api-version=2020-01-01",
+        sim.base,
+        policy_id()
+    );
+    let body = json!({ "virtualMachines": [{ "id": vm("jump-01"), "ports": [{
+        "number": 22, "endTimeUtc": (Utc::now() + TimeDelta::hours(5)).to_rfc3339(),
+        "allowedSourceAddressPrefix": "203.0.113.7" }] }], "justification": "x" });
+    let answer = reqwest::Client::new()
+        .post(&initiate)
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let error: Value = answer.json().await.unwrap();
+    assert_eq!(error["error"]["code"], json!("BadRequest"));
+    assert!(
+        error["error"].get("innerError").is_none(),
+        "ARM's envelope, not Graph's"
+    );
+    // Without api-version, ARM refuses before anything else.
+    let answer = reqwest::Client::new()
+        .post(initiate.replace("?api-version=2020-01-01", ""))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    assert_eq!(
+        answer.json::<Value>().await.unwrap()["error"]["code"],
+        json!("MissingApiVersionParameter")
+    );
+}
+
+/// A lease without an address cannot be opened; a rule that allows only some sources
+/// refuses others.
+#[tokio::test]
+async fn a_port_opens_only_to_an_address_the_rule_allows() {
+    let sim = Sim::with_roles(JIT).await;
+    sim.seed(json!({
+        "jitPolicies": [{
+            "id": policy_id(),
+            "virtualMachines": [{
+                "id": vm("jump-01"),
+                "ports": [{ "number": 22, "protocol": "TCP",
+                            "allowedSourceAddressPrefixes": ["198.51.100.0/24"],
+                            "maxRequestAccessDuration": "PT3H" }],
+            }],
+        }],
+    }))
+    .await;
+    let azure = azure(&sim);
+    let mut no_address = lease("a1", "x", TimeDelta::hours(1));
+    no_address.source = None;
+    assert!(matches!(
+        azure.grant(&ssh(), &vm("jump-01"), &[no_address]).await,
+        Err(ConnectorError::Permanent(m)) if m.contains("no source address")
+    ));
+    assert!(matches!(
+        azure.grant(&ssh(), &vm("jump-01"), &[lease("a1", "203.0.113.7", TimeDelta::hours(1))]).await,
+        Err(ConnectorError::Permanent(m)) if m.contains("198.51.100.0/24")
+    ));
+    azure
+        .grant(
+            &ssh(),
+            &vm("jump-01"),
+            &[lease("a1", "198.51.100.7", TimeDelta::hours(1))],
+        )
+        .await
+        .unwrap();
+    // An entry's fixed source (a VPN's egress) is used when the lease names none.
+    let fixed = Access::AzureVmPort {
+        port: 22,
+        source: Some("198.51.100.0/24".into()),
+    };
+    let mut from_vpn = lease("b2", "x", TimeDelta::hours(1));
+    from_vpn.source = None;
+    azure
+        .grant(&fixed, &vm("jump-01"), &[from_vpn])
+        .await
+        .unwrap();
+    assert_eq!(
+        open(&sim, &vm("jump-01"), 22).await[0].0,
+        ["198.51.100.0/24", "198.51.100.7/32"]
+    );
+}
+
+/// With `manage_policy`, a VM in no policy is added by read-modify-write: the policy keeps
+/// the VMs it had, and a second VM in another resource group page (ARM `nextLink`) is
+/// found.
+#[tokio::test]
+async fn a_managed_policy_is_read_modified_and_written_whole() {
+    let sim = start().await;
+    // A second policy in the group, so the list comes in two pages (ARM's `nextLink`).
+    sim.seed(json!({ "jitPolicies": [{
+        "id": policy_id().replace("westeurope", "northeurope"),
+        "virtualMachines": [{ "id": vm("north-03"), "ports": [{ "number": 3389,
+            "protocol": "*", "allowedSourceAddressPrefix": "*",
+            "maxRequestAccessDuration": "PT1H" }] }],
+    }] }))
+    .await;
+    sim.config(json!({ "arm_page_size": 1 })).await;
+    let mut settings = settings(&sim);
+    settings.manage_policy = Some(ManagedPolicy {
+        location: "westeurope".into(),
+        name: "default".into(),
+        max_request_access_duration: "PT2H".into(),
+    });
+    let azure = AzureJit::new("contoso-azure", settings, Secret::new(SECRET)).unwrap();
+    assert!(
+        azure
+            .target(&ssh(), &vm("build-02"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    azure
+        .grant(
+            &ssh(),
+            &vm("build-02"),
+            &[lease("a1", "203.0.113.7", TimeDelta::hours(1))],
+        )
+        .await
+        .unwrap();
+    let state = sim.state().await;
+    let policy = state["jit"]["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["location"] == json!("westeurope"))
+        .unwrap();
+    let machines: Vec<&str> = policy["properties"]["virtualMachines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        machines,
+        [vm("jump-01"), vm("build-02")],
+        "jump-01 was kept"
+    );
+    assert_eq!(open(&sim, &vm("build-02"), 22).await.len(), 1);
+    assert!(
+        sim.log()
+            .await
+            .iter()
+            .any(|(_, p, _)| p.contains("skipToken")),
+        "the second page was read"
+    );
+    assert_eq!(
+        sim.log()
+            .await
+            .iter()
+            .filter(|(m, p, _)| m == "PUT" && p.contains("jitNetworkAccessPolicies"))
+            .count(),
+        1
+    );
+    // The next lease finds the port in the policy: no second write.
+    azure
+        .grant(
+            &ssh(),
+            &vm("build-02"),
+            &[lease("b2", "203.0.113.8", TimeDelta::hours(1))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.log()
+            .await
+            .iter()
+            .filter(|(m, _, _)| m == "PUT")
+            .count(),
+        1
+    );
+}
+
+/// ARM throttling (429 with `Retry-After`) is waited out; a 503 after the request was
+/// recorded is sent again and leaves one open request with the same holders; a Graph token
+/// is not an ARM token.
+#[tokio::test]
+async fn throttling_and_lost_answers_are_survived() {
+    let sim = start().await;
+    let azure = azure(&sim);
+    sim.fault(
+        json!({ "match": { "method": "POST", "path": "/subscriptions/**" }, "nth": 1,
+                      "respond": { "status": 429, "retry_after": "1" } }),
+    )
+    .await;
+    sim.fault(
+        json!({ "match": { "method": "POST", "path": "/subscriptions/**" }, "nth": 2,
+                      "after_write": true, "respond": { "status": 503 } }),
+    )
+    .await;
+    azure
+        .grant(
+            &ssh(),
+            &vm("jump-01"),
+            &[lease("a1", "203.0.113.7", TimeDelta::hours(1))],
+        )
+        .await
+        .unwrap();
+    let rules = open(&sim, &vm("jump-01"), 22).await;
+    assert_eq!(rules.len(), 1, "one open request: {rules:?}");
+    assert_eq!(rules[0].0, ["203.0.113.7/32"]);
+    let statuses: Vec<u16> = sim
+        .log()
+        .await
+        .iter()
+        .filter(|(m, p, _)| m == "POST" && p.contains("/initiate"))
+        .map(|(_, _, s)| *s)
+        .collect();
+    assert_eq!(statuses, [429, 503, 202]);
+
+    // People come from Graph, with a Graph token; JIT from ARM, with an ARM token.
+    let (_, people) = group_and_people(&sim, 1).await;
+    let account = azure.account(&people[0]).await.unwrap().unwrap();
+    assert!(account.enabled);
+    let graph_token_on_arm = sim
+        .log()
+        .await
+        .iter()
+        .any(|(_, p, s)| p.starts_with("/subscriptions") && *s == 401);
+    assert!(!graph_token_on_arm, "each service got a token for itself");
+}

@@ -131,18 +131,19 @@ impl EntitlementSpec {
     }
 }
 
-/// What the checks need of a Microsoft app registration (Graph and Azure connectors).
-struct MicrosoftApp<'a> {
-    certificate: bool,
-    secret: bool,
-    tenant_id: &'a str,
-    client_id: &'a str,
-    urls: &'a [&'a str],
-}
-
-fn microsoft_problems(here: &str, name: &str, trust: &Trust, app: MicrosoftApp<'_>) -> Vec<String> {
+/// Problems of a Microsoft app registration's settings (Graph and Azure connectors; Azure's
+/// are its Graph settings plus ARM's URL in `more_urls`).
+fn microsoft_problems(
+    here: &str,
+    name: &str,
+    trust: &Trust,
+    app: &connectors::graph::GraphSettings,
+    more_urls: &[&str],
+) -> Vec<String> {
     let mut problems = Vec::new();
-    if app.certificate && app.secret {
+    if app.uses_certificate()
+        && (app.client_secret_env.is_some() || app.client_secret_file.is_some())
+    {
         problems.push(format!(
             "{here}: connector `{name}`: give a client secret or a client certificate, not both"
         ));
@@ -153,7 +154,7 @@ fn microsoft_problems(here: &str, name: &str, trust: &Trust, app: MicrosoftApp<'
              and the application id)"
         ));
     }
-    for url in app.urls {
+    for url in app.urls().iter().chain(more_urls) {
         match url::Url::parse(url) {
             Ok(u) if u.scheme() == "https" => {}
             Ok(u) if u.scheme() == "http" && trust.lab_mode => {}
@@ -317,32 +318,16 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
                     ));
                 }
             }
-            ConnectorSettings::Graph(connector) => problems.extend(microsoft_problems(
-                &here,
-                name,
-                trust,
-                MicrosoftApp {
-                    certificate: connector.uses_certificate(),
-                    secret: connector.client_secret_env.is_some()
-                        || connector.client_secret_file.is_some(),
-                    tenant_id: &connector.tenant_id,
-                    client_id: &connector.client_id,
-                    urls: &connector.urls(),
-                },
-            )),
+            ConnectorSettings::Graph(connector) => {
+                problems.extend(microsoft_problems(&here, name, trust, connector, &[]))
+            }
             ConnectorSettings::Azure(connector) => {
                 problems.extend(microsoft_problems(
                     &here,
                     name,
                     trust,
-                    MicrosoftApp {
-                        certificate: connector.uses_certificate(),
-                        secret: connector.client_secret_env.is_some()
-                            || connector.client_secret_file.is_some(),
-                        tenant_id: &connector.tenant_id,
-                        client_id: &connector.client_id,
-                        urls: &connector.urls(),
-                    },
+                    &connector.graph_settings(),
+                    &[&connector.arm_url],
                 ));
                 for problem in connector.problems() {
                     problems.push(format!("{here}: connector `{name}`: {problem}"));
@@ -862,6 +847,103 @@ target = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
 name = "Audit site"
 policy = "manager"
 "#;
+
+    const AZURE: &str = r#"
+[connectors.contoso-azure]
+kind = "azure"
+tenant_id = "6f1c2a9e-0b1d-4c7e-9d3a-1f2e3d4c5b6a"
+client_id = "0c7f3e2d-5a4b-4e3f-8a1b-9c8d7e6f5a4b"
+client_secret_env = "LEASEGATE_SECRET_AZURE"
+authority_url = "http://127.0.0.1:8950"
+arm_url = "http://127.0.0.1:8950"
+graph_url = "http://127.0.0.1:8950/v1.0"
+
+[policies.all-day]
+name = "All day"
+durations = { default_minutes = 60, max_minutes = 2880 }
+
+[[entitlements]]
+key = "jump-ssh"
+connector = "contoso-azure"
+kind = "azure_vm_port"
+port = 22
+target = "/subscriptions/5e6f7a8b-0000-4000-8000-00000000a2e1/resourceGroups/rg-ops/providers/Microsoft.Compute/virtualMachines/jump-01"
+name = "Jump host"
+policy = "manager"
+"#;
+
+    #[test]
+    fn a_vm_port_entry_names_its_vm_its_port_and_a_day_at_most() {
+        let text = format!("{GOOD}{AZURE}");
+        let catalog = parse(&text, "c.toml", &lab()).unwrap();
+        let entry = catalog.entitlements.last().unwrap();
+        assert_eq!(
+            entry.access().unwrap(),
+            Access::AzureVmPort {
+                port: 22,
+                source: None
+            }
+        );
+        let err = parse(&text, "c.toml", &plain()).unwrap_err().to_string();
+        assert!(
+            err.contains("http://127.0.0.1:8950 must use https://"),
+            "{err}"
+        );
+        for (from, to, problem) in [
+            (
+                "virtualMachines/jump-01\"",
+                "virtualMachines\"",
+                "the VM's resource id",
+            ),
+            ("port = 22\n", "", "needs its `port`"),
+            (
+                "port = 22\n",
+                "port = 22\nsource = \"10.1.2.3/33\"\n",
+                "source: `10.1.2.3/33`",
+            ),
+            (
+                "port = 22\n",
+                "port = 22\nsource = \"198.51.100.0/24\"\n",
+                "",
+            ),
+            (
+                "policy = \"manager\"",
+                "policy = \"all-day\"",
+                "at most a day",
+            ),
+            (
+                "graph_url",
+                "closing_source = \"nowhere\"\ngraph_url",
+                "closing_source",
+            ),
+            (
+                "graph_url",
+                "manage_policy = { location = \"westeurope\", max_request_access_duration = \"P3D\" }\ngraph_url",
+                "from PT5M to P1D",
+            ),
+        ] {
+            let bad = format!("{GOOD}{}", AZURE.replacen(from, to, 1));
+            assert_ne!(bad, text, "{from}");
+            match parse(&bad, "c.toml", &lab()) {
+                Ok(_) => assert!(problem.is_empty(), "accepted, expected {problem}"),
+                Err(err) => {
+                    let err = err.to_string();
+                    assert!(
+                        !problem.is_empty() && err.contains(problem),
+                        "{problem}: {err}"
+                    );
+                }
+            }
+        }
+        // `source` belongs to VM ports only.
+        let bad = format!("{GOOD}{CLOUD}").replacen(
+            "kind = \"entra_role\"",
+            "kind = \"entra_role\"\nsource = \"198.51.100.0/24\"",
+            1,
+        );
+        let err = parse(&bad, "c.toml", &lab()).unwrap_err().to_string();
+        assert!(err.contains("`source` does not apply"), "{err}");
+    }
 
     fn lab() -> Trust {
         Trust {

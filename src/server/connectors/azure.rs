@@ -123,10 +123,6 @@ impl AzureSettings {
         self.client_certificate_env.is_some() || self.client_certificate_file.is_some()
     }
 
-    pub fn urls(&self) -> [&str; 3] {
-        [&self.authority_url, &self.arm_url, &self.graph_url]
-    }
-
     /// The settings of the Graph client that looks people up; ARM's is the same with
     /// ARM's root.
     pub fn graph_settings(&self) -> GraphSettings {

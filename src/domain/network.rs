@@ -69,9 +69,19 @@ impl SourcePrefix {
                 "{prefix} covers too many addresses: give your own address, or at most a /{broadest}"
             ));
         }
+        if let IpAddr::V6(a) = prefix.address
+            && a.to_ipv4_mapped().is_some()
+        {
+            return Err(format!(
+                "{prefix} is an IPv4 address written as IPv6; write it as IPv4"
+            ));
+        }
         let local = match prefix.address {
             IpAddr::V4(a) => a.is_loopback() || a.is_unspecified() || a.is_link_local(),
-            IpAddr::V6(a) => a.is_loopback() || a.is_unspecified(),
+            // fe80::/10, link-local.
+            IpAddr::V6(a) => {
+                a.is_loopback() || a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80
+            }
         };
         if local {
             return Err(format!(
@@ -189,6 +199,9 @@ mod tests {
         assert!(SourcePrefix::parse_for_person("::1").is_err());
         assert!(SourcePrefix::parse_for_person("2001:db8::/48").is_err());
         assert!(SourcePrefix::parse_for_person("2001:db8:0:1::/64").is_ok());
+        assert!(SourcePrefix::parse_for_person("fe80::1").is_err());
+        assert!(SourcePrefix::parse_for_person("::ffff:127.0.0.1").is_err());
+        assert!(SourcePrefix::parse_for_person("::ffff:0.0.0.0/96").is_err());
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //! Sources: `../shared/docs/microsoft-apis.md` §8 (the REST specification
 //! `jitNetworkAccessPolicies.json` 2020-01-01, its examples, and the JIT overview).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
@@ -179,6 +180,9 @@ pub struct AzureJit {
     settings: AzureSettings,
     arm: GraphTenant,
     directory: GraphTenant,
+    /// One change at a time per VM port in this process: each request names every holder,
+    /// so a grant and a removal that read the port at once would drop each other's change.
+    ports: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// One person's lease as a request carries it.
@@ -216,7 +220,20 @@ impl AzureJit {
             settings,
             arm,
             directory,
+            ports: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Waits for this process's other changes to the VM's port.
+    async fn lock_port(&self, vm: &str, port: u16) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .ports
+            .lock()
+            .expect("port locks")
+            .entry(format!("{}:{port}", vm.to_lowercase()))
+            .or_default()
+            .clone();
+        lock.lock_owned().await
     }
 
     fn arm_url(&self, path: &str) -> String {
@@ -336,11 +353,10 @@ impl AzureJit {
         let now = Utc::now();
         let (sources, ends_at, justification) = if holders.is_empty() {
             (
-                vec![
-                    SourcePrefix::parse(&self.settings.closing_source)
-                        .map(|p| p.to_string())
-                        .map_err(ConnectorError::Permanent)?,
-                ],
+                vec![closing_source(
+                    &self.settings.closing_source,
+                    &found.allowed,
+                )?],
                 now + CLOSING_FOR,
                 "Leasegate: closed early; no lease holds this port".to_string(),
             )
@@ -407,6 +423,29 @@ impl AzureJit {
     }
 }
 
+/// Where a port is pointed when its last lease ends early: the configured closing address
+/// if the port's rule allows it, else the first address of the first prefix the rule allows
+/// (a network's own address, which no host uses), since Azure refuses sources outside the
+/// rule.
+fn closing_source(configured: &str, allowed: &[String]) -> Result<String, ConnectorError> {
+    let configured = SourcePrefix::parse(configured).map_err(ConnectorError::Permanent)?;
+    if allowed_by(allowed, &configured.to_string()) {
+        return Ok(configured.to_string());
+    }
+    allowed
+        .iter()
+        .filter_map(|a| SourcePrefix::parse(a).ok())
+        .map(|a| {
+            SourcePrefix::parse(&a.address().to_string())
+                .expect("an address is a prefix")
+                .to_string()
+        })
+        .next()
+        .ok_or_else(|| {
+            ConnectorError::Permanent("the port's JIT rule allows no address to close it to".into())
+        })
+}
+
 fn port_of(access: &Access, connector: &str) -> Result<(u16, Option<String>), ConnectorError> {
     match access {
         Access::AzureVmPort { port, source } => Ok((*port, source.clone())),
@@ -459,10 +498,25 @@ fn find_port(policies: &[Value], vm: &str, port: u16) -> Option<PortInPolicy> {
                 .as_str()
                 .and_then(crate::domain::iso_duration::parse),
             allowed,
-            holders: open_holders(properties["requests"].as_array(), vm, port),
+            holders: open_anywhere(policies, vm, port),
         });
     }
     None
+}
+
+/// Who holds the port by the open requests of every policy of the group: a request stays open
+/// until its end even when the port's rule has been taken out of the policy since.
+fn open_anywhere(policies: &[Value], vm: &str, port: u16) -> BTreeMap<String, Holder> {
+    let requests: Vec<Value> = policies
+        .iter()
+        .flat_map(|p| {
+            p["properties"]["requests"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    open_holders(Some(&requests), vm, port)
 }
 
 /// Who is named in the requests for this port that Azure has not revoked. With Azure
@@ -493,7 +547,12 @@ fn open_holders(requests: Option<&Vec<Value>>, vm: &str, port: u16) -> BTreeMap<
         })
         .collect();
     // Oldest first, so a newer request's word about a person wins.
-    open.sort_by_key(|r| r["startTimeUtc"].as_str().unwrap_or("").to_string());
+    open.sort_by_key(|r| {
+        r["startTimeUtc"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    });
     for request in open {
         holders.extend(parse_justification(
             request["justification"].as_str().unwrap_or(""),
@@ -510,7 +569,7 @@ fn justification(holders: &BTreeMap<String, Holder>, reason: &str) -> String {
             format!(
                 "{account} {} until {}",
                 h.source,
-                h.ends_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                h.ends_at.to_rfc3339_opts(SecondsFormat::Millis, true)
             )
         })
         .collect();
@@ -630,6 +689,7 @@ impl Connector for AzureJit {
         leases: &[Lease],
     ) -> Result<Vec<Receipt>, ConnectorError> {
         let (port, fixed) = port_of(access, &self.name)?;
+        let _one_at_a_time = self.lock_port(target, port).await;
         let found = self.port_for_grant(target, port).await?;
         let now = Utc::now();
         let mut holders: BTreeMap<String, Holder> = found
@@ -663,6 +723,16 @@ impl Connector for AzureJit {
         let answer = self
             .initiate(target, port, &found, &holders, reason)
             .await?;
+        // Read back: another process may have changed the port between our read and our
+        // request; then this grant is not done, and the engine tries again.
+        let now_open = open_anywhere(&self.policies(target).await?, target, port);
+        if let Some(missing) = leases.iter().find(|l| !now_open.contains_key(&l.account)) {
+            return Err(ConnectorError::Transient(format!(
+                "port {port} of {target} was changed at the same time; {} is not named in its \
+                 open request yet",
+                missing.account
+            )));
+        }
         let status = answer["virtualMachines"][0]["ports"][0]["status"].clone();
         let azure_end = answer["virtualMachines"][0]["ports"][0]["endTimeUtc"].clone();
         Ok(leases
@@ -687,9 +757,20 @@ impl Connector for AzureJit {
         accounts: &[String],
     ) -> Result<(), ConnectorError> {
         let (port, _) = port_of(access, &self.name)?;
-        // Out of every policy: Defender no longer opens the port for anyone.
-        let Some(found) = self.port_in_policy(target, port).await? else {
-            return Ok(());
+        let _one_at_a_time = self.lock_port(target, port).await;
+        let policies = self.policies(target).await?;
+        let Some(found) = find_port(&policies, target, port) else {
+            // Out of every policy: no new request can be made for the port, but a request
+            // Azure still keeps open stays open until its end.
+            let open = open_anywhere(&policies, target, port);
+            return match accounts.iter().find_map(|a| open.get(a)) {
+                None => Ok(()),
+                Some(holder) => Err(ConnectorError::Transient(format!(
+                    "port {port} of {target} is no longer in a JIT policy, so it cannot be \
+                     closed early; Azure closes the open request at {}",
+                    holder.ends_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ))),
+            };
         };
         if !accounts.iter().any(|a| found.holders.contains_key(a)) {
             return Ok(());
@@ -721,12 +802,10 @@ impl Connector for AzureJit {
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
         let (port, _) = port_of(access, &self.name)?;
-        let Some(found) = self.port_in_policy(target, port).await? else {
-            return Ok(Vec::new());
-        };
+        let open = open_anywhere(&self.policies(target).await?, target, port);
         Ok(accounts
             .iter()
-            .filter(|a| found.holders.contains_key(*a))
+            .filter(|a| open.contains_key(*a))
             .cloned()
             .collect())
     }
@@ -809,6 +888,19 @@ mod tests {
         let holders = open_holders(Some(&requests), vm, 22);
         assert_eq!(holders.keys().collect::<Vec<_>>(), ["new"]);
         assert!(open_holders(Some(&requests), vm, 3389).is_empty());
+    }
+
+    #[test]
+    fn a_port_closes_to_an_address_its_rule_allows() {
+        assert_eq!(
+            closing_source("192.0.2.1", &["*".into()]).unwrap(),
+            "192.0.2.1/32"
+        );
+        assert_eq!(
+            closing_source("192.0.2.1", &["198.51.100.0/24".into()]).unwrap(),
+            "198.51.100.0/32"
+        );
+        assert!(closing_source("192.0.2.1", &["not an address".into()]).is_err());
     }
 
     #[test]

@@ -200,7 +200,7 @@ async fn simulate_microsoft() -> anyhow::Result<()> {
             "TeamMember.ReadWrite.All",
             "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
             "RoleAssignmentSchedule.ReadWrite.Directory",
-            "Sites.Read.All",
+            "Sites.ReadWrite.All",
             // Azure RBAC for Defender for Cloud's JIT VM access (ARM).
             "Microsoft.Security/locations/jitNetworkAccessPolicies/read",
             "Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/action",

@@ -139,6 +139,9 @@ pub(crate) struct Config {
     pub jit_initiate_status: String,
     /// JIT: a newer request for a port revokes the older open one (`NewerRequestInitiated`).
     pub jit_newer_supersedes: bool,
+    /// SharePoint: `invite` accepts `expirationDateTime` and shares expire on the clock (off:
+    /// 400 `invalidRequest`, what SharePoint answers in the field).
+    pub invite_expiration_supported: bool,
 }
 
 impl Default for Config {
@@ -163,6 +166,7 @@ impl Default for Config {
             arm_page_size: 100,
             jit_initiate_status: "Initiating".into(),
             jit_newer_supersedes: true,
+            invite_expiration_supported: false,
         }
     }
 }
@@ -305,6 +309,10 @@ pub(crate) struct SimState {
     pub vms: BTreeSet<String>,
     /// Defender for Cloud's JIT policies by lower-cased resource id.
     pub(crate) jit: BTreeMap<String, arm::JitPolicy>,
+    /// SharePoint sites without a group, by lower-cased site id.
+    pub(crate) sites: BTreeMap<String, sites::Site>,
+    /// Document libraries by drive id.
+    pub(crate) libraries: BTreeMap<String, sites::Library>,
 }
 
 impl SimState {
@@ -328,6 +336,8 @@ impl SimState {
             assertions_seen: HashMap::new(),
             vms: BTreeSet::new(),
             jit: BTreeMap::new(),
+            sites: BTreeMap::new(),
+            libraries: BTreeMap::new(),
         }
     }
 
@@ -545,6 +555,22 @@ impl Simulator {
                 get(directory::group_relation).post(directory::group_action),
             )
             .route("/v1.0/groups/{id}/sites/{site}", get(sites::group_site))
+            .route("/v1.0/groups/{id}/drive", get(sites::group_drive))
+            .route("/v1.0/sites/{id}", get(sites::get_site))
+            .route("/v1.0/sites/{id}/{relation}", get(sites::site_drive))
+            .route("/v1.0/drives/{drive}/items/{item}", get(sites::get_item))
+            .route(
+                "/v1.0/drives/{drive}/items/{item}/permissions",
+                get(sites::list_permissions),
+            )
+            .route(
+                "/v1.0/drives/{drive}/items/{item}/invite",
+                post(sites::invite),
+            )
+            .route(
+                "/v1.0/drives/{drive}/items/{item}/permissions/{permission}",
+                delete(sites::delete_permission).patch(sites::update_permission),
+            )
             .route(
                 "/v1.0/groups/{id}/{relation}/{item}",
                 get(directory::group_relation_cast)

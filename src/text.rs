@@ -6,7 +6,7 @@ pub mod labels;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::domain::access::{Access, EntitlementKind, GroupRole};
+use crate::domain::access::{Access, EntitlementKind, GroupRole, SiteRole};
 use crate::domain::approval::Outcome;
 use crate::domain::audit::AuditAction;
 use crate::domain::grant::GrantState;
@@ -103,6 +103,13 @@ fn system_words(details: &Value) -> String {
     if let Some(end) = system["pim_ends_at"].as_str() {
         words.push_str(&format!(", ends {end} by Entra's own schedule"));
     }
+    if let Some(id) = system["sharepoint_permission_id"].as_str() {
+        words.push_str(&format!("; SharePoint library permission {id}"));
+        if let Some(roles) = system["sharepoint_roles"].as_array() {
+            let roles: Vec<&str> = roles.iter().filter_map(|r| r.as_str()).collect();
+            words.push_str(&format!(" ({})", roles.join(", ")));
+        }
+    }
     if let Some(source) = system["jit_source"].as_str() {
         words.push_str(&format!("; JIT request opening the port to {source}"));
         if let Some(status) = system["jit_status"].as_str() {
@@ -125,8 +132,9 @@ pub fn access_label(access: &Access) -> String {
         Access::SharepointSite { role } => format!(
             "{kind} ({})",
             match role {
-                GroupRole::Member => "member, can edit",
-                GroupRole::Owner => "owner, full control",
+                SiteRole::Visitor => "visitor, can read",
+                SiteRole::Member => "member, can edit",
+                SiteRole::Owner => "owner, full control",
             }
         ),
         Access::EntraRole { directory_scope } if directory_scope != "/" => {

@@ -215,6 +215,15 @@ class Microsoft {
     return (await res.json()).pim;
   }
 
+  /// The direct shares of a SharePoint site's document library (`{user, roles}`), by the site's
+  /// id (a site without a group) or its group's id.
+  async libraryShares(site) {
+    const res = await fetch(`${this.base}/__sim__/state`);
+    assert.ok(res.ok, `simulator state: ${res.status}`);
+    const library = (await res.json()).sharepoint.libraries.find((l) => l.site === site.toLowerCase());
+    return (library?.shares ?? []).map(({ user, roles }) => ({ user, roles }));
+  }
+
   /// The Azure VM ports open through JIT access: `{vm, port, sources, until, justification}`.
   async jitOpen() {
     const res = await fetch(`${this.base}/__sim__/state`);

@@ -107,17 +107,21 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
 // removes both and reads them back, and the trail carries Microsoft's ids.
 const TEAM = '3d4e5f60-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
 const ADELE_OID = '0a1b2c3d-0001-4000-8000-000000000001';
+// The Legal Archive, a SharePoint site without a Microsoft 365 group.
+const LEGAL = 'contoso.sharepoint.com,7d1e2f3a-4b5c-4d6e-8f70-81a2b3c4d5e6,9e8d7c6b-5a49-4382-a716-05f4e3d2c1b0';
 const HELPDESK = '729827e3-9c14-49f7-bb1b-9608f156bbb8';
 
-test('a team, an Entra role and an Azure VM port follow their leases in Microsoft 365 and Azure', { timeout: 300_000 }, async () => {
+test('a team, an Entra role, a SharePoint site and an Azure VM port follow their leases in Microsoft 365 and Azure', { timeout: 300_000 }, async () => {
   const adele = await newPage(stack);
   await adele.goto(`${stack.base}/request`);
   await signInAt(adele, stack, 'Adele Vance');
   await hydrated(adele);
-  // The team, the role and the jump host's SSH port, each for two minutes with a reason.
+  // The team, the role, read access to a site without a group and the jump host's SSH port,
+  // each for two minutes with a reason.
   for (const [search, name, kind, why, address] of [
     ['falcon', 'Project Falcon team', /^Team \(member\) · contoso-cloud/, 'Falcon design review this week'],
     ['helpdesk', 'Helpdesk Administrator (Entra ID role)', /^Entra ID role · contoso-cloud/, 'Reset passwords for the Falcon onboarding'],
+    ['legal', 'Legal Archive (read)', /^SharePoint site \(visitor, can read\) · contoso-cloud/, 'Check the signed Falcon contracts'],
     ['jump host', 'Operations jump host (SSH)', /^Azure VM port 22 · contoso-azure/, 'Patch the jump host tonight', '203.0.113.7'],
   ]) {
     await adele.goto(`${stack.base}/request`);
@@ -146,6 +150,8 @@ test('a team, an Entra role and an Azure VM port follow their leases in Microsof
   assert.deepEqual(await stack.microsoft.jitOpen(), [], 'no port open before approval');
   assert.ok(!(await stack.microsoft.members(TEAM)).includes(ADELE_OID), 'not before approval');
   assert.deepEqual(await stack.microsoft.pim(), [], 'no PIM assignment before approval');
+  const adeleShare = async () => (await stack.microsoft.libraryShares(LEGAL)).find((s) => s.user === ADELE_OID);
+  assert.equal(await adeleShare(), undefined, 'no share before approval');
 
   const megan = await newPage(stack);
   await megan.goto(`${stack.base}/approvals`);
@@ -154,6 +160,7 @@ test('a team, an Entra role and an Azure VM port follow their leases in Microsof
   for (const [name, why] of [
     ['Project Falcon team', 'Falcon design review this week'],
     ['Helpdesk Administrator (Entra ID role)', 'Reset passwords for the Falcon onboarding'],
+    ['Legal Archive (read)', 'Check the signed Falcon contracts'],
     ['Operations jump host (SSH)', 'Opens the port to 203.0.113.7/32 only.'],
   ]) {
     const item = megan.getByRole('listitem').filter({ hasText: `Adele Vance asks for ${name}` });
@@ -173,6 +180,9 @@ test('a team, an Entra role and an Azure VM port follow their leases in Microsof
   assert.equal(schedule.directoryScopeId, '/');
   const endsIn = (Date.parse(schedule.endDateTime) - approvedAt) / 1000;
   assert.ok(endsIn > 100 && endsIn < 140, `Entra's schedule ends ${endsIn}s after approval, expected about 120s`);
+  // In SharePoint: the library shared with Adele for reading, beside Megan's standing share.
+  await eventually('the Legal Archive shared with Adele', async () => (await adeleShare()) !== undefined, 15_000);
+  assert.deepEqual((await adeleShare()).roles, ['read']);
   // In Azure: the jump host's SSH port open to Adele's address only, until the lease's end,
   // which Azure enforces itself.
   const jumpHost = async () => (await stack.microsoft.jitOpen()).find((o) => o.vm.endsWith('/jump-01') && o.port === 22);
@@ -185,6 +195,8 @@ test('a team, an Entra role and an Azure VM port follow their leases in Microsof
   await eventually('Adele removed from the team', async () => !(await stack.microsoft.members(TEAM)).includes(ADELE_OID), 170_000);
   await eventually('the role removed', async () => (await adeleRole()) === undefined, 30_000);
   await eventually('the port closed', async () => (await jumpHost()) === undefined, 30_000);
+  await eventually('the share removed', async () => (await adeleShare()) === undefined, 30_000);
+  assert.equal((await stack.microsoft.libraryShares(LEGAL)).length, 1, "Megan's standing share stays");
   const heldFor = (Date.now() - approvedAt) / 1000;
   assert.ok(heldFor > 100, `held for ${heldFor}s, expected about 120s`);
 
@@ -220,6 +232,15 @@ test('a team, an Entra role and an Azure VM port follow their leases in Microsof
   assert.deepEqual(await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action)), lifecycle);
   await irvin.getByText(/^Added adele\.vance@contoso\.test .* as Azure VM port 22 in contoso-azure; JIT request opening the port to 203\.0\.113\.7\/32, Initiating, closed by Azure at \S+$/).waitFor();
   await irvin.getByText(/^Removed adele\.vance@contoso\.test .* as Azure VM port 22 \(expired\) and verified absent in contoso-azure$/).waitFor();
+  await assertAccessible(irvin);
+
+  await irvin.goto(`${stack.base}/governance`);
+  await hydrated(irvin);
+  await irvin.getByRole('row').filter({ hasText: 'Requested legal-archive-read' }).getByRole('link', { name: 'Trail' }).click();
+  await irvin.getByRole('heading', { level: 1, name: 'Legal Archive (read) for Adele Vance' }).waitFor();
+  assert.deepEqual(await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action)), lifecycle);
+  await irvin.getByText(/^Added adele\.vance@contoso\.test .* as SharePoint site \(visitor, can read\) in contoso-cloud; SharePoint library permission [0-9a-f]+ \(read\)$/).waitFor();
+  await irvin.getByText(/^Removed adele\.vance@contoso\.test .* as SharePoint site \(visitor, can read\) \(expired\) and verified absent in contoso-cloud$/).waitFor();
   await assertAccessible(irvin);
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
 });

@@ -19,8 +19,9 @@ named! {
         EntraRole = "entra_role",
         /// Membership or ownership of a Microsoft Teams team.
         Team = "team",
-        /// Access to a SharePoint Online site through its Microsoft 365 group: members edit,
-        /// owners have full control.
+        /// Access to a SharePoint Online site: through its Microsoft 365 group (members edit,
+        /// owners have full control), or by sharing its document library (visitors read,
+        /// members edit), which also reaches sites without a group.
         SharepointSite = "sharepoint_site",
         /// An administration port on an Azure VM, opened by Defender for Cloud's JIT access.
         AzureVmPort = "azure_vm_port",
@@ -31,6 +32,19 @@ named! {
     /// The role a person gets in a group or team.
     pub enum GroupRole {
         Member = "member",
+        Owner = "owner",
+    }
+}
+
+named! {
+    /// The role a person gets on a SharePoint site, in SharePoint's own words.
+    pub enum SiteRole {
+        /// Reads the site's documents: a read share of its document library.
+        Visitor = "visitor",
+        /// Edits: the group's membership, or a write share of the library on a site without
+        /// a group.
+        Member = "member",
+        /// Full control: the group's ownership (sites with a group only).
         Owner = "owner",
     }
 }
@@ -65,7 +79,7 @@ pub enum Access {
         role: GroupRole,
     },
     SharepointSite {
-        role: GroupRole,
+        role: SiteRole,
     },
     AzureVmPort {
         port: u16,
@@ -98,7 +112,9 @@ impl Access {
                 | Access::EntraGroup
                 | Access::PimGroup { .. }
                 | Access::Team { .. }
-                | Access::SharepointSite { .. }
+                | Access::SharepointSite {
+                    role: SiteRole::Member | SiteRole::Owner
+                }
         )
     }
 
@@ -108,24 +124,17 @@ impl Access {
     pub fn holding(&self) -> String {
         match self {
             Access::AdGroup | Access::EntraGroup => "membership".into(),
-            Access::PimGroup { role } | Access::Team { role } | Access::SharepointSite { role } => {
-                match role {
-                    GroupRole::Member => "membership".into(),
-                    GroupRole::Owner => "ownership".into(),
-                }
-            }
+            Access::PimGroup { role } | Access::Team { role } => match role {
+                GroupRole::Member => "membership".into(),
+                GroupRole::Owner => "ownership".into(),
+            },
+            Access::SharepointSite { role } => match role {
+                SiteRole::Visitor => "read access".into(),
+                SiteRole::Member => "membership".into(),
+                SiteRole::Owner => "ownership".into(),
+            },
             Access::EntraRole { directory_scope } => format!("role in scope {directory_scope}"),
             Access::AzureVmPort { port, .. } => format!("port {port}"),
-        }
-    }
-
-    /// The role in the group or team, where the kind has one.
-    pub fn role(&self) -> Option<GroupRole> {
-        match self {
-            Access::PimGroup { role } | Access::Team { role } | Access::SharepointSite { role } => {
-                Some(*role)
-            }
-            _ => None,
         }
     }
 }
@@ -133,6 +142,23 @@ impl Access {
 /// Whether `value` is an Entra object id: a GUID in its 36-character form, any case.
 pub fn is_object_id(value: &str) -> bool {
     value.len() == 36 && uuid::Uuid::parse_str(value).is_ok()
+}
+
+/// Whether `value` is a SharePoint site's Graph id, `{hostname},{site-collection-id},{web-id}`
+/// (the form `GET /sites/{id}` answers with), which names a site whether or not it has a
+/// Microsoft 365 group.
+pub fn is_site_id(value: &str) -> bool {
+    let parts: Vec<&str> = value.split(',').collect();
+    matches!(
+        parts.as_slice(),
+        [host, collection, web]
+            if !host.is_empty()
+                && host.len() <= 253
+                && host.contains('.')
+                && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                && is_object_id(collection)
+                && is_object_id(web)
+    )
 }
 
 /// Whether `value` is an Azure VM's resource id:
@@ -207,6 +233,30 @@ mod tests {
         assert!(
             serde_json::from_value::<Access>(serde_json::json!({"kind": "team"})).is_err(),
             "a team needs its role"
+        );
+    }
+
+    #[test]
+    fn site_ids_are_recognised() {
+        let id = "contoso.sharepoint.com,2c712604-1370-44e7-a1f5-426573fdeaf2,\
+                  2d2244c3-251a-49ea-93a8-39e7c4b6a1f5";
+        assert!(is_site_id(id));
+        assert!(!is_site_id("2c712604-1370-44e7-a1f5-426573fdeaf2"));
+        assert!(!is_site_id(&id.replace("contoso.sharepoint.com", "")));
+        assert!(!is_site_id(
+            &id.replace("contoso.sharepoint.com", "contoso/x")
+        ));
+        assert!(!is_site_id(&format!("{id},extra")));
+        assert!(!is_site_id(&id.replace("2c712604-1370", "not-a-guid")));
+        // Stored before site roles had visitors: the JSON is the same.
+        assert_eq!(
+            serde_json::from_value::<Access>(
+                serde_json::json!({"kind": "sharepoint_site", "role": "member"})
+            )
+            .unwrap(),
+            Access::SharepointSite {
+                role: SiteRole::Member
+            }
         );
     }
 

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::domain::access::{Access, EntitlementKind, GroupRole, is_object_id, is_vm_resource_id};
+use crate::domain::access::{
+    Access, EntitlementKind, GroupRole, SiteRole, is_object_id, is_site_id, is_vm_resource_id,
+};
 use crate::domain::network::SourcePrefix;
 use crate::domain::policy::{ApproverSource, Policy};
 use crate::server::config::Secret;
@@ -43,9 +45,10 @@ pub struct EntitlementSpec {
     /// or a role definition's object id; a SharePoint site's id; an Azure VM's resource id.
     #[serde(alias = "group")]
     pub target: String,
-    /// `member` or `owner`, for `pim_group` and `team` (default `member`).
+    /// `member` or `owner`, for `pim_group`, `team` and `sharepoint_site`, which also has
+    /// `visitor` (default `member`).
     #[serde(default)]
-    pub role: Option<GroupRole>,
+    pub role: Option<SiteRole>,
     /// Where an `entra_role` applies: `/` (the directory, the default) or
     /// `/administrativeUnits/{id}`.
     #[serde(default)]
@@ -83,12 +86,24 @@ impl EntitlementSpec {
                 Ok(())
             }
         };
-        let role = self.role.unwrap_or(GroupRole::Member);
-        match kind {
-            EntitlementKind::PimGroup | EntitlementKind::Team | EntitlementKind::SharepointSite => {
+        let site_role = self.role.unwrap_or(SiteRole::Member);
+        let role = match kind {
+            EntitlementKind::SharepointSite => GroupRole::Member,
+            EntitlementKind::PimGroup | EntitlementKind::Team => match site_role {
+                SiteRole::Member => GroupRole::Member,
+                SiteRole::Owner => GroupRole::Owner,
+                SiteRole::Visitor => {
+                    return Err(format!(
+                        "a {kind} entry's role is `member` or `owner`; `visitor` is for \
+                         sharepoint_site entries"
+                    ));
+                }
+            },
+            _ => {
+                no("role", self.role.is_some())?;
+                GroupRole::Member
             }
-            _ => no("role", self.role.is_some())?,
-        }
+        };
         if kind != EntitlementKind::EntraRole {
             no("directory_scope", self.directory_scope.is_some())?;
         }
@@ -112,7 +127,7 @@ impl EntitlementSpec {
                     directory_scope: scope,
                 }
             }
-            EntitlementKind::SharepointSite => Access::SharepointSite { role },
+            EntitlementKind::SharepointSite => Access::SharepointSite { role: site_role },
             EntitlementKind::AzureVmPort => {
                 let source = match &self.source {
                     None => None,
@@ -403,11 +418,23 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
                  resource id (/subscriptions/<id>/resourceGroups/<group>/providers/\
                  Microsoft.Compute/virtualMachines/<name>), not `{target}`"
             )),
-            EntitlementKind::SharepointSite if !is_object_id(target) => problems.push(format!(
-                "{here}: entitlement `{key}`: the target of a sharepoint_site entry is the object \
-                 id (a GUID) of the site's Microsoft 365 group, not `{target}`; sites without a \
-                 group are not available yet in this version"
-            )),
+            EntitlementKind::SharepointSite if !is_object_id(target) && !is_site_id(target) => {
+                problems.push(format!(
+                    "{here}: entitlement `{key}`: the target of a sharepoint_site entry is the \
+                     object id (a GUID) of the site's Microsoft 365 group, or the site's id \
+                     (<hostname>,<site collection id>,<web id>) for a site without a group, not \
+                     `{target}`"
+                ))
+            }
+            EntitlementKind::SharepointSite
+                if is_site_id(target) && entitlement.role == Some(SiteRole::Owner) =>
+            {
+                problems.push(format!(
+                    "{here}: entitlement `{key}`: a site without a Microsoft 365 group has its \
+                     owners in a SharePoint site group, which Graph cannot change; offer \
+                     `member` (edit) or `visitor` (read) on it, or use its group's id if it has one"
+                ))
+            }
             _ if target.is_empty() => {
                 problems.push(format!("{here}: entitlement `{key}` needs its target"))
             }
@@ -956,6 +983,22 @@ policy = "manager"
     fn entries_are_typed_by_kind() {
         let text = format!("{GOOD}{CLOUD}");
         let catalog = parse(&text, "c.toml", &lab()).unwrap();
+        // A site without a group, by its site id, for reading or editing.
+        for (role, expected) in [("visitor", SiteRole::Visitor), ("member", SiteRole::Member)] {
+            let groupless = text.replacen(
+                "target = \"3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"",
+                &format!(
+                    "target = \"contoso.sharepoint.com,3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f,\
+                     1a2b3c4d-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"\nrole = \"{role}\""
+                ),
+                1,
+            );
+            let catalog = parse(&groupless, "c.toml", &lab()).unwrap();
+            assert_eq!(
+                catalog.entitlements.last().unwrap().access().unwrap(),
+                Access::SharepointSite { role: expected }
+            );
+        }
         let access: Vec<Access> = catalog
             .entitlements
             .iter()
@@ -975,7 +1018,7 @@ policy = "manager"
                     directory_scope: "/".into()
                 },
                 Access::SharepointSite {
-                    role: GroupRole::Member
+                    role: SiteRole::Member
                 },
             ]
         );
@@ -1014,8 +1057,18 @@ policy = "manager"
             ),
             (
                 "target = \"3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"",
-                "target = \"contoso.sharepoint.com,3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f,1a2b3c4d-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"",
-                "sites without a group are not available yet",
+                "target = \"https://contoso.sharepoint.com/sites/audit\"",
+                "or the site's id (<hostname>,<site collection id>,<web id>)",
+            ),
+            (
+                "target = \"3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"",
+                "target = \"contoso.sharepoint.com,3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f,1a2b3c4d-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"\nrole = \"owner\"",
+                "owners in a SharePoint site group, which Graph cannot change",
+            ),
+            (
+                "kind = \"team\"\nrole = \"owner\"",
+                "kind = \"team\"\nrole = \"visitor\"",
+                "`visitor` is for sharepoint_site entries",
             ),
             (
                 "kind = \"sharepoint_site\"\ntarget = \"3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f\"",

@@ -67,6 +67,27 @@ struct Fixture {
     /// [<as in the PUT body>]}`.
     #[serde(default, rename = "jitPolicies")]
     jit_policies: Vec<SeedPolicy>,
+    /// SharePoint sites without a Microsoft 365 group, with any standing shares of their
+    /// document library.
+    #[serde(default)]
+    sites: Vec<SeedSite>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeedSite {
+    id: Option<String>,
+    name: String,
+    display_name: Option<String>,
+    /// Direct shares of the library: `{"user": <UPN or id>, "roles": ["read"]}`.
+    #[serde(default)]
+    shares: Vec<SeedShare>,
+}
+
+#[derive(Deserialize)]
+struct SeedShare {
+    user: String,
+    roles: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -256,7 +277,23 @@ async fn seed(State(sim): State<Simulator>, Json(fixture): Json<Fixture>) -> Res
                 },
             );
         }
-        Ok(json!({ "users": user_ids, "groups": group_ids }))
+        let mut site_ids = BTreeMap::new();
+        for site in &fixture.sites {
+            let title = site
+                .display_name
+                .clone()
+                .unwrap_or_else(|| site.name.clone());
+            let id = super::sites::seed_site(s, site.id.as_deref(), &site.name, &title)?;
+            for share in &site.shares {
+                let user = s
+                    .find_user(&share.user)
+                    .map(|u| u.id.clone())
+                    .ok_or_else(|| format!("unknown user {}", share.user))?;
+                super::sites::seed_share(s, &id, &title, &user, &share.roles)?;
+            }
+            site_ids.insert(site.name.clone(), id);
+        }
+        Ok(json!({ "users": user_ids, "groups": group_ids, "sites": site_ids }))
     });
     match result {
         Ok(ids) => Json(ids).into_response(),
@@ -280,6 +317,7 @@ async fn state(State(sim): State<Simulator>) -> Json<Value> {
             })).collect::<Vec<_>>(),
             "pim": super::pim::state_json(s),
             "jit": super::arm::state_json(s),
+            "sharepoint": super::sites::state_json(s),
         })
     }))
 }

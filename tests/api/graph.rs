@@ -23,7 +23,7 @@ const ROLES: &[&str] = &[
     "TeamMember.ReadWrite.All",
     "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
     "RoleAssignmentSchedule.ReadWrite.Directory",
-    "Sites.Read.All",
+    "Sites.ReadWrite.All",
     "Directory.Read.All",
 ];
 
@@ -183,6 +183,28 @@ impl Sim {
     /// Users, groups and PIM schedules as the simulator holds them.
     pub async fn state(&self) -> Value {
         self.control(reqwest::Method::GET, "state", None).await
+    }
+
+    /// An app-only token for `scope`, straight from the simulator, for calls made beside the
+    /// connector.
+    pub async fn token(&self, scope: &str) -> String {
+        self.http
+            .post(format!("{}/{TENANT}/oauth2/v2.0/token", self.base))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+                ("scope", scope),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub async fn clear_log(&self) {
@@ -843,7 +865,7 @@ async fn team_membership_and_ownership() {
 /// members can edit, owners have full control; a security group has no site to offer.
 #[tokio::test]
 async fn sharepoint_site_access_through_its_group() {
-    use leasegate::domain::access::GroupRole;
+    use leasegate::domain::access::SiteRole;
     let sim = Sim::start().await;
     let ids = sim
         .seed(json!({
@@ -870,10 +892,10 @@ async fn sharepoint_site_access_through_its_group() {
         .to_lowercase();
     let graph = sim.connector();
     let member = Access::SharepointSite {
-        role: GroupRole::Member,
+        role: SiteRole::Member,
     };
     let owner = Access::SharepointSite {
-        role: GroupRole::Owner,
+        role: SiteRole::Owner,
     };
     assert!(graph.target(&member, &site).await.unwrap().is_some());
     assert!(
@@ -989,6 +1011,7 @@ async fn a_fresh_object_is_waited_for() {
 
 mod azure;
 mod pim;
+mod sites;
 
 // The engine with a Graph connector: the same promises as with a directory.
 

@@ -1,8 +1,9 @@
 //! `GraphTenant`: an Entra ID tenant and Microsoft 365, through Microsoft Graph (plain HTTP with
 //! reqwest and serde; no SDK). It gives direct membership of Entra security and Microsoft 365
-//! groups (`entra_group`), membership or ownership of Teams (`team`), and time-bound PIM
+//! groups (`entra_group`), membership or ownership of Teams (`team`), time-bound PIM
 //! assignments of group membership or ownership (`pim_group`) and of directory roles
-//! (`entra_role`, in [`pim`]); other kinds are refused until they are built.
+//! (`entra_role`, in [`pim`]), and SharePoint sites (`sharepoint_site`, in [`sites`]); Azure
+//! VM ports are the `azure` connector's.
 //!
 //! Microsoft's writes are not idempotent (adding a member twice is a 400, removing a non-member
 //! a 404), and a 5xx or a lost answer says nothing about whether a write happened. So every
@@ -29,11 +30,14 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
-use crate::domain::access::{Access, GroupRole};
+use crate::domain::access::{Access, GroupRole, is_site_id};
 use crate::server::config::Secret;
 
 pub mod assertion;
 mod pim;
+mod sites;
+
+use sites::SiteWay;
 
 /// A Graph connector as the catalog declares it (`kind = "graph"`). Its credential is a client
 /// secret or a certificate (a PEM bundle of the private key and the certificate, for
@@ -148,6 +152,10 @@ pub struct GraphTenant {
     token: Mutex<Option<CachedToken>>,
     /// Writes sent recently, and Graph's last "not before" for writes.
     writes: std::sync::Mutex<WriteBudget>,
+    /// SharePoint sites' document library ids, by site (they never change).
+    libraries: std::sync::Mutex<HashMap<String, String>>,
+    /// One sharing change per document library at a time.
+    library_locks: std::sync::Mutex<HashMap<String, std::sync::Arc<Mutex<()>>>>,
 }
 
 /// How the connector proves who it is to the token endpoint.
@@ -321,6 +329,8 @@ impl GraphTenant {
             http,
             token: Mutex::new(None),
             writes: std::sync::Mutex::new(writes),
+            libraries: std::sync::Mutex::new(HashMap::new()),
+            library_locks: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -431,6 +441,7 @@ impl GraphTenant {
         method: Method,
         url: &str,
         body: Option<&Value>,
+        if_match: Option<&str>,
     ) -> Result<Answer, ConnectorError> {
         for renewed in [false, true] {
             let token = self.token().await?;
@@ -441,6 +452,9 @@ impl GraphTenant {
                 .header("client-request-id", uuid::Uuid::new_v4().to_string());
             if let Some(body) = body {
                 request = request.json(body);
+            }
+            if let Some(tag) = if_match {
+                request = request.header(reqwest::header::IF_MATCH, tag);
             }
             let response = request.send().await.map_err(|e| {
                 ConnectorError::Transient(format!(
@@ -488,7 +502,7 @@ impl GraphTenant {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let answer = match self.exchange(method.clone(), url, body).await {
+            let answer = match self.exchange(method.clone(), url, body, None).await {
                 Ok(answer) => answer,
                 Err(error) if attempt < ATTEMPTS && !error.is_permanent() => {
                     tokio::time::sleep(backoff(attempt)).await;
@@ -570,6 +584,28 @@ impl GraphTenant {
         body: Option<&Value>,
         units: usize,
     ) -> Result<Written, ConnectorError> {
+        self.write_with(method, url, body, units, None).await
+    }
+
+    /// A write that Graph makes only while the object's eTag is still `tag` (a 412 otherwise).
+    pub(super) async fn write_if_match(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        tag: &str,
+    ) -> Result<Written, ConnectorError> {
+        self.write_with(method, url, body, 1, Some(tag)).await
+    }
+
+    async fn write_with(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        units: usize,
+        if_match: Option<&str>,
+    ) -> Result<Written, ConnectorError> {
         let mut attempt = 0;
         let mut waited = Duration::ZERO;
         loop {
@@ -599,7 +635,7 @@ impl GraphTenant {
                     }
                 }
             }
-            let answer = match self.exchange(method.clone(), url, body).await {
+            let answer = match self.exchange(method.clone(), url, body, if_match).await {
                 Ok(answer) => answer,
                 Err(ConnectorError::Transient(detail)) => return Ok(Written::Uncertain(detail)),
                 Err(error) => return Err(error),
@@ -1203,8 +1239,22 @@ impl Connector for GraphTenant {
                 "/roleManagement/directory/roleDefinitions/{}",
                 segment(reference.trim())
             )),
-            // A site is reached through its Microsoft 365 group: the target is the group, and
-            // it must have a site.
+            // A site without a group, by its own id.
+            Access::SharepointSite { .. } if is_site_id(reference.trim()) => {
+                let url = self.url(&format!(
+                    "/sites/{}?$select=id,webUrl",
+                    segment(reference.trim())
+                ));
+                return Ok(self.read_optional(&url).await?.and_then(|site| {
+                    let id = site["id"].as_str()?.to_lowercase();
+                    Some(Target {
+                        reference: id.clone(),
+                        stable_id: Some(id),
+                    })
+                }));
+            }
+            // A group-connected site through its Microsoft 365 group: the target is the group,
+            // and it must have a site.
             Access::SharepointSite { .. } => {
                 let url = self.url(&format!(
                     "/groups/{}/sites/root?$select=id,webUrl",
@@ -1257,20 +1307,19 @@ impl Connector for GraphTenant {
             Access::PimGroup { .. } | Access::EntraRole { .. } => {
                 self.grant_pim(pim_of(access, target), leases).await
             }
-            Access::SharepointSite {
-                role: GroupRole::Member,
-            } => {
-                for chunk in accounts.chunks(BIND_LIMIT) {
-                    self.add_members(target, chunk).await?;
+            Access::SharepointSite { role } => match sites::way(*role, target)? {
+                SiteWay::Group(GroupRole::Member) => {
+                    for chunk in accounts.chunks(BIND_LIMIT) {
+                        self.add_members(target, chunk).await?;
+                    }
+                    Ok(Vec::new())
                 }
-                Ok(Vec::new())
-            }
-            Access::SharepointSite {
-                role: GroupRole::Owner,
-            } => {
-                self.add_owners(target, &accounts).await?;
-                Ok(Vec::new())
-            }
+                SiteWay::Group(GroupRole::Owner) => {
+                    self.add_owners(target, &accounts).await?;
+                    Ok(Vec::new())
+                }
+                SiteWay::Library(share) => self.share_library(target, share, &accounts).await,
+            },
             other => Err(ConnectorError::unsupported(&self.name, other)),
         }
     }
@@ -1287,12 +1336,11 @@ impl Connector for GraphTenant {
             Access::PimGroup { .. } | Access::EntraRole { .. } => {
                 self.revoke_pim(pim_of(access, target), accounts).await
             }
-            Access::SharepointSite {
-                role: GroupRole::Member,
-            } => self.remove_members(target, accounts).await,
-            Access::SharepointSite {
-                role: GroupRole::Owner,
-            } => self.remove_owners(target, accounts).await,
+            Access::SharepointSite { role } => match sites::way(*role, target)? {
+                SiteWay::Group(GroupRole::Member) => self.remove_members(target, accounts).await,
+                SiteWay::Group(GroupRole::Owner) => self.remove_owners(target, accounts).await,
+                SiteWay::Library(share) => self.unshare_library(target, share, accounts).await,
+            },
             other => Err(ConnectorError::unsupported(&self.name, other)),
         }
     }
@@ -1305,7 +1353,12 @@ impl Connector for GraphTenant {
     ) -> Result<Vec<String>, ConnectorError> {
         let relation = match access {
             Access::EntraGroup => "members",
-            Access::SharepointSite { role } => relation_of(*role),
+            Access::SharepointSite { role } => match sites::way(*role, target)? {
+                SiteWay::Group(role) => relation_of(role),
+                SiteWay::Library(share) => {
+                    return self.holding_library(target, share, accounts).await;
+                }
+            },
             Access::Team { role } => return self.holding_team(target, *role, accounts).await,
             Access::PimGroup { .. } | Access::EntraRole { .. } => {
                 return self.holding_pim(pim_of(access, target), accounts).await;
@@ -1338,6 +1391,10 @@ impl Connector for GraphTenant {
         target: &str,
         account: &str,
     ) -> Result<Vec<String>, ConnectorError> {
+        // A site without a group has no group to be nested in.
+        if is_site_id(target) {
+            return Ok(Vec::new());
+        }
         // Groups nested (at any depth) in the target that the account is in.
         let nested = self
             .read_all(&self.url(&format!(

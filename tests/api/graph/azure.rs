@@ -302,23 +302,7 @@ async fn the_policy_s_limits_are_refused_with_what_to_change() {
 
     // Azure's own refusal of a too long request (the connector's check skipped by asking
     // the simulator directly) is ARM's CloudError, a 400.
-    let token = reqwest::Client::new()
-        .post(format!("{}/{TENANT}/oauth2/v2.0/token", sim.base))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT),
-            ("client_secret", SECRET),
-            ("scope", "https://management.azure.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = sim.token("https://management.azure.com/.default").await;
     let initiate = format!(
         "{}{}/initiate?api-version=2020-01-01",
         sim.base,

@@ -321,6 +321,62 @@ async fn abandoned_claims_come_back(pool: PgPool) {
     engine.shut_down().await;
 }
 
+/// Another replica holds a claim on one grant of a group: the engine does not work on a second
+/// grant of the same group meanwhile (targets such as a VM port are rewritten whole, and two
+/// replicas at once could undo each other), and does once that claim is given up. A grant of
+/// another group is not held up.
+#[sqlx::test]
+async fn a_target_is_worked_on_by_one_replica_at_a_time(pool: PgPool) {
+    let dir = openldap();
+    let mut admin = dir.admin().await;
+    let (first, _) = person(&pool, dir, &mut admin).await;
+    let (second, second_dn) = person(&pool, dir, &mut admin).await;
+    let group = dir
+        .add_group(&mut admin, &format!("Busy {}", unique()), &[])
+        .await;
+    let other = dir
+        .add_group(&mut admin, &format!("Free {}", unique()), &[])
+        .await;
+    let entitlement = seed::entitlement(&pool, CONNECTOR, &group).await;
+    let elsewhere = seed::entitlement(&pool, CONNECTOR, &other).await;
+    let now = Utc::now();
+    let held = seed::grant(&pool, first, entitlement, now, now + TimeDelta::hours(1)).await;
+    let waiting = seed::grant(&pool, second, entitlement, now, now + TimeDelta::hours(1)).await;
+    let free = seed::grant(&pool, second, elsewhere, now, now + TimeDelta::hours(1)).await;
+    sqlx::query(
+        "update grants set locked_by = 'other-replica', locked_until = now() + interval '5 seconds'
+         where id = $1",
+    )
+    .bind(held)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let engine = Running::start(&pool, connectors(dir), Duration::from_secs(30));
+    eventually(
+        Duration::from_secs(10),
+        "the other group's grant",
+        || async { seed::grant_state(&pool, free).await == "active" },
+    )
+    .await;
+    assert_eq!(
+        seed::grant_state(&pool, waiting).await,
+        "scheduled",
+        "not while another replica works on the group"
+    );
+    assert!(!dir.is_member(&mut admin, &group, &second_dn).await);
+    eventually(
+        Duration::from_secs(15),
+        "both provisioned once the claim lapsed",
+        || async {
+            seed::grant_state(&pool, waiting).await == "active"
+                && seed::grant_state(&pool, held).await == "active"
+        },
+    )
+    .await;
+    assert!(dir.is_member(&mut admin, &group, &second_dn).await);
+    engine.shut_down().await;
+}
+
 /// The trail the engine wrote is intact and cannot be edited.
 #[sqlx::test]
 async fn the_audit_trail_is_chained_and_insert_only(pool: PgPool) {

@@ -245,6 +245,13 @@ fn end_reached() -> (Vec<GrantState>, GrantState) {
 /// Live grants whose end has come take [`GrantEvent::EndReached`] as they are claimed. A
 /// scheduled grant waits while an earlier grant of the same person and entitlement is still
 /// being removed, so the removal cannot undo it.
+///
+/// A target is worked on by one replica at a time: a grant is not claimed while another
+/// worker holds a claim on a grant of the same target. Some targets are changed by reading
+/// and rewriting their whole state (an Azure VM port's JIT request names every holder; a
+/// SharePoint permission's roles), and two replicas doing that at once could undo each other,
+/// a grant re-opening what a removal had just proven gone. Claims are made one at a time
+/// across replicas (a transaction-scoped advisory lock), so each sees the claims before it.
 pub async fn claim_due(
     pool: &PgPool,
     worker: &str,
@@ -252,7 +259,11 @@ pub async fn claim_due(
     limit: i64,
 ) -> Result<Vec<Work>, sqlx::Error> {
     let (live, ending) = end_reached();
-    sqlx::query_as!(
+    let mut tx = pool.begin().await?;
+    sqlx::query!("select pg_advisory_xact_lock($1)", CLAIMING)
+        .execute(&mut *tx)
+        .await?;
+    let work = sqlx::query_as!(
         Work,
         r#"
         with due as (
@@ -264,6 +275,14 @@ pub async fn claim_due(
                          where r.principal_id = g.principal_id
                            and r.entitlement_id = g.entitlement_id
                            and r.state = $5))
+             and not exists (
+                        select 1 from grants o
+                         where o.connector_id = g.connector_id
+                           and o.target_ref = g.target_ref
+                           and o.id <> g.id
+                           and o.locked_by is not null
+                           and o.locked_by <> $1
+                           and o.locked_until >= now())
              order by g.next_due_at
              limit $3
              for update skip locked
@@ -303,19 +322,32 @@ pub async fn claim_due(
         GrantState::Scheduled as GrantState,
         RevokeReason::Expired as RevokeReason
     )
-    .fetch_all(pool)
-    .await
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(work)
 }
 
-/// Seconds until the engine next has something to do: a due grant, an expiring claim, or a
-/// pending request reaching its deadline. `None` when there is nothing at all.
+/// The advisory lock key that makes claiming one at a time across replicas ("LGCLAIM").
+const CLAIMING: i64 = 0x4c47_434c_4149_4d00;
+
+/// Seconds until the engine next has something to do: a grant that falls due and can be
+/// claimed then (not before a claim on it, or on a grant of its target, lapses), or a pending
+/// request reaching its deadline. `None` when there is nothing at all.
 pub async fn seconds_until_next_due(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"
         select extract(epoch from (least(
-                 (select min(next_due_at) from grants where next_due_at is not null),
-                 (select min(locked_until) from grants where locked_until is not null
-                                                         and next_due_at is not null),
+                 (select min(greatest(
+                           g.next_due_at,
+                           case when g.locked_until >= now() then g.locked_until end,
+                           (select max(o.locked_until) from grants o
+                             where o.connector_id = g.connector_id
+                               and o.target_ref = g.target_ref
+                               and o.id <> g.id
+                               and o.locked_by is not null
+                               and o.locked_until >= now())))
+                    from grants g where g.next_due_at is not null),
                  (select min(expires_at) from access_requests where state = 'pending')
                ) - now()))::float8 as "seconds"
         "#

@@ -531,3 +531,233 @@ async fn throttling_and_lost_answers_are_survived() {
         .any(|(_, p, s)| p.starts_with("/subscriptions") && *s == 401);
     assert!(!graph_token_on_arm, "each service got a token for itself");
 }
+
+/// An early end on a port whose rule allows only some sources cannot point it at the closing
+/// address (Azure would refuse it): it closes to the allowed network's own address, which no
+/// host uses.
+#[tokio::test]
+async fn an_early_end_on_a_restricted_port_closes_to_an_address_its_rule_allows() {
+    let sim = Sim::with_roles(JIT).await;
+    sim.seed(json!({
+        "jitPolicies": [{
+            "id": policy_id(),
+            "virtualMachines": [{
+                "id": vm("jump-01"),
+                "ports": [{ "number": 22, "protocol": "TCP",
+                            "allowedSourceAddressPrefixes": ["198.51.100.0/24"],
+                            "maxRequestAccessDuration": "PT3H" }],
+            }],
+        }],
+    }))
+    .await;
+    let azure = azure(&sim);
+    azure
+        .grant(
+            &ssh(),
+            &vm("jump-01"),
+            &[lease("a1", "198.51.100.7", TimeDelta::hours(1))],
+        )
+        .await
+        .unwrap();
+    azure
+        .revoke(&ssh(), &vm("jump-01"), &["a1".into()])
+        .await
+        .unwrap();
+    assert!(
+        azure
+            .holding(&ssh(), &vm("jump-01"), &["a1".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let rules = open(&sim, &vm("jump-01"), 22).await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].0, ["198.51.100.0/32"]);
+    assert!(at(&rules[0].1) <= Utc::now() + TimeDelta::minutes(2));
+}
+
+/// Someone takes the port out of the JIT policy while a lease holds it: Azure keeps the open
+/// request until its end, so the lease is still read back as held, and its removal says
+/// when Azure closes it instead of claiming it is gone.
+#[tokio::test]
+async fn a_port_taken_out_of_its_policy_is_read_back_until_azure_closes_it() {
+    let sim = start().await;
+    let azure = azure(&sim);
+    let alice = lease("a1", "203.0.113.7", TimeDelta::hours(1));
+    azure
+        .grant(&ssh(), &vm("jump-01"), std::slice::from_ref(&alice))
+        .await
+        .unwrap();
+    let token = sim.token("https://management.azure.com/.default").await;
+    let answer = reqwest::Client::new()
+        .put(format!(
+            "{}{}?api-version=2020-01-01",
+            sim.base,
+            policy_id()
+        ))
+        .bearer_auth(token)
+        .json(
+            &json!({ "kind": "Basic", "properties": { "virtualMachines": [{
+            "id": vm("jump-01"),
+            "ports": [{ "number": 3389, "protocol": "*", "allowedSourceAddressPrefix": "*",
+                        "maxRequestAccessDuration": "PT3H" }],
+        }] } }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+
+    let held = azure
+        .holding(&ssh(), &vm("jump-01"), &["a1".into()])
+        .await
+        .unwrap();
+    assert_eq!(held, ["a1"], "Azure still keeps the port open");
+    let refused = azure
+        .revoke(&ssh(), &vm("jump-01"), &["a1".into()])
+        .await
+        .unwrap_err();
+    let ConnectorError::Transient(message) = &refused else {
+        panic!("{refused:?}");
+    };
+    assert!(
+        message.contains("no longer in a JIT policy") && message.contains("Azure closes"),
+        "{message}"
+    );
+    // Azure's own end closes it, and the read-back sees that.
+    sim.advance(3600 + 60).await;
+    assert!(
+        azure
+            .holding(&ssh(), &vm("jump-01"), &["a1".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    azure
+        .revoke(&ssh(), &vm("jump-01"), &["a1".into()])
+        .await
+        .unwrap();
+}
+
+/// Starts Bob's grant and, `after` later, Alice's removal, with the connectors given.
+async fn grant_and_remove_at_once(
+    granting: &AzureJit,
+    removing: &AzureJit,
+    after: std::time::Duration,
+) -> (Result<(), ConnectorError>, Result<(), ConnectorError>) {
+    let bob = lease("b2", "198.51.100.9", TimeDelta::hours(1));
+    let grant = async {
+        granting
+            .grant(&ssh(), &vm("jump-01"), std::slice::from_ref(&bob))
+            .await
+            .map(|_| ())
+    };
+    let remove = async {
+        tokio::time::sleep(after).await;
+        removing
+            .revoke(&ssh(), &vm("jump-01"), &["a1".into()])
+            .await
+    };
+    tokio::join!(grant, remove)
+}
+
+/// Bob's grant and the end of Alice's lease on one port at the same time, in one process:
+/// Bob's request is held back by Azure; without one change per port at a time, Alice's
+/// removal would read the port before Bob's request and its request (no holders) or Bob's
+/// (still naming Alice) would undo the other. Both must hold: Bob open, Alice not.
+#[tokio::test]
+async fn a_grant_and_a_removal_on_one_port_at_once_keep_each_other() {
+    let sim = start().await;
+    let azure = azure(&sim);
+    azure
+        .grant(
+            &ssh(),
+            &vm("jump-01"),
+            &[lease("a1", "203.0.113.7", TimeDelta::hours(1))],
+        )
+        .await
+        .unwrap();
+    sim.fault(
+        json!({ "match": { "method": "POST", "path": "/subscriptions/**" },
+                      "delay_ms": 600 }),
+    )
+    .await;
+    let (granted, removed) =
+        grant_and_remove_at_once(&azure, &azure, std::time::Duration::from_millis(150)).await;
+    granted.unwrap();
+    removed.unwrap();
+    assert_eq!(
+        azure
+            .holding(&ssh(), &vm("jump-01"), &["a1".into(), "b2".into()])
+            .await
+            .unwrap(),
+        ["b2"]
+    );
+    assert_eq!(
+        open(&sim, &vm("jump-01"), 22).await[0].0,
+        ["198.51.100.9/32"]
+    );
+}
+
+/// The same race between two replicas (two connectors, so no shared lock): Alice's removal
+/// lands after Bob's request and drops him; Bob's grant reads the port back, finds himself
+/// missing and says so (the engine tries again), and the second try opens it for him only.
+#[tokio::test]
+async fn a_grant_overtaken_by_another_replica_is_read_back_and_tried_again() {
+    let sim = start().await;
+    let first = azure(&sim);
+    let second = azure(&sim);
+    first
+        .grant(
+            &ssh(),
+            &vm("jump-01"),
+            &[lease("a1", "203.0.113.7", TimeDelta::hours(1))],
+        )
+        .await
+        .unwrap();
+    // Both have their tokens before the race, so only the delays below order it.
+    second
+        .holding(&ssh(), &vm("jump-01"), &["a1".into()])
+        .await
+        .unwrap();
+    let list = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-ops/providers/Microsoft.Security/jitNetworkAccessPolicies"
+    );
+    // Bob's request lands at ~0.4 s, Alice's removal (read at ~0.15 s, still naming only
+    // her) at ~0.95 s, and Bob's read-back at ~1.9 s.
+    for (method, path, nth, delay) in [
+        ("POST", "/subscriptions/**", 1, 400),
+        ("POST", "/subscriptions/**", 2, 800),
+        ("GET", list.as_str(), 3, 1500),
+    ] {
+        sim.fault(
+            json!({ "match": { "method": method, "path": path }, "nth": nth,
+                          "delay_ms": delay }),
+        )
+        .await;
+    }
+    let (granted, removed) =
+        grant_and_remove_at_once(&first, &second, std::time::Duration::from_millis(150)).await;
+    removed.unwrap();
+    let overtaken = granted.unwrap_err();
+    assert!(
+        matches!(&overtaken, ConnectorError::Transient(m) if m.contains("changed at the same time")),
+        "{overtaken:?}"
+    );
+    // The engine's next try.
+    first
+        .grant(
+            &ssh(),
+            &vm("jump-01"),
+            &[lease("b2", "198.51.100.9", TimeDelta::hours(1))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first
+            .holding(&ssh(), &vm("jump-01"), &["a1".into(), "b2".into()])
+            .await
+            .unwrap(),
+        ["b2"]
+    );
+}

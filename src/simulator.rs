@@ -142,6 +142,9 @@ pub(crate) struct Config {
     /// SharePoint: `invite` accepts `expirationDateTime` and shares expire on the clock (off:
     /// 400 `invalidRequest`, what SharePoint answers in the field).
     pub invite_expiration_supported: bool,
+    /// SharePoint: an invite replaces the roles of the person's permission instead of adding
+    /// to them (undocumented either way).
+    pub invite_replaces_roles: bool,
 }
 
 impl Default for Config {
@@ -167,6 +170,7 @@ impl Default for Config {
             jit_initiate_status: "Initiating".into(),
             jit_newer_supersedes: true,
             invite_expiration_supported: false,
+            invite_replaces_roles: false,
         }
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! Behaviours the documentation leaves open, chosen here and said so:
 //! - A person has one direct permission on the root; a second invite adds its roles to it
-//!   (UNVERIFIED: SharePoint keeps one role assignment per principal and object).
+//!   (UNVERIFIED: SharePoint keeps one role assignment per principal and object), or, with
+//!   `invite_replaces_roles`, replaces them (the other reading of the same silence).
 //! - Every sharing change moves the root's `eTag`, which `If-Match` on a change or removal is
 //!   checked against (412 `resourceModified`; UNVERIFIED whether SharePoint moves the eTag on a
 //!   sharing change).
@@ -260,13 +261,19 @@ pub(super) async fn get_site(
     })
 }
 
-/// The drive of a library, as `drive-get.md` shows it.
+/// The drive of a library, as `drive-get.md` shows it: a group's library is owned by the
+/// group.
 fn drive_json(state: &SimState, library: &Library) -> Value {
+    let owner = match state.groups.get(&library.site) {
+        Some(group) => json!({ "group": { "id": group.id, "displayName": group.display_name } }),
+        None => json!({ "user": { "displayName": "System Account" } }),
+    };
     json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#drives/$entity",
         "id": library.id,
         "driveType": "documentLibrary",
         "name": "Documents",
+        "owner": owner,
         "webUrl": format!("https://{}/Shared%20Documents", host(state)),
     })
 }
@@ -477,6 +484,7 @@ pub(super) async fn invite(
                 _ => return Err(invalid("One or more recipients could not be resolved.")),
             }
         }
+        let replace = s.config.invite_replaces_roles;
         let library = library_mut(s, &drive, &item)?;
         let mut changed = false;
         let mut ids = Vec::new();
@@ -498,11 +506,18 @@ pub(super) async fn invite(
                     library.shares.last_mut().expect("just pushed")
                 }
             };
-            for role in &roles {
-                if !share.roles.contains(role) {
-                    share.roles.push(role.clone());
-                    share.roles.sort();
+            if replace {
+                if share.roles != roles {
+                    share.roles = roles.clone();
                     changed = true;
+                }
+            } else {
+                for role in &roles {
+                    if !share.roles.contains(role) {
+                        share.roles.push(role.clone());
+                        share.roles.sort();
+                        changed = true;
+                    }
                 }
             }
             if expires.is_some() && share.expires != expires {

@@ -207,6 +207,19 @@ impl Sim {
             .to_string()
     }
 
+    /// Waits (up to ten seconds) until the request log holds a request `matches` picks: a
+    /// request is logged once answered, so this orders a test's steps after it.
+    pub async fn answered(&self, matches: impl Fn(&str, &str) -> bool) {
+        let started = Instant::now();
+        while !self.log().await.iter().any(|(m, p, _)| matches(m, p)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no such request answered"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub async fn clear_log(&self) {
         self.control(reqwest::Method::DELETE, "requests", None)
             .await;

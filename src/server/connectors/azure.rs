@@ -424,9 +424,11 @@ impl AzureJit {
 }
 
 /// Where a port is pointed when its last lease ends early: the configured closing address
-/// if the port's rule allows it, else the first address of the first prefix the rule allows
+/// if the port's rule allows it, else the first address of the first network the rule allows
 /// (a network's own address, which no host uses), since Azure refuses sources outside the
-/// rule.
+/// rule. A rule of single hosts (/31, /32, /127, /128) has no such address: any of them may be
+/// the person whose lease ended, so the port is left to Azure's own end (the removal stays
+/// due, and is proven once Azure has closed it).
 fn closing_source(configured: &str, allowed: &[String]) -> Result<String, ConnectorError> {
     let configured = SourcePrefix::parse(configured).map_err(ConnectorError::Permanent)?;
     if allowed_by(allowed, &configured.to_string()) {
@@ -435,6 +437,10 @@ fn closing_source(configured: &str, allowed: &[String]) -> Result<String, Connec
     allowed
         .iter()
         .filter_map(|a| SourcePrefix::parse(a).ok())
+        .filter(|a| match a.address() {
+            std::net::IpAddr::V4(_) => a.length() < 31,
+            std::net::IpAddr::V6(_) => a.length() < 127,
+        })
         .map(|a| {
             SourcePrefix::parse(&a.address().to_string())
                 .expect("an address is a prefix")
@@ -442,7 +448,11 @@ fn closing_source(configured: &str, allowed: &[String]) -> Result<String, Connec
         })
         .next()
         .ok_or_else(|| {
-            ConnectorError::Permanent("the port's JIT rule allows no address to close it to".into())
+            ConnectorError::Transient(
+                "the port's JIT rule allows only single addresses, none of which can close it \
+                 early; Azure closes it at the end of its request"
+                    .into(),
+            )
         })
 }
 
@@ -901,6 +911,13 @@ mod tests {
             "198.51.100.0/32"
         );
         assert!(closing_source("192.0.2.1", &["not an address".into()]).is_err());
+        // A single host may be the person whose lease ended: never pointed at.
+        let hosts = ["203.0.113.7/32".to_string(), "2001:db8::7/128".to_string()];
+        assert!(
+            !closing_source("192.0.2.1", &hosts)
+                .unwrap_err()
+                .is_permanent()
+        );
     }
 
     #[test]

@@ -1241,16 +1241,9 @@ impl Connector for GraphTenant {
             )),
             // A site without a group, by its own id.
             Access::SharepointSite { .. } if is_site_id(reference.trim()) => {
-                let url = self.url(&format!(
-                    "/sites/{}?$select=id,webUrl",
-                    segment(reference.trim())
-                ));
-                return Ok(self.read_optional(&url).await?.and_then(|site| {
-                    let id = site["id"].as_str()?.to_lowercase();
-                    Some(Target {
-                        reference: id.clone(),
-                        stable_id: Some(id),
-                    })
+                return Ok(self.site_target(reference.trim()).await?.map(|id| Target {
+                    reference: id.clone(),
+                    stable_id: Some(id),
                 }));
             }
             // A group-connected site through its Microsoft 365 group: the target is the group,

@@ -639,12 +639,14 @@ async fn a_port_taken_out_of_its_policy_is_read_back_until_azure_closes_it() {
         .unwrap();
 }
 
-/// Starts Bob's grant and, `after` later, Alice's removal, with the connectors given.
+/// Starts Bob's grant and, once his first read of the port is answered, Alice's removal, with
+/// the connectors given.
 async fn grant_and_remove_at_once(
+    sim: &Sim,
     granting: &AzureJit,
     removing: &AzureJit,
-    after: std::time::Duration,
 ) -> (Result<(), ConnectorError>, Result<(), ConnectorError>) {
+    sim.clear_log().await;
     let bob = lease("b2", "198.51.100.9", TimeDelta::hours(1));
     let grant = async {
         granting
@@ -653,7 +655,8 @@ async fn grant_and_remove_at_once(
             .map(|_| ())
     };
     let remove = async {
-        tokio::time::sleep(after).await;
+        sim.answered(|method, path| method == "GET" && path.contains("jitNetworkAccessPolicies"))
+            .await;
         removing
             .revoke(&ssh(), &vm("jump-01"), &["a1".into()])
             .await
@@ -682,8 +685,7 @@ async fn a_grant_and_a_removal_on_one_port_at_once_keep_each_other() {
                       "delay_ms": 600 }),
     )
     .await;
-    let (granted, removed) =
-        grant_and_remove_at_once(&azure, &azure, std::time::Duration::from_millis(150)).await;
+    let (granted, removed) = grant_and_remove_at_once(&sim, &azure, &azure).await;
     granted.unwrap();
     removed.unwrap();
     assert_eq!(
@@ -723,8 +725,10 @@ async fn a_grant_overtaken_by_another_replica_is_read_back_and_tried_again() {
     let list = format!(
         "/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-ops/providers/Microsoft.Security/jitNetworkAccessPolicies"
     );
-    // Bob's request lands at ~0.4 s, Alice's removal (read at ~0.15 s, still naming only
-    // her) at ~0.95 s, and Bob's read-back at ~1.9 s.
+    // Alice's removal starts once Bob's read is answered; Bob's request lands 0.4 s after it
+    // was sent, Alice's (her read still naming only her) 0.8 s after, and Bob's read-back
+    // 1.5 s after it was sent. (The engine keeps two replicas off one port; this is the
+    // connector's own line of defence.)
     for (method, path, nth, delay) in [
         ("POST", "/subscriptions/**", 1, 400),
         ("POST", "/subscriptions/**", 2, 800),
@@ -736,8 +740,7 @@ async fn a_grant_overtaken_by_another_replica_is_read_back_and_tried_again() {
         )
         .await;
     }
-    let (granted, removed) =
-        grant_and_remove_at_once(&first, &second, std::time::Duration::from_millis(150)).await;
+    let (granted, removed) = grant_and_remove_at_once(&sim, &first, &second).await;
     removed.unwrap();
     let overtaken = granted.unwrap_err();
     assert!(

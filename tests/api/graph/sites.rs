@@ -203,6 +203,26 @@ async fn read_access_to_a_group_site_is_a_library_share_not_membership() {
     let irvin = std::slice::from_ref(&people[0]);
     let graph = sim.connector();
     assert!(graph.target(&VISITOR, &group_site).await.unwrap().is_some());
+    // The same site named by its site id: refused, since its members and owners are the
+    // group's and `member` would otherwise quietly become a library share.
+    let token = sim.token("https://graph.microsoft.com/.default").await;
+    let site: Value = reqwest::Client::new()
+        .get(format!("{}/v1.0/groups/{group_site}/sites/root", sim.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by_site_id = graph
+        .target(&MEMBER, site["id"].as_str().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        by_site_id.is_permanent() && by_site_id.to_string().contains("use the group's id"),
+        "{by_site_id}"
+    );
     // The invite happens but its answer is lost (503 after the write): asked again, one share.
     sim.fault(json!({
         "match": { "method": "POST", "path": "/v1.0/drives/*/items/root/invite" },
@@ -230,6 +250,37 @@ async fn read_access_to_a_group_site_is_a_library_share_not_membership() {
     assert!(
         graph
             .holding(&VISITOR, &group_site, irvin)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Whether SharePoint adds an invite's role to a person's permission or replaces its roles is
+/// not documented. With replacing, the connector puts back what the person held before, so the
+/// end of an edit lease leaves Megan's standing read share as it was.
+#[tokio::test]
+async fn standing_access_survives_an_invite_that_replaces_roles() {
+    let sim = Sim::start().await;
+    sim.config(json!({ "invite_replaces_roles": true })).await;
+    let Seeded { site, people, .. } = seed(&sim).await;
+    let megan = std::slice::from_ref(&people[2]);
+    let graph = sim.connector();
+    let receipts = graph.grant(&MEMBER, &site, &leases(megan)).await.unwrap();
+    assert_eq!(
+        receipts[0].detail["sharepoint_roles"],
+        json!(["read", "write"])
+    );
+    assert_eq!(
+        shares(&sim, &site).await,
+        vec![with(&people[2], &["read", "write"])]
+    );
+    graph.revoke(&MEMBER, &site, megan).await.unwrap();
+    assert_eq!(shares(&sim, &site).await, vec![with(&people[2], &["read"])]);
+    assert_eq!(graph.holding(&VISITOR, &site, megan).await.unwrap(), megan);
+    assert!(
+        graph
+            .holding(&MEMBER, &site, megan)
             .await
             .unwrap()
             .is_empty()
@@ -276,8 +327,11 @@ async fn a_change_between_read_and_write_is_read_again_not_overwritten() {
                 .unwrap()
         }
     };
+    sim.clear_log().await;
     let someone_else = async {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // Once the connector has read the root's eTag, before it reads the permissions.
+        sim.answered(|method, path| method == "GET" && path.contains("/items/root?"))
+            .await;
         let answer = invite(json!({ "recipients": [{ "objectId": people[0] }],
             "roles": ["read"], "requireSignIn": true, "sendInvitation": false }))
         .await;

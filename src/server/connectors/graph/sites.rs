@@ -18,6 +18,7 @@
 //! they carry the root's `eTag` in `If-Match`; a 412 (changed since) is read again, never
 //! overwritten. One change per library at a time in this process.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
@@ -77,17 +78,35 @@ fn roles_of(permission: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The direct permission of `account` among `permissions`.
-fn share_of<'a>(permissions: &'a [Value], account: &str) -> Option<&'a Value> {
+/// The direct permissions of `account` among `permissions` (SharePoint shows one per person;
+/// more are taken as they come).
+fn shares_of<'a>(permissions: &'a [Value], account: &str) -> Vec<&'a Value> {
     let account = account.to_lowercase();
     permissions
         .iter()
-        .find(|p| direct_grantee(p).as_deref() == Some(account.as_str()))
+        .filter(|p| direct_grantee(p).as_deref() == Some(account.as_str()))
+        .collect()
+}
+
+/// The roles `account` holds by direct permissions.
+fn roles_held(permissions: &[Value], account: &str) -> BTreeSet<String> {
+    shares_of(permissions, account)
+        .into_iter()
+        .flat_map(roles_of)
+        .collect()
+}
+
+/// How a change to one permission came out.
+enum Changed {
+    Done,
+    /// Changed since it was read (412), gone (404) or unknown (5xx): read again.
+    Again,
 }
 
 impl GraphTenant {
     /// The id of the site's default document library: through the group for a
-    /// group-connected site, through the site otherwise. It never changes, so it is kept.
+    /// group-connected site, through the site otherwise. It never changes, so it is kept
+    /// (and forgotten if it is ever not found).
     async fn library(&self, site: &str) -> Result<String, ConnectorError> {
         let key = site.to_lowercase();
         if let Some(drive) = self.libraries.lock().expect("libraries").get(&key) {
@@ -121,6 +140,39 @@ impl GraphTenant {
         Ok(drive)
     }
 
+    /// A library that is not found any more (recreated?) is looked up afresh next time.
+    fn library_gone(&self, site: &str, drive: &str) -> ConnectorError {
+        self.libraries
+            .lock()
+            .expect("libraries")
+            .remove(&site.to_lowercase());
+        ConnectorError::Transient(format!(
+            "Graph 404: document library {drive} of SharePoint site {site} is not found; it is \
+             looked up again"
+        ))
+    }
+
+    /// A site without a group, by its site id, checked to have no group: a group-connected
+    /// site's members and owners are its group's, so its entries name the group.
+    pub(super) async fn site_target(&self, site: &str) -> Result<Option<String>, ConnectorError> {
+        let url = self.url(&format!("/sites/{}?$select=id,webUrl", segment(site)));
+        let Some(found) = self.read_optional(&url).await? else {
+            return Ok(None);
+        };
+        let id = found["id"].as_str().unwrap_or(site).to_lowercase();
+        let url = self.url(&format!("/sites/{}/drive?$select=id,owner", segment(&id)));
+        if let Some(drive) = self.read_optional(&url).await?
+            && let Some(group) = drive["owner"]["group"]["id"].as_str()
+        {
+            return Err(ConnectorError::Permanent(format!(
+                "SharePoint site {id} belongs to the Microsoft 365 group {group}: use the \
+                 group's id as the entry's target, so that its members and owners are the \
+                 group's"
+            )));
+        }
+        Ok(Some(id))
+    }
+
     /// Waits for this process's other changes to the library's sharing.
     async fn lock_library(&self, drive: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock: Arc<tokio::sync::Mutex<()>> = self
@@ -138,15 +190,73 @@ impl GraphTenant {
     }
 
     /// The root's eTag, read before its permissions so a change in between shows as a 412.
-    async fn root_shares(&self, drive: &str) -> Result<(String, Vec<Value>), ConnectorError> {
-        let root = self.read(&self.root_url(drive, "?$select=id,eTag")).await?;
+    async fn root_shares(
+        &self,
+        site: &str,
+        drive: &str,
+    ) -> Result<(String, Vec<Value>), ConnectorError> {
+        let Some(root) = self
+            .read_optional(&self.root_url(drive, "?$select=id,eTag"))
+            .await?
+        else {
+            return Err(self.library_gone(site, drive));
+        };
         let etag = root["eTag"].as_str().unwrap_or_default().to_string();
-        let permissions = self.read_all(&self.root_url(drive, "/permissions")).await?;
+        let Some(permissions) = self
+            .read_all_optional(&self.root_url(drive, "/permissions"))
+            .await?
+        else {
+            return Err(self.library_gone(site, drive));
+        };
         Ok((etag, permissions))
+    }
+
+    /// Sets one permission's roles (deletes it when none are left), only if the root is as
+    /// read (`If-Match`).
+    async fn change_share(
+        &self,
+        drive: &str,
+        share: &Value,
+        roles: &BTreeSet<String>,
+        etag: &str,
+        attempt: u32,
+    ) -> Result<Changed, ConnectorError> {
+        let url = self.root_url(
+            drive,
+            &format!(
+                "/permissions/{}",
+                segment(share["id"].as_str().unwrap_or_default())
+            ),
+        );
+        let written = if roles.is_empty() {
+            self.write_if_match(Method::DELETE, &url, None, etag)
+                .await?
+        } else {
+            let body = json!({ "roles": roles });
+            self.write_if_match(Method::PATCH, &url, Some(&body), etag)
+                .await?
+        };
+        match written {
+            Written::Done(_) => Ok(Changed::Done),
+            Written::Refused(answer)
+                if answer.status == StatusCode::PRECONDITION_FAILED || answer.not_found() =>
+            {
+                tokio::time::sleep(backoff(attempt)).await;
+                Ok(Changed::Again)
+            }
+            Written::Uncertain(_) => {
+                tokio::time::sleep(backoff(attempt)).await;
+                Ok(Changed::Again)
+            }
+            Written::Refused(answer) => Err(refusal(&answer)),
+        }
     }
 
     /// Shares the library with each person in `role` (`read` or `write`). An invite of someone
     /// who already holds the role changes nothing, so a repeat after a lost answer is safe.
+    /// Whether SharePoint adds the role to a person's permission or replaces its roles is not
+    /// documented: any role the person held before and the invite took away is put back, so
+    /// the lease's end takes away only its own.
     pub(super) async fn share_library(
         &self,
         site: &str,
@@ -158,6 +268,9 @@ impl GraphTenant {
         let url = self.root_url(&drive, "/invite");
         let mut receipts = Vec::new();
         for account in accounts {
+            let (_, before) = self.root_shares(site, &drive).await?;
+            let mut wanted = roles_held(&before, account);
+            wanted.insert(role.to_string());
             let body = json!({
                 "recipients": [{ "objectId": account }],
                 "roles": [role],
@@ -173,14 +286,19 @@ impl GraphTenant {
                         return Err(ConnectorError::Transient(detail));
                     }
                     Written::Uncertain(_) => tokio::time::sleep(backoff(attempt)).await,
+                    Written::Refused(answer) if answer.not_found() => {
+                        return Err(self.library_gone(site, &drive));
+                    }
                     Written::Refused(answer) => return Err(refusal(&answer)),
                 }
             };
+            self.keep_roles(site, &drive, account, role, &wanted)
+                .await?;
             receipts.push(Receipt {
                 account: account.clone(),
                 detail: json!({
                     "sharepoint_permission_id": permission["id"],
-                    "sharepoint_roles": permission["roles"],
+                    "sharepoint_roles": wanted,
                     "sharepoint_drive_id": drive,
                 }),
             });
@@ -188,7 +306,48 @@ impl GraphTenant {
         Ok(receipts)
     }
 
-    /// Takes `role` out of each person's direct permission on the library. Someone without it
+    /// Makes sure `account` holds every role in `wanted` after an invite of `role`: a role
+    /// the invite replaced is added back to the permission that holds `role`.
+    async fn keep_roles(
+        &self,
+        site: &str,
+        drive: &str,
+        account: &str,
+        role: &str,
+        wanted: &BTreeSet<String>,
+    ) -> Result<(), ConnectorError> {
+        for attempt in 1..=ATTEMPTS {
+            let (etag, permissions) = self.root_shares(site, drive).await?;
+            let held = roles_held(&permissions, account);
+            if wanted.is_subset(&held) {
+                return Ok(());
+            }
+            let shares = shares_of(&permissions, account);
+            let Some(share) = shares
+                .iter()
+                .find(|p| roles_of(p).iter().any(|r| r == role))
+                .or(shares.first())
+            else {
+                return Err(ConnectorError::Transient(format!(
+                    "SharePoint library {drive} does not show {account}'s share yet"
+                )));
+            };
+            let mut roles: BTreeSet<String> = roles_of(share).into_iter().collect();
+            roles.extend(wanted.iter().cloned());
+            if let Changed::Done = self
+                .change_share(drive, share, &roles, &etag, attempt)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(ConnectorError::Transient(format!(
+            "the sharing of SharePoint library {drive} kept changing while giving {account} \
+             {role}; tried {ATTEMPTS} times"
+        )))
+    }
+
+    /// Takes `role` out of each person's direct permissions on the library. Someone without it
     /// is done already.
     pub(super) async fn unshare_library(
         &self,
@@ -199,54 +358,36 @@ impl GraphTenant {
         let drive = self.library(site).await?;
         let _changing = self.lock_library(&drive).await;
         for account in accounts {
-            self.unshare_one(&drive, role, account).await?;
+            self.unshare_one(site, &drive, role, account).await?;
         }
         Ok(())
     }
 
     async fn unshare_one(
         &self,
+        site: &str,
         drive: &str,
         role: &str,
         account: &str,
     ) -> Result<(), ConnectorError> {
-        for attempt in 1..=ATTEMPTS {
-            let (etag, permissions) = self.root_shares(drive).await?;
-            let Some(share) = share_of(&permissions, account) else {
+        for attempt in 1..=2 * ATTEMPTS {
+            let (etag, permissions) = self.root_shares(site, drive).await?;
+            let Some(share) = shares_of(&permissions, account)
+                .into_iter()
+                .find(|p| roles_of(p).iter().any(|r| r == role))
+            else {
                 return Ok(());
             };
-            let roles = roles_of(share);
-            if !roles.iter().any(|r| r == role) {
-                return Ok(());
-            }
-            let rest: Vec<&String> = roles.iter().filter(|r| *r != role).collect();
-            let url = self.root_url(
-                drive,
-                &format!(
-                    "/permissions/{}",
-                    segment(share["id"].as_str().unwrap_or_default())
-                ),
-            );
-            let written = if rest.is_empty() {
-                self.write_if_match(Method::DELETE, &url, None, &etag)
-                    .await?
-            } else {
-                let body = json!({ "roles": rest });
-                self.write_if_match(Method::PATCH, &url, Some(&body), &etag)
-                    .await?
-            };
-            match written {
-                Written::Done(_) => return Ok(()),
-                // Changed since it was read (412), gone (404), or unknown (5xx): read again.
-                Written::Refused(answer)
-                    if answer.status == StatusCode::PRECONDITION_FAILED || answer.not_found() => {}
-                Written::Uncertain(_) => tokio::time::sleep(backoff(attempt)).await,
-                Written::Refused(answer) => return Err(refusal(&answer)),
-            }
+            let rest: BTreeSet<String> =
+                roles_of(share).into_iter().filter(|r| r != role).collect();
+            // Done or not, read again: the next read proves it (or finds another permission).
+            self.change_share(drive, share, &rest, &etag, attempt)
+                .await?;
         }
         Err(ConnectorError::Transient(format!(
             "the sharing of SharePoint library {drive} kept changing while removing {account}'s \
-             {role} share; tried {ATTEMPTS} times"
+             {role} share; tried {} times",
+            2 * ATTEMPTS
         )))
     }
 
@@ -258,14 +399,10 @@ impl GraphTenant {
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
         let drive = self.library(site).await?;
-        let permissions = self
-            .read_all(&self.root_url(&drive, "/permissions"))
-            .await?;
+        let (_, permissions) = self.root_shares(site, &drive).await?;
         Ok(accounts
             .iter()
-            .filter(|a| {
-                share_of(&permissions, a).is_some_and(|p| roles_of(p).iter().any(|r| r == role))
-            })
+            .filter(|a| roles_held(&permissions, a).contains(role))
             .cloned()
             .collect())
     }
@@ -307,10 +444,14 @@ mod tests {
             json!({"id": "b", "roles": ["read"], "grantedToV2": {"siteGroup": {"id": "3"}}}),
             json!({"id": "c", "roles": ["read", "write"], "grantedToV2": {"user": {"id": "U1"}}}),
         ];
-        assert_eq!(share_of(&permissions, "u1").unwrap()["id"], "c");
-        assert!(share_of(&permissions, "u2").is_none());
+        let shares = shares_of(&permissions, "u1");
+        assert_eq!(shares.len(), 1);
+        assert_eq!(shares[0]["id"], "c");
+        assert!(shares_of(&permissions, "u2").is_empty());
         assert_eq!(
-            roles_of(share_of(&permissions, "u1").unwrap()),
+            roles_held(&permissions, "U1")
+                .into_iter()
+                .collect::<Vec<_>>(),
             ["read", "write"]
         );
     }

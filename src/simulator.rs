@@ -16,6 +16,7 @@ mod assertion;
 mod batch;
 mod control;
 mod directory;
+mod people;
 mod pim;
 mod sites;
 mod teams;
@@ -70,7 +71,11 @@ pub(crate) struct User {
     pub user_type: String,
     /// The manager's object id.
     pub manager: Option<String>,
+    /// The anchor of a user synced from Active Directory: base64 of its `objectGUID`.
+    pub on_premises_immutable_id: Option<String>,
     pub created: DateTime<Utc>,
+    /// The change sequence number of the user's last change (`users/delta`).
+    pub changed: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +150,11 @@ pub(crate) struct Config {
     /// SharePoint: an invite replaces the roles of the person's permission instead of adding
     /// to them (undocumented either way).
     pub invite_replaces_roles: bool,
+    /// `users/delta`: users per page (Graph chooses; small values exercise paging).
+    pub delta_page_size: usize,
+    /// `users/delta`: every `$deltatoken` is answered 400 `syncStateNotFound`, as Graph does
+    /// for a token older than seven days.
+    pub delta_tokens_expired: bool,
 }
 
 impl Default for Config {
@@ -171,6 +181,8 @@ impl Default for Config {
             jit_newer_supersedes: true,
             invite_expiration_supported: false,
             invite_replaces_roles: false,
+            delta_page_size: 200,
+            delta_tokens_expired: false,
         }
     }
 }
@@ -317,6 +329,10 @@ pub(crate) struct SimState {
     pub(crate) sites: BTreeMap<String, sites::Site>,
     /// Document libraries by drive id.
     pub(crate) libraries: BTreeMap<String, sites::Library>,
+    /// The last change sequence number given to a user change (`users/delta`).
+    pub user_sequence: u64,
+    /// Users deleted, with the change sequence number of their deletion.
+    pub deleted_users: Vec<(String, u64)>,
 }
 
 impl SimState {
@@ -342,6 +358,8 @@ impl SimState {
             jit: BTreeMap::new(),
             sites: BTreeMap::new(),
             libraries: BTreeMap::new(),
+            user_sequence: 0,
+            deleted_users: Vec::new(),
         }
     }
 
@@ -361,6 +379,12 @@ impl SimState {
         self.users
             .get(&key)
             .or_else(|| self.users.values().find(|u| u.upn.to_lowercase() == key))
+    }
+
+    /// The next change sequence number, for a user change.
+    pub fn next_change(&mut self) -> u64 {
+        self.user_sequence += 1;
+        self.user_sequence
     }
 
     /// SplitMix64: small, deterministic, good enough for chaos and shuffles.
@@ -533,6 +557,7 @@ impl Simulator {
         let graph = Router::new()
             .route("/v1.0/$batch", post(batch::batch))
             .route("/v1.0/users", get(directory::list_users))
+            .route("/v1.0/users/delta", get(people::delta))
             .route("/v1.0/users/{id}", get(directory::get_user))
             .route(
                 "/v1.0/users/{id}/{relation}",

@@ -166,6 +166,9 @@ test('a team, an Entra role, a SharePoint site and an Azure VM port follow their
     const item = megan.getByRole('listitem').filter({ hasText: `Adele Vance asks for ${name}` });
     await item.getByText(why).waitFor();
     await item.getByRole('button', { name: 'Approve' }).click();
+    // The status line may still show the last approval's words: wait until this request has
+    // left the waiting list, so the next click cannot land on a list that is being redrawn.
+    await item.waitFor({ state: 'detached' });
     await megan.getByRole('status').getByText('Approved. The access is being granted now.').waitFor();
   }
   const approvedAt = Date.now();

@@ -33,6 +33,33 @@ pub struct Account {
     pub manager: Option<String>,
 }
 
+/// A person as a directory describes them, for the people sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryPerson {
+    /// The account: reference, stable id, enabled, UPN, name, department, manager.
+    pub account: Account,
+    pub mail: Option<String>,
+    pub job_title: Option<String>,
+    /// An Entra guest (`userType` Guest).
+    pub guest: bool,
+    /// What names the same human in Active Directory and Entra ID: AD's `objectGUID` in
+    /// base64 (its bytes as stored), which Entra keeps as a synced user's
+    /// `onPremisesImmutableId`.
+    pub anchor: Option<String>,
+}
+
+/// One pass of the people sync: who changed since the cursor, who is gone, and where the next
+/// pass starts. A complete pass lists everyone: whoever it does not list is gone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeoplePass {
+    pub changed: Vec<DirectoryPerson>,
+    /// Stable ids of people deleted since the cursor (incremental passes only).
+    pub removed: Vec<String>,
+    /// Where the next pass starts; opaque.
+    pub cursor: String,
+    pub complete: bool,
+}
+
 /// A thing access is granted to (a group), as the system names it now and by its stable id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -188,6 +215,16 @@ pub trait Connector: Send + Sync {
     async fn groups_of(&self, account: &str) -> Result<Vec<String>, ConnectorError>;
 
     async fn health(&self) -> Health;
+
+    /// The people of the directory who changed since `cursor` (a previous pass's), or
+    /// everyone when there is none or it can no longer be followed: then the pass is
+    /// complete.
+    async fn people(&self, cursor: Option<&str>) -> Result<PeoplePass, ConnectorError> {
+        let _ = cursor;
+        Err(ConnectorError::Permanent(
+            "this connector does not list people".into(),
+        ))
+    }
 }
 
 /// The connectors by name, as the catalog declares them.

@@ -21,6 +21,10 @@ pub(super) fn routes(sim: Simulator) -> Router {
         .route("/__sim__/state", get(state))
         .route("/__sim__/apps", post(apps))
         .route("/__sim__/groups/{id}/members", get(members))
+        .route(
+            "/__sim__/users/{id}",
+            axum::routing::patch(super::people::change_user).delete(super::people::delete_user),
+        )
         .route("/__sim__/requests", get(requests).delete(clear_requests))
         .route("/__sim__/faults", post(add_fault).delete(clear_faults))
         .route("/__sim__/chaos", post(chaos))
@@ -111,6 +115,7 @@ struct SeedUser {
     user_type: Option<String>,
     /// The manager's UPN or id (seeded before or in the same fixture).
     manager: Option<String>,
+    on_premises_immutable_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -168,7 +173,9 @@ async fn seed(State(sim): State<Simulator>, Json(fixture): Json<Fixture>) -> Res
                         .or_else(|| Some(u.user_principal_name.clone())),
                     user_type: u.user_type.clone().unwrap_or_else(|| "Member".into()),
                     manager: None,
+                    on_premises_immutable_id: u.on_premises_immutable_id.clone(),
                     created: now,
+                    changed: 0,
                 },
             );
             user_ids.insert(u.user_principal_name.clone(), id);
@@ -214,7 +221,9 @@ async fn seed(State(sim): State<Simulator>, Json(fixture): Json<Fixture>) -> Res
                         mail: Some(upn),
                         user_type: "Member".into(),
                         manager: None,
+                        on_premises_immutable_id: None,
                         created: now,
+                        changed: 0,
                     },
                 );
                 members.push(uid);
@@ -276,6 +285,19 @@ async fn seed(State(sim): State<Simulator>, Json(fixture): Json<Fixture>) -> Res
                     requests: Vec::new(),
                 },
             );
+        }
+        // New users are changes for `users/delta` (and a new manager is one).
+        let fresh: Vec<String> = s
+            .users
+            .values()
+            .filter(|u| u.changed == 0)
+            .map(|u| u.id.clone())
+            .collect();
+        for id in fresh {
+            let change = s.next_change();
+            if let Some(user) = s.users.get_mut(&id) {
+                user.changed = change;
+            }
         }
         let mut site_ids = BTreeMap::new();
         for site in &fixture.sites {

@@ -102,6 +102,10 @@ fn user_extra(user: &User) -> Map<String, Value> {
     m.insert("accountEnabled".into(), json!(user.account_enabled));
     m.insert("department".into(), json!(user.department));
     m.insert("userType".into(), json!(user.user_type));
+    m.insert(
+        "onPremisesImmutableId".into(),
+        json!(user.on_premises_immutable_id),
+    );
     m
 }
 

@@ -220,6 +220,22 @@ impl Sim {
         }
     }
 
+    /// Changes a user as an administrator would (`department`, `jobTitle`, `accountEnabled`,
+    /// `manager`).
+    pub async fn change_user(&self, user: &str, change: Value) {
+        self.control(
+            reqwest::Method::PATCH,
+            &format!("users/{user}"),
+            Some(change),
+        )
+        .await;
+    }
+
+    pub async fn delete_user(&self, user: &str) {
+        self.control(reqwest::Method::DELETE, &format!("users/{user}"), None)
+            .await;
+    }
+
     pub async fn clear_log(&self) {
         self.control(reqwest::Method::DELETE, "requests", None)
             .await;
@@ -1023,6 +1039,7 @@ async fn a_fresh_object_is_waited_for() {
 }
 
 mod azure;
+mod people;
 mod pim;
 mod sites;
 

@@ -13,6 +13,7 @@ mod health;
 mod ldap;
 mod lifecycle;
 mod oidc;
+mod people;
 mod pinned;
 mod security;
 mod seed;

@@ -29,11 +29,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
+use super::{Account, Connector, ConnectorError, Health, Lease, PeoplePass, Receipt, Target};
 use crate::domain::access::{Access, GroupRole, is_site_id};
 use crate::server::config::Secret;
 
 pub mod assertion;
+mod people;
 mod pim;
 mod sites;
 
@@ -1431,6 +1432,10 @@ impl Connector for GraphTenant {
             .iter()
             .filter_map(|g| g["id"].as_str().map(str::to_string))
             .collect())
+    }
+
+    async fn people(&self, cursor: Option<&str>) -> Result<PeoplePass, ConnectorError> {
+        self.people_pass(cursor).await
     }
 
     async fn health(&self) -> Health {

@@ -18,7 +18,11 @@ use ldap3::{
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
+use base64::Engine as _;
+
+use super::{
+    Account, Connector, ConnectorError, DirectoryPerson, Health, Lease, PeoplePass, Receipt, Target,
+};
 use crate::domain::access::Access;
 use crate::domain::policy::normalise_dn;
 
@@ -469,19 +473,8 @@ fn first_value(entry: &SearchEntry, name: &str) -> Option<String> {
 
 /// AD's `objectGUID` (16 bytes, mixed-endian) as a GUID string, else OpenLDAP's `entryUUID`.
 fn stable_id(entry: &SearchEntry) -> Option<String> {
-    let guid_bytes = entry
-        .bin_attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("objectGUID"))
-        .and_then(|(_, v)| v.first().cloned())
-        // Sixteen random bytes are now and then valid UTF-8, and then arrive as text.
-        .or_else(|| first_value(entry, "objectGUID").map(String::into_bytes));
-    if let Some(bytes) = guid_bytes
-        && let Ok(bytes) = <[u8; 16]>::try_from(bytes.as_slice())
-    {
-        return Some(uuid::Uuid::from_bytes_le(bytes).hyphenated().to_string());
-    }
-    first_value(entry, "entryUUID").map(|v| v.to_ascii_lowercase())
+    guid_attr(entry, "objectGUID")
+        .or_else(|| first_value(entry, "entryUUID").map(|v| v.to_ascii_lowercase()))
 }
 
 fn to_target(entry: SearchEntry) -> Target {
@@ -489,6 +482,35 @@ fn to_target(entry: SearchEntry) -> Target {
         stable_id: stable_id(&entry),
         reference: entry.dn,
     }
+}
+
+/// What the people sync reads of a person besides the account.
+const PERSON_ATTRS: [&str; 16] = [
+    "userPrincipalName",
+    "mail",
+    "displayName",
+    "cn",
+    "department",
+    "departmentNumber",
+    "manager",
+    "sAMAccountName",
+    "uid",
+    "objectGUID",
+    "entryUUID",
+    "userAccountControl",
+    "pwdAccountLockedTime",
+    "title",
+    "uSNChanged",
+    "mS-DS-ConsistencyGuid",
+];
+
+/// Where an Active Directory people pass left off: the domain controller's database
+/// (`invocationId`, which changes when it is restored from a backup) and its
+/// `highestCommittedUSN` when the pass began.
+fn parse_usn_cursor(cursor: &str) -> Option<(&str, u64)> {
+    let rest = cursor.strip_prefix("ad-usn:")?;
+    let (invocation, usn) = rest.rsplit_once(':')?;
+    Some((invocation, usn.parse().ok()?))
 }
 
 const ACCOUNT_ATTRS: [&str; 13] = [
@@ -512,6 +534,106 @@ const TARGET_ATTRS: [&str; 2] = ["objectGUID", "entryUUID"];
 /// Groups the portal can manage membership of.
 const GROUP_FILTER: &str =
     "(|(objectClass=group)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))";
+
+impl LdapDirectory {
+    /// The people sync's pass (`docs/people-sync.md`). Active Directory: Microsoft's
+    /// "polling for changes using uSNChanged": everyone the first time (or when the domain
+    /// controller is another database than last time), then those whose `uSNChanged` is above
+    /// the `highestCommittedUSN` read before the last pass began. Deletions are seen only by
+    /// complete passes (incremental ones would need the Deleted Objects container, which only
+    /// administrators may read). Other LDAP directories have no change numbers: every pass is
+    /// complete.
+    async fn people_pass(&self, cursor: Option<&str>) -> Result<PeoplePass, ConnectorError> {
+        let (_, flavour) = self.connection().await?;
+        let people = person_filter(flavour);
+        if flavour == Flavour::Generic {
+            let entries = self
+                .search(
+                    &self.settings.user_base,
+                    Scope::Subtree,
+                    &format!("(&{people})"),
+                    &PERSON_ATTRS,
+                )
+                .await?;
+            return Ok(PeoplePass {
+                changed: entries.into_iter().map(|e| self.to_person(e)).collect(),
+                removed: Vec::new(),
+                cursor: "full".into(),
+                complete: true,
+            });
+        }
+        let root = self
+            .entry("", &["highestCommittedUSN", "dsServiceName"])
+            .await?
+            .ok_or_else(|| ConnectorError::Transient("the rootDSE did not answer".into()))?;
+        let usn: u64 = first_value(&root, "highestCommittedUSN")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                ConnectorError::Permanent("the directory gives no highestCommittedUSN".into())
+            })?;
+        let service = first_value(&root, "dsServiceName").unwrap_or_default();
+        let invocation = self
+            .entry(&service, &["invocationId"])
+            .await?
+            .and_then(|e| guid_attr(&e, "invocationId"))
+            .unwrap_or_default();
+        let since = cursor
+            .and_then(parse_usn_cursor)
+            .filter(|(was, _)| *was == invocation && !invocation.is_empty())
+            .map(|(_, usn)| usn);
+        let filter = match since {
+            Some(last) => format!("(&{people}(uSNChanged>={}))", last + 1),
+            None => format!("(&{people})"),
+        };
+        let entries = self
+            .search(
+                &self.settings.user_base,
+                Scope::Subtree,
+                &filter,
+                &PERSON_ATTRS,
+            )
+            .await?;
+        Ok(PeoplePass {
+            changed: entries.into_iter().map(|e| self.to_person(e)).collect(),
+            removed: Vec::new(),
+            cursor: format!("ad-usn:{invocation}:{usn}"),
+            complete: since.is_none(),
+        })
+    }
+
+    fn to_person(&self, entry: SearchEntry) -> DirectoryPerson {
+        let mail = first_value(&entry, "mail");
+        let job_title = first_value(&entry, "title");
+        // Entra Connect's source anchor: `mS-DS-ConsistencyGuid` where it is set (newer
+        // Connect versions fill it by copying `objectGUID`), else `objectGUID` itself.
+        let anchor = guid_bytes(&entry, "mS-DS-ConsistencyGuid")
+            .or_else(|| guid_bytes(&entry, "objectGUID"))
+            .map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes));
+        DirectoryPerson {
+            account: self.to_account(entry),
+            mail,
+            job_title,
+            guest: false,
+            anchor,
+        }
+    }
+}
+
+/// A binary GUID attribute's 16 bytes, as stored.
+fn guid_bytes(entry: &SearchEntry, name: &str) -> Option<[u8; 16]> {
+    let bytes = entry
+        .bin_attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.first().cloned())
+        // Sixteen random bytes are now and then valid UTF-8, and then arrive as text.
+        .or_else(|| first_value(entry, name).map(String::into_bytes))?;
+    <[u8; 16]>::try_from(bytes.as_slice()).ok()
+}
+
+fn guid_attr(entry: &SearchEntry, name: &str) -> Option<String> {
+    guid_bytes(entry, name).map(|b| uuid::Uuid::from_bytes_le(b).hyphenated().to_string())
+}
 
 #[async_trait]
 impl Connector for LdapDirectory {
@@ -746,6 +868,10 @@ impl Connector for LdapDirectory {
             frontier = next;
         }
         Ok(groups)
+    }
+
+    async fn people(&self, cursor: Option<&str>) -> Result<PeoplePass, ConnectorError> {
+        self.people_pass(cursor).await
     }
 
     async fn health(&self) -> Health {

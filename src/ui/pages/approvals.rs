@@ -4,64 +4,73 @@ use leptos::prelude::*;
 use crate::text::labels;
 use leptos_meta::Title;
 
-use crate::api::approvals::{Decide, DecidedItem, Inbox, InboxItem, approval_inbox};
+use crate::api::approvals::{Decide, DecidedItem, InboxItem, approval_inbox};
 use crate::error::AppError;
 use crate::ui::components::notice::{ErrorNotice, SignInAgain};
 use crate::ui::components::pill::StatePill;
 use crate::ui::components::time::{Time, When, clock};
 
 /// Requests that wait for my decision, and what I decided before.
+///
+/// A decision stays where it was made: the item shows the outcome in place of its buttons,
+/// and the waiting list is not redrawn, so nothing moves under the pointer (a redrawn list
+/// once put another request's Approve button where the next click landed). Only "Decided by
+/// you", below it, is read again.
 #[component]
 pub fn ApprovalsPage() -> impl IntoView {
-    let decide = ServerAction::<Decide>::new();
-    let inbox = Resource::new(move || decide.version().get(), |_| approval_inbox());
+    let decisions = RwSignal::new(0usize);
+    let inbox = Resource::new(|| (), |_| approval_inbox());
+    let history = Resource::new(move || decisions.get(), |_| approval_inbox());
     let now = clock();
     #[cfg(feature = "hydrate")]
     keyboard_shortcuts();
     view! {
         <Title text=labels().nav_approvals/>
         <h1>{labels().nav_approvals}</h1>
-        {move || decide.value().get().map(|result| match result {
-            Ok(message) => view! { <div class="card notice success" role="status"><p>{message}</p></div> }.into_any(),
-            Err(e) => view! { <div class="card notice error" role="alert"><p>{e.to_string()}</p></div> }.into_any(),
-        })}
         <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().inbox_loading}</p> }>
             {move || Suspend::new(async move {
                 match inbox.await {
-                    Ok(inbox) => view! { <InboxView inbox now decide/> }.into_any(),
+                    Ok(inbox) => view! { <Waiting items=inbox.waiting now decisions/> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <SignInAgain/> }.into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
         </Suspense>
+        <section aria-labelledby="decided-title">
+            <h2 id="decided-title">{labels().decided_by_you}</h2>
+            <Transition fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().inbox_loading}</p> }>
+                {move || Suspend::new(async move {
+                    match history.await {
+                        Ok(inbox) => view! { <Decided items=inbox.decided/> }.into_any(),
+                        Err(_) => ().into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }
 
 #[component]
-fn InboxView(
-    inbox: Inbox,
+fn Waiting(
+    items: Vec<InboxItem>,
     now: ReadSignal<chrono::DateTime<Utc>>,
-    decide: ServerAction<Decide>,
+    decisions: RwSignal<usize>,
 ) -> impl IntoView {
-    let Inbox { waiting, decided } = inbox;
-    let count = waiting.len();
+    let count = items.len();
+    let left = move || count.saturating_sub(decisions.get());
     view! {
         <section aria-labelledby="waiting-title">
-            <h2 id="waiting-title">{(labels().waiting_for_you)(count)}</h2>
+            <h2 id="waiting-title">{move || (labels().waiting_for_you)(left())}</h2>
             {(count > 0).then(|| view! { <p class="muted" id="shortcuts">{labels().inbox_shortcuts}</p> })}
-            {if waiting.is_empty() {
+            {if items.is_empty() {
                 view! { <p class="empty">{labels().nothing_for_you}</p> }.into_any()
             } else {
                 view! {
                     <ul class="inbox">
-                        {waiting.into_iter().map(|item| view! { <Item item now decide/> }).collect_view()}
+                        {items.into_iter().map(|item| view! { <Item item now decisions/> }).collect_view()}
                     </ul>
                 }.into_any()
             }}
-        </section>
-        <section aria-labelledby="decided-title">
-            <h2 id="decided-title">{labels().decided_by_you}</h2>
-            <Decided items=decided/>
         </section>
     }
 }
@@ -70,8 +79,18 @@ fn InboxView(
 fn Item(
     item: InboxItem,
     now: ReadSignal<chrono::DateTime<Utc>>,
-    decide: ServerAction<Decide>,
+    decisions: RwSignal<usize>,
 ) -> impl IntoView {
+    // Each request its own action: its outcome is shown on it, and only on it.
+    let decide = ServerAction::<Decide>::new();
+    let decided = Memo::new(move |_| matches!(decide.value().get(), Some(Ok(_))));
+    Effect::new(move |was: Option<bool>| {
+        let now_decided = decided.get();
+        if now_decided && was == Some(false) {
+            decisions.update(|n| *n += 1);
+        }
+        now_decided
+    });
     let id = item.request_id.to_string();
     let title_id = format!("request-{id}");
     let labelled_by = title_id.clone();
@@ -82,7 +101,7 @@ fn Item(
         (labels().asked_by)(&item.beneficiary, &item.requester)
     };
     view! {
-        <li class="card inbox-item" tabindex="-1" aria-labelledby=labelled_by aria-describedby="shortcuts">
+        <li class="card inbox-item" class:decided=move || decided.get() tabindex="-1" aria-labelledby=labelled_by aria-describedby="shortcuts">
             <h3 id=title_id>{(labels().asks_for)(&who, &item.entitlement)}</h3>
             <dl class="facts">
                 <dt>{labels().for_label}</dt><dd>{crate::text::minutes(item.minutes.clamp(0, u32::MAX as i64) as u32)}</dd>
@@ -97,15 +116,28 @@ fn Item(
                     {item.hints.iter().map(|h| view! { <li>{h.clone()}</li> }).collect_view()}
                 </ul>
             })}
-            <ActionForm action=decide attr:class="decision">
-                <input type="hidden" name="request_id" value=id.clone()/>
-                <label for=comment_id.clone()>{labels().comment_optional}</label>
-                <textarea id=comment_id name="comment" rows="2" maxlength="1000"></textarea>
-                <div class="actions">
-                    <button type="submit" name="outcome" value="approve" class="button primary">{labels().approve}</button>
-                    <button type="submit" name="outcome" value="deny" class="button danger">{labels().deny}</button>
-                </div>
-            </ActionForm>
+            {move || match decide.value().get() {
+                Some(Ok(message)) => view! { <p class="notice success" role="status">{message}</p> }.into_any(),
+                outcome => {
+                    let (id, comment_for, comment_id) = (id.clone(), comment_id.clone(), comment_id.clone());
+                    view! {
+                    {outcome.and_then(Result::err).map(|e| view! {
+                        <p class="notice error" role="alert">{e.to_string()}</p>
+                    })}
+                    <ActionForm action=decide attr:class="decision">
+                        <input type="hidden" name="request_id" value=id/>
+                        <label for=comment_for>{labels().comment_optional}</label>
+                        <textarea id=comment_id name="comment" rows="2" maxlength="1000"></textarea>
+                        <div class="actions">
+                            <button type="submit" name="outcome" value="approve" class="button primary"
+                                disabled=move || decide.pending().get()>{labels().approve}</button>
+                            <button type="submit" name="outcome" value="deny" class="button danger"
+                                disabled=move || decide.pending().get()>{labels().deny}</button>
+                        </div>
+                    </ActionForm>
+                    }.into_any()
+                }
+            }}
         </li>
     }
 }

@@ -183,7 +183,11 @@ export async function signInAt(page, stack, name) {
 
 /// Waits until the WebAssembly has hydrated the page (`hydrate()` marks the body when done).
 export async function hydrated(page) {
-  await page.locator('body[data-hydrated="true"]').waitFor({ state: 'attached' });
+  try {
+    await page.locator('body[data-hydrated="true"]').waitFor({ state: 'attached' });
+  } catch (e) {
+    throw new Error(`${e.message}\nproblems on the page: ${JSON.stringify(page.problems ?? [])}`);
+  }
 }
 
 /// Runs axe-core on the current page and fails on any violation.

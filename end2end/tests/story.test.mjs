@@ -50,12 +50,15 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   const item = megan.getByRole('listitem').filter({ hasText: 'Adele Vance asks for SQL Server administrators' });
   await item.getByText('Patch night for the SQL cluster').waitFor();
   await item.getByText('2 minutes').waitFor();
+  // The navigation counts what waits for her.
+  await megan.getByRole('link', { name: /^Approvals\W+1 waiting$/ }).waitFor();
   await assertAccessible(megan);
   // The inbox's keyboard shortcuts: j focuses the first request, a approves it.
   await megan.keyboard.press('j');
   await megan.keyboard.press('a');
   await megan.getByRole('status').getByText('Approved. The access is being granted now.').waitFor();
   await megan.getByRole('heading', { name: 'Waiting for you (0)' }).waitFor();
+  await megan.getByRole('link', { name: 'Approvals', exact: true }).waitFor();
   await megan.getByRole('row').filter({ hasText: 'SQL Server administrators' }).getByText('Approved').first().waitFor();
 
   // The membership is in the directory within moments.

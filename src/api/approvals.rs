@@ -51,6 +51,17 @@ pub async fn approval_inbox() -> Result<Inbox, AppError> {
     crate::server::access::views::inbox(&state, &caller).await
 }
 
+/// How many requests wait for the caller's decision, for the navigation's count.
+#[server(endpoint = "approvals/count")]
+pub async fn waiting_count() -> Result<u32, AppError> {
+    let caller = crate::server::auth::caller::caller()?;
+    let state = crate::server::state::app_state()?;
+    let waiting =
+        crate::server::db::views::to_decide_count(&state.pool, caller.principal_id, &caller.upn)
+            .await?;
+    Ok(u32::try_from(waiting).unwrap_or(u32::MAX))
+}
+
 /// Approves or denies a request that waits for the caller. `outcome` is `approve` or `deny`.
 #[server(endpoint = "approvals/decide")]
 pub async fn decide(

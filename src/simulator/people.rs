@@ -19,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use super::directory::{params, user_json};
+use super::directory::{base, params, user_json};
 use super::{Caller, GraphError, Simulator, empty, json_response};
 
 const READ_USERS: &[&str] = &[
@@ -52,14 +52,6 @@ fn read_token(sim: &Simulator, kind: &str, value: &str) -> Option<(u64, u64, usi
     let upto = parts.next()?.parse().ok()?;
     let offset = parts.next()?.parse().ok()?;
     (token(sim, kind, since, upto, offset) == value).then_some((since, upto, offset))
-}
-
-fn base(headers: &HeaderMap) -> String {
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("graph.microsoft.com");
-    format!("http://{host}/v1.0")
 }
 
 fn sync_state_not_found() -> GraphError {

@@ -193,6 +193,17 @@ fn site_json(state: &SimState, site: &Site) -> Value {
     })
 }
 
+/// A route's last segment, which only `expected` may be: Graph's answer for any other.
+fn segment_is(segment: &str, expected: &str) -> Result<(), GraphError> {
+    if segment == expected {
+        Ok(())
+    } else {
+        Err(GraphError::bad_request(format!(
+            "Resource not found for the segment '{segment}'."
+        )))
+    }
+}
+
 /// `GET /groups/{id}/sites/root`: the group's team site; 404 `itemNotFound` when the group
 /// has none (not a Microsoft 365 group) and `Request_ResourceNotFound` when the group is
 /// missing.
@@ -201,11 +212,7 @@ pub(super) async fn group_site(
     Extension(caller): Extension<Caller>,
     Path((key, site)): Path<(String, String)>,
 ) -> Handled {
-    if site != "root" {
-        return Err(GraphError::bad_request(format!(
-            "Resource not found for the segment '{site}'."
-        )));
-    }
+    segment_is(&site, "root")?;
     caller.require(READ)?;
     sim.with(|s| {
         let group = unified_group(s, &key)?;
@@ -291,11 +298,7 @@ pub(super) async fn site_drive(
     Extension(caller): Extension<Caller>,
     Path((id, relation)): Path<(String, String)>,
 ) -> Handled {
-    if relation != "drive" {
-        return Err(GraphError::bad_request(format!(
-            "Resource not found for the segment '{relation}'."
-        )));
-    }
+    segment_is(&relation, "drive")?;
     require(&caller, FILES_READ)?;
     sim.with(|s| {
         let Some((key, site)) = find_site(s, &id) else {

@@ -107,6 +107,8 @@ pub struct Labels {
     // Approvals
     pub inbox_loading: &'static str,
     pub waiting_for_you: fn(usize) -> String,
+    /// After "Approvals" in the navigation: "3 waiting".
+    pub nav_waiting: fn(u32) -> String,
     pub nothing_for_you: &'static str,
     pub inbox_shortcuts: &'static str,
     pub decided_by_you: &'static str,
@@ -301,6 +303,7 @@ pub const EN: Labels = Labels {
     reason: "Reason",
     inbox_loading: "Loading your inbox…",
     waiting_for_you: |count| format!("Waiting for you ({count})"),
+    nav_waiting: |count| format!("{count} waiting"),
     nothing_for_you: "Nothing waits for your decision.",
     inbox_shortcuts: "Keyboard: j and k move between requests, a approves and d denies the one in focus.",
     decided_by_you: "Decided by you",

@@ -3,6 +3,7 @@ use leptos::prelude::*;
 use crate::text::labels;
 use leptos_router::components::A;
 
+use crate::api::approvals::waiting_count;
 use crate::api::me::{Me, get_me};
 use crate::domain::role::{can_administer, can_view_governance};
 use crate::error::AppError;
@@ -11,11 +12,22 @@ use crate::error::AppError;
 #[derive(Clone, Copy)]
 pub struct MeResource(pub Resource<Result<Me, AppError>>);
 
+/// Bumped to read the navigation's inbox count again now (the approvals page does after a
+/// decision).
+#[derive(Clone, Copy)]
+pub struct InboxCountTick(pub RwSignal<u32>);
+
+/// How often the navigation reads the inbox count while a page is open, and the longest wait
+/// after failures (each failure doubles the wait).
+const COUNT_EVERY_SECONDS: u64 = 30;
+const COUNT_BACKOFF_MAX_SECONDS: u64 = 300;
+
 /// Banner, navigation by role, and the main area.
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let me = Resource::new(|| (), |_| get_me());
     provide_context(MeResource(me));
+    provide_context(InboxCountTick(RwSignal::new(0)));
     view! {
         <a class="skip-link" href="#main">{labels().skip_to_main}</a>
         <header class="topbar">
@@ -65,7 +77,7 @@ fn MainNav(me: Me) -> impl IntoView {
             <ul>
                 <li><A href="/request">{labels().nav_request}</A></li>
                 <li><A href="/my-access">{labels().nav_my_access}</A></li>
-                <li><A href="/approvals">{labels().nav_approvals}</A></li>
+                <li><A href="/approvals">{labels().nav_approvals}<InboxCount/></A></li>
                 {can_view_governance(&me.roles).then(|| view! {
                     <li><A href="/governance">{labels().nav_governance}</A></li>
                 })}
@@ -75,4 +87,62 @@ fn MainNav(me: Me) -> impl IntoView {
             </ul>
         </nav>
     }
+}
+
+/// The number of requests waiting for the signed-in person, after "Approvals": read in the
+/// browser once the page is up and then every 30 seconds while it is open (polling keeps no
+/// connection open per visitor, unlike server-sent events; the count is a hint, the inbox is
+/// the truth). After a failure the next read waits twice as long, up to five minutes; a lapsed
+/// session stops it. Browser-only (a local resource), so the server's page and the hydrated one
+/// agree: neither shows a count until the browser has read it.
+#[component]
+fn InboxCount() -> impl IntoView {
+    let Some(InboxCountTick(tick)) = use_context::<InboxCountTick>() else {
+        return ().into_any();
+    };
+    let count = LocalResource::new(move || {
+        tick.track();
+        waiting_count()
+    });
+    #[cfg(feature = "hydrate")]
+    {
+        let failures = StoredValue::new(0u32);
+        Effect::new(move |_| {
+            let Some(outcome) = count.get() else {
+                return;
+            };
+            let seconds = match outcome {
+                Ok(_) => {
+                    failures.set_value(0);
+                    COUNT_EVERY_SECONDS
+                }
+                Err(AppError::Unauthorized) => return,
+                Err(_) => {
+                    failures.update_value(|f| *f = f.saturating_add(1));
+                    (COUNT_EVERY_SECONDS << failures.get_value().min(4))
+                        .min(COUNT_BACKOFF_MAX_SECONDS)
+                }
+            };
+            let seen = tick.get_untracked();
+            set_timeout(
+                move || {
+                    // Only if nothing read it again meanwhile (a decision bumps it).
+                    if tick.get_untracked() == seen {
+                        tick.update(|t| *t = t.wrapping_add(1));
+                    }
+                },
+                std::time::Duration::from_secs(seconds),
+            );
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (COUNT_EVERY_SECONDS, COUNT_BACKOFF_MAX_SECONDS);
+    view! {
+        {move || count.get().and_then(Result::ok).filter(|n| *n > 0).map(|n| view! {
+            <span class="count" data-testid="inbox-count">
+                <span class="visually-hidden">", "</span>{(labels().nav_waiting)(n)}
+            </span>
+        })}
+    }
+    .into_any()
 }

@@ -197,6 +197,9 @@ async fn the_manager_approves_and_the_membership_appears(pool: PgPool) {
     );
     let (_, alex_inbox) = w.call(&alex, "approvals", &[]).await;
     assert!(alex_inbox["waiting"].as_array().unwrap().is_empty());
+    // The navigation's count says the same.
+    assert_eq!(w.call(&megan, "approvals/count", &[]).await.1, 1);
+    assert_eq!(w.call(&alex, "approvals/count", &[]).await.1, 0);
 
     // Nobody else decides: not a stranger, not the requester.
     assert_eq!(
@@ -733,6 +736,7 @@ async fn every_function_needs_a_signed_in_caller(pool: PgPool) {
             ],
         ),
         ("approvals", vec![]),
+        ("approvals/count", vec![]),
         (
             "approvals/decide",
             vec![

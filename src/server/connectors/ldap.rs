@@ -484,25 +484,8 @@ fn to_target(entry: SearchEntry) -> Target {
     }
 }
 
-/// What the people sync reads of a person besides the account.
-const PERSON_ATTRS: [&str; 16] = [
-    "userPrincipalName",
-    "mail",
-    "displayName",
-    "cn",
-    "department",
-    "departmentNumber",
-    "manager",
-    "sAMAccountName",
-    "uid",
-    "objectGUID",
-    "entryUUID",
-    "userAccountControl",
-    "pwdAccountLockedTime",
-    "title",
-    "uSNChanged",
-    "mS-DS-ConsistencyGuid",
-];
+/// What the people sync reads of a person besides the account's attributes.
+const PERSON_EXTRA_ATTRS: [&str; 3] = ["title", "uSNChanged", "mS-DS-ConsistencyGuid"];
 
 /// Where an Active Directory people pass left off: the domain controller's database
 /// (`invocationId`, which changes when it is restored from a backup) and its
@@ -552,7 +535,7 @@ impl LdapDirectory {
                     &self.settings.user_base,
                     Scope::Subtree,
                     &format!("(&{people})"),
-                    &PERSON_ATTRS,
+                    &person_attrs(),
                 )
                 .await?;
             return Ok(PeoplePass {
@@ -590,7 +573,7 @@ impl LdapDirectory {
                 &self.settings.user_base,
                 Scope::Subtree,
                 &filter,
-                &PERSON_ATTRS,
+                &person_attrs(),
             )
             .await?;
         Ok(PeoplePass {
@@ -617,6 +600,14 @@ impl LdapDirectory {
             anchor,
         }
     }
+}
+
+fn person_attrs() -> Vec<&'static str> {
+    ACCOUNT_ATTRS
+        .iter()
+        .chain(PERSON_EXTRA_ATTRS.iter())
+        .copied()
+        .collect()
 }
 
 /// A binary GUID attribute's 16 bytes, as stored.

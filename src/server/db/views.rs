@@ -174,6 +174,31 @@ pub async fn to_decide(
     .await
 }
 
+/// How many requests wait for this approver's decision: the rows [`to_decide`] lists (without
+/// its limit), counted for the navigation.
+pub async fn to_decide_count(
+    pool: &PgPool,
+    approver: Uuid,
+    approver_upn: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        select count(*) as "waiting!"
+          from access_requests r
+          join request_approvers a
+            on a.request_id = r.id and a.stage = r.stage and a.approver_upn = lower($2)
+         where r.state = 'pending'
+           and r.requester_id <> $1 and r.beneficiary_id <> $1
+           and not exists (select 1 from approval_decisions d
+                            where d.request_id = r.id and d.approver_id = $1)
+        "#,
+        approver,
+        approver_upn
+    )
+    .fetch_one(pool)
+    .await
+}
+
 /// The decisions this approver made, with where each request is now.
 pub async fn decided_by(pool: &PgPool, approver: Uuid) -> Result<Vec<DecidedItem>, sqlx::Error> {
     sqlx::query_as!(

@@ -84,10 +84,14 @@ fn Item(
     // Each request its own action: its outcome is shown on it, and only on it.
     let decide = ServerAction::<Decide>::new();
     let decided = Memo::new(move |_| matches!(decide.value().get(), Some(Ok(_))));
+    let nav_count = use_context::<crate::ui::layout::InboxCountTick>();
     Effect::new(move |was: Option<bool>| {
         let now_decided = decided.get();
         if now_decided && was == Some(false) {
             decisions.update(|n| *n += 1);
+            if let Some(tick) = nav_count {
+                tick.0.update(|t| *t = t.wrapping_add(1));
+            }
         }
         now_decided
     });

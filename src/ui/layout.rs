@@ -104,8 +104,13 @@ fn InboxCount() -> impl IntoView {
         tick.track();
         waiting_count()
     });
+    // Read only once the page is live: on the server a read would hold the navigation's
+    // suspense open for a resource that only the browser resolves, and the server's page
+    // would lose its navigation.
+    let mounted = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
     {
+        Effect::new(move |_| mounted.set(true));
         let failures = StoredValue::new(0u32);
         Effect::new(move |_| {
             let Some(outcome) = count.get() else {
@@ -138,7 +143,7 @@ fn InboxCount() -> impl IntoView {
     #[cfg(not(feature = "hydrate"))]
     let _ = (COUNT_EVERY_SECONDS, COUNT_BACKOFF_MAX_SECONDS);
     view! {
-        {move || count.get().and_then(Result::ok).filter(|n| *n > 0).map(|n| view! {
+        {move || mounted.get().then(|| count.get()).flatten().and_then(Result::ok).filter(|n| *n > 0).map(|n| view! {
             <span class="count" data-testid="inbox-count">
                 <span class="visually-hidden">", "</span>{(labels().nav_waiting)(n)}
             </span>

@@ -97,7 +97,7 @@ pub(crate) fn user_json(user: &User) -> Map<String, Value> {
 }
 
 /// Properties that exist but are returned only when selected.
-fn user_extra(user: &User) -> Map<String, Value> {
+pub(super) fn user_extra(user: &User) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("accountEnabled".into(), json!(user.account_enabled));
     m.insert("department".into(), json!(user.department));

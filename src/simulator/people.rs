@@ -19,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use super::directory::{base, params, user_json};
+use super::directory::{base, params, user_extra, user_json};
 use super::{Caller, GraphError, Simulator, empty, json_response};
 
 const READ_USERS: &[&str] = &[
@@ -109,13 +109,7 @@ pub(super) async fn delta(
             .filter(|u| u.changed > since && u.changed <= upto)
         {
             let mut all: Map<String, Value> = user_json(user);
-            all.insert("accountEnabled".into(), json!(user.account_enabled));
-            all.insert("department".into(), json!(user.department));
-            all.insert("userType".into(), json!(user.user_type));
-            all.insert(
-                "onPremisesImmutableId".into(),
-                json!(user.on_premises_immutable_id),
-            );
+            all.extend(user_extra(user));
             let mut out = Map::new();
             out.insert("id".into(), json!(user.id));
             for (key, value) in all {

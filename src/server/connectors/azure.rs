@@ -52,15 +52,15 @@ pub struct AzureSettings {
     pub client_certificate_env: Option<String>,
     #[serde(default)]
     pub client_certificate_file: Option<String>,
-    #[serde(default = "AzureSettings::default_authority")]
+    #[serde(default = "GraphSettings::default_authority")]
     pub authority_url: String,
     /// Azure Resource Manager's root.
     #[serde(default = "AzureSettings::default_arm")]
     pub arm_url: String,
     /// Graph's root, where people are looked up.
-    #[serde(default = "AzureSettings::default_graph")]
+    #[serde(default = "GraphSettings::default_graph")]
     pub graph_url: String,
-    #[serde(default = "AzureSettings::default_timeout")]
+    #[serde(default = "GraphSettings::default_timeout")]
     pub timeout_seconds: u64,
     /// When set, a VM or port missing from its resource group's JIT policy is added to it
     /// (read, modify, write the whole policy) with these rules. When absent, such an entry
@@ -100,20 +100,8 @@ impl ManagedPolicy {
 }
 
 impl AzureSettings {
-    fn default_authority() -> String {
-        "https://login.microsoftonline.com".into()
-    }
-
     fn default_arm() -> String {
         "https://management.azure.com".into()
-    }
-
-    fn default_graph() -> String {
-        "https://graph.microsoft.com/v1.0".into()
-    }
-
-    fn default_timeout() -> u64 {
-        30
     }
 
     fn default_closing_source() -> String {

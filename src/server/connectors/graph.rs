@@ -78,15 +78,15 @@ pub struct GraphSettings {
 }
 
 impl GraphSettings {
-    fn default_authority() -> String {
+    pub(super) fn default_authority() -> String {
         "https://login.microsoftonline.com".into()
     }
 
-    fn default_graph() -> String {
+    pub(super) fn default_graph() -> String {
         "https://graph.microsoft.com/v1.0".into()
     }
 
-    fn default_timeout() -> u64 {
+    pub(super) fn default_timeout() -> u64 {
         30
     }
 

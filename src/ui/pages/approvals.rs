@@ -20,7 +20,18 @@ use crate::ui::components::time::{Time, When, clock};
 pub fn ApprovalsPage() -> impl IntoView {
     let decisions = RwSignal::new(0usize);
     let inbox = Resource::new(|| (), |_| approval_inbox());
-    let history = Resource::new(move || decisions.get(), |_| approval_inbox());
+    // "Decided by you" is read again only after a decision here; the page's first load has it
+    // with the inbox.
+    let history = Resource::new(
+        move || decisions.get(),
+        |made| async move {
+            if made == 0 {
+                Ok(None)
+            } else {
+                approval_inbox().await.map(|inbox| Some(inbox.decided))
+            }
+        },
+    );
     let now = clock();
     #[cfg(feature = "hydrate")]
     keyboard_shortcuts();
@@ -40,8 +51,13 @@ pub fn ApprovalsPage() -> impl IntoView {
             <h2 id="decided-title">{labels().decided_by_you}</h2>
             <Transition fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().inbox_loading}</p> }>
                 {move || Suspend::new(async move {
-                    match history.await {
-                        Ok(inbox) => view! { <Decided items=inbox.decided/> }.into_any(),
+                    let decided = match history.await {
+                        Ok(Some(decided)) => Ok(decided),
+                        Ok(None) => inbox.await.map(|inbox| inbox.decided),
+                        Err(e) => Err(e),
+                    };
+                    match decided {
+                        Ok(items) => view! { <Decided items/> }.into_any(),
                         Err(_) => ().into_any(),
                     }
                 })}

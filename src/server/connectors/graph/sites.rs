@@ -399,7 +399,12 @@ impl GraphTenant {
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
         let drive = self.library(site).await?;
-        let (_, permissions) = self.root_shares(site, &drive).await?;
+        let Some(permissions) = self
+            .read_all_optional(&self.root_url(&drive, "/permissions"))
+            .await?
+        else {
+            return Err(self.library_gone(site, &drive));
+        };
         Ok(accounts
             .iter()
             .filter(|a| roles_held(&permissions, a).contains(role))

@@ -32,6 +32,9 @@ trap 'psql "$server/postgres" -qc "drop database if exists $e2e_db with (force)"
 # The portal runs as a role that may only append to the audit trail; the owner migrates.
 DATABASE_URL="$server/$e2e_db"
 use_portal_role
+# A hang (a stack that never comes up, a child that never exits) fails the run after 45 minutes
+# instead of eating CI's whole budget.
 PORTAL_BIN="$CARGO_TARGET_DIR/debug/leasegate" \
   LEPTOS_SITE_ROOT="$REPO/target/site" \
-  E2E_PORTAL_LOG="$REPO/target/e2e-portal.log" node --test --test-concurrency=1 end2end/tests/
+  E2E_PORTAL_LOG="$REPO/target/e2e-portal.log" \
+  timeout --kill-after=30s 45m node --test --test-concurrency=1 end2end/tests/

@@ -38,18 +38,67 @@ async function waitFor(url, what, timeoutMs = 60_000) {
   throw new Error(`${what} did not come up at ${url}`);
 }
 
+/// Starts a server on a port chosen by `freePort` and waits until `url(port)` answers. A port is
+/// free when chosen but may be taken before the child binds it (any program's outgoing
+/// connection can be given it), so a child that exits saying its address is in use is started
+/// again on another port; any other exit fails at once with what the child printed.
+async function startServer(what, children, spawnOn, url, { port: fixed, attempts = 5 } = {}) {
+  for (let attempt = 1; ; attempt++) {
+    const port = fixed ?? await freePort();
+    const child = spawnOn(port);
+    children.push(child);
+    let out = '';
+    for (const stream of [child.stdout, child.stderr]) stream?.on('data', (d) => { out += String(d); });
+    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    const outcome = await Promise.race([
+      waitFor(url(port), what).then(() => 'up', (e) => e),
+      exited.then((code) => ({ code })),
+    ]);
+    if (outcome === 'up') return { port, child, output: () => out };
+    if (outcome instanceof Error) throw new Error(`${outcome.message}; it printed:\n${out}`);
+    children.splice(children.indexOf(child), 1);
+    const addressInUse = /EADDRINUSE|address already in use|address in use/i.test(out);
+    if (!addressInUse || fixed !== undefined || attempt === attempts) {
+      const error = new Error(`${what} exited (${outcome.code}) before answering; it printed:\n${out}`);
+      error.addressInUse = addressInUse;
+      throw error;
+    }
+  }
+}
+
+async function stopChildren(children) {
+  for (const child of children.reverse()) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) {
+      // A child that ignores SIGTERM for ten seconds is killed.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  }
+  children.length = 0;
+}
+
 export async function startStack() {
   const portalBin = process.env.PORTAL_BIN;
   assert.ok(portalBin, 'PORTAL_BIN must name the built portal binary (make test sets it)');
   assert.ok(process.env.DATABASE_URL, 'DATABASE_URL must name an empty database for the browser tests');
-  const idpPort = await freePort();
-  const portalPort = await freePort();
-  const base = `http://127.0.0.1:${portalPort}`;
   const children = [];
-  const logs = [];
-
-  // The demo directory (Samba AD DC as root, else OpenLDAP) and its catalog.
   const directoryDir = mkdtempSync(join(tmpdir(), 'leasegate-e2e-directory-'));
+  try {
+    return await startStackIn(portalBin, directoryDir, children);
+  } catch (e) {
+    // Nothing is left running after a failed start: a child left behind would keep the test
+    // run alive (and a directory server would hold its ports) until CI's own timeout.
+    await stopChildren(children);
+    rmSync(directoryDir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function startStackIn(portalBin, directoryDir, children) {
+  // The demo directory (Samba AD DC as root, else OpenLDAP) and its catalog.
   const directory = spawn('bash', [join(repo, 'end2end/directory/demo.sh'), directoryDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -69,15 +118,12 @@ export async function startStack() {
 
   // Microsoft 365: the Graph simulator (the portal binary's `simulate-microsoft`), seeded with
   // the demo tenant, and its entries appended to the catalog, as `make run` does.
-  const simPort = await freePort();
   const simSecret = `e2e-${Date.now()}`;
-  const sim = spawn(portalBin, ['simulate-microsoft'], {
-    env: { ...process.env, LEASEGATE_SIM_LISTEN: `127.0.0.1:${simPort}`, LEASEGATE_SIM_CLIENT_SECRET: simSecret },
+  const sim = await startServer('Graph simulator', children, (port) => spawn(portalBin, ['simulate-microsoft'], {
+    env: { ...process.env, LEASEGATE_SIM_LISTEN: `127.0.0.1:${port}`, LEASEGATE_SIM_CLIENT_SECRET: simSecret },
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(sim);
-  const simBase = `http://127.0.0.1:${simPort}`;
-  await waitFor(`${simBase}/__sim__/config`, 'Graph simulator');
+  }), (port) => `http://127.0.0.1:${port}/__sim__/config`);
+  const simBase = `http://127.0.0.1:${sim.port}`;
   const seeded = await fetch(`${simBase}/__sim__/seed`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: readFileSync(join(repo, 'end2end/demo/microsoft.json')),
@@ -94,40 +140,49 @@ export async function startStack() {
   writeFileSync(join(directoryDir, 'secrets', 'graph-client-secret'), simSecret);
   appendFileSync(
     join(directoryDir, 'catalog.toml'),
-    readFileSync(join(repo, 'end2end/demo/microsoft.toml.in'), 'utf8').replaceAll('@SIM_PORT@', String(simPort)),
+    readFileSync(join(repo, 'end2end/demo/microsoft.toml.in'), 'utf8').replaceAll('@SIM_PORT@', String(sim.port)),
   );
 
-  const idp = spawn('node', [join(repo, 'end2end/idp/server.mjs')], {
-    env: { ...process.env, IDP_PORT: String(idpPort), IDP_MODE: 'demo', IDP_PORTAL_URL: base },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(idp);
-  await waitFor(`http://127.0.0.1:${idpPort}/.well-known/openid-configuration`, 'identity provider');
-
-  const portal = spawn(portalBin, [], {
-    cwd: repo,
-    env: {
-      ...process.env,
-      LEASEGATE_LISTEN: `127.0.0.1:${portalPort}`,
-      LEASEGATE_PUBLIC_URL: base,
-      LEASEGATE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
-      LEASEGATE_OIDC_CLIENT_ID: 'leasegate-demo',
-      LEASEGATE_OIDC_CLIENT_SECRET: 'leasegate-demo-secret',
-      LEASEGATE_LOG: 'info',
-      // The simulator speaks plain http on loopback, which only a lab allows.
-      LEASEGATE_LAB_MODE: 'true',
-      LEASEGATE_CATALOG: join(directoryDir, 'catalog.toml'),
-      LEASEGATE_SECRETS_DIR: join(directoryDir, 'secrets'),
-      // A fixed test key, and checkpoints often enough to see some within a story.
-      LEASEGATE_SECRET_AUDIT_KEY: Buffer.alloc(32, 7).toString('base64'),
-      LEASEGATE_AUDIT_CHECKPOINT_EVERY: '2s',
-      LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? join(repo, 'target/site'),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(portal);
-  for (const stream of [portal.stdout, portal.stderr]) stream.on('data', (d) => logs.push(String(d)));
-  await waitFor(`${base}/healthz`, 'portal');
+  // The identity provider is told the portal's address and the portal the provider's, so the
+  // portal's port is chosen first; if it is taken before the portal binds it, both start again.
+  let base;
+  let portal;
+  for (let attempt = 1; !portal; attempt++) {
+    const portalPort = await freePort();
+    base = `http://127.0.0.1:${portalPort}`;
+    const portalUrl = base;
+    const idp = await startServer('identity provider', children, (port) => spawn('node', [join(repo, 'end2end/idp/server.mjs')], {
+      env: { ...process.env, IDP_PORT: String(port), IDP_MODE: 'demo', IDP_PORTAL_URL: portalUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }), (port) => `http://127.0.0.1:${port}/.well-known/openid-configuration`);
+    try {
+      portal = await startServer('portal', children, (port) => spawn(portalBin, [], {
+        cwd: repo,
+        env: {
+          ...process.env,
+          LEASEGATE_LISTEN: `127.0.0.1:${port}`,
+          LEASEGATE_PUBLIC_URL: portalUrl,
+          LEASEGATE_OIDC_ISSUER: `http://127.0.0.1:${idp.port}`,
+          LEASEGATE_OIDC_CLIENT_ID: 'leasegate-demo',
+          LEASEGATE_OIDC_CLIENT_SECRET: 'leasegate-demo-secret',
+          LEASEGATE_LOG: 'info',
+          // The simulator speaks plain http on loopback, which only a lab allows.
+          LEASEGATE_LAB_MODE: 'true',
+          LEASEGATE_CATALOG: join(directoryDir, 'catalog.toml'),
+          LEASEGATE_SECRETS_DIR: join(directoryDir, 'secrets'),
+          // A fixed test key, and checkpoints often enough to see some within a story.
+          LEASEGATE_SECRET_AUDIT_KEY: Buffer.alloc(32, 7).toString('base64'),
+          LEASEGATE_AUDIT_CHECKPOINT_EVERY: '2s',
+          LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? join(repo, 'target/site'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }), (port) => `http://127.0.0.1:${port}/healthz`, { port: portalPort });
+    } catch (e) {
+      if (!e.addressInUse || attempt === 5) throw e;
+      const started = children.splice(children.indexOf(idp.child), 1);
+      await stopChildren(started);
+    }
+  }
 
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -142,16 +197,12 @@ export async function startStack() {
     browser,
     directory: new DemoDirectory(directoryInfo, directoryDir),
     microsoft: new Microsoft(simBase),
-    portalLogs: () => logs.join(''),
+    portalLogs: () => portal.output(),
     async stop() {
       // The portal's log, for reading after a failure (make test keeps it in target/).
-      if (process.env.E2E_PORTAL_LOG) appendFileSync(process.env.E2E_PORTAL_LOG, logs.join(''));
+      if (process.env.E2E_PORTAL_LOG) appendFileSync(process.env.E2E_PORTAL_LOG, portal.output());
       await browser.close().catch(() => {});
-      for (const child of children.reverse()) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        if (child.exitCode === null) await exited;
-      }
+      await stopChildren(children);
       rmSync(directoryDir, { recursive: true, force: true });
     },
   };

@@ -65,7 +65,8 @@ async fn run() -> anyhow::Result<()> {
     let engine = if settings.engine.enabled {
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let engine = Engine::new(pool.clone(), connectors.clone(), settings.engine.clone())
-            .with_checkpoints(audit_key.clone());
+            .with_checkpoints(audit_key.clone())
+            .with_people_sync(true);
         Some(EngineTask {
             handle: tokio::spawn(engine.run(stopping)),
             stop,

@@ -341,6 +341,41 @@ pub fn hint_recent(count: i64) -> String {
 pub const HINT_DIRECTORY_UNAVAILABLE: &str =
     "Nested group membership could not be checked: the directory did not answer.";
 
+/// What a people sync pass did, in words: "complete pass: 7 people read, 1 new, 1 left (2
+/// leases ended)".
+pub fn people_sync_result(result: &Value) -> String {
+    let n = |key: &str| result[key].as_u64().unwrap_or(0);
+    let mut parts = vec![format!(
+        "{}: {} read",
+        if result["complete"] == true {
+            "complete pass"
+        } else {
+            "changes"
+        },
+        n("read")
+    )];
+    for (key, words) in [
+        ("created", "new"),
+        ("changed", "changed"),
+        ("gone", "deleted at the source"),
+        ("left", "left"),
+        ("returned", "back"),
+    ] {
+        if n(key) > 0 {
+            parts.push(format!("{} {words}", n(key)));
+        }
+    }
+    if n("leases_ended") > 0 || n("requests_withdrawn") > 0 || n("approvals_rerouted") > 0 {
+        parts.push(format!(
+            "{} leases ended, {} requests withdrawn, {} approvals passed on",
+            n("leases_ended"),
+            n("requests_withdrawn"),
+            n("approvals_rerouted")
+        ));
+    }
+    parts.join(", ")
+}
+
 /// One line per audit event, for the governance trail.
 pub fn event_summary(action: AuditAction, details: &Value) -> String {
     let text = |key: &str| {
@@ -459,7 +494,67 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
             text("connector"),
             text("why")
         ),
+        A::PrincipalEnabled if details["returned"] == true => format!(
+            "Back: every account is enabled again ({}); nothing they held is given back",
+            text("connector")
+        ),
         A::PrincipalEnabled => format!("The account in {} is enabled again", text("connector")),
+        A::PersonChanged => {
+            let change = |key: &str, what: &str| {
+                let pair = details[key].as_array()?;
+                let word = |v: &Value| v.as_str().unwrap_or("none").to_string();
+                Some(format!(
+                    "{what} {} → {}",
+                    word(pair.first()?),
+                    word(pair.get(1)?)
+                ))
+            };
+            let changes: Vec<String> = [
+                change("department", "department"),
+                change("job_title", "job title"),
+                change("manager", "manager"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            format!("{} says: {}", text("connector"), changes.join("; "))
+        }
+        A::PersonLeft => format!(
+            "Left: the account {} in {} is {}; every lease ends now",
+            short_dn(&text("account")),
+            text("connector"),
+            text("why")
+        ),
+        A::GrantOffboarded => format!(
+            "Removal ordered now: the holder left ({} in {})",
+            text("why"),
+            text("connector")
+        ),
+        A::RequestWithdrawn => format!(
+            "Withdrawn: {} left ({} in {})",
+            text("who"),
+            text("why"),
+            text("connector")
+        ),
+        A::ApprovalRerouted => match details["to"].as_str() {
+            Some(to) => format!(
+                "Step {}: {} left; {to} decides in their place",
+                details["stage"],
+                text("from")
+            ),
+            None => format!(
+                "Step {}: {} left; nobody could take their place (their manager is unknown, \
+                 gone, or part of the request)",
+                details["stage"],
+                text("from")
+            ),
+        },
+        A::PeopleSyncRefused => format!(
+            "People sync of {} refused: {} people would leave at once (at most {} allowed)",
+            text("connector"),
+            details["leavers"],
+            details["max_leavers"]
+        ),
         A::PrincipalRolesChanged => {
             let roles = |key: &str| match details[key].as_array() {
                 Some(list) if !list.is_empty() => list

@@ -78,6 +78,22 @@ pub struct AdminOverview {
     pub connectors: Vec<ConnectorView>,
     pub entitlements: Vec<AdminEntitlement>,
     pub policies: Vec<AdminPolicy>,
+    pub people_sources: Vec<PeopleSourceView>,
+}
+
+/// A directory people are read from, and how its last pass went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeopleSourceView {
+    pub connector: String,
+    pub last_pass_at: Option<DateTime<Utc>>,
+    pub last_complete_at: Option<DateTime<Utc>>,
+    /// What the last applied pass did, in words.
+    pub result: Option<String>,
+    /// Why the last pass was not applied.
+    pub error: Option<String>,
+    /// The last pass was refused for its number of leavers: an administrator may force it.
+    pub refused: bool,
+    pub requested: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -114,6 +130,15 @@ pub async fn reject_catalog_change(change_id: String, comment: String) -> Result
     let id = crate::api::parse_id("change_id", &change_id)?;
     let comment = crate::api::text_block("comment", &comment)?;
     crate::server::access::changes::reject(&state, &caller, id, &comment).await
+}
+
+/// Asks for a pass of a people source now; `force` applies it even past its `max_leavers`.
+#[server(endpoint = "admin/people-sync")]
+pub async fn sync_people(connector: String, force: String) -> Result<String, AppError> {
+    let caller = require_admin()?;
+    let state = crate::server::state::app_state()?;
+    let connector = crate::api::text_line("connector", &connector)?;
+    crate::server::access::admin::sync_people(&state, &caller, &connector, force == "true").await
 }
 
 /// Reads the catalog file again and stores it (audited as the caller).

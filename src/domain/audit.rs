@@ -40,6 +40,12 @@ named! {
         PrincipalDisabled = "principal.disabled",
         PrincipalEnabled = "principal.enabled",
         PrincipalRolesChanged = "principal.roles_changed",
+        PersonChanged = "person.changed",
+        PersonLeft = "person.left",
+        GrantOffboarded = "grant.offboarded",
+        RequestWithdrawn = "request.withdrawn",
+        ApprovalRerouted = "request.approval_rerouted",
+        PeopleSyncRefused = "people_sync.refused",
     }
 }
 

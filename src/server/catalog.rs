@@ -18,6 +18,7 @@ use crate::server::config::Secret;
 use crate::server::connectors::{self, ConnectorSettings, Connectors, SecretSource};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as db;
+use crate::server::db::people;
 
 /// The file, as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +30,41 @@ pub struct CatalogFile {
     pub policies: BTreeMap<String, Policy>,
     #[serde(default)]
     pub entitlements: Vec<EntitlementSpec>,
+    /// Where people (managers, departments, who left) are read from.
+    #[serde(default)]
+    pub people: Option<PeopleSpec>,
+}
+
+/// The people sync: the directories people are read from, first the one that describes a
+/// person known to several, and how often.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleSpec {
+    /// Connector names, in precedence order.
+    pub sources: Vec<String>,
+    /// Minutes between passes (incremental where the directory allows).
+    #[serde(default = "PeopleSpec::default_every")]
+    pub every_minutes: u32,
+    /// Hours between complete passes (deletions in AD show only in those; Entra's delta
+    /// tokens also expire).
+    #[serde(default = "PeopleSpec::default_complete_every")]
+    pub complete_every_hours: u32,
+    /// A pass that would offboard more people than this at once is refused until an
+    /// administrator forces it (like Entra Connect's accidental-deletion threshold).
+    #[serde(default = "PeopleSpec::default_max_leavers")]
+    pub max_leavers: u32,
+}
+
+impl PeopleSpec {
+    fn default_every() -> u32 {
+        15
+    }
+    fn default_complete_every() -> u32 {
+        24
+    }
+    fn default_max_leavers() -> u32 {
+        20
+    }
 }
 
 /// One catalog entry: what it gives (`kind`, with a role, scope or port where the kind needs
@@ -499,11 +535,58 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
             }
         }
     }
+    if let Some(people) = &catalog.people {
+        problems.extend(people_problems(
+            people,
+            &catalog.connectors,
+            &at("[people]"),
+        ));
+    }
     if problems.is_empty() {
         Ok(catalog)
     } else {
         Err(CatalogError { problems })
     }
+}
+
+fn people_problems(
+    people: &PeopleSpec,
+    connectors: &BTreeMap<String, ConnectorSettings>,
+    here: &str,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for name in &people.sources {
+        if !seen.insert(name) {
+            problems.push(format!("{here}: people source `{name}` appears twice"));
+        }
+        match connectors.get(name) {
+            None => problems.push(format!(
+                "{here}: people source `{name}` is not a connector of this catalog"
+            )),
+            Some(ConnectorSettings::Azure(_)) => problems.push(format!(
+                "{here}: people source `{name}` is an Azure connector, which lists no people; \
+                 name an LDAP or Graph connector"
+            )),
+            Some(_) => {}
+        }
+    }
+    if people.sources.is_empty() {
+        problems.push(format!("{here}: [people] needs at least one source"));
+    }
+    if people.every_minutes == 0 || people.every_minutes > 24 * 60 {
+        problems.push(format!(
+            "{here}: every_minutes must be between 1 and 1440, not {}",
+            people.every_minutes
+        ));
+    }
+    if people.complete_every_hours == 0 || people.complete_every_hours > 24 * 7 {
+        problems.push(format!(
+            "{here}: complete_every_hours must be between 1 and 168, not {}",
+            people.complete_every_hours
+        ));
+    }
+    problems
 }
 
 fn line_of(text: &str, needle: &str) -> Option<usize> {
@@ -643,6 +726,23 @@ pub async fn store(
     }
     let keys: Vec<String> = catalog.entitlements.iter().map(|e| e.key.clone()).collect();
     let disabled = db::disable_all_but(&mut tx, &keys).await? as usize;
+    let sources: Vec<people::SourceSpec> = catalog
+        .people
+        .iter()
+        .flat_map(|p| {
+            p.sources
+                .iter()
+                .enumerate()
+                .map(move |(i, name)| people::SourceSpec {
+                    connector: name,
+                    precedence: i as i32,
+                    every_seconds: (p.every_minutes * 60) as i32,
+                    complete_every_seconds: (p.complete_every_hours * 3600) as i32,
+                    max_leavers: p.max_leavers.min(i32::MAX as u32) as i32,
+                })
+        })
+        .collect();
+    people::put_sources(&mut tx, &sources).await?;
     let loaded = Loaded {
         connectors: catalog.connectors.len(),
         policies: catalog.policies.len(),
@@ -786,6 +886,31 @@ policy = "two-owners"
         let catalog = parse(GOOD, "catalog.toml", &plain()).unwrap();
         assert_eq!(catalog.entitlements.len(), 1);
         assert_eq!(catalog.policies["two-owners"].stages[0].required, 2);
+    }
+
+    #[test]
+    fn people_sources_are_checked() {
+        let good = format!("{GOOD}\n[people]\nsources = [\"corp-ad\"]\n");
+        let catalog = parse(&good, "c.toml", &plain()).unwrap();
+        let people = catalog.people.unwrap();
+        assert_eq!(
+            (people.every_minutes, people.complete_every_hours),
+            (15, 24)
+        );
+        assert_eq!(people.max_leavers, 20);
+        let bad = format!(
+            "{GOOD}\n[people]\nsources = [\"corp-ad\", \"hr\", \"corp-ad\"]\nevery_minutes = 0\n"
+        );
+        let err = parse(&bad, "c.toml", &plain()).unwrap_err().to_string();
+        assert!(err.contains("`hr` is not a connector"), "{err}");
+        assert!(err.contains("`corp-ad` appears twice"), "{err}");
+        assert!(
+            err.contains("every_minutes must be between 1 and 1440"),
+            "{err}"
+        );
+        let none = format!("{GOOD}\n[people]\nsources = []\n");
+        let err = parse(&none, "c.toml", &plain()).unwrap_err().to_string();
+        assert!(err.contains("at least one source"), "{err}");
     }
 
     #[test]

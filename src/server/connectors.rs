@@ -58,6 +58,9 @@ pub struct PeoplePass {
     /// Where the next pass starts; opaque.
     pub cursor: String,
     pub complete: bool,
+    /// The Entra tenant whose object ids the stable ids are (Entra sources): a person signs
+    /// in with the same tenant and object id.
+    pub tenant: Option<String>,
 }
 
 /// A thing access is granted to (a group), as the system names it now and by its stable id.

@@ -41,6 +41,7 @@ pub struct Engine {
     settings: EngineSettings,
     worker: String,
     checkpoint_key: Option<std::sync::Arc<SigningKey>>,
+    people_sync: bool,
 }
 
 /// What one pass did, for tests and logs.
@@ -65,12 +66,19 @@ impl Engine {
             settings,
             worker,
             checkpoint_key: None,
+            people_sync: false,
         }
     }
 
     /// Signs the audit chain's head every `checkpoint_every` with this key.
     pub fn with_checkpoints(mut self, key: Option<std::sync::Arc<SigningKey>>) -> Self {
         self.checkpoint_key = key;
+        self
+    }
+
+    /// Runs the people sync beside the engine (see `people_sync`), stopping with it.
+    pub fn with_people_sync(mut self, on: bool) -> Self {
+        self.people_sync = on;
         self
     }
 
@@ -81,6 +89,13 @@ impl Engine {
     /// Runs until `shutdown` turns true; finishes the work it has claimed before returning.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(worker = %self.worker, "engine started");
+        let people_sync = self.people_sync.then(|| {
+            tokio::spawn(crate::server::people_sync::run(
+                self.pool.clone(),
+                self.connectors.clone(),
+                shutdown.clone(),
+            ))
+        });
         match grants::bring_overdue_forward(&self.pool).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
@@ -144,6 +159,9 @@ impl Engine {
                 }
                 _ = shutdown.changed() => {}
             }
+        }
+        if let Some(sync) = people_sync {
+            let _ = sync.await;
         }
         tracing::info!(worker = %self.worker, "engine stopped");
     }

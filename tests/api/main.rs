@@ -14,6 +14,7 @@ mod ldap;
 mod lifecycle;
 mod oidc;
 mod people;
+mod people_sync;
 mod pinned;
 mod security;
 mod seed;

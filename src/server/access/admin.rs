@@ -4,7 +4,9 @@ use crate::domain::audit::AuditAction;
 use serde_json::json;
 use sqlx::PgConnection;
 
-use crate::api::admin::{AdminOverview, AdminPolicy, ConnectorView, StuckRemoval};
+use crate::api::admin::{
+    AdminOverview, AdminPolicy, ConnectorView, PeopleSourceView, StuckRemoval,
+};
 use crate::domain::grant::GrantEvent;
 use crate::domain::health::ConnectorHealth;
 use crate::domain::policy::{ApproverSource, Policy};
@@ -78,7 +80,24 @@ pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOve
             overdue_since: r.overdue_since,
         })
         .collect();
+    let people_sources = crate::server::db::people::sources(&state.pool)
+        .await?
+        .into_iter()
+        .map(|s| PeopleSourceView {
+            result: s.last_result.as_ref().map(crate::text::people_sync_result),
+            refused: s
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("refused")),
+            error: s.last_error,
+            requested: s.requested_at.is_some(),
+            connector: s.connector,
+            last_pass_at: s.last_pass_at,
+            last_complete_at: s.last_complete_at,
+        })
+        .collect();
     Ok(AdminOverview {
+        people_sources,
         changes: changes::waiting(state, caller).await?,
         stuck,
         policies,
@@ -469,4 +488,26 @@ pub async fn resolve_removal(
     }
     tx.commit().await?;
     Ok("Closed. The trail records it as handled by you, not as verified.".into())
+}
+
+/// Asks for a pass of a people source now (the engine starts it within seconds); forcing it
+/// applies it past `max_leavers` (each person it offboards is audited as usual).
+pub async fn sync_people(
+    state: &AppState,
+    caller: &SessionUser,
+    connector: &str,
+    force: bool,
+) -> Result<String, AppError> {
+    if !crate::server::db::people::request_pass(&state.pool, connector, force).await? {
+        return Err(AppError::invalid(
+            "connector",
+            format!("{connector} is not a people source of the catalog."),
+        ));
+    }
+    tracing::info!(%connector, force, by = %caller.upn, "people sync asked for");
+    Ok(if force {
+        format!("A pass of {connector} starts within seconds and is applied whatever it finds.")
+    } else {
+        format!("A pass of {connector} starts within seconds.")
+    })
 }

@@ -8,6 +8,7 @@ use crate::domain::policy::{ApproverSource, Policy, RequesterFacts, eligible_app
 use crate::error::AppError;
 use crate::server::connectors::{Account, Connector};
 use crate::server::db::catalog::Entry;
+use crate::server::db::people::Synced;
 use crate::server::db::requests::StoredHint;
 use crate::server::state::AppState;
 
@@ -45,8 +46,10 @@ pub async fn account(
     })
 }
 
-/// Department and groups, for eligibility. Groups are read only when the policy needs them.
+/// Department (the people sync's when it describes the person) and groups, for eligibility.
+/// Groups are read only when the policy needs them.
 pub async fn facts(
+    synced: Option<&Synced>,
     connector: &dyn Connector,
     policy: &Policy,
     account: &Account,
@@ -58,16 +61,25 @@ pub async fn facts(
         _ => Vec::new(),
     };
     Ok(RequesterFacts {
-        department: account.department.clone(),
+        department: match synced {
+            Some(synced) => synced.department.clone(),
+            None => account.department.clone(),
+        },
         groups,
     })
 }
 
-/// The manager's UPN, read from the directory through the account's `manager` reference.
+/// The manager's UPN: the people sync's when it describes the person (it follows a change of
+/// manager at the next pass, whichever directory the entitlement lives in), else read from
+/// the entitlement's directory through the account's `manager` reference.
 pub async fn manager_upn(
+    synced: Option<&Synced>,
     connector: &dyn Connector,
     account: &Account,
 ) -> Result<Option<String>, AppError> {
+    if let Some(synced) = synced {
+        return Ok(synced.manager_upn.clone());
+    }
     let Some(manager) = &account.manager else {
         return Ok(None);
     };
@@ -82,6 +94,7 @@ pub async fn manager_upn(
 /// Resolves every stage to the people who may decide it, without the requester or the
 /// beneficiary, and refuses a request that no one could approve.
 pub async fn resolve_stages(
+    synced: Option<&Synced>,
     connector: &dyn Connector,
     entry: &Entry,
     beneficiary: &Account,
@@ -91,7 +104,7 @@ pub async fn resolve_stages(
     let mut stages = Vec::new();
     for (index, stage) in entry.policy.stages.iter().enumerate() {
         let candidates: Vec<String> = match &stage.approvers {
-            ApproverSource::Manager => manager_upn(connector, beneficiary)
+            ApproverSource::Manager => manager_upn(synced, connector, beneficiary)
                 .await?
                 .into_iter()
                 .collect(),

@@ -425,8 +425,10 @@ async fn directory_facts(
             ),
         ));
     }
+    let synced = crate::server::db::people::synced(&state.pool, beneficiary_upn).await?;
+    let synced = synced.as_ref();
     if !for_self {
-        let manager = people::manager_upn(connector, &account).await?;
+        let manager = people::manager_upn(synced, connector, &account).await?;
         if manager.as_deref().map(str::to_lowercase).as_deref() != Some(caller_upn) {
             return Err(AppError::invalid(
                 "on_behalf_of",
@@ -434,12 +436,19 @@ async fn directory_facts(
             ));
         }
     }
-    let facts = people::facts(connector, &entry.policy, &account).await?;
+    let facts = people::facts(synced, connector, &entry.policy, &account).await?;
     if !entry.policy.eligible.admits(&facts) {
         return Err(Violation::NotEligible.into());
     }
-    let stages =
-        people::resolve_stages(connector, entry, &account, caller_upn, beneficiary_upn).await?;
+    let stages = people::resolve_stages(
+        synced,
+        connector,
+        entry,
+        &account,
+        caller_upn,
+        beneficiary_upn,
+    )
+    .await?;
     let hints = if stages.is_empty() {
         Vec::new()
     } else {

@@ -543,6 +543,7 @@ impl LdapDirectory {
                 removed: Vec::new(),
                 cursor: "full".into(),
                 complete: true,
+                tenant: None,
             });
         }
         let root = self
@@ -581,6 +582,7 @@ impl LdapDirectory {
             removed: Vec::new(),
             cursor: format!("ad-usn:{invocation}:{usn}"),
             complete: since.is_none(),
+            tenant: None,
         })
     }
 

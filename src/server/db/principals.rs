@@ -14,6 +14,23 @@ pub async fn record_sign_in(
     roles: &[Role],
 ) -> Result<Uuid, sqlx::Error> {
     let roles: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
+    let mut tx = pool.begin().await?;
+    // Someone the people sync knows only from an on-premises directory (no Entra identity yet)
+    // is this person when the sign-in names them: the first sign-in gives them their identity.
+    sqlx::query!(
+        r#"
+        update principals set tenant_id = $1, object_id = $2, updated_at = now()
+         where id = (select id from principals
+                      where tenant_id is null and lower(upn) = lower($3) and left_at is null
+                      order by created_at limit 1)
+           and not exists (select 1 from principals where tenant_id = $1 and object_id = $2)
+        "#,
+        identity.tenant_id,
+        identity.object_id,
+        identity.upn,
+    )
+    .execute(&mut *tx)
+    .await?;
     let row = sqlx::query!(
         r#"
         insert into principals (tenant_id, object_id, upn, display_name, email, portal_roles, last_sign_in_at)
@@ -34,8 +51,9 @@ pub async fn record_sign_in(
         identity.email,
         &roles,
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(row.id)
 }
 
@@ -86,6 +104,8 @@ pub async fn set_status(
         r#"
         update principals set status = $2, updated_at = now()
          where id = $1 and status <> $2
+           -- Someone the people sync offboarded comes back only through the sync.
+           and ($2 = 'disabled' or left_at is null)
         returning id
         "#,
         principal,
@@ -172,7 +192,7 @@ pub async fn identity(
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| (r.tenant_id, r.object_id)))
+    Ok(row.and_then(|r| r.tenant_id.zip(r.object_id)))
 }
 
 /// Records the portal roles the identity provider names now, with an audit event when they

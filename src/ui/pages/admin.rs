@@ -5,8 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::admin::{
     AdminEntitlement, AdminOverview, AdminPolicy, ApproveCatalogChange, EditEntitlement,
-    EditPolicy, PendingChange, RejectCatalogChange, ReloadCatalog, ResolveRemoval,
-    SetEntitlementEnabled, StuckRemoval, get_admin_overview,
+    EditPolicy, PendingChange, PeopleSourceView, RejectCatalogChange, ReloadCatalog,
+    ResolveRemoval, SetEntitlementEnabled, StuckRemoval, SyncPeople, get_admin_overview,
 };
 use crate::domain::grant::Attention;
 use crate::domain::health::ConnectorHealth;
@@ -36,6 +36,7 @@ fn AdminData() -> impl IntoView {
         resolve: ServerAction::new(),
         approve_change: ServerAction::new(),
         reject_change: ServerAction::new(),
+        sync_people: ServerAction::new(),
     };
     let data = Resource::new(
         move || {
@@ -47,6 +48,7 @@ fn AdminData() -> impl IntoView {
                 actions.resolve.version().get(),
                 actions.approve_change.version().get(),
                 actions.reject_change.version().get(),
+                actions.sync_people.version().get(),
             )
         },
         |_| get_admin_overview(),
@@ -62,6 +64,7 @@ fn AdminData() -> impl IntoView {
             .or_else(|| actions.resolve.value().get())
             .or_else(|| actions.approve_change.value().get())
             .or_else(|| actions.reject_change.value().get())
+            .or_else(|| actions.sync_people.value().get())
     };
     view! {
         {move || outcome().map(|result| match result {
@@ -88,6 +91,7 @@ struct Actions {
     resolve: ServerAction<ResolveRemoval>,
     approve_change: ServerAction<ApproveCatalogChange>,
     reject_change: ServerAction<RejectCatalogChange>,
+    sync_people: ServerAction<SyncPeople>,
 }
 
 #[component]
@@ -123,6 +127,7 @@ fn Overview(data: AdminOverview, actions: Actions) -> impl IntoView {
                 </tbody>
             </table>
         </section>
+        {(!data.people_sources.is_empty()).then(|| view! { <PeopleSync sources=data.people_sources action=actions.sync_people/> })}
         <section aria-labelledby="catalog-title">
             <h2 id="catalog-title">{labels().catalog}</h2>
             <p>
@@ -322,6 +327,59 @@ fn WaitingChanges(changes: Vec<PendingChange>, actions: Actions) -> impl IntoVie
                     }
                 }).collect_view()}
             </ul>
+        </section>
+    }
+}
+
+#[component]
+fn PeopleSync(sources: Vec<PeopleSourceView>, action: ServerAction<SyncPeople>) -> impl IntoView {
+    let when = |at: Option<chrono::DateTime<chrono::Utc>>| match at {
+        Some(at) => crate::text::at(at),
+        None => labels().never.to_string(),
+    };
+    view! {
+        <section aria-labelledby="people-sync-title">
+            <h2 id="people-sync-title">{labels().people_sync}</h2>
+            <p>{labels().people_sync_intro}</p>
+            <table class="table">
+                <thead><tr>
+                    <th scope="col">{labels().people_source}</th><th scope="col">{labels().last_pass}</th>
+                    <th scope="col">{labels().last_complete_pass}</th><th scope="col">{labels().last_result}</th><th scope="col"></th>
+                </tr></thead>
+                <tbody>
+                    {sources.into_iter().map(|s| {
+                        let (now_name, force_name) = (s.connector.clone(), s.connector.clone());
+                        let now_label = (labels().sync_now)(&s.connector);
+                        let force_label = (labels().sync_force)(&s.connector);
+                        view! {
+                            <tr>
+                                <td>{s.connector.clone()}</td>
+                                <td>{when(s.last_pass_at)}</td>
+                                <td>{when(s.last_complete_at)}</td>
+                                <td>
+                                    {s.error.clone().map(|e| view! { <p class="field-error" role="note">{e}</p> })}
+                                    {s.result.clone().map(|r| view! { <p>{r}</p> })}
+                                    {s.requested.then(|| view! { <p class="muted">{labels().sync_requested}</p> })}
+                                </td>
+                                <td>
+                                    <ActionForm action>
+                                        <input type="hidden" name="connector" value=now_name/>
+                                        <input type="hidden" name="force" value="false"/>
+                                        <button type="submit" class="button" aria-label=now_label>{labels().sync_now_short}</button>
+                                    </ActionForm>
+                                    {s.refused.then(|| view! {
+                                        <ActionForm action>
+                                            <input type="hidden" name="connector" value=force_name/>
+                                            <input type="hidden" name="force" value="true"/>
+                                            <button type="submit" class="button danger" aria-label=force_label>{labels().sync_force_short}</button>
+                                        </ActionForm>
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
         </section>
     }
 }

@@ -86,6 +86,7 @@ impl GraphTenant {
             removed: if complete { Vec::new() } else { removed },
             cursor: round.cursor,
             complete,
+            tenant: Some(self.settings.tenant_id.trim().to_lowercase()),
         })
     }
 

@@ -1,0 +1,740 @@
+//! The people sync's tables: the sources and their cursors, the accounts each directory
+//! describes, and the one person they are correlated into.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::server::connectors::DirectoryPerson;
+
+/// A directory people are read from, as the catalog declares it and as its last pass left it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub connector_id: Uuid,
+    pub connector: String,
+    pub precedence: i32,
+    pub every_seconds: i32,
+    pub complete_every_seconds: i32,
+    pub max_leavers: i32,
+    pub cursor: Option<String>,
+    pub last_pass_at: Option<DateTime<Utc>>,
+    pub last_complete_at: Option<DateTime<Utc>>,
+    pub last_result: Option<serde_json::Value>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub requested_at: Option<DateTime<Utc>>,
+    pub requested_forced: bool,
+}
+
+/// One source as the catalog declares it.
+pub struct SourceSpec<'a> {
+    pub connector: &'a str,
+    pub precedence: i32,
+    pub every_seconds: i32,
+    pub complete_every_seconds: i32,
+    pub max_leavers: i32,
+}
+
+/// Writes the catalog's sources; sources no longer declared stop (their state stays).
+pub async fn put_sources(
+    conn: &mut PgConnection,
+    specs: &[SourceSpec<'_>],
+) -> Result<(), sqlx::Error> {
+    let names: Vec<String> = specs.iter().map(|s| s.connector.to_string()).collect();
+    sqlx::query!(
+        r#"
+        update people_sources s set enabled = false
+          from connectors c
+         where c.id = s.connector_id and not (c.name = any($1))
+        "#,
+        &names
+    )
+    .execute(&mut *conn)
+    .await?;
+    for spec in specs {
+        sqlx::query!(
+            r#"
+            insert into people_sources (connector_id, precedence, every_seconds,
+                                        complete_every_seconds, max_leavers)
+            select id, $2, $3, $4, $5 from connectors where name = $1
+            on conflict (connector_id) do update
+               set precedence = excluded.precedence, enabled = true,
+                   every_seconds = excluded.every_seconds,
+                   complete_every_seconds = excluded.complete_every_seconds,
+                   max_leavers = excluded.max_leavers
+            "#,
+            spec.connector,
+            spec.precedence,
+            spec.every_seconds,
+            spec.complete_every_seconds,
+            spec.max_leavers
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The enabled sources, by precedence.
+pub async fn sources(pool: &PgPool) -> Result<Vec<Source>, sqlx::Error> {
+    sqlx::query_as!(
+        Source,
+        r#"
+        select s.connector_id, c.name as connector, s.precedence, s.every_seconds,
+               s.complete_every_seconds, s.max_leavers, s.cursor,
+               s.last_pass_at as "last_pass_at: DateTime<Utc>",
+               s.last_complete_at as "last_complete_at: DateTime<Utc>",
+               s.last_result, s.last_error, s.last_error_at as "last_error_at: DateTime<Utc>",
+               s.requested_at as "requested_at: DateTime<Utc>", s.requested_forced
+          from people_sources s join connectors c on c.id = s.connector_id
+         where s.enabled
+         order by s.precedence, c.name
+        "#
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// The source, locked for this transaction; None when another replica is reading it now (or it
+/// is not an enabled source).
+pub async fn lock_source(
+    conn: &mut PgConnection,
+    connector: &str,
+) -> Result<Option<Source>, sqlx::Error> {
+    sqlx::query_as!(
+        Source,
+        r#"
+        select s.connector_id, c.name as connector, s.precedence, s.every_seconds,
+               s.complete_every_seconds, s.max_leavers, s.cursor,
+               s.last_pass_at as "last_pass_at: DateTime<Utc>",
+               s.last_complete_at as "last_complete_at: DateTime<Utc>",
+               s.last_result, s.last_error, s.last_error_at as "last_error_at: DateTime<Utc>",
+               s.requested_at as "requested_at: DateTime<Utc>", s.requested_forced
+          from people_sources s join connectors c on c.id = s.connector_id
+         where c.name = $1 and s.enabled
+           for update of s skip locked
+        "#,
+        connector
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Asks for a pass of `connector` now; false when it is not a source.
+pub async fn request_pass(
+    pool: &PgPool,
+    connector: &str,
+    forced: bool,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        update people_sources s set requested_at = now(), requested_forced = $2
+          from connectors c
+         where c.id = s.connector_id and c.name = $1 and s.enabled
+        "#,
+        connector,
+        forced
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a pass that was applied, with the cursor the next one starts from.
+pub async fn finish_pass(
+    conn: &mut PgConnection,
+    connector: Uuid,
+    cursor: &str,
+    complete: bool,
+    result: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        update people_sources
+           set cursor = $2, last_pass_at = now(),
+               last_complete_at = case when $3 then now() else last_complete_at end,
+               last_result = $4, last_error = null, last_error_at = null,
+               requested_at = null, requested_forced = false
+         where connector_id = $1
+        "#,
+        connector,
+        cursor,
+        complete,
+        result
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a pass that failed or was refused; the next one is tried at the usual time (a
+/// request for a pass now is used up, so a failing directory is not hammered).
+pub async fn record_failure(
+    pool: &PgPool,
+    connector: Uuid,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        update people_sources
+           set last_pass_at = now(), last_error = $2, last_error_at = now(),
+               requested_at = null, requested_forced = false
+         where connector_id = $1
+        "#,
+        connector,
+        error
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// An account the sync has seen before: whose it is and what it said last time.
+pub struct Known {
+    pub principal_id: Uuid,
+    pub enabled: Option<bool>,
+    pub gone: bool,
+}
+
+/// The account `stable_id` (else `reference`) on `connector`, if the sync or a request linked
+/// it to a person.
+pub async fn known_account(
+    conn: &mut PgConnection,
+    connector: Uuid,
+    stable_id: Option<&str>,
+    reference: &str,
+) -> Result<Option<Known>, sqlx::Error> {
+    sqlx::query_as!(
+        Known,
+        r#"
+        select principal_id, enabled, gone_at is not null as "gone!"
+          from principal_accounts
+         where connector_id = $1
+           and (account_id = $2 or ($2::text is null or account_id is null)
+                and lower(account_ref) = lower($3))
+         order by account_id is null, resolved_at desc
+         limit 1
+        "#,
+        connector,
+        stable_id,
+        reference
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The person with this Entra identity.
+pub async fn by_identity(
+    conn: &mut PgConnection,
+    tenant: &str,
+    object_id: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select id from principals where lower(tenant_id) = lower($1) and lower(object_id) = lower($2)",
+        tenant,
+        object_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The person with this source anchor.
+pub async fn by_anchor(conn: &mut PgConnection, anchor: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!("select id from principals where anchor = $1", anchor)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The person with this sign-in name who has no account on `connector` yet (a second account
+/// with the same name there is another human, or a renamed one: not correlated by name).
+pub async fn by_upn_unlinked(
+    conn: &mut PgConnection,
+    upn: &str,
+    connector: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        select p.id from principals p
+         where lower(p.upn) = lower($1)
+           and not exists (select 1 from principal_accounts pa
+                            where pa.principal_id = p.id and pa.connector_id = $2
+                              and pa.account_id is not null)
+         order by p.created_at
+         limit 1
+        "#,
+        upn,
+        connector
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A person first known from a directory. `identity` is their Entra tenant and object id when
+/// the directory is Entra.
+pub async fn create(
+    conn: &mut PgConnection,
+    person: &DirectoryPerson,
+    upn: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<Uuid, sqlx::Error> {
+    let (tenant, object_id) = identity.unzip();
+    sqlx::query_scalar!(
+        r#"
+        insert into principals (tenant_id, object_id, kind, upn, display_name, email)
+        values ($1, $2, $3, $4, $5, $6)
+        returning id
+        "#,
+        tenant,
+        object_id,
+        if person.guest { "guest" } else { "member" },
+        upn,
+        person.account.display_name.as_deref().unwrap_or(upn),
+        person.mail,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Gives a person known only from an on-premises directory their Entra identity, when an
+/// Entra source links them (and nobody else holds that identity).
+pub async fn give_identity(
+    conn: &mut PgConnection,
+    principal: Uuid,
+    tenant: &str,
+    object_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        update principals set tenant_id = $2, object_id = $3, updated_at = now()
+         where id = $1 and tenant_id is null
+           and not exists (select 1 from principals
+                            where lower(tenant_id) = lower($2) and lower(object_id) = lower($3))
+        "#,
+        principal,
+        tenant,
+        object_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes what the directory says about the person's account there.
+pub async fn put_account(
+    conn: &mut PgConnection,
+    principal: Uuid,
+    connector: Uuid,
+    person: &DirectoryPerson,
+) -> Result<(), sqlx::Error> {
+    let account = &person.account;
+    sqlx::query!(
+        r#"
+        insert into principal_accounts (principal_id, connector_id, account_ref, account_id,
+                                        manager_ref, upn, display_name, department, job_title,
+                                        mail, enabled, guest, anchor, synced_at, gone_at)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), null)
+        on conflict (principal_id, connector_id) do update
+           set account_ref = excluded.account_ref, account_id = excluded.account_id,
+               manager_ref = excluded.manager_ref, upn = excluded.upn,
+               display_name = excluded.display_name, department = excluded.department,
+               job_title = excluded.job_title, mail = excluded.mail,
+               enabled = excluded.enabled, guest = excluded.guest, anchor = excluded.anchor,
+               synced_at = now(), gone_at = null, resolved_at = now()
+        "#,
+        principal,
+        connector,
+        account.reference,
+        account.stable_id,
+        account.manager,
+        account.upn,
+        account.display_name,
+        account.department,
+        person.job_title,
+        person.mail,
+        account.enabled,
+        person.guest,
+        person.anchor,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What the sync changed on a person, for the audit trail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Described {
+    pub department: Option<(Option<String>, Option<String>)>,
+    pub job_title: Option<(Option<String>, Option<String>)>,
+    pub manager: Option<(Option<Uuid>, Option<Uuid>)>,
+}
+
+impl Described {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// Describes the person from their account on the first source (by precedence) that still
+/// has it: name, department, job title, kind, anchor, and the manager, whose account there is
+/// resolved to the person it belongs to. Returns what changed.
+pub async fn describe(conn: &mut PgConnection, principal: Uuid) -> Result<Described, sqlx::Error> {
+    let before = sqlx::query!(
+        "select department, job_title, manager_id from principals where id = $1 for update",
+        principal
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let after = sqlx::query!(
+        r#"
+        with source as (
+            select pa.*
+              from principal_accounts pa
+              join people_sources s on s.connector_id = pa.connector_id and s.enabled
+             where pa.principal_id = $1 and pa.synced_at is not null and pa.gone_at is null
+             order by s.precedence
+             limit 1
+        ), manager as (
+            select m.principal_id
+              from source f
+              join principal_accounts m
+                on m.connector_id = f.connector_id and m.principal_id <> f.principal_id
+               and (m.account_id = f.manager_ref or lower(m.account_ref) = lower(f.manager_ref))
+             order by m.gone_at is not null, m.synced_at desc nulls last
+             limit 1
+        )
+        update principals p
+           set display_name = coalesce(f.display_name, p.display_name),
+               department = f.department, job_title = f.job_title,
+               kind = case when f.guest then 'guest' when p.kind = 'guest' then 'member' else p.kind end,
+               email = coalesce(p.email, f.mail),
+               anchor = coalesce(p.anchor, case when not exists (
+                   select 1 from principals o where o.anchor = f.anchor) then f.anchor end),
+               manager_id = (select principal_id from manager),
+               synced_at = now(), updated_at = now()
+          from source f
+         where p.id = $1
+        returning p.department, p.job_title, p.manager_id
+        "#,
+        principal
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(after) = after else {
+        return Ok(Described::default());
+    };
+    let changed = |a: &Option<String>, b: &Option<String>| (a != b).then(|| (a.clone(), b.clone()));
+    Ok(Described {
+        department: changed(&before.department, &after.department),
+        job_title: changed(&before.job_title, &after.job_title),
+        manager: (before.manager_id != after.manager_id)
+            .then_some((before.manager_id, after.manager_id)),
+    })
+}
+
+/// Marks accounts on `connector` gone: those with these stable ids, and on a complete pass
+/// (`not_seen_since`) every account the pass did not describe. Returns whose accounts went.
+pub async fn mark_gone(
+    conn: &mut PgConnection,
+    connector: Uuid,
+    ids: &[String],
+    not_seen_since: Option<DateTime<Utc>>,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        update principal_accounts
+           set gone_at = now()
+         where connector_id = $1 and gone_at is null
+           and (lower(account_id) = any($2)
+                or ($3::timestamptz is not null and synced_at is not null and synced_at < $3))
+        returning principal_id, account_ref
+        "#,
+        connector,
+        &ids.iter().map(|id| id.to_lowercase()).collect::<Vec<_>>(),
+        not_seen_since as Option<DateTime<Utc>>
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.principal_id, r.account_ref))
+        .collect())
+}
+
+/// Someone a directory says has left: an account of theirs is disabled or gone.
+#[derive(Debug, Clone)]
+pub struct Leaver {
+    pub principal_id: Uuid,
+    pub upn: String,
+    pub display_name: String,
+    pub connector: String,
+    pub account: String,
+    /// "disabled" or "deleted".
+    pub why: String,
+    pub manager_id: Option<Uuid>,
+}
+
+/// Of `people`, those not yet offboarded whose account on some synced source is disabled or
+/// gone.
+pub async fn leavers(conn: &mut PgConnection, people: &[Uuid]) -> Result<Vec<Leaver>, sqlx::Error> {
+    sqlx::query_as!(
+        Leaver,
+        r#"
+        select distinct on (p.id)
+               p.id as "principal_id!", p.upn as "upn!", p.display_name as "display_name!",
+               c.name as "connector!", pa.account_ref as "account!",
+               case when pa.gone_at is not null then 'deleted' else 'disabled' end as "why!",
+               p.manager_id
+          from principals p
+          join principal_accounts pa on pa.principal_id = p.id
+          join people_sources s on s.connector_id = pa.connector_id and s.enabled
+          join connectors c on c.id = pa.connector_id
+         where p.id = any($1) and p.left_at is null
+           and pa.synced_at is not null and (pa.gone_at is not null or pa.enabled = false)
+         order by p.id, s.precedence
+        "#,
+        people
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Of `people`, those offboarded earlier whose every synced account is enabled again.
+pub async fn returners(conn: &mut PgConnection, people: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        select p.id from principals p
+         where p.id = any($1) and p.left_at is not null
+           and not exists (select 1 from principal_accounts pa
+                            join people_sources s on s.connector_id = pa.connector_id and s.enabled
+                            where pa.principal_id = p.id and pa.synced_at is not null
+                              and (pa.gone_at is not null or pa.enabled = false))
+        "#,
+        people
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks the person as left and barred from the portal. False when they already were.
+pub async fn mark_left(conn: &mut PgConnection, principal: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        update principals set left_at = now(), status = 'disabled', updated_at = now()
+         where id = $1 and left_at is null
+        "#,
+        principal
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Lets a returner back in (their leases are not given back).
+pub async fn mark_returned(conn: &mut PgConnection, principal: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        update principals set left_at = null, status = 'active', updated_at = now()
+         where id = $1 and left_at is not null
+        "#,
+        principal
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A live grant of a leaver.
+pub struct LiveOf {
+    pub id: Uuid,
+    pub state: crate::domain::grant::GrantState,
+    pub entitlement_id: Uuid,
+    pub request_id: Option<Uuid>,
+}
+
+/// The person's live grants (scheduled or active), locked.
+pub async fn live_grants(
+    conn: &mut PgConnection,
+    principal: Uuid,
+) -> Result<Vec<LiveOf>, sqlx::Error> {
+    sqlx::query_as!(
+        LiveOf,
+        r#"
+        select id, state as "state: crate::domain::grant::GrantState", entitlement_id, request_id
+          from grants
+         where principal_id = $1 and state in ('scheduled', 'active')
+         order by starts_at
+           for update
+        "#,
+        principal
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Pending requests the person asked for or would receive, by id.
+pub async fn pending_requests_of(
+    conn: &mut PgConnection,
+    principal: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        select id from access_requests
+         where state = 'pending' and (requester_id = $1 or beneficiary_id = $1)
+         order by submitted_at
+        "#,
+        principal
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A request as offboarding withdraws it, locked.
+pub struct ToWithdraw {
+    pub state: crate::domain::request::RequestState,
+    pub entitlement_id: Uuid,
+    pub beneficiary_id: Uuid,
+}
+
+pub async fn lock_request(
+    conn: &mut PgConnection,
+    request: Uuid,
+) -> Result<Option<ToWithdraw>, sqlx::Error> {
+    sqlx::query_as!(
+        ToWithdraw,
+        r#"
+        select state as "state: crate::domain::request::RequestState", entitlement_id, beneficiary_id
+          from access_requests where id = $1
+           for update
+        "#,
+        request
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A pending request's stage the leaver was asked to decide and has not.
+pub struct Waiting {
+    pub request_id: Uuid,
+    pub stage: i32,
+    pub entitlement_id: Uuid,
+    pub requester_id: Uuid,
+    pub beneficiary_id: Uuid,
+}
+
+/// Pending requests waiting on `upn` (in their current or a later stage) that they have not
+/// decided.
+pub async fn waiting_on(
+    conn: &mut PgConnection,
+    principal: Uuid,
+    upn: &str,
+) -> Result<Vec<Waiting>, sqlx::Error> {
+    sqlx::query_as!(
+        Waiting,
+        r#"
+        select r.id as request_id, a.stage, r.entitlement_id, r.requester_id, r.beneficiary_id
+          from request_approvers a
+          join access_requests r on r.id = a.request_id
+         where a.approver_upn = lower($2) and r.state = 'pending' and a.stage >= r.stage
+           and not exists (select 1 from approval_decisions d
+                            where d.request_id = r.id and d.stage = a.stage and d.approver_id = $1)
+         order by r.submitted_at
+        "#,
+        principal,
+        upn
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Takes `upn` off the stage and, when given, puts `instead` on it (unless already there).
+pub async fn reroute(
+    conn: &mut PgConnection,
+    request: Uuid,
+    stage: i32,
+    upn: &str,
+    instead: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "delete from request_approvers where request_id = $1 and stage = $2 and approver_upn = lower($3)",
+        request,
+        stage,
+        upn
+    )
+    .execute(&mut *conn)
+    .await?;
+    if let Some(instead) = instead {
+        sqlx::query!(
+            r#"
+            insert into request_approvers (request_id, stage, approver_upn)
+            values ($1, $2, lower($3))
+            on conflict do nothing
+            "#,
+            request,
+            stage,
+            instead
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A person's sign-in name and whether they may act, by id.
+pub async fn upn_of(
+    conn: &mut PgConnection,
+    principal: Uuid,
+) -> Result<Option<(String, bool)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select upn, status = 'active' and left_at is null as \"active!\" from principals where id = $1",
+        principal
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.upn, r.active)))
+}
+
+/// What the people sync says about the person named `upn`, for approval and eligibility.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    /// Their manager's sign-in name, when they have a manager who can act.
+    pub manager_upn: Option<String>,
+    pub department: Option<String>,
+}
+
+/// None when no sync describes the person (the caller then asks the directory).
+pub async fn synced(pool: &PgPool, upn: &str) -> Result<Option<Synced>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"
+        select p.department, m.upn as "manager_upn?",
+               (m.status = 'active' and m.left_at is null) as "active?"
+          from principals p
+          left join principals m on m.id = p.manager_id
+         where lower(p.upn) = lower($1) and p.synced_at is not null
+         order by p.left_at is not null, p.synced_at desc
+         limit 1
+        "#,
+        upn
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| Synced {
+        manager_upn: match (r.manager_upn, r.active) {
+            (Some(upn), Some(true)) => Some(upn),
+            _ => None,
+        },
+        department: r.department,
+    }))
+}
+
+/// A person's display name.
+pub async fn display_name(
+    conn: &mut PgConnection,
+    principal: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select display_name from principals where id = $1",
+        principal
+    )
+    .fetch_optional(conn)
+    .await
+}

@@ -1,0 +1,635 @@
+//! The people sync stored and acted on, against the real Samba AD DC and the Graph simulator:
+//! one person for the same human in both (by source anchor, by sign-in name), changes picked
+//! up incrementally, manager approval following the synced manager, and offboarding: every
+//! lease in every system removed and read back, requests withdrawn, approvals passed on, all
+//! in the trail. A pass that would offboard too many people at once is refused until forced.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use leasegate::domain::access::Access;
+use leasegate::server::connectors::{Connector, Connectors};
+use leasegate::server::db::people::{self as stored, SourceSpec};
+use leasegate::server::people_sync::{self, SyncError};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::directory::{openldap, samba, unique};
+use crate::engine::{Running, eventually};
+use crate::graph::Sim;
+use crate::harness::{Options, TestApp};
+use crate::seed;
+
+const AD: &str = "test-directory";
+const CLOUD: &str = "contoso-cloud";
+const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+
+/// Declares `names` (connector, kind) as people sources in this order.
+async fn sources(pool: &PgPool, names: &[(&str, &str)], max_leavers: i32) {
+    for (name, kind) in names {
+        sqlx::query(
+            "insert into connectors (name, kind) values ($1, $2) on conflict (name) do nothing",
+        )
+        .bind(name)
+        .bind(kind)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let specs: Vec<SourceSpec> = names
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| SourceSpec {
+            connector: name,
+            precedence: i as i32,
+            every_seconds: 900,
+            complete_every_seconds: 86_400,
+            max_leavers,
+        })
+        .collect();
+    let mut conn = pool.acquire().await.unwrap();
+    stored::put_sources(&mut conn, &specs).await.unwrap();
+}
+
+/// A person as the portal stores them.
+#[derive(Debug)]
+struct Person {
+    id: Uuid,
+    kind: String,
+    status: String,
+    department: Option<String>,
+    manager: Option<Uuid>,
+    tenant: Option<String>,
+    left_at: Option<DateTime<Utc>>,
+    accounts: i64,
+}
+
+/// A person's row: id, kind, status, department, manager, tenant, left at, accounts.
+type PersonRow = (
+    Uuid,
+    String,
+    String,
+    Option<String>,
+    Option<Uuid>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    i64,
+);
+
+async fn person(pool: &PgPool, upn: &str) -> Person {
+    let row: PersonRow = sqlx::query_as(
+        "select p.id, p.kind, p.status, p.department, p.manager_id, p.tenant_id, p.left_at,
+                (select count(*) from principal_accounts pa where pa.principal_id = p.id)
+           from principals p where lower(p.upn) = lower($1)",
+    )
+    .bind(upn)
+    .fetch_one(pool)
+    .await
+    .unwrap_or_else(|e| panic!("{upn}: {e}"));
+    Person {
+        id: row.0,
+        kind: row.1,
+        status: row.2,
+        department: row.3,
+        manager: row.4,
+        tenant: row.5,
+        left_at: row.6,
+        accounts: row.7,
+    }
+}
+
+async fn replace(ldap: &mut ldap3::Ldap, dn: &str, changes: &[(&str, &str)]) {
+    let mods = changes
+        .iter()
+        .map(|(attr, value)| ldap3::Mod::Replace(*attr, HashSet::from([*value])))
+        .collect();
+    ldap.modify(dn, mods).await.unwrap().success().unwrap();
+}
+
+async fn events(pool: &PgPool, action: &str, principal: Uuid) -> Vec<Value> {
+    sqlx::query_scalar(
+        "select details from audit_events where action = $1 and subject_id = $2 order by id",
+    )
+    .bind(action)
+    .bind(principal)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn people_in_ad_and_entra_are_one_person_and_their_changes_follow(pool: PgPool) {
+    let dir = samba();
+    let mut admin = dir.admin().await;
+    let id = unique();
+    let upn = |name: &str| format!("{name}.{id}@contoso.test");
+    let boss = dir
+        .add_user(
+            &mut admin,
+            &format!("Boss {id}"),
+            &upn("boss"),
+            None,
+            Some("Sales"),
+        )
+        .await;
+    let next = dir
+        .add_user(
+            &mut admin,
+            &format!("Nextboss {id}"),
+            &upn("nextboss"),
+            None,
+            None,
+        )
+        .await;
+    let worker = dir
+        .add_user(
+            &mut admin,
+            &format!("Worker {id}"),
+            &upn("worker"),
+            Some(&boss),
+            Some("Sales"),
+        )
+        .await;
+    for dn in [&boss, &next, &worker] {
+        dir.wait_for(&mut admin, dn).await;
+    }
+    let ad = dir.connector();
+    // The worker's source anchor, as Entra Connect syncs it to `onPremisesImmutableId`.
+    let anchor = ad
+        .people(None)
+        .await
+        .unwrap()
+        .changed
+        .into_iter()
+        .find(|p| p.account.reference.eq_ignore_ascii_case(&worker))
+        .and_then(|p| p.anchor)
+        .expect("the worker's anchor");
+    // In Entra the worker has another sign-in name (the anchor names them), a guest is
+    // cloud-only.
+    let sim = Sim::start().await;
+    sim.seed(json!({ "users": [
+        { "userPrincipalName": upn("boss"), "displayName": format!("Boss {id}") },
+        { "userPrincipalName": upn("nextboss"), "displayName": format!("Nextboss {id}") },
+        { "userPrincipalName": format!("w{id}@contoso.onmicrosoft.test"),
+          "displayName": format!("Worker {id}"), "manager": upn("boss"),
+          "department": "Cloud sales", "onPremisesImmutableId": anchor },
+        { "userPrincipalName": format!("pat{id}_fabrikam.test#EXT#@contoso.test"),
+          "displayName": "Pat", "userType": "Guest" },
+    ] }))
+    .await;
+    let mut connectors = Connectors::default();
+    connectors.insert(AD, Arc::new(ad));
+    connectors.insert(CLOUD, Arc::new(sim.connector()));
+    sources(&pool, &[(AD, "ldap"), (CLOUD, "graph")], 10_000).await;
+
+    let first = people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    assert!(first.complete, "the first pass is complete");
+    assert!(first.created >= 3, "{first:?}");
+    let cloud = people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+    assert!(cloud.complete);
+    assert_eq!(
+        cloud.created, 1,
+        "only the guest is new: the others are AD's people (by anchor, by name): {cloud:?}"
+    );
+    let w = person(&pool, &upn("worker")).await;
+    let b = person(&pool, &upn("boss")).await;
+    assert_eq!(w.accounts, 2, "one person with an account in each");
+    assert!(
+        w.tenant.is_some(),
+        "Entra gave the AD person their identity"
+    );
+    assert_eq!(w.manager, Some(b.id));
+    assert_eq!(
+        w.department.as_deref(),
+        Some("Sales"),
+        "AD comes first and describes them"
+    );
+    let pat = person(&pool, &format!("pat{id}_fabrikam.test#EXT#@contoso.test")).await;
+    assert_eq!(pat.kind, "guest");
+
+    // A new manager and department in AD: the next pass is incremental and sees them.
+    replace(
+        &mut admin,
+        &worker,
+        &[("manager", &next), ("department", "Marketing")],
+    )
+    .await;
+    let second = people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    assert!(!second.complete, "incremental after the first pass");
+    let w = person(&pool, &upn("worker")).await;
+    let n = person(&pool, &upn("nextboss")).await;
+    assert_eq!(w.manager, Some(n.id));
+    assert_eq!(w.department.as_deref(), Some("Marketing"));
+    let changed = events(&pool, "person.changed", w.id).await;
+    let last = changed.last().expect("the change is in the trail");
+    assert_eq!(
+        last["manager"],
+        json!([format!("Boss {id}"), format!("Nextboss {id}")])
+    );
+    assert_eq!(last["department"], json!(["Sales", "Marketing"]));
+
+    // Disabled in AD: they have left.
+    replace(&mut admin, &worker, &[("userAccountControl", "546")]).await;
+    people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    let w = person(&pool, &upn("worker")).await;
+    assert!(w.left_at.is_some(), "{w:?}");
+    assert_eq!(w.status, "disabled", "barred from the portal");
+    let left = events(&pool, "person.left", w.id).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["why"], "disabled");
+    assert_eq!(left[0]["connector"], AD);
+}
+
+/// The issue's offboarding test: leases in AD (Samba) and in Entra (a group, a Team, an Entra
+/// role); the person is disabled at the source; within a minute of the sync every lease is
+/// gone in every system, read back; the pending request is withdrawn, the approval waiting on
+/// them goes to their manager, and the trail says offboarding.
+#[sqlx::test]
+async fn a_leaver_loses_every_lease_everywhere(pool: PgPool) {
+    let dir = samba();
+    let mut admin = dir.admin().await;
+    let id = unique();
+    let leaver_upn = format!("leaver.{id}@contoso.test");
+    let manager_upn = format!("lead.{id}@contoso.test");
+    let asker_upn = format!("asker.{id}@contoso.test");
+    let dn = dir
+        .add_user(&mut admin, &format!("Leaver {id}"), &leaver_upn, None, None)
+        .await;
+    let group = dir
+        .add_group(&mut admin, &format!("Offboard {id}"), &[])
+        .await;
+    dir.wait_for(&mut admin, &dn).await;
+
+    let sim = Sim::start().await;
+    sim.config(json!({ "pim_minimum_active_minutes": 0 })).await;
+    let ids = sim
+        .seed(json!({
+            "users": [
+                { "userPrincipalName": manager_upn, "displayName": "Lead" },
+                { "userPrincipalName": asker_upn, "displayName": "Asker" },
+                { "userPrincipalName": leaver_upn, "displayName": format!("Leaver {id}"),
+                  "manager": manager_upn },
+            ],
+            "groups": [
+                { "displayName": "Falcon", "securityEnabled": true, "mailEnabled": false },
+                { "displayName": "Falcon team", "team": true },
+            ],
+        }))
+        .await;
+    let leaver_id = ids["users"][&leaver_upn].as_str().unwrap().to_lowercase();
+    let entra_group = ids["groups"]["Falcon"].as_str().unwrap().to_string();
+    let team = ids["groups"]["Falcon team"].as_str().unwrap().to_string();
+
+    let mut connectors = Connectors::default();
+    connectors.insert(AD, Arc::new(dir.connector()));
+    connectors.insert(CLOUD, Arc::new(sim.connector()));
+    sources(&pool, &[(CLOUD, "graph")], 10).await;
+    let leaver = seed::principal(&pool, &leaver_upn, &format!("Leaver {id}")).await;
+    let asker = seed::principal(&pool, &asker_upn, "Asker").await;
+    let entries = [
+        seed::entitlement(&pool, AD, &group).await,
+        seed::entitlement_on(
+            &pool,
+            CLOUD,
+            "graph",
+            json!({ "kind": "entra_group" }),
+            &entra_group,
+        )
+        .await,
+        seed::entitlement_on(
+            &pool,
+            CLOUD,
+            "graph",
+            json!({ "kind": "team", "role": "member" }),
+            &team,
+        )
+        .await,
+        seed::entitlement_on(
+            &pool,
+            CLOUD,
+            "graph",
+            json!({ "kind": "entra_role", "directory_scope": "/" }),
+            HELPDESK,
+        )
+        .await,
+    ];
+    let start = Utc::now() + TimeDelta::milliseconds(300);
+    let mut grants = Vec::new();
+    for entry in entries {
+        grants.push(seed::grant(&pool, leaver, entry, start, start + TimeDelta::hours(1)).await);
+    }
+    let engine = Running::start(&pool, connectors.clone(), Duration::from_secs(30));
+    eventually(Duration::from_secs(30), "every lease active", || async {
+        seed::count(&pool, "select count(*) from grants where state = 'active'").await == 4
+    })
+    .await;
+    assert!(dir.is_member(&mut admin, &group, &dn).await);
+    // A request of the leaver's, and one of someone else's that waits on the leaver's decision.
+    let pending = request(&pool, leaver, entries[0], &[]).await;
+    let waiting = request(&pool, asker, entries[0], &[&leaver_upn]).await;
+
+    let first = people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+    assert_eq!(first.left, 0, "{first:?}");
+    sim.change_user(&leaver_upn, json!({ "accountEnabled": false }))
+        .await;
+    let synced_at = std::time::Instant::now();
+    let second = people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            second.left,
+            second.leases_ended,
+            second.requests_withdrawn,
+            second.approvals_rerouted
+        ),
+        (1, 4, 1, 1),
+        "{second:?}"
+    );
+    eventually(
+        Duration::from_secs(60),
+        "every lease removed and read back",
+        || async {
+            seed::count(
+                &pool,
+                "select count(*) from grants where state = 'revoked' and removal = 'verified' \
+             and revoke_reason = 'offboarding'",
+            )
+            .await
+                == 4
+        },
+    )
+    .await;
+    assert!(synced_at.elapsed() < Duration::from_secs(60));
+    engine.shut_down().await;
+
+    // Gone in every system, as each system answers now.
+    assert!(!dir.is_member(&mut admin, &group, &dn).await, "AD group");
+    assert!(
+        !sim.members(&entra_group).await.contains(&leaver_id),
+        "Entra group"
+    );
+    assert!(!sim.members(&team).await.contains(&leaver_id), "Team");
+    let graph = sim.connector();
+    let role = Access::EntraRole {
+        directory_scope: "/".into(),
+    };
+    assert!(
+        graph
+            .holding(&role, HELPDESK, std::slice::from_ref(&leaver_id))
+            .await
+            .unwrap()
+            .is_empty(),
+        "Entra role"
+    );
+    let state = |request: Uuid| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("select state from access_requests where id = $1")
+                .bind(request)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(state(pending).await, "cancelled");
+    assert_eq!(
+        state(waiting).await,
+        "pending",
+        "someone else's request goes on"
+    );
+    let approvers: Vec<String> =
+        sqlx::query_scalar("select approver_upn from request_approvers where request_id = $1")
+            .bind(waiting)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        approvers,
+        vec![manager_upn.to_lowercase()],
+        "their manager decides instead"
+    );
+    for grant in &grants {
+        assert_eq!(seed::events(&pool, *grant, "grant.offboarded").await, 1);
+        assert_eq!(seed::events(&pool, *grant, "grant.revoked").await, 1);
+    }
+    assert_eq!(events(&pool, "person.left", leaver).await.len(), 1);
+    let withdrawn: i64 = sqlx::query_scalar(
+        "select count(*) from audit_events where action = 'request.withdrawn' and request_id = $1",
+    )
+    .bind(pending)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(withdrawn, 1);
+    let rerouted: Value = sqlx::query_scalar(
+        "select details from audit_events where action = 'request.approval_rerouted' and request_id = $1",
+    )
+    .bind(waiting)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rerouted["to"], manager_upn.to_lowercase());
+}
+
+/// A pending request of `who` for `entitlement`, waiting on `approvers` in its one stage.
+async fn request(pool: &PgPool, who: Uuid, entitlement: Uuid, approvers: &[&str]) -> Uuid {
+    let id: Uuid = sqlx::query_scalar(
+        "insert into access_requests (requester_id, beneficiary_id, entitlement_id, starts_at,
+                                      ends_at, justification, policy, expires_at, client_token)
+         values ($1, $1, $2, now(), now() + interval '1 hour', 'Quarter-end close',
+                 '{}', now() + interval '1 day', gen_random_uuid())
+         returning id",
+    )
+    .bind(who)
+    .bind(entitlement)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    for approver in approvers {
+        sqlx::query(
+            "insert into request_approvers (request_id, stage, approver_upn) values ($1, 0, lower($2))",
+        )
+        .bind(id)
+        .bind(approver)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    id
+}
+
+/// More leavers at once than the source allows: nothing is applied, the refusal is recorded
+/// and audited; forced by an administrator, it is applied.
+#[sqlx::test]
+async fn a_wave_of_leavers_waits_for_an_administrator(pool: PgPool) {
+    let sim = Sim::start().await;
+    let users: Vec<Value> = (0..3)
+        .map(|i| json!({ "userPrincipalName": format!("wave{i}@contoso.test") }))
+        .collect();
+    sim.seed(json!({ "users": users })).await;
+    let mut connectors = Connectors::default();
+    connectors.insert(CLOUD, Arc::new(sim.connector()));
+    sources(&pool, &[(CLOUD, "graph")], 1).await;
+    people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+    sim.delete_user("wave0@contoso.test").await;
+    sim.change_user("wave1@contoso.test", json!({ "accountEnabled": false }))
+        .await;
+
+    let refused = people_sync::pass(&pool, &connectors, CLOUD, false).await;
+    assert!(
+        matches!(refused, Err(SyncError::Refused { leavers: 2, max: 1 })),
+        "{refused:?}"
+    );
+    for i in 0..2 {
+        let p = person(&pool, &format!("wave{i}@contoso.test")).await;
+        assert!(
+            p.left_at.is_none() && p.status == "active",
+            "nothing applied: {p:?}"
+        );
+    }
+    let source = &stored::sources(&pool).await.unwrap()[0];
+    assert!(source.last_error.as_deref().unwrap().starts_with("refused"));
+    assert_eq!(
+        seed::count(
+            &pool,
+            "select count(*) from audit_events where action = 'people_sync.refused'"
+        )
+        .await,
+        1
+    );
+    // The cursor did not move: the forced pass sees the same changes.
+    let forced = people_sync::pass(&pool, &connectors, CLOUD, true)
+        .await
+        .unwrap();
+    assert_eq!(forced.left, 2, "{forced:?}");
+    let deleted = person(&pool, "wave0@contoso.test").await;
+    assert!(deleted.left_at.is_some());
+    assert_eq!(
+        events(&pool, "person.left", deleted.id).await[0]["why"],
+        "deleted"
+    );
+    assert!(person(&pool, "wave1@contoso.test").await.left_at.is_some());
+    assert!(person(&pool, "wave2@contoso.test").await.left_at.is_none());
+
+    // Unknown sources are named.
+    assert!(matches!(
+        people_sync::pass(&pool, &connectors, "nowhere", false).await,
+        Err(SyncError::NotASource(_))
+    ));
+}
+
+/// Manager approval asks the synced manager, whichever directory the entitlement lives in:
+/// the entitlement is an LDAP group (whose directory says Megan), Entra says Alex; after a
+/// change of manager in Entra and the next pass, Nestor.
+#[sqlx::test]
+async fn manager_approval_follows_the_synced_manager(pool: PgPool) {
+    let dir = openldap();
+    let mut ldap = dir.admin().await;
+    let megan = dir
+        .add_user(
+            &mut ldap,
+            "Megan Bowen",
+            "megan.bowen@contoso.test",
+            None,
+            Some("Sales"),
+        )
+        .await;
+    dir.add_user(
+        &mut ldap,
+        "Adele Vance",
+        "adele.vance@contoso.test",
+        Some(&megan),
+        Some("Finance"),
+    )
+    .await;
+    let sim = Sim::start().await;
+    sim.seed(json!({ "users": [
+        { "userPrincipalName": "alex.wilber@contoso.test", "displayName": "Alex Wilber" },
+        { "userPrincipalName": "nestor.wilke@contoso.test", "displayName": "Nestor Wilke" },
+        { "userPrincipalName": "megan.bowen@contoso.test", "displayName": "Megan Bowen" },
+        { "userPrincipalName": "adele.vance@contoso.test", "displayName": "Adele Vance",
+          "manager": "alex.wilber@contoso.test" },
+    ] }))
+    .await;
+    let rules = json!({
+        "name": "Manager approval",
+        "durations": { "default_minutes": 60, "max_minutes": 240 },
+        "stages": [{ "approvers": "manager" }]
+    });
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let group = dir
+            .add_group(&mut ldap, &format!("Synced manager {}", unique()), &[])
+            .await;
+        let entry = seed::entitlement_with(&pool, AD, &group, rules.clone(), &[]).await;
+        let key: String = sqlx::query_scalar("select key from entitlements where id = $1")
+            .bind(entry)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        keys.push(key);
+    }
+    let mut connectors = Connectors::default();
+    connectors.insert(AD, Arc::new(dir.connector()));
+    connectors.insert(CLOUD, Arc::new(sim.connector()));
+    sources(&pool, &[(CLOUD, "graph")], 10).await;
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        Options {
+            connectors: connectors.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let adele = app.person("adele").await;
+    people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+
+    let approvers = |request: Value| {
+        let pool = pool.clone();
+        async move {
+            let id: Uuid = request["request_id"].as_str().unwrap().parse().unwrap();
+            sqlx::query_scalar::<_, String>(
+                "select approver_upn from request_approvers where request_id = $1",
+            )
+            .bind(id)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let (status, body) = app.request(&adele, &keys[0], &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(approvers(body).await, vec!["alex.wilber@contoso.test"]);
+
+    sim.change_user(
+        "adele.vance@contoso.test",
+        json!({ "manager": "nestor.wilke@contoso.test" }),
+    )
+    .await;
+    let pass = people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+    assert!(!pass.complete && pass.changed >= 1, "{pass:?}");
+    let (status, body) = app.request(&adele, &keys[1], &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(approvers(body).await, vec!["nestor.wilke@contoso.test"]);
+}

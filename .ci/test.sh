@@ -28,7 +28,13 @@ for old in $(psql "$server/postgres" -Atqc "select datname from pg_database wher
 done
 e2e_db="leasegate_e2e_$$"
 psql "$server/postgres" -qc "create database $e2e_db" >/dev/null
-trap 'psql "$server/postgres" -qc "drop database if exists $e2e_db with (force)" >/dev/null 2>&1; stop_private_postgres' EXIT
+# Each browser stack makes a database of its own beside it (leasegate_e2e_<pid>_<pid>_<n>).
+drop_e2e_databases() {
+  for old in $(psql "$server/postgres" -Atqc "select datname from pg_database where datname like '$e2e_db%'"); do
+    psql "$server/postgres" -qc "drop database if exists \"$old\" with (force)" >/dev/null 2>&1
+  done
+}
+trap 'drop_e2e_databases; stop_private_postgres' EXIT
 # The portal runs as a role that may only append to the audit trail; the owner migrates.
 DATABASE_URL="$server/$e2e_db"
 use_portal_role

@@ -32,6 +32,8 @@ alter table principal_accounts
     add column enabled      boolean,
     add column guest        boolean not null default false,
     add column anchor       text,
+    -- When the directory stops the account by itself (AD's accountExpires).
+    add column expires_at   timestamptz,
     add column synced_at    timestamptz,
     -- Deleted at the source (or missing from a complete pass).
     add column gone_at      timestamptz;

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod governance;
 pub mod me;
 pub mod my_access;
+pub mod people;
 pub mod requests;
 
 use crate::error::AppError;

@@ -5,9 +5,17 @@ use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::ui::layout::Layout;
 use crate::ui::pages::{
-    admin::AdminPage, approvals::ApprovalsPage, entitlement::EntitlementPage,
-    governance::GovernancePage, home::HomePage, my_access::MyAccessPage, not_found::NotFoundPage,
-    request_access::RequestAccessPage, signed_out::SignedOutPage, trail::TrailPage,
+    admin::AdminPage,
+    approvals::ApprovalsPage,
+    entitlement::EntitlementPage,
+    governance::GovernancePage,
+    home::HomePage,
+    my_access::MyAccessPage,
+    not_found::NotFoundPage,
+    people::{PeoplePage, PersonPage},
+    request_access::RequestAccessPage,
+    signed_out::SignedOutPage,
+    trail::TrailPage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -48,6 +56,8 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("governance") view=GovernancePage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("requests"), ParamSegment("id")) view=TrailPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("people")) view=PeoplePage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("people"), ParamSegment("id")) view=PersonPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("signed-out") view=SignedOutPage ssr=SsrMode::Async/>
                 </Routes>

@@ -341,6 +341,17 @@ pub fn hint_recent(count: i64) -> String {
 pub const HINT_DIRECTORY_UNAVAILABLE: &str =
     "Nested group membership could not be checked: the directory did not answer.";
 
+/// Why a lease ended, in words.
+pub fn revoke_reason(reason: &str) -> String {
+    match reason {
+        "expired" => "its end came".into(),
+        "returned" => "given back".into(),
+        "revoked" => "revoked by an administrator".into(),
+        "offboarding" => "the holder left".into(),
+        other => other.into(),
+    }
+}
+
 /// What a people sync pass did, in words: "complete pass: 7 people read, 1 new, 1 left (2
 /// leases ended)".
 pub fn people_sync_result(result: &Value) -> String {

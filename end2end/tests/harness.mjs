@@ -80,24 +80,47 @@ async function stopChildren(children) {
   children.length = 0;
 }
 
+let stacks = 0;
+
+/// A database of the stack's own, beside the one `make test` names: each stack provisions a
+/// new directory (new object GUIDs for the same people), which the people sync rightly takes
+/// for other accounts; sharing one database would make the people of the stack before leavers.
+function stackDatabase() {
+  const owner = process.env.LEASEGATE_MIGRATE_DATABASE_URL ?? process.env.DATABASE_URL;
+  const name = `${new URL(owner).pathname.slice(1)}_${process.pid}_${++stacks}`;
+  const on = (url, db) => { const u = new URL(url); u.pathname = `/${db}`; return u.href; };
+  const admin = on(owner, 'postgres');
+  execFileSync('psql', [admin, '-qc', `create database "${name}"`]);
+  const env = { DATABASE_URL: on(process.env.DATABASE_URL, name) };
+  if (process.env.LEASEGATE_MIGRATE_DATABASE_URL) {
+    env.LEASEGATE_MIGRATE_DATABASE_URL = on(process.env.LEASEGATE_MIGRATE_DATABASE_URL, name);
+  }
+  return {
+    env,
+    drop: () => execFileSync('psql', [admin, '-qc', `drop database if exists "${name}" with (force)`]),
+  };
+}
+
 export async function startStack() {
   const portalBin = process.env.PORTAL_BIN;
   assert.ok(portalBin, 'PORTAL_BIN must name the built portal binary (make test sets it)');
-  assert.ok(process.env.DATABASE_URL, 'DATABASE_URL must name an empty database for the browser tests');
+  assert.ok(process.env.DATABASE_URL, 'DATABASE_URL must name a database server for the browser tests');
   const children = [];
   const directoryDir = mkdtempSync(join(tmpdir(), 'leasegate-e2e-directory-'));
+  const database = stackDatabase();
   try {
-    return await startStackIn(portalBin, directoryDir, children);
+    return await startStackIn(portalBin, directoryDir, children, database);
   } catch (e) {
     // Nothing is left running after a failed start: a child left behind would keep the test
     // run alive (and a directory server would hold its ports) until CI's own timeout.
     await stopChildren(children);
     rmSync(directoryDir, { recursive: true, force: true });
+    database.drop();
     throw e;
   }
 }
 
-async function startStackIn(portalBin, directoryDir, children) {
+async function startStackIn(portalBin, directoryDir, children, database) {
   // The demo directory (Samba AD DC as root, else OpenLDAP) and its catalog.
   const directory = spawn('bash', [join(repo, 'end2end/directory/demo.sh'), directoryDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -160,6 +183,7 @@ async function startStackIn(portalBin, directoryDir, children) {
         cwd: repo,
         env: {
           ...process.env,
+          ...database.env,
           LEASEGATE_LISTEN: `127.0.0.1:${port}`,
           LEASEGATE_PUBLIC_URL: portalUrl,
           LEASEGATE_OIDC_ISSUER: `http://127.0.0.1:${idp.port}`,
@@ -204,6 +228,7 @@ async function startStackIn(portalBin, directoryDir, children) {
       await browser.close().catch(() => {});
       await stopChildren(children);
       rmSync(directoryDir, { recursive: true, force: true });
+      database.drop();
     },
   };
 }

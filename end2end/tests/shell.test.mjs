@@ -2,7 +2,7 @@
 // under the CSP, sign-out, and axe-core on every page visited.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertAccessible, hydrated, newPage, signInAt, startStack } from './harness.mjs';
+import { assertAccessible, eventually, hydrated, newPage, signInAt, startStack } from './harness.mjs';
 
 let stack;
 before(async () => { stack = await startStack(); });
@@ -84,6 +84,42 @@ for (const { who, role, opens, refused } of AREAS) {
     });
   });
 }
+
+describe('an auditor looking a person up', () => {
+  test('finds Adele with her accounts in AD and Entra, her manager and her history', async () => {
+    const page = await newPage(stack);
+    await page.goto(`${stack.base}/governance`);
+    await signInAt(page, stack, 'Irvin Sayers');
+    await hydrated(page);
+    await page.getByRole('link', { name: /^People: accounts/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'People' }).waitFor();
+    // The people sync reads both directories when the portal starts (and every minute): Adele
+    // has never signed in, and is known from them.
+    await eventually('Adele known from the directories', async () => {
+      await page.goto(`${stack.base}/governance/people?q=adele`);
+      await page.getByRole('heading', { level: 1, name: 'People' }).waitFor();
+      return (await page.getByRole('link', { name: 'Adele Vance' }).count()) === 1;
+    }, 60_000);
+    await hydrated(page);
+    await page.getByRole('searchbox', { name: 'Search people by name or sign-in name' }).fill('megan');
+    await page.getByRole('link', { name: 'Megan Bowen' }).waitFor();
+    await page.getByRole('searchbox', { name: 'Search people by name or sign-in name' }).fill('adele');
+    await page.getByRole('link', { name: 'Adele Vance' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Adele Vance' }).waitFor();
+    const adele = page.url();
+    await eventually('Adele described by both directories', async () => {
+      await page.goto(adele);
+      await page.getByRole('heading', { level: 1, name: 'Adele Vance' }).waitFor();
+      return (await page.getByRole('cell', { name: 'contoso-cloud' }).count()) === 1
+        && (await page.getByRole('cell', { name: 'contoso-ad' }).count()) === 1;
+    }, 60_000);
+    await hydrated(page);
+    await page.getByRole('link', { name: 'Megan Bowen' }).first().waitFor();
+    await page.getByRole('heading', { level: 2, name: 'History' }).waitFor();
+    await assertAccessible(page);
+    assert.deepEqual(page.problems, []);
+  });
+});
 
 describe('anyone', () => {
   test('gets a helpful 404 page', async () => {

@@ -13,6 +13,7 @@ use crate::error::AppError;
 pub struct LiveGrant {
     pub grant_id: Uuid,
     pub request_id: Option<Uuid>,
+    pub holder_id: Uuid,
     pub holder: String,
     pub entitlement: String,
     pub state: GrantState,

@@ -8,6 +8,7 @@ pub mod changes;
 pub mod decide;
 pub mod lifecycle;
 pub mod people;
+pub mod person;
 pub mod submit;
 pub mod views;
 

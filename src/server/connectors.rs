@@ -46,6 +46,9 @@ pub struct DirectoryPerson {
     /// base64 (its bytes as stored), which Entra keeps as a synced user's
     /// `onPremisesImmutableId`.
     pub anchor: Option<String>,
+    /// When the directory itself stops the account (AD's `accountExpires`): the person leaves
+    /// then, although nothing in the directory changes at that moment.
+    pub leaves_at: Option<DateTime<Utc>>,
 }
 
 /// One pass of the people sync: who changed since the cursor, who is gone, and where the next

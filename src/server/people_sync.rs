@@ -243,6 +243,7 @@ async fn apply(
     };
     outcome.gone = gone.len();
     touched.extend(gone.iter().map(|(principal, _)| *principal));
+    touched.extend(people::expired_on(tx, source.connector_id).await?);
     let touched: Vec<Uuid> = touched.into_iter().collect();
 
     // Described only once every account of the pass is stored, so a manager read later in the

@@ -5,6 +5,7 @@ pub mod governance;
 pub mod home;
 pub mod my_access;
 pub mod not_found;
+pub mod people;
 pub mod request_access;
 pub mod signed_out;
 pub mod trail;

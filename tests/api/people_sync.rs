@@ -250,6 +250,32 @@ async fn people_in_ad_and_entra_are_one_person_and_their_changes_follow(pool: Pg
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["why"], "disabled");
     assert_eq!(left[0]["connector"], AD);
+
+    // A leave date: AD stops the account at its `accountExpires`, and nothing an incremental
+    // pass lists changes then; the sync checks the dates it keeps.
+    let temp = dir
+        .add_user(&mut admin, &format!("Temp {id}"), &upn("temp"), None, None)
+        .await;
+    dir.wait_for(&mut admin, &temp).await;
+    let ends = Utc::now() + TimeDelta::seconds(3);
+    let ticks = (ends.timestamp() + 11_644_473_600) * 10_000_000;
+    replace(&mut admin, &temp, &[("accountExpires", &ticks.to_string())]).await;
+    people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    assert!(person(&pool, &upn("temp")).await.left_at.is_none());
+    tokio::time::sleep((ends - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(1))
+        .await;
+    let later = people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    assert!(!later.complete);
+    let t = person(&pool, &upn("temp")).await;
+    assert!(t.left_at.is_some(), "{t:?}");
+    assert_eq!(
+        events(&pool, "person.left", t.id).await[0]["why"],
+        "expired"
+    );
 }
 
 /// The offboarding test: leases in AD (Samba) and in Entra (a group, a Team, an Entra
@@ -632,4 +658,82 @@ async fn manager_approval_follows_the_synced_manager(pool: PgPool) {
     let (status, body) = app.request(&adele, &keys[1], &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(approvers(body).await, vec!["nestor.wilke@contoso.test"]);
+
+    // The person page, for auditors and administrators only.
+    let (status, _) = app
+        .call(&adele, "governance/people", &[("query", "adele")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not for employees");
+    let irvin = app.person("irvin").await;
+    let (status, list) = app
+        .call(&irvin, "governance/people", &[("query", "ADELE")])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let found = list.as_array().unwrap();
+    assert_eq!(found.len(), 1, "{list}");
+    let id = found[0]["id"].as_str().unwrap().to_string();
+    let (status, _) = app
+        .call(&adele, "governance/person", &[("person_id", &id)])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, detail) = app
+        .call(&irvin, "governance/person", &[("person_id", &id)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(
+        detail["managers"][0]["display_name"], "Nestor Wilke",
+        "{detail}"
+    );
+    assert_eq!(detail["person"]["standing"], "Active");
+    let connectors: Vec<&str> = detail["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["connector"].as_str())
+        .collect();
+    assert!(connectors.contains(&CLOUD), "{detail}");
+    assert!(
+        detail["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "person.changed"),
+        "the change of manager is in their history: {detail}"
+    );
+    let (status, _) = app
+        .call(
+            &irvin,
+            "governance/person",
+            &[("person_id", &Uuid::new_v4().to_string())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A pass on demand: administrators only, named sources only.
+    let sync = [("connector", CLOUD), ("force", "false")];
+    for who in [&adele, &irvin] {
+        let (status, _) = app.call(who, "admin/people-sync", &sync).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    assert!(
+        stored::sources(&pool).await.unwrap()[0]
+            .requested_at
+            .is_none()
+    );
+    let nestor = app.person("nestor").await;
+    let (status, body) = app.call(&nestor, "admin/people-sync", &sync).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        stored::sources(&pool).await.unwrap()[0]
+            .requested_at
+            .is_some()
+    );
+    let (status, body) = app
+        .call(
+            &nestor,
+            "admin/people-sync",
+            &[("connector", "nowhere"), ("force", "false")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }

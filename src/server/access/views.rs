@@ -129,7 +129,7 @@ pub async fn inbox(state: &AppState, caller: &SessionUser) -> Result<Inbox, AppE
     Ok(Inbox { waiting, decided })
 }
 
-fn event_view(e: audit::Event) -> EventView {
+pub(crate) fn event_view(e: audit::Event) -> EventView {
     EventView {
         position: e.position,
         occurred_at: e.occurred_at,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
@@ -485,7 +486,12 @@ fn to_target(entry: SearchEntry) -> Target {
 }
 
 /// What the people sync reads of a person besides the account's attributes.
-const PERSON_EXTRA_ATTRS: [&str; 3] = ["title", "uSNChanged", "mS-DS-ConsistencyGuid"];
+const PERSON_EXTRA_ATTRS: [&str; 4] = [
+    "title",
+    "uSNChanged",
+    "mS-DS-ConsistencyGuid",
+    "accountExpires",
+];
 
 /// Where an Active Directory people pass left off: the domain controller's database
 /// (`invocationId`, which changes when it is restored from a backup) and its
@@ -594,14 +600,27 @@ impl LdapDirectory {
         let anchor = guid_bytes(&entry, "mS-DS-ConsistencyGuid")
             .or_else(|| guid_bytes(&entry, "objectGUID"))
             .map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes));
+        let leaves_at = first_value(&entry, "accountExpires").and_then(|v| account_expires(&v));
         DirectoryPerson {
             account: self.to_account(entry),
             mail,
             job_title,
             guest: false,
             anchor,
+            leaves_at,
         }
     }
+}
+
+/// AD's `accountExpires`: 100-nanosecond intervals since 1601-01-01 UTC; 0 and the largest
+/// value mean never (MS-ADA1 2.12; the Users and Computers console writes both).
+fn account_expires(value: &str) -> Option<DateTime<Utc>> {
+    const SECONDS_1601_TO_1970: i64 = 11_644_473_600;
+    let ticks: i64 = value.trim().parse().ok()?;
+    if ticks <= 0 || ticks == i64::MAX {
+        return None;
+    }
+    DateTime::from_timestamp(ticks / 10_000_000 - SECONDS_1601_TO_1970, 0)
 }
 
 fn person_attrs() -> Vec<&'static str> {
@@ -1022,6 +1041,17 @@ fn client_config_with_ca(path: &str) -> Result<rustls::ClientConfig, ConnectorEr
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn account_expiry_is_read_from_windows_ticks() {
+        assert_eq!(super::account_expires("0"), None);
+        assert_eq!(super::account_expires("9223372036854775807"), None);
+        assert_eq!(super::account_expires("never"), None);
+        assert_eq!(
+            super::account_expires("133800000000000000").map(|t| t.to_rfc3339()),
+            Some("2024-12-30T02:40:00+00:00".to_string())
+        );
+    }
+
     use super::*;
     use std::collections::HashMap;
 

@@ -103,6 +103,29 @@ pub async fn trail_of_request(
     .await
 }
 
+/// The newest events about a person (as subject), newest first.
+pub async fn about_principal(
+    conn: &mut PgConnection,
+    principal: Uuid,
+    limit: i64,
+) -> Result<Vec<Event>, sqlx::Error> {
+    sqlx::query_as!(
+        Event,
+        r#"
+        select position, occurred_at as "occurred_at: DateTime<Utc>", actor_label, action, request_id, grant_id, details,
+               encode(hash, 'hex') as "hash_hex!"
+          from audit_events
+         where subject_id = $1
+         order by position desc
+         limit $2
+        "#,
+        principal,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// The newest events, newest first.
 pub async fn recent(conn: &mut PgConnection, limit: i64) -> Result<Vec<Event>, sqlx::Error> {
     sqlx::query_as!(

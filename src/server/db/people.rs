@@ -331,15 +331,17 @@ pub async fn put_account(
         r#"
         insert into principal_accounts (principal_id, connector_id, account_ref, account_id,
                                         manager_ref, upn, display_name, department, job_title,
-                                        mail, enabled, guest, anchor, synced_at, gone_at)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), null)
+                                        mail, enabled, guest, anchor, expires_at, synced_at,
+                                        gone_at)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now(), null)
         on conflict (principal_id, connector_id) do update
            set account_ref = excluded.account_ref, account_id = excluded.account_id,
                manager_ref = excluded.manager_ref, upn = excluded.upn,
                display_name = excluded.display_name, department = excluded.department,
                job_title = excluded.job_title, mail = excluded.mail,
                enabled = excluded.enabled, guest = excluded.guest, anchor = excluded.anchor,
-               synced_at = now(), gone_at = null, resolved_at = now()
+               expires_at = excluded.expires_at, synced_at = now(), gone_at = null,
+               resolved_at = now()
         "#,
         principal,
         connector,
@@ -354,6 +356,7 @@ pub async fn put_account(
         account.enabled,
         person.guest,
         person.anchor,
+        person.leaves_at as Option<DateTime<Utc>>,
     )
     .execute(conn)
     .await?;
@@ -376,10 +379,12 @@ impl Described {
 
 /// Describes the person from their account on the first source (by precedence) that still
 /// has it: name, department, job title, kind, anchor, and the manager, whose account there is
-/// resolved to the person it belongs to. Returns what changed.
+/// resolved to the person it belongs to. Returns what changed (nothing for a first
+/// description).
 pub async fn describe(conn: &mut PgConnection, principal: Uuid) -> Result<Described, sqlx::Error> {
     let before = sqlx::query!(
-        "select department, job_title, manager_id from principals where id = $1 for update",
+        r#"select department, job_title, manager_id, synced_at is not null as "described!"
+             from principals where id = $1 for update"#,
         principal
     )
     .fetch_one(&mut *conn)
@@ -422,6 +427,10 @@ pub async fn describe(conn: &mut PgConnection, principal: Uuid) -> Result<Descri
     let Some(after) = after else {
         return Ok(Described::default());
     };
+    // A first description is not a change.
+    if !before.described {
+        return Ok(Described::default());
+    }
     let changed = |a: &Option<String>, b: &Option<String>| (a != b).then(|| (a.clone(), b.clone()));
     Ok(Described {
         department: changed(&before.department, &after.department),
@@ -482,14 +491,16 @@ pub async fn leavers(conn: &mut PgConnection, people: &[Uuid]) -> Result<Vec<Lea
         select distinct on (p.id)
                p.id as "principal_id!", p.upn as "upn!", p.display_name as "display_name!",
                c.name as "connector!", pa.account_ref as "account!",
-               case when pa.gone_at is not null then 'deleted' else 'disabled' end as "why!",
+               case when pa.gone_at is not null then 'deleted'
+                    when pa.enabled = false then 'disabled' else 'expired' end as "why!",
                p.manager_id
           from principals p
           join principal_accounts pa on pa.principal_id = p.id
           join people_sources s on s.connector_id = pa.connector_id and s.enabled
           join connectors c on c.id = pa.connector_id
          where p.id = any($1) and p.left_at is null
-           and pa.synced_at is not null and (pa.gone_at is not null or pa.enabled = false)
+           and pa.synced_at is not null
+           and (pa.gone_at is not null or pa.enabled = false or pa.expires_at <= now())
          order by p.id, s.precedence
         "#,
         people
@@ -507,9 +518,29 @@ pub async fn returners(conn: &mut PgConnection, people: &[Uuid]) -> Result<Vec<U
            and not exists (select 1 from principal_accounts pa
                             join people_sources s on s.connector_id = pa.connector_id and s.enabled
                             where pa.principal_id = p.id and pa.synced_at is not null
-                              and (pa.gone_at is not null or pa.enabled = false))
+                              and (pa.gone_at is not null or pa.enabled = false
+                                   or pa.expires_at <= now()))
         "#,
         people
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// People not yet offboarded whose account on `connector` expired by the directory's own rule
+/// (nothing in the directory changes then, so an incremental pass would not list them).
+pub async fn expired_on(
+    conn: &mut PgConnection,
+    connector: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        select distinct pa.principal_id
+          from principal_accounts pa join principals p on p.id = pa.principal_id
+         where pa.connector_id = $1 and pa.expires_at <= now() and pa.gone_at is null
+           and p.left_at is null
+        "#,
+        connector
     )
     .fetch_all(conn)
     .await
@@ -736,5 +767,178 @@ pub async fn display_name(
         principal
     )
     .fetch_optional(conn)
+    .await
+}
+
+/// A person as the people pages list them.
+pub struct Listed {
+    pub id: Uuid,
+    pub display_name: String,
+    pub upn: String,
+    pub department: Option<String>,
+    pub job_title: Option<String>,
+    pub status: String,
+    pub left_at: Option<DateTime<Utc>>,
+    pub kind: String,
+    pub live_leases: i64,
+    pub synced_at: Option<DateTime<Utc>>,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
+/// People whose name or sign-in name contains `query` (case-insensitive), by name.
+pub async fn find(pool: &PgPool, query: &str, limit: i64) -> Result<Vec<Listed>, sqlx::Error> {
+    let pattern = format!(
+        "%{}%",
+        query
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    sqlx::query_as!(
+        Listed,
+        r#"
+        select p.id, p.display_name, p.upn, p.department, p.job_title, p.status,
+               p.left_at as "left_at: DateTime<Utc>", p.kind,
+               (select count(*) from grants g
+                 where g.principal_id = p.id and g.state in ('scheduled', 'active', 'revoking'))
+                 as "live_leases!",
+               p.synced_at as "synced_at: DateTime<Utc>",
+               p.last_sign_in_at as "last_sign_in_at: DateTime<Utc>"
+          from principals p
+         where lower(p.display_name) like $1 or lower(p.upn) like $1
+         order by p.display_name, p.upn
+         limit $2
+        "#,
+        pattern,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn listed(pool: &PgPool, principal: Uuid) -> Result<Option<Listed>, sqlx::Error> {
+    sqlx::query_as!(
+        Listed,
+        r#"
+        select p.id, p.display_name, p.upn, p.department, p.job_title, p.status,
+               p.left_at as "left_at: DateTime<Utc>", p.kind,
+               (select count(*) from grants g
+                 where g.principal_id = p.id and g.state in ('scheduled', 'active', 'revoking'))
+                 as "live_leases!",
+               p.synced_at as "synced_at: DateTime<Utc>",
+               p.last_sign_in_at as "last_sign_in_at: DateTime<Utc>"
+          from principals p
+         where p.id = $1
+        "#,
+        principal
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// An account of a person, with its connector's name.
+pub struct AccountRow {
+    pub connector: String,
+    pub account_ref: String,
+    pub account_id: Option<String>,
+    pub upn: Option<String>,
+    pub enabled: Option<bool>,
+    pub gone_at: Option<DateTime<Utc>>,
+    pub synced_at: Option<DateTime<Utc>>,
+}
+
+pub async fn accounts_of(pool: &PgPool, principal: Uuid) -> Result<Vec<AccountRow>, sqlx::Error> {
+    sqlx::query_as!(
+        AccountRow,
+        r#"
+        select c.name as connector, pa.account_ref, pa.account_id, pa.upn, pa.enabled,
+               pa.gone_at as "gone_at: DateTime<Utc>", pa.synced_at as "synced_at: DateTime<Utc>"
+          from principal_accounts pa join connectors c on c.id = pa.connector_id
+         where pa.principal_id = $1
+         order by c.name
+        "#,
+        principal
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// The person's manager, the manager's manager, and so on: at most `depth`, stopping at a
+/// loop. Nearest first.
+pub async fn manager_chain(
+    pool: &PgPool,
+    principal: Uuid,
+    depth: i32,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        with recursive chain (id, display_name, manager_id, level, seen) as (
+            select m.id, m.display_name, m.manager_id, 1, array[p.id, m.id]
+              from principals p join principals m on m.id = p.manager_id
+             where p.id = $1
+            union all
+            select m.id, m.display_name, m.manager_id, c.level + 1, c.seen || m.id
+              from chain c join principals m on m.id = c.manager_id
+             where c.level < $2 and not (m.id = any(c.seen))
+        )
+        select id as "id!", display_name as "display_name!" from chain order by level
+        "#,
+        principal,
+        depth
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.display_name)).collect())
+}
+
+pub async fn reports_of(
+    pool: &PgPool,
+    principal: Uuid,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "select id, display_name from principals where manager_id = $1 order by display_name",
+        principal
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.display_name)).collect())
+}
+
+/// A lease of the person's, live or past.
+pub struct LeaseRow {
+    pub id: Uuid,
+    pub request_id: Option<Uuid>,
+    pub entitlement: String,
+    pub state: crate::domain::grant::GrantState,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub revoke_reason: Option<String>,
+}
+
+/// Live leases first (by end), then the most recent others; at most `limit`.
+pub async fn leases_of(
+    pool: &PgPool,
+    principal: Uuid,
+    limit: i64,
+) -> Result<Vec<LeaseRow>, sqlx::Error> {
+    sqlx::query_as!(
+        LeaseRow,
+        r#"
+        select g.id, g.request_id, e.name as entitlement,
+               g.state as "state: crate::domain::grant::GrantState",
+               g.starts_at as "starts_at: DateTime<Utc>", g.ends_at as "ends_at: DateTime<Utc>",
+               g.revoke_reason::text as revoke_reason
+          from grants g join entitlements e on e.id = g.entitlement_id
+         where g.principal_id = $1
+         order by g.state in ('scheduled', 'active', 'revoking') desc,
+                  case when g.state in ('scheduled', 'active', 'revoking') then g.ends_at end,
+                  g.starts_at desc
+         limit $2
+        "#,
+        principal,
+        limit
+    )
+    .fetch_all(pool)
     .await
 }

@@ -227,7 +227,8 @@ pub async fn held(pool: &PgPool) -> Result<Vec<LiveGrant>, sqlx::Error> {
     sqlx::query_as!(
         LiveGrant,
         r#"
-        select g.id as grant_id, g.request_id, p.display_name as holder, e.name as entitlement,
+        select g.id as grant_id, g.request_id, p.id as holder_id, p.display_name as holder,
+               e.name as entitlement,
                g.state as "state: GrantState",
                g.starts_at as "starts_at: DateTime<Utc>", g.ends_at as "ends_at: DateTime<Utc>",
                g.overdue_since as "overdue_since: DateTime<Utc>", g.last_error

@@ -344,7 +344,8 @@ fn PeopleSync(sources: Vec<PeopleSourceView>, action: ServerAction<SyncPeople>) 
             <table class="table">
                 <thead><tr>
                     <th scope="col">{labels().people_source}</th><th scope="col">{labels().last_pass}</th>
-                    <th scope="col">{labels().last_complete_pass}</th><th scope="col">{labels().last_result}</th><th scope="col"></th>
+                    <th scope="col">{labels().last_complete_pass}</th><th scope="col">{labels().last_result}</th>
+                    <th scope="col"><span class="visually-hidden">{labels().people_sync_actions}</span></th>
                 </tr></thead>
                 <tbody>
                     {sources.into_iter().map(|s| {

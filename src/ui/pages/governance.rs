@@ -64,6 +64,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
             <div class="card tile"><p class="stat">{pending_requests}</p><p>{labels().pending_requests}</p></div>
         </div>
         <VerifyTrail/>
+        <p><a href="/governance/people">{labels().open_people}</a></p>
         <section aria-labelledby="live-title">
             <h2 id="live-title">{labels().live_leases}</h2>
             {if live.is_empty() {
@@ -81,7 +82,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
                                 let row_class = if g.overdue_since.is_some() { "overdue" } else { "" };
                                 view! {
                                     <tr class=row_class>
-                                        <td>{g.holder}</td>
+                                        <td><a href=format!("/governance/people/{}", g.holder_id)>{g.holder}</a></td>
                                         <td>{g.entitlement}</td>
                                         <td>
                                             <StatePill state/>

@@ -83,7 +83,7 @@ pub fn RequestAccessPage() -> impl IntoView {
 }
 
 /// Percent-encodes a query value.
-fn url_escape(value: &str) -> String {
+pub(crate) fn url_escape(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

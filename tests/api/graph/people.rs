@@ -107,3 +107,18 @@ async fn entra_people_are_synced_by_delta_rounds() {
         "delta ignores $expand; manager is selected instead: {deltas:?}"
     );
 }
+
+/// A cursor from another Graph address (the connector was repointed) is not followed: the
+/// pass starts over, complete.
+#[tokio::test]
+async fn a_cursor_from_another_address_starts_over() {
+    let sim = Sim::start().await;
+    sim.seed(json!({ "users": [{ "userPrincipalName": "megan@contoso.test" }] }))
+        .await;
+    let graph = sim.connector();
+    let elsewhere = "http://127.0.0.1:9/v1.0/users/delta?$deltatoken=abc";
+    let pass = graph.people(Some(elsewhere)).await.unwrap();
+    assert!(pass.complete);
+    assert_eq!(pass.changed.len(), 1);
+    assert!(pass.cursor.starts_with(&sim.base), "{}", pass.cursor);
+}

@@ -38,6 +38,8 @@ fn to_person(user: &Value) -> Option<DirectoryPerson> {
         job_title: user["jobTitle"].as_str().map(str::to_string),
         guest: user["userType"].as_str() == Some("Guest"),
         anchor: user["onPremisesImmutableId"].as_str().map(str::to_string),
+        // `employeeLeaveDateTime` needs User-LifeCycleInfo.Read.All: not read yet.
+        leaves_at: None,
     })
 }
 
@@ -47,6 +49,9 @@ impl GraphTenant {
         cursor: Option<&str>,
     ) -> Result<PeoplePass, ConnectorError> {
         let first = self.url(&format!("/users/delta?$select={DELTA_FIELDS}"));
+        // A cursor is Graph's deltaLink, an absolute URL: one from another Graph address (the
+        // connector repointed) is not followed, and a complete pass starts.
+        let cursor = cursor.filter(|link| link.starts_with(&self.url("/users/delta")));
         let (round, complete) = match cursor {
             Some(link) => match self.delta_round(link).await? {
                 Some(round) => (round, false),

@@ -184,6 +184,7 @@ pub struct Labels {
     pub no_leases: &'static str,
     pub lease_from: &'static str,
     pub lease_until: &'static str,
+    pub person_no_history: &'static str,
     pub open_people: &'static str,
     pub people_sync: &'static str,
     pub people_sync_intro: &'static str,
@@ -418,6 +419,7 @@ pub const EN: Labels = Labels {
     no_leases: "No leases.",
     lease_from: "From",
     lease_until: "Until",
+    person_no_history: "Nothing about them is in the trail yet.",
     open_people: "People: accounts, managers, leases and history of each person",
     people_sync: "People sync",
     people_sync_intro: "Managers, departments and who left, read from these directories in this \

@@ -223,7 +223,11 @@ fn PersonView(detail: PersonDetail) -> impl IntoView {
         </section>
         <section aria-labelledby="history-title">
             <h2 id="history-title">{labels().history}</h2>
-            <Events events/>
+            {if events.is_empty() {
+                view! { <p>{labels().person_no_history}</p> }.into_any()
+            } else {
+                view! { <Events events/> }.into_any()
+            }}
         </section>
     }
 }

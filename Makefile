@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test setup lint sqlx-prepare release bench bench-load bench-graph
+.PHONY: help run test setup lint sqlx-prepare release bench bench-load bench-graph bench-people
 
 help:
 	@echo "make run    - run the portal with its demo (PostgreSQL, identity provider) on http://127.0.0.1:3000"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench  - removal lag and burst clearing against a real directory (docs/benchmarks.md)"
 	@echo "make bench-load - 200 signed-in people over HTTP, healthy and slow directory (docs/benchmarks.md)"
 	@echo "make bench-graph - Entra group leases through the Graph simulator, 80 ms per call, Microsoft's throttling (docs/benchmarks.md)"
+	@echo "make bench-people - people sync passes for 10,000 people through the Graph simulator (docs/benchmarks.md)"
 
 run:
 	@bash .ci/demo.sh
@@ -45,3 +46,7 @@ bench-load:
 # Entra group leases through the Graph simulator: 80 ms per call, Microsoft's throttling budgets.
 bench-graph:
 	@bash .ci/bench.sh graph
+
+# People sync passes for a 10,000-person tenant through the Graph simulator.
+bench-people:
+	@bash .ci/bench.sh people

@@ -20,6 +20,7 @@ alter table principals
     add column left_at    timestamptz;
 
 create unique index principals_anchor on principals (anchor) where anchor is not null;
+create index principals_identity_lower on principals (lower(tenant_id), lower(object_id));
 create index principals_manager on principals (manager_id) where manager_id is not null;
 
 -- Each account as its directory last described it.

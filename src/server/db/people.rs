@@ -204,15 +204,34 @@ pub async fn known_account(
     stable_id: Option<&str>,
     reference: &str,
 ) -> Result<Option<Known>, sqlx::Error> {
+    // Two indexed lookups, not one `or` (which read the whole table for every person).
+    if let Some(id) = stable_id {
+        let found = sqlx::query_as!(
+            Known,
+            r#"
+            select principal_id, enabled, gone_at is not null as "gone!"
+              from principal_accounts
+             where connector_id = $1 and account_id = $2
+             order by resolved_at desc
+             limit 1
+            "#,
+            connector,
+            id
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
     sqlx::query_as!(
         Known,
         r#"
         select principal_id, enabled, gone_at is not null as "gone!"
           from principal_accounts
-         where connector_id = $1
-           and (account_id = $2 or ($2::text is null or account_id is null)
-                and lower(account_ref) = lower($3))
-         order by account_id is null, resolved_at desc
+         where connector_id = $1 and lower(account_ref) = lower($3)
+           and ($2::text is null or account_id is null)
+         order by resolved_at desc
          limit 1
         "#,
         connector,
@@ -399,12 +418,21 @@ pub async fn describe(conn: &mut PgConnection, principal: Uuid) -> Result<Descri
              order by s.precedence
              limit 1
         ), manager as (
-            select m.principal_id
-              from source f
-              join principal_accounts m
-                on m.connector_id = f.connector_id and m.principal_id <> f.principal_id
-               and (m.account_id = f.manager_ref or lower(m.account_ref) = lower(f.manager_ref))
-             order by m.gone_at is not null, m.synced_at desc nulls last
+            select c.principal_id from (
+                select m.principal_id, m.gone_at, m.synced_at
+                  from source f
+                  join principal_accounts m
+                    on m.connector_id = f.connector_id and m.account_id = f.manager_ref
+                 where m.principal_id <> f.principal_id
+                union all
+                select m.principal_id, m.gone_at, m.synced_at
+                  from source f
+                  join principal_accounts m
+                    on m.connector_id = f.connector_id
+                   and lower(m.account_ref) = lower(f.manager_ref)
+                 where m.principal_id <> f.principal_id
+            ) c
+             order by c.gone_at is not null, c.synced_at desc nulls last
              limit 1
         )
         update principals p

@@ -71,8 +71,10 @@ async function stopChildren(children) {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     if (child.exitCode === null && child.signalCode === null) {
-      // A child that ignores SIGTERM for ten seconds is killed.
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      // A child that ignores SIGTERM for a minute is killed. Not sooner: the directory's
+      // script stops its Samba on SIGTERM and waits for it, and killing the script earlier
+      // left Samba running, holding its ports for the next stack.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
       await exited;
       clearTimeout(timer);
     }

@@ -208,7 +208,7 @@ async fn apply(
         )
         .await?
         {
-            Some(known) => known.principal_id,
+            Some(principal) => principal,
             None => match correlate(tx, source, read.tenant.as_deref(), person, upn).await? {
                 Some(principal) => principal,
                 // A disabled account of nobody the portal knows has nothing to lose here.

@@ -18,7 +18,7 @@ const CONNECTOR: &str = "test-directory";
 
 /// The demo people, in the directory with the same sign-in names the identity provider uses.
 /// Adele reports to Megan.
-async fn people(dir: &Directory) -> Vec<String> {
+pub(crate) async fn people(dir: &Directory) -> Vec<String> {
     let mut ldap = dir.admin().await;
     let megan = dir
         .add_user(

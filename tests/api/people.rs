@@ -21,7 +21,7 @@ fn same_dn(a: Option<&str>, b: &str) -> bool {
     a.is_some_and(|a| a.eq_ignore_ascii_case(b))
 }
 
-async fn replace(ldap: &mut ldap3::Ldap, dn: &str, changes: &[(&str, &str)]) {
+pub(crate) async fn replace(ldap: &mut ldap3::Ldap, dn: &str, changes: &[(&str, &str)]) {
     let mods = changes
         .iter()
         .map(|(attr, value)| ldap3::Mod::Replace(*attr, HashSet::from([*value])))

@@ -4,7 +4,6 @@
 //! lease in every system removed and read back, requests withdrawn, approvals passed on, all
 //! in the trail. A pass that would offboard too many people at once is refused until forced.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use crate::directory::{openldap, samba, unique};
 use crate::engine::{Running, eventually};
 use crate::graph::Sim;
 use crate::harness::{Options, TestApp};
+use crate::people::replace;
 use crate::seed;
 
 const AD: &str = "test-directory";
@@ -100,14 +100,6 @@ async fn person(pool: &PgPool, upn: &str) -> Person {
         left_at: row.6,
         accounts: row.7,
     }
-}
-
-async fn replace(ldap: &mut ldap3::Ldap, dn: &str, changes: &[(&str, &str)]) {
-    let mods = changes
-        .iter()
-        .map(|(attr, value)| ldap3::Mod::Replace(*attr, HashSet::from([*value])))
-        .collect();
-    ldap.modify(dn, mods).await.unwrap().success().unwrap();
 }
 
 async fn events(pool: &PgPool, action: &str, principal: Uuid) -> Vec<Value> {
@@ -567,24 +559,9 @@ async fn a_wave_of_leavers_waits_for_an_administrator(pool: PgPool) {
 #[sqlx::test]
 async fn manager_approval_follows_the_synced_manager(pool: PgPool) {
     let dir = openldap();
+    // The demo people; in this directory Adele reports to Megan.
+    crate::access::people(dir).await;
     let mut ldap = dir.admin().await;
-    let megan = dir
-        .add_user(
-            &mut ldap,
-            "Megan Bowen",
-            "megan.bowen@contoso.test",
-            None,
-            Some("Sales"),
-        )
-        .await;
-    dir.add_user(
-        &mut ldap,
-        "Adele Vance",
-        "adele.vance@contoso.test",
-        Some(&megan),
-        Some("Finance"),
-    )
-    .await;
     let sim = Sim::start().await;
     sim.seed(json!({ "users": [
         { "userPrincipalName": "alex.wilber@contoso.test", "displayName": "Alex Wilber" },

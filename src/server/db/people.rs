@@ -189,28 +189,19 @@ pub async fn record_failure(
     Ok(())
 }
 
-/// An account the sync has seen before: whose it is and what it said last time.
-pub struct Known {
-    pub principal_id: Uuid,
-    pub enabled: Option<bool>,
-    pub gone: bool,
-}
-
-/// The account `stable_id` (else `reference`) on `connector`, if the sync or a request linked
-/// it to a person.
+/// The person whose account `stable_id` (else `reference`) on `connector` is, if the sync or a
+/// request linked it to someone.
 pub async fn known_account(
     conn: &mut PgConnection,
     connector: Uuid,
     stable_id: Option<&str>,
     reference: &str,
-) -> Result<Option<Known>, sqlx::Error> {
+) -> Result<Option<Uuid>, sqlx::Error> {
     // Two indexed lookups, not one `or` (which read the whole table for every person).
     if let Some(id) = stable_id {
-        let found = sqlx::query_as!(
-            Known,
+        let found = sqlx::query_scalar!(
             r#"
-            select principal_id, enabled, gone_at is not null as "gone!"
-              from principal_accounts
+            select principal_id from principal_accounts
              where connector_id = $1 and account_id = $2
              order by resolved_at desc
              limit 1
@@ -224,11 +215,9 @@ pub async fn known_account(
             return Ok(found);
         }
     }
-    sqlx::query_as!(
-        Known,
+    sqlx::query_scalar!(
         r#"
-        select principal_id, enabled, gone_at is not null as "gone!"
-          from principal_accounts
+        select principal_id from principal_accounts
          where connector_id = $1 and lower(account_ref) = lower($3)
            and ($2::text is null or account_id is null)
          order by resolved_at desc
@@ -823,6 +812,20 @@ pub async fn find(pool: &PgPool, query: &str, limit: i64) -> Result<Vec<Listed>,
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
+    listing(pool, None, Some(&pattern), limit).await
+}
+
+pub async fn listed(pool: &PgPool, principal: Uuid) -> Result<Option<Listed>, sqlx::Error> {
+    Ok(listing(pool, Some(principal), None, 1).await?.pop())
+}
+
+/// One person by id, or those matching a `like` pattern.
+async fn listing(
+    pool: &PgPool,
+    principal: Option<Uuid>,
+    pattern: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
     sqlx::query_as!(
         Listed,
         r#"
@@ -834,34 +837,16 @@ pub async fn find(pool: &PgPool, query: &str, limit: i64) -> Result<Vec<Listed>,
                p.synced_at as "synced_at: DateTime<Utc>",
                p.last_sign_in_at as "last_sign_in_at: DateTime<Utc>"
           from principals p
-         where lower(p.display_name) like $1 or lower(p.upn) like $1
+         where ($1::uuid is null or p.id = $1)
+           and ($2::text is null or lower(p.display_name) like $2 or lower(p.upn) like $2)
          order by p.display_name, p.upn
-         limit $2
+         limit $3
         "#,
+        principal,
         pattern,
         limit
     )
     .fetch_all(pool)
-    .await
-}
-
-pub async fn listed(pool: &PgPool, principal: Uuid) -> Result<Option<Listed>, sqlx::Error> {
-    sqlx::query_as!(
-        Listed,
-        r#"
-        select p.id, p.display_name, p.upn, p.department, p.job_title, p.status,
-               p.left_at as "left_at: DateTime<Utc>", p.kind,
-               (select count(*) from grants g
-                 where g.principal_id = p.id and g.state in ('scheduled', 'active', 'revoking'))
-                 as "live_leases!",
-               p.synced_at as "synced_at: DateTime<Utc>",
-               p.last_sign_in_at as "last_sign_in_at: DateTime<Utc>"
-          from principals p
-         where p.id = $1
-        "#,
-        principal
-    )
-    .fetch_optional(pool)
     .await
 }
 

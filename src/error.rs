@@ -23,6 +23,12 @@ pub enum AppError {
         "This service is temporarily unavailable. Please try again shortly. (Reference {reference})"
     )]
     Unavailable { reference: String },
+    /// One connected system did not answer (a directory, Microsoft Graph): named, so the
+    /// person knows it is not the portal and not their input.
+    #[error(
+        "{system} does not answer just now, so nothing was changed. Please try again shortly. (Reference {reference})"
+    )]
+    SystemUnavailable { system: String, reference: String },
     #[error(
         "Something went wrong on our side. Please try again; if it keeps happening, quote reference {reference}."
     )]
@@ -48,7 +54,7 @@ impl AppError {
             Self::NotFound => 404,
             Self::Invalid { .. } => 422,
             Self::Conflict(_) => 409,
-            Self::Unavailable { .. } => 503,
+            Self::Unavailable { .. } | Self::SystemUnavailable { .. } => 503,
             Self::Internal { .. } | Self::Transport => 500,
         }
     }
@@ -109,6 +115,22 @@ impl From<crate::server::connectors::ConnectorError> for AppError {
             Self::Internal { reference }
         } else {
             Self::Unavailable { reference }
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// A connector's error for a call to the system named `system`: a transient failure says
+    /// which system did not answer.
+    pub fn from_system(system: &str, error: crate::server::connectors::ConnectorError) -> Self {
+        if error.is_permanent() {
+            error.into()
+        } else {
+            Self::SystemUnavailable {
+                system: system.to_string(),
+                reference: reference_for(&format!("{system}: {error}")),
+            }
         }
     }
 }

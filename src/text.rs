@@ -155,6 +155,7 @@ pub fn kind_label(kind: EntitlementKind) -> &'static str {
         EntitlementKind::Team => "Team",
         EntitlementKind::SharepointSite => "SharePoint site",
         EntitlementKind::AzureVmPort => "Azure VM port",
+        EntitlementKind::Bundle => "Bundle",
     }
 }
 

@@ -53,6 +53,20 @@ pub struct EntitlementDetail {
     /// The address the portal sees the caller's connection come from, as a hint (never
     /// filled in: behind a proxy it is the proxy's).
     pub seen_address: Option<String>,
+    /// A bundle's parts, in order; empty for an entry of one system.
+    pub parts: Vec<BundlePart>,
+}
+
+/// One part of a bundle, as its page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundlePart {
+    pub key: String,
+    pub name: String,
+    pub access: Access,
+    pub system: String,
+    /// Taken out of the catalog: the bundle cannot be requested until it is back or gone
+    /// from the bundle.
+    pub withdrawn: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

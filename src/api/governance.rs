@@ -16,6 +16,8 @@ pub struct LiveGrant {
     pub holder_id: Uuid,
     pub holder: String,
     pub entitlement: String,
+    /// The bundle it is a part of.
+    pub bundle: Option<String>,
     pub state: GrantState,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,

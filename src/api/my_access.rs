@@ -21,6 +21,21 @@ pub struct LeaseView {
     pub overdue: bool,
     /// A fresh token for this lease's extension form.
     pub extension_token: String,
+    /// A bundle's parts, each in its own system with its own state; empty for a lease of
+    /// one entry. Giving back or extending the bundle acts on all of them.
+    pub parts: Vec<PartView>,
+}
+
+/// One part of a bundle the person holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartView {
+    pub entitlement: String,
+    pub system: String,
+    /// Scheduled (being granted), active, being removed, or failed (could not be granted).
+    pub state: GrantState,
+    pub overdue: bool,
+    /// Why the last attempt failed, while the part is not granted yet or could not be.
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

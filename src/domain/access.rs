@@ -25,6 +25,9 @@ named! {
         SharepointSite = "sharepoint_site",
         /// An administration port on an Azure VM, opened by Defender for Cloud's JIT access.
         AzureVmPort = "azure_vm_port",
+        /// Several entries requested, approved and ended together (across systems); each
+        /// part is granted in its own system.
+        Bundle = "bundle",
     }
 }
 
@@ -88,6 +91,9 @@ pub enum Access {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
     },
+    /// A bundle of other entries. Never granted itself (the database refuses a grant of
+    /// it): approving one grants each part.
+    Bundle,
 }
 
 impl Access {
@@ -100,6 +106,7 @@ impl Access {
             Access::Team { .. } => EntitlementKind::Team,
             Access::SharepointSite { .. } => EntitlementKind::SharepointSite,
             Access::AzureVmPort { .. } => EntitlementKind::AzureVmPort,
+            Access::Bundle => EntitlementKind::Bundle,
         }
     }
 
@@ -135,6 +142,7 @@ impl Access {
             },
             Access::EntraRole { directory_scope } => format!("role in scope {directory_scope}"),
             Access::AzureVmPort { port, .. } => format!("port {port}"),
+            Access::Bundle => "parts".into(),
         }
     }
 }
@@ -187,16 +195,18 @@ pub fn is_vm_resource_id(value: &str) -> bool {
 }
 
 impl EntitlementKind {
-    /// The connector kind that can give this access.
-    pub fn connector(self) -> ConnectorKind {
+    /// The connector kind that can give this access; `None` for a bundle, whose parts are
+    /// given by theirs.
+    pub fn connector(self) -> Option<ConnectorKind> {
         match self {
-            EntitlementKind::AdGroup => ConnectorKind::Ldap,
+            EntitlementKind::AdGroup => Some(ConnectorKind::Ldap),
             EntitlementKind::EntraGroup
             | EntitlementKind::PimGroup
             | EntitlementKind::EntraRole
             | EntitlementKind::Team
-            | EntitlementKind::SharepointSite => ConnectorKind::Graph,
-            EntitlementKind::AzureVmPort => ConnectorKind::Azure,
+            | EntitlementKind::SharepointSite => Some(ConnectorKind::Graph),
+            EntitlementKind::AzureVmPort => Some(ConnectorKind::Azure),
+            EntitlementKind::Bundle => None,
         }
     }
 
@@ -280,11 +290,16 @@ mod tests {
             assert_eq!(EntitlementKind::parse(kind.as_str()), Some(*kind));
             let _ = kind.connector();
         }
-        assert_eq!(EntitlementKind::Team.connector(), ConnectorKind::Graph);
+        assert_eq!(
+            EntitlementKind::Team.connector(),
+            Some(ConnectorKind::Graph)
+        );
         assert_eq!(
             EntitlementKind::AzureVmPort.connector(),
-            ConnectorKind::Azure
+            Some(ConnectorKind::Azure)
         );
+        assert_eq!(EntitlementKind::Bundle.connector(), None);
+        assert_eq!(Access::Bundle.kind(), EntitlementKind::Bundle);
         assert!(EntitlementKind::EntraRole.target_enforces_end());
         assert!(!EntitlementKind::EntraGroup.target_enforces_end());
     }

@@ -22,7 +22,7 @@ use crate::domain::grant::{GrantEvent, GrantPlan, plan_grant};
 use crate::domain::window::Window;
 use crate::error::AppError;
 use crate::server::db::audit::{self, Actor, Subject};
-use crate::server::db::grants;
+use crate::server::db::{catalog as stored_catalog, grants};
 
 /// What an approved request did to the person's leases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,24 +33,156 @@ pub enum Granted {
     Nothing(String),
 }
 
-/// Turns an approved window into a lease: a new grant, or a later end for the live one.
+/// What an approval grants: the entry itself, or each part of a bundle (a grant per part,
+/// remembering the bundle), with the person's live grant of each, locked.
+pub(crate) struct ToGrant {
+    pub bundle: Option<Uuid>,
+    /// In the bundle's order.
+    pub parts: Vec<(Uuid, Option<grants::LiveGrant>)>,
+}
+
+impl ToGrant {
+    /// Locks the beneficiary's live grants of what `entitlement` gives (its parts, when it is
+    /// a bundle; refused when one was taken out of the catalog). Call it *before* the transaction writes its first audit event
+    /// (see [`grant_approved`]); rows are locked in id order, so two approvals of bundles
+    /// that share a part cannot deadlock.
+    pub async fn lock(
+        conn: &mut PgConnection,
+        beneficiary: Uuid,
+        entitlement: Uuid,
+    ) -> Result<Self, AppError> {
+        let (bundle, ids) = match stored_catalog::parts_of(conn, entitlement).await? {
+            None => (None, vec![entitlement]),
+            Some(parts) if parts.iter().any(|(_, enabled)| !enabled) => {
+                return Err(AppError::Conflict(
+                    "A part of this bundle was taken out of the catalog, so the bundle can no \
+                     longer be granted as it was asked for."
+                        .into(),
+                ));
+            }
+            Some(parts) => (
+                Some(entitlement),
+                parts.into_iter().map(|(id, _)| id).collect(),
+            ),
+        };
+        let mut sorted = ids.clone();
+        sorted.sort();
+        let mut live = Vec::new();
+        for id in &sorted {
+            live.push((*id, grants::live_for_update(conn, beneficiary, *id).await?));
+        }
+        let parts = ids
+            .iter()
+            .map(|id| {
+                let at = live
+                    .iter()
+                    .position(|(l, _)| l == id)
+                    .expect("locked above");
+                live.swap_remove(at)
+            })
+            .collect();
+        Ok(Self { bundle, parts })
+    }
+
+    /// The one live grant of an entry that is not a bundle.
+    pub fn single(&self) -> Option<&grants::LiveGrant> {
+        match (self.bundle, self.parts.as_slice()) {
+            (None, [(_, live)]) => live.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Grants every part of an approved request (see [`grant_approved`]), and says what was done
+/// in one sentence for the person who approved or asked.
+pub(crate) async fn grant_all(
+    conn: &mut PgConnection,
+    request: Uuid,
+    beneficiary: Uuid,
+    to_grant: ToGrant,
+    window: Window,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<String, AppError> {
+    let bundle = to_grant.bundle;
+    let mut outcomes = Vec::new();
+    for (entitlement, live) in to_grant.parts {
+        outcomes.push(
+            grant_approved(
+                conn,
+                &Approved {
+                    request,
+                    beneficiary,
+                    entitlement,
+                    bundle,
+                },
+                live,
+                window,
+                actor,
+                now,
+            )
+            .await?,
+        );
+    }
+    Ok(match (bundle, outcomes.as_slice()) {
+        (None, [Granted::Created(_)]) => "Approved. The access is being granted now.".into(),
+        (None, [Granted::Extended(_)]) => "Approved. The existing access now lasts longer.".into(),
+        (None, [Granted::Nothing(reason)]) => {
+            format!("Approved, but nothing was granted: {reason}")
+        }
+        _ => {
+            let given = outcomes
+                .iter()
+                .filter(|o| !matches!(o, Granted::Nothing(_)))
+                .count();
+            match outcomes.iter().find_map(|o| match o {
+                Granted::Nothing(reason) => Some(reason),
+                _ => None,
+            }) {
+                None => format!("Approved. All {given} parts of the bundle are being granted now."),
+                Some(reason) if given == 0 => {
+                    format!("Approved, but nothing was granted: {reason}")
+                }
+                Some(reason) => format!(
+                    "Approved. {given} of {} parts are being granted now; the others were not: \
+                     {reason}",
+                    outcomes.len()
+                ),
+            }
+        }
+    })
+}
+
+/// One part of an approved request: the entitlement granted, and the bundle it came with.
+pub(crate) struct Approved {
+    pub request: Uuid,
+    pub beneficiary: Uuid,
+    pub entitlement: Uuid,
+    pub bundle: Option<Uuid>,
+}
+
+/// Turns an approved window into a lease: a new grant, or a later end for the live one (which,
+/// for a bundle's part, then belongs to the bundle and ends with it).
 ///
 /// `live` is the person's live grant of the entitlement, locked with
 /// [`grants::live_for_update`] *before* the transaction wrote its first audit event. Writers
 /// take locks in one order, request, then grant, then the audit chain's head (which every
 /// audit insert takes), as the engine does; taking the grant after the head would deadlock
 /// against a removal being recorded.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn grant_approved(
     conn: &mut PgConnection,
-    request: Uuid,
-    beneficiary: Uuid,
-    entitlement: Uuid,
+    approved: &Approved,
     live: Option<grants::LiveGrant>,
     window: Window,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Granted, AppError> {
+    let Approved {
+        request,
+        beneficiary,
+        entitlement,
+        bundle,
+    } = *approved;
     let subject = Subject {
         request: Some(request),
         entitlement: Some(entitlement),
@@ -85,11 +217,14 @@ pub(crate) async fn grant_approved(
         Ok(GrantPlan::Create(w)) => {
             let id = grants::create(
                 conn,
-                beneficiary,
-                entitlement,
-                request,
-                w.starts_at,
-                w.ends_at,
+                &grants::NewGrant {
+                    principal: beneficiary,
+                    entitlement,
+                    request,
+                    bundle,
+                    starts_at: w.starts_at,
+                    ends_at: w.ends_at,
+                },
             )
             .await
             .map_err(live_grant_race)?;
@@ -101,7 +236,7 @@ pub(crate) async fn grant_approved(
                     grant: Some(id),
                     ..subject
                 },
-                json!({ "starts_at": w.starts_at, "ends_at": w.ends_at }),
+                json!({ "starts_at": w.starts_at, "ends_at": w.ends_at, "bundle": bundle }),
             )
             .await?;
             Ok(Granted::Created(id))
@@ -111,7 +246,7 @@ pub(crate) async fn grant_approved(
             let step = live.state.step(GrantEvent::Extended).map_err(|refused| {
                 AppError::Conflict(format!("The access is already {}.", refused.state))
             })?;
-            if !grants::extend(conn, live.id, step, ends_at).await? {
+            if !grants::extend(conn, live.id, step, ends_at, bundle).await? {
                 return Err(AppError::Conflict(
                     "The access changed meanwhile. Please try again.".into(),
                 ));
@@ -124,7 +259,7 @@ pub(crate) async fn grant_approved(
                     grant: Some(live.id),
                     ..subject
                 },
-                json!({ "from": live.ends_at, "to": ends_at }),
+                json!({ "from": live.ends_at, "to": ends_at, "bundle": bundle }),
             )
             .await?;
             Ok(Granted::Extended(live.id))

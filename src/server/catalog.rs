@@ -30,6 +30,9 @@ pub struct CatalogFile {
     pub policies: BTreeMap<String, Policy>,
     #[serde(default)]
     pub entitlements: Vec<EntitlementSpec>,
+    /// Entries that give several entitlements together.
+    #[serde(default)]
+    pub bundles: Vec<BundleSpec>,
     /// Where people (managers, departments, who left) are read from.
     #[serde(default)]
     pub people: Option<PeopleSpec>,
@@ -64,6 +67,39 @@ impl PeopleSpec {
     }
     fn default_max_leavers() -> u32 {
         20
+    }
+}
+
+/// The most parts a bundle may have: a bundle is a role's access, not a directory's.
+pub const MAX_BUNDLE_ITEMS: usize = 20;
+
+/// A bundle: several entries of the file (in any systems) requested, approved and ended
+/// together, under the bundle's own policy and owners.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleSpec {
+    /// Stable identifier, in the same space as the entries' keys.
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The keys of the entries it gives, in the order they are shown and granted.
+    pub items: Vec<String>,
+    #[serde(default)]
+    pub owners: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub policy: String,
+}
+
+impl CatalogFile {
+    /// Every key the file offers, entries and bundles.
+    pub fn keys(&self) -> Vec<String> {
+        self.entitlements
+            .iter()
+            .map(|e| e.key.clone())
+            .chain(self.bundles.iter().map(|b| b.key.clone()))
+            .collect()
     }
 }
 
@@ -164,6 +200,9 @@ impl EntitlementSpec {
                 }
             }
             EntitlementKind::SharepointSite => Access::SharepointSite { role: site_role },
+            EntitlementKind::Bundle => {
+                return Err("a bundle is declared under [[bundles]], with its items".into());
+            }
             EntitlementKind::AzureVmPort => {
                 let source = match &self.source {
                     None => None,
@@ -397,31 +436,36 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
     for entitlement in &catalog.entitlements {
         let here = at(&format!("key = \"{}\"", entitlement.key));
         let key = &entitlement.key;
-        if key.is_empty()
-            || !key
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            problems.push(format!(
-                "{here}: entitlement key `{key}` must be lower-case letters, digits and dashes"
-            ));
-        }
-        if !keys.insert(key.clone()) {
-            problems.push(format!("{here}: entitlement key `{key}` appears twice"));
-        }
+        problems.extend(offer_problems(
+            &here,
+            &Offer {
+                key,
+                name: &entitlement.name,
+                owners: &entitlement.owners,
+                policy: &entitlement.policy,
+            },
+            &catalog.policies,
+            &mut keys,
+        ));
         let kind = entitlement.kind;
         match catalog.connectors.get(&entitlement.connector) {
             None => problems.push(format!(
                 "{here}: entitlement `{key}` names connector `{}`, which is not declared",
                 entitlement.connector
             )),
-            Some(connector) if connector.kind() != kind.connector() => problems.push(format!(
-                "{here}: entitlement `{key}` is a {kind} entry, which a {} connector \
-                     gives; `{}` is a {} connector",
-                kind.connector(),
-                entitlement.connector,
-                connector.kind()
+            Some(_) if kind == EntitlementKind::Bundle => problems.push(format!(
+                "{here}: entitlement `{key}`: a bundle is declared under [[bundles]], with its \
+                 items"
             )),
+            Some(connector) if Some(connector.kind()) != kind.connector() => {
+                problems.push(format!(
+                    "{here}: entitlement `{key}` is a {kind} entry, which a {} connector \
+                     gives; `{}` is a {} connector",
+                    kind.connector().map(|k| k.as_str()).unwrap_or("other"),
+                    entitlement.connector,
+                    connector.kind()
+                ))
+            }
             Some(connector) if !connector.gives(kind) => problems.push(format!(
                 "{here}: entitlement `{key}`: {kind} entries are not available yet in this \
                  version (see docs/connectors.md)"
@@ -492,48 +536,32 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
                 access.holding()
             ));
         }
-        if entitlement.name.trim().is_empty() {
-            problems.push(format!("{here}: entitlement `{key}` needs a name"));
+        if let Some(policy) = catalog.policies.get(&entitlement.policy)
+            && kind == EntitlementKind::AzureVmPort
+            && policy.durations.max_minutes > AZURE_JIT_LONGEST_MINUTES
+        {
+            problems.push(format!(
+                "{here}: entitlement `{key}`: policy `{}` allows leases of {} minutes, \
+                 but Azure opens a VM port for at most a day ({AZURE_JIT_LONGEST_MINUTES} \
+                 minutes); use a policy with a shorter maximum",
+                entitlement.policy, policy.durations.max_minutes
+            ));
         }
-        match catalog.policies.get(&entitlement.policy) {
-            None => problems.push(format!(
-                "{here}: entitlement `{key}` names policy `{}`, which is not declared",
-                entitlement.policy
-            )),
-            Some(policy) => {
-                if kind == EntitlementKind::AzureVmPort
-                    && policy.durations.max_minutes > AZURE_JIT_LONGEST_MINUTES
-                {
-                    problems.push(format!(
-                        "{here}: entitlement `{key}`: policy `{}` allows leases of {} minutes, \
-                         but Azure opens a VM port for at most a day ({AZURE_JIT_LONGEST_MINUTES} \
-                         minutes); use a policy with a shorter maximum",
-                        entitlement.policy, policy.durations.max_minutes
-                    ));
-                }
-                for (i, stage) in policy.stages.iter().enumerate() {
-                    if stage.approvers == ApproverSource::Owners
-                        && (entitlement.owners.len() as u64) < u64::from(stage.required)
-                    {
-                        problems.push(format!(
-                            "{here}: entitlement `{key}`: stage {} of policy `{}` needs {} \
-                             owner approval(s) but the entry lists {} owner(s)",
-                            i + 1,
-                            entitlement.policy,
-                            stage.required,
-                            entitlement.owners.len()
-                        ));
-                    }
-                }
-            }
-        }
-        for owner in &entitlement.owners {
-            if !owner.contains('@') {
-                problems.push(format!(
-                    "{here}: entitlement `{key}`: owner `{owner}` is not a UPN (name@domain)"
-                ));
-            }
-        }
+    }
+    for bundle in &catalog.bundles {
+        let here = at(&format!("key = \"{}\"", bundle.key));
+        problems.extend(offer_problems(
+            &here,
+            &Offer {
+                key: &bundle.key,
+                name: &bundle.name,
+                owners: &bundle.owners,
+                policy: &bundle.policy,
+            },
+            &catalog.policies,
+            &mut keys,
+        ));
+        problems.extend(bundle_problems(&here, bundle, &catalog));
     }
     if let Some(people) = &catalog.people {
         problems.extend(people_problems(
@@ -547,6 +575,113 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
     } else {
         Err(CatalogError { problems })
     }
+}
+
+/// What entries and bundles share: a key, a name, owners and a policy.
+struct Offer<'a> {
+    key: &'a str,
+    name: &'a str,
+    owners: &'a [String],
+    policy: &'a str,
+}
+
+/// Problems of what every offer has; `keys` collects the keys seen so far (entries and
+/// bundles share one space).
+fn offer_problems(
+    here: &str,
+    offer: &Offer<'_>,
+    policies: &BTreeMap<String, Policy>,
+    keys: &mut BTreeSet<String>,
+) -> Vec<String> {
+    let key = offer.key;
+    let mut problems = Vec::new();
+    if key.is_empty()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        problems.push(format!(
+            "{here}: entitlement key `{key}` must be lower-case letters, digits and dashes"
+        ));
+    }
+    if !keys.insert(key.to_string()) {
+        problems.push(format!("{here}: entitlement key `{key}` appears twice"));
+    }
+    if offer.name.trim().is_empty() {
+        problems.push(format!("{here}: entitlement `{key}` needs a name"));
+    }
+    match policies.get(offer.policy) {
+        None => problems.push(format!(
+            "{here}: entitlement `{key}` names policy `{}`, which is not declared",
+            offer.policy
+        )),
+        Some(policy) => {
+            for (i, stage) in policy.stages.iter().enumerate() {
+                if stage.approvers == ApproverSource::Owners
+                    && (offer.owners.len() as u64) < u64::from(stage.required)
+                {
+                    problems.push(format!(
+                        "{here}: entitlement `{key}`: stage {} of policy `{}` needs {} \
+                         owner approval(s) but the entry lists {} owner(s)",
+                        i + 1,
+                        offer.policy,
+                        stage.required,
+                        offer.owners.len()
+                    ));
+                }
+            }
+        }
+    }
+    for owner in offer.owners {
+        if !owner.contains('@') {
+            problems.push(format!(
+                "{here}: entitlement `{key}`: owner `{owner}` is not a UPN (name@domain)"
+            ));
+        }
+    }
+    problems
+}
+
+/// A bundle's parts: entries of this file, each once, none a bundle, few enough.
+fn bundle_problems(here: &str, bundle: &BundleSpec, catalog: &CatalogFile) -> Vec<String> {
+    let key = &bundle.key;
+    let mut problems = Vec::new();
+    if bundle.items.is_empty() {
+        problems.push(format!(
+            "{here}: bundle `{key}` needs its items (the keys of the entries it gives)"
+        ));
+    }
+    if bundle.items.len() > MAX_BUNDLE_ITEMS {
+        problems.push(format!(
+            "{here}: bundle `{key}` has {} items; a bundle gives at most {MAX_BUNDLE_ITEMS}",
+            bundle.items.len()
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for item in &bundle.items {
+        if !seen.insert(item) {
+            problems.push(format!("{here}: bundle `{key}` lists `{item}` twice"));
+            continue;
+        }
+        if catalog.bundles.iter().any(|b| &b.key == item) {
+            problems.push(format!(
+                "{here}: bundle `{key}`: `{item}` is a bundle, and bundles do not nest; list \
+                 its items instead"
+            ));
+            continue;
+        }
+        match catalog.entitlements.iter().find(|e| &e.key == item) {
+            None => problems.push(format!(
+                "{here}: bundle `{key}` names `{item}`, which is not an entry of this catalog"
+            )),
+            Some(entry) if entry.kind == EntitlementKind::AzureVmPort => problems.push(format!(
+                "{here}: bundle `{key}`: `{item}` is a VM port, which opens for hours to one \
+                 address; request it on its own"
+            )),
+            Some(_) => {}
+        }
+    }
+    problems
 }
 
 fn people_problems(
@@ -637,28 +772,40 @@ async fn retargeted_with_live_leases(
     text: &str,
     origin: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let keys: Vec<String> = catalog.entitlements.iter().map(|e| e.key.clone()).collect();
-    let stored = db::live_on_entries(conn, &keys).await?;
+    let stored = db::live_on_entries(conn, &catalog.keys()).await?;
     let mut problems = Vec::new();
     for row in stored.into_iter().filter(|r| r.live > 0) {
+        let here = || match line_of(text, &format!("key = \"{}\"", row.key)) {
+            Some(line) => format!("{origin}:{line}"),
+            None => origin.to_string(),
+        };
+        if catalog.bundles.iter().any(|b| b.key == row.key) {
+            problems.push(format!(
+                "{}: `{}` would become a bundle while {} lease(s) run on it (held by {}); let \
+                 them end or revoke them first, or give the bundle a new key",
+                here(),
+                row.key,
+                row.live,
+                row.holders.join(", ")
+            ));
+            continue;
+        }
         let Some(spec) = catalog.entitlements.iter().find(|e| e.key == row.key) else {
             continue;
         };
-        let moved = spec.connector != row.connector
+        let row_connector = row.connector.clone().unwrap_or_default();
+        let moved = spec.connector != row_connector
             || spec.access().ok().as_ref() != Some(&row.access.0)
             || crate::domain::policy::normalise_dn(&spec.target)
                 != crate::domain::policy::normalise_dn(&row.target_ref);
         if moved {
-            let here = match line_of(text, &format!("key = \"{}\"", row.key)) {
-                Some(line) => format!("{origin}:{line}"),
-                None => origin.to_string(),
-            };
             problems.push(format!(
-                "{here}: entitlement `{}` would move from {} `{}` to {} `{}` while {} lease(s) \
+                "{}: entitlement `{}` would move from {} `{}` to {} `{}` while {} lease(s) \
                  run on it (held by {}); let them end or revoke them first, or give the new \
                  target a new key",
+                here(),
                 row.key,
-                row.connector,
+                row_connector,
                 row.target_ref,
                 spec.connector,
                 spec.target,
@@ -724,8 +871,23 @@ pub async fn store(
         )
         .await?;
     }
-    let keys: Vec<String> = catalog.entitlements.iter().map(|e| e.key.clone()).collect();
-    let disabled = db::disable_all_but(&mut tx, &keys).await? as usize;
+    for b in &catalog.bundles {
+        let owners: Vec<String> = b.owners.iter().map(|o| o.trim().to_lowercase()).collect();
+        db::put_bundle(
+            &mut tx,
+            &db::BundleSpec {
+                key: &b.key,
+                name: &b.name,
+                description: &b.description,
+                owners: &owners,
+                tags: &b.tags,
+                policy: &b.policy,
+                items: &b.items,
+            },
+        )
+        .await?;
+    }
+    let disabled = db::disable_all_but(&mut tx, &catalog.keys()).await? as usize;
     let sources: Vec<people::SourceSpec> = catalog
         .people
         .iter()
@@ -746,7 +908,7 @@ pub async fn store(
     let loaded = Loaded {
         connectors: catalog.connectors.len(),
         policies: catalog.policies.len(),
-        entitlements: catalog.entitlements.len(),
+        entitlements: catalog.entitlements.len() + catalog.bundles.len(),
         disabled,
     };
     let digest: String = ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
@@ -911,6 +1073,62 @@ policy = "two-owners"
         let none = format!("{GOOD}\n[people]\nsources = []\n");
         let err = parse(&none, "c.toml", &plain()).unwrap_err().to_string();
         assert!(err.contains("at least one source"), "{err}");
+    }
+
+    #[test]
+    fn bundles_name_entries_of_the_file_once_and_do_not_nest() {
+        let entry = |key: &str| {
+            format!(
+                "\n[[entitlements]]\nkey = \"{key}\"\nconnector = \"corp-ad\"\n\
+                 group = \"CN={key},OU=Groups,DC=contoso,DC=test\"\nname = \"{key}\"\n\
+                 policy = \"manager\"\n"
+            )
+        };
+        let good = format!(
+            "{GOOD}{}{}\n[[bundles]]\nkey = \"falcon\"\nname = \"Falcon\"\n\
+             items = [\"files\", \"sql-admins\"]\npolicy = \"manager\"\n",
+            entry("files"),
+            entry("other")
+        );
+        let catalog = parse(&good, "c.toml", &plain()).unwrap();
+        assert_eq!(catalog.bundles[0].items, ["files", "sql-admins"]);
+        assert_eq!(catalog.keys().len(), 4);
+
+        let bad = format!(
+            "{GOOD}{}\n[[bundles]]\nkey = \"falcon\"\nname = \"Falcon\"\n\
+             items = [\"files\", \"files\", \"nowhere\", \"inner\"]\npolicy = \"manager\"\n\
+             \n[[bundles]]\nkey = \"inner\"\nname = \"Inner\"\nitems = []\npolicy = \"lax\"\n\
+             \n[[bundles]]\nkey = \"sql-admins\"\nname = \"Clash\"\nitems = [\"files\"]\n\
+             policy = \"two-owners\"\n",
+            entry("files")
+        );
+        let err = parse(&bad, "c.toml", &plain()).unwrap_err().to_string();
+        for expected in [
+            "bundle `falcon` lists `files` twice",
+            "bundle `falcon` names `nowhere`, which is not an entry of this catalog",
+            "`inner` is a bundle, and bundles do not nest",
+            "bundle `inner` needs its items",
+            "entitlement `inner` names policy `lax`, which is not declared",
+            "entitlement key `sql-admins` appears twice",
+            "stage 1 of policy `two-owners` needs 2 owner approval(s)",
+        ] {
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        let many: Vec<String> = (0..=MAX_BUNDLE_ITEMS).map(|i| format!("e{i}")).collect();
+        let big = format!(
+            "{GOOD}{}\n[[bundles]]\nkey = \"big\"\nname = \"Big\"\nitems = {:?}\n\
+             policy = \"manager\"\n",
+            many.iter().map(|k| entry(k)).collect::<String>(),
+            many
+        );
+        let err = parse(&big, "c.toml", &plain()).unwrap_err().to_string();
+        assert!(err.contains("a bundle gives at most 20"), "{err}");
+        let kind = GOOD.replace(
+            "policy = \"two-owners\"",
+            "kind = \"bundle\"\npolicy = \"two-owners\"",
+        );
+        let err = parse(&kind, "c.toml", &plain()).unwrap_err().to_string();
+        assert!(err.contains("declared under [[bundles]]"), "{err}");
     }
 
     #[test]

@@ -240,6 +240,10 @@ impl Sim {
         self.control(reqwest::Method::DELETE, "requests", None)
             .await;
     }
+
+    pub async fn clear_faults(&self) {
+        self.control(reqwest::Method::DELETE, "faults", None).await;
+    }
 }
 
 fn lease(account: &str) -> Lease {
@@ -1252,7 +1256,7 @@ mod engine {
         let mut conn = pool.acquire().await.unwrap();
         let step = GrantState::Active.step(GrantEvent::Extended).unwrap();
         assert!(
-            leasegate::server::db::grants::extend(&mut conn, grant, step, new_end)
+            leasegate::server::db::grants::extend(&mut conn, grant, step, new_end, None)
                 .await
                 .unwrap()
         );

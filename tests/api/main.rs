@@ -3,6 +3,7 @@
 
 mod access;
 mod boundary;
+mod bundles;
 mod directory;
 mod engine;
 mod faults;

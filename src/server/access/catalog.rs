@@ -1,6 +1,6 @@
 //! The catalog as people see it.
 
-use crate::api::catalog::{CatalogItem, EntitlementDetail, Person};
+use crate::api::catalog::{BundlePart, CatalogItem, EntitlementDetail, Person};
 use crate::error::AppError;
 use crate::server::auth::session::SessionUser;
 use crate::server::db::{catalog, principals};
@@ -38,11 +38,28 @@ pub async fn detail(
         .await?
         .map(|held| held.ends_at);
     // Direct reports the portal knows, for on-behalf requests: people whose remembered
-    // directory manager is the caller's account on this connector.
-    let reports = principals::reports_of(&mut conn, caller.principal_id, entry.connector_id)
-        .await?
-        .into_iter()
-        .map(|(upn, name)| Person { upn, name })
+    // directory manager is the caller's account on this connector (a bundle's first part's).
+    let connector = entry
+        .connector_id
+        .or_else(|| entry.items.first().and_then(|p| p.entry.connector_id));
+    let reports = match connector {
+        Some(connector) => principals::reports_of(&mut conn, caller.principal_id, connector)
+            .await?
+            .into_iter()
+            .map(|(upn, name)| Person { upn, name })
+            .collect(),
+        None => Vec::new(),
+    };
+    let parts = entry
+        .items
+        .iter()
+        .map(|part| BundlePart {
+            key: part.entry.key.clone(),
+            name: part.entry.name.clone(),
+            access: part.entry.access.clone(),
+            system: part.entry.connector.clone(),
+            withdrawn: !part.enabled,
+        })
         .collect();
     let policy = &entry.policy;
     Ok(EntitlementDetail {
@@ -67,6 +84,7 @@ pub async fn detail(
             crate::domain::access::Access::AzureVmPort { source: None, .. }
         ),
         seen_address: seen.map(|ip| ip.to_string()),
+        parts,
         key: entry.key,
         name: entry.name,
         description: entry.description,

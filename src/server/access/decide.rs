@@ -10,10 +10,10 @@ use uuid::Uuid;
 use crate::domain::approval::{DecisionRefused, Outcome, Progress, may_decide, progress};
 use crate::domain::request::{InvalidTransition, RequestEvent};
 use crate::error::AppError;
-use crate::server::access::{Granted, grant_approved, window_at_approval};
+use crate::server::access::{ToGrant, grant_all, window_at_approval};
 use crate::server::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
-use crate::server::db::{grants, requests};
+use crate::server::db::requests;
 use crate::server::state::AppState;
 
 const MAX_COMMENT_CHARS: usize = 1000;
@@ -71,9 +71,8 @@ pub async fn decide(
                 .into(),
         ));
     }
-    // The live grant is locked before the first audit event (see `grant_approved`).
-    let live =
-        grants::live_for_update(&mut tx, request.beneficiary_id, request.entitlement_id).await?;
+    // The live grants are locked before the first audit event (see `grant_approved`).
+    let to_grant = ToGrant::lock(&mut tx, request.beneficiary_id, request.entitlement_id).await?;
     if !requests::insert_decision(
         &mut tx,
         request_id,
@@ -158,22 +157,16 @@ pub async fn decide(
                 request.requested_minutes,
                 now,
             );
-            match grant_approved(
+            grant_all(
                 &mut tx,
                 request_id,
                 request.beneficiary_id,
-                request.entitlement_id,
-                live,
+                to_grant,
                 window,
                 &actor,
                 now,
             )
             .await?
-            {
-                Granted::Created(_) => "Approved. The access is being granted now.".to_string(),
-                Granted::Extended(_) => "Approved. The existing access now lasts longer.".into(),
-                Granted::Nothing(reason) => format!("Approved, but nothing was granted: {reason}"),
-            }
         }
     };
     tx.commit().await?;

@@ -48,7 +48,8 @@ pub async fn cancel(
     Ok(())
 }
 
-/// Gives a live lease back early; the engine removes the access at once.
+/// Gives a live lease back early; the engine removes the access at once. A bundle's part is
+/// given back with the rest of its bundle: the parts were asked for, approved and end together.
 pub async fn give_back(
     state: &AppState,
     caller: &SessionUser,
@@ -61,30 +62,39 @@ pub async fn give_back(
     if grant.principal_id != caller.principal_id {
         return Err(AppError::Forbidden);
     }
-    let step = grant.state.step(GrantEvent::Withdrawn).map_err(|refused| {
+    let refused = |refused: crate::domain::grant::InvalidGrantTransition| {
         AppError::Conflict(match refused.state {
             GrantState::Revoking => "This access is already being removed.".into(),
             state => format!("This access is already {state}."),
         })
-    })?;
-    if !grants::withdraw(&mut tx, grant_id, step, RevokeReason::Returned).await? {
-        return Err(AppError::Conflict(
-            "This access changed meanwhile. Reload the page and try again.".into(),
-        ));
+    };
+    let mut parts = vec![grant];
+    if let Some(bundle) = parts[0].bundle_id {
+        // The clicked part is locked already; the others in id order.
+        let others = grants::lock_bundle(&mut tx, caller.principal_id, bundle).await?;
+        parts.extend(others.into_iter().filter(|g| g.id != grant_id));
     }
-    audit::record(
-        &mut tx,
-        &Actor::person(caller.principal_id, &caller.display_name),
-        AuditAction::GrantReturned,
-        &Subject {
-            grant: Some(grant_id),
-            request: grant.request_id,
-            entitlement: Some(grant.entitlement_id),
-            principal: Some(grant.principal_id),
-        },
-        json!({}),
-    )
-    .await?;
+    for part in &parts {
+        let step = part.state.step(GrantEvent::Withdrawn).map_err(refused)?;
+        if !grants::withdraw(&mut tx, part.id, step, RevokeReason::Returned).await? {
+            return Err(AppError::Conflict(
+                "This access changed meanwhile. Reload the page and try again.".into(),
+            ));
+        }
+        audit::record(
+            &mut tx,
+            &Actor::person(caller.principal_id, &caller.display_name),
+            AuditAction::GrantReturned,
+            &Subject {
+                grant: Some(part.id),
+                request: part.request_id,
+                entitlement: Some(part.entitlement_id),
+                principal: Some(part.principal_id),
+            },
+            json!({ "bundle": part.bundle_id }),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

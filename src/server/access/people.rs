@@ -34,7 +34,11 @@ pub async fn account(
     upn: &str,
     whose: &str,
 ) -> Result<Account, AppError> {
-    connector.find_account(upn).await?.ok_or_else(|| {
+    connector
+        .find_account(upn)
+        .await
+        .map_err(|e| AppError::from_system(&entry.connector, e))?
+        .ok_or_else(|| {
         AppError::invalid(
             "entitlement",
             format!(

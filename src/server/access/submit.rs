@@ -15,7 +15,7 @@ use crate::domain::request::{RequestEvent, RequestState};
 use crate::domain::violation::Violation;
 use crate::domain::window::{RequestedEnd, Window, WindowRequest, resolve_window};
 use crate::error::AppError;
-use crate::server::access::{Granted, grant_approved, people, window_at_approval};
+use crate::server::access::{ToGrant, grant_all, people, window_at_approval};
 use crate::server::auth::session::SessionUser;
 use crate::server::connectors::Account;
 use crate::server::db::audit::{self, Actor, Subject};
@@ -189,7 +189,8 @@ async fn replayed(
 /// What the directory says, gathered before any database connection is taken: a slow
 /// directory must never hold a pooled connection.
 struct DirectoryFacts {
-    account: Account,
+    /// The beneficiary's account in each system the request gives access in.
+    accounts: Vec<(Uuid, Account)>,
     stages: Vec<crate::domain::approval::ResolvedStage>,
     hints: Vec<StoredHint>,
 }
@@ -223,6 +224,24 @@ async fn submit_new(
         };
         (entry, id, upn)
     };
+    // What the request gives: the entry, or each part of a bundle (all still offered).
+    let parts: Vec<&Entry> = if entry.is_bundle() {
+        if let Some(gone) = entry.items.iter().find(|p| !p.enabled) {
+            return Err(AppError::Conflict(format!(
+                "“{}” was taken out of the catalog, so this bundle cannot be requested until its \
+                 owners change it.",
+                gone.entry.name
+            )));
+        }
+        entry.items.iter().map(|p| &p.entry).collect()
+    } else {
+        vec![&entry]
+    };
+    if parts.is_empty() {
+        return Err(AppError::Conflict(
+            "This bundle gives nothing at the moment.".into(),
+        ));
+    }
     let policy = &entry.policy;
     let now = Utc::now();
     // The rules that need no directory first; the first one broken is answered, naming its
@@ -240,6 +259,7 @@ async fn submit_new(
         state,
         caller,
         &entry,
+        &parts,
         beneficiary_id,
         &beneficiary_upn,
         &caller_upn,
@@ -268,20 +288,34 @@ async fn submit_new(
         });
     }
     // Locked before the first audit event (see `grant_approved`).
-    let live = grants::live_for_update(&mut tx, beneficiary_id, entry.id).await?;
-    let extends_grant = match &live {
-        Some(held) => {
+    let to_grant = ToGrant::lock(&mut tx, beneficiary_id, entry.id).await?;
+    let extends_grant = to_grant.single().map(|held| held.id);
+    // The window must add something to what the person holds: to the one lease, or to at
+    // least one part of a bundle (and no part may need a second lease).
+    let planned: Vec<_> = to_grant
+        .parts
+        .iter()
+        .map(|(_, live)| {
             plan_grant(
-                Some(Window {
+                live.as_ref().map(|held| Window {
                     starts_at: held.starts_at,
                     ends_at: held.ends_at,
                 }),
                 window,
-            )?;
-            Some(held.id)
-        }
-        None => None,
-    };
+            )
+        })
+        .collect();
+    if let Some(later) = planned.iter().find_map(|p| match p {
+        Err(v @ Violation::LaterThanLiveGrant { .. }) => Some(v.clone()),
+        _ => None,
+    }) {
+        return Err(later.into());
+    }
+    if let Some(Err(covered)) = planned.first()
+        && planned.iter().all(Result::is_err)
+    {
+        return Err(covered.clone().into());
+    }
     if requests::pending_for(&mut tx, beneficiary_id, entry.id)
         .await?
         .is_some()
@@ -356,32 +390,26 @@ async fn submit_new(
             requested_minutes,
             now,
         );
-        let granted = grant_approved(
+        let granted = grant_all(
             &mut tx,
             id,
             beneficiary_id,
-            entry.id,
-            live,
+            to_grant,
             window,
             &Actor::system("policy"),
             now,
         )
         .await?;
-        if let Granted::Nothing(reason) = granted {
-            tracing::info!(request = %id, reason, "auto-approved request granted nothing");
-        }
+        tracing::info!(request = %id, granted, "request approved by its policy");
         state_after = step.to();
     }
     tx.commit().await?;
-    if let Err(e) = grants::remember_account(
-        &state.pool,
-        beneficiary_id,
-        entry.connector_id,
-        &facts.account,
-    )
-    .await
-    {
-        tracing::warn!(error = %e, "could not remember an account reference");
+    for (connector, account) in &facts.accounts {
+        if let Err(e) =
+            grants::remember_account(&state.pool, beneficiary_id, *connector, account).await
+        {
+            tracing::warn!(error = %e, "could not remember an account reference");
+        }
     }
     Ok(Submitted {
         request_id: id,
@@ -390,41 +418,57 @@ async fn submit_new(
     })
 }
 
-/// The beneficiary's account, the on-behalf and eligibility checks, the approvers of every
-/// stage and the approvers' hints: everything the directory must answer, with no database
-/// connection held meanwhile.
+/// The beneficiary's account in every system of the request (a bundle's parts may be in
+/// several), the on-behalf and eligibility checks, the approvers of every stage and the
+/// approvers' hints: everything the directories must answer, with no database connection held
+/// meanwhile. A bundle's manager, eligibility and approver groups are read as the people sync
+/// describes the person, else from its first part's system.
 async fn directory_facts(
     state: &AppState,
     caller: &SessionUser,
     entry: &Entry,
+    parts: &[&Entry],
     beneficiary_id: Uuid,
     beneficiary_upn: &str,
     caller_upn: &str,
 ) -> Result<DirectoryFacts, AppError> {
-    let connector = people::connector_of(state, entry)?;
-    let connector = connector.as_ref();
     let for_self = beneficiary_id == caller.principal_id;
-    let account = people::account(
-        connector,
-        entry,
-        beneficiary_upn,
-        if for_self {
-            "You have"
-        } else {
-            "This person has"
-        },
-    )
-    .await?;
-    if !account.enabled {
-        return Err(AppError::invalid(
-            "entitlement",
-            format!(
-                "{} account in {} is disabled, so this access cannot be granted.",
-                if for_self { "Your" } else { "This person's" },
-                entry.connector
-            ),
-        ));
+    let mut accounts = Vec::new();
+    let mut first = None;
+    for part in parts {
+        let connector = people::connector_of(state, part)?;
+        let account = people::account(
+            connector.as_ref(),
+            part,
+            beneficiary_upn,
+            if for_self {
+                "You have"
+            } else {
+                "This person has"
+            },
+        )
+        .await?;
+        if !account.enabled {
+            return Err(AppError::invalid(
+                "entitlement",
+                format!(
+                    "{} account in {} is disabled, so this access cannot be granted.",
+                    if for_self { "Your" } else { "This person's" },
+                    part.connector
+                ),
+            ));
+        }
+        if let Some(connector_id) = part.connector_id
+            && !accounts.iter().any(|(c, _)| *c == connector_id)
+        {
+            accounts.push((connector_id, account.clone()));
+        }
+        if first.is_none() {
+            first = Some((connector, account));
+        }
     }
+    let (connector, account) = first.expect("a request gives at least one part");
+    let connector = connector.as_ref();
     let synced = crate::server::db::people::synced(&state.pool, beneficiary_upn).await?;
     let synced = synced.as_ref();
     if !for_self {
@@ -449,13 +493,13 @@ async fn directory_facts(
         beneficiary_upn,
     )
     .await?;
-    let hints = if stages.is_empty() {
+    let hints = if stages.is_empty() || entry.is_bundle() {
         Vec::new()
     } else {
         people::hints(connector, entry, &account).await
     };
     Ok(DirectoryFacts {
-        account,
+        accounts,
         stages,
         hints,
     })

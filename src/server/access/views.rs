@@ -4,9 +4,10 @@ use uuid::Uuid;
 
 use crate::api::approvals::{Inbox, InboxItem};
 use crate::api::governance::{EventView, Overview, Trail};
-use crate::api::my_access::{HistoryView, LeaseView, MyAccess, PendingView};
+use crate::api::my_access::{HistoryView, LeaseView, MyAccess, PartView, PendingView};
 use crate::domain::approval::ResolvedStage;
 use crate::domain::audit::AuditAction;
+use crate::domain::grant::GrantState;
 use crate::error::AppError;
 use crate::server::auth::session::SessionUser;
 use crate::server::db::requests::{Snapshot, StoredHint};
@@ -29,20 +30,7 @@ fn snapshot(value: serde_json::Value) -> Option<Snapshot> {
 
 pub async fn my_access(state: &AppState, caller: &SessionUser) -> Result<MyAccess, AppError> {
     let me = caller.principal_id;
-    let leases = views::leases_of(&state.pool, me)
-        .await?
-        .into_iter()
-        .map(|r| LeaseView {
-            grant_id: r.id,
-            entitlement: r.name,
-            entitlement_key: r.key,
-            state: r.state,
-            starts_at: r.starts_at,
-            ends_at: r.ends_at,
-            overdue: r.overdue,
-            extension_token: Uuid::new_v4().to_string(),
-        })
-        .collect();
+    let leases = leases(views::leases_of(&state.pool, me).await?);
     let pending = views::waiting_of(&state.pool, me)
         .await?
         .into_iter()
@@ -76,6 +64,67 @@ pub async fn my_access(state: &AppState, caller: &SessionUser) -> Result<MyAcces
         pending,
         history,
     })
+}
+
+/// One card per lease, and one per bundle with its parts: the bundle's card stands for the
+/// part that acts for all (the first live one), ends when its first part ends, and is only as
+/// far along as its least advanced part.
+fn leases(rows: Vec<views::Lease>) -> Vec<LeaseView> {
+    let mut cards: Vec<LeaseView> = Vec::new();
+    let mut bundles: Vec<(Uuid, usize)> = Vec::new();
+    for r in rows {
+        let part = PartView {
+            entitlement: r.name.clone(),
+            system: r.system.clone(),
+            state: r.state,
+            overdue: r.overdue,
+            problem: r
+                .last_error
+                .clone()
+                .filter(|_| matches!(r.state, GrantState::Scheduled | GrantState::Failed)),
+        };
+        let single = |r: views::Lease, parts: Vec<PartView>| LeaseView {
+            grant_id: r.id,
+            entitlement: r.bundle.clone().unwrap_or(r.name),
+            entitlement_key: r.key,
+            state: r.state,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            overdue: r.overdue,
+            extension_token: Uuid::new_v4().to_string(),
+            parts,
+        };
+        let Some(bundle) = r.bundle_id else {
+            cards.push(single(r, Vec::new()));
+            continue;
+        };
+        match bundles.iter().find(|(b, _)| *b == bundle) {
+            None => {
+                bundles.push((bundle, cards.len()));
+                cards.push(single(r, vec![part]));
+            }
+            Some(&(_, at)) => {
+                let card = &mut cards[at];
+                let rank = |s: GrantState| match s {
+                    GrantState::Revoking => 0,
+                    GrantState::Scheduled => 1,
+                    GrantState::Active => 2,
+                    GrantState::Revoked | GrantState::Failed => 3,
+                };
+                if !card.state.is_live() && r.state.is_live() {
+                    card.grant_id = r.id;
+                    card.state = r.state;
+                } else if r.state.is_live() && rank(r.state) < rank(card.state) {
+                    card.state = r.state;
+                }
+                card.overdue |= r.overdue;
+                card.starts_at = card.starts_at.min(r.starts_at);
+                card.ends_at = card.ends_at.min(r.ends_at);
+                card.parts.push(part);
+            }
+        }
+    }
+    cards
 }
 
 pub async fn inbox(state: &AppState, caller: &SessionUser) -> Result<Inbox, AppError> {
@@ -112,7 +161,15 @@ pub async fn inbox(state: &AppState, caller: &SessionUser) -> Result<Inbox, AppE
             requester: r.requester,
             beneficiary: r.beneficiary,
             entitlement: r.entitlement,
-            system: r.system,
+            system: if r.bundle {
+                format!(
+                    "{}: {}",
+                    crate::text::kind_label(crate::domain::access::EntitlementKind::Bundle),
+                    r.system
+                )
+            } else {
+                r.system
+            },
             starts_at: r.starts_at,
             ends_at: r.ends_at,
             minutes,

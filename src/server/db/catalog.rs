@@ -22,9 +22,30 @@ pub struct Entry {
     pub access: Access,
     pub owners: Vec<String>,
     pub tags: Vec<String>,
-    pub connector_id: Uuid,
+    /// The entry's system; `None` for a bundle.
+    pub connector_id: Option<Uuid>,
+    /// The system's name; for a bundle, its parts' systems ("contoso-ad, contoso-cloud").
     pub connector: String,
     pub policy: Policy,
+    /// A bundle's parts in their order, each with the bundle's policy and owners (a part is
+    /// asked for and decided as the bundle); empty for an entry of a system. Filled by
+    /// [`by_key`] only.
+    pub items: Vec<Part>,
+}
+
+/// One part of a bundle.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub entry: Entry,
+    /// Whether the part is still offered; a bundle with a part taken out of the catalog
+    /// cannot be requested.
+    pub enabled: bool,
+}
+
+impl Entry {
+    pub fn is_bundle(&self) -> bool {
+        self.access == Access::Bundle
+    }
 }
 
 struct Row {
@@ -36,7 +57,7 @@ struct Row {
     access: Json<Access>,
     owners: Vec<String>,
     tags: Vec<String>,
-    connector_id: Uuid,
+    connector_id: Option<Uuid>,
     connector: String,
     rules: serde_json::Value,
 }
@@ -57,6 +78,7 @@ fn entry(row: Row) -> Result<Entry, sqlx::Error> {
         connector_id: row.connector_id,
         connector: row.connector,
         policy,
+        items: Vec::new(),
     })
 }
 
@@ -75,12 +97,19 @@ pub async fn search(conn: &mut PgConnection, query: &str) -> Result<Vec<Entry>, 
         r#"
         select e.id, e.key, e.name, e.description, e.target_ref,
                e.access as "access: Json<Access>", e.owners, e.tags,
-               e.connector_id, c.name as connector, p.rules
+               e.connector_id, s.systems as "connector!", p.rules
           from entitlements e
-          join connectors c on c.id = e.connector_id
           join policies p on p.id = e.policy_id
+          cross join lateral (select coalesce(
+                  (select c.name from connectors c where c.id = e.connector_id),
+                  (select string_agg(distinct c.name, ', ')
+                     from bundle_items b
+                     join entitlements i on i.id = b.item_id
+                     join connectors c on c.id = i.connector_id
+                    where b.bundle_id = e.id), '') as systems) s
          where e.enabled
-           and (e.name ilike $1 or e.description ilike $1 or e.key ilike $1 or c.name ilike $1
+           and (e.name ilike $1 or e.description ilike $1 or e.key ilike $1
+                or s.systems ilike $1
                 or exists (select 1 from unnest(e.tags) t where t ilike $1))
          order by e.name
          limit 500
@@ -92,26 +121,105 @@ pub async fn search(conn: &mut PgConnection, query: &str) -> Result<Vec<Entry>, 
     rows.into_iter().map(entry).collect()
 }
 
+/// The enabled entry `key`, with its parts when it is a bundle.
 pub async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Entry>, sqlx::Error> {
     let row = sqlx::query_as!(
         Row,
         r#"
         select e.id, e.key, e.name, e.description, e.target_ref,
                e.access as "access: Json<Access>", e.owners, e.tags,
-               e.connector_id, c.name as connector, p.rules
+               e.connector_id, coalesce(c.name, '') as "connector!", p.rules
           from entitlements e
-          join connectors c on c.id = e.connector_id
+          left join connectors c on c.id = e.connector_id
           join policies p on p.id = e.policy_id
          where e.key = $1 and e.enabled
         "#,
         key
     )
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    row.map(entry).transpose()
+    let Some(mut bundle) = row.map(entry).transpose()? else {
+        return Ok(None);
+    };
+    if !bundle.is_bundle() {
+        return Ok(Some(bundle));
+    }
+    let parts = sqlx::query!(
+        r#"
+        select e.id, e.key, e.name, e.description, e.target_ref,
+               e.access as "access: Json<Access>", e.tags, e.enabled,
+               e.connector_id as "connector_id!", c.name as connector
+          from bundle_items b
+          join entitlements e on e.id = b.item_id
+          join connectors c on c.id = e.connector_id
+         where b.bundle_id = $1
+         order by b.position
+        "#,
+        bundle.id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut systems: Vec<String> = Vec::new();
+    bundle.items = parts
+        .into_iter()
+        .map(|p| {
+            if !systems.contains(&p.connector) {
+                systems.push(p.connector.clone());
+            }
+            Part {
+                enabled: p.enabled,
+                entry: Entry {
+                    id: p.id,
+                    key: p.key,
+                    name: p.name,
+                    description: p.description,
+                    target: p.target_ref,
+                    access: p.access.0,
+                    owners: bundle.owners.clone(),
+                    tags: p.tags,
+                    connector_id: Some(p.connector_id),
+                    connector: p.connector,
+                    policy: bundle.policy.clone(),
+                    items: Vec::new(),
+                },
+            }
+        })
+        .collect();
+    systems.sort();
+    bundle.connector = systems.join(", ");
+    Ok(Some(bundle))
 }
 
-/// The person's live grant of this entitlement, if they hold one.
+/// A bundle's parts in order, each with whether it is still offered; `None` when
+/// `entitlement` is not a bundle.
+pub async fn parts_of(
+    conn: &mut PgConnection,
+    entitlement: Uuid,
+) -> Result<Option<Vec<(Uuid, bool)>>, sqlx::Error> {
+    let kind = sqlx::query_scalar!(
+        r#"select kind as "kind: EntitlementKind" from entitlements where id = $1"#,
+        entitlement
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if kind != Some(EntitlementKind::Bundle) {
+        return Ok(None);
+    }
+    let parts = sqlx::query!(
+        r#"select b.item_id, e.enabled from bundle_items b join entitlements e on e.id = b.item_id
+            where b.bundle_id = $1
+            order by b.position"#,
+        entitlement
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(Some(
+        parts.into_iter().map(|p| (p.item_id, p.enabled)).collect(),
+    ))
+}
+
+/// The person's live grant of this entitlement (of a bundle: the part that ends first), if
+/// they hold one.
 pub struct Held {
     pub grant: Uuid,
     pub starts_at: DateTime<Utc>,
@@ -129,7 +237,10 @@ pub async fn held(
         select id as grant, starts_at as "starts_at: DateTime<Utc>",
                ends_at as "ends_at: DateTime<Utc>"
           from grants
-         where principal_id = $1 and entitlement_id = $2 and state in ('scheduled', 'active')
+         where principal_id = $1 and (entitlement_id = $2 or bundle_id = $2)
+           and state in ('scheduled', 'active')
+         order by ends_at
+         limit 1
         "#,
         principal,
         entitlement
@@ -144,12 +255,12 @@ pub async fn all_entries(pool: &PgPool) -> Result<Vec<AdminEntitlement>, sqlx::E
         AdminEntitlement,
         r#"
         select e.key, e.name, e.description, e.tags, p.key as policy_key,
-               c.name as connector, e.target_ref as target, p.name as policy, e.owners,
-               e.enabled,
-               (select count(*) from grants g where g.entitlement_id = e.id
+               coalesce(c.name, 'bundle') as "connector!", e.target_ref as target,
+               p.name as policy, e.owners, e.enabled,
+               (select count(*) from grants g where (g.entitlement_id = e.id or g.bundle_id = e.id)
                   and g.state in ('scheduled', 'active', 'revoking')) as "live_grants!"
           from entitlements e
-          join connectors c on c.id = e.connector_id
+          left join connectors c on c.id = e.connector_id
           join policies p on p.id = e.policy_id
          order by e.enabled desc, e.name
         "#
@@ -298,7 +409,8 @@ pub async fn lock_for_load(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 /// Where a stored entry points, and the leases that run on it.
 pub struct LiveOnEntry {
     pub key: String,
-    pub connector: String,
+    /// `None` for a bundle.
+    pub connector: Option<String>,
     pub target_ref: String,
     pub access: Json<Access>,
     /// Live or ending leases.
@@ -314,14 +426,14 @@ pub async fn live_on_entries(
     sqlx::query_as!(
         LiveOnEntry,
         r#"
-        select e.key, c.name as connector, e.target_ref, e.access as "access: Json<Access>",
+        select e.key, c.name as "connector?", e.target_ref, e.access as "access: Json<Access>",
                (select count(*) from grants g where g.entitlement_id = e.id
                   and g.state in ('scheduled', 'active', 'revoking')) as "live!",
                array(select p.upn from grants g join principals p on p.id = g.principal_id
                       where g.entitlement_id = e.id
                         and g.state in ('scheduled', 'active', 'revoking')
                       order by g.ends_at limit 5) as "holders!"
-          from entitlements e join connectors c on c.id = e.connector_id
+          from entitlements e left join connectors c on c.id = e.connector_id
          where e.key = any($1)
         "#,
         keys
@@ -418,6 +530,62 @@ pub async fn put_entitlement(
         Json(e.access) as _
     )
     .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A bundle as the catalog file declares it.
+pub struct BundleSpec<'a> {
+    pub key: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    /// Lower-case UPNs.
+    pub owners: &'a [String],
+    pub tags: &'a [String],
+    pub policy: &'a str,
+    /// The parts' keys, in order (entries already written).
+    pub items: &'a [String],
+}
+
+/// Declares or updates a bundle and its parts, and offers it (again).
+pub async fn put_bundle(conn: &mut PgConnection, b: &BundleSpec<'_>) -> Result<(), sqlx::Error> {
+    let id = sqlx::query_scalar!(
+        r#"
+        insert into entitlements (key, connector_id, kind, access, target_ref, name, description,
+                                  owners, tags, policy_id, enabled)
+        select $1, null, 'bundle', '{"kind": "bundle"}', '', $2, $3, $4, $5, p.id, true
+          from policies p
+         where p.key = $6
+        on conflict (key) do update
+           set connector_id = null, target_ref = '', kind = 'bundle', access = excluded.access,
+               name = excluded.name, description = excluded.description,
+               owners = excluded.owners, tags = excluded.tags,
+               policy_id = excluded.policy_id, enabled = true, updated_at = now()
+        returning id
+        "#,
+        b.key,
+        b.name,
+        b.description,
+        b.owners,
+        b.tags,
+        b.policy
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query!("delete from bundle_items where bundle_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!(
+        r#"
+        insert into bundle_items (bundle_id, item_id, position)
+        select $1, e.id, (k.n - 1)::int
+          from unnest($2::text[]) with ordinality as k(key, n)
+          join entitlements e on e.key = k.key
+        "#,
+        id,
+        b.items
+    )
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

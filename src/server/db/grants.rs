@@ -46,9 +46,11 @@ pub async fn live_for_update(
 
 /// A grant as its holder acts on it (gives it back), locked until the transaction ends.
 pub struct Held {
+    pub id: Uuid,
     pub principal_id: Uuid,
     pub entitlement_id: Uuid,
     pub request_id: Option<Uuid>,
+    pub bundle_id: Option<Uuid>,
     pub state: GrantState,
 }
 
@@ -56,7 +58,8 @@ pub async fn lock(conn: &mut PgConnection, grant: Uuid) -> Result<Option<Held>, 
     sqlx::query_as!(
         Held,
         r#"
-        select principal_id, entitlement_id, request_id, state as "state: GrantState"
+        select id, principal_id, entitlement_id, request_id, bundle_id,
+               state as "state: GrantState"
           from grants where id = $1
            for update
         "#,
@@ -66,7 +69,31 @@ pub async fn lock(conn: &mut PgConnection, grant: Uuid) -> Result<Option<Held>, 
     .await
 }
 
-/// A grant as a request for more time on it needs it.
+/// The other live parts of the bundle the person holds through `bundle`, locked, in id order.
+pub async fn lock_bundle(
+    conn: &mut PgConnection,
+    principal: Uuid,
+    bundle: Uuid,
+) -> Result<Vec<Held>, sqlx::Error> {
+    sqlx::query_as!(
+        Held,
+        r#"
+        select id, principal_id, entitlement_id, request_id, bundle_id,
+               state as "state: GrantState"
+          from grants
+         where principal_id = $1 and bundle_id = $2 and state in ('scheduled', 'active')
+         order by id
+           for update
+        "#,
+        principal,
+        bundle
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A grant as a request for more time on it needs it (a bundle's part: the bundle, so all
+/// its parts get the time).
 pub struct ForExtension {
     pub principal_id: Uuid,
     pub state: GrantState,
@@ -83,7 +110,7 @@ pub async fn for_extension(
         r#"
         select g.principal_id, g.state as "state: GrantState",
                g.ends_at as "ends_at: DateTime<Utc>", e.key as entitlement_key
-          from grants g join entitlements e on e.id = g.entitlement_id
+          from grants g join entitlements e on e.id = coalesce(g.bundle_id, g.entitlement_id)
          where g.id = $1
         "#,
         grant
@@ -92,29 +119,34 @@ pub async fn for_extension(
     .await
 }
 
-pub async fn create(
-    conn: &mut PgConnection,
-    principal: Uuid,
-    entitlement: Uuid,
-    request: Uuid,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-) -> Result<Uuid, sqlx::Error> {
+/// A lease to create for an approved request.
+pub struct NewGrant {
+    pub principal: Uuid,
+    pub entitlement: Uuid,
+    pub request: Uuid,
+    /// The bundle it comes with, if it is a bundle's part.
+    pub bundle: Option<Uuid>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+pub async fn create(conn: &mut PgConnection, grant: &NewGrant) -> Result<Uuid, sqlx::Error> {
     // The grant is pinned to the entry's system and target as they are now: a later catalog
     // change cannot move where this lease is removed from.
     sqlx::query_scalar!(
         r#"
         insert into grants (principal_id, entitlement_id, request_id, starts_at, ends_at,
-                            next_due_at, connector_id, target_ref, access)
-        select $1, e.id, $3, $4, $5, $4, e.connector_id, e.target_ref, e.access
+                            next_due_at, connector_id, target_ref, access, bundle_id)
+        select $1, e.id, $3, $4, $5, $4, e.connector_id, e.target_ref, e.access, $6
           from entitlements e where e.id = $2
         returning id
         "#,
-        principal,
-        entitlement,
-        request,
-        starts_at as DateTime<Utc>,
-        ends_at as DateTime<Utc>
+        grant.principal,
+        grant.entitlement,
+        grant.request,
+        grant.starts_at as DateTime<Utc>,
+        grant.ends_at as DateTime<Utc>,
+        grant.bundle
     )
     .fetch_one(conn)
     .await
@@ -134,12 +166,14 @@ pub async fn source_address(pool: &PgPool, grant: Uuid) -> Result<Option<String>
 }
 
 /// Moves a live grant's end later (`step` is its [`GrantEvent::Extended`]); an active grant's
-/// next due instant moves with it. False when the grant was no longer in `step.from()`.
+/// next due instant moves with it. Extended by a bundle's approval, it becomes that bundle's
+/// part. False when the grant was no longer in `step.from()`.
 pub async fn extend(
     conn: &mut PgConnection,
     grant: Uuid,
     step: GrantStep,
     ends_at: DateTime<Utc>,
+    bundle: Option<Uuid>,
 ) -> Result<bool, sqlx::Error> {
     debug_assert_eq!(step.event(), GrantEvent::Extended);
     // A scheduled grant falls due at its start, which does not move; an active one at its end,
@@ -152,6 +186,7 @@ pub async fn extend(
                next_due_at = case when $5::timestamptz is null then next_due_at
                                   when told_until is not null and told_until < $2 then now()
                                   else $5 end,
+               bundle_id = coalesce($6, bundle_id),
                updated_at = now()
          where id = $1 and state = $3
         "#,
@@ -159,7 +194,8 @@ pub async fn extend(
         ends_at as DateTime<Utc>,
         step.from() as GrantState,
         step.to() as GrantState,
-        next_due_at as Option<DateTime<Utc>>
+        next_due_at as Option<DateTime<Utc>>,
+        bundle
     )
     .execute(conn)
     .await?;

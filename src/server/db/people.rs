@@ -938,11 +938,14 @@ pub async fn leases_of(
     sqlx::query_as!(
         LeaseRow,
         r#"
-        select g.id, g.request_id, e.name as entitlement,
+        select g.id, g.request_id,
+               e.name || coalesce(' · ' || b.name, '') as "entitlement!",
                g.state as "state: crate::domain::grant::GrantState",
                g.starts_at as "starts_at: DateTime<Utc>", g.ends_at as "ends_at: DateTime<Utc>",
                g.revoke_reason::text as revoke_reason
-          from grants g join entitlements e on e.id = g.entitlement_id
+          from grants g
+          join entitlements e on e.id = g.entitlement_id
+          left join entitlements b on b.id = g.bundle_id
          where g.principal_id = $1
          order by g.state in ('scheduled', 'active', 'revoking') desc,
                   case when g.state in ('scheduled', 'active', 'revoking') then g.ends_at end,

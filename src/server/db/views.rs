@@ -11,7 +11,8 @@ use crate::domain::approval::Outcome;
 use crate::domain::grant::GrantState;
 use crate::domain::request::RequestState;
 
-/// A lease its holder still has (or that is being removed).
+/// A lease its holder still has (or that is being removed), and a bundle's part that could
+/// not be granted while the rest of its bundle is held.
 pub struct Lease {
     pub id: Uuid,
     pub name: String,
@@ -20,6 +21,12 @@ pub struct Lease {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub overdue: bool,
+    /// The bundle it came with, and its name.
+    pub bundle_id: Option<Uuid>,
+    pub bundle: Option<String>,
+    pub system: String,
+    /// The last failed attempt's error (a part still being granted says why).
+    pub last_error: Option<String>,
 }
 
 pub async fn leases_of(pool: &PgPool, person: Uuid) -> Result<Vec<Lease>, sqlx::Error> {
@@ -28,10 +35,20 @@ pub async fn leases_of(pool: &PgPool, person: Uuid) -> Result<Vec<Lease>, sqlx::
         r#"
         select g.id, e.name, e.key, g.state as "state: GrantState",
                g.starts_at as "starts_at: DateTime<Utc>", g.ends_at as "ends_at: DateTime<Utc>",
-               g.overdue_since is not null as "overdue!"
-          from grants g join entitlements e on e.id = g.entitlement_id
-         where g.principal_id = $1 and g.state in ('scheduled', 'active', 'revoking')
-         order by g.ends_at
+               g.overdue_since is not null as "overdue!",
+               g.bundle_id, bundle.name as "bundle?", c.name as system, g.last_error
+          from grants g
+          join entitlements e on e.id = g.entitlement_id
+          join connectors c on c.id = g.connector_id
+          left join entitlements bundle on bundle.id = g.bundle_id
+         where g.principal_id = $1
+           and (g.state in ('scheduled', 'active', 'revoking')
+                or (g.state = 'failed' and g.bundle_id is not null
+                    and exists (select 1 from grants s
+                                 where s.principal_id = g.principal_id
+                                   and s.bundle_id = g.bundle_id and s.request_id = g.request_id
+                                   and s.state in ('scheduled', 'active'))))
+         order by g.ends_at, bundle.name, g.created_at
         "#,
         person
     )
@@ -110,7 +127,9 @@ pub struct ToDecide {
     pub requester: String,
     pub beneficiary: String,
     pub entitlement: String,
+    /// The system; for a bundle, its parts and their systems.
     pub system: String,
+    pub bundle: bool,
     pub justification: String,
     pub ticket: Option<String>,
     pub stage: i32,
@@ -140,7 +159,15 @@ pub async fn to_decide(
         ToDecide,
         r#"
         select r.id, q.display_name as requester, b.display_name as beneficiary,
-               e.name as entitlement, c.name as system, r.justification, r.ticket, r.stage, r.policy,
+               e.name as entitlement,
+               coalesce(c.name, (select string_agg(i.name || ' (' || ic.name || ')', ', '
+                                                   order by bi.position)
+                                   from bundle_items bi
+                                   join entitlements i on i.id = bi.item_id
+                                   join connectors ic on ic.id = i.connector_id
+                                  where bi.bundle_id = e.id), '') as "system!",
+               e.connector_id is null as "bundle!",
+               r.justification, r.ticket, r.stage, r.policy,
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
                r.submitted_at as "submitted_at: DateTime<Utc>",
                r.start_on_approval, r.requested_minutes,
@@ -149,8 +176,9 @@ pub async fn to_decide(
                (select count(*) from access_requests o
                  where o.beneficiary_id = r.beneficiary_id and o.entitlement_id = r.entitlement_id
                    and o.id <> r.id and o.submitted_at > now() - interval '30 days') as "recent!",
-               (select g.ends_at from grants g
-                 where g.principal_id = r.beneficiary_id and g.entitlement_id = r.entitlement_id
+               (select min(g.ends_at) from grants g
+                 where g.principal_id = r.beneficiary_id
+                   and (g.entitlement_id = r.entitlement_id or g.bundle_id = r.entitlement_id)
                    and g.state in ('scheduled', 'active')) as "held_until: DateTime<Utc>",
                r.hints, r.source_address
           from access_requests r
@@ -159,7 +187,7 @@ pub async fn to_decide(
           join principals q on q.id = r.requester_id
           join principals b on b.id = r.beneficiary_id
           join entitlements e on e.id = r.entitlement_id
-          join connectors c on c.id = e.connector_id
+          left join connectors c on c.id = e.connector_id
          where r.state = 'pending'
            and r.requester_id <> $1 and r.beneficiary_id <> $1
            and not exists (select 1 from approval_decisions d
@@ -228,13 +256,14 @@ pub async fn held(pool: &PgPool) -> Result<Vec<LiveGrant>, sqlx::Error> {
         LiveGrant,
         r#"
         select g.id as grant_id, g.request_id, p.id as holder_id, p.display_name as holder,
-               e.name as entitlement,
+               e.name as entitlement, bundle.name as "bundle?",
                g.state as "state: GrantState",
                g.starts_at as "starts_at: DateTime<Utc>", g.ends_at as "ends_at: DateTime<Utc>",
                g.overdue_since as "overdue_since: DateTime<Utc>", g.last_error
           from grants g
           join principals p on p.id = g.principal_id
           join entitlements e on e.id = g.entitlement_id
+          left join entitlements bundle on bundle.id = g.bundle_id
          where g.state in ('scheduled', 'active', 'revoking')
          order by g.overdue_since nulls last, g.ends_at
          limit 500

@@ -26,6 +26,8 @@ pub fn KindIcon(kind: EntitlementKind) -> impl IntoView {
         EntitlementKind::SharepointSite => "M6 3h8l4 4v14H6V3zM14 3v4h4M9 12h6M9 16h6",
         // A screen with a prompt: a machine's admin port.
         EntitlementKind::AzureVmPort => "M3 5h18v12H3V5zM8 21h8M7 9l3 2-3 2M12 13h4",
+        // A parcel: several entries given together.
+        EntitlementKind::Bundle => "M3 8l9-5 9 5v8l-9 5-9-5V8zM3 8l9 5 9-5M12 13v8",
     };
     view! {
         <svg class="kind-icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true"

@@ -92,8 +92,26 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
             <ul class="rules">
                 {detail.rules.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
             </ul>
-            <p class="muted"><KindIcon kind=detail.access.kind()/>{format!("{} · {} · {}", crate::text::access_label(&detail.access), detail.system,
-                crate::text::short_dn(&detail.target))}</p>
+            {if detail.parts.is_empty() {
+                view! {
+                    <p class="muted"><KindIcon kind=detail.access.kind()/>{format!("{} · {} · {}", crate::text::access_label(&detail.access), detail.system,
+                        crate::text::short_dn(&detail.target))}</p>
+                }.into_any()
+            } else {
+                view! {
+                    <h3>{labels().bundle_gives}</h3>
+                    <ul class="parts">
+                        {detail.parts.iter().map(|part| view! {
+                            <li>
+                                <KindIcon kind=part.access.kind()/>
+                                <span class="part-name">{part.name.clone()}</span>
+                                <span class="muted">{format!(" · {} · {}", crate::text::access_label(&part.access), part.system)}</span>
+                                {part.withdrawn.then(|| view! { <span class="muted">{format!(" ({})", labels().part_withdrawn)}</span> })}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
             {detail.held_until.map(|until| view! {
                 <p class="notice">
                     {labels().you_hold_until} <Time at=until/> {labels().you_hold_until_after}

@@ -83,7 +83,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
                                 view! {
                                     <tr class=row_class>
                                         <td><a href=format!("/governance/people/{}", g.holder_id)>{g.holder}</a></td>
-                                        <td>{g.entitlement}</td>
+                                        <td>{g.entitlement}{g.bundle.map(|b| view! { <span class="muted">{format!(" · {b}")}</span> })}</td>
                                         <td>
                                             <StatePill state/>
                                             {g.last_error.map(|e| view! { <span class="muted">{format!(" {e}")}</span> })}

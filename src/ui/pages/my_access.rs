@@ -5,9 +5,10 @@ use crate::text::labels;
 use leptos_meta::Title;
 
 use crate::api::my_access::{
-    ExtendLease, GiveBack, HistoryView, LeaseView, MyAccess, PendingView, get_my_access,
+    ExtendLease, GiveBack, HistoryView, LeaseView, MyAccess, PartView, PendingView, get_my_access,
 };
 use crate::api::requests::CancelRequest;
+use crate::domain::grant::GrantState;
 use crate::domain::request::RequestState;
 use crate::error::AppError;
 use crate::ui::components::notice::{ErrorNotice, SignInAgain};
@@ -141,16 +142,19 @@ fn Lease(
     let minutes_for = minutes_id.clone();
     let why_id = format!("extend-why-{grant_id}");
     let why_for = why_id.clone();
+    let is_bundle = !lease.parts.is_empty();
+    let parts = lease.parts.clone();
     view! {
         <li class="card lease" aria-labelledby=labelled_by>
             <h3 id=title_id>{lease.entitlement.clone()} " " <StatePill state/></h3>
             <p>{labels().ends} <When at=ends_at now/></p>
             <progress max="100" value=used aria-label=labels().lease_used>{used}"%"</progress>
+            {is_bundle.then(|| view! { <Parts parts/> })}
             {live.then(|| view! {
                 <div class="lease-actions">
                     <details class="confirm">
                         <summary class="button">{labels().give_back}</summary>
-                        <p>{labels().give_back_explained}</p>
+                        <p>{if is_bundle { labels().bundle_give_back_explained } else { labels().give_back_explained }}</p>
                         <ActionForm action=give_back>
                             <input type="hidden" name="grant_id" value=return_id.clone()/>
                             <button type="submit" class="button danger">{labels().give_back_confirm}</button>
@@ -169,13 +173,39 @@ fn Lease(
                             </select>
                             <label for=why_for.clone()>{labels().why}</label>
                             <textarea id=why_id.clone() name="justification" rows="2" maxlength="2000"></textarea>
-                            <p class="muted">{labels().extend_explained}</p>
+                            <p class="muted">{if is_bundle { labels().bundle_extend_explained } else { labels().extend_explained }}</p>
                             <button type="submit" class="button primary">{labels().ask_for_more_time}</button>
                         </ActionForm>
                     </details>
                 </div>
             })}
         </li>
+    }
+}
+
+/// A bundle's parts, each with its system, its own state and why it is not granted yet.
+#[component]
+fn Parts(parts: Vec<PartView>) -> impl IntoView {
+    view! {
+        <h4 class="parts-title">{labels().bundle_parts}</h4>
+        <ul class="parts">
+            {parts.into_iter().map(|part| {
+                let state = if part.overdue { Status::Overdue } else { Status::Grant(part.state) };
+                let problem = part.problem.map(|why| if part.state == GrantState::Failed {
+                    (labels().part_failed)(&why)
+                } else {
+                    (labels().part_not_granted_yet)(&why)
+                });
+                view! {
+                    <li>
+                        <span class="part-name">{part.entitlement}</span>
+                        <span class="muted">{format!(" · {} ", part.system)}</span>
+                        <StatePill state/>
+                        {problem.map(|p| view! { <p class="part-problem">{p}</p> })}
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
     }
 }
 

@@ -249,3 +249,91 @@ test('a team, an Entra role, a SharePoint site and an Azure VM port follow their
   await assertAccessible(irvin);
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
 });
+
+// A bundle across Active Directory and Microsoft 365: Adele asks once for "Project Falcon
+// member" (an AD group, the Falcon team and an Entra group), Megan approves once, each part
+// appears in its own system and My access shows the parts; giving it back removes all three,
+// and the auditor sees every part's steps in one trail and on Adele's person page.
+const PORTAL = 'b2c3d4e5-f607-4182-93a4-b5c6d7e8f901';
+const FILES = 'Falcon Project Files';
+
+test('a bundle across AD and Microsoft 365 is asked for once, approved once and given back together', { timeout: 300_000 }, async () => {
+  const adele = await newPage(stack);
+  await adele.goto(`${stack.base}/request`);
+  await signInAt(adele, stack, 'Adele Vance');
+  await hydrated(adele);
+  await adele.getByRole('searchbox', { name: 'Search the catalog' }).fill('falcon member');
+  await adele.getByRole('link', { name: 'Project Falcon member', exact: true }).click();
+  await adele.getByRole('heading', { level: 1, name: 'Project Falcon member' }).waitFor();
+  await adele.getByRole('heading', { name: 'What this bundle gives' }).waitFor();
+  for (const [part, kind] of [
+    ['Project Falcon files', 'AD group · contoso-ad'],
+    ['Project Falcon team', 'Team (member) · contoso-cloud'],
+    ['Falcon partner portal', 'Entra ID group · contoso-cloud'],
+  ]) {
+    await adele.getByRole('listitem').filter({ hasText: part }).getByText(kind).waitFor();
+  }
+  await assertAccessible(adele);
+  await hydrated(adele);
+  await adele.getByLabel('Why do you need it?').fill('Joining the Falcon migration squad');
+  await adele.getByRole('button', { name: 'Submit request' }).click();
+  await adele.getByRole('status').getByText('Submitted. Your approvers have been asked.').waitFor();
+  assert.equal(stack.directory.hasMember(FILES, 'Adele Vance'), false, 'not before approval');
+
+  const megan = await newPage(stack);
+  await megan.goto(`${stack.base}/approvals`);
+  await signInAt(megan, stack, 'Megan Bowen');
+  await hydrated(megan);
+  const item = megan.getByRole('listitem').filter({ hasText: 'Adele Vance asks for Project Falcon member' });
+  await item.getByText(/Bundle: Project Falcon files \(contoso-ad\), Project Falcon team \(contoso-cloud\), Falcon partner portal \(contoso-cloud\)/).waitFor();
+  await assertAccessible(megan);
+  await item.getByRole('button', { name: 'Approve' }).click();
+  await item.getByRole('status').getByText('Approved. All 3 parts of the bundle are being granted now.').waitFor();
+
+  await eventually('Adele in the AD group', () => stack.directory.hasMember(FILES, 'Adele Vance'), 15_000);
+  await eventually('Adele in the team', async () => (await stack.microsoft.members(TEAM)).includes(ADELE_OID), 15_000);
+  await eventually('Adele in the Entra group', async () => (await stack.microsoft.members(PORTAL)).includes(ADELE_OID), 15_000);
+
+  await adele.goto(`${stack.base}/my-access`);
+  await hydrated(adele);
+  const card = adele.getByRole('listitem').filter({ hasText: 'Parts of this bundle' }).first();
+  await card.getByRole('heading', { name: /^Project Falcon member/ }).waitFor();
+  for (const part of ['Project Falcon files', 'Project Falcon team', 'Falcon partner portal']) {
+    await card.getByRole('listitem').filter({ hasText: part }).getByText('Active').waitFor();
+  }
+  await assertAccessible(adele);
+  await card.getByText('Give back', { exact: true }).click();
+  await card.getByText('Every part of the bundle is removed now, in every system.').waitFor();
+  await card.getByRole('button', { name: 'Yes, give it back now' }).click();
+  await adele.getByRole('status').getByText('Given back. The access is being removed now.').waitFor();
+
+  await eventually('Adele out of the AD group', () => !stack.directory.hasMember(FILES, 'Adele Vance'), 30_000);
+  await eventually('Adele out of the team', async () => !(await stack.microsoft.members(TEAM)).includes(ADELE_OID), 30_000);
+  await eventually('Adele out of the Entra group', async () => !(await stack.microsoft.members(PORTAL)).includes(ADELE_OID), 30_000);
+
+  const irvin = await newPage(stack);
+  await irvin.goto(`${stack.base}/governance`);
+  await signInAt(irvin, stack, 'Irvin Sayers');
+  await hydrated(irvin);
+  await irvin.getByRole('row').filter({ hasText: 'Requested falcon-member' }).getByRole('link', { name: 'Trail' }).click();
+  await irvin.getByRole('heading', { level: 1, name: 'Project Falcon member for Adele Vance' }).waitFor();
+  await eventually('every removal verified in the trail', async () => {
+    await irvin.reload();
+    await hydrated(irvin);
+    const actions = await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+    const count = (action) => actions.filter((a) => a === action).length;
+    return count('grant.created') === 3 && count('grant.provisioned') === 3
+      && count('grant.returned') === 3 && count('grant.revoked') === 3;
+  }, 30_000);
+  await irvin.getByText(/^Removed adele\.vance@contoso\.test .* as Entra ID group \(returned\) and verified absent in contoso-cloud$/).waitFor();
+  await assertAccessible(irvin);
+
+  // Adele's page says which bundle each lease was part of.
+  await irvin.goto(`${stack.base}/governance/people?q=adele`);
+  await hydrated(irvin);
+  await irvin.getByRole('link', { name: 'Adele Vance' }).first().click();
+  await irvin.getByRole('heading', { level: 1, name: 'Adele Vance' }).waitFor();
+  await irvin.getByRole('cell', { name: 'Falcon partner portal · Project Falcon member' }).first().waitFor();
+  await assertAccessible(irvin);
+  for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
+});

@@ -6,18 +6,19 @@ use std::sync::Arc;
 use crate::domain::approval::ResolvedStage;
 use crate::domain::policy::{ApproverSource, Policy, RequesterFacts, eligible_approvers};
 use crate::error::AppError;
-use crate::server::connectors::{Account, Connector};
+use crate::server::connectors::{Account, Connector, Connectors};
 use crate::server::db::catalog::Entry;
 use crate::server::db::people::Synced;
 use crate::server::db::requests::StoredHint;
-use crate::server::state::AppState;
 
 /// Most members of an approver group that are looked up; larger groups are a policy smell.
 const MAX_GROUP_APPROVERS: usize = 200;
 
-pub fn connector_of(state: &AppState, entry: &Entry) -> Result<Arc<dyn Connector>, AppError> {
-    state
-        .connectors
+pub fn connector_of(
+    connectors: &Connectors,
+    entry: &Entry,
+) -> Result<Arc<dyn Connector>, AppError> {
+    connectors
         .get(&entry.connector)
         .ok_or_else(|| AppError::Unavailable {
             reference: crate::error::reference_for(&format!(

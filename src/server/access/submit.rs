@@ -17,7 +17,7 @@ use crate::domain::window::{RequestedEnd, Window, WindowRequest, resolve_window}
 use crate::error::AppError;
 use crate::server::access::{ToGrant, grant_all, people, window_at_approval};
 use crate::server::auth::session::SessionUser;
-use crate::server::connectors::Account;
+use crate::server::connectors::{Account, Connectors};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog::Entry;
 use crate::server::db::requests::{NewRequest, Snapshot, StoredHint};
@@ -148,20 +148,60 @@ fn local_time(text: &str, offset: i32, field: &str) -> Result<DateTime<Utc>, App
         .ok_or_else(invalid)
 }
 
+/// Where a submission runs: the database and the connected systems.
+#[derive(Clone, Copy)]
+pub struct Services<'a> {
+    pub pool: &'a sqlx::PgPool,
+    pub connectors: &'a Connectors,
+}
+
+/// Who submits: a signed-in person, or the portal itself on a person's own behalf (a joiner's
+/// or mover's bundle), recorded in the trail as the portal.
+#[derive(Debug, Clone)]
+pub struct Submitter {
+    pub principal_id: Uuid,
+    pub upn: String,
+    pub actor: Actor,
+}
+
+impl Submitter {
+    pub fn person(caller: &SessionUser) -> Self {
+        Self {
+            principal_id: caller.principal_id,
+            upn: caller.upn.clone(),
+            actor: Actor::person(caller.principal_id, &caller.display_name),
+        }
+    }
+}
+
 pub async fn submit(
     state: &AppState,
     caller: &SessionUser,
     submission: Submission,
 ) -> Result<Submitted, AppError> {
+    let services = Services {
+        pool: &state.pool,
+        connectors: &state.connectors,
+    };
+    submit_by(services, &Submitter::person(caller), submission).await
+}
+
+/// Submits for `caller`; a replayed form (the same client token) answers with its first
+/// request.
+pub async fn submit_by(
+    services: Services<'_>,
+    caller: &Submitter,
+    submission: Submission,
+) -> Result<Submitted, AppError> {
     let token = submission.client_token;
     // A replayed form (double click, back-and-resubmit) finds its first request.
-    if let Some(first) = replayed(state, caller, token).await? {
+    if let Some(first) = replayed(services, caller, token).await? {
         return Ok(first);
     }
-    match submit_new(state, caller, submission).await {
+    match submit_new(services, caller, submission).await {
         // Another submission of the same form won a race with this one: answer with its
         // request, as if this one had come second.
-        Err(AppError::Conflict(message)) => match replayed(state, caller, token).await? {
+        Err(AppError::Conflict(message)) => match replayed(services, caller, token).await? {
             Some(first) => Ok(first),
             None => Err(AppError::Conflict(message)),
         },
@@ -170,11 +210,11 @@ pub async fn submit(
 }
 
 async fn replayed(
-    state: &AppState,
-    caller: &SessionUser,
+    services: Services<'_>,
+    caller: &Submitter,
     token: Uuid,
 ) -> Result<Option<Submitted>, AppError> {
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = services.pool.acquire().await?;
     Ok(
         requests::by_client_token(&mut conn, caller.principal_id, token)
             .await?
@@ -196,13 +236,13 @@ struct DirectoryFacts {
 }
 
 async fn submit_new(
-    state: &AppState,
-    caller: &SessionUser,
+    services: Services<'_>,
+    caller: &Submitter,
     submission: Submission,
 ) -> Result<Submitted, AppError> {
     let caller_upn = caller.upn.to_lowercase();
     let (entry, beneficiary_id, beneficiary_upn) = {
-        let mut conn = state.pool.acquire().await?;
+        let mut conn = services.pool.acquire().await?;
         let entry = catalog::by_key(&mut conn, &submission.entitlement)
             .await?
             .ok_or(AppError::NotFound)?;
@@ -256,7 +296,7 @@ async fn submit_new(
         return Err(v.into());
     }
     let facts = directory_facts(
-        state,
+        services,
         caller,
         &entry,
         &parts,
@@ -275,7 +315,7 @@ async fn submit_new(
         _ => None,
     };
 
-    let mut tx = state.pool.begin().await?;
+    let mut tx = services.pool.begin().await?;
     // Submissions of one form queue here, so the second sees what the first wrote.
     requests::lock_form(&mut tx, caller.principal_id, submission.client_token).await?;
     if let Some((id, state)) =
@@ -348,7 +388,7 @@ async fn submit_new(
         // The same form was submitted at the same moment and the other one won.
         return Err(AppError::Conflict(ALREADY_PENDING.into()));
     };
-    let actor = Actor::person(caller.principal_id, &caller.display_name);
+    let actor = caller.actor.clone();
     let subject = Subject {
         request: Some(id),
         entitlement: Some(entry.id),
@@ -406,7 +446,7 @@ async fn submit_new(
     tx.commit().await?;
     for (connector, account) in &facts.accounts {
         if let Err(e) =
-            grants::remember_account(&state.pool, beneficiary_id, *connector, account).await
+            grants::remember_account(services.pool, beneficiary_id, *connector, account).await
         {
             tracing::warn!(error = %e, "could not remember an account reference");
         }
@@ -424,8 +464,8 @@ async fn submit_new(
 /// meanwhile. A bundle's manager, eligibility and approver groups are read as the people sync
 /// describes the person, else from its first part's system.
 async fn directory_facts(
-    state: &AppState,
-    caller: &SessionUser,
+    services: Services<'_>,
+    caller: &Submitter,
     entry: &Entry,
     parts: &[&Entry],
     beneficiary_id: Uuid,
@@ -436,7 +476,7 @@ async fn directory_facts(
     let mut accounts = Vec::new();
     let mut first = None;
     for part in parts {
-        let connector = people::connector_of(state, part)?;
+        let connector = people::connector_of(services.connectors, part)?;
         let account = people::account(
             connector.as_ref(),
             part,
@@ -469,7 +509,7 @@ async fn directory_facts(
     }
     let (connector, account) = first.expect("a request gives at least one part");
     let connector = connector.as_ref();
-    let synced = crate::server::db::people::synced(&state.pool, beneficiary_upn).await?;
+    let synced = crate::server::db::people::synced(services.pool, beneficiary_upn).await?;
     let synced = synced.as_ref();
     if !for_self {
         let manager = people::manager_upn(synced, connector, &account).await?;

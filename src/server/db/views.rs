@@ -41,6 +41,7 @@ pub async fn leases_of(pool: &PgPool, person: Uuid) -> Result<Vec<Lease>, sqlx::
           join entitlements e on e.id = g.entitlement_id
           join connectors c on c.id = g.connector_id
           left join entitlements bundle on bundle.id = g.bundle_id
+          left join bundle_items bi on bi.bundle_id = g.bundle_id and bi.item_id = g.entitlement_id
          where g.principal_id = $1
            and (g.state in ('scheduled', 'active', 'revoking')
                 or (g.state = 'failed' and g.bundle_id is not null
@@ -48,7 +49,7 @@ pub async fn leases_of(pool: &PgPool, person: Uuid) -> Result<Vec<Lease>, sqlx::
                                  where s.principal_id = g.principal_id
                                    and s.bundle_id = g.bundle_id and s.request_id = g.request_id
                                    and s.state in ('scheduled', 'active'))))
-         order by g.ends_at, bundle.name, g.created_at
+         order by g.ends_at, bundle.name, bi.position, g.created_at
         "#,
         person
     )

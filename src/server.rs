@@ -9,6 +9,7 @@ pub mod connectors;
 pub mod db;
 pub mod engine;
 pub mod http;
+pub mod moves;
 pub mod people_sync;
 pub mod router;
 pub mod state;

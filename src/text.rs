@@ -561,6 +561,17 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
                 text("from")
             ),
         },
+        A::GrantShortened => format!(
+            "Ends earlier, at {}: {} (the bundle of the role they left)",
+            time("to"),
+            text("why")
+        ),
+        A::RequestAutomaticRefused => format!(
+            "Not requested for {} ({}): {}",
+            text("who"),
+            text("why"),
+            text("reason")
+        ),
         A::PeopleSyncRefused => format!(
             "People sync of {} refused: {} people would leave at once (at most {} allowed)",
             text("connector"),

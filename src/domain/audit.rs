@@ -46,6 +46,8 @@ named! {
         RequestWithdrawn = "request.withdrawn",
         ApprovalRerouted = "request.approval_rerouted",
         PeopleSyncRefused = "people_sync.refused",
+        GrantShortened = "grant.shortened",
+        RequestAutomaticRefused = "request.automatic_refused",
     }
 }
 

@@ -78,6 +78,9 @@ pub enum GrantEvent {
     ClosedByPerson,
     /// A new approval moved `ends_at` later.
     Extended,
+    /// The holder moved out of the role that gave it: `ends_at` moved earlier (the end of
+    /// the mover's grace).
+    Shortened,
 }
 
 impl GrantEvent {
@@ -128,6 +131,8 @@ impl GrantState {
             (S::Scheduled | S::Active, E::EndReached | E::Withdrawn) => Ok(S::Revoking),
             (S::Scheduled, E::Extended) => Ok(S::Scheduled),
             (S::Active, E::Extended) => Ok(S::Active),
+            (S::Scheduled, E::Shortened) => Ok(S::Scheduled),
+            (S::Active, E::Shortened) => Ok(S::Active),
             (S::Revoking, E::RemovalConfirmed | E::NothingToRemove | E::ClosedByPerson) => {
                 Ok(S::Revoked)
             }

@@ -90,6 +90,38 @@ pub struct BundleSpec {
     #[serde(default)]
     pub tags: Vec<String>,
     pub policy: String,
+    /// Joiner/mover: requested automatically (under the bundle's policy) for people the
+    /// people sync first describes in, or sees move to, one of these departments...
+    #[serde(default)]
+    pub departments: Vec<String>,
+    /// ...or job titles (compared without regard to case).
+    #[serde(default)]
+    pub job_titles: Vec<String>,
+    /// How long a mover keeps the bundle after leaving its departments and titles, as an
+    /// ISO 8601 duration (`P7D`; default `PT0S`: it ends at once).
+    #[serde(default)]
+    pub mover_grace: Option<String>,
+}
+
+/// The longest grace a mover may keep a role's bundle.
+pub const MAX_MOVER_GRACE_DAYS: i64 = 90;
+
+impl BundleSpec {
+    /// The mover's grace in seconds (`parse` checked it).
+    pub fn grace_seconds(&self) -> Result<i32, String> {
+        let Some(text) = &self.mover_grace else {
+            return Ok(0);
+        };
+        crate::domain::iso_duration::parse(text)
+            .filter(|d| *d <= chrono::TimeDelta::days(MAX_MOVER_GRACE_DAYS))
+            .and_then(|d| i32::try_from(d.num_seconds()).ok())
+            .ok_or_else(|| {
+                format!(
+                    "mover_grace `{text}` must be an ISO 8601 duration of at most \
+                     {MAX_MOVER_GRACE_DAYS} days, such as P7D or PT12H"
+                )
+            })
+    }
 }
 
 impl CatalogFile {
@@ -681,6 +713,24 @@ fn bundle_problems(here: &str, bundle: &BundleSpec, catalog: &CatalogFile) -> Ve
             Some(_) => {}
         }
     }
+    if let Err(problem) = bundle.grace_seconds() {
+        problems.push(format!("{here}: bundle `{key}`: {problem}"));
+    }
+    for value in bundle.departments.iter().chain(&bundle.job_titles) {
+        if value.trim().is_empty() {
+            problems.push(format!(
+                "{here}: bundle `{key}`: an empty department or job title would match everyone \
+                 the directory says nothing of"
+            ));
+        }
+    }
+    if bundle.mover_grace.is_some() && bundle.departments.is_empty() && bundle.job_titles.is_empty()
+    {
+        problems.push(format!(
+            "{here}: bundle `{key}`: mover_grace applies to bundles given by department or job \
+             title; name them in departments or job_titles"
+        ));
+    }
     problems
 }
 
@@ -883,6 +933,10 @@ pub async fn store(
                 tags: &b.tags,
                 policy: &b.policy,
                 items: &b.items,
+                departments: &b.departments,
+                job_titles: &b.job_titles,
+                // `parse` checked it.
+                grace_seconds: b.grace_seconds().unwrap_or(0),
             },
         )
         .await?;
@@ -1123,6 +1177,40 @@ policy = "two-owners"
         );
         let err = parse(&big, "c.toml", &plain()).unwrap_err().to_string();
         assert!(err.contains("a bundle gives at most 20"), "{err}");
+        let template = |extra: &str| {
+            format!(
+                "{GOOD}{}\n[[bundles]]\nkey = \"starter\"\nname = \"Starter\"\n\
+                 items = [\"files\"]\npolicy = \"manager\"\n{extra}\n",
+                entry("files")
+            )
+        };
+        let catalog = parse(
+            &template("departments = [\"Finance\"]\nmover_grace = \"P7D\""),
+            "c.toml",
+            &plain(),
+        )
+        .unwrap();
+        assert_eq!(catalog.bundles[0].grace_seconds(), Ok(7 * 24 * 3600));
+        for (extra, expected) in [
+            (
+                "departments = [\"Finance\"]\nmover_grace = \"a week\"",
+                "mover_grace `a week` must be an ISO 8601 duration",
+            ),
+            (
+                "departments = [\"Finance\"]\nmover_grace = \"P91D\"",
+                "at most 90 days",
+            ),
+            (
+                "mover_grace = \"P1D\"",
+                "name them in departments or job_titles",
+            ),
+            ("job_titles = [\" \"]", "an empty department or job title"),
+        ] {
+            let err = parse(&template(extra), "c.toml", &plain())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
         let kind = GOOD.replace(
             "policy = \"two-owners\"",
             "kind = \"bundle\"\npolicy = \"two-owners\"",

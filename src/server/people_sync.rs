@@ -24,7 +24,7 @@ use crate::domain::request::RequestEvent;
 use crate::server::connectors::{ConnectorError, Connectors, DirectoryPerson};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::people::{self, Leaver, Source};
-use crate::server::db::{grants, requests};
+use crate::server::db::{grants, moves, requests};
 
 /// How often the schedule is looked at (a pass asked for on demand starts within this).
 const TICK: Duration = Duration::from_secs(5);
@@ -50,6 +50,8 @@ pub struct Outcome {
     pub approvals_rerouted: usize,
     /// People offboarded before whose accounts are all enabled again.
     pub returned: usize,
+    /// Joiners (first described with a department or job title) and movers (either changed).
+    pub moved: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,13 @@ pub async fn run(pool: PgPool, connectors: Connectors, mut shutdown: watch::Rece
                 }
             }
             Err(e) => tracing::warn!(error = %e, "people sync: cannot read the sources"),
+        }
+        match crate::server::moves::handle(&pool, &connectors).await {
+            Ok(handled) if handled.moves > 0 => {
+                tracing::info!(?handled, "joiners and movers handled")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "joiners and movers: not handled"),
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
@@ -250,6 +259,29 @@ async fn apply(
     // pass than their report is found.
     for principal in &touched {
         let described = people::describe(tx, *principal).await?;
+        // Joiners and movers, for the bundles given by department or job title (handled
+        // once the pass is committed: `moves::handle`).
+        let moved = match (
+            &described.joined,
+            &described.department,
+            &described.job_title,
+        ) {
+            (Some((department, title)), _, _) if department.is_some() || title.is_some() => {
+                Some(((None, department.clone()), (None, title.clone())))
+            }
+            (_, None, None) => None,
+            (_, department, title) => {
+                let now = people::role_of(tx, *principal).await?;
+                Some((
+                    department.clone().unwrap_or((now.0.clone(), now.0)),
+                    title.clone().unwrap_or((now.1.clone(), now.1)),
+                ))
+            }
+        };
+        if let Some((department, title)) = moved {
+            moves::record(tx, *principal, &department, &title).await?;
+            outcome.moved += 1;
+        }
         if !described.is_empty() {
             outcome.changed += 1;
             let manager = match described.manager {

@@ -13,6 +13,7 @@ mod harness;
 mod health;
 mod ldap;
 mod lifecycle;
+mod movers;
 mod oidc;
 mod people;
 mod people_sync;

@@ -29,7 +29,7 @@ const CLOUD: &str = "contoso-cloud";
 const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 
 /// Declares `names` (connector, kind) as people sources in this order.
-async fn sources(pool: &PgPool, names: &[(&str, &str)], max_leavers: i32) {
+pub(crate) async fn sources(pool: &PgPool, names: &[(&str, &str)], max_leavers: i32) {
     for (name, kind) in names {
         sqlx::query(
             "insert into connectors (name, kind) values ($1, $2) on conflict (name) do nothing",

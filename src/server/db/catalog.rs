@@ -516,7 +516,9 @@ pub async fn put_entitlement(
                kind = excluded.kind, access = excluded.access,
                name = excluded.name, description = excluded.description,
                owners = excluded.owners, tags = excluded.tags,
-               policy_id = excluded.policy_id, enabled = true, updated_at = now()
+               policy_id = excluded.policy_id, enabled = true,
+               for_departments = '{}', for_job_titles = '{}', mover_grace_seconds = 0,
+               updated_at = now()
         "#,
         e.key,
         e.connector,
@@ -545,6 +547,10 @@ pub struct BundleSpec<'a> {
     pub policy: &'a str,
     /// The parts' keys, in order (entries already written).
     pub items: &'a [String],
+    /// Joiner/mover: requested for people of these departments or job titles.
+    pub departments: &'a [String],
+    pub job_titles: &'a [String],
+    pub grace_seconds: i32,
 }
 
 /// Declares or updates a bundle and its parts, and offers it (again).
@@ -552,15 +558,19 @@ pub async fn put_bundle(conn: &mut PgConnection, b: &BundleSpec<'_>) -> Result<(
     let id = sqlx::query_scalar!(
         r#"
         insert into entitlements (key, connector_id, kind, access, target_ref, name, description,
-                                  owners, tags, policy_id, enabled)
-        select $1, null, 'bundle', '{"kind": "bundle"}', '', $2, $3, $4, $5, p.id, true
+                                  owners, tags, policy_id, enabled, for_departments,
+                                  for_job_titles, mover_grace_seconds)
+        select $1, null, 'bundle', '{"kind": "bundle"}', '', $2, $3, $4, $5, p.id, true, $7, $8, $9
           from policies p
          where p.key = $6
         on conflict (key) do update
            set connector_id = null, target_ref = '', kind = 'bundle', access = excluded.access,
                name = excluded.name, description = excluded.description,
                owners = excluded.owners, tags = excluded.tags,
-               policy_id = excluded.policy_id, enabled = true, updated_at = now()
+               policy_id = excluded.policy_id, enabled = true,
+               for_departments = excluded.for_departments,
+               for_job_titles = excluded.for_job_titles,
+               mover_grace_seconds = excluded.mover_grace_seconds, updated_at = now()
         returning id
         "#,
         b.key,
@@ -568,7 +578,10 @@ pub async fn put_bundle(conn: &mut PgConnection, b: &BundleSpec<'_>) -> Result<(
         b.description,
         b.owners,
         b.tags,
-        b.policy
+        b.policy,
+        b.departments,
+        b.job_titles,
+        b.grace_seconds
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -588,6 +601,45 @@ pub async fn put_bundle(conn: &mut PgConnection, b: &BundleSpec<'_>) -> Result<(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// A bundle given by department or job title (a joiner/mover template).
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub departments: Vec<String>,
+    pub job_titles: Vec<String>,
+    pub grace_seconds: i32,
+    /// The bundle's policy's usual duration: what an automatic request asks for.
+    pub default_minutes: i32,
+}
+
+impl Template {
+    /// Whether a person of this department and job title gets the bundle.
+    pub fn fits(&self, department: Option<&str>, job_title: Option<&str>) -> bool {
+        let any = |list: &[String], value: Option<&str>| {
+            value.is_some_and(|v| list.iter().any(|l| l.trim().eq_ignore_ascii_case(v.trim())))
+        };
+        any(&self.departments, department) || any(&self.job_titles, job_title)
+    }
+}
+
+/// The offered bundles given by department or job title.
+pub async fn templates(conn: &mut PgConnection) -> Result<Vec<Template>, sqlx::Error> {
+    sqlx::query_as!(
+        Template,
+        r#"select e.id, e.key, e.name, e.for_departments as departments,
+                  e.for_job_titles as job_titles, e.mover_grace_seconds as grace_seconds,
+                  coalesce((p.rules #>> '{durations,default_minutes}')::int, 60) as "default_minutes!"
+             from entitlements e join policies p on p.id = e.policy_id
+            where e.kind = 'bundle' and e.enabled
+              and (cardinality(e.for_departments) > 0 or cardinality(e.for_job_titles) > 0)
+            order by e.key"#
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// Stops offering every enabled entry not in `keys`; how many.

@@ -202,6 +202,37 @@ pub async fn extend(
     Ok(done.rows_affected() == 1)
 }
 
+/// Moves a live grant's end earlier (`step` is its [`GrantEvent::Shortened`]), to no earlier
+/// than its start; an active grant falls due at the new end. False when the grant was no longer
+/// in `step.from()`.
+pub async fn shorten(
+    conn: &mut PgConnection,
+    grant: Uuid,
+    step: GrantStep,
+    ends_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    debug_assert_eq!(step.event(), GrantEvent::Shortened);
+    let done = sqlx::query!(
+        r#"
+        update grants
+           set state = $4,
+               ends_at = greatest(starts_at + interval '1 millisecond', least(ends_at, $2)),
+               next_due_at = case when state = 'active'
+                                  then greatest(starts_at + interval '1 millisecond', least(ends_at, $2))
+                                  else next_due_at end,
+               updated_at = now()
+         where id = $1 and state = $3
+        "#,
+        grant,
+        ends_at as DateTime<Utc>,
+        step.from() as GrantState,
+        step.to() as GrantState
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Ends a live grant now (given back, or revoked by an administrator; `step` is its
 /// [`GrantEvent::Withdrawn`]): the engine removes it at once. False when the grant was no
 /// longer in `step.from()`.

@@ -377,11 +377,14 @@ pub struct Described {
     pub department: Option<(Option<String>, Option<String>)>,
     pub job_title: Option<(Option<String>, Option<String>)>,
     pub manager: Option<(Option<Uuid>, Option<Uuid>)>,
+    /// A first description: the person joins with this department and job title.
+    pub joined: Option<(Option<String>, Option<String>)>,
 }
 
 impl Described {
+    /// Whether nothing changed that the trail records (a first description is not a change).
     pub fn is_empty(&self) -> bool {
-        self == &Self::default()
+        self.department.is_none() && self.job_title.is_none() && self.manager.is_none()
     }
 }
 
@@ -446,7 +449,10 @@ pub async fn describe(conn: &mut PgConnection, principal: Uuid) -> Result<Descri
     };
     // A first description is not a change.
     if !before.described {
-        return Ok(Described::default());
+        return Ok(Described {
+            joined: Some((after.department, after.job_title)),
+            ..Described::default()
+        });
     }
     let changed = |a: &Option<String>, b: &Option<String>| (a != b).then(|| (a.clone(), b.clone()));
     Ok(Described {
@@ -454,6 +460,7 @@ pub async fn describe(conn: &mut PgConnection, principal: Uuid) -> Result<Descri
         job_title: changed(&before.job_title, &after.job_title),
         manager: (before.manager_id != after.manager_id)
             .then_some((before.manager_id, after.manager_id)),
+        joined: None,
     })
 }
 
@@ -747,6 +754,20 @@ pub struct Synced {
     /// Their manager's sign-in name, when they have a manager who can act.
     pub manager_upn: Option<String>,
     pub department: Option<String>,
+}
+
+/// The person's department and job title as stored.
+pub async fn role_of(
+    conn: &mut PgConnection,
+    principal: Uuid,
+) -> Result<(Option<String>, Option<String>), sqlx::Error> {
+    let row = sqlx::query!(
+        "select department, job_title from principals where id = $1",
+        principal
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.department, row.job_title))
 }
 
 /// None when no sync describes the person (the caller then asks the directory).

@@ -16,6 +16,7 @@ mod assertion;
 mod batch;
 mod control;
 mod directory;
+mod invitations;
 mod people;
 mod pim;
 mod sites;
@@ -155,6 +156,9 @@ pub(crate) struct Config {
     /// `users/delta`: every `$deltatoken` is answered 400 `syncStateNotFound`, as Graph does
     /// for a token older than seven days.
     pub delta_tokens_expired: bool,
+    /// The tenant restricts B2B invitations to administrators: `POST /invitations` is 403
+    /// for applications.
+    pub invitations_restricted: bool,
 }
 
 impl Default for Config {
@@ -183,6 +187,7 @@ impl Default for Config {
             invite_replaces_roles: false,
             delta_page_size: 200,
             delta_tokens_expired: false,
+            invitations_restricted: false,
         }
     }
 }
@@ -558,7 +563,13 @@ impl Simulator {
             .route("/v1.0/$batch", post(batch::batch))
             .route("/v1.0/users", get(directory::list_users))
             .route("/v1.0/users/delta", get(people::delta))
-            .route("/v1.0/users/{id}", get(directory::get_user))
+            .route(
+                "/v1.0/users/{id}",
+                get(directory::get_user)
+                    .patch(invitations::update_user)
+                    .delete(invitations::delete_user),
+            )
+            .route("/v1.0/invitations", post(invitations::invite))
             .route(
                 "/v1.0/users/{id}/{relation}",
                 get(directory::user_relation).post(directory::user_action),

@@ -324,6 +324,15 @@ pub(super) async fn list_users(
             {
                 return Ok(u.upn.eq_ignore_ascii_case(v));
             }
+            if let Some(v) = filter
+                .strip_prefix("mail eq '")
+                .and_then(|v| v.strip_suffix('\''))
+            {
+                return Ok(u
+                    .mail
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(&v.replace("''", "'"))));
+            }
             match filter.as_str() {
                 "accountEnabled eq false" => Ok(!u.account_enabled),
                 "accountEnabled eq true" => Ok(u.account_enabled),

@@ -16,7 +16,7 @@ pub const CLIENT: &str = "0c7f3e2d-5a4b-4e3f-8a1b-9c8d7e6f5a4b";
 pub const SECRET: &str = "sim-client-secret";
 
 /// The application permissions of the connector's app registration.
-const ROLES: &[&str] = &[
+pub(crate) const ROLES: &[&str] = &[
     "GroupMember.ReadWrite.All",
     "Group.Read.All",
     "User.Read.All",
@@ -1043,6 +1043,7 @@ async fn a_fresh_object_is_waited_for() {
 }
 
 mod azure;
+mod guests;
 mod people;
 mod pim;
 mod sites;

@@ -34,6 +34,8 @@ use crate::domain::access::{Access, GroupRole, is_site_id};
 use crate::server::config::Secret;
 
 pub mod assertion;
+mod guests;
+pub use guests::{Guest, Known};
 mod people;
 mod pim;
 mod sites;

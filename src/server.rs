@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod checkpoints;
 pub mod config;
 pub mod connectors;
+pub mod contractors;
 pub mod db;
 pub mod engine;
 pub mod http;

@@ -343,6 +343,19 @@ pub const HINT_DIRECTORY_UNAVAILABLE: &str =
     "Nested group membership could not be checked: the directory did not answer.";
 
 /// Why a lease ended, in words.
+/// A contractor's identity, in a few words, by its stored state.
+pub fn contractor_standing(state: &str) -> &'static str {
+    match state {
+        "requested" => "Waiting for approval",
+        "closed" => "Not approved",
+        "making" => "Being made",
+        "active" => "Active",
+        "ended" => "Ended, disabled",
+        "deleted" => "Deleted",
+        _ => "Unknown",
+    }
+}
+
 pub fn revoke_reason(reason: &str) -> String {
     match reason {
         "expired" => "its end came".into(),
@@ -571,6 +584,39 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
             text("who"),
             text("why"),
             text("reason")
+        ),
+        A::ContractorRequested => format!(
+            "Identity asked for {} ({}) until {}, with {}",
+            text("name"),
+            text("email"),
+            time("ends_at"),
+            text("bundle")
+        ),
+        A::ContractorMade => format!(
+            "Identity made: guest {} ({}) in {}",
+            text("upn"),
+            text("object_id"),
+            text("connector")
+        ),
+        A::ContractorEndingSoon => format!(
+            "The sponsor was told the identity ends at {}",
+            time("ends_at")
+        ),
+        A::ContractorEnded => format!(
+            "Identity ended: access removed, account {} disabled in {}; deleted after {}",
+            text("object_id"),
+            text("connector"),
+            time("delete_after")
+        ),
+        A::ContractorDeleted => format!(
+            "Identity deleted: account {} in {}",
+            text("object_id"),
+            text("connector")
+        ),
+        A::ContractorSponsorChanged => format!(
+            "Sponsor {} left; {} sponsors from now on",
+            text("from"),
+            text("to")
         ),
         A::PeopleSyncRefused => format!(
             "People sync of {} refused: {} people would leave at once (at most {} allowed)",

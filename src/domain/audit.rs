@@ -48,6 +48,12 @@ named! {
         PeopleSyncRefused = "people_sync.refused",
         GrantShortened = "grant.shortened",
         RequestAutomaticRefused = "request.automatic_refused",
+        ContractorRequested = "contractor.requested",
+        ContractorMade = "contractor.made",
+        ContractorEndingSoon = "contractor.ending_soon",
+        ContractorEnded = "contractor.ended",
+        ContractorDeleted = "contractor.deleted",
+        ContractorSponsorChanged = "contractor.sponsor_changed",
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod changes;
+pub mod contractors;
 pub mod decide;
 pub mod lifecycle;
 pub mod people;

@@ -36,6 +36,58 @@ pub struct CatalogFile {
     /// Where people (managers, departments, who left) are read from.
     #[serde(default)]
     pub people: Option<PeopleSpec>,
+    /// Temporary identities for external people.
+    #[serde(default)]
+    pub contractors: Option<ContractorSpec>,
+}
+
+/// Temporary identities for external people: who approves them, which bundles they may be
+/// given, where their identities are made, and how long they may last.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractorSpec {
+    /// The policy an identity with its bundle is approved under; `manager` there is the
+    /// sponsor's manager, `owners` the bundle's owners. Its eligibility rule says who may
+    /// sponsor.
+    pub policy: String,
+    /// The bundles a contractor can be given.
+    pub bundles: Vec<String>,
+    /// A Graph connector: each contractor is invited there as a B2B guest.
+    pub entra: String,
+    /// The longest a contractor's identity may last, in days.
+    #[serde(default = "ContractorSpec::default_max_days")]
+    pub max_days: u32,
+    /// How long a disabled identity is kept (for audits and a return) before it is deleted,
+    /// as an ISO 8601 duration (default `P30D`, at most a year).
+    #[serde(default = "ContractorSpec::default_retention")]
+    pub retention: String,
+    /// Days before the end the sponsor is told it is coming.
+    #[serde(default = "ContractorSpec::default_remind_days")]
+    pub remind_days: u32,
+    /// Where the invitation lands the guest once redeemed.
+    #[serde(default = "ContractorSpec::default_redirect")]
+    pub redirect_url: String,
+}
+
+impl ContractorSpec {
+    fn default_max_days() -> u32 {
+        180
+    }
+    fn default_retention() -> String {
+        "P30D".into()
+    }
+
+    /// The retention (`parse` checked it).
+    pub fn retention(&self) -> Option<chrono::TimeDelta> {
+        crate::domain::iso_duration::parse(&self.retention)
+            .filter(|d| *d >= chrono::TimeDelta::zero() && *d <= chrono::TimeDelta::days(366))
+    }
+    fn default_remind_days() -> u32 {
+        14
+    }
+    fn default_redirect() -> String {
+        "https://myapps.microsoft.com".into()
+    }
 }
 
 /// The people sync: the directories people are read from, first the one that describes a
@@ -595,6 +647,13 @@ pub fn parse(text: &str, origin: &str, trust: &Trust) -> Result<CatalogFile, Cat
         ));
         problems.extend(bundle_problems(&here, bundle, &catalog));
     }
+    if let Some(contractors) = &catalog.contractors {
+        problems.extend(contractor_problems(
+            contractors,
+            &catalog,
+            &at("[contractors]"),
+        ));
+    }
     if let Some(people) = &catalog.people {
         problems.extend(people_problems(
             people,
@@ -729,6 +788,74 @@ fn bundle_problems(here: &str, bundle: &BundleSpec, catalog: &CatalogFile) -> Ve
         problems.push(format!(
             "{here}: bundle `{key}`: mover_grace applies to bundles given by department or job \
              title; name them in departments or job_titles"
+        ));
+    }
+    problems
+}
+
+fn contractor_problems(spec: &ContractorSpec, catalog: &CatalogFile, here: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    match catalog.policies.get(&spec.policy) {
+        None => problems.push(format!(
+            "{here}: [contractors] names policy `{}`, which is not declared",
+            spec.policy
+        )),
+        Some(policy) => {
+            if policy.stages.is_empty() {
+                problems.push(format!(
+                    "{here}: [contractors]: policy `{}` approves without anyone; an external \
+                     person's identity needs at least one approval",
+                    spec.policy
+                ));
+            }
+            if policy
+                .stages
+                .iter()
+                .any(|s| matches!(s.approvers, ApproverSource::Group(_)))
+            {
+                problems.push(format!(
+                    "{here}: [contractors]: policy `{}` asks a group; name the sponsor's \
+                     manager, the bundle's owners or people instead",
+                    spec.policy
+                ));
+            }
+        }
+    }
+    if spec.bundles.is_empty() {
+        problems.push(format!(
+            "{here}: [contractors] needs the bundles a contractor can be given"
+        ));
+    }
+    for bundle in &spec.bundles {
+        if !catalog.bundles.iter().any(|b| &b.key == bundle) {
+            problems.push(format!(
+                "{here}: [contractors] names `{bundle}`, which is not a bundle of this catalog"
+            ));
+        }
+    }
+    match catalog.connectors.get(&spec.entra) {
+        Some(ConnectorSettings::Graph(_)) => {}
+        _ => problems.push(format!(
+            "{here}: [contractors]: entra = `{}` must name a graph connector of this catalog",
+            spec.entra
+        )),
+    }
+    if spec.max_days == 0 || spec.max_days > 3 * 365 {
+        problems.push(format!(
+            "{here}: [contractors]: max_days must be between 1 and 1095, not {}",
+            spec.max_days
+        ));
+    }
+    if spec.retention().is_none() {
+        problems.push(format!(
+            "{here}: [contractors]: retention `{}` must be an ISO 8601 duration of at most a \
+             year, such as P30D",
+            spec.retention
+        ));
+    }
+    if !spec.redirect_url.starts_with("https://") {
+        problems.push(format!(
+            "{here}: [contractors]: redirect_url must be an https:// address"
         ));
     }
     problems
@@ -959,6 +1086,7 @@ pub async fn store(
         })
         .collect();
     people::put_sources(&mut tx, &sources).await?;
+    db::put_contractor_settings(&mut tx, catalog.contractors.as_ref()).await?;
     let loaded = Loaded {
         connectors: catalog.connectors.len(),
         policies: catalog.policies.len(),

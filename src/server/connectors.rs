@@ -139,8 +139,51 @@ impl ConnectorError {
 /// One connected system: a directory, a tenant. Calls are idempotent: adding a member who is
 /// already there, or removing one who is gone, succeeds, so the engine may repeat any call.
 /// Systems whose own writes are not (Microsoft Graph) reconcile by reading the state.
+/// A guest as Entra made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guest {
+    /// The user's object id.
+    pub id: String,
+    /// The link the person redeems the invitation with.
+    pub redeem_url: String,
+    /// `PendingAcceptance` until they redeem it.
+    pub status: String,
+}
+
+/// Someone a directory already knows by an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    pub id: String,
+    pub upn: String,
+    /// `Member` or `Guest`.
+    pub user_type: String,
+    pub enabled: bool,
+}
+
+/// A system that can make identities for external people (Entra: B2B guests) and end them.
+#[async_trait]
+pub trait ExternalIdentities: Send + Sync {
+    /// Who already has `email` as their mail address, if anyone.
+    async fn user_by_mail(&self, email: &str) -> Result<Option<Known>, ConnectorError>;
+    /// Invites `email`; the account exists at once. Asking again answers the same account.
+    async fn invite_guest(
+        &self,
+        email: &str,
+        display_name: &str,
+        redirect: &str,
+    ) -> Result<Guest, ConnectorError>;
+    async fn set_account_enabled(&self, id: &str, enabled: bool) -> Result<(), ConnectorError>;
+    /// Deletes the account; one already gone is done.
+    async fn delete_user(&self, id: &str) -> Result<(), ConnectorError>;
+}
+
 #[async_trait]
 pub trait Connector: Send + Sync {
+    /// The system's identities for external people, when it can make them.
+    fn identities(&self) -> Option<&dyn ExternalIdentities> {
+        None
+    }
+
     /// Finds a person's account from their sign-in name (UPN). `Ok(None)`: no such account.
     async fn find_account(&self, upn: &str) -> Result<Option<Account>, ConnectorError>;
 

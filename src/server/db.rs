@@ -5,6 +5,7 @@ pub mod audit;
 pub mod catalog;
 pub mod catalog_changes;
 pub mod connectors;
+pub mod contractors;
 pub mod grants;
 pub mod moves;
 pub mod people;

@@ -8,7 +8,7 @@
 //! outside the claiming transaction; outcomes are recorded only under a claim still held.
 
 pub mod account_watch;
-mod backoff;
+pub(crate) mod backoff;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

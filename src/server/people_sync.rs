@@ -101,6 +101,13 @@ pub async fn run(pool: PgPool, connectors: Connectors, mut shutdown: watch::Rece
             }
             Err(e) => tracing::warn!(error = %e, "people sync: cannot read the sources"),
         }
+        match crate::server::contractors::run_due(&pool, &connectors).await {
+            Ok(worked) if worked != crate::server::contractors::Worked::default() => {
+                tracing::info!(?worked, "contractors")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "contractors: not handled"),
+        }
         match crate::server::moves::handle(&pool, &connectors).await {
             Ok(handled) if handled.moves > 0 => {
                 tracing::info!(?handled, "joiners and movers handled")
@@ -461,6 +468,24 @@ async fn offboard(
             .map(|(upn, _)| (id, upn)),
         None => None,
     };
+    // Their contractors go to their manager, who sponsors them from now on.
+    if let Some((manager_id, manager_upn)) = &manager {
+        for (contractor, person) in
+            crate::server::db::contractors::hand_over(tx, leaver.principal_id, *manager_id).await?
+        {
+            audit::record(
+                tx,
+                &actor,
+                AuditAction::ContractorSponsorChanged,
+                &Subject {
+                    principal: Some(person),
+                    ..Subject::default()
+                },
+                json!({ "contractor": contractor, "from": leaver.upn, "to": manager_upn }),
+            )
+            .await?;
+        }
+    }
     for waiting in people::waiting_on(tx, leaver.principal_id, &leaver.upn).await? {
         // The manager decides in the leaver's place, unless the request is theirs.
         let instead = manager

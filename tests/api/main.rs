@@ -4,6 +4,7 @@
 mod access;
 mod boundary;
 mod bundles;
+mod contractors;
 mod directory;
 mod engine;
 mod faults;

@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::server::access::{ToGrant, grant_all, window_at_approval};
 use crate::server::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
-use crate::server::db::requests;
+use crate::server::db::{contractors, requests};
 use crate::server::state::AppState;
 
 const MAX_COMMENT_CHARS: usize = 1000;
@@ -109,6 +109,9 @@ pub async fn decide(
     let message = match progress(&request.snapshot.stages, &decisions) {
         Progress::Denied { .. } => {
             close(&mut tx, &request, RequestEvent::Denied).await?;
+            if let Some(contractor) = contractors::of_request(&mut tx, request_id).await? {
+                contractors::close(&mut tx, contractor.id).await?;
+            }
             audit::record(
                 &mut tx,
                 &actor,
@@ -157,16 +160,22 @@ pub async fn decide(
                 request.requested_minutes,
                 now,
             );
-            grant_all(
-                &mut tx,
-                request_id,
-                request.beneficiary_id,
-                to_grant,
-                window,
-                &actor,
-                now,
-            )
-            .await?
+            // A contractor's identity is made first; its access follows (`server::contractors`).
+            if let Some(contractor) = contractors::of_request(&mut tx, request_id).await? {
+                contractors::approve(&mut tx, contractor.id).await?;
+                "Approved. The identity is being made; its access follows.".to_string()
+            } else {
+                grant_all(
+                    &mut tx,
+                    request_id,
+                    request.beneficiary_id,
+                    to_grant,
+                    window,
+                    &actor,
+                    now,
+                )
+                .await?
+            }
         }
     };
     tx.commit().await?;

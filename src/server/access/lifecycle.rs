@@ -31,6 +31,11 @@ pub async fn cancel(
         return Err(AppError::Forbidden);
     }
     crate::server::access::decide::close(&mut tx, &request, RequestEvent::Cancelled).await?;
+    if let Some(contractor) =
+        crate::server::db::contractors::of_request(&mut tx, request_id).await?
+    {
+        crate::server::db::contractors::close(&mut tx, contractor.id).await?;
+    }
     audit::record(
         &mut tx,
         &Actor::person(caller.principal_id, &caller.display_name),

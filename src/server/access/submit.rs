@@ -126,11 +126,11 @@ fn capitalised(text: &str) -> String {
 }
 
 /// The widest offset any time zone uses (UTC+14:00).
-const MAX_OFFSET_MINUTES: i32 = 14 * 60;
+pub(crate) const MAX_OFFSET_MINUTES: i32 = 14 * 60;
 
 /// `YYYY-MM-DDTHH:MM[:SS]` in a zone `offset` minutes east of UTC. Years have four digits:
 /// anything else is a typing mistake, and far-off years would overflow the arithmetic.
-fn local_time(text: &str, offset: i32, field: &str) -> Result<DateTime<Utc>, AppError> {
+pub(crate) fn local_time(text: &str, offset: i32, field: &str) -> Result<DateTime<Utc>, AppError> {
     let invalid = || AppError::invalid(field, "Enter a date and time.");
     let text = text_line(field, text)?;
     if text.len() > 19 || !text.as_bytes().first().is_some_and(u8::is_ascii_digit) {

@@ -35,7 +35,6 @@ use crate::server::config::Secret;
 
 pub mod assertion;
 mod guests;
-pub use guests::{Guest, Known};
 mod people;
 mod pim;
 mod sites;
@@ -1169,6 +1168,10 @@ fn to_account(user: &Value) -> Option<Account> {
 
 #[async_trait]
 impl Connector for GraphTenant {
+    fn identities(&self) -> Option<&dyn crate::server::connectors::ExternalIdentities> {
+        Some(self)
+    }
+
     async fn find_account(&self, upn: &str) -> Result<Option<Account>, ConnectorError> {
         // The manager comes in the same call, for manager approval.
         let url = self.url(&format!(

@@ -642,6 +642,41 @@ pub async fn templates(conn: &mut PgConnection) -> Result<Vec<Template>, sqlx::E
     .await
 }
 
+/// Stores the catalog's `[contractors]` (none: contractors cannot be asked for).
+pub async fn put_contractor_settings(
+    conn: &mut PgConnection,
+    spec: Option<&crate::server::catalog::ContractorSpec>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!("delete from contractor_settings")
+        .execute(&mut *conn)
+        .await?;
+    if let Some(spec) = spec {
+        let settings = serde_json::to_value(spec).expect("settings serialise");
+        sqlx::query!(
+            "insert into contractor_settings (settings) values ($1)",
+            settings
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The `[contractors]` settings as last loaded.
+pub async fn contractor_settings(
+    conn: &mut PgConnection,
+) -> Result<Option<crate::server::catalog::ContractorSpec>, sqlx::Error> {
+    let stored = sqlx::query_scalar!("select settings from contractor_settings")
+        .fetch_optional(conn)
+        .await?;
+    stored
+        .map(|value| {
+            serde_json::from_value(value)
+                .map_err(|e| sqlx::Error::Decode(format!("contractor settings: {e}").into()))
+        })
+        .transpose()
+}
+
 /// Stops offering every enabled entry not in `keys`; how many.
 pub async fn disable_all_but(conn: &mut PgConnection, keys: &[String]) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query!(

@@ -10,29 +10,10 @@
 use reqwest::Method;
 use serde_json::json;
 
+use async_trait::async_trait;
+
 use super::{GraphTenant, Written, refusal, segment};
-use crate::server::connectors::ConnectorError;
-
-/// A guest as Entra made it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Guest {
-    /// The user's object id.
-    pub id: String,
-    /// The link the person redeems the invitation with.
-    pub redeem_url: String,
-    /// `PendingAcceptance` until they redeem it.
-    pub status: String,
-}
-
-/// Someone the tenant already knows by an address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Known {
-    pub id: String,
-    pub upn: String,
-    /// `Member` or `Guest`.
-    pub user_type: String,
-    pub enabled: bool,
-}
+use crate::server::connectors::{ConnectorError, ExternalIdentities, Guest, Known};
 
 impl GraphTenant {
     /// Who in the tenant has `email` as their mail address, if anyone.
@@ -129,5 +110,29 @@ impl GraphTenant {
             Written::Uncertain(detail) => Err(ConnectorError::Transient(detail)),
             Written::Refused(answer) => Err(refusal(&answer)),
         }
+    }
+}
+
+#[async_trait]
+impl ExternalIdentities for GraphTenant {
+    async fn user_by_mail(&self, email: &str) -> Result<Option<Known>, ConnectorError> {
+        GraphTenant::user_by_mail(self, email).await
+    }
+
+    async fn invite_guest(
+        &self,
+        email: &str,
+        display_name: &str,
+        redirect: &str,
+    ) -> Result<Guest, ConnectorError> {
+        GraphTenant::invite_guest(self, email, display_name, redirect).await
+    }
+
+    async fn set_account_enabled(&self, id: &str, enabled: bool) -> Result<(), ConnectorError> {
+        GraphTenant::set_account_enabled(self, id, enabled).await
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<(), ConnectorError> {
+        GraphTenant::delete_user(self, id).await
     }
 }

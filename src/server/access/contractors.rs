@@ -1,0 +1,424 @@
+//! Onboarding external people: a sponsor asks for a temporary identity with an end date and a
+//! bundle. The request is decided like any other (the inbox, the policy of `[contractors]`,
+//! where `manager` is the sponsor's manager and `owners` the bundle's); once approved the
+//! worker in `server::contractors` makes the identity and grants the bundle.
+
+use chrono::{TimeDelta, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::api::contractors::{
+    BundleChoice, ContractorForm, ContractorView, ContractorsPage, Onboarded,
+};
+use crate::api::{text_block, text_line};
+use crate::domain::approval::ResolvedStage;
+use crate::domain::audit::AuditAction;
+use crate::domain::policy::{ApproverSource, Policy, RequesterFacts, eligible_approvers};
+use crate::domain::violation::Violation;
+use crate::error::AppError;
+use crate::server::access::submit::{MAX_OFFSET_MINUTES, local_time};
+use crate::server::auth::session::SessionUser;
+use crate::server::catalog::ContractorSpec;
+use crate::server::connectors::Connector;
+use crate::server::db::audit::{self, Actor, Subject};
+use crate::server::db::requests::{NewRequest, Snapshot};
+use crate::server::db::{catalog, contractors, requests};
+use crate::server::state::AppState;
+
+/// The longest name, company or address the form takes.
+const MAX_NAME: usize = 100;
+const MAX_EMAIL: usize = 254;
+
+pub async fn page(state: &AppState, caller: &SessionUser) -> Result<ContractorsPage, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    let spec = catalog::contractor_settings(&mut conn).await?;
+    let mut bundles = Vec::new();
+    if let Some(spec) = &spec {
+        for key in &spec.bundles {
+            if let Some(entry) = catalog::by_key(&mut conn, key).await? {
+                bundles.push(BundleChoice {
+                    key: entry.key,
+                    name: entry.name,
+                });
+            }
+        }
+    }
+    drop(conn);
+    let remind = TimeDelta::days(i64::from(spec.as_ref().map_or(14, |s| s.remind_days)));
+    let now = Utc::now();
+    let listed = contractors::of_sponsor(&state.pool, caller.principal_id).await?;
+    Ok(ContractorsPage {
+        offered: spec.is_some(),
+        max_days: spec.as_ref().map_or(0, |s| s.max_days),
+        bundles,
+        client_token: Uuid::new_v4().to_string(),
+        contractors: listed
+            .into_iter()
+            .map(|c| ContractorView {
+                id: c.id,
+                person_id: c.principal_id,
+                standing: crate::text::contractor_standing(&c.state).to_string(),
+                active: c.state == "active",
+                ending_soon: c.state == "active" && c.ends_at - now <= remind,
+                display_name: c.display_name,
+                email: c.email,
+                company: c.company,
+                bundle: c.bundle,
+                request_id: c.request_id,
+                ends_at: c.ends_at,
+                redeem_url: c.redeem_url,
+                problem: c.last_error,
+                delete_after: c.delete_after,
+            })
+            .collect(),
+    })
+}
+
+/// The form, checked for shape: every problem names its field.
+struct Checked {
+    display_name: String,
+    email: String,
+    company: String,
+    ends_at: chrono::DateTime<Utc>,
+    bundle: String,
+    justification: String,
+    client_token: Uuid,
+}
+
+fn check(form: &ContractorForm) -> Result<Checked, AppError> {
+    let display_name = text_line("display_name", &form.display_name)?;
+    if display_name.is_empty() || display_name.chars().count() > MAX_NAME {
+        return Err(AppError::invalid(
+            "display_name",
+            format!("Give the person's name (at most {MAX_NAME} characters)."),
+        ));
+    }
+    let email = text_line("email", &form.email)?.to_lowercase();
+    let shaped = email.len() <= MAX_EMAIL
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.contains(char::is_whitespace)
+                && !domain.contains('@')
+        });
+    if !shaped {
+        return Err(AppError::invalid(
+            "email",
+            "Give the person's own email address, such as pat@fabrikam.com.",
+        ));
+    }
+    let company = text_line("company", &form.company)?;
+    if company.chars().count() > MAX_NAME {
+        return Err(AppError::invalid(
+            "company",
+            format!("Keep the company under {MAX_NAME} characters."),
+        ));
+    }
+    let offset: i32 = match text_line("utc_offset_minutes", &form.utc_offset_minutes)?.as_str() {
+        "" => 0,
+        text => text
+            .parse()
+            .ok()
+            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
+            .ok_or_else(|| AppError::invalid("utc_offset_minutes", "Unknown time zone offset."))?,
+    };
+    let ends_at = local_time(&form.ends_at, offset, "ends_at")?;
+    let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
+        AppError::invalid(
+            "client_token",
+            "This form has expired. Reload the page and try again.",
+        )
+    })?;
+    Ok(Checked {
+        display_name,
+        email,
+        company,
+        ends_at,
+        bundle: text_line("bundle", &form.bundle)?,
+        justification: text_block("justification", &form.justification)?,
+        client_token,
+    })
+}
+
+pub async fn onboard(
+    state: &AppState,
+    caller: &SessionUser,
+    form: ContractorForm,
+) -> Result<Onboarded, AppError> {
+    let form = check(&form)?;
+    let mut conn = state.pool.acquire().await?;
+    // A replayed form finds its first request.
+    if let Some((request, _)) =
+        requests::by_client_token(&mut conn, caller.principal_id, form.client_token).await?
+        && let Some(found) = contractors::of_request(&mut conn, request).await?
+    {
+        return Ok(Onboarded {
+            contractor_id: found.id,
+            request_id: request,
+            message: SUBMITTED.into(),
+        });
+    }
+    let spec = catalog::contractor_settings(&mut conn)
+        .await?
+        .ok_or_else(|| {
+            AppError::Conflict(
+                "This portal's catalog does not set up identities for contractors.".into(),
+            )
+        })?;
+    if !contractors::is_employee(&mut conn, caller.principal_id).await? {
+        return Err(AppError::Forbidden);
+    }
+    if !spec.bundles.contains(&form.bundle) {
+        return Err(AppError::invalid(
+            "bundle",
+            "Choose one of the bundles offered for contractors.",
+        ));
+    }
+    let bundle = catalog::by_key(&mut conn, &form.bundle)
+        .await?
+        .filter(|b| b.is_bundle())
+        .ok_or_else(|| {
+            AppError::invalid(
+                "bundle",
+                "This bundle is no longer offered; choose another.",
+            )
+        })?;
+    let rules = catalog::policy_rules(&mut conn, &spec.policy)
+        .await?
+        .ok_or_else(|| AppError::Conflict("The contractors' policy is missing.".into()))?;
+    drop(conn);
+    let policy: Policy = serde_json::from_value(rules).map_err(|e| AppError::Internal {
+        reference: crate::error::reference_for(&format!("contractor policy: {e}")),
+    })?;
+    let now = Utc::now();
+    let ends_at = form.ends_at;
+    if ends_at <= now + TimeDelta::minutes(2) {
+        return Err(AppError::invalid(
+            "ends_at",
+            "The end must be later than now.",
+        ));
+    }
+    if ends_at > now + TimeDelta::days(i64::from(spec.max_days)) {
+        return Err(AppError::invalid(
+            "ends_at",
+            format!(
+                "A contractor's identity lasts at most {} days; choose an earlier last day (it can be extended later).",
+                spec.max_days
+            ),
+        ));
+    }
+    if let Some(v) = policy
+        .check_texts(&form.justification, "")
+        .into_iter()
+        .next()
+    {
+        return Err(v.into());
+    }
+    // The directory: the address must not be someone's of this organisation already.
+    let entra = entra(state, &spec)?;
+    let identities = entra.identities().expect("checked by `entra`");
+    if let Some(known) = identities
+        .user_by_mail(&form.email)
+        .await
+        .map_err(|e| AppError::from_system(&spec.entra, e))?
+        && known.user_type.eq_ignore_ascii_case("member")
+    {
+        return Err(AppError::invalid(
+            "email",
+            format!(
+                "{} belongs to a member of this organisation ({}); members ask for access \
+                 themselves.",
+                form.email, known.upn
+            ),
+        ));
+    }
+    let stages = stages(state, &spec, &policy, &bundle.owners, caller, &form.email).await?;
+    let snapshot = Snapshot {
+        policy: policy.clone(),
+        stages,
+    };
+    let named = if form.company.is_empty() {
+        form.display_name.clone()
+    } else {
+        format!("{} ({})", form.display_name, form.company)
+    };
+
+    let mut tx = state.pool.begin().await?;
+    requests::lock_form(&mut tx, caller.principal_id, form.client_token).await?;
+    if let Some((request, _)) =
+        requests::by_client_token(&mut tx, caller.principal_id, form.client_token).await?
+        && let Some(found) = contractors::of_request(&mut tx, request).await?
+    {
+        return Ok(Onboarded {
+            contractor_id: found.id,
+            request_id: request,
+            message: SUBMITTED.into(),
+        });
+    }
+    let principal =
+        contractors::insert_principal(&mut tx, &form.email, &named, caller.principal_id).await?;
+    let request = requests::insert(
+        &mut tx,
+        &NewRequest {
+            requester: caller.principal_id,
+            beneficiary: principal,
+            entitlement: bundle.id,
+            starts_at: now,
+            ends_at,
+            start_on_approval: false,
+            requested_minutes: None,
+            justification: &form.justification,
+            ticket: None,
+            snapshot: &snapshot,
+            expires_at: policy.pending_deadline(now),
+            extends_grant: None,
+            client_token: form.client_token,
+            hints: &[],
+            source_address: None,
+        },
+    )
+    .await?
+    .ok_or_else(|| AppError::Conflict("This form was already sent.".into()))?;
+    let id = contractors::insert(
+        &mut tx,
+        &contractors::NewContractor {
+            principal,
+            sponsor: caller.principal_id,
+            display_name: &named,
+            email: &form.email,
+            company: &form.company,
+            bundle: bundle.id,
+            request,
+            ends_at,
+            decide_by: policy.pending_deadline(now),
+        },
+    )
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("contractors_one_live") => {
+            AppError::invalid(
+                "email",
+                format!(
+                    "{} already has an identity here, asked for or active; extend that one \
+                     instead.",
+                    form.email
+                ),
+            )
+        }
+        _ => e.into(),
+    })?;
+    let actor = Actor::person(caller.principal_id, &caller.display_name);
+    let subject = Subject {
+        request: Some(request),
+        entitlement: Some(bundle.id),
+        principal: Some(principal),
+        grant: None,
+    };
+    audit::record(
+        &mut tx,
+        &actor,
+        AuditAction::RequestSubmitted,
+        &subject,
+        json!({
+            "entitlement": bundle.key, "for": form.email,
+            "starts_at": now, "ends_at": ends_at,
+            "justification": form.justification, "ticket": "",
+            "approvers": snapshot.stages, "contractor": id,
+        }),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &actor,
+        AuditAction::ContractorRequested,
+        &subject,
+        json!({
+            "name": named, "email": form.email, "ends_at": ends_at, "bundle": bundle.name,
+            "sponsor": caller.upn, "contractor": id,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Onboarded {
+        contractor_id: id,
+        request_id: request,
+        message: SUBMITTED.into(),
+    })
+}
+
+const SUBMITTED: &str = "Submitted. Once approved, the identity is made and its access granted; \
+                         the invitation link for the person appears here.";
+
+fn entra(
+    state: &AppState,
+    spec: &ContractorSpec,
+) -> Result<std::sync::Arc<dyn Connector>, AppError> {
+    state
+        .connectors
+        .get(&spec.entra)
+        .filter(|c| c.identities().is_some())
+        .ok_or_else(|| AppError::Unavailable {
+            reference: crate::error::reference_for(&format!(
+                "the contractors' connector `{}` is not a configured graph connector",
+                spec.entra
+            )),
+        })
+}
+
+/// Who decides each stage: `manager` is the sponsor's manager (the people sync's), `owners`
+/// the bundle's owners, `users` the people named; never the sponsor.
+async fn stages(
+    state: &AppState,
+    spec: &ContractorSpec,
+    policy: &Policy,
+    owners: &[String],
+    caller: &SessionUser,
+    email: &str,
+) -> Result<Vec<ResolvedStage>, AppError> {
+    let synced = crate::server::db::people::synced(&state.pool, &caller.upn).await?;
+    let facts = RequesterFacts {
+        department: synced.as_ref().and_then(|s| s.department.clone()),
+        groups: match &policy.eligible {
+            crate::domain::policy::Eligibility::Group(_) => {
+                let graph = entra(state, spec)?;
+                let connector = graph.as_ref();
+                match connector
+                    .find_account(&caller.upn)
+                    .await
+                    .map_err(|e| AppError::from_system(&spec.entra, e))?
+                {
+                    Some(account) => connector
+                        .groups_of(&account.reference)
+                        .await
+                        .map_err(|e| AppError::from_system(&spec.entra, e))?,
+                    None => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        },
+    };
+    if !policy.eligible.admits(&facts) {
+        return Err(Violation::NotEligible.into());
+    }
+    let mut stages = Vec::new();
+    for (index, stage) in policy.stages.iter().enumerate() {
+        let candidates: Vec<String> = match &stage.approvers {
+            ApproverSource::Manager => synced
+                .as_ref()
+                .and_then(|s| s.manager_upn.clone())
+                .into_iter()
+                .collect(),
+            ApproverSource::Owners => owners.to_vec(),
+            ApproverSource::Users(users) => users.clone(),
+            ApproverSource::Group(_) => Vec::new(),
+        };
+        let approvers = eligible_approvers(index as u32, stage, &candidates, &caller.upn, email)?;
+        stages.push(ResolvedStage {
+            approvers,
+            required: stage.required,
+        });
+    }
+    Ok(stages)
+}

@@ -1,0 +1,281 @@
+//! The life of a contractor's identity after its request: made once approved (an Entra B2B
+//! guest, the bundle granted to it), the sponsor reminded before the end, everything ended at
+//! the end (leases withdrawn, the account disabled at once), the account deleted after the
+//! retention. Each step is due at a time (`contractors.next_due_at`), claimed by one replica,
+//! and repeated until it succeeds: the directory's writes are idempotent (an invitation asked
+//! again answers the same account; disabling or deleting twice is done).
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::domain::audit::AuditAction;
+use crate::domain::grant::{GrantEvent, RevokeReason};
+use crate::domain::window::Window;
+use crate::server::access::{ToGrant, grant_all};
+use crate::server::catalog::ContractorSpec;
+use crate::server::connectors::{ConnectorError, Connectors, ExternalIdentities};
+use crate::server::db::audit::{self, Actor, Subject};
+use crate::server::db::contractors::{self, Due};
+use crate::server::db::{catalog, grants, people};
+use crate::server::engine::backoff::retry_delay;
+
+const BATCH: i64 = 20;
+const CLAIM: Duration = Duration::from_secs(300);
+
+/// What one round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Worked {
+    pub made: usize,
+    pub reminded: usize,
+    pub ended: usize,
+    pub deleted: usize,
+    pub closed: usize,
+    pub failed: usize,
+}
+
+fn actor() -> Actor {
+    Actor::system("contractors")
+}
+
+/// Acts on the contractors whose next step is due.
+pub async fn run_due(pool: &PgPool, connectors: &Connectors) -> Result<Worked, sqlx::Error> {
+    let mut worked = Worked::default();
+    let Some(spec) = catalog::contractor_settings(&mut *pool.acquire().await?).await? else {
+        return Ok(worked);
+    };
+    let Some(connector) = connectors.get(&spec.entra) else {
+        tracing::warn!(connector = %spec.entra, "contractors: the connector is not configured");
+        return Ok(worked);
+    };
+    let Some(identities) = connector.identities() else {
+        return Ok(worked);
+    };
+    for due in contractors::claim_due(pool, BATCH, CLAIM.as_secs_f64(), &spec.entra).await? {
+        let step = step(
+            pool,
+            &spec,
+            connector.as_ref(),
+            identities,
+            &due,
+            &mut worked,
+        )
+        .await;
+        if let Err(error) = step {
+            worked.failed += 1;
+            let wait = match &error {
+                Failure::Directory(ConnectorError::Permanent(_)) => Duration::from_secs(3600),
+                Failure::Directory(ConnectorError::Throttled { retry_after, .. }) => *retry_after,
+                _ => retry_delay(
+                    u32::try_from(due.attempts).unwrap_or(1),
+                    Duration::from_secs(300),
+                ),
+            };
+            tracing::warn!(contractor = %due.id, state = %due.state, error = %error, "contractor step failed");
+            contractors::failed(
+                pool,
+                due.id,
+                &error.to_string(),
+                Utc::now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::minutes(5)),
+            )
+            .await?;
+        }
+    }
+    Ok(worked)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Directory(#[from] ConnectorError),
+    #[error("the database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<crate::error::AppError> for Failure {
+    fn from(error: crate::error::AppError) -> Self {
+        Failure::Refused(error.to_string())
+    }
+}
+
+async fn step(
+    pool: &PgPool,
+    spec: &ContractorSpec,
+    connector: &dyn crate::server::connectors::Connector,
+    identities: &dyn ExternalIdentities,
+    due: &Due,
+    worked: &mut Worked,
+) -> Result<(), Failure> {
+    let now = Utc::now();
+    let subject = Subject {
+        request: Some(due.request_id),
+        entitlement: Some(due.bundle_id),
+        principal: Some(due.principal_id),
+        grant: None,
+    };
+    match due.state.as_str() {
+        "requested" => {
+            let mut tx = pool.begin().await?;
+            match due.request_state.as_str() {
+                "pending" => {
+                    contractors::next(
+                        &mut tx,
+                        due.id,
+                        "requested",
+                        Some(now + TimeDelta::minutes(5)),
+                    )
+                    .await?
+                }
+                "approved" => contractors::next(&mut tx, due.id, "making", Some(now)).await?,
+                _ => {
+                    contractors::next(&mut tx, due.id, "closed", None).await?;
+                    worked.closed += 1;
+                }
+            }
+            tx.commit().await?;
+        }
+        "making" => {
+            let guest = identities
+                .invite_guest(&due.email, &due.display_name, &spec.redirect_url)
+                .await?;
+            let account = connector.find_account(&guest.id).await?.ok_or_else(|| {
+                Failure::Refused(format!(
+                    "the guest {} is not readable yet in {}",
+                    guest.id, spec.entra
+                ))
+            })?;
+            let upn = account
+                .upn
+                .clone()
+                .unwrap_or_else(|| account.reference.clone());
+            contractors::set_redeem_url(pool, due.id, &guest.redeem_url).await?;
+            let mut tx = pool.begin().await?;
+            contractors::link_account(&mut tx, due.principal_id, &spec.entra, &upn, &guest.id)
+                .await?;
+            let to_grant = ToGrant::lock(&mut tx, due.principal_id, due.bundle_id).await?;
+            audit::record(
+                &mut tx,
+                &actor(),
+                AuditAction::ContractorMade,
+                &subject,
+                json!({ "upn": upn, "object_id": guest.id, "connector": spec.entra,
+                        "status": guest.status }),
+            )
+            .await?;
+            let granted = grant_all(
+                &mut tx,
+                due.request_id,
+                due.principal_id,
+                to_grant,
+                Window {
+                    starts_at: now,
+                    ends_at: due.ends_at,
+                },
+                &actor(),
+                now,
+            )
+            .await?;
+            tracing::info!(contractor = %due.id, granted, "contractor made");
+            contractors::next(
+                &mut tx,
+                due.id,
+                "active",
+                Some(reminder(spec, due).unwrap_or(due.ends_at)),
+            )
+            .await?;
+            tx.commit().await?;
+            worked.made += 1;
+        }
+        "active" if now >= due.ends_at => {
+            if let Some(id) = &due.account_id {
+                identities.set_account_enabled(id, false).await?;
+            }
+            let delete_after = now + spec.retention().unwrap_or(TimeDelta::days(30));
+            let mut tx = pool.begin().await?;
+            for grant in people::live_grants(&mut tx, due.principal_id).await? {
+                let Ok(step) = grant.state.step(GrantEvent::Withdrawn) else {
+                    continue;
+                };
+                grants::withdraw(&mut tx, grant.id, step, RevokeReason::Expired).await?;
+            }
+            sqlx::query!(
+                "update principals set status = 'disabled', updated_at = now() where id = $1",
+                due.principal_id
+            )
+            .execute(&mut *tx)
+            .await?;
+            contractors::set_delete_after(&mut tx, due.id, delete_after).await?;
+            audit::record(
+                &mut tx,
+                &actor(),
+                AuditAction::ContractorEnded,
+                &subject,
+                json!({ "object_id": due.account_id, "connector": spec.entra,
+                        "delete_after": delete_after }),
+            )
+            .await?;
+            contractors::next(&mut tx, due.id, "ended", Some(delete_after)).await?;
+            tx.commit().await?;
+            worked.ended += 1;
+        }
+        "active" => {
+            let mut tx = pool.begin().await?;
+            if due.reminded_at.is_none() && reminder(spec, due).is_some_and(|at| at <= now) {
+                contractors::mark_reminded(&mut tx, due.id).await?;
+                audit::record(
+                    &mut tx,
+                    &actor(),
+                    AuditAction::ContractorEndingSoon,
+                    &subject,
+                    json!({ "ends_at": due.ends_at, "sponsor": due.sponsor_id }),
+                )
+                .await?;
+                worked.reminded += 1;
+            }
+            let next_at = match reminder(spec, due) {
+                Some(at) if at > now => at,
+                _ => due.ends_at,
+            };
+            contractors::next(&mut tx, due.id, "active", Some(next_at)).await?;
+            tx.commit().await?;
+        }
+        "ended" if due.delete_after.is_some_and(|at| at <= now) => {
+            if let Some(id) = &due.account_id {
+                identities.delete_user(id).await?;
+            }
+            let mut tx = pool.begin().await?;
+            audit::record(
+                &mut tx,
+                &actor(),
+                AuditAction::ContractorDeleted,
+                &subject,
+                json!({ "object_id": due.account_id, "connector": spec.entra }),
+            )
+            .await?;
+            contractors::next(&mut tx, due.id, "deleted", None).await?;
+            tx.commit().await?;
+            worked.deleted += 1;
+        }
+        "ended" => {
+            let mut tx = pool.begin().await?;
+            contractors::next(&mut tx, due.id, "ended", due.delete_after).await?;
+            tx.commit().await?;
+        }
+        other => {
+            tracing::error!(contractor = %due.id, state = other, "a contractor in a state with nothing due");
+        }
+    }
+    Ok(())
+}
+
+/// When the sponsor is to be told the end is near, if it is still to come.
+fn reminder(spec: &ContractorSpec, due: &Due) -> Option<DateTime<Utc>> {
+    if due.reminded_at.is_some() {
+        return None;
+    }
+    Some(due.ends_at - TimeDelta::days(i64::from(spec.remind_days)))
+}

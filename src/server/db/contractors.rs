@@ -1,0 +1,355 @@
+//! Contractors: temporary identities for external people, from their sponsor's request to the
+//! deletion of the identity (see `server::contractors`).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The principal a contractor is from their request on: a guest without an identity yet,
+/// known by their address until the identity is made. Their manager is their sponsor.
+pub async fn insert_principal(
+    conn: &mut PgConnection,
+    email: &str,
+    display_name: &str,
+    sponsor: Uuid,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"insert into principals (upn, display_name, email, kind, manager_id)
+           values ($1, $2, $1, 'guest', $3)
+           returning id"#,
+        email,
+        display_name,
+        sponsor
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub struct NewContractor<'a> {
+    pub principal: Uuid,
+    pub sponsor: Uuid,
+    pub display_name: &'a str,
+    pub email: &'a str,
+    pub company: &'a str,
+    pub bundle: Uuid,
+    pub request: Uuid,
+    pub ends_at: DateTime<Utc>,
+    /// When the request stops waiting: the worker closes the contractor then if it was not
+    /// approved.
+    pub decide_by: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut PgConnection, c: &NewContractor<'_>) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"insert into contractors (principal_id, sponsor_id, display_name, email, company,
+                                    bundle_id, request_id, ends_at, next_due_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           returning id"#,
+        c.principal,
+        c.sponsor,
+        c.display_name,
+        c.email,
+        c.company,
+        c.bundle,
+        c.request,
+        c.ends_at as DateTime<Utc>,
+        c.decide_by as DateTime<Utc>
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The contractor a request is for (locked), if it is one's.
+pub struct ForRequest {
+    pub id: Uuid,
+    pub state: String,
+}
+
+pub async fn of_request(
+    conn: &mut PgConnection,
+    request: Uuid,
+) -> Result<Option<ForRequest>, sqlx::Error> {
+    sqlx::query_as!(
+        ForRequest,
+        "select id, state from contractors where request_id = $1 for update",
+        request
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Approved: the identity is to be made now.
+pub async fn approve(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query!(
+        "update contractors set state = 'making', next_due_at = now(), attempts = 0,
+                updated_at = now()
+          where id = $1 and state = 'requested'",
+        id
+    )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Not approved (denied, cancelled, lapsed): nothing is made.
+pub async fn close(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query!(
+        "update contractors set state = 'closed', next_due_at = null, updated_at = now()
+          where id = $1 and state = 'requested'",
+        id
+    )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// A contractor as the worker acts on it.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub id: Uuid,
+    pub state: String,
+    pub principal_id: Uuid,
+    pub sponsor_id: Uuid,
+    pub display_name: String,
+    pub email: String,
+    pub bundle_id: Uuid,
+    pub request_id: Uuid,
+    pub request_state: String,
+    pub ends_at: DateTime<Utc>,
+    pub reminded_at: Option<DateTime<Utc>>,
+    pub delete_after: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    /// The identity made in Entra (its object id), once made.
+    pub account_id: Option<String>,
+}
+
+/// Claims contractors whose next step is due, for `hold_seconds`.
+pub async fn claim_due(
+    pool: &PgPool,
+    limit: i64,
+    hold_seconds: f64,
+    entra: &str,
+) -> Result<Vec<Due>, sqlx::Error> {
+    sqlx::query_as!(
+        Due,
+        r#"
+        with due as (
+            select id from contractors
+             where next_due_at <= now() and (locked_until is null or locked_until < now())
+             order by next_due_at
+             limit $1
+               for update skip locked
+        ), claimed as (
+            update contractors c
+               set locked_until = now() + make_interval(secs => $2), attempts = attempts + 1
+              from due where c.id = due.id
+            returning c.*
+        )
+        select c.id, c.state, c.principal_id, c.sponsor_id, c.display_name, c.email, c.bundle_id,
+               c.request_id, r.state as request_state,
+               c.ends_at as "ends_at: DateTime<Utc>",
+               c.reminded_at as "reminded_at: DateTime<Utc>",
+               c.delete_after as "delete_after: DateTime<Utc>", c.attempts,
+               (select pa.account_id from principal_accounts pa
+                  join connectors k on k.id = pa.connector_id
+                 where pa.principal_id = c.principal_id and k.name = $3) as account_id
+          from claimed c join access_requests r on r.id = c.request_id
+        "#,
+        limit,
+        hold_seconds,
+        entra
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Sets the next step and lets go of the claim.
+pub async fn next(
+    conn: &mut PgConnection,
+    id: Uuid,
+    state: &str,
+    due: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update contractors
+            set state = $2, next_due_at = $3, locked_until = null, attempts = 0, last_error = null,
+                made_at = case when $2 = 'active' and made_at is null then now() else made_at end,
+                ended_at = case when $2 = 'ended' then now() else ended_at end,
+                deleted_at = case when $2 = 'deleted' then now() else deleted_at end,
+                updated_at = now()
+          where id = $1",
+        id,
+        state,
+        due as Option<DateTime<Utc>>
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A failed step: said where the sponsor sees it, tried again at `retry`.
+pub async fn failed(
+    pool: &PgPool,
+    id: Uuid,
+    error: &str,
+    retry: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update contractors set last_error = $2, next_due_at = $3, locked_until = null,
+                updated_at = now()
+          where id = $1",
+        id,
+        error,
+        retry as DateTime<Utc>
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_redeem_url(pool: &PgPool, id: Uuid, url: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update contractors set redeem_url = $2, updated_at = now() where id = $1",
+        id,
+        url
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_delete_after(
+    conn: &mut PgConnection,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update contractors set delete_after = $2 where id = $1",
+        id,
+        at as DateTime<Utc>
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_reminded(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update contractors set reminded_at = now() where id = $1",
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The identity Entra made: the principal is known by its sign-in name from now on, and the
+/// account is the person's in that system.
+pub async fn link_account(
+    conn: &mut PgConnection,
+    principal: Uuid,
+    connector: &str,
+    upn: &str,
+    object_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update principals set upn = $2, updated_at = now() where id = $1",
+        principal,
+        upn
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"insert into principal_accounts (principal_id, connector_id, account_ref, account_id,
+                                           upn, enabled, guest)
+           select $1, c.id, $3, $4, $3, true, true from connectors c where c.name = $2
+           on conflict (principal_id, connector_id) do update
+              set account_ref = excluded.account_ref, account_id = excluded.account_id,
+                  upn = excluded.upn, resolved_at = now()"#,
+        principal,
+        connector,
+        upn,
+        object_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The sponsor's contractors, newest first.
+pub struct Listed {
+    pub id: Uuid,
+    pub principal_id: Uuid,
+    pub display_name: String,
+    pub email: String,
+    pub company: String,
+    pub bundle: String,
+    pub state: String,
+    pub request_id: Uuid,
+    pub ends_at: DateTime<Utc>,
+    pub redeem_url: Option<String>,
+    pub last_error: Option<String>,
+    pub delete_after: Option<DateTime<Utc>>,
+    pub reminded_at: Option<DateTime<Utc>>,
+    pub sponsor: String,
+}
+
+pub async fn of_sponsor(pool: &PgPool, sponsor: Uuid) -> Result<Vec<Listed>, sqlx::Error> {
+    sqlx::query_as!(
+        Listed,
+        r#"select c.id, c.principal_id, c.display_name, c.email, c.company, e.name as bundle,
+                  c.state, c.request_id, c.ends_at as "ends_at: DateTime<Utc>", c.redeem_url,
+                  c.last_error, c.delete_after as "delete_after: DateTime<Utc>",
+                  c.reminded_at as "reminded_at: DateTime<Utc>", s.display_name as sponsor
+             from contractors c
+             join entitlements e on e.id = c.bundle_id
+             join principals s on s.id = c.sponsor_id
+            where c.sponsor_id = $1
+            order by c.created_at desc
+            limit 200"#,
+        sponsor
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Hands the contractors of a sponsor who left to `to`; the contractors handed over.
+pub async fn hand_over(
+    conn: &mut PgConnection,
+    from: Uuid,
+    to: Uuid,
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    let moved = sqlx::query!(
+        r#"update contractors set sponsor_id = $2, updated_at = now()
+            where sponsor_id = $1 and state in ('requested', 'making', 'active')
+        returning id, principal_id"#,
+        from,
+        to
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "update principals set manager_id = $2
+          where manager_id = $1 and id in (select principal_id from contractors where sponsor_id = $2)",
+        from,
+        to
+    )
+    .execute(conn)
+    .await?;
+    Ok(moved.into_iter().map(|r| (r.id, r.principal_id)).collect())
+}
+
+/// Whether a person may sponsor at all: an active member of the organisation (not a guest,
+/// not a service account, not someone who left).
+pub async fn is_employee(conn: &mut PgConnection, principal: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar!(
+        r#"select (kind = 'member' and status = 'active' and left_at is null) as "ok!"
+             from principals where id = $1"#,
+        principal
+    )
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or(false))
+}

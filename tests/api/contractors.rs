@@ -1,0 +1,365 @@
+//! Contractors through the server functions, against the Graph simulator: a sponsor asks for
+//! an identity with an end and a bundle, their manager approves it in the inbox, the portal
+//! invites the guest and grants the bundle to it (read back in Entra), reminds the sponsor,
+//! ends everything at the end (the account disabled at once, the leases removed and read
+//! back) and deletes the account after the retention. Bad input (a member's address, an end
+//! past the policy, a bundle not offered, a second identity for one address, a non-employee
+//! sponsor) is refused with its field and leaves nothing behind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use leasegate::server::catalog;
+use leasegate::server::connectors::{Connector, Connectors};
+use leasegate::server::contractors::run_due;
+use leasegate::server::db::audit::Actor;
+use leasegate::server::people_sync;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::engine::{Running, eventually};
+use crate::graph::{CLIENT, ROLES, Sim, TENANT};
+use crate::harness::{Options, TestApp};
+use crate::people_sync::sources;
+use crate::seed;
+
+const CLOUD: &str = "contoso-cloud";
+
+fn catalog_text(portal: &str, team: &str) -> String {
+    format!(
+        r#"
+[connectors.{CLOUD}]
+kind = "graph"
+tenant_id = "{TENANT}"
+client_id = "{CLIENT}"
+client_secret_env = "LEASEGATE_SECRET_GRAPH"
+
+[policies.manager]
+name = "Manager approval"
+durations = {{ default_minutes = 60, max_minutes = 480 }}
+justification = {{ required = true, min_chars = 10 }}
+stages = [{{ approvers = "manager" }}]
+
+[[entitlements]]
+key = "falcon-portal"
+connector = "{CLOUD}"
+kind = "entra_group"
+target = "{portal}"
+name = "Falcon portal"
+policy = "manager"
+
+[[entitlements]]
+key = "falcon-team"
+connector = "{CLOUD}"
+kind = "team"
+role = "member"
+target = "{team}"
+name = "Falcon team"
+policy = "manager"
+
+[[bundles]]
+key = "falcon-guest"
+name = "Project Falcon guest"
+items = ["falcon-portal", "falcon-team"]
+policy = "manager"
+
+[[bundles]]
+key = "not-for-guests"
+name = "Not for guests"
+items = ["falcon-portal"]
+policy = "manager"
+
+[contractors]
+policy = "manager"
+bundles = ["falcon-guest"]
+entra = "{CLOUD}"
+max_days = 90
+retention = "PT1S"
+"#
+    )
+}
+
+fn at(time: chrono::DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+#[sqlx::test]
+async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: PgPool) {
+    let roles: Vec<&str> = ROLES
+        .iter()
+        .copied()
+        .chain(["User.Invite.All", "User.ReadWrite.All"])
+        .collect();
+    let sim = Sim::with_roles(&roles).await;
+    let ids = sim
+        .seed(json!({
+            "users": [
+                { "userPrincipalName": "megan.bowen@contoso.test", "displayName": "Megan Bowen" },
+                { "userPrincipalName": "adele.vance@contoso.test", "displayName": "Adele Vance",
+                  "manager": "megan.bowen@contoso.test" },
+                { "userPrincipalName": "irvin.sayers@contoso.test", "displayName": "Irvin Sayers" },
+            ],
+            "groups": [
+                { "displayName": "Falcon portal", "securityEnabled": true, "mailEnabled": false },
+                { "displayName": "Falcon team", "team": true },
+            ],
+        }))
+        .await;
+    let portal = ids["groups"]["Falcon portal"].as_str().unwrap().to_string();
+    let team = ids["groups"]["Falcon team"].as_str().unwrap().to_string();
+    let text = catalog_text(&portal, &team);
+    let parsed = catalog::parse(&text, "catalog.toml", &catalog::Trust::default())
+        .unwrap_or_else(|e| panic!("{:?}", e.problems));
+    catalog::store(
+        &pool,
+        &parsed,
+        "catalog.toml",
+        &text,
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+    let mut connectors = Connectors::default();
+    connectors.insert(CLOUD, Arc::new(sim.connector()));
+    sources(&pool, &[(CLOUD, "graph")], 10).await;
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        Options {
+            connectors: connectors.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let adele = app.person("adele").await;
+    let megan = app.person("megan").await;
+    people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+
+    let (status, page) = app.call(&adele, "contractors", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["offered"], true);
+    assert_eq!(page["bundles"][0]["key"], "falcon-guest");
+
+    let onboard = |email: &'static str, ends: String, bundle: &'static str, token: String| {
+        let app = &app;
+        let adele = &adele;
+        async move {
+            app.call(
+                adele,
+                "contractors/onboard",
+                &[
+                    ("form[display_name]", "Pat Contractor"),
+                    ("form[email]", email),
+                    ("form[company]", "Fabrikam"),
+                    ("form[ends_at]", &ends),
+                    ("form[utc_offset_minutes]", "0"),
+                    ("form[bundle]", bundle),
+                    (
+                        "form[justification]",
+                        "Builds the Falcon partner integration",
+                    ),
+                    ("form[client_token]", &token),
+                ],
+            )
+            .await
+        }
+    };
+    let soon = Utc::now() + TimeDelta::minutes(30);
+    let field = |body: &Value| body["Invalid"]["field"].as_str().unwrap_or("").to_string();
+    // Refusals, each naming its field, none leaving anything behind.
+    for (email, ends, bundle, expected) in [
+        (
+            "megan.bowen@contoso.test",
+            at(soon),
+            "falcon-guest",
+            "email",
+        ),
+        ("not an address", at(soon), "falcon-guest", "email"),
+        (
+            "pat@fabrikam.test",
+            at(soon + TimeDelta::days(91)),
+            "falcon-guest",
+            "ends_at",
+        ),
+        (
+            "pat@fabrikam.test",
+            at(Utc::now() - TimeDelta::hours(1)),
+            "falcon-guest",
+            "ends_at",
+        ),
+        ("pat@fabrikam.test", at(soon), "not-for-guests", "bundle"),
+    ] {
+        let (status, body) = onboard(email, ends, bundle, uuid::Uuid::new_v4().to_string()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{email}: {body}");
+        assert_eq!(field(&body), expected, "{body}");
+    }
+    let (status, body) = onboard(
+        "megan.bowen@contoso.test",
+        at(soon),
+        "falcon-guest",
+        uuid::Uuid::new_v4().to_string(),
+    )
+    .await;
+    assert!(
+        body.to_string().contains("belongs to a member"),
+        "{status} {body}"
+    );
+    let count = |sql: &'static str| seed::count(&pool, sql);
+    assert_eq!(count("select count(*) from contractors").await, 0);
+    assert_eq!(count("select count(*) from access_requests").await, 0);
+    assert_eq!(
+        count("select count(*) from principals where kind = 'guest'").await,
+        0
+    );
+
+    // Asked for; the same form again finds it; a second identity for the address is refused.
+    let token = uuid::Uuid::new_v4().to_string();
+    let (status, first) =
+        onboard("pat@fabrikam.test", at(soon), "falcon-guest", token.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (_, again) = onboard("pat@fabrikam.test", at(soon), "falcon-guest", token).await;
+    assert_eq!(again["contractor_id"], first["contractor_id"]);
+    let (status, body) = onboard(
+        "PAT@fabrikam.test",
+        at(soon),
+        "falcon-guest",
+        uuid::Uuid::new_v4().to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.to_string().contains("already has an identity"),
+        "{body}"
+    );
+    assert!(
+        sim.connector()
+            .find_account("pat_fabrikam.test#EXT#@contoso.test")
+            .await
+            .unwrap()
+            .is_none(),
+        "nobody is invited before approval"
+    );
+
+    // Megan, Adele's manager, approves it in her inbox.
+    let (_, inbox) = app.call(&megan, "approvals", &[]).await;
+    let waiting = inbox["waiting"].as_array().unwrap();
+    assert_eq!(waiting.len(), 1, "{inbox}");
+    assert_eq!(waiting[0]["beneficiary"], "Pat Contractor (Fabrikam)");
+    assert_eq!(waiting[0]["requester"], "Adele Vance");
+    let request = first["request_id"].as_str().unwrap();
+    let (status, body) = app
+        .call(
+            &megan,
+            "approvals/decide",
+            &[
+                ("request_id", request),
+                ("outcome", "approve"),
+                ("comment", "ok"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.as_str().unwrap().contains("identity is being made"),
+        "{body}"
+    );
+
+    // The guest is made and the bundle granted to it, read back in Entra.
+    let worked = run_due(&pool, &connectors).await.unwrap();
+    assert_eq!(worked.made, 1, "{worked:?}");
+    let guest = sim
+        .connector()
+        .find_account("pat_fabrikam.test#EXT#@contoso.test")
+        .await
+        .unwrap()
+        .expect("the guest exists");
+    let guest_id = guest.stable_id.clone().unwrap();
+    let engine = Running::start(&pool, connectors.clone(), Duration::from_secs(30));
+    eventually(
+        Duration::from_secs(30),
+        "the bundle granted to the guest",
+        || async {
+            sim.members(&portal).await.contains(&guest_id)
+                && sim.members(&team).await.contains(&guest_id)
+        },
+    )
+    .await;
+    // The end is within the reminder's lead time: the sponsor is told at once.
+    let worked = run_due(&pool, &connectors).await.unwrap();
+    assert_eq!(worked.reminded, 1, "{worked:?}");
+    let (_, page) = app.call(&adele, "contractors", &[]).await;
+    let mine = &page["contractors"][0];
+    assert_eq!(mine["standing"], "Active", "{page}");
+    assert_eq!(mine["ending_soon"], true);
+    assert!(mine["redeem_url"].as_str().unwrap().starts_with("https://"));
+    // Megan sees none of Adele's contractors on her own page.
+    let (_, hers) = app.call(&megan, "contractors", &[]).await;
+    assert!(hers["contractors"].as_array().unwrap().is_empty());
+
+    // The clock reaches the end (moved forward here rather than waited for).
+    sqlx::query("update contractors set ends_at = now(), next_due_at = now()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let worked = run_due(&pool, &connectors).await.unwrap();
+    assert_eq!(worked.ended, 1, "{worked:?}");
+    let disabled = sim
+        .connector()
+        .accounts(std::slice::from_ref(&guest_id))
+        .await
+        .unwrap();
+    assert!(!disabled[0].enabled, "disabled at once");
+    eventually(
+        Duration::from_secs(30),
+        "the leases removed and read back",
+        || async {
+            seed::count(
+                &pool,
+                "select count(*) from grants where state = 'revoked' and removal = 'verified'",
+            )
+            .await
+                == 2
+        },
+    )
+    .await;
+    engine.shut_down().await;
+    assert!(!sim.members(&portal).await.contains(&guest_id));
+    assert!(!sim.members(&team).await.contains(&guest_id));
+    // After the retention the account is deleted.
+    eventually(Duration::from_secs(30), "the guest deleted", || async {
+        run_due(&pool, &connectors).await.unwrap();
+        seed::count(
+            &pool,
+            "select count(*) from contractors where state = 'deleted'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    assert!(
+        sim.connector()
+            .find_account(&guest_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let actions: Vec<String> = sqlx::query_scalar(
+        "select action from audit_events where action like 'contractor.%' order by position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        actions,
+        [
+            "contractor.requested",
+            "contractor.made",
+            "contractor.ending_soon",
+            "contractor.ended",
+            "contractor.deleted"
+        ]
+    );
+}

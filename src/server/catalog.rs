@@ -54,6 +54,15 @@ pub struct ContractorSpec {
     pub bundles: Vec<String>,
     /// A Graph connector: each contractor is invited there as a B2B guest.
     pub entra: String,
+    /// An LDAP connector to Active Directory: each contractor also gets an account there
+    /// (for bundles with AD groups), in `ad_base`, named `x-<name>-<tag>@<ad_upn_suffix>`, with
+    /// `accountExpires` at their end and a first password their sponsor issues.
+    #[serde(default)]
+    pub ad: Option<String>,
+    #[serde(default)]
+    pub ad_base: Option<String>,
+    #[serde(default)]
+    pub ad_upn_suffix: Option<String>,
     /// The longest a contractor's identity may last, in days.
     #[serde(default = "ContractorSpec::default_max_days")]
     pub max_days: u32,
@@ -839,6 +848,29 @@ fn contractor_problems(spec: &ContractorSpec, catalog: &CatalogFile, here: &str)
             "{here}: [contractors]: entra = `{}` must name a graph connector of this catalog",
             spec.entra
         )),
+    }
+    if let Some(ad) = &spec.ad {
+        if !matches!(catalog.connectors.get(ad), Some(ConnectorSettings::Ldap(_))) {
+            problems.push(format!(
+                "{here}: [contractors]: ad = `{ad}` must name an ldap connector of this catalog"
+            ));
+        }
+        if spec.ad_base.as_deref().is_none_or(|b| !b.contains('=')) {
+            problems.push(format!(
+                "{here}: [contractors]: ad_base must be the distinguished name of the container \
+                 contractors' accounts are made in"
+            ));
+        }
+        if spec
+            .ad_upn_suffix
+            .as_deref()
+            .is_none_or(|d| !d.contains('.') || d.contains('@'))
+        {
+            problems.push(format!(
+                "{here}: [contractors]: ad_upn_suffix must be the domain of the accounts' sign-in \
+                 names, such as contoso.com"
+            ));
+        }
     }
     if spec.max_days == 0 || spec.max_days > 3 * 365 {
         problems.push(format!(

@@ -160,18 +160,46 @@ pub struct Known {
     pub enabled: bool,
 }
 
-/// A system that can make identities for external people (Entra: B2B guests) and end them.
+/// What an identity for an external person is made from.
+#[derive(Debug, Clone)]
+pub struct NewIdentity<'a> {
+    pub email: &'a str,
+    pub display_name: &'a str,
+    /// The end of their project: a directory that can end accounts itself is told (AD's
+    /// `accountExpires`).
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+    /// Entra: where the invitation lands the guest.
+    pub redirect: &'a str,
+    /// AD: the container accounts are made in, and their UPN suffix.
+    pub base: Option<&'a str>,
+    pub upn_suffix: Option<&'a str>,
+}
+
+/// An identity a system made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MadeIdentity {
+    /// The stable id (Entra object id, AD `objectGUID`).
+    pub id: String,
+    /// How the system names the account (Entra: its id; AD: its distinguished name).
+    pub reference: String,
+    pub upn: String,
+    /// Entra: the invitation's redemption link, for the sponsor to pass on.
+    pub redeem_url: Option<String>,
+}
+
+/// A system that can make identities for external people (Entra: B2B guests; AD: accounts)
+/// and end them.
 #[async_trait]
 pub trait ExternalIdentities: Send + Sync {
     /// Who already has `email` as their mail address, if anyone.
     async fn user_by_mail(&self, email: &str) -> Result<Option<Known>, ConnectorError>;
-    /// Invites `email`; the account exists at once. Asking again answers the same account.
-    async fn invite_guest(
-        &self,
-        email: &str,
-        display_name: &str,
-        redirect: &str,
-    ) -> Result<Guest, ConnectorError>;
+    /// Makes the identity, or answers the one made before for this address.
+    async fn make_identity(&self, new: &NewIdentity<'_>) -> Result<MadeIdentity, ConnectorError>;
+    /// Sets a new first password that must be changed at the first sign-in, and answers it
+    /// (shown once, never stored); `None` where the person signs in with their own account.
+    async fn issue_password(&self, _id: &str) -> Result<Option<String>, ConnectorError> {
+        Ok(None)
+    }
     async fn set_account_enabled(&self, id: &str, enabled: bool) -> Result<(), ConnectorError>;
     /// Deletes the account; one already gone is done.
     async fn delete_user(&self, id: &str) -> Result<(), ConnectorError>;

@@ -16,7 +16,11 @@ use crate::domain::grant::{GrantEvent, RevokeReason};
 use crate::domain::window::Window;
 use crate::server::access::{ToGrant, grant_all};
 use crate::server::catalog::ContractorSpec;
-use crate::server::connectors::{ConnectorError, Connectors, ExternalIdentities};
+use std::sync::Arc;
+
+use crate::server::connectors::{
+    Connector, ConnectorError, Connectors, ExternalIdentities, NewIdentity,
+};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::contractors::{self, Due};
 use crate::server::db::{catalog, grants, people};
@@ -46,23 +50,15 @@ pub async fn run_due(pool: &PgPool, connectors: &Connectors) -> Result<Worked, s
     let Some(spec) = catalog::contractor_settings(&mut *pool.acquire().await?).await? else {
         return Ok(worked);
     };
-    let Some(connector) = connectors.get(&spec.entra) else {
-        tracing::warn!(connector = %spec.entra, "contractors: the connector is not configured");
-        return Ok(worked);
-    };
-    let Some(identities) = connector.identities() else {
-        return Ok(worked);
+    let systems = match systems(&spec, connectors) {
+        Ok(systems) => systems,
+        Err(problem) => {
+            tracing::warn!(problem, "contractors: not handled");
+            return Ok(worked);
+        }
     };
     for due in contractors::claim_due(pool, BATCH, CLAIM.as_secs_f64(), &spec.entra).await? {
-        let step = step(
-            pool,
-            &spec,
-            connector.as_ref(),
-            identities,
-            &due,
-            &mut worked,
-        )
-        .await;
+        let step = step(pool, &spec, &systems, &due, &mut worked).await;
         if let Err(error) = step {
             worked.failed += 1;
             let wait = match &error {
@@ -86,6 +82,42 @@ pub async fn run_due(pool: &PgPool, connectors: &Connectors) -> Result<Worked, s
     Ok(worked)
 }
 
+/// A system contractors get an identity in.
+struct System {
+    name: String,
+    connector: Arc<dyn Connector>,
+    /// The identity people sign in with (Entra's guest), as opposed to a further account.
+    signs_in: bool,
+}
+
+impl System {
+    fn identities(&self) -> &dyn ExternalIdentities {
+        self.connector
+            .identities()
+            .expect("checked when the systems were chosen")
+    }
+}
+
+fn systems(spec: &ContractorSpec, connectors: &Connectors) -> Result<Vec<System>, String> {
+    let mut systems = Vec::new();
+    for (name, signs_in) in
+        std::iter::once((&spec.entra, true)).chain(spec.ad.iter().map(|a| (a, false)))
+    {
+        let connector = connectors
+            .get(name)
+            .filter(|c| c.identities().is_some())
+            .ok_or_else(|| {
+                format!("connector `{name}` is not configured or makes no identities")
+            })?;
+        systems.push(System {
+            name: name.clone(),
+            connector,
+            signs_in,
+        });
+    }
+    Ok(systems)
+}
+
 #[derive(Debug, thiserror::Error)]
 enum Failure {
     #[error("{0}")]
@@ -105,8 +137,7 @@ impl From<crate::error::AppError> for Failure {
 async fn step(
     pool: &PgPool,
     spec: &ContractorSpec,
-    connector: &dyn crate::server::connectors::Connector,
-    identities: &dyn ExternalIdentities,
+    systems: &[System],
     due: &Due,
     worked: &mut Worked,
 ) -> Result<(), Failure> {
@@ -139,33 +170,46 @@ async fn step(
             tx.commit().await?;
         }
         "making" => {
-            let guest = identities
-                .invite_guest(&due.email, &due.display_name, &spec.redirect_url)
-                .await?;
-            let account = connector.find_account(&guest.id).await?.ok_or_else(|| {
-                Failure::Refused(format!(
-                    "the guest {} is not readable yet in {}",
-                    guest.id, spec.entra
-                ))
-            })?;
-            let upn = account
-                .upn
-                .clone()
-                .unwrap_or_else(|| account.reference.clone());
-            contractors::set_redeem_url(pool, due.id, &guest.redeem_url).await?;
+            let new = NewIdentity {
+                email: &due.email,
+                display_name: &due.display_name,
+                ends_at: due.ends_at,
+                redirect: &spec.redirect_url,
+                base: spec.ad_base.as_deref(),
+                upn_suffix: spec.ad_upn_suffix.as_deref(),
+            };
+            // Made one after the other, outside any transaction; asking again answers the same
+            // identity, so a step that failed halfway is simply repeated.
+            let mut made = Vec::new();
+            for system in systems {
+                made.push((system, system.identities().make_identity(&new).await?));
+            }
             let mut tx = pool.begin().await?;
-            contractors::link_account(&mut tx, due.principal_id, &spec.entra, &upn, &guest.id)
+            for (system, identity) in &made {
+                contractors::link_account(
+                    &mut tx,
+                    due.principal_id,
+                    &system.name,
+                    identity,
+                    system.signs_in,
+                )
                 .await?;
+                if let Some(url) = &identity.redeem_url {
+                    contractors::set_redeem_url(&mut tx, due.id, url).await?;
+                }
+            }
             let to_grant = ToGrant::lock(&mut tx, due.principal_id, due.bundle_id).await?;
-            audit::record(
-                &mut tx,
-                &actor(),
-                AuditAction::ContractorMade,
-                &subject,
-                json!({ "upn": upn, "object_id": guest.id, "connector": spec.entra,
-                        "status": guest.status }),
-            )
-            .await?;
+            for (system, identity) in &made {
+                audit::record(
+                    &mut tx,
+                    &actor(),
+                    AuditAction::ContractorMade,
+                    &subject,
+                    json!({ "upn": identity.upn, "object_id": identity.id,
+                            "connector": system.name, "reference": identity.reference }),
+                )
+                .await?;
+            }
             let granted = grant_all(
                 &mut tx,
                 due.request_id,
@@ -179,6 +223,7 @@ async fn step(
                 now,
             )
             .await?;
+            contractors::pin_accounts(&mut tx, due.principal_id).await?;
             tracing::info!(contractor = %due.id, granted, "contractor made");
             contractors::next(
                 &mut tx,
@@ -191,8 +236,12 @@ async fn step(
             worked.made += 1;
         }
         "active" if now >= due.ends_at => {
-            if let Some(id) = &due.account_id {
-                identities.set_account_enabled(id, false).await?;
+            let accounts =
+                contractors::accounts(&mut *pool.acquire().await?, due.principal_id).await?;
+            for system in systems {
+                for (_, id) in accounts.iter().filter(|(name, _)| *name == system.name) {
+                    system.identities().set_account_enabled(id, false).await?;
+                }
             }
             let delete_after = now + spec.retention().unwrap_or(TimeDelta::days(30));
             let mut tx = pool.begin().await?;
@@ -244,8 +293,12 @@ async fn step(
             tx.commit().await?;
         }
         "ended" if due.delete_after.is_some_and(|at| at <= now) => {
-            if let Some(id) = &due.account_id {
-                identities.delete_user(id).await?;
+            let accounts =
+                contractors::accounts(&mut *pool.acquire().await?, due.principal_id).await?;
+            for system in systems {
+                for (_, id) in accounts.iter().filter(|(name, _)| *name == system.name) {
+                    system.identities().delete_user(id).await?;
+                }
             }
             let mut tx = pool.begin().await?;
             audit::record(

@@ -363,3 +363,266 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
         ]
     );
 }
+
+/// With `ad` set, a contractor also gets an account in Active Directory (the real Samba AD
+/// DC): made in the contractors' container with `accountExpires` at their end and a first
+/// password that must be changed, used for the bundle's AD group, disabled at the end and
+/// deleted after the retention, like the guest.
+#[sqlx::test]
+async fn a_contractor_gets_an_ad_account_for_the_bundle_s_ad_groups(pool: PgPool) {
+    use leasegate::server::connectors::ExternalIdentities;
+
+    let dir = crate::directory::samba();
+    crate::access::people(dir).await;
+    let mut admin = dir.admin().await;
+    let id = crate::directory::unique();
+    let group = dir
+        .add_group(&mut admin, &format!("Falcon files {id}"), &[])
+        .await;
+    let roles: Vec<&str> = ROLES
+        .iter()
+        .copied()
+        .chain(["User.Invite.All", "User.ReadWrite.All"])
+        .collect();
+    let sim = Sim::with_roles(&roles).await;
+    let ids = sim
+        .seed(json!({
+            "users": [
+                { "userPrincipalName": "megan.bowen@contoso.test", "displayName": "Megan Bowen" },
+                { "userPrincipalName": "adele.vance@contoso.test", "displayName": "Adele Vance",
+                  "manager": "megan.bowen@contoso.test" },
+            ],
+            "groups": [
+                { "displayName": "Falcon portal", "securityEnabled": true, "mailEnabled": false },
+            ],
+        }))
+        .await;
+    let portal = ids["groups"]["Falcon portal"].as_str().unwrap().to_string();
+    let email = format!("sam.{id}@fabrikam.test");
+    let text = format!(
+        r#"
+[connectors.test-directory]
+kind = "ldap"
+url = "{url}"
+ca_file = "{ca}"
+bind_dn = "{admin_dn}"
+password_env = "LEASEGATE_SECRET_TEST_DIRECTORY"
+user_base = "{people}"
+group_base = "{groups}"
+
+[connectors.{CLOUD}]
+kind = "graph"
+tenant_id = "{TENANT}"
+client_id = "{CLIENT}"
+client_secret_env = "LEASEGATE_SECRET_GRAPH"
+
+[policies.manager]
+name = "Manager approval"
+durations = {{ default_minutes = 60, max_minutes = 480 }}
+stages = [{{ approvers = "manager" }}]
+
+[[entitlements]]
+key = "falcon-files"
+connector = "test-directory"
+group = "{group}"
+name = "Falcon files"
+policy = "manager"
+
+[[entitlements]]
+key = "falcon-portal"
+connector = "{CLOUD}"
+kind = "entra_group"
+target = "{portal}"
+name = "Falcon portal"
+policy = "manager"
+
+[[bundles]]
+key = "falcon-contractor"
+name = "Project Falcon contractor"
+items = ["falcon-files", "falcon-portal"]
+policy = "manager"
+
+[contractors]
+policy = "manager"
+bundles = ["falcon-contractor"]
+entra = "{CLOUD}"
+ad = "test-directory"
+ad_base = "{people}"
+ad_upn_suffix = "contoso.test"
+retention = "PT1S"
+"#,
+        url = dir.url,
+        ca = dir.ca_file,
+        admin_dn = dir.admin_dn,
+        people = dir.people,
+        groups = dir.groups,
+    );
+    let parsed = catalog::parse(&text, "catalog.toml", &catalog::Trust::default())
+        .unwrap_or_else(|e| panic!("{:?}", e.problems));
+    catalog::store(
+        &pool,
+        &parsed,
+        "catalog.toml",
+        &text,
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+    let directory = Arc::new(dir.connector());
+    let mut connectors = Connectors::default();
+    connectors.insert("test-directory", directory.clone());
+    connectors.insert(CLOUD, Arc::new(sim.connector()));
+    sources(&pool, &[(CLOUD, "graph")], 10).await;
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        Options {
+            connectors: connectors.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let adele = app.person("adele").await;
+    let megan = app.person("megan").await;
+    people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+    let ends = Utc::now() + TimeDelta::days(20);
+    let (status, body) = app
+        .call(
+            &adele,
+            "contractors/onboard",
+            &[
+                ("form[display_name]", "Sam Builder"),
+                ("form[email]", &email),
+                ("form[company]", "Fabrikam"),
+                ("form[ends_at]", &at(ends)),
+                ("form[bundle]", "falcon-contractor"),
+                (
+                    "form[justification]",
+                    "Builds the Falcon file share scripts",
+                ),
+                ("form[client_token]", &uuid::Uuid::new_v4().to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let request = body["request_id"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .call(
+            &megan,
+            "approvals/decide",
+            &[
+                ("request_id", &request),
+                ("outcome", "approve"),
+                ("comment", "ok"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let worked = run_due(&pool, &connectors).await.unwrap();
+    assert_eq!(worked.made, 1, "{worked:?}");
+
+    // The AD account: its own sign-in name, expiring with the contract.
+    let (account_ref, account_id): (String, String) = sqlx::query_as(
+        "select pa.account_ref, pa.account_id from principal_accounts pa
+           join connectors c on c.id = pa.connector_id
+          where c.name = 'test-directory'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let made = directory
+        .account(&account_ref)
+        .await
+        .unwrap()
+        .expect("made in AD");
+    assert!(made.enabled);
+    assert!(
+        made.upn.as_deref().unwrap().starts_with("x-sam."),
+        "{made:?}"
+    );
+    let found = directory
+        .user_by_mail(&email)
+        .await
+        .unwrap()
+        .expect("by address");
+    assert_eq!(found.id, account_id);
+    let person = directory
+        .people(None)
+        .await
+        .unwrap()
+        .changed
+        .into_iter()
+        .find(|p| p.account.stable_id.as_deref() == Some(account_id.as_str()))
+        .expect("listed");
+    let expires = person.leaves_at.expect("accountExpires is set");
+    assert!(
+        (expires - ends).num_seconds().abs() < 120,
+        "{expires} vs {ends}"
+    );
+    // A first password for the sponsor to hand over, new each time it is asked for.
+    let first = directory
+        .issue_password(&account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let second = directory
+        .issue_password(&account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.len() == 24 && first != second);
+
+    let engine = Running::start(&pool, connectors.clone(), Duration::from_secs(30));
+    eventually(
+        Duration::from_secs(30),
+        "the AD group and the Entra group",
+        || async {
+            seed::count(&pool, "select count(*) from grants where state = 'active'").await == 2
+        },
+    )
+    .await;
+    assert!(dir.is_member(&mut admin, &group, &account_ref).await);
+
+    sqlx::query("update contractors set ends_at = now(), next_due_at = now()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let worked = run_due(&pool, &connectors).await.unwrap();
+    assert_eq!(worked.ended, 1, "{worked:?}");
+    assert!(
+        !directory
+            .account(&account_ref)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+    eventually(
+        Duration::from_secs(30),
+        "both leases removed and read back",
+        || async {
+            seed::count(
+                &pool,
+                "select count(*) from grants where state = 'revoked' and removal = 'verified'",
+            )
+            .await
+                == 2
+        },
+    )
+    .await;
+    engine.shut_down().await;
+    assert!(!dir.is_member(&mut admin, &group, &account_ref).await);
+    eventually(Duration::from_secs(30), "both accounts deleted", || async {
+        run_due(&pool, &connectors).await.unwrap();
+        seed::count(
+            &pool,
+            "select count(*) from contractors where state = 'deleted'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    assert!(directory.account(&account_ref).await.unwrap().is_none());
+    assert!(directory.user_by_mail(&email).await.unwrap().is_none());
+}

@@ -649,6 +649,10 @@ fn guid_attr(entry: &SearchEntry, name: &str) -> Option<String> {
 
 #[async_trait]
 impl Connector for LdapDirectory {
+    fn identities(&self) -> Option<&dyn super::ExternalIdentities> {
+        Some(self)
+    }
+
     async fn find_account(&self, upn: &str) -> Result<Option<Account>, ConnectorError> {
         let upn = upn.trim();
         if !self.owns_upn(upn) {
@@ -1037,6 +1041,257 @@ fn client_config_with_ca(path: &str) -> Result<rustls::ClientConfig, ConnectorEr
         .with_safe_default_protocol_versions()
         .map_err(|e| ConnectorError::Permanent(e.to_string()))
         .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// `userAccountControl` of a normal account.
+const NORMAL_ACCOUNT: u32 = 0x200;
+
+/// Windows file time (100 ns since 1601) of an instant, as `accountExpires` holds it.
+fn windows_ticks(at: DateTime<Utc>) -> i64 {
+    const SECONDS_1601_TO_1970: i64 = 11_644_473_600;
+    (at.timestamp() + SECONDS_1601_TO_1970) * 10_000_000
+}
+
+/// A password AD's complexity rules accept: 24 characters from four classes.
+fn first_password() -> String {
+    use rand::Rng as _;
+    use rand::seq::SliceRandom as _;
+    const CLASSES: [&[u8]; 4] = [
+        b"ABCDEFGHJKLMNPQRSTUVWXYZ",
+        b"abcdefghijkmnopqrstuvwxyz",
+        b"23456789",
+        b"!#%+-.:=?@_",
+    ];
+    let mut rng = rand::thread_rng();
+    let mut chars: Vec<u8> = CLASSES
+        .iter()
+        .map(|class| class[rng.gen_range(0..class.len())])
+        .collect();
+    let all: Vec<u8> = CLASSES.concat();
+    while chars.len() < 24 {
+        chars.push(all[rng.gen_range(0..all.len())]);
+    }
+    chars.shuffle(&mut rng);
+    String::from_utf8(chars).expect("ascii")
+}
+
+/// `unicodePwd`: the password in quotes, UTF-16LE.
+fn unicode_password(password: &str) -> Vec<u8> {
+    format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
+/// A contractor's `sAMAccountName`: `x-`, the address's local part, and four characters of
+/// its hash, so two people called pat at two companies get two accounts (20 at most).
+fn contractor_sam(email: &str) -> String {
+    let local: String = email
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+        .take(13)
+        .collect();
+    let digest = ring::digest::digest(&ring::digest::SHA256, email.to_lowercase().as_bytes());
+    let tag: String = digest.as_ref()[..2]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("x-{local}-{tag}").to_lowercase()
+}
+
+impl LdapDirectory {
+    /// The account by stable id, with what the lifecycle needs.
+    async fn account_entry(&self, id: &str) -> Result<Option<SearchEntry>, ConnectorError> {
+        let (_, flavour) = self.connection().await?;
+        let filter = Self::by_id_term(flavour, id)?;
+        self.one(
+            &self.settings.user_base,
+            &filter,
+            &["userAccountControl", "userPrincipalName", "objectGUID"],
+            "the account",
+        )
+        .await
+    }
+
+    async fn modify(&self, dn: &str, mods: Vec<Mod<Vec<u8>>>) -> Result<(), ConnectorError> {
+        let (mut ldap, _) = self.connection().await?;
+        let result = ldap
+            .with_timeout(self.timeout())
+            .modify(dn, mods)
+            .await
+            .map_err(map_error);
+        let result = self.forget_if_broken(result).await?;
+        result.success().map_err(map_error)?;
+        Ok(())
+    }
+
+    fn active_directory_only(flavour: Flavour) -> Result<(), ConnectorError> {
+        match flavour {
+            Flavour::ActiveDirectory => Ok(()),
+            Flavour::Generic => Err(ConnectorError::Permanent(
+                "making accounts for contractors is built for Active Directory only".into(),
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl super::ExternalIdentities for LdapDirectory {
+    async fn user_by_mail(&self, email: &str) -> Result<Option<super::Known>, ConnectorError> {
+        let filter = format!(
+            "(&{}(mail={}))",
+            person_filter(self.connection().await?.1),
+            ldap3::ldap_escape(email.trim())
+        );
+        let entry = self
+            .one(
+                &self.settings.user_base,
+                &filter,
+                &[
+                    "userPrincipalName",
+                    "objectGUID",
+                    "entryUUID",
+                    "userAccountControl",
+                ],
+                "the address",
+            )
+            .await?;
+        Ok(entry.map(|entry| {
+            let account = self.to_account(entry);
+            super::Known {
+                id: account.stable_id.clone().unwrap_or_default(),
+                upn: account.upn.clone().unwrap_or_default(),
+                user_type: "Member".into(),
+                enabled: account.enabled,
+            }
+        }))
+    }
+
+    async fn make_identity(
+        &self,
+        new: &super::NewIdentity<'_>,
+    ) -> Result<super::MadeIdentity, ConnectorError> {
+        let (mut ldap, flavour) = self.connection().await?;
+        Self::active_directory_only(flavour)?;
+        let (Some(base), Some(suffix)) = (new.base, new.upn_suffix) else {
+            return Err(ConnectorError::Permanent(
+                "the contractors' AD container and UPN suffix are not set".into(),
+            ));
+        };
+        let sam = contractor_sam(new.email);
+        let upn = format!("{sam}@{suffix}");
+        let dn = format!(
+            "CN={},{base}",
+            ldap3::dn_escape(format!("{} ({sam})", new.display_name))
+        );
+        let password = unicode_password(&first_password());
+        let control = NORMAL_ACCOUNT.to_string();
+        let expires = windows_ticks(new.ends_at).to_string();
+        let attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = [
+            ("objectClass", vec![b"user".to_vec()]),
+            ("sAMAccountName", vec![sam.clone().into_bytes()]),
+            ("userPrincipalName", vec![upn.clone().into_bytes()]),
+            ("displayName", vec![new.display_name.as_bytes().to_vec()]),
+            ("mail", vec![new.email.as_bytes().to_vec()]),
+            (
+                "description",
+                vec![b"Contractor identity made by Leasegate".to_vec()],
+            ),
+            ("unicodePwd", vec![password]),
+            ("userAccountControl", vec![control.into_bytes()]),
+            ("accountExpires", vec![expires.into_bytes()]),
+            // The first password must be changed at the first sign-in.
+            ("pwdLastSet", vec![b"0".to_vec()]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.into_iter().collect()))
+        .collect();
+        let added = ldap
+            .with_timeout(self.timeout())
+            .add(&dn, attrs)
+            .await
+            .map_err(map_error);
+        let added = self.forget_if_broken(added).await?;
+        // 68: made before (an answer lost on the way): the same account.
+        if added.rc != 0 && added.rc != 68 {
+            return Err(map_error(LdapError::LdapResult { result: added }));
+        }
+        let account = self.find_account(&upn).await?.ok_or_else(|| {
+            ConnectorError::Transient(format!("the account {upn} is not readable yet"))
+        })?;
+        Ok(super::MadeIdentity {
+            id: account.stable_id.clone().ok_or_else(|| {
+                ConnectorError::Permanent(format!("the account {upn} has no objectGUID"))
+            })?,
+            reference: account.reference,
+            upn,
+            redeem_url: None,
+        })
+    }
+
+    async fn issue_password(&self, id: &str) -> Result<Option<String>, ConnectorError> {
+        let entry = self
+            .account_entry(id)
+            .await?
+            .ok_or_else(|| ConnectorError::Permanent(format!("no account {id}")))?;
+        let password = first_password();
+        self.modify(
+            &entry.dn,
+            vec![
+                Mod::Replace(
+                    b"unicodePwd".to_vec(),
+                    HashSet::from([unicode_password(&password)]),
+                ),
+                Mod::Replace(b"pwdLastSet".to_vec(), HashSet::from([b"0".to_vec()])),
+            ],
+        )
+        .await?;
+        Ok(Some(password))
+    }
+
+    async fn set_account_enabled(&self, id: &str, enabled: bool) -> Result<(), ConnectorError> {
+        let entry = self
+            .account_entry(id)
+            .await?
+            .ok_or_else(|| ConnectorError::Permanent(format!("no account {id}")))?;
+        let flags: u32 = first_value(&entry, "userAccountControl")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(NORMAL_ACCOUNT);
+        let flags = if enabled {
+            flags & !ACCOUNT_DISABLE
+        } else {
+            flags | ACCOUNT_DISABLE
+        };
+        self.modify(
+            &entry.dn,
+            vec![Mod::Replace(
+                b"userAccountControl".to_vec(),
+                HashSet::from([flags.to_string().into_bytes()]),
+            )],
+        )
+        .await
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<(), ConnectorError> {
+        let Some(entry) = self.account_entry(id).await? else {
+            return Ok(());
+        };
+        let (mut ldap, _) = self.connection().await?;
+        let deleted = ldap
+            .with_timeout(self.timeout())
+            .delete(&entry.dn)
+            .await
+            .map_err(map_error);
+        let deleted = self.forget_if_broken(deleted).await?;
+        // 32: gone already.
+        if deleted.rc != 0 && deleted.rc != 32 {
+            return Err(map_error(LdapError::LdapResult { result: deleted }));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

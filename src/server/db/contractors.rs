@@ -209,13 +209,17 @@ pub async fn failed(
     Ok(())
 }
 
-pub async fn set_redeem_url(pool: &PgPool, id: Uuid, url: &str) -> Result<(), sqlx::Error> {
+pub async fn set_redeem_url(
+    conn: &mut PgConnection,
+    id: Uuid,
+    url: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "update contractors set redeem_url = $2, updated_at = now() where id = $1",
         id,
         url
     )
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -251,31 +255,66 @@ pub async fn link_account(
     conn: &mut PgConnection,
     principal: Uuid,
     connector: &str,
-    upn: &str,
-    object_id: &str,
+    made: &crate::server::connectors::MadeIdentity,
+    signs_in: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "update principals set upn = $2, updated_at = now() where id = $1",
-        principal,
-        upn
-    )
-    .execute(&mut *conn)
-    .await?;
+    if signs_in {
+        sqlx::query!(
+            "update principals set upn = $2, updated_at = now() where id = $1",
+            principal,
+            made.upn
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query!(
         r#"insert into principal_accounts (principal_id, connector_id, account_ref, account_id,
                                            upn, enabled, guest)
-           select $1, c.id, $3, $4, $3, true, true from connectors c where c.name = $2
+           select $1, c.id, $3, $4, $5, true, true from connectors c where c.name = $2
            on conflict (principal_id, connector_id) do update
               set account_ref = excluded.account_ref, account_id = excluded.account_id,
                   upn = excluded.upn, resolved_at = now()"#,
         principal,
         connector,
-        upn,
-        object_id
+        made.reference,
+        made.id,
+        made.upn
     )
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The person's accounts by connector name: (connector, stable id).
+pub async fn accounts(
+    conn: &mut PgConnection,
+    principal: Uuid,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"select c.name, pa.account_id as "account_id!"
+             from principal_accounts pa join connectors c on c.id = pa.connector_id
+            where pa.principal_id = $1 and pa.account_id is not null"#,
+        principal
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.name, r.account_id)).collect())
+}
+
+/// Pins the person's accounts on their grants not yet pinned: a contractor's accounts are
+/// known by the portal, not found by one sign-in name in every system.
+pub async fn pin_accounts(conn: &mut PgConnection, principal: Uuid) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query!(
+        r#"update grants g set account_ref = pa.account_ref, account_id = pa.account_id
+             from principal_accounts pa
+            where g.principal_id = $1 and pa.principal_id = g.principal_id
+              and pa.connector_id = g.connector_id and g.account_ref is null
+              and g.state = 'scheduled'"#,
+        principal
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// The sponsor's contractors, newest first.

@@ -13,7 +13,9 @@ use serde_json::json;
 use async_trait::async_trait;
 
 use super::{GraphTenant, Written, refusal, segment};
-use crate::server::connectors::{ConnectorError, ExternalIdentities, Guest, Known};
+use crate::server::connectors::{
+    Connector, ConnectorError, ExternalIdentities, Guest, Known, MadeIdentity, NewIdentity,
+};
 
 impl GraphTenant {
     /// Who in the tenant has `email` as their mail address, if anyone.
@@ -119,13 +121,19 @@ impl ExternalIdentities for GraphTenant {
         GraphTenant::user_by_mail(self, email).await
     }
 
-    async fn invite_guest(
-        &self,
-        email: &str,
-        display_name: &str,
-        redirect: &str,
-    ) -> Result<Guest, ConnectorError> {
-        GraphTenant::invite_guest(self, email, display_name, redirect).await
+    async fn make_identity(&self, new: &NewIdentity<'_>) -> Result<MadeIdentity, ConnectorError> {
+        let guest = self
+            .invite_guest(new.email, new.display_name, new.redirect)
+            .await?;
+        let account = self.find_account(&guest.id).await?.ok_or_else(|| {
+            ConnectorError::Transient(format!("the guest {} is not readable yet", guest.id))
+        })?;
+        Ok(MadeIdentity {
+            upn: account.upn.clone().unwrap_or_else(|| guest.id.clone()),
+            reference: account.reference,
+            id: guest.id,
+            redeem_url: Some(guest.redeem_url),
+        })
     }
 
     async fn set_account_enabled(&self, id: &str, enabled: bool) -> Result<(), ConnectorError> {

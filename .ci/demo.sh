@@ -69,7 +69,11 @@ done
 curl -fsS -X POST -H 'content-type: application/json' --data @end2end/demo/microsoft.json \
   "http://127.0.0.1:$SIM_PORT/__sim__/seed" >/dev/null || die "could not seed the Graph simulator"
 printf '%s' "$SIM_SECRET" >"$LEASEGATE_SECRETS_DIR/graph-client-secret"
-sed "s/@SIM_PORT@/$SIM_PORT/g" end2end/demo/microsoft.toml.in >>"$LEASEGATE_CATALOG"
+# Contractors' AD accounts go where the demo directory keeps its people; a disabled
+# contractor is deleted after 30 days, as in production.
+contractors_base=$(sed -n 's/^user_base = "\(.*\)"$/\1/p' "$LEASEGATE_CATALOG" | head -1)
+sed -e "s/@SIM_PORT@/$SIM_PORT/g" -e "s|@CONTRACTORS_BASE@|$contractors_base|" \
+  -e "s/@CONTRACTOR_RETENTION@/P30D/" end2end/demo/microsoft.toml.in >>"$LEASEGATE_CATALOG"
 # The simulator speaks plain http on loopback, which only a lab allows.
 export LEASEGATE_LAB_MODE=true
 

@@ -7,6 +7,7 @@ use crate::ui::layout::Layout;
 use crate::ui::pages::{
     admin::AdminPage,
     approvals::ApprovalsPage,
+    contractors::ContractorsPage,
     entitlement::EntitlementPage,
     governance::GovernancePage,
     home::HomePage,
@@ -54,6 +55,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("request"), ParamSegment("key")) view=EntitlementPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("my-access") view=MyAccessPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("contractors") view=ContractorsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("governance") view=GovernancePage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("requests"), ParamSegment("id")) view=TrailPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("people")) view=PeoplePage ssr=SsrMode::Async/>

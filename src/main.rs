@@ -202,6 +202,9 @@ async fn simulate_microsoft() -> anyhow::Result<()> {
             "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
             "RoleAssignmentSchedule.ReadWrite.Directory",
             "Sites.ReadWrite.All",
+            // Guests for contractors: invited, disabled and deleted.
+            "User.Invite.All",
+            "User.ReadWrite.All",
             // Azure RBAC for Defender for Cloud's JIT VM access (ARM).
             "Microsoft.Security/locations/jitNetworkAccessPolicies/read",
             "Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/action",

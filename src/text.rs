@@ -343,6 +343,27 @@ pub const HINT_DIRECTORY_UNAVAILABLE: &str =
     "Nested group membership could not be checked: the directory did not answer.";
 
 /// Why a lease ended, in words.
+/// "7c81… in contoso-cloud, b0c8… in contoso-ad": a contractor's accounts in an event.
+fn accounts(details: &Value) -> String {
+    let listed: Vec<String> = details["accounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            format!(
+                "{} in {}",
+                a["id"].as_str().unwrap_or("?"),
+                a["connector"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    if listed.is_empty() {
+        "none".into()
+    } else {
+        listed.join(", ")
+    }
+}
+
 /// A contractor's identity, in a few words, by its stored state.
 pub fn contractor_standing(state: &str) -> &'static str {
     match state {
@@ -593,7 +614,7 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
             text("bundle")
         ),
         A::ContractorMade => format!(
-            "Identity made: guest {} ({}) in {}",
+            "Identity made: {} ({}) in {}",
             text("upn"),
             text("object_id"),
             text("connector")
@@ -603,14 +624,13 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
             time("ends_at")
         ),
         A::ContractorEnded => format!(
-            "Identity ended: access removed, account {} disabled in {}; deleted after {}",
-            text("object_id"),
-            text("connector"),
+            "Identity ended: access removed, accounts disabled ({}); deleted after {}",
+            accounts(details),
             time("delete_after")
         ),
-        A::ContractorDeleted => format!(
-            "Identity deleted: account {} in {}",
-            text("object_id"),
+        A::ContractorDeleted => format!("Identity deleted: accounts {}", accounts(details)),
+        A::ContractorPasswordIssued => format!(
+            "A first password was issued for the account in {} (not recorded)",
             text("connector")
         ),
         A::ContractorSponsorChanged => format!(

@@ -163,9 +163,17 @@ async function startStackIn(portalBin, directoryDir, children, database) {
   });
   assert.ok(configured.ok, `configuring the Graph simulator: ${configured.status}`);
   writeFileSync(join(directoryDir, 'secrets', 'graph-client-secret'), simSecret);
+  // Contractors' AD accounts go where the demo directory keeps its people; a disabled
+  // contractor is deleted 20 seconds later here (30 days in the demo), so the browser test sees
+  // the deletion.
+  const catalogFile = join(directoryDir, 'catalog.toml');
+  const contractorsBase = readFileSync(catalogFile, 'utf8').match(/^user_base = "(.*)"$/m)[1];
   appendFileSync(
-    join(directoryDir, 'catalog.toml'),
-    readFileSync(join(repo, 'end2end/demo/microsoft.toml.in'), 'utf8').replaceAll('@SIM_PORT@', String(sim.port)),
+    catalogFile,
+    readFileSync(join(repo, 'end2end/demo/microsoft.toml.in'), 'utf8')
+      .replaceAll('@SIM_PORT@', String(sim.port))
+      .replaceAll('@CONTRACTORS_BASE@', contractorsBase)
+      .replaceAll('@CONTRACTOR_RETENTION@', 'PT20S'),
   );
 
   // The identity provider is told the portal's address and the portal the provider's, so the
@@ -288,6 +296,14 @@ class Microsoft {
     const res = await fetch(`${this.base}/__sim__/groups/${groupId}/members`);
     assert.ok(res.ok, `simulator members: ${res.status}`);
     return (await res.json()).value;
+  }
+
+  /// A user as the simulator holds it (`{id, userPrincipalName, displayName, accountEnabled}`),
+  /// by sign-in name; undefined when there is none.
+  async user(upn) {
+    const res = await fetch(`${this.base}/__sim__/state`);
+    assert.ok(res.ok, `simulator state: ${res.status}`);
+    return (await res.json()).users.find((u) => u.userPrincipalName.toLowerCase() === upn.toLowerCase());
   }
 
   /// The PIM schedules (group and role assignments) as the simulator holds them.

@@ -337,3 +337,102 @@ test('a bundle across AD and Microsoft 365 is asked for once, approved once and 
   await assertAccessible(irvin);
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
 });
+
+// A contractor: Adele sponsors Pat from Fabrikam for a few minutes with the Project Falcon
+// bundle (an AD group, a team and an Entra group). Megan approves; the portal invites the guest
+// in Entra and makes an AD account; the memberships appear in both; Adele hands over the
+// invitation link and a first password. At the end everything is removed, both identities are
+// disabled at once, then deleted after the retention (20 seconds in the browser stack, 30 days
+// in the demo); the auditor sees each step in the trail.
+const GUEST = 'pat_fabrikam.test#EXT#@contoso.test';
+
+test('a sponsor onboards a contractor whose identities and access end on time', { timeout: 420_000 }, async () => {
+  const adele = await newPage(stack);
+  await adele.goto(`${stack.base}/contractors`);
+  await signInAt(adele, stack, 'Adele Vance');
+  await hydrated(adele);
+  await adele.getByRole('heading', { level: 1, name: 'Contractors' }).waitFor();
+  await assertAccessible(adele);
+  // An address of one of ours is refused, beside its field, and nothing is made.
+  const form = async (email) => {
+    await adele.getByLabel('Their name').fill('Pat Contractor');
+    await adele.getByLabel('Their own email address').fill(email);
+    await adele.getByLabel('Their company').fill('Fabrikam');
+    // Three minutes from now, in the browser's own time zone.
+    const ends = await adele.evaluate(() => {
+      const d = new Date(Date.now() + 3 * 60_000);
+      const p = (n) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+    });
+    await adele.getByLabel('Their work ends at').fill(ends);
+    await adele.getByLabel('What they need').selectOption({ label: 'Project Falcon member' });
+    await adele.getByLabel('What they work on').fill('Builds the Falcon partner integration');
+    await adele.getByRole('button', { name: 'Ask for the identity' }).click();
+  };
+  await form('megan.bowen@contoso.test');
+  await adele.getByText(/belongs to a member of this organisation/).waitFor();
+  await form('pat@fabrikam.test');
+  await adele.getByRole('status').getByText(/^Submitted\. Once approved, the identity is made/).waitFor();
+  const card = adele.getByRole('listitem').filter({ hasText: 'pat@fabrikam.test' });
+  await card.getByText('Waiting for approval').waitFor();
+  assert.equal(await stack.microsoft.user(GUEST), undefined, 'nobody invited before approval');
+
+  const megan = await newPage(stack);
+  await megan.goto(`${stack.base}/approvals`);
+  await signInAt(megan, stack, 'Megan Bowen');
+  await hydrated(megan);
+  const item = megan.getByRole('listitem').filter({ hasText: 'Pat Contractor (Fabrikam)' });
+  await item.getByText('Builds the Falcon partner integration').waitFor();
+  await assertAccessible(megan);
+  await item.getByRole('button', { name: 'Approve' }).click();
+  await item.getByRole('status').getByText('Approved. The identity is being made; its access follows.').waitFor();
+
+  // The guest in Entra and the account in AD, each with its memberships.
+  await eventually('the guest invited', async () => (await stack.microsoft.user(GUEST)) !== undefined, 30_000);
+  const guest = await stack.microsoft.user(GUEST);
+  const inAd = () => stack.directory.members(FILES).some((dn) => dn.toLowerCase().startsWith('cn=pat contractor (fabrikam) (x-pat-'));
+  await eventually('the AD account in the Falcon files group', inAd, 30_000);
+  await eventually('the guest in the team', async () => (await stack.microsoft.members(TEAM)).includes(guest.id), 30_000);
+  await eventually('the guest in the Entra group', async () => (await stack.microsoft.members(PORTAL)).includes(guest.id), 30_000);
+
+  // Adele hands over the invitation link and a first password for AD.
+  await adele.reload();
+  await hydrated(adele);
+  await card.getByText('Active', { exact: true }).waitFor();
+  await card.getByText('Ending soon: extend it in time if their work goes on.').waitFor();
+  assert.match(await card.getByLabel('Invitation link').inputValue(), /^https:\/\/login\.microsoftonline\.com\/redeem/);
+  await card.getByText('First password for Active Directory', { exact: true }).click();
+  await card.getByRole('button', { name: 'Issue a first password now' }).click();
+  await card.getByRole('status').getByText(/^First password \(shown once\): \S{24}$/).waitFor();
+  await assertAccessible(adele);
+
+  // At the end: access removed everywhere, both identities disabled, later deleted.
+  await eventually('the AD membership removed', () => !inAd(), 240_000);
+  await eventually('the team membership removed', async () => !(await stack.microsoft.members(TEAM)).includes(guest.id), 30_000);
+  await eventually('the Entra group membership removed', async () => !(await stack.microsoft.members(PORTAL)).includes(guest.id), 30_000);
+  await eventually('the guest deleted after the retention', async () => (await stack.microsoft.user(GUEST)) === undefined, 90_000);
+  await adele.reload();
+  await hydrated(adele);
+  await card.getByText('Deleted', { exact: true }).waitFor();
+
+  const irvin = await newPage(stack);
+  await irvin.goto(`${stack.base}/governance`);
+  await signInAt(irvin, stack, 'Irvin Sayers');
+  await hydrated(irvin);
+  await irvin.getByRole('row').filter({ hasText: 'for pat@fabrikam.test' }).getByRole('link', { name: 'Trail' }).click();
+  await irvin.getByRole('heading', { level: 1, name: /^Project Falcon member for Pat Contractor \(Fabrikam\)/ }).waitFor();
+  const actions = await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+  const count = (action) => actions.filter((a) => a === action).length;
+  for (const [action, times] of [
+    ['request.submitted', 1], ['contractor.requested', 1], ['decision.approved', 1], ['request.approved', 1],
+    ['contractor.made', 2], ['grant.created', 3], ['grant.provisioned', 3], ['contractor.ending_soon', 1],
+    ['grant.revoked', 3], ['contractor.ended', 1], ['contractor.deleted', 1],
+  ]) {
+    assert.equal(count(action), times, `${action} in ${actions.join(', ')}`);
+  }
+  await irvin.getByText(/^Identity made: pat_fabrikam\.test#EXT#@contoso\.test \(.*\) in contoso-cloud$/).waitFor();
+  await irvin.getByText(/^Identity made: x-pat-[0-9a-f]{4}@contoso\.test \(.*\) in contoso-ad$/).waitFor();
+  await irvin.getByText(/^Identity deleted: accounts .* in contoso-(cloud|ad), .* in contoso-(cloud|ad)$/).waitFor();
+  await assertAccessible(irvin);
+  for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
+});

@@ -69,6 +69,8 @@ pub struct ContractorsPage {
     pub offered: bool,
     pub bundles: Vec<BundleChoice>,
     pub max_days: u32,
+    /// Contractors also get an AD account, whose first password the sponsor issues.
+    pub ad_accounts: bool,
     pub contractors: Vec<ContractorView>,
     pub client_token: String,
 }
@@ -85,4 +87,24 @@ pub async fn onboard_contractor(form: ContractorForm) -> Result<Onboarded, AppEr
     let caller = crate::server::auth::caller::caller()?;
     let state = crate::server::state::app_state()?;
     crate::server::access::contractors::onboard(&state, &caller, form).await
+}
+
+/// A first password, for the contractor it was issued for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedPassword {
+    pub contractor_id: Uuid,
+    pub password: String,
+}
+
+/// A new first password for the contractor's AD account, shown once to their sponsor.
+#[server(endpoint = "contractors/password")]
+pub async fn issue_password(contractor_id: String) -> Result<IssuedPassword, AppError> {
+    let caller = crate::server::auth::caller::caller()?;
+    let state = crate::server::state::app_state()?;
+    let id = crate::api::parse_id("contractor_id", &contractor_id)?;
+    let password = crate::server::access::contractors::issue_password(&state, &caller, id).await?;
+    Ok(IssuedPassword {
+        contractor_id: id,
+        password,
+    })
 }

@@ -54,6 +54,7 @@ named! {
         ContractorEnded = "contractor.ended",
         ContractorDeleted = "contractor.deleted",
         ContractorSponsorChanged = "contractor.sponsor_changed",
+        ContractorPasswordIssued = "contractor.password_issued",
     }
 }
 

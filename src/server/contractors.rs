@@ -57,7 +57,7 @@ pub async fn run_due(pool: &PgPool, connectors: &Connectors) -> Result<Worked, s
             return Ok(worked);
         }
     };
-    for due in contractors::claim_due(pool, BATCH, CLAIM.as_secs_f64(), &spec.entra).await? {
+    for due in contractors::claim_due(pool, BATCH, CLAIM.as_secs_f64()).await? {
         let step = step(pool, &spec, &systems, &due, &mut worked).await;
         if let Err(error) = step {
             worked.failed += 1;
@@ -243,6 +243,7 @@ async fn step(
                     system.identities().set_account_enabled(id, false).await?;
                 }
             }
+            let listed = listed(systems, &accounts);
             let delete_after = now + spec.retention().unwrap_or(TimeDelta::days(30));
             let mut tx = pool.begin().await?;
             for grant in people::live_grants(&mut tx, due.principal_id).await? {
@@ -263,8 +264,7 @@ async fn step(
                 &actor(),
                 AuditAction::ContractorEnded,
                 &subject,
-                json!({ "object_id": due.account_id, "connector": spec.entra,
-                        "delete_after": delete_after }),
+                json!({ "accounts": listed, "delete_after": delete_after }),
             )
             .await?;
             contractors::next(&mut tx, due.id, "ended", Some(delete_after)).await?;
@@ -300,13 +300,14 @@ async fn step(
                     system.identities().delete_user(id).await?;
                 }
             }
+            let listed = listed(systems, &accounts);
             let mut tx = pool.begin().await?;
             audit::record(
                 &mut tx,
                 &actor(),
                 AuditAction::ContractorDeleted,
                 &subject,
-                json!({ "object_id": due.account_id, "connector": spec.entra }),
+                json!({ "accounts": listed }),
             )
             .await?;
             contractors::next(&mut tx, due.id, "deleted", None).await?;
@@ -323,6 +324,15 @@ async fn step(
         }
     }
     Ok(())
+}
+
+/// The accounts of the contractors' systems, for the trail.
+fn listed(systems: &[System], accounts: &[(String, String)]) -> Vec<serde_json::Value> {
+    accounts
+        .iter()
+        .filter(|(name, _)| systems.iter().any(|s| s.name == *name))
+        .map(|(name, id)| json!({ "connector": name, "id": id }))
+        .collect()
 }
 
 /// When the sponsor is to be told the end is near, if it is still to come.

@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod approvals;
+pub mod contractors;
 pub mod entitlement;
 pub mod governance;
 pub mod home;

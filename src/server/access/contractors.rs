@@ -50,6 +50,7 @@ pub async fn page(state: &AppState, caller: &SessionUser) -> Result<ContractorsP
     Ok(ContractorsPage {
         offered: spec.is_some(),
         max_days: spec.as_ref().map_or(0, |s| s.max_days),
+        ad_accounts: spec.as_ref().is_some_and(|s| s.ad.is_some()),
         bundles,
         client_token: Uuid::new_v4().to_string(),
         contractors: listed
@@ -421,4 +422,66 @@ async fn stages(
         });
     }
     Ok(stages)
+}
+
+/// A new first password for the AD account of a contractor the caller sponsors.
+pub async fn issue_password(
+    state: &AppState,
+    caller: &SessionUser,
+    contractor: Uuid,
+) -> Result<String, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    let spec = catalog::contractor_settings(&mut conn)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let Some(ad) = spec.ad.clone() else {
+        return Err(AppError::Conflict(
+            "Contractors get no Active Directory account here.".into(),
+        ));
+    };
+    let found = contractors::sponsored(&mut conn, contractor)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if found.sponsor_id != caller.principal_id {
+        return Err(AppError::Forbidden);
+    }
+    if found.state != "active" {
+        return Err(AppError::Conflict(
+            "Only an active contractor's account gets a password.".into(),
+        ));
+    }
+    let account = contractors::accounts(&mut conn, found.principal_id)
+        .await?
+        .into_iter()
+        .find(|(name, _)| *name == ad)
+        .map(|(_, id)| id)
+        .ok_or_else(|| AppError::Conflict("The account is not made yet.".into()))?;
+    drop(conn);
+    let connector = state
+        .connectors
+        .get(&ad)
+        .ok_or_else(|| AppError::Unavailable {
+            reference: crate::error::reference_for(&format!("connector `{ad}` is not configured")),
+        })?;
+    let identities = connector
+        .identities()
+        .ok_or_else(|| AppError::Conflict("This directory makes no accounts.".into()))?;
+    let password = identities
+        .issue_password(&account)
+        .await
+        .map_err(|e| AppError::from_system(&ad, e))?
+        .ok_or_else(|| AppError::Conflict("This directory issues no passwords.".into()))?;
+    let mut conn = state.pool.acquire().await?;
+    audit::record(
+        &mut conn,
+        &Actor::person(caller.principal_id, &caller.display_name),
+        AuditAction::ContractorPasswordIssued,
+        &Subject {
+            principal: Some(found.principal_id),
+            ..Subject::default()
+        },
+        json!({ "connector": ad, "contractor": contractor }),
+    )
+    .await?;
+    Ok(password)
 }

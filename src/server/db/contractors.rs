@@ -121,8 +121,6 @@ pub struct Due {
     pub reminded_at: Option<DateTime<Utc>>,
     pub delete_after: Option<DateTime<Utc>>,
     pub attempts: i32,
-    /// The identity made in Entra (its object id), once made.
-    pub account_id: Option<String>,
 }
 
 /// Claims contractors whose next step is due, for `hold_seconds`.
@@ -130,7 +128,6 @@ pub async fn claim_due(
     pool: &PgPool,
     limit: i64,
     hold_seconds: f64,
-    entra: &str,
 ) -> Result<Vec<Due>, sqlx::Error> {
     sqlx::query_as!(
         Due,
@@ -151,15 +148,11 @@ pub async fn claim_due(
                c.request_id, r.state as request_state,
                c.ends_at as "ends_at: DateTime<Utc>",
                c.reminded_at as "reminded_at: DateTime<Utc>",
-               c.delete_after as "delete_after: DateTime<Utc>", c.attempts,
-               (select pa.account_id from principal_accounts pa
-                  join connectors k on k.id = pa.connector_id
-                 where pa.principal_id = c.principal_id and k.name = $3) as account_id
+               c.delete_after as "delete_after: DateTime<Utc>", c.attempts
           from claimed c join access_requests r on r.id = c.request_id
         "#,
         limit,
-        hold_seconds,
-        entra
+        hold_seconds
     )
     .fetch_all(pool)
     .await
@@ -391,4 +384,24 @@ pub async fn is_employee(conn: &mut PgConnection, principal: Uuid) -> Result<boo
     .fetch_optional(conn)
     .await?
     .unwrap_or(false))
+}
+
+/// Whose contractor it is, and where it stands.
+pub struct Sponsored {
+    pub sponsor_id: Uuid,
+    pub principal_id: Uuid,
+    pub state: String,
+}
+
+pub async fn sponsored(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<Sponsored>, sqlx::Error> {
+    sqlx::query_as!(
+        Sponsored,
+        "select sponsor_id, principal_id, state from contractors where id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await
 }

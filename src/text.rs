@@ -629,6 +629,7 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
             time("delete_after")
         ),
         A::ContractorDeleted => format!("Identity deleted: accounts {}", accounts(details)),
+        A::ContractorExtended => format!("Identity extended until {}", time("ends_at")),
         A::ContractorPasswordIssued => format!(
             "A first password was issued for the account in {} (not recorded)",
             text("connector")

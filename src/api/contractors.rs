@@ -61,6 +61,8 @@ pub struct ContractorView {
     pub delete_after: Option<DateTime<Utc>>,
     /// The end is within the reminder's lead time.
     pub ending_soon: bool,
+    /// A fresh token for the extension form.
+    pub extension_token: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,4 +109,25 @@ pub async fn issue_password(contractor_id: String) -> Result<IssuedPassword, App
         contractor_id: id,
         password,
     })
+}
+
+/// What the extension form sends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionForm {
+    pub contractor_id: String,
+    /// `YYYY-MM-DDTHH:MM` in the sponsor's time zone.
+    pub ends_at: String,
+    #[serde(default)]
+    pub utc_offset_minutes: String,
+    #[serde(default)]
+    pub justification: String,
+    pub client_token: String,
+}
+
+/// Asks for more time for a contractor: approved like their first request.
+#[server(endpoint = "contractors/extend")]
+pub async fn extend_contractor(form: ExtensionForm) -> Result<Onboarded, AppError> {
+    let caller = crate::server::auth::caller::caller()?;
+    let state = crate::server::state::app_state()?;
+    crate::server::access::contractors::extend(&state, &caller, form).await
 }

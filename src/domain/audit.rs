@@ -55,6 +55,7 @@ named! {
         ContractorDeleted = "contractor.deleted",
         ContractorSponsorChanged = "contractor.sponsor_changed",
         ContractorPasswordIssued = "contractor.password_issued",
+        ContractorExtended = "contractor.extended",
     }
 }
 

@@ -200,6 +200,15 @@ pub trait ExternalIdentities: Send + Sync {
     async fn issue_password(&self, _id: &str) -> Result<Option<String>, ConnectorError> {
         Ok(None)
     }
+    /// Tells the system the account's new end, where it ends accounts itself (AD's
+    /// `accountExpires`); nothing elsewhere.
+    async fn set_expiry(
+        &self,
+        _id: &str,
+        _ends_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ConnectorError> {
+        Ok(())
+    }
     async fn set_account_enabled(&self, id: &str, enabled: bool) -> Result<(), ConnectorError>;
     /// Deletes the account; one already gone is done.
     async fn delete_user(&self, id: &str) -> Result<(), ConnectorError>;

@@ -272,6 +272,15 @@ async fn step(
             worked.ended += 1;
         }
         "active" => {
+            // The end as it stands now (an extension moves it), told to systems that end
+            // accounts themselves.
+            let accounts =
+                contractors::accounts(&mut *pool.acquire().await?, due.principal_id).await?;
+            for system in systems.iter().filter(|s| !s.signs_in) {
+                for (_, id) in accounts.iter().filter(|(name, _)| *name == system.name) {
+                    system.identities().set_expiry(id, due.ends_at).await?;
+                }
+            }
             let mut tx = pool.begin().await?;
             if due.reminded_at.is_none() && reminder(spec, due).is_some_and(|at| at <= now) {
                 contractors::mark_reminded(&mut tx, due.id).await?;

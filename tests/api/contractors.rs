@@ -207,6 +207,25 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
         body.to_string().contains("belongs to a member"),
         "{status} {body}"
     );
+    // Only an active member of the organisation sponsors: not a guest, not someone who left.
+    for change in [
+        "update principals set kind = 'guest' where upn = 'adele.vance@contoso.test'",
+        "update principals set kind = 'member', left_at = now() where upn = 'adele.vance@contoso.test'",
+    ] {
+        sqlx::query(change).execute(&pool).await.unwrap();
+        let (status, body) = onboard(
+            "pat@fabrikam.test",
+            at(soon),
+            "falcon-guest",
+            uuid::Uuid::new_v4().to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{change}: {body}");
+    }
+    sqlx::query("update principals set left_at = null where upn = 'adele.vance@contoso.test'")
+        .execute(&pool)
+        .await
+        .unwrap();
     let count = |sql: &'static str| seed::count(&pool, sql);
     assert_eq!(count("select count(*) from contractors").await, 0);
     assert_eq!(count("select count(*) from access_requests").await, 0);
@@ -573,6 +592,67 @@ retention = "PT1S"
         .unwrap();
     assert!(first.len() == 24 && first != second);
 
+    // More time: only the sponsor asks, the manager approves, and AD is told the new end.
+    let contractor = body_contractor(&pool).await;
+    let later = ends + TimeDelta::days(10);
+    let extension = |who: &'static str| {
+        let app = &app;
+        let contractor = contractor.clone();
+        let later = at(later);
+        async move {
+            let person = app.person(who).await;
+            app.call(
+                &person,
+                "contractors/extend",
+                &[
+                    ("form[contractor_id]", contractor.as_str()),
+                    ("form[ends_at]", later.as_str()),
+                    ("form[justification]", "The share migration runs late"),
+                    ("form[client_token]", &uuid::Uuid::new_v4().to_string()),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, _) = extension("megan").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only the sponsor asks");
+    let (status, body) = extension("adele").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .call(
+            &megan,
+            "approvals/decide",
+            &[
+                ("request_id", body["request_id"].as_str().unwrap()),
+                ("outcome", "approve"),
+                ("comment", "ok"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let moved: chrono::DateTime<Utc> = sqlx::query_scalar("select ends_at from contractors")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        (moved - later).num_seconds().abs() < 120,
+        "{moved} vs {later}"
+    );
+    run_due(&pool, &connectors).await.unwrap();
+    let told = directory
+        .people(None)
+        .await
+        .unwrap()
+        .changed
+        .into_iter()
+        .find(|p| p.account.stable_id.as_deref() == Some(account_id.as_str()))
+        .and_then(|p| p.leaves_at)
+        .unwrap();
+    assert!(
+        (told - later).num_seconds().abs() < 120,
+        "AD expires {told}, not {later}"
+    );
+
     let engine = Running::start(&pool, connectors.clone(), Duration::from_secs(30));
     eventually(
         Duration::from_secs(30),
@@ -625,4 +705,12 @@ retention = "PT1S"
     .await;
     assert!(directory.account(&account_ref).await.unwrap().is_none());
     assert!(directory.user_by_mail(&email).await.unwrap().is_none());
+}
+
+async fn body_contractor(pool: &PgPool) -> String {
+    sqlx::query_scalar::<_, uuid::Uuid>("select id from contractors")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .to_string()
 }

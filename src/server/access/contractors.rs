@@ -8,7 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::contractors::{
-    BundleChoice, ContractorForm, ContractorView, ContractorsPage, Onboarded,
+    BundleChoice, ContractorForm, ContractorView, ContractorsPage, ExtensionForm, Onboarded,
 };
 use crate::api::{text_block, text_line};
 use crate::domain::approval::ResolvedStage;
@@ -70,6 +70,7 @@ pub async fn page(state: &AppState, caller: &SessionUser) -> Result<ContractorsP
                 redeem_url: c.redeem_url,
                 problem: c.last_error,
                 delete_after: c.delete_after,
+                extension_token: Uuid::new_v4().to_string(),
             })
             .collect(),
     })
@@ -485,3 +486,146 @@ pub async fn issue_password(
     .await?;
     Ok(password)
 }
+
+/// Asks for more time for a contractor the caller sponsors: a request for their bundle until
+/// the new end, decided like the first; once approved their leases and their identity last
+/// until then (`decide`, then the worker tells AD the new `accountExpires`).
+pub async fn extend(
+    state: &AppState,
+    caller: &SessionUser,
+    form: ExtensionForm,
+) -> Result<Onboarded, AppError> {
+    let id = crate::api::parse_id("contractor_id", &form.contractor_id)?;
+    let offset: i32 = match text_line("utc_offset_minutes", &form.utc_offset_minutes)?.as_str() {
+        "" => 0,
+        text => text
+            .parse()
+            .ok()
+            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
+            .ok_or_else(|| AppError::invalid("utc_offset_minutes", "Unknown time zone offset."))?,
+    };
+    let ends_at = local_time(&form.ends_at, offset, "ends_at")?;
+    let justification = text_block("justification", &form.justification)?;
+    let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
+        AppError::invalid(
+            "client_token",
+            "This form has expired. Reload the page and try again.",
+        )
+    })?;
+    let mut conn = state.pool.acquire().await?;
+    let found = contractors::for_extension(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if found.sponsor_id != caller.principal_id {
+        return Err(AppError::Forbidden);
+    }
+    if let Some((request, _)) =
+        requests::by_client_token(&mut conn, caller.principal_id, client_token).await?
+    {
+        return Ok(Onboarded {
+            contractor_id: id,
+            request_id: request,
+            message: EXTENSION_SUBMITTED.into(),
+        });
+    }
+    if found.state != "active" {
+        return Err(AppError::Conflict(
+            "Only an active contractor's identity can be extended.".into(),
+        ));
+    }
+    let spec = catalog::contractor_settings(&mut conn)
+        .await?
+        .ok_or_else(|| AppError::Conflict("Contractors are no longer set up here.".into()))?;
+    let bundle = catalog::by_key(&mut conn, &found.bundle_key)
+        .await?
+        .ok_or_else(|| AppError::Conflict("Their bundle is no longer offered.".into()))?;
+    let rules = catalog::policy_rules(&mut conn, &spec.policy)
+        .await?
+        .ok_or_else(|| AppError::Conflict("The contractors' policy is missing.".into()))?;
+    drop(conn);
+    let policy: Policy = serde_json::from_value(rules).map_err(|e| AppError::Internal {
+        reference: crate::error::reference_for(&format!("contractor policy: {e}")),
+    })?;
+    let now = Utc::now();
+    if ends_at <= found.ends_at {
+        return Err(AppError::invalid(
+            "ends_at",
+            "Choose an end later than the current one.",
+        ));
+    }
+    if ends_at > now + TimeDelta::days(i64::from(spec.max_days)) {
+        return Err(AppError::invalid(
+            "ends_at",
+            format!(
+                "A contractor's identity lasts at most {} days from now.",
+                spec.max_days
+            ),
+        ));
+    }
+    if let Some(v) = policy.check_texts(&justification, "").into_iter().next() {
+        return Err(v.into());
+    }
+    let stages = stages(state, &spec, &policy, &bundle.owners, caller, &found.email).await?;
+    let snapshot = Snapshot {
+        policy: policy.clone(),
+        stages,
+    };
+    let mut tx = state.pool.begin().await?;
+    requests::lock_form(&mut tx, caller.principal_id, client_token).await?;
+    let request = requests::insert(
+        &mut tx,
+        &NewRequest {
+            requester: caller.principal_id,
+            beneficiary: found.principal_id,
+            entitlement: found.bundle_id,
+            starts_at: now,
+            ends_at,
+            start_on_approval: false,
+            requested_minutes: None,
+            justification: &justification,
+            ticket: None,
+            snapshot: &snapshot,
+            expires_at: policy.pending_deadline(now),
+            extends_grant: None,
+            client_token,
+            hints: &[],
+            source_address: None,
+        },
+    )
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("access_requests_one_pending") => {
+            AppError::Conflict(
+                "An extension for this contractor is already waiting for approval.".into(),
+            )
+        }
+        _ => e.into(),
+    })?
+    .ok_or_else(|| AppError::Conflict("This form was already sent.".into()))?;
+    audit::record(
+        &mut tx,
+        &Actor::person(caller.principal_id, &caller.display_name),
+        AuditAction::RequestSubmitted,
+        &Subject {
+            request: Some(request),
+            entitlement: Some(found.bundle_id),
+            principal: Some(found.principal_id),
+            grant: None,
+        },
+        json!({
+            "entitlement": found.bundle_key, "for": found.email,
+            "starts_at": now, "ends_at": ends_at, "justification": justification,
+            "ticket": "", "approvers": snapshot.stages, "contractor": id,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Onboarded {
+        contractor_id: id,
+        request_id: request,
+        message: EXTENSION_SUBMITTED.into(),
+    })
+}
+
+const EXTENSION_SUBMITTED: &str =
+    "Submitted. Once approved, their identity and access last until the new end.";

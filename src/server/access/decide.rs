@@ -165,7 +165,7 @@ pub async fn decide(
                 contractors::approve(&mut tx, contractor.id).await?;
                 "Approved. The identity is being made; its access follows.".to_string()
             } else {
-                grant_all(
+                let message = grant_all(
                     &mut tx,
                     request_id,
                     request.beneficiary_id,
@@ -174,7 +174,26 @@ pub async fn decide(
                     &actor,
                     now,
                 )
+                .await?;
+                // More time for a contractor: their identity lasts as long as their access.
+                if let Some((contractor, ends_at)) = contractors::extended(
+                    &mut tx,
+                    request.beneficiary_id,
+                    request.entitlement_id,
+                    window.ends_at,
+                )
                 .await?
+                {
+                    audit::record(
+                        &mut tx,
+                        &actor,
+                        AuditAction::ContractorExtended,
+                        &subject,
+                        json!({ "contractor": contractor, "ends_at": ends_at }),
+                    )
+                    .await?;
+                }
+                message
             }
         }
     };

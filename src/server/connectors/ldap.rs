@@ -1252,6 +1252,21 @@ impl super::ExternalIdentities for LdapDirectory {
         Ok(Some(password))
     }
 
+    async fn set_expiry(&self, id: &str, ends_at: DateTime<Utc>) -> Result<(), ConnectorError> {
+        let entry = self
+            .account_entry(id)
+            .await?
+            .ok_or_else(|| ConnectorError::Permanent(format!("no account {id}")))?;
+        self.modify(
+            &entry.dn,
+            vec![Mod::Replace(
+                b"accountExpires".to_vec(),
+                HashSet::from([windows_ticks(ends_at).to_string().into_bytes()]),
+            )],
+        )
+        .await
+    }
+
     async fn set_account_enabled(&self, id: &str, enabled: bool) -> Result<(), ConnectorError> {
         let entry = self
             .account_entry(id)

@@ -405,3 +405,53 @@ pub async fn sponsored(
     .fetch_optional(conn)
     .await
 }
+
+/// An approved extension: the contractor of `principal` with `bundle` now ends at `ends_at`
+/// (never earlier than before), is reminded again before it, and the worker tells the systems.
+pub async fn extended(
+    conn: &mut PgConnection,
+    principal: Uuid,
+    bundle: Uuid,
+    ends_at: DateTime<Utc>,
+) -> Result<Option<(Uuid, DateTime<Utc>)>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"update contractors
+              set ends_at = greatest(ends_at, $3), reminded_at = null, next_due_at = now(),
+                  updated_at = now()
+            where principal_id = $1 and bundle_id = $2 and state = 'active'
+        returning id, ends_at as "ends_at: DateTime<Utc>""#,
+        principal,
+        bundle,
+        ends_at as DateTime<Utc>
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.id, r.ends_at)))
+}
+
+/// A contractor as an extension needs it.
+pub struct ForExtension {
+    pub sponsor_id: Uuid,
+    pub principal_id: Uuid,
+    pub bundle_id: Uuid,
+    pub bundle_key: String,
+    pub state: String,
+    pub ends_at: DateTime<Utc>,
+    pub email: String,
+}
+
+pub async fn for_extension(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<ForExtension>, sqlx::Error> {
+    sqlx::query_as!(
+        ForExtension,
+        r#"select c.sponsor_id, c.principal_id, c.bundle_id, e.key as bundle_key, c.state,
+                  c.ends_at as "ends_at: DateTime<Utc>", c.email
+             from contractors c join entitlements e on e.id = c.bundle_id
+            where c.id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}

@@ -4,7 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::contractors::{
-    ContractorView, ContractorsPage, IssuePassword, OnboardContractor, get_contractors,
+    ContractorView, ContractorsPage, ExtendContractor, IssuePassword, OnboardContractor,
+    get_contractors,
 };
 use crate::error::AppError;
 use crate::text::labels;
@@ -25,7 +26,11 @@ const FIELDS: &[&str] = &[
 pub fn ContractorsPage() -> impl IntoView {
     let onboard = ServerAction::<OnboardContractor>::new();
     let password = ServerAction::<IssuePassword>::new();
-    let data = Resource::new(move || onboard.version().get(), |_| get_contractors());
+    let extend = ServerAction::<ExtendContractor>::new();
+    let data = Resource::new(
+        move || (onboard.version().get(), extend.version().get()),
+        |_| get_contractors(),
+    );
     view! {
         <Title text=labels().contractors_title/>
         <h1>{labels().contractors_title}</h1>
@@ -33,7 +38,7 @@ pub fn ContractorsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => view! { <Contractors page onboard password/> }.into_any(),
+                    Ok(page) => view! { <Contractors page onboard password extend/> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <SignInAgain/> }.into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
@@ -47,6 +52,7 @@ fn Contractors(
     page: ContractorsPage,
     onboard: ServerAction<OnboardContractor>,
     password: ServerAction<IssuePassword>,
+    extend: ServerAction<ExtendContractor>,
 ) -> impl IntoView {
     if !page.offered {
         return view! { <p class="card notice">{labels().contractors_not_offered}</p> }.into_any();
@@ -57,11 +63,16 @@ fn Contractors(
     let now = clock();
     let ad = page.ad_accounts;
     let password_error = move || password.value().get().and_then(|r| r.err());
+    let extended = move || extend.value().get();
     view! {
         <div role="status" class="card notice success" hidden=move || done().is_none()>
             <p>{move || done().map(|d| d.message)}</p>
         </div>
         {move || password_error().map(|e| view! { <div role="alert" class="card notice error"><p>{e.to_string()}</p></div> })}
+        {move || extended().map(|result| match result {
+            Ok(done) => view! { <div role="status" class="card notice success"><p>{done.message}</p></div> }.into_any(),
+            Err(e) => view! { <div role="alert" class="card notice error"><p>{e.to_string()}</p></div> }.into_any(),
+        })}
         <FormError error fields=FIELDS/>
         <section class="card" aria-labelledby="onboard-title">
             <h2 id="onboard-title">{labels().onboard_title}</h2>
@@ -109,7 +120,7 @@ fn Contractors(
             } else {
                 view! {
                     <ul class="leases">
-                        {page.contractors.into_iter().map(|c| view! { <Contractor c now ad password/> }).collect_view()}
+                        {page.contractors.into_iter().map(|c| view! { <Contractor c now ad password extend offset/> }).collect_view()}
                     </ul>
                 }.into_any()
             }}
@@ -124,10 +135,16 @@ fn Contractor(
     now: ReadSignal<chrono::DateTime<chrono::Utc>>,
     ad: bool,
     password: ServerAction<IssuePassword>,
+    extend: ServerAction<ExtendContractor>,
+    offset: ReadSignal<i32>,
 ) -> impl IntoView {
+    let new_end_id = format!("new-end-{}", c.id);
+    let why_id = format!("extend-why-{}", c.id);
+    let extend_token = c.extension_token.clone();
     let title_id = format!("contractor-{}", c.id);
     let labelled_by = title_id.clone();
     let id = c.id.to_string();
+    let extend_id = id.clone();
     let shown_for = c.id;
     let issued = move || {
         password
@@ -152,6 +169,23 @@ fn Contractor(
                     <p class="muted" id=hint.clone()>{labels().contractor_invitation_hint}</p>
                     <input type="text" class="wide" id=field readonly=true value=url aria-describedby=hint/>
                 }
+            })}
+            {c.active.then(|| view! {
+                <details class="confirm">
+                    <summary class="button">{labels().extend_contractor}</summary>
+                    <ActionForm action=extend>
+                        <input type="hidden" name="form[contractor_id]" value=extend_id.clone()/>
+                        <input type="hidden" name="form[client_token]" value=extend_token.clone()/>
+                        <input type="hidden" name="form[utc_offset_minutes]" prop:value=move || offset.get().to_string()/>
+                        <label for=new_end_id.clone()>{labels().contractor_new_end}</label>
+                        <input type="datetime-local" id=new_end_id.clone() name="form[ends_at]" required=true/>
+                        <label for=why_id.clone()>{labels().why}</label>
+                        <textarea id=why_id.clone() name="form[justification]" rows="2" maxlength="2000"></textarea>
+                        <div class="actions">
+                            <button type="submit" class="button primary">{labels().extend_contractor_submit}</button>
+                        </div>
+                    </ActionForm>
+                </details>
             })}
             {(ad && c.active).then(|| view! {
                 <details class="confirm">

@@ -386,6 +386,17 @@ impl SimState {
             .or_else(|| self.users.values().find(|u| u.upn.to_lowercase() == key))
     }
 
+    /// Deletes a user: it leaves its groups and `users/delta` reports it removed.
+    pub fn remove_user(&mut self, id: &str) {
+        self.users.remove(id);
+        for group in self.groups.values_mut() {
+            group.members.retain(|m| m != id);
+            group.owners.retain(|m| m != id);
+        }
+        let sequence = self.next_change();
+        self.deleted_users.push((id.to_string(), sequence));
+    }
+
     /// The next change sequence number, for a user change.
     pub fn next_change(&mut self) -> u64 {
         self.user_sequence += 1;

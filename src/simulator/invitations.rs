@@ -166,13 +166,7 @@ pub(super) async fn delete_user(
             .find_user(&key)
             .map(|u| u.id.clone())
             .ok_or_else(|| GraphError::not_found(&key))?;
-        s.users.remove(&id);
-        for group in s.groups.values_mut() {
-            group.members.retain(|m| m != &id);
-            group.owners.retain(|m| m != &id);
-        }
-        let sequence = s.next_change();
-        s.deleted_users.push((id, sequence));
+        s.remove_user(&id);
         Ok(empty(StatusCode::NO_CONTENT))
     })
 }

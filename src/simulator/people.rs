@@ -219,13 +219,7 @@ pub(super) async fn delete_user(State(sim): State<Simulator>, Path(key): Path<St
         let Some(id) = s.find_user(&key).map(|u| u.id.clone()) else {
             return empty(StatusCode::NOT_FOUND);
         };
-        s.users.remove(&id);
-        for group in s.groups.values_mut() {
-            group.members.retain(|m| m != &id);
-            group.owners.retain(|m| m != &id);
-        }
-        let sequence = s.next_change();
-        s.deleted_users.push((id, sequence));
+        s.remove_user(&id);
         empty(StatusCode::NO_CONTENT)
     })
 }

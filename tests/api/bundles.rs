@@ -9,11 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use leasegate::server::catalog;
 use leasegate::server::config::Secret;
 use leasegate::server::connectors::graph::GraphTenant;
 use leasegate::server::connectors::{Connector, Connectors};
-use leasegate::server::db::audit::Actor;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -173,17 +171,7 @@ async fn a_bundle_is_asked_for_once_granted_part_by_part_and_ends_together(pool:
     let team = ids["groups"]["Falcon team"].as_str().unwrap().to_string();
 
     let text = catalog_text(&ad_group, &portal, &team, &Uuid::new_v4().to_string());
-    let parsed = catalog::parse(&text, "catalog.toml", &catalog::Trust::default())
-        .unwrap_or_else(|e| panic!("{:?}", e.problems));
-    catalog::store(
-        &pool,
-        &parsed,
-        "catalog.toml",
-        &text,
-        &Actor::system("test"),
-    )
-    .await
-    .unwrap();
+    seed::catalog(&pool, &text).await;
     let mut down = sim.settings();
     down.authority_url = "http://127.0.0.1:9".into();
     down.graph_url = "http://127.0.0.1:9/v1.0".into();

@@ -10,17 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use leasegate::server::catalog;
 use leasegate::server::connectors::{Connector, Connectors};
 use leasegate::server::contractors::run_due;
-use leasegate::server::db::audit::Actor;
 use leasegate::server::people_sync;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::engine::{Running, eventually};
-use crate::graph::{CLIENT, ROLES, Sim, TENANT};
+use crate::graph::{CLIENT, Sim, TENANT};
 use crate::harness::{Options, TestApp};
 use crate::people_sync::sources;
 use crate::seed;
@@ -87,12 +85,7 @@ fn at(time: chrono::DateTime<Utc>) -> String {
 
 #[sqlx::test]
 async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: PgPool) {
-    let roles: Vec<&str> = ROLES
-        .iter()
-        .copied()
-        .chain(["User.Invite.All", "User.ReadWrite.All"])
-        .collect();
-    let sim = Sim::with_roles(&roles).await;
+    let sim = Sim::with_guests().await;
     let ids = sim
         .seed(json!({
             "users": [
@@ -110,17 +103,7 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
     let portal = ids["groups"]["Falcon portal"].as_str().unwrap().to_string();
     let team = ids["groups"]["Falcon team"].as_str().unwrap().to_string();
     let text = catalog_text(&portal, &team);
-    let parsed = catalog::parse(&text, "catalog.toml", &catalog::Trust::default())
-        .unwrap_or_else(|e| panic!("{:?}", e.problems));
-    catalog::store(
-        &pool,
-        &parsed,
-        "catalog.toml",
-        &text,
-        &Actor::system("test"),
-    )
-    .await
-    .unwrap();
+    seed::catalog(&pool, &text).await;
     let mut connectors = Connectors::default();
     connectors.insert(CLOUD, Arc::new(sim.connector()));
     sources(&pool, &[(CLOUD, "graph")], 10).await;
@@ -398,12 +381,7 @@ async fn a_contractor_gets_an_ad_account_for_the_bundle_s_ad_groups(pool: PgPool
     let group = dir
         .add_group(&mut admin, &format!("Falcon files {id}"), &[])
         .await;
-    let roles: Vec<&str> = ROLES
-        .iter()
-        .copied()
-        .chain(["User.Invite.All", "User.ReadWrite.All"])
-        .collect();
-    let sim = Sim::with_roles(&roles).await;
+    let sim = Sim::with_guests().await;
     let ids = sim
         .seed(json!({
             "users": [
@@ -476,17 +454,7 @@ retention = "PT1S"
         people = dir.people,
         groups = dir.groups,
     );
-    let parsed = catalog::parse(&text, "catalog.toml", &catalog::Trust::default())
-        .unwrap_or_else(|e| panic!("{:?}", e.problems));
-    catalog::store(
-        &pool,
-        &parsed,
-        "catalog.toml",
-        &text,
-        &Actor::system("test"),
-    )
-    .await
-    .unwrap();
+    seed::catalog(&pool, &text).await;
     let directory = Arc::new(dir.connector());
     let mut connectors = Connectors::default();
     connectors.insert("test-directory", directory.clone());

@@ -58,6 +58,16 @@ impl Sim {
         .await;
     }
 
+    /// A simulator whose app may also invite, disable and delete guests (contractors).
+    pub async fn with_guests() -> Sim {
+        let roles: Vec<&str> = ROLES
+            .iter()
+            .copied()
+            .chain(["User.Invite.All", "User.ReadWrite.All"])
+            .collect();
+        Self::with_roles(&roles).await
+    }
+
     pub async fn with_roles(roles: &[&str]) -> Sim {
         let sim = leasegate::simulator::Simulator::new(TENANT);
         sim.register_app(CLIENT, SECRET, roles);

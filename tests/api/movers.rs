@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use leasegate::server::catalog;
 use leasegate::server::connectors::Connectors;
-use leasegate::server::db::audit::Actor;
 use leasegate::server::{moves, people_sync};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -109,17 +107,7 @@ async fn a_mover_loses_the_old_bundle_after_the_grace_and_the_new_one_is_request
     let sales = ids["groups"]["Sales tools"].as_str().unwrap().to_string();
     let finance = ids["groups"]["Finance tools"].as_str().unwrap().to_string();
     let text = catalog_text(&sales, &finance);
-    let parsed = catalog::parse(&text, "catalog.toml", &catalog::Trust::default())
-        .unwrap_or_else(|e| panic!("{:?}", e.problems));
-    catalog::store(
-        &pool,
-        &parsed,
-        "catalog.toml",
-        &text,
-        &Actor::system("test"),
-    )
-    .await
-    .unwrap();
+    seed::catalog(&pool, &text).await;
     let mut connectors = Connectors::default();
     connectors.insert(CLOUD, Arc::new(sim.connector()));
     sources(&pool, &[(CLOUD, "graph")], 10).await;

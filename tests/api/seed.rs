@@ -184,3 +184,19 @@ pub fn portal_settings() -> Settings {
     )
     .unwrap()
 }
+
+/// Parses and stores a catalog file's text, as a load at start does.
+pub async fn catalog(pool: &PgPool, text: &str) {
+    use leasegate::server::catalog;
+    let parsed = catalog::parse(text, "catalog.toml", &catalog::Trust::default())
+        .unwrap_or_else(|e| panic!("{:?}", e.problems));
+    catalog::store(
+        pool,
+        &parsed,
+        "catalog.toml",
+        text,
+        &leasegate::server::db::audit::Actor::system("test"),
+    )
+    .await
+    .unwrap();
+}

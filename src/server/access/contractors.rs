@@ -118,15 +118,7 @@ fn check(form: &ContractorForm) -> Result<Checked, AppError> {
             format!("Keep the company under {MAX_NAME} characters."),
         ));
     }
-    let offset: i32 = match text_line("utc_offset_minutes", &form.utc_offset_minutes)?.as_str() {
-        "" => 0,
-        text => text
-            .parse()
-            .ok()
-            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
-            .ok_or_else(|| AppError::invalid("utc_offset_minutes", "Unknown time zone offset."))?,
-    };
-    let ends_at = local_time(&form.ends_at, offset, "ends_at")?;
+    let ends_at = ends_at(&form.ends_at, &form.utc_offset_minutes)?;
     let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
         AppError::invalid(
             "client_token",
@@ -187,13 +179,8 @@ pub async fn onboard(
                 "This bundle is no longer offered; choose another.",
             )
         })?;
-    let rules = catalog::policy_rules(&mut conn, &spec.policy)
-        .await?
-        .ok_or_else(|| AppError::Conflict("The contractors' policy is missing.".into()))?;
+    let policy = policy_of(&mut conn, &spec).await?;
     drop(conn);
-    let policy: Policy = serde_json::from_value(rules).map_err(|e| AppError::Internal {
-        reference: crate::error::reference_for(&format!("contractor policy: {e}")),
-    })?;
     let now = Utc::now();
     let ends_at = form.ends_at;
     if ends_at <= now + TimeDelta::minutes(2) {
@@ -202,15 +189,7 @@ pub async fn onboard(
             "The end must be later than now.",
         ));
     }
-    if ends_at > now + TimeDelta::days(i64::from(spec.max_days)) {
-        return Err(AppError::invalid(
-            "ends_at",
-            format!(
-                "A contractor's identity lasts at most {} days; choose an earlier last day (it can be extended later).",
-                spec.max_days
-            ),
-        ));
-    }
+    within_max(&spec, ends_at, now)?;
     if let Some(v) = policy
         .check_texts(&form.justification, "")
         .into_iter()
@@ -347,6 +326,51 @@ pub async fn onboard(
         contractor_id: id,
         request_id: request,
         message: SUBMITTED.into(),
+    })
+}
+
+/// The end a form gives, in the sponsor's time zone.
+fn ends_at(text: &str, offset: &str) -> Result<chrono::DateTime<Utc>, AppError> {
+    let offset: i32 = match text_line("utc_offset_minutes", offset)?.as_str() {
+        "" => 0,
+        text => text
+            .parse()
+            .ok()
+            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
+            .ok_or_else(|| AppError::invalid("utc_offset_minutes", "Unknown time zone offset."))?,
+    };
+    local_time(text, offset, "ends_at")
+}
+
+/// An end no later than `max_days` from now (extensions included).
+fn within_max(
+    spec: &ContractorSpec,
+    ends_at: chrono::DateTime<Utc>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), AppError> {
+    if ends_at > now + TimeDelta::days(i64::from(spec.max_days)) {
+        return Err(AppError::invalid(
+            "ends_at",
+            format!(
+                "A contractor's identity lasts at most {} days from now; choose an earlier end \
+                 (it can be extended later).",
+                spec.max_days
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The policy contractors are approved under.
+async fn policy_of(
+    conn: &mut sqlx::PgConnection,
+    spec: &ContractorSpec,
+) -> Result<Policy, AppError> {
+    let rules = catalog::policy_rules(conn, &spec.policy)
+        .await?
+        .ok_or_else(|| AppError::Conflict("The contractors' policy is missing.".into()))?;
+    serde_json::from_value(rules).map_err(|e| AppError::Internal {
+        reference: crate::error::reference_for(&format!("contractor policy: {e}")),
     })
 }
 
@@ -496,15 +520,7 @@ pub async fn extend(
     form: ExtensionForm,
 ) -> Result<Onboarded, AppError> {
     let id = crate::api::parse_id("contractor_id", &form.contractor_id)?;
-    let offset: i32 = match text_line("utc_offset_minutes", &form.utc_offset_minutes)?.as_str() {
-        "" => 0,
-        text => text
-            .parse()
-            .ok()
-            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
-            .ok_or_else(|| AppError::invalid("utc_offset_minutes", "Unknown time zone offset."))?,
-    };
-    let ends_at = local_time(&form.ends_at, offset, "ends_at")?;
+    let ends_at = ends_at(&form.ends_at, &form.utc_offset_minutes)?;
     let justification = text_block("justification", &form.justification)?;
     let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
         AppError::invalid(
@@ -539,13 +555,8 @@ pub async fn extend(
     let bundle = catalog::by_key(&mut conn, &found.bundle_key)
         .await?
         .ok_or_else(|| AppError::Conflict("Their bundle is no longer offered.".into()))?;
-    let rules = catalog::policy_rules(&mut conn, &spec.policy)
-        .await?
-        .ok_or_else(|| AppError::Conflict("The contractors' policy is missing.".into()))?;
+    let policy = policy_of(&mut conn, &spec).await?;
     drop(conn);
-    let policy: Policy = serde_json::from_value(rules).map_err(|e| AppError::Internal {
-        reference: crate::error::reference_for(&format!("contractor policy: {e}")),
-    })?;
     let now = Utc::now();
     if ends_at <= found.ends_at {
         return Err(AppError::invalid(
@@ -553,15 +564,7 @@ pub async fn extend(
             "Choose an end later than the current one.",
         ));
     }
-    if ends_at > now + TimeDelta::days(i64::from(spec.max_days)) {
-        return Err(AppError::invalid(
-            "ends_at",
-            format!(
-                "A contractor's identity lasts at most {} days from now.",
-                spec.max_days
-            ),
-        ));
-    }
+    within_max(&spec, ends_at, now)?;
     if let Some(v) = policy.check_texts(&justification, "").into_iter().next() {
         return Err(v.into());
     }

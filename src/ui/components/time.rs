@@ -68,3 +68,16 @@ pub fn When(at: DateTime<Utc>, now: ReadSignal<DateTime<Utc>>) -> impl IntoView 
         <span class="muted">" (" {move || crate::text::relative(at, now.get())} ")"</span>
     }
 }
+
+/// The browser's offset from UTC in minutes (east positive), read once the page is live; 0 on
+/// the server and before hydration. Forms send it with local times.
+pub fn utc_offset() -> ReadSignal<i32> {
+    let (offset, set_offset) = signal(0);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        set_offset.set(-(js_sys::Date::new_0().get_timezone_offset() as i32));
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = set_offset;
+    offset
+}

@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::text::labels;
 use crate::ui::components::field_error::{FieldError, FormError};
 use crate::ui::components::notice::{ErrorNotice, SignInAgain};
-use crate::ui::components::time::{Time, When, clock};
+use crate::ui::components::time::{Time, When, clock, utc_offset};
 
 const FIELDS: &[&str] = &[
     "display_name",
@@ -202,15 +202,4 @@ fn Contractor(
             })}
         </li>
     }
-}
-
-fn utc_offset() -> ReadSignal<i32> {
-    let (offset, set_offset) = signal(0);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        set_offset.set(-(js_sys::Date::new_0().get_timezone_offset() as i32));
-    });
-    #[cfg(not(feature = "hydrate"))]
-    let _ = set_offset;
-    offset
 }

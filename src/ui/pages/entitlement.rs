@@ -11,7 +11,7 @@ use crate::ui::components::field_error::{FieldError, FormError};
 use crate::ui::components::kind_icon::KindIcon;
 use crate::ui::components::notice::{ErrorNotice, SignInAgain};
 use crate::ui::components::status::set_http_status;
-use crate::ui::components::time::Time;
+use crate::ui::components::time::{Time, utc_offset};
 
 const FIELDS: &[&str] = &[
     "duration",
@@ -281,18 +281,6 @@ fn TimeZoneNote(offset: ReadSignal<i32>) -> impl IntoView {
             }}
         </span>
     }
-}
-
-/// The browser's offset from UTC in minutes, east positive; 0 on the server.
-fn utc_offset() -> ReadSignal<i32> {
-    let (offset, set_offset) = signal(0);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        set_offset.set(-(js_sys::Date::new_0().get_timezone_offset() as i32));
-    });
-    #[cfg(not(feature = "hydrate"))]
-    let _ = set_offset;
-    offset
 }
 
 #[cfg(test)]

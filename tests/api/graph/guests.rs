@@ -7,7 +7,7 @@
 use leasegate::server::connectors::{Connector, ConnectorError};
 use serde_json::json;
 
-use super::{ROLES, Sim};
+use super::Sim;
 
 const REDIRECT: &str = "https://myapps.microsoft.com";
 
@@ -18,12 +18,7 @@ fn permanent(error: ConnectorError) -> String {
 
 #[tokio::test]
 async fn a_guest_is_invited_disabled_and_deleted() {
-    let roles: Vec<&str> = ROLES
-        .iter()
-        .copied()
-        .chain(["User.Invite.All", "User.ReadWrite.All"])
-        .collect();
-    let sim = Sim::with_roles(&roles).await;
+    let sim = Sim::with_guests().await;
     sim.seed(json!({ "users": [
         { "userPrincipalName": "megan@contoso.test", "displayName": "Megan" },
     ] }))

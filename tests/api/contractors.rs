@@ -279,6 +279,23 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
         .unwrap()
         .expect("the guest exists");
     let guest_id = guest.stable_id.clone().unwrap();
+    // A contractor never sponsors, whatever a directory later says of their kind.
+    sqlx::query("update principals set kind = 'member' where kind = 'guest'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let person: uuid::Uuid = sqlx::query_scalar("select principal_id from contractors")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        !leasegate::server::db::contractors::is_employee(
+            &mut *pool.acquire().await.unwrap(),
+            person
+        )
+        .await
+        .unwrap()
+    );
     let engine = Running::start(&pool, connectors.clone(), Duration::from_secs(30));
     eventually(
         Duration::from_secs(30),

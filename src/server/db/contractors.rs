@@ -374,11 +374,13 @@ pub async fn hand_over(
 }
 
 /// Whether a person may sponsor at all: an active member of the organisation (not a guest,
-/// not a service account, not someone who left).
+/// not a service account, not someone who left, and never a contractor, whatever a directory
+/// says of their account there).
 pub async fn is_employee(conn: &mut PgConnection, principal: Uuid) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query_scalar!(
-        r#"select (kind = 'member' and status = 'active' and left_at is null) as "ok!"
-             from principals where id = $1"#,
+        r#"select (p.kind = 'member' and p.status = 'active' and p.left_at is null
+                   and not exists (select 1 from contractors c where c.principal_id = p.id)) as "ok!"
+             from principals p where p.id = $1"#,
         principal
     )
     .fetch_optional(conn)

@@ -406,11 +406,19 @@ test('a sponsor onboards a contractor whose identities and access end on time', 
   await card.getByRole('status').getByText(/^First password \(shown once\): \S{24}$/).waitFor();
   await assertAccessible(adele);
 
-  // At the end: access removed everywhere, both identities disabled, later deleted.
-  await eventually('the AD membership removed', () => !inAd(), 240_000);
+  // At the end: access removed everywhere, both identities disabled, later deleted. The guest
+  // is watched while that happens, to see it disabled before it is gone.
+  let sawDisabled = false;
+  const watchGuest = async () => {
+    const now = await stack.microsoft.user(GUEST);
+    if (now && now.accountEnabled === false) sawDisabled = true;
+    return now;
+  };
+  await eventually('the AD membership removed', async () => { await watchGuest(); return !inAd(); }, 240_000);
   await eventually('the team membership removed', async () => !(await stack.microsoft.members(TEAM)).includes(guest.id), 30_000);
   await eventually('the Entra group membership removed', async () => !(await stack.microsoft.members(PORTAL)).includes(guest.id), 30_000);
-  await eventually('the guest deleted after the retention', async () => (await stack.microsoft.user(GUEST)) === undefined, 90_000);
+  await eventually('the guest deleted after the retention', async () => (await watchGuest()) === undefined, 90_000);
+  assert.ok(sawDisabled, 'the guest was disabled at the end, before its deletion');
   await adele.reload();
   await hydrated(adele);
   await card.getByText('Deleted', { exact: true }).waitFor();

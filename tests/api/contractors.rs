@@ -290,7 +290,7 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
         .unwrap();
     assert!(
         !leasegate::server::db::contractors::is_employee(
-            &mut *pool.acquire().await.unwrap(),
+            &mut pool.acquire().await.unwrap(),
             person
         )
         .await

@@ -189,7 +189,7 @@ async fn leave(
             Some(id) => requests::lock(&mut tx, id).await?,
             None => None,
         };
-        let parts = moves::lock_live_parts(&mut tx, m.principal_id, bundle.id).await?;
+        let parts = grants::lock_bundle(&mut tx, m.principal_id, bundle.id).await?;
         for part in parts.iter().filter(|p| p.ends_at > end) {
             let Ok(step) = part.state.step(GrantEvent::Shortened) else {
                 continue;

@@ -268,23 +268,7 @@ async fn apply(
         let described = people::describe(tx, *principal).await?;
         // Joiners and movers, for the bundles given by department or job title (handled
         // once the pass is committed: `moves::handle`).
-        let moved = match (
-            &described.joined,
-            &described.department,
-            &described.job_title,
-        ) {
-            (Some((department, title)), _, _) if department.is_some() || title.is_some() => {
-                Some(((None, department.clone()), (None, title.clone())))
-            }
-            (_, None, None) => None,
-            (_, department, title) => {
-                let now = people::role_of(tx, *principal).await?;
-                Some((
-                    department.clone().unwrap_or((now.0.clone(), now.0)),
-                    title.clone().unwrap_or((now.1.clone(), now.1)),
-                ))
-            }
-        };
+        let moved = described.moved();
         if let Some((department, title)) = moved {
             moves::record(tx, *principal, &department, &title).await?;
             outcome.moved += 1;

@@ -318,6 +318,26 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
     let (_, hers) = app.call(&megan, "contractors", &[]).await;
     assert!(hers["contractors"].as_array().unwrap().is_empty());
 
+    // Adele leaves (disabled in Entra): Megan, her manager, sponsors Pat from now on.
+    sim.change_user(
+        "adele.vance@contoso.test",
+        json!({ "accountEnabled": false }),
+    )
+    .await;
+    let left = people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+    assert_eq!(left.left, 1, "{left:?}");
+    let sponsor: String = sqlx::query_scalar(
+        "select p.upn from contractors c join principals p on p.id = c.sponsor_id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(sponsor, "megan.bowen@contoso.test");
+    let (_, hers) = app.call(&megan, "contractors", &[]).await;
+    assert_eq!(hers["contractors"].as_array().unwrap().len(), 1, "{hers}");
+
     // The clock reaches the end (moved forward here rather than waited for).
     sqlx::query("update contractors set ends_at = now(), next_due_at = now()")
         .execute(&pool)
@@ -377,6 +397,7 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
             "contractor.requested",
             "contractor.made",
             "contractor.ending_soon",
+            "contractor.sponsor_changed",
             "contractor.ended",
             "contractor.deleted"
         ]

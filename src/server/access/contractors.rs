@@ -240,28 +240,20 @@ pub async fn onboard(
     }
     let principal =
         contractors::insert_principal(&mut tx, &form.email, &named, caller.principal_id).await?;
-    let request = requests::insert(
-        &mut tx,
-        &NewRequest {
-            requester: caller.principal_id,
-            beneficiary: principal,
-            entitlement: bundle.id,
-            starts_at: now,
-            ends_at,
-            start_on_approval: false,
-            requested_minutes: None,
-            justification: &form.justification,
-            ticket: None,
-            snapshot: &snapshot,
-            expires_at: policy.pending_deadline(now),
-            extends_grant: None,
-            client_token: form.client_token,
-            hints: &[],
-            source_address: None,
-        },
-    )
-    .await?
-    .ok_or_else(|| AppError::Conflict("This form was already sent.".into()))?;
+    let asked = Asked {
+        beneficiary: principal,
+        bundle: bundle.id,
+        bundle_key: &bundle.key,
+        email: &form.email,
+        now,
+        ends_at,
+        justification: &form.justification,
+        snapshot: &snapshot,
+        client_token: form.client_token,
+    };
+    let request = requests::insert(&mut tx, &asked.request(caller))
+        .await?
+        .ok_or_else(|| AppError::Conflict("This form was already sent.".into()))?;
     let id = contractors::insert(
         &mut tx,
         &contractors::NewContractor {
@@ -297,19 +289,7 @@ pub async fn onboard(
         principal: Some(principal),
         grant: None,
     };
-    audit::record(
-        &mut tx,
-        &actor,
-        AuditAction::RequestSubmitted,
-        &subject,
-        json!({
-            "entitlement": bundle.key, "for": form.email,
-            "starts_at": now, "ends_at": ends_at,
-            "justification": form.justification, "ticket": "",
-            "approvers": snapshot.stages, "contractor": id,
-        }),
-    )
-    .await?;
+    asked.record(&mut tx, caller, request, id).await?;
     audit::record(
         &mut tx,
         &actor,
@@ -575,59 +555,98 @@ pub async fn extend(
     };
     let mut tx = state.pool.begin().await?;
     requests::lock_form(&mut tx, caller.principal_id, client_token).await?;
-    let request = requests::insert(
-        &mut tx,
-        &NewRequest {
-            requester: caller.principal_id,
-            beneficiary: found.principal_id,
-            entitlement: found.bundle_id,
-            starts_at: now,
-            ends_at,
-            start_on_approval: false,
-            requested_minutes: None,
-            justification: &justification,
-            ticket: None,
-            snapshot: &snapshot,
-            expires_at: policy.pending_deadline(now),
-            extends_grant: None,
-            client_token,
-            hints: &[],
-            source_address: None,
-        },
-    )
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.constraint() == Some("access_requests_one_pending") => {
-            AppError::Conflict(
-                "An extension for this contractor is already waiting for approval.".into(),
-            )
-        }
-        _ => e.into(),
-    })?
-    .ok_or_else(|| AppError::Conflict("This form was already sent.".into()))?;
-    audit::record(
-        &mut tx,
-        &Actor::person(caller.principal_id, &caller.display_name),
-        AuditAction::RequestSubmitted,
-        &Subject {
-            request: Some(request),
-            entitlement: Some(found.bundle_id),
-            principal: Some(found.principal_id),
-            grant: None,
-        },
-        json!({
-            "entitlement": found.bundle_key, "for": found.email,
-            "starts_at": now, "ends_at": ends_at, "justification": justification,
-            "ticket": "", "approvers": snapshot.stages, "contractor": id,
-        }),
-    )
-    .await?;
+    let asked = Asked {
+        beneficiary: found.principal_id,
+        bundle: found.bundle_id,
+        bundle_key: &found.bundle_key,
+        email: &found.email,
+        now,
+        ends_at,
+        justification: &justification,
+        snapshot: &snapshot,
+        client_token,
+    };
+    let request = requests::insert(&mut tx, &asked.request(caller))
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.constraint() == Some("access_requests_one_pending") => {
+                AppError::Conflict(
+                    "An extension for this contractor is already waiting for approval.".into(),
+                )
+            }
+            _ => e.into(),
+        })?
+        .ok_or_else(|| AppError::Conflict("This form was already sent.".into()))?;
+    asked.record(&mut tx, caller, request, id).await?;
     tx.commit().await?;
     Ok(Onboarded {
         contractor_id: id,
         request_id: request,
         message: EXTENSION_SUBMITTED.into(),
     })
+}
+
+/// A request for a contractor's identity with its bundle, or for more time: its request row
+/// and its `request.submitted` event, the same for both.
+struct Asked<'a> {
+    beneficiary: Uuid,
+    bundle: Uuid,
+    bundle_key: &'a str,
+    email: &'a str,
+    now: chrono::DateTime<Utc>,
+    ends_at: chrono::DateTime<Utc>,
+    justification: &'a str,
+    snapshot: &'a Snapshot,
+    client_token: Uuid,
+}
+
+impl Asked<'_> {
+    fn request(&self, caller: &SessionUser) -> NewRequest<'_> {
+        NewRequest {
+            requester: caller.principal_id,
+            beneficiary: self.beneficiary,
+            entitlement: self.bundle,
+            starts_at: self.now,
+            ends_at: self.ends_at,
+            start_on_approval: false,
+            requested_minutes: None,
+            justification: self.justification,
+            ticket: None,
+            snapshot: self.snapshot,
+            expires_at: self.snapshot.policy.pending_deadline(self.now),
+            extends_grant: None,
+            client_token: self.client_token,
+            hints: &[],
+            source_address: None,
+        }
+    }
+
+    async fn record(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        caller: &SessionUser,
+        request: Uuid,
+        contractor: Uuid,
+    ) -> Result<(), sqlx::Error> {
+        audit::record(
+            conn,
+            &Actor::person(caller.principal_id, &caller.display_name),
+            AuditAction::RequestSubmitted,
+            &Subject {
+                request: Some(request),
+                entitlement: Some(self.bundle),
+                principal: Some(self.beneficiary),
+                grant: None,
+            },
+            json!({
+                "entitlement": self.bundle_key, "for": self.email,
+                "starts_at": self.now, "ends_at": self.ends_at,
+                "justification": self.justification, "ticket": "",
+                "approvers": self.snapshot.stages, "contractor": contractor,
+            }),
+        )
+        .await
+    }
 }
 
 const EXTENSION_SUBMITTED: &str =

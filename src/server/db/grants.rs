@@ -52,6 +52,7 @@ pub struct Held {
     pub request_id: Option<Uuid>,
     pub bundle_id: Option<Uuid>,
     pub state: GrantState,
+    pub ends_at: DateTime<Utc>,
 }
 
 pub async fn lock(conn: &mut PgConnection, grant: Uuid) -> Result<Option<Held>, sqlx::Error> {
@@ -59,7 +60,7 @@ pub async fn lock(conn: &mut PgConnection, grant: Uuid) -> Result<Option<Held>, 
         Held,
         r#"
         select id, principal_id, entitlement_id, request_id, bundle_id,
-               state as "state: GrantState"
+               state as "state: GrantState", ends_at as "ends_at: DateTime<Utc>"
           from grants where id = $1
            for update
         "#,
@@ -69,7 +70,7 @@ pub async fn lock(conn: &mut PgConnection, grant: Uuid) -> Result<Option<Held>, 
     .await
 }
 
-/// The other live parts of the bundle the person holds through `bundle`, locked, in id order.
+/// The live parts of the bundle the person holds through `bundle`, locked, in id order.
 pub async fn lock_bundle(
     conn: &mut PgConnection,
     principal: Uuid,
@@ -79,7 +80,7 @@ pub async fn lock_bundle(
         Held,
         r#"
         select id, principal_id, entitlement_id, request_id, bundle_id,
-               state as "state: GrantState"
+               state as "state: GrantState", ends_at as "ends_at: DateTime<Utc>"
           from grants
          where principal_id = $1 and bundle_id = $2 and state in ('scheduled', 'active')
          order by id

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-type Change = (Option<String>, Option<String>);
+use super::people::RoleChange as Change;
 
 /// Records a joiner (`from` both `None`) or a mover, in the pass's transaction.
 pub async fn record(
@@ -105,33 +105,4 @@ pub async fn retry_in(pool: &PgPool, id: Uuid, seconds: f64) -> Result<(), sqlx:
     .execute(pool)
     .await?;
     Ok(())
-}
-
-/// A live part of a bundle the person holds, locked until the transaction ends.
-pub struct LivePart {
-    pub id: Uuid,
-    pub state: crate::domain::grant::GrantState,
-    pub ends_at: DateTime<Utc>,
-    pub request_id: Option<Uuid>,
-    pub entitlement_id: Uuid,
-}
-
-pub async fn lock_live_parts(
-    conn: &mut PgConnection,
-    principal: Uuid,
-    bundle: Uuid,
-) -> Result<Vec<LivePart>, sqlx::Error> {
-    sqlx::query_as!(
-        LivePart,
-        r#"select id, state as "state: crate::domain::grant::GrantState",
-                  ends_at as "ends_at: DateTime<Utc>", request_id, entitlement_id
-             from grants
-            where principal_id = $1 and bundle_id = $2 and state in ('scheduled', 'active')
-            order by id
-              for update"#,
-        principal,
-        bundle
-    )
-    .fetch_all(conn)
-    .await
 }

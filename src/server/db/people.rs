@@ -377,14 +377,39 @@ pub struct Described {
     pub department: Option<(Option<String>, Option<String>)>,
     pub job_title: Option<(Option<String>, Option<String>)>,
     pub manager: Option<(Option<Uuid>, Option<Uuid>)>,
-    /// A first description: the person joins with this department and job title.
-    pub joined: Option<(Option<String>, Option<String>)>,
+    /// The first description of the person (which is not a change).
+    pub first: bool,
+    /// Their department and job title now.
+    pub role: (Option<String>, Option<String>),
 }
+
+/// A department or job title before and after.
+pub type RoleChange = (Option<String>, Option<String>);
 
 impl Described {
     /// Whether nothing changed that the trail records (a first description is not a change).
     pub fn is_empty(&self) -> bool {
         self.department.is_none() && self.job_title.is_none() && self.manager.is_none()
+    }
+
+    /// A joiner (first described with a department or job title) or a mover (either
+    /// changed): the department's and the job title's change, for joiner/mover bundles.
+    pub fn moved(&self) -> Option<(RoleChange, RoleChange)> {
+        let (department, title) = &self.role;
+        let unchanged = |now: &Option<String>| (now.clone(), now.clone());
+        if self.first {
+            (department.is_some() || title.is_some())
+                .then(|| ((None, department.clone()), (None, title.clone())))
+        } else if self.department.is_some() || self.job_title.is_some() {
+            Some((
+                self.department
+                    .clone()
+                    .unwrap_or_else(|| unchanged(department)),
+                self.job_title.clone().unwrap_or_else(|| unchanged(title)),
+            ))
+        } else {
+            None
+        }
     }
 }
 
@@ -447,10 +472,12 @@ pub async fn describe(conn: &mut PgConnection, principal: Uuid) -> Result<Descri
     let Some(after) = after else {
         return Ok(Described::default());
     };
+    let role = (after.department.clone(), after.job_title.clone());
     // A first description is not a change.
     if !before.described {
         return Ok(Described {
-            joined: Some((after.department, after.job_title)),
+            first: true,
+            role,
             ..Described::default()
         });
     }
@@ -460,7 +487,8 @@ pub async fn describe(conn: &mut PgConnection, principal: Uuid) -> Result<Descri
         job_title: changed(&before.job_title, &after.job_title),
         manager: (before.manager_id != after.manager_id)
             .then_some((before.manager_id, after.manager_id)),
-        joined: None,
+        first: false,
+        role,
     })
 }
 
@@ -754,20 +782,6 @@ pub struct Synced {
     /// Their manager's sign-in name, when they have a manager who can act.
     pub manager_upn: Option<String>,
     pub department: Option<String>,
-}
-
-/// The person's department and job title as stored.
-pub async fn role_of(
-    conn: &mut PgConnection,
-    principal: Uuid,
-) -> Result<(Option<String>, Option<String>), sqlx::Error> {
-    let row = sqlx::query!(
-        "select department, job_title from principals where id = $1",
-        principal
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok((row.department, row.job_title))
 }
 
 /// None when no sync describes the person (the caller then asks the directory).

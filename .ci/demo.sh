@@ -77,6 +77,16 @@ sed -e "s/@SIM_PORT@/$SIM_PORT/g" -e "s|@CONTRACTORS_BASE@|$contractors_base|" \
 # The simulator speaks plain http on loopback, which only a lab allows.
 export LEASEGATE_LAB_MODE=true
 
+MAIL_PORT="${MAIL_PORT:-1025}"
+MAIL_WEB_PORT="${MAIL_WEB_PORT:-1080}"
+log "starting the demo mailbox (maildev): the portal's mail is read at http://127.0.0.1:$MAIL_WEB_PORT"
+mkdir -p "$REPO/.data/mail"
+end2end/node_modules/.bin/maildev --ip 127.0.0.1 --web-ip 127.0.0.1 -s "$MAIL_PORT" -w "$MAIL_WEB_PORT" \
+  --mail-directory "$REPO/.data/mail" --silent >/dev/null &
+PIDS+=($!)
+export LEASEGATE_SMTP_HOST=127.0.0.1 LEASEGATE_SMTP_PORT="$MAIL_PORT" LEASEGATE_SMTP_TLS=none
+export LEASEGATE_MAIL_FROM="Leasegate demo <leasegate@contoso.test>"
+
 log "starting the portal; open http://127.0.0.1:3000 when it says it is serving"
 cargo leptos serve &
 PIDS+=($!)

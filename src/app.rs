@@ -6,7 +6,7 @@ use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 use crate::ui::layout::Layout;
 use crate::ui::pages::{
     admin::AdminPage,
-    approvals::ApprovalsPage,
+    approvals::{ApprovalsPage, DecisionPage},
     contractors::ContractorsPage,
     entitlement::EntitlementPage,
     governance::GovernancePage,
@@ -55,6 +55,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("request"), ParamSegment("key")) view=EntitlementPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("my-access") view=MyAccessPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("approvals"), ParamSegment("id")) view=DecisionPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("contractors") view=ContractorsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("governance") view=GovernancePage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("requests"), ParamSegment("id")) view=TrailPage ssr=SsrMode::Async/>

@@ -8,6 +8,7 @@ pub mod change;
 pub mod grant;
 pub mod health;
 pub mod iso_duration;
+pub mod mail;
 pub mod named;
 pub mod network;
 pub mod policy;

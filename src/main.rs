@@ -62,11 +62,26 @@ async fn run() -> anyhow::Result<()> {
     router::spawn_session_cleanup(&pool);
     let connectors = load_catalog(&settings, &pool).await?;
 
+    let notifier = leasegate::server::notify::Notifier::new(
+        pool.clone(),
+        settings.public_url.clone(),
+        &settings.mail,
+    )
+    .map_err(|e| anyhow::anyhow!("mail settings: {e}"))?;
+    match &settings.mail.smtp {
+        Some(smtp) => {
+            tracing::info!(host = %smtp.host, port = smtp.port, tls = ?smtp.tls, "mail goes out through SMTP")
+        }
+        None => tracing::warn!(
+            "no mail server (LEASEGATE_SMTP_HOST): nobody is told of requests by mail"
+        ),
+    }
     let engine = if settings.engine.enabled {
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let engine = Engine::new(pool.clone(), connectors.clone(), settings.engine.clone())
             .with_checkpoints(audit_key.clone())
-            .with_people_sync(true);
+            .with_people_sync(true)
+            .with_notifier(notifier);
         Some(EngineTask {
             handle: tokio::spawn(engine.run(stopping)),
             stop,

@@ -11,6 +11,7 @@ pub mod db;
 pub mod engine;
 pub mod http;
 pub mod moves;
+pub mod notify;
 pub mod people_sync;
 pub mod router;
 pub mod state;

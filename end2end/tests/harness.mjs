@@ -176,6 +176,16 @@ async function startStackIn(portalBin, directoryDir, children, database) {
       .replaceAll('@CONTRACTOR_RETENTION@', 'PT20S'),
   );
 
+  // A real SMTP server (maildev) that the portal mails through; its JSON API shows what arrived.
+  const smtpPort = await freePort();
+  const mailDir = join(directoryDir, 'mail');
+  const mailbox = await startServer('mailbox', children, (port) => spawn(
+    join(repo, 'end2end/node_modules/.bin/maildev'),
+    ['--ip', '127.0.0.1', '--web-ip', '127.0.0.1', '-s', String(smtpPort), '-w', String(port),
+      '--mail-directory', mailDir, '--silent'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  ), (port) => `http://127.0.0.1:${port}/api/email`);
+
   // The identity provider is told the portal's address and the portal the provider's, so the
   // portal's port is chosen first; if it is taken before the portal binds it, both start again.
   let base;
@@ -207,6 +217,11 @@ async function startStackIn(portalBin, directoryDir, children, database) {
           // A fixed test key, and checkpoints often enough to see some within a story.
           LEASEGATE_SECRET_AUDIT_KEY: Buffer.alloc(32, 7).toString('base64'),
           LEASEGATE_AUDIT_CHECKPOINT_EVERY: '2s',
+          LEASEGATE_SMTP_HOST: '127.0.0.1',
+          LEASEGATE_SMTP_PORT: String(smtpPort),
+          LEASEGATE_SMTP_TLS: 'none',
+          LEASEGATE_MAIL_FROM: 'Leasegate <leasegate@contoso.test>',
+          LEASEGATE_MAIL_RETRY: '1s',
           LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? join(repo, 'target/site'),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -231,6 +246,7 @@ async function startStackIn(portalBin, directoryDir, children, database) {
     browser,
     directory: new DemoDirectory(directoryInfo, directoryDir),
     microsoft: new Microsoft(simBase),
+    mailbox: new Mailbox(`http://127.0.0.1:${mailbox.port}`),
     portalLogs: () => portal.output(),
     async stop() {
       // The portal's log, for reading after a failure (make test keeps it in target/).
@@ -241,6 +257,31 @@ async function startStackIn(portalBin, directoryDir, children, database) {
       database.drop();
     },
   };
+}
+
+/// The mail the portal sent, as the test's SMTP server received it.
+class Mailbox {
+  constructor(api) { this.api = api; }
+
+  async mails() {
+    const res = await fetch(`${this.api}/api/email`);
+    assert.ok(res.ok, `reading the mailbox: ${res.status}`);
+    return res.json();
+  }
+
+  /// Waits for a mail to `address` whose subject matches `subject` and returns it.
+  async waitFor(address, subject, timeoutMs = 30_000) {
+    const started = Date.now();
+    for (;;) {
+      const mails = await this.mails();
+      const found = mails.find((m) => m.to.some((t) => t.address === address) && subject.test(m.subject));
+      if (found) return found;
+      if (Date.now() - started > timeoutMs) {
+        throw new Error(`no mail to ${address} matching ${subject}; have:\n${mails.map((m) => `${m.to[0]?.address}: ${m.subject}`).join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 /// A fresh browser context and page that records console errors and failed requests, so a

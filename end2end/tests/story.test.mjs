@@ -42,10 +42,22 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   await adele.getByText('Step 1 of 1 · 0 of 1 approvals').waitFor();
   await assertAccessible(adele);
 
-  // Megan, her manager, approves from the inbox.
+  // Megan, her manager, is mailed; the mail's link opens the request after she signs in.
+  const asked = await stack.mailbox.waitFor('megan.bowen@contoso.test', /^Approval needed: SQL Server administrators for Adele Vance$/);
+  assert.match(asked.text, /Patch night for the SQL cluster/);
+  const link = asked.text.match(/http:\/\/127\.0\.0\.1:\d+\/approvals\/[0-9a-f-]{36}/)[0];
+  assert.ok(link.startsWith(stack.base), `${link} is the portal's`);
   const megan = await newPage(stack);
-  await megan.goto(`${stack.base}/approvals`);
+  await megan.goto(link);
   await signInAt(megan, stack, 'Megan Bowen');
+  await hydrated(megan);
+  await megan.getByRole('heading', { level: 1, name: 'Decide on a request' }).waitFor();
+  await megan.getByRole('listitem').filter({ hasText: 'Adele Vance asks for SQL Server administrators' })
+    .getByRole('button', { name: 'Approve' }).waitFor();
+  await assertAccessible(megan);
+
+  // She approves from the inbox.
+  await megan.goto(`${stack.base}/approvals`);
   await hydrated(megan);
   const item = megan.getByRole('listitem').filter({ hasText: 'Adele Vance asks for SQL Server administrators' });
   await item.getByText('Patch night for the SQL cluster').waitFor();
@@ -61,8 +73,10 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   await megan.getByRole('link', { name: 'Approvals', exact: true }).waitFor();
   await megan.getByRole('row').filter({ hasText: 'SQL Server administrators' }).getByText('Approved').first().waitFor();
 
-  // The membership is in the directory within moments.
+  // The membership is in the directory within moments, and Adele is told by mail.
   await eventually('Adele in the directory group', () => stack.directory.hasMember(GROUP, 'Adele Vance'), 15_000);
+  await stack.mailbox.waitFor('adele.vance@contoso.test', /^Approved: SQL Server administrators$/);
+  await stack.mailbox.waitFor('adele.vance@contoso.test', /^Access granted: SQL Server administrators$/);
   const grantedAt = Date.now();
   await adele.reload();
   await hydrated(adele);
@@ -76,6 +90,7 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   assert.ok(heldFor > 100, `held for ${heldFor}s, expected about 120s`);
   await adele.reload();
   await adele.getByText('You hold no access right now.').waitFor();
+  await stack.mailbox.waitFor('adele.vance@contoso.test', /^Access removed: SQL Server administrators$/);
 
   // Irvin, the auditor, sees the whole trail, down to the verified removal.
   const irvin = await newPage(stack);

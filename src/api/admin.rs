@@ -213,3 +213,61 @@ pub async fn resolve_removal(grant_id: String, note: String) -> Result<String, A
     let note = crate::api::text_block("note", &note)?;
     crate::server::access::admin::resolve_removal(&state, &caller, grant, &note).await
 }
+
+/// Mail delivery as administrators watch it: whether a mail server is set, how much waits, and
+/// the mails the server refused or has not taken yet, with its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailOverview {
+    /// `host:port`, or None when no mail server is configured.
+    pub server: Option<String>,
+    pub pending: i64,
+    pub sent_last_day: i64,
+    pub refused_last_month: i64,
+    pub problems: Vec<MailProblem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailProblem {
+    pub address: String,
+    pub subject: String,
+    pub state: crate::domain::mail::MailState,
+    pub attempts: i32,
+    pub answer: String,
+    pub written_at: DateTime<Utc>,
+    pub refused_at: Option<DateTime<Utc>>,
+    pub request_id: Option<uuid::Uuid>,
+}
+
+#[server(endpoint = "admin/mail")]
+pub async fn get_mail_overview() -> Result<MailOverview, AppError> {
+    require_admin()?;
+    let state = crate::server::state::app_state()?;
+    let (pending, sent_last_day, refused_last_month) =
+        crate::server::db::outbox::counts(&state.pool).await?;
+    let problems = crate::server::db::outbox::undelivered(&state.pool, 50)
+        .await?
+        .into_iter()
+        .map(|m| MailProblem {
+            address: m.address,
+            subject: m.subject,
+            state: m.state,
+            attempts: m.attempts,
+            answer: m.last_error.unwrap_or_default(),
+            written_at: m.created_at,
+            refused_at: m.refused_at,
+            request_id: m.request_id,
+        })
+        .collect();
+    Ok(MailOverview {
+        server: state
+            .settings
+            .mail
+            .smtp
+            .as_ref()
+            .map(|s| format!("{}:{}", s.host, s.port)),
+        pending,
+        sent_last_day,
+        refused_last_month,
+        problems,
+    })
+}

@@ -28,3 +28,14 @@ pub async fn get_me() -> Result<Me, AppError> {
         roles: user.roles,
     })
 }
+
+/// Chooses the language the caller's mail (and, later, pages) are written in: `en` or `de`.
+#[server(endpoint = "me/language")]
+pub async fn set_language(language: String) -> Result<(), AppError> {
+    let user = crate::server::auth::caller::caller()?;
+    let state = crate::server::state::app_state()?;
+    let language = crate::domain::mail::Language::parse(language.trim())
+        .ok_or_else(|| AppError::invalid("language", "Choose en (English) or de (Deutsch)."))?;
+    crate::server::db::principals::set_language(&state.pool, user.principal_id, language).await?;
+    Ok(())
+}

@@ -26,11 +26,35 @@ pub struct Policy {
     /// Pending requests nobody decided on expire after this many days.
     #[serde(default = "Policy::default_pending_days")]
     pub pending_days: u32,
+    /// How long before a lease ends its holder is mailed that it is ending (with a link to
+    /// extend it); at most half the lease's length, so a short lease is not announced as ending
+    /// the moment it starts. 0: no such mail.
+    #[serde(default = "Policy::default_expiry_notice_minutes")]
+    pub expiry_notice_minutes: u32,
 }
 
 impl Policy {
     fn default_pending_days() -> u32 {
         7
+    }
+
+    fn default_expiry_notice_minutes() -> u32 {
+        24 * 60
+    }
+
+    /// When the holder of a lease from `starts_at` to `ends_at` is told it is ending; `None`
+    /// when the policy sends no such notice.
+    pub fn expiry_notice_at(
+        &self,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        if self.expiry_notice_minutes == 0 {
+            return None;
+        }
+        let lead = TimeDelta::minutes(i64::from(self.expiry_notice_minutes))
+            .min((ends_at - starts_at) / 2);
+        Some(ends_at - lead)
     }
 
     /// When a request submitted at `submitted_at` stops waiting for decisions.
@@ -85,6 +109,12 @@ impl Policy {
         }
         if self.pending_days == 0 || self.pending_days > 90 {
             problems.push("pending_days must lie between 1 and 90".to_string());
+        }
+        if self.expiry_notice_minutes > 7 * 24 * 60 {
+            problems.push(
+                "expiry_notice_minutes must lie between 0 (no notice) and 10080 (a week)"
+                    .to_string(),
+            );
         }
         problems
     }
@@ -499,12 +529,42 @@ mod tests {
                 },
             ],
             pending_days: 0,
+            expiry_notice_minutes: 20_000,
         };
-        assert_eq!(policy.problems().len(), 4, "{:?}", policy.problems());
+        assert_eq!(policy.problems().len(), 5, "{:?}", policy.problems());
         policy.ticket.pattern = None;
         policy.stages.clear();
         policy.pending_days = 7;
+        policy.expiry_notice_minutes = 60;
         assert!(policy.problems().is_empty());
         assert!(policy.auto_approves());
+    }
+
+    #[test]
+    fn expiry_notice_is_at_most_half_the_lease() {
+        let policy: Policy = serde_json::from_value(serde_json::json!({
+            "name": "P",
+            "durations": { "default_minutes": 60, "max_minutes": 600 },
+        }))
+        .unwrap();
+        assert_eq!(policy.expiry_notice_minutes, 24 * 60, "a day by default");
+        let start = DateTime::parse_from_rfc3339("2026-11-29T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let week = start + TimeDelta::days(7);
+        assert_eq!(
+            policy.expiry_notice_at(start, week),
+            Some(week - TimeDelta::days(1))
+        );
+        let hour = start + TimeDelta::hours(1);
+        assert_eq!(
+            policy.expiry_notice_at(start, hour),
+            Some(start + TimeDelta::minutes(30))
+        );
+        let off = Policy {
+            expiry_notice_minutes: 0,
+            ..policy
+        };
+        assert_eq!(off.expiry_notice_at(start, week), None);
     }
 }

@@ -80,6 +80,43 @@ pub struct EngineSettings {
     pub checkpoint_every: Duration,
 }
 
+/// How mail leaves the portal: an SMTP server (docs/notifications.md).
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Both or neither.
+    pub credentials: Option<(String, Secret)>,
+    /// A CA certificate (PEM) to trust besides the system's, for an internal relay.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// One SMTP conversation may take this long before it counts as failed (and is retried).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No TLS at all: only to a relay on this machine, or in lab mode.
+    None,
+}
+
+/// Mail to people about their requests and leases.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// None: the portal writes and sends no mail.
+    pub smtp: Option<SmtpSettings>,
+    /// The sender, `Leasegate <leasegate@contoso.com>` or a bare address.
+    pub from: String,
+    /// The wait after the first failed attempt; it doubles with each failure, up to 15 minutes.
+    pub retry_first: Duration,
+    /// A mail the server has not taken for this long is given up (recorded as refused).
+    pub give_up_after: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -102,6 +139,7 @@ pub struct Settings {
     /// Lab switches allowed (`LEASEGATE_LAB_MODE`): TLS without certificate checks. Never in
     /// production.
     pub lab_mode: bool,
+    pub mail: MailSettings,
 }
 
 /// Everything wrong with the configuration, one line per problem.
@@ -363,6 +401,7 @@ impl Reader {
             ));
         }
         let lab_mode = self.parsed("LEASEGATE_LAB_MODE", false, "true or false");
+        let mail = self.mail(lab_mode);
 
         if !self.problems.is_empty() {
             return Err(ConfigError {
@@ -382,8 +421,87 @@ impl Reader {
             catalog_file,
             secrets_dir,
             lab_mode,
+            mail,
         })
     }
+
+    fn mail(&mut self, lab_mode: bool) -> MailSettings {
+        let tls = match self.raw("LEASEGATE_SMTP_TLS").as_deref() {
+            None | Some("starttls") => SmtpTls::StartTls,
+            Some("implicit") => SmtpTls::Implicit,
+            Some("none") => SmtpTls::None,
+            Some(other) => {
+                self.problems.push(format!(
+                    "LEASEGATE_SMTP_TLS must be `starttls`, `implicit` or `none`: `{other}`"
+                ));
+                SmtpTls::StartTls
+            }
+        };
+        let default_port = match tls {
+            SmtpTls::StartTls => 587,
+            SmtpTls::Implicit => 465,
+            SmtpTls::None => 25,
+        };
+        let port = self.parsed("LEASEGATE_SMTP_PORT", default_port, "a port number");
+        let credentials = match (
+            self.raw("LEASEGATE_SMTP_USERNAME"),
+            self.raw("LEASEGATE_SMTP_PASSWORD"),
+        ) {
+            (Some(user), Some(password)) => Some((user, Secret::new(password))),
+            (None, None) => None,
+            _ => {
+                self.problems
+                    .push("LEASEGATE_SMTP_USERNAME and LEASEGATE_SMTP_PASSWORD go together".into());
+                None
+            }
+        };
+        let timeout = self.duration("LEASEGATE_SMTP_TIMEOUT", Duration::from_secs(30));
+        let ca_file = self
+            .raw("LEASEGATE_SMTP_CA_FILE")
+            .map(std::path::PathBuf::from);
+        let smtp = self.raw("LEASEGATE_SMTP_HOST").map(|host| SmtpSettings {
+            host,
+            port,
+            tls,
+            credentials,
+            ca_file,
+            timeout,
+        });
+        if let Some(smtp) = &smtp
+            && smtp.tls == SmtpTls::None
+            && !lab_mode
+            && !is_loopback_host(&smtp.host)
+        {
+            self.problems.push(format!(
+                "LEASEGATE_SMTP_TLS=none sends mail and passwords in clear: allowed only to a \
+                 relay on this machine, not to `{}` (or in LEASEGATE_LAB_MODE)",
+                smtp.host
+            ));
+        }
+        let from = self.string(
+            "LEASEGATE_MAIL_FROM",
+            Some("Leasegate <leasegate@localhost>"),
+        );
+        if smtp.is_some() && from.parse::<lettre::message::Mailbox>().is_err() {
+            self.problems.push(format!(
+                "LEASEGATE_MAIL_FROM is not a mail address such as `Leasegate <leasegate@contoso.com>`: `{from}`"
+            ));
+        }
+        MailSettings {
+            smtp,
+            from,
+            retry_first: self.duration("LEASEGATE_MAIL_RETRY", Duration::from_secs(30)),
+            give_up_after: self.duration("LEASEGATE_MAIL_GIVE_UP", Duration::from_secs(3 * 86_400)),
+        }
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn is_loopback(url: &Url) -> bool {

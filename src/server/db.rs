@@ -8,6 +8,7 @@ pub mod connectors;
 pub mod contractors;
 pub mod grants;
 pub mod moves;
+pub mod outbox;
 pub mod people;
 pub mod principals;
 pub mod requests;

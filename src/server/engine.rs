@@ -42,6 +42,7 @@ pub struct Engine {
     worker: String,
     checkpoint_key: Option<std::sync::Arc<SigningKey>>,
     people_sync: bool,
+    notifier: Option<crate::server::notify::Notifier>,
 }
 
 /// What one pass did, for tests and logs.
@@ -67,7 +68,14 @@ impl Engine {
             worker,
             checkpoint_key: None,
             people_sync: false,
+            notifier: None,
         }
+    }
+
+    /// Runs the notifier (mail from the trail) beside the engine, stopping with it.
+    pub fn with_notifier(mut self, notifier: Option<crate::server::notify::Notifier>) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// Signs the audit chain's head every `checkpoint_every` with this key.
@@ -96,6 +104,10 @@ impl Engine {
                 shutdown.clone(),
             ))
         });
+        let notifier = self
+            .notifier
+            .clone()
+            .map(|n| tokio::spawn(n.run(shutdown.clone())));
         match grants::bring_overdue_forward(&self.pool).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
@@ -162,6 +174,9 @@ impl Engine {
         }
         if let Some(sync) = people_sync {
             let _ = sync.await;
+        }
+        if let Some(notifier) = notifier {
+            let _ = notifier.await;
         }
         tracing::info!(worker = %self.worker, "engine stopped");
     }

@@ -146,6 +146,21 @@ pub struct Labels {
     /// After "Approvals" in the navigation: "3 waiting".
     pub nav_waiting: fn(u32) -> String,
     pub nothing_for_you: &'static str,
+    pub mail_delivery: &'static str,
+    pub mail_server: fn(&str) -> String,
+    pub mail_off: &'static str,
+    pub mail_counts: fn(i64, i64, i64) -> String,
+    pub mail_no_problems: &'static str,
+    pub mail_to: &'static str,
+    pub mail_subject: &'static str,
+    pub mail_answer: &'static str,
+    pub mail_refused: &'static str,
+    pub mail_retrying: &'static str,
+    pub mail_attempts: fn(i32) -> String,
+    pub decision_title: &'static str,
+    pub all_waiting: &'static str,
+    pub not_waiting_for_you: &'static str,
+    pub already_decided: &'static str,
     pub inbox_shortcuts: &'static str,
     pub decided_by_you: &'static str,
     pub asks_for: fn(&str, &str) -> String,
@@ -426,6 +441,31 @@ pub const EN: Labels = Labels {
     waiting_for_you: |count| format!("Waiting for you ({count})"),
     nav_waiting: |count| format!("{count} waiting"),
     nothing_for_you: "Nothing waits for your decision.",
+    mail_delivery: "Mail delivery",
+    mail_server: |server| format!("Mail goes out through {server}."),
+    mail_off: "No mail server is configured (LEASEGATE_SMTP_HOST): nobody is told of requests by mail.",
+    mail_counts: |pending, sent, refused| {
+        format!(
+            "{pending} waiting, {sent} sent in the last day, {refused} refused in the last 30 days."
+        )
+    },
+    mail_no_problems: "The mail server has taken every mail.",
+    mail_to: "To",
+    mail_subject: "Subject",
+    mail_answer: "Mail server's answer",
+    mail_refused: "Refused",
+    mail_retrying: "Waiting to retry",
+    mail_attempts: |n| {
+        if n == 1 {
+            "after 1 attempt".to_string()
+        } else {
+            format!("after {n} attempts")
+        }
+    },
+    decision_title: "Decide on a request",
+    all_waiting: "All requests waiting for you",
+    not_waiting_for_you: "This request does not wait for your decision: it was decided, withdrawn or lapsed, or it is not yours to decide.",
+    already_decided: "You have decided on this request.",
     inbox_shortcuts: "Keyboard: j and k move between requests, a approves and d denies the one in focus.",
     decided_by_you: "Decided by you",
     asks_for: |who, what| format!("{who} asks for {what}"),

@@ -14,6 +14,7 @@ mod harness;
 mod health;
 mod ldap;
 mod lifecycle;
+mod mail;
 mod movers;
 mod oidc;
 mod people;

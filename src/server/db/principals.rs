@@ -233,3 +233,19 @@ pub async fn record_roles(
     tx.commit().await?;
     Ok(true)
 }
+
+/// The language a person's mail is written in, as they chose it.
+pub async fn set_language(
+    pool: &PgPool,
+    principal: Uuid,
+    language: crate::domain::mail::Language,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update principals set language = $2, updated_at = now() where id = $1",
+        principal,
+        language as crate::domain::mail::Language
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -5,8 +5,9 @@ use leptos_meta::Title;
 
 use crate::api::admin::{
     AdminEntitlement, AdminOverview, AdminPolicy, ApproveCatalogChange, EditEntitlement,
-    EditPolicy, PendingChange, PeopleSourceView, RejectCatalogChange, ReloadCatalog,
+    EditPolicy, MailOverview, PendingChange, PeopleSourceView, RejectCatalogChange, ReloadCatalog,
     ResolveRemoval, SetEntitlementEnabled, StuckRemoval, SyncPeople, get_admin_overview,
+    get_mail_overview,
 };
 use crate::domain::grant::Attention;
 use crate::domain::health::ConnectorHealth;
@@ -22,6 +23,7 @@ pub fn AdminPage() -> impl IntoView {
         <RequireArea allowed=can_administer>
             <h1>{labels().nav_admin}</h1>
             <AdminData/>
+            <MailDelivery/>
         </RequireArea>
     }
 }
@@ -382,5 +384,67 @@ fn PeopleSync(sources: Vec<PeopleSourceView>, action: ServerAction<SyncPeople>) 
                 </tbody>
             </table>
         </section>
+    }
+}
+
+/// Mail delivery: the server, what waits, and what the server refused, with its answer.
+#[component]
+fn MailDelivery() -> impl IntoView {
+    let mail = Resource::new(|| (), |_| get_mail_overview());
+    view! {
+        <section aria-labelledby="mail-title">
+            <h2 id="mail-title">{labels().mail_delivery}</h2>
+            <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
+                {move || Suspend::new(async move {
+                    match mail.await {
+                        Ok(mail) => view! { <MailFacts mail/> }.into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn MailFacts(mail: MailOverview) -> impl IntoView {
+    use crate::domain::mail::MailState;
+    let server = match &mail.server {
+        Some(server) => (labels().mail_server)(server),
+        None => labels().mail_off.to_string(),
+    };
+    view! {
+        <p>{server}</p>
+        <p>{(labels().mail_counts)(mail.pending, mail.sent_last_day, mail.refused_last_month)}</p>
+        {if mail.problems.is_empty() {
+            view! { <p class="empty">{labels().mail_no_problems}</p> }.into_any()
+        } else {
+            view! {
+                <table class="table">
+                    <thead><tr>
+                        <th scope="col">{labels().mail_to}</th><th scope="col">{labels().mail_subject}</th>
+                        <th scope="col">{labels().health}</th><th scope="col">{labels().mail_answer}</th>
+                        <th scope="col">{labels().when}</th>
+                    </tr></thead>
+                    <tbody>
+                        {mail.problems.into_iter().map(|m| {
+                            let (pill, state) = match m.state {
+                                MailState::Refused => ("failed", labels().mail_refused),
+                                _ => ("pending", labels().mail_retrying),
+                            };
+                            view! {
+                                <tr>
+                                    <td>{m.address}</td>
+                                    <td>{m.subject}</td>
+                                    <td><span class=format!("pill pill-{pill}")>{state}</span>" "{(labels().mail_attempts)(m.attempts)}</td>
+                                    <td>{m.answer}</td>
+                                    <td><crate::ui::components::time::Time at=m.refused_at.unwrap_or(m.written_at)/></td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
     }
 }

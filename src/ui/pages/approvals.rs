@@ -66,6 +66,46 @@ pub fn ApprovalsPage() -> impl IntoView {
     }
 }
 
+/// One request, opened from a mail or a Teams card: its card with Approve and Deny, or why it no
+/// longer waits for the caller.
+#[component]
+pub fn DecisionPage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let wanted = move || params.read().get("id").unwrap_or_default();
+    let decisions = RwSignal::new(0usize);
+    let inbox = Resource::new(|| (), |_| approval_inbox());
+    let now = clock();
+    view! {
+        <Title text=labels().decision_title/>
+        <h1>{labels().decision_title}</h1>
+        <p><a href="/approvals">{labels().all_waiting}</a></p>
+        <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().inbox_loading}</p> }>
+            {move || Suspend::new(async move {
+                let wanted = wanted();
+                match inbox.await {
+                    Ok(inbox) => {
+                        let item = inbox.waiting.into_iter().find(|i| i.request_id.to_string() == wanted);
+                        let decided = inbox.decided.iter().any(|d| d.request_id.to_string() == wanted);
+                        match item {
+                            Some(item) => view! {
+                                <ul class="inbox"><Item item now decisions/></ul>
+                            }.into_any(),
+                            None if decided => view! {
+                                <p class="notice" role="status">{labels().already_decided}</p>
+                            }.into_any(),
+                            None => view! {
+                                <p class="notice" role="status">{labels().not_waiting_for_you}</p>
+                            }.into_any(),
+                        }
+                    }
+                    Err(AppError::Unauthorized) => view! { <SignInAgain/> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
 #[component]
 fn Waiting(
     items: Vec<InboxItem>,

@@ -1,0 +1,559 @@
+//! Telling people: the notifier reads the audit trail in order and writes the mails each event
+//! calls for to the outbox, in the same transaction that moves its cursor, so an event is
+//! mailed once however often the notifier stops, starts or runs on several replicas. Notices
+//! that follow the clock (a lease ending soon, a request about to lapse) are found by looking
+//! for what is due and not yet written. The mailer then delivers the outbox through SMTP,
+//! retrying what the server did not take and keeping what it refused, with the reason, for the
+//! administrators' page (docs/notifications.md).
+
+pub mod mailer;
+pub mod templates;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+use url::Url;
+use uuid::Uuid;
+
+use crate::domain::audit::AuditAction;
+use crate::domain::mail::MailKind;
+use crate::domain::request::RequestState;
+use crate::server::config::MailSettings;
+use crate::server::db::outbox::{self, NewMail, Recipient, RequestFacts, TrailEvent};
+use mailer::{Delivery, Mailer};
+use templates::About;
+
+/// The channel the trail and the outbox notify on.
+pub const CHANNEL: &str = "leasegate_notify";
+/// Events read per transaction.
+const EVENTS_PER_PASS: i64 = 200;
+/// Mails claimed per delivery round.
+const MAILS_PER_ROUND: i64 = 50;
+/// How long a claim on a mail lasts; longer than one SMTP conversation may take.
+const CLAIM: Duration = Duration::from_secs(120);
+/// The longest wait between two attempts at one mail.
+const RETRY_CAP: Duration = Duration::from_secs(15 * 60);
+/// Look again at least this often (notices that follow the clock, a lost notification).
+const BACKSTOP: Duration = Duration::from_secs(30);
+/// Events older than this when first read are not mailed (a notifier switched on late must not
+/// mail the past).
+const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// What one pass did, for tests and logs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub written: usize,
+    pub sent: usize,
+    pub retrying: usize,
+    pub refused: usize,
+}
+
+#[derive(Clone)]
+pub struct Notifier {
+    pool: PgPool,
+    public_url: Url,
+    mailer: Mailer,
+    settings: MailSettings,
+    worker: String,
+}
+
+impl Notifier {
+    /// None when no mail server is configured.
+    pub fn new(
+        pool: PgPool,
+        public_url: Url,
+        settings: &MailSettings,
+    ) -> Result<Option<Self>, String> {
+        let Some(smtp) = &settings.smtp else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            pool,
+            public_url,
+            mailer: Mailer::new(settings, smtp)?,
+            settings: settings.clone(),
+            worker: format!(
+                "mailer:{}:{}",
+                std::process::id(),
+                &Uuid::new_v4().simple().to_string()[..8]
+            ),
+        }))
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!("notifier started");
+        let mut listener: Option<PgListener> = None;
+        let mut failures = 0u32;
+        while !*shutdown.borrow() {
+            if listener.is_none() {
+                listener = self.listen().await;
+            }
+            let wait = match self.pass().await {
+                Ok(pass) => {
+                    failures = 0;
+                    if pass != Pass::default() {
+                        tracing::info!(
+                            written = pass.written,
+                            sent = pass.sent,
+                            retrying = pass.retrying,
+                            refused = pass.refused,
+                            "notifier pass"
+                        );
+                    }
+                    match outbox::seconds_until_next(&self.pool).await {
+                        Ok(Some(s)) if s <= 0.0 => Duration::from_millis(200),
+                        Ok(Some(s)) => Duration::from_secs_f64(s).min(BACKSTOP),
+                        Ok(None) => BACKSTOP,
+                        Err(_) => Duration::from_secs(1),
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wait = crate::server::engine::retry_delay(failures, BACKSTOP);
+                    tracing::error!(error = %e, retry_in = ?wait, "notifier pass failed");
+                    wait
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                notified = recv(&mut listener) => {
+                    if !notified {
+                        listener = None;
+                    }
+                }
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("notifier stopped");
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
+        match listener.listen(CHANNEL).await {
+            Ok(()) => Some(listener),
+            Err(e) => {
+                tracing::warn!(error = %e, "notifier cannot listen for notifications");
+                None
+            }
+        }
+    }
+
+    /// Reads the trail, writes what is due, and delivers what waits.
+    pub async fn pass(&self) -> Result<Pass, sqlx::Error> {
+        let mut pass = Pass {
+            written: self.project().await? + self.notices().await?,
+            ..Pass::default()
+        };
+        loop {
+            let round = self.deliver().await?;
+            let claimed = round.sent + round.retrying + round.refused;
+            pass.sent += round.sent;
+            pass.retrying += round.retrying;
+            pass.refused += round.refused;
+            // A round that could not deliver anything is not repeated at once.
+            if claimed < MAILS_PER_ROUND as usize || round.sent == 0 {
+                break;
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Writes the mails the trail's new events call for; returns how many.
+    pub async fn project(&self) -> Result<usize, sqlx::Error> {
+        let mut written = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let Some(cursor) = outbox::take_cursor(&mut tx).await? else {
+                return Ok(written); // another replica is at it
+            };
+            let events = outbox::events_after(&mut tx, cursor, EVENTS_PER_PASS).await?;
+            let Some(last) = events.last().map(|e| e.position) else {
+                return Ok(written);
+            };
+            let stale_before = Utc::now() - STALE_AFTER;
+            for event in events.iter().filter(|e| e.occurred_at >= stale_before) {
+                for mail in self.mails_for(&mut tx, event).await? {
+                    written += usize::from(self.write(&mut tx, &mail).await?);
+                }
+            }
+            outbox::move_cursor(&mut tx, last).await?;
+            tx.commit().await?;
+            if (events.len() as i64) < EVENTS_PER_PASS {
+                return Ok(written);
+            }
+        }
+    }
+
+    /// Writes the notices that follow the clock: leases ending soon, requests about to lapse.
+    pub async fn notices(&self) -> Result<usize, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut written = 0;
+        for (grant, topic) in outbox::expiring_unnoticed(&mut tx, 200).await? {
+            let Some(g) = outbox::grant_facts(&mut tx, grant).await? else {
+                continue;
+            };
+            let about = About {
+                entitlement: g.entitlement.clone(),
+                requester: g.holder.name.clone(),
+                beneficiary: g.holder.name.clone(),
+                starts_at: g.starts_at,
+                ends_at: g.ends_at,
+                ..blank(g.starts_at)
+            };
+            let mail = Planned {
+                topic,
+                kind: MailKind::ExpiringSoon,
+                to: g.holder.clone(),
+                about,
+                path: "my-access".into(),
+                request: g.request_id,
+                grant: Some(g.id),
+            };
+            written += usize::from(self.write(&mut tx, &mail).await?);
+        }
+        for (request, topic) in outbox::lapsing_unnoticed(&mut tx, 200).await? {
+            let Some(r) = outbox::request_facts(&mut tx, request).await? else {
+                continue;
+            };
+            let mut about = request_about(&r);
+            about.deadline = Some(r.expires_at);
+            let mail = Planned {
+                topic,
+                kind: MailKind::LapsingSoon,
+                to: r.requester.clone(),
+                about,
+                path: "my-access".into(),
+                request: Some(r.id),
+                grant: None,
+            };
+            written += usize::from(self.write(&mut tx, &mail).await?);
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn write(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        mail: &Planned,
+    ) -> Result<bool, sqlx::Error> {
+        let link = self
+            .public_url
+            .join(&mail.path)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| self.public_url.to_string());
+        let rendered = templates::render(mail.kind, mail.to.language, &mail.about, &link);
+        outbox::enqueue(
+            conn,
+            &NewMail {
+                topic: &mail.topic,
+                kind: mail.kind,
+                recipient: &mail.to,
+                subject: &rendered.subject,
+                text: &rendered.text,
+                html: &rendered.html,
+                request: mail.request,
+                grant: mail.grant,
+            },
+        )
+        .await
+    }
+
+    /// The mails one event calls for.
+    async fn mails_for(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        event: &TrailEvent,
+    ) -> Result<Vec<Planned>, sqlx::Error> {
+        let by_event = format!("event:{}", event.position);
+        let mut mails = Vec::new();
+        let Some(action) = event.action else {
+            return Ok(mails);
+        };
+        match action {
+            // A request that now waits for a stage: its approvers, once per stage.
+            AuditAction::RequestSubmitted | AuditAction::DecisionApproved => {
+                let Some(r) = self.request(conn, event.request_id).await? else {
+                    return Ok(mails);
+                };
+                if r.state != RequestState::Pending {
+                    return Ok(mails);
+                }
+                for approver in outbox::undecided_approvers(conn, r.id, r.stage).await? {
+                    mails.push(Planned {
+                        topic: format!("request:{}:stage:{}", r.id, r.stage),
+                        kind: MailKind::NewRequest,
+                        to: approver,
+                        about: request_about(&r),
+                        path: format!("approvals/{}", r.id),
+                        request: Some(r.id),
+                        grant: None,
+                    });
+                }
+            }
+            AuditAction::RequestApproved | AuditAction::RequestDenied => {
+                let Some(r) = self.request(conn, event.request_id).await? else {
+                    return Ok(mails);
+                };
+                let approved = action == AuditAction::RequestApproved;
+                let outcome = if approved { "approve" } else { "deny" };
+                let decided_by_people = sqlx::query_scalar!(
+                    "select exists (select 1 from approval_decisions where request_id = $1)",
+                    r.id
+                )
+                .fetch_one(&mut *conn)
+                .await?
+                .unwrap_or(false);
+                // An approval without an approver (the policy approves on submission) is
+                // told by the "granted" mail alone.
+                if !decided_by_people {
+                    return Ok(mails);
+                }
+                let mut about = request_about(&r);
+                about.approved = approved;
+                about.comment = outbox::decision_comment(conn, r.id, outcome).await?;
+                for to in both(&r) {
+                    mails.push(Planned {
+                        topic: by_event.clone(),
+                        kind: MailKind::Decided,
+                        to,
+                        about: about.clone(),
+                        path: "my-access".into(),
+                        request: Some(r.id),
+                        grant: None,
+                    });
+                }
+            }
+            AuditAction::RequestExpired => {
+                let Some(r) = self.request(conn, event.request_id).await? else {
+                    return Ok(mails);
+                };
+                for to in both(&r) {
+                    mails.push(Planned {
+                        topic: by_event.clone(),
+                        kind: MailKind::Lapsed,
+                        to,
+                        about: request_about(&r),
+                        path: format!("request/{}", r.entitlement_key),
+                        request: Some(r.id),
+                        grant: None,
+                    });
+                }
+            }
+            AuditAction::GrantProvisioned | AuditAction::GrantRevoked => {
+                let Some(grant) = event.grant_id else {
+                    return Ok(mails);
+                };
+                let Some(g) = outbox::grant_facts(conn, grant).await? else {
+                    return Ok(mails);
+                };
+                let kind = if action == AuditAction::GrantProvisioned {
+                    MailKind::Granted
+                } else {
+                    MailKind::Removed
+                };
+                mails.push(Planned {
+                    topic: by_event,
+                    kind,
+                    to: g.holder.clone(),
+                    about: About {
+                        entitlement: g.entitlement.clone(),
+                        requester: g.holder.name.clone(),
+                        beneficiary: g.holder.name.clone(),
+                        starts_at: g.starts_at,
+                        ends_at: g.ends_at,
+                        ..blank(g.starts_at)
+                    },
+                    path: "my-access".into(),
+                    request: g.request_id,
+                    grant: Some(g.id),
+                });
+            }
+            AuditAction::GrantOverdue => {
+                let Some(grant) = event.grant_id else {
+                    return Ok(mails);
+                };
+                let Some(g) = outbox::grant_facts(conn, grant).await? else {
+                    return Ok(mails);
+                };
+                let path = match g.request_id {
+                    Some(id) => format!("governance/requests/{id}"),
+                    None => "governance".into(),
+                };
+                for admin in outbox::administrators(conn).await? {
+                    mails.push(Planned {
+                        topic: by_event.clone(),
+                        kind: MailKind::Overdue,
+                        to: admin,
+                        about: About {
+                            entitlement: g.entitlement.clone(),
+                            requester: g.holder.name.clone(),
+                            beneficiary: g.holder.name.clone(),
+                            starts_at: g.starts_at,
+                            ends_at: g.ends_at,
+                            ..blank(g.starts_at)
+                        },
+                        path: path.clone(),
+                        request: g.request_id,
+                        grant: Some(g.id),
+                    });
+                }
+            }
+            AuditAction::ContractorEndingSoon => {
+                let Some(principal) = event.subject_id else {
+                    return Ok(mails);
+                };
+                let Some((contractor, ends_at, sponsor)) =
+                    outbox::contractor_facts(conn, principal).await?
+                else {
+                    return Ok(mails);
+                };
+                mails.push(Planned {
+                    topic: by_event,
+                    kind: MailKind::ContractorEnding,
+                    to: sponsor.clone(),
+                    about: About {
+                        entitlement: String::new(),
+                        requester: sponsor.name,
+                        beneficiary: contractor,
+                        starts_at: ends_at,
+                        ends_at,
+                        ..blank(ends_at)
+                    },
+                    path: "contractors".into(),
+                    request: None,
+                    grant: None,
+                });
+            }
+            _ => {}
+        }
+        Ok(mails)
+    }
+
+    async fn request(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        id: Option<Uuid>,
+    ) -> Result<Option<RequestFacts>, sqlx::Error> {
+        match id {
+            Some(id) => outbox::request_facts(conn, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Claims due mails and hands them to the mail server, one at a time.
+    pub async fn deliver(&self) -> Result<Pass, sqlx::Error> {
+        let mut round = Pass::default();
+        let due = outbox::claim_due(&self.pool, &self.worker, CLAIM, MAILS_PER_ROUND).await?;
+        for (i, mail) in due.iter().enumerate() {
+            match self.mailer.deliver(mail).await {
+                Delivery::Sent => {
+                    outbox::mark_sent(&self.pool, mail.id, &self.worker).await?;
+                    round.sent += 1;
+                }
+                Delivery::Refused(reason) => {
+                    tracing::warn!(mail = %mail.id, %reason, "the mail server refused a mail");
+                    outbox::mark_refused(&self.pool, mail.id, &self.worker, &reason).await?;
+                    round.refused += 1;
+                }
+                Delivery::TryLater(reason) => {
+                    let waited = (Utc::now() - mail.created_at).to_std().unwrap_or_default();
+                    if waited >= self.settings.give_up_after {
+                        let reason = format!(
+                            "given up after {} attempts over {} hours; last answer: {reason}",
+                            mail.attempts,
+                            waited.as_secs() / 3600
+                        );
+                        outbox::mark_refused(&self.pool, mail.id, &self.worker, &reason).await?;
+                        round.refused += 1;
+                        continue;
+                    }
+                    // The server is likely down for all of them: put the rest back untried.
+                    let delay = self.retry_delay(mail.attempts);
+                    tracing::warn!(mail = %mail.id, %reason, retry_in = ?delay, "mail not delivered yet");
+                    let next = Utc::now()
+                        + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
+                    for rest in &due[i..] {
+                        outbox::mark_retry(&self.pool, rest.id, &self.worker, &reason, next)
+                            .await?;
+                    }
+                    round.retrying += due.len() - i;
+                    break;
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    /// `retry_first`, doubled with each failed attempt, up to 15 minutes, less up to half.
+    fn retry_delay(&self, attempts: i32) -> Duration {
+        let factor = crate::server::engine::retry_delay(
+            u32::try_from(attempts).unwrap_or(1),
+            Duration::from_secs(1 << 20),
+        )
+        .as_secs_f64();
+        self.settings.retry_first.mul_f64(factor).min(RETRY_CAP)
+    }
+}
+
+/// One mail, before it is rendered.
+struct Planned {
+    topic: String,
+    kind: MailKind,
+    to: Recipient,
+    about: About,
+    /// Relative to the portal's public address.
+    path: String,
+    request: Option<Uuid>,
+    grant: Option<Uuid>,
+}
+
+fn request_about(r: &RequestFacts) -> About {
+    About {
+        entitlement: r.entitlement.clone(),
+        requester: r.requester.name.clone(),
+        beneficiary: r.beneficiary.name.clone(),
+        starts_at: r.starts_at,
+        ends_at: r.ends_at,
+        justification: r.justification.clone(),
+        ticket: r.ticket.clone(),
+        approved: false,
+        comment: String::new(),
+        deadline: None,
+    }
+}
+
+fn blank(at: chrono::DateTime<Utc>) -> About {
+    About {
+        entitlement: String::new(),
+        requester: String::new(),
+        beneficiary: String::new(),
+        starts_at: at,
+        ends_at: at,
+        justification: String::new(),
+        ticket: None,
+        approved: false,
+        comment: String::new(),
+        deadline: None,
+    }
+}
+
+/// The requester and, when someone else, the beneficiary.
+fn both(r: &RequestFacts) -> Vec<Recipient> {
+    let mut to = vec![r.requester.clone()];
+    if r.beneficiary.address != r.requester.address {
+        to.push(r.beneficiary.clone());
+    }
+    to
+}
+
+async fn recv(listener: &mut Option<PgListener>) -> bool {
+    match listener {
+        Some(l) => l.recv().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,501 @@
+//! The mails' words, in English and German, as plain text and HTML. Every value that comes from
+//! people (names, reasons, comments) is escaped in the HTML; the plain text carries it as it is.
+//! Times are written in UTC and say so: the portal does not know a recipient's time zone.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::mail::{Language, MailKind};
+
+/// What a mail is about; each kind reads the fields it needs.
+#[derive(Debug, Clone)]
+pub struct About {
+    pub entitlement: String,
+    pub requester: String,
+    pub beneficiary: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub justification: String,
+    pub ticket: Option<String>,
+    /// For `Decided`: approved (true) or denied.
+    pub approved: bool,
+    /// For `Decided`: what the approver wrote.
+    pub comment: String,
+    /// For `LapsingSoon`: when the request lapses.
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+/// A mail ready for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Paragraphs and one action; both bodies are made from these.
+struct Parts {
+    subject: String,
+    lines: Vec<String>,
+    /// Label-value pairs shown as a small table (request details).
+    facts: Vec<(&'static str, String)>,
+    action: &'static str,
+}
+
+pub fn render(kind: MailKind, language: Language, about: &About, link: &str) -> Rendered {
+    let parts = match language {
+        Language::English => english(kind, about),
+        Language::German => german(kind, about),
+    };
+    let footer = match language {
+        Language::English => {
+            "Sent by Leasegate, your organisation's access portal. You get this mail because of your part in the request above."
+        }
+        Language::German => {
+            "Gesendet von Leasegate, dem Zugriffsportal Ihrer Organisation. Sie erhalten diese E-Mail wegen Ihrer Rolle in der oben genannten Anfrage."
+        }
+    };
+    let mut text = parts.lines.join("\n\n");
+    if !parts.facts.is_empty() {
+        text.push_str("\n\n");
+        for (label, value) in &parts.facts {
+            text.push_str(&format!("{label}: {value}\n"));
+        }
+    }
+    text.push_str(&format!("\n{}: {link}\n\n-- \n{footer}\n", parts.action));
+
+    let mut html = String::from(
+        "<!doctype html><html><body style=\"font-family:Segoe UI,Helvetica,Arial,sans-serif;color:#1b1b1b;line-height:1.5;max-width:36rem\">",
+    );
+    for line in &parts.lines {
+        html.push_str(&format!("<p>{}</p>", escape(line)));
+    }
+    if !parts.facts.is_empty() {
+        html.push_str("<table style=\"border-collapse:collapse;margin:0 0 1rem\">");
+        for (label, value) in &parts.facts {
+            html.push_str(&format!(
+                "<tr><th scope=\"row\" style=\"text-align:left;padding:2px 12px 2px 0;vertical-align:top\">{}</th><td style=\"padding:2px 0\">{}</td></tr>",
+                escape(label),
+                escape(value)
+            ));
+        }
+        html.push_str("</table>");
+    }
+    html.push_str(&format!(
+        "<p><a href=\"{}\" style=\"display:inline-block;background:#0b5cad;color:#ffffff;padding:8px 16px;border-radius:4px;text-decoration:none\">{}</a></p>",
+        escape(link),
+        escape(parts.action)
+    ));
+    html.push_str(&format!(
+        "<p style=\"color:#555;font-size:0.85em\">{}</p></body></html>",
+        escape(footer)
+    ));
+    Rendered {
+        subject: parts.subject,
+        text,
+        html,
+    }
+}
+
+fn english(kind: MailKind, a: &About) -> Parts {
+    let for_whom = if a.beneficiary == a.requester {
+        String::new()
+    } else {
+        format!(" for {}", a.beneficiary)
+    };
+    let window = format!(
+        "{} to {}",
+        when(a.starts_at, Language::English),
+        when(a.ends_at, Language::English)
+    );
+    let request_facts = || {
+        let mut facts = vec![
+            ("Access", a.entitlement.clone()),
+            ("For", a.beneficiary.clone()),
+            ("Asked by", a.requester.clone()),
+            ("When", window.clone()),
+            ("Reason", a.justification.clone()),
+        ];
+        if let Some(ticket) = &a.ticket {
+            facts.push(("Ticket", ticket.clone()));
+        }
+        facts
+    };
+    match kind {
+        MailKind::NewRequest => Parts {
+            subject: format!("Approval needed: {} for {}", a.entitlement, a.beneficiary),
+            lines: vec![format!(
+                "{} asks for {}{}. The request waits for your decision.",
+                a.requester, a.entitlement, for_whom
+            )],
+            facts: request_facts(),
+            action: "Open the request to approve or deny it",
+        },
+        MailKind::Decided if a.approved => Parts {
+            subject: format!("Approved: {}{}", a.entitlement, for_whom),
+            lines: approved_lines(a, Language::English),
+            facts: vec![("When", window)],
+            action: "See your access",
+        },
+        MailKind::Decided => Parts {
+            subject: format!("Denied: {}{}", a.entitlement, for_whom),
+            lines: denied_lines(a, Language::English),
+            facts: vec![("When", window)],
+            action: "See your requests",
+        },
+        MailKind::Granted => Parts {
+            subject: format!("Access granted: {}", a.entitlement),
+            lines: vec![format!(
+                "{} now has {}. It ends on its own at {}.",
+                a.beneficiary,
+                a.entitlement,
+                when(a.ends_at, Language::English)
+            )],
+            facts: vec![],
+            action: "See your access",
+        },
+        MailKind::ExpiringSoon => Parts {
+            subject: format!("Ending soon: {}", a.entitlement),
+            lines: vec![format!(
+                "{}'s access to {} ends at {}. If it is still needed, ask to extend it before then.",
+                a.beneficiary,
+                a.entitlement,
+                when(a.ends_at, Language::English)
+            )],
+            facts: vec![],
+            action: "Extend or give it back",
+        },
+        MailKind::Removed => Parts {
+            subject: format!("Access removed: {}", a.entitlement),
+            lines: vec![format!(
+                "{}'s access to {} was removed, and the system was read back to prove it is gone.",
+                a.beneficiary, a.entitlement
+            )],
+            facts: vec![],
+            action: "See your access",
+        },
+        MailKind::LapsingSoon => Parts {
+            subject: format!("Still undecided: {}", a.entitlement),
+            lines: vec![format!(
+                "Nobody has decided on the request for {}{} yet. It lapses at {} unless it is decided before.",
+                a.entitlement,
+                for_whom,
+                a.deadline
+                    .map(|d| when(d, Language::English))
+                    .unwrap_or_default()
+            )],
+            facts: request_facts(),
+            action: "See the request",
+        },
+        MailKind::Lapsed => Parts {
+            subject: format!("Lapsed undecided: {}", a.entitlement),
+            lines: vec![format!(
+                "The request for {}{} was not decided in time and has lapsed. Nothing was granted; ask again if it is still needed.",
+                a.entitlement, for_whom
+            )],
+            facts: vec![],
+            action: "Ask again",
+        },
+        MailKind::Overdue => Parts {
+            subject: format!("Overdue removal: {} of {}", a.entitlement, a.beneficiary),
+            lines: vec![format!(
+                "{}'s access to {} should have ended at {} but could not be removed yet. The portal keeps trying; someone should look at the system.",
+                a.beneficiary,
+                a.entitlement,
+                when(a.ends_at, Language::English)
+            )],
+            facts: vec![],
+            action: "See what happened",
+        },
+        MailKind::ContractorEnding => Parts {
+            subject: format!("Contractor access ends soon: {}", a.beneficiary),
+            lines: vec![format!(
+                "The identity you sponsor for {} ends at {}, with all its access. If the work goes on, ask to extend it before then.",
+                a.beneficiary,
+                when(a.ends_at, Language::English)
+            )],
+            facts: vec![],
+            action: "Open your contractors",
+        },
+    }
+}
+
+fn german(kind: MailKind, a: &About) -> Parts {
+    let for_whom = if a.beneficiary == a.requester {
+        String::new()
+    } else {
+        format!(" für {}", a.beneficiary)
+    };
+    let window = format!(
+        "{} bis {}",
+        when(a.starts_at, Language::German),
+        when(a.ends_at, Language::German)
+    );
+    let request_facts = || {
+        let mut facts = vec![
+            ("Zugriff", a.entitlement.clone()),
+            ("Für", a.beneficiary.clone()),
+            ("Beantragt von", a.requester.clone()),
+            ("Zeitraum", window.clone()),
+            ("Begründung", a.justification.clone()),
+        ];
+        if let Some(ticket) = &a.ticket {
+            facts.push(("Ticket", ticket.clone()));
+        }
+        facts
+    };
+    match kind {
+        MailKind::NewRequest => Parts {
+            subject: format!(
+                "Genehmigung erforderlich: {} für {}",
+                a.entitlement, a.beneficiary
+            ),
+            lines: vec![format!(
+                "{} beantragt {}{}. Die Anfrage wartet auf Ihre Entscheidung.",
+                a.requester, a.entitlement, for_whom
+            )],
+            facts: request_facts(),
+            action: "Anfrage öffnen, um sie zu genehmigen oder abzulehnen",
+        },
+        MailKind::Decided if a.approved => Parts {
+            subject: format!("Genehmigt: {}{}", a.entitlement, for_whom),
+            lines: approved_lines(a, Language::German),
+            facts: vec![("Zeitraum", window)],
+            action: "Ihre Zugriffe ansehen",
+        },
+        MailKind::Decided => Parts {
+            subject: format!("Abgelehnt: {}{}", a.entitlement, for_whom),
+            lines: denied_lines(a, Language::German),
+            facts: vec![("Zeitraum", window)],
+            action: "Ihre Anfragen ansehen",
+        },
+        MailKind::Granted => Parts {
+            subject: format!("Zugriff erteilt: {}", a.entitlement),
+            lines: vec![format!(
+                "{} hat jetzt {}. Der Zugriff endet von selbst am {}.",
+                a.beneficiary,
+                a.entitlement,
+                when(a.ends_at, Language::German)
+            )],
+            facts: vec![],
+            action: "Ihre Zugriffe ansehen",
+        },
+        MailKind::ExpiringSoon => Parts {
+            subject: format!("Endet bald: {}", a.entitlement),
+            lines: vec![format!(
+                "Der Zugriff von {} auf {} endet am {}. Wird er noch gebraucht, beantragen Sie vorher eine Verlängerung.",
+                a.beneficiary,
+                a.entitlement,
+                when(a.ends_at, Language::German)
+            )],
+            facts: vec![],
+            action: "Verlängern oder zurückgeben",
+        },
+        MailKind::Removed => Parts {
+            subject: format!("Zugriff entfernt: {}", a.entitlement),
+            lines: vec![format!(
+                "Der Zugriff von {} auf {} wurde entfernt; das Zielsystem wurde erneut gelesen, um zu belegen, dass er weg ist.",
+                a.beneficiary, a.entitlement
+            )],
+            facts: vec![],
+            action: "Ihre Zugriffe ansehen",
+        },
+        MailKind::LapsingSoon => Parts {
+            subject: format!("Noch nicht entschieden: {}", a.entitlement),
+            lines: vec![format!(
+                "Über die Anfrage für {}{} hat noch niemand entschieden. Sie verfällt am {}, wenn bis dahin nicht entschieden wird.",
+                a.entitlement,
+                for_whom,
+                a.deadline
+                    .map(|d| when(d, Language::German))
+                    .unwrap_or_default()
+            )],
+            facts: request_facts(),
+            action: "Anfrage ansehen",
+        },
+        MailKind::Lapsed => Parts {
+            subject: format!("Unentschieden verfallen: {}", a.entitlement),
+            lines: vec![format!(
+                "Über die Anfrage für {}{} wurde nicht rechtzeitig entschieden; sie ist verfallen. Es wurde nichts erteilt; beantragen Sie den Zugriff erneut, wenn er noch gebraucht wird.",
+                a.entitlement, for_whom
+            )],
+            facts: vec![],
+            action: "Erneut beantragen",
+        },
+        MailKind::Overdue => Parts {
+            subject: format!(
+                "Überfällige Entfernung: {} von {}",
+                a.entitlement, a.beneficiary
+            ),
+            lines: vec![format!(
+                "Der Zugriff von {} auf {} hätte am {} enden sollen, konnte aber noch nicht entfernt werden. Das Portal versucht es weiter; bitte sehen Sie sich das Zielsystem an.",
+                a.beneficiary,
+                a.entitlement,
+                when(a.ends_at, Language::German)
+            )],
+            facts: vec![],
+            action: "Verlauf ansehen",
+        },
+        MailKind::ContractorEnding => Parts {
+            subject: format!("Zugang eines Externen endet bald: {}", a.beneficiary),
+            lines: vec![format!(
+                "Die Identität, die Sie für {} verantworten, endet am {} mit allen Zugriffen. Geht die Arbeit weiter, beantragen Sie vorher eine Verlängerung.",
+                a.beneficiary,
+                when(a.ends_at, Language::German)
+            )],
+            facts: vec![],
+            action: "Ihre Externen öffnen",
+        },
+    }
+}
+
+fn approved_lines(a: &About, language: Language) -> Vec<String> {
+    let mut lines = vec![match language {
+        Language::English => format!(
+            "The request for {} was approved. The portal grants it for the time asked and removes it at the end.",
+            a.entitlement
+        ),
+        Language::German => format!(
+            "Die Anfrage für {} wurde genehmigt. Das Portal erteilt den Zugriff für den beantragten Zeitraum und entfernt ihn am Ende.",
+            a.entitlement
+        ),
+    }];
+    lines.extend(comment_line(a, language));
+    lines
+}
+
+fn denied_lines(a: &About, language: Language) -> Vec<String> {
+    let mut lines = vec![match language {
+        Language::English => format!(
+            "The request for {} was denied. Nothing was granted.",
+            a.entitlement
+        ),
+        Language::German => format!(
+            "Die Anfrage für {} wurde abgelehnt. Es wurde nichts erteilt.",
+            a.entitlement
+        ),
+    }];
+    lines.extend(comment_line(a, language));
+    lines
+}
+
+fn comment_line(a: &About, language: Language) -> Option<String> {
+    let comment = a.comment.trim();
+    (!comment.is_empty()).then(|| match language {
+        Language::English => format!("The approver wrote: “{comment}”"),
+        Language::German => format!("Die genehmigende Person schrieb: „{comment}“"),
+    })
+}
+
+/// `29 Nov 2026, 14:05 UTC` or `29.11.2026, 14:05 UTC`.
+pub fn when(at: DateTime<Utc>, language: Language) -> String {
+    match language {
+        Language::English => at.format("%-d %b %Y, %H:%M UTC").to_string(),
+        Language::German => at.format("%d.%m.%Y, %H:%M UTC").to_string(),
+    }
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn about() -> About {
+        let at = DateTime::parse_from_rfc3339("2026-11-29T14:05:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        About {
+            entitlement: "Finance <reports>".into(),
+            requester: "Adele Vance".into(),
+            beneficiary: "Adele Vance".into(),
+            starts_at: at,
+            ends_at: at + chrono::TimeDelta::hours(2),
+            justification: "Quarter close & audit".into(),
+            ticket: Some("CHG-1".into()),
+            approved: true,
+            comment: String::new(),
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn every_kind_has_both_languages_with_the_link() {
+        for kind in MailKind::ALL {
+            for language in Language::ALL {
+                let mail = render(
+                    *kind,
+                    *language,
+                    &about(),
+                    "https://portal.test/approvals/1?a=1&b=2",
+                );
+                assert!(!mail.subject.is_empty());
+                assert!(
+                    mail.text
+                        .contains("https://portal.test/approvals/1?a=1&b=2"),
+                    "{kind}"
+                );
+                assert!(
+                    mail.html
+                        .contains("https://portal.test/approvals/1?a=1&amp;b=2"),
+                    "{kind}"
+                );
+                assert!(!mail.html.contains("<reports>"), "{kind} escapes names");
+            }
+        }
+    }
+
+    #[test]
+    fn german_mail_is_german() {
+        let mail = render(
+            MailKind::NewRequest,
+            Language::German,
+            &about(),
+            "https://p/",
+        );
+        assert_eq!(
+            mail.subject,
+            "Genehmigung erforderlich: Finance <reports> für Adele Vance"
+        );
+        assert!(
+            mail.text
+                .contains("29.11.2026, 14:05 UTC bis 29.11.2026, 16:05 UTC")
+        );
+        assert!(mail.html.contains("Quarter close &amp; audit"));
+        let english = render(
+            MailKind::NewRequest,
+            Language::English,
+            &about(),
+            "https://p/",
+        );
+        assert!(
+            english
+                .text
+                .contains("29 Nov 2026, 14:05 UTC to 29 Nov 2026, 16:05 UTC")
+        );
+    }
+
+    #[test]
+    fn a_denial_says_so_and_quotes_the_approver() {
+        let mut a = about();
+        a.approved = false;
+        a.comment = "Use the <read-only> group".into();
+        let mail = render(MailKind::Decided, Language::English, &a, "https://p/");
+        assert!(mail.subject.starts_with("Denied"));
+        assert!(mail.text.contains("“Use the <read-only> group”"));
+        assert!(mail.html.contains("Use the &lt;read-only&gt; group"));
+    }
+}

@@ -62,12 +62,14 @@ async fn run() -> anyhow::Result<()> {
     router::spawn_session_cleanup(&pool);
     let connectors = load_catalog(&settings, &pool).await?;
 
+    let clock = leasegate::server::clock::Clock::default();
     let notifier = leasegate::server::notify::Notifier::new(
         pool.clone(),
         settings.public_url.clone(),
         &settings.mail,
     )
-    .map_err(|e| anyhow::anyhow!("mail settings: {e}"))?;
+    .map_err(|e| anyhow::anyhow!("mail settings: {e}"))?
+    .map(|n| n.with_clock(clock.clone()));
     match &settings.mail.smtp {
         Some(smtp) => {
             tracing::info!(host = %smtp.host, port = smtp.port, tls = ?smtp.tls, "mail goes out through SMTP")
@@ -81,7 +83,8 @@ async fn run() -> anyhow::Result<()> {
         let engine = Engine::new(pool.clone(), connectors.clone(), settings.engine.clone())
             .with_checkpoints(audit_key.clone())
             .with_people_sync(true)
-            .with_notifier(notifier);
+            .with_notifier(notifier)
+            .with_clock(clock.clone());
         Some(EngineTask {
             handle: tokio::spawn(engine.run(stopping)),
             stop,
@@ -93,6 +96,7 @@ async fn run() -> anyhow::Result<()> {
 
     let mut state = router::app_state(settings.clone(), pool, leptos, connectors);
     state.audit_key = audit_key;
+    state.clock = clock;
     let status = state.engine.clone();
     let app = router::build(state);
     let listener = tokio::net::TcpListener::bind(settings.listen)

@@ -595,6 +595,24 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
                 text("from")
             ),
         },
+        A::RequestEscalated => {
+            let added: Vec<&str> = details["added"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            if added.is_empty() {
+                format!(
+                    "Step {}: nobody decided in time, and no backup was found (managers unknown)",
+                    details["stage"]
+                )
+            } else {
+                format!(
+                    "Step {}: nobody decided in time; escalated to {}",
+                    details["stage"],
+                    added.join(", ")
+                )
+            }
+        }
         A::GrantShortened => format!(
             "Ends earlier, at {}: {} (the bundle of the role they left)",
             time("to"),

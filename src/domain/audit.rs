@@ -56,6 +56,7 @@ named! {
         ContractorSponsorChanged = "contractor.sponsor_changed",
         ContractorPasswordIssued = "contractor.password_issued",
         ContractorExtended = "contractor.extended",
+        RequestEscalated = "request.escalated",
     }
 }
 

@@ -30,6 +30,10 @@ named! {
     pub enum MailKind {
         /// A request waits for the recipient's decision.
         NewRequest = "new_request",
+        /// A request still waits for the recipient's decision, after the policy's time.
+        Reminder = "reminder",
+        /// A request nobody decided in time now waits for the recipient too (escalation).
+        Escalated = "escalated",
         /// The recipient's request (or one for them) was approved or denied.
         Decided = "decided",
         /// The access is in place.

@@ -31,6 +31,26 @@ pub struct Policy {
     /// the moment it starts. 0: no such mail.
     #[serde(default = "Policy::default_expiry_notice_minutes")]
     pub expiry_notice_minutes: u32,
+    /// Approvers who have not decided this long after their stage began are reminded. 0: never.
+    #[serde(default = "Policy::default_remind_after_minutes")]
+    pub remind_after_minutes: u32,
+    /// A stage nobody decided this long after it began is escalated once: `escalate_to` may
+    /// decide it too. 0: never.
+    #[serde(default = "Policy::default_escalate_after_minutes")]
+    pub escalate_after_minutes: u32,
+    #[serde(default)]
+    pub escalate_to: EscalateTo,
+}
+
+/// Who an escalated stage goes to, besides its approvers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalateTo {
+    /// Each undecided approver's manager.
+    #[default]
+    Managers,
+    /// Named people, by UPN.
+    Users(Vec<String>),
 }
 
 impl Policy {
@@ -40,6 +60,14 @@ impl Policy {
 
     fn default_expiry_notice_minutes() -> u32 {
         24 * 60
+    }
+
+    fn default_remind_after_minutes() -> u32 {
+        24 * 60
+    }
+
+    fn default_escalate_after_minutes() -> u32 {
+        2 * 24 * 60
     }
 
     /// When the holder of a lease from `starts_at` to `ends_at` is told it is ending; `None`
@@ -109,6 +137,23 @@ impl Policy {
         }
         if self.pending_days == 0 || self.pending_days > 90 {
             problems.push("pending_days must lie between 1 and 90".to_string());
+        }
+        let waiting = self.pending_days.saturating_mul(24 * 60);
+        for (name, minutes) in [
+            ("remind_after_minutes", self.remind_after_minutes),
+            ("escalate_after_minutes", self.escalate_after_minutes),
+        ] {
+            if minutes >= waiting && !self.stages.is_empty() {
+                problems.push(format!(
+                    "{name} ({minutes}) must be shorter than pending_days ({} days), or 0 (never)",
+                    self.pending_days
+                ));
+            }
+        }
+        if let EscalateTo::Users(users) = &self.escalate_to
+            && users.iter().all(|u| u.trim().is_empty())
+        {
+            problems.push("escalate_to lists nobody".to_string());
         }
         if self.expiry_notice_minutes > 7 * 24 * 60 {
             problems.push(
@@ -530,12 +575,16 @@ mod tests {
             ],
             pending_days: 0,
             expiry_notice_minutes: 20_000,
+            remind_after_minutes: 60,
+            escalate_after_minutes: 120,
+            escalate_to: EscalateTo::Users(vec![]),
         };
-        assert_eq!(policy.problems().len(), 5, "{:?}", policy.problems());
+        assert_eq!(policy.problems().len(), 8, "{:?}", policy.problems());
         policy.ticket.pattern = None;
         policy.stages.clear();
         policy.pending_days = 7;
         policy.expiry_notice_minutes = 60;
+        policy.escalate_to = EscalateTo::Managers;
         assert!(policy.problems().is_empty());
         assert!(policy.auto_approves());
     }

@@ -327,6 +327,17 @@ impl Connectors {
     pub fn get(&self, name: &str) -> Option<Arc<dyn Connector>> {
         self.by_name.get(name).cloned()
     }
+
+    /// Every connector, by name in order.
+    pub fn all(&self) -> Vec<(String, Arc<dyn Connector>)> {
+        let mut all: Vec<_> = self
+            .by_name
+            .iter()
+            .map(|(name, c)| (name.clone(), c.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
 }
 
 /// A connector as the catalog declares it, tagged by `kind`.

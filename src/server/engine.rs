@@ -43,6 +43,7 @@ pub struct Engine {
     checkpoint_key: Option<std::sync::Arc<SigningKey>>,
     people_sync: bool,
     notifier: Option<crate::server::notify::Notifier>,
+    clock: crate::server::clock::Clock,
 }
 
 /// What one pass did, for tests and logs.
@@ -69,7 +70,15 @@ impl Engine {
             checkpoint_key: None,
             people_sync: false,
             notifier: None,
+            clock: Default::default(),
         }
+    }
+
+    /// The clock reminders and escalation follow (shared with the notifier and the lab's
+    /// clock control).
+    pub fn with_clock(mut self, clock: crate::server::clock::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Runs the notifier (mail from the trail) beside the engine, stopping with it.
@@ -108,6 +117,12 @@ impl Engine {
             .notifier
             .clone()
             .map(|n| tokio::spawn(n.run(shutdown.clone())));
+        let escalation = tokio::spawn(crate::server::escalation::run(
+            self.pool.clone(),
+            self.connectors.clone(),
+            self.clock.clone(),
+            shutdown.clone(),
+        ));
         match grants::bring_overdue_forward(&self.pool).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
@@ -178,6 +193,7 @@ impl Engine {
         if let Some(notifier) = notifier {
             let _ = notifier.await;
         }
+        let _ = escalation.await;
         tracing::info!(worker = %self.worker, "engine stopped");
     }
 

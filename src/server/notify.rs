@@ -58,6 +58,7 @@ pub struct Notifier {
     mailer: Mailer,
     settings: MailSettings,
     worker: String,
+    clock: crate::server::clock::Clock,
 }
 
 impl Notifier {
@@ -80,7 +81,14 @@ impl Notifier {
                 std::process::id(),
                 &Uuid::new_v4().simple().to_string()[..8]
             ),
+            clock: Default::default(),
         }))
+    }
+
+    /// The clock reminders follow (shared with escalation and the lab's clock control).
+    pub fn with_clock(mut self, clock: crate::server::clock::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Runs until `shutdown` turns true.
@@ -215,6 +223,24 @@ impl Notifier {
             };
             written += usize::from(self.write(&mut tx, &mail).await?);
         }
+        for (request, stage, topic) in outbox::reminders_due(&mut tx, self.clock.now(), 200).await?
+        {
+            let Some(r) = outbox::request_facts(&mut tx, request).await? else {
+                continue;
+            };
+            for approver in outbox::undecided_approvers(&mut tx, request, stage).await? {
+                let mail = Planned {
+                    topic: topic.clone(),
+                    kind: MailKind::Reminder,
+                    to: approver,
+                    about: request_about(&r),
+                    path: format!("approvals/{request}"),
+                    request: Some(request),
+                    grant: None,
+                };
+                written += usize::from(self.write(&mut tx, &mail).await?);
+            }
+        }
         for (request, topic) in outbox::lapsing_unnoticed(&mut tx, 200).await? {
             let Some(r) = outbox::request_facts(&mut tx, request).await? else {
                 continue;
@@ -288,6 +314,34 @@ impl Notifier {
                         topic: format!("request:{}:stage:{}", r.id, r.stage),
                         kind: MailKind::NewRequest,
                         to: approver,
+                        about: request_about(&r),
+                        path: format!("approvals/{}", r.id),
+                        request: Some(r.id),
+                        grant: None,
+                    });
+                }
+            }
+            // The backups a stage was escalated to.
+            AuditAction::RequestEscalated => {
+                let Some(r) = self.request(conn, event.request_id).await? else {
+                    return Ok(mails);
+                };
+                if r.state != RequestState::Pending {
+                    return Ok(mails);
+                }
+                let added: Vec<String> = event.details["added"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for to in outbox::recipients(conn, &added).await? {
+                    mails.push(Planned {
+                        topic: by_event.clone(),
+                        kind: MailKind::Escalated,
+                        to,
                         about: request_about(&r),
                         path: format!("approvals/{}", r.id),
                         request: Some(r.id),

@@ -45,6 +45,7 @@ pub fn app_state(
         connectors,
         engine: Default::default(),
         audit_key: None,
+        clock: Default::default(),
     }
 }
 
@@ -100,8 +101,14 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         }
     };
     let routes = generate_route_list(App);
+    let lab = if settings.lab_mode {
+        Router::new().route("/lab/clock", axum::routing::post(lab_clock))
+    } else {
+        Router::new()
+    };
 
     Router::new()
+        .merge(lab)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(crate::server::auth::routes::router())
@@ -130,4 +137,39 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(correlation::panic_response))
         .layer(from_fn(correlation::assign))
         .with_state(state)
+}
+
+#[derive(serde::Deserialize)]
+struct Advance {
+    minutes: i64,
+}
+
+/// Lab mode only: moves the clock that reminders and escalation follow forward, so a browser
+/// test sees a day's escalation without waiting a day. Leases keep the real time.
+async fn lab_clock(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::Form(advance): axum::Form<Advance>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if !(1..=60 * 24 * 90).contains(&advance.minutes) {
+        return (
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "minutes must lie between 1 and 129600",
+        )
+            .into_response();
+    }
+    state
+        .clock
+        .advance(chrono::TimeDelta::minutes(advance.minutes));
+    tracing::warn!(
+        minutes = advance.minutes,
+        ahead_minutes = state.clock.ahead().num_minutes(),
+        "lab: the reminders' clock was moved forward"
+    );
+    // Wake the notifier, which looks for reminders due.
+    let _ = sqlx::query("select pg_notify('leasegate_notify', '')")
+        .execute(&state.pool)
+        .await;
+    axum::Json(serde_json::json!({ "ahead_minutes": state.clock.ahead().num_minutes() }))
+        .into_response()
 }

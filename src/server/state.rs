@@ -21,6 +21,8 @@ pub struct AppState {
     pub engine: EngineStatus,
     /// The key audit checkpoints are signed with, when one is configured.
     pub audit_key: Option<Arc<crate::server::checkpoints::SigningKey>>,
+    /// The clock reminders and escalation follow; a lab may move it forward.
+    pub clock: crate::server::clock::Clock,
 }
 
 impl FromRef<AppState> for LeptosOptions {

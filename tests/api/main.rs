@@ -7,6 +7,7 @@ mod bundles;
 mod contractors;
 mod directory;
 mod engine;
+mod escalation;
 mod faults;
 mod graph;
 mod harness;

@@ -324,11 +324,11 @@ pub async fn expiring_unnoticed(
           from grants g
           join access_requests r on r.id = g.request_id
           cross join lateral (
-                select least(make_interval(mins => coalesce((r.policy->>'expiry_notice_minutes')::int, 1440)),
+                select least(make_interval(mins => coalesce((r.policy->'policy'->>'expiry_notice_minutes')::int, 1440)),
                              (g.ends_at - g.starts_at) / 2) as lead) l
          where g.state = 'active'
            and g.ends_at > now()
-           and coalesce((r.policy->>'expiry_notice_minutes')::int, 1440) > 0
+           and coalesce((r.policy->'policy'->>'expiry_notice_minutes')::int, 1440) > 0
            and g.ends_at - l.lead <= now()
            and not exists (select 1 from mail_outbox o
                             where o.topic = 'grant:' || g.id || ':ending:' || extract(epoch from g.ends_at)::bigint)
@@ -364,6 +364,69 @@ pub async fn lapsing_unnoticed(
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.topic)).collect())
+}
+
+/// Pending requests whose current stage began longer ago than the policy's
+/// `remind_after_minutes` (by `now`, the reminders' clock) and whose approvers were not reminded
+/// for this stage: (request, stage, notice topic).
+pub async fn reminders_due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Uuid, i32, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        select r.id, r.stage, 'request:' || r.id || ':stage:' || r.stage || ':reminder' as "topic!"
+          from access_requests r
+          cross join lateral (
+                select coalesce((r.policy->'policy'->>'remind_after_minutes')::int, 1440) as after) p
+         where r.state = 'pending'
+           and p.after > 0
+           and r.stage_since + make_interval(mins => p.after) <= $1
+           and not exists (select 1 from mail_outbox o
+                            where o.topic = 'request:' || r.id || ':stage:' || r.stage || ':reminder')
+         order by r.stage_since
+         limit $2
+        "#,
+        now as DateTime<Utc>,
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.stage, r.topic)).collect())
+}
+
+/// People by sign-in name, as mail recipients (their own address and language when they have
+/// signed in or been synced; their sign-in name otherwise).
+pub async fn recipients(
+    conn: &mut PgConnection,
+    upns: &[String],
+) -> Result<Vec<Recipient>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        select u.upn as "upn!", p.id as "id?", p.display_name as "name?", p.email,
+               p.language as "language: Language"
+          from unnest($1::text[]) as u(upn)
+          left join lateral (
+                select id, display_name, email, language from principals
+                 where lower(upn) = lower(u.upn) and status = 'active'
+                 order by last_sign_in_at desc nulls last
+                 limit 1) p on true
+         order by u.upn
+        "#,
+        upns
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Recipient {
+            id: r.id,
+            name: r.name.unwrap_or_else(|| r.upn.clone()),
+            address: r.email.filter(|e| !e.trim().is_empty()).unwrap_or(r.upn),
+            language: r.language.unwrap_or(Language::English),
+        })
+        .collect())
 }
 
 /// A mail to write.

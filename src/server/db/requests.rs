@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::approval::{Decision, Outcome, ResolvedStage};
@@ -201,29 +201,49 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, s
         "#,
         id
     )
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    row.map(|r| {
-        let snapshot: Snapshot = serde_json::from_value(r.policy)
-            .map_err(|e| sqlx::Error::Decode(format!("request {id} policy: {e}").into()))?;
-        Ok(Locked {
-            id: r.id,
-            state: r.state,
-            requester_id: r.requester_id,
-            requester_upn: r.requester_upn.to_lowercase(),
-            beneficiary_id: r.beneficiary_id,
-            beneficiary_upn: r.beneficiary_upn.to_lowercase(),
-            entitlement_id: r.entitlement_id,
-            starts_at: r.starts_at,
-            ends_at: r.ends_at,
-            start_on_approval: r.start_on_approval,
-            requested_minutes: r.requested_minutes,
-            snapshot,
-            expires_at: r.expires_at,
-            entitlement_enabled: r.entitlement_enabled,
-        })
-    })
-    .transpose()
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let mut snapshot: Snapshot = serde_json::from_value(r.policy)
+        .map_err(|e| sqlx::Error::Decode(format!("request {id} policy: {e}").into()))?;
+    // Who may decide each stage now: the approvers resolved at submission, as rerouted
+    // (offboarding) and widened (escalation) since. The table is the truth; the snapshot keeps
+    // what was resolved first, for the trail.
+    let current = sqlx::query!(
+        r#"
+        select stage, approver_upn from request_approvers
+         where request_id = $1
+         order by stage, approver_upn
+        "#,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (index, stage) in snapshot.stages.iter_mut().enumerate() {
+        stage.approvers = current
+            .iter()
+            .filter(|a| a.stage as usize == index)
+            .map(|a| a.approver_upn.clone())
+            .collect();
+    }
+    Ok(Some(Locked {
+        id: r.id,
+        state: r.state,
+        requester_id: r.requester_id,
+        requester_upn: r.requester_upn.to_lowercase(),
+        beneficiary_id: r.beneficiary_id,
+        beneficiary_upn: r.beneficiary_upn.to_lowercase(),
+        entitlement_id: r.entitlement_id,
+        starts_at: r.starts_at,
+        ends_at: r.ends_at,
+        start_on_approval: r.start_on_approval,
+        requested_minutes: r.requested_minutes,
+        snapshot,
+        expires_at: r.expires_at,
+        entitlement_enabled: r.entitlement_enabled,
+    }))
 }
 
 pub async fn decisions(
@@ -291,7 +311,8 @@ pub async fn set_stage(
     debug_assert_eq!(step.event(), RequestEvent::StagePassed);
     let done = sqlx::query!(
         r#"
-        update access_requests set state = $4, stage = $2, version = version + 1
+        update access_requests set state = $4, stage = $2, stage_since = now(),
+                                   version = version + 1
          where id = $1 and state = $3
         "#,
         request,
@@ -337,4 +358,73 @@ pub async fn principal_by_upn(
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|r| (r.id, r.display_name)))
+}
+
+/// Pending requests whose current stage began longer ago than their policy's
+/// `escalate_after_minutes` (by `now`, the reminders' clock) and was not escalated yet.
+pub async fn escalations_due(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Uuid, i32)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        select r.id, r.stage
+          from access_requests r
+          cross join lateral (
+                select coalesce((r.policy->'policy'->>'escalate_after_minutes')::int, 2880) as after) p
+         where r.state = 'pending'
+           and p.after > 0
+           and r.stage_since + make_interval(mins => p.after) <= $1
+           and not exists (select 1 from request_escalations e
+                            where e.request_id = r.id and e.stage = r.stage)
+         order by r.stage_since
+         limit $2
+        "#,
+        now as DateTime<Utc>,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.stage)).collect())
+}
+
+/// Records a stage's escalation and adds `added` to its approvers. False when the stage was
+/// escalated already (by another replica).
+pub async fn record_escalation(
+    conn: &mut PgConnection,
+    request: Uuid,
+    stage: u32,
+    undecided: &[String],
+    added: &[String],
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        insert into request_escalations (request_id, stage, undecided, added)
+        values ($1, $2, $3, $4)
+        on conflict do nothing
+        "#,
+        request,
+        stage as i32,
+        undecided,
+        added
+    )
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query!(
+        r#"
+        insert into request_approvers (request_id, stage, approver_upn)
+        select $1, $2, lower(a) from unnest($3::text[]) as t(a)
+        on conflict do nothing
+        "#,
+        request,
+        stage as i32,
+        added
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
 }

@@ -130,6 +130,27 @@ fn english(kind: MailKind, a: &About) -> Parts {
             facts: request_facts(),
             action: "Open the request to approve or deny it",
         },
+        MailKind::Reminder => Parts {
+            subject: format!(
+                "Reminder: {} for {} waits for you",
+                a.entitlement, a.beneficiary
+            ),
+            lines: vec![format!(
+                "{} still waits for your decision on {}{}.",
+                a.requester, a.entitlement, for_whom
+            )],
+            facts: request_facts(),
+            action: "Open the request to approve or deny it",
+        },
+        MailKind::Escalated => Parts {
+            subject: format!("Escalated to you: {} for {}", a.entitlement, a.beneficiary),
+            lines: vec![format!(
+                "Nobody decided on {}'s request for {}{} in time, so it now waits for you as well. Your decision counts like any other approver's.",
+                a.requester, a.entitlement, for_whom
+            )],
+            facts: request_facts(),
+            action: "Open the request to approve or deny it",
+        },
         MailKind::Decided if a.approved => Parts {
             subject: format!("Approved: {}{}", a.entitlement, for_whom),
             lines: approved_lines(a, Language::English),
@@ -251,6 +272,27 @@ fn german(kind: MailKind, a: &About) -> Parts {
             ),
             lines: vec![format!(
                 "{} beantragt {}{}. Die Anfrage wartet auf Ihre Entscheidung.",
+                a.requester, a.entitlement, for_whom
+            )],
+            facts: request_facts(),
+            action: "Anfrage öffnen, um sie zu genehmigen oder abzulehnen",
+        },
+        MailKind::Reminder => Parts {
+            subject: format!(
+                "Erinnerung: {} für {} wartet auf Sie",
+                a.entitlement, a.beneficiary
+            ),
+            lines: vec![format!(
+                "{} wartet noch auf Ihre Entscheidung über {}{}.",
+                a.requester, a.entitlement, for_whom
+            )],
+            facts: request_facts(),
+            action: "Anfrage öffnen, um sie zu genehmigen oder abzulehnen",
+        },
+        MailKind::Escalated => Parts {
+            subject: format!("An Sie eskaliert: {} für {}", a.entitlement, a.beneficiary),
+            lines: vec![format!(
+                "Über die Anfrage von {} für {}{} wurde nicht rechtzeitig entschieden; sie wartet jetzt auch auf Sie. Ihre Entscheidung zählt wie die jeder anderen genehmigenden Person.",
                 a.requester, a.entitlement, for_whom
             )],
             facts: request_facts(),

@@ -1,0 +1,182 @@
+//! Escalation: a stage nobody decided within its policy's `escalate_after_minutes` goes, once,
+//! to backups as well: each undecided approver's manager (the people sync's, else the
+//! directory's), or the people the policy names. The backups are added to the stage's
+//! approvers, so they decide exactly as the others do (never on their own request), and the
+//! escalation is audited; the notifier mails them. The time follows the reminders' clock
+//! (`server::clock`).
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::approval::{Progress, progress};
+use crate::domain::audit::AuditAction;
+use crate::domain::policy::EscalateTo;
+use crate::server::clock::Clock;
+use crate::server::connectors::Connectors;
+use crate::server::db::audit::{self, Actor, Subject};
+use crate::server::db::{people, requests};
+
+/// Escalates every stage that is due; returns how many were escalated.
+pub async fn run_due(
+    pool: &PgPool,
+    connectors: &Connectors,
+    clock: &Clock,
+) -> Result<usize, sqlx::Error> {
+    let mut escalated = 0;
+    for (request, stage) in requests::escalations_due(pool, clock.now(), 50).await? {
+        if escalate(pool, connectors, request, stage).await? {
+            escalated += 1;
+        }
+    }
+    Ok(escalated)
+}
+
+/// Who the stage waits on, as read under the request's lock.
+struct Waiting {
+    stage: u32,
+    undecided: Vec<String>,
+    escalate_to: EscalateTo,
+    excluded: [String; 2],
+}
+
+async fn waiting(pool: &PgPool, request: Uuid) -> Result<Option<Waiting>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(locked) = requests::lock(&mut tx, request).await? else {
+        return Ok(None);
+    };
+    if locked.state.is_final() {
+        return Ok(None);
+    }
+    let decisions = requests::decisions(&mut tx, request).await?;
+    let Progress::Waiting { stage, .. } = progress(&locked.snapshot.stages, &decisions) else {
+        return Ok(None);
+    };
+    let undecided = locked.snapshot.stages[stage as usize]
+        .approvers
+        .iter()
+        .filter(|a| {
+            !decisions
+                .iter()
+                .any(|d| d.stage == stage && &d.approver == *a)
+        })
+        .cloned()
+        .collect();
+    Ok(Some(Waiting {
+        stage,
+        undecided,
+        escalate_to: locked.snapshot.policy.escalate_to.clone(),
+        excluded: [locked.requester_upn, locked.beneficiary_upn],
+    }))
+}
+
+async fn escalate(
+    pool: &PgPool,
+    connectors: &Connectors,
+    request: Uuid,
+    due_stage: i32,
+) -> Result<bool, sqlx::Error> {
+    let Some(before) = waiting(pool, request).await? else {
+        return Ok(false);
+    };
+    if before.stage as i32 != due_stage {
+        return Ok(false);
+    }
+    // The backups are looked up outside any transaction: directories can be slow.
+    let mut added = BTreeSet::new();
+    match &before.escalate_to {
+        EscalateTo::Users(users) => added.extend(users.iter().map(|u| u.trim().to_lowercase())),
+        EscalateTo::Managers => {
+            for approver in &before.undecided {
+                if let Some(manager) = manager_of(pool, connectors, approver).await? {
+                    added.insert(manager.to_lowercase());
+                }
+            }
+        }
+    }
+    added
+        .retain(|a| !a.is_empty() && !before.excluded.contains(a) && !before.undecided.contains(a));
+    let added: Vec<String> = added.into_iter().collect();
+
+    let mut tx = pool.begin().await?;
+    let Some(locked) = requests::lock(&mut tx, request).await? else {
+        return Ok(false);
+    };
+    let decisions = requests::decisions(&mut tx, request).await?;
+    let still = !locked.state.is_final()
+        && matches!(progress(&locked.snapshot.stages, &decisions), Progress::Waiting { stage, .. } if stage == before.stage);
+    if !still
+        || !requests::record_escalation(&mut tx, request, before.stage, &before.undecided, &added)
+            .await?
+    {
+        return Ok(false);
+    }
+    audit::record(
+        &mut tx,
+        &Actor::system("escalation"),
+        AuditAction::RequestEscalated,
+        &Subject {
+            request: Some(request),
+            entitlement: Some(locked.entitlement_id),
+            principal: Some(locked.beneficiary_id),
+            grant: None,
+        },
+        json!({ "stage": before.stage + 1, "undecided": before.undecided, "added": added }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%request, stage = before.stage + 1, ?added, "request escalated");
+    Ok(true)
+}
+
+/// A person's manager: the people sync's when it describes them, else the first connected
+/// directory that knows the person and their manager.
+async fn manager_of(
+    pool: &PgPool,
+    connectors: &Connectors,
+    upn: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    if let Some(synced) = people::synced(pool, upn).await? {
+        return Ok(synced.manager_upn);
+    }
+    for (name, connector) in connectors.all() {
+        let account = match connector.find_account(upn).await {
+            Ok(Some(account)) => account,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!(connector = %name, error = %e, "no manager lookup here");
+                continue;
+            }
+        };
+        match crate::server::access::people::manager_upn(None, connector.as_ref(), &account).await {
+            Ok(Some(manager)) => return Ok(Some(manager)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(connector = %name, error = %e, "cannot read a manager"),
+        }
+    }
+    Ok(None)
+}
+
+/// How often due escalations are looked for.
+const EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Escalates what is due every few seconds until `shutdown` turns true; beside the engine, not
+/// in its loop, so a slow directory (manager lookups) never delays a removal.
+pub async fn run(
+    pool: PgPool,
+    connectors: Connectors,
+    clock: Clock,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        if let Err(e) = run_due(&pool, &connectors, &clock).await {
+            tracing::warn!(error = %e, "escalation pass failed");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(EVERY) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -51,9 +51,9 @@ done
 
 # People: name, sign-in name, department, manager (by name).
 PEOPLE=(
-  "Megan Bowen|megan.bowen@contoso.test|Sales|"
-  "Adele Vance|adele.vance@contoso.test|Finance|Megan Bowen"
   "Alex Wilber|alex.wilber@contoso.test|IT|"
+  "Megan Bowen|megan.bowen@contoso.test|Sales|Alex Wilber"
+  "Adele Vance|adele.vance@contoso.test|Finance|Megan Bowen"
   "Irvin Sayers|irvin.sayers@contoso.test|Audit|"
   "Nestor Wilke|nestor.wilke@contoso.test|IT|"
   "Diego Siciliani|diego.siciliani@contoso.test|IT|"

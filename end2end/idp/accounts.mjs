@@ -12,7 +12,7 @@ export const ACCOUNTS = [
   },
   {
     id: 'alex', oid: '0a1b2c3d-0003-4000-8000-000000000003', name: 'Alex Wilber',
-    upn: 'alex.wilber@contoso.test', roles: [], description: 'Resource owner',
+    upn: 'alex.wilber@contoso.test', roles: [], description: "Resource owner (Megan Bowen's manager)",
   },
   {
     id: 'irvin', oid: '0a1b2c3d-0004-4000-8000-000000000004', name: 'Irvin Sayers',

@@ -459,3 +459,44 @@ test('a sponsor onboards a contractor whose identities and access end on time', 
   await assertAccessible(irvin);
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
 });
+
+// People in the loop: Megan does not decide; a day later (by the reminders' clock, which the lab
+// moves forward) she is reminded, a day after that the request is escalated to her manager,
+// Alex, who is mailed, follows the link and approves.
+test('an undecided request is reminded, escalated to the manager, and decided there', { timeout: 180_000 }, async () => {
+  const adele = await newPage(stack);
+  await adele.goto(`${stack.base}/request/falcon-files`);
+  await signInAt(adele, stack, 'Adele Vance');
+  await hydrated(adele);
+  await adele.getByLabel('Why do you need it?').fill('Falcon kick-off documents for the board');
+  await adele.getByRole('button', { name: 'Submit request' }).click();
+  await adele.getByRole('status').getByText('Submitted. Your approvers have been asked.').waitFor();
+  await stack.mailbox.waitFor('megan.bowen@contoso.test', /^Approval needed: Project Falcon files for Adele Vance$/);
+
+  const moveClock = async (minutes) => {
+    const res = await fetch(`${stack.base}/lab/clock`, {
+      method: 'POST',
+      headers: { origin: stack.base, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `minutes=${minutes}`,
+    });
+    assert.equal(res.status, 200, await res.text());
+  };
+  await moveClock(24 * 60 + 1);
+  await stack.mailbox.waitFor('megan.bowen@contoso.test', /^Reminder: Project Falcon files for Adele Vance waits for you$/);
+  await moveClock(24 * 60);
+  const escalated = await stack.mailbox.waitFor('alex.wilber@contoso.test', /^Escalated to you: Project Falcon files for Adele Vance$/, 60_000);
+  const link = escalated.text.match(/http:\/\/127\.0\.0\.1:\d+\/approvals\/[0-9a-f-]{36}/)[0];
+
+  const alex = await newPage(stack);
+  await alex.goto(link);
+  await signInAt(alex, stack, 'Alex Wilber');
+  await hydrated(alex);
+  const card = alex.getByRole('listitem').filter({ hasText: 'Adele Vance asks for Project Falcon files' });
+  await card.getByText('Falcon kick-off documents for the board').waitFor();
+  await assertAccessible(alex);
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await alex.getByRole('status').getByText('Approved. The access is being granted now.').waitFor();
+  await stack.mailbox.waitFor('adele.vance@contoso.test', /^Approved: Project Falcon files$/);
+
+  for (const page of [adele, alex]) assert.deepEqual(page.problems, []);
+});

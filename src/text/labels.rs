@@ -158,6 +158,7 @@ pub struct Labels {
     pub mail_retrying: &'static str,
     pub mail_attempts: fn(i32) -> String,
     pub decision_title: &'static str,
+    pub decision_waiting: &'static str,
     pub all_waiting: &'static str,
     pub not_waiting_for_you: &'static str,
     pub already_decided: &'static str,
@@ -463,6 +464,7 @@ pub const EN: Labels = Labels {
         }
     },
     decision_title: "Decide on a request",
+    decision_waiting: "Waiting for your decision",
     all_waiting: "All requests waiting for you",
     not_waiting_for_you: "This request does not wait for your decision: it was decided, withdrawn or lapsed, or it is not yours to decide.",
     already_decided: "You have decided on this request.",

@@ -88,7 +88,10 @@ pub fn DecisionPage() -> impl IntoView {
                         let decided = inbox.decided.iter().any(|d| d.request_id.to_string() == wanted);
                         match item {
                             Some(item) => view! {
-                                <ul class="inbox"><Item item now decisions/></ul>
+                                <section aria-labelledby="decision-request">
+                                    <h2 id="decision-request">{labels().decision_waiting}</h2>
+                                    <ul class="inbox"><Item item now decisions/></ul>
+                                </section>
                             }.into_any(),
                             None if decided => view! {
                                 <p class="notice" role="status">{labels().already_decided}</p>

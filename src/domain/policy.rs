@@ -40,6 +40,10 @@ pub struct Policy {
     pub escalate_after_minutes: u32,
     #[serde(default)]
     pub escalate_to: EscalateTo,
+    /// The Teams channel (a `LEASEGATE_TEAMS_WEBHOOK_<NAME>` setting) where new requests are
+    /// posted as cards; none: the `approvals` channel, when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams_channel: Option<String>,
 }
 
 /// Who an escalated stage goes to, besides its approvers.
@@ -145,7 +149,9 @@ impl Policy {
             ("escalate_after_minutes", self.escalate_after_minutes),
         ] {
             if minutes > 90 * 24 * 60 {
-                problems.push(format!("{name} must be at most 129600 (90 days), or 0 (never)"));
+                problems.push(format!(
+                    "{name} must be at most 129600 (90 days), or 0 (never)"
+                ));
             }
         }
         if let EscalateTo::Users(users) = &self.escalate_to
@@ -576,6 +582,7 @@ mod tests {
             remind_after_minutes: 60,
             escalate_after_minutes: 200_000,
             escalate_to: EscalateTo::Users(vec![]),
+            teams_channel: None,
         };
         assert_eq!(policy.problems().len(), 7, "{:?}", policy.problems());
         policy.ticket.pattern = None;

@@ -117,6 +117,16 @@ pub struct MailSettings {
     pub give_up_after: Duration,
 }
 
+/// Microsoft Teams: Workflows webhooks ("When a Teams webhook request is received") by channel
+/// name, from `LEASEGATE_TEAMS_WEBHOOK_<NAME>`. A webhook's address carries its own signature,
+/// so it is kept like a secret.
+#[derive(Debug, Clone, Default)]
+pub struct TeamsSettings {
+    pub channels: BTreeMap<String, Secret>,
+    /// The language of channel cards (a channel has no one reader): `en` or `de`.
+    pub channel_language: crate::domain::mail::Language,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -140,6 +150,7 @@ pub struct Settings {
     /// production.
     pub lab_mode: bool,
     pub mail: MailSettings,
+    pub teams: TeamsSettings,
 }
 
 /// Everything wrong with the configuration, one line per problem.
@@ -402,6 +413,7 @@ impl Reader {
         }
         let lab_mode = self.parsed("LEASEGATE_LAB_MODE", false, "true or false");
         let mail = self.mail(lab_mode);
+        let teams = self.teams(lab_mode);
 
         if !self.problems.is_empty() {
             return Err(ConfigError {
@@ -422,7 +434,49 @@ impl Reader {
             secrets_dir,
             lab_mode,
             mail,
+            teams,
         })
+    }
+
+    fn teams(&mut self, lab_mode: bool) -> TeamsSettings {
+        const PREFIX: &str = "LEASEGATE_TEAMS_WEBHOOK_";
+        let mut channels = BTreeMap::new();
+        let found: Vec<(String, String)> = self
+            .values
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((k.strip_prefix(PREFIX)?.to_lowercase(), v.trim().to_string()))
+            })
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        for (channel, url) in found {
+            let name = format!("{PREFIX}{}", channel.to_uppercase());
+            match Url::parse(&url) {
+                Ok(u)
+                    if u.scheme() == "https"
+                        || (u.scheme() == "http" && (lab_mode || is_loopback(&u))) =>
+                {
+                    channels.insert(channel, Secret::new(url));
+                }
+                // The address is a secret: never repeated in the message.
+                _ => self.problems.push(format!(
+                    "{name} must be an https address (http only on this machine or in lab mode)"
+                )),
+            }
+        }
+        let channel_language = match self.raw("LEASEGATE_TEAMS_LANGUAGE").as_deref() {
+            None => crate::domain::mail::Language::English,
+            Some(tag) => crate::domain::mail::Language::parse(tag).unwrap_or_else(|| {
+                self.problems.push(format!(
+                    "LEASEGATE_TEAMS_LANGUAGE must be `en` or `de`: `{tag}`"
+                ));
+                crate::domain::mail::Language::English
+            }),
+        };
+        TeamsSettings {
+            channels,
+            channel_language,
+        }
     }
 
     fn mail(&mut self, lab_mode: bool) -> MailSettings {

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod people;
 pub mod principals;
 pub mod requests;
+pub mod teams;
 pub mod views;
 
 use std::time::{Duration, Instant};

@@ -7,6 +7,7 @@
 //! administrators' page (docs/notifications.md).
 
 pub mod mailer;
+pub mod teams;
 pub mod templates;
 
 use std::time::Duration;
@@ -20,9 +21,11 @@ use uuid::Uuid;
 
 use crate::domain::audit::AuditAction;
 use crate::domain::mail::MailKind;
+use crate::domain::mail::MailState;
 use crate::domain::request::RequestState;
-use crate::server::config::MailSettings;
+use crate::server::config::{MailSettings, TeamsSettings};
 use crate::server::db::outbox::{self, NewMail, Recipient, RequestFacts, TrailEvent};
+use crate::server::db::teams as teams_outbox;
 use mailer::{Delivery, Mailer};
 use templates::About;
 
@@ -55,27 +58,52 @@ pub struct Pass {
 pub struct Notifier {
     pool: PgPool,
     public_url: Url,
-    mailer: Mailer,
+    /// None: no mail server; cards only.
+    mailer: Option<Mailer>,
     settings: MailSettings,
+    teams: TeamsSettings,
+    http: reqwest::Client,
     worker: String,
     clock: crate::server::clock::Clock,
 }
 
 impl Notifier {
-    /// None when no mail server is configured.
+    /// None when neither a mail server nor a Teams webhook is configured.
     pub fn new(
         pool: PgPool,
         public_url: Url,
         settings: &MailSettings,
     ) -> Result<Option<Self>, String> {
-        let Some(smtp) = &settings.smtp else {
+        Self::with_teams(pool, public_url, settings, &TeamsSettings::default())
+    }
+
+    /// As `new`, with Teams channels (a person's own chat webhook needs no setting, but cards
+    /// are only written by a notifier that runs).
+    pub fn with_teams(
+        pool: PgPool,
+        public_url: Url,
+        settings: &MailSettings,
+        teams: &TeamsSettings,
+    ) -> Result<Option<Self>, String> {
+        if settings.smtp.is_none() && teams.channels.is_empty() {
             return Ok(None);
+        }
+        let mailer = match &settings.smtp {
+            Some(smtp) => Some(Mailer::new(settings, smtp)?),
+            None => None,
         };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("HTTP client for Teams: {e}"))?;
         Ok(Some(Self {
             pool,
             public_url,
-            mailer: Mailer::new(settings, smtp)?,
+            mailer,
             settings: settings.clone(),
+            teams: teams.clone(),
+            http,
             worker: format!(
                 "mailer:{}:{}",
                 std::process::id(),
@@ -112,7 +140,17 @@ impl Notifier {
                             "notifier pass"
                         );
                     }
-                    match outbox::seconds_until_next(&self.pool).await {
+                    let next = match (
+                        outbox::seconds_until_next(&self.pool).await,
+                        crate::server::db::teams::seconds_until_next(&self.pool).await,
+                    ) {
+                        (Ok(a), Ok(b)) => Ok(match (a, b) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        }),
+                        (Err(e), _) | (_, Err(e)) => Err(e),
+                    };
+                    match next {
                         Ok(Some(s)) if s <= 0.0 => Duration::from_millis(200),
                         Ok(Some(s)) => Duration::from_secs_f64(s).min(BACKSTOP),
                         Ok(None) => BACKSTOP,
@@ -167,6 +205,10 @@ impl Notifier {
                 break;
             }
         }
+        let cards = self.post_cards().await?;
+        pass.sent += cards.sent;
+        pass.retrying += cards.retrying;
+        pass.refused += cards.refused;
         Ok(pass)
     }
 
@@ -185,7 +227,7 @@ impl Notifier {
             let stale_before = Utc::now() - STALE_AFTER;
             for event in events.iter().filter(|e| e.occurred_at >= stale_before) {
                 for mail in self.mails_for(&mut tx, event).await? {
-                    written += usize::from(self.write(&mut tx, &mail).await?);
+                    written += self.write(&mut tx, &mail).await?;
                 }
             }
             outbox::move_cursor(&mut tx, last).await?;
@@ -220,8 +262,9 @@ impl Notifier {
                 path: "my-access".into(),
                 request: g.request_id,
                 grant: Some(g.id),
+                channel: None,
             };
-            written += usize::from(self.write(&mut tx, &mail).await?);
+            written += self.write(&mut tx, &mail).await?;
         }
         for (request, stage, topic) in outbox::reminders_due(&mut tx, self.clock.now(), 200).await?
         {
@@ -237,8 +280,9 @@ impl Notifier {
                     path: format!("approvals/{request}"),
                     request: Some(request),
                     grant: None,
+                    channel: None,
                 };
-                written += usize::from(self.write(&mut tx, &mail).await?);
+                written += self.write(&mut tx, &mail).await?;
             }
         }
         for (request, topic) in outbox::lapsing_unnoticed(&mut tx, 200).await? {
@@ -255,8 +299,9 @@ impl Notifier {
                 path: "my-access".into(),
                 request: Some(r.id),
                 grant: None,
+                channel: None,
             };
-            written += usize::from(self.write(&mut tx, &mail).await?);
+            written += self.write(&mut tx, &mail).await?;
         }
         tx.commit().await?;
         Ok(written)
@@ -266,27 +311,143 @@ impl Notifier {
         &self,
         conn: &mut sqlx::PgConnection,
         mail: &Planned,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<usize, sqlx::Error> {
         let link = self
             .public_url
             .join(&mail.path)
             .map(|u| u.to_string())
             .unwrap_or_else(|_| self.public_url.to_string());
-        let rendered = templates::render(mail.kind, mail.to.language, &mail.about, &link);
-        outbox::enqueue(
-            conn,
-            &NewMail {
-                topic: &mail.topic,
-                kind: mail.kind,
-                recipient: &mail.to,
-                subject: &rendered.subject,
-                text: &rendered.text,
-                html: &rendered.html,
-                request: mail.request,
-                grant: mail.grant,
-            },
-        )
-        .await
+        let mut written = 0;
+        if self.mailer.is_some() {
+            let rendered = templates::render(mail.kind, mail.to.language, &mail.about, &link);
+            written += usize::from(
+                outbox::enqueue(
+                    conn,
+                    &NewMail {
+                        topic: &mail.topic,
+                        kind: mail.kind,
+                        recipient: &mail.to,
+                        subject: &rendered.subject,
+                        text: &rendered.text,
+                        html: &rendered.html,
+                        request: mail.request,
+                        grant: mail.grant,
+                    },
+                )
+                .await?,
+            );
+        }
+        // A request waiting for a decision: a card in the policy's channel (once per stage:
+        // the topic is the stage's), and in each approver's chat where they set one up.
+        if matches!(
+            mail.kind,
+            MailKind::NewRequest | MailKind::Reminder | MailKind::Escalated
+        ) {
+            if mail.kind == MailKind::NewRequest
+                && let Some(channel) = mail.channel.as_deref()
+                && self.teams.channels.contains_key(channel)
+            {
+                let card =
+                    templates::card(mail.kind, self.teams.channel_language, &mail.about, &link);
+                written += usize::from(
+                    teams_outbox::enqueue(
+                        conn,
+                        &mail.topic,
+                        mail.kind,
+                        &format!("channel:{channel}"),
+                        &card,
+                        mail.request,
+                    )
+                    .await?,
+                );
+            }
+            if let Some(person) = mail.to.id
+                && !teams_outbox::with_chat(conn, &[person]).await?.is_empty()
+            {
+                let card = templates::card(mail.kind, mail.to.language, &mail.about, &link);
+                written += usize::from(
+                    teams_outbox::enqueue(
+                        conn,
+                        &mail.topic,
+                        mail.kind,
+                        &format!("person:{person}"),
+                        &card,
+                        mail.request,
+                    )
+                    .await?,
+                );
+            }
+        }
+        Ok(written)
+    }
+
+    /// Claims due cards and posts them to their webhooks.
+    pub async fn post_cards(&self) -> Result<Pass, sqlx::Error> {
+        let mut round = Pass::default();
+        let due = teams_outbox::claim_due(&self.pool, &self.worker, CLAIM, MAILS_PER_ROUND).await?;
+        for card in &due {
+            let url = match card.target.split_once(':') {
+                Some(("channel", name)) => self
+                    .teams
+                    .channels
+                    .get(name)
+                    .map(|u| u.expose().to_string()),
+                Some(("person", id)) => match id.parse::<Uuid>() {
+                    Ok(id) => teams_outbox::chat_webhook(&self.pool, id).await?,
+                    Err(_) => None,
+                },
+                _ => None,
+            };
+            let (delivery, wait) = match url {
+                Some(url) => teams::post(&self.http, &url, &card.payload).await,
+                None => (
+                    Delivery::Refused(format!("no webhook for {} any more", card.target)),
+                    None,
+                ),
+            };
+            let (state, error, retry_at) = match delivery {
+                Delivery::Sent => {
+                    round.sent += 1;
+                    (MailState::Sent, None, None)
+                }
+                Delivery::Refused(reason) => {
+                    tracing::warn!(card = %card.id, target = %card.target, %reason, "a Teams webhook refused a card");
+                    round.refused += 1;
+                    (MailState::Refused, Some(reason), None)
+                }
+                Delivery::TryLater(reason) => {
+                    let waited = (Utc::now() - card.created_at).to_std().unwrap_or_default();
+                    if waited >= self.settings.give_up_after {
+                        round.refused += 1;
+                        (
+                            MailState::Refused,
+                            Some(format!(
+                                "given up after {} attempts; last answer: {reason}",
+                                card.attempts
+                            )),
+                            None,
+                        )
+                    } else {
+                        round.retrying += 1;
+                        // The webhook's own wait when it throttled, else our backoff.
+                        let delay = wait.unwrap_or_else(|| self.retry_delay(card.attempts));
+                        let at = Utc::now()
+                            + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
+                        (MailState::Pending, Some(reason), Some(at))
+                    }
+                }
+            };
+            teams_outbox::record(
+                &self.pool,
+                card.id,
+                &self.worker,
+                state,
+                error.as_deref(),
+                retry_at,
+            )
+            .await?;
+        }
+        Ok(round)
     }
 
     /// The mails one event calls for.
@@ -318,6 +479,7 @@ impl Notifier {
                         path: format!("approvals/{}", r.id),
                         request: Some(r.id),
                         grant: None,
+                        channel: r.teams_channel.clone(),
                     });
                 }
             }
@@ -346,6 +508,7 @@ impl Notifier {
                         path: format!("approvals/{}", r.id),
                         request: Some(r.id),
                         grant: None,
+                        channel: None,
                     });
                 }
             }
@@ -379,6 +542,7 @@ impl Notifier {
                         path: "my-access".into(),
                         request: Some(r.id),
                         grant: None,
+                        channel: None,
                     });
                 }
             }
@@ -395,6 +559,7 @@ impl Notifier {
                         path: format!("request/{}", r.entitlement_key),
                         request: Some(r.id),
                         grant: None,
+                        channel: None,
                     });
                 }
             }
@@ -425,6 +590,7 @@ impl Notifier {
                     path: "my-access".into(),
                     request: g.request_id,
                     grant: Some(g.id),
+                    channel: None,
                 });
             }
             AuditAction::GrantOverdue => {
@@ -454,6 +620,7 @@ impl Notifier {
                         path: path.clone(),
                         request: g.request_id,
                         grant: Some(g.id),
+                        channel: None,
                     });
                 }
             }
@@ -481,6 +648,7 @@ impl Notifier {
                     path: "contractors".into(),
                     request: None,
                     grant: None,
+                    channel: None,
                 });
             }
             _ => {}
@@ -502,9 +670,12 @@ impl Notifier {
     /// Claims due mails and hands them to the mail server, one at a time.
     pub async fn deliver(&self) -> Result<Pass, sqlx::Error> {
         let mut round = Pass::default();
+        let Some(mailer) = &self.mailer else {
+            return Ok(round);
+        };
         let due = outbox::claim_due(&self.pool, &self.worker, CLAIM, MAILS_PER_ROUND).await?;
         for (i, mail) in due.iter().enumerate() {
-            match self.mailer.deliver(mail).await {
+            match mailer.deliver(mail).await {
                 Delivery::Sent => {
                     outbox::mark_sent(&self.pool, mail.id, &self.worker).await?;
                     round.sent += 1;
@@ -564,6 +735,8 @@ struct Planned {
     path: String,
     request: Option<Uuid>,
     grant: Option<Uuid>,
+    /// The Teams channel a new request's card goes to (the policy's).
+    channel: Option<String>,
 }
 
 fn request_about(r: &RequestFacts) -> About {

@@ -25,4 +25,5 @@ mod security;
 mod seed;
 mod sessions;
 mod startup;
+mod teams;
 mod trail;

@@ -101,6 +101,8 @@ pub struct RequestFacts {
     pub expires_at: DateTime<Utc>,
     pub justification: String,
     pub ticket: Option<String>,
+    /// The Teams channel of the policy (or `approvals` when it names none).
+    pub teams_channel: Option<String>,
 }
 
 fn recipient(
@@ -127,6 +129,7 @@ pub async fn request_facts(
         select r.id, r.state as "state: RequestState", r.stage, e.key, e.name as entitlement,
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
                r.expires_at as "expires_at: DateTime<Utc>", r.justification, r.ticket,
+               coalesce(r.policy->'policy'->>'teams_channel', 'approvals') as "teams_channel?",
                q.id as q_id, q.display_name as q_name, q.upn as q_upn, q.email as q_email,
                q.language as "q_language: Language",
                b.id as b_id, b.display_name as b_name, b.upn as b_upn, b.email as b_email,
@@ -154,6 +157,7 @@ pub async fn request_facts(
         expires_at: r.expires_at,
         justification: r.justification,
         ticket: r.ticket,
+        teams_channel: r.teams_channel,
     }))
 }
 

@@ -428,6 +428,99 @@ fn comment_line(a: &About, language: Language) -> Option<String> {
     })
 }
 
+/// The Adaptive Card (version 1.4, which Teams renders) for a mail's content, wrapped in the
+/// message a Teams Workflows webhook takes. A request that waits for a decision gets Approve
+/// and Deny buttons; both only open the portal's decision page (`?intent=`), where the
+/// approver signs in and decides: the card carries no token and nothing that grants.
+pub fn card(kind: MailKind, language: Language, about: &About, link: &str) -> serde_json::Value {
+    use serde_json::json;
+    let parts = match language {
+        Language::English => english(kind, about),
+        Language::German => german(kind, about),
+    };
+    let mut body = vec![json!({
+        "type": "TextBlock", "text": markdown_escape(&parts.subject), "weight": "Bolder",
+        "size": "Medium", "wrap": true,
+    })];
+    for line in &parts.lines {
+        body.push(json!({ "type": "TextBlock", "text": markdown_escape(line), "wrap": true }));
+    }
+    if !parts.facts.is_empty() {
+        let facts: Vec<serde_json::Value> = parts
+            .facts
+            .iter()
+            .map(|(title, value)| json!({ "title": title, "value": markdown_escape(value) }))
+            .collect();
+        body.push(json!({ "type": "FactSet", "facts": facts }));
+    }
+    let decides = matches!(
+        kind,
+        MailKind::NewRequest | MailKind::Reminder | MailKind::Escalated
+    );
+    let actions = if decides {
+        let (approve, deny) = match language {
+            Language::English => ("Approve", "Deny"),
+            Language::German => ("Genehmigen", "Ablehnen"),
+        };
+        let with = |intent: &str| {
+            let separator = if link.contains('?') { '&' } else { '?' };
+            format!("{link}{separator}intent={intent}")
+        };
+        vec![
+            json!({ "type": "Action.OpenUrl", "title": approve, "url": with("approve"), "style": "positive" }),
+            json!({ "type": "Action.OpenUrl", "title": deny, "url": with("deny"), "style": "destructive" }),
+        ]
+    } else {
+        vec![json!({ "type": "Action.OpenUrl", "title": parts.action, "url": link })]
+    };
+    let card = json!({
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.4",
+        "fallbackText": format!("{}: {link}", parts.subject),
+        "body": body,
+        "actions": actions,
+    });
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": card,
+        }],
+    })
+}
+
+/// Teams renders a subset of Markdown in card text; what people typed is shown as typed, never
+/// as a link or emphasis.
+pub fn markdown_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '*'
+                | '_'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '#'
+                | '+'
+                | '-'
+                | '!'
+                | '`'
+                | '>'
+                | '~'
+                | '|'
+                | '<'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `29 Nov 2026, 14:05 UTC` or `29.11.2026, 14:05 UTC`.
 pub fn when(at: DateTime<Utc>, language: Language) -> String {
     match language {
@@ -498,6 +591,42 @@ mod tests {
                 assert!(!mail.html.contains("<reports>"), "{kind} escapes names");
             }
         }
+    }
+
+    #[test]
+    fn cards_open_the_decision_page_and_show_text_as_typed() {
+        let mut a = about();
+        a.justification = "[click](http://evil.test) **now**".into();
+        let card = card(
+            MailKind::NewRequest,
+            Language::English,
+            &a,
+            "https://p/approvals/7",
+        );
+        let content = &card["attachments"][0]["content"];
+        assert_eq!(content["version"], "1.4");
+        assert_eq!(
+            content["actions"][0]["url"],
+            "https://p/approvals/7?intent=approve"
+        );
+        assert_eq!(
+            content["actions"][1]["url"],
+            "https://p/approvals/7?intent=deny"
+        );
+        let text = content.to_string();
+        assert!(
+            text.contains(r"\\[click\\]\\(http://evil.test\\) \\*\\*now\\*\\*"),
+            "{text}"
+        );
+        let granted = super::card(
+            MailKind::Granted,
+            Language::German,
+            &a,
+            "https://p/my-access",
+        );
+        let actions = &granted["attachments"][0]["content"]["actions"];
+        assert_eq!(actions.as_array().unwrap().len(), 1);
+        assert_eq!(actions[0]["title"], "Ihre Zugriffe ansehen");
     }
 
     #[test]

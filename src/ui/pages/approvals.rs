@@ -72,6 +72,14 @@ pub fn ApprovalsPage() -> impl IntoView {
 pub fn DecisionPage() -> impl IntoView {
     let params = leptos_router::hooks::use_params_map();
     let wanted = move || params.read().get("id").unwrap_or_default();
+    // Teams cards open this page with the button that was pressed; the decision is made here,
+    // signed in, with one more click.
+    let query = leptos_router::hooks::use_query_map();
+    let intent = move || match query.read().get("intent").as_deref() {
+        Some("approve") => Some(labels().intent_approve),
+        Some("deny") => Some(labels().intent_deny),
+        _ => None,
+    };
     let decisions = RwSignal::new(0usize);
     let inbox = Resource::new(|| (), |_| approval_inbox());
     let now = clock();
@@ -90,6 +98,7 @@ pub fn DecisionPage() -> impl IntoView {
                             Some(item) => view! {
                                 <section aria-labelledby="decision-request">
                                     <h2 id="decision-request">{labels().decision_waiting}</h2>
+                                    {intent().map(|text| view! { <p class="notice" role="status">{text}</p> })}
                                     <ul class="inbox"><Item item now decisions/></ul>
                                 </section>
                             }.into_any(),

@@ -1,0 +1,304 @@
+//! Teams cards, end to end: a webhook receiver in the test stands in for the Teams Workflows
+//! webhooks (a channel's and a person's chat); it captures the posted messages, and throttles
+//! the first one (429 with Retry-After, as Workflows does). The cards validate against
+//! Microsoft's Adaptive Card schema 1.4; their buttons open the request's decision page, which
+//! decides nothing until the approver, signed in, presses the button there.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode as HttpStatus;
+use axum::response::IntoResponse;
+use leasegate::server::config::{MailSettings, Secret, TeamsSettings};
+use leasegate::server::connectors::Connectors;
+use leasegate::server::notify::Notifier;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::directory::{openldap, unique};
+use crate::harness::{Options, TestApp};
+use crate::seed;
+
+const CONNECTOR: &str = "test-directory";
+
+/// What the webhooks received: (webhook name, message).
+#[derive(Clone, Default)]
+struct Receiver {
+    posted: Arc<Mutex<Vec<(String, Value)>>>,
+    /// Answers this many requests with 429 first.
+    throttle: Arc<AtomicUsize>,
+}
+
+async fn hook(
+    State(receiver): State<Receiver>,
+    Path(name): Path<String>,
+    axum::Json(message): axum::Json<Value>,
+) -> impl IntoResponse {
+    if receiver
+        .throttle
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return (
+            HttpStatus::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            "slow down",
+        )
+            .into_response();
+    }
+    if name == "gone" {
+        return (HttpStatus::NOT_FOUND, "workflow deleted").into_response();
+    }
+    receiver.posted.lock().unwrap().push((name, message));
+    HttpStatus::ACCEPTED.into_response()
+}
+
+async fn start_receiver() -> (Receiver, String) {
+    let receiver = Receiver::default();
+    let app = axum::Router::new()
+        .route("/hook/{name}", axum::routing::post(hook))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (receiver, base)
+}
+
+/// Microsoft's schema for Adaptive Cards 1.4 (fetched by `make setup`).
+fn card_schema() -> jsonschema::Validator {
+    let path = format!(
+        "{}/.data/adaptive-cards/schema-1.4.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e} (run `make setup`)"));
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    jsonschema::validator_for(&schema).expect("the schema compiles")
+}
+
+fn assert_valid_card(message: &Value) {
+    assert_eq!(message["type"], "message");
+    let attachment = &message["attachments"][0];
+    assert_eq!(
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    let card = &attachment["content"];
+    let validator = card_schema();
+    let errors: Vec<String> = validator
+        .iter_errors(card)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "not a valid Adaptive Card 1.4: {errors:#?}\n{card:#}"
+    );
+    // The schema is strict: it refuses what it does not know (so the check above can fail).
+    let mut wrong = card.clone();
+    wrong["body"][0]["colour"] = json!("Accent");
+    assert!(!validator.is_valid(&wrong));
+}
+
+#[sqlx::test]
+async fn cards_go_to_the_channel_and_the_approvers_chat_and_open_the_decision_page(pool: PgPool) {
+    let dir = openldap();
+    crate::access::people(dir).await;
+    let mut ldap = dir.admin().await;
+    let group = dir
+        .add_group(&mut ldap, &format!("Teams {}", unique()), &[])
+        .await;
+    let policy = json!({
+        "name": "Manager approval",
+        "durations": { "default_minutes": 60, "max_minutes": 240 },
+        "stages": [{ "approvers": "manager" }],
+    });
+    let other = dir
+        .add_group(&mut ldap, &format!("Teams {}", unique()), &[])
+        .await;
+    let mut keys = Vec::new();
+    for group in [&group, &other] {
+        let id = seed::entitlement_with(&pool, CONNECTOR, group, policy.clone(), &[]).await;
+        keys.push(
+            sqlx::query_scalar::<_, String>("select key from entitlements where id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap(),
+        );
+    }
+    let key = keys[0].clone();
+    let mut connectors = Connectors::default();
+    connectors.insert(CONNECTOR, Arc::new(dir.connector()));
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        Options {
+            connectors,
+            // Webhooks on this machine speak http, which only a lab allows.
+            extra: vec![("LEASEGATE_LAB_MODE", "true".into())],
+            ..Options::default()
+        },
+    )
+    .await;
+    let (receiver, hooks) = start_receiver().await;
+    receiver.throttle.store(1, Ordering::SeqCst);
+    let teams = TeamsSettings {
+        channels: [(
+            "approvals".to_string(),
+            Secret::new(format!("{hooks}/hook/approvals")),
+        )]
+        .into_iter()
+        .collect(),
+        channel_language: Default::default(),
+    };
+    let no_mail = MailSettings {
+        smtp: None,
+        from: "Leasegate <leasegate@contoso.test>".into(),
+        retry_first: Duration::from_millis(200),
+        give_up_after: Duration::from_secs(3600),
+    };
+    let notifier = Notifier::with_teams(
+        pool.clone(),
+        url::Url::parse(&format!("{}/", app.base)).unwrap(),
+        &no_mail,
+        &teams,
+    )
+    .unwrap()
+    .expect("Teams alone runs a notifier");
+
+    let adele = app.person("adele").await;
+    let megan = app.person("megan").await;
+    let alex = app.person("alex").await;
+    // Megan's own workflow posts to her chat; an address that is not one is refused.
+    let (status, _) = app
+        .call(
+            &megan,
+            "me/teams",
+            &[("webhook", "ftp://teams.example/hook")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = app
+        .call(
+            &megan,
+            "me/teams",
+            &[("webhook", &format!("{hooks}/hook/megan"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = app.request(&adele, &key, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let request = body["request_id"].as_str().unwrap().to_string();
+    let first = notifier.pass().await.unwrap();
+    assert_eq!(
+        (first.written, first.sent, first.retrying),
+        (2, 1, 1),
+        "{first:?}"
+    );
+    // The throttled card waits the webhook's Retry-After (1 s), then goes.
+    assert_eq!(
+        notifier.pass().await.unwrap().sent,
+        0,
+        "not before Retry-After"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(notifier.pass().await.unwrap().sent, 1);
+    assert_eq!(
+        notifier.pass().await.unwrap(),
+        Default::default(),
+        "each card once"
+    );
+
+    let posted = receiver.posted.lock().unwrap().clone();
+    let mut targets: Vec<&str> = posted.iter().map(|(n, _)| n.as_str()).collect();
+    targets.sort();
+    assert_eq!(targets, ["approvals", "megan"]);
+    let attempts: Vec<i32> =
+        sqlx::query_scalar("select attempts from teams_outbox order by attempts")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, [1, 2]);
+
+    let decision_page = app.url(&format!("/approvals/{request}"));
+    for (_, message) in &posted {
+        assert_valid_card(message);
+        let card = &message["attachments"][0]["content"];
+        let text = card.to_string();
+        assert!(text.contains("Adele Vance asks for"), "{text}");
+        assert!(
+            text.contains("Quarter\\\\-end close needs the ledger"),
+            "{text}"
+        );
+        let urls: Vec<&str> = card["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["url"].as_str().unwrap())
+            .collect();
+        // Nothing that grants: the buttons only open the decision page.
+        assert_eq!(
+            urls,
+            [
+                format!("{decision_page}?intent=approve"),
+                format!("{decision_page}?intent=deny")
+            ]
+        );
+    }
+
+    // Approve in Teams opens the page, signed in, with Approve one click away; it decides
+    // nothing by itself.
+    let page = megan
+        .get(format!("{decision_page}?intent=approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("You chose Approve in Teams"), "{html}");
+    assert!(html.contains(r#"value="approve""#));
+    let state: String = sqlx::query_scalar("select state from access_requests where id = $1::uuid")
+        .bind(&request)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "pending");
+    // Someone else following the card's link is told it is not theirs to decide.
+    let html = alex
+        .get(format!("{decision_page}?intent=approve"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("does not wait for your decision"));
+    assert!(!html.contains(r#"value="approve""#));
+
+    // A webhook whose workflow was deleted refuses for good; the card is kept with the answer.
+    let (status, _) = app
+        .call(
+            &megan,
+            "me/teams",
+            &[("webhook", &format!("{hooks}/hook/gone"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.request(&adele, &keys[1], &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pass = notifier.pass().await.unwrap();
+    assert_eq!(pass.refused, 1, "{pass:?}");
+    let answer: String =
+        sqlx::query_scalar("select last_error from teams_outbox where state = 'refused'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(answer.starts_with("HTTP 404"), "{answer}");
+    assert!(
+        !answer.contains("/hook/"),
+        "the webhook's address is never repeated"
+    );
+}

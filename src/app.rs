@@ -15,6 +15,7 @@ use crate::ui::pages::{
     not_found::NotFoundPage,
     people::{PeoplePage, PersonPage},
     request_access::RequestAccessPage,
+    settings::SettingsPage,
     signed_out::SignedOutPage,
     trail::TrailPage,
 };
@@ -62,6 +63,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("governance"), StaticSegment("people")) view=PeoplePage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("people"), ParamSegment("id")) view=PersonPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("settings") view=SettingsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("signed-out") view=SignedOutPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connectors;
 pub mod contractors;
 pub mod db;
+pub mod delegation;
 pub mod engine;
 pub mod escalation;
 pub mod http;

@@ -613,6 +613,21 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
                 )
             }
         }
+        A::RequestDelegated => format!(
+            "Step {}: {} is away until {}; {} decides too",
+            details["stage"],
+            text("from"),
+            time("until"),
+            text("to")
+        ),
+        A::DelegationCreated => format!(
+            "{} named {} deputy from {} to {}",
+            text("who"),
+            text("deputy"),
+            time("starts_at"),
+            time("ends_at")
+        ),
+        A::DelegationEnded => format!("{} ended the delegation to {}", text("who"), text("deputy")),
         A::GrantShortened => format!(
             "Ends earlier, at {}: {} (the bundle of the role they left)",
             time("to"),

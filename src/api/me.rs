@@ -75,3 +75,78 @@ pub async fn set_teams_webhook(webhook: String) -> Result<(), AppError> {
     crate::server::db::teams::set_chat_webhook(&state.pool, user.principal_id, webhook).await?;
     Ok(())
 }
+
+/// A delegation as the settings page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelegationView {
+    pub id: uuid::Uuid,
+    /// True: the caller named the deputy; false: the caller is someone's deputy.
+    pub mine: bool,
+    pub approver: String,
+    pub deputy: String,
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What the caller has set: language, whether a Teams chat is connected, delegations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MySettings {
+    pub language: Option<crate::domain::mail::Language>,
+    pub teams_chat: bool,
+    pub delegations: Vec<DelegationView>,
+}
+
+#[server(endpoint = "me/settings")]
+pub async fn get_settings() -> Result<MySettings, AppError> {
+    let user = crate::server::auth::caller::caller()?;
+    let state = crate::server::state::app_state()?;
+    let (language, teams_chat) =
+        crate::server::db::principals::preferences(&state.pool, user.principal_id).await?;
+    let delegations = crate::server::db::delegations::of(&state.pool, user.principal_id)
+        .await?
+        .into_iter()
+        .map(|d| DelegationView {
+            id: d.id,
+            mine: d.deputy_upn.to_lowercase() != user.upn.to_lowercase(),
+            approver: d.approver,
+            deputy: d.deputy,
+            starts_at: d.starts_at,
+            ends_at: d.ends_at,
+        })
+        .collect();
+    Ok(MySettings {
+        language,
+        teams_chat,
+        delegations,
+    })
+}
+
+/// Names a deputy who decides in the caller's place from `starts_at` to `ends_at` (the
+/// browser's local times, with its offset from UTC in minutes).
+#[server(endpoint = "me/deputy")]
+pub async fn name_deputy(
+    deputy: String,
+    starts_at: String,
+    ends_at: String,
+    utc_offset_minutes: String,
+) -> Result<String, AppError> {
+    let user = crate::server::auth::caller::caller()?;
+    let state = crate::server::state::app_state()?;
+    let from = crate::server::access::contractors::form_time(
+        &starts_at,
+        &utc_offset_minutes,
+        "starts_at",
+    )?;
+    let until =
+        crate::server::access::contractors::form_time(&ends_at, &utc_offset_minutes, "ends_at")?;
+    crate::server::delegation::create(&state.pool, &user, &deputy, from, until).await
+}
+
+/// Ends one of the caller's delegations now.
+#[server(endpoint = "me/deputy/end")]
+pub async fn end_delegation(delegation_id: String) -> Result<String, AppError> {
+    let user = crate::server::auth::caller::caller()?;
+    let state = crate::server::state::app_state()?;
+    let id = crate::api::parse_id("delegation_id", &delegation_id)?;
+    crate::server::delegation::end(&state.pool, &user, id).await
+}

@@ -57,6 +57,9 @@ named! {
         ContractorPasswordIssued = "contractor.password_issued",
         ContractorExtended = "contractor.extended",
         RequestEscalated = "request.escalated",
+        RequestDelegated = "request.delegated",
+        DelegationCreated = "delegation.created",
+        DelegationEnded = "delegation.ended",
     }
 }
 

@@ -36,6 +36,8 @@ named! {
         Reminder = "reminder",
         /// A request nobody decided in time now waits for the recipient too (escalation).
         Escalated = "escalated",
+        /// A request waits for the recipient as the deputy of an approver who is away.
+        Delegated = "delegated",
         /// The recipient's request (or one for them) was approved or denied.
         Decided = "decided",
         /// The access is in place.

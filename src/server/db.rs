@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod catalog_changes;
 pub mod connectors;
 pub mod contractors;
+pub mod delegations;
 pub mod grants;
 pub mod moves;
 pub mod outbox;

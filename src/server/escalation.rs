@@ -162,8 +162,9 @@ async fn manager_of(
 /// How often due escalations are looked for.
 const EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// Escalates what is due every few seconds until `shutdown` turns true; beside the engine, not
-/// in its loop, so a slow directory (manager lookups) never delays a removal.
+/// Routes requests to deputies (`server::delegation`) and escalates what is due, every few
+/// seconds until `shutdown` turns true; beside the engine, not in its loop, so a slow
+/// directory (manager lookups) never delays a removal.
 pub async fn run(
     pool: PgPool,
     connectors: Connectors,
@@ -171,6 +172,9 @@ pub async fn run(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     while !*shutdown.borrow() {
+        if let Err(e) = crate::server::delegation::route_due(&pool).await {
+            tracing::warn!(error = %e, "routing to deputies failed");
+        }
         if let Err(e) = run_due(&pool, &connectors, &clock).await {
             tracing::warn!(error = %e, "escalation pass failed");
         }

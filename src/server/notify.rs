@@ -271,7 +271,7 @@ impl Notifier {
             let Some(r) = outbox::request_facts(&mut tx, request).await? else {
                 continue;
             };
-            for approver in outbox::undecided_approvers(&mut tx, request, stage).await? {
+            for approver in outbox::undecided_approvers(&mut tx, request, stage, false).await? {
                 let mail = Planned {
                     topic: topic.clone(),
                     kind: MailKind::Reminder,
@@ -341,7 +341,7 @@ impl Notifier {
         // the topic is the stage's), and in each approver's chat where they set one up.
         if matches!(
             mail.kind,
-            MailKind::NewRequest | MailKind::Reminder | MailKind::Escalated
+            MailKind::NewRequest | MailKind::Reminder | MailKind::Escalated | MailKind::Delegated
         ) {
             if mail.kind == MailKind::NewRequest
                 && let Some(channel) = mail.channel.as_deref()
@@ -470,7 +470,7 @@ impl Notifier {
                 if r.state != RequestState::Pending {
                     return Ok(mails);
                 }
-                for approver in outbox::undecided_approvers(conn, r.id, r.stage).await? {
+                for approver in outbox::undecided_approvers(conn, r.id, r.stage, true).await? {
                     mails.push(Planned {
                         topic: format!("request:{}:stage:{}", r.id, r.stage),
                         kind: MailKind::NewRequest,
@@ -505,6 +505,41 @@ impl Notifier {
                         kind: MailKind::Escalated,
                         to,
                         about: request_about(&r),
+                        path: format!("approvals/{}", r.id),
+                        request: Some(r.id),
+                        grant: None,
+                        channel: None,
+                    });
+                }
+            }
+            // The deputy of an approver who is away.
+            AuditAction::RequestDelegated => {
+                let Some(r) = self.request(conn, event.request_id).await? else {
+                    return Ok(mails);
+                };
+                let Some(to) = event.details["to"].as_str() else {
+                    return Ok(mails);
+                };
+                if r.state != RequestState::Pending {
+                    return Ok(mails);
+                }
+                let away = outbox::recipients(
+                    conn,
+                    &[event.details["from"].as_str().unwrap_or("").to_string()],
+                )
+                .await?
+                .into_iter()
+                .next()
+                .map(|p| p.name)
+                .unwrap_or_default();
+                let mut about = request_about(&r);
+                about.comment = away;
+                for to in outbox::recipients(conn, &[to.to_string()]).await? {
+                    mails.push(Planned {
+                        topic: by_event.clone(),
+                        kind: MailKind::Delegated,
+                        to,
+                        about: about.clone(),
                         path: format!("approvals/{}", r.id),
                         request: Some(r.id),
                         grant: None,

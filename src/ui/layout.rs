@@ -79,6 +79,7 @@ fn MainNav(me: Me) -> impl IntoView {
                 <li><A href="/my-access">{labels().nav_my_access}</A></li>
                 <li><A href="/approvals">{labels().nav_approvals}<InboxCount/></A></li>
                 <li><A href="/contractors">{labels().nav_contractors}</A></li>
+                <li><A href="/settings">{labels().nav_settings}</A></li>
                 {can_view_governance(&me.roles).then(|| view! {
                     <li><A href="/governance">{labels().nav_governance}</A></li>
                 })}

@@ -8,5 +8,6 @@ pub mod my_access;
 pub mod not_found;
 pub mod people;
 pub mod request_access;
+pub mod settings;
 pub mod signed_out;
 pub mod trail;

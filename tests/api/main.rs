@@ -5,6 +5,7 @@ mod access;
 mod boundary;
 mod bundles;
 mod contractors;
+mod delegation;
 mod directory;
 mod engine;
 mod escalation;

@@ -311,6 +311,16 @@ pub async fn onboard(
 
 /// The end a form gives, in the sponsor's time zone.
 fn ends_at(text: &str, offset: &str) -> Result<chrono::DateTime<Utc>, AppError> {
+    form_time(text, offset, "ends_at")
+}
+
+/// A time a form gives as `YYYY-MM-DDTHH:MM` in the browser's time zone, with the browser's
+/// offset from UTC in minutes (empty: UTC).
+pub(crate) fn form_time(
+    text: &str,
+    offset: &str,
+    field: &str,
+) -> Result<chrono::DateTime<Utc>, AppError> {
     let offset: i32 = match text_line("utc_offset_minutes", offset)?.as_str() {
         "" => 0,
         text => text
@@ -319,7 +329,7 @@ fn ends_at(text: &str, offset: &str) -> Result<chrono::DateTime<Utc>, AppError> 
             .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
             .ok_or_else(|| AppError::invalid("utc_offset_minutes", "Unknown time zone offset."))?,
     };
-    local_time(text, offset, "ends_at")
+    local_time(text, offset, field)
 }
 
 /// An end no later than `max_days` from now (extensions included).

@@ -163,10 +163,14 @@ pub async fn request_facts(
 
 /// The approvers of a request's stage who have not decided on it, never its requester or
 /// beneficiary. An approver who never signed in is written to at their sign-in name.
+///
+/// `first_asked`: only those the stage asked first, not deputies or escalation backups, who
+/// are told by their own mail.
 pub async fn undecided_approvers(
     conn: &mut PgConnection,
     request: Uuid,
     stage: i32,
+    first_asked: bool,
 ) -> Result<Vec<Recipient>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"
@@ -185,10 +189,17 @@ pub async fn undecided_approvers(
            and not exists (select 1 from approval_decisions d
                             where d.request_id = a.request_id and d.stage = a.stage
                               and d.approver_id = p.id)
+           and not ($3 and (exists (select 1 from request_delegations rd
+                                     where rd.request_id = a.request_id and rd.stage = a.stage
+                                       and rd.to_upn = a.approver_upn)
+                        or exists (select 1 from request_escalations e
+                                    where e.request_id = a.request_id and e.stage = a.stage
+                                      and a.approver_upn = any(e.added))))
          order by a.approver_upn
         "#,
         request,
-        stage
+        stage,
+        first_asked
     )
     .fetch_all(conn)
     .await?;

@@ -249,3 +249,19 @@ pub async fn set_language(
     .await?;
     Ok(())
 }
+
+/// A person's language and whether they connected a Teams chat.
+pub async fn preferences(
+    pool: &PgPool,
+    principal: Uuid,
+) -> Result<(Option<crate::domain::mail::Language>, bool), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"select language as "language: crate::domain::mail::Language",
+                  teams_webhook is not null as "teams!"
+             from principals where id = $1"#,
+        principal
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((row.language, row.teams))
+}

@@ -18,7 +18,7 @@ pub struct About {
     pub ticket: Option<String>,
     /// For `Decided`: approved (true) or denied.
     pub approved: bool,
-    /// For `Decided`: what the approver wrote.
+    /// For `Decided`: what the approver wrote; for `Delegated`: who is away.
     pub comment: String,
     /// For `LapsingSoon`: when the request lapses.
     pub deadline: Option<DateTime<Utc>>,
@@ -147,6 +147,15 @@ fn english(kind: MailKind, a: &About) -> Parts {
             lines: vec![format!(
                 "Nobody decided on {}'s request for {}{} in time, so it now waits for you as well. Your decision counts like any other approver's.",
                 a.requester, a.entitlement, for_whom
+            )],
+            facts: request_facts(),
+            action: "Open the request to approve or deny it",
+        },
+        MailKind::Delegated => Parts {
+            subject: format!("As deputy: {} for {}", a.entitlement, a.beneficiary),
+            lines: vec![format!(
+                "{} is away and named you their deputy. {}'s request for {}{} now waits for you as well.",
+                a.comment, a.requester, a.entitlement, for_whom
             )],
             facts: request_facts(),
             action: "Open the request to approve or deny it",
@@ -294,6 +303,15 @@ fn german(kind: MailKind, a: &About) -> Parts {
             lines: vec![format!(
                 "Über die Anfrage von {} für {}{} wurde nicht rechtzeitig entschieden; sie wartet jetzt auch auf Sie. Ihre Entscheidung zählt wie die jeder anderen genehmigenden Person.",
                 a.requester, a.entitlement, for_whom
+            )],
+            facts: request_facts(),
+            action: "Anfrage öffnen, um sie zu genehmigen oder abzulehnen",
+        },
+        MailKind::Delegated => Parts {
+            subject: format!("Als Vertretung: {} für {}", a.entitlement, a.beneficiary),
+            lines: vec![format!(
+                "{} ist abwesend und hat Sie als Vertretung benannt. Die Anfrage von {} für {}{} wartet jetzt auch auf Sie.",
+                a.comment, a.requester, a.entitlement, for_whom
             )],
             facts: request_facts(),
             action: "Anfrage öffnen, um sie zu genehmigen oder abzulehnen",
@@ -455,7 +473,7 @@ pub fn card(kind: MailKind, language: Language, about: &About, link: &str) -> se
     }
     let decides = matches!(
         kind,
-        MailKind::NewRequest | MailKind::Reminder | MailKind::Escalated
+        MailKind::NewRequest | MailKind::Reminder | MailKind::Escalated | MailKind::Delegated
     );
     let actions = if decides {
         let (approve, deny) = match language {

@@ -500,3 +500,54 @@ test('an undecided request is reminded, escalated to the manager, and decided th
 
   for (const page of [adele, alex]) assert.deepEqual(page.problems, []);
 });
+
+// Out of office: Megan names Alex her deputy on her settings page; Adele's request, which waits
+// for Megan, reaches Alex by mail, and he approves it.
+test('a deputy decides while the approver is away', { timeout: 180_000 }, async () => {
+  const megan = await newPage(stack);
+  await megan.goto(`${stack.base}/settings`);
+  await signInAt(megan, stack, 'Megan Bowen');
+  await hydrated(megan);
+  await megan.getByRole('heading', { level: 1, name: 'Your settings' }).waitFor();
+  await assertAccessible(megan);
+  // The browser's local times, as a datetime-local field takes them.
+  const [from, until] = await megan.evaluate(() => {
+    const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    return [local(new Date(Date.now() - 60_000)), local(new Date(Date.now() + 86_400_000))];
+  });
+  await megan.getByLabel("Deputy's sign-in name").fill('alex.wilber@contoso.test');
+  await megan.getByLabel('From').fill(from);
+  await megan.getByLabel('Until').fill(until);
+  await megan.getByRole('button', { name: 'Name deputy' }).click();
+  await megan.getByRole('status').getByText(/^Alex Wilber decides in your place from /).waitFor();
+  await megan.getByRole('listitem').filter({ hasText: 'Alex Wilber decides in your place' })
+    .getByRole('button', { name: 'End now' }).waitFor();
+  await assertAccessible(megan);
+
+  const adele = await newPage(stack);
+  await adele.goto(`${stack.base}/request/treasury-approvers`);
+  await signInAt(adele, stack, 'Adele Vance');
+  await hydrated(adele);
+  await adele.getByLabel('Why do you need it?').fill('Quarter-end payment run for the treasury');
+  await adele.getByRole('button', { name: 'Submit request' }).click();
+  await adele.getByRole('status').getByText('Submitted. Your approvers have been asked.').waitFor();
+
+  const mail = await stack.mailbox.waitFor('alex.wilber@contoso.test', /^As deputy: Treasury payment approvers for Adele Vance$/, 60_000);
+  assert.match(mail.text, /Megan Bowen is away and named you their deputy/);
+  const link = mail.text.match(/http:\/\/127\.0\.0\.1:\d+\/approvals\/[0-9a-f-]{36}/)[0];
+  const alex = await newPage(stack);
+  await alex.goto(link);
+  await signInAt(alex, stack, 'Alex Wilber');
+  await hydrated(alex);
+  const card = alex.getByRole('listitem').filter({ hasText: 'Adele Vance asks for Treasury payment approvers' });
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await alex.getByRole('status').getByText('Approved. The access is being granted now.').waitFor();
+
+  // Back early: Megan ends the delegation.
+  await megan.reload();
+  await hydrated(megan);
+  await megan.getByRole('button', { name: 'End now' }).click();
+  await megan.getByRole('status').getByText(/^Ended\./).waitFor();
+
+  for (const page of [megan, adele, alex]) assert.deepEqual(page.problems, []);
+});

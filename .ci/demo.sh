@@ -86,6 +86,7 @@ end2end/node_modules/.bin/maildev --ip 127.0.0.1 --web-ip 127.0.0.1 -s "$MAIL_PO
 PIDS+=($!)
 export LEASEGATE_SMTP_HOST=127.0.0.1 LEASEGATE_SMTP_PORT="$MAIL_PORT" LEASEGATE_SMTP_TLS=none
 export LEASEGATE_MAIL_FROM="Leasegate demo <leasegate@contoso.test>"
+export LEASEGATE_SECURITY_MAIL="security@contoso.test"
 
 log "starting the portal; open http://127.0.0.1:3000 when it says it is serving"
 cargo leptos serve &

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod approvals;
 pub mod catalog;
 pub mod contractors;
+pub mod emergency;
 pub mod governance;
 pub mod me;
 pub mod my_access;

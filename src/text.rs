@@ -196,6 +196,9 @@ pub fn approval_progress(step: usize, steps: usize, approvals: i64, required: u3
 
 /// Who approves, in a few words, for the catalog list.
 pub fn approval_summary(policy: &Policy) -> String {
+    if policy.emergency {
+        return "Emergency: granted at once, reviewed afterwards".into();
+    }
     if policy.stages.is_empty() {
         return "No approval needed".into();
     }
@@ -271,6 +274,13 @@ pub fn policy_in_words(policy: &Policy, owners: &[String]) -> Vec<String> {
             "It can start up to {} from now.",
             minutes(policy.durations.max_start_delay_minutes)
         ));
+    }
+    if policy.emergency {
+        rules.push(
+            "Emergency access (break-glass): granted at once, without approval. Security is told \
+             the moment you take it, and an owner of this entry reviews every use afterwards."
+                .to_string(),
+        );
     }
     if policy.stages.is_empty() {
         rules.push("It is granted as soon as you ask: no approval is needed.".into());
@@ -628,6 +638,21 @@ pub fn event_summary(action: AuditAction, details: &Value) -> String {
             time("ends_at")
         ),
         A::DelegationEnded => format!("{} ended the delegation to {}", text("who"), text("deputy")),
+        A::BreakGlassUsed => format!(
+            "Emergency access taken by {} until {}: {}",
+            text("who"),
+            time("ends_at"),
+            text("justification")
+        ),
+        A::BreakGlassReviewed => format!(
+            "Emergency use reviewed by {}: {} ({})",
+            text("by"),
+            match details["verdict"].as_str() {
+                Some("justified") => "justified",
+                _ => "not justified",
+            },
+            text("note")
+        ),
         A::GrantShortened => format!(
             "Ends earlier, at {}: {} (the bundle of the role they left)",
             time("to"),

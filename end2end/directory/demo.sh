@@ -111,6 +111,7 @@ group "Server Operators JIT"
 group "VPN Emergency Access"
 group "Treasury Approvers"
 group "Falcon Project Files"
+group "Break Glass Admins"
 
 sed -e "s|@URL@|$url|" -e "s|@BIND_DN@|$bind_dn|" -e "s|@CA_FILE@|$tls/ca.pem|" \
   -e "s|@USER_BASE@|$people|" -e "s|@ACCOUNT_ATTRIBUTE@|$attribute|" \

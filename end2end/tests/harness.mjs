@@ -222,6 +222,7 @@ async function startStackIn(portalBin, directoryDir, children, database) {
           LEASEGATE_SMTP_TLS: 'none',
           LEASEGATE_MAIL_FROM: 'Leasegate <leasegate@contoso.test>',
           LEASEGATE_MAIL_RETRY: '1s',
+          LEASEGATE_SECURITY_MAIL: 'security@contoso.test',
           LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? join(repo, 'target/site'),
         },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -22,7 +22,7 @@ describe('an employee', () => {
 
     // Hydrated: navigation happens in the page, without a full reload.
     await page.evaluate(() => { window.__sameDocument = true; });
-    for (const [link, heading] of [['My access', 'My access'], ['Approvals', 'Approvals'], ['Request access', 'Request access']]) {
+    for (const [link, heading] of [['My access', 'My access'], ['Approvals', 'Approvals'], ['Settings', 'Your settings'], ['Request access', 'Request access']]) {
       await nav(page).getByRole('link', { name: link }).click();
       await page.getByRole('heading', { level: 1, name: heading }).waitFor();
       assert.equal(await nav(page).getByRole('link', { name: link }).getAttribute('aria-current'), 'page');

@@ -551,3 +551,42 @@ test('a deputy decides while the approver is away', { timeout: 180_000 }, async 
 
   for (const page of [megan, adele, alex]) assert.deepEqual(page.problems, []);
 });
+
+// Break-glass: Adele takes emergency access at once with her reason; security is mailed; Alex,
+// the entry's owner, reviews the use in his inbox; Irvin sees it and its verdict in governance.
+test('emergency access is taken at once, alerted, and reviewed by an owner', { timeout: 180_000 }, async () => {
+  const adele = await newPage(stack);
+  await adele.goto(`${stack.base}/request/break-glass-admins`);
+  await signInAt(adele, stack, 'Adele Vance');
+  await hydrated(adele);
+  await adele.getByText(/^Emergency access \(break-glass\): granted at once, without approval\./).waitFor();
+  await assertAccessible(adele);
+  await adele.getByLabel('Why do you need it?').fill('INC-4711: the payment servers are down');
+  await adele.getByRole('button', { name: 'Submit request' }).click();
+  await adele.getByRole('status').getByText(/^Granted now, as an emergency\./).waitFor();
+  await eventually('Adele in the break-glass group', () => stack.directory.hasMember('Break Glass Admins', 'Adele Vance'), 15_000);
+  const alert = await stack.mailbox.waitFor('security@contoso.test', /^Emergency access taken: Break-glass server administrators by Adele Vance$/);
+  assert.match(alert.text, /INC-4711/);
+
+  const alex = await newPage(stack);
+  await alex.goto(`${stack.base}/approvals`);
+  await signInAt(alex, stack, 'Alex Wilber');
+  await hydrated(alex);
+  const review = alex.getByRole('listitem').filter({ hasText: 'Adele Vance took Break-glass server administrators' });
+  await review.getByText('INC-4711: the payment servers are down').waitFor();
+  await assertAccessible(alex);
+  await review.getByLabel('Justified', { exact: true }).check();
+  await review.getByLabel('Why (kept in the audit trail)').fill('The outage was real; checked with the on-call lead');
+  await review.getByRole('button', { name: 'Close review' }).click();
+  await alex.getByRole('status').getByText('Reviewed: justified.').waitFor();
+
+  const irvin = await newPage(stack);
+  await irvin.goto(`${stack.base}/governance`);
+  await signInAt(irvin, stack, 'Irvin Sayers');
+  await hydrated(irvin);
+  const row = irvin.getByRole('row').filter({ hasText: 'Break-glass server administrators' });
+  await row.getByText(/^Justified, said Alex Wilber: The outage was real/).waitFor();
+  await assertAccessible(irvin);
+
+  for (const page of [adele, alex, irvin]) assert.deepEqual(page.problems, []);
+});

@@ -60,6 +60,8 @@ named! {
         RequestDelegated = "request.delegated",
         DelegationCreated = "delegation.created",
         DelegationEnded = "delegation.ended",
+        BreakGlassUsed = "break_glass.used",
+        BreakGlassReviewed = "break_glass.reviewed",
     }
 }
 

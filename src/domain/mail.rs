@@ -38,6 +38,8 @@ named! {
         Escalated = "escalated",
         /// A request waits for the recipient as the deputy of an approver who is away.
         Delegated = "delegated",
+        /// To security: someone took emergency (break-glass) access.
+        BreakGlass = "break_glass",
         /// The recipient's request (or one for them) was approved or denied.
         Decided = "decided",
         /// The access is in place.

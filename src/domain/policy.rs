@@ -44,7 +44,14 @@ pub struct Policy {
     /// posted as cards; none: the `approvals` channel, when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teams_channel: Option<String>,
+    /// Break-glass: granted at once without approval (so no stages), with a required reason and
+    /// a short maximum; security is alerted and an owner reviews every use afterwards.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub emergency: bool,
 }
+
+/// The longest lease an emergency policy may give.
+pub const EMERGENCY_MAX_MINUTES: u32 = 240;
 
 /// Who an escalated stage goes to, besides its approvers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +158,22 @@ impl Policy {
             if minutes > 90 * 24 * 60 {
                 problems.push(format!(
                     "{name} must be at most 129600 (90 days), or 0 (never)"
+                ));
+            }
+        }
+        if self.emergency {
+            if !self.stages.is_empty() {
+                problems.push(
+                    "an emergency policy grants at once: it has no stages (owners review each use afterwards)"
+                        .to_string(),
+                );
+            }
+            if !self.justification.required {
+                problems.push("an emergency policy requires a justification".to_string());
+            }
+            if self.durations.max_minutes > EMERGENCY_MAX_MINUTES {
+                problems.push(format!(
+                    "an emergency policy gives at most {EMERGENCY_MAX_MINUTES} minutes (max_minutes)"
                 ));
             }
         }
@@ -583,13 +606,16 @@ mod tests {
             escalate_after_minutes: 200_000,
             escalate_to: EscalateTo::Users(vec![]),
             teams_channel: None,
+            emergency: true,
         };
-        assert_eq!(policy.problems().len(), 7, "{:?}", policy.problems());
+        // The 7 above, and an emergency policy with stages.
+        assert_eq!(policy.problems().len(), 8, "{:?}", policy.problems());
         policy.ticket.pattern = None;
         policy.stages.clear();
         policy.pending_days = 7;
         policy.expiry_notice_minutes = 60;
         policy.escalate_to = EscalateTo::Managers;
+        policy.emergency = false;
         policy.escalate_after_minutes = 120;
         assert!(policy.problems().is_empty());
         assert!(policy.auto_approves());

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod changes;
 pub mod contractors;
 pub mod decide;
+pub mod emergency;
 pub mod lifecycle;
 pub mod people;
 pub mod person;

@@ -115,6 +115,9 @@ pub struct MailSettings {
     pub retry_first: Duration,
     /// A mail the server has not taken for this long is given up (recorded as refused).
     pub give_up_after: Duration,
+    /// Who is alerted when someone takes emergency access (`LEASEGATE_SECURITY_MAIL`, comma
+    /// separated); empty: the portal's administrators.
+    pub security: Vec<String>,
 }
 
 /// Microsoft Teams: Workflows webhooks ("When a Teams webhook request is received") by channel
@@ -546,6 +549,15 @@ impl Reader {
             from,
             retry_first: self.duration("LEASEGATE_MAIL_RETRY", Duration::from_secs(30)),
             give_up_after: self.duration("LEASEGATE_MAIL_GIVE_UP", Duration::from_secs(3 * 86_400)),
+            security: self
+                .raw("LEASEGATE_SECURITY_MAIL")
+                .map(|list| {
+                    list.split(',')
+                        .map(|a| a.trim().to_string())
+                        .filter(|a| !a.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }

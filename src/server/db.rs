@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod people;
 pub mod principals;
 pub mod requests;
+pub mod reviews;
 pub mod teams;
 pub mod views;
 

@@ -341,9 +341,13 @@ impl Notifier {
         // the topic is the stage's), and in each approver's chat where they set one up.
         if matches!(
             mail.kind,
-            MailKind::NewRequest | MailKind::Reminder | MailKind::Escalated | MailKind::Delegated
+            MailKind::NewRequest
+                | MailKind::Reminder
+                | MailKind::Escalated
+                | MailKind::Delegated
+                | MailKind::BreakGlass
         ) {
-            if mail.kind == MailKind::NewRequest
+            if matches!(mail.kind, MailKind::NewRequest | MailKind::BreakGlass)
                 && let Some(channel) = mail.channel.as_deref()
                 && self.teams.channels.contains_key(channel)
             {
@@ -544,6 +548,38 @@ impl Notifier {
                         request: Some(r.id),
                         grant: None,
                         channel: None,
+                    });
+                }
+            }
+            // Security is alerted at once (mail, and the `security` Teams channel).
+            AuditAction::BreakGlassUsed => {
+                let Some(r) = self.request(conn, event.request_id).await? else {
+                    return Ok(mails);
+                };
+                let to = if self.settings.security.is_empty() {
+                    outbox::administrators(conn).await?
+                } else {
+                    self.settings
+                        .security
+                        .iter()
+                        .map(|address| Recipient {
+                            id: None,
+                            name: address.clone(),
+                            address: address.clone(),
+                            language: self.teams.channel_language,
+                        })
+                        .collect()
+                };
+                for to in to {
+                    mails.push(Planned {
+                        topic: by_event.clone(),
+                        kind: MailKind::BreakGlass,
+                        to,
+                        about: request_about(&r),
+                        path: format!("governance/requests/{}", r.id),
+                        request: Some(r.id),
+                        grant: None,
+                        channel: Some("security".into()),
                     });
                 }
             }

@@ -3,22 +3,16 @@
 //! Refused: oneself, someone unknown, an overlapping time, a loop; and a deputy is never given
 //! their own request.
 
-use std::sync::Arc;
-
 use chrono::{TimeDelta, Utc};
-use leasegate::server::connectors::Connectors;
 use leasegate::server::delegation;
 use leasegate::server::notify::Notifier;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::directory::{openldap, unique};
-use crate::harness::{Options, TestApp};
+use crate::harness::TestApp;
 use crate::mail::Mailbox;
 use crate::seed;
-
-const CONNECTOR: &str = "test-directory";
 
 fn local(at: chrono::DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M").to_string()
@@ -46,33 +40,14 @@ async fn name_deputy(
 
 #[sqlx::test]
 async fn a_deputy_decides_while_the_approver_is_away(pool: PgPool) {
-    let dir = openldap();
-    crate::access::people(dir).await;
-    let mut ldap = dir.admin().await;
-    let group = dir
-        .add_group(&mut ldap, &format!("Away {}", unique()), &[])
-        .await;
     let policy = json!({
         "name": "Manager approval",
         "durations": { "default_minutes": 60, "max_minutes": 240 },
         "stages": [{ "approvers": "manager" }],
     });
-    let id = seed::entitlement_with(&pool, CONNECTOR, &group, policy, &[]).await;
-    let key: String = sqlx::query_scalar("select key from entitlements where id = $1")
-        .bind(id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let mut connectors = Connectors::default();
-    connectors.insert(CONNECTOR, Arc::new(dir.connector()));
-    let app = TestApp::spawn_with(
-        pool.clone(),
-        Options {
-            connectors,
-            ..Options::default()
-        },
-    )
-    .await;
+    let key = seed::offered(&pool, policy.clone(), &[]).await;
+    let second_key = seed::offered(&pool, policy, &[]).await;
+    let (app, _) = seed::ldap_portal(pool.clone(), Vec::new()).await;
     let mailbox = Mailbox::start(&[]).await;
     let notifier = Notifier::new(
         pool.clone(),
@@ -191,26 +166,6 @@ async fn a_deputy_decides_while_the_approver_is_away(pool: PgPool) {
     assert_eq!(status, StatusCode::OK);
     let (status, body) = name_deputy(&app, &megan, "adele.vance@contoso.test", from, until).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let other = dir
-        .add_group(&mut ldap, &format!("Away {}", unique()), &[])
-        .await;
-    let second = seed::entitlement_with(
-        &pool,
-        CONNECTOR,
-        &other,
-        json!({
-            "name": "Manager approval",
-            "durations": { "default_minutes": 60, "max_minutes": 240 },
-            "stages": [{ "approvers": "manager" }],
-        }),
-        &[],
-    )
-    .await;
-    let second_key: String = sqlx::query_scalar("select key from entitlements where id = $1")
-        .bind(second)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
     let (_, body) = app.request(&adele, &second_key, &[]).await;
     let own = body["request_id"].as_str().unwrap().to_string();
     assert_eq!(delegation::route_due(&pool).await.unwrap(), 1);

@@ -19,7 +19,7 @@ use sqlx::PgPool;
 
 use crate::directory::{Directory, openldap, unique};
 use crate::engine::eventually;
-use crate::harness::{Options, TestApp};
+use crate::harness::TestApp;
 use crate::seed;
 
 const CONNECTOR: &str = "test-directory";
@@ -142,6 +142,7 @@ impl Mailbox {
             from: "Leasegate <leasegate@contoso.test>".into(),
             retry_first: Duration::from_millis(300),
             give_up_after: Duration::from_secs(3600),
+            security: Vec::new(),
         }
     }
 }
@@ -200,32 +201,12 @@ fn policy() -> Value {
 }
 
 async fn world(pool: PgPool) -> World {
-    let dir = openldap();
-    crate::access::people(dir).await;
-    let mut ldap = dir.admin().await;
-    let group = dir
-        .add_group(&mut ldap, &format!("Mail {}", unique()), &[])
-        .await;
-    let id = seed::entitlement_with(&pool, CONNECTOR, &group, policy(), &[]).await;
-    let entitlement: String = sqlx::query_scalar("select key from entitlements where id = $1")
-        .bind(id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let entitlement = seed::offered(&pool, policy(), &[]).await;
     let mailbox = Mailbox::start(&[]).await;
-    let mut connectors = Connectors::default();
-    connectors.insert(CONNECTOR, Arc::new(dir.connector()));
-    let app = TestApp::spawn_with(
-        pool,
-        Options {
-            connectors,
-            ..Options::default()
-        },
-    )
-    .await;
+    let (app, _) = seed::ldap_portal(pool, Vec::new()).await;
     World {
         app,
-        dir,
+        dir: openldap(),
         entitlement,
         mailbox,
     }
@@ -501,22 +482,10 @@ async fn a_denial_and_a_lapse_tell_the_requester(pool: PgPool) {
 async fn an_outage_of_the_mail_server_delays_mail_and_loses_none(pool: PgPool) {
     let w = world(pool).await;
     let pool = w.app.pool.clone();
-    // Six more entries, so Adele can ask for six things at once.
-    let mut ldap = w.dir.admin().await;
+    // Six entries, so Adele can ask for six things at once.
     let mut keys = vec![w.entitlement.clone()];
     for _ in 0..5 {
-        let group = w
-            .dir
-            .add_group(&mut ldap, &format!("Burst {}", unique()), &[])
-            .await;
-        let id = seed::entitlement_with(&pool, CONNECTOR, &group, policy(), &[]).await;
-        keys.push(
-            sqlx::query_scalar("select key from entitlements where id = $1")
-                .bind(id)
-                .fetch_one(&pool)
-                .await
-                .unwrap(),
-        );
+        keys.push(seed::offered(&pool, policy(), &[]).await);
     }
     let adele = w.app.person("adele").await;
     let _megan = w.app.person("megan").await;

@@ -7,6 +7,7 @@ mod bundles;
 mod contractors;
 mod delegation;
 mod directory;
+mod emergency;
 mod engine;
 mod escalation;
 mod faults;

@@ -200,3 +200,48 @@ pub async fn catalog(pool: &PgPool, text: &str) {
     .await
     .unwrap();
 }
+
+/// A fresh group in the shared OpenLDAP offered under `policy` (connector `test-directory`),
+/// owned by `owners`; its catalog key.
+pub async fn offered(pool: &PgPool, policy: serde_json::Value, owners: &[&str]) -> String {
+    let dir = crate::directory::openldap();
+    let mut ldap = dir.admin().await;
+    let group = dir
+        .add_group(
+            &mut ldap,
+            &format!("Offered {}", crate::directory::unique()),
+            &[],
+        )
+        .await;
+    let id = entitlement_with(pool, "test-directory", &group, policy, owners).await;
+    sqlx::query_scalar("select key from entitlements where id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The portal over the shared OpenLDAP with the demo people in it (Adele reports to Megan),
+/// and the connectors it uses.
+pub async fn ldap_portal(
+    pool: PgPool,
+    extra: Vec<(&'static str, String)>,
+) -> (
+    crate::harness::TestApp,
+    leasegate::server::connectors::Connectors,
+) {
+    let dir = crate::directory::openldap();
+    crate::access::people(dir).await;
+    let mut connectors = leasegate::server::connectors::Connectors::default();
+    connectors.insert("test-directory", std::sync::Arc::new(dir.connector()));
+    let app = crate::harness::TestApp::spawn_with(
+        pool,
+        crate::harness::Options {
+            connectors: connectors.clone(),
+            extra,
+            ..crate::harness::Options::default()
+        },
+    )
+    .await;
+    (app, connectors)
+}

@@ -12,17 +12,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode as HttpStatus;
 use axum::response::IntoResponse;
 use leasegate::server::config::{MailSettings, Secret, TeamsSettings};
-use leasegate::server::connectors::Connectors;
 use leasegate::server::notify::Notifier;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::directory::{openldap, unique};
-use crate::harness::{Options, TestApp};
 use crate::seed;
-
-const CONNECTOR: &str = "test-directory";
 
 /// What the webhooks received: (webhook name, message).
 #[derive(Clone, Default)]
@@ -104,44 +99,19 @@ fn assert_valid_card(message: &Value) {
 
 #[sqlx::test]
 async fn cards_go_to_the_channel_and_the_approvers_chat_and_open_the_decision_page(pool: PgPool) {
-    let dir = openldap();
-    crate::access::people(dir).await;
-    let mut ldap = dir.admin().await;
-    let group = dir
-        .add_group(&mut ldap, &format!("Teams {}", unique()), &[])
-        .await;
     let policy = json!({
         "name": "Manager approval",
         "durations": { "default_minutes": 60, "max_minutes": 240 },
         "stages": [{ "approvers": "manager" }],
     });
-    let other = dir
-        .add_group(&mut ldap, &format!("Teams {}", unique()), &[])
-        .await;
-    let mut keys = Vec::new();
-    for group in [&group, &other] {
-        let id = seed::entitlement_with(&pool, CONNECTOR, group, policy.clone(), &[]).await;
-        keys.push(
-            sqlx::query_scalar::<_, String>("select key from entitlements where id = $1")
-                .bind(id)
-                .fetch_one(&pool)
-                .await
-                .unwrap(),
-        );
-    }
+    let keys = [
+        seed::offered(&pool, policy.clone(), &[]).await,
+        seed::offered(&pool, policy, &[]).await,
+    ];
     let key = keys[0].clone();
-    let mut connectors = Connectors::default();
-    connectors.insert(CONNECTOR, Arc::new(dir.connector()));
-    let app = TestApp::spawn_with(
-        pool.clone(),
-        Options {
-            connectors,
-            // Webhooks on this machine speak http, which only a lab allows.
-            extra: vec![("LEASEGATE_LAB_MODE", "true".into())],
-            ..Options::default()
-        },
-    )
-    .await;
+    // Webhooks on this machine speak http, which only a lab allows.
+    let (app, _) =
+        seed::ldap_portal(pool.clone(), vec![("LEASEGATE_LAB_MODE", "true".into())]).await;
     let (receiver, hooks) = start_receiver().await;
     receiver.throttle.store(1, Ordering::SeqCst);
     let teams = TeamsSettings {
@@ -158,6 +128,7 @@ async fn cards_go_to_the_channel_and_the_approvers_chat_and_open_the_decision_pa
         from: "Leasegate <leasegate@contoso.test>".into(),
         retry_first: Duration::from_millis(200),
         give_up_after: Duration::from_secs(3600),
+        security: Vec::new(),
     };
     let notifier = Notifier::with_teams(
         pool.clone(),

@@ -442,6 +442,21 @@ async fn submit_new(
         .await?;
         tracing::info!(request = %id, granted, "request approved by its policy");
         state_after = step.to();
+        if policy.emergency {
+            crate::server::db::reviews::open(&mut tx, id).await?;
+            audit::record(
+                &mut tx,
+                &actor,
+                AuditAction::BreakGlassUsed,
+                &subject,
+                json!({
+                    "who": beneficiary_upn, "entitlement": entry.key,
+                    "ends_at": window.ends_at, "justification": submission.justification,
+                }),
+            )
+            .await?;
+            tracing::warn!(request = %id, who = %beneficiary_upn, entitlement = %entry.key, "emergency access taken");
+        }
     }
     tx.commit().await?;
     for (connector, account) in &facts.accounts {
@@ -453,7 +468,12 @@ async fn submit_new(
     }
     Ok(Submitted {
         request_id: id,
-        message: message_for(state_after),
+        message: if policy.emergency && state_after == RequestState::Approved {
+            "Granted now, as an emergency. Security has been told, and an owner will review this use."
+                .into()
+        } else {
+            message_for(state_after)
+        },
         state: state_after,
     })
 }

@@ -160,6 +160,20 @@ fn english(kind: MailKind, a: &About) -> Parts {
             facts: request_facts(),
             action: "Open the request to approve or deny it",
         },
+        MailKind::BreakGlass => Parts {
+            subject: format!(
+                "Emergency access taken: {} by {}",
+                a.entitlement, a.beneficiary
+            ),
+            lines: vec![format!(
+                "{} took {} as an emergency, without approval, until {}. An owner of the entry reviews this use afterwards.",
+                a.beneficiary,
+                a.entitlement,
+                when(a.ends_at, Language::English)
+            )],
+            facts: request_facts(),
+            action: "See the request's trail",
+        },
         MailKind::Decided if a.approved => Parts {
             subject: format!("Approved: {}{}", a.entitlement, for_whom),
             lines: approved_lines(a, Language::English),
@@ -315,6 +329,20 @@ fn german(kind: MailKind, a: &About) -> Parts {
             )],
             facts: request_facts(),
             action: "Anfrage öffnen, um sie zu genehmigen oder abzulehnen",
+        },
+        MailKind::BreakGlass => Parts {
+            subject: format!(
+                "Notfallzugriff genommen: {} durch {}",
+                a.entitlement, a.beneficiary
+            ),
+            lines: vec![format!(
+                "{} hat {} als Notfall ohne Genehmigung genommen, bis {}. Eine verantwortliche Person des Eintrags prüft diese Nutzung nachträglich.",
+                a.beneficiary,
+                a.entitlement,
+                when(a.ends_at, Language::German)
+            )],
+            facts: request_facts(),
+            action: "Verlauf der Anfrage ansehen",
         },
         MailKind::Decided if a.approved => Parts {
             subject: format!("Genehmigt: {}{}", a.entitlement, for_whom),

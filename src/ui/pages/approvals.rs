@@ -47,6 +47,7 @@ pub fn ApprovalsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <Reviews/>
         <section aria-labelledby="decided-title">
             <h2 id="decided-title">{labels().decided_by_you}</h2>
             <Transition fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().inbox_loading}</p> }>
@@ -300,4 +301,60 @@ fn keyboard_shortcuts() {
         ev.prevent_default();
     });
     on_cleanup(move || handle.remove());
+}
+
+/// Emergency uses of entries the caller owns, each with its review form; shown only when some
+/// wait.
+#[component]
+fn Reviews() -> impl IntoView {
+    use crate::api::emergency::{CloseReview, to_review};
+    let close = ServerAction::<CloseReview>::new();
+    let uses = Resource::new(move || close.version().get(), |_| to_review());
+    let outcome = move || close.value().get();
+    view! {
+        {move || outcome().map(|result| match result {
+            Ok(message) => view! { <p class="notice success" role="status">{message}</p> }.into_any(),
+            Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+        })}
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let uses = uses.await.unwrap_or_default();
+                (!uses.is_empty()).then(|| view! {
+                    <section aria-labelledby="reviews-title">
+                        <h2 id="reviews-title">{labels().reviews_title}</h2>
+                        <p class="muted">{labels().reviews_lead}</p>
+                        <ul class="inbox">
+                            {uses.into_iter().map(|u| {
+                                let id = u.request_id.to_string();
+                                let note_id = format!("note-{id}");
+                                let note_for = note_id.clone();
+                                view! {
+                                    <li class="card">
+                                        <h3>{(labels().took_emergency)(&u.who, &u.entitlement)}</h3>
+                                        <dl class="facts">
+                                            <dt>{labels().why}</dt><dd>{u.justification.clone()}</dd>
+                                            <dt>{labels().when}</dt><dd><Time at=u.starts_at/>" – "<Time at=u.ends_at/></dd>
+                                        </dl>
+                                        <ActionForm action=close attr:class="decision">
+                                            <input type="hidden" name="request_id" value=id/>
+                                            <fieldset>
+                                                <legend>{labels().review_verdict}</legend>
+                                                <label><input type="radio" name="verdict" value="justified" required=true/>" "{labels().review_justified}</label>
+                                                <label><input type="radio" name="verdict" value="not_justified"/>" "{labels().review_not_justified}</label>
+                                            </fieldset>
+                                            <label for=note_for>{labels().review_note}</label>
+                                            <textarea id=note_id name="note" rows="2" maxlength="1000" required=true></textarea>
+                                            <div class="actions">
+                                                <button type="submit" class="button primary">{labels().close_review}</button>
+                                            </div>
+                                        </ActionForm>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    </section>
+                })
+            })}
+        </Transition>
+    }
 }

@@ -39,6 +39,9 @@ fn GovernanceData() -> impl IntoView {
                 }
             })}
         </Suspense>
+        // Its own resource, outside the overview's suspense (a resource made inside resolved
+        // suspended content does not hydrate).
+        <EmergencyUses/>
     }
 }
 
@@ -174,5 +177,53 @@ fn ChainResult(check: ChainCheck) -> impl IntoView {
             <p>{text}</p>
             {(!check.signed).then(|| view! { <p>{labels().trail_unsigned}</p> })}
         </div>
+    }
+}
+
+/// Every emergency (break-glass) use with its review.
+#[component]
+fn EmergencyUses() -> impl IntoView {
+    let uses = Resource::new(|| (), |_| crate::api::emergency::emergency_uses());
+    view! {
+        <section aria-labelledby="emergency-title">
+            <h2 id="emergency-title">{labels().emergency_title}</h2>
+            <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
+                {move || Suspend::new(async move {
+                    match uses.await {
+                        Ok(uses) if uses.is_empty() => view! { <p class="empty">{labels().no_emergency_uses}</p> }.into_any(),
+                        Ok(uses) => view! {
+                            <table class="table">
+                                <thead><tr>
+                                    <th scope="col">{labels().access}</th><th scope="col">{labels().for_label}</th>
+                                    <th scope="col">{labels().why}</th><th scope="col">{labels().when}</th>
+                                    <th scope="col">{labels().outcome}</th>
+                                </tr></thead>
+                                <tbody>
+                                    {uses.into_iter().map(|u| {
+                                        let review = match (&u.verdict, &u.closed_by) {
+                                            (Some(v), Some(by)) => {
+                                                let verdict = if v == "justified" { labels().review_justified } else { labels().review_not_justified };
+                                                format!("{}: {}", (labels().reviewed_by)(by, verdict), u.note.clone().unwrap_or_default())
+                                            }
+                                            _ => labels().review_open.to_string(),
+                                        };
+                                        view! {
+                                            <tr data-emergency=u.request_id.to_string()>
+                                                <td><a href=format!("/governance/requests/{}", u.request_id)>{u.entitlement}</a></td>
+                                                <td>{u.who}</td>
+                                                <td>{u.justification}</td>
+                                                <td><Time at=u.starts_at/></td>
+                                                <td>{review}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
     }
 }

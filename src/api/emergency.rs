@@ -1,0 +1,57 @@
+//! Break-glass uses and their reviews: owners close them, auditors see them all.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+/// One emergency use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyUse {
+    pub request_id: Uuid,
+    pub entitlement: String,
+    pub who: String,
+    pub justification: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<String>,
+    /// `justified` or `not_justified` once closed.
+    pub verdict: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Emergency uses of entries the caller owns that wait for their review.
+#[server(endpoint = "emergency/to-review")]
+pub async fn to_review() -> Result<Vec<EmergencyUse>, AppError> {
+    let caller = crate::server::auth::caller::caller()?;
+    let state = crate::server::state::app_state()?;
+    crate::server::access::emergency::to_review(&state, &caller).await
+}
+
+/// Closes the review of an emergency use: `verdict` is `justified` or `not_justified`, and a
+/// note says why.
+#[server(endpoint = "emergency/review")]
+pub async fn close_review(
+    request_id: String,
+    verdict: String,
+    note: String,
+) -> Result<String, AppError> {
+    let caller = crate::server::auth::caller::caller()?;
+    let state = crate::server::state::app_state()?;
+    let id = crate::api::parse_id("request_id", &request_id)?;
+    crate::server::access::emergency::close(&state, &caller, id, &verdict, &note).await
+}
+
+/// Every emergency use with its review, for governance.
+#[server(endpoint = "governance/emergency")]
+pub async fn emergency_uses() -> Result<Vec<EmergencyUse>, AppError> {
+    let caller = crate::server::auth::caller::caller()?;
+    if !crate::domain::role::can_view_governance(&caller.roles) {
+        return Err(AppError::Forbidden);
+    }
+    let state = crate::server::state::app_state()?;
+    crate::server::access::emergency::all(&state).await
+}

@@ -1,0 +1,113 @@
+//! Break-glass reviews: each emergency use is reviewed afterwards by an owner of the entry who
+//! is not the person who used it (nor asked for it); the verdict and its reason are audited.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::api::emergency::EmergencyUse;
+use crate::domain::audit::AuditAction;
+use crate::error::AppError;
+use crate::server::auth::session::SessionUser;
+use crate::server::db::audit::{self, Actor, Subject};
+use crate::server::db::reviews::{self, Review};
+use crate::server::state::AppState;
+
+const MAX_NOTE_CHARS: usize = 1000;
+
+fn view(r: Review) -> EmergencyUse {
+    EmergencyUse {
+        request_id: r.request_id,
+        entitlement: r.entitlement,
+        who: r.who,
+        justification: r.justification,
+        starts_at: r.starts_at,
+        ends_at: r.ends_at,
+        closed_at: r.closed_at,
+        closed_by: r.closed_by,
+        verdict: r.verdict,
+        note: r.note,
+    }
+}
+
+fn may_review(r: &Review, upn: &str) -> bool {
+    let upn = upn.to_lowercase();
+    r.owners.iter().any(|o| o.to_lowercase() == upn) && r.who_upn != upn && r.requester_upn != upn
+}
+
+pub async fn to_review(
+    state: &AppState,
+    caller: &SessionUser,
+) -> Result<Vec<EmergencyUse>, AppError> {
+    Ok(reviews::list(&state.pool, true, 200)
+        .await?
+        .into_iter()
+        .filter(|r| may_review(r, &caller.upn))
+        .map(view)
+        .collect())
+}
+
+pub async fn all(state: &AppState) -> Result<Vec<EmergencyUse>, AppError> {
+    Ok(reviews::list(&state.pool, false, 500)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect())
+}
+
+pub async fn close(
+    state: &AppState,
+    caller: &SessionUser,
+    request: Uuid,
+    verdict: &str,
+    note: &str,
+) -> Result<String, AppError> {
+    let verdict = match verdict.trim() {
+        v @ ("justified" | "not_justified") => v,
+        _ => {
+            return Err(AppError::invalid(
+                "verdict",
+                "Say whether the use was justified or not.",
+            ));
+        }
+    };
+    let note = crate::api::text_block("note", note)?;
+    let note = note.trim();
+    if note.chars().count() < 5 {
+        return Err(AppError::invalid("note", "Say in a few words why."));
+    }
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(AppError::invalid(
+            "note",
+            format!("Keep the note under {MAX_NOTE_CHARS} characters."),
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    let review = reviews::lock(&mut tx, request)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !may_review(&review, &caller.upn) {
+        return Err(AppError::Forbidden);
+    }
+    if !reviews::close(&mut tx, request, caller.principal_id, verdict, note).await? {
+        return Err(AppError::Conflict(
+            "This use has been reviewed already.".into(),
+        ));
+    }
+    audit::record(
+        &mut tx,
+        &Actor::person(caller.principal_id, &caller.display_name),
+        AuditAction::BreakGlassReviewed,
+        &Subject {
+            request: Some(request),
+            ..Subject::default()
+        },
+        json!({ "by": caller.upn, "verdict": verdict, "note": note }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(match verdict {
+        "justified" => "Reviewed: justified.".into(),
+        _ => "Reviewed: not justified. The verdict stays in the trail for security's follow-up."
+            .into(),
+    })
+}

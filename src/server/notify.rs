@@ -246,14 +246,7 @@ impl Notifier {
             let Some(g) = outbox::grant_facts(&mut tx, grant).await? else {
                 continue;
             };
-            let about = About {
-                entitlement: g.entitlement.clone(),
-                requester: g.holder.name.clone(),
-                beneficiary: g.holder.name.clone(),
-                starts_at: g.starts_at,
-                ends_at: g.ends_at,
-                ..blank(g.starts_at)
-            };
+            let about = grant_about(&g);
             let mail = Planned {
                 topic,
                 kind: MailKind::ExpiringSoon,
@@ -650,14 +643,7 @@ impl Notifier {
                     topic: by_event,
                     kind,
                     to: g.holder.clone(),
-                    about: About {
-                        entitlement: g.entitlement.clone(),
-                        requester: g.holder.name.clone(),
-                        beneficiary: g.holder.name.clone(),
-                        starts_at: g.starts_at,
-                        ends_at: g.ends_at,
-                        ..blank(g.starts_at)
-                    },
+                    about: grant_about(&g),
                     path: "my-access".into(),
                     request: g.request_id,
                     grant: Some(g.id),
@@ -680,14 +666,7 @@ impl Notifier {
                         topic: by_event.clone(),
                         kind: MailKind::Overdue,
                         to: admin,
-                        about: About {
-                            entitlement: g.entitlement.clone(),
-                            requester: g.holder.name.clone(),
-                            beneficiary: g.holder.name.clone(),
-                            starts_at: g.starts_at,
-                            ends_at: g.ends_at,
-                            ..blank(g.starts_at)
-                        },
+                        about: grant_about(&g),
                         path: path.clone(),
                         request: g.request_id,
                         grant: Some(g.id),
@@ -822,6 +801,18 @@ fn request_about(r: &RequestFacts) -> About {
         approved: false,
         comment: String::new(),
         deadline: None,
+    }
+}
+
+/// A lease's facts for a mail: the holder is both requester and beneficiary.
+fn grant_about(g: &outbox::GrantFacts) -> About {
+    About {
+        entitlement: g.entitlement.clone(),
+        requester: g.holder.name.clone(),
+        beneficiary: g.holder.name.clone(),
+        starts_at: g.starts_at,
+        ends_at: g.ends_at,
+        ..blank(g.starts_at)
     }
 }
 

@@ -240,6 +240,7 @@ async fn user(pool: &PgPool, upn: &str, name: &str) -> SessionUser {
         signed_in_at: Utc::now(),
         id_token: String::new(),
         checked_at: Utc::now(),
+        language: None,
     }
 }
 

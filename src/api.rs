@@ -13,11 +13,19 @@ pub mod people;
 pub mod requests;
 
 use crate::error::AppError;
+use crate::text::lang::pick;
 
 /// Reads an id sent as text; a malformed one is bad input, not a server error.
 pub fn parse_id(field: &str, text: &str) -> Result<uuid::Uuid, AppError> {
-    uuid::Uuid::parse_str(text.trim())
-        .map_err(|_| AppError::invalid(field, "This is not a valid identifier."))
+    uuid::Uuid::parse_str(text.trim()).map_err(|_| {
+        AppError::invalid(
+            field,
+            pick(
+                "This is not a valid identifier.",
+                "Dies ist keine gültige Kennung.",
+            ),
+        )
+    })
 }
 
 /// Reads a line of text from a form: trimmed, and refused when it holds a control character
@@ -36,8 +44,12 @@ fn checked_text(field: &str, text: &str, multiline: bool) -> Result<String, AppE
     if text.chars().any(|c| c.is_control() && !allowed(c)) {
         return Err(AppError::invalid(
             field,
-            "This text contains characters that cannot be stored (such as control \
-             characters). Remove them and try again.",
+            pick(
+                "This text contains characters that cannot be stored (such as control \
+                 characters). Remove them and try again.",
+                "Dieser Text enthält Zeichen, die nicht gespeichert werden können (etwa \
+                 Steuerzeichen). Entfernen Sie diese und versuchen Sie es erneut.",
+            ),
         ));
     }
     Ok(text.trim().to_string())

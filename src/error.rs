@@ -3,40 +3,108 @@
 //! Messages are written for the person using the portal. Internal detail never travels in them:
 //! it is logged on the server beside a reference that the message carries.
 
+use std::borrow::Cow;
+
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+use crate::text::lang::{self, Language};
+
+/// Its `Display` is the message for the person, in the language of the current page or server
+/// function (see [`AppError::message`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppError {
-    #[error("Please sign in to continue.")]
     Unauthorized,
-    #[error("You do not have permission to do this.")]
     Forbidden,
-    #[error("Not found.")]
     NotFound,
-    #[error("{message}")]
-    Invalid { field: String, message: String },
-    #[error("{0}")]
+    /// `message` is already in the person's words.
+    Invalid {
+        field: String,
+        message: String,
+    },
+    /// Already in the person's words.
     Conflict(String),
-    #[error(
-        "This service is temporarily unavailable. Please try again shortly. (Reference {reference})"
-    )]
-    Unavailable { reference: String },
+    Unavailable {
+        reference: String,
+    },
     /// One connected system did not answer (a directory, Microsoft Graph): named, so the
     /// person knows it is not the portal and not their input.
-    #[error(
-        "{system} does not answer just now, so nothing was changed. Please try again shortly. (Reference {reference})"
-    )]
-    SystemUnavailable { system: String, reference: String },
-    #[error(
-        "Something went wrong on our side. Please try again; if it keeps happening, quote reference {reference}."
-    )]
-    Internal { reference: String },
+    SystemUnavailable {
+        system: String,
+        reference: String,
+    },
+    Internal {
+        reference: String,
+    },
     /// The request never completed: the network or the browser failed before the server answered.
-    #[error("The portal could not be reached. Check your connection and try again.")]
     Transport,
 }
+
+impl AppError {
+    /// The message for the person, in `language`. `Invalid` and `Conflict` carry theirs as made.
+    pub fn message(&self, language: Language) -> Cow<'_, str> {
+        match (self, language) {
+            (Self::Unauthorized, Language::English) => "Please sign in to continue.".into(),
+            (Self::Unauthorized, Language::German) => {
+                "Bitte melden Sie sich an, um fortzufahren.".into()
+            }
+            (Self::Forbidden, Language::English) => "You do not have permission to do this.".into(),
+            (Self::Forbidden, Language::German) => "Dazu fehlt Ihnen die Berechtigung.".into(),
+            (Self::NotFound, Language::English) => "Not found.".into(),
+            (Self::NotFound, Language::German) => "Nicht gefunden.".into(),
+            (Self::Invalid { message, .. }, _) | (Self::Conflict(message), _) => {
+                message.as_str().into()
+            }
+            (Self::Unavailable { reference }, Language::English) => format!(
+                "This service is temporarily unavailable. Please try again shortly. (Reference \
+                 {reference})"
+            )
+            .into(),
+            (Self::Unavailable { reference }, Language::German) => format!(
+                "Der Dienst ist vorübergehend nicht verfügbar. Bitte versuchen Sie es in Kürze \
+                 erneut. (Referenz {reference})"
+            )
+            .into(),
+            (Self::SystemUnavailable { system, reference }, Language::English) => format!(
+                "{system} does not answer just now, so nothing was changed. Please try again \
+                 shortly. (Reference {reference})"
+            )
+            .into(),
+            (Self::SystemUnavailable { system, reference }, Language::German) => format!(
+                "{system} antwortet gerade nicht, daher wurde nichts geändert. Bitte versuchen \
+                 Sie es in Kürze erneut. (Referenz {reference})"
+            )
+            .into(),
+            (Self::Internal { reference }, Language::English) => format!(
+                "Something went wrong on our side. Please try again; if it keeps happening, quote \
+                 reference {reference}."
+            )
+            .into(),
+            (Self::Internal { reference }, Language::German) => format!(
+                "Auf unserer Seite ist ein Fehler aufgetreten. Bitte versuchen Sie es erneut; \
+                 tritt er weiterhin auf, nennen Sie die Referenz {reference}."
+            )
+            .into(),
+            (Self::Transport, Language::English) => {
+                "The portal could not be reached. Check your connection and try again.".into()
+            }
+            (Self::Transport, Language::German) => {
+                "Das Portal ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen Sie es \
+                 erneut."
+                    .into()
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message(lang::current()))
+    }
+}
+
+impl std::error::Error for AppError {}
 
 impl AppError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -68,9 +136,13 @@ impl FromServerFnError for AppError {
             // The caller sent something the function cannot read: say so, without echoing it.
             ServerFnErrorErr::Args(_)
             | ServerFnErrorErr::MissingArg(_)
-            | ServerFnErrorErr::Deserialization(_) => {
-                Self::invalid("request", "The request was not in the expected form.")
-            }
+            | ServerFnErrorErr::Deserialization(_) => Self::invalid(
+                "request",
+                lang::pick(
+                    "The request was not in the expected form.",
+                    "Die Anfrage hatte nicht die erwartete Form.",
+                ),
+            ),
             ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => Self::Transport,
             ServerFnErrorErr::UnsupportedRequestMethod(_) => Self::NotFound,
             other => Self::Internal {
@@ -152,6 +224,25 @@ mod tests {
         ));
         assert!(!err.to_string().contains("secret_column"));
         assert_eq!(err.status_code(), 422);
+    }
+
+    #[test]
+    fn messages_speak_german() {
+        let err = AppError::Unavailable {
+            reference: "abc".into(),
+        };
+        assert_eq!(err.message(Language::English), err.to_string());
+        assert_eq!(
+            err.message(Language::German),
+            "Der Dienst ist vorübergehend nicht verfügbar. Bitte versuchen Sie es in Kürze \
+             erneut. (Referenz abc)"
+        );
+        let conflict = AppError::Conflict("Schon vergeben.".into());
+        assert_eq!(conflict.message(Language::German), "Schon vergeben.");
+        assert_eq!(
+            AppError::Forbidden.message(Language::German),
+            "Dazu fehlt Ihnen die Berechtigung."
+        );
     }
 
     #[test]

@@ -287,8 +287,8 @@ class Mailbox {
 
 /// A fresh browser context and page that records console errors and failed requests, so a
 /// test can assert that the page hydrated cleanly under the CSP.
-export async function newPage(stack) {
-  const context = await stack.browser.newContext();
+export async function newPage(stack, contextOptions = {}) {
+  const context = await stack.browser.newContext(contextOptions);
   const page = await context.newPage();
   page.problems = [];
   page.on('console', (msg) => {
@@ -326,6 +326,89 @@ export async function assertAccessible(page) {
     (v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`,
   );
   assert.deepEqual(summary, [], `accessibility violations on ${page.url()}`);
+}
+
+/// English words that are not also German ones: any of them in a German page's own words means
+/// a string was left untranslated. (Loanwords German uses as they are, such as Team, Admin,
+/// Status, Ticket, Start, Name, Person, Manager or Export, are not in the list.)
+const ENGLISH_ONLY = new Set(`
+  the and you your yours with for this that these those from have has had not are is were who
+  what when where why how which there their they them been any more less only just now ago
+  until before after about into out our can cannot could would should must may might need needs
+  give given back ask asked take taken show shows open opens end ends ended starts started
+  request requests requested access approve approved approval approvals approver approvers deny
+  denied decide decided decision pending active removed expired expires expiring cancelled cancel
+  failed overdue scheduled step steps hours hour minutes days day week weeks sign signed
+  settings language search catalog save saved submit extend history nothing loading waiting
+  owner owners members manager's people reason entry entries policy policies rules change changes
+  edit stop offering offer new yes please here welcome home my me of to by on or at its be if
+  else than then but because every each other others already still yet again first last next
+  one two three several none some own same while whose held hold holds holder granted grant
+  removal remove read shown contractors contractor identity identities trail proof proven
+  evidence deputy away emergency glass review reviewed justified note notes channel
+  address health department company invite invitation bundle parts
+  delivery sent delivering refused retry skip main content page found go signed out
+  expiry lease leases holds approvers waiting count reviews decide
+`.trim().split(/\s+/));
+
+/// Names of products, which German writes as they are.
+const PRODUCTS = ['Active Directory', 'Defender for Cloud', 'Microsoft 365', 'Microsoft Teams', 'Power BI'];
+
+/// The words of a text, leaving out product names, paths, addresses and file names
+/// (`/tmp/catalog.toml`, `adele@contoso.test`), which are names, not words.
+function words(text) {
+  return PRODUCTS.reduce((rest, product) => rest.split(product).join(' '), text)
+    .split(/\s+/)
+    .filter((chunk) => !/[/@_\\]|\w\.\w/.test(chunk))
+    .flatMap((chunk) => chunk.toLowerCase().match(/[a-zäöüß']+/g) ?? []);
+}
+
+/// Fails when the page, in German, still shows English words of its own: every text node and
+/// every accessible name or hint (aria-label, title, placeholder, alt) outside content people
+/// or the catalog wrote (marked translate="no" for names, dir="auto" for free text).
+export async function assertGerman(page) {
+  assert.equal(await page.getAttribute('html', 'lang'), 'de', `<html lang> on ${page.url()}`);
+  const texts = await page.evaluate(() => {
+    const content = '[translate="no"], [dir="auto"], script, style, template, noscript';
+    // Content shown on the page is content wherever else it appears, e.g. an entry's name in
+    // a button's accessible name ("Edit <name>"): taken out before the words are read.
+    const shown = [...document.body.querySelectorAll('[translate="no"], [dir="auto"]')]
+      .flatMap((el) => [el.textContent, ...[...el.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent)])
+      .map((text) => text.trim())
+      .filter((text) => text.length > 2)
+      .sort((a, b) => b.length - a.length);
+    const found = [];
+    const add = (text) => {
+      let rest = text;
+      for (const piece of shown) rest = rest.split(piece).join(' ');
+      if (rest.trim()) found.push(rest.trim());
+    };
+    add(document.title);
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const el = walker.currentNode.parentElement;
+      if (el && !el.closest(content) && walker.currentNode.textContent.trim()) {
+        add(walker.currentNode.textContent.trim());
+      }
+    }
+    for (const el of document.body.querySelectorAll('[aria-label], [title], [placeholder], [alt]')) {
+      if (el.closest(content)) continue;
+      for (const name of ['aria-label', 'title', 'placeholder', 'alt']) {
+        const value = el.getAttribute(name);
+        if (value) add(value);
+      }
+    }
+    for (const el of document.body.querySelectorAll('input[type="submit"], input[type="button"]')) {
+      if (!el.closest(content) && el.value) add(el.value);
+    }
+    return found;
+  });
+  if (process.env.LEASEGATE_DUMP_WORDS) appendFileSync(process.env.LEASEGATE_DUMP_WORDS, `${page.url()}\n${texts.join('\n')}\n\n`);
+  // The language switch offers English, in English, on purpose.
+  const english = texts
+    .filter((text) => text !== 'English')
+    .filter((text) => words(text).some((w) => ENGLISH_ONLY.has(w)));
+  assert.deepEqual(english, [], `English left on ${page.url()}`);
 }
 
 /// Reads the Graph simulator's state through its control plane, to check what the portal did

@@ -152,6 +152,7 @@ pub async fn reload_catalog() -> Result<String, AppError> {
 /// Takes an entry out of the catalog (or puts it back) until the file is next loaded.
 #[server(endpoint = "admin/entitlement")]
 pub async fn set_entitlement_enabled(key: String, enabled: String) -> Result<String, AppError> {
+    use crate::text::lang::pick;
     let caller = require_admin()?;
     let enabled = match enabled.as_str() {
         "true" => true,
@@ -159,7 +160,10 @@ pub async fn set_entitlement_enabled(key: String, enabled: String) -> Result<Str
         _ => {
             return Err(AppError::invalid(
                 "enabled",
-                "Choose to enable or disable it.",
+                pick(
+                    "Choose to enable or disable it.",
+                    "Wählen Sie, ob der Eintrag angeboten werden soll oder nicht.",
+                ),
             ));
         }
     };

@@ -69,10 +69,18 @@ pub async fn decide(
     outcome: String,
     comment: String,
 ) -> Result<String, AppError> {
+    use crate::text::lang::pick;
     let caller = crate::server::auth::caller::caller()?;
     let state = crate::server::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
-    let outcome = crate::domain::approval::Outcome::parse(&outcome)
-        .ok_or_else(|| AppError::invalid("outcome", "Choose approve or deny."))?;
+    let outcome = crate::domain::approval::Outcome::parse(&outcome).ok_or_else(|| {
+        AppError::invalid(
+            "outcome",
+            pick(
+                "Choose approve or deny.",
+                "Wählen Sie „Genehmigen“ oder „Ablehnen“.",
+            ),
+        )
+    })?;
     crate::server::access::decide::decide(&state, &caller, id, outcome, &comment).await
 }

@@ -78,12 +78,16 @@ pub struct Person {
 /// Searches the catalog by name, description, system and tag. An empty query lists all.
 #[server(endpoint = "catalog")]
 pub async fn list_catalog(query: String) -> Result<Vec<CatalogItem>, AppError> {
+    use crate::text::lang::pick;
     crate::server::auth::caller::caller()?;
     let query = crate::api::text_line("query", &query)?;
     if query.chars().count() > 200 {
         return Err(AppError::invalid(
             "query",
-            "Search for at most 200 characters.",
+            pick(
+                "Search for at most 200 characters.",
+                "Der Suchbegriff darf höchstens 200 Zeichen lang sein.",
+            ),
         ));
     }
     let state = crate::server::state::app_state()?;

@@ -29,14 +29,32 @@ pub async fn get_me() -> Result<Me, AppError> {
     })
 }
 
-/// Chooses the language the caller's mail (and, later, pages) are written in: `en` or `de`.
+/// Chooses the language the caller's pages and mail are written in: `en` or `de`. The pages
+/// follow from the next one loaded (the settings page reloads itself).
 #[server(endpoint = "me/language")]
 pub async fn set_language(language: String) -> Result<(), AppError> {
+    use crate::text::lang::pick;
     let user = crate::server::auth::caller::caller()?;
     let state = crate::server::state::app_state()?;
-    let language = crate::domain::mail::Language::parse(language.trim())
-        .ok_or_else(|| AppError::invalid("language", "Choose en (English) or de (Deutsch)."))?;
-    crate::server::db::principals::set_language(&state.pool, user.principal_id, language).await?;
+    let language = crate::domain::mail::Language::parse(language.trim()).ok_or_else(|| {
+        AppError::invalid(
+            "language",
+            pick(
+                "Choose en (English) or de (Deutsch).",
+                "Wählen Sie en (English) oder de (Deutsch).",
+            ),
+        )
+    })?;
+    let session = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<tower_sessions::Session>().cloned())
+        .ok_or(AppError::Unauthorized)?;
+    crate::server::http::language::remember(&state, &session, &user, language).await?;
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.append_header(
+            http::header::SET_COOKIE,
+            crate::server::http::language::set_cookie(language, state.settings.secure_cookies()),
+        );
+    }
     Ok(())
 }
 

@@ -18,38 +18,80 @@ pub struct SourcePrefix {
 pub const BROADEST_V4: u8 = 24;
 pub const BROADEST_V6: u8 = 64;
 
+/// Why a text is not a prefix a port may be opened to. Its `Display` is the English for logs
+/// and catalog checks; [`crate::text::prefix_problem`] says it in the person's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrefixProblem {
+    NotAnAddress { text: String },
+    BadLength { text: String, max: u8 },
+    NotNetworkStart { text: String, meant: String },
+    TooBroad { prefix: String, broadest: u8 },
+    MappedV4 { prefix: String },
+    Local { prefix: String },
+}
+
+impl fmt::Display for PrefixProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAnAddress { text } => write!(
+                f,
+                "`{text}` is not an IP address (like 203.0.113.7) or a prefix (like 203.0.113.0/24)"
+            ),
+            Self::BadLength { text, max } => {
+                write!(f, "`{text}`: the prefix length must be 0 to {max}")
+            }
+            Self::NotNetworkStart { text, meant } => write!(
+                f,
+                "`{text}` is not the start of its network; did you mean {meant}?"
+            ),
+            Self::TooBroad { prefix, broadest } => write!(
+                f,
+                "{prefix} covers too many addresses: give your own address, or at most a /{broadest}"
+            ),
+            Self::MappedV4 { prefix } => write!(
+                f,
+                "{prefix} is an IPv4 address written as IPv6; write it as IPv4"
+            ),
+            Self::Local { prefix } => write!(
+                f,
+                "{prefix} is a local address; give the address your connection comes from"
+            ),
+        }
+    }
+}
+
 impl SourcePrefix {
     /// Reads an address or a prefix. The address part must be the network's first address
     /// (`203.0.113.0/24`, not `203.0.113.9/24`), so what is written is what is opened.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, PrefixProblem> {
         let text = text.trim();
         let (address, length) = match text.split_once('/') {
             Some((a, l)) => (a, Some(l)),
             None => (text, None),
         };
-        let address: IpAddr = address.parse().map_err(|_| {
-            format!(
-                "`{text}` is not an IP address (like 203.0.113.7) or a prefix (like 203.0.113.0/24)"
-            )
-        })?;
+        let address: IpAddr = address
+            .parse()
+            .map_err(|_| PrefixProblem::NotAnAddress { text: text.into() })?;
         let max = max_length(address);
         let length = match length {
             None => max,
-            Some(l) => l
-                .parse::<u8>()
-                .ok()
-                .filter(|l| *l <= max)
-                .ok_or_else(|| format!("`{text}`: the prefix length must be 0 to {max}"))?,
+            Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(|| {
+                PrefixProblem::BadLength {
+                    text: text.into(),
+                    max,
+                }
+            })?,
         };
         let prefix = Self { address, length };
         if prefix.network() != address {
-            return Err(format!(
-                "`{text}` is not the start of its network; did you mean {}?",
-                Self {
+            return Err(PrefixProblem::NotNetworkStart {
+                text: text.into(),
+                meant: Self {
                     address: prefix.network(),
-                    length
+                    length,
                 }
-            ));
+                .to_string(),
+            });
         }
         Ok(prefix)
     }
@@ -58,23 +100,24 @@ impl SourcePrefix {
     /// whole Internet, anything broader than [`BROADEST_V4`] / [`BROADEST_V6`]) or to addresses
     /// no connection comes from (loopback, unspecified, link-local). Private-use addresses are
     /// allowed: over a VPN or ExpressRoute they are where people connect from.
-    pub fn parse_for_person(text: &str) -> Result<Self, String> {
+    pub fn parse_for_person(text: &str) -> Result<Self, PrefixProblem> {
         let prefix = Self::parse(text)?;
         let broadest = match prefix.address {
             IpAddr::V4(_) => BROADEST_V4,
             IpAddr::V6(_) => BROADEST_V6,
         };
         if prefix.length < broadest {
-            return Err(format!(
-                "{prefix} covers too many addresses: give your own address, or at most a /{broadest}"
-            ));
+            return Err(PrefixProblem::TooBroad {
+                prefix: prefix.to_string(),
+                broadest,
+            });
         }
         if let IpAddr::V6(a) = prefix.address
             && a.to_ipv4_mapped().is_some()
         {
-            return Err(format!(
-                "{prefix} is an IPv4 address written as IPv6; write it as IPv4"
-            ));
+            return Err(PrefixProblem::MappedV4 {
+                prefix: prefix.to_string(),
+            });
         }
         let local = match prefix.address {
             IpAddr::V4(a) => a.is_loopback() || a.is_unspecified() || a.is_link_local(),
@@ -84,9 +127,9 @@ impl SourcePrefix {
             }
         };
         if local {
-            return Err(format!(
-                "{prefix} is a local address; give the address your connection comes from"
-            ));
+            return Err(PrefixProblem::Local {
+                prefix: prefix.to_string(),
+            });
         }
         Ok(prefix)
     }
@@ -181,6 +224,7 @@ mod tests {
         assert!(
             SourcePrefix::parse("203.0.113.9/24")
                 .unwrap_err()
+                .to_string()
                 .contains("203.0.113.0/24")
         );
         assert!(SourcePrefix::parse("203.0.113.7/33").is_err());

@@ -20,11 +20,13 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::grant::{GrantEvent, GrantPlan, plan_grant};
+use crate::domain::grant::{GrantEvent, GrantPlan, GrantState, plan_grant};
+use crate::domain::request::RequestState;
 use crate::domain::window::Window;
 use crate::error::AppError;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{catalog as stored_catalog, grants};
+use crate::text::lang::pick;
 
 /// What an approved request did to the person's leases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +59,13 @@ impl ToGrant {
             None => (None, vec![entitlement]),
             Some(parts) if parts.iter().any(|(_, enabled)| !enabled) => {
                 return Err(AppError::Conflict(
-                    "A part of this bundle was taken out of the catalog, so the bundle can no \
-                     longer be granted as it was asked for."
-                        .into(),
+                    pick(
+                        "A part of this bundle was taken out of the catalog, so the bundle can no \
+                         longer be granted as it was asked for.",
+                        "Ein Teil dieses Pakets wurde aus dem Katalog genommen; das Paket kann \
+                         daher nicht mehr wie beantragt erteilt werden.",
+                    )
+                    .into(),
                 ));
             }
             Some(parts) => (
@@ -127,11 +133,20 @@ pub(crate) async fn grant_all(
         );
     }
     Ok(match (bundle, outcomes.as_slice()) {
-        (None, [Granted::Created(_)]) => "Approved. The access is being granted now.".into(),
-        (None, [Granted::Extended(_)]) => "Approved. The existing access now lasts longer.".into(),
-        (None, [Granted::Nothing(reason)]) => {
-            format!("Approved, but nothing was granted: {reason}")
-        }
+        (None, [Granted::Created(_)]) => pick(
+            "Approved. The access is being granted now.",
+            "Genehmigt. Der Zugriff wird jetzt erteilt.",
+        )
+        .into(),
+        (None, [Granted::Extended(_)]) => pick(
+            "Approved. The existing access now lasts longer.",
+            "Genehmigt. Der bestehende Zugriff gilt jetzt länger.",
+        )
+        .into(),
+        (None, [Granted::Nothing(reason)]) => pick(
+            format!("Approved, but nothing was granted: {reason}"),
+            format!("Genehmigt, aber es wurde nichts erteilt: {reason}"),
+        ),
         _ => {
             let given = outcomes
                 .iter()
@@ -141,14 +156,25 @@ pub(crate) async fn grant_all(
                 Granted::Nothing(reason) => Some(reason),
                 _ => None,
             }) {
-                None => format!("Approved. All {given} parts of the bundle are being granted now."),
-                Some(reason) if given == 0 => {
-                    format!("Approved, but nothing was granted: {reason}")
-                }
-                Some(reason) => format!(
-                    "Approved. {given} of {} parts are being granted now; the others were not: \
-                     {reason}",
-                    outcomes.len()
+                None => pick(
+                    format!("Approved. All {given} parts of the bundle are being granted now."),
+                    format!("Genehmigt. Alle {given} Teile des Pakets werden jetzt erteilt."),
+                ),
+                Some(reason) if given == 0 => pick(
+                    format!("Approved, but nothing was granted: {reason}"),
+                    format!("Genehmigt, aber es wurde nichts erteilt: {reason}"),
+                ),
+                Some(reason) => pick(
+                    format!(
+                        "Approved. {given} of {} parts are being granted now; the others were not: \
+                         {reason}",
+                        outcomes.len()
+                    ),
+                    format!(
+                        "Genehmigt. {given} von {} Teilen werden jetzt erteilt, die übrigen nicht: \
+                         {reason}",
+                        outcomes.len()
+                    ),
                 ),
             }
         }
@@ -201,7 +227,11 @@ pub(crate) async fn grant_approved(
         )
         .await?;
         return Ok(Granted::Nothing(
-            "The requested window ended before the request was approved.".into(),
+            pick(
+                "The requested window ended before the request was approved.",
+                "Der beantragte Zeitraum endete, bevor die Anfrage genehmigt wurde.",
+            )
+            .into(),
         ));
     }
     let window = Window {
@@ -246,11 +276,18 @@ pub(crate) async fn grant_approved(
         Ok(GrantPlan::Extend { ends_at }) => {
             let live = live.expect("an extension has a live grant");
             let step = live.state.step(GrantEvent::Extended).map_err(|refused| {
-                AppError::Conflict(format!("The access is already {}.", refused.state))
+                AppError::Conflict(pick(
+                    format!("The access is already {}.", refused.state),
+                    grant_already_de(refused.state),
+                ))
             })?;
             if !grants::extend(conn, live.id, step, ends_at, bundle).await? {
                 return Err(AppError::Conflict(
-                    "The access changed meanwhile. Please try again.".into(),
+                    pick(
+                        "The access changed meanwhile. Please try again.",
+                        "Der Zugriff wurde zwischenzeitlich geändert. Bitte versuchen Sie es erneut.",
+                    )
+                    .into(),
                 ));
             }
             audit::record(
@@ -287,11 +324,39 @@ fn live_grant_race(error: sqlx::Error) -> AppError {
     match &error {
         sqlx::Error::Database(db) if db.constraint() == Some("grants_one_live") => {
             AppError::Conflict(
-                "This access was granted by another approval at the same moment. Please try again."
-                    .into(),
+                pick(
+                    "This access was granted by another approval at the same moment. Please try again.",
+                    "Dieser Zugriff wurde im selben Moment durch eine andere Genehmigung erteilt. \
+                     Bitte versuchen Sie es erneut.",
+                )
+                .into(),
             )
         }
         _ => error.into(),
+    }
+}
+
+/// "This access is already …" in German, for a grant in `state` (the English names the state
+/// as stored).
+pub(crate) fn grant_already_de(state: GrantState) -> String {
+    match state {
+        GrantState::Scheduled => "Dieser Zugriff ist bereits geplant.",
+        GrantState::Active => "Dieser Zugriff ist bereits aktiv.",
+        GrantState::Revoking => "Dieser Zugriff wird bereits entfernt.",
+        GrantState::Revoked => "Dieser Zugriff ist bereits entfernt.",
+        GrantState::Failed => "Die Erteilung dieses Zugriffs ist bereits fehlgeschlagen.",
+    }
+    .to_string()
+}
+
+/// A request's state in German, as it completes "Diese Anfrage ist (bereits) …".
+pub(crate) fn request_state_de(state: RequestState) -> &'static str {
+    match state {
+        RequestState::Pending => "offen",
+        RequestState::Approved => "genehmigt",
+        RequestState::Denied => "abgelehnt",
+        RequestState::Cancelled => "zurückgezogen",
+        RequestState::Expired => "verfallen",
     }
 }
 

@@ -16,6 +16,7 @@ use crate::error::AppError;
 use crate::server::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{contractors, delegations, requests};
+use crate::text::lang::pick;
 
 /// Deputies of deputies followed at most.
 pub const MAX_DEPTH: usize = 3;
@@ -111,48 +112,84 @@ pub async fn create(
     if ends_at <= starts_at {
         return Err(AppError::invalid(
             "ends_at",
-            "The end must come after the start.",
+            pick(
+                "The end must come after the start.",
+                "Das Ende muss nach dem Beginn liegen.",
+            ),
         ));
     }
     if ends_at <= now {
-        return Err(AppError::invalid("ends_at", "The end has passed already."));
+        return Err(AppError::invalid(
+            "ends_at",
+            pick(
+                "The end has passed already.",
+                "Das Ende liegt bereits in der Vergangenheit.",
+            ),
+        ));
     }
     if ends_at > now + TimeDelta::days(MAX_DAYS) {
         return Err(AppError::invalid(
             "ends_at",
-            format!("A delegation lasts at most {MAX_DAYS} days from now."),
+            pick(
+                format!("A delegation lasts at most {MAX_DAYS} days from now."),
+                format!("Eine Vertretung gilt höchstens {MAX_DAYS} Tage ab jetzt."),
+            ),
         ));
     }
     let deputy_upn = deputy_upn.trim();
     if deputy_upn.is_empty() {
         return Err(AppError::invalid(
             "deputy",
-            "Name your deputy by their sign-in name.",
+            pick(
+                "Name your deputy by their sign-in name.",
+                "Geben Sie den Anmeldenamen Ihrer Vertretung an.",
+            ),
         ));
     }
     let mut tx = pool.begin().await?;
     let Some((deputy, deputy_name)) = requests::principal_by_upn(&mut tx, deputy_upn).await? else {
         return Err(AppError::invalid(
             "deputy",
-            format!("Nobody signs in as {deputy_upn}; a deputy must have used the portal once."),
+            pick(
+                format!(
+                    "Nobody signs in as {deputy_upn}; a deputy must have used the portal once."
+                ),
+                format!(
+                    "Niemand meldet sich als {deputy_upn} an; eine Vertretung muss das Portal \
+                     mindestens einmal verwendet haben."
+                ),
+            ),
         ));
     };
     if deputy == caller.principal_id {
         return Err(AppError::invalid(
             "deputy",
-            "Name someone else as your deputy.",
+            pick(
+                "Name someone else as your deputy.",
+                "Benennen Sie eine andere Person als Ihre Vertretung.",
+            ),
         ));
     }
     if !contractors::is_employee(&mut tx, deputy).await? {
         return Err(AppError::invalid(
             "deputy",
-            format!("{deputy_name} cannot be a deputy: only employees decide on access."),
+            pick(
+                format!("{deputy_name} cannot be a deputy: only employees decide on access."),
+                format!(
+                    "{deputy_name} kann keine Vertretung sein: Nur Mitarbeitende entscheiden über \
+                     Zugriffe."
+                ),
+            ),
         ));
     }
     if delegations::overlaps(&mut tx, caller.principal_id, starts_at, ends_at).await? {
         return Err(AppError::invalid(
             "starts_at",
-            "You already have a deputy for part of this time; end that delegation first.",
+            pick(
+                "You already have a deputy for part of this time; end that delegation first.",
+                "Sie haben für einen Teil dieses Zeitraums bereits eine Vertretung; beenden Sie \
+                 diese Vertretung zuerst.",
+            ),
         ));
     }
     // A loop: the deputy (or their deputy...) names the caller during this time.
@@ -165,9 +202,16 @@ pub async fn create(
                 if id == caller.principal_id {
                     return Err(AppError::invalid(
                         "deputy",
-                        format!(
-                            "{deputy_name} hands their approvals on to you during this time \
-                             (directly or through their deputy), so this would be a loop."
+                        pick(
+                            format!(
+                                "{deputy_name} hands their approvals on to you during this time \
+                                 (directly or through their deputy), so this would be a loop."
+                            ),
+                            format!(
+                                "{deputy_name} gibt in diesem Zeitraum die eigenen Genehmigungen \
+                                 an Sie weiter (direkt oder über die eigene Vertretung); das wäre \
+                                 ein Kreislauf."
+                            ),
                         ),
                     ));
                 }
@@ -200,10 +244,10 @@ pub async fn create(
     if let Err(e) = route_due(pool).await {
         tracing::warn!(error = %e, "routing to a new deputy failed; the next pass retries");
     }
-    Ok(format!(
-        "{deputy_name} decides in your place from {} to {}.",
-        crate::text::at(starts_at),
-        crate::text::at(ends_at)
+    let (from, to) = (crate::text::at(starts_at), crate::text::at(ends_at));
+    Ok(pick(
+        format!("{deputy_name} decides in your place from {from} to {to}."),
+        format!("{deputy_name} entscheidet vom {from} bis {to} an Ihrer Stelle."),
     ))
 }
 
@@ -225,5 +269,10 @@ pub async fn end(pool: &PgPool, caller: &SessionUser, id: Uuid) -> Result<String
     )
     .await?;
     tx.commit().await?;
-    Ok("Ended. New requests wait for you alone; those already handed on can be decided by either of you.".into())
+    Ok(pick(
+        "Ended. New requests wait for you alone; those already handed on can be decided by either of you.",
+        "Beendet. Neue Anfragen warten nur auf Sie; über bereits weitergegebene können Sie beide \
+         entscheiden.",
+    )
+    .into())
 }

@@ -3,5 +3,6 @@
 
 pub mod correlation;
 pub mod health;
+pub mod language;
 pub mod security;
 pub mod server_fn_status;

@@ -26,7 +26,7 @@ use crate::server::auth::session;
 use crate::server::config::Settings;
 use crate::server::connectors::Connectors;
 use crate::server::http::security::CspNonce;
-use crate::server::http::{correlation, health, security, server_fn_status};
+use crate::server::http::{correlation, health, language, security, server_fn_status};
 use crate::server::state::AppState;
 
 pub const SESSION_COOKIE: &str = "leasegate_session";
@@ -111,6 +111,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(lab)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/language", axum::routing::post(language::switch))
         .merge(crate::server::auth::routes::router())
         .merge(extra)
         .leptos_routes_with_context(&state, routes, page_context.clone(), {
@@ -124,6 +125,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         // Layers run outside-in from the bottom: correlation id first, then headers, body limit,
         // the same-origin guard, the session and finally who is signed in.
         .layer(from_fn(server_fn_status::set_status))
+        .layer(from_fn(language::resolve))
         .layer(from_fn_with_state(state.clone(), session::resolve))
         .layer(sessions)
         .layer(from_fn_with_state(

@@ -35,6 +35,8 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <span class="brand-mark" aria-hidden="true">"L"</span>
                 {labels().product}
             </a>
+            <div class="topbar-end">
+            <LanguageSwitch/>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match me.await {
@@ -45,6 +47,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     }
                 })}
             </Suspense>
+            </div>
         </header>
         <div class="frame">
             <Suspense fallback=|| ()>
@@ -54,6 +57,28 @@ pub fn Layout(children: Children) -> impl IntoView {
             </Suspense>
             <main id="main" tabindex="-1">{children()}</main>
         </div>
+    }
+}
+
+/// "Deutsch" on English pages, "English" on German ones: a plain form post (it works before the
+/// page is hydrated and without JavaScript) that stores the choice and comes back to this page.
+#[component]
+fn LanguageSwitch() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let back = move || {
+        let (path, search) = (location.pathname.get(), location.search.get());
+        match search.trim_start_matches('?') {
+            "" => path,
+            query => format!("{path}?{query}"),
+        }
+    };
+    view! {
+        <form method="post" action="/language" class="language-switch" aria-label=labels().language_switch>
+            <input type="hidden" name="language" value=labels().other_language_tag/>
+            <input type="hidden" name="back" prop:value=back value=back/>
+            <button type="submit" class="button subtle" lang=labels().other_language_tag
+                data-testid="language-switch">{labels().other_language}</button>
+        </form>
     }
 }
 

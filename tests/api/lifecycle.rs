@@ -108,6 +108,7 @@ fn user(principal: Uuid, upn: &str) -> SessionUser {
         signed_in_at: Utc::now(),
         id_token: String::new(),
         checked_at: Utc::now(),
+        language: None,
     }
 }
 

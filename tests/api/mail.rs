@@ -289,7 +289,9 @@ async fn a_request_is_mailed_from_submission_to_removal(pool: PgPool) {
     let page = megan.get(&decision_page).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
-    assert!(html.contains("Adele Vance asks for"), "{html}");
+    // Megan chose German, for her mail and her pages alike.
+    assert!(html.contains(r#"<html lang="de">"#), "{html}");
+    assert!(html.contains("Adele Vance beantragt"), "{html}");
     assert!(html.contains(r#"value="approve""#));
     let theirs = adele
         .get(&decision_page)

@@ -15,6 +15,7 @@ mod graph;
 mod harness;
 
 mod health;
+mod language;
 mod ldap;
 mod lifecycle;
 mod mail;

@@ -19,6 +19,7 @@ use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as catalog_db;
 use crate::server::db::{connectors, grants};
 use crate::server::state::AppState;
+use crate::text::lang::pick;
 
 pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOverview, AppError> {
     let rows = connectors::declared(&state.pool).await?;
@@ -114,7 +115,11 @@ pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOve
 pub async fn reload(state: &AppState, caller: &SessionUser) -> Result<String, AppError> {
     let Some(path) = &state.settings.catalog_file else {
         return Err(AppError::Conflict(
-            "No catalog file is configured (LEASEGATE_CATALOG).".into(),
+            pick(
+                "No catalog file is configured (LEASEGATE_CATALOG).",
+                "Es ist keine Katalogdatei konfiguriert (LEASEGATE_CATALOG).",
+            )
+            .into(),
         ));
     };
     let origin = path.display().to_string();
@@ -144,12 +149,21 @@ pub async fn reload(state: &AppState, caller: &SessionUser) -> Result<String, Ap
         catalog::StoreError::Refused(problems) => AppError::invalid("catalog", problems.join("\n")),
         catalog::StoreError::Database(e) => e.into(),
     })?;
-    let mut message = format!(
-        "Catalog reloaded: {} entitlements, {} policies; {} disabled.",
-        loaded.entitlements, loaded.policies, loaded.disabled
+    let mut message = pick(
+        format!(
+            "Catalog reloaded: {} entitlements, {} policies; {} disabled.",
+            loaded.entitlements, loaded.policies, loaded.disabled
+        ),
+        format!(
+            "Katalog neu geladen: {} Berechtigungen, {} Richtlinien; {} deaktiviert.",
+            loaded.entitlements, loaded.policies, loaded.disabled
+        ),
     );
     if !unknown.is_empty() {
-        message.push_str(" New or changed connectors take effect when the portal restarts.");
+        message.push_str(pick(
+            " New or changed connectors take effect when the portal restarts.",
+            " Neue oder geänderte Konnektoren werden beim Neustart des Portals wirksam.",
+        ));
     }
     Ok(message)
 }
@@ -181,9 +195,18 @@ pub async fn set_enabled(
     .await?;
     tx.commit().await?;
     Ok(if enabled {
-        format!("{key} is offered again.")
+        pick(
+            format!("{key} is offered again."),
+            format!("{key} wird wieder angeboten."),
+        )
     } else {
-        format!("{key} is no longer offered. Leases already granted run to their end.")
+        pick(
+            format!("{key} is no longer offered. Leases already granted run to their end."),
+            format!(
+                "{key} wird nicht mehr angeboten. Bereits erteilte Zugriffe laufen bis zu ihrem \
+                 Ende."
+            ),
+        )
     })
 }
 
@@ -226,9 +249,16 @@ pub async fn edit_entitlement(
         let mut tx = state.pool.begin().await?;
         apply_entry(&mut tx, &actor(caller), key, &before, &after, None).await?;
         tx.commit().await?;
-        return Ok(format!(
-            "{} saved. Put the change in the catalog file too, or the next load undoes it.",
-            after.name
+        return Ok(pick(
+            format!(
+                "{} saved. Put the change in the catalog file too, or the next load undoes it.",
+                after.name
+            ),
+            format!(
+                "{} gespeichert. Übernehmen Sie die Änderung auch in die Katalogdatei, sonst macht \
+                 das nächste Laden sie rückgängig.",
+                after.name
+            ),
         ));
     }
     let impact = changes::entry_impact(&state.pool, key, &before, &after).await?;
@@ -284,13 +314,19 @@ pub(crate) async fn validate_entry(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(AppError::invalid(
             "name",
-            "Give the entry a name of at most 200 characters.",
+            pick(
+                "Give the entry a name of at most 200 characters.",
+                "Geben Sie dem Eintrag einen Namen mit höchstens 200 Zeichen.",
+            ),
         ));
     }
     if change.description.chars().count() > 2000 {
         return Err(AppError::invalid(
             "description",
-            "Keep the description under 2000 characters.",
+            pick(
+                "Keep the description under 2000 characters.",
+                "Die Beschreibung darf höchstens 2000 Zeichen lang sein.",
+            ),
         ));
     }
     let owners: Vec<String> = list(&change.owners)
@@ -300,20 +336,26 @@ pub(crate) async fn validate_entry(
     if let Some(bad) = owners.iter().find(|o| !o.contains('@') || o.len() > 256) {
         return Err(AppError::invalid(
             "owners",
-            format!("`{bad}` is not a sign-in name (name@domain)."),
+            pick(
+                format!("`{bad}` is not a sign-in name (name@domain)."),
+                format!("`{bad}` ist kein Anmeldename (name@domain)."),
+            ),
         ));
     }
     let tags = list(&change.tags);
     if tags.len() > 20 || tags.iter().any(|t| t.chars().count() > 40) {
         return Err(AppError::invalid(
             "tags",
-            "At most 20 tags of at most 40 characters.",
+            pick(
+                "At most 20 tags of at most 40 characters.",
+                "Höchstens 20 Schlagwörter mit je höchstens 40 Zeichen.",
+            ),
         ));
     }
     let policy_key = change.policy.trim().to_string();
     let rules = current_policy(conn, &policy_key)
         .await?
-        .ok_or_else(|| AppError::invalid("policy", "Choose one of the catalog's policies."))?;
+        .ok_or_else(|| AppError::invalid("policy", choose_policy()))?;
     check_owner_quorum(&rules, owners.len())?;
     Ok(EntryValues {
         name,
@@ -330,15 +372,30 @@ fn check_owner_quorum(rules: &Policy, owners: usize) -> Result<(), AppError> {
         {
             return Err(AppError::invalid(
                 "owners",
-                format!(
-                    "Step {} of this policy needs {} owners; list at least that many.",
-                    i + 1,
-                    stage.required
+                pick(
+                    format!(
+                        "Step {} of this policy needs {} owners; list at least that many.",
+                        i + 1,
+                        stage.required
+                    ),
+                    format!(
+                        "Stufe {} dieser Richtlinie braucht {} Verantwortliche; nennen Sie \
+                         mindestens so viele.",
+                        i + 1,
+                        stage.required
+                    ),
                 ),
             ));
         }
     }
     Ok(())
+}
+
+fn choose_policy() -> &'static str {
+    pick(
+        "Choose one of the catalog's policies.",
+        "Wählen Sie eine der Richtlinien des Katalogs.",
+    )
 }
 
 pub(crate) async fn current_entry(
@@ -360,7 +417,7 @@ pub(crate) async fn apply_entry(
 ) -> Result<(), AppError> {
     let rules = current_policy(conn, &after.policy)
         .await?
-        .ok_or_else(|| AppError::invalid("policy", "Choose one of the catalog's policies."))?;
+        .ok_or_else(|| AppError::invalid("policy", choose_policy()))?;
     check_owner_quorum(&rules, after.owners.len())?;
     let id = catalog_db::write_entry(&mut *conn, key, after)
         .await?
@@ -387,7 +444,10 @@ pub(crate) async fn validate_policy(
     text: &str,
 ) -> Result<Policy, AppError> {
     if text.len() > 20_000 {
-        return Err(AppError::invalid("rules", "The rules are too long."));
+        return Err(AppError::invalid(
+            "rules",
+            pick("The rules are too long.", "Die Regeln sind zu lang."),
+        ));
     }
     let policy: Policy = toml::from_str(text)
         .map_err(|e| AppError::invalid("rules", e.to_string().trim_end().to_string()))?;
@@ -416,7 +476,12 @@ async fn check_policy_owners(
     match short {
         Some(entry) => Err(AppError::invalid(
             "rules",
-            format!("Entry `{entry}` lists fewer owners than these rules need."),
+            pick(
+                format!("Entry `{entry}` lists fewer owners than these rules need."),
+                format!(
+                    "Der Eintrag `{entry}` nennt weniger Verantwortliche, als diese Regeln brauchen."
+                ),
+            ),
         )),
         None => Ok(()),
     }
@@ -469,13 +534,23 @@ pub async fn resolve_removal(
     if note.chars().count() < 10 || note.chars().count() > 1000 {
         return Err(AppError::invalid(
             "note",
-            "Say in 10 to 1000 characters what you checked in the directory.",
+            pick(
+                "Say in 10 to 1000 characters what you checked in the directory.",
+                "Beschreiben Sie in 10 bis 1000 Zeichen, was Sie im Verzeichnis geprüft haben.",
+            ),
         ));
     }
     let mut tx = state.pool.begin().await?;
     let actor = Actor::person(caller.principal_id, &caller.display_name);
-    let not_needed =
-        || AppError::Conflict("This removal does not need a person (any more).".into());
+    let not_needed = || {
+        AppError::Conflict(
+            pick(
+                "This removal does not need a person (any more).",
+                "Für diese Entfernung ist kein Eingreifen (mehr) nötig.",
+            )
+            .into(),
+        )
+    };
     let held = grants::lock(&mut tx, grant)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -487,7 +562,11 @@ pub async fn resolve_removal(
         return Err(not_needed());
     }
     tx.commit().await?;
-    Ok("Closed. The trail records it as handled by you, not as verified.".into())
+    Ok(pick(
+        "Closed. The trail records it as handled by you, not as verified.",
+        "Abgeschlossen. Der Verlauf hält sie als von Ihnen erledigt fest, nicht als verifiziert.",
+    )
+    .into())
 }
 
 /// Asks for a pass of a people source now (the engine starts it within seconds); forcing it
@@ -501,13 +580,27 @@ pub async fn sync_people(
     if !crate::server::db::people::request_pass(&state.pool, connector, force).await? {
         return Err(AppError::invalid(
             "connector",
-            format!("{connector} is not a people source of the catalog."),
+            pick(
+                format!("{connector} is not a people source of the catalog."),
+                format!("{connector} ist keine Personenquelle des Katalogs."),
+            ),
         ));
     }
     tracing::info!(%connector, force, by = %caller.upn, "people sync asked for");
     Ok(if force {
-        format!("A pass of {connector} starts within seconds and is applied whatever it finds.")
+        pick(
+            format!(
+                "A pass of {connector} starts within seconds and is applied whatever it finds."
+            ),
+            format!(
+                "Ein Abgleich von {connector} beginnt in wenigen Sekunden und wird übernommen, \
+                 was immer er findet."
+            ),
+        )
     } else {
-        format!("A pass of {connector} starts within seconds.")
+        pick(
+            format!("A pass of {connector} starts within seconds."),
+            format!("Ein Abgleich von {connector} beginnt in wenigen Sekunden."),
+        )
     })
 }

@@ -21,6 +21,7 @@ use crate::server::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog_changes::{self, NewChange};
 use crate::server::state::AppState;
+use crate::text::lang::pick;
 
 pub use crate::domain::change::ChangeKind as Kind;
 
@@ -61,9 +62,15 @@ pub async fn propose<T: Serialize>(
     )
     .await?
     .ok_or_else(|| {
-        AppError::Conflict(format!(
-            "A change to {key} already waits for a second administrator: approve or reject it \
-             first."
+        AppError::Conflict(pick(
+            format!(
+                "A change to {key} already waits for a second administrator: approve or reject it \
+                 first."
+            ),
+            format!(
+                "Eine Änderung an {key} wartet bereits auf eine zweite Person aus der \
+                 Administration: Genehmigen oder lehnen Sie diese zuerst ab."
+            ),
         ))
     })?;
     audit::record(
@@ -76,8 +83,14 @@ pub async fn propose<T: Serialize>(
     )
     .await?;
     tx.commit().await?;
-    Ok(format!(
-        "Proposed. The change to {key} takes effect when another administrator approves it."
+    Ok(pick(
+        format!(
+            "Proposed. The change to {key} takes effect when another administrator approves it."
+        ),
+        format!(
+            "Vorgeschlagen. Die Änderung an {key} wird wirksam, sobald eine andere Person aus der \
+             Administration sie genehmigt."
+        ),
     ))
 }
 
@@ -125,9 +138,15 @@ pub async fn approve(state: &AppState, caller: &SessionUser, id: Uuid) -> Result
         )
         .await?;
         tx.commit().await?;
-        return Err(AppError::Conflict(format!(
-            "{key} changed after this change was proposed; it was closed. Propose it again if \
-             it is still wanted."
+        return Err(AppError::Conflict(pick(
+            format!(
+                "{key} changed after this change was proposed; it was closed. Propose it again if \
+                 it is still wanted."
+            ),
+            format!(
+                "{key} wurde geändert, nachdem diese Änderung vorgeschlagen wurde; sie wurde \
+                 geschlossen. Schlagen Sie sie erneut vor, wenn sie noch gewünscht ist."
+            ),
         )));
     }
     close(&mut tx, id, ChangeEvent::Approved, caller.principal_id, "").await?;
@@ -140,7 +159,10 @@ pub async fn approve(state: &AppState, caller: &SessionUser, id: Uuid) -> Result
     )
     .await?;
     tx.commit().await?;
-    Ok(format!("Approved. The change to {key} is in effect."))
+    Ok(pick(
+        format!("Approved. The change to {key} is in effect."),
+        format!("Genehmigt. Die Änderung an {key} ist wirksam."),
+    ))
 }
 
 /// Rejected by another administrator, or withdrawn by its author.
@@ -153,7 +175,10 @@ pub async fn reject(
     if comment.chars().count() > 1000 {
         return Err(AppError::invalid(
             "comment",
-            "Keep the comment under 1000 characters.",
+            pick(
+                "Keep the comment under 1000 characters.",
+                "Der Kommentar darf höchstens 1000 Zeichen lang sein.",
+            ),
         ));
     }
     let mut tx = state.pool.begin().await?;
@@ -178,9 +203,12 @@ pub async fn reject(
     )
     .await?;
     tx.commit().await?;
-    Ok(format!(
-        "The change to {} was not applied.",
-        change.target_key
+    Ok(pick(
+        format!("The change to {} was not applied.", change.target_key),
+        format!(
+            "Die Änderung an {} wurde nicht übernommen.",
+            change.target_key
+        ),
     ))
 }
 
@@ -193,11 +221,26 @@ async fn close(
     comment: &str,
 ) -> Result<(), AppError> {
     let step = ChangeState::Pending.step(event).map_err(|refused| {
-        AppError::Conflict(format!("This change is already {}.", refused.state))
+        AppError::Conflict(pick(
+            format!("This change is already {}.", refused.state),
+            format!(
+                "Diese Änderung ist bereits {}.",
+                match refused.state {
+                    ChangeState::Pending => "offen",
+                    ChangeState::Applied => "übernommen",
+                    ChangeState::Rejected => "abgelehnt",
+                    ChangeState::Stale => "veraltet",
+                }
+            ),
+        ))
     })?;
     if !catalog_changes::close(conn, id, step, decided_by, comment).await? {
         return Err(AppError::Conflict(
-            "This change was decided meanwhile. Reload the page.".into(),
+            pick(
+                "This change was decided meanwhile. Reload the page.",
+                "Über diese Änderung wurde zwischenzeitlich entschieden. Laden Sie die Seite neu.",
+            )
+            .into(),
         ));
     }
     Ok(())

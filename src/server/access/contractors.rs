@@ -24,6 +24,7 @@ use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::requests::{NewRequest, Snapshot};
 use crate::server::db::{catalog, contractors, requests};
 use crate::server::state::AppState;
+use crate::text::lang::pick;
 
 /// The longest name, company or address the form takes.
 const MAX_NAME: usize = 100;
@@ -92,7 +93,10 @@ fn check(form: &ContractorForm) -> Result<Checked, AppError> {
     if display_name.is_empty() || display_name.chars().count() > MAX_NAME {
         return Err(AppError::invalid(
             "display_name",
-            format!("Give the person's name (at most {MAX_NAME} characters)."),
+            pick(
+                format!("Give the person's name (at most {MAX_NAME} characters)."),
+                format!("Geben Sie den Namen der Person an (höchstens {MAX_NAME} Zeichen)."),
+            ),
         ));
     }
     let email = text_line("email", &form.email)?.to_lowercase();
@@ -108,21 +112,31 @@ fn check(form: &ContractorForm) -> Result<Checked, AppError> {
     if !shaped {
         return Err(AppError::invalid(
             "email",
-            "Give the person's own email address, such as pat@fabrikam.com.",
+            pick(
+                "Give the person's own email address, such as pat@fabrikam.com.",
+                "Geben Sie die eigene E-Mail-Adresse der Person an, etwa pat@fabrikam.com.",
+            ),
         ));
     }
     let company = text_line("company", &form.company)?;
     if company.chars().count() > MAX_NAME {
         return Err(AppError::invalid(
             "company",
-            format!("Keep the company under {MAX_NAME} characters."),
+            pick(
+                format!("Keep the company under {MAX_NAME} characters."),
+                format!("Der Firmenname darf höchstens {MAX_NAME} Zeichen lang sein."),
+            ),
         ));
     }
     let ends_at = ends_at(&form.ends_at, &form.utc_offset_minutes)?;
     let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
         AppError::invalid(
             "client_token",
-            "This form has expired. Reload the page and try again.",
+            pick(
+                "This form has expired. Reload the page and try again.",
+                "Dieses Formular ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es \
+                 erneut.",
+            ),
         )
     })?;
     Ok(Checked {
@@ -151,14 +165,18 @@ pub async fn onboard(
         return Ok(Onboarded {
             contractor_id: found.id,
             request_id: request,
-            message: SUBMITTED.into(),
+            message: pick(SUBMITTED, SUBMITTED_DE).into(),
         });
     }
     let spec = catalog::contractor_settings(&mut conn)
         .await?
         .ok_or_else(|| {
             AppError::Conflict(
-                "This portal's catalog does not set up identities for contractors.".into(),
+                pick(
+                    "This portal's catalog does not set up identities for contractors.",
+                    "Der Katalog dieses Portals richtet keine Identitäten für Externe ein.",
+                )
+                .into(),
             )
         })?;
     if !contractors::is_employee(&mut conn, caller.principal_id).await? {
@@ -167,7 +185,10 @@ pub async fn onboard(
     if !spec.bundles.contains(&form.bundle) {
         return Err(AppError::invalid(
             "bundle",
-            "Choose one of the bundles offered for contractors.",
+            pick(
+                "Choose one of the bundles offered for contractors.",
+                "Wählen Sie eines der Pakete, die für Externe angeboten werden.",
+            ),
         ));
     }
     let bundle = catalog::by_key(&mut conn, &form.bundle)
@@ -176,7 +197,10 @@ pub async fn onboard(
         .ok_or_else(|| {
             AppError::invalid(
                 "bundle",
-                "This bundle is no longer offered; choose another.",
+                pick(
+                    "This bundle is no longer offered; choose another.",
+                    "Dieses Paket wird nicht mehr angeboten; wählen Sie ein anderes.",
+                ),
             )
         })?;
     let policy = policy_of(&mut conn, &spec).await?;
@@ -186,7 +210,10 @@ pub async fn onboard(
     if ends_at <= now + TimeDelta::minutes(2) {
         return Err(AppError::invalid(
             "ends_at",
-            "The end must be later than now.",
+            pick(
+                "The end must be later than now.",
+                "Das Ende muss in der Zukunft liegen.",
+            ),
         ));
     }
     within_max(&spec, ends_at, now)?;
@@ -208,10 +235,17 @@ pub async fn onboard(
     {
         return Err(AppError::invalid(
             "email",
-            format!(
-                "{} belongs to a member of this organisation ({}); members ask for access \
-                 themselves.",
-                form.email, known.upn
+            pick(
+                format!(
+                    "{} belongs to a member of this organisation ({}); members ask for access \
+                     themselves.",
+                    form.email, known.upn
+                ),
+                format!(
+                    "{} gehört zu einem Mitglied dieser Organisation ({}); Mitglieder beantragen \
+                     Zugriffe selbst.",
+                    form.email, known.upn
+                ),
             ),
         ));
     }
@@ -235,7 +269,7 @@ pub async fn onboard(
         return Ok(Onboarded {
             contractor_id: found.id,
             request_id: request,
-            message: SUBMITTED.into(),
+            message: pick(SUBMITTED, SUBMITTED_DE).into(),
         });
     }
     let principal =
@@ -253,7 +287,7 @@ pub async fn onboard(
     };
     let request = requests::insert(&mut tx, &asked.request(caller))
         .await?
-        .ok_or_else(|| AppError::Conflict("This form was already sent.".into()))?;
+        .ok_or_else(|| AppError::Conflict(already_sent()))?;
     let id = contractors::insert(
         &mut tx,
         &contractors::NewContractor {
@@ -273,10 +307,17 @@ pub async fn onboard(
         sqlx::Error::Database(db) if db.constraint() == Some("contractors_one_live") => {
             AppError::invalid(
                 "email",
-                format!(
-                    "{} already has an identity here, asked for or active; extend that one \
-                     instead.",
-                    form.email
+                pick(
+                    format!(
+                        "{} already has an identity here, asked for or active; extend that one \
+                         instead.",
+                        form.email
+                    ),
+                    format!(
+                        "{} hat hier bereits eine Identität (beantragt oder aktiv); verlängern \
+                         Sie stattdessen diese.",
+                        form.email
+                    ),
                 ),
             )
         }
@@ -305,7 +346,7 @@ pub async fn onboard(
     Ok(Onboarded {
         contractor_id: id,
         request_id: request,
-        message: SUBMITTED.into(),
+        message: pick(SUBMITTED, SUBMITTED_DE).into(),
     })
 }
 
@@ -327,7 +368,12 @@ pub(crate) fn form_time(
             .parse()
             .ok()
             .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
-            .ok_or_else(|| AppError::invalid("utc_offset_minutes", "Unknown time zone offset."))?,
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "utc_offset_minutes",
+                    pick("Unknown time zone offset.", "Unbekannter Zeitzonenversatz."),
+                )
+            })?,
     };
     local_time(text, offset, field)
 }
@@ -341,10 +387,17 @@ fn within_max(
     if ends_at > now + TimeDelta::days(i64::from(spec.max_days)) {
         return Err(AppError::invalid(
             "ends_at",
-            format!(
-                "A contractor's identity lasts at most {} days from now; choose an earlier end \
-                 (it can be extended later).",
-                spec.max_days
+            pick(
+                format!(
+                    "A contractor's identity lasts at most {} days from now; choose an earlier end \
+                     (it can be extended later).",
+                    spec.max_days
+                ),
+                format!(
+                    "Die Identität einer externen Person gilt höchstens {} Tage ab jetzt; wählen \
+                     Sie ein früheres Ende (sie kann später verlängert werden).",
+                    spec.max_days
+                ),
             ),
         ));
     }
@@ -358,7 +411,15 @@ async fn policy_of(
 ) -> Result<Policy, AppError> {
     let rules = catalog::policy_rules(conn, &spec.policy)
         .await?
-        .ok_or_else(|| AppError::Conflict("The contractors' policy is missing.".into()))?;
+        .ok_or_else(|| {
+            AppError::Conflict(
+                pick(
+                    "The contractors' policy is missing.",
+                    "Die Richtlinie für Externe fehlt.",
+                )
+                .into(),
+            )
+        })?;
     serde_json::from_value(rules).map_err(|e| AppError::Internal {
         reference: crate::error::reference_for(&format!("contractor policy: {e}")),
     })
@@ -366,6 +427,16 @@ async fn policy_of(
 
 const SUBMITTED: &str = "Submitted. Once approved, the identity is made and its access granted; \
                          the invitation link for the person appears here.";
+const SUBMITTED_DE: &str = "Eingereicht. Nach der Genehmigung wird die Identität angelegt und \
+                            ihr Zugriff erteilt; der Einladungslink für die Person erscheint hier.";
+
+fn already_sent() -> String {
+    pick(
+        "This form was already sent.",
+        "Dieses Formular wurde bereits gesendet.",
+    )
+    .into()
+}
 
 fn entra(
     state: &AppState,
@@ -451,7 +522,11 @@ pub async fn issue_password(
         .ok_or(AppError::NotFound)?;
     let Some(ad) = spec.ad.clone() else {
         return Err(AppError::Conflict(
-            "Contractors get no Active Directory account here.".into(),
+            pick(
+                "Contractors get no Active Directory account here.",
+                "Externe erhalten hier kein Konto im Active Directory.",
+            )
+            .into(),
         ));
     };
     let found = contractors::sponsored(&mut conn, contractor)
@@ -462,7 +537,11 @@ pub async fn issue_password(
     }
     if found.state != "active" {
         return Err(AppError::Conflict(
-            "Only an active contractor's account gets a password.".into(),
+            pick(
+                "Only an active contractor's account gets a password.",
+                "Nur das Konto einer aktiven externen Person erhält ein Passwort.",
+            )
+            .into(),
         ));
     }
     let account = contractors::accounts(&mut conn, found.principal_id)
@@ -470,7 +549,15 @@ pub async fn issue_password(
         .into_iter()
         .find(|(name, _)| *name == ad)
         .map(|(_, id)| id)
-        .ok_or_else(|| AppError::Conflict("The account is not made yet.".into()))?;
+        .ok_or_else(|| {
+            AppError::Conflict(
+                pick(
+                    "The account is not made yet.",
+                    "Das Konto ist noch nicht angelegt.",
+                )
+                .into(),
+            )
+        })?;
     drop(conn);
     let connector = state
         .connectors
@@ -478,14 +565,28 @@ pub async fn issue_password(
         .ok_or_else(|| AppError::Unavailable {
             reference: crate::error::reference_for(&format!("connector `{ad}` is not configured")),
         })?;
-    let identities = connector
-        .identities()
-        .ok_or_else(|| AppError::Conflict("This directory makes no accounts.".into()))?;
+    let identities = connector.identities().ok_or_else(|| {
+        AppError::Conflict(
+            pick(
+                "This directory makes no accounts.",
+                "Dieses Verzeichnis legt keine Konten an.",
+            )
+            .into(),
+        )
+    })?;
     let password = identities
         .issue_password(&account)
         .await
         .map_err(|e| AppError::from_system(&ad, e))?
-        .ok_or_else(|| AppError::Conflict("This directory issues no passwords.".into()))?;
+        .ok_or_else(|| {
+            AppError::Conflict(
+                pick(
+                    "This directory issues no passwords.",
+                    "Dieses Verzeichnis vergibt keine Passwörter.",
+                )
+                .into(),
+            )
+        })?;
     let mut conn = state.pool.acquire().await?;
     audit::record(
         &mut conn,
@@ -515,7 +616,11 @@ pub async fn extend(
     let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
         AppError::invalid(
             "client_token",
-            "This form has expired. Reload the page and try again.",
+            pick(
+                "This form has expired. Reload the page and try again.",
+                "Dieses Formular ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es \
+                 erneut.",
+            ),
         )
     })?;
     let mut conn = state.pool.acquire().await?;
@@ -531,27 +636,50 @@ pub async fn extend(
         return Ok(Onboarded {
             contractor_id: id,
             request_id: request,
-            message: EXTENSION_SUBMITTED.into(),
+            message: pick(EXTENSION_SUBMITTED, EXTENSION_SUBMITTED_DE).into(),
         });
     }
     if found.state != "active" {
         return Err(AppError::Conflict(
-            "Only an active contractor's identity can be extended.".into(),
+            pick(
+                "Only an active contractor's identity can be extended.",
+                "Nur die Identität einer aktiven externen Person kann verlängert werden.",
+            )
+            .into(),
         ));
     }
     let spec = catalog::contractor_settings(&mut conn)
         .await?
-        .ok_or_else(|| AppError::Conflict("Contractors are no longer set up here.".into()))?;
+        .ok_or_else(|| {
+            AppError::Conflict(
+                pick(
+                    "Contractors are no longer set up here.",
+                    "Externe werden hier nicht mehr eingerichtet.",
+                )
+                .into(),
+            )
+        })?;
     let bundle = catalog::by_key(&mut conn, &found.bundle_key)
         .await?
-        .ok_or_else(|| AppError::Conflict("Their bundle is no longer offered.".into()))?;
+        .ok_or_else(|| {
+            AppError::Conflict(
+                pick(
+                    "Their bundle is no longer offered.",
+                    "Das Paket dieser Person wird nicht mehr angeboten.",
+                )
+                .into(),
+            )
+        })?;
     let policy = policy_of(&mut conn, &spec).await?;
     drop(conn);
     let now = Utc::now();
     if ends_at <= found.ends_at {
         return Err(AppError::invalid(
             "ends_at",
-            "Choose an end later than the current one.",
+            pick(
+                "Choose an end later than the current one.",
+                "Wählen Sie ein späteres Ende als das aktuelle.",
+            ),
         ));
     }
     within_max(&spec, ends_at, now)?;
@@ -581,18 +709,23 @@ pub async fn extend(
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.constraint() == Some("access_requests_one_pending") => {
                 AppError::Conflict(
-                    "An extension for this contractor is already waiting for approval.".into(),
+                    pick(
+                        "An extension for this contractor is already waiting for approval.",
+                        "Eine Verlängerung für diese externe Person wartet bereits auf \
+                         Genehmigung.",
+                    )
+                    .into(),
                 )
             }
             _ => e.into(),
         })?
-        .ok_or_else(|| AppError::Conflict("This form was already sent.".into()))?;
+        .ok_or_else(|| AppError::Conflict(already_sent()))?;
     asked.record(&mut tx, caller, request, id).await?;
     tx.commit().await?;
     Ok(Onboarded {
         contractor_id: id,
         request_id: request,
-        message: EXTENSION_SUBMITTED.into(),
+        message: pick(EXTENSION_SUBMITTED, EXTENSION_SUBMITTED_DE).into(),
     })
 }
 
@@ -661,3 +794,4 @@ impl Asked<'_> {
 
 const EXTENSION_SUBMITTED: &str =
     "Submitted. Once approved, their identity and access last until the new end.";
+const EXTENSION_SUBMITTED_DE: &str = "Eingereicht. Nach der Genehmigung gelten Identität und Zugriffe der Person bis zum neuen Ende.";

@@ -8,13 +8,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::approval::{DecisionRefused, Outcome, Progress, may_decide, progress};
-use crate::domain::request::{InvalidTransition, RequestEvent};
+use crate::domain::request::{InvalidTransition, RequestEvent, RequestState};
 use crate::error::AppError;
-use crate::server::access::{ToGrant, grant_all, window_at_approval};
+use crate::server::access::{ToGrant, grant_all, request_state_de, window_at_approval};
 use crate::server::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{contractors, requests};
 use crate::server::state::AppState;
+use crate::text::lang::pick;
 
 const MAX_COMMENT_CHARS: usize = 1000;
 
@@ -30,7 +31,10 @@ pub async fn decide(
     if comment.chars().count() > MAX_COMMENT_CHARS {
         return Err(AppError::invalid(
             "comment",
-            format!("Keep the comment under {MAX_COMMENT_CHARS} characters."),
+            pick(
+                format!("Keep the comment under {MAX_COMMENT_CHARS} characters."),
+                format!("Der Kommentar darf höchstens {MAX_COMMENT_CHARS} Zeichen lang sein."),
+            ),
         ));
     }
     let mut tx = state.pool.begin().await?;
@@ -47,28 +51,31 @@ pub async fn decide(
     )
     .map_err(|refused| match refused {
         DecisionRefused::OwnRequest | DecisionRefused::NotAnApprover => AppError::Forbidden,
-        DecisionRefused::NotPending if request.state.is_final() => {
-            AppError::Conflict(format!("This request is already {}.", request.state))
-        }
-        other => AppError::Conflict(other.to_string()),
+        DecisionRefused::NotPending if request.state.is_final() => already(request.state),
+        other => AppError::Conflict(refusal(&other)),
     })?;
     if request.state.is_final() {
-        return Err(AppError::Conflict(format!(
-            "This request is already {}.",
-            request.state
-        )));
+        return Err(already(request.state));
     }
     // Whether or not the engine has closed them yet: a request past its deadline, or for an
     // entry taken out of the catalog, can no longer be decided.
     if request.expires_at <= Utc::now() {
         return Err(AppError::Conflict(
-            "This request waited past its deadline and can no longer be decided.".into(),
+            pick(
+                "This request waited past its deadline and can no longer be decided.",
+                "Diese Anfrage hat ihre Frist überschritten und kann nicht mehr entschieden werden.",
+            )
+            .into(),
         ));
     }
     if !request.entitlement_enabled {
         return Err(AppError::Conflict(
-            "This access was taken out of the catalog; the request can no longer be decided."
-                .into(),
+            pick(
+                "This access was taken out of the catalog; the request can no longer be decided.",
+                "Dieser Zugriff wurde aus dem Katalog genommen; über die Anfrage kann nicht mehr \
+                 entschieden werden.",
+            )
+            .into(),
         ));
     }
     // The live grants are locked before the first audit event (see `grant_approved`).
@@ -83,9 +90,9 @@ pub async fn decide(
     )
     .await?
     {
-        return Err(AppError::Conflict(
-            DecisionRefused::AlreadyDecided.to_string(),
-        ));
+        return Err(AppError::Conflict(refusal(
+            &DecisionRefused::AlreadyDecided,
+        )));
     }
     let actor = Actor::person(caller.principal_id, &caller.display_name);
     let subject = Subject {
@@ -120,7 +127,11 @@ pub async fn decide(
                 json!({}),
             )
             .await?;
-            "Denied. The requester will see your comment.".to_string()
+            pick(
+                "Denied. The requester will see your comment.",
+                "Abgelehnt. Die anfragende Person sieht Ihren Kommentar.",
+            )
+            .to_string()
         }
         Progress::Waiting {
             stage: now_at,
@@ -136,10 +147,18 @@ pub async fn decide(
                     return Err(changed_meanwhile());
                 }
             }
-            format!(
-                "Recorded. The request now waits at step {} of {} ({approvals} of {required} approvals).",
-                now_at + 1,
-                request.snapshot.stages.len()
+            pick(
+                format!(
+                    "Recorded. The request now waits at step {} of {} ({approvals} of {required} approvals).",
+                    now_at + 1,
+                    request.snapshot.stages.len()
+                ),
+                format!(
+                    "Erfasst. Die Anfrage wartet jetzt auf Stufe {} von {} ({approvals} von \
+                     {required} Genehmigungen).",
+                    now_at + 1,
+                    request.snapshot.stages.len()
+                ),
             )
         }
         Progress::Approved => {
@@ -163,7 +182,11 @@ pub async fn decide(
             // A contractor's identity is made first; its access follows (`server::contractors`).
             if let Some(contractor) = contractors::of_request(&mut tx, request_id).await? {
                 contractors::approve(&mut tx, contractor.id).await?;
-                "Approved. The identity is being made; its access follows.".to_string()
+                pick(
+                    "Approved. The identity is being made; its access follows.",
+                    "Genehmigt. Die Identität wird angelegt; ihre Zugriffe folgen.",
+                )
+                .to_string()
             } else {
                 let message = grant_all(
                     &mut tx,
@@ -216,10 +239,48 @@ pub(crate) async fn close(
 
 /// The state machine refused: the request is already final.
 pub(crate) fn refused(refused: InvalidTransition) -> AppError {
-    AppError::Conflict(format!("This request is already {}.", refused.state))
+    already(refused.state)
+}
+
+/// The request is final already: "This request is already approved."
+fn already(state: RequestState) -> AppError {
+    AppError::Conflict(pick(
+        format!("This request is already {state}."),
+        format!("Diese Anfrage ist bereits {}.", request_state_de(state)),
+    ))
+}
+
+/// Why the caller may not decide, in the caller's language.
+fn refusal(refused: &DecisionRefused) -> String {
+    pick(
+        refused.to_string(),
+        match refused {
+            DecisionRefused::OwnRequest => {
+                "Sie können nicht über Ihre eigene Anfrage oder eine Anfrage für sich selbst \
+                 entscheiden."
+            }
+            DecisionRefused::NotAnApprover => {
+                "Sie sind auf der aktuellen Stufe dieser Anfrage keine genehmigende Person."
+            }
+            DecisionRefused::AlreadyDecided => "Sie haben über diese Stufe bereits entschieden.",
+            DecisionRefused::DecidedEarlierStage => {
+                "Sie haben eine frühere Stufe genehmigt; eine spätere Stufe braucht eine andere \
+                 Person."
+            }
+            DecisionRefused::NotPending => "Diese Anfrage wartet nicht mehr auf Entscheidungen.",
+        }
+        .to_string(),
+    )
 }
 
 /// The row moved between reading and writing it (it was locked, so only by a bug).
 fn changed_meanwhile() -> AppError {
-    AppError::Conflict("This request changed meanwhile. Reload the page and try again.".into())
+    AppError::Conflict(
+        pick(
+            "This request changed meanwhile. Reload the page and try again.",
+            "Diese Anfrage wurde zwischenzeitlich geändert. Laden Sie die Seite neu und versuchen \
+             Sie es erneut.",
+        )
+        .into(),
+    )
 }

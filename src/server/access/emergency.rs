@@ -11,6 +11,7 @@ use crate::server::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::reviews::{self, Review};
 use crate::server::state::AppState;
+use crate::text::lang::pick;
 
 const MAX_NOTE_CHARS: usize = 1000;
 
@@ -66,19 +67,31 @@ pub async fn close(
         _ => {
             return Err(AppError::invalid(
                 "verdict",
-                "Say whether the use was justified or not.",
+                pick(
+                    "Say whether the use was justified or not.",
+                    "Geben Sie an, ob die Nutzung gerechtfertigt war oder nicht.",
+                ),
             ));
         }
     };
     let note = crate::api::text_block("note", note)?;
     let note = note.trim();
     if note.chars().count() < 5 {
-        return Err(AppError::invalid("note", "Say in a few words why."));
+        return Err(AppError::invalid(
+            "note",
+            pick(
+                "Say in a few words why.",
+                "Begründen Sie dies in wenigen Worten.",
+            ),
+        ));
     }
     if note.chars().count() > MAX_NOTE_CHARS {
         return Err(AppError::invalid(
             "note",
-            format!("Keep the note under {MAX_NOTE_CHARS} characters."),
+            pick(
+                format!("Keep the note under {MAX_NOTE_CHARS} characters."),
+                format!("Die Notiz darf höchstens {MAX_NOTE_CHARS} Zeichen lang sein."),
+            ),
         ));
     }
     let mut tx = state.pool.begin().await?;
@@ -90,7 +103,11 @@ pub async fn close(
     }
     if !reviews::close(&mut tx, request, caller.principal_id, verdict, note).await? {
         return Err(AppError::Conflict(
-            "This use has been reviewed already.".into(),
+            pick(
+                "This use has been reviewed already.",
+                "Diese Nutzung wurde bereits geprüft.",
+            )
+            .into(),
         ));
     }
     audit::record(
@@ -106,8 +123,12 @@ pub async fn close(
     .await?;
     tx.commit().await?;
     Ok(match verdict {
-        "justified" => "Reviewed: justified.".into(),
-        _ => "Reviewed: not justified. The verdict stays in the trail for security's follow-up."
-            .into(),
+        "justified" => pick("Reviewed: justified.", "Geprüft: gerechtfertigt.").into(),
+        _ => pick(
+            "Reviewed: not justified. The verdict stays in the trail for security's follow-up.",
+            "Geprüft: nicht gerechtfertigt. Die Bewertung bleibt für die Nachverfolgung durch die \
+             IT-Sicherheit im Verlauf.",
+        )
+        .into(),
     })
 }

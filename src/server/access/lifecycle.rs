@@ -10,11 +10,13 @@ use crate::domain::grant::{GrantEvent, GrantState, RevokeReason};
 use crate::domain::request::RequestEvent;
 use crate::domain::window::{MAX_POLICY_MINUTES, RequestedEnd, WindowRequest};
 use crate::error::AppError;
+use crate::server::access::grant_already_de;
 use crate::server::access::submit::{Submission, submit};
 use crate::server::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{grants, requests};
 use crate::server::state::AppState;
+use crate::text::lang::pick;
 
 /// Cancels a pending request; only its requester or the person it is for may.
 pub async fn cancel(
@@ -68,10 +70,13 @@ pub async fn give_back(
         return Err(AppError::Forbidden);
     }
     let refused = |refused: crate::domain::grant::InvalidGrantTransition| {
-        AppError::Conflict(match refused.state {
-            GrantState::Revoking => "This access is already being removed.".into(),
-            state => format!("This access is already {state}."),
-        })
+        AppError::Conflict(pick(
+            match refused.state {
+                GrantState::Revoking => "This access is already being removed.".to_string(),
+                state => format!("This access is already {state}."),
+            },
+            grant_already_de(refused.state),
+        ))
     };
     let mut parts = vec![grant];
     if let Some(bundle) = parts[0].bundle_id {
@@ -83,7 +88,12 @@ pub async fn give_back(
         let step = part.state.step(GrantEvent::Withdrawn).map_err(refused)?;
         if !grants::withdraw(&mut tx, part.id, step, RevokeReason::Returned).await? {
             return Err(AppError::Conflict(
-                "This access changed meanwhile. Reload the page and try again.".into(),
+                pick(
+                    "This access changed meanwhile. Reload the page and try again.",
+                    "Dieser Zugriff wurde zwischenzeitlich geändert. Laden Sie die Seite neu und \
+                     versuchen Sie es erneut.",
+                )
+                .into(),
             ));
         }
         audit::record(
@@ -119,13 +129,17 @@ pub async fn extend(
     }
     if grant.state.step(GrantEvent::Extended).is_err() {
         return Err(AppError::Conflict(
-            "Only access you still hold can be extended.".into(),
+            pick(
+                "Only access you still hold can be extended.",
+                "Nur Zugriffe, die Sie noch haben, können verlängert werden.",
+            )
+            .into(),
         ));
     }
     let new_end = grant
         .ends_at
         .checked_add_signed(chrono::TimeDelta::minutes(i64::from(extension.minutes)))
-        .ok_or_else(|| AppError::invalid("minutes", "Choose how much longer you need it."))?;
+        .ok_or_else(|| AppError::invalid("minutes", more_time()))?;
     let submission = Submission {
         entitlement: grant.entitlement_key,
         window: WindowRequest {
@@ -167,16 +181,25 @@ impl Extension {
                 .parse()
                 .ok()
                 .filter(|m| (1..=MAX_POLICY_MINUTES).contains(m))
-                .ok_or_else(|| {
-                    AppError::invalid("minutes", "Choose how much longer you need it.")
-                })?,
+                .ok_or_else(|| AppError::invalid("minutes", more_time()))?,
             justification: text_block("justification", justification)?,
             client_token: Uuid::parse_str(client_token.trim()).map_err(|_| {
                 AppError::invalid(
                     "client_token",
-                    "This form has expired. Reload the page and try again.",
+                    pick(
+                        "This form has expired. Reload the page and try again.",
+                        "Dieses Formular ist abgelaufen. Laden Sie die Seite neu und versuchen \
+                         Sie es erneut.",
+                    ),
                 )
             })?,
         })
     }
+}
+
+fn more_time() -> &'static str {
+    pick(
+        "Choose how much longer you need it.",
+        "Wählen Sie, wie viel länger Sie den Zugriff benötigen.",
+    )
 }

@@ -10,6 +10,7 @@ use crate::server::connectors::{Account, Connector, Connectors};
 use crate::server::db::catalog::Entry;
 use crate::server::db::people::Synced;
 use crate::server::db::requests::StoredHint;
+use crate::text::lang::pick;
 
 /// Most members of an approver group that are looked up; larger groups are a policy smell.
 const MAX_GROUP_APPROVERS: usize = 200;
@@ -28,27 +29,46 @@ pub fn connector_of(
         })
 }
 
-/// The person's account in the entitlement's system; a clear refusal when there is none.
+/// The person's account in the entitlement's system; a clear refusal when there is none,
+/// worded for the person themselves (`for_self`) or for someone asking on their behalf.
 pub async fn account(
     connector: &dyn Connector,
     entry: &Entry,
     upn: &str,
-    whose: &str,
+    for_self: bool,
 ) -> Result<Account, AppError> {
     connector
         .find_account(upn)
         .await
         .map_err(|e| AppError::from_system(&entry.connector, e))?
         .ok_or_else(|| {
-        AppError::invalid(
-            "entitlement",
-            format!(
-                "{whose} no account in {} that matches {upn}, so this access cannot be granted. \
-                 Ask the directory's administrators to link the account.",
-                entry.connector
-            ),
-        )
-    })
+            AppError::invalid(
+                "entitlement",
+                pick(
+                    format!(
+                        "{} no account in {} that matches {upn}, so this access cannot be \
+                         granted. Ask the directory's administrators to link the account.",
+                        if for_self {
+                            "You have"
+                        } else {
+                            "This person has"
+                        },
+                        entry.connector
+                    ),
+                    format!(
+                        "{} kein Konto in {}, das zu {upn} passt; dieser Zugriff kann daher nicht \
+                         erteilt werden. Bitten Sie die Administration des Verzeichnisses, das \
+                         Konto zu verknüpfen.",
+                        if for_self {
+                            "Sie haben"
+                        } else {
+                            "Diese Person hat"
+                        },
+                        entry.connector
+                    ),
+                ),
+            )
+        })
 }
 
 /// Department (the people sync's when it describes the person) and groups, for eligibility.

@@ -15,7 +15,7 @@ use crate::domain::request::{RequestEvent, RequestState};
 use crate::domain::violation::Violation;
 use crate::domain::window::{RequestedEnd, Window, WindowRequest, resolve_window};
 use crate::error::AppError;
-use crate::server::access::{ToGrant, grant_all, people, window_at_approval};
+use crate::server::access::{ToGrant, grant_all, people, request_state_de, window_at_approval};
 use crate::server::auth::session::SessionUser;
 use crate::server::connectors::{Account, Connectors};
 use crate::server::db::audit::{self, Actor, Subject};
@@ -23,6 +23,7 @@ use crate::server::db::catalog::Entry;
 use crate::server::db::requests::{NewRequest, Snapshot, StoredHint};
 use crate::server::db::{catalog, grants, requests};
 use crate::server::state::AppState;
+use crate::text::lang::pick;
 
 /// A request as the service takes it: read from the form and checked for shape at the edge,
 /// not yet against the policy.
@@ -46,14 +47,21 @@ pub fn parse(form: &RequestForm) -> Result<Submission, AppError> {
     let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
         AppError::invalid(
             "client_token",
-            "This form has expired. Reload the page and try again.",
+            pick(
+                "This form has expired. Reload the page and try again.",
+                "Dieses Formular ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es \
+                 erneut.",
+            ),
         )
     })?;
     let entitlement = text_line("entitlement", &form.entitlement)?;
     if entitlement.is_empty() || entitlement.len() > 100 {
         return Err(AppError::invalid(
             "entitlement",
-            "Choose something to request.",
+            pick(
+                "Choose something to request.",
+                "Wählen Sie aus, was Sie beantragen möchten.",
+            ),
         ));
     }
     let offset: i32 = match text_line("utc_offset_minutes", &form.utc_offset_minutes)?.as_str() {
@@ -62,19 +70,38 @@ pub fn parse(form: &RequestForm) -> Result<Submission, AppError> {
             .parse()
             .ok()
             .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
-            .ok_or_else(|| AppError::invalid("utc_offset_minutes", "Unknown time zone offset."))?,
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "utc_offset_minutes",
+                    pick("Unknown time zone offset.", "Unbekannter Zeitzonenversatz."),
+                )
+            })?,
     };
     let start = match text_line("start", &form.start)?.as_str() {
         "" | "now" => None,
         "later" => Some(local_time(&form.start_at, offset, "start_at")?),
-        _ => return Err(AppError::invalid("start", "Choose to start now or later.")),
+        _ => {
+            return Err(AppError::invalid(
+                "start",
+                pick(
+                    "Choose to start now or later.",
+                    "Wählen Sie, ob der Zugriff jetzt oder später beginnen soll.",
+                ),
+            ));
+        }
     };
     let end = match text_line("duration", &form.duration)?.as_str() {
         "custom" => RequestedEnd::Until(local_time(&form.end, offset, "end")?),
         text => RequestedEnd::For {
-            minutes: text
-                .parse()
-                .map_err(|_| AppError::invalid("duration", "Choose how long you need it."))?,
+            minutes: text.parse().map_err(|_| {
+                AppError::invalid(
+                    "duration",
+                    pick(
+                        "Choose how long you need it.",
+                        "Wählen Sie, wie lange Sie den Zugriff benötigen.",
+                    ),
+                )
+            })?,
         },
     };
     let on_behalf_of = Some(text_line("on_behalf_of", &form.on_behalf_of)?.to_lowercase())
@@ -82,7 +109,7 @@ pub fn parse(form: &RequestForm) -> Result<Submission, AppError> {
     if on_behalf_of.as_ref().is_some_and(|u| u.len() > 256) {
         return Err(AppError::invalid(
             "on_behalf_of",
-            "That is not a sign-in name.",
+            pick("That is not a sign-in name.", "Das ist kein Anmeldename."),
         ));
     }
     Ok(Submission {
@@ -109,12 +136,21 @@ fn source_for(access: &Access, given: &str) -> Result<Option<String>, AppError> 
     if given.is_empty() {
         return Err(AppError::invalid(
             "source_address",
-            "Give the IP address you will connect from; the port opens to it only.",
+            pick(
+                "Give the IP address you will connect from; the port opens to it only.",
+                "Geben Sie die IP-Adresse an, von der aus Sie sich verbinden; der Port wird nur \
+                 für diese Adresse geöffnet.",
+            ),
         ));
     }
     SourcePrefix::parse_for_person(given)
         .map(|prefix| Some(prefix.to_string()))
-        .map_err(|problem| AppError::invalid("source_address", capitalised(&problem)))
+        .map_err(|problem| {
+            AppError::invalid(
+                "source_address",
+                capitalised(&crate::text::prefix_problem(&problem)),
+            )
+        })
 }
 
 fn capitalised(text: &str) -> String {
@@ -131,7 +167,15 @@ pub(crate) const MAX_OFFSET_MINUTES: i32 = 14 * 60;
 /// `YYYY-MM-DDTHH:MM[:SS]` in a zone `offset` minutes east of UTC. Years have four digits:
 /// anything else is a typing mistake, and far-off years would overflow the arithmetic.
 pub(crate) fn local_time(text: &str, offset: i32, field: &str) -> Result<DateTime<Utc>, AppError> {
-    let invalid = || AppError::invalid(field, "Enter a date and time.");
+    let invalid = || {
+        AppError::invalid(
+            field,
+            pick(
+                "Enter a date and time.",
+                "Geben Sie ein Datum und eine Uhrzeit ein.",
+            ),
+        )
+    };
     let text = text_line(field, text)?;
     if text.len() > 19 || !text.as_bytes().first().is_some_and(u8::is_ascii_digit) {
         return Err(invalid());
@@ -256,7 +300,10 @@ async fn submit_new(
                     .ok_or_else(|| {
                         AppError::invalid(
                             "on_behalf_of",
-                            "No one with that sign-in name has used the portal yet.",
+                            pick(
+                                "No one with that sign-in name has used the portal yet.",
+                                "Niemand mit diesem Anmeldenamen hat das Portal bisher verwendet.",
+                            ),
                         )
                     })?;
                 (id, upn.clone())
@@ -267,10 +314,17 @@ async fn submit_new(
     // What the request gives: the entry, or each part of a bundle (all still offered).
     let parts: Vec<&Entry> = if entry.is_bundle() {
         if let Some(gone) = entry.items.iter().find(|p| !p.enabled) {
-            return Err(AppError::Conflict(format!(
-                "“{}” was taken out of the catalog, so this bundle cannot be requested until its \
-                 owners change it.",
-                gone.entry.name
+            return Err(AppError::Conflict(pick(
+                format!(
+                    "“{}” was taken out of the catalog, so this bundle cannot be requested until its \
+                     owners change it.",
+                    gone.entry.name
+                ),
+                format!(
+                    "„{}“ wurde aus dem Katalog genommen; dieses Paket kann daher erst wieder \
+                     beantragt werden, wenn die Verantwortlichen es ändern.",
+                    gone.entry.name
+                ),
             )));
         }
         entry.items.iter().map(|p| &p.entry).collect()
@@ -279,7 +333,11 @@ async fn submit_new(
     };
     if parts.is_empty() {
         return Err(AppError::Conflict(
-            "This bundle gives nothing at the moment.".into(),
+            pick(
+                "This bundle gives nothing at the moment.",
+                "Dieses Paket umfasst derzeit keine Zugriffe.",
+            )
+            .into(),
         ));
     }
     let policy = &entry.policy;
@@ -360,7 +418,7 @@ async fn submit_new(
         .await?
         .is_some()
     {
-        return Err(AppError::Conflict(ALREADY_PENDING.into()));
+        return Err(waiting_already());
     }
     let Some(id) = requests::insert(
         &mut tx,
@@ -386,7 +444,7 @@ async fn submit_new(
     .map_err(already_pending)?
     else {
         // The same form was submitted at the same moment and the other one won.
-        return Err(AppError::Conflict(ALREADY_PENDING.into()));
+        return Err(waiting_already());
     };
     let actor = caller.actor.clone();
     let subject = Subject {
@@ -469,8 +527,12 @@ async fn submit_new(
     Ok(Submitted {
         request_id: id,
         message: if policy.emergency && state_after == RequestState::Approved {
-            "Granted now, as an emergency. Security has been told, and an owner will review this use."
-                .into()
+            pick(
+                "Granted now, as an emergency. Security has been told, and an owner will review this use.",
+                "Als Notfall sofort erteilt. Die IT-Sicherheit wurde informiert, und eine \
+                 verantwortliche Person prüft diese Nutzung.",
+            )
+            .into()
         } else {
             message_for(state_after)
         },
@@ -497,24 +559,25 @@ async fn directory_facts(
     let mut first = None;
     for part in parts {
         let connector = people::connector_of(services.connectors, part)?;
-        let account = people::account(
-            connector.as_ref(),
-            part,
-            beneficiary_upn,
-            if for_self {
-                "You have"
-            } else {
-                "This person has"
-            },
-        )
-        .await?;
+        let account = people::account(connector.as_ref(), part, beneficiary_upn, for_self).await?;
         if !account.enabled {
             return Err(AppError::invalid(
                 "entitlement",
-                format!(
-                    "{} account in {} is disabled, so this access cannot be granted.",
-                    if for_self { "Your" } else { "This person's" },
-                    part.connector
+                pick(
+                    format!(
+                        "{} account in {} is disabled, so this access cannot be granted.",
+                        if for_self { "Your" } else { "This person's" },
+                        part.connector
+                    ),
+                    format!(
+                        "{} in {} ist deaktiviert; dieser Zugriff kann daher nicht erteilt werden.",
+                        if for_self {
+                            "Ihr Konto"
+                        } else {
+                            "Das Konto dieser Person"
+                        },
+                        part.connector
+                    ),
                 ),
             ));
         }
@@ -536,7 +599,10 @@ async fn directory_facts(
         if manager.as_deref().map(str::to_lowercase).as_deref() != Some(caller_upn) {
             return Err(AppError::invalid(
                 "on_behalf_of",
-                "You can request access on behalf of your direct reports only.",
+                pick(
+                    "You can request access on behalf of your direct reports only.",
+                    "Sie können Zugriff nur für Ihre direkten Mitarbeitenden beantragen.",
+                ),
             ));
         }
     }
@@ -567,11 +633,19 @@ async fn directory_facts(
 
 const ALREADY_PENDING: &str = "A request for this access is already waiting for approval. \
                                Cancel it first to ask for something different.";
+const ALREADY_PENDING_DE: &str = "Eine Anfrage für diesen Zugriff wartet bereits auf \
+                                  Genehmigung. Ziehen Sie sie zuerst zurück, um etwas anderes \
+                                  zu beantragen.";
+
+/// A request for the same access waits already.
+fn waiting_already() -> AppError {
+    AppError::Conflict(pick(ALREADY_PENDING, ALREADY_PENDING_DE).into())
+}
 
 fn already_pending(error: sqlx::Error) -> AppError {
     match &error {
         sqlx::Error::Database(db) if db.constraint() == Some("access_requests_one_pending") => {
-            AppError::Conflict(ALREADY_PENDING.into())
+            waiting_already()
         }
         _ => error.into(),
     }
@@ -579,9 +653,20 @@ fn already_pending(error: sqlx::Error) -> AppError {
 
 fn message_for(state: RequestState) -> String {
     match state {
-        RequestState::Approved => "Approved. The access is being granted now.".into(),
-        RequestState::Pending => "Submitted. Your approvers have been asked.".into(),
-        other => format!("This request is {other}."),
+        RequestState::Approved => pick(
+            "Approved. The access is being granted now.",
+            "Genehmigt. Der Zugriff wird jetzt erteilt.",
+        )
+        .into(),
+        RequestState::Pending => pick(
+            "Submitted. Your approvers have been asked.",
+            "Eingereicht. Ihre genehmigenden Personen wurden angefragt.",
+        )
+        .into(),
+        other => pick(
+            format!("This request is {other}."),
+            format!("Diese Anfrage ist {}.", request_state_de(other)),
+        ),
     }
 }
 

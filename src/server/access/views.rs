@@ -194,7 +194,7 @@ pub(crate) fn event_view(e: audit::Event) -> EventView {
         summary: AuditAction::parse(&e.action)
             .map(|action| crate::text::event_summary(action, &e.details))
             .unwrap_or_else(|| e.action.clone()),
-        actor: e.actor_label,
+        actor: crate::text::actor(&e.actor_label),
         action: e.action,
         request_id: e.request_id,
     }

@@ -1,15 +1,16 @@
 //! `/auth/login`, `/auth/callback` and `/auth/logout`.
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use chrono::Utc;
 use serde::Deserialize;
 use tower_sessions::cookie::time::Duration;
 use tower_sessions::{Expiry, Session};
 
+use crate::domain::mail::Language;
 use crate::domain::role::Role;
 use crate::server::auth::oidc::{CallbackParams, PendingSignIn, SignInError};
 use crate::server::auth::session::{PENDING_SIGN_IN_KEY, REFRESH_KEY, SessionUser, USER_KEY};
@@ -50,6 +51,7 @@ pub fn safe_return_path(candidate: Option<&str>) -> String {
 
 async fn login(
     State(state): State<AppState>,
+    Extension(language): Extension<Language>,
     session: Session,
     Query(params): Query<LoginParams>,
 ) -> Response {
@@ -68,16 +70,17 @@ async fn login(
                 session.set_expiry(Some(Expiry::OnInactivity(SIGN_IN_WINDOW)));
             }
             if let Err(e) = session.insert(PENDING_SIGN_IN_KEY, pending).await {
-                return unavailable_page(&format!("session store: {e}"));
+                return unavailable_page(language, &format!("session store: {e}"));
             }
             Redirect::to(url.as_str()).into_response()
         }
-        Err(e) => unavailable_page(&format!("sign-in could not start: {e}")),
+        Err(e) => unavailable_page(language, &format!("sign-in could not start: {e}")),
     }
 }
 
 async fn callback(
     State(state): State<AppState>,
+    Extension(language): Extension<Language>,
     session: Session,
     Query(params): Query<CallbackParams>,
 ) -> Response {
@@ -89,13 +92,25 @@ async fn callback(
                 roles = ?user.roles,
                 "signed in"
             );
-            Redirect::to(&return_to).into_response()
+            let mut response = Redirect::to(&return_to).into_response();
+            // The browser remembers the person's language, so the pages they see once signed
+            // out (the signed-out page, the next sign-in) speak it too.
+            if let Some(chosen) = user.language {
+                response.headers_mut().append(
+                    axum::http::header::SET_COOKIE,
+                    crate::server::http::language::set_cookie(
+                        chosen,
+                        state.settings.secure_cookies(),
+                    ),
+                );
+            }
+            response
         }
         Err(CallbackFailure::Refused(e)) => {
             tracing::warn!(reason = %e, "sign-in refused");
-            refused_page()
+            refused_page(language)
         }
-        Err(CallbackFailure::Internal(detail)) => unavailable_page(&detail),
+        Err(CallbackFailure::Internal(detail)) => unavailable_page(language, &detail),
     }
 }
 
@@ -150,6 +165,9 @@ async fn finish_sign_in(
     session.set_expiry(Some(Expiry::OnInactivity(
         Duration::try_from(state.settings.session.idle_timeout).unwrap_or(SIGN_IN_WINDOW),
     )));
+    let (language, _) = db::principals::preferences(&state.pool, principal_id)
+        .await
+        .map_err(|e| internal(&e))?;
     let user = SessionUser {
         principal_id,
         display_name: identity.display_name,
@@ -158,6 +176,7 @@ async fn finish_sign_in(
         signed_in_at: Utc::now(),
         id_token: identity.id_token,
         checked_at: Utc::now(),
+        language,
     };
     session
         .insert(USER_KEY, user.clone())
@@ -172,10 +191,14 @@ async fn finish_sign_in(
     Ok((user, return_to))
 }
 
-async fn logout(State(state): State<AppState>, session: Session) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    Extension(language): Extension<Language>,
+    session: Session,
+) -> Response {
     let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
     if let Err(e) = session.flush().await {
-        return unavailable_page(&format!("session store: {e}"));
+        return unavailable_page(language, &format!("session store: {e}"));
     }
     if let Some(user) = &user {
         tracing::info!(principal = %user.principal_id, "signed out");
@@ -188,28 +211,59 @@ async fn logout(State(state): State<AppState>, session: Session) -> Response {
 }
 
 /// A refused sign-in; the reason is already logged at WARN under this request's id.
-fn refused_page() -> Response {
+fn refused_page(language: Language) -> Response {
     failure_page(
+        language,
         StatusCode::BAD_REQUEST,
-        "Your sign-in could not be completed. This happens when a sign-in link is used twice, \
-         is too old, or the identity provider's answer could not be verified.",
+        match language {
+            Language::English => {
+                "Your sign-in could not be completed. This happens when a sign-in link is used \
+                 twice, is too old, or the identity provider's answer could not be verified."
+            }
+            Language::German => {
+                "Ihre Anmeldung konnte nicht abgeschlossen werden. Das geschieht, wenn ein \
+                 Anmeldelink zweimal benutzt wird, zu alt ist oder die Antwort des \
+                 Identitätsanbieters nicht geprüft werden konnte."
+            }
+        },
         &correlation::current().unwrap_or_default(),
     )
 }
 
 /// Sign-in cannot go on because something the portal needs is down; `detail` is logged.
-fn unavailable_page(detail: &str) -> Response {
+fn unavailable_page(language: Language, detail: &str) -> Response {
     failure_page(
+        language,
         StatusCode::SERVICE_UNAVAILABLE,
-        "Sign-in is temporarily unavailable because the portal cannot reach a service it needs.",
+        match language {
+            Language::English => {
+                "Sign-in is temporarily unavailable because the portal cannot reach a service it \
+                 needs."
+            }
+            Language::German => {
+                "Die Anmeldung ist vorübergehend nicht möglich, weil das Portal einen Dienst nicht \
+                 erreicht, den es braucht."
+            }
+        },
         &correlation::log_internal(detail),
     )
 }
 
-/// A self-contained page for sign-in failures; the person sees only the reference.
-fn failure_page(status: StatusCode, message: &str, reference: &str) -> Response {
+/// A self-contained page for sign-in failures, in the request's language; the person sees only
+/// the reference.
+fn failure_page(
+    language: Language,
+    status: StatusCode,
+    message: &str,
+    reference: &str,
+) -> Response {
+    let (title, again, reference_word) = match language {
+        Language::English => ("Sign-in failed", "Try signing in again", "Reference"),
+        Language::German => ("Anmeldung fehlgeschlagen", "Erneut anmelden", "Referenz"),
+    };
+    let lang = language.as_str();
     let html = format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign-in failed · Leasegate</title><link rel="stylesheet" href="/pkg/leasegate.css"></head><body><main id="main" class="standalone"><h1>Sign-in failed</h1><p>{message}</p><p><a class="button primary" href="/auth/login">Try signing in again</a></p><p class="muted">Reference: <code>{reference}</code></p></main></body></html>"#
+        r#"<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title} · Leasegate</title><link rel="stylesheet" href="/pkg/leasegate.css"></head><body><main id="main" class="standalone"><h1>{title}</h1><p>{message}</p><p><a class="button primary" href="/auth/login">{again}</a></p><p class="muted">{reference_word}: <code>{reference}</code></p></main></body></html>"#
     );
     (status, Html(html)).into_response()
 }

@@ -34,6 +34,10 @@ pub struct SessionUser {
     /// from before this field existed read as never, and are checked at once.
     #[serde(default)]
     pub checked_at: DateTime<Utc>,
+    /// The language the person chose for the portal and their mail, if they chose one; read
+    /// at sign-in and kept current by the language switch and the settings page.
+    #[serde(default)]
+    pub language: Option<crate::domain::mail::Language>,
 }
 
 /// Built assets and probes: served to anyone, and never worth a session-store read.

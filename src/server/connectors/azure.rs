@@ -418,7 +418,8 @@ impl AzureJit {
 /// the person whose lease ended, so the port is left to Azure's own end (the removal stays
 /// due, and is proven once Azure has closed it).
 fn closing_source(configured: &str, allowed: &[String]) -> Result<String, ConnectorError> {
-    let configured = SourcePrefix::parse(configured).map_err(ConnectorError::Permanent)?;
+    let configured =
+        SourcePrefix::parse(configured).map_err(|p| ConnectorError::Permanent(p.to_string()))?;
     if allowed_by(allowed, &configured.to_string()) {
         return Ok(configured.to_string());
     }
@@ -707,7 +708,7 @@ impl Connector for AzureJit {
                     ))
                 })?;
             let source = SourcePrefix::parse(&source)
-                .map_err(ConnectorError::Permanent)?
+                .map_err(|p| ConnectorError::Permanent(p.to_string()))?
                 .to_string();
             holders.insert(
                 lease.account.clone(),

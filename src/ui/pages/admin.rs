@@ -119,10 +119,10 @@ fn Overview(data: AdminOverview, actions: Actions) -> impl IntoView {
                         };
                         view! {
                             <tr>
-                                <td>{c.name}</td>
-                                <td>{c.url}</td>
+                                <td translate="no">{c.name}</td>
+                                <td translate="no">{c.url}</td>
                                 <td><span class=format!("pill pill-{pill}")>{label}</span></td>
-                                <td>{c.detail.unwrap_or_default()}</td>
+                                <td dir="auto">{c.detail.unwrap_or_default()}</td>
                             </tr>
                         }
                     }).collect_view()}
@@ -153,10 +153,10 @@ fn Overview(data: AdminOverview, actions: Actions) -> impl IntoView {
                         let action_label = if e.enabled { (labels().stop_offering)(&e.name) } else { (labels().offer_again)(&e.name) };
                         view! {
                             <tr>
-                                <td>{e.name.clone()}<br/><span class="muted">{e.key.clone()}</span></td>
-                                <td>{crate::text::short_dn(&e.target)}<br/><span class="muted">{e.connector}</span></td>
-                                <td>{e.policy}</td>
-                                <td>{e.owners.join(", ")}</td>
+                                <td translate="no">{e.name.clone()}<br/><span class="muted">{e.key.clone()}</span></td>
+                                <td translate="no">{crate::text::short_dn(&e.target)}<br/><span class="muted">{e.connector}</span></td>
+                                <td translate="no">{e.policy}</td>
+                                <td translate="no">{e.owners.join(", ")}</td>
                                 <td>{e.live_grants}</td>
                                 <td>
                                     {if e.enabled { labels().offered_yes } else { labels().offered_no }}
@@ -206,16 +206,16 @@ fn EditEntry(
                 <label for=name_id.clone()>{labels().name}</label>
                 <input type="text" id=name_id name="name" maxlength="200" value=entry.name.clone()/>
                 <label for=description_id.clone()>{labels().description}</label>
-                <textarea id=description_id name="description" rows="2" maxlength="2000">{entry.description.clone()}</textarea>
+                <textarea id=description_id name="description" rows="2" maxlength="2000" dir="auto">{entry.description.clone()}</textarea>
                 <label for=owners_id.clone()>{labels().owners_hint}</label>
-                <textarea id=owners_id name="owners" rows="2">{entry.owners.join(", ")}</textarea>
+                <textarea id=owners_id name="owners" rows="2" translate="no" spellcheck="false">{entry.owners.join(", ")}</textarea>
                 <label for=tags_id.clone()>{labels().tags_hint}</label>
                 <input type="text" id=tags_id name="tags" value=entry.tags.join(", ")/>
                 <label for=policy_id.clone()>{labels().policy}</label>
                 <select id=policy_id name="policy">
                     {policies.into_iter().map(|p| {
                         let selected = p.key == entry.policy_key;
-                        view! { <option value=p.key selected=selected>{p.name}</option> }
+                        view! { <option value=p.key selected=selected translate="no">{p.name}</option> }
                     }).collect_view()}
                 </select>
                 <div class="actions"><button type="submit" class="button primary">{labels().save}</button></div>
@@ -229,14 +229,14 @@ fn PolicyItem(policy: AdminPolicy, action: ServerAction<EditPolicy>) -> impl Int
     let rules_id = format!("rules-{}", policy.key);
     view! {
         <li class="card">
-            <h3>{policy.name.clone()}</h3>
-            <p class="muted">{(labels().policy_used_by)(&policy.key, policy.used_by)}</p>
+            <h3 translate="no">{policy.name.clone()}</h3>
+            <p class="muted"><span translate="no">{policy.key.clone()}</span>" · "{(labels().policy_used_by)(policy.used_by)}</p>
             <details class="confirm">
                 <summary class="button" aria-label=(labels().edit_rules_named)(&policy.name)>{labels().edit_rules}</summary>
                 <ActionForm action>
                     <input type="hidden" name="key" value=policy.key.clone()/>
                     <label for=rules_id.clone()>{labels().rules_as_in_file}</label>
-                    <textarea id=rules_id name="rules" rows="14" class="code">{policy.rules_toml.clone()}</textarea>
+                    <textarea id=rules_id name="rules" rows="14" class="code" translate="no" spellcheck="false">{policy.rules_toml.clone()}</textarea>
                     <div class="actions"><button type="submit" class="button primary">{labels().save}</button></div>
                 </ActionForm>
             </details>
@@ -266,14 +266,14 @@ fn StuckRemovals(stuck: Vec<StuckRemoval>, action: ServerAction<ResolveRemoval>)
                         let note_id = format!("note-{}", s.grant_id);
                         view! {
                             <tr data-testid="stuck-removal">
-                                <td>{s.holder.clone()}<br/><span class="muted">{s.account.clone().unwrap_or_default()}</span></td>
-                                <td>{s.entitlement.clone()}<br/><span class="muted">{format!("{} · {}", s.connector, crate::text::short_dn(&s.target))}</span></td>
+                                <td translate="no">{s.holder.clone()}<br/><span class="muted">{s.account.clone().unwrap_or_default()}</span></td>
+                                <td translate="no">{s.entitlement.clone()}<br/><span class="muted">{format!("{} · {}", s.connector, crate::text::short_dn(&s.target))}</span></td>
                                 <td>{why}</td>
                                 <td>
                                     <ActionForm action>
                                         <input type="hidden" name="grant_id" value=s.grant_id.to_string()/>
                                         <label for=note_id.clone()>{labels().resolution_note}</label>
-                                        <textarea id=note_id name="note" rows="2" required minlength="10"></textarea>
+                                        <textarea id=note_id name="note" rows="2" required minlength="10" dir="auto"></textarea>
                                         <button type="submit" class="button" aria-label=name>{labels().close_removal}</button>
                                     </ActionForm>
                                 </td>
@@ -300,11 +300,11 @@ fn WaitingChanges(changes: Vec<PendingChange>, actions: Actions) -> impl IntoVie
                     let comment_id = format!("comment-{approve_id}");
                     view! {
                         <li data-testid="waiting-change">
-                            <h3>{format!("{} {}", c.kind, c.key)}</h3>
+                            <h3>{crate::text::change_kind(c.kind)} " " <span translate="no">{c.key}</span></h3>
                             <p class="muted">{(labels().proposed_by)(&c.author)}</p>
                             <div class="diff">
-                                <div><h4>{labels().before}</h4><pre>{c.before}</pre></div>
-                                <div><h4>{labels().after}</h4><pre>{c.after}</pre></div>
+                                <div><h4>{labels().before}</h4><pre translate="no">{c.before}</pre></div>
+                                <div><h4>{labels().after}</h4><pre translate="no">{c.after}</pre></div>
                             </div>
                             <ul>{c.impact.into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}</ul>
                             {if c.mine {
@@ -356,11 +356,11 @@ fn PeopleSync(sources: Vec<PeopleSourceView>, action: ServerAction<SyncPeople>) 
                         let force_label = (labels().sync_force)(&s.connector);
                         view! {
                             <tr>
-                                <td>{s.connector.clone()}</td>
+                                <td translate="no">{s.connector.clone()}</td>
                                 <td>{when(s.last_pass_at)}</td>
                                 <td>{when(s.last_complete_at)}</td>
                                 <td>
-                                    {s.error.clone().map(|e| view! { <p class="field-error" role="note">{e}</p> })}
+                                    {s.error.clone().map(|e| view! { <p class="field-error" role="note" dir="auto">{e}</p> })}
                                     {s.result.clone().map(|r| view! { <p>{r}</p> })}
                                     {s.requested.then(|| view! { <p class="muted">{labels().sync_requested}</p> })}
                                 </td>
@@ -434,10 +434,10 @@ fn MailFacts(mail: MailOverview) -> impl IntoView {
                             };
                             view! {
                                 <tr>
-                                    <td>{m.address}</td>
-                                    <td>{m.subject}</td>
+                                    <td translate="no">{m.address}</td>
+                                    <td dir="auto">{m.subject}</td>
                                     <td><span class=format!("pill pill-{pill}")>{state}</span>" "{(labels().mail_attempts)(m.attempts)}</td>
-                                    <td>{m.answer}</td>
+                                    <td dir="auto">{m.answer}</td>
                                     <td><crate::ui::components::time::Time at=m.refused_at.unwrap_or(m.written_at)/></td>
                                 </tr>
                             }

@@ -178,8 +178,8 @@ fn Item(
             <h3 id=title_id>{(labels().asks_for)(&who, &item.entitlement)}</h3>
             <dl class="facts">
                 <dt>{labels().for_label}</dt><dd>{crate::text::minutes(item.minutes.clamp(0, u32::MAX as i64) as u32)}</dd>
-                <dt>{labels().why}</dt><dd>{item.justification.clone()}</dd>
-                {item.ticket.clone().map(|t| view! { <dt>{labels().ticket}</dt><dd>{t}</dd> })}
+                <dt>{labels().why}</dt><dd dir="auto">{item.justification.clone()}</dd>
+                {item.ticket.clone().map(|t| view! { <dt>{labels().ticket}</dt><dd translate="no">{t}</dd> })}
                 <dt>{labels().system}</dt><dd>{item.system.clone()}</dd>
                 <dt>{labels().progress}</dt><dd>{item.progress.clone()}</dd>
                 <dt>{labels().waiting_since}</dt><dd><When at=item.submitted_at now/></dd>
@@ -200,7 +200,7 @@ fn Item(
                     <ActionForm action=decide attr:class="decision">
                         <input type="hidden" name="request_id" value=id/>
                         <label for=comment_for>{labels().comment_optional}</label>
-                        <textarea id=comment_id name="comment" rows="2" maxlength="1000"></textarea>
+                        <textarea id=comment_id name="comment" rows="2" maxlength="1000" dir="auto"></textarea>
                         <div class="actions">
                             <button type="submit" name="outcome" value="approve" class="button primary"
                                 disabled=move || decide.pending().get()>{labels().approve}</button>
@@ -229,10 +229,10 @@ fn Decided(items: Vec<DecidedItem>) -> impl IntoView {
             <tbody>
                 {items.into_iter().map(|d| view! {
                     <tr>
-                        <td>{d.entitlement}</td>
-                        <td>{d.beneficiary}</td>
+                        <td translate="no">{d.entitlement}</td>
+                        <td translate="no">{d.beneficiary}</td>
                         <td><StatePill state=d.outcome/></td>
-                        <td>{d.comment}</td>
+                        <td dir="auto">{d.comment}</td>
                         <td><Time at=d.decided_at/></td>
                         <td><StatePill state=d.request_state/></td>
                     </tr>
@@ -332,7 +332,7 @@ fn Reviews() -> impl IntoView {
                                     <li class="card">
                                         <h3>{(labels().took_emergency)(&u.who, &u.entitlement)}</h3>
                                         <dl class="facts">
-                                            <dt>{labels().why}</dt><dd>{u.justification.clone()}</dd>
+                                            <dt>{labels().why}</dt><dd dir="auto">{u.justification.clone()}</dd>
                                             <dt>{labels().when}</dt><dd><Time at=u.starts_at/>" – "<Time at=u.ends_at/></dd>
                                         </dl>
                                         <ActionForm action=close attr:class="decision">
@@ -343,7 +343,7 @@ fn Reviews() -> impl IntoView {
                                                 <label><input type="radio" name="verdict" value="not_justified"/>" "{labels().review_not_justified}</label>
                                             </fieldset>
                                             <label for=note_for>{labels().review_note}</label>
-                                            <textarea id=note_id name="note" rows="2" maxlength="1000" required=true></textarea>
+                                            <textarea id=note_id name="note" rows="2" maxlength="1000" required=true dir="auto"></textarea>
                                             <div class="actions">
                                                 <button type="submit" class="button primary">{labels().close_review}</button>
                                             </div>

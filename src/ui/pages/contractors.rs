@@ -100,13 +100,13 @@ fn Contractors(
                 <label for="contractor-bundle">{labels().contractor_bundle}</label>
                 <select id="contractor-bundle" name="form[bundle]" aria-describedby="bundle-error">
                     {page.bundles.iter().map(|b| view! {
-                        <option value=b.key.clone()>{b.name.clone()}</option>
+                        <option value=b.key.clone() translate="no">{b.name.clone()}</option>
                     }).collect_view()}
                 </select>
                 <FieldError error field="bundle" id="bundle-error"/>
                 <label for="contractor-why">{labels().contractor_why}</label>
                 <textarea id="contractor-why" name="form[justification]" rows="3" maxlength="2000"
-                    aria-describedby="justification-error"></textarea>
+                    aria-describedby="justification-error" dir="auto"></textarea>
                 <FieldError error field="justification" id="justification-error"/>
                 <div class="actions">
                     <button type="submit" class="button primary">{labels().onboard_submit}</button>
@@ -155,8 +155,8 @@ fn Contractor(
     };
     view! {
         <li class="card lease" aria-labelledby=labelled_by>
-            <h3 id=title_id>{c.display_name.clone()} " " <span class="pill">{c.standing.clone()}</span></h3>
-            <p class="muted">{format!("{} · {} · {}", c.email, c.company, c.bundle)}</p>
+            <h3 id=title_id><span translate="no">{c.display_name.clone()}</span> " " <span class="pill">{c.standing.clone()}</span></h3>
+            <p class="muted" translate="no">{format!("{} · {} · {}", c.email, c.company, c.bundle)}</p>
             <p>{labels().contractor_ends_label} <When at=c.ends_at now/></p>
             {c.ending_soon.then(|| view! { <p class="notice">{labels().contractor_ending_soon}</p> })}
             {c.problem.clone().map(|p| view! { <p class="part-problem">{(labels().contractor_problem)(&p)}</p> })}
@@ -180,7 +180,7 @@ fn Contractor(
                         <label for=new_end_id.clone()>{labels().contractor_new_end}</label>
                         <input type="datetime-local" id=new_end_id.clone() name="form[ends_at]" required=true/>
                         <label for=why_id.clone()>{labels().why}</label>
-                        <textarea id=why_id.clone() name="form[justification]" rows="2" maxlength="2000"></textarea>
+                        <textarea id=why_id.clone() name="form[justification]" rows="2" maxlength="2000" dir="auto"></textarea>
                         <div class="actions">
                             <button type="submit" class="button primary">{labels().extend_contractor_submit}</button>
                         </div>

@@ -84,9 +84,9 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
     let default = detail.default_minutes;
     view! {
         <Title text=detail.name.clone()/>
-        <p class="breadcrumb"><a href="/request">{labels().catalog}</a> " / " {detail.name.clone()}</p>
-        <h1>{detail.name.clone()}</h1>
-        <p class="lead">{detail.description.clone()}</p>
+        <p class="breadcrumb"><a href="/request">{labels().catalog}</a> " / " <span translate="no">{detail.name.clone()}</span></p>
+        <h1 translate="no">{detail.name.clone()}</h1>
+        <p class="lead" dir="auto">{detail.description.clone()}</p>
         <section class="card" aria-labelledby="rules-title">
             <h2 id="rules-title">{labels().how_it_works}</h2>
             <ul class="rules">
@@ -94,8 +94,10 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
             </ul>
             {if detail.parts.is_empty() {
                 view! {
-                    <p class="muted"><KindIcon kind=detail.access.kind()/>{format!("{} · {} · {}", crate::text::access_label(&detail.access), detail.system,
-                        crate::text::short_dn(&detail.target))}</p>
+                    <p class="muted">
+                        <KindIcon kind=detail.access.kind()/>{format!("{} · ", crate::text::access_label(&detail.access))}
+                        <span translate="no">{format!("{} · {}", detail.system, crate::text::short_dn(&detail.target))}</span>
+                    </p>
                 }.into_any()
             } else {
                 view! {
@@ -104,8 +106,8 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                         {detail.parts.iter().map(|part| view! {
                             <li>
                                 <KindIcon kind=part.access.kind()/>
-                                <span class="part-name">{part.name.clone()}</span>
-                                <span class="muted">{format!(" · {} · {}", crate::text::access_label(&part.access), part.system)}</span>
+                                <span class="part-name" translate="no">{part.name.clone()}</span>
+                                <span class="muted">{format!(" · {} · ", crate::text::access_label(&part.access))}<span translate="no">{part.system.clone()}</span></span>
                                 {part.withdrawn.then(|| view! { <span class="muted">{format!(" ({})", labels().part_withdrawn)}</span> })}
                             </li>
                         }).collect_view()}
@@ -183,12 +185,12 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                     {(!detail.justification_required).then(|| view! { <span class="muted">{labels().optional}</span> })}
                 </label>
                 <textarea id="justification" name="form[justification]" rows="3" maxlength="2000"
-                    aria-describedby="justification-error"></textarea>
+                    aria-describedby="justification-error" dir="auto"></textarea>
                 <FieldError error field="justification" id="justification-error"/>
                 <label for="ticket">
                     {labels().ticket_number}
                     {(!detail.ticket_required).then(|| view! { <span class="muted">{labels().optional}</span> })}
-                    {detail.ticket_hint.clone().map(|h| view! { <span class="muted">{format!(" — {h}")}</span> })}
+                    {detail.ticket_hint.clone().map(|h| view! { <span class="muted" dir="auto">{format!(" — {h}")}</span> })}
                 </label>
                 <input type="text" id="ticket" name="form[ticket]" maxlength="64" aria-describedby="ticket-error"/>
                 <FieldError error field="ticket" id="ticket-error"/>
@@ -215,7 +217,7 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                     <select id="on-behalf-of" name="form[on_behalf_of]" aria-describedby="on_behalf_of-error">
                         <option value="">{labels().myself}</option>
                         {detail.reports.iter().map(|p| view! {
-                            <option value=p.upn.clone()>{p.name.clone()}</option>
+                            <option value=p.upn.clone() translate="no">{p.name.clone()}</option>
                         }).collect_view()}
                     </select>
                     <FieldError error field="on_behalf_of" id="on_behalf_of-error"/>

@@ -85,11 +85,11 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
                                 let row_class = if g.overdue_since.is_some() { "overdue" } else { "" };
                                 view! {
                                     <tr class=row_class>
-                                        <td><a href=format!("/governance/people/{}", g.holder_id)>{g.holder}</a></td>
-                                        <td>{g.entitlement}{g.bundle.map(|b| view! { <span class="muted">{format!(" · {b}")}</span> })}</td>
+                                        <td><a href=format!("/governance/people/{}", g.holder_id) translate="no">{g.holder}</a></td>
+                                        <td translate="no">{g.entitlement}{g.bundle.map(|b| view! { <span class="muted">{format!(" · {b}")}</span> })}</td>
                                         <td>
                                             <StatePill state/>
-                                            {g.last_error.map(|e| view! { <span class="muted">{format!(" {e}")}</span> })}
+                                            {g.last_error.map(|e| view! { <span class="muted" dir="auto">{format!(" {e}")}</span> })}
                                         </td>
                                         <td><When at=g.ends_at now/></td>
                                         <td><TrailLink request=g.request_id/></td>
@@ -122,7 +122,7 @@ pub fn Events(events: Vec<EventView>) -> impl IntoView {
                     <tr data-action=e.action.clone()>
                         <td>{e.position}</td>
                         <td><Time at=e.occurred_at/></td>
-                        <td>{e.actor}</td>
+                        <td translate="no">{e.actor}</td>
                         <td>{e.summary}</td>
                         <td><TrailLink request=e.request_id/></td>
                     </tr>
@@ -203,15 +203,16 @@ fn EmergencyUses() -> impl IntoView {
                                         let review = match (&u.verdict, &u.closed_by) {
                                             (Some(v), Some(by)) => {
                                                 let verdict = if v == "justified" { labels().review_justified } else { labels().review_not_justified };
-                                                format!("{}: {}", (labels().reviewed_by)(by, verdict), u.note.clone().unwrap_or_default())
+                                                let note = u.note.clone().unwrap_or_default();
+                                                view! { {format!("{}: ", (labels().reviewed_by)(by, verdict))}<span dir="auto">{note}</span> }.into_any()
                                             }
-                                            _ => labels().review_open.to_string(),
+                                            _ => labels().review_open.into_any(),
                                         };
                                         view! {
                                             <tr data-emergency=u.request_id.to_string()>
-                                                <td><a href=format!("/governance/requests/{}", u.request_id)>{u.entitlement}</a></td>
-                                                <td>{u.who}</td>
-                                                <td>{u.justification}</td>
+                                                <td><a href=format!("/governance/requests/{}", u.request_id) translate="no">{u.entitlement}</a></td>
+                                                <td translate="no">{u.who}</td>
+                                                <td dir="auto">{u.justification}</td>
                                                 <td><Time at=u.starts_at/></td>
                                                 <td>{review}</td>
                                             </tr>

@@ -13,7 +13,7 @@ pub fn HomePage() -> impl IntoView {
         <Suspense fallback=|| view! { <h1>{labels().welcome}</h1> }>
             {move || Suspend::new(async move {
                 let name = me.await.map(|m| m.display_name).unwrap_or_default();
-                view! { <h1>{labels().welcome_named} {name}</h1> }
+                view! { <h1>{labels().welcome_named} <span translate="no">{name}</span></h1> }
             })}
         </Suspense>
         <p class="lead">

@@ -146,7 +146,7 @@ fn Lease(
     let parts = lease.parts.clone();
     view! {
         <li class="card lease" aria-labelledby=labelled_by>
-            <h3 id=title_id>{lease.entitlement.clone()} " " <StatePill state/></h3>
+            <h3 id=title_id><span translate="no">{lease.entitlement.clone()}</span> " " <StatePill state/></h3>
             <p>{labels().ends} <When at=ends_at now/></p>
             <progress max="100" value=used aria-label=labels().lease_used>{used}"%"</progress>
             {is_bundle.then(|| view! { <Parts parts/> })}
@@ -167,12 +167,12 @@ fn Lease(
                             <input type="hidden" name="client_token" value=token.clone()/>
                             <label for=minutes_for.clone()>{labels().more_time}</label>
                             <select id=minutes_id.clone() name="minutes">
-                                <option value="30">"30 minutes"</option>
-                                <option value="60" selected=true>"1 hour"</option>
-                                <option value="240">"4 hours"</option>
+                                <option value="30">{crate::text::minutes(30)}</option>
+                                <option value="60" selected=true>{crate::text::minutes(60)}</option>
+                                <option value="240">{crate::text::minutes(240)}</option>
                             </select>
                             <label for=why_for.clone()>{labels().why}</label>
-                            <textarea id=why_id.clone() name="justification" rows="2" maxlength="2000"></textarea>
+                            <textarea id=why_id.clone() name="justification" rows="2" maxlength="2000" dir="auto"></textarea>
                             <p class="muted">{if is_bundle { labels().bundle_extend_explained } else { labels().extend_explained }}</p>
                             <button type="submit" class="button primary">{labels().ask_for_more_time}</button>
                         </ActionForm>
@@ -198,8 +198,8 @@ fn Parts(parts: Vec<PartView>) -> impl IntoView {
                 });
                 view! {
                     <li>
-                        <span class="part-name">{part.entitlement}</span>
-                        <span class="muted">{format!(" · {} ", part.system)}</span>
+                        <span class="part-name" translate="no">{part.entitlement}</span>
+                        <span class="muted" translate="no">{format!(" · {} ", part.system)}</span>
                         <StatePill state/>
                         {problem.map(|p| view! { <p class="part-problem">{p}</p> })}
                     </li>
@@ -218,7 +218,7 @@ fn Pending(
     let id = request.request_id.to_string();
     view! {
         <li class="card">
-            <h3>{request.entitlement.clone()} " " <StatePill state=RequestState::Pending/></h3>
+            <h3><span translate="no">{request.entitlement.clone()}</span> " " <StatePill state=RequestState::Pending/></h3>
             <p>{(labels().for_person)(&request.for_person, &request.progress)}</p>
             <p class="muted">{labels().submitted} <When at=request.submitted_at now/> {labels().expires} <When at=request.expires_at now/></p>
             <details class="confirm">
@@ -244,10 +244,10 @@ fn History(items: Vec<HistoryView>) -> impl IntoView {
             <tbody>
                 {items.into_iter().map(|h| view! {
                     <tr>
-                        <td>{h.entitlement}</td>
+                        <td translate="no">{h.entitlement}</td>
                         <td><StatePill state=h.state/></td>
                         <td><Time at=h.submitted_at/></td>
-                        <td>{h.justification}</td>
+                        <td dir="auto">{h.justification}</td>
                     </tr>
                 }).collect_view()}
             </tbody>

@@ -76,10 +76,10 @@ fn PeopleTable(list: Vec<PersonRow>) -> impl IntoView {
                 {list.into_iter().map(|p| view! {
                     <tr>
                         <td>
-                            <a href=format!("/governance/people/{}", p.id)>{p.display_name.clone()}</a>
-                            <br/><span class="muted">{p.upn.clone()}</span>
+                            <a href=format!("/governance/people/{}", p.id) translate="no">{p.display_name.clone()}</a>
+                            <br/><span class="muted" translate="no">{p.upn.clone()}</span>
                         </td>
-                        <td>
+                        <td translate="no">
                             {p.department.clone().unwrap_or_default()}
                             {p.job_title.clone().map(|t| view! { <br/><span class="muted">{t}</span> })}
                         </td>
@@ -150,13 +150,13 @@ fn PersonView(detail: PersonDetail) -> impl IntoView {
         events,
     } = detail;
     view! {
-        <h1>{person.display_name.clone()}</h1>
+        <h1 translate="no">{person.display_name.clone()}</h1>
         <dl class="facts">
-            <dt>{labels().sign_in_name}</dt><dd>{person.upn.clone()}</dd>
+            <dt>{labels().sign_in_name}</dt><dd translate="no">{person.upn.clone()}</dd>
             <dt>{labels().person_standing}</dt><dd><StandingWords standing=person.standing guest=person.guest/></dd>
             {left_at.map(|at| view! { <dt>{labels().left_on}</dt><dd><Time at/></dd> })}
-            <dt>{labels().department}</dt><dd>{person.department.clone().unwrap_or_else(|| "—".into())}</dd>
-            <dt>{labels().job_title}</dt><dd>{person.job_title.clone().unwrap_or_else(|| "—".into())}</dd>
+            <dt>{labels().department}</dt><dd translate="no">{person.department.clone().unwrap_or_else(|| "—".into())}</dd>
+            <dt>{labels().job_title}</dt><dd translate="no">{person.job_title.clone().unwrap_or_else(|| "—".into())}</dd>
             <dt>{labels().managers}</dt><dd><Links people=managers separator=" → "/></dd>
             <dt>{labels().reports}</dt><dd><Links people=reports separator=", "/></dd>
             <dt>{labels().last_synced}</dt>
@@ -174,8 +174,8 @@ fn PersonView(detail: PersonDetail) -> impl IntoView {
                 <tbody>
                     {accounts.into_iter().map(|a| view! {
                         <tr>
-                            <td>{a.connector}</td>
-                            <td>
+                            <td translate="no">{a.connector}</td>
+                            <td translate="no">
                                 {crate::text::short_dn(&a.reference)}
                                 {a.upn.map(|u| view! { <br/><span class="muted">{u}</span> })}
                             </td>
@@ -206,7 +206,7 @@ fn PersonView(detail: PersonDetail) -> impl IntoView {
                         <tbody>
                             {leases.into_iter().map(|l| view! {
                                 <tr>
-                                    <td>{l.entitlement}</td>
+                                    <td translate="no">{l.entitlement}</td>
                                     <td>
                                         <StatePill state=l.state/>
                                         {l.revoke_reason.map(|r| view! { " " <span class="muted">{crate::text::revoke_reason(&r)}</span> })}
@@ -243,7 +243,7 @@ fn Links(people: Vec<PersonLink>, separator: &'static str) -> impl IntoView {
         .enumerate()
         .map(|(i, p)| {
             view! {
-                <a href=format!("/governance/people/{}", p.id)>{p.display_name}</a>
+                <a href=format!("/governance/people/{}", p.id) translate="no">{p.display_name}</a>
                 {(i < last).then_some(separator)}
             }
         })

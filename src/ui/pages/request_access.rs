@@ -59,16 +59,16 @@ pub fn RequestAccessPage() -> impl IntoView {
                                 <li class="card catalog-item">
                                     <h2>
                                         <KindIcon kind=item.access.kind()/>
-                                        <a href=format!("/request/{}", item.key)>{item.name.clone()}</a>
+                                        <a href=format!("/request/{}", item.key) translate="no">{item.name.clone()}</a>
                                     </h2>
-                                    <p>{item.description.clone()}</p>
+                                    <p dir="auto">{item.description.clone()}</p>
                                     <p class="muted">
-                                        {format!("{} · {} · up to {} · {}",
-                                            crate::text::access_label(&item.access), item.system,
-                                            crate::text::minutes(item.max_minutes), item.approval)}
+                                        {format!("{} · ", crate::text::access_label(&item.access))}
+                                        <span translate="no">{item.system.clone()}</span>
+                                        {format!(" · {} · {}", (labels().up_to)(&crate::text::minutes(item.max_minutes)), item.approval)}
                                     </p>
                                     <p class="tags">
-                                        {item.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}
+                                        {item.tags.iter().map(|t| view! { <span class="tag" translate="no">{t.clone()}</span> }).collect_view()}
                                     </p>
                                 </li>
                             }).collect_view()}

@@ -56,8 +56,18 @@ fn Settings(
     end: ServerAction<EndDelegation>,
 ) -> impl IntoView {
     let offset = utc_offset();
-    let chosen = settings.language.map(|l| l.as_str()).unwrap_or("en");
+    let chosen = settings
+        .language
+        .unwrap_or_else(crate::text::lang::current)
+        .as_str();
     let language_error = Signal::derive(move || language.value().get().and_then(|r| r.err()));
+    // The pages speak the new language from the next one loaded: load this one again.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if matches!(language.value().get(), Some(Ok(()))) {
+            let _ = window().location().reload();
+        }
+    });
     let teams_error = Signal::derive(move || teams.value().get().and_then(|r| r.err()));
     let deputy_error = Signal::derive(move || deputy.value().get().and_then(|r| r.err()));
     let deputy_done = move || deputy.value().get().and_then(|r| r.ok());
@@ -70,7 +80,7 @@ fn Settings(
             <ActionForm action=language attr:class="inline-form">
                 <label for="language">{labels().settings_language_label}</label>
                 <select id="language" name="language" aria-describedby="language-hint language-error">
-                    <option value="en" selected=chosen == "en">"English"</option>
+                    <option value="en" selected=chosen == "en" lang="en">"English"</option>
                     <option value="de" selected=chosen == "de" lang="de">"Deutsch"</option>
                 </select>
                 <button type="submit" class="button">{labels().save}</button>

@@ -36,9 +36,9 @@ fn TrailData() -> impl IntoView {
                         <h1>{(labels().for_whom)(&t.entitlement, &t.beneficiary)}</h1>
                         <dl class="facts">
                             <dt>{labels().state}</dt><dd><StatePill state=t.state/></dd>
-                            <dt>{labels().asked_by_label}</dt><dd>{t.requester}</dd>
-                            <dt>{labels().why}</dt><dd>{t.justification}</dd>
-                            {t.ticket.map(|x| view! { <dt>{labels().ticket}</dt><dd>{x}</dd> })}
+                            <dt>{labels().asked_by_label}</dt><dd translate="no">{t.requester}</dd>
+                            <dt>{labels().why}</dt><dd dir="auto">{t.justification}</dd>
+                            {t.ticket.map(|x| view! { <dt>{labels().ticket}</dt><dd translate="no">{x}</dd> })}
                         </dl>
                         <h2>{labels().trail}</h2>
                         <Events events=t.events/>

@@ -25,8 +25,15 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   await adele.getByText('Approved by your manager.').waitFor();
   await assertAccessible(adele);
 
-  // A reason too short is explained beside its field, and nothing is submitted.
+  // The exact end is asked for only while "Until a time I choose" is chosen.
+  const end = adele.locator('#end');
+  assert.equal(await end.isVisible(), false);
+  await adele.getByLabel('Until a time I choose').check();
+  await end.waitFor({ state: 'visible' });
   await adele.getByLabel('2 minutes').check();
+  await end.waitFor({ state: 'hidden' });
+
+  // A reason too short is explained beside its field, and nothing is submitted.
   await adele.getByText(/^If approved now, your access would end /).waitFor();
   await adele.getByLabel('Why do you need it?').fill('patching');
   await adele.getByRole('button', { name: 'Submit request' }).click();
@@ -36,6 +43,10 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   await adele.getByLabel('Why do you need it?').fill('Patch night for the SQL cluster');
   await adele.getByRole('button', { name: 'Submit request' }).click();
   await adele.getByRole('status').getByText('Submitted. Your approvers have been asked.').waitFor();
+  // The outcome takes the form's place, with where to go next.
+  await adele.getByRole('button', { name: 'Submit request' }).waitFor({ state: 'hidden' });
+  await adele.getByRole('link', { name: 'Ask for something else' }).waitFor();
+  await assertAccessible(adele);
   assert.equal(stack.directory.hasMember(GROUP, 'Adele Vance'), false, 'not before approval');
 
   await adele.goto(`${stack.base}/my-access`);

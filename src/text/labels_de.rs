@@ -53,6 +53,7 @@ pub const DE: Labels = Labels {
     you_hold_until: "Sie haben diesen Zugriff bis ",
     you_hold_until_after: ". Eine neue Anfrage, die daran anschließt, verlängert ihn.",
     see_in_my_access: "In „Meine Zugriffe“ ansehen",
+    ask_for_something_else: "Etwas anderes anfordern",
     request_it: "Anfordern",
     for_how_long: "Wie lange?",
     until_a_time: "Bis zu einem selbst gewählten Zeitpunkt",

@@ -120,12 +120,16 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                 </p>
             })}
         </section>
+        // Once submitted, the outcome takes the form's place, with where to go next.
         <div role="status" class="card notice success" hidden=move || done().is_none()>
             <p>{move || done().map(|d| d.message)}</p>
-            <p><a href="/my-access">{labels().see_in_my_access}</a></p>
+            <p class="actions">
+                <a class="button primary" href="/my-access">{labels().see_in_my_access}</a>
+                <a class="button" href="/request">{labels().ask_for_something_else}</a>
+            </p>
         </div>
         <FormError error fields=FIELDS/>
-        <section class="card" aria-labelledby="form-title">
+        <section class="card" aria-labelledby="form-title" hidden=move || done().is_some()>
             <h2 id="form-title">{labels().request_it}</h2>
             <ActionForm action=submit attr:class="request-form">
                 <input type="hidden" name="form[entitlement]" value=detail.key.clone()/>
@@ -151,10 +155,14 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                             {labels().until_a_time}
                         </label>
                     </div>
-                    <label for="end">{labels().ends_at} <TimeZoneNote offset/></label>
-                    <input type="datetime-local" id="end" name="form[end]" aria-describedby="end-error"
-                        on:input=move |ev| custom_end.set(event_target_value(&ev))/>
-                    <FieldError error field="end" id="end-error"/>
+                    // Shown only while "until a time" is chosen (style/main.css, with :has): the
+                    // radio stays the one source of truth, before hydration too.
+                    <div class="when-chosen when-custom">
+                        <label for="end">{labels().ends_at} <TimeZoneNote offset/></label>
+                        <input type="datetime-local" id="end" name="form[end]" aria-describedby="end-error"
+                            on:input=move |ev| custom_end.set(event_target_value(&ev))/>
+                        <FieldError error field="end" id="end-error"/>
+                    </div>
                     <FieldError error field="duration" id="duration-error"/>
                     <p class="preview" aria-live="polite">{preview}</p>
                 </fieldset>
@@ -173,10 +181,12 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
                                 {labels().start_later}
                             </label>
                         </div>
-                        <label for="start-at">{labels().starts_at} <TimeZoneNote offset/></label>
-                        <input type="datetime-local" id="start-at" name="form[start_at]" aria-describedby="start_at-error"
-                            on:input=move |ev| start_at.set(event_target_value(&ev))/>
-                        <FieldError error field="start_at" id="start_at-error"/>
+                        <div class="when-chosen when-later">
+                            <label for="start-at">{labels().starts_at} <TimeZoneNote offset/></label>
+                            <input type="datetime-local" id="start-at" name="form[start_at]" aria-describedby="start_at-error"
+                                on:input=move |ev| start_at.set(event_target_value(&ev))/>
+                            <FieldError error field="start_at" id="start_at-error"/>
+                        </div>
                         <FieldError error field="start" id="start-error"/>
                     </fieldset>
                 })}

@@ -40,9 +40,6 @@ pub fn pick<T>(en: T, de: T) -> T {
 fn server_side() -> Language {
     #[cfg(feature = "ssr")]
     {
-        if let Some(language) = leptos::prelude::use_context::<Language>() {
-            return language;
-        }
         if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>()
             && let Some(language) = parts.extensions.get::<Language>()
         {

@@ -15,6 +15,19 @@ pub mod requests;
 use crate::error::AppError;
 use crate::text::lang::pick;
 
+/// Percent-encodes a query value.
+pub fn url_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Reads an id sent as text; a malformed one is bad input, not a server error.
 pub fn parse_id(field: &str, text: &str) -> Result<uuid::Uuid, AppError> {
     uuid::Uuid::parse_str(text.trim()).map_err(|_| {

@@ -1,5 +1,5 @@
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
@@ -45,7 +45,6 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Stylesheet id="leptos" href="/pkg/leasegate.css"/>
-        <Title formatter=|text: String| if text.is_empty() { "Leasegate".to_string() } else { format!("{text} · Leasegate") }/>
         // Pages render once their data is ready (SsrMode::Async), so the server can answer with the
         // right status (403, 404) and the first paint is complete.
         <Router>

@@ -41,7 +41,7 @@ pub fn labels() -> &'static labels::Labels {
 }
 
 /// `en` or `de` by `language`: [`lang::pick`] for a language given rather than the current one.
-fn pick_in<T>(language: Language, en: T, de: T) -> T {
+pub fn pick_in<T>(language: Language, en: T, de: T) -> T {
     match language {
         Language::English => en,
         Language::German => de,
@@ -630,7 +630,7 @@ pub fn actor(label: &str) -> String {
     actor_in(lang::current(), label)
 }
 
-fn actor_in(language: Language, label: &str) -> String {
+pub fn actor_in(language: Language, label: &str) -> String {
     let (en, de) = match label {
         "engine" => ("Engine", "Engine"),
         "people sync" => ("People sync", "Personenabgleich"),
@@ -772,11 +772,41 @@ fn people_sync_result_in(language: Language, result: &Value) -> String {
 }
 
 /// One line per audit event, for the governance trail.
+/// The words for a family of audit actions (see [`AuditAction::group`]), as the governance
+/// search offers them.
+pub fn action_group(group: &str) -> String {
+    action_group_in(lang::current(), group)
+}
+
+pub fn action_group_in(language: Language, group: &str) -> String {
+    let (en, de) = match group {
+        "request" => ("Requests", "Anfragen"),
+        "decision" => ("Approvers' decisions", "Entscheidungen der Genehmigenden"),
+        "grant" => (
+            "Access given and removed",
+            "Vergebene und entzogene Zugriffe",
+        ),
+        "catalog" => ("Catalog changes", "Katalogänderungen"),
+        "principal" => ("Portal accounts and roles", "Portalkonten und Rollen"),
+        "person" => (
+            "Joiners, movers and leavers",
+            "Eintritte, Wechsel und Austritte",
+        ),
+        "people_sync" => ("People sync", "Personenabgleich"),
+        "contractor" => ("External people", "Externe"),
+        "delegation" => ("Deputies", "Vertretungen"),
+        "break_glass" => ("Emergency access", "Notfallzugriffe"),
+        "evidence" => ("Evidence exports", "Nachweis-Exporte"),
+        other => return other.to_string(),
+    };
+    pick_in(language, en, de).to_string()
+}
+
 pub fn event_summary(action: AuditAction, details: &Value) -> String {
     event_summary_in(lang::current(), action, details)
 }
 
-fn event_summary_in(language: Language, action: AuditAction, details: &Value) -> String {
+pub fn event_summary_in(language: Language, action: AuditAction, details: &Value) -> String {
     let say = |en: String, de: String| pick_in(language, en, de);
     let text = |key: &str| {
         details
@@ -1231,6 +1261,28 @@ fn event_summary_in(language: Language, action: AuditAction, details: &Value) ->
                 text("who"),
                 time("ends_at"),
                 text("justification")
+            ),
+        ),
+        A::EvidenceExported => say(
+            format!(
+                "Exported {} audit events as {} ({})",
+                details["events"],
+                text("format").to_uppercase(),
+                if text("search").is_empty() {
+                    "everything".to_string()
+                } else {
+                    text("search")
+                }
+            ),
+            format!(
+                "{} Verlaufseinträge als {} exportiert ({})",
+                details["events"],
+                text("format").to_uppercase(),
+                if text("search").is_empty() {
+                    "alles".to_string()
+                } else {
+                    text("search")
+                }
             ),
         ),
         A::BreakGlassReviewed => {
@@ -1858,6 +1910,15 @@ mod tests {
             hint_directory_unavailable_in(Language::English),
             HINT_DIRECTORY_UNAVAILABLE.to_string()
         );
+    }
+
+    #[test]
+    fn every_action_family_has_words() {
+        for group in AuditAction::groups() {
+            let english = action_group_in(Language::English, group);
+            assert_ne!(english, group, "{group} has no words");
+            assert_ne!(english, action_group_in(DE, group), "{group}");
+        }
     }
 
     #[test]

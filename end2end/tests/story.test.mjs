@@ -4,6 +4,8 @@
 // trail. axe-core checks every page on the way.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { assertAccessible, eventually, hydrated, newPage, signInAt, startStack } from './harness.mjs';
 
 let stack;
@@ -126,6 +128,33 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   await irvin.getByRole('button', { name: 'Verify the audit trail' }).click();
   await irvin.getByTestId('chain-check').getByText(/^Intact: \d+ events chained without a break, and [1-9]\d* signed checkpoints match\.$/).waitFor();
   await assertAccessible(irvin);
+
+  // He narrows the trail to the access given to and taken from Adele, and exports it as
+  // evidence he can check without the portal.
+  await irvin.getByLabel('Person', { exact: true }).fill('Adele');
+  await irvin.getByLabel('Kind of event').selectOption({ label: 'Access given and removed' });
+  await irvin.getByRole('button', { name: 'Search', exact: true }).click();
+  await irvin.waitForURL((url) => url.searchParams.get('who') === 'Adele' && url.searchParams.get('action') === 'grant');
+  await eventually('only grant events listed', async () => {
+    const shown = await irvin.locator('tr[data-action]').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+    return shown.length > 0 && shown.every((a) => a.startsWith('grant.')) && shown.includes('grant.revoked');
+  });
+  await assertAccessible(irvin);
+  const [download] = await Promise.all([
+    irvin.waitForEvent('download'),
+    irvin.getByRole('link', { name: 'Export as JSON with proof' }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^leasegate-evidence-\d{8}T\d{6}Z\.json$/);
+  const evidence = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(evidence.format, 'leasegate-evidence/1');
+  assert.equal(evidence.search, 'who=Adele&action=grant');
+  assert.equal(evidence.chain.verified_at_export.intact, true);
+  assert.ok(evidence.chain.public_key && evidence.chain.latest_checkpoint.signature, 'signed');
+  assert.deepEqual([...new Set(evidence.events.map((e) => e.action))].sort(), ['grant.created', 'grant.provisioned', 'grant.revoked']);
+  for (const e of evidence.events) {
+    const hash = createHash('sha256').update(Buffer.from(e.prev_hash, 'hex')).update(e.canonical, 'utf8').digest('hex');
+    assert.equal(hash, e.hash, `event ${e.position} matches its hash`);
+  }
 
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
 });

@@ -40,7 +40,6 @@ pub struct Overview {
     pub live: Vec<LiveGrant>,
     pub overdue: usize,
     pub pending_requests: i64,
-    pub events: Vec<EventView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,4 +98,155 @@ pub async fn verify_audit_chain() -> Result<ChainCheck, AppError> {
     }
     let state = crate::server::state::app_state()?;
     crate::server::access::views::verify_chain(&state).await
+}
+
+/// An event search as it stands in the governance page's address (`/governance?who=…`): every
+/// field is the text as typed, empty for "any", so a search is a link to keep, share, reload
+/// and export. The server reads it (see `server::access::evidence::filter`), refusing what it
+/// cannot read with the field's name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventQuery {
+    /// The actor or the person an event is about: part of a name or sign-in name.
+    pub who: String,
+    /// The catalog entry: part of its name or key.
+    pub what: String,
+    /// An action's dotted name (`grant.revoked`) or its family (`grant`).
+    pub action: String,
+    /// The first day, `YYYY-MM-DD`, UTC.
+    pub from: String,
+    /// The last day, `YYYY-MM-DD`, UTC, included.
+    pub to: String,
+    /// Events by or about this person (an id, as the people pages link it).
+    pub person: String,
+    /// Events about this request and the access it produced (an id).
+    pub request: String,
+    /// Only events before this position (the next page).
+    pub before: String,
+}
+
+impl EventQuery {
+    /// The names of the fields, as they stand in the address.
+    pub const FIELDS: [&'static str; 8] = [
+        "who", "what", "action", "from", "to", "person", "request", "before",
+    ];
+
+    /// The search from an address's query, by a getter of its parameters.
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| get(name).unwrap_or_default();
+        Self {
+            who: get("who"),
+            what: get("what"),
+            action: get("action"),
+            from: get("from"),
+            to: get("to"),
+            person: get("person"),
+            request: get("request"),
+            before: get("before"),
+        }
+    }
+
+    fn value(&self, name: &str) -> &str {
+        match name {
+            "who" => &self.who,
+            "what" => &self.what,
+            "action" => &self.action,
+            "from" => &self.from,
+            "to" => &self.to,
+            "person" => &self.person,
+            "request" => &self.request,
+            "before" => &self.before,
+            _ => "",
+        }
+    }
+
+    /// The query string of the fields that are set (without `?`), encoded.
+    pub fn to_query(&self) -> String {
+        Self::FIELDS
+            .iter()
+            .filter(|name| !self.value(name).trim().is_empty())
+            .map(|name| format!("{name}={}", crate::api::url_escape(self.value(name).trim())))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The same search from its first page.
+    pub fn first_page(&self) -> Self {
+        Self {
+            before: String::new(),
+            ..self.clone()
+        }
+    }
+
+    /// True when nothing narrows the search.
+    pub fn is_everything(&self) -> bool {
+        Self::FIELDS
+            .iter()
+            .all(|name| *name == "before" || self.value(name).trim().is_empty())
+    }
+}
+
+/// One page of a search, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPage {
+    pub events: Vec<EventView>,
+    /// Where the next page starts, when there are older matches.
+    pub older: Option<i64>,
+    /// The name of the person the search is narrowed to by id, to say so.
+    pub person: Option<String>,
+}
+
+/// The governance page's search of the audit trail.
+#[server(endpoint = "governance/events")]
+pub async fn search_events(query: EventQuery) -> Result<EventPage, AppError> {
+    let caller = crate::server::auth::caller::caller()?;
+    if !crate::domain::role::can_view_governance(&caller.roles) {
+        return Err(AppError::Forbidden);
+    }
+    let state = crate::server::state::app_state()?;
+    crate::server::access::evidence::page(&state, &query).await
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_round_trips_through_its_query_string() {
+        let query = EventQuery {
+            who: "Adele Vance".into(),
+            action: "grant".into(),
+            from: "2026-11-01".into(),
+            what: "a&b=c/ü".into(),
+            ..Default::default()
+        };
+        let text = query.to_query();
+        assert_eq!(
+            text,
+            "who=Adele%20Vance&what=a%26b%3Dc%2F%C3%BC&action=grant&from=2026-11-01"
+        );
+        let pairs: Vec<(String, String)> = url_pairs(&text);
+        let back = EventQuery::from_params(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        });
+        assert_eq!(back, query);
+        assert!(!query.is_everything());
+        assert!(
+            EventQuery {
+                before: "12".into(),
+                ..Default::default()
+            }
+            .is_everything()
+        );
+        assert_eq!(EventQuery::default().to_query(), "");
+    }
+
+    fn url_pairs(text: &str) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(text.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
 }

@@ -62,6 +62,26 @@ named! {
         DelegationEnded = "delegation.ended",
         BreakGlassUsed = "break_glass.used",
         BreakGlassReviewed = "break_glass.reviewed",
+        EvidenceExported = "evidence.exported",
+    }
+}
+
+impl AuditAction {
+    /// The family an action belongs to: the part of its name before the dot (`grant` for
+    /// `grant.revoked`). The governance search offers these.
+    pub fn group(self) -> &'static str {
+        self.as_str().split('.').next().unwrap_or_default()
+    }
+
+    /// Every family, in the order the actions are declared.
+    pub fn groups() -> Vec<&'static str> {
+        let mut groups: Vec<&'static str> = Vec::new();
+        for action in Self::ALL {
+            if !groups.contains(&action.group()) {
+                groups.push(action.group());
+            }
+        }
+        groups
     }
 }
 
@@ -79,5 +99,16 @@ mod tests {
             assert_eq!(json, format!("\"{action}\""));
         }
         assert_eq!(AuditAction::parse("grant.Revoked"), None);
+    }
+
+    #[test]
+    fn every_action_is_in_one_group() {
+        let groups = AuditAction::groups();
+        assert_eq!(AuditAction::GrantRevoked.group(), "grant");
+        assert_eq!(AuditAction::PeopleSyncRefused.group(), "people_sync");
+        for action in AuditAction::ALL {
+            assert_eq!(groups.iter().filter(|g| **g == action.group()).count(), 1);
+        }
+        assert!(groups.len() < AuditAction::ALL.len());
     }
 }

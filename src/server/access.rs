@@ -8,6 +8,7 @@ pub mod changes;
 pub mod contractors;
 pub mod decide;
 pub mod emergency;
+pub mod evidence;
 pub mod lifecycle;
 pub mod people;
 pub mod person;

@@ -66,7 +66,13 @@ impl SigningKey {
 /// What is signed: a fixed label, the position and the hash.
 fn message(position: i64, hash: &[u8]) -> Vec<u8> {
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("leasegate audit checkpoint\n{position}\n{hex}").into_bytes()
+    signed_text(position, &hex).into_bytes()
+}
+
+/// The text a checkpoint's signature covers, from the position and the hash in hex (as the
+/// evidence export states it, so anyone can check a signature).
+pub fn signed_text(position: i64, hash_hex: &str) -> String {
+    format!("leasegate audit checkpoint\n{position}\n{hash_hex}")
 }
 
 /// Signs the chain's head unless it is already signed; returns the position signed.

@@ -2,6 +2,7 @@
 //! and the same-origin guard.
 
 pub mod correlation;
+pub mod evidence;
 pub mod health;
 pub mod language;
 pub mod security;

@@ -26,7 +26,7 @@ use crate::server::auth::session;
 use crate::server::config::Settings;
 use crate::server::connectors::Connectors;
 use crate::server::http::security::CspNonce;
-use crate::server::http::{correlation, health, language, security, server_fn_status};
+use crate::server::http::{correlation, evidence, health, language, security, server_fn_status};
 use crate::server::state::AppState;
 
 pub const SESSION_COOKIE: &str = "leasegate_session";
@@ -112,6 +112,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/language", axum::routing::post(language::switch))
+        .route("/governance/evidence", get(evidence::export))
         .merge(crate::server::auth::routes::router())
         .merge(extra)
         .leptos_routes_with_context(&state, routes, page_context.clone(), {

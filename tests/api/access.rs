@@ -49,15 +49,15 @@ pub(crate) async fn people(dir: &Directory) -> Vec<String> {
     dns
 }
 
-struct World {
-    app: TestApp,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
     dir: &'static Directory,
     group: String,
-    entitlement: String,
+    pub(crate) entitlement: String,
 }
 
 /// A portal with one entitlement (a fresh group) under `rules`, owned by `owners`.
-async fn world(pool: PgPool, rules: Value, owners: &[&str]) -> World {
+pub(crate) async fn world(pool: PgPool, rules: Value, owners: &[&str]) -> World {
     let dir = openldap();
     people(dir).await;
     let mut ldap = dir.admin().await;
@@ -88,7 +88,7 @@ async fn world(pool: PgPool, rules: Value, owners: &[&str]) -> World {
     }
 }
 
-fn manager_policy() -> Value {
+pub(crate) fn manager_policy() -> Value {
     json!({
         "name": "Manager approval",
         "durations": { "default_minutes": 60, "max_minutes": 240, "max_start_delay_minutes": 1440 },
@@ -98,12 +98,12 @@ fn manager_policy() -> Value {
 }
 
 impl World {
-    async fn person(&self, account: &str) -> reqwest::Client {
+    pub(crate) async fn person(&self, account: &str) -> reqwest::Client {
         self.app.person(account).await
     }
 
     /// Calls a server function as a form post from the portal's own page.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         browser: &reqwest::Client,
         endpoint: &str,
@@ -112,7 +112,7 @@ impl World {
         self.app.call(browser, endpoint, form).await
     }
 
-    async fn request(
+    pub(crate) async fn request(
         &self,
         browser: &reqwest::Client,
         extra: &[(&str, &str)],
@@ -120,7 +120,7 @@ impl World {
         self.app.request(browser, &self.entitlement, extra).await
     }
 
-    async fn decide(
+    pub(crate) async fn decide(
         &self,
         browser: &reqwest::Client,
         request: &str,
@@ -145,7 +145,7 @@ impl World {
             .unwrap()
     }
 
-    async fn run_engine(&self) {
+    pub(crate) async fn run_engine(&self) {
         let mut connectors = Connectors::default();
         connectors.insert(CONNECTOR, Arc::new(self.dir.connector()));
         let engine = Engine::new(
@@ -168,7 +168,7 @@ impl World {
     }
 }
 
-fn request_id(body: &Value) -> String {
+pub(crate) fn request_id(body: &Value) -> String {
     body["request_id"]
         .as_str()
         .unwrap_or_else(|| panic!("no request id in {body}"))
@@ -747,6 +747,7 @@ async fn every_function_needs_a_signed_in_caller(pool: PgPool) {
         ),
         ("governance", vec![]),
         ("governance/trail", vec![("request_id", id.as_str())]),
+        ("governance/events", vec![("query[who]", "")]),
         ("admin", vec![]),
         ("admin/reload-catalog", vec![]),
         (

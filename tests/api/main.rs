@@ -10,6 +10,7 @@ mod directory;
 mod emergency;
 mod engine;
 mod escalation;
+mod evidence;
 mod faults;
 mod graph;
 mod harness;

@@ -204,17 +204,10 @@ pub async fn overview(state: &AppState) -> Result<Overview, AppError> {
     let live = views::held(&state.pool).await?;
     let overdue = live.iter().filter(|g| g.overdue_since.is_some()).count();
     let pending_requests = views::pending_count(&state.pool).await?;
-    let mut conn = state.pool.acquire().await?;
-    let events = audit::recent(&mut conn, 50)
-        .await?
-        .into_iter()
-        .map(event_view)
-        .collect();
     Ok(Overview {
         live,
         overdue,
         pending_requests,
-        events,
     })
 }
 

@@ -126,23 +126,6 @@ pub async fn about_principal(
     .await
 }
 
-/// The newest events, newest first.
-pub async fn recent(conn: &mut PgConnection, limit: i64) -> Result<Vec<Event>, sqlx::Error> {
-    sqlx::query_as!(
-        Event,
-        r#"
-        select position, occurred_at as "occurred_at: DateTime<Utc>", actor_label, action, request_id, grant_id, details,
-               encode(hash, 'hex') as "hash_hex!"
-          from audit_events
-         order by position desc
-         limit $1
-        "#,
-        limit
-    )
-    .fetch_all(conn)
-    .await
-}
-
 /// The first position where the hash chain breaks, or `None` when the trail is intact.
 pub async fn first_break(conn: &mut PgConnection) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar!("select audit_chain_first_break()")
@@ -203,5 +186,132 @@ pub async fn checkpoints(conn: &mut PgConnection) -> Result<Vec<Checkpoint>, sql
         "#
     )
     .fetch_all(conn)
+    .await
+}
+
+/// What an event search asks for; `None` is "any". `who` and `what` are `ILIKE` patterns
+/// (escaped by the caller).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub until: Option<DateTime<Utc>>,
+    /// The actor, or the person the event is about, by name or sign-in name.
+    pub who: Option<String>,
+    /// The catalog entry, by name or key.
+    pub what: Option<String>,
+    /// An action's dotted name, or a family (`grant`).
+    pub action: Option<String>,
+    /// Events by or about this person.
+    pub person: Option<Uuid>,
+    /// Events about this request and the grants it produced.
+    pub request: Option<Uuid>,
+    /// Only positions below this one (the next page, newest first).
+    pub before: Option<i64>,
+}
+
+/// One event with everything needed to check it: the exact text its hash covers, and both
+/// hashes. `subject` and `entitlement` are today's names, for reading; the hash covers the ids.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub position: i64,
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_label: String,
+    pub action: String,
+    pub request_id: Option<Uuid>,
+    pub grant_id: Option<Uuid>,
+    pub entitlement_id: Option<Uuid>,
+    pub subject_id: Option<Uuid>,
+    pub subject: Option<String>,
+    pub entitlement: Option<String>,
+    pub details: Value,
+    pub canonical: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Which end of the trail a search starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    NewestFirst,
+    OldestFirst,
+}
+
+/// The events that match `filter`, at most `limit` of them.
+pub async fn search(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    order: Order,
+    limit: i64,
+) -> Result<Vec<Evidence>, sqlx::Error> {
+    sqlx::query_as!(
+        Evidence,
+        r#"
+        select e.position, e.id, e.occurred_at as "occurred_at: DateTime<Utc>", e.actor_id,
+               e.actor_label, e.action, e.request_id, e.grant_id, e.entitlement_id, e.subject_id,
+               s.display_name as "subject?", en.name as "entitlement?", e.details,
+               convert_from(audit_canonical(e), 'UTF8') as "canonical!",
+               encode(e.prev_hash, 'hex') as "prev_hash!", encode(e.hash, 'hex') as "hash!"
+          from audit_events e
+          left join principals s on s.id = e.subject_id
+          left join entitlements en on en.id = e.entitlement_id
+         where ($1::timestamptz is null or e.occurred_at >= $1)
+           and ($2::timestamptz is null or e.occurred_at < $2)
+           and ($3::text is null
+                or e.actor_label ilike $3 or s.display_name ilike $3 or s.upn ilike $3
+                or exists (select 1 from principals a
+                            where a.id = e.actor_id
+                              and (a.display_name ilike $3 or a.upn ilike $3)))
+           and ($4::text is null or en.name ilike $4 or en.key ilike $4)
+           and ($5::text is null or e.action = $5 or e.action like $5 || '.%')
+           and ($6::uuid is null or e.subject_id = $6 or e.actor_id = $6)
+           and ($7::uuid is null or e.request_id = $7
+                or e.grant_id in (select id from grants where request_id = $7)
+                or e.grant_id in (select extends_grant from access_requests where id = $7))
+           and ($8::bigint is null or e.position < $8)
+         order by case when $9 then e.position end asc, e.position desc
+         limit $10
+        "#,
+        filter.from as Option<DateTime<Utc>>,
+        filter.until as Option<DateTime<Utc>>,
+        filter.who,
+        filter.what,
+        filter.action,
+        filter.person,
+        filter.request,
+        filter.before,
+        order == Order::OldestFirst,
+        limit,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The newest signed checkpoint.
+pub struct LatestCheckpoint {
+    pub position: i64,
+    pub hash: String,
+    pub key_id: String,
+    pub signature: Vec<u8>,
+    pub signed_at: DateTime<Utc>,
+}
+
+pub async fn latest_checkpoint(
+    conn: &mut PgConnection,
+) -> Result<Option<LatestCheckpoint>, sqlx::Error> {
+    sqlx::query_as!(
+        LatestCheckpoint,
+        r#"
+        select position, encode(hash, 'hex') as "hash!", key_id,
+               signature,
+               signed_at as "signed_at: DateTime<Utc>"
+          from audit_checkpoints
+         order by position desc
+         limit 1
+        "#
+    )
+    .fetch_optional(conn)
     .await
 }

@@ -3,6 +3,7 @@ use leptos::prelude::*;
 use crate::text::labels;
 
 use crate::error::AppError;
+use crate::ui::components::page_title::PageTitle;
 use crate::ui::components::status::set_http_status;
 
 /// Shown instead of a page the person may not open.
@@ -10,7 +11,7 @@ use crate::ui::components::status::set_http_status;
 pub fn Forbidden() -> impl IntoView {
     set_http_status(403);
     view! {
-        <leptos_meta::Title text=labels().access_denied_title/>
+        <PageTitle text=labels().access_denied_title/>
         <h1>{labels().access_denied_heading}</h1>
         <p>
             {labels().access_denied_detail}

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use crate::text::labels;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 
 use crate::api::admin::{
     AdminEntitlement, AdminOverview, AdminPolicy, ApproveCatalogChange, EditEntitlement,
@@ -19,7 +19,7 @@ use crate::ui::components::require_area::RequireArea;
 #[component]
 pub fn AdminPage() -> impl IntoView {
     view! {
-        <Title text=labels().nav_admin/>
+        <PageTitle text=labels().nav_admin/>
         <RequireArea allowed=can_administer>
             <h1>{labels().nav_admin}</h1>
             <AdminData/>

@@ -2,7 +2,7 @@ use chrono::Utc;
 use leptos::prelude::*;
 
 use crate::text::labels;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 
 use crate::api::approvals::{Decide, DecidedItem, InboxItem, approval_inbox};
 use crate::error::AppError;
@@ -36,7 +36,7 @@ pub fn ApprovalsPage() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     keyboard_shortcuts();
     view! {
-        <Title text=labels().nav_approvals/>
+        <PageTitle text=labels().nav_approvals/>
         <h1>{labels().nav_approvals}</h1>
         <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().inbox_loading}</p> }>
             {move || Suspend::new(async move {
@@ -85,7 +85,7 @@ pub fn DecisionPage() -> impl IntoView {
     let inbox = Resource::new(|| (), |_| approval_inbox());
     let now = clock();
     view! {
-        <Title text=labels().decision_title/>
+        <PageTitle text=labels().decision_title/>
         <h1>{labels().decision_title}</h1>
         <p><a href="/approvals">{labels().all_waiting}</a></p>
         <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().inbox_loading}</p> }>

@@ -1,7 +1,7 @@
 //! Contractors: the sponsor's form for a temporary identity, and the contractors they sponsor.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 
 use crate::api::contractors::{
     ContractorView, ContractorsPage, ExtendContractor, IssuePassword, OnboardContractor,
@@ -32,7 +32,7 @@ pub fn ContractorsPage() -> impl IntoView {
         |_| get_contractors(),
     );
     view! {
-        <Title text=labels().contractors_title/>
+        <PageTitle text=labels().contractors_title/>
         <h1>{labels().contractors_title}</h1>
         <p class="lead">{labels().contractors_lead}</p>
         <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use crate::text::labels;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::catalog::{EntitlementDetail, get_entitlement};
@@ -43,7 +43,7 @@ pub fn EntitlementPage() -> impl IntoView {
                     Err(AppError::NotFound) => {
                         set_http_status(404);
                         view! {
-                            <Title text=labels().not_in_catalog/>
+                            <PageTitle text=labels().not_in_catalog/>
                             <h1>{labels().not_in_catalog}</h1>
                             <p>{labels().not_in_catalog_detail}</p>
                             <p><a href="/request">{labels().back_to_catalog}</a></p>
@@ -83,7 +83,7 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
     }
     let default = detail.default_minutes;
     view! {
-        <Title text=detail.name.clone()/>
+        <PageTitle text=detail.name.clone()/>
         <p class="breadcrumb"><a href="/request">{labels().catalog}</a> " / " <span translate="no">{detail.name.clone()}</span></p>
         <h1 translate="no">{detail.name.clone()}</h1>
         <p class="lead" dir="auto">{detail.description.clone()}</p>

@@ -2,11 +2,16 @@ use chrono::Utc;
 use leptos::prelude::*;
 
 use crate::text::labels;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
+
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
 
 use crate::api::governance::{
-    ChainCheck, EventView, Overview, VerifyAuditChain, governance_overview,
+    ChainCheck, EventPage, EventQuery, EventView, Overview, VerifyAuditChain, governance_overview,
+    search_events,
 };
+use crate::domain::audit::AuditAction;
 use crate::domain::role::can_view_governance;
 use crate::error::AppError;
 use crate::ui::components::notice::ErrorNotice;
@@ -18,7 +23,7 @@ use crate::ui::components::time::{Time, When, clock};
 #[component]
 pub fn GovernancePage() -> impl IntoView {
     view! {
-        <Title text=labels().nav_governance/>
+        <PageTitle text=labels().nav_governance/>
         <RequireArea allowed=can_view_governance>
             <h1>{labels().nav_governance}</h1>
             <GovernanceData/>
@@ -39,8 +44,9 @@ fn GovernanceData() -> impl IntoView {
                 }
             })}
         </Suspense>
-        // Its own resource, outside the overview's suspense (a resource made inside resolved
+        // Their own resources, outside the overview's suspense (a resource made inside resolved
         // suspended content does not hydrate).
+        <EventSearch/>
         <EmergencyUses/>
     }
 }
@@ -51,7 +57,6 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
         live,
         overdue,
         pending_requests,
-        events,
     } = overview;
     let tile_class = if overdue > 0 {
         "card tile alert"
@@ -101,10 +106,116 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
                 }.into_any()
             }}
         </section>
+    }
+}
+
+/// The auditor's search of the trail: a form whose fields stand in the address (so a search can
+/// be kept, shared and reloaded), a hundred matches at a time, newest first, and the matches'
+/// export as CSV or as JSON with the proof.
+#[component]
+fn EventSearch() -> impl IntoView {
+    let params = use_query_map();
+    let query = Memo::new(move |_| params.with(|p| EventQuery::from_params(|name| p.get(name))));
+    let found = Resource::new(move || query.get(), search_events);
+    let value = move |name: &'static str| move || params.with(|p| p.get(name).unwrap_or_default());
+    view! {
         <section aria-labelledby="events-title">
-            <h2 id="events-title">{labels().recent_events}</h2>
-            <Events events/>
+            <h2 id="events-title">{labels().search_trail}</h2>
+            <p class="muted">{labels().search_trail_intro}</p>
+            <Form method="GET" action="/governance" attr:class="event-search" attr:role="search" attr:aria-labelledby="events-title">
+                <div class="field">
+                    <label for="search-who">{labels().search_who}</label>
+                    <p class="muted" id="search-who-hint">{labels().search_who_hint}</p>
+                    <input id="search-who" name="who" type="search" maxlength="200" aria-describedby="search-who-hint"
+                        prop:value=value("who") value=value("who")/>
+                </div>
+                <div class="field">
+                    <label for="search-what">{labels().search_what}</label>
+                    <p class="muted" id="search-what-hint">{labels().search_what_hint}</p>
+                    <input id="search-what" name="what" type="search" maxlength="200" aria-describedby="search-what-hint"
+                        prop:value=value("what") value=value("what")/>
+                </div>
+                <div class="field">
+                    <label for="search-action">{labels().search_action}</label>
+                    <select id="search-action" name="action">
+                        <option value="" selected=move || value("action")().is_empty()>{labels().any_action}</option>
+                        {AuditAction::groups().into_iter().map(|group| view! {
+                            <option value=group selected=move || value("action")() == group>
+                                {crate::text::action_group(group)}
+                            </option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="search-from">{labels().search_from}</label>
+                    <input id="search-from" name="from" type="date" prop:value=value("from") value=value("from")/>
+                </div>
+                <div class="field">
+                    <label for="search-to">{labels().search_to}</label>
+                    <input id="search-to" name="to" type="date" prop:value=value("to") value=value("to")/>
+                </div>
+                // A search narrowed from a person's or a request's page keeps that narrowing.
+                {move || (!value("person")().is_empty()).then(|| view! { <input type="hidden" name="person" value=value("person")/> })}
+                {move || (!value("request")().is_empty()).then(|| view! { <input type="hidden" name="request" value=value("request")/> })}
+                <div class="actions">
+                    <button type="submit" class="button primary">{labels().search}</button>
+                    <a class="button subtle" href="/governance">{labels().clear_search}</a>
+                </div>
+            </Form>
+            <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
+                {move || Suspend::new(async move {
+                    let query = query.get_untracked();
+                    match found.await {
+                        Ok(page) => view! { <Matches page query/> }.into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
+    }
+}
+
+#[component]
+fn Matches(page: EventPage, query: EventQuery) -> impl IntoView {
+    let EventPage {
+        events,
+        older,
+        person,
+    } = page;
+    let export = |format: &str| {
+        let search = query.first_page().to_query();
+        match search.as_str() {
+            "" => format!("/governance/evidence?format={format}"),
+            search => format!("/governance/evidence?format={format}&{search}"),
+        }
+    };
+    let older_link = older.map(|position| {
+        let next = EventQuery { before: position.to_string(), ..query.clone() };
+        view! { <a class="button subtle" href=format!("/governance?{}", next.to_query())>{labels().older_events}</a> }
+    });
+    let newest_link = (!query.before.is_empty()).then(|| {
+        let first = query.first_page().to_query();
+        let href = if first.is_empty() {
+            "/governance".to_string()
+        } else {
+            format!("/governance?{first}")
+        };
+        view! { <a class="button subtle" href=href>{labels().newest_events}</a> }
+    });
+    view! {
+        {person.map(|name| view! { <p class="muted">{(labels().events_about)(&name)}</p> })}
+        {(!query.request.is_empty()).then(|| view! { <p class="muted">{labels().events_of_request}</p> })}
+        <div class="export-links" data-testid="evidence-export">
+            <a class="button" href=export("csv") rel="external" download>{labels().export_csv}</a>
+            <a class="button" href=export("json") rel="external" download>{labels().export_json}</a>
+            <p class="muted">{labels().export_hint}</p>
+        </div>
+        {if events.is_empty() {
+            view! { <p class="empty">{labels().no_matching_events}</p> }.into_any()
+        } else {
+            view! { <Events events/> }.into_any()
+        }}
+        <p class="pager">{newest_link}{older_link}</p>
     }
 }
 

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use crate::text::labels;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 
 use crate::ui::layout::MeResource;
 
@@ -9,7 +9,7 @@ use crate::ui::layout::MeResource;
 pub fn HomePage() -> impl IntoView {
     let me = expect_context::<MeResource>().0;
     view! {
-        <Title text=""/>
+        <PageTitle text=""/>
         <Suspense fallback=|| view! { <h1>{labels().welcome}</h1> }>
             {move || Suspend::new(async move {
                 let name = me.await.map(|m| m.display_name).unwrap_or_default();

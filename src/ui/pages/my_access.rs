@@ -2,7 +2,7 @@ use chrono::Utc;
 use leptos::prelude::*;
 
 use crate::text::labels;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 
 use crate::api::my_access::{
     ExtendLease, GiveBack, HistoryView, LeaseView, MyAccess, PartView, PendingView, get_my_access,
@@ -49,7 +49,7 @@ pub fn MyAccessPage() -> impl IntoView {
         .next()
     };
     view! {
-        <Title text=labels().nav_my_access/>
+        <PageTitle text=labels().nav_my_access/>
         <h1>{labels().nav_my_access}</h1>
         {move || outcome().map(|result| match result {
             Ok(message) => view! { <div class="card notice success" role="status"><p>{message}</p></div> }.into_any(),

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use crate::text::labels;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 
 use crate::ui::components::status::set_http_status;
 
@@ -9,7 +9,7 @@ use crate::ui::components::status::set_http_status;
 pub fn NotFoundPage() -> impl IntoView {
     set_http_status(404);
     view! {
-        <Title text=labels().page_not_found/>
+        <PageTitle text=labels().page_not_found/>
         <h1>{labels().page_not_found}</h1>
         <p>{labels().page_not_found_detail}</p>
         <p><a href="/">{labels().go_to_start}</a></p>

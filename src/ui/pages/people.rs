@@ -2,11 +2,12 @@
 //! every system, managers, reports, leases and history.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::api::people::{PersonDetail, PersonLink, PersonRow, Standing, find_people, get_person};
+use crate::api::url_escape;
 use crate::domain::role::can_view_governance;
 use crate::text::labels;
 use crate::ui::components::notice::ErrorNotice;
@@ -14,12 +15,11 @@ use crate::ui::components::pill::StatePill;
 use crate::ui::components::require_area::RequireArea;
 use crate::ui::components::time::Time;
 use crate::ui::pages::governance::Events;
-use crate::ui::pages::request_access::url_escape;
 
 #[component]
 pub fn PeoplePage() -> impl IntoView {
     view! {
-        <Title text=labels().people_title/>
+        <PageTitle text=labels().people_title/>
         <RequireArea allowed=can_view_governance>
             <p class="breadcrumb"><a href="/governance">{labels().nav_governance}</a> " / " {labels().people_title}</p>
             <h1>{labels().people_title}</h1>
@@ -108,7 +108,7 @@ fn StandingWords(standing: Standing, guest: bool) -> impl IntoView {
 #[component]
 pub fn PersonPage() -> impl IntoView {
     view! {
-        <Title text=labels().people_title/>
+        <PageTitle text=labels().people_title/>
         <RequireArea allowed=can_view_governance>
             <PersonData/>
         </RequireArea>
@@ -149,6 +149,7 @@ fn PersonView(detail: PersonDetail) -> impl IntoView {
         leases,
         events,
     } = detail;
+    let id = person.id;
     view! {
         <h1 translate="no">{person.display_name.clone()}</h1>
         <dl class="facts">
@@ -228,6 +229,7 @@ fn PersonView(detail: PersonDetail) -> impl IntoView {
             } else {
                 view! { <Events events/> }.into_any()
             }}
+            <p><a href=format!("/governance?person={id}")>{labels().search_history}</a></p>
         </section>
     }
 }

@@ -1,7 +1,8 @@
 use leptos::prelude::*;
 
+use crate::api::url_escape;
 use crate::text::labels;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
@@ -30,7 +31,7 @@ pub fn RequestAccessPage() -> impl IntoView {
         );
     };
     view! {
-        <Title text=labels().nav_request/>
+        <PageTitle text=labels().nav_request/>
         <h1>{labels().nav_request}</h1>
         <Form method="GET" action="/request" attr:class="search" attr:role="search">
             <label for="catalog-search">{labels().catalog_search}</label>
@@ -80,17 +81,4 @@ pub fn RequestAccessPage() -> impl IntoView {
             })}
         </Suspense>
     }
-}
-
-/// Percent-encodes a query value.
-pub(crate) fn url_escape(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

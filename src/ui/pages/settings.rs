@@ -2,7 +2,7 @@
 //! while they are away.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 
 use crate::api::me::{
     EndDelegation, MySettings, NameDeputy, SetLanguage, SetTeamsWebhook, get_settings,
@@ -31,7 +31,7 @@ pub fn SettingsPage() -> impl IntoView {
         |_| get_settings(),
     );
     view! {
-        <Title text=labels().settings_title/>
+        <PageTitle text=labels().settings_title/>
         <h1>{labels().settings_title}</h1>
         <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
             {move || Suspend::new(async move {

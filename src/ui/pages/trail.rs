@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use crate::text::labels;
-use leptos_meta::Title;
+use crate::ui::components::page_title::PageTitle;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::governance::request_trail;
@@ -15,7 +15,7 @@ use crate::ui::pages::governance::Events;
 #[component]
 pub fn TrailPage() -> impl IntoView {
     view! {
-        <Title text=labels().request_trail/>
+        <PageTitle text=labels().request_trail/>
         <RequireArea allowed=can_view_governance>
             <TrailData/>
         </RequireArea>
@@ -42,6 +42,7 @@ fn TrailData() -> impl IntoView {
                         </dl>
                         <h2>{labels().trail}</h2>
                         <Events events=t.events/>
+                        <p><a href=format!("/governance?request={}", t.request_id)>{labels().search_history}</a></p>
                     }.into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }

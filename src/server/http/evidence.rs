@@ -1,0 +1,81 @@
+//! `GET /governance/evidence?format=csv|json&who=…`: the governance search's matches as a file
+//! to download (see [`crate::server::access::evidence`]). A plain link, so the browser saves
+//! the file; auditors and administrators only, like the governance page.
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::api::governance::EventQuery;
+use crate::domain::role::can_view_governance;
+use crate::error::AppError;
+use crate::server::access::evidence::{self, Format};
+use crate::server::auth::session::SessionUser;
+use crate::server::state::AppState;
+use crate::text::lang::Language;
+use crate::text::pick_in;
+
+#[derive(Deserialize)]
+pub struct Params {
+    #[serde(default)]
+    format: String,
+    #[serde(flatten)]
+    query: EventQuery,
+}
+
+pub async fn export(
+    State(state): State<AppState>,
+    user: Option<Extension<SessionUser>>,
+    Extension(language): Extension<Language>,
+    Query(params): Query<Params>,
+) -> Response {
+    let Some(Extension(user)) = user else {
+        return refusal(language, AppError::Unauthorized);
+    };
+    if !can_view_governance(&user.roles) {
+        return refusal(language, AppError::Forbidden);
+    }
+    let Some(format) = Format::parse(params.format.trim()) else {
+        return refusal(
+            language,
+            AppError::invalid(
+                "format",
+                pick_in(
+                    language,
+                    "Choose the format csv or json.",
+                    "Wählen Sie das Format csv oder json.",
+                ),
+            ),
+        );
+    };
+    match evidence::export(&state, &user, language, &params.query, format).await {
+        Ok(file) => {
+            let disposition = format!("attachment; filename=\"{}\"", file.file_name);
+            let mut response = file.body.into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(file.content_type),
+            );
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(error) => refusal(language, error),
+    }
+}
+
+/// The error as plain text with its status; a refused field is named.
+fn refusal(language: Language, error: AppError) -> Response {
+    let status =
+        StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let text = match &error {
+        AppError::Invalid { field, message } => format!("{field}: {message}"),
+        other => other.message(language).into_owned(),
+    };
+    (status, text).into_response()
+}

@@ -1,0 +1,399 @@
+//! The auditor's search of the trail and its export as evidence: what the search narrows to,
+//! what it refuses, who may use it, and that an export's proof checks out with nothing but the
+//! file and the public key.
+
+use base64::Engine as _;
+use leasegate::domain::audit::AuditAction;
+use leasegate::server::checkpoints::{self, SigningKey};
+use leasegate::server::db::audit::{self, Actor, Subject};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::access::{World, manager_policy, request_id, world};
+
+/// Adele asks, Megan approves, the engine grants: a request with a full trail. Returns its id.
+async fn one_lease(w: &World) -> String {
+    let adele = w.person("adele").await;
+    let megan = w.person("megan").await;
+    let (_, body) = w.request(&adele, &[]).await;
+    let id = request_id(&body);
+    w.decide(&megan, &id, "approve").await;
+    w.run_engine().await;
+    id
+}
+
+/// The governance page's search, as the page sends it: every field, empty unless given.
+async fn search(w: &World, who: &reqwest::Client, given: &[(&str, &str)]) -> (StatusCode, Value) {
+    let form: Vec<(String, &str)> = leasegate::api::governance::EventQuery::FIELDS
+        .iter()
+        .map(|name| {
+            let value = given
+                .iter()
+                .find(|(k, _)| k == name)
+                .map_or("", |(_, v)| *v);
+            (format!("query[{name}]"), value)
+        })
+        .collect();
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    w.call(who, "governance/events", &form).await
+}
+
+fn actions(page: &Value) -> Vec<String> {
+    page["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no events in {page}"))
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn field(body: &Value) -> &str {
+    body["Invalid"]["field"].as_str().unwrap_or_default()
+}
+
+#[sqlx::test]
+async fn the_trail_is_searched_by_person_access_kind_and_day(pool: PgPool) {
+    let w = world(pool.clone(), manager_policy(), &[]).await;
+    let id = one_lease(&w).await;
+    let irvin = w.person("irvin").await;
+    let name: String = sqlx::query_scalar("select name from entitlements where key = $1")
+        .bind(&w.entitlement)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // Something else in the trail that no narrowing below should find.
+    let mut conn = pool.acquire().await.unwrap();
+    audit::record(
+        &mut conn,
+        &Actor::system("catalog"),
+        AuditAction::CatalogLoaded,
+        &Subject::default(),
+        json!({ "origin": "test", "entitlements": 1 }),
+    )
+    .await
+    .unwrap();
+
+    let (status, everything) = search(&w, &irvin, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{everything}");
+    let all = actions(&everything);
+    assert_eq!(
+        all.first().map(String::as_str),
+        Some("catalog.loaded"),
+        "newest first"
+    );
+    assert!(everything["older"].is_null());
+
+    let lifecycle = [
+        "grant.provisioned",
+        "grant.created",
+        "request.approved",
+        "decision.approved",
+        "request.submitted",
+    ];
+    let (_, by_request) = search(&w, &irvin, &[("request", &id)]).await;
+    assert_eq!(actions(&by_request), lifecycle);
+    // Part of the entry's name, in another case.
+    let (_, by_access) = search(&w, &irvin, &[("what", &name[1..].to_uppercase())]).await;
+    assert_eq!(actions(&by_access), lifecycle);
+    let (_, by_kind) = search(&w, &irvin, &[("action", "grant")]).await;
+    assert_eq!(actions(&by_kind), ["grant.provisioned", "grant.created"]);
+    let (_, exact) = search(&w, &irvin, &[("action", "request.approved")]).await;
+    assert_eq!(actions(&exact), ["request.approved"]);
+    // Megan acted: her decision approved the request and made the lease. Adele asked, and the
+    // rest is about her.
+    let (_, megan) = search(&w, &irvin, &[("who", "megan")]).await;
+    assert_eq!(
+        actions(&megan),
+        ["grant.created", "request.approved", "decision.approved"]
+    );
+    let (_, adele) = search(&w, &irvin, &[("who", "adele.vance@")]).await;
+    assert!(actions(&adele).contains(&"request.submitted".to_string()));
+    assert!(!actions(&adele).contains(&"catalog.loaded".to_string()));
+    // A wildcard is searched for as typed, and matches nothing here.
+    let (_, wildcard) = search(&w, &irvin, &[("who", "%")]).await;
+    assert_eq!(actions(&wildcard), Vec::<String>::new());
+
+    let adele_id: String = sqlx::query_scalar(
+        "select id::text from principals where upn = 'adele.vance@contoso.test'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let (_, person) = search(&w, &irvin, &[("person", &adele_id)]).await;
+    assert_eq!(person["person"], "Adele Vance");
+    assert!(actions(&person).contains(&"request.submitted".to_string()));
+
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let (_, today_only) = search(&w, &irvin, &[("from", &day(today)), ("to", &day(today))]).await;
+    assert_eq!(actions(&today_only), all);
+    let (_, tomorrow) = search(&w, &irvin, &[("from", &day(today.succ_opt().unwrap()))]).await;
+    assert_eq!(actions(&tomorrow), Vec::<String>::new());
+    let (_, yesterday) = search(&w, &irvin, &[("to", &day(today.pred_opt().unwrap()))]).await;
+    assert_eq!(actions(&yesterday), Vec::<String>::new());
+
+    for (form, expected) in [
+        (vec![("from", "27.11.2026")], "from"),
+        (vec![("from", "2026-11-27"), ("to", "2026-11-26")], "to"),
+        (vec![("action", "grant.stolen")], "action"),
+        (vec![("person", "adele")], "person"),
+        (vec![("before", "0")], "before"),
+    ] {
+        let (status, body) = search(&w, &irvin, &form).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{form:?}: {body}");
+        assert_eq!(field(&body), expected, "{body}");
+    }
+}
+
+#[sqlx::test]
+async fn the_search_pages_through_a_long_trail(pool: PgPool) {
+    let w = world(pool.clone(), manager_policy(), &[]).await;
+    let irvin = w.person("irvin").await;
+    let mut conn = pool.acquire().await.unwrap();
+    for i in 0..130 {
+        audit::record(
+            &mut conn,
+            &Actor::system("catalog"),
+            AuditAction::CatalogLoaded,
+            &Subject::default(),
+            json!({ "origin": format!("load {i}"), "entitlements": i }),
+        )
+        .await
+        .unwrap();
+    }
+    let (_, first) = search(&w, &irvin, &[("action", "catalog")]).await;
+    assert_eq!(first["events"].as_array().unwrap().len(), 100);
+    let older = first["older"].as_i64().expect("a next page");
+    assert_eq!(first["events"][99]["position"].as_i64(), Some(older));
+    let (_, second) = search(
+        &w,
+        &irvin,
+        &[("action", "catalog"), ("before", &older.to_string())],
+    )
+    .await;
+    let rest = second["events"].as_array().unwrap();
+    assert_eq!(rest.len(), 30);
+    assert!(rest.iter().all(|e| e["position"].as_i64().unwrap() < older));
+    assert!(second["older"].is_null());
+}
+
+#[sqlx::test]
+async fn only_auditors_and_administrators_search_and_export(pool: PgPool) {
+    let w = world(pool.clone(), manager_policy(), &[]).await;
+    let adele = w.person("adele").await;
+    let megan = w.person("megan").await;
+    let nestor = w.person("nestor").await;
+    for who in [&adele, &megan] {
+        assert_eq!(search(&w, who, &[]).await.0, StatusCode::FORBIDDEN);
+        let response = who
+            .get(w.app.url("/governance/evidence?format=json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(search(&w, &nestor, &[]).await.0, StatusCode::OK);
+    // Nobody signed in: the export sends to sign-in and back, the search is refused.
+    let anonymous = w.app.browser();
+    let response = anonymous
+        .get(w.app.url("/governance/evidence?format=csv&who=adele"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection());
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/auth/login?return_to=%2Fgovernance%2Fevidence"),
+        "{location}"
+    );
+    assert_eq!(
+        search(&w, &anonymous, &[]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // No export was made, so none is recorded.
+    let exported: i64 =
+        sqlx::query_scalar("select count(*) from audit_events where action = 'evidence.exported'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(exported, 0);
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[sqlx::test]
+async fn an_export_carries_its_own_proof(pool: PgPool) {
+    let w = world(pool.clone(), manager_policy(), &[]).await;
+    let id = one_lease(&w).await;
+    let key = SigningKey::from_seed(&[9u8; 32]).unwrap();
+    let signed = checkpoints::sign_head(&pool, &key).await.unwrap().unwrap();
+    let irvin = w.person("irvin").await;
+
+    // Everything, as JSON.
+    let response = irvin
+        .get(w.app.url("/governance/evidence?format=json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let disposition = response.headers()["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"leasegate-evidence-")
+            && disposition.ends_with(".json\""),
+        "{disposition}"
+    );
+    let document: Value = response.json().await.unwrap();
+    assert_eq!(document["format"], "leasegate-evidence/1");
+    assert_eq!(document["complete"], true);
+    assert_eq!(document["exported_by"]["upn"], "irvin.sayers@contoso.test");
+    assert_eq!(document["chain"]["verified_at_export"]["intact"], true);
+    let events = document["events"].as_array().unwrap();
+    assert!(events.len() >= 5);
+
+    // Each event's hash covers its canonical text after the previous hash, and the events
+    // link up from the first one.
+    let mut previous = sha256(b"");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(
+            e["position"].as_i64(),
+            Some(i as i64 + 1),
+            "oldest first, none missing"
+        );
+        let canonical = e["canonical"].as_str().unwrap();
+        let prev = e["prev_hash"].as_str().unwrap();
+        assert_eq!(prev, previous, "event {i} follows the one before");
+        let mut bytes = unhex(prev);
+        bytes.extend_from_slice(canonical.as_bytes());
+        assert_eq!(
+            sha256(&bytes),
+            e["hash"].as_str().unwrap(),
+            "event {i}'s hash"
+        );
+        // The hashed text says what the event says.
+        let hashed: Value = serde_json::from_str(canonical).unwrap();
+        for name in [
+            "position",
+            "id",
+            "actor_label",
+            "action",
+            "request_id",
+            "details",
+        ] {
+            assert_eq!(hashed[name], e[name], "{name} of event {i}");
+        }
+        previous = e["hash"].as_str().unwrap().to_string();
+    }
+
+    // The signed checkpoint: its message, its signature by the key, and the chain's hash there.
+    let checkpoint = &document["chain"]["latest_checkpoint"];
+    assert_eq!(checkpoint["position"].as_i64(), Some(signed));
+    let message = checkpoint["signed_message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        format!(
+            "leasegate audit checkpoint\n{signed}\n{}",
+            checkpoint["hash"].as_str().unwrap()
+        )
+    );
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(checkpoint["signature"].as_str().unwrap())
+        .unwrap();
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key.public_key())
+        .verify(message.as_bytes(), &signature)
+        .expect("the checkpoint's signature verifies");
+    assert_eq!(
+        events[signed as usize - 1]["hash"],
+        checkpoint["hash"],
+        "the signed hash is the chain's"
+    );
+    // A changed event no longer matches its hash.
+    let mut forged = events[0]["canonical"].as_str().unwrap().to_string();
+    forged = forged.replace("request.submitted", "request.cancelled");
+    let mut bytes = unhex(events[0]["prev_hash"].as_str().unwrap());
+    bytes.extend_from_slice(forged.as_bytes());
+    assert_ne!(sha256(&bytes), events[0]["hash"].as_str().unwrap());
+
+    // One request's events as CSV, in German when the browser asks for German.
+    let response = irvin
+        .get(
+            w.app
+                .url(&format!("/governance/evidence?format=csv&request={id}")),
+        )
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(lines[0].starts_with("\u{feff}position,occurred_at_utc,actor,action,summary,"));
+    assert_eq!(lines.len(), 6, "a header and five events:\n{csv}");
+    assert!(
+        lines[1].contains(",request.submitted,") && lines[1].contains("beantragt"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[5].contains(",grant.provisioned,"));
+
+    // Both exports are in the trail, with who made them and what they held.
+    let (_, exports) = search(&w, &irvin, &[("action", "evidence")]).await;
+    assert_eq!(
+        actions(&exports),
+        ["evidence.exported", "evidence.exported"]
+    );
+    let recorded: Vec<Value> = sqlx::query_scalar(
+        "select details from audit_events where action = 'evidence.exported' order by position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded[0]["format"], "json");
+    assert_eq!(recorded[0]["events"].as_u64(), Some(events.len() as u64));
+    assert_eq!(recorded[0]["by"], "irvin.sayers@contoso.test");
+    assert_eq!(recorded[1]["format"], "csv");
+    assert_eq!(recorded[1]["search"], format!("request={id}"));
+    assert_eq!(recorded[1]["events"], 5);
+
+    // A bad format or search is refused by name, and nothing is exported or recorded.
+    for (query, expected) in [
+        ("format=xml", "format: "),
+        ("format=csv&from=yesterday", "from: "),
+    ] {
+        let response = irvin
+            .get(w.app.url(&format!("/governance/evidence?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
+        assert!(response.text().await.unwrap().starts_with(expected));
+    }
+    let count: i64 =
+        sqlx::query_scalar("select count(*) from audit_events where action = 'evidence.exported'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(count, 2);
+}

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test setup lint sqlx-prepare release bench bench-load bench-graph bench-people
+.PHONY: help run test setup lint sqlx-prepare release bench bench-load bench-graph bench-people bench-pages
 
 help:
 	@echo "make run    - run the portal with its demo (PostgreSQL, identity provider) on http://127.0.0.1:3000"
@@ -33,7 +33,7 @@ sqlx-prepare:
 
 # An optimised build (server binary and size-optimised WebAssembly) for deployment.
 release:
-	@bash .ci/setup.sh && PATH="$(CURDIR)/end2end/node_modules/.bin:$$PATH" cargo leptos build --release
+	@bash .ci/setup.sh && PATH="$(CURDIR)/end2end/node_modules/.bin:$$PATH" cargo leptos build --release --split
 
 # Removal lag and burst clearing against a real directory and PostgreSQL.
 bench:
@@ -46,6 +46,10 @@ bench-load:
 # Entra group leases through the Graph simulator: 80 ms per call, Microsoft's throttling budgets.
 bench-graph:
 	@bash .ci/bench.sh graph
+
+# Page weight and time to hydrated per page, release build, Chromium with a cold cache.
+bench-pages:
+	@bash .ci/bench.sh pages
 
 # People sync passes for a 10,000-person tenant through the Graph simulator.
 bench-people:

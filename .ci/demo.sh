@@ -52,7 +52,7 @@ export LEASEGATE_LISTEN=127.0.0.1:3000
 export LEASEGATE_LOG="${LEASEGATE_LOG:-info,leasegate=debug}"
 
 log "building the portal"
-cargo leptos build
+cargo leptos build --split
 
 # Microsoft 365: the Graph simulator (written from Microsoft's documentation, not Microsoft's
 # service) with the demo tenant's people and two Entra groups, and a Graph connector for it.
@@ -89,6 +89,6 @@ export LEASEGATE_MAIL_FROM="Leasegate demo <leasegate@contoso.test>"
 export LEASEGATE_SECURITY_MAIL="security@contoso.test"
 
 log "starting the portal; open http://127.0.0.1:3000 when it says it is serving"
-cargo leptos serve &
+cargo leptos serve --split &
 PIDS+=($!)
 wait "${PIDS[-1]}"

@@ -17,7 +17,7 @@ log "unit, database, OIDC, session and HTTP tests"
 cargo test --features ssr
 
 log "building the portal with cargo-leptos"
-cargo leptos build
+cargo leptos build --split
 
 log "browser tests (Chromium, axe-core)"
 server=${DATABASE_URL%/*}

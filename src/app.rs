@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{ParamSegment, SsrMode, StaticSegment};
+use leptos_router::{Lazy, LazyRoute, ParamSegment, SsrMode, StaticSegment, lazy_route};
 
 use crate::ui::layout::Layout;
 use crate::ui::pages::{
@@ -52,20 +52,58 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFoundPage/> }>
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("request") view=RequestAccessPage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("request"), ParamSegment("key")) view=EntitlementPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("my-access") view=MyAccessPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("approvals"), ParamSegment("id")) view=DecisionPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("contractors") view=ContractorsPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("governance") view=GovernancePage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("governance"), StaticSegment("requests"), ParamSegment("id")) view=TrailPage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("governance"), StaticSegment("people")) view=PeoplePage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("governance"), StaticSegment("people"), ParamSegment("id")) view=PersonPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("settings") view=SettingsPage ssr=SsrMode::Async/>
+                    // The pages below load their WebAssembly when first opened (`cargo leptos
+                    // build --split`): the first page (the start page, the catalog) carries
+                    // neither the request form's and My access's code nor the approver's, the
+                    // sponsor's, the auditor's or the administrator's.
+                    <Route path=(StaticSegment("request"), ParamSegment("key")) view={Lazy::<EntitlementRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("my-access") view={Lazy::<MyAccessRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("approvals") view={Lazy::<ApprovalsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("approvals"), ParamSegment("id")) view={Lazy::<DecisionRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("contractors") view={Lazy::<ContractorsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("governance") view={Lazy::<GovernanceRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("requests"), ParamSegment("id")) view={Lazy::<TrailRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("people")) view={Lazy::<PeopleRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("people"), ParamSegment("id")) view={Lazy::<PersonRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=StaticSegment("signed-out") view=SignedOutPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>
     }
 }
+
+/// A page whose code is split off the main WebAssembly module and loaded when the route is
+/// first opened. The page loads its own data, as it does when it is not lazy; `data()` has
+/// nothing to start before the code arrives.
+macro_rules! lazy_page {
+    ($route:ident, $page:ident) => {
+        #[doc = concat!("The route of [`", stringify!($page), "`], loaded when first opened.")]
+        pub struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(this: Self) -> AnyView {
+                let _ = this;
+                view! { <$page/> }.into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(EntitlementRoute, EntitlementPage);
+lazy_page!(MyAccessRoute, MyAccessPage);
+lazy_page!(ApprovalsRoute, ApprovalsPage);
+lazy_page!(DecisionRoute, DecisionPage);
+lazy_page!(ContractorsRoute, ContractorsPage);
+lazy_page!(GovernanceRoute, GovernancePage);
+lazy_page!(TrailRoute, TrailPage);
+lazy_page!(PeopleRoute, PeoplePage);
+lazy_page!(PersonRoute, PersonPage);
+lazy_page!(AdminRoute, AdminPage);
+lazy_page!(SettingsRoute, SettingsPage);

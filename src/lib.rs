@@ -22,9 +22,15 @@ pub mod simulator;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
-    // A mark that hydration finished, for the browser tests (and anyone debugging a page).
-    if let Some(body) = leptos::prelude::document().body() {
+    // Asynchronous: a page split off the main module (a lazy route) is fetched before it is
+    // hydrated.
+    wasm_bindgen_futures::spawn_local(async {
+        let body = leptos::prelude::document()
+            .body()
+            .expect("a page has a body");
+        let owner = leptos::mount::hydrate_from_async(body.clone(), app::App).await;
+        owner.forget();
+        // A mark that hydration finished, for the browser tests (and anyone debugging a page).
         let _ = body.set_attribute("data-hydrated", "true");
-    }
+    });
 }

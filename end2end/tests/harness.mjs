@@ -298,6 +298,9 @@ export async function newPage(stack, contextOptions = {}) {
     if (msg.type() === 'error' && !expected) page.problems.push(`console: ${msg.text()}`);
   });
   page.on('pageerror', (err) => page.problems.push(`page error: ${err.message}`));
+  // For a failing test's message only: a navigation away aborts what the old page was loading.
+  page.failedRequests = [];
+  page.on('requestfailed', (request) => page.failedRequests.push(`${request.url()}: ${request.failure()?.errorText}`));
   return page;
 }
 
@@ -305,8 +308,19 @@ export async function newPage(stack, contextOptions = {}) {
 export async function signInAt(page, stack, name) {
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   await page.getByRole('button', { name: new RegExp(`^${name}`) }).click();
-  await page.waitForURL((url) => url.href.startsWith(stack.base));
-  await page.getByTestId('signed-in-user').waitFor();
+  try {
+    await page.waitForURL((url) => url.origin === stack.base);
+    await page.getByTestId('signed-in-user').waitFor();
+  } catch (e) {
+    throw new Error(`${e.message}\n${await pageState(page)}`);
+  }
+}
+
+/// Where a page is and what it shows, for a failing test's message.
+async function pageState(page) {
+  const text = await page.locator('body').innerText({ timeout: 2_000 }).catch((e) => `(no text: ${e.message})`);
+  const hydratedMark = await page.locator('body').getAttribute('data-hydrated', { timeout: 2_000 }).catch(() => null);
+  return `at ${page.url()} (hydrated: ${hydratedMark ?? 'no'})\nproblems on the page: ${JSON.stringify(page.problems ?? [])}\nfailed requests: ${JSON.stringify(page.failedRequests ?? [])}\npage text:\n${text.slice(0, 2_000)}`;
 }
 
 /// Waits until the WebAssembly has hydrated the page (`hydrate()` marks the body when done).
@@ -314,7 +328,7 @@ export async function hydrated(page) {
   try {
     await page.locator('body[data-hydrated="true"]').waitFor({ state: 'attached' });
   } catch (e) {
-    throw new Error(`${e.message}\nproblems on the page: ${JSON.stringify(page.problems ?? [])}`);
+    throw new Error(`${e.message}\n${await pageState(page)}`);
   }
 }
 

@@ -1,7 +1,7 @@
 //! Contractors: the sponsor's form for a temporary identity, and the contractors they sponsor.
 
-use leptos::prelude::*;
 use crate::ui::components::page_title::PageTitle;
+use leptos::prelude::*;
 
 use crate::api::contractors::{
     ContractorView, ContractorsPage, ExtendContractor, IssuePassword, OnboardContractor,

@@ -1,8 +1,8 @@
 //! People, for administrators and auditors: a searchable list, and each person's accounts in
 //! every system, managers, reports, leases and history.
 
-use leptos::prelude::*;
 use crate::ui::components::page_title::PageTitle;
+use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 

@@ -1,8 +1,8 @@
 //! A person's own settings: the language of their mail, their Teams chat, and their deputy
 //! while they are away.
 
-use leptos::prelude::*;
 use crate::ui::components::page_title::PageTitle;
+use leptos::prelude::*;
 
 use crate::api::me::{
     EndDelegation, MySettings, NameDeputy, SetLanguage, SetTeamsWebhook, get_settings,

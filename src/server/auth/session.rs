@@ -187,21 +187,38 @@ enum Asked {
 static ASKING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<Uuid>>> =
     std::sync::LazyLock::new(Default::default);
 
+/// A person's place in [`ASKING`], given up when dropped: also when the request is cancelled
+/// mid-ask (the browser went away), which would otherwise leave the person marked as being
+/// asked about, and never re-checked again by this process.
+struct Asking(Uuid);
+
+impl Asking {
+    fn start(principal: Uuid) -> Option<Self> {
+        let inserted = ASKING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(principal);
+        // Made only when the place was taken (and after the lock is let go): a guard made and
+        // dropped here would lock again, and free a place someone else holds.
+        inserted.then(|| Self(principal))
+    }
+}
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        ASKING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
 async fn ask_provider_again(state: &AppState, user: &SessionUser, token: &str) -> Asked {
     let principal = user.principal_id;
-    if !ASKING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(principal)
-    {
+    let Some(_asking) = Asking::start(principal) else {
         return Asked::NoAnswer;
-    }
-    let asked = ask(state, principal, token).await;
-    ASKING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&principal);
-    asked
+    };
+    ask(state, principal, token).await
 }
 
 async fn ask(state: &AppState, principal: Uuid, token: &str) -> Asked {
@@ -246,6 +263,35 @@ async fn ask(state: &AppState, principal: Uuid, token: &str) -> Asked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_person_is_asked_about_once_at_a_time_and_freed_when_dropped() {
+        let principal = Uuid::new_v4();
+        let first = Asking::start(principal).expect("nobody asks yet");
+        assert!(
+            Asking::start(principal).is_none(),
+            "a second ask waits its turn"
+        );
+        drop(first);
+        // A cancelled ask (its future dropped) frees the place too: the guard is dropped with it.
+        let cancelled = async move {
+            let _asking = Asking::start(principal).expect("free again");
+            std::future::pending::<()>().await;
+        };
+        let mut future = Box::pin(cancelled);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert!(
+            Asking::start(principal).is_none(),
+            "held while the ask runs"
+        );
+        drop(future);
+        assert!(
+            Asking::start(principal).is_some(),
+            "freed by the cancellation"
+        );
+    }
 
     #[test]
     fn public_paths() {

@@ -30,10 +30,20 @@ pub fn url_escape(value: &str) -> String {
 
 /// Reads an id sent as text; a malformed one is bad input, not a server error.
 pub fn parse_id(field: &str, text: &str) -> Result<uuid::Uuid, AppError> {
+    parse_id_in(crate::text::lang::current(), field, text)
+}
+
+/// [`parse_id`] with its message in `language` (for handlers outside a page or server function).
+pub fn parse_id_in(
+    language: crate::text::lang::Language,
+    field: &str,
+    text: &str,
+) -> Result<uuid::Uuid, AppError> {
     uuid::Uuid::parse_str(text.trim()).map_err(|_| {
         AppError::invalid(
             field,
-            pick(
+            crate::text::pick_in(
+                language,
                 "This is not a valid identifier.",
                 "Dies ist keine gültige Kennung.",
             ),

@@ -771,14 +771,13 @@ fn people_sync_result_in(language: Language, result: &Value) -> String {
     parts.join(", ")
 }
 
-/// One line per audit event, for the governance trail.
 /// The words for a family of audit actions (see [`AuditAction::group`]), as the governance
 /// search offers them.
 pub fn action_group(group: &str) -> String {
     action_group_in(lang::current(), group)
 }
 
-pub fn action_group_in(language: Language, group: &str) -> String {
+fn action_group_in(language: Language, group: &str) -> String {
     let (en, de) = match group {
         "request" => ("Requests", "Anfragen"),
         "decision" => ("Approvers' decisions", "Entscheidungen der Genehmigenden"),
@@ -802,8 +801,17 @@ pub fn action_group_in(language: Language, group: &str) -> String {
     pick_in(language, en, de).to_string()
 }
 
-pub fn event_summary(action: AuditAction, details: &Value) -> String {
-    event_summary_in(lang::current(), action, details)
+/// One line for an audit event stored under the name `action`: its words, or, for an action
+/// written by a newer version than this one, its plain name.
+pub fn event_line_in(language: Language, action: &str, details: &Value) -> String {
+    AuditAction::parse(action)
+        .map(|action| event_summary_in(language, action, details))
+        .unwrap_or_else(|| action.to_string())
+}
+
+/// One line per audit event, for the governance trail, in the current language.
+pub fn event_line(action: &str, details: &Value) -> String {
+    event_line_in(lang::current(), action, details)
 }
 
 pub fn event_summary_in(language: Language, action: AuditAction, details: &Value) -> String {
@@ -1930,7 +1938,7 @@ mod tests {
         for action in AuditAction::ALL {
             let english = event_summary_in(Language::English, *action, &details);
             let german = event_summary_in(DE, *action, &details);
-            assert_eq!(english, event_summary(*action, &details), "{action}");
+            assert_eq!(english, event_line(action.as_str(), &details), "{action}");
             assert_ne!(english, german, "{action}");
         }
         assert_eq!(

@@ -178,11 +178,13 @@ impl EventQuery {
         }
     }
 
-    /// True when nothing narrows the search.
-    pub fn is_everything(&self) -> bool {
-        Self::FIELDS
-            .iter()
-            .all(|name| *name == "before" || self.value(name).trim().is_empty())
+    /// `path` with this search as its query (`path` alone when nothing is set).
+    pub fn link(&self, path: &str) -> String {
+        match self.to_query() {
+            query if query.is_empty() => path.to_string(),
+            query if path.contains('?') => format!("{path}&{query}"),
+            query => format!("{path}?{query}"),
+        }
     }
 }
 
@@ -233,15 +235,12 @@ mod tests {
                 .map(|(_, v)| v.clone())
         });
         assert_eq!(back, query);
-        assert!(!query.is_everything());
-        assert!(
-            EventQuery {
-                before: "12".into(),
-                ..Default::default()
-            }
-            .is_everything()
-        );
         assert_eq!(EventQuery::default().to_query(), "");
+        assert_eq!(EventQuery::default().link("/governance"), "/governance");
+        assert_eq!(
+            query.link("/governance/evidence?format=csv"),
+            format!("/governance/evidence?format=csv&{text}")
+        );
     }
 
     fn url_pairs(text: &str) -> Vec<(String, String)> {

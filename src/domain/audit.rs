@@ -1,5 +1,5 @@
 //! What can happen, as the audit trail names it. One enum, so a new kind of event cannot be
-//! written without its words in the trail: [`crate::text::event_summary`] matches on every
+//! written without its words in the trail: [`crate::text::event_summary_in`] matches on every
 //! variant, and the compiler refuses a missing one.
 
 use super::named::named;

@@ -24,6 +24,20 @@ use sqlx::{Connection as _, PgConnection, PgPool};
 
 use crate::server::config::DatabaseSettings;
 
+/// A `LIKE` pattern for "contains `text`", in which `%`, `_` and `\` match themselves, as typed.
+pub fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Connects, retrying for `startup_timeout` while the database is unreachable. Other errors
 /// (bad credentials, unknown database) fail at once: waiting would not mend them.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
@@ -103,4 +117,13 @@ pub enum SchemaOwner {
     Portal,
     /// Another role: the portal may only append to the audit trail.
     Separate,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_contains_pattern_matches_wildcards_as_typed() {
+        assert_eq!(super::contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(super::contains_pattern("Adele"), "%Adele%");
+    }
 }

@@ -6,7 +6,6 @@ use crate::api::approvals::{Inbox, InboxItem};
 use crate::api::governance::{EventView, Overview, Trail};
 use crate::api::my_access::{HistoryView, LeaseView, MyAccess, PartView, PendingView};
 use crate::domain::approval::ResolvedStage;
-use crate::domain::audit::AuditAction;
 use crate::domain::grant::GrantState;
 use crate::error::AppError;
 use crate::server::auth::session::SessionUser;
@@ -190,10 +189,7 @@ pub(crate) fn event_view(e: audit::Event) -> EventView {
     EventView {
         position: e.position,
         occurred_at: e.occurred_at,
-        // Events written by a newer version than this one read as their plain name.
-        summary: AuditAction::parse(&e.action)
-            .map(|action| crate::text::event_summary(action, &e.details))
-            .unwrap_or_else(|| e.action.clone()),
+        summary: crate::text::event_line(&e.action, &e.details),
         actor: crate::text::actor(&e.actor_label),
         action: e.action,
         request_id: e.request_id,

@@ -189,8 +189,8 @@ pub async fn checkpoints(conn: &mut PgConnection) -> Result<Vec<Checkpoint>, sql
     .await
 }
 
-/// What an event search asks for; `None` is "any". `who` and `what` are `ILIKE` patterns
-/// (escaped by the caller).
+/// What an event search asks for; `None` is "any". `who` and `what` match as "contains", in
+/// any case, wildcards as typed.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub from: Option<DateTime<Utc>>,
@@ -276,8 +276,8 @@ pub async fn search(
         "#,
         filter.from as Option<DateTime<Utc>>,
         filter.until as Option<DateTime<Utc>>,
-        filter.who,
-        filter.what,
+        filter.who.as_deref().map(super::contains_pattern),
+        filter.what.as_deref().map(super::contains_pattern),
         filter.action,
         filter.person,
         filter.request,

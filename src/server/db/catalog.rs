@@ -84,14 +84,7 @@ fn entry(row: Row) -> Result<Entry, sqlx::Error> {
 
 /// Enabled entries whose name, description, key, system or tags contain `query` (any case).
 pub async fn search(conn: &mut PgConnection, query: &str) -> Result<Vec<Entry>, sqlx::Error> {
-    let pattern = format!(
-        "%{}%",
-        query
-            .trim()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
+    let pattern = super::contains_pattern(query.trim());
     let rows = sqlx::query_as!(
         Row,
         r#"

@@ -839,14 +839,7 @@ pub struct Listed {
 
 /// People whose name or sign-in name contains `query` (case-insensitive), by name.
 pub async fn find(pool: &PgPool, query: &str, limit: i64) -> Result<Vec<Listed>, sqlx::Error> {
-    let pattern = format!(
-        "%{}%",
-        query
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
+    let pattern = super::contains_pattern(&query.to_lowercase());
     listing(pool, None, Some(&pattern), limit).await
 }
 

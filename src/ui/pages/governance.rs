@@ -123,18 +123,8 @@ fn EventSearch() -> impl IntoView {
             <h2 id="events-title">{labels().search_trail}</h2>
             <p class="muted">{labels().search_trail_intro}</p>
             <Form method="GET" action="/governance" attr:class="event-search" attr:role="search" attr:aria-labelledby="events-title">
-                <div class="field">
-                    <label for="search-who">{labels().search_who}</label>
-                    <p class="muted" id="search-who-hint">{labels().search_who_hint}</p>
-                    <input id="search-who" name="who" type="search" maxlength="200" aria-describedby="search-who-hint"
-                        prop:value=value("who") value=value("who")/>
-                </div>
-                <div class="field">
-                    <label for="search-what">{labels().search_what}</label>
-                    <p class="muted" id="search-what-hint">{labels().search_what_hint}</p>
-                    <input id="search-what" name="what" type="search" maxlength="200" aria-describedby="search-what-hint"
-                        prop:value=value("what") value=value("what")/>
-                </div>
+                <SearchText name="who" label=labels().search_who hint=labels().search_who_hint value=Signal::derive(value("who"))/>
+                <SearchText name="what" label=labels().search_what hint=labels().search_what_hint value=Signal::derive(value("what"))/>
                 <div class="field">
                     <label for="search-action">{labels().search_action}</label>
                     <select id="search-action" name="action">
@@ -175,6 +165,26 @@ fn EventSearch() -> impl IntoView {
     }
 }
 
+/// A text field of the search with its hint, showing what the address holds.
+#[component]
+fn SearchText(
+    name: &'static str,
+    label: &'static str,
+    hint: &'static str,
+    value: Signal<String>,
+) -> impl IntoView {
+    let id = format!("search-{name}");
+    let hint_id = format!("{id}-hint");
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <p class="muted" id=hint_id.clone()>{hint}</p>
+            <input id=id name=name type="search" maxlength="200" aria-describedby=hint_id
+                prop:value=value value=value/>
+        </div>
+    }
+}
+
 #[component]
 fn Matches(page: EventPage, query: EventQuery) -> impl IntoView {
     let EventPage {
@@ -183,24 +193,19 @@ fn Matches(page: EventPage, query: EventQuery) -> impl IntoView {
         person,
     } = page;
     let export = |format: &str| {
-        let search = query.first_page().to_query();
-        match search.as_str() {
-            "" => format!("/governance/evidence?format={format}"),
-            search => format!("/governance/evidence?format={format}&{search}"),
-        }
+        query
+            .first_page()
+            .link(&format!("/governance/evidence?format={format}"))
     };
     let older_link = older.map(|position| {
-        let next = EventQuery { before: position.to_string(), ..query.clone() };
-        view! { <a class="button subtle" href=format!("/governance?{}", next.to_query())>{labels().older_events}</a> }
+        let next = EventQuery {
+            before: position.to_string(),
+            ..query.clone()
+        };
+        view! { <a class="button subtle" href=next.link("/governance")>{labels().older_events}</a> }
     });
     let newest_link = (!query.before.is_empty()).then(|| {
-        let first = query.first_page().to_query();
-        let href = if first.is_empty() {
-            "/governance".to_string()
-        } else {
-            format!("/governance?{first}")
-        };
-        view! { <a class="button subtle" href=href>{labels().newest_events}</a> }
+        view! { <a class="button subtle" href=query.first_page().link("/governance")>{labels().newest_events}</a> }
     });
     view! {
         {person.map(|name| view! { <p class="muted">{(labels().events_about)(&name)}</p> })}

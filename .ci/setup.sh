@@ -23,6 +23,10 @@ command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs np
 command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
   || apt_install postgresql postgresql-client
 command -v psql >/dev/null || apt_install postgresql-client
+# The evidence test runs docs/evidence.md's recipes as an auditor would.
+for tool in jq xxd openssl python3; do
+  command -v "$tool" >/dev/null || apt_install "$tool"
+done
 
 if [ ! -d end2end/node_modules/oidc-provider ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
   log "installing the npm packages in end2end/"

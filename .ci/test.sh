@@ -14,7 +14,15 @@ ensure_postgres leasegate_test
 log "database server: ${DATABASE_URL%/*}"
 
 log "unit, database, OIDC, session and HTTP tests"
-cargo test --features ssr
+cargo test --features ssr --no-run
+# `cargo test` has no per-test timeout: a test that hangs (one did, once, in a local run) would
+# hold the run until CI's limit. These tests take about 5 minutes; libtest names any test that
+# runs for over 60 seconds, and the whole stage ends after 30 minutes.
+timeout --kill-after=30s 30m cargo test --features ssr || {
+  status=$?
+  [ "$status" -ne 124 ] || log "the Rust tests did not finish in 30 minutes: see the tests named as running for over 60 seconds above"
+  exit "$status"
+}
 
 log "building the portal with cargo-leptos"
 cargo leptos build --split

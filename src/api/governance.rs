@@ -126,46 +126,42 @@ pub struct EventQuery {
 }
 
 impl EventQuery {
+    /// Each field by its name in the address: the one place the names are written.
+    fn fields_mut(&mut self) -> [(&'static str, &mut String); 8] {
+        [
+            ("who", &mut self.who),
+            ("what", &mut self.what),
+            ("action", &mut self.action),
+            ("from", &mut self.from),
+            ("to", &mut self.to),
+            ("person", &mut self.person),
+            ("request", &mut self.request),
+            ("before", &mut self.before),
+        ]
+    }
+
     /// The names of the fields, as they stand in the address.
-    pub const FIELDS: [&'static str; 8] = [
-        "who", "what", "action", "from", "to", "person", "request", "before",
-    ];
+    pub fn names() -> [&'static str; 8] {
+        Self::default().fields_mut().map(|(name, _)| name)
+    }
 
     /// The search from an address's query, by a getter of its parameters.
     pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str| get(name).unwrap_or_default();
-        Self {
-            who: get("who"),
-            what: get("what"),
-            action: get("action"),
-            from: get("from"),
-            to: get("to"),
-            person: get("person"),
-            request: get("request"),
-            before: get("before"),
+        let mut query = Self::default();
+        for (name, value) in query.fields_mut() {
+            *value = get(name).unwrap_or_default();
         }
-    }
-
-    fn value(&self, name: &str) -> &str {
-        match name {
-            "who" => &self.who,
-            "what" => &self.what,
-            "action" => &self.action,
-            "from" => &self.from,
-            "to" => &self.to,
-            "person" => &self.person,
-            "request" => &self.request,
-            "before" => &self.before,
-            _ => "",
-        }
+        query
     }
 
     /// The query string of the fields that are set (without `?`), encoded.
     pub fn to_query(&self) -> String {
-        Self::FIELDS
-            .iter()
-            .filter(|name| !self.value(name).trim().is_empty())
-            .map(|name| format!("{name}={}", crate::api::url_escape(self.value(name).trim())))
+        let mut copy = self.clone();
+        copy.fields_mut()
+            .into_iter()
+            .map(|(name, value)| (name, value.trim()))
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| format!("{name}={}", crate::api::url_escape(value)))
             .collect::<Vec<_>>()
             .join("&")
     }

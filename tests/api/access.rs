@@ -58,6 +58,16 @@ pub(crate) struct World {
 
 /// A portal with one entitlement (a fresh group) under `rules`, owned by `owners`.
 pub(crate) async fn world(pool: PgPool, rules: Value, owners: &[&str]) -> World {
+    world_with(pool, rules, owners, Options::default()).await
+}
+
+/// A [`world`] whose portal starts with `options` (its connectors are the world's own).
+pub(crate) async fn world_with(
+    pool: PgPool,
+    rules: Value,
+    owners: &[&str],
+    options: Options,
+) -> World {
     let dir = openldap();
     people(dir).await;
     let mut ldap = dir.admin().await;
@@ -76,7 +86,7 @@ pub(crate) async fn world(pool: PgPool, rules: Value, owners: &[&str]) -> World 
         pool,
         Options {
             connectors,
-            ..Options::default()
+            ..options
         },
     )
     .await;

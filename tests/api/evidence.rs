@@ -2,6 +2,8 @@
 //! what it refuses, who may use it, and that an export's proof checks out with nothing but the
 //! file and the public key.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use leasegate::domain::audit::AuditAction;
 use leasegate::server::checkpoints::{self, SigningKey};
@@ -10,7 +12,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::access::{World, manager_policy, request_id, world};
+use crate::access::{World, manager_policy, request_id, world, world_with};
+use crate::harness::Options;
 
 /// Adele asks, Megan approves, the engine grants: a request with a full trail. Returns its id.
 async fn one_lease(w: &World) -> String {
@@ -25,12 +28,12 @@ async fn one_lease(w: &World) -> String {
 
 /// The governance page's search, as the page sends it: every field, empty unless given.
 async fn search(w: &World, who: &reqwest::Client, given: &[(&str, &str)]) -> (StatusCode, Value) {
-    let form: Vec<(String, &str)> = leasegate::api::governance::EventQuery::FIELDS
-        .iter()
+    let form: Vec<(String, &str)> = leasegate::api::governance::EventQuery::names()
+        .into_iter()
         .map(|name| {
             let value = given
                 .iter()
-                .find(|(k, _)| k == name)
+                .find(|(k, _)| *k == name)
                 .map_or("", |(_, v)| *v);
             (format!("query[{name}]"), value)
         })
@@ -124,14 +127,22 @@ async fn the_trail_is_searched_by_person_access_kind_and_day(pool: PgPool) {
     assert_eq!(person["person"], "Adele Vance");
     assert!(actions(&person).contains(&"request.submitted".to_string()));
 
-    let today = chrono::Utc::now().date_naive();
+    // The days the events fell on (UTC), read from the trail rather than the clock: a run that
+    // crosses midnight would otherwise spread the events over two days.
+    let (first, last): (chrono::NaiveDate, chrono::NaiveDate) = sqlx::query_as(
+        "select min((occurred_at at time zone 'UTC')::date), \
+                max((occurred_at at time zone 'UTC')::date) from audit_events",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
-    let (_, today_only) = search(&w, &irvin, &[("from", &day(today)), ("to", &day(today))]).await;
-    assert_eq!(actions(&today_only), all);
-    let (_, tomorrow) = search(&w, &irvin, &[("from", &day(today.succ_opt().unwrap()))]).await;
-    assert_eq!(actions(&tomorrow), Vec::<String>::new());
-    let (_, yesterday) = search(&w, &irvin, &[("to", &day(today.pred_opt().unwrap()))]).await;
-    assert_eq!(actions(&yesterday), Vec::<String>::new());
+    let (_, those_days) = search(&w, &irvin, &[("from", &day(first)), ("to", &day(last))]).await;
+    assert_eq!(actions(&those_days), all);
+    let (_, after) = search(&w, &irvin, &[("from", &day(last.succ_opt().unwrap()))]).await;
+    assert_eq!(actions(&after), Vec::<String>::new());
+    let (_, before) = search(&w, &irvin, &[("to", &day(first.pred_opt().unwrap()))]).await;
+    assert_eq!(actions(&before), Vec::<String>::new());
 
     for (form, expected) in [
         (vec![("from", "27.11.2026")], "from"),
@@ -235,11 +246,21 @@ fn unhex(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// A world whose portal signs its trail with `seed`'s key, as one with a key in its secrets
+/// directory does.
+async fn signing_world(pool: PgPool, seed: u8) -> (World, Arc<SigningKey>) {
+    let key = Arc::new(SigningKey::from_seed(&[seed; 32]).unwrap());
+    let options = Options {
+        audit_key: Some(key.clone()),
+        ..Options::default()
+    };
+    (world_with(pool, manager_policy(), &[], options).await, key)
+}
+
 #[sqlx::test]
 async fn an_export_carries_its_own_proof(pool: PgPool) {
-    let w = world(pool.clone(), manager_policy(), &[]).await;
+    let (w, key) = signing_world(pool.clone(), 9).await;
     let id = one_lease(&w).await;
-    let key = SigningKey::from_seed(&[9u8; 32]).unwrap();
     let signed = checkpoints::sign_head(&pool, &key).await.unwrap().unwrap();
     let irvin = w.person("irvin").await;
 
@@ -284,17 +305,12 @@ async fn an_export_carries_its_own_proof(pool: PgPool) {
             e["hash"].as_str().unwrap(),
             "event {i}'s hash"
         );
-        // The hashed text says what the event says.
+        // The hashed text says what the event says, field by field, as written.
         let hashed: Value = serde_json::from_str(canonical).unwrap();
-        for name in [
-            "position",
-            "id",
-            "actor_label",
-            "action",
-            "request_id",
-            "details",
-        ] {
-            assert_eq!(hashed[name], e[name], "{name} of event {i}");
+        let hashed = hashed.as_object().unwrap();
+        assert_eq!(hashed.len(), 11, "{canonical}");
+        for (name, value) in hashed {
+            assert_eq!(value, &e[name], "{name} of event {i}");
         }
         previous = e["hash"].as_str().unwrap().to_string();
     }
@@ -310,7 +326,13 @@ async fn an_export_carries_its_own_proof(pool: PgPool) {
             checkpoint["hash"].as_str().unwrap()
         )
     );
-    let signature = base64::engine::general_purpose::STANDARD
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(
+        document["chain"]["public_key"].as_str(),
+        Some(b64.encode(key.public_key()).as_str()),
+        "the portal's public key travels with the file"
+    );
+    let signature = b64
         .decode(checkpoint["signature"].as_str().unwrap())
         .unwrap();
     ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key.public_key())
@@ -396,4 +418,114 @@ async fn an_export_carries_its_own_proof(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!(count, 2);
+}
+
+/// The first fenced block of `language` in `docs/evidence.md`.
+fn documented(language: &str) -> String {
+    let doc = include_str!("../../docs/evidence.md");
+    let fence = format!("```{language}\n");
+    let start = doc
+        .find(&fence)
+        .unwrap_or_else(|| panic!("docs/evidence.md has no {language} block"))
+        + fence.len();
+    let length = doc[start..].find("```").expect("the block ends");
+    doc[start..start + length].to_string()
+}
+
+/// Runs `program` with `args` in `dir`: whether it succeeded, and what it printed.
+fn run(dir: &std::path::Path, program: &str, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program} (run `make setup`): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// An auditor checks the file with the recipes in `docs/evidence.md` (Python for the hashes,
+/// openssl for the signature), exactly as written there, and nothing but the file: they pass on
+/// a real export and fail on a changed one.
+#[sqlx::test]
+async fn the_documented_recipes_check_a_real_export(pool: PgPool) {
+    let (w, key) = signing_world(pool.clone(), 7).await;
+    one_lease(&w).await;
+    checkpoints::sign_head(&pool, &key).await.unwrap().unwrap();
+    let irvin = w.person("irvin").await;
+    let response = irvin
+        .get(w.app.url("/governance/evidence?format=json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let file = response.text().await.unwrap();
+    let events = serde_json::from_str::<Value>(&file).unwrap()["events"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    let dir = std::env::temp_dir().join(format!("leasegate-evidence-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("check.py"), documented("python")).unwrap();
+    std::fs::write(dir.join("check.sh"), documented("sh")).unwrap();
+    std::fs::write(dir.join("evidence.json"), &file).unwrap();
+
+    let (passed, said) = run(&dir, "python3", &["check.py", "evidence.json"]);
+    assert!(passed, "{said}");
+    assert!(
+        said.contains(&format!("{events} events match their hashes")),
+        "{said}"
+    );
+    let (passed, said) = run(&dir, "sh", &["-e", "check.sh"]);
+    assert!(passed, "{said}");
+    assert!(said.contains("Signature Verified Successfully"), "{said}");
+
+    // A changed event fails the Python check, which names it: a word in its hashed text, or a
+    // field shown beside it that the hash covers.
+    let original: Value = serde_json::from_str(&file).unwrap();
+    let submitted = original["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e["action"] == "request.submitted")
+        .unwrap();
+    let forge = |change: &dyn Fn(&mut Value)| {
+        let mut document = original.clone();
+        change(&mut document["events"][submitted]);
+        std::fs::write(dir.join("evidence.json"), document.to_string()).unwrap();
+        run(&dir, "python3", &["check.py", "evidence.json"])
+    };
+    let (passed, said) = forge(&|e| {
+        let text = e["canonical"].as_str().unwrap();
+        e["canonical"] = json!(text.replace("request.submitted", "request.cancelled"));
+    });
+    assert!(!passed, "a changed hashed text passed:\n{said}");
+    assert!(said.contains("does not match its hash"), "{said}");
+    let (passed, said) = forge(&|e| e["action"] = json!("request.cancelled"));
+    assert!(!passed, "a changed action passed:\n{said}");
+    assert!(
+        said.contains("action differs from what was hashed"),
+        "{said}"
+    );
+
+    // A checkpoint claiming another position: the signature no longer verifies.
+    let mut document = original.clone();
+    let checkpoint = &mut document["chain"]["latest_checkpoint"];
+    let message = checkpoint["signed_message"].as_str().unwrap().to_string();
+    let position = checkpoint["position"].as_i64().unwrap();
+    checkpoint["signed_message"] = json!(message.replacen(
+        &format!("\n{position}\n"),
+        &format!("\n{}\n", position + 1),
+        1
+    ));
+    assert_ne!(checkpoint["signed_message"], json!(message));
+    std::fs::write(dir.join("evidence.json"), document.to_string()).unwrap();
+    let (passed, said) = run(&dir, "sh", &["-e", "check.sh"]);
+    assert!(!passed, "a changed checkpoint passed:\n{said}");
+    assert!(said.contains("Signature Verification Failure"), "{said}");
+    std::fs::remove_dir_all(&dir).ok();
 }

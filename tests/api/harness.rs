@@ -134,6 +134,8 @@ pub struct Options {
     pub connectors: leasegate::server::connectors::Connectors,
     /// Routes added behind the portal's layers (routes that misbehave on purpose).
     pub routes: axum::Router<leasegate::server::state::AppState>,
+    /// The audit trail's signing key, as `main` loads it from the secrets directory.
+    pub audit_key: Option<Arc<leasegate::server::checkpoints::SigningKey>>,
 }
 
 impl Default for Options {
@@ -143,6 +145,7 @@ impl Default for Options {
             extra: Vec::new(),
             connectors: Default::default(),
             routes: axum::Router::new(),
+            audit_key: None,
         }
     }
 }
@@ -188,7 +191,9 @@ impl TestApp {
         let leptos = leptos::config::get_configuration(None)
             .expect("leptos options")
             .leptos_options;
-        let state = router::app_state(settings.clone(), pool.clone(), leptos, options.connectors);
+        let mut state =
+            router::app_state(settings.clone(), pool.clone(), leptos, options.connectors);
+        state.audit_key = options.audit_key;
         let app = router::build_with(state, options.routes);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         TestApp { base, pool, logs }

@@ -216,6 +216,9 @@ pub struct Filter {
 pub struct Evidence {
     pub position: i64,
     pub id: Uuid,
+    /// Written as `audit_canonical` writes it (microseconds, `Z`), so every field the hash
+    /// covers can be compared with the hashed text as it stands.
+    #[serde(serialize_with = "as_canonical_time")]
     pub occurred_at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,
     pub actor_label: String,
@@ -230,6 +233,14 @@ pub struct Evidence {
     pub canonical: String,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// A time as the chain's canonical text has it: `2026-11-29T12:04:05.000600Z`.
+fn as_canonical_time<S: serde::Serializer>(
+    at: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
 }
 
 /// Which end of the trail a search starts from.

@@ -121,6 +121,40 @@ describe('an auditor looking a person up', () => {
   });
 });
 
+// ui.md: usable at 360 px wide and at 200 % zoom (a 1280 px screen shows 640 CSS pixels). A page
+// wider than the screen makes people scroll sideways to read every line; wide tables scroll
+// inside themselves instead.
+const PAGES = ['/', '/request', '/request/sql-admins', '/my-access', '/approvals', '/contractors',
+  '/settings', '/governance', '/governance/people', '/admin'];
+describe('on a phone, and zoomed in', () => {
+  test('every page fits the screen\'s width', async () => {
+    const page = await newPage(stack, { viewport: { width: 360, height: 740 } });
+    await page.goto(`${stack.base}/`);
+    await signInAt(page, stack, 'Nestor Wilke');
+    for (const width of [360, 640]) {
+      await page.setViewportSize({ width, height: 740 });
+      for (const path of PAGES) {
+        await page.goto(`${stack.base}${path}`);
+        await hydrated(page);
+        const overflow = await page.evaluate(() => {
+          const screen = document.documentElement.clientWidth;
+          if (document.documentElement.scrollWidth <= screen) return null;
+          // The innermost elements that reach past the screen, outside a scrolling table: what
+          // to fix.
+          const past = (el) => el.getBoundingClientRect().right > screen + 1;
+          return [...document.querySelectorAll('body *')]
+            .filter((el) => !el.parentElement.closest('table'))
+            .filter((el) => past(el) && ![...el.children].some(past))
+            .slice(0, 5)
+            .map((el) => `<${el.tagName.toLowerCase()} class="${el.className}"> ${el.textContent.trim().slice(0, 40)}`);
+        });
+        assert.equal(overflow, null, `${path} is wider than ${width} px: ${JSON.stringify(overflow)}`);
+      }
+    }
+    assert.deepEqual(page.problems, []);
+  });
+});
+
 describe('anyone', () => {
   test('gets a helpful 404 page', async () => {
     const page = await newPage(stack);

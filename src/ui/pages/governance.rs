@@ -178,9 +178,10 @@ fn SearchText(
     view! {
         <div class="field">
             <label for=id.clone()>{label}</label>
-            <p class="muted" id=hint_id.clone()>{hint}</p>
-            <input id=id name=name type="search" maxlength="200" aria-describedby=hint_id
+            // The hint under the field, so the row's labels and fields line up.
+            <input id=id name=name type="search" maxlength="200" aria-describedby=hint_id.clone()
                 prop:value=value value=value/>
+            <p class="muted" id=hint_id>{hint}</p>
         </div>
     }
 }

@@ -197,21 +197,13 @@ async fn only_auditors_and_administrators_search_and_export(pool: PgPool) {
     let nestor = w.person("nestor").await;
     for who in [&adele, &megan] {
         assert_eq!(search(&w, who, &[]).await.0, StatusCode::FORBIDDEN);
-        let response = who
-            .get(w.app.url("/governance/evidence?format=json"))
-            .send()
-            .await
-            .unwrap();
+        let response = export(&w, who, "format=json").await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
     }
     assert_eq!(search(&w, &nestor, &[]).await.0, StatusCode::OK);
     // Nobody signed in: the export sends to sign-in and back, the search is refused.
     let anonymous = w.app.browser();
-    let response = anonymous
-        .get(w.app.url("/governance/evidence?format=csv&who=adele"))
-        .send()
-        .await
-        .unwrap();
+    let response = export(&w, &anonymous, "format=csv&who=adele").await;
     assert!(response.status().is_redirection());
     let location = response.headers()["location"].to_str().unwrap().to_string();
     assert!(
@@ -257,19 +249,33 @@ async fn signing_world(pool: PgPool, seed: u8) -> (World, Arc<SigningKey>) {
     (world_with(pool, manager_policy(), &[], options).await, key)
 }
 
-#[sqlx::test]
-async fn an_export_carries_its_own_proof(pool: PgPool) {
-    let (w, key) = signing_world(pool.clone(), 9).await;
+/// A signing world with one request's whole trail and a checkpoint signed after it: the world,
+/// its key, the request's id, the checkpoint's position, and Irvin (an auditor) signed in.
+async fn signed_lease(
+    pool: &PgPool,
+    seed: u8,
+) -> (World, Arc<SigningKey>, String, i64, reqwest::Client) {
+    let (w, key) = signing_world(pool.clone(), seed).await;
     let id = one_lease(&w).await;
-    let signed = checkpoints::sign_head(&pool, &key).await.unwrap().unwrap();
+    let signed = checkpoints::sign_head(pool, &key).await.unwrap().unwrap();
     let irvin = w.person("irvin").await;
+    (w, key, id, signed, irvin)
+}
 
-    // Everything, as JSON.
-    let response = irvin
-        .get(w.app.url("/governance/evidence?format=json"))
+/// `GET /governance/evidence?{query}` as `who`.
+async fn export(w: &World, who: &reqwest::Client, query: &str) -> reqwest::Response {
+    who.get(w.app.url(&format!("/governance/evidence?{query}")))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn an_export_carries_its_own_proof(pool: PgPool) {
+    let (w, key, id, signed, irvin) = signed_lease(&pool, 9).await;
+
+    // Everything, as JSON.
+    let response = export(&w, &irvin, "format=json").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/json");
     let disposition = response.headers()["content-disposition"].to_str().unwrap();
@@ -400,11 +406,7 @@ async fn an_export_carries_its_own_proof(pool: PgPool) {
         ("format=xml", "format: "),
         ("format=csv&from=yesterday", "from: "),
     ] {
-        let response = irvin
-            .get(w.app.url(&format!("/governance/evidence?{query}")))
-            .send()
-            .await
-            .unwrap();
+        let response = export(&w, &irvin, query).await;
         assert_eq!(
             response.status(),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -452,15 +454,8 @@ fn run(dir: &std::path::Path, program: &str, args: &[&str]) -> (bool, String) {
 /// a real export and fail on a changed one.
 #[sqlx::test]
 async fn the_documented_recipes_check_a_real_export(pool: PgPool) {
-    let (w, key) = signing_world(pool.clone(), 7).await;
-    one_lease(&w).await;
-    checkpoints::sign_head(&pool, &key).await.unwrap().unwrap();
-    let irvin = w.person("irvin").await;
-    let response = irvin
-        .get(w.app.url("/governance/evidence?format=json"))
-        .send()
-        .await
-        .unwrap();
+    let (w, _, _, _, irvin) = signed_lease(&pool, 7).await;
+    let response = export(&w, &irvin, "format=json").await;
     assert_eq!(response.status(), StatusCode::OK);
     let file = response.text().await.unwrap();
     let events = serde_json::from_str::<Value>(&file).unwrap()["events"]

@@ -135,7 +135,7 @@ describe('on a phone, and zoomed in', () => {
     for (const [width, language] of widths) {
       if (language === 'de' && (await page.locator('html').getAttribute('lang')) !== 'de') {
         // German words are longer. The banner's switch stores the choice with Nestor; it is
-        // switched back at the end, as other tests sign him in too.
+        // switched back at the end, so the stack is left as it was found.
         await hydrated(page);
         await page.getByRole('button', { name: 'Deutsch' }).click();
         await page.waitForFunction(() => document.documentElement.lang === 'de');

@@ -1,4 +1,13 @@
 //! Deciding a request: who may decide which stage, and what the decisions so far add up to.
+//!
+//! A stage has *seats*: one for each approver resolved when the request was submitted, named by
+//! that approver's lower-case UPN. Whoever stands in for an approver (a deputy, the deputy's
+//! deputy, an escalation backup, the manager an offboarding rerouted the request to) holds the
+//! same seat, never a new one. A seat is decided once, by whoever of its holders decides first,
+//! and a person decides at most once per stage, so a quorum of N needs N seats decided by N
+//! different people: standing in never adds a vote.
+
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -8,9 +17,54 @@ use super::named::named;
 /// many approvals it needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolvedStage {
-    /// Lower-case UPNs, sorted; never the requester or the beneficiary.
+    /// Lower-case UPNs, sorted; never the requester or the beneficiary. In the snapshot kept at
+    /// submission these are the seats; as read for a decision, everyone who may decide now.
     pub approvers: Vec<String>,
     pub required: u32,
+    /// Who holds which seat, as read for a decision. Empty in the snapshot kept at submission,
+    /// where every approver holds their own seat.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seats: Vec<Seat>,
+}
+
+/// One person holding one seat of a stage.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Seat {
+    /// The approver resolved at submission whose place this is (lower-case UPN).
+    pub seat: String,
+    /// Who may fill it (lower-case UPN): the approver or someone standing in for them.
+    pub holder: String,
+}
+
+impl ResolvedStage {
+    /// A stage whose approvers each hold their own seat.
+    pub fn new(approvers: Vec<String>, required: u32) -> Self {
+        Self {
+            approvers,
+            required,
+            seats: Vec::new(),
+        }
+    }
+
+    /// Every (seat, holder) pair of the stage.
+    pub fn holdings(&self) -> Vec<Seat> {
+        if self.seats.is_empty() {
+            self.approvers
+                .iter()
+                .map(|a| Seat {
+                    seat: a.clone(),
+                    holder: a.clone(),
+                })
+                .collect()
+        } else {
+            self.seats.clone()
+        }
+    }
+
+    /// The seats' names.
+    pub fn seat_names(&self) -> BTreeSet<String> {
+        self.holdings().into_iter().map(|s| s.seat).collect()
+    }
 }
 
 named! {
@@ -25,8 +79,10 @@ named! {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub stage: u32,
-    /// Lower-case UPN.
+    /// Lower-case UPN of who decided.
     pub approver: String,
+    /// The seat the decision filled.
+    pub seat: String,
     pub outcome: Outcome,
 }
 
@@ -56,12 +112,26 @@ pub enum DecisionRefused {
     AlreadyDecided,
     #[error("You approved an earlier stage; a later stage needs someone else.")]
     DecidedEarlierStage,
+    #[error(
+        "The approver you stand in for has already been decided for at this stage (by them or \
+         by someone else standing in for them)."
+    )]
+    SeatTaken,
     #[error("This request is no longer waiting for decisions.")]
     NotPending,
 }
 
+/// What a permitted decision counts as: a seat of a stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vote {
+    pub stage: u32,
+    pub seat: String,
+}
+
 /// Adds up the decisions stage by stage. A denial at any stage ends the request; a stage with
-/// its quorum of approvals passes to the next; no stages at all means approved.
+/// its quorum of approvals passes to the next; no stages at all means approved. An approval
+/// counts only for a seat of the stage that no earlier approval filled, and only once per
+/// person.
 pub fn progress(stages: &[ResolvedStage], decisions: &[Decision]) -> Progress {
     for (index, stage) in stages.iter().enumerate() {
         let index = index as u32;
@@ -69,13 +139,19 @@ pub fn progress(stages: &[ResolvedStage], decisions: &[Decision]) -> Progress {
         if at_stage().any(|d| d.outcome == Outcome::Deny) {
             return Progress::Denied { stage: index };
         }
-        let mut approvers: Vec<&str> = at_stage()
-            .filter(|d| d.outcome == Outcome::Approve && stage.approvers.contains(&d.approver))
-            .map(|d| d.approver.as_str())
-            .collect();
-        approvers.sort_unstable();
-        approvers.dedup();
-        let approvals = approvers.len() as u32;
+        let seats = stage.seat_names();
+        let mut filled = BTreeSet::new();
+        let mut people = BTreeSet::new();
+        for d in at_stage().filter(|d| d.outcome == Outcome::Approve) {
+            if seats.contains(&d.seat)
+                && !filled.contains(d.seat.as_str())
+                && !people.contains(d.approver.as_str())
+            {
+                filled.insert(d.seat.as_str());
+                people.insert(d.approver.as_str());
+            }
+        }
+        let approvals = filled.len() as u32;
         if approvals < stage.required {
             return Progress::Waiting {
                 stage: index,
@@ -87,14 +163,31 @@ pub fn progress(stages: &[ResolvedStage], decisions: &[Decision]) -> Progress {
     Progress::Approved
 }
 
-/// May `approver` decide the request now? `requester` and `beneficiary` are lower-case UPNs.
+/// The seats of `stage` (0-based) that no decision has filled yet.
+pub fn open_seats(stages: &[ResolvedStage], decisions: &[Decision], stage: u32) -> Vec<String> {
+    let Some(resolved) = stages.get(stage as usize) else {
+        return Vec::new();
+    };
+    resolved
+        .seat_names()
+        .into_iter()
+        .filter(|seat| {
+            !decisions
+                .iter()
+                .any(|d| d.stage == stage && &d.seat == seat)
+        })
+        .collect()
+}
+
+/// May `approver` decide the request now, and which seat would the decision fill?
+/// `requester` and `beneficiary` are lower-case UPNs.
 pub fn may_decide(
     stages: &[ResolvedStage],
     decisions: &[Decision],
     requester: &str,
     beneficiary: &str,
     approver: &str,
-) -> Result<u32, DecisionRefused> {
+) -> Result<Vote, DecisionRefused> {
     let approver = approver.to_lowercase();
     if approver == requester.to_lowercase() || approver == beneficiary.to_lowercase() {
         return Err(DecisionRefused::OwnRequest);
@@ -103,7 +196,13 @@ pub fn may_decide(
         Progress::Waiting { stage, .. } => stage,
         Progress::Approved | Progress::Denied { .. } => return Err(DecisionRefused::NotPending),
     };
-    if !stages[stage as usize].approvers.contains(&approver) {
+    let holdings = stages[stage as usize].holdings();
+    let held: BTreeSet<&str> = holdings
+        .iter()
+        .filter(|s| s.holder == approver)
+        .map(|s| s.seat.as_str())
+        .collect();
+    if held.is_empty() {
         return Err(DecisionRefused::NotAnApprover);
     }
     if decisions
@@ -118,7 +217,23 @@ pub fn may_decide(
     {
         return Err(DecisionRefused::DecidedEarlierStage);
     }
-    Ok(stage)
+    let open = open_seats(stages, decisions, stage);
+    let mine: Vec<&str> = held
+        .into_iter()
+        .filter(|seat| open.iter().any(|o| o == seat))
+        .collect();
+    // The approver's own seat first; else the seat the fewest others could still fill, so a
+    // person standing in for several leaves the others as many seats as it can.
+    let seat = if mine.contains(&approver.as_str()) {
+        approver.clone()
+    } else {
+        let holders = |seat: &str| holdings.iter().filter(|s| s.seat == seat).count();
+        mine.iter()
+            .min_by_key(|seat| (holders(seat), **seat))
+            .ok_or(DecisionRefused::SeatTaken)?
+            .to_string()
+    };
+    Ok(Vote { stage, seat })
 }
 
 #[cfg(test)]
@@ -126,9 +241,25 @@ mod tests {
     use super::*;
 
     fn stage(approvers: &[&str], required: u32) -> ResolvedStage {
+        ResolvedStage::new(approvers.iter().map(|s| s.to_string()).collect(), required)
+    }
+
+    /// A stage whose seats are held as `(seat, holder)` says.
+    fn seated(holdings: &[(&str, &str)], required: u32) -> ResolvedStage {
+        let seats: Vec<Seat> = holdings
+            .iter()
+            .map(|(seat, holder)| Seat {
+                seat: seat.to_string(),
+                holder: holder.to_string(),
+            })
+            .collect();
+        let mut approvers: Vec<String> = seats.iter().map(|s| s.holder.clone()).collect();
+        approvers.sort();
+        approvers.dedup();
         ResolvedStage {
-            approvers: approvers.iter().map(|s| s.to_string()).collect(),
+            approvers,
             required,
+            seats,
         }
     }
 
@@ -136,6 +267,7 @@ mod tests {
         Decision {
             stage,
             approver: who.into(),
+            seat: who.into(),
             outcome: Outcome::Approve,
         }
     }
@@ -144,8 +276,26 @@ mod tests {
         Decision {
             stage,
             approver: who.into(),
+            seat: who.into(),
             outcome: Outcome::Deny,
         }
+    }
+
+    /// Decides as `who` if allowed, recording the seat the decision fills.
+    fn vote(
+        stages: &[ResolvedStage],
+        decisions: &mut Vec<Decision>,
+        who: &str,
+        outcome: Outcome,
+    ) -> Result<String, DecisionRefused> {
+        let vote = may_decide(stages, decisions, "r", "b", who)?;
+        decisions.push(Decision {
+            stage: vote.stage,
+            approver: who.into(),
+            seat: vote.seat.clone(),
+            outcome,
+        });
+        Ok(vote.seat)
     }
 
     #[test]
@@ -220,38 +370,226 @@ mod tests {
     #[test]
     fn who_may_decide() {
         let stages = [stage(&["m", "x"], 1), stage(&["o", "m"], 1)];
-        assert_eq!(may_decide(&stages, &[], "r", "r", "m"), Ok(0));
+        let stage_of = |r: Result<Vote, DecisionRefused>| r.map(|v| v.stage);
+        assert_eq!(stage_of(may_decide(&stages, &[], "r", "r", "m")), Ok(0));
         assert_eq!(
-            may_decide(&stages, &[], "r", "r", "R"),
+            stage_of(may_decide(&stages, &[], "r", "r", "R")),
             Err(DecisionRefused::OwnRequest)
         );
         // On-behalf: the beneficiary may not approve either.
         assert_eq!(
-            may_decide(&stages, &[], "boss", "b", "b"),
+            stage_of(may_decide(&stages, &[], "boss", "b", "b")),
             Err(DecisionRefused::OwnRequest)
         );
         assert_eq!(
-            may_decide(&stages, &[], "r", "r", "o"),
+            stage_of(may_decide(&stages, &[], "r", "r", "o")),
             Err(DecisionRefused::NotAnApprover)
         );
         let after_first = [approve(0, "m")];
-        assert_eq!(may_decide(&stages, &after_first, "r", "r", "o"), Ok(1));
         assert_eq!(
-            may_decide(&stages, &after_first, "r", "r", "m"),
+            stage_of(may_decide(&stages, &after_first, "r", "r", "o")),
+            Ok(1)
+        );
+        assert_eq!(
+            stage_of(may_decide(&stages, &after_first, "r", "r", "m")),
             Err(DecisionRefused::DecidedEarlierStage)
         );
         let two_of_two = [stage(&["a", "b"], 2)];
         assert_eq!(
-            may_decide(&two_of_two, &[approve(0, "a")], "r", "r", "a"),
+            stage_of(may_decide(&two_of_two, &[approve(0, "a")], "r", "r", "a")),
             Err(DecisionRefused::AlreadyDecided)
         );
         assert_eq!(
-            may_decide(&stages, &[deny(0, "x")], "r", "r", "m"),
+            stage_of(may_decide(&stages, &[deny(0, "x")], "r", "r", "m")),
             Err(DecisionRefused::NotPending)
         );
         assert_eq!(
-            may_decide(&[], &[], "r", "r", "m"),
+            stage_of(may_decide(&[], &[], "r", "r", "m")),
             Err(DecisionRefused::NotPending)
         );
+    }
+
+    #[test]
+    fn an_owner_and_their_deputy_fill_one_seat() {
+        // 2 of 3 owners; o1 names d as deputy, who stands in o1's seat.
+        let stages = [seated(
+            &[("o1", "o1"), ("o1", "d"), ("o2", "o2"), ("o3", "o3")],
+            2,
+        )];
+        let mut decisions = Vec::new();
+        assert_eq!(
+            vote(&stages, &mut decisions, "o1", Outcome::Approve),
+            Ok("o1".into())
+        );
+        assert_eq!(
+            vote(&stages, &mut decisions, "d", Outcome::Approve),
+            Err(DecisionRefused::SeatTaken)
+        );
+        assert!(matches!(
+            progress(&stages, &decisions),
+            Progress::Waiting { approvals: 1, .. }
+        ));
+        // The other way round: the deputy first, then the owner has nothing left to fill.
+        let mut decisions = Vec::new();
+        vote(&stages, &mut decisions, "d", Outcome::Approve).unwrap();
+        assert_eq!(
+            vote(&stages, &mut decisions, "o1", Outcome::Approve),
+            Err(DecisionRefused::SeatTaken)
+        );
+        vote(&stages, &mut decisions, "o3", Outcome::Approve).unwrap();
+        assert_eq!(progress(&stages, &decisions), Progress::Approved);
+    }
+
+    #[test]
+    fn a_chain_and_a_backup_for_one_seat_count_once() {
+        // o1 -> deputy d -> d's deputy e; escalation adds backup m for o1's seat too.
+        let stages = [seated(
+            &[
+                ("o1", "o1"),
+                ("o1", "d"),
+                ("o1", "e"),
+                ("o1", "m"),
+                ("o2", "o2"),
+                ("o3", "o3"),
+            ],
+            2,
+        )];
+        let mut decisions = Vec::new();
+        vote(&stages, &mut decisions, "e", Outcome::Approve).unwrap();
+        assert_eq!(
+            vote(&stages, &mut decisions, "m", Outcome::Approve),
+            Err(DecisionRefused::SeatTaken)
+        );
+        assert!(matches!(
+            progress(&stages, &decisions),
+            Progress::Waiting { approvals: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn one_person_in_two_seats_counts_once() {
+        // a is an owner and a's colleague q's deputy: a decides once.
+        let stages = [seated(&[("a", "a"), ("q", "a"), ("q", "q"), ("c", "c")], 2)];
+        let mut decisions = Vec::new();
+        assert_eq!(
+            vote(&stages, &mut decisions, "a", Outcome::Approve),
+            Ok("a".into())
+        );
+        assert_eq!(
+            vote(&stages, &mut decisions, "a", Outcome::Approve),
+            Err(DecisionRefused::AlreadyDecided)
+        );
+        // q's own seat is still open for q.
+        assert_eq!(
+            vote(&stages, &mut decisions, "q", Outcome::Approve),
+            Ok("q".into())
+        );
+        assert_eq!(progress(&stages, &decisions), Progress::Approved);
+    }
+
+    #[test]
+    fn a_stand_in_takes_the_seat_fewest_others_could_fill() {
+        // x stands in for a (whom only x covers) and for q (whom q covers too).
+        let stages = [seated(&[("a", "x"), ("q", "x"), ("q", "q")], 2)];
+        let mut decisions = Vec::new();
+        assert_eq!(
+            vote(&stages, &mut decisions, "x", Outcome::Approve),
+            Ok("a".into())
+        );
+        vote(&stages, &mut decisions, "q", Outcome::Approve).unwrap();
+        assert_eq!(progress(&stages, &decisions), Progress::Approved);
+    }
+
+    #[test]
+    fn a_stand_in_cannot_fill_a_seat_twice_in_the_record() {
+        // Two decisions on one seat (as written before seats existed) count once.
+        let stages = [seated(&[("o1", "o1"), ("o1", "d"), ("o2", "o2")], 2)];
+        let decisions = [
+            approve(0, "o1"),
+            Decision {
+                stage: 0,
+                approver: "d".into(),
+                seat: "o1".into(),
+                outcome: Outcome::Approve,
+            },
+        ];
+        assert!(matches!(
+            progress(&stages, &decisions),
+            Progress::Waiting { approvals: 1, .. }
+        ));
+    }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        const PEOPLE: [&str; 8] = ["p0", "p1", "p2", "p3", "p4", "p5", "r", "b"];
+
+        /// A stage: its seats (people resolved at submission), its quorum and who stands in
+        /// for which seat (deputies, their deputies, backups, a rerouted manager alike).
+        fn a_stage() -> impl Strategy<Value = ResolvedStage> {
+            (
+                proptest::sample::subsequence(&PEOPLE[..6], 1..=4),
+                proptest::collection::vec((0usize..4, 0usize..PEOPLE.len()), 0..6),
+            )
+                .prop_flat_map(|(seats, stand_ins)| {
+                    let count = seats.len() as u32;
+                    (Just(seats), Just(stand_ins), 1..=count)
+                })
+                .prop_map(|(seats, stand_ins, required)| {
+                    let mut holdings: Vec<(&str, &str)> = seats.iter().map(|s| (*s, *s)).collect();
+                    for (seat, holder) in stand_ins {
+                        holdings.push((seats[seat % seats.len()], PEOPLE[holder]));
+                    }
+                    holdings.sort();
+                    holdings.dedup();
+                    seated(&holdings, required)
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn a_stage_passes_only_with_its_quorum_of_seats_and_people(
+                stages in proptest::collection::vec(a_stage(), 1..=3),
+                attempts in proptest::collection::vec(
+                    (0usize..PEOPLE.len(), prop_oneof![9 => Just(Outcome::Approve), 1 => Just(Outcome::Deny)]),
+                    0..30,
+                ),
+            ) {
+                let mut decisions = Vec::new();
+                for (who, outcome) in attempts {
+                    let who = PEOPLE[who];
+                    if let Ok(seat) = vote(&stages, &mut decisions, who, outcome) {
+                        // Only a holder of that seat, never the requester or beneficiary.
+                        prop_assert!(who != "r" && who != "b");
+                        let stage = decisions.last().unwrap().stage as usize;
+                        prop_assert!(stages[stage].holdings().iter().any(|s| s.seat == seat && s.holder == who));
+                    }
+                }
+                for index in 0..stages.len() {
+                    let at: Vec<&Decision> = decisions.iter().filter(|d| d.stage as usize == index).collect();
+                    let seats: BTreeSet<&str> = at.iter().map(|d| d.seat.as_str()).collect();
+                    let people: BTreeSet<&str> = at.iter().map(|d| d.approver.as_str()).collect();
+                    // Each seat and each person decided at most once.
+                    prop_assert_eq!(seats.len(), at.len());
+                    prop_assert_eq!(people.len(), at.len());
+                }
+                let passed = match progress(&stages, &decisions) {
+                    Progress::Approved => stages.len(),
+                    Progress::Waiting { stage, .. } | Progress::Denied { stage } => stage as usize,
+                };
+                for (index, stage) in stages.iter().enumerate().take(passed) {
+                    let approving: Vec<&Decision> = decisions
+                        .iter()
+                        .filter(|d| d.stage as usize == index && d.outcome == Outcome::Approve)
+                        .collect();
+                    let seats: BTreeSet<&str> = approving.iter().map(|d| d.seat.as_str()).collect();
+                    let people: BTreeSet<&str> = approving.iter().map(|d| d.approver.as_str()).collect();
+                    prop_assert!(seats.len() as u32 >= stage.required);
+                    prop_assert!(people.len() as u32 >= stage.required);
+                    prop_assert!(seats.iter().all(|s| stage.seat_names().contains(*s)));
+                }
+            }
+        }
     }
 }

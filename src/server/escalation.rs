@@ -1,7 +1,8 @@
 //! Escalation: a stage nobody decided within its policy's `escalate_after_minutes` goes, once,
 //! to backups as well: each undecided approver's manager (the people sync's, else the
-//! directory's), or the people the policy names. The backups are added to the stage's
-//! approvers, so they decide exactly as the others do (never on their own request), and the
+//! directory's), or the people the policy names. Each backup stands in the seat of the approver
+//! they back up (a named backup in every undecided seat), so they decide exactly as the others
+//! do (never on their own request) without adding a vote (`domain::approval`), and the
 //! escalation is audited; the notifier mails them. The time follows the reminders' clock
 //! (`server::clock`).
 
@@ -11,7 +12,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::approval::{Progress, progress};
+use crate::domain::approval::{Progress, Seat, open_seats, progress};
 use crate::domain::audit::AuditAction;
 use crate::domain::policy::EscalateTo;
 use crate::server::clock::Clock;
@@ -37,7 +38,10 @@ pub async fn run_due(
 /// Who the stage waits on, as read under the request's lock.
 struct Waiting {
     stage: u32,
+    /// The seats nobody filled yet.
     undecided: Vec<String>,
+    /// Everyone who may decide at the stage already.
+    holders: Vec<String>,
     escalate_to: EscalateTo,
     excluded: [String; 2],
 }
@@ -54,19 +58,11 @@ async fn waiting(pool: &PgPool, request: Uuid) -> Result<Option<Waiting>, sqlx::
     let Progress::Waiting { stage, .. } = progress(&locked.snapshot.stages, &decisions) else {
         return Ok(None);
     };
-    let undecided = locked.snapshot.stages[stage as usize]
-        .approvers
-        .iter()
-        .filter(|a| {
-            !decisions
-                .iter()
-                .any(|d| d.stage == stage && &d.approver == *a)
-        })
-        .cloned()
-        .collect();
+    let undecided = open_seats(&locked.snapshot.stages, &decisions, stage);
     Ok(Some(Waiting {
         stage,
         undecided,
+        holders: locked.snapshot.stages[stage as usize].approvers.clone(),
         escalate_to: locked.snapshot.policy.escalate_to.clone(),
         excluded: [locked.requester_upn, locked.beneficiary_upn],
     }))
@@ -85,20 +81,34 @@ async fn escalate(
         return Ok(false);
     }
     // The backups are looked up outside any transaction: directories can be slow.
-    let mut added = BTreeSet::new();
-    match &before.escalate_to {
-        EscalateTo::Users(users) => added.extend(users.iter().map(|u| u.trim().to_lowercase())),
-        EscalateTo::Managers => {
-            for approver in &before.undecided {
-                if let Some(manager) = manager_of(pool, connectors, approver).await? {
-                    added.insert(manager.to_lowercase());
+    let mut backups = BTreeSet::new();
+    for seat in &before.undecided {
+        match &before.escalate_to {
+            EscalateTo::Users(users) => {
+                backups.extend(users.iter().map(|u| Seat {
+                    seat: seat.clone(),
+                    holder: u.trim().to_lowercase(),
+                }));
+            }
+            EscalateTo::Managers => {
+                if let Some(manager) = manager_of(pool, connectors, seat).await? {
+                    backups.insert(Seat {
+                        seat: seat.clone(),
+                        holder: manager.to_lowercase(),
+                    });
                 }
             }
         }
     }
-    added
-        .retain(|a| !a.is_empty() && !before.excluded.contains(a) && !before.undecided.contains(a));
-    let added: Vec<String> = added.into_iter().collect();
+    backups.retain(|b| {
+        !b.holder.is_empty()
+            && !before.excluded.contains(&b.holder)
+            && !before.holders.contains(&b.holder)
+    });
+    let backups: Vec<Seat> = backups.into_iter().collect();
+    let mut added: Vec<&str> = backups.iter().map(|b| b.holder.as_str()).collect();
+    added.sort_unstable();
+    added.dedup();
 
     let mut tx = pool.begin().await?;
     let Some(locked) = requests::lock(&mut tx, request).await? else {
@@ -108,7 +118,7 @@ async fn escalate(
     let still = !locked.state.is_final()
         && matches!(progress(&locked.snapshot.stages, &decisions), Progress::Waiting { stage, .. } if stage == before.stage);
     if !still
-        || !requests::record_escalation(&mut tx, request, before.stage, &before.undecided, &added)
+        || !requests::record_escalation(&mut tx, request, before.stage, &before.undecided, &backups)
             .await?
     {
         return Ok(false);

@@ -21,8 +21,9 @@ use crate::seed;
 
 const CONNECTOR: &str = "test-directory";
 
-/// A person at the identity provider and in the directory; returns their sign-in id and UPN.
-async fn person(
+/// A person at the identity provider and in the directory; returns their sign-in id, UPN and
+/// directory entry.
+pub(crate) async fn person(
     ldap: &mut ldap3::Ldap,
     name: &str,
     manager: Option<&str>,

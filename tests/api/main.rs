@@ -25,6 +25,7 @@ mod oidc;
 mod people;
 mod people_sync;
 mod pinned;
+mod seats;
 mod security;
 mod seed;
 mod sessions;

@@ -480,7 +480,8 @@ async fn request(pool: &PgPool, who: Uuid, entitlement: Uuid, approvers: &[&str]
     .unwrap();
     for approver in approvers {
         sqlx::query(
-            "insert into request_approvers (request_id, stage, approver_upn) values ($1, 0, lower($2))",
+            "insert into request_approvers (request_id, stage, seat, approver_upn) \
+             values ($1, 0, lower($2), lower($2))",
         )
         .bind(id)
         .bind(approver)

@@ -502,10 +502,7 @@ async fn stages(
             ApproverSource::Group(_) => Vec::new(),
         };
         let approvers = eligible_approvers(index as u32, stage, &candidates, &caller.upn, email)?;
-        stages.push(ResolvedStage {
-            approvers,
-            required: stage.required,
-        });
+        stages.push(ResolvedStage::new(approvers, stage.required));
     }
     Ok(stages)
 }

@@ -42,7 +42,7 @@ pub async fn decide(
         .await?
         .ok_or(AppError::NotFound)?;
     let decisions = requests::decisions(&mut tx, request_id).await?;
-    let stage = may_decide(
+    let vote = may_decide(
         &request.snapshot.stages,
         &decisions,
         &request.requester_upn,
@@ -80,10 +80,12 @@ pub async fn decide(
     }
     // The live grants are locked before the first audit event (see `grant_approved`).
     let to_grant = ToGrant::lock(&mut tx, request.beneficiary_id, request.entitlement_id).await?;
+    let stage = vote.stage;
     if !requests::insert_decision(
         &mut tx,
         request_id,
         stage,
+        &vote.seat,
         caller.principal_id,
         outcome,
         comment,
@@ -109,7 +111,7 @@ pub async fn decide(
             Outcome::Deny => AuditAction::DecisionDenied,
         },
         &subject,
-        json!({ "stage": stage + 1, "comment": comment }),
+        json!({ "stage": stage + 1, "seat": vote.seat, "comment": comment }),
     )
     .await?;
     let decisions = requests::decisions(&mut tx, request_id).await?;
@@ -266,6 +268,10 @@ fn refusal(refused: &DecisionRefused) -> String {
             DecisionRefused::DecidedEarlierStage => {
                 "Sie haben eine frühere Stufe genehmigt; eine spätere Stufe braucht eine andere \
                  Person."
+            }
+            DecisionRefused::SeatTaken => {
+                "Für die Person, die Sie vertreten, wurde auf dieser Stufe bereits entschieden \
+                 (von ihr selbst oder einer anderen Vertretung)."
             }
             DecisionRefused::NotPending => "Diese Anfrage wartet nicht mehr auf Entscheidungen.",
         }

@@ -159,10 +159,7 @@ pub async fn resolve_stages(
             requester_upn,
             beneficiary_upn,
         )?;
-        stages.push(ResolvedStage {
-            approvers,
-            required: stage.required,
-        });
+        stages.push(ResolvedStage::new(approvers, stage.required));
     }
     Ok(stages)
 }

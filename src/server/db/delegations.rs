@@ -179,8 +179,9 @@ pub async fn deputy_now(
     Ok(row.map(|r| (r.id, r.upn, r.ends_at)))
 }
 
-/// Records a routing and adds the deputy to the stage's approvers. False when it was routed
-/// already.
+/// Records a routing and seats the deputy in every seat of the stage `from_upn` holds (their
+/// own, or those they stand in for themselves): the deputy stands in, never adds a vote. False
+/// when it was routed already.
 pub async fn route(
     conn: &mut PgConnection,
     request: Uuid,
@@ -210,12 +211,14 @@ pub async fn route(
     }
     sqlx::query!(
         r#"
-        insert into request_approvers (request_id, stage, approver_upn)
-        values ($1, $2, lower($3))
+        insert into request_approvers (request_id, stage, seat, approver_upn)
+        select request_id, stage, seat, lower($4) from request_approvers
+         where request_id = $1 and stage = $2 and approver_upn = lower($3)
         on conflict do nothing
         "#,
         request,
         stage,
+        from_upn,
         to_upn
     )
     .execute(conn)

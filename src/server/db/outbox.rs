@@ -174,17 +174,22 @@ pub async fn undecided_approvers(
 ) -> Result<Vec<Recipient>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"
-        select a.approver_upn, p.id as "id?", p.display_name as "name?", p.email,
+        select a.approver_upn as "approver_upn!", p.id as "id?", p.display_name as "name?", p.email,
                p.language as "language: Language"
-          from request_approvers a
+          from (select distinct x.request_id, x.stage, x.approver_upn
+                  from request_approvers x
+                 where x.request_id = $1 and x.stage = $2
+                   -- Someone who could fill only seats already filled has nothing to decide.
+                   and not exists (select 1 from approval_decisions s
+                                    where s.request_id = x.request_id and s.stage = x.stage
+                                      and s.seat = x.seat)) a
           join access_requests r on r.id = a.request_id
           left join lateral (
                 select id, display_name, email, language from principals
                  where lower(upn) = a.approver_upn and status = 'active'
                  order by last_sign_in_at desc nulls last
                  limit 1) p on true
-         where a.request_id = $1 and a.stage = $2
-           and p.id is distinct from r.requester_id
+         where p.id is distinct from r.requester_id
            and p.id is distinct from r.beneficiary_id
            and not exists (select 1 from approval_decisions d
                             where d.request_id = a.request_id and d.stage = a.stage

@@ -714,10 +714,11 @@ pub async fn waiting_on(
     sqlx::query_as!(
         Waiting,
         r#"
-        select r.id as request_id, a.stage, r.entitlement_id, r.requester_id, r.beneficiary_id
-          from request_approvers a
+        select r.id as request_id, a.stage as "stage!", r.entitlement_id, r.requester_id, r.beneficiary_id
+          from (select distinct request_id, stage from request_approvers
+                 where approver_upn = lower($2)) a
           join access_requests r on r.id = a.request_id
-         where a.approver_upn = lower($2) and r.state = 'pending' and a.stage >= r.stage
+         where r.state = 'pending' and a.stage >= r.stage
            and not exists (select 1 from approval_decisions d
                             where d.request_id = r.id and d.stage = a.stage and d.approver_id = $1)
          order by r.submitted_at
@@ -729,7 +730,8 @@ pub async fn waiting_on(
     .await
 }
 
-/// Takes `upn` off the stage and, when given, puts `instead` on it (unless already there).
+/// Takes `upn` off the stage and, when given, seats `instead` in every seat `upn` held there
+/// (unless already in it).
 pub async fn reroute(
     conn: &mut PgConnection,
     request: Uuid,
@@ -737,6 +739,22 @@ pub async fn reroute(
     upn: &str,
     instead: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    if let Some(instead) = instead {
+        sqlx::query!(
+            r#"
+            insert into request_approvers (request_id, stage, seat, approver_upn)
+            select request_id, stage, seat, lower($4) from request_approvers
+             where request_id = $1 and stage = $2 and approver_upn = lower($3)
+            on conflict do nothing
+            "#,
+            request,
+            stage,
+            upn,
+            instead
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query!(
         "delete from request_approvers where request_id = $1 and stage = $2 and approver_upn = lower($3)",
         request,
@@ -745,20 +763,6 @@ pub async fn reroute(
     )
     .execute(&mut *conn)
     .await?;
-    if let Some(instead) = instead {
-        sqlx::query!(
-            r#"
-            insert into request_approvers (request_id, stage, approver_upn)
-            values ($1, $2, lower($3))
-            on conflict do nothing
-            "#,
-            request,
-            stage,
-            instead
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(())
 }
 

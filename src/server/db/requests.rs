@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::approval::{Decision, Outcome, ResolvedStage};
+use crate::domain::approval::{Decision, Outcome, ResolvedStage, Seat};
 use crate::domain::policy::Policy;
 use crate::domain::request::{RequestEvent, RequestState, RequestStep};
 
@@ -116,8 +116,8 @@ pub async fn insert(
         .unzip();
     sqlx::query!(
         r#"
-        insert into request_approvers (request_id, stage, approver_upn)
-        select $1, s, a from unnest($2::int4[], $3::text[]) as t(s, a)
+        insert into request_approvers (request_id, stage, seat, approver_upn)
+        select $1, s, a, a from unnest($2::int4[], $3::text[]) as t(s, a)
         "#,
         id,
         &stages,
@@ -208,25 +208,32 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, s
     };
     let mut snapshot: Snapshot = serde_json::from_value(r.policy)
         .map_err(|e| sqlx::Error::Decode(format!("request {id} policy: {e}").into()))?;
-    // Who may decide each stage now: the approvers resolved at submission, as rerouted
-    // (offboarding) and widened (escalation) since. The table is the truth; the snapshot keeps
-    // what was resolved first, for the trail.
+    // Who may decide each stage now: the approvers resolved at submission, in their seats, and
+    // whoever stands in for them since (offboarding reroutes, escalation backups, deputies).
+    // The table is the truth; the snapshot keeps what was resolved first, for the trail.
     let current = sqlx::query!(
         r#"
-        select stage, approver_upn from request_approvers
+        select stage, seat, approver_upn from request_approvers
          where request_id = $1
-         order by stage, approver_upn
+         order by stage, seat, approver_upn
         "#,
         id
     )
     .fetch_all(&mut *conn)
     .await?;
     for (index, stage) in snapshot.stages.iter_mut().enumerate() {
-        stage.approvers = current
+        stage.seats = current
             .iter()
             .filter(|a| a.stage as usize == index)
-            .map(|a| a.approver_upn.clone())
+            .map(|a| Seat {
+                seat: a.seat.clone(),
+                holder: a.approver_upn.clone(),
+            })
             .collect();
+        let mut approvers: Vec<String> = stage.seats.iter().map(|s| s.holder.clone()).collect();
+        approvers.sort();
+        approvers.dedup();
+        stage.approvers = approvers;
     }
     Ok(Some(Locked {
         id: r.id,
@@ -252,7 +259,7 @@ pub async fn decisions(
 ) -> Result<Vec<Decision>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"
-        select d.stage, lower(p.upn) as "upn!", d.outcome as "outcome: Outcome"
+        select d.stage, lower(p.upn) as "upn!", d.seat, d.outcome as "outcome: Outcome"
           from approval_decisions d join principals p on p.id = d.approver_id
          where d.request_id = $1
          order by d.decided_at
@@ -267,30 +274,33 @@ pub async fn decisions(
             Some(Decision {
                 stage: u32::try_from(r.stage).ok()?,
                 approver: r.upn,
+                seat: r.seat,
                 outcome: r.outcome,
             })
         })
         .collect())
 }
 
-/// Records a decision; false when this approver already decided this stage (a double submit
-/// that got past the first check).
+/// Records a decision filling `seat`; false when this approver already decided this stage, or
+/// the seat was filled meanwhile (a double submit that got past the first check).
 pub async fn insert_decision(
     conn: &mut PgConnection,
     request: Uuid,
     stage: u32,
+    seat: &str,
     approver: Uuid,
     outcome: Outcome,
     comment: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
-        insert into approval_decisions (request_id, stage, approver_id, outcome, comment)
-        values ($1, $2, $3, $4, $5)
-        on conflict (request_id, stage, approver_id) do nothing
+        insert into approval_decisions (request_id, stage, seat, approver_id, outcome, comment)
+        values ($1, $2, $3, $4, $5, $6)
+        on conflict do nothing
         "#,
         request,
         stage as i32,
+        seat,
         approver,
         outcome as Outcome,
         comment
@@ -389,15 +399,19 @@ pub async fn escalations_due(
     Ok(rows.into_iter().map(|r| (r.id, r.stage)).collect())
 }
 
-/// Records a stage's escalation and adds `added` to its approvers. False when the stage was
-/// escalated already (by another replica).
+/// Records a stage's escalation and seats each backup in the seat it stands in for. False when
+/// the stage was escalated already (by another replica). `undecided` are the seats nobody had
+/// filled; the trail's `added` are the backups.
 pub async fn record_escalation(
     conn: &mut PgConnection,
     request: Uuid,
     stage: u32,
     undecided: &[String],
-    added: &[String],
+    backups: &[Seat],
 ) -> Result<bool, sqlx::Error> {
+    let mut added: Vec<String> = backups.iter().map(|b| b.holder.clone()).collect();
+    added.sort();
+    added.dedup();
     let done = sqlx::query!(
         r#"
         insert into request_escalations (request_id, stage, undecided, added)
@@ -407,22 +421,27 @@ pub async fn record_escalation(
         request,
         stage as i32,
         undecided,
-        added
+        &added
     )
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
+    let (seats, holders): (Vec<String>, Vec<String>) = backups
+        .iter()
+        .map(|b| (b.seat.to_lowercase(), b.holder.to_lowercase()))
+        .unzip();
     sqlx::query!(
         r#"
-        insert into request_approvers (request_id, stage, approver_upn)
-        select $1, $2, lower(a) from unnest($3::text[]) as t(a)
+        insert into request_approvers (request_id, stage, seat, approver_upn)
+        select $1, $2, s, h from unnest($3::text[], $4::text[]) as t(s, h)
         on conflict do nothing
         "#,
         request,
         stage as i32,
-        added
+        &seats,
+        &holders
     )
     .execute(&mut *conn)
     .await?;

@@ -183,8 +183,6 @@ pub async fn to_decide(
                    and g.state in ('scheduled', 'active')) as "held_until: DateTime<Utc>",
                r.hints, r.source_address
           from access_requests r
-          join request_approvers a
-            on a.request_id = r.id and a.stage = r.stage and a.approver_upn = lower($2)
           join principals q on q.id = r.requester_id
           join principals b on b.id = r.beneficiary_id
           join entitlements e on e.id = r.entitlement_id
@@ -193,6 +191,13 @@ pub async fn to_decide(
            and r.requester_id <> $1 and r.beneficiary_id <> $1
            and not exists (select 1 from approval_decisions d
                             where d.request_id = r.id and d.approver_id = $1)
+           -- A seat of the current stage that they hold and nobody has filled yet.
+           and exists (select 1 from request_approvers a
+                        where a.request_id = r.id and a.stage = r.stage
+                          and a.approver_upn = lower($2)
+                          and not exists (select 1 from approval_decisions s
+                                           where s.request_id = r.id and s.stage = r.stage
+                                             and s.seat = a.seat))
          order by r.submitted_at
          limit 200
         "#,
@@ -214,12 +219,17 @@ pub async fn to_decide_count(
         r#"
         select count(*) as "waiting!"
           from access_requests r
-          join request_approvers a
-            on a.request_id = r.id and a.stage = r.stage and a.approver_upn = lower($2)
          where r.state = 'pending'
            and r.requester_id <> $1 and r.beneficiary_id <> $1
            and not exists (select 1 from approval_decisions d
                             where d.request_id = r.id and d.approver_id = $1)
+           -- A seat of the current stage that they hold and nobody has filled yet.
+           and exists (select 1 from request_approvers a
+                        where a.request_id = r.id and a.stage = r.stage
+                          and a.approver_upn = lower($2)
+                          and not exists (select 1 from approval_decisions s
+                                           where s.request_id = r.id and s.stage = r.stage
+                                             and s.seat = a.seat))
         "#,
         approver,
         approver_upn

@@ -1,0 +1,186 @@
+//! A quorum counts seats, not people: whoever stands in for an approver (a deputy, a deputy's
+//! deputy, an escalation backup) fills that approver's seat and never adds a vote. Against the
+//! real directory and identity provider, through the server functions: on a 2-of-3 owners
+//! stage, an owner and their deputy do not make two approvals, nor do a deputy's deputy and a
+//! backup standing for the same owner.
+
+use std::sync::Arc;
+
+use chrono::{TimeDelta, Utc};
+use leasegate::server::clock::Clock;
+use leasegate::server::connectors::Connectors;
+use leasegate::server::{delegation, escalation};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::directory::{openldap, unique};
+use crate::escalation::person;
+use crate::harness::{Options, TestApp};
+use crate::seed;
+
+const CONNECTOR: &str = "test-directory";
+
+async fn decide(app: &TestApp, who: &reqwest::Client, request: &str) -> (StatusCode, Value) {
+    app.call(
+        who,
+        "approvals/decide",
+        &[
+            ("request_id", request),
+            ("outcome", "approve"),
+            ("comment", ""),
+        ],
+    )
+    .await
+}
+
+async fn name_deputy(app: &TestApp, who: &reqwest::Client, deputy: &str) {
+    let at = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M").to_string();
+    let now = Utc::now();
+    let (status, body) = app
+        .call(
+            who,
+            "me/deputy",
+            &[
+                ("deputy", deputy),
+                ("starts_at", &at(now - TimeDelta::minutes(5))),
+                ("ends_at", &at(now + TimeDelta::days(2))),
+                ("utc_offset_minutes", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn state(pool: &PgPool, request: &str) -> String {
+    sqlx::query_scalar("select state from access_requests where id = $1::uuid")
+        .bind(request)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn waiting_for(app: &TestApp, who: &reqwest::Client) -> usize {
+    let (status, inbox) = app.call(who, "approvals", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{inbox}");
+    inbox["waiting"].as_array().unwrap().len()
+}
+
+#[sqlx::test]
+async fn standing_in_never_adds_a_vote(pool: PgPool) {
+    let dir = openldap();
+    let mut ldap = dir.admin().await;
+    let tag = unique();
+    let (boss_id, _, boss_dn) = person(&mut ldap, &format!("Boss {tag}"), None).await;
+    let (o1_id, o1_upn, _) = person(&mut ldap, &format!("Owner1 {tag}"), Some(&boss_dn)).await;
+    let (o2_id, o2_upn, _) = person(&mut ldap, &format!("Owner2 {tag}"), None).await;
+    let (_, o3_upn, _) = person(&mut ldap, &format!("Owner3 {tag}"), None).await;
+    let (d_id, d_upn, _) = person(&mut ldap, &format!("Deputy {tag}"), None).await;
+    let (e_id, e_upn, _) = person(&mut ldap, &format!("Deputy2 {tag}"), None).await;
+    let (r_id, _, _) = person(&mut ldap, &format!("Requester {tag}"), None).await;
+    let policy = json!({
+        "name": "Two of three owners",
+        "durations": { "default_minutes": 60, "max_minutes": 240 },
+        "stages": [{ "approvers": "owners", "required": 2 }],
+        "escalate_after_minutes": 120,
+        "escalate_to": "managers",
+    });
+    let owners = [o1_upn.as_str(), o2_upn.as_str(), o3_upn.as_str()];
+    let mut keys = Vec::new();
+    for n in 0..2 {
+        let group = dir
+            .add_group(&mut ldap, &format!("Seats{n} {tag}"), &[])
+            .await;
+        let id = seed::entitlement_with(&pool, CONNECTOR, &group, policy.clone(), &owners).await;
+        let key: String = sqlx::query_scalar("select key from entitlements where id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        keys.push(key);
+    }
+    let mut connectors = Connectors::default();
+    connectors.insert(CONNECTOR, Arc::new(dir.connector()));
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        Options {
+            connectors: connectors.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let clock = Clock::default();
+    let requester = app.person(&r_id).await;
+    let o1 = app.person(&o1_id).await;
+    let o2 = app.person(&o2_id).await;
+    let d = app.person(&d_id).await;
+    let e = app.person(&e_id).await;
+    let boss = app.person(&boss_id).await;
+
+    // Owner 1 is away; their deputy D stands in their seat.
+    name_deputy(&app, &o1, &d_upn).await;
+    let (status, body) = app.request(&requester, &keys[0], &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = body["request_id"].as_str().unwrap().to_string();
+    assert_eq!(delegation::route_due(&pool).await.unwrap(), 1);
+    assert_eq!(waiting_for(&app, &d).await, 1);
+    assert_eq!(decide(&app, &o1, &first).await.0, StatusCode::OK);
+    // O1's seat is filled: the deputy has nothing left to decide, and may not.
+    assert_eq!(waiting_for(&app, &d).await, 0);
+    let (status, body) = decide(&app, &d, &first).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("stand in for"), "{body}");
+    assert_eq!(
+        state(&pool, &first).await,
+        "pending",
+        "O1 + O1's deputy is one vote"
+    );
+    assert_eq!(decide(&app, &o2, &first).await.0, StatusCode::OK);
+    assert_eq!(state(&pool, &first).await, "approved");
+
+    // D is away too and names E: the next request goes along the chain to E, in O1's seat;
+    // later the stage is escalated to O1's manager, a backup in the same seat.
+    name_deputy(&app, &d, &e_upn).await;
+    let (status, body) = app.request(&requester, &keys[1], &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let second = body["request_id"].as_str().unwrap().to_string();
+    assert_eq!(delegation::route_due(&pool).await.unwrap(), 1);
+    clock.advance(TimeDelta::minutes(121));
+    assert_eq!(
+        escalation::run_due(&pool, &connectors, &clock)
+            .await
+            .unwrap(),
+        1
+    );
+    let seats: Vec<(String, String)> = sqlx::query_as(
+        "select seat, approver_upn from request_approvers where request_id = $1::uuid \
+         and seat <> approver_upn order by approver_upn",
+    )
+    .bind(&second)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let boss_upn = format!("{boss_id}@contoso.test");
+    let mut expected = vec![(o1_upn.clone(), e_upn.clone()), (o1_upn.clone(), boss_upn)];
+    expected.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(seats, expected, "both stand in O1's seat");
+    assert_eq!(decide(&app, &e, &second).await.0, StatusCode::OK);
+    assert_eq!(decide(&app, &boss, &second).await.0, StatusCode::CONFLICT);
+    assert_eq!(decide(&app, &o1, &second).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        state(&pool, &second).await,
+        "pending",
+        "a deputy's deputy and a backup for one seat are one vote"
+    );
+    assert_eq!(
+        seed::count(
+            &pool,
+            "select count(*) from grants g join access_requests r on r.id = g.request_id \
+             where r.state = 'pending'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(decide(&app, &o2, &second).await.0, StatusCode::OK);
+    assert_eq!(state(&pool, &second).await, "approved");
+}

@@ -715,3 +715,90 @@ async fn manager_approval_follows_the_synced_manager(pool: PgPool) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
+
+/// A person the sync offboarded before they ever signed in stays out: their account expired in
+/// the real Samba AD (its flags untouched, and the identity provider still lets them in, as
+/// Entra does not enforce `accountExpires`), the pass records that they left, and their sign-in
+/// is refused in words, with no person made for them and so nothing to request with.
+#[sqlx::test]
+async fn a_leaver_who_never_signed_in_is_refused_at_sign_in(pool: PgPool) {
+    let dir = samba();
+    let mut admin = dir.admin().await;
+    let id = unique();
+    let account = format!("gone{id}");
+    let upn = format!("{account}@contoso.test");
+    let dn = dir
+        .add_user(&mut admin, &format!("Gone {id}"), &upn, None, None)
+        .await;
+    dir.wait_for(&mut admin, &dn).await;
+    let issuer = &crate::harness::identity_provider().issuer;
+    let response = reqwest::Client::new()
+        .put(format!("{issuer}/admin/accounts/{account}"))
+        .json(&json!({
+            "upn": upn, "oid": Uuid::new_v4().to_string(), "name": format!("Gone {id}"),
+            "roles": [],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let ad = dir.connector();
+    let mut connectors = Connectors::default();
+    connectors.insert(AD, Arc::new(dir.connector()));
+    sources(&pool, &[(AD, "ldap")], 10_000).await;
+    people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    assert!(person(&pool, &upn).await.left_at.is_none());
+
+    // Their contract ended yesterday.
+    let ended = Utc::now() - TimeDelta::days(1);
+    let ticks = (ended.timestamp() + 11_644_473_600) * 10_000_000;
+    replace(&mut admin, &dn, &[("accountExpires", &ticks.to_string())]).await;
+    let found = ad.find_account(&upn).await.unwrap().expect("still there");
+    assert!(!found.enabled, "an expired account counts as disabled");
+    people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    let gone = person(&pool, &upn).await;
+    assert!(gone.left_at.is_some(), "{gone:?}");
+    assert!(gone.tenant.is_none(), "they never signed in");
+
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        Options {
+            connectors: connectors.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let browser = app.browser();
+    let (response, _) = app.sign_in(&browser, &account).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("recorded as having left") && page.contains("Leasegate administrator"),
+        "the page says why and whom to ask: {page}"
+    );
+    assert!(app.signed_in_as(&browser).await.is_none());
+    assert_eq!(
+        seed::count(
+            &pool,
+            &format!("select count(*) from principals where lower(upn) = lower('{upn}')")
+        )
+        .await,
+        1,
+        "no fresh, active person was made for the sign-in"
+    );
+    assert_eq!(
+        seed::count(
+            &pool,
+            &format!(
+                "select count(*) from principals where lower(upn) = lower('{upn}') \
+                 and (status = 'active' or tenant_id is not null)"
+            )
+        )
+        .await,
+        0
+    );
+}

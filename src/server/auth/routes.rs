@@ -106,6 +106,10 @@ async fn callback(
             }
             response
         }
+        Err(CallbackFailure::Refused(SignInError::Barred)) => {
+            tracing::warn!("sign-in refused: the person is barred or has left");
+            barred_page(language)
+        }
         Err(CallbackFailure::Refused(e)) => {
             tracing::warn!(reason = %e, "sign-in refused");
             refused_page(language)
@@ -151,7 +155,8 @@ async fn finish_sign_in(
     );
     let principal_id = db::principals::record_sign_in(&state.pool, &identity, &roles)
         .await
-        .map_err(|e| internal(&e))?;
+        .map_err(|e| internal(&e))?
+        .ok_or(SignInError::Barred)?;
     if db::principals::is_disabled(&state.pool, principal_id)
         .await
         .map_err(|e| internal(&e))?
@@ -224,6 +229,32 @@ fn refused_page(language: Language) -> Response {
                 "Ihre Anmeldung konnte nicht abgeschlossen werden. Das geschieht, wenn ein \
                  Anmeldelink zweimal benutzt wird, zu alt ist oder die Antwort des \
                  Identitätsanbieters nicht geprüft werden konnte."
+            }
+        },
+        &correlation::current().unwrap_or_default(),
+    )
+}
+
+/// The identity provider let the person in, but the portal may not: their account is disabled
+/// or expired in a connected directory, or the people sync recorded that they left. Said in
+/// words, with whom to ask, never as a generic failure.
+fn barred_page(language: Language) -> Response {
+    failure_page(
+        language,
+        StatusCode::FORBIDDEN,
+        match language {
+            Language::English => {
+                "You cannot use Leasegate: your account is disabled or expired in a connected \
+                 directory, or you are recorded as having left the organisation. If this is \
+                 wrong, ask your IT service desk or a Leasegate administrator to check your \
+                 account; signing in again will not change it."
+            }
+            Language::German => {
+                "Sie können Leasegate nicht verwenden: Ihr Konto ist in einem angebundenen \
+                 Verzeichnis deaktiviert oder abgelaufen, oder Sie sind als ausgeschieden \
+                 erfasst. Wenn das nicht stimmt, bitten Sie Ihren IT-Service-Desk oder eine \
+                 Leasegate-Administration, Ihr Konto zu prüfen; eine erneute Anmeldung ändert \
+                 daran nichts."
             }
         },
         &correlation::current().unwrap_or_default(),

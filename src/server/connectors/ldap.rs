@@ -393,10 +393,15 @@ impl LdapDirectory {
             .and_then(|v| v.parse::<u32>().ok())
             .is_some_and(|flags| flags & ACCOUNT_DISABLE != 0);
         let locked_in_openldap = first("pwdAccountLockedTime").is_some();
+        // AD stops an account at its `accountExpires` without touching its flags (and Entra
+        // does not enforce it at sign-in in a hybrid estate): past it, the account is disabled.
+        let expired = first("accountExpires")
+            .and_then(|v| account_expires(&v))
+            .is_some_and(|at| at <= Utc::now());
         Account {
             upn,
             stable_id: stable_id(&entry),
-            enabled: !disabled_in_ad && !locked_in_openldap,
+            enabled: !disabled_in_ad && !locked_in_openldap && !expired,
             display_name: first("displayName").or_else(|| first("cn")),
             department: first("department").or_else(|| first("departmentNumber")),
             manager: first("manager"),
@@ -486,12 +491,8 @@ fn to_target(entry: SearchEntry) -> Target {
 }
 
 /// What the people sync reads of a person besides the account's attributes.
-const PERSON_EXTRA_ATTRS: [&str; 4] = [
-    "title",
-    "uSNChanged",
-    "mS-DS-ConsistencyGuid",
-    "accountExpires",
-];
+/// (`accountExpires` is among the account's own attributes.)
+const PERSON_EXTRA_ATTRS: [&str; 3] = ["title", "uSNChanged", "mS-DS-ConsistencyGuid"];
 
 /// Where an Active Directory people pass left off: the domain controller's database
 /// (`invocationId`, which changes when it is restored from a backup) and its
@@ -502,7 +503,7 @@ fn parse_usn_cursor(cursor: &str) -> Option<(&str, u64)> {
     Some((invocation, usn.parse().ok()?))
 }
 
-const ACCOUNT_ATTRS: [&str; 13] = [
+const ACCOUNT_ATTRS: [&str; 14] = [
     "userPrincipalName",
     "mail",
     "displayName",
@@ -516,6 +517,7 @@ const ACCOUNT_ATTRS: [&str; 13] = [
     "entryUUID",
     "userAccountControl",
     "pwdAccountLockedTime",
+    "accountExpires",
 ];
 
 const TARGET_ATTRS: [&str; 2] = ["objectGUID", "entryUUID"];

@@ -7,14 +7,41 @@ use crate::server::db::audit::{self, Actor, Subject};
 use crate::domain::role::Role;
 use crate::server::auth::oidc::VerifiedIdentity;
 
-/// Creates or refreshes the person identified by tenant and object id, and returns their id.
+/// Creates or refreshes the person identified by tenant and object id, and returns their id;
+/// `None` when the sign-in names someone who has left and is not known by this identity (see
+/// below), for whom nothing is stored.
 pub async fn record_sign_in(
     pool: &PgPool,
     identity: &VerifiedIdentity,
     roles: &[Role],
-) -> Result<Uuid, sqlx::Error> {
+) -> Result<Option<Uuid>, sqlx::Error> {
     let roles: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
     let mut tx = pool.begin().await?;
+    // Someone the people sync offboarded before they ever signed in (known only from an
+    // on-premises directory, so without an Entra identity) stays out: Entra does not enforce
+    // AD's `accountExpires`, and a fresh row would be an active person with nothing to say
+    // they left. Refused whatever row the sign-in would have made, unless this identity is a
+    // person the portal knows already (their own row says whether they may come in) or a
+    // current person holds the name.
+    let leaver = sqlx::query_scalar!(
+        r#"
+        select exists (select 1 from principals
+                        where tenant_id is null and lower(upn) = lower($3)
+                          and left_at is not null)
+           and not exists (select 1 from principals where tenant_id = $1 and object_id = $2)
+           and not exists (select 1 from principals
+                            where lower(upn) = lower($3) and left_at is null)
+           as "leaver!"
+        "#,
+        identity.tenant_id,
+        identity.object_id,
+        identity.upn,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if leaver {
+        return Ok(None);
+    }
     // Someone the people sync knows only from an on-premises directory (no Entra identity yet)
     // is this person when the sign-in names them: the first sign-in gives them their identity.
     sqlx::query!(
@@ -54,7 +81,7 @@ pub async fn record_sign_in(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(row.id)
+    Ok(Some(row.id))
 }
 
 /// A person's account in one connector, as the account watch checks it.

@@ -796,6 +796,7 @@ fn action_group_in(language: Language, group: &str) -> String {
         "delegation" => ("Deputies", "Vertretungen"),
         "break_glass" => ("Emergency access", "Notfallzugriffe"),
         "evidence" => ("Evidence exports", "Nachweis-Exporte"),
+        "lab" => ("Lab switches", "Laborschalter"),
         other => return other.to_string(),
     };
     pick_in(language, en, de).to_string()
@@ -1269,6 +1270,16 @@ pub fn event_summary_in(language: Language, action: AuditAction, details: &Value
                 text("who"),
                 time("ends_at"),
                 text("justification")
+            ),
+        ),
+        A::LabClockMoved => say(
+            format!(
+                "Lab: the reminders' clock moved {} minutes forward ({} ahead)",
+                details["minutes"], details["ahead_minutes"]
+            ),
+            format!(
+                "Labor: Die Uhr der Erinnerungen wurde um {} Minuten vorgestellt ({} voraus)",
+                details["minutes"], details["ahead_minutes"]
             ),
         ),
         A::EvidenceExported => say(
@@ -1967,5 +1978,27 @@ mod tests {
             "complete pass: 7 read, 1 new, 1 left, 1 leases ended, 0 requests withdrawn, 0 \
              approvals passed on"
         );
+    }
+}
+
+/// `text` on one line: every run of control characters (line breaks, tabs, escapes) and
+/// whitespace becomes one space, and the ends are trimmed. For names people or directories
+/// typed, which the portal shows where a line break could pass for a line of its own.
+pub fn single_line(text: &str) -> String {
+    text.split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod single_line_tests {
+    #[test]
+    fn breaks_and_controls_fold_into_spaces() {
+        assert_eq!(
+            super::single_line(" Adele\r\nApproved by: Megan\t\u{1b}[1m "),
+            "Adele Approved by: Megan [1m"
+        );
+        assert_eq!(super::single_line("Adele Vance"), "Adele Vance");
     }
 }

@@ -142,7 +142,7 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   await assertAccessible(irvin);
   const [download] = await Promise.all([
     irvin.waitForEvent('download'),
-    irvin.getByRole('link', { name: 'Export as JSON with proof' }).click(),
+    irvin.getByRole('button', { name: 'Export as JSON with proof' }).click(),
   ]);
   assert.match(download.suggestedFilename(), /^leasegate-evidence-\d{8}T\d{6}Z\.json$/);
   const evidence = JSON.parse(readFileSync(await download.path(), 'utf8'));
@@ -513,13 +513,27 @@ test('an undecided request is reminded, escalated to the manager, and decided th
   await adele.getByRole('status').getByText('Submitted. Your approvers have been asked.').waitFor();
   await stack.mailbox.waitFor('megan.bowen@contoso.test', /^Approval needed: Project Falcon files for Adele Vance$/);
 
+  // The lab's clock moves only for an administrator: Nestor moves it from his own session.
+  const anonymous = await fetch(`${stack.base}/lab/clock`, {
+    method: 'POST',
+    headers: { origin: stack.base, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'minutes=1440',
+  });
+  assert.equal(anonymous.status, 401, 'no session, no clock');
+  const nestor = await newPage(stack);
+  await nestor.goto(`${stack.base}/`);
+  await signInAt(nestor, stack, 'Nestor Wilke');
+  await hydrated(nestor);
   const moveClock = async (minutes) => {
-    const res = await fetch(`${stack.base}/lab/clock`, {
-      method: 'POST',
-      headers: { origin: stack.base, 'content-type': 'application/x-www-form-urlencoded' },
-      body: `minutes=${minutes}`,
-    });
-    assert.equal(res.status, 200, await res.text());
+    const { status, text } = await nestor.evaluate(async (m) => {
+      const res = await fetch('/lab/clock', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `minutes=${m}`,
+      });
+      return { status: res.status, text: await res.text() };
+    }, minutes);
+    assert.equal(status, 200, text);
   };
   await moveClock(24 * 60 + 1);
   await stack.mailbox.waitFor('megan.bowen@contoso.test', /^Reminder: Project Falcon files for Adele Vance waits for you$/);

@@ -63,6 +63,7 @@ named! {
         BreakGlassUsed = "break_glass.used",
         BreakGlassReviewed = "break_glass.reviewed",
         EvidenceExported = "evidence.exported",
+        LabClockMoved = "lab.clock_moved",
     }
 }
 

@@ -112,7 +112,10 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/language", axum::routing::post(language::switch))
-        .route("/governance/evidence", get(evidence::export))
+        .route(
+            "/governance/evidence",
+            axum::routing::post(evidence::export),
+        )
         .merge(crate::server::auth::routes::router())
         .merge(extra)
         .leptos_routes_with_context(&state, routes, page_context.clone(), {
@@ -148,12 +151,29 @@ struct Advance {
 }
 
 /// Lab mode only: moves the clock that reminders and escalation follow forward, so a browser
-/// test sees a day's escalation without waiting a day. Leases keep the real time.
+/// test sees a day's escalation without waiting a day. Leases keep the real time. Only an
+/// administrator's session may (a lab is still somebody's network): 401 without a session,
+/// 403 for anyone else, audited when done.
 async fn lab_clock(
     axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Option<axum::Extension<crate::server::auth::session::SessionUser>>,
     axum::Form(advance): axum::Form<Advance>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
+    let Some(axum::Extension(caller)) = caller else {
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            "Sign in as an administrator to move the lab's clock.",
+        )
+            .into_response();
+    };
+    if !crate::domain::role::can_administer(&caller.roles) {
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "Only an administrator may move the lab's clock.",
+        )
+            .into_response();
+    }
     if !(1..=60 * 24 * 90).contains(&advance.minutes) {
         return (
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -167,12 +187,40 @@ async fn lab_clock(
     tracing::warn!(
         minutes = advance.minutes,
         ahead_minutes = state.clock.ahead().num_minutes(),
+        by = %caller.upn,
         "lab: the reminders' clock was moved forward"
     );
+    if let Err(e) = record_clock_moved(&state, &caller, advance.minutes).await {
+        let reference = crate::server::http::correlation::log_internal(&format!("lab clock: {e}"));
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("The clock moved, but the trail could not record it. Reference {reference}."),
+        )
+            .into_response();
+    }
     // Wake the notifier, which looks for reminders due.
     let _ = sqlx::query("select pg_notify('leasegate_notify', '')")
         .execute(&state.pool)
         .await;
     axum::Json(serde_json::json!({ "ahead_minutes": state.clock.ahead().num_minutes() }))
         .into_response()
+}
+
+/// The lab clock's move, in the audit trail: who moved it and by how much.
+async fn record_clock_moved(
+    state: &AppState,
+    caller: &crate::server::auth::session::SessionUser,
+    minutes: i64,
+) -> Result<(), sqlx::Error> {
+    use crate::server::db::audit::{self, Actor, Subject};
+    let mut tx = state.pool.begin().await?;
+    audit::record(
+        &mut tx,
+        &Actor::person(caller.principal_id, &caller.display_name),
+        crate::domain::audit::AuditAction::LabClockMoved,
+        &Subject::default(),
+        serde_json::json!({ "minutes": minutes, "ahead_minutes": state.clock.ahead().num_minutes() }),
+    )
+    .await?;
+    tx.commit().await
 }

@@ -145,3 +145,41 @@ async fn unknown_pages_are_404(pool: PgPool) {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.text().await.unwrap().contains("Page not found"));
 }
+
+/// The lab's clock (lab mode only) moves for an administrator's session alone: not for a
+/// request without a session, not for an employee; an administrator's move is audited.
+#[sqlx::test]
+async fn only_an_administrator_moves_the_lab_clock(pool: PgPool) {
+    let app = TestApp::spawn_with_env(pool.clone(), &[("LEASEGATE_LAB_MODE", "true")]).await;
+    let move_clock = |browser: reqwest::Client| {
+        let request = app
+            .post_same_origin(&browser, "/lab/clock")
+            .form(&[("minutes", "1440")]);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(move_clock(app.browser()).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        move_clock(app.person("adele").await).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let moved = || async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from audit_events where action = 'lab.clock_moved'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(moved().await, 0, "refusals move nothing");
+    let (status, body) = move_clock(app.person("nestor").await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Only this move counts: the refused ones left the clock where it was.
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["ahead_minutes"],
+        1440
+    );
+    assert_eq!(moved().await, 1);
+}

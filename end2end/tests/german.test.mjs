@@ -122,7 +122,7 @@ test('the portal in German, with no English left on any page', { timeout: 300_00
   // The trail's search, narrowed to her and to access given and removed.
   await open(irvin, '/governance?who=adele&action=grant');
   await irvin.getByRole('heading', { level: 2, name: 'Verlauf durchsuchen' }).waitFor();
-  await irvin.getByRole('link', { name: 'Als JSON mit Nachweis exportieren' }).waitFor();
+  await irvin.getByRole('button', { name: 'Als JSON mit Nachweis exportieren' }).waitFor();
   await check(irvin);
 
   // The decision page of the request Megan decided.

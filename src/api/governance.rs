@@ -156,14 +156,22 @@ impl EventQuery {
 
     /// The query string of the fields that are set (without `?`), encoded.
     pub fn to_query(&self) -> String {
+        self.pairs()
+            .into_iter()
+            .map(|(name, value)| format!("{name}={}", crate::api::url_escape(&value)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The fields that are set, by name, trimmed: the address's query, or a form's hidden
+    /// fields.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
         let mut copy = self.clone();
         copy.fields_mut()
             .into_iter()
-            .map(|(name, value)| (name, value.trim()))
+            .map(|(name, value)| (name, value.trim().to_string()))
             .filter(|(_, value)| !value.is_empty())
-            .map(|(name, value)| format!("{name}={}", crate::api::url_escape(value)))
-            .collect::<Vec<_>>()
-            .join("&")
+            .collect()
     }
 
     /// The same search from its first page.

@@ -1,9 +1,10 @@
-//! `GET /governance/evidence?format=csv|json&who=…`: the governance search's matches as a file
-//! to download (see [`crate::server::access::evidence`]). A plain link, so the browser saves
-//! the file; auditors and administrators only, like the governance page.
+//! `POST /governance/evidence` (a form: `format=csv|json&who=…`): the governance search's
+//! matches as a file to download (see [`crate::server::access::evidence`]). A POST because an
+//! export is audited and a GET never writes; the governance page's form posts it, so the
+//! browser saves the file. Auditors and administrators only, like the governance page.
 
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::{Form, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -29,7 +30,7 @@ pub async fn export(
     State(state): State<AppState>,
     user: Option<Extension<SessionUser>>,
     Extension(language): Extension<Language>,
-    Query(params): Query<Params>,
+    Form(params): Form<Params>,
 ) -> Response {
     let Some(Extension(user)) = user else {
         return refusal(language, AppError::Unauthorized);

@@ -193,11 +193,14 @@ fn Matches(page: EventPage, query: EventQuery) -> impl IntoView {
         older,
         person,
     } = page;
-    let export = |format: &str| {
-        query
-            .first_page()
-            .link(&format!("/governance/evidence?format={format}"))
-    };
+    // The export is a POST (it is audited, and a GET never writes): a form that carries the
+    // search in hidden fields; the button pressed names the format.
+    let hidden = query
+        .first_page()
+        .pairs()
+        .into_iter()
+        .map(|(name, value)| view! { <input type="hidden" name=name value=value/> })
+        .collect_view();
     let older_link = older.map(|position| {
         let next = EventQuery {
             before: position.to_string(),
@@ -211,11 +214,13 @@ fn Matches(page: EventPage, query: EventQuery) -> impl IntoView {
     view! {
         {person.map(|name| view! { <p class="muted">{(labels().events_about)(&name)}</p> })}
         {(!query.request.is_empty()).then(|| view! { <p class="muted">{labels().events_of_request}</p> })}
-        <div class="export-links" data-testid="evidence-export">
-            <a class="button" href=export("csv") rel="external" download>{labels().export_csv}</a>
-            <a class="button" href=export("json") rel="external" download>{labels().export_json}</a>
+        <form class="export-links" data-testid="evidence-export" method="post"
+            action="/governance/evidence">
+            {hidden}
+            <button class="button" type="submit" name="format" value="csv">{labels().export_csv}</button>
+            <button class="button" type="submit" name="format" value="json">{labels().export_json}</button>
             <p class="muted">{labels().export_hint}</p>
-        </div>
+        </form>
         {if events.is_empty() {
             view! { <p class="empty">{labels().no_matching_events}</p> }.into_any()
         } else {

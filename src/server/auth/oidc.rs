@@ -150,7 +150,9 @@ pub enum SignInError {
     IssuerMismatch(String),
     #[error("the provider returned an error: {0}")]
     Provider(String),
-    #[error("the person is barred: their account is disabled in a connected directory")]
+    #[error(
+        "the person is barred: their account is disabled in a connected directory, or they left"
+    )]
     Barred,
     #[error("the callback had no authorization code")]
     MissingCode,
@@ -402,11 +404,14 @@ impl OidcProvider {
             .preferred_username()
             .map(|u| u.to_string())
             .ok_or(SignInError::MissingClaim("preferred_username"))?;
+        // A name is shown in pages, mails and the trail on one line: control characters from
+        // the provider (a line break typed into a directory's display name) are cleaned here.
         let display_name = claims
             .name()
             .and_then(|n| n.get(None))
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| upn.clone());
+            .map(|n| crate::text::single_line(n))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| crate::text::single_line(&upn));
         Ok(VerifiedIdentity {
             tenant_id,
             object_id,

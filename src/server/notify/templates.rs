@@ -41,7 +41,19 @@ struct Parts {
     action: &'static str,
 }
 
+/// `about` with the names on one line: a name is written inside the portal's sentences and
+/// subject, where a line break in it could start a line that looks like the portal's own.
+fn named_on_one_line(about: &About) -> About {
+    About {
+        entitlement: crate::text::single_line(&about.entitlement),
+        requester: crate::text::single_line(&about.requester),
+        beneficiary: crate::text::single_line(&about.beneficiary),
+        ..about.clone()
+    }
+}
+
 pub fn render(kind: MailKind, language: Language, about: &About, link: &str) -> Rendered {
+    let about = &named_on_one_line(about);
     let parts = match language {
         Language::English => english(kind, about),
         Language::German => german(kind, about),
@@ -58,7 +70,7 @@ pub fn render(kind: MailKind, language: Language, about: &About, link: &str) -> 
     if !parts.facts.is_empty() {
         text.push_str("\n\n");
         for (label, value) in &parts.facts {
-            text.push_str(&format!("{label}: {value}\n"));
+            text.push_str(&fact_line(label, value));
         }
     }
     text.push_str(&format!("\n{}: {link}\n\n-- \n{footer}\n", parts.action));
@@ -436,6 +448,21 @@ fn german(kind: MailKind, a: &About) -> Parts {
     }
 }
 
+/// A detail line of the plain text. People's own text (a reason typed over several lines)
+/// never starts a line of its own where a detail line could: its lines follow the label
+/// quoted, so "Approved by: ..." typed by a requester reads as part of their reason.
+fn fact_line(label: &str, value: &str) -> String {
+    let lines: Vec<&str> = value.lines().collect();
+    if lines.len() <= 1 {
+        return format!("{label}: {}\n", crate::text::single_line(value));
+    }
+    let mut text = format!("{label}:\n");
+    for line in lines {
+        text.push_str(&format!("  > {}\n", crate::text::single_line(line)));
+    }
+    text
+}
+
 fn approved_lines(a: &About, language: Language) -> Vec<String> {
     let mut lines = vec![match language {
         Language::English => format!(
@@ -467,7 +494,8 @@ fn denied_lines(a: &About, language: Language) -> Vec<String> {
 }
 
 fn comment_line(a: &About, language: Language) -> Option<String> {
-    let comment = a.comment.trim();
+    // Quoted on one line: a comment's line breaks cannot start a paragraph of the portal's.
+    let comment = crate::text::single_line(&a.comment);
     (!comment.is_empty()).then(|| match language {
         Language::English => format!("The approver wrote: “{comment}”"),
         Language::German => format!("Die genehmigende Person schrieb: „{comment}“"),
@@ -480,6 +508,7 @@ fn comment_line(a: &About, language: Language) -> Option<String> {
 /// approver signs in and decides: the card carries no token and nothing that grants.
 pub fn card(kind: MailKind, language: Language, about: &About, link: &str) -> serde_json::Value {
     use serde_json::json;
+    let about = &named_on_one_line(about);
     let parts = match language {
         Language::English => english(kind, about),
         Language::German => german(kind, about),
@@ -702,6 +731,31 @@ mod tests {
             english
                 .text
                 .contains("29 Nov 2026, 14:05 UTC to 29 Nov 2026, 16:05 UTC")
+        );
+    }
+
+    #[test]
+    fn typed_line_breaks_cannot_forge_a_detail_line() {
+        let mut a = about();
+        a.justification = "Quarter close\r\nApproved by: Megan Bowen\nBcc: all@contoso.test".into();
+        a.requester = "Adele\nWhen: forever".into();
+        a.comment = "fine\n\nAccess: Domain Admins".into();
+        for kind in [MailKind::NewRequest, MailKind::Decided] {
+            for language in Language::ALL {
+                let mail = render(kind, *language, &a, "https://p/");
+                for line in mail.text.lines() {
+                    for forged in ["Approved by:", "Bcc:", "When: forever", "Access: Domain"] {
+                        assert!(!line.starts_with(forged), "{kind} {language:?}: {line:?}");
+                    }
+                }
+                assert!(!mail.html.contains("<tr><th scope=\"row\" style=\"text-align:left;padding:2px 12px 2px 0;vertical-align:top\">Bcc"));
+            }
+        }
+        let mail = render(MailKind::NewRequest, Language::English, &a, "https://p/");
+        assert!(
+            mail.text.contains("Reason:\n  > Quarter close\n  > Approved by: Megan Bowen\n  > Bcc: all@contoso.test\n"),
+            "{}",
+            mail.text
         );
     }
 

@@ -587,9 +587,11 @@ async fn a_person_disabled_in_the_directory_loses_their_session(pool: PgPool) {
             .await,
         1
     );
-    // Signing in again is refused while the account is disabled.
+    // Signing in again is refused while the account is disabled, in words that say why.
     let (callback, _) = w.app.sign_in(&adele, "adele").await;
-    assert_eq!(callback.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(callback.status(), StatusCode::FORBIDDEN);
+    let page = callback.text().await.unwrap();
+    assert!(page.contains("account is disabled or expired"), "{page}");
     assert!(w.app.signed_in_as(&adele).await.is_none());
     // A directory that does not answer bars nobody and restores nobody.
     w.dir

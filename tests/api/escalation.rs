@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::directory::{openldap, unique};
-use crate::harness::{Options, TestApp};
+use crate::harness::TestApp;
 use crate::mail::Mailbox;
 use crate::seed;
 
@@ -78,27 +78,13 @@ async fn a_slow_approver_is_reminded_then_their_manager_decides(pool: PgPool) {
         &[],
     )
     .await;
-    let key = |id: uuid::Uuid| {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, String>("select key from entitlements where id = $1")
-                .bind(id)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
-    let (first_key, second_key) = (key(by_manager).await, key(named).await);
+    let (first_key, second_key) = (
+        seed::key_of(&pool, by_manager).await,
+        seed::key_of(&pool, named).await,
+    );
     let mut connectors = Connectors::default();
     connectors.insert(CONNECTOR, Arc::new(dir.connector()));
-    let app = TestApp::spawn_with(
-        pool.clone(),
-        Options {
-            connectors: connectors.clone(),
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = TestApp::with_connectors(pool.clone(), &connectors).await;
     let mailbox = Mailbox::start(&[]).await;
     let clock = Clock::default();
     let notifier = Notifier::new(

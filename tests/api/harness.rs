@@ -168,6 +168,21 @@ impl TestApp {
         .await
     }
 
+    /// The standard test client over these connectors.
+    pub async fn with_connectors(
+        pool: PgPool,
+        connectors: &leasegate::server::connectors::Connectors,
+    ) -> Self {
+        Self::spawn_with(
+            pool,
+            Options {
+                connectors: connectors.clone(),
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
     pub async fn spawn_with(pool: PgPool, options: Options) -> Self {
         let logs = logs();
         let idp = identity_provider();

@@ -583,12 +583,7 @@ async fn manager_approval_follows_the_synced_manager(pool: PgPool) {
             .add_group(&mut ldap, &format!("Synced manager {}", unique()), &[])
             .await;
         let entry = seed::entitlement_with(&pool, AD, &group, rules.clone(), &[]).await;
-        let key: String = sqlx::query_scalar("select key from entitlements where id = $1")
-            .bind(entry)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        keys.push(key);
+        keys.push(seed::key_of(&pool, entry).await);
     }
     let mut connectors = Connectors::default();
     connectors.insert(AD, Arc::new(dir.connector()));
@@ -764,14 +759,7 @@ async fn a_leaver_who_never_signed_in_is_refused_at_sign_in(pool: PgPool) {
     assert!(gone.left_at.is_some(), "{gone:?}");
     assert!(gone.tenant.is_none(), "they never signed in");
 
-    let app = TestApp::spawn_with(
-        pool.clone(),
-        Options {
-            connectors: connectors.clone(),
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = TestApp::with_connectors(pool.clone(), &connectors).await;
     let browser = app.browser();
     let (response, _) = app.sign_in(&browser, &account).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);

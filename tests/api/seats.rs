@@ -16,7 +16,7 @@ use sqlx::PgPool;
 
 use crate::directory::{openldap, unique};
 use crate::escalation::person;
-use crate::harness::{Options, TestApp};
+use crate::harness::TestApp;
 use crate::seed;
 
 const CONNECTOR: &str = "test-directory";
@@ -92,23 +92,11 @@ async fn standing_in_never_adds_a_vote(pool: PgPool) {
             .add_group(&mut ldap, &format!("Seats{n} {tag}"), &[])
             .await;
         let id = seed::entitlement_with(&pool, CONNECTOR, &group, policy.clone(), &owners).await;
-        let key: String = sqlx::query_scalar("select key from entitlements where id = $1")
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        keys.push(key);
+        keys.push(seed::key_of(&pool, id).await);
     }
     let mut connectors = Connectors::default();
     connectors.insert(CONNECTOR, Arc::new(dir.connector()));
-    let app = TestApp::spawn_with(
-        pool.clone(),
-        Options {
-            connectors: connectors.clone(),
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = TestApp::with_connectors(pool.clone(), &connectors).await;
     let clock = Clock::default();
     let requester = app.person(&r_id).await;
     let o1 = app.person(&o1_id).await;

@@ -214,8 +214,13 @@ pub async fn offered(pool: &PgPool, policy: serde_json::Value, owners: &[&str]) 
         )
         .await;
     let id = entitlement_with(pool, "test-directory", &group, policy, owners).await;
+    key_of(pool, id).await
+}
+
+/// A catalog entry's key, by its id.
+pub async fn key_of(pool: &PgPool, entitlement: Uuid) -> String {
     sqlx::query_scalar("select key from entitlements where id = $1")
-        .bind(id)
+        .bind(entitlement)
         .fetch_one(pool)
         .await
         .unwrap()

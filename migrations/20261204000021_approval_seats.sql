@@ -60,3 +60,15 @@ update approval_decisions d
 alter table approval_decisions alter column seat set not null;
 alter table approval_decisions
     add constraint approval_decisions_seat_once unique (request_id, stage, seat);
+
+-- Does the stage wait for this person: do they hold a seat of it that no decision has filled?
+-- The one statement of that rule for the inbox, its count and the reminders.
+create function holds_open_seat(p_request uuid, p_stage integer, p_upn text) returns boolean
+language sql stable as $$
+    select exists (select 1 from request_approvers a
+                    where a.request_id = p_request and a.stage = p_stage
+                      and a.approver_upn = lower(p_upn)
+                      and not exists (select 1 from approval_decisions d
+                                       where d.request_id = a.request_id and d.stage = a.stage
+                                         and d.seat = a.seat))
+$$;

@@ -1,9 +1,46 @@
 //! Plain HTTP concerns around the Leptos routes: health probes, correlation ids, security headers
-//! and the same-origin guard.
+//! and the same-origin guard, and the few plain handlers (evidence download, lab switches).
 
 pub mod correlation;
 pub mod evidence;
 pub mod health;
+pub mod lab;
 pub mod language;
 pub mod security;
 pub mod server_fn_status;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::role::Role;
+use crate::error::AppError;
+use crate::server::auth::session::SessionUser;
+use crate::text::lang::Language;
+
+/// The signed-in caller of a plain handler when `allowed` admits their roles; else why not
+/// (401 without a session, 403 for anyone else), as server functions refuse: answer it with
+/// [`refusal`].
+pub fn caller_allowed(
+    user: Option<axum::Extension<SessionUser>>,
+    allowed: fn(&[Role]) -> bool,
+) -> Result<SessionUser, AppError> {
+    let Some(axum::Extension(user)) = user else {
+        return Err(AppError::Unauthorized);
+    };
+    if !allowed(&user.roles) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(user)
+}
+
+/// The error as plain text with its status, in the request's language; a refused field is
+/// named.
+pub fn refusal(language: Language, error: AppError) -> Response {
+    let status =
+        StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let text = match &error {
+        AppError::Invalid { field, message } => format!("{field}: {message}"),
+        other => other.message(language).into_owned(),
+    };
+    (status, text).into_response()
+}

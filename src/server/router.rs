@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::request::Parts;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::get;
+use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
 use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -26,7 +26,9 @@ use crate::server::auth::session;
 use crate::server::config::Settings;
 use crate::server::connectors::Connectors;
 use crate::server::http::security::CspNonce;
-use crate::server::http::{correlation, evidence, health, language, security, server_fn_status};
+use crate::server::http::{
+    correlation, evidence, health, lab, language, security, server_fn_status,
+};
 use crate::server::state::AppState;
 
 pub const SESSION_COOKIE: &str = "leasegate_session";
@@ -102,7 +104,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
     };
     let routes = generate_route_list(App);
     let lab = if settings.lab_mode {
-        Router::new().route("/lab/clock", axum::routing::post(lab_clock))
+        Router::new().route("/lab/clock", post(lab::move_clock))
     } else {
         Router::new()
     };
@@ -112,10 +114,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/language", axum::routing::post(language::switch))
-        .route(
-            "/governance/evidence",
-            axum::routing::post(evidence::export),
-        )
+        .route("/governance/evidence", post(evidence::export))
         .merge(crate::server::auth::routes::router())
         .merge(extra)
         .leptos_routes_with_context(&state, routes, page_context.clone(), {
@@ -143,84 +142,4 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(correlation::panic_response))
         .layer(from_fn(correlation::assign))
         .with_state(state)
-}
-
-#[derive(serde::Deserialize)]
-struct Advance {
-    minutes: i64,
-}
-
-/// Lab mode only: moves the clock that reminders and escalation follow forward, so a browser
-/// test sees a day's escalation without waiting a day. Leases keep the real time. Only an
-/// administrator's session may (a lab is still somebody's network): 401 without a session,
-/// 403 for anyone else, audited when done.
-async fn lab_clock(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    caller: Option<axum::Extension<crate::server::auth::session::SessionUser>>,
-    axum::Form(advance): axum::Form<Advance>,
-) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    let Some(axum::Extension(caller)) = caller else {
-        return (
-            axum::http::StatusCode::UNAUTHORIZED,
-            "Sign in as an administrator to move the lab's clock.",
-        )
-            .into_response();
-    };
-    if !crate::domain::role::can_administer(&caller.roles) {
-        return (
-            axum::http::StatusCode::FORBIDDEN,
-            "Only an administrator may move the lab's clock.",
-        )
-            .into_response();
-    }
-    if !(1..=60 * 24 * 90).contains(&advance.minutes) {
-        return (
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "minutes must lie between 1 and 129600",
-        )
-            .into_response();
-    }
-    state
-        .clock
-        .advance(chrono::TimeDelta::minutes(advance.minutes));
-    tracing::warn!(
-        minutes = advance.minutes,
-        ahead_minutes = state.clock.ahead().num_minutes(),
-        by = %caller.upn,
-        "lab: the reminders' clock was moved forward"
-    );
-    if let Err(e) = record_clock_moved(&state, &caller, advance.minutes).await {
-        let reference = crate::server::http::correlation::log_internal(&format!("lab clock: {e}"));
-        return (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!("The clock moved, but the trail could not record it. Reference {reference}."),
-        )
-            .into_response();
-    }
-    // Wake the notifier, which looks for reminders due.
-    let _ = sqlx::query("select pg_notify('leasegate_notify', '')")
-        .execute(&state.pool)
-        .await;
-    axum::Json(serde_json::json!({ "ahead_minutes": state.clock.ahead().num_minutes() }))
-        .into_response()
-}
-
-/// The lab clock's move, in the audit trail: who moved it and by how much.
-async fn record_clock_moved(
-    state: &AppState,
-    caller: &crate::server::auth::session::SessionUser,
-    minutes: i64,
-) -> Result<(), sqlx::Error> {
-    use crate::server::db::audit::{self, Actor, Subject};
-    let mut tx = state.pool.begin().await?;
-    audit::record(
-        &mut tx,
-        &Actor::person(caller.principal_id, &caller.display_name),
-        crate::domain::audit::AuditAction::LabClockMoved,
-        &Subject::default(),
-        serde_json::json!({ "minutes": minutes, "ahead_minutes": state.clock.ahead().num_minutes() }),
-    )
-    .await?;
-    tx.commit().await
 }

@@ -32,16 +32,11 @@ pub(crate) async fn person(
     let id = format!("e{}", unique());
     let upn = format!("{id}@contoso.test");
     let dn = dir.add_user(ldap, name, &upn, manager, None).await;
-    let issuer = &crate::harness::identity_provider().issuer;
-    let response = reqwest::Client::new()
-        .put(format!("{issuer}/admin/accounts/{id}"))
-        .json(&json!({
-            "upn": upn, "oid": uuid::Uuid::new_v4().to_string(), "name": name, "roles": [],
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    crate::harness::at_provider(
+        &id,
+        json!({ "upn": upn, "oid": uuid::Uuid::new_v4().to_string(), "name": name, "roles": [] }),
+    )
+    .await;
     (id, upn, dn)
 }
 

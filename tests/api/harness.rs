@@ -404,3 +404,21 @@ pub fn set_cookie_line(headers: &HeaderMap) -> Option<String> {
         .find(|v| v.starts_with(&format!("{}=", router::SESSION_COOKIE)))
         .map(str::to_string)
 }
+
+/// Adds or changes a person at the identity provider (`id` is their account on its sign-in
+/// page), as Entra's admin center would.
+pub async fn at_provider(id: &str, change: serde_json::Value) {
+    let issuer = &identity_provider().issuer;
+    let response = reqwest::Client::new()
+        .put(format!("{issuer}/admin/accounts/{id}"))
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::OK,
+        "{:?}",
+        response.text().await
+    );
+}

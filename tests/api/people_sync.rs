@@ -726,17 +726,14 @@ async fn a_leaver_who_never_signed_in_is_refused_at_sign_in(pool: PgPool) {
         .add_user(&mut admin, &format!("Gone {id}"), &upn, None, None)
         .await;
     dir.wait_for(&mut admin, &dn).await;
-    let issuer = &crate::harness::identity_provider().issuer;
-    let response = reqwest::Client::new()
-        .put(format!("{issuer}/admin/accounts/{account}"))
-        .json(&json!({
+    crate::harness::at_provider(
+        &account,
+        json!({
             "upn": upn, "oid": Uuid::new_v4().to_string(), "name": format!("Gone {id}"),
             "roles": [],
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+        }),
+    )
+    .await;
     let ad = dir.connector();
     let mut connectors = Connectors::default();
     connectors.insert(AD, Arc::new(dir.connector()));

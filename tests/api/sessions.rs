@@ -152,23 +152,6 @@ async fn server_functions_refuse_anonymous_callers(pool: PgPool) {
     assert!(body.contains("Unauthorized"), "{body}");
 }
 
-/// Changes a person at the identity provider, as Entra's admin center would.
-async fn at_provider(id: &str, change: serde_json::Value) {
-    let issuer = &crate::harness::identity_provider().issuer;
-    let response = reqwest::Client::new()
-        .put(format!("{issuer}/admin/accounts/{id}"))
-        .json(&change)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{:?}",
-        response.text().await
-    );
-}
-
 /// Sessions follow the identity provider: at each re-check the portal asks it again (refresh
 /// token). A role taken away there is gone from the session; a person disabled there is signed
 /// out. Both within the re-check window (here 1 s; 2 min by default).
@@ -177,7 +160,7 @@ async fn sessions_follow_the_identity_provider(pool: PgPool) {
     let app = TestApp::spawn_with_env(pool, &[("LEASEGATE_SESSION_RECHECK", "1s")]).await;
     let id = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let oid = uuid::Uuid::new_v4().to_string();
-    at_provider(
+    crate::harness::at_provider(
         &id,
         serde_json::json!({
             "upn": format!("{id}@contoso.test"), "oid": oid, "name": "Tess Auditor",
@@ -190,7 +173,7 @@ async fn sessions_follow_the_identity_provider(pool: PgPool) {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Within the window nothing is asked; after it, the provider's word counts.
-    at_provider(&id, serde_json::json!({ "roles": [] })).await;
+    crate::harness::at_provider(&id, serde_json::json!({ "roles": [] })).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, body) = app.call(&browser, "governance", &[]).await;
     assert_eq!(
@@ -216,13 +199,13 @@ async fn sessions_follow_the_identity_provider(pool: PgPool) {
     assert_eq!(changed, 1);
 
     // Given back at the provider, the role comes back at the next re-check.
-    at_provider(&id, serde_json::json!({ "roles": ["Leasegate.Auditor"] })).await;
+    crate::harness::at_provider(&id, serde_json::json!({ "roles": ["Leasegate.Auditor"] })).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, body) = app.call(&browser, "governance", &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Disabled at the provider: signed out, and cannot sign in again.
-    at_provider(&id, serde_json::json!({ "disabled": true })).await;
+    crate::harness::at_provider(&id, serde_json::json!({ "disabled": true })).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, body) = app.call(&browser, "my-access", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");

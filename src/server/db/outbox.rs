@@ -176,13 +176,11 @@ pub async fn undecided_approvers(
         r#"
         select a.approver_upn as "approver_upn!", p.id as "id?", p.display_name as "name?", p.email,
                p.language as "language: Language"
+          -- Someone who could fill only seats already filled has nothing to decide.
           from (select distinct x.request_id, x.stage, x.approver_upn
                   from request_approvers x
                  where x.request_id = $1 and x.stage = $2
-                   -- Someone who could fill only seats already filled has nothing to decide.
-                   and not exists (select 1 from approval_decisions s
-                                    where s.request_id = x.request_id and s.stage = x.stage
-                                      and s.seat = x.seat)) a
+                   and holds_open_seat(x.request_id, x.stage, x.approver_upn)) a
           join access_requests r on r.id = a.request_id
           left join lateral (
                 select id, display_name, email, language from principals

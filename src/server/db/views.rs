@@ -191,13 +191,7 @@ pub async fn to_decide(
            and r.requester_id <> $1 and r.beneficiary_id <> $1
            and not exists (select 1 from approval_decisions d
                             where d.request_id = r.id and d.approver_id = $1)
-           -- A seat of the current stage that they hold and nobody has filled yet.
-           and exists (select 1 from request_approvers a
-                        where a.request_id = r.id and a.stage = r.stage
-                          and a.approver_upn = lower($2)
-                          and not exists (select 1 from approval_decisions s
-                                           where s.request_id = r.id and s.stage = r.stage
-                                             and s.seat = a.seat))
+           and holds_open_seat(r.id, r.stage, $2)
          order by r.submitted_at
          limit 200
         "#,
@@ -223,13 +217,7 @@ pub async fn to_decide_count(
            and r.requester_id <> $1 and r.beneficiary_id <> $1
            and not exists (select 1 from approval_decisions d
                             where d.request_id = r.id and d.approver_id = $1)
-           -- A seat of the current stage that they hold and nobody has filled yet.
-           and exists (select 1 from request_approvers a
-                        where a.request_id = r.id and a.stage = r.stage
-                          and a.approver_upn = lower($2)
-                          and not exists (select 1 from approval_decisions s
-                                           where s.request_id = r.id and s.stage = r.stage
-                                             and s.seat = a.seat))
+           and holds_open_seat(r.id, r.stage, $2)
         "#,
         approver,
         approver_upn

@@ -5,7 +5,7 @@
 
 use axum::Extension;
 use axum::extract::{Form, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -14,6 +14,7 @@ use crate::domain::role::can_view_governance;
 use crate::error::AppError;
 use crate::server::access::evidence::{self, Format};
 use crate::server::auth::session::SessionUser;
+use crate::server::http::{caller_allowed, refusal};
 use crate::server::state::AppState;
 use crate::text::lang::Language;
 use crate::text::pick_in;
@@ -32,12 +33,10 @@ pub async fn export(
     Extension(language): Extension<Language>,
     Form(params): Form<Params>,
 ) -> Response {
-    let Some(Extension(user)) = user else {
-        return refusal(language, AppError::Unauthorized);
+    let user = match caller_allowed(user, can_view_governance) {
+        Ok(user) => user,
+        Err(refused) => return refusal(language, refused),
     };
-    if !can_view_governance(&user.roles) {
-        return refusal(language, AppError::Forbidden);
-    }
     let Some(format) = Format::parse(params.format.trim()) else {
         return refusal(
             language,
@@ -68,15 +67,4 @@ pub async fn export(
         }
         Err(error) => refusal(language, error),
     }
-}
-
-/// The error as plain text with its status; a refused field is named.
-fn refusal(language: Language, error: AppError) -> Response {
-    let status =
-        StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let text = match &error {
-        AppError::Invalid { field, message } => format!("{field}: {message}"),
-        other => other.message(language).into_owned(),
-    };
-    (status, text).into_response()
 }

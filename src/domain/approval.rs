@@ -46,6 +46,15 @@ impl ResolvedStage {
         }
     }
 
+    /// A stage as its seats are held now; its approvers are everyone who holds one.
+    pub fn seated(seats: Vec<Seat>, required: u32) -> Self {
+        Self {
+            approvers: holders(&seats),
+            required,
+            seats,
+        }
+    }
+
     /// Every (seat, holder) pair of the stage.
     pub fn holdings(&self) -> Vec<Seat> {
         if self.seats.is_empty() {
@@ -65,6 +74,12 @@ impl ResolvedStage {
     pub fn seat_names(&self) -> BTreeSet<String> {
         self.holdings().into_iter().map(|s| s.seat).collect()
     }
+}
+
+/// Who holds any of `seats`, sorted, each once.
+pub fn holders(seats: &[Seat]) -> Vec<String> {
+    let people: BTreeSet<&str> = seats.iter().map(|s| s.holder.as_str()).collect();
+    people.into_iter().map(str::to_string).collect()
 }
 
 named! {
@@ -246,21 +261,14 @@ mod tests {
 
     /// A stage whose seats are held as `(seat, holder)` says.
     fn seated(holdings: &[(&str, &str)], required: u32) -> ResolvedStage {
-        let seats: Vec<Seat> = holdings
+        let seats = holdings
             .iter()
             .map(|(seat, holder)| Seat {
                 seat: seat.to_string(),
                 holder: holder.to_string(),
             })
             .collect();
-        let mut approvers: Vec<String> = seats.iter().map(|s| s.holder.clone()).collect();
-        approvers.sort();
-        approvers.dedup();
-        ResolvedStage {
-            approvers,
-            required,
-            seats,
-        }
+        ResolvedStage::seated(seats, required)
     }
 
     fn approve(stage: u32, who: &str) -> Decision {

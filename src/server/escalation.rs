@@ -12,7 +12,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::approval::{Progress, Seat, open_seats, progress};
+use crate::domain::approval::{Progress, Seat, holders, open_seats, progress};
 use crate::domain::audit::AuditAction;
 use crate::domain::policy::EscalateTo;
 use crate::server::clock::Clock;
@@ -106,9 +106,7 @@ async fn escalate(
             && !before.holders.contains(&b.holder)
     });
     let backups: Vec<Seat> = backups.into_iter().collect();
-    let mut added: Vec<&str> = backups.iter().map(|b| b.holder.as_str()).collect();
-    added.sort_unstable();
-    added.dedup();
+    let added = holders(&backups);
 
     let mut tx = pool.begin().await?;
     let Some(locked) = requests::lock(&mut tx, request).await? else {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::approval::{Decision, Outcome, ResolvedStage, Seat};
+use crate::domain::approval::{Decision, Outcome, ResolvedStage, Seat, holders};
 use crate::domain::policy::Policy;
 use crate::domain::request::{RequestEvent, RequestState, RequestStep};
 
@@ -222,7 +222,7 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, s
     .fetch_all(&mut *conn)
     .await?;
     for (index, stage) in snapshot.stages.iter_mut().enumerate() {
-        stage.seats = current
+        let seats = current
             .iter()
             .filter(|a| a.stage as usize == index)
             .map(|a| Seat {
@@ -230,10 +230,7 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, s
                 holder: a.approver_upn.clone(),
             })
             .collect();
-        let mut approvers: Vec<String> = stage.seats.iter().map(|s| s.holder.clone()).collect();
-        approvers.sort();
-        approvers.dedup();
-        stage.approvers = approvers;
+        *stage = ResolvedStage::seated(seats, stage.required);
     }
     Ok(Some(Locked {
         id: r.id,
@@ -409,9 +406,7 @@ pub async fn record_escalation(
     undecided: &[String],
     backups: &[Seat],
 ) -> Result<bool, sqlx::Error> {
-    let mut added: Vec<String> = backups.iter().map(|b| b.holder.clone()).collect();
-    added.sort();
-    added.dedup();
+    let added = holders(backups);
     let done = sqlx::query!(
         r#"
         insert into request_escalations (request_id, stage, undecided, added)

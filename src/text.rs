@@ -657,12 +657,27 @@ fn contractor_standing_in(language: Language, state: &str) -> &'static str {
         "requested" => ("Waiting for approval", "Wartet auf Genehmigung"),
         "closed" => ("Not approved", "Nicht genehmigt"),
         "making" => ("Being made", "Wird angelegt"),
+        "stopped" => (
+            "Stopped: an administrator must look",
+            "Angehalten: die Administration muss prüfen",
+        ),
         "active" => ("Active", "Aktiv"),
         "ended" => ("Ended, disabled", "Beendet, deaktiviert"),
         "deleted" => ("Deleted", "Gelöscht"),
         _ => ("Unknown", "Unbekannt"),
     };
     pick_in(language, en, de)
+}
+
+/// What a sponsor is told of an onboarding that stopped on someone else's account.
+pub fn contractor_stopped() -> &'static str {
+    lang::pick(
+        "An account this identity would use already exists and was not made by the portal for \
+         this person, so nothing was made. The administrators have been told and will settle it.",
+        "Ein Konto, das diese Identität nutzen würde, besteht bereits und wurde nicht vom Portal \
+         für diese Person angelegt; daher wurde nichts angelegt. Die Administration wurde \
+         informiert und klärt es.",
+    )
 }
 
 /// Why a lease ended, in words.
@@ -1383,6 +1398,32 @@ pub fn event_summary_in(language: Language, action: AuditAction, details: &Value
                 text("upn"),
                 text("object_id"),
                 text("connector")
+            ),
+        ),
+        A::ContractorStopped => say(
+            format!(
+                "Onboarding stopped: {} in {} is already {}; nothing was made or changed",
+                text("name"),
+                text("connector"),
+                text("existing")
+            ),
+            format!(
+                "Onboarding angehalten: {} in {} ist bereits {}; nichts wurde angelegt oder \
+                 geändert",
+                text("name"),
+                text("connector"),
+                text("existing")
+            ),
+        ),
+        A::ContractorAdopted => say(
+            format!(
+                "An administrator adopted the existing user {} for this contractor",
+                text("user")
+            ),
+            format!(
+                "Eine Administratorin oder ein Administrator hat das bestehende Konto {} für \
+                 diese externe Person übernommen",
+                text("user")
             ),
         ),
         A::ContractorEndingSoon => say(

@@ -53,6 +53,18 @@ pub struct StuckRemoval {
     pub overdue_since: Option<DateTime<Utc>>,
 }
 
+/// A contractor whose onboarding stopped because an identity it would make is someone else's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoppedContractor {
+    pub contractor_id: uuid::Uuid,
+    pub display_name: String,
+    pub email: String,
+    pub sponsor: String,
+    pub problem: String,
+    /// The user found is an Entra user an administrator may adopt for the contractor.
+    pub adoptable: Option<String>,
+}
+
 /// A catalog change waiting for a second administrator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingChange {
@@ -74,6 +86,7 @@ pub struct PendingChange {
 pub struct AdminOverview {
     pub changes: Vec<PendingChange>,
     pub stuck: Vec<StuckRemoval>,
+    pub stopped_contractors: Vec<StoppedContractor>,
     pub catalog_file: Option<String>,
     pub connectors: Vec<ConnectorView>,
     pub entitlements: Vec<AdminEntitlement>,
@@ -216,6 +229,20 @@ pub async fn resolve_removal(grant_id: String, note: String) -> Result<String, A
     let grant = crate::api::parse_id("grant_id", &grant_id)?;
     let note = crate::api::text_block("note", &note)?;
     crate::server::access::admin::resolve_removal(&state, &caller, grant, &note).await
+}
+
+/// Adopts the Entra user found for a stopped contractor's address: the onboarding goes on
+/// with it, the bundle is granted to it. Audited with the administrator's note.
+#[server(endpoint = "admin/contractors/adopt")]
+pub async fn adopt_contractor_user(
+    contractor_id: String,
+    note: String,
+) -> Result<String, AppError> {
+    let caller = require_admin()?;
+    let state = crate::server::state::app_state()?;
+    let id = crate::api::parse_id("contractor_id", &contractor_id)?;
+    let note = crate::api::text_block("note", &note)?;
+    crate::server::access::admin::adopt_contractor_user(&state, &caller, id, &note).await
 }
 
 /// Mail delivery as administrators watch it: whether a mail server is set, how much waits, and

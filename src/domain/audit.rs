@@ -50,6 +50,8 @@ named! {
         RequestAutomaticRefused = "request.automatic_refused",
         ContractorRequested = "contractor.requested",
         ContractorMade = "contractor.made",
+        ContractorStopped = "contractor.stopped",
+        ContractorAdopted = "contractor.adopted",
         ContractorEndingSoon = "contractor.ending_soon",
         ContractorEnded = "contractor.ended",
         ContractorDeleted = "contractor.deleted",

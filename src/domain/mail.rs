@@ -56,6 +56,9 @@ named! {
         Overdue = "overdue",
         /// To a sponsor: their contractor's identity ends soon.
         ContractorEnding = "contractor_ending",
+        /// To administrators and the sponsor: an onboarding stopped because an identity it
+        /// would make is someone else's.
+        ContractorStopped = "contractor_stopped",
     }
 }
 

@@ -158,11 +158,19 @@ pub struct Known {
     /// `Member` or `Guest`.
     pub user_type: String,
     pub enabled: bool,
+    /// When the directory made it, where it says.
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What an identity for an external person is made from.
 #[derive(Debug, Clone)]
 pub struct NewIdentity<'a> {
+    /// The contractor this identity is for: AD writes it on the account as the portal's own
+    /// mark, and adopts an account found existing only when it carries this mark.
+    pub contractor: uuid::Uuid,
+    /// The contractor's number, unique for ever: AD account names are made from it, so two
+    /// contractors never get the same name whatever their addresses.
+    pub number: i64,
     pub email: &'a str,
     pub display_name: &'a str,
     /// The end of their project: a directory that can end accounts itself is told (AD's
@@ -173,6 +181,11 @@ pub struct NewIdentity<'a> {
     /// AD: the container accounts are made in, and their UPN suffix.
     pub base: Option<&'a str>,
     pub upn_suffix: Option<&'a str>,
+    /// Entra: when the portal first asked for this contractor's guest; a guest for the address
+    /// made since then is the one that asking made.
+    pub invited_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Entra: the existing user an administrator adopted for this contractor (audited).
+    pub adopt: Option<&'a str>,
 }
 
 /// An identity a system made.
@@ -187,14 +200,31 @@ pub struct MadeIdentity {
     pub redeem_url: Option<String>,
 }
 
+/// What asking a system for an identity came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// Made now, or made before for this very contractor (an answer lost on the way).
+    Made(MadeIdentity),
+    /// The name is someone else's: an account the portal did not make for this contractor.
+    /// Nothing was written; the onboarding must stop until a person looks.
+    Taken {
+        name: String,
+        /// What holds it, in the system's words.
+        existing: String,
+        /// The holder's stable id, where an administrator may adopt it (Entra guests).
+        adoptable: Option<String>,
+    },
+}
+
 /// A system that can make identities for external people (Entra: B2B guests; AD: accounts)
 /// and end them.
 #[async_trait]
 pub trait ExternalIdentities: Send + Sync {
     /// Who already has `email` as their mail address, if anyone.
     async fn user_by_mail(&self, email: &str) -> Result<Option<Known>, ConnectorError>;
-    /// Makes the identity, or answers the one made before for this address.
-    async fn make_identity(&self, new: &NewIdentity<'_>) -> Result<MadeIdentity, ConnectorError>;
+    /// Makes the identity, or answers the one made before for this contractor; an account of
+    /// the name that is not this contractor's is never taken over.
+    async fn make_identity(&self, new: &NewIdentity<'_>) -> Result<Identity, ConnectorError>;
     /// Sets a new first password that must be changed at the first sign-in, and answers it
     /// (shown once, never stored); `None` where the person signs in with their own account.
     async fn issue_password(&self, _id: &str) -> Result<Option<String>, ConnectorError> {

@@ -19,7 +19,7 @@ use crate::server::catalog::ContractorSpec;
 use std::sync::Arc;
 
 use crate::server::connectors::{
-    Connector, ConnectorError, Connectors, ExternalIdentities, NewIdentity,
+    Connector, ConnectorError, Connectors, ExternalIdentities, Identity, NewIdentity,
 };
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::contractors::{self, Due};
@@ -37,6 +37,8 @@ pub struct Worked {
     pub ended: usize,
     pub deleted: usize,
     pub closed: usize,
+    /// Stopped because an identity to be made was someone else's.
+    pub stopped: usize,
     pub failed: usize,
 }
 
@@ -171,22 +173,42 @@ async fn step(
         }
         "making" => {
             let new = NewIdentity {
+                contractor: due.id,
+                number: due.number,
                 email: &due.email,
                 display_name: &due.display_name,
                 ends_at: due.ends_at,
                 redirect: &spec.redirect_url,
                 base: spec.ad_base.as_deref(),
                 upn_suffix: spec.ad_upn_suffix.as_deref(),
+                invited_since: Some(contractors::invited_since(pool, due.id).await?),
+                adopt: due.adopt_id.as_deref(),
             };
             // Made one after the other, outside any transaction; asking again answers the same
-            // identity, so a step that failed halfway is simply repeated.
+            // identity, so a step that failed halfway is simply repeated. A name that is
+            // someone else's stops the onboarding: nothing of theirs is touched.
             let mut made = Vec::new();
             for system in systems {
-                made.push((system, system.identities().make_identity(&new).await?));
+                match system.identities().make_identity(&new).await? {
+                    Identity::Made(identity) => made.push((system, identity)),
+                    Identity::Taken {
+                        name,
+                        existing,
+                        adoptable,
+                    } => {
+                        let taken = Taken {
+                            connector: &system.name,
+                            name: &name,
+                            existing: &existing,
+                            adoptable: adoptable.as_deref(),
+                        };
+                        return stop(pool, due, &subject, &taken, worked).await;
+                    }
+                }
             }
             let mut tx = pool.begin().await?;
             for (system, identity) in &made {
-                contractors::link_account(
+                let linked = contractors::link_account(
                     &mut tx,
                     due.principal_id,
                     &system.name,
@@ -194,6 +216,16 @@ async fn step(
                     system.signs_in,
                 )
                 .await?;
+                if !linked {
+                    tx.rollback().await?;
+                    let taken = Taken {
+                        connector: &system.name,
+                        name: &identity.upn,
+                        existing: "an account another person holds in the portal",
+                        adoptable: None,
+                    };
+                    return stop(pool, due, &subject, &taken, worked).await;
+                }
                 if let Some(url) = &identity.redeem_url {
                     contractors::set_redeem_url(&mut tx, due.id, url).await?;
                 }
@@ -332,6 +364,46 @@ async fn step(
             tracing::error!(contractor = %due.id, state = other, "a contractor in a state with nothing due");
         }
     }
+    Ok(())
+}
+
+/// An identity the onboarding would have made, found to be someone else's.
+struct Taken<'a> {
+    connector: &'a str,
+    name: &'a str,
+    existing: &'a str,
+    adoptable: Option<&'a str>,
+}
+
+/// Stops the onboarding: the sponsor sees why on their page, the administrators are alerted
+/// (the trail's `contractor.stopped`), and nothing is due until one of them settles it.
+async fn stop(
+    pool: &PgPool,
+    due: &Due,
+    subject: &Subject,
+    taken: &Taken<'_>,
+    worked: &mut Worked,
+) -> Result<(), Failure> {
+    let why = format!(
+        "{} in `{}` is already {}, which the portal did not make for this contractor: nothing \
+         was made or changed, and the administrators have been told.",
+        taken.name, taken.connector, taken.existing
+    );
+    tracing::error!(contractor = %due.id, connector = taken.connector, name = taken.name,
+        existing = taken.existing, "contractor onboarding stopped: the identity is someone else's");
+    let mut tx = pool.begin().await?;
+    contractors::stop(&mut tx, due.id, &why, taken.adoptable).await?;
+    audit::record(
+        &mut tx,
+        &actor(),
+        AuditAction::ContractorStopped,
+        subject,
+        json!({ "connector": taken.connector, "name": taken.name,
+                "existing": taken.existing, "adoptable": taken.adoptable }),
+    )
+    .await?;
+    tx.commit().await?;
+    worked.stopped += 1;
     Ok(())
 }
 

@@ -40,6 +40,14 @@ pub fn contains_pattern(text: &str) -> String {
 
 /// Connects, retrying for `startup_timeout` while the database is unreachable. Other errors
 /// (bad credentials, unknown database) fail at once: waiting would not mend them.
+/// Whether the database refused a write for a unique constraint (SQLSTATE 23505).
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "23505")
+}
+
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = settings.url.expose().parse()?;
     let started = Instant::now();

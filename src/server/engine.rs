@@ -22,7 +22,7 @@ use crate::domain::access::Access;
 use crate::domain::grant::{Attention, GrantEvent, GrantState, GrantStep};
 use crate::server::checkpoints::{self, SigningKey};
 use crate::server::config::EngineSettings;
-use crate::server::connectors::{Account, Connector, ConnectorError, Connectors, Lease};
+use crate::server::connectors::{Connector, ConnectorError, Connectors, Lease};
 use crate::server::db::grants::{self, ActedOn, Retry, Work};
 
 pub use backoff::retry_delay;
@@ -397,14 +397,30 @@ impl Engine {
             match found {
                 Ok(Some(account)) if account.enabled => {
                     if item.account_ref.is_none() && item.state == GrantState::Scheduled {
+                        // Found just now by name: remembered once, and never granted when the
+                        // account is already another person's.
+                        if !grants::remember_account(
+                            &self.pool,
+                            item.principal_id,
+                            item.connector_id,
+                            &account,
+                        )
+                        .await?
+                        {
+                            let error = ConnectorError::Permanent(format!(
+                                "the account {} found for {} in `{}` is another person's in the \
+                                 portal; an administrator must settle whose it is",
+                                account.reference, item.upn, item.connector
+                            ));
+                            self.fail(&item, &error, false, pass).await?;
+                            continue;
+                        }
                         if !grants::pin_account(&self.pool, &self.worker, item.id, &account).await?
                         {
                             continue; // the claim was lost
                         }
                         item.account_ref = Some(account.reference.clone());
                         item.account_id = account.stable_id.clone();
-                        // Found just now: remembered once, not on every retry.
-                        self.remember(&item, &account).await;
                     }
                     ready.push((item, account.reference));
                 }
@@ -604,15 +620,6 @@ impl Engine {
         pass.revoked +=
             grants::mark_revoked_many(&self.pool, &self.worker, confirmed, &gone).await?;
         Ok(())
-    }
-
-    async fn remember(&self, item: &Work, account: &Account) {
-        if let Err(e) =
-            grants::remember_account(&self.pool, item.principal_id, item.connector_id, account)
-                .await
-        {
-            tracing::warn!(error = %e, "could not remember an account reference");
-        }
     }
 
     async fn missing(

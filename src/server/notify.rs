@@ -701,6 +701,48 @@ impl Notifier {
                     channel: None,
                 });
             }
+            // Administrators are alerted, and the sponsor told why their contractor waits.
+            AuditAction::ContractorStopped => {
+                let Some(principal) = event.subject_id else {
+                    return Ok(mails);
+                };
+                let Some((contractor, ends_at, sponsor)) =
+                    outbox::contractor_facts(conn, principal).await?
+                else {
+                    return Ok(mails);
+                };
+                let about = About {
+                    requester: sponsor.name.clone(),
+                    beneficiary: contractor,
+                    comment: format!(
+                        "{} in {}: {}",
+                        event.details["name"].as_str().unwrap_or_default(),
+                        event.details["connector"].as_str().unwrap_or_default(),
+                        event.details["existing"].as_str().unwrap_or_default()
+                    ),
+                    ..blank(ends_at)
+                };
+                let sponsor_path = ("contractors", sponsor);
+                let admins = outbox::administrators(conn).await?;
+                let mut told = std::collections::BTreeSet::new();
+                for (path, to) in std::iter::once(sponsor_path)
+                    .chain(admins.into_iter().map(|admin| ("admin", admin)))
+                {
+                    if !told.insert(to.address.to_lowercase()) {
+                        continue;
+                    }
+                    mails.push(Planned {
+                        topic: by_event.clone(),
+                        kind: MailKind::ContractorStopped,
+                        to,
+                        about: about.clone(),
+                        path: path.into(),
+                        request: None,
+                        grant: None,
+                        channel: None,
+                    });
+                }
+            }
             _ => {}
         }
         Ok(mails)

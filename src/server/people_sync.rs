@@ -242,7 +242,12 @@ async fn apply(
                 }
             },
         };
-        people::put_account(tx, principal, source.connector_id, person).await?;
+        if !people::put_account(tx, principal, source.connector_id, person).await? {
+            tracing::warn!(%principal, account = %person.account.reference,
+                "the account is another person's in the portal; not linked");
+            outcome.skipped += 1;
+            continue;
+        }
         if let Some((tenant, object_id)) = read
             .tenant
             .as_deref()

@@ -116,6 +116,8 @@ struct SeedUser {
     /// The manager's UPN or id (seeded before or in the same fixture).
     manager: Option<String>,
     on_premises_immutable_id: Option<String>,
+    /// When the user was made (default: now), for users that existed long before a test.
+    created_date_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Deserialize)]
@@ -174,7 +176,7 @@ async fn seed(State(sim): State<Simulator>, Json(fixture): Json<Fixture>) -> Res
                     user_type: u.user_type.clone().unwrap_or_else(|| "Member".into()),
                     manager: None,
                     on_premises_immutable_id: u.on_premises_immutable_id.clone(),
-                    created: now,
+                    created: u.created_date_time.unwrap_or(now),
                     changed: 0,
                 },
             );

@@ -103,6 +103,13 @@ pub(super) fn user_extra(user: &User) -> Map<String, Value> {
     m.insert("department".into(), json!(user.department));
     m.insert("userType".into(), json!(user.user_type));
     m.insert(
+        "createdDateTime".into(),
+        json!(
+            user.created
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    );
+    m.insert(
         "onPremisesImmutableId".into(),
         json!(user.on_premises_immutable_id),
     );

@@ -360,6 +360,13 @@ pub struct Labels {
     pub resolution_note: &'static str,
     pub close_removal: &'static str,
     pub close_removal_named: fn(&str, &str) -> String,
+    pub stopped_contractors: &'static str,
+    pub stopped_contractors_intro: &'static str,
+    pub contractor: &'static str,
+    pub adopt_note: &'static str,
+    pub adopt_user: &'static str,
+    pub adopt_user_named: fn(&str, &str) -> String,
+    pub not_adoptable: &'static str,
 }
 
 pub const EN: Labels = Labels {
@@ -743,4 +750,11 @@ pub const EN: Labels = Labels {
     resolution_note: "What you checked (recorded in the trail)",
     close_removal: "Close as handled",
     close_removal_named: |who, what| format!("Close the removal of {what} from {who} as handled"),
+    stopped_contractors: "Contractor onboardings that stopped",
+    stopped_contractors_intro: "An account these would use already exists and was not made by the portal for them, so nothing was made or granted. Find out whose account it is. If an Entra guest found is truly this contractor's, adopt it: the onboarding then goes on with it and grants the bundle to it. An Active Directory name is never adopted; remove or rename the other account in AD instead.",
+    contractor: "Contractor",
+    adopt_note: "How you made sure it is theirs (recorded in the trail)",
+    adopt_user: "Adopt the user",
+    adopt_user_named: |user, who| format!("Adopt the user {user} for {who}"),
+    not_adoptable: "Not adoptable: settle it in the directory",
 };

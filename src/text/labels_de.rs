@@ -398,4 +398,11 @@ pub const DE: Labels = Labels {
     close_removal_named: |who, what| {
         format!("Entfernung von {what} bei {who} als erledigt abschließen")
     },
+    stopped_contractors: "Angehaltene Onboardings von Externen",
+    stopped_contractors_intro: "Ein Konto, das diese nutzen würden, besteht bereits und wurde nicht vom Portal für sie angelegt; daher wurde nichts angelegt oder erteilt. Klären Sie, wem das Konto gehört. Gehört ein gefundener Entra-Gast wirklich dieser externen Person, übernehmen Sie ihn: Das Onboarding geht dann mit ihm weiter und erteilt ihm das Paket. Ein Name im Active Directory wird nie übernommen; entfernen oder benennen Sie stattdessen das andere Konto im AD um.",
+    contractor: "Externe Person",
+    adopt_note: "Wie Sie sichergestellt haben, dass es ihr Konto ist (wird im Verlauf festgehalten)",
+    adopt_user: "Konto übernehmen",
+    adopt_user_named: |user, who| format!("Konto {user} für {who} übernehmen"),
+    not_adoptable: "Nicht übernehmbar: im Verzeichnis klären",
 };

@@ -404,21 +404,11 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
     );
 }
 
-/// With `ad` set, a contractor also gets an account in Active Directory (the real Samba AD
-/// DC): made in the contractors' container with `accountExpires` at their end and a first
-/// password that must be changed, used for the bundle's AD group, disabled at the end and
-/// deleted after the retention, like the guest.
+/// Entra already has a guest for the address, one the portal did not invite: the onboarding
+/// stops before anything is invited or granted, and goes on with that guest only when an
+/// administrator adopts it (audited with their note).
 #[sqlx::test]
-async fn a_contractor_gets_an_ad_account_for_the_bundle_s_ad_groups(pool: PgPool) {
-    use leasegate::server::connectors::ExternalIdentities;
-
-    let dir = crate::directory::samba();
-    crate::access::people(dir).await;
-    let mut admin = dir.admin().await;
-    let id = crate::directory::unique();
-    let group = dir
-        .add_group(&mut admin, &format!("Falcon files {id}"), &[])
-        .await;
+async fn an_existing_guest_is_adopted_only_by_an_administrator(pool: PgPool) {
     let sim = Sim::with_guests().await;
     let ids = sim
         .seed(json!({
@@ -429,13 +419,180 @@ async fn a_contractor_gets_an_ad_account_for_the_bundle_s_ad_groups(pool: PgPool
             ],
             "groups": [
                 { "displayName": "Falcon portal", "securityEnabled": true, "mailEnabled": false },
+                { "displayName": "Falcon team", "team": true },
             ],
         }))
         .await;
     let portal = ids["groups"]["Falcon portal"].as_str().unwrap().to_string();
-    let email = format!("sam.{id}@fabrikam.test");
-    let text = format!(
-        r#"
+    let team = ids["groups"]["Falcon team"].as_str().unwrap().to_string();
+    seed::catalog(&pool, &catalog_text(&portal, &team)).await;
+    let mut connectors = Connectors::default();
+    connectors.insert(CLOUD, Arc::new(sim.connector()));
+    sources(&pool, &[(CLOUD, "graph")], 10).await;
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        Options {
+            connectors: connectors.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let adele = app.person("adele").await;
+    let megan = app.person("megan").await;
+    let nestor = app.person("nestor").await;
+    people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+    // A guest invited long ago by someone else, which the portal has not met as a person (a
+    // guest it knows as a person is that person, and is never adopted for a contractor).
+    let guest = sim
+        .seed(json!({ "users": [
+            { "userPrincipalName": "pat_fabrikam.test#EXT#@contoso.test",
+              "displayName": "Pat Contractor", "mail": "pat@fabrikam.test",
+              "userType": "Guest", "createdDateTime": "2026-01-05T09:00:00Z" },
+        ] }))
+        .await["users"]["pat_fabrikam.test#EXT#@contoso.test"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = app
+        .call(
+            &adele,
+            "contractors/onboard",
+            &[
+                ("form[display_name]", "Pat Contractor"),
+                ("form[email]", "pat@fabrikam.test"),
+                ("form[company]", "Fabrikam"),
+                ("form[ends_at]", &at(Utc::now() + TimeDelta::minutes(300))),
+                ("form[utc_offset_minutes]", "0"),
+                ("form[bundle]", "falcon-guest"),
+                (
+                    "form[justification]",
+                    "Builds the Falcon partner integration",
+                ),
+                ("form[client_token]", &uuid::Uuid::new_v4().to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .call(
+            &megan,
+            "approvals/decide",
+            &[
+                ("request_id", body["request_id"].as_str().unwrap()),
+                ("outcome", "approve"),
+                ("comment", "ok"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let worked = run_due(&pool, &connectors).await.unwrap();
+    assert_eq!((worked.made, worked.stopped), (0, 1), "{worked:?}");
+    assert_eq!(seed::count(&pool, "select count(*) from grants").await, 0);
+    assert_eq!(
+        seed::count(&pool, "select count(*) from principal_accounts where principal_id = (select principal_id from contractors)").await,
+        0
+    );
+    // The sponsor is told it stopped, not whose account is in the way; the administrators
+    // see that, and can adopt that very guest.
+    let (_, page) = app.call(&adele, "contractors", &[]).await;
+    let problem = page["contractors"][0]["problem"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(problem.contains("administrators"), "{page}");
+    assert!(!problem.contains(&guest), "{page}");
+    let (_, overview) = app.call(&nestor, "admin", &[]).await;
+    assert_eq!(
+        overview["stopped_contractors"][0]["adoptable"],
+        guest.as_str()
+    );
+
+    let contractor = body_contractor(&pool).await;
+    let adopt = |who: &reqwest::Client, note: &'static str| {
+        let app = &app;
+        let who = who.clone();
+        let contractor = contractor.clone();
+        async move {
+            app.call(
+                &who,
+                "admin/contractors/adopt",
+                &[("contractor_id", contractor.as_str()), ("note", note)],
+            )
+            .await
+        }
+    };
+    let (status, _) = adopt(&adele, "It is my contractor, trust me").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a sponsor adopts nothing");
+    let (status, body) = adopt(&nestor, "short").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(run_due(&pool, &connectors).await.unwrap().made, 0);
+    let (status, body) = adopt(&nestor, "Pat confirmed the guest by phone, ticket 4711").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = adopt(&nestor, "Pat confirmed the guest by phone, ticket 4711").await;
+    assert_eq!(status, StatusCode::CONFLICT, "adopted once");
+    let worked = run_due(&pool, &connectors).await.unwrap();
+    assert_eq!(worked.made, 1, "{worked:?}");
+    let linked: String = sqlx::query_scalar(
+        "select account_id from principal_accounts
+          where principal_id = (select principal_id from contractors)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(linked, guest);
+    let (actor, note): (String, String) = sqlx::query_as(
+        "select actor_label, details->>'note' from audit_events where action = 'contractor.adopted'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(actor.contains("Nestor"), "{actor}");
+    assert!(note.contains("4711"));
+}
+
+/// A catalog with an AD connector to the real Samba AD DC next to the Graph simulator, a bundle
+/// of an AD group and an Entra group, and contractors made in both.
+struct AdCase {
+    sim: Sim,
+    dir: &'static crate::directory::Directory,
+    admin: ldap3::Ldap,
+    group: String,
+    email: String,
+    directory: Arc<leasegate::server::connectors::ldap::LdapDirectory>,
+    connectors: Connectors,
+    app: TestApp,
+    adele: reqwest::Client,
+    megan: reqwest::Client,
+    ends: chrono::DateTime<Utc>,
+}
+
+impl AdCase {
+    async fn new(pool: &PgPool) -> AdCase {
+        let dir = crate::directory::samba();
+        crate::access::people(dir).await;
+        let mut admin = dir.admin().await;
+        let id = crate::directory::unique();
+        let group = dir
+            .add_group(&mut admin, &format!("Falcon files {id}"), &[])
+            .await;
+        let sim = Sim::with_guests().await;
+        let ids = sim
+            .seed(json!({
+                "users": [
+                    { "userPrincipalName": "megan.bowen@contoso.test", "displayName": "Megan Bowen" },
+                    { "userPrincipalName": "adele.vance@contoso.test", "displayName": "Adele Vance",
+                      "manager": "megan.bowen@contoso.test" },
+                ],
+                "groups": [
+                    { "displayName": "Falcon portal", "securityEnabled": true, "mailEnabled": false },
+                ],
+            }))
+            .await;
+        let portal = ids["groups"]["Falcon portal"].as_str().unwrap().to_string();
+        let email = format!("sam.{id}@fabrikam.test");
+        let text = format!(
+            r#"
 [connectors.test-directory]
 kind = "ldap"
 url = "{url}"
@@ -486,64 +643,112 @@ ad_base = "{people}"
 ad_upn_suffix = "contoso.test"
 retention = "PT1S"
 "#,
-        url = dir.url,
-        ca = dir.ca_file,
-        admin_dn = dir.admin_dn,
-        people = dir.people,
-        groups = dir.groups,
-    );
-    seed::catalog(&pool, &text).await;
-    let directory = Arc::new(dir.connector());
-    let mut connectors = Connectors::default();
-    connectors.insert("test-directory", directory.clone());
-    connectors.insert(CLOUD, Arc::new(sim.connector()));
-    sources(&pool, &[(CLOUD, "graph")], 10).await;
-    let app = TestApp::spawn_with(
-        pool.clone(),
-        Options {
-            connectors: connectors.clone(),
-            ..Options::default()
-        },
-    )
-    .await;
-    let adele = app.person("adele").await;
-    let megan = app.person("megan").await;
-    people_sync::pass(&pool, &connectors, CLOUD, false)
-        .await
-        .unwrap();
-    let ends = Utc::now() + TimeDelta::days(20);
-    let (status, body) = app
-        .call(
-            &adele,
-            "contractors/onboard",
-            &[
-                ("form[display_name]", "Sam Builder"),
-                ("form[email]", &email),
-                ("form[company]", "Fabrikam"),
-                ("form[ends_at]", &at(ends)),
-                ("form[bundle]", "falcon-contractor"),
-                (
-                    "form[justification]",
-                    "Builds the Falcon file share scripts",
-                ),
-                ("form[client_token]", &uuid::Uuid::new_v4().to_string()),
-            ],
+            url = dir.url,
+            ca = dir.ca_file,
+            admin_dn = dir.admin_dn,
+            people = dir.people,
+            groups = dir.groups,
+        );
+        seed::catalog(pool, &text).await;
+        let directory = Arc::new(dir.connector());
+        let mut connectors = Connectors::default();
+        connectors.insert("test-directory", directory.clone());
+        connectors.insert(CLOUD, Arc::new(sim.connector()));
+        sources(pool, &[(CLOUD, "graph")], 10).await;
+        let app = TestApp::spawn_with(
+            pool.clone(),
+            Options {
+                connectors: connectors.clone(),
+                ..Options::default()
+            },
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let request = body["request_id"].as_str().unwrap().to_string();
-    let (status, body) = app
-        .call(
-            &megan,
-            "approvals/decide",
-            &[
-                ("request_id", &request),
-                ("outcome", "approve"),
-                ("comment", "ok"),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+        let adele = app.person("adele").await;
+        let megan = app.person("megan").await;
+        people_sync::pass(pool, &connectors, CLOUD, false)
+            .await
+            .unwrap();
+        AdCase {
+            sim,
+            dir,
+            admin,
+            group,
+            email,
+            directory,
+            connectors,
+            app,
+            adele,
+            megan,
+            ends: Utc::now() + TimeDelta::days(20),
+        }
+    }
+
+    /// Adele sponsors "Sam Builder" with the bundle; answers the request.
+    async fn onboard(&self) -> String {
+        let (status, body) = self
+            .app
+            .call(
+                &self.adele,
+                "contractors/onboard",
+                &[
+                    ("form[display_name]", "Sam Builder"),
+                    ("form[email]", &self.email),
+                    ("form[company]", "Fabrikam"),
+                    ("form[ends_at]", &at(self.ends)),
+                    ("form[bundle]", "falcon-contractor"),
+                    (
+                        "form[justification]",
+                        "Builds the Falcon file share scripts",
+                    ),
+                    ("form[client_token]", &uuid::Uuid::new_v4().to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["request_id"].as_str().unwrap().to_string()
+    }
+
+    async fn approve(&self, request: &str) {
+        let (status, body) = self
+            .app
+            .call(
+                &self.megan,
+                "approvals/decide",
+                &[
+                    ("request_id", request),
+                    ("outcome", "approve"),
+                    ("comment", "ok"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
+/// With `ad` set, a contractor also gets an account in Active Directory (the real Samba AD
+/// DC): made in the contractors' container with `accountExpires` at their end and a first
+/// password that must be changed, used for the bundle's AD group, disabled at the end and
+/// deleted after the retention, like the guest.
+#[sqlx::test]
+async fn a_contractor_gets_an_ad_account_for_the_bundle_s_ad_groups(pool: PgPool) {
+    use leasegate::server::connectors::ExternalIdentities;
+
+    let case = AdCase::new(&pool).await;
+    let request = case.onboard().await;
+    case.approve(&request).await;
+    let AdCase {
+        sim: _sim,
+        dir,
+        mut admin,
+        group,
+        email,
+        directory,
+        connectors,
+        app,
+        adele: _,
+        megan,
+        ends,
+    } = case;
     let worked = run_due(&pool, &connectors).await.unwrap();
     assert_eq!(worked.made, 1, "{worked:?}");
 
@@ -711,6 +916,142 @@ retention = "PT1S"
     .await;
     assert!(directory.account(&account_ref).await.unwrap().is_none());
     assert!(directory.user_by_mail(&email).await.unwrap().is_none());
+}
+
+/// The name the portal gives a contractor's AD account is found taken, by an account that
+/// copies the contractor's display name (so the very same DN) and was not made for them: the
+/// onboarding stops, the administrators see it, and the other account is not linked, not
+/// granted, not changed in any way.
+#[sqlx::test]
+async fn a_colliding_ad_account_is_never_taken_over(pool: PgPool) {
+    use ldap3::{Scope, SearchEntry};
+    use leasegate::server::connectors::ldap::contractor_sam;
+
+    let mut case = AdCase::new(&pool).await;
+    let request = case.onboard().await;
+    let number: i64 = sqlx::query_scalar("select number from contractors")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // The victim: an account with the contractor's name, display name and address.
+    let sam = contractor_sam(&case.email, number);
+    let victim = format!("CN=Sam Builder ({sam}),{}", case.dir.people);
+    let added = case
+        .admin
+        .add(
+            &victim,
+            vec![
+                ("objectClass", std::collections::HashSet::from(["user"])),
+                (
+                    "userAccountControl",
+                    std::collections::HashSet::from(["544"]),
+                ),
+                (
+                    "sAMAccountName",
+                    std::collections::HashSet::from([sam.as_str()]),
+                ),
+                (
+                    "userPrincipalName",
+                    std::collections::HashSet::from(["victim.builder@contoso.test"]),
+                ),
+                (
+                    "displayName",
+                    std::collections::HashSet::from(["Sam Builder"]),
+                ),
+                (
+                    "mail",
+                    std::collections::HashSet::from([case.email.as_str()]),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(added.rc, 0, "{added}");
+    let usn = |ldap: &mut ldap3::Ldap| {
+        let victim = victim.clone();
+        let mut ldap = ldap.clone();
+        async move {
+            let (entries, _) = ldap
+                .search(&victim, Scope::Base, "(objectClass=*)", vec!["uSNChanged"])
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+            SearchEntry::construct(entries.into_iter().next().expect("the victim exists"))
+                .attrs["uSNChanged"][0]
+                .clone()
+        }
+    };
+    let before = usn(&mut case.admin).await;
+
+    case.approve(&request).await;
+    let worked = run_due(&pool, &case.connectors).await.unwrap();
+    assert_eq!((worked.made, worked.stopped), (0, 1), "{worked:?}");
+    let (state, problem): (String, String) =
+        sqlx::query_as("select state, last_error from contractors")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "stopped");
+    assert!(
+        problem.contains(&sam) && problem.contains("did not make"),
+        "{problem}"
+    );
+    // Asked again, nothing more happens: a stopped onboarding waits for a person.
+    let worked = run_due(&pool, &case.connectors).await.unwrap();
+    assert_eq!((worked.made, worked.stopped), (0, 0), "{worked:?}");
+    assert_eq!(
+        seed::count(&pool, "select count(*) from principal_accounts where principal_id = (select principal_id from contractors)").await,
+        0,
+        "nothing linked to the contractor"
+    );
+    assert_eq!(seed::count(&pool, "select count(*) from grants").await, 0);
+    assert_eq!(
+        seed::count(
+            &pool,
+            "select count(*) from audit_events where action = 'contractor.stopped'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        usn(&mut case.admin).await,
+        before,
+        "the victim's account is untouched"
+    );
+    assert!(
+        !case
+            .dir
+            .is_member(&mut case.admin, &case.group, &victim)
+            .await
+    );
+
+    // Administrators see it; an AD name is not theirs to adopt, and no one else may try.
+    let nestor = case.app.person("nestor").await;
+    let (status, overview) = case.app.call(&nestor, "admin", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{overview}");
+    let stopped = &overview["stopped_contractors"][0];
+    assert_eq!(stopped["email"], case.email.as_str());
+    assert_eq!(stopped["adoptable"], Value::Null);
+    let contractor = body_contractor(&pool).await;
+    for (who, expected) in [
+        (&case.adele, StatusCode::FORBIDDEN),
+        (&nestor, StatusCode::CONFLICT),
+    ] {
+        let (status, body) = case
+            .app
+            .call(
+                who,
+                "admin/contractors/adopt",
+                &[
+                    ("contractor_id", &contractor),
+                    ("note", "Checked with the help desk"),
+                ],
+            )
+            .await;
+        assert_eq!(status, expected, "{body}");
+    }
+    assert_eq!(usn(&mut case.admin).await, before);
 }
 
 async fn body_contractor(pool: &PgPool) -> String {

@@ -183,3 +183,95 @@ async fn only_an_administrator_moves_the_lab_clock(pool: PgPool) {
     );
     assert_eq!(moved().await, 1);
 }
+
+/// One account in one system belongs to at most one person. Here the account a person was
+/// linked to is renamed to a name another person signs in with (Entra and AD let UPNs be
+/// changed and reused): the other person's lease finds it by name and is refused rather than
+/// granted to someone else's account, and nothing links it twice, not even a direct write.
+#[sqlx::test]
+async fn one_account_is_never_linked_to_two_people(pool: PgPool) {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use leasegate::server::connectors::Connectors;
+    use leasegate::server::connectors::memory::MemoryDirectory;
+    use leasegate::server::db::grants::remember_account;
+
+    use crate::engine::{Running, eventually};
+    use crate::seed;
+
+    let dir = Arc::new(MemoryDirectory::new());
+    let account = dir.add_person("pat@contoso.test", "Pat Other", None);
+    let group = dir.add_group("cn=files,ou=groups");
+    let entitlement = seed::entitlement(&pool, "memory", &group.reference).await;
+    let connector: uuid::Uuid =
+        sqlx::query_scalar("select connector_id from entitlements where id = $1")
+            .bind(entitlement)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let holder = seed::principal(&pool, "pat.old@contoso.test", "Pat Old").await;
+    assert!(
+        remember_account(&pool, holder, connector, &account)
+            .await
+            .unwrap()
+    );
+    assert!(
+        remember_account(&pool, holder, connector, &account)
+            .await
+            .unwrap(),
+        "linking it to its holder again is fine"
+    );
+    let newcomer = seed::principal(&pool, "pat@contoso.test", "Pat New").await;
+    assert!(
+        !remember_account(&pool, newcomer, connector, &account)
+            .await
+            .unwrap()
+    );
+    let direct = sqlx::query(
+        "insert into principal_accounts (principal_id, connector_id, account_ref, account_id)
+         values ($1, $2, $3, $4)",
+    )
+    .bind(newcomer)
+    .bind(connector)
+    .bind(&account.reference)
+    .bind(&account.stable_id)
+    .execute(&pool)
+    .await;
+    assert!(
+        direct.is_err(),
+        "the database itself refuses a second owner"
+    );
+
+    let now = chrono::Utc::now();
+    let grant = seed::grant(
+        &pool,
+        newcomer,
+        entitlement,
+        now,
+        now + chrono::TimeDelta::hours(1),
+    )
+    .await;
+    let mut connectors = Connectors::default();
+    connectors.insert("memory", dir.clone());
+    let engine = Running::start(&pool, connectors, Duration::from_secs(30));
+    eventually(Duration::from_secs(10), "the grant refused", || async {
+        seed::grant_state(&pool, grant).await == "failed"
+    })
+    .await;
+    engine.shut_down().await;
+    let error: String = sqlx::query_scalar("select last_error from grants where id = $1")
+        .bind(grant)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(error.contains("another person's"), "{error}");
+    assert!(dir.members(&group.reference).is_empty(), "nothing granted");
+    let owners: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select principal_id from principal_accounts where account_id = $1")
+            .bind(&account.stable_id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(owners, vec![holder]);
+}

@@ -5,7 +5,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 
 use crate::api::admin::{
-    AdminOverview, AdminPolicy, ConnectorView, PeopleSourceView, StuckRemoval,
+    AdminOverview, AdminPolicy, ConnectorView, PeopleSourceView, StoppedContractor, StuckRemoval,
 };
 use crate::domain::grant::GrantEvent;
 use crate::domain::health::ConnectorHealth;
@@ -97,10 +97,23 @@ pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOve
             last_complete_at: s.last_complete_at,
         })
         .collect();
+    let stopped_contractors = crate::server::db::contractors::stopped(&state.pool)
+        .await?
+        .into_iter()
+        .map(|c| StoppedContractor {
+            contractor_id: c.id,
+            display_name: c.display_name,
+            email: c.email,
+            sponsor: c.sponsor,
+            problem: c.last_error.unwrap_or_default(),
+            adoptable: c.found_id,
+        })
+        .collect();
     Ok(AdminOverview {
         people_sources,
         changes: changes::waiting(state, caller).await?,
         stuck,
+        stopped_contractors,
         policies,
         catalog_file: state
             .settings
@@ -567,6 +580,55 @@ pub async fn resolve_removal(
         "Abgeschlossen. Der Verlauf hält sie als von Ihnen erledigt fest, nicht als verifiziert.",
     )
     .into())
+}
+
+/// Adopts the Entra user found for a stopped contractor's address, after an administrator
+/// made sure it is this contractor's: the onboarding goes on with it. The note says how they
+/// made sure.
+pub async fn adopt_contractor_user(
+    state: &AppState,
+    caller: &SessionUser,
+    contractor: uuid::Uuid,
+    note: &str,
+) -> Result<String, AppError> {
+    if note.chars().count() < 10 || note.chars().count() > 1000 {
+        return Err(AppError::invalid(
+            "note",
+            pick(
+                "Say in 10 to 1000 characters how you made sure the user is this contractor's.",
+                "Beschreiben Sie in 10 bis 1000 Zeichen, wie Sie sichergestellt haben, dass das \
+                 Konto dieser externen Person gehört.",
+            ),
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    let Some((user, principal)) =
+        crate::server::db::contractors::adopt(&mut tx, contractor).await?
+    else {
+        return Err(AppError::Conflict(
+            pick(
+                "This contractor is not stopped on a user that can be adopted (any more).",
+                "Diese externe Person wartet nicht (mehr) auf ein übernehmbares Konto.",
+            )
+            .into(),
+        ));
+    };
+    audit::record(
+        &mut tx,
+        &Actor::person(caller.principal_id, &caller.display_name),
+        AuditAction::ContractorAdopted,
+        &Subject {
+            principal: Some(principal),
+            ..Subject::default()
+        },
+        json!({ "user": user, "contractor": contractor, "note": note }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(pick(
+        format!("Adopted {user}. The onboarding goes on within a minute."),
+        format!("{user} übernommen. Das Onboarding geht innerhalb einer Minute weiter."),
+    ))
 }
 
 /// Asks for a pass of a people source now (the engine starts it within seconds); forcing it

@@ -69,7 +69,13 @@ pub async fn page(state: &AppState, caller: &SessionUser) -> Result<ContractorsP
                 request_id: c.request_id,
                 ends_at: c.ends_at,
                 redeem_url: c.redeem_url,
-                problem: c.last_error,
+                // Whose account blocks a stopped onboarding is for administrators to see,
+                // not for the sponsor.
+                problem: if c.state == "stopped" {
+                    Some(crate::text::contractor_stopped().to_string())
+                } else {
+                    c.last_error
+                },
                 delete_after: c.delete_after,
                 extension_token: Uuid::new_v4().to_string(),
             })

@@ -518,10 +518,12 @@ async fn submit_new(
     }
     tx.commit().await?;
     for (connector, account) in &facts.accounts {
-        if let Err(e) =
-            grants::remember_account(services.pool, beneficiary_id, *connector, account).await
-        {
-            tracing::warn!(error = %e, "could not remember an account reference");
+        match grants::remember_account(services.pool, beneficiary_id, *connector, account).await {
+            Ok(true) => {}
+            // The engine refuses to grant to it, with the reason on the grant.
+            Ok(false) => tracing::warn!(principal = %beneficiary_id, account = %account.reference,
+                "the account found by name is another person's; not linked"),
+            Err(e) => tracing::warn!(error = %e, "could not remember an account reference"),
         }
     }
     Ok(Submitted {

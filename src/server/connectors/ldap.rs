@@ -1085,26 +1085,65 @@ fn unicode_password(password: &str) -> Vec<u8> {
         .collect()
 }
 
-/// A contractor's `sAMAccountName`: `x-`, the address's local part, and four characters of
-/// its hash, so two people called pat at two companies get two accounts (20 at most).
-fn contractor_sam(email: &str) -> String {
+/// A contractor's `sAMAccountName`: `x-`, as much of the address's local part as fits, and the
+/// contractor's number, which no other contractor ever has: two addresses never share a name
+/// (AD allows 20 characters).
+pub fn contractor_sam(email: &str, number: i64) -> String {
+    const MAX: usize = 20;
+    let tail = format!("-{number}");
+    let room = MAX.saturating_sub(2 + tail.len());
     let local: String = email
         .split('@')
         .next()
         .unwrap_or_default()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
-        .take(13)
+        .take(room)
         .collect();
-    let digest = ring::digest::digest(&ring::digest::SHA256, email.to_lowercase().as_bytes());
-    let tag: String = digest.as_ref()[..2]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("x-{local}-{tag}").to_lowercase()
+    match local.trim_end_matches(['.', '-']) {
+        "" => format!("x{tail}"),
+        local => format!("x-{local}{tail}").to_lowercase(),
+    }
+}
+
+/// The attribute the portal marks the accounts it makes with. No property set that lets people
+/// edit their own entry includes it, so only an account with write rights on the user (the
+/// portal's service account, a domain administrator) can set it.
+const MARK_ATTRIBUTE: &str = "adminDescription";
+
+/// The mark written on a contractor's account at creation and read back before the account is
+/// ever used: the contractor's id, which nobody outside the portal learns.
+pub fn contractor_mark(contractor: uuid::Uuid) -> String {
+    format!("leasegate-contractor:{contractor}")
 }
 
 impl LdapDirectory {
+    /// The account named `sam` anywhere in the domain (the name is unique domain-wide), with
+    /// the portal's mark.
+    async fn by_sam(&self, sam: &str) -> Result<Option<SearchEntry>, ConnectorError> {
+        let base = self.naming_context().await?;
+        let mut attrs = ACCOUNT_ATTRS.to_vec();
+        attrs.push(MARK_ATTRIBUTE);
+        self.one(
+            &base,
+            &format!("(sAMAccountName={})", ldap3::ldap_escape(sam)),
+            &attrs,
+            "the account name",
+        )
+        .await
+    }
+
+    /// The domain's naming context, from the rootDSE.
+    async fn naming_context(&self) -> Result<String, ConnectorError> {
+        let root = self
+            .entry("", &["defaultNamingContext"])
+            .await?
+            .ok_or_else(|| ConnectorError::Transient("the rootDSE did not answer".into()))?;
+        first_value(&root, "defaultNamingContext").ok_or_else(|| {
+            ConnectorError::Permanent("the directory names no defaultNamingContext".into())
+        })
+    }
+
     /// The account by stable id, with what the lifecycle needs.
     async fn account_entry(&self, id: &str) -> Result<Option<SearchEntry>, ConnectorError> {
         let (_, flavour) = self.connection().await?;
@@ -1168,6 +1207,7 @@ impl super::ExternalIdentities for LdapDirectory {
                 upn: account.upn.clone().unwrap_or_default(),
                 user_type: "Member".into(),
                 enabled: account.enabled,
+                created: None,
             }
         }))
     }
@@ -1175,7 +1215,7 @@ impl super::ExternalIdentities for LdapDirectory {
     async fn make_identity(
         &self,
         new: &super::NewIdentity<'_>,
-    ) -> Result<super::MadeIdentity, ConnectorError> {
+    ) -> Result<super::Identity, ConnectorError> {
         let (mut ldap, flavour) = self.connection().await?;
         Self::active_directory_only(flavour)?;
         let (Some(base), Some(suffix)) = (new.base, new.upn_suffix) else {
@@ -1183,7 +1223,8 @@ impl super::ExternalIdentities for LdapDirectory {
                 "the contractors' AD container and UPN suffix are not set".into(),
             ));
         };
-        let sam = contractor_sam(new.email);
+        let sam = contractor_sam(new.email, new.number);
+        let mark = contractor_mark(new.contractor);
         let upn = format!("{sam}@{suffix}");
         let dn = format!(
             "CN={},{base}",
@@ -1202,6 +1243,7 @@ impl super::ExternalIdentities for LdapDirectory {
                 "description",
                 vec![b"Contractor identity made by Leasegate".to_vec()],
             ),
+            (MARK_ATTRIBUTE, vec![mark.clone().into_bytes()]),
             ("unicodePwd", vec![password]),
             ("userAccountControl", vec![control.into_bytes()]),
             ("accountExpires", vec![expires.into_bytes()]),
@@ -1217,21 +1259,41 @@ impl super::ExternalIdentities for LdapDirectory {
             .await
             .map_err(map_error);
         let added = self.forget_if_broken(added).await?;
-        // 68: made before (an answer lost on the way): the same account.
+        // 68: the name is in use, by the account an earlier attempt made (its answer lost on
+        // the way) or by someone else's: the mark read back below tells which.
         if added.rc != 0 && added.rc != 68 {
             return Err(map_error(LdapError::LdapResult { result: added }));
         }
-        let account = self.find_account(&upn).await?.ok_or_else(|| {
-            ConnectorError::Transient(format!("the account {upn} is not readable yet"))
-        })?;
-        Ok(super::MadeIdentity {
+        let entry = self.by_sam(&sam).await?;
+        let Some(entry) = entry else {
+            if added.rc == 68 {
+                // In use somewhere this account cannot read: not ours to take.
+                return Ok(super::Identity::Taken {
+                    name: sam,
+                    existing: "an entry the service account cannot read".into(),
+                    adoptable: None,
+                });
+            }
+            return Err(ConnectorError::Transient(format!(
+                "the account {sam} is not readable yet"
+            )));
+        };
+        if first_value(&entry, MARK_ATTRIBUTE).as_deref() != Some(mark.as_str()) {
+            return Ok(super::Identity::Taken {
+                name: sam,
+                existing: entry.dn,
+                adoptable: None,
+            });
+        }
+        let account = self.to_account(entry);
+        Ok(super::Identity::Made(super::MadeIdentity {
             id: account.stable_id.clone().ok_or_else(|| {
                 ConnectorError::Permanent(format!("the account {upn} has no objectGUID"))
             })?,
             reference: account.reference,
             upn,
             redeem_url: None,
-        })
+        }))
     }
 
     async fn issue_password(&self, id: &str) -> Result<Option<String>, ConnectorError> {
@@ -1313,6 +1375,24 @@ impl super::ExternalIdentities for LdapDirectory {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn contractor_names_differ_by_number_and_fit_ad() {
+        use super::contractor_sam;
+        // Same local part at two companies: two names.
+        assert_eq!(contractor_sam("john@a.com", 7), "x-john-7");
+        assert_ne!(
+            contractor_sam("john@b.com", 8),
+            contractor_sam("john@a.com", 7)
+        );
+        let long = contractor_sam("christopher.longname@fabrikam.test", 1234567);
+        assert_eq!(long, "x-christophe-1234567");
+        assert_eq!(long.len(), 20);
+        // No trailing dot before the number, nothing AD would refuse.
+        assert_eq!(contractor_sam("ab.@x.com", 3), "x-ab-3");
+        assert_eq!(contractor_sam("Ünïcode+tag@x.com", 4), "x-ncodetag-4");
+        assert_eq!(contractor_sam("ü@x.com", 5), "x-5");
+    }
+
     #[test]
     fn account_expiry_is_read_from_windows_ticks() {
         assert_eq!(super::account_expires("0"), None);

@@ -121,6 +121,9 @@ pub struct Due {
     pub reminded_at: Option<DateTime<Utc>>,
     pub delete_after: Option<DateTime<Utc>>,
     pub attempts: i32,
+    pub number: i64,
+    pub invited_at: Option<DateTime<Utc>>,
+    pub adopt_id: Option<String>,
 }
 
 /// Claims contractors whose next step is due, for `hold_seconds`.
@@ -148,7 +151,8 @@ pub async fn claim_due(
                c.request_id, r.state as request_state,
                c.ends_at as "ends_at: DateTime<Utc>",
                c.reminded_at as "reminded_at: DateTime<Utc>",
-               c.delete_after as "delete_after: DateTime<Utc>", c.attempts
+               c.delete_after as "delete_after: DateTime<Utc>", c.attempts, c.number,
+               c.invited_at as "invited_at: DateTime<Utc>", c.adopt_id
           from claimed c join access_requests r on r.id = c.request_id
         "#,
         limit,
@@ -242,28 +246,24 @@ pub async fn mark_reminded(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx
     Ok(())
 }
 
-/// The identity Entra made: the principal is known by its sign-in name from now on, and the
-/// account is the person's in that system.
+/// The identity a system made: the account is the person's in that system, and the principal
+/// is known by the sign-in name of the one they sign in with. Answers `false`, writing nothing,
+/// when the account is already another person's.
 pub async fn link_account(
     conn: &mut PgConnection,
     principal: Uuid,
     connector: &str,
     made: &crate::server::connectors::MadeIdentity,
     signs_in: bool,
-) -> Result<(), sqlx::Error> {
-    if signs_in {
-        sqlx::query!(
-            "update principals set upn = $2, updated_at = now() where id = $1",
-            principal,
-            made.upn
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
-    sqlx::query!(
+) -> Result<bool, sqlx::Error> {
+    let linked = sqlx::query!(
         r#"insert into principal_accounts (principal_id, connector_id, account_ref, account_id,
                                            upn, enabled, guest)
-           select $1, c.id, $3, $4, $5, true, true from connectors c where c.name = $2
+           select $1, c.id, $3, $4, $5, true, true from connectors c
+            where c.name = $2
+              and not exists (select 1 from principal_accounts pa
+                               where pa.connector_id = c.id and pa.account_id = $4
+                                 and pa.principal_id <> $1)
            on conflict (principal_id, connector_id) do update
               set account_ref = excluded.account_ref, account_id = excluded.account_id,
                   upn = excluded.upn, resolved_at = now()"#,
@@ -273,9 +273,98 @@ pub async fn link_account(
         made.id,
         made.upn
     )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if linked && signs_in {
+        sqlx::query!(
+            "update principals set upn = $2, updated_at = now() where id = $1",
+            principal,
+            made.upn
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(linked)
+}
+
+/// When the portal first asked for the contractor's guest: set once, before the first
+/// invitation, and answered ever after.
+pub async fn invited_since(pool: &PgPool, id: Uuid) -> Result<DateTime<Utc>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"update contractors set invited_at = coalesce(invited_at, now()) where id = $1
+           returning invited_at as "invited_at!: DateTime<Utc>""#,
+        id
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// The onboarding stops: an identity it would make is someone else's. Nothing is due until an
+/// administrator settles it.
+pub async fn stop(
+    conn: &mut PgConnection,
+    id: Uuid,
+    why: &str,
+    found: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update contractors
+            set state = 'stopped', next_due_at = null, locked_until = null, last_error = $2,
+                found_id = $3, updated_at = now()
+          where id = $1",
+        id,
+        why,
+        found
+    )
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// An administrator adopts the user Entra already has for a stopped contractor's address: the
+/// onboarding goes on with it. Answers the adopted user and the contractor's principal, or
+/// `None` when the contractor is not stopped on a user that can be adopted.
+pub async fn adopt(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<(String, Uuid)>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"update contractors
+              set adopt_id = found_id, state = 'making', next_due_at = now(), attempts = 0,
+                  last_error = null, updated_at = now()
+            where id = $1 and state = 'stopped' and found_id is not null
+           returning adopt_id as "adopt_id!", principal_id"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.adopt_id, r.principal_id)))
+}
+
+/// A stopped onboarding, as administrators see it.
+pub struct Stopped {
+    pub id: Uuid,
+    pub display_name: String,
+    pub email: String,
+    pub sponsor: String,
+    pub last_error: Option<String>,
+    pub found_id: Option<String>,
+}
+
+/// The onboardings that stopped, oldest first.
+pub async fn stopped(pool: &PgPool) -> Result<Vec<Stopped>, sqlx::Error> {
+    sqlx::query_as!(
+        Stopped,
+        r#"select c.id, c.display_name, c.email, s.display_name as sponsor, c.last_error,
+                  c.found_id
+             from contractors c join principals s on s.id = c.sponsor_id
+            where c.state = 'stopped'
+            order by c.updated_at"#
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// The person's accounts by connector name: (connector, stable id).

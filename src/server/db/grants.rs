@@ -438,22 +438,28 @@ pub async fn bring_overdue_forward(pool: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(done.rows_affected())
 }
 
+/// Links the account found for a person to them, unless it is already another person's:
+/// one account in one system belongs to at most one person. Answers whether the account is
+/// this person's now; `false` leaves every link as it was.
 pub async fn remember_account(
     pool: &PgPool,
     principal: Uuid,
     connector: Uuid,
     account: &Account,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
+) -> Result<bool, sqlx::Error> {
+    let linked = sqlx::query_scalar!(
         r#"
         insert into principal_accounts (principal_id, connector_id, account_ref, account_id,
                                         manager_ref)
-        values ($1, $2, $3, $4, $5)
+        select $1, $2, $3, $4, $5
+         where not exists (select 1 from principal_accounts
+                            where connector_id = $2 and account_id = $4 and principal_id <> $1)
         on conflict (principal_id, connector_id) do update
            set account_ref = excluded.account_ref,
                account_id = excluded.account_id,
                manager_ref = excluded.manager_ref,
                resolved_at = now()
+        returning true as "linked!"
         "#,
         principal,
         connector,
@@ -461,9 +467,14 @@ pub async fn remember_account(
         account.stable_id,
         account.manager
     )
-    .execute(pool)
-    .await?;
-    Ok(())
+    .fetch_optional(pool)
+    .await;
+    match linked {
+        Ok(linked) => Ok(linked.is_some()),
+        // Another person's link committed meanwhile.
+        Err(e) if super::is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Where a removal or an addition actually acted: the target and account as the directory

@@ -327,21 +327,24 @@ pub async fn give_identity(
     Ok(())
 }
 
-/// Writes what the directory says about the person's account there.
+/// Writes what the directory says about the person's account there, unless the account is
+/// another person's (one account belongs to one person): answers whether it was written.
 pub async fn put_account(
     conn: &mut PgConnection,
     principal: Uuid,
     connector: Uuid,
     person: &DirectoryPerson,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let account = &person.account;
-    sqlx::query!(
+    let written = sqlx::query!(
         r#"
         insert into principal_accounts (principal_id, connector_id, account_ref, account_id,
                                         manager_ref, upn, display_name, department, job_title,
                                         mail, enabled, guest, anchor, expires_at, synced_at,
                                         gone_at)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now(), null)
+        select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now(), null
+         where not exists (select 1 from principal_accounts
+                            where connector_id = $2 and account_id = $4 and principal_id <> $1)
         on conflict (principal_id, connector_id) do update
            set account_ref = excluded.account_ref, account_id = excluded.account_id,
                manager_ref = excluded.manager_ref, upn = excluded.upn,
@@ -368,7 +371,7 @@ pub async fn put_account(
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(written.rows_affected() == 1)
 }
 
 /// What the sync changed on a person, for the audit trail.

@@ -152,10 +152,15 @@ async fn look_up(
         let Some(account) = account? else {
             continue;
         };
-        if let Err(e) =
-            grants::remember_account(pool, row.principal_id, row.connector_id, &account).await
-        {
-            tracing::warn!(error = %e, "could not remember an account reference");
+        // An account that is another person's is not this person's to watch.
+        match grants::remember_account(pool, row.principal_id, row.connector_id, &account).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(principal = %row.principal_id, account = %account.reference,
+                    "the account found by name is another person's; not watched");
+                continue;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not remember an account reference"),
         }
         let verdict = if account.enabled {
             Verdict::Fine

@@ -272,6 +272,18 @@ fn english(kind: MailKind, a: &About) -> Parts {
             facts: vec![],
             action: "Open your contractors",
         },
+        MailKind::ContractorStopped => Parts {
+            subject: format!("Contractor onboarding stopped: {}", a.beneficiary),
+            lines: vec![
+                format!(
+                    "The identity for {}, sponsored by {}, was not made: an account it would use already exists and was not made by the portal for this person. Nothing was made or changed.",
+                    a.beneficiary, a.requester
+                ),
+                "An administrator must find out whose account it is before the onboarding can go on.".into(),
+            ],
+            facts: vec![("What was found", a.comment.clone())],
+            action: "See the contractor",
+        },
     }
 }
 
@@ -444,6 +456,18 @@ fn german(kind: MailKind, a: &About) -> Parts {
             )],
             facts: vec![],
             action: "Ihre Externen öffnen",
+        },
+        MailKind::ContractorStopped => Parts {
+            subject: format!("Onboarding eines Externen angehalten: {}", a.beneficiary),
+            lines: vec![
+                format!(
+                    "Die Identität für {}, verantwortet von {}, wurde nicht angelegt: ein Konto, das sie nutzen würde, besteht bereits und wurde nicht vom Portal für diese Person angelegt. Es wurde nichts angelegt oder geändert.",
+                    a.beneficiary, a.requester
+                ),
+                "Die Administration muss klären, wem das Konto gehört, bevor das Onboarding weitergehen kann.".into(),
+            ],
+            facts: vec![("Gefunden", a.comment.clone())],
+            action: "Externe Person ansehen",
         },
     }
 }

@@ -4,10 +4,10 @@ use crate::text::labels;
 use crate::ui::components::page_title::PageTitle;
 
 use crate::api::admin::{
-    AdminEntitlement, AdminOverview, AdminPolicy, ApproveCatalogChange, EditEntitlement,
-    EditPolicy, MailOverview, PendingChange, PeopleSourceView, RejectCatalogChange, ReloadCatalog,
-    ResolveRemoval, SetEntitlementEnabled, StuckRemoval, SyncPeople, get_admin_overview,
-    get_mail_overview,
+    AdminEntitlement, AdminOverview, AdminPolicy, AdoptContractorUser, ApproveCatalogChange,
+    EditEntitlement, EditPolicy, MailOverview, PendingChange, PeopleSourceView,
+    RejectCatalogChange, ReloadCatalog, ResolveRemoval, SetEntitlementEnabled, StoppedContractor,
+    StuckRemoval, SyncPeople, get_admin_overview, get_mail_overview,
 };
 use crate::domain::grant::Attention;
 use crate::domain::health::ConnectorHealth;
@@ -39,6 +39,7 @@ fn AdminData() -> impl IntoView {
         approve_change: ServerAction::new(),
         reject_change: ServerAction::new(),
         sync_people: ServerAction::new(),
+        adopt: ServerAction::new(),
     };
     let data = Resource::new(
         move || {
@@ -51,6 +52,7 @@ fn AdminData() -> impl IntoView {
                 actions.approve_change.version().get(),
                 actions.reject_change.version().get(),
                 actions.sync_people.version().get(),
+                actions.adopt.version().get(),
             )
         },
         |_| get_admin_overview(),
@@ -67,6 +69,7 @@ fn AdminData() -> impl IntoView {
             .or_else(|| actions.approve_change.value().get())
             .or_else(|| actions.reject_change.value().get())
             .or_else(|| actions.sync_people.value().get())
+            .or_else(|| actions.adopt.value().get())
     };
     view! {
         {move || outcome().map(|result| match result {
@@ -94,6 +97,7 @@ struct Actions {
     approve_change: ServerAction<ApproveCatalogChange>,
     reject_change: ServerAction<RejectCatalogChange>,
     sync_people: ServerAction<SyncPeople>,
+    adopt: ServerAction<AdoptContractorUser>,
 }
 
 #[component]
@@ -103,9 +107,11 @@ fn Overview(data: AdminOverview, actions: Actions) -> impl IntoView {
     let policies = data.policies.clone();
     let stuck = data.stuck;
     let changes = data.changes;
+    let stopped = data.stopped_contractors;
     view! {
         {(!changes.is_empty()).then(|| view! { <WaitingChanges changes actions/> })}
         {(!stuck.is_empty()).then(|| view! { <StuckRemovals stuck action=actions.resolve/> })}
+        {(!stopped.is_empty()).then(|| view! { <StoppedContractors stopped action=actions.adopt/> })}
         <section aria-labelledby="connectors-title">
             <h2 id="connectors-title">{labels().connectors}</h2>
             <table class="table">
@@ -277,6 +283,53 @@ fn StuckRemovals(stuck: Vec<StuckRemoval>, action: ServerAction<ResolveRemoval>)
                                         <button type="submit" class="button" aria-label=name>{labels().close_removal}</button>
                                     </ActionForm>
                                 </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+/// Contractor onboardings stopped on an identity that is someone else's; an Entra user found
+/// can be adopted after checking.
+#[component]
+fn StoppedContractors(
+    stopped: Vec<StoppedContractor>,
+    action: ServerAction<AdoptContractorUser>,
+) -> impl IntoView {
+    view! {
+        <section aria-labelledby="stopped-title" class="card notice error">
+            <h2 id="stopped-title">{labels().stopped_contractors}</h2>
+            <p>{labels().stopped_contractors_intro}</p>
+            <table class="table">
+                <thead><tr>
+                    <th scope="col">{labels().contractor}</th><th scope="col">{labels().stuck_why}</th>
+                    <th scope="col">{labels().adopt_user}</th>
+                </tr></thead>
+                <tbody>
+                    {stopped.into_iter().map(|c| {
+                        let note_id = format!("adopt-{}", c.contractor_id);
+                        let adopt = match c.adoptable.clone() {
+                            Some(user) => {
+                                let name = (labels().adopt_user_named)(&user, &c.display_name);
+                                view! {
+                                    <ActionForm action>
+                                        <input type="hidden" name="contractor_id" value=c.contractor_id.to_string()/>
+                                        <label for=note_id.clone()>{labels().adopt_note}</label>
+                                        <textarea id=note_id name="note" rows="2" required minlength="10" dir="auto"></textarea>
+                                        <button type="submit" class="button" aria-label=name>{labels().adopt_user}</button>
+                                    </ActionForm>
+                                }.into_any()
+                            }
+                            None => view! { <span class="muted">{labels().not_adoptable}</span> }.into_any(),
+                        };
+                        view! {
+                            <tr data-testid="stopped-contractor">
+                                <td translate="no">{c.display_name.clone()}<br/><span class="muted">{format!("{} · {}", c.email, c.sponsor)}</span></td>
+                                <td dir="auto">{c.problem.clone()}</td>
+                                <td>{adopt}</td>
                             </tr>
                         }
                     }).collect_view()}

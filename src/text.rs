@@ -1426,6 +1426,12 @@ pub fn event_summary_in(language: Language, action: AuditAction, details: &Value
                 text("user")
             ),
         ),
+        A::ContractorClosed => say(
+            "An administrator closed the stopped onboarding: nothing was made".to_string(),
+            "Die Administration hat das angehaltene Onboarding abgeschlossen: nichts wurde \
+             angelegt"
+                .to_string(),
+        ),
         A::ContractorEndingSoon => say(
             format!(
                 "The sponsor was told the identity ends at {}",

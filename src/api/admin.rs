@@ -245,6 +245,20 @@ pub async fn adopt_contractor_user(
     crate::server::access::admin::adopt_contractor_user(&state, &caller, id, &note).await
 }
 
+/// Closes a stopped contractor onboarding without making anything (the account in the way is
+/// not theirs): the address is free again. Audited with the administrator's note.
+#[server(endpoint = "admin/contractors/close")]
+pub async fn close_stopped_contractor(
+    contractor_id: String,
+    note: String,
+) -> Result<String, AppError> {
+    let caller = require_admin()?;
+    let state = crate::server::state::app_state()?;
+    let id = crate::api::parse_id("contractor_id", &contractor_id)?;
+    let note = crate::api::text_block("note", &note)?;
+    crate::server::access::admin::close_stopped_contractor(&state, &caller, id, &note).await
+}
+
 /// Mail delivery as administrators watch it: whether a mail server is set, how much waits, and
 /// the mails the server refused or has not taken yet, with its answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,6 +52,7 @@ named! {
         ContractorMade = "contractor.made",
         ContractorStopped = "contractor.stopped",
         ContractorAdopted = "contractor.adopted",
+        ContractorClosed = "contractor.closed",
         ContractorEndingSoon = "contractor.ending_soon",
         ContractorEnded = "contractor.ended",
         ContractorDeleted = "contractor.deleted",

@@ -366,7 +366,10 @@ pub struct Labels {
     pub adopt_note: &'static str,
     pub adopt_user: &'static str,
     pub adopt_user_named: fn(&str, &str) -> String,
-    pub not_adoptable: &'static str,
+    pub settle: &'static str,
+    pub close_note: &'static str,
+    pub close_onboarding: &'static str,
+    pub close_onboarding_named: fn(&str) -> String,
 }
 
 pub const EN: Labels = Labels {
@@ -751,10 +754,13 @@ pub const EN: Labels = Labels {
     close_removal: "Close as handled",
     close_removal_named: |who, what| format!("Close the removal of {what} from {who} as handled"),
     stopped_contractors: "Contractor onboardings that stopped",
-    stopped_contractors_intro: "An account these would use already exists and was not made by the portal for them, so nothing was made or granted. Find out whose account it is. If an Entra guest found is truly this contractor's, adopt it: the onboarding then goes on with it and grants the bundle to it. An Active Directory name is never adopted; remove or rename the other account in AD instead.",
+    stopped_contractors_intro: "An account these would use already exists and was not made by the portal for them, so nothing was made or granted. Find out whose account it is. If an Entra guest found is truly this contractor's, adopt it: the onboarding then goes on with it and grants the bundle to it. An Active Directory account is never adopted. Or close the onboarding: nothing is made and the address is free again.",
     contractor: "Contractor",
     adopt_note: "How you made sure it is theirs (recorded in the trail)",
     adopt_user: "Adopt the user",
     adopt_user_named: |user, who| format!("Adopt the user {user} for {who}"),
-    not_adoptable: "Not adoptable: settle it in the directory",
+    settle: "Settle",
+    close_note: "What you found (recorded in the trail)",
+    close_onboarding: "Close without making",
+    close_onboarding_named: |who| format!("Close the onboarding of {who} without making anything"),
 };

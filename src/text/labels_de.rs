@@ -399,10 +399,13 @@ pub const DE: Labels = Labels {
         format!("Entfernung von {what} bei {who} als erledigt abschließen")
     },
     stopped_contractors: "Angehaltene Onboardings von Externen",
-    stopped_contractors_intro: "Ein Konto, das diese nutzen würden, besteht bereits und wurde nicht vom Portal für sie angelegt; daher wurde nichts angelegt oder erteilt. Klären Sie, wem das Konto gehört. Gehört ein gefundener Entra-Gast wirklich dieser externen Person, übernehmen Sie ihn: Das Onboarding geht dann mit ihm weiter und erteilt ihm das Paket. Ein Name im Active Directory wird nie übernommen; entfernen oder benennen Sie stattdessen das andere Konto im AD um.",
+    stopped_contractors_intro: "Ein Konto, das diese nutzen würden, besteht bereits und wurde nicht vom Portal für sie angelegt; daher wurde nichts angelegt oder erteilt. Klären Sie, wem das Konto gehört. Gehört ein gefundener Entra-Gast wirklich dieser externen Person, übernehmen Sie ihn: Das Onboarding geht dann mit ihm weiter und erteilt ihm das Paket. Ein Konto im Active Directory wird nie übernommen. Oder schließen Sie das Onboarding ab: Es wird nichts angelegt, und die Adresse ist wieder frei.",
     contractor: "Externe Person",
     adopt_note: "Wie Sie sichergestellt haben, dass es ihr Konto ist (wird im Verlauf festgehalten)",
     adopt_user: "Konto übernehmen",
     adopt_user_named: |user, who| format!("Konto {user} für {who} übernehmen"),
-    not_adoptable: "Nicht übernehmbar: im Verzeichnis klären",
+    settle: "Klären",
+    close_note: "Was Sie festgestellt haben (wird im Verlauf festgehalten)",
+    close_onboarding: "Ohne Anlegen abschließen",
+    close_onboarding_named: |who| format!("Onboarding von {who} ohne Anlegen abschließen"),
 };

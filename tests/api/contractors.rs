@@ -1051,6 +1051,36 @@ async fn a_colliding_ad_account_is_never_taken_over(pool: PgPool) {
             .await;
         assert_eq!(status, expected, "{body}");
     }
+    // Closed by an administrator: nothing made, the address free for a new onboarding.
+    let close = |who: &reqwest::Client| {
+        let app = &case.app;
+        let who = who.clone();
+        let contractor = contractor.clone();
+        async move {
+            app.call(
+                &who,
+                "admin/contractors/close",
+                &[
+                    ("contractor_id", contractor.as_str()),
+                    ("note", "The account is Sam Builder of accounting"),
+                ],
+            )
+            .await
+        }
+    };
+    assert_eq!(close(&case.adele).await.0, StatusCode::FORBIDDEN);
+    let (status, body) = close(&nestor).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(close(&nestor).await.0, StatusCode::CONFLICT, "closed once");
+    assert_eq!(
+        seed::count(
+            &pool,
+            "select count(*) from audit_events where action = 'contractor.closed'"
+        )
+        .await,
+        1
+    );
+    case.onboard().await;
     assert_eq!(usn(&mut case.admin).await, before);
 }
 

@@ -591,44 +591,102 @@ pub async fn adopt_contractor_user(
     contractor: uuid::Uuid,
     note: &str,
 ) -> Result<String, AppError> {
+    settle_stopped(state, caller, contractor, note, Settle::Adopt).await
+}
+
+/// Closes a stopped contractor onboarding without making anything: the account in the way is
+/// someone else's. The address is free for a new onboarding.
+pub async fn close_stopped_contractor(
+    state: &AppState,
+    caller: &SessionUser,
+    contractor: uuid::Uuid,
+    note: &str,
+) -> Result<String, AppError> {
+    settle_stopped(state, caller, contractor, note, Settle::Close).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    Adopt,
+    Close,
+}
+
+async fn settle_stopped(
+    state: &AppState,
+    caller: &SessionUser,
+    contractor: uuid::Uuid,
+    note: &str,
+    how: Settle,
+) -> Result<String, AppError> {
     if note.chars().count() < 10 || note.chars().count() > 1000 {
         return Err(AppError::invalid(
             "note",
             pick(
-                "Say in 10 to 1000 characters how you made sure the user is this contractor's.",
-                "Beschreiben Sie in 10 bis 1000 Zeichen, wie Sie sichergestellt haben, dass das \
-                 Konto dieser externen Person gehört.",
+                "Say in 10 to 1000 characters what you checked and found.",
+                "Beschreiben Sie in 10 bis 1000 Zeichen, was Sie geprüft und festgestellt \
+                 haben.",
             ),
         ));
     }
     let mut tx = state.pool.begin().await?;
-    let Some((user, principal)) =
-        crate::server::db::contractors::adopt(&mut tx, contractor).await?
-    else {
+    let settled = match how {
+        Settle::Adopt => crate::server::db::contractors::adopt(&mut tx, contractor)
+            .await?
+            .map(|(user, principal)| (Some(user), principal)),
+        Settle::Close => crate::server::db::contractors::close_stopped(&mut tx, contractor)
+            .await?
+            .map(|principal| (None, principal)),
+    };
+    let Some((user, principal)) = settled else {
         return Err(AppError::Conflict(
-            pick(
-                "This contractor is not stopped on a user that can be adopted (any more).",
-                "Diese externe Person wartet nicht (mehr) auf ein übernehmbares Konto.",
-            )
+            match how {
+                Settle::Adopt => pick(
+                    "This contractor is not stopped on a user that can be adopted (any more).",
+                    "Diese externe Person wartet nicht (mehr) auf ein übernehmbares Konto.",
+                ),
+                Settle::Close => pick(
+                    "This contractor's onboarding is not stopped (any more).",
+                    "Das Onboarding dieser externen Person ist nicht (mehr) angehalten.",
+                ),
+            }
             .into(),
         ));
+    };
+    let (action, details) = match how {
+        Settle::Adopt => (
+            AuditAction::ContractorAdopted,
+            json!({ "user": user, "contractor": contractor, "note": note }),
+        ),
+        Settle::Close => (
+            AuditAction::ContractorClosed,
+            json!({ "contractor": contractor, "note": note }),
+        ),
     };
     audit::record(
         &mut tx,
         &Actor::person(caller.principal_id, &caller.display_name),
-        AuditAction::ContractorAdopted,
+        action,
         &Subject {
             principal: Some(principal),
             ..Subject::default()
         },
-        json!({ "user": user, "contractor": contractor, "note": note }),
+        details,
     )
     .await?;
     tx.commit().await?;
-    Ok(pick(
-        format!("Adopted {user}. The onboarding goes on within a minute."),
-        format!("{user} übernommen. Das Onboarding geht innerhalb einer Minute weiter."),
-    ))
+    let user = user.unwrap_or_default();
+    Ok(match how {
+        Settle::Adopt => pick(
+            format!("Adopted {user}. The onboarding goes on within a minute."),
+            format!("{user} übernommen. Das Onboarding geht innerhalb einer Minute weiter."),
+        ),
+        Settle::Close => pick(
+            "Closed. Nothing was made; the address is free for a new onboarding.".to_string(),
+            "Abgeschlossen. Es wurde nichts angelegt; die Adresse ist für ein neues Onboarding \
+             frei."
+                .to_string(),
+        ),
+    })
 }
 
 /// Asks for a pass of a people source now (the engine starts it within seconds); forcing it

@@ -343,6 +343,20 @@ pub async fn adopt(
     Ok(row.map(|r| (r.adopt_id, r.principal_id)))
 }
 
+/// An administrator closes a stopped onboarding: nothing is made, and the address is free.
+/// Answers the contractor's principal when it was stopped.
+pub async fn close_stopped(conn: &mut PgConnection, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "update contractors
+            set state = 'closed', next_due_at = null, locked_until = null, updated_at = now()
+          where id = $1 and state = 'stopped'
+         returning principal_id",
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
 /// A stopped onboarding, as administrators see it.
 pub struct Stopped {
     pub id: Uuid,

@@ -5,9 +5,9 @@ use crate::ui::components::page_title::PageTitle;
 
 use crate::api::admin::{
     AdminEntitlement, AdminOverview, AdminPolicy, AdoptContractorUser, ApproveCatalogChange,
-    EditEntitlement, EditPolicy, MailOverview, PendingChange, PeopleSourceView,
-    RejectCatalogChange, ReloadCatalog, ResolveRemoval, SetEntitlementEnabled, StoppedContractor,
-    StuckRemoval, SyncPeople, get_admin_overview, get_mail_overview,
+    CloseStoppedContractor, EditEntitlement, EditPolicy, MailOverview, PendingChange,
+    PeopleSourceView, RejectCatalogChange, ReloadCatalog, ResolveRemoval, SetEntitlementEnabled,
+    StoppedContractor, StuckRemoval, SyncPeople, get_admin_overview, get_mail_overview,
 };
 use crate::domain::grant::Attention;
 use crate::domain::health::ConnectorHealth;
@@ -40,6 +40,7 @@ fn AdminData() -> impl IntoView {
         reject_change: ServerAction::new(),
         sync_people: ServerAction::new(),
         adopt: ServerAction::new(),
+        close_contractor: ServerAction::new(),
     };
     let data = Resource::new(
         move || {
@@ -53,6 +54,7 @@ fn AdminData() -> impl IntoView {
                 actions.reject_change.version().get(),
                 actions.sync_people.version().get(),
                 actions.adopt.version().get(),
+                actions.close_contractor.version().get(),
             )
         },
         |_| get_admin_overview(),
@@ -70,6 +72,7 @@ fn AdminData() -> impl IntoView {
             .or_else(|| actions.reject_change.value().get())
             .or_else(|| actions.sync_people.value().get())
             .or_else(|| actions.adopt.value().get())
+            .or_else(|| actions.close_contractor.value().get())
     };
     view! {
         {move || outcome().map(|result| match result {
@@ -98,6 +101,7 @@ struct Actions {
     reject_change: ServerAction<RejectCatalogChange>,
     sync_people: ServerAction<SyncPeople>,
     adopt: ServerAction<AdoptContractorUser>,
+    close_contractor: ServerAction<CloseStoppedContractor>,
 }
 
 #[component]
@@ -111,7 +115,7 @@ fn Overview(data: AdminOverview, actions: Actions) -> impl IntoView {
     view! {
         {(!changes.is_empty()).then(|| view! { <WaitingChanges changes actions/> })}
         {(!stuck.is_empty()).then(|| view! { <StuckRemovals stuck action=actions.resolve/> })}
-        {(!stopped.is_empty()).then(|| view! { <StoppedContractors stopped action=actions.adopt/> })}
+        {(!stopped.is_empty()).then(|| view! { <StoppedContractors stopped actions/> })}
         <section aria-labelledby="connectors-title">
             <h2 id="connectors-title">{labels().connectors}</h2>
             <table class="table">
@@ -293,12 +297,9 @@ fn StuckRemovals(stuck: Vec<StuckRemoval>, action: ServerAction<ResolveRemoval>)
 }
 
 /// Contractor onboardings stopped on an identity that is someone else's; an Entra user found
-/// can be adopted after checking.
+/// can be adopted after checking, and any of them closed without making anything.
 #[component]
-fn StoppedContractors(
-    stopped: Vec<StoppedContractor>,
-    action: ServerAction<AdoptContractorUser>,
-) -> impl IntoView {
+fn StoppedContractors(stopped: Vec<StoppedContractor>, actions: Actions) -> impl IntoView {
     view! {
         <section aria-labelledby="stopped-title" class="card notice error">
             <h2 id="stopped-title">{labels().stopped_contractors}</h2>
@@ -306,30 +307,40 @@ fn StoppedContractors(
             <table class="table">
                 <thead><tr>
                     <th scope="col">{labels().contractor}</th><th scope="col">{labels().stuck_why}</th>
-                    <th scope="col">{labels().adopt_user}</th>
+                    <th scope="col">{labels().settle}</th>
                 </tr></thead>
                 <tbody>
                     {stopped.into_iter().map(|c| {
-                        let note_id = format!("adopt-{}", c.contractor_id);
-                        let adopt = match c.adoptable.clone() {
-                            Some(user) => {
-                                let name = (labels().adopt_user_named)(&user, &c.display_name);
-                                view! {
-                                    <ActionForm action>
-                                        <input type="hidden" name="contractor_id" value=c.contractor_id.to_string()/>
-                                        <label for=note_id.clone()>{labels().adopt_note}</label>
-                                        <textarea id=note_id name="note" rows="2" required minlength="10" dir="auto"></textarea>
-                                        <button type="submit" class="button" aria-label=name>{labels().adopt_user}</button>
-                                    </ActionForm>
-                                }.into_any()
+                        let id = c.contractor_id.to_string();
+                        let adopt_id = id.clone();
+                        let who = c.display_name.clone();
+                        let adopt = c.adoptable.clone().map(move |user| {
+                            let name = (labels().adopt_user_named)(&user, &who);
+                            let note_id = format!("adopt-{adopt_id}");
+                            view! {
+                                <ActionForm action=actions.adopt>
+                                    <input type="hidden" name="contractor_id" value=adopt_id.clone()/>
+                                    <label for=note_id.clone()>{labels().adopt_note}</label>
+                                    <textarea id=note_id name="note" rows="2" required minlength="10" dir="auto"></textarea>
+                                    <button type="submit" class="button" aria-label=name>{labels().adopt_user}</button>
+                                </ActionForm>
                             }
-                            None => view! { <span class="muted">{labels().not_adoptable}</span> }.into_any(),
-                        };
+                        });
+                        let close_name = (labels().close_onboarding_named)(&c.display_name);
+                        let close_id = format!("close-{id}");
                         view! {
                             <tr data-testid="stopped-contractor">
                                 <td translate="no">{c.display_name.clone()}<br/><span class="muted">{format!("{} · {}", c.email, c.sponsor)}</span></td>
                                 <td dir="auto">{c.problem.clone()}</td>
-                                <td>{adopt}</td>
+                                <td>
+                                    {adopt}
+                                    <ActionForm action=actions.close_contractor>
+                                        <input type="hidden" name="contractor_id" value=id.clone()/>
+                                        <label for=close_id.clone()>{labels().close_note}</label>
+                                        <textarea id=close_id name="note" rows="2" required minlength="10" dir="auto"></textarea>
+                                        <button type="submit" class="button" aria-label=close_name>{labels().close_onboarding}</button>
+                                    </ActionForm>
+                                </td>
                             </tr>
                         }
                     }).collect_view()}

@@ -33,9 +33,12 @@ use templates::About;
 pub const CHANNEL: &str = "leasegate_notify";
 /// Events read per transaction.
 const EVENTS_PER_PASS: i64 = 200;
-/// Mails claimed per delivery round.
-const MAILS_PER_ROUND: i64 = 50;
-/// How long a claim on a mail lasts; longer than one SMTP conversation may take.
+/// Mails (and cards) sent per delivery round, each claimed on its own just before it is sent.
+const MAILS_PER_ROUND: usize = 50;
+/// How long a claim on one mail or card lasts. A send is given half of it and abandoned (to be
+/// tried again) when it takes longer, so no other replica can claim a mail while it is with
+/// the mail server; a mail is sent twice only when a replica dies, or a connection breaks,
+/// between the server taking it and the outbox recording that.
 const CLAIM: Duration = Duration::from_secs(120);
 /// The longest wait between two attempts at one mail.
 const RETRY_CAP: Duration = Duration::from_secs(15 * 60);
@@ -65,6 +68,7 @@ pub struct Notifier {
     http: reqwest::Client,
     worker: String,
     clock: crate::server::clock::Clock,
+    claim: Duration,
 }
 
 impl Notifier {
@@ -110,6 +114,7 @@ impl Notifier {
                 &Uuid::new_v4().simple().to_string()[..8]
             ),
             clock: Default::default(),
+            claim: CLAIM,
         }))
     }
 
@@ -201,7 +206,7 @@ impl Notifier {
             pass.retrying += round.retrying;
             pass.refused += round.refused;
             // A round that could not deliver anything is not repeated at once.
-            if claimed < MAILS_PER_ROUND as usize || round.sent == 0 {
+            if claimed < MAILS_PER_ROUND || round.sent == 0 {
                 break;
             }
         }
@@ -381,8 +386,11 @@ impl Notifier {
     /// Claims due cards and posts them to their webhooks.
     pub async fn post_cards(&self) -> Result<Pass, sqlx::Error> {
         let mut round = Pass::default();
-        let due = teams_outbox::claim_due(&self.pool, &self.worker, CLAIM, MAILS_PER_ROUND).await?;
-        for card in &due {
+        for _ in 0..MAILS_PER_ROUND {
+            let Some(card) = teams_outbox::claim_next(&self.pool, &self.worker, self.claim).await?
+            else {
+                break;
+            };
             let url = match card.target.split_once(':') {
                 Some(("channel", name)) => self
                     .teams
@@ -396,7 +404,12 @@ impl Notifier {
                 _ => None,
             };
             let (delivery, wait) = match url {
-                Some(url) => teams::post(&self.http, &url, &card.payload).await,
+                Some(url) => tokio::time::timeout(
+                    self.send_limit(),
+                    teams::post(&self.http, &url, &card.payload),
+                )
+                .await
+                .unwrap_or_else(|_| (self.too_slow("the webhook"), None)),
                 None => (
                     Delivery::Refused(format!("no webhook for {} any more", card.target)),
                     None,
@@ -765,9 +778,14 @@ impl Notifier {
         let Some(mailer) = &self.mailer else {
             return Ok(round);
         };
-        let due = outbox::claim_due(&self.pool, &self.worker, CLAIM, MAILS_PER_ROUND).await?;
-        for (i, mail) in due.iter().enumerate() {
-            match mailer.deliver(mail).await {
+        for _ in 0..MAILS_PER_ROUND {
+            let Some(mail) = outbox::claim_next(&self.pool, &self.worker, self.claim).await? else {
+                break;
+            };
+            let delivery = tokio::time::timeout(self.send_limit(), mailer.deliver(&mail))
+                .await
+                .unwrap_or_else(|_| self.too_slow("the mail server"));
+            match delivery {
                 Delivery::Sent => {
                     outbox::mark_sent(&self.pool, mail.id, &self.worker).await?;
                     round.sent += 1;
@@ -789,21 +807,38 @@ impl Notifier {
                         round.refused += 1;
                         continue;
                     }
-                    // The server is likely down for all of them: put the rest back untried.
+                    // The server is likely down for all of them: the rest wait as long, untried.
                     let delay = self.retry_delay(mail.attempts);
                     tracing::warn!(mail = %mail.id, %reason, retry_in = ?delay, "mail not delivered yet");
                     let next = Utc::now()
                         + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
-                    for rest in &due[i..] {
-                        outbox::mark_retry(&self.pool, rest.id, &self.worker, &reason, next)
-                            .await?;
-                    }
-                    round.retrying += due.len() - i;
+                    outbox::mark_retry(&self.pool, mail.id, &self.worker, &reason, next).await?;
+                    let rest = outbox::postpone_due(&self.pool, &reason, next).await?;
+                    round.retrying += 1 + usize::try_from(rest).unwrap_or(usize::MAX);
                     break;
                 }
             }
         }
         Ok(round)
+    }
+
+    /// How long one send may take: half the claim, so the claim outlives it.
+    fn send_limit(&self) -> Duration {
+        self.claim / 2
+    }
+
+    fn too_slow(&self, what: &str) -> Delivery {
+        Delivery::TryLater(format!(
+            "{what} did not answer within {} seconds",
+            self.send_limit().as_secs_f64()
+        ))
+    }
+
+    /// A claim of another length than the two minutes a production notifier holds (tests and
+    /// benchmarks that cannot wait minutes); each send is given half of it.
+    pub fn with_claim(mut self, claim: Duration) -> Self {
+        self.claim = claim;
+        self
     }
 
     /// `retry_first`, doubled with each failed attempt, up to 15 minutes, less up to half.

@@ -683,3 +683,135 @@ async fn mail_goes_through_tls_with_authentication(pool: PgPool) {
     let mails = secure.wait_for(1, "the mail over TLS").await;
     assert_eq!(to(&mails[0]), "megan.bowen@contoso.test");
 }
+
+/// A relay in front of a real mail server that holds each of the server's answers for `delay`:
+/// a mail server that answers slowly, as a busy or distant one does.
+struct SlowRelay {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SlowRelay {
+    async fn start(upstream: u16, delay: Duration) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let (mut client_in, mut client_out) = client.into_split();
+                    let (mut server_in, mut server_out) = server.into_split();
+                    let up = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut client_in, &mut server_out).await;
+                        let _ = server_out.shutdown().await;
+                    });
+                    let mut buffer = vec![0u8; 8192];
+                    while let Ok(n) = server_in.read(&mut buffer).await {
+                        if n == 0 {
+                            break;
+                        }
+                        tokio::time::sleep(delay).await;
+                        if client_out.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    up.abort();
+                });
+            }
+        });
+        Self { port, task }
+    }
+}
+
+impl Drop for SlowRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Two replicas deliver through a mail server that answers slowly (maildev behind a relay that
+/// holds each answer): every mail arrives exactly once. A delivery round used to claim 50 mails
+/// at once for the claim's length and send them one after another, so once the claim ran out
+/// the other replica claimed the rest of the round and sent it again (the same Message-ID over
+/// two connections). Each mail is now claimed just before it is sent, and a send is given half
+/// the claim.
+#[sqlx::test]
+async fn two_replicas_and_a_slow_mail_server_send_every_mail_once(pool: PgPool) {
+    let w = world(pool).await;
+    let pool = w.app.pool.clone();
+    let relay = SlowRelay::start(w.mailbox.smtp_port, Duration::from_millis(120)).await;
+    let mut settings = w.mailbox.settings();
+    settings.smtp.as_mut().unwrap().port = relay.port;
+    const MAILS: usize = 16;
+    for n in 0..MAILS {
+        sqlx::query(
+            "insert into mail_outbox (topic, kind, address, language, subject, text_body,
+                                      html_body)
+             values ($1, 'granted', $2, 'en', $3, 'Granted.', '<p>Granted.</p>')",
+        )
+        .bind(format!("test:{n}"))
+        .bind(format!("person{n}@contoso.test"))
+        .bind(format!("Mail {n}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // Two replicas, each delivering as often as a busy portal does. The claim is seconds, not
+    // minutes, so the test need not wait minutes; a round of these mails takes longer than it.
+    let claim = Duration::from_secs(4);
+    let replicas: Vec<_> = (0..2)
+        .map(|_| {
+            let notifier = w.notifier_with(&settings).with_claim(claim);
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                while started.elapsed() < Duration::from_secs(90) {
+                    notifier.deliver().await.unwrap();
+                    if seed::count(
+                        &pool,
+                        "select count(*) from mail_outbox where state <> 'sent'",
+                    )
+                    .await
+                        == 0
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        })
+        .collect();
+    for replica in replicas {
+        replica.await.unwrap();
+    }
+    assert_eq!(
+        w.outbox("select count(*) from mail_outbox where state = 'sent'")
+            .await,
+        MAILS as i64
+    );
+    // Give a late duplicate time to arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails = w.mailbox.mails().await;
+    let mut ids: Vec<String> = mails
+        .iter()
+        .map(|m| {
+            m["headers"]["message-id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (mails.len(), ids.len()),
+        (MAILS, MAILS),
+        "{:#?}",
+        mails.iter().map(summary).collect::<Vec<_>>()
+    );
+}

@@ -25,6 +25,8 @@ struct Receiver {
     posted: Arc<Mutex<Vec<(String, Value)>>>,
     /// Answers this many requests with 429 first.
     throttle: Arc<AtomicUsize>,
+    /// Takes this many milliseconds over each post (a slow Workflows endpoint).
+    delay_ms: Arc<AtomicUsize>,
 }
 
 async fn hook(
@@ -32,6 +34,8 @@ async fn hook(
     Path(name): Path<String>,
     axum::Json(message): axum::Json<Value>,
 ) -> impl IntoResponse {
+    let delay = receiver.delay_ms.load(Ordering::SeqCst) as u64;
+    tokio::time::sleep(Duration::from_millis(delay)).await;
     if receiver
         .throttle
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -272,4 +276,81 @@ async fn cards_go_to_the_channel_and_the_approvers_chat_and_open_the_decision_pa
         !answer.contains("/hook/"),
         "the webhook's address is never repeated"
     );
+}
+
+/// Two replicas post cards to a webhook that answers slowly: every card is posted once. Cards
+/// were claimed fifty at a time like mails, so a slow webhook let the other replica claim the
+/// tail of a round and post it again; each card is now claimed just before it is posted.
+#[sqlx::test]
+async fn two_replicas_and_a_slow_webhook_post_every_card_once(pool: PgPool) {
+    let (receiver, hooks) = start_receiver().await;
+    receiver.delay_ms.store(500, Ordering::SeqCst);
+    let teams = TeamsSettings {
+        channels: [("ops".to_string(), Secret::new(format!("{hooks}/hook/ops")))]
+            .into_iter()
+            .collect(),
+        channel_language: Default::default(),
+    };
+    let no_mail = MailSettings {
+        smtp: None,
+        from: "Leasegate <leasegate@contoso.test>".into(),
+        retry_first: Duration::from_millis(200),
+        give_up_after: Duration::from_secs(3600),
+        security: Vec::new(),
+    };
+    const CARDS: usize = 16;
+    for n in 0..CARDS {
+        sqlx::query(
+            "insert into teams_outbox (topic, kind, target, payload)
+             values ($1, 'new_request', 'channel:ops', $2)",
+        )
+        .bind(format!("test:{n}"))
+        .bind(json!({ "type": "message", "n": n }))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let replicas: Vec<_> = (0..2)
+        .map(|_| {
+            let notifier = Notifier::with_teams(
+                pool.clone(),
+                url::Url::parse("http://127.0.0.1:9/").unwrap(),
+                &no_mail,
+                &teams,
+            )
+            .unwrap()
+            .expect("Teams alone runs a notifier")
+            .with_claim(Duration::from_secs(4));
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                while started.elapsed() < Duration::from_secs(90) {
+                    notifier.post_cards().await.unwrap();
+                    if seed::count(
+                        &pool,
+                        "select count(*) from teams_outbox where state <> 'sent'",
+                    )
+                    .await
+                        == 0
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        })
+        .collect();
+    for replica in replicas {
+        replica.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut posted: Vec<i64> = receiver
+        .posted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, message)| message["n"].as_i64().unwrap())
+        .collect();
+    posted.sort();
+    assert_eq!(posted, (0..CARDS as i64).collect::<Vec<_>>());
 }

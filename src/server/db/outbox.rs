@@ -498,12 +498,13 @@ pub struct Outgoing {
 }
 
 /// Claims up to `limit` due mails for `lease` (another replica takes them over after it).
-pub async fn claim_due(
+/// Claims the next due mail for `lease`: one at a time, just before it is sent, so a claim is
+/// always held while its mail is with the mail server.
+pub async fn claim_next(
     pool: &PgPool,
     worker: &str,
     lease: std::time::Duration,
-    limit: i64,
-) -> Result<Vec<Outgoing>, sqlx::Error> {
+) -> Result<Option<Outgoing>, sqlx::Error> {
     let lease = lease.as_secs_f64();
     sqlx::query_as!(
         Outgoing,
@@ -515,18 +516,40 @@ pub async fn claim_due(
                  where state = 'pending' and next_attempt_at <= now()
                    and (locked_until is null or locked_until < now())
                  order by next_attempt_at, created_at
-                 limit $3
+                 limit 1
                  for update skip locked) due
          where m.id = due.id
         returning m.id, m.address, m.subject, m.text_body, m.html_body, m.attempts,
                   m.created_at as "created_at: DateTime<Utc>"
         "#,
         worker,
-        lease,
-        limit
+        lease
     )
-    .fetch_all(pool)
+    .fetch_optional(pool)
     .await
+}
+
+/// The mail server did not take a mail: the other mails due now wait until `next_at` too, each
+/// counted as tried with that answer, rather than each being tried against a server that is
+/// likely down for all of them.
+pub async fn postpone_due(
+    pool: &PgPool,
+    error: &str,
+    next_at: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query!(
+        r#"
+        update mail_outbox
+           set next_attempt_at = $2, last_error = $1, attempts = attempts + 1
+         where state = 'pending' and next_attempt_at <= now()
+           and (locked_until is null or locked_until < now())
+        "#,
+        error,
+        next_at as DateTime<Utc>
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 pub async fn mark_sent(pool: &PgPool, id: Uuid, worker: &str) -> Result<(), sqlx::Error> {

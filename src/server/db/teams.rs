@@ -80,12 +80,13 @@ pub struct Card {
 }
 
 /// Claims up to `limit` due cards for `lease`.
-pub async fn claim_due(
+/// Claims the next due card for `lease`: one at a time, just before it is posted, so a claim
+/// is always held while its card is on the way.
+pub async fn claim_next(
     pool: &PgPool,
     worker: &str,
     lease: std::time::Duration,
-    limit: i64,
-) -> Result<Vec<Card>, sqlx::Error> {
+) -> Result<Option<Card>, sqlx::Error> {
     sqlx::query_as!(
         Card,
         r#"
@@ -96,17 +97,16 @@ pub async fn claim_due(
                  where state = 'pending' and next_attempt_at <= now()
                    and (locked_until is null or locked_until < now())
                  order by next_attempt_at, created_at
-                 limit $3
+                 limit 1
                  for update skip locked) due
          where t.id = due.id
         returning t.id, t.target, t.payload, t.attempts,
                   t.created_at as "created_at: DateTime<Utc>"
         "#,
         worker,
-        lease.as_secs_f64(),
-        limit
+        lease.as_secs_f64()
     )
-    .fetch_all(pool)
+    .fetch_optional(pool)
     .await
 }
 

@@ -58,15 +58,18 @@ cargo leptos build --split
 # service) with the demo tenant's people and two Entra groups, and a Graph connector for it.
 SIM_PORT="${SIM_PORT:-8950}"
 SIM_SECRET=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-log "starting the Microsoft Graph simulator on http://127.0.0.1:$SIM_PORT"
+# Its control plane (seed, state, clock, faults) takes a token of its own.
+SIM_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+log "starting the Microsoft Graph simulator: its page is http://127.0.0.1:$SIM_PORT/__sim__/?token=$SIM_TOKEN"
 LEASEGATE_SIM_LISTEN="127.0.0.1:$SIM_PORT" LEASEGATE_SIM_CLIENT_SECRET="$SIM_SECRET" \
-  "$CARGO_TARGET_DIR/debug/leasegate" simulate-microsoft &
+  LEASEGATE_SIM_CONTROL_TOKEN="$SIM_TOKEN" "$CARGO_TARGET_DIR/debug/leasegate" simulate-microsoft &
 PIDS+=($!)
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$SIM_PORT/__sim__/config" >/dev/null 2>&1 && break
+  curl -fsS -H "x-sim-control-token: $SIM_TOKEN" "http://127.0.0.1:$SIM_PORT/__sim__/config" >/dev/null 2>&1 && break
   sleep 0.1
 done
-curl -fsS -X POST -H 'content-type: application/json' --data @end2end/demo/microsoft.json \
+curl -fsS -X POST -H 'content-type: application/json' -H "x-sim-control-token: $SIM_TOKEN" \
+  --data @end2end/demo/microsoft.json \
   "http://127.0.0.1:$SIM_PORT/__sim__/seed" >/dev/null || die "could not seed the Graph simulator"
 printf '%s' "$SIM_SECRET" >"$LEASEGATE_SECRETS_DIR/graph-client-secret"
 # Contractors' AD accounts go where the demo directory keeps its people; a disabled

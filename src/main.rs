@@ -195,7 +195,9 @@ async fn shutdown_signal() {
 /// Graph connector without a tenant. Settings from the environment:
 /// `LEASEGATE_SIM_LISTEN` (default 127.0.0.1:8950), `LEASEGATE_SIM_TENANT_ID`,
 /// `LEASEGATE_SIM_CLIENT_ID` and `LEASEGATE_SIM_CLIENT_SECRET` (the one application it knows,
-/// with the permissions the Graph connector needs). Seed it through `POST /__sim__/seed`.
+/// with the permissions the Graph connector needs), `LEASEGATE_SIM_CONTROL_TOKEN` (what its
+/// control plane takes; made at random and printed when unset). Seed it through
+/// `POST /__sim__/seed` with the header `x-sim-control-token`.
 async fn simulate_microsoft() -> anyhow::Result<()> {
     let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
     let listen = var("LEASEGATE_SIM_LISTEN", "127.0.0.1:8950");
@@ -210,6 +212,10 @@ async fn simulate_microsoft() -> anyhow::Result<()> {
     let secret = std::env::var("LEASEGATE_SIM_CLIENT_SECRET")
         .context("LEASEGATE_SIM_CLIENT_SECRET: the simulated application's client secret")?;
     let sim = leasegate::simulator::Simulator::new(&tenant);
+    if let Ok(token) = std::env::var("LEASEGATE_SIM_CONTROL_TOKEN") {
+        sim.set_control_token(&token)
+            .map_err(|e| anyhow::anyhow!("LEASEGATE_SIM_CONTROL_TOKEN: {e}"))?;
+    }
     sim.register_app(
         &client,
         &secret,
@@ -235,7 +241,8 @@ async fn simulate_microsoft() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     eprintln!(
         "leasegate: Microsoft Graph simulator (not Microsoft's service) for tenant {tenant} on \
-         http://{listen}"
+         http://{listen}; its page: http://{listen}/__sim__/?token={}",
+        sim.control_token()
     );
     leasegate::simulator::serve(listener, sim).await?;
     Ok(())

@@ -46,6 +46,9 @@ pub struct Simulator {
 
 struct Inner {
     tenant: String,
+    /// What the control plane (`/__sim__/...`) takes, so that nothing that can reach the
+    /// simulator's port reseeds, rewinds or faults it.
+    control_token: Mutex<String>,
     /// Signs and checks the simulator's own access tokens.
     key: ring::hmac::Key,
     state: Mutex<SimState>,
@@ -516,10 +519,34 @@ impl Simulator {
         Self {
             inner: Arc::new(Inner {
                 tenant: tenant_id.to_lowercase(),
+                control_token: Mutex::new(format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                )),
                 key,
                 state: Mutex::new(SimState::new()),
             }),
         }
+    }
+
+    /// The token the control plane takes (header `x-sim-control-token`, or `?token=` for the
+    /// page): made at random for each simulator unless set.
+    pub fn control_token(&self) -> String {
+        self.inner
+            .control_token
+            .lock()
+            .expect("control token")
+            .clone()
+    }
+
+    /// Sets the control plane's token (at least 16 characters).
+    pub fn set_control_token(&self, token: &str) -> Result<(), String> {
+        if token.trim().len() < 16 {
+            return Err("the simulator's control token needs at least 16 characters".into());
+        }
+        *self.inner.control_token.lock().expect("control token") = token.trim().to_string();
+        Ok(())
     }
 
     /// Registers (or replaces) an application with its client secret and permissions.

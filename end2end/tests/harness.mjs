@@ -1,6 +1,7 @@
 // Starts the demo identity provider and the built portal on free ports, and Chromium through
 // playwright-core; offers sign-in and accessibility helpers to the browser tests.
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
@@ -144,13 +145,18 @@ async function startStackIn(portalBin, directoryDir, children, database) {
   // Microsoft 365: the Graph simulator (the portal binary's `simulate-microsoft`), seeded with
   // the demo tenant, and its entries appended to the catalog, as `make run` does.
   const simSecret = `e2e-${Date.now()}`;
+  // Its control plane takes a token of its own.
+  const simToken = randomBytes(24).toString('hex');
   const sim = await startServer('Graph simulator', children, (port) => spawn(portalBin, ['simulate-microsoft'], {
-    env: { ...process.env, LEASEGATE_SIM_LISTEN: `127.0.0.1:${port}`, LEASEGATE_SIM_CLIENT_SECRET: simSecret },
+    env: {
+      ...process.env, LEASEGATE_SIM_LISTEN: `127.0.0.1:${port}`, LEASEGATE_SIM_CLIENT_SECRET: simSecret,
+      LEASEGATE_SIM_CONTROL_TOKEN: simToken,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
-  }), (port) => `http://127.0.0.1:${port}/__sim__/config`);
+  }), (port) => `http://127.0.0.1:${port}/__sim__/config?token=${simToken}`);
   const simBase = `http://127.0.0.1:${sim.port}`;
   const seeded = await fetch(`${simBase}/__sim__/seed`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-sim-control-token': simToken },
     body: readFileSync(join(repo, 'end2end/demo/microsoft.json')),
   });
   assert.ok(seeded.ok, `seeding the Graph simulator: ${seeded.status}`);
@@ -158,7 +164,7 @@ async function startStackIn(portalBin, directoryDir, children, database) {
   // cover how the connector handles that. Here 2-minute leases end on time, so the rule is
   // switched off (a documented switch of the simulator, not of the portal).
   const configured = await fetch(`${simBase}/__sim__/config`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-sim-control-token': simToken },
     body: JSON.stringify({ pim_minimum_active_minutes: 0 }),
   });
   assert.ok(configured.ok, `configuring the Graph simulator: ${configured.status}`);
@@ -246,7 +252,7 @@ async function startStackIn(portalBin, directoryDir, children, database) {
     base,
     browser,
     directory: new DemoDirectory(directoryInfo, directoryDir),
-    microsoft: new Microsoft(simBase),
+    microsoft: new Microsoft(simBase, simToken),
     mailbox: new Mailbox(`http://127.0.0.1:${mailbox.port}`),
     portalLogs: () => portal.output(),
     async stop() {
@@ -428,11 +434,11 @@ export async function assertGerman(page) {
 /// Reads the Graph simulator's state through its control plane, to check what the portal did
 /// in "Microsoft 365".
 class Microsoft {
-  constructor(base) { this.base = base; }
+  constructor(base, token) { this.base = base; this.headers = { 'x-sim-control-token': token }; }
 
   /// The member ids of a group or team (object ids, as Graph names them).
   async members(groupId) {
-    const res = await fetch(`${this.base}/__sim__/groups/${groupId}/members`);
+    const res = await fetch(`${this.base}/__sim__/groups/${groupId}/members`, { headers: this.headers });
     assert.ok(res.ok, `simulator members: ${res.status}`);
     return (await res.json()).value;
   }
@@ -440,14 +446,14 @@ class Microsoft {
   /// A user as the simulator holds it (`{id, userPrincipalName, displayName, accountEnabled}`),
   /// by sign-in name; undefined when there is none.
   async user(upn) {
-    const res = await fetch(`${this.base}/__sim__/state`);
+    const res = await fetch(`${this.base}/__sim__/state`, { headers: this.headers });
     assert.ok(res.ok, `simulator state: ${res.status}`);
     return (await res.json()).users.find((u) => u.userPrincipalName.toLowerCase() === upn.toLowerCase());
   }
 
   /// The PIM schedules (group and role assignments) as the simulator holds them.
   async pim() {
-    const res = await fetch(`${this.base}/__sim__/state`);
+    const res = await fetch(`${this.base}/__sim__/state`, { headers: this.headers });
     assert.ok(res.ok, `simulator state: ${res.status}`);
     return (await res.json()).pim;
   }
@@ -455,7 +461,7 @@ class Microsoft {
   /// The direct shares of a SharePoint site's document library (`{user, roles}`), by the site's
   /// id (a site without a group) or its group's id.
   async libraryShares(site) {
-    const res = await fetch(`${this.base}/__sim__/state`);
+    const res = await fetch(`${this.base}/__sim__/state`, { headers: this.headers });
     assert.ok(res.ok, `simulator state: ${res.status}`);
     const library = (await res.json()).sharepoint.libraries.find((l) => l.site === site.toLowerCase());
     return (library?.shares ?? []).map(({ user, roles }) => ({ user, roles }));
@@ -463,7 +469,7 @@ class Microsoft {
 
   /// The Azure VM ports open through JIT access: `{vm, port, sources, until, justification}`.
   async jitOpen() {
-    const res = await fetch(`${this.base}/__sim__/state`);
+    const res = await fetch(`${this.base}/__sim__/state`, { headers: this.headers });
     assert.ok(res.ok, `simulator state: ${res.status}`);
     return (await res.json()).jit.open;
   }

@@ -30,7 +30,50 @@ pub(super) fn routes(sim: Simulator) -> Router {
         .route("/__sim__/chaos", post(chaos))
         .route("/__sim__/config", get(get_config).post(set_config))
         .route("/__sim__/clock", get(get_clock).post(set_clock))
+        .layer(axum::middleware::from_fn_with_state(
+            sim.clone(),
+            require_token,
+        ))
         .with_state(sim)
+}
+
+/// The control plane answers only a caller with its token: in the header
+/// `x-sim-control-token`, or `?token=` (the page, opened in a browser, passes it on).
+async fn require_token(
+    State(sim): State<Simulator>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let expected = sim.control_token();
+    let from_header = request
+        .headers()
+        .get("x-sim-control-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let from_query = request.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    });
+    let given = from_header.or(from_query).unwrap_or_default();
+    // Compared in full whatever differs first, so the time taken tells nothing of the token.
+    let same = given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({
+            "error": "the simulator's control plane takes its control token: the header \
+                      x-sim-control-token, or ?token= for the page"
+        })),
+    )
+        .into_response()
 }
 
 fn bad(message: impl Into<String>) -> Response {

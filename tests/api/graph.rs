@@ -30,6 +30,8 @@ pub(crate) const ROLES: &[&str] = &[
 /// A simulator serving on a free port for the length of a test.
 pub struct Sim {
     pub base: String,
+    /// The control plane's token.
+    token: String,
     http: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
 }
@@ -71,6 +73,7 @@ impl Sim {
     pub async fn with_roles(roles: &[&str]) -> Sim {
         let sim = leasegate::simulator::Simulator::new(TENANT);
         sim.register_app(CLIENT, SECRET, roles);
+        let token = sim.control_token();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
@@ -78,6 +81,7 @@ impl Sim {
         });
         Sim {
             base,
+            token,
             http: reqwest::Client::new(),
             task,
         }
@@ -112,7 +116,8 @@ impl Sim {
     async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let mut request = self
             .http
-            .request(method, format!("{}/__sim__/{path}", self.base));
+            .request(method, format!("{}/__sim__/{path}", self.base))
+            .header("x-sim-control-token", &self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -1312,4 +1317,44 @@ mod engine {
         );
         engine.shut_down().await;
     }
+}
+
+/// The simulator's control plane (seed, reset, clock, faults) answers only its token: anything
+/// else that reaches the port cannot reseed, rewind or fault it. The Graph side keeps taking
+/// its own bearer tokens.
+#[tokio::test]
+async fn the_control_plane_takes_its_own_token() {
+    let sim = Sim::start().await;
+    let http = reqwest::Client::new();
+    for token in [None, Some("wrong-token-of-enough-length"), Some("")] {
+        let mut request = http
+            .post(format!("{}/__sim__/reset", sim.base))
+            .json(&json!({}));
+        if let Some(token) = token {
+            request = request.header("x-sim-control-token", token);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(
+            answer.status(),
+            reqwest::StatusCode::UNAUTHORIZED,
+            "{token:?}"
+        );
+    }
+    let page = http
+        .get(format!("{}/__sim__/", sim.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let page = http
+        .get(format!("{}/__sim__/?token={}", sim.base, sim.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    // With the token, the control plane works (the helper sends it).
+    let ids = sim
+        .seed(json!({ "users": [{ "userPrincipalName": "a@contoso.test" }] }))
+        .await;
+    assert!(ids["users"]["a@contoso.test"].is_string());
 }

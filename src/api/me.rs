@@ -74,14 +74,13 @@ pub async fn set_teams_webhook(webhook: String) -> Result<(), AppError> {
                 "Paste the address your Teams workflow shows (https://…).",
             )
         })?;
-        let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost"));
-        if url.scheme() != "https" && !(url.scheme() == "http" && local && state.settings.lab_mode)
-        {
-            return Err(AppError::invalid(
-                "webhook",
-                "The workflow's address must start with https://.",
-            ));
-        }
+        state
+            .settings
+            .teams
+            .destinations
+            .check_resolved(&url)
+            .await
+            .map_err(|why| AppError::invalid("webhook", why))?;
         if webhook.len() > 2000 {
             return Err(AppError::invalid(
                 "webhook",

@@ -126,6 +126,9 @@ pub struct MailSettings {
 #[derive(Debug, Clone, Default)]
 pub struct TeamsSettings {
     pub channels: BTreeMap<String, Secret>,
+    /// Where cards may go: Microsoft's webhook hosts (`LEASEGATE_TEAMS_ALLOWED_HOSTS`) and a
+    /// lab's exact receivers (`LEASEGATE_LAB_WEBHOOK_RECEIVERS`).
+    pub destinations: crate::server::notify::destination::Destinations,
     /// The language of channel cards (a channel has no one reader): `en` or `de`.
     pub channel_language: crate::domain::mail::Language,
 }
@@ -452,18 +455,18 @@ impl Reader {
             })
             .filter(|(_, v)| !v.is_empty())
             .collect();
+        let destinations = self.destinations(lab_mode);
         for (channel, url) in found {
             let name = format!("{PREFIX}{}", channel.to_uppercase());
-            match Url::parse(&url) {
-                Ok(u)
-                    if u.scheme() == "https"
-                        || (u.scheme() == "http" && (lab_mode || is_loopback(&u))) =>
-                {
+            match Url::parse(&url).map_err(|_| "not an address".to_string()) {
+                Ok(u) if destinations.check(&u).is_ok() => {
                     channels.insert(channel, Secret::new(url));
                 }
                 // The address is a secret: never repeated in the message.
                 _ => self.problems.push(format!(
-                    "{name} must be an https address (http only on this machine or in lab mode)"
+                    "{name} must be an https address on a Workflows host \
+                     (LEASEGATE_TEAMS_ALLOWED_HOSTS), or a receiver named in \
+                     LEASEGATE_LAB_WEBHOOK_RECEIVERS"
                 )),
             }
         }
@@ -478,8 +481,45 @@ impl Reader {
         };
         TeamsSettings {
             channels,
+            destinations,
             channel_language,
         }
+    }
+
+    /// The webhook hosts cards may go to, and the lab's exact receivers (only in lab mode).
+    fn destinations(&mut self, lab_mode: bool) -> crate::server::notify::destination::Destinations {
+        use crate::server::notify::destination::{Destinations, MICROSOFT_HOSTS};
+        let list = |text: String| -> Vec<String> {
+            text.split(',')
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect()
+        };
+        let hosts = self
+            .raw("LEASEGATE_TEAMS_ALLOWED_HOSTS")
+            .map(list)
+            .unwrap_or_else(|| MICROSOFT_HOSTS.iter().map(|h| h.to_string()).collect());
+        let mut lab = Vec::new();
+        if let Some(receivers) = self.raw("LEASEGATE_LAB_WEBHOOK_RECEIVERS") {
+            if !lab_mode {
+                self.problems.push(
+                    "LEASEGATE_LAB_WEBHOOK_RECEIVERS is a lab setting: set LEASEGATE_LAB_MODE=true \
+                     or remove it"
+                        .into(),
+                );
+            }
+            for receiver in list(receivers) {
+                match receiver.parse::<std::net::SocketAddr>() {
+                    Ok(at) if lab_mode => lab.push(at),
+                    Ok(_) => {}
+                    Err(_) => self.problems.push(format!(
+                        "LEASEGATE_LAB_WEBHOOK_RECEIVERS names receivers as ip:port, such as \
+                         127.0.0.1:4567: `{receiver}`"
+                    )),
+                }
+            }
+        }
+        Destinations::new(hosts, lab)
     }
 
     fn mail(&mut self, lab_mode: bool) -> MailSettings {

@@ -6,6 +6,7 @@
 //! retrying what the server did not take and keeping what it refused, with the reason, for the
 //! administrators' page (docs/notifications.md).
 
+pub mod destination;
 pub mod mailer;
 pub mod teams;
 pub mod templates;
@@ -96,11 +97,7 @@ impl Notifier {
             Some(smtp) => Some(Mailer::new(settings, smtp)?),
             None => None,
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("HTTP client for Teams: {e}"))?;
+        let http = teams.destinations.client(Duration::from_secs(15))?;
         Ok(Some(Self {
             pool,
             public_url,
@@ -406,7 +403,7 @@ impl Notifier {
             let (delivery, wait) = match url {
                 Some(url) => tokio::time::timeout(
                     self.send_limit(),
-                    teams::post(&self.http, &url, &card.payload),
+                    teams::post(&self.teams.destinations, &self.http, &url, &card.payload),
                 )
                 .await
                 .unwrap_or_else(|_| (self.too_slow("the webhook"), None)),

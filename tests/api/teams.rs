@@ -13,6 +13,7 @@ use axum::http::StatusCode as HttpStatus;
 use axum::response::IntoResponse;
 use leasegate::server::config::{MailSettings, Secret, TeamsSettings};
 use leasegate::server::notify::Notifier;
+use leasegate::server::notify::destination::Destinations;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -113,11 +114,18 @@ async fn cards_go_to_the_channel_and_the_approvers_chat_and_open_the_decision_pa
         seed::offered(&pool, policy, &[]).await,
     ];
     let key = keys[0].clone();
-    // Webhooks on this machine speak http, which only a lab allows.
-    let (app, _) =
-        seed::ldap_portal(pool.clone(), vec![("LEASEGATE_LAB_MODE", "true".into())]).await;
+    // The receiver on this machine is allowed only because the lab names it, address and port.
     let (receiver, hooks) = start_receiver().await;
     receiver.throttle.store(1, Ordering::SeqCst);
+    let at = hooks.trim_start_matches("http://").to_string();
+    let (app, _) = seed::ldap_portal(
+        pool.clone(),
+        vec![
+            ("LEASEGATE_LAB_MODE", "true".into()),
+            ("LEASEGATE_LAB_WEBHOOK_RECEIVERS", at.clone()),
+        ],
+    )
+    .await;
     let teams = TeamsSettings {
         channels: [(
             "approvals".to_string(),
@@ -125,6 +133,7 @@ async fn cards_go_to_the_channel_and_the_approvers_chat_and_open_the_decision_pa
         )]
         .into_iter()
         .collect(),
+        destinations: Destinations::with_lab(vec![at.parse().unwrap()]),
         channel_language: Default::default(),
     };
     let no_mail = MailSettings {
@@ -289,6 +298,9 @@ async fn two_replicas_and_a_slow_webhook_post_every_card_once(pool: PgPool) {
         channels: [("ops".to_string(), Secret::new(format!("{hooks}/hook/ops")))]
             .into_iter()
             .collect(),
+        destinations: Destinations::with_lab(vec![
+            hooks.trim_start_matches("http://").parse().unwrap(),
+        ]),
         channel_language: Default::default(),
     };
     let no_mail = MailSettings {
@@ -353,4 +365,112 @@ async fn two_replicas_and_a_slow_webhook_post_every_card_once(pool: PgPool) {
         .collect();
     posted.sort();
     assert_eq!(posted, (0..CARDS as i64).collect::<Vec<_>>());
+}
+
+/// A webhook address reaches only Microsoft's Workflows hosts, never inside the network: loopback,
+/// private and metadata addresses are refused when a person saves one, whether typed as an
+/// address or as a name that resolves there, and lab mode alone opens nothing (only a receiver the
+/// lab names by address and port). An address whose name resolves inside when the card is
+/// posted (a DNS answer that changed after it was saved) is refused then, and nothing is sent.
+#[sqlx::test]
+async fn a_webhook_never_reaches_inside_the_network(pool: PgPool) {
+    let (receiver, hooks) = start_receiver().await;
+    let port = hooks.rsplit(':').next().unwrap().to_string();
+    // An operator who allowed `localhost` as a Workflows host by mistake: the name is allowed,
+    // the addresses it resolves to are not.
+    let (app, _) = seed::ldap_portal(
+        pool.clone(),
+        vec![
+            ("LEASEGATE_LAB_MODE", "true".into()),
+            (
+                "LEASEGATE_TEAMS_ALLOWED_HOSTS",
+                "*.logic.azure.com,localhost".into(),
+            ),
+        ],
+    )
+    .await;
+    let megan = app.person("megan").await;
+    for refused in [
+        format!("{hooks}/hook/megan"),
+        "https://127.0.0.1/hook".to_string(),
+        "https://10.0.0.1/hook".to_string(),
+        "https://169.254.169.254/latest/meta-data/iam".to_string(),
+        "https://[::1]/hook".to_string(),
+        format!("https://localhost:{port}/hook/megan"),
+        "https://intranet.contoso.test/hook".to_string(),
+    ] {
+        let (status, body) = app.call(&megan, "me/teams", &[("webhook", &refused)]).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{refused}: {body}"
+        );
+    }
+    let saved: Option<String> =
+        sqlx::query_scalar("select teams_webhook from principals where upn like 'megan%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(saved, None, "nothing refused was kept");
+
+    // Saved when its name answered with a public address; now it answers with loopback.
+    let megan_id: uuid::Uuid =
+        sqlx::query_scalar("select id from principals where upn like 'megan%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    leasegate::server::db::teams::set_chat_webhook(
+        &pool,
+        megan_id,
+        Some(&format!("https://localhost:{port}/hook/megan")),
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into teams_outbox (topic, kind, target, payload)
+         values ('test:rebound', 'new_request', $1, '{\"type\": \"message\"}')",
+    )
+    .bind(format!("person:{megan_id}"))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let teams = TeamsSettings {
+        destinations: Destinations::new(
+            ["*.logic.azure.com".to_string(), "localhost".to_string()],
+            Vec::new(),
+        ),
+        ..TeamsSettings::default()
+    };
+    let no_mail = MailSettings {
+        smtp: None,
+        from: "Leasegate <leasegate@contoso.test>".into(),
+        retry_first: Duration::from_millis(200),
+        give_up_after: Duration::from_secs(3600),
+        security: Vec::new(),
+    };
+    let notifier = Notifier::with_teams(
+        pool.clone(),
+        url::Url::parse("http://127.0.0.1:9/").unwrap(),
+        &no_mail,
+        &TeamsSettings {
+            channels: [("x".to_string(), Secret::new("https://a.logic.azure.com/x"))]
+                .into_iter()
+                .collect(),
+            ..teams
+        },
+    )
+    .unwrap()
+    .expect("a notifier");
+    let pass = notifier.post_cards().await.unwrap();
+    assert_eq!(pass.refused, 1, "{pass:?}");
+    let answer: String =
+        sqlx::query_scalar("select last_error from teams_outbox where topic = 'test:rebound'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(answer.contains("inside the network"), "{answer}");
+    assert!(
+        receiver.posted.lock().unwrap().is_empty(),
+        "nothing reached inside"
+    );
 }

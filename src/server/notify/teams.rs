@@ -3,17 +3,39 @@
 
 use std::time::Duration;
 
+use super::destination::{Destinations, INSIDE};
 use super::mailer::Delivery;
 
-/// The answer, and how long the webhook asked us to wait when it throttled.
+/// The answer, and how long the webhook asked us to wait when it throttled. An address that is
+/// not (or no longer) one cards may go to is refused for good, whatever saved it: checked here
+/// by its words, and by what its name resolves to as `http` (built by
+/// [`Destinations::client`]) connects.
 pub async fn post(
+    destinations: &Destinations,
     http: &reqwest::Client,
     url: &str,
     payload: &serde_json::Value,
 ) -> (Delivery, Option<Duration>) {
+    let allowed = url::Url::parse(url)
+        .map_err(|_| "not an address".to_string())
+        .and_then(|u| destinations.check(&u));
+    if let Err(why) = allowed {
+        return (
+            Delivery::Refused(format!("the webhook is not one cards may go to: {why}")),
+            None,
+        );
+    }
     let response = match http.post(url).json(payload).send().await {
         Ok(r) => r,
         // Never the URL in the message: it is the webhook's secret.
+        Err(e) if chain(&e).contains(INSIDE) => {
+            return (
+                Delivery::Refused(format!(
+                    "the webhook is not one cards may go to: its host {INSIDE}"
+                )),
+                None,
+            );
+        }
         Err(e) => {
             let what = if e.is_timeout() {
                 "the webhook did not answer in time"
@@ -49,4 +71,16 @@ pub async fn post(
     } else {
         (Delivery::Refused(answer), None)
     }
+}
+
+/// An error with its causes, for telling a refused address from a network failure.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

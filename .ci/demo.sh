@@ -38,11 +38,11 @@ done
 grep '^ready' "$REPO/.data/directory.log" >&2 || die "the demo directory did not become ready"
 export LEASEGATE_CATALOG="$REPO/.data/directory/catalog.toml"
 export LEASEGATE_SECRETS_DIR="$REPO/.data/directory/secrets"
-# The key that signs the audit trail's checkpoints: made once, kept with the demo's data.
+# The key that signs the audit trail's checkpoints: made once, kept with the demo's data, in
+# its own file outside the secrets directory (no catalog can read it).
 key_file="$REPO/.data/audit-signing-key"
 [ -s "$key_file" ] || { head -c 32 /dev/urandom | base64 >"$key_file"; chmod 600 "$key_file"; }
-LEASEGATE_SECRET_AUDIT_KEY=$(cat "$key_file")
-export LEASEGATE_SECRET_AUDIT_KEY
+export LEASEGATE_AUDIT_KEY_FILE="$key_file"
 
 export LEASEGATE_OIDC_ISSUER="http://127.0.0.1:$IDP_PORT"
 export LEASEGATE_OIDC_CLIENT_ID=leasegate-demo

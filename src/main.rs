@@ -26,6 +26,10 @@ async fn run() -> anyhow::Result<()> {
     }
     let settings = Arc::new(config::load()?);
     telemetry::init(&settings);
+    // Before anything else: a key in the wrong place is a configuration error.
+    let audit_key = checkpoints::SigningKey::load(settings.secrets_dir.as_deref())
+        .map_err(|e| anyhow::anyhow!("the audit signing key: {e}"))?
+        .map(Arc::new);
 
     let leptos = leptos::config::get_configuration(None)
         .context("reading the Leptos site settings (LEPTOS_* variables)")?
@@ -50,13 +54,11 @@ async fn run() -> anyhow::Result<()> {
              audit trail's triggers; run it as a separate role in production"
         );
     }
-    let audit_key = checkpoints::SigningKey::load(settings.secrets_dir.as_deref())
-        .map_err(|e| anyhow::anyhow!("the audit signing key: {e}"))?
-        .map(Arc::new);
     if audit_key.is_none() {
         tracing::warn!(
-            "no audit signing key ({}): the audit chain is not anchored outside the database",
-            checkpoints::KEY_ENV
+            "no audit signing key ({} or {}): the audit chain is not anchored outside the database",
+            checkpoints::KEY_ENV,
+            checkpoints::KEY_FILE_ENV
         );
     }
     router::spawn_session_cleanup(&pool);

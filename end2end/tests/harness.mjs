@@ -221,7 +221,7 @@ async function startStackIn(portalBin, directoryDir, children, database) {
           LEASEGATE_CATALOG: join(directoryDir, 'catalog.toml'),
           LEASEGATE_SECRETS_DIR: join(directoryDir, 'secrets'),
           // A fixed test key, and checkpoints often enough to see some within a story.
-          LEASEGATE_SECRET_AUDIT_KEY: Buffer.alloc(32, 7).toString('base64'),
+          LEASEGATE_AUDIT_KEY: Buffer.alloc(32, 7).toString('base64'),
           LEASEGATE_AUDIT_CHECKPOINT_EVERY: '2s',
           LEASEGATE_SMTP_HOST: '127.0.0.1',
           LEASEGATE_SMTP_PORT: String(smtpPort),

@@ -1,9 +1,11 @@
 //! Signed checkpoints of the audit chain. The database chains the events (each hash covers the
 //! previous one), which finds any change made below the table owner; the owner could still
 //! rewrite the whole chain with fresh hashes. So the portal signs the chain's head now and then
-//! with an Ed25519 key the database never sees (`LEASEGATE_SECRET_AUDIT_KEY`, or the file
-//! `audit-signing-key` in the secrets directory: 32 bytes, base64), stores the signature
-//! (insert-only) and logs it. Verification recomputes the chain and checks every checkpoint's
+//! with an Ed25519 key the database never sees (`LEASEGATE_AUDIT_KEY`, or the file named by
+//! `LEASEGATE_AUDIT_KEY_FILE`: 32 bytes, base64), stores the signature (insert-only) and logs
+//! it. The key has a lane of its own: never a `LEASEGATE_SECRET_*` variable nor a file in the
+//! secrets directory, the two places a catalog's connectors may read secrets from, so no
+//! catalog can hand it to a server of its choosing. Verification recomputes the chain and checks every checkpoint's
 //! signature and that the chain still has the signed hash at the signed position.
 
 use base64::Engine as _;
@@ -13,9 +15,12 @@ use sqlx::PgPool;
 
 use crate::server::db::audit;
 
-/// The variable and the file name a signing key is read from.
-pub const KEY_ENV: &str = "LEASEGATE_SECRET_AUDIT_KEY";
-pub const KEY_FILE: &str = "audit-signing-key";
+/// The variables a signing key is read from: the key itself, or a file that holds it.
+pub const KEY_ENV: &str = "LEASEGATE_AUDIT_KEY";
+pub const KEY_FILE_ENV: &str = "LEASEGATE_AUDIT_KEY_FILE";
+/// Where the key was read from before it had a lane of its own; refused now.
+const OLD_KEY_ENV: &str = "LEASEGATE_SECRET_AUDIT_KEY";
+const OLD_KEY_FILE: &str = "audit-signing-key";
 
 pub struct SigningKey {
     pair: Ed25519KeyPair,
@@ -41,20 +46,47 @@ impl SigningKey {
         Ok(Self { pair, key_id })
     }
 
-    /// The key from the secrets: the variable, else the file in the secrets directory; `None`
-    /// when neither is there.
+    /// The key from its own settings: the variable, else the file it names; `None` when
+    /// neither is set. The places connectors may read secrets from are refused, with what to do.
     pub fn load(secrets_dir: Option<&std::path::Path>) -> Result<Option<Self>, String> {
-        let encoded = match std::env::var(KEY_ENV) {
-            Ok(value) => value,
-            Err(_) => match secrets_dir.map(|d| d.join(KEY_FILE)) {
-                Some(path) if path.exists() => std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-                _ => return Ok(None),
-            },
+        let lane = format!(
+            "the audit signing key must not be where a catalog's connectors can read secrets; \
+             move it to {KEY_ENV}, or to a file outside the secrets directory named by \
+             {KEY_FILE_ENV}"
+        );
+        if std::env::var_os(OLD_KEY_ENV).is_some() {
+            return Err(format!("{OLD_KEY_ENV} is set: {lane}"));
+        }
+        if let Some(old) = secrets_dir
+            .map(|d| d.join(OLD_KEY_FILE))
+            .filter(|p| p.exists())
+        {
+            return Err(format!("{} exists: {lane}", old.display()));
+        }
+        let (encoded, from) = match (std::env::var(KEY_ENV), std::env::var(KEY_FILE_ENV)) {
+            (Ok(_), Ok(_)) => {
+                return Err(format!("set {KEY_ENV} or {KEY_FILE_ENV}, not both"));
+            }
+            (Ok(value), Err(_)) => (value, KEY_ENV.to_string()),
+            (Err(_), Ok(file)) => {
+                let path = std::path::Path::new(&file);
+                let real = std::fs::canonicalize(path)
+                    .map_err(|e| format!("{KEY_FILE_ENV}: cannot read {file}: {e}"))?;
+                let inside = secrets_dir
+                    .and_then(|d| std::fs::canonicalize(d).ok())
+                    .is_some_and(|d| real.starts_with(d));
+                if inside {
+                    return Err(format!("{KEY_FILE_ENV} names {file}: {lane}"));
+                }
+                let text = std::fs::read_to_string(&real)
+                    .map_err(|e| format!("{KEY_FILE_ENV}: cannot read {file}: {e}"))?;
+                (text, format!("{KEY_FILE_ENV} ({file})"))
+            }
+            (Err(_), Err(_)) => return Ok(None),
         };
         let seed = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
-            .map_err(|_| format!("{KEY_ENV}: not base64"))?;
+            .map_err(|_| format!("{from}: not base64"))?;
         Self::from_seed(&seed).map(Some)
     }
 

@@ -104,3 +104,105 @@ async fn a_failing_migration_stops_the_process(pool: PgPool) {
         "{stderr}"
     );
 }
+
+/// The audit signing key has a lane of its own: the portal will not start while it sits where a
+/// catalog's connectors read secrets (a `LEASEGATE_SECRET_*` variable, the secrets directory),
+/// since a catalog could then send it to a server as a bind password.
+#[test]
+fn the_audit_key_is_refused_where_a_catalog_could_read_it() {
+    let secrets = std::env::temp_dir().join(format!("leasegate-secrets-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&secrets).unwrap();
+    let key = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    let dir = secrets.display().to_string();
+    let inside = secrets.join("signing.key");
+    std::fs::write(&inside, key).unwrap();
+    let inside = inside.display().to_string();
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![("LEASEGATE_SECRET_AUDIT_KEY", key)],
+        vec![
+            ("LEASEGATE_SECRETS_DIR", &dir),
+            ("LEASEGATE_AUDIT_KEY_FILE", &inside),
+        ],
+    ];
+    for extra in cases {
+        let (code, printed) = portal(with_oidc(
+            &[&[("DATABASE_URL", "postgres://127.0.0.1:9/x")][..], &extra].concat(),
+        ));
+        assert_eq!(code, 1, "{printed}");
+        assert!(
+            printed.contains("must not be where a catalog's connectors can read secrets"),
+            "{extra:?}: {printed}"
+        );
+        assert!(
+            !printed.contains(key),
+            "the key is never printed: {printed}"
+        );
+    }
+    // The former file name in the secrets directory is refused too.
+    std::fs::write(secrets.join("audit-signing-key"), key).unwrap();
+    let (code, printed) = portal(with_oidc(&[
+        ("DATABASE_URL", "postgres://127.0.0.1:9/x"),
+        ("LEASEGATE_SECRETS_DIR", &dir),
+    ]));
+    assert_eq!(code, 1, "{printed}");
+    assert!(printed.contains("audit-signing-key exists"), "{printed}");
+    std::fs::remove_dir_all(&secrets).unwrap();
+}
+
+/// A catalog that names the audit key as a connector's secret, by its variable or its file, is
+/// refused at start; nothing of the key is printed.
+#[sqlx::test]
+async fn a_catalog_naming_the_audit_key_is_refused_at_start(pool: PgPool) {
+    let options = pool.connect_options();
+    let url = format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap()
+    );
+    let work = std::env::temp_dir().join(format!("leasegate-key-{}", uuid::Uuid::new_v4()));
+    let secrets = work.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let key = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    let key_file = work.join("audit.key");
+    std::fs::write(&key_file, key).unwrap();
+    for source in [
+        r#"password_env = "LEASEGATE_AUDIT_KEY""#.to_string(),
+        format!(r#"password_file = "{}""#, key_file.display()),
+    ] {
+        let catalog = work.join("catalog.toml");
+        std::fs::write(
+            &catalog,
+            format!(
+                r#"
+[connectors.corp]
+kind = "ldap"
+url = "ldaps://dc.contoso.test"
+bind_dn = "CN=svc,DC=contoso,DC=test"
+{source}
+user_base = "DC=contoso,DC=test"
+group_base = "DC=contoso,DC=test"
+"#
+            ),
+        )
+        .unwrap();
+        let env = with_oidc(&[
+            ("DATABASE_URL", &url),
+            ("LEASEGATE_AUDIT_KEY_FILE", &key_file.display().to_string()),
+            ("LEASEGATE_SECRETS_DIR", &secrets.display().to_string()),
+            ("LEASEGATE_CATALOG", &catalog.display().to_string()),
+        ]);
+        let (code, printed) = tokio::task::spawn_blocking(move || portal(env))
+            .await
+            .unwrap();
+        assert_eq!(code, 1, "{source}: {printed}");
+        assert!(
+            printed.contains("must name a LEASEGATE_SECRET_* variable")
+                || printed.contains("outside the secrets directory"),
+            "{source}: {printed}"
+        );
+        assert!(!printed.contains(key), "{printed}");
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}

@@ -31,6 +31,11 @@ pub struct Account {
     pub department: Option<String>,
     /// The manager's account reference, when the system knows it.
     pub manager: Option<String>,
+    /// Inside the part of the system people are read from (LDAP's `user_base`; always, where
+    /// the system has no such part). An account moved out is still the same account: lookups
+    /// by stable id find it wherever it went, removals go ahead on it, and new grants to it are
+    /// refused until a person looks (`docs/connectors.md`, "Moved accounts").
+    pub in_scope: bool,
 }
 
 /// A person as a directory describes them, for the people sync.

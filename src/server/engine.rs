@@ -395,6 +395,17 @@ impl Engine {
                 None => connector.find_account(&item.upn).await,
             };
             match found {
+                // Moved out of the part of the directory people are read from (a leavers' OU,
+                // another team's tree): the same account, but not one to give access to until
+                // a person looks.
+                Ok(Some(account)) if !account.in_scope => {
+                    let error = ConnectorError::Permanent(format!(
+                        "the account of {} in `{}` has moved out of the people the directory \
+                         is read from (now {}); a person must look before it is given access",
+                        item.upn, item.connector, account.reference
+                    ));
+                    self.fail(&item, &error, false, pass).await?;
+                }
                 Ok(Some(account)) if account.enabled => {
                     if item.account_ref.is_none() && item.state == GrantState::Scheduled {
                         // Found just now by name: remembered once, and never granted when the

@@ -384,8 +384,10 @@ async fn a_reload_that_retargets_a_live_lease_is_refused(pool: PgPool) {
     store("cn=ops-new,ou=groups").await.unwrap();
 }
 
-/// The rename-and-move that the in-memory test models, on a real Active Directory: AD updates
-/// the group's member value itself, and the engine finds the account by its objectGUID.
+/// The rename-and-move that the in-memory test models, on a real Active Directory, out of the
+/// connector's `user_base` (as AD administrators move someone who changes team or leaves): AD
+/// updates the group's member value itself, and the engine finds the account by its objectGUID
+/// anywhere in the domain and removes it on time.
 #[sqlx::test]
 async fn samba_an_account_renamed_and_moved_during_a_lease_is_removed_by_guid(pool: PgPool) {
     let dir = samba();
@@ -396,9 +398,13 @@ async fn samba_an_account_renamed_and_moved_during_a_lease_is_removed_by_guid(po
         .add_user(&mut ldap, &format!("Mover {id}"), &upn, None, None)
         .await;
     let group = dir.add_group(&mut ldap, &format!("Pinned {id}"), &[]).await;
-    // The connector searches the whole domain, so a moved account is found wherever it went.
-    let mut settings = dir.settings();
-    settings.user_base = "DC=contoso,DC=test".into();
+    // The connector reads people from their OU only; the move below leaves it.
+    let settings = dir.settings();
+    assert!(
+        !dir.groups
+            .to_lowercase()
+            .ends_with(&settings.user_base.to_lowercase())
+    );
     let connector = Arc::new(
         LdapDirectory::new(
             "samba-pinned",

@@ -1163,6 +1163,7 @@ fn to_account(user: &Value) -> Option<Account> {
         department: user["department"].as_str().map(str::to_string),
         // Present where the read expanded it.
         manager: user["manager"]["id"].as_str().map(str::to_string),
+        in_scope: true,
     })
 }
 

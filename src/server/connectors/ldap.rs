@@ -150,6 +150,8 @@ pub struct LdapDirectory {
     password: crate::server::config::Secret,
     tls: Option<Arc<rustls::ClientConfig>>,
     session: Mutex<Option<(Ldap, Flavour)>>,
+    /// Where lookups by stable id search (see `id_search_base`), once read.
+    id_base: std::sync::OnceLock<String>,
 }
 
 impl LdapDirectory {
@@ -175,6 +177,7 @@ impl LdapDirectory {
             password,
             tls,
             session: Mutex::new(None),
+            id_base: std::sync::OnceLock::new(),
         })
     }
 
@@ -405,8 +408,37 @@ impl LdapDirectory {
             display_name: first("displayName").or_else(|| first("cn")),
             department: first("department").or_else(|| first("departmentNumber")),
             manager: first("manager"),
+            in_scope: within(&entry.dn, &self.settings.user_base),
             reference: entry.dn,
         }
+    }
+
+    /// Where objects are looked up by stable id: the whole naming context that holds
+    /// `user_base` (AD's `defaultNamingContext`; else the rootDSE's `namingContexts` entry that
+    /// `user_base` lies in), so an account renamed and moved out of `user_base` is still found.
+    /// Read once; `user_base` when the rootDSE names none.
+    async fn id_search_base(&self) -> Result<String, ConnectorError> {
+        if let Some(base) = self.id_base.get() {
+            return Ok(base.clone());
+        }
+        let root = self
+            .entry("", &["defaultNamingContext", "namingContexts"])
+            .await?
+            .ok_or_else(|| ConnectorError::Transient("the rootDSE did not answer".into()))?;
+        let user_base = &self.settings.user_base;
+        let base = first_value(&root, "defaultNamingContext")
+            .filter(|context| within(user_base, context))
+            .or_else(|| {
+                root.attrs
+                    .get("namingContexts")
+                    .into_iter()
+                    .flatten()
+                    .find(|context| within(user_base, context))
+                    .cloned()
+            })
+            .unwrap_or_else(|| user_base.clone());
+        let _ = self.id_base.set(base.clone());
+        Ok(base)
     }
 
     /// Does this UPN belong to the people of this directory? Always, when the account
@@ -699,19 +731,18 @@ impl Connector for LdapDirectory {
             .chunks(IDS_PER_SEARCH)
             .map(<[String]>::to_vec)
             .collect();
-        let searches = chunks.into_iter().map(|ids| async move {
-            let filter = format!(
-                "(&{}{})",
-                person_filter(self.connection().await?.1),
-                self.by_ids_filter(&ids).await?
-            );
-            self.search(
-                &self.settings.user_base,
-                Scope::Subtree,
-                &filter,
-                &ACCOUNT_ATTRS,
-            )
-            .await
+        let base = self.id_search_base().await?;
+        let searches = chunks.into_iter().map(|ids| {
+            let base = base.clone();
+            async move {
+                let filter = format!(
+                    "(&{}{})",
+                    person_filter(self.connection().await?.1),
+                    self.by_ids_filter(&ids).await?
+                );
+                self.search(&base, Scope::Subtree, &filter, &ACCOUNT_ATTRS)
+                    .await
+            }
         });
         let found: Vec<Result<Vec<SearchEntry>, ConnectorError>> = futures::stream::iter(searches)
             .buffered(PARALLEL_READS)
@@ -1106,6 +1137,18 @@ pub fn contractor_sam(email: &str, number: i64) -> String {
     }
 }
 
+/// Whether the entry `dn` lies at or under `base` (DNs compare without case).
+fn within(dn: &str, base: &str) -> bool {
+    let plain = |name: &str| {
+        name.split(',')
+            .map(|part| part.trim().to_lowercase())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (dn, base) = (plain(dn), plain(base));
+    !base.is_empty() && (dn == base || dn.ends_with(&format!(",{base}")))
+}
+
 /// The attribute the portal marks the accounts it makes with. No property set that lets people
 /// edit their own entry includes it, so only an account with write rights on the user (the
 /// portal's service account, a domain administrator) can set it.
@@ -1121,7 +1164,7 @@ impl LdapDirectory {
     /// The account named `sam` anywhere in the domain (the name is unique domain-wide), with
     /// the portal's mark.
     async fn by_sam(&self, sam: &str) -> Result<Option<SearchEntry>, ConnectorError> {
-        let base = self.naming_context().await?;
+        let base = self.id_search_base().await?;
         let mut attrs = ACCOUNT_ATTRS.to_vec();
         attrs.push(MARK_ATTRIBUTE);
         self.one(
@@ -1133,23 +1176,12 @@ impl LdapDirectory {
         .await
     }
 
-    /// The domain's naming context, from the rootDSE.
-    async fn naming_context(&self) -> Result<String, ConnectorError> {
-        let root = self
-            .entry("", &["defaultNamingContext"])
-            .await?
-            .ok_or_else(|| ConnectorError::Transient("the rootDSE did not answer".into()))?;
-        first_value(&root, "defaultNamingContext").ok_or_else(|| {
-            ConnectorError::Permanent("the directory names no defaultNamingContext".into())
-        })
-    }
-
     /// The account by stable id, with what the lifecycle needs.
     async fn account_entry(&self, id: &str) -> Result<Option<SearchEntry>, ConnectorError> {
         let (_, flavour) = self.connection().await?;
         let filter = Self::by_id_term(flavour, id)?;
         self.one(
-            &self.settings.user_base,
+            &self.id_search_base().await?,
             &filter,
             &["userAccountControl", "userPrincipalName", "objectGUID"],
             "the account",
@@ -1375,6 +1407,18 @@ impl super::ExternalIdentities for LdapDirectory {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_entry_is_within_a_base_by_whole_components() {
+        use super::within;
+        let base = "OU=People, DC=contoso,DC=test";
+        assert!(within("CN=Ann,OU=People,DC=contoso,DC=test", base));
+        assert!(within("cn=ann,ou=people,dc=contoso,dc=test", base));
+        assert!(within("OU=People,DC=contoso,DC=test", base));
+        assert!(!within("CN=Ann,OU=Leavers,DC=contoso,DC=test", base));
+        assert!(!within("CN=Ann,OU=OtherPeople,DC=contoso,DC=test", base));
+        assert!(!within("CN=Ann,OU=People,DC=contoso,DC=test", ""));
+    }
+
     #[test]
     fn contractor_names_differ_by_number_and_fit_ad() {
         use super::contractor_sam;

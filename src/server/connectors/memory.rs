@@ -77,6 +77,7 @@ impl MemoryDirectory {
             display_name: Some(name.to_string()),
             department: None,
             manager: manager.map(str::to_string),
+            in_scope: true,
         };
         self.with(|s| s.accounts.insert(key(&account.reference), account.clone()));
         account

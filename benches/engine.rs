@@ -88,6 +88,8 @@ async fn main() {
             batch: 1000,
             account_watch: std::time::Duration::from_secs(60),
             checkpoint_every: std::time::Duration::from_secs(300),
+            replication_window: std::time::Duration::from_secs(900),
+            removal_grace: std::time::Duration::from_secs(120),
         },
     );
     let engine = tokio::spawn(engine.run(stopping));

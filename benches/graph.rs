@@ -161,6 +161,8 @@ async fn main() {
             batch: 1000,
             account_watch: Duration::from_secs(3600),
             checkpoint_every: Duration::from_secs(300),
+            replication_window: std::time::Duration::from_secs(900),
+            removal_grace: std::time::Duration::from_secs(120),
         },
     );
     let engine = tokio::spawn(engine.run(stopping));

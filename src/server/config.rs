@@ -78,6 +78,13 @@ pub struct EngineSettings {
     pub account_watch: Duration,
     /// How often the audit chain's head is signed (when a signing key is configured).
     pub checkpoint_every: Duration,
+    /// How long a group, role, site, VM or account that a system answers "not found" for is
+    /// looked for again before the answer counts: objects made moments ago reach every replica
+    /// of Entra, Azure Resource Manager or AD only after a while (docs/connectors.md).
+    pub replication_window: Duration,
+    /// How long after its end a removal may still be seen late (the member still listed, the
+    /// group briefly invisible) before it is called overdue or missing.
+    pub removal_grace: Duration,
 }
 
 /// How mail leaves the portal: an SMTP server (docs/notifications.md).
@@ -399,6 +406,9 @@ impl Reader {
             account_watch: self.duration("LEASEGATE_ACCOUNT_WATCH", Duration::from_secs(60)),
             checkpoint_every: self
                 .duration("LEASEGATE_AUDIT_CHECKPOINT_EVERY", Duration::from_secs(300)),
+            replication_window: self
+                .duration("LEASEGATE_REPLICATION_WINDOW", Duration::from_secs(15 * 60)),
+            removal_grace: self.duration("LEASEGATE_REMOVAL_GRACE", Duration::from_secs(120)),
         };
         if !(1..=10_000).contains(&engine.batch) {
             self.problems

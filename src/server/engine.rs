@@ -25,6 +25,9 @@ use crate::server::config::EngineSettings;
 use crate::server::connectors::{Connector, ConnectorError, Connectors, Lease};
 use crate::server::db::grants::{self, ActedOn, Retry, Work};
 
+/// The longest wait between two looks for something that is only late (replication).
+const REPLICATION_POLL: Duration = Duration::from_secs(10);
+
 pub use backoff::retry_delay;
 
 /// The channel the database triggers notify on.
@@ -319,18 +322,16 @@ impl Engine {
         let mut items = items;
         let target = match self.current_target(connector.as_ref(), &mut items).await {
             Ok(Some(target)) => target,
-            Ok(None) if revoke => {
-                for item in &items {
-                    self.missing(item, Attention::TargetMissing, &mut pass)
-                        .await?;
-                }
-                return Ok(pass);
-            }
             Ok(None) => {
-                let error =
-                    ConnectorError::Permanent(format!("no such target: {}", items[0].target_ref));
-                self.fail_all(items.iter(), &error, revoke, &mut pass)
-                    .await?;
+                let what = format!("the target {}", items[0].target_ref);
+                for item in &items {
+                    if revoke {
+                        self.missing_or_late(item, &what, Attention::TargetMissing, &mut pass)
+                            .await?;
+                    } else {
+                        self.not_found(item, &what, &mut pass).await?;
+                    }
+                }
                 return Ok(pass);
             }
             Err(error) => {
@@ -443,11 +444,8 @@ impl Engine {
                     self.fail(&item, &error, false, pass).await?;
                 }
                 Ok(None) => {
-                    let error = ConnectorError::Permanent(format!(
-                        "no account for {} in `{}`",
-                        item.upn, item.connector
-                    ));
-                    self.fail(&item, &error, false, pass).await?;
+                    let what = format!("the account of {} in `{}`", item.upn, item.connector);
+                    self.not_found(&item, &what, pass).await?;
                 }
                 Err(error) => self.fail(&item, &error, false, pass).await?,
             }
@@ -548,7 +546,9 @@ impl Engine {
                 (Some(id), _) => match current.get(id) {
                     Some(reference) => reference.clone(),
                     None => {
-                        self.missing(&item, Attention::AccountMissing, pass).await?;
+                        let what = format!("the account {id}");
+                        self.missing_or_late(&item, &what, Attention::AccountMissing, pass)
+                            .await?;
                         continue;
                     }
                 },
@@ -558,7 +558,9 @@ impl Engine {
                 (None, None) => match connector.find_account(&item.upn).await {
                     Ok(Some(account)) => account.reference,
                     Ok(None) => {
-                        self.missing(&item, Attention::AccountMissing, pass).await?;
+                        let what = format!("the account of {}", item.upn);
+                        self.missing_or_late(&item, &what, Attention::AccountMissing, pass)
+                            .await?;
                         continue;
                     }
                     Err(error) => {
@@ -633,6 +635,51 @@ impl Engine {
         Ok(())
     }
 
+    /// A system answered "not found" for something a grant needs since its start: within the
+    /// replication window it is looked for again every few seconds (new objects reach every
+    /// replica of Entra, Azure or AD only after a while), and the trail says so; after it, the
+    /// grant fails for good.
+    async fn not_found(&self, item: &Work, what: &str, pass: &mut Pass) -> Result<(), sqlx::Error> {
+        let window = self.settings.replication_window;
+        let until =
+            item.starts_at + chrono::TimeDelta::from_std(window).unwrap_or(chrono::TimeDelta::MAX);
+        if chrono::Utc::now() < until {
+            let error = ConnectorError::Transient(format!(
+                "{what} is not found yet: waiting for it to replicate, looked for again until \
+                 {} (LEASEGATE_REPLICATION_WINDOW)",
+                until.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+            return self.wait(item, &error, false, pass).await;
+        }
+        let error = ConnectorError::Permanent(format!(
+            "{what} was not found, also after the replication window of {} s",
+            window.as_secs()
+        ));
+        self.fail(item, &error, false, pass).await
+    }
+
+    /// What a removal must act on is not found: within the grace after the end it may only be
+    /// seen late (replication), so it is tried again without an alarm; after it, a person
+    /// must look.
+    async fn missing_or_late(
+        &self,
+        item: &Work,
+        what: &str,
+        attention: Attention,
+        pass: &mut Pass,
+    ) -> Result<(), sqlx::Error> {
+        let grace = chrono::TimeDelta::from_std(self.settings.removal_grace)
+            .unwrap_or(chrono::TimeDelta::MAX);
+        if chrono::Utc::now() < item.ends_at + grace {
+            let error = ConnectorError::Transient(format!(
+                "{what} is not visible yet: waiting out replication before asking a person \
+                 (LEASEGATE_REMOVAL_GRACE)"
+            ));
+            return self.wait(item, &error, true, pass).await;
+        }
+        self.missing(item, attention, pass).await
+    }
+
     async fn missing(
         &self,
         item: &Work,
@@ -694,12 +741,47 @@ impl Engine {
                 Retry::In(retry_delay(attempt, Duration::from_secs(300)).as_secs_f64())
             }
         };
+        self.record_failure(item, error, retry, revoke, pass).await
+    }
+
+    /// Something is only late (replication): looked at again every few seconds, up to
+    /// `REPLICATION_POLL` apart, rather than with the backoff of a failing system.
+    async fn wait(
+        &self,
+        item: &Work,
+        error: &ConnectorError,
+        revoke: bool,
+        pass: &mut Pass,
+    ) -> Result<(), sqlx::Error> {
+        let attempt = u32::try_from(item.attempts).unwrap_or(0) + 1;
+        let retry = Retry::In(retry_delay(attempt, REPLICATION_POLL).as_secs_f64());
+        self.record_failure(item, error, retry, revoke, pass).await
+    }
+
+    async fn record_failure(
+        &self,
+        item: &Work,
+        error: &ConnectorError,
+        retry: Retry,
+        revoke: bool,
+        pass: &mut Pass,
+    ) -> Result<(), sqlx::Error> {
         tracing::warn!(
             grant = %item.id, connector = %item.connector, target = %item.target_ref,
-            attempt, error = %error, ?retry,
+            attempts = item.attempts + 1, error = %error, ?retry,
             "{} failed", if revoke { "removal" } else { "provisioning" }
         );
-        if grants::mark_failed(&self.pool, &self.worker, item, &error.to_string(), retry).await? {
+        let grace = self.settings.removal_grace.as_secs_f64();
+        if grants::mark_failed(
+            &self.pool,
+            &self.worker,
+            item,
+            &error.to_string(),
+            retry,
+            grace,
+        )
+        .await?
+        {
             pass.failed += 1;
         }
         Ok(())

@@ -1317,6 +1317,94 @@ mod engine {
         );
         engine.shut_down().await;
     }
+
+    /// Entra's replication lag, with the simulator hiding new objects for 20 seconds: a group
+    /// made moments before its first grant is waited for (the trail says why) and granted once
+    /// it appears, not failed for good; and a removal that finds the group briefly invisible is
+    /// tried again without calling it overdue or missing.
+    #[sqlx::test]
+    async fn a_new_group_is_waited_for_and_a_late_removal_raises_no_alarm(pool: PgPool) {
+        let sim = Sim::start().await;
+        sim.config(json!({ "lag_ms": 20_000 })).await;
+        let (group, people, grants) = leases(&pool, &sim, 2, TimeDelta::seconds(28)).await;
+        let mut connectors = Connectors::default();
+        connectors.insert(CONNECTOR, Arc::new(sim.connector()));
+        let settings = leasegate::server::config::EngineSettings {
+            replication_window: Duration::from_secs(120),
+            removal_grace: Duration::from_secs(60),
+            ..seed::engine_settings(Duration::from_secs(30))
+        };
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let engine = tokio::spawn(
+            leasegate::server::engine::Engine::new(pool.clone(), connectors, settings)
+                .run(stopping),
+        );
+        eventually(Duration::from_secs(10), "the wait in the trail", || async {
+            seed::count(
+                &pool,
+                "select count(*) from audit_events where action = 'grant.retrying'
+                   and details->>'error' like '%not found yet: waiting for it to replicate%'",
+            )
+            .await
+                >= 1
+        })
+        .await;
+        assert!(sim.members(&group).await.is_empty(), "hidden yet");
+        eventually(
+            Duration::from_secs(45),
+            "granted once it appears",
+            || async {
+                sim.members(&group).await.len() == 2
+                    && seed::count(&pool, "select count(*) from grants where state = 'active'")
+                        .await
+                        == 2
+            },
+        )
+        .await;
+        assert_eq!(grants.len(), 2);
+        // At the end, the group is invisible for the first two reads.
+        sim.clear_log().await;
+        sim.fault(json!({
+            "match": { "method": "GET", "path": format!("/v1.0/groups/{group}") },
+            "count": 2,
+            "respond": { "status": 404, "code": "Request_ResourceNotFound",
+                         "message": "Resource does not exist." }
+        }))
+        .await;
+        eventually(Duration::from_secs(45), "removed and verified", || async {
+            seed::count(
+                &pool,
+                "select count(*) from grants where state = 'revoked' and removal = 'verified'",
+            )
+            .await
+                == 2
+        })
+        .await;
+        assert!(sim.members(&group).await.is_empty());
+        assert!(people.len() == 2);
+        assert_eq!(
+            seed::count(
+                &pool,
+                "select count(*) from audit_events
+                  where action in ('grant.overdue', 'grant.target_missing', 'grant.failed')",
+            )
+            .await,
+            0,
+            "no alarm for what was only late"
+        );
+        let log = sim.log().await;
+        assert!(
+            log.iter().any(|(m, path, s)| m == "GET"
+                && path
+                    .split('?')
+                    .next()
+                    .is_some_and(|p| p.ends_with(&format!("/groups/{group}")))
+                && *s == 404),
+            "the group was seen late: {log:?}"
+        );
+        stop.send(true).unwrap();
+        engine.await.unwrap();
+    }
 }
 
 /// The simulator's control plane (seed, reset, clock, faults) answers only its token: anything

@@ -167,6 +167,10 @@ pub fn engine_settings(lease: Duration) -> EngineSettings {
         batch: 1000,
         account_watch: Duration::from_secs(60),
         checkpoint_every: Duration::from_secs(300),
+        // Most tests want "not found" and "still there" to count at once; the tests of
+        // replication lag and late removals set their own.
+        replication_window: Duration::ZERO,
+        removal_grace: Duration::ZERO,
     }
 }
 

@@ -46,8 +46,10 @@ pub async fn account(
                 "entitlement",
                 pick(
                     format!(
-                        "{} no account in {} that matches {upn}, so this access cannot be \
-                         granted. Ask the directory's administrators to link the account.",
+                        "{} no account in {} that matches {upn} (yet), so this access cannot be \
+                         granted now. A new account can take a few minutes to reach every part \
+                         of the directory: try again in a few minutes; if it stays, ask the \
+                         directory's administrators to link the account.",
                         if for_self {
                             "You have"
                         } else {
@@ -56,9 +58,11 @@ pub async fn account(
                         entry.connector
                     ),
                     format!(
-                        "{} kein Konto in {}, das zu {upn} passt; dieser Zugriff kann daher nicht \
-                         erteilt werden. Bitten Sie die Administration des Verzeichnisses, das \
-                         Konto zu verknüpfen.",
+                        "{} (noch) kein Konto in {}, das zu {upn} passt; dieser Zugriff kann \
+                         daher jetzt nicht erteilt werden. Ein neues Konto erreicht erst nach \
+                         einigen Minuten alle Teile des Verzeichnisses: Versuchen Sie es in \
+                         einigen Minuten erneut; bleibt es so, bitten Sie die Administration \
+                         des Verzeichnisses, das Konto zu verknüpfen.",
                         if for_self {
                             "Sie haben"
                         } else {

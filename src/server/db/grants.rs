@@ -897,15 +897,16 @@ pub enum Retry {
     Never(GrantStep),
 }
 
-/// Records a failed attempt and what comes next. Removals never give up: past their end they
-/// become overdue (and say so once in the trail). A provisioning that failed for good ends
-/// the grant as failed.
+/// Records a failed attempt and what comes next. Removals never give up: past their end and
+/// `grace_seconds` (a removal seen late is not an alarm) they become overdue, and say so once in
+/// the trail. A provisioning that failed for good ends the grant as failed.
 pub async fn mark_failed(
     pool: &PgPool,
     worker: &str,
     work: &Work,
     error: &str,
     retry: Retry,
+    grace_seconds: f64,
 ) -> Result<bool, sqlx::Error> {
     let (retry_in_seconds, to) = match retry {
         Retry::In(seconds) => (Some(seconds), work.state),
@@ -920,7 +921,8 @@ pub async fn mark_failed(
                state = $6,
                next_due_at = case when $4::float8 is null then null
                                   else now() + make_interval(secs => $4) end,
-               overdue_since = case when state = $7 and ends_at < now()
+               overdue_since = case when state = $7
+                                         and ends_at < now() - make_interval(secs => $8)
                                     then coalesce(overdue_since, now()) else overdue_since end,
                locked_by = null, locked_until = null, updated_at = now()
          where id = $1 and locked_by = $2 and state = $5
@@ -932,7 +934,8 @@ pub async fn mark_failed(
         retry_in_seconds,
         work.state as GrantState,
         to as GrantState,
-        GrantState::Revoking as GrantState
+        GrantState::Revoking as GrantState,
+        grace_seconds
     )
     .fetch_optional(&mut *tx)
     .await?;

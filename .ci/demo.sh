@@ -17,7 +17,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ensure_postgres leasegate
+# The demo's database belongs to its directory: a new directory (a second clone, or .data/
+# removed) gets a database of its own, so the people of one demo are never read against the
+# directory of another.
+mkdir -p "$REPO/.data"
+demo_id_file="$REPO/.data/demo-id"
+if [ ! -s "$demo_id_file" ] || [ ! -d "$REPO/.data/directory" ]; then
+  head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$demo_id_file"
+fi
+ensure_postgres "leasegate_demo_$(cat "$demo_id_file")"
 use_portal_role
 log "database: ${DATABASE_URL} (migrated by ${LEASEGATE_MIGRATE_DATABASE_URL:-the same role})"
 

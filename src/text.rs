@@ -1485,6 +1485,22 @@ pub fn event_summary_in(language: Language, action: AuditAction, details: &Value
                 text("to")
             ),
         ),
+        A::PeopleSyncRefused if details.get("directory_is").is_some() => say(
+            format!(
+                "People sync of {} refused: it is another directory ({}) than the people were \
+                 read from ({}); nobody was offboarded",
+                text("connector"),
+                text("directory_is"),
+                text("directory_was")
+            ),
+            format!(
+                "Personenabgleich von {} verweigert: Es ist ein anderes Verzeichnis ({}) als \
+                 das, aus dem die Personen gelesen wurden ({}); niemand wurde ausgetragen",
+                text("connector"),
+                text("directory_is"),
+                text("directory_was")
+            ),
+        ),
         A::PeopleSyncRefused => say(
             format!(
                 "People sync of {} refused: {} people would leave at once (at most {} allowed)",
@@ -1498,6 +1514,16 @@ pub fn event_summary_in(language: Language, action: AuditAction, details: &Value
                 text("connector"),
                 details["leavers"],
                 details["max_leavers"]
+            ),
+        ),
+        A::PeopleSyncDirectoryConfirmed => say(
+            format!(
+                "An administrator confirmed the directory {} now reads from",
+                text("connector")
+            ),
+            format!(
+                "Die Administration hat das Verzeichnis bestätigt, aus dem {} jetzt liest",
+                text("connector")
             ),
         ),
         A::PrincipalRolesChanged => {

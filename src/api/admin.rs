@@ -106,6 +106,9 @@ pub struct PeopleSourceView {
     pub error: Option<String>,
     /// The last pass was refused for its number of leavers: an administrator may force it.
     pub refused: bool,
+    /// The last pass found another directory than the one the people were read from: an
+    /// administrator may confirm it.
+    pub other_directory: bool,
     pub requested: bool,
 }
 
@@ -145,13 +148,28 @@ pub async fn reject_catalog_change(change_id: String, comment: String) -> Result
     crate::server::access::changes::reject(&state, &caller, id, &comment).await
 }
 
-/// Asks for a pass of a people source now; `force` applies it even past its `max_leavers`.
+/// Asks for a pass of a people source now: `how` is `now` (incremental where it can be),
+/// `complete` (everyone read, anyone missing acted on), `force` (applied past `max_leavers`) or
+/// `accept-directory` (applied from the other directory a refused pass found).
 #[server(endpoint = "admin/people-sync")]
-pub async fn sync_people(connector: String, force: String) -> Result<String, AppError> {
+pub async fn sync_people(connector: String, how: String) -> Result<String, AppError> {
+    use crate::server::db::people::PassRequest;
     let caller = require_admin()?;
     let state = crate::server::state::app_state()?;
     let connector = crate::api::text_line("connector", &connector)?;
-    crate::server::access::admin::sync_people(&state, &caller, &connector, force == "true").await
+    let how = match how.as_str() {
+        "now" => PassRequest::Now,
+        "complete" => PassRequest::Complete,
+        "force" => PassRequest::Forced,
+        "accept-directory" => PassRequest::AcceptDirectory,
+        _ => {
+            return Err(AppError::invalid(
+                "how",
+                "Choose now, complete, force or accept-directory.",
+            ));
+        }
+    };
+    crate::server::access::admin::sync_people(&state, &caller, &connector, how).await
 }
 
 /// Reads the catalog file again and stores it (audited as the caller).

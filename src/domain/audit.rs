@@ -46,6 +46,7 @@ named! {
         RequestWithdrawn = "request.withdrawn",
         ApprovalRerouted = "request.approval_rerouted",
         PeopleSyncRefused = "people_sync.refused",
+        PeopleSyncDirectoryConfirmed = "people_sync.directory_confirmed",
         GrantShortened = "grant.shortened",
         RequestAutomaticRefused = "request.automatic_refused",
         ContractorRequested = "contractor.requested",

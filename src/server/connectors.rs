@@ -69,6 +69,10 @@ pub struct PeoplePass {
     /// The Entra tenant whose object ids the stable ids are (Entra sources): a person signs
     /// in with the same tenant and object id.
     pub tenant: Option<String>,
+    /// Which directory this is: AD's domain `objectGUID`, an LDAP naming context's
+    /// `entryUUID`, the Entra tenant id. A re-provisioned or migrated directory, or a
+    /// connector pointed elsewhere, answers another one.
+    pub directory: Option<String>,
 }
 
 /// A thing access is granted to (a group), as the system names it now and by its stable id.

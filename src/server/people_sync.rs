@@ -68,6 +68,13 @@ pub enum SyncError {
          directory, then force the pass from the administration page"
     )]
     Refused { leavers: usize, max: usize },
+    #[error(
+        "refused: this is not the directory the people were read from (it was {known}, it is \
+         {found} now: re-provisioned, migrated, or the connector points elsewhere), so nobody is \
+         offboarded by it. Check the connector; if this is the right directory now, confirm it \
+         from the administration page"
+    )]
+    OtherDirectory { known: String, found: String },
     #[error("the database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -152,6 +159,7 @@ pub async fn pass(
         return Err(SyncError::NotASource(name.to_string()));
     };
     let complete_due = source.cursor.is_none()
+        || source.requested_complete
         || source.last_complete_at.is_none_or(|at| {
             chrono::Utc::now() - at
                 >= chrono::TimeDelta::seconds(i64::from(source.complete_every_seconds))
@@ -162,7 +170,10 @@ pub async fn pass(
         source.cursor.as_deref()
     };
     let applied = match connector.people(cursor).await {
-        Ok(read) => apply(&mut tx, &source, &read, forced).await,
+        Ok(read) => match same_directory(&source, &read) {
+            Ok(()) => apply(&mut tx, &source, &read, forced).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(SyncError::Directory(e)),
     };
     match applied {
@@ -172,20 +183,62 @@ pub async fn pass(
         }
         Err(e) => {
             drop(tx);
-            people::record_failure(pool, source.connector_id, &e.to_string()).await?;
-            if let SyncError::Refused { leavers, max } = &e {
+            let found = match &e {
+                SyncError::OtherDirectory { found, .. } => Some(found.as_str()),
+                _ => None,
+            };
+            people::record_failure(pool, &source, &e.to_string(), found).await?;
+            let refused = match &e {
+                SyncError::Refused { leavers, max } => {
+                    Some(json!({ "connector": name, "leavers": leavers, "max_leavers": max }))
+                }
+                // Said once per directory found, not on every pass that finds it again.
+                SyncError::OtherDirectory { known, found }
+                    if source.found_identity.as_deref() != Some(found.as_str()) =>
+                {
+                    Some(
+                        json!({ "connector": name, "directory_was": known, "directory_is": found }),
+                    )
+                }
+                _ => None,
+            };
+            if let Some(details) = refused {
                 let mut conn = pool.acquire().await?;
                 audit::record(
                     &mut conn,
                     &Actor::system("people sync"),
                     AuditAction::PeopleSyncRefused,
                     &Subject::default(),
-                    json!({ "connector": name, "leavers": leavers, "max_leavers": max }),
+                    details,
                 )
                 .await?;
             }
             Err(e)
         }
+    }
+}
+
+/// A pass applies only from the directory the people were read from, or one an administrator
+/// confirmed: a directory that is another one (re-provisioned, migrated, a connector pointed
+/// elsewhere) would make everyone it does not know look like a leaver.
+fn same_directory(
+    source: &Source,
+    read: &crate::server::connectors::PeoplePass,
+) -> Result<(), SyncError> {
+    match (&source.directory_identity, &read.directory) {
+        (Some(known), Some(found))
+            if !known.eq_ignore_ascii_case(found)
+                && !source
+                    .accept_identity
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(found)) =>
+        {
+            Err(SyncError::OtherDirectory {
+                known: known.clone(),
+                found: found.clone(),
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -336,9 +389,10 @@ async fn apply(
     let result = serde_json::to_value(&outcome).expect("an outcome serialises");
     people::finish_pass(
         tx,
-        source.connector_id,
+        source,
         &read.cursor,
         read.complete,
+        read.directory.as_deref(),
         &result,
     )
     .await?;

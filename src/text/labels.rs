@@ -314,6 +314,10 @@ pub struct Labels {
     pub sync_force: fn(&str) -> String,
     pub sync_force_short: &'static str,
     pub sync_requested: &'static str,
+    pub sync_complete: fn(&str) -> String,
+    pub sync_complete_short: &'static str,
+    pub sync_accept_directory: fn(&str) -> String,
+    pub sync_accept_directory_short: &'static str,
     pub no_catalog_file: &'static str,
     pub reload_catalog: &'static str,
     pub entry: &'static str,
@@ -688,6 +692,16 @@ pub const EN: Labels = Labels {
     sync_force: |source| format!("Apply anyway: {source}'s pass, whatever the number of leavers"),
     sync_force_short: "Apply anyway",
     sync_requested: "asked for; starts within seconds",
+    sync_complete: |source| {
+        format!("Read everyone now: a complete pass of {source}, acting on anyone no longer there")
+    },
+    sync_complete_short: "Read everyone now",
+    sync_accept_directory: |source| {
+        format!(
+            "This is the right directory: let {source}'s passes read the directory it found from now on"
+        )
+    },
+    sync_accept_directory_short: "This is the right directory",
     catalog_declared_in: |file| {
         format!("Declared in {file}. Change the file, then reload it here; every load is audited.")
     },

@@ -329,6 +329,18 @@ pub const DE: Labels = Labels {
     },
     sync_force_short: "Trotzdem übernehmen",
     sync_requested: "angefordert; startet in wenigen Sekunden",
+    sync_complete: |source| {
+        format!(
+            "Alle jetzt lesen: vollständiger Durchlauf von {source}, der auch behandelt, wer nicht mehr da ist"
+        )
+    },
+    sync_complete_short: "Alle jetzt lesen",
+    sync_accept_directory: |source| {
+        format!(
+            "Das ist das richtige Verzeichnis: Durchläufe von {source} lesen ab jetzt das gefundene Verzeichnis"
+        )
+    },
+    sync_accept_directory_short: "Das richtige Verzeichnis",
     catalog_declared_in: |file| {
         format!(
             "Festgelegt in {file}. Ändern Sie die Datei und laden Sie sie dann hier neu; jedes Laden wird protokolliert."

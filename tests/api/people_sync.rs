@@ -683,7 +683,7 @@ async fn manager_approval_follows_the_synced_manager(pool: PgPool) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A pass on demand: administrators only, named sources only.
-    let sync = [("connector", CLOUD), ("force", "false")];
+    let sync = [("connector", CLOUD), ("how", "now")];
     for who in [&adele, &irvin] {
         let (status, _) = app.call(who, "admin/people-sync", &sync).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
@@ -705,7 +705,7 @@ async fn manager_approval_follows_the_synced_manager(pool: PgPool) {
         .call(
             &nestor,
             "admin/people-sync",
-            &[("connector", "nowhere"), ("force", "false")],
+            &[("connector", "nowhere"), ("how", "now")],
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -786,4 +786,202 @@ async fn a_leaver_who_never_signed_in_is_refused_at_sign_in(pool: PgPool) {
         .await,
         0
     );
+}
+
+/// A people source whose directory is another one than its people were read from (a domain
+/// re-provisioned under the same name, a migrated one, a connector pointed elsewhere) offboards
+/// nobody, even forced: the pass is refused with what it found and shown to administrators,
+/// and applies only once one of them confirms the directory.
+#[sqlx::test]
+async fn a_directory_that_is_another_one_offboards_nobody(pool: PgPool) {
+    let first = openldap();
+    crate::access::people(first).await;
+    let other = samba();
+    crate::access::people(other).await;
+    sources(&pool, &[(AD, "ldap")], 100_000).await;
+    let mut connectors = Connectors::default();
+    connectors.insert(AD, Arc::new(first.connector()));
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        Options {
+            connectors: connectors.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let applied = people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    assert!(applied.read > 0, "{applied:?}");
+    let active = "select count(*) from principals where left_at is null";
+    let before = seed::count(&pool, active).await;
+
+    // The connector now reads another directory.
+    connectors.insert(AD, Arc::new(other.connector()));
+    for forced in [false, true] {
+        let refused = people_sync::pass(&pool, &connectors, AD, forced).await;
+        assert!(
+            matches!(refused, Err(SyncError::OtherDirectory { .. })),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        seed::count(&pool, active).await,
+        before,
+        "nobody offboarded"
+    );
+    assert_eq!(
+        seed::count(
+            &pool,
+            "select count(*) from audit_events where action = 'people_sync.refused'
+               and details ? 'directory_is'",
+        )
+        .await,
+        1,
+        "said once, not on every pass"
+    );
+    let nestor = app.person("nestor").await;
+    let (_, overview) = app.call(&nestor, "admin", &[]).await;
+    let source = &overview["people_sources"][0];
+    assert_eq!(source["other_directory"], true, "{source}");
+    assert!(
+        source["error"]
+            .as_str()
+            .unwrap()
+            .contains("not the directory the people were read from"),
+        "{source}"
+    );
+
+    // Confirmed by an administrator: the next pass applies and the directory is remembered.
+    let adele = app.person("adele").await;
+    let confirm = [("connector", AD), ("how", "accept-directory")];
+    let (status, _) = app.call(&adele, "admin/people-sync", &confirm).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app.call(&nestor, "admin/people-sync", &confirm).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .expect("the confirmed directory is the source's now");
+    assert_eq!(
+        seed::count(
+            &pool,
+            "select count(*) from audit_events where action = 'people_sync.directory_confirmed'",
+        )
+        .await,
+        1
+    );
+}
+
+/// AD's incremental passes cannot see deletions; an administrator's "Read everyone now" runs a
+/// complete pass at once, and the deleted person is offboarded by it.
+#[sqlx::test]
+async fn a_deletion_is_acted_on_after_an_administrators_complete_pass(pool: PgPool) {
+    let dir = samba();
+    let mut admin = dir.admin().await;
+    let id = unique();
+    let upn = format!("deleted.{id}@contoso.test");
+    let dn = dir
+        .add_user(&mut admin, &format!("Deleted {id}"), &upn, None, None)
+        .await;
+    sources(&pool, &[(AD, "ldap")], 100_000).await;
+    let mut connectors = Connectors::default();
+    connectors.insert(AD, Arc::new(dir.connector()));
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        Options {
+            connectors: connectors.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    assert!(
+        people_sync::pass(&pool, &connectors, AD, false)
+            .await
+            .unwrap()
+            .complete
+    );
+    let left =
+        format!("select count(*) from principals where upn = '{upn}' and left_at is not null");
+    admin.delete(&dn).await.unwrap().success().unwrap();
+    let incremental = people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    assert!(!incremental.complete);
+    assert_eq!(
+        seed::count(&pool, &left).await,
+        0,
+        "an incremental pass cannot see it"
+    );
+
+    let nestor = app.person("nestor").await;
+    let (status, body) = app
+        .call(
+            &nestor,
+            "admin/people-sync",
+            &[("connector", AD), ("how", "complete")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let complete = people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    assert!(complete.complete, "{complete:?}");
+    assert_eq!(
+        seed::count(&pool, &left).await,
+        1,
+        "offboarded by the complete pass"
+    );
+    // The request is used up: the next pass is incremental again.
+    assert!(
+        !people_sync::pass(&pool, &connectors, AD, false)
+            .await
+            .unwrap()
+            .complete
+    );
+}
+
+/// "Apply anyway" given while a pass runs is written at once (a pass does not hold the
+/// source's row) and is not used up by that pass's refusal: the next pass applies it.
+#[sqlx::test]
+async fn apply_anyway_given_during_a_pass_is_not_lost(pool: PgPool) {
+    sources(&pool, &[(AD, "ldap")], 1).await;
+    let mut pass = pool.begin().await.unwrap();
+    let source = stored::lock_source(&mut pass, AD).await.unwrap().unwrap();
+    assert!(source.requested_at.is_none());
+    let asked = tokio::time::timeout(
+        Duration::from_secs(5),
+        stored::request_pass(&pool, AD, stored::PassRequest::Forced),
+    )
+    .await
+    .expect("not held up by the pass")
+    .unwrap();
+    assert!(asked);
+    // The pass is refused (too many leavers) and records that.
+    drop(pass);
+    stored::record_failure(
+        &pool,
+        &source,
+        "refused: this pass would offboard 9 people",
+        None,
+    )
+    .await
+    .unwrap();
+    let after = &stored::sources(&pool).await.unwrap()[0];
+    assert!(
+        after.requested_forced,
+        "the administrator's request is kept"
+    );
+    assert!(after.requested_at.is_some());
+    // A request the pass did answer is used up.
+    let mut pass = pool.begin().await.unwrap();
+    let source = stored::lock_source(&mut pass, AD).await.unwrap().unwrap();
+    drop(pass);
+    stored::record_failure(&pool, &source, "the directory: down", None)
+        .await
+        .unwrap();
+    let after = &stored::sources(&pool).await.unwrap()[0];
+    assert!(!after.requested_forced && after.requested_at.is_none());
 }

@@ -17,6 +17,7 @@ use crate::server::catalog;
 use crate::server::connectors::Health;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as catalog_db;
+use crate::server::db::people::PassRequest;
 use crate::server::db::{connectors, grants};
 use crate::server::state::AppState;
 use crate::text::lang::pick;
@@ -89,7 +90,11 @@ pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOve
             refused: s
                 .last_error
                 .as_deref()
-                .is_some_and(|e| e.starts_with("refused")),
+                .is_some_and(|e| e.starts_with("refused: this pass would offboard")),
+            other_directory: s.found_identity.is_some()
+                && s.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("refused: this is not the directory")),
             error: s.last_error,
             requested: s.requested_at.is_some(),
             connector: s.connector,
@@ -689,26 +694,60 @@ async fn settle_stopped(
     })
 }
 
-/// Asks for a pass of a people source now (the engine starts it within seconds); forcing it
-/// applies it past `max_leavers` (each person it offboards is audited as usual).
+/// Asks for a pass of a people source now (the engine starts it within seconds): incremental,
+/// complete (every person read, anyone missing acted on), forced past `max_leavers` (each
+/// person it offboards is audited as usual), or from the other directory a refused pass found.
 pub async fn sync_people(
     state: &AppState,
     caller: &SessionUser,
     connector: &str,
-    force: bool,
+    how: PassRequest,
 ) -> Result<String, AppError> {
-    if !crate::server::db::people::request_pass(&state.pool, connector, force).await? {
-        return Err(AppError::invalid(
-            "connector",
+    if !crate::server::db::people::request_pass(&state.pool, connector, how).await? {
+        let problem = if how == PassRequest::AcceptDirectory {
+            pick(
+                format!("No pass of {connector} found another directory to confirm."),
+                format!(
+                    "Kein Abgleich von {connector} hat ein anderes Verzeichnis gefunden, das \
+                     zu bestätigen wäre."
+                ),
+            )
+        } else {
             pick(
                 format!("{connector} is not a people source of the catalog."),
                 format!("{connector} ist keine Personenquelle des Katalogs."),
-            ),
-        ));
+            )
+        };
+        return Err(AppError::invalid("connector", problem));
     }
-    tracing::info!(%connector, force, by = %caller.upn, "people sync asked for");
-    Ok(if force {
-        pick(
+    tracing::info!(%connector, ?how, by = %caller.upn, "people sync asked for");
+    if how == PassRequest::AcceptDirectory {
+        let mut conn = state.pool.acquire().await?;
+        audit::record(
+            &mut conn,
+            &Actor::person(caller.principal_id, &caller.display_name),
+            AuditAction::PeopleSyncDirectoryConfirmed,
+            &Subject::default(),
+            json!({ "connector": connector }),
+        )
+        .await?;
+    }
+    Ok(match how {
+        PassRequest::Now => pick(
+            format!("A pass of {connector} starts within seconds."),
+            format!("Ein Abgleich von {connector} beginnt in wenigen Sekunden."),
+        ),
+        PassRequest::Complete => pick(
+            format!(
+                "A complete pass of {connector} starts within seconds: everyone is read, and \
+                 anyone no longer there is acted on."
+            ),
+            format!(
+                "Ein vollständiger Abgleich von {connector} beginnt in wenigen Sekunden: Alle \
+                 werden gelesen, und wer nicht mehr da ist, wird behandelt."
+            ),
+        ),
+        PassRequest::Forced => pick(
             format!(
                 "A pass of {connector} starts within seconds and is applied whatever it finds."
             ),
@@ -716,11 +755,16 @@ pub async fn sync_people(
                 "Ein Abgleich von {connector} beginnt in wenigen Sekunden und wird übernommen, \
                  was immer er findet."
             ),
-        )
-    } else {
-        pick(
-            format!("A pass of {connector} starts within seconds."),
-            format!("Ein Abgleich von {connector} beginnt in wenigen Sekunden."),
-        )
+        ),
+        PassRequest::AcceptDirectory => pick(
+            format!(
+                "Confirmed: the next pass of {connector} reads the directory it found, and \
+                 remembers it from then on."
+            ),
+            format!(
+                "Bestätigt: Der nächste Abgleich von {connector} liest das gefundene \
+                 Verzeichnis und merkt es sich von da an."
+            ),
+        ),
     })
 }

@@ -569,6 +569,7 @@ impl LdapDirectory {
     async fn people_pass(&self, cursor: Option<&str>) -> Result<PeoplePass, ConnectorError> {
         let (_, flavour) = self.connection().await?;
         let people = person_filter(flavour);
+        let directory = Some(self.directory_identity().await?);
         if flavour == Flavour::Generic {
             let entries = self
                 .search(
@@ -584,6 +585,7 @@ impl LdapDirectory {
                 cursor: "full".into(),
                 complete: true,
                 tenant: None,
+                directory,
             });
         }
         let root = self
@@ -623,7 +625,22 @@ impl LdapDirectory {
             cursor: format!("ad-usn:{invocation}:{usn}"),
             complete: since.is_none(),
             tenant: None,
+            directory,
         })
+    }
+
+    /// Which directory this is: the naming context that holds `user_base`, by its stable id
+    /// (a re-provisioned or migrated domain of the same name has another).
+    async fn directory_identity(&self) -> Result<String, ConnectorError> {
+        let base = self.id_search_base().await?;
+        let entry = self
+            .entry(&base, &["objectGUID", "entryUUID"])
+            .await?
+            .ok_or_else(|| ConnectorError::Transient(format!("{base} did not answer")))?;
+        let id = stable_id(&entry).ok_or_else(|| {
+            ConnectorError::Permanent(format!("{base} has no objectGUID or entryUUID"))
+        })?;
+        Ok(format!("{base} ({id})"))
     }
 
     fn to_person(&self, entry: SearchEntry) -> DirectoryPerson {

@@ -24,6 +24,13 @@ pub struct Source {
     pub last_error_at: Option<DateTime<Utc>>,
     pub requested_at: Option<DateTime<Utc>>,
     pub requested_forced: bool,
+    pub requested_complete: bool,
+    /// Which directory the people were read from (see the migration of the same name).
+    pub directory_identity: Option<String>,
+    /// What a refused pass found instead.
+    pub found_identity: Option<String>,
+    /// The directory an administrator confirmed for the next pass.
+    pub accept_identity: Option<String>,
 }
 
 /// One source as the catalog declares it.
@@ -85,7 +92,8 @@ pub async fn sources(pool: &PgPool) -> Result<Vec<Source>, sqlx::Error> {
                s.last_pass_at as "last_pass_at: DateTime<Utc>",
                s.last_complete_at as "last_complete_at: DateTime<Utc>",
                s.last_result, s.last_error, s.last_error_at as "last_error_at: DateTime<Utc>",
-               s.requested_at as "requested_at: DateTime<Utc>", s.requested_forced
+               s.requested_at as "requested_at: DateTime<Utc>", s.requested_forced,
+               s.requested_complete, s.directory_identity, s.found_identity, s.accept_identity
           from people_sources s join connectors c on c.id = s.connector_id
          where s.enabled
          order by s.precedence, c.name
@@ -95,12 +103,24 @@ pub async fn sources(pool: &PgPool) -> Result<Vec<Source>, sqlx::Error> {
     .await
 }
 
-/// The source, locked for this transaction; None when another replica is reading it now (or it
-/// is not an enabled source).
+/// The source, held for this transaction by an advisory lock (not a row lock, so that an
+/// administrator's request for a pass is written at once, never held up by a pass that reads
+/// a directory for minutes); None when another replica is reading it now (or it is not an
+/// enabled source).
 pub async fn lock_source(
     conn: &mut PgConnection,
     connector: &str,
 ) -> Result<Option<Source>, sqlx::Error> {
+    let held = sqlx::query_scalar!(
+        r#"select pg_try_advisory_xact_lock($1, hashtext($2)) as "held!""#,
+        PEOPLE_SOURCE_LOCK,
+        connector
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !held {
+        return Ok(None);
+    }
     sqlx::query_as!(
         Source,
         r#"
@@ -109,10 +129,10 @@ pub async fn lock_source(
                s.last_pass_at as "last_pass_at: DateTime<Utc>",
                s.last_complete_at as "last_complete_at: DateTime<Utc>",
                s.last_result, s.last_error, s.last_error_at as "last_error_at: DateTime<Utc>",
-               s.requested_at as "requested_at: DateTime<Utc>", s.requested_forced
+               s.requested_at as "requested_at: DateTime<Utc>", s.requested_forced,
+               s.requested_complete, s.directory_identity, s.found_identity, s.accept_identity
           from people_sources s join connectors c on c.id = s.connector_id
          where c.name = $1 and s.enabled
-           for update of s skip locked
         "#,
         connector
     )
@@ -120,32 +140,58 @@ pub async fn lock_source(
     .await
 }
 
-/// Asks for a pass of `connector` now; false when it is not a source.
+/// The advisory lock class of people sources ("LGPS").
+const PEOPLE_SOURCE_LOCK: i32 = 0x4c47_5053;
+
+/// What an administrator asks of a source's next pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassRequest {
+    /// A pass now, incremental where the directory allows.
+    Now,
+    /// A complete pass now: every person read, and anyone missing acted on.
+    Complete,
+    /// Applied past `max_leavers`.
+    Forced,
+    /// Applied from the directory a refused pass found (its identity confirmed).
+    AcceptDirectory,
+}
+
+/// Asks for a pass of `connector` now; false when it is not a source (or, to accept a
+/// directory, when no pass found another one).
 pub async fn request_pass(
     pool: &PgPool,
     connector: &str,
-    forced: bool,
+    request: PassRequest,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
-        update people_sources s set requested_at = now(), requested_forced = $2
+        update people_sources s
+           set requested_at = now(),
+               requested_forced = requested_forced or $2,
+               requested_complete = requested_complete or $3,
+               accept_identity = case when $4 then found_identity else accept_identity end
           from connectors c
          where c.id = s.connector_id and c.name = $1 and s.enabled
+           and (not $4 or s.found_identity is not null)
         "#,
         connector,
-        forced
+        request == PassRequest::Forced,
+        request == PassRequest::Complete,
+        request == PassRequest::AcceptDirectory
     )
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Records a pass that was applied, with the cursor the next one starts from.
+/// Records a pass that was applied, with the cursor the next one starts from and the directory
+/// it read. The requests it answered are used up; one made while it ran stays for the next.
 pub async fn finish_pass(
     conn: &mut PgConnection,
-    connector: Uuid,
+    source: &Source,
     cursor: &str,
     complete: bool,
+    directory: Option<&str>,
     result: &serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
@@ -154,35 +200,55 @@ pub async fn finish_pass(
            set cursor = $2, last_pass_at = now(),
                last_complete_at = case when $3 then now() else last_complete_at end,
                last_result = $4, last_error = null, last_error_at = null,
-               requested_at = null, requested_forced = false
+               directory_identity = coalesce($5, directory_identity),
+               found_identity = null, accept_identity = null,
+               requested_forced = case when requested_at is not distinct from $6
+                                       then false else requested_forced end,
+               requested_complete = case when requested_at is not distinct from $6
+                                         then false else requested_complete end,
+               requested_at = case when requested_at is not distinct from $6
+                                   then null else requested_at end
          where connector_id = $1
         "#,
-        connector,
+        source.connector_id,
         cursor,
         complete,
-        result
+        result,
+        directory,
+        source.requested_at as Option<DateTime<Utc>>
     )
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Records a pass that failed or was refused; the next one is tried at the usual time (a
-/// request for a pass now is used up, so a failing directory is not hammered).
+/// Records a pass that failed or was refused (with the other directory it found, if that was
+/// why); the next one is tried at the usual time: the requests it answered are used up, so a
+/// failing directory is not hammered, but one made while it ran ("Apply anyway" given during
+/// the pass) stays for the next.
 pub async fn record_failure(
     pool: &PgPool,
-    connector: Uuid,
+    source: &Source,
     error: &str,
+    found: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"
         update people_sources
            set last_pass_at = now(), last_error = $2, last_error_at = now(),
-               requested_at = null, requested_forced = false
+               found_identity = coalesce($3, found_identity),
+               requested_forced = case when requested_at is not distinct from $4
+                                       then false else requested_forced end,
+               requested_complete = case when requested_at is not distinct from $4
+                                         then false else requested_complete end,
+               requested_at = case when requested_at is not distinct from $4
+                                   then null else requested_at end
          where connector_id = $1
         "#,
-        connector,
-        error
+        source.connector_id,
+        error,
+        found,
+        source.requested_at as Option<DateTime<Utc>>
     )
     .execute(pool)
     .await?;

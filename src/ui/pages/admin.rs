@@ -416,8 +416,11 @@ fn PeopleSync(sources: Vec<PeopleSourceView>, action: ServerAction<SyncPeople>) 
                 <tbody>
                     {sources.into_iter().map(|s| {
                         let (now_name, force_name) = (s.connector.clone(), s.connector.clone());
+                        let (complete_name, accept_name) = (s.connector.clone(), s.connector.clone());
                         let now_label = (labels().sync_now)(&s.connector);
                         let force_label = (labels().sync_force)(&s.connector);
+                        let complete_label = (labels().sync_complete)(&s.connector);
+                        let accept_label = (labels().sync_accept_directory)(&s.connector);
                         view! {
                             <tr>
                                 <td translate="no">{s.connector.clone()}</td>
@@ -431,14 +434,26 @@ fn PeopleSync(sources: Vec<PeopleSourceView>, action: ServerAction<SyncPeople>) 
                                 <td>
                                     <ActionForm action>
                                         <input type="hidden" name="connector" value=now_name/>
-                                        <input type="hidden" name="force" value="false"/>
+                                        <input type="hidden" name="how" value="now"/>
                                         <button type="submit" class="button" aria-label=now_label>{labels().sync_now_short}</button>
+                                    </ActionForm>
+                                    <ActionForm action>
+                                        <input type="hidden" name="connector" value=complete_name/>
+                                        <input type="hidden" name="how" value="complete"/>
+                                        <button type="submit" class="button" aria-label=complete_label>{labels().sync_complete_short}</button>
                                     </ActionForm>
                                     {s.refused.then(|| view! {
                                         <ActionForm action>
                                             <input type="hidden" name="connector" value=force_name/>
-                                            <input type="hidden" name="force" value="true"/>
+                                            <input type="hidden" name="how" value="force"/>
                                             <button type="submit" class="button danger" aria-label=force_label>{labels().sync_force_short}</button>
+                                        </ActionForm>
+                                    })}
+                                    {s.other_directory.then(|| view! {
+                                        <ActionForm action>
+                                            <input type="hidden" name="connector" value=accept_name/>
+                                            <input type="hidden" name="how" value="accept-directory"/>
+                                            <button type="submit" class="button danger" aria-label=accept_label>{labels().sync_accept_directory_short}</button>
                                         </ActionForm>
                                     })}
                                 </td>

@@ -92,6 +92,10 @@ impl GraphTenant {
             cursor: round.cursor,
             complete,
             tenant: Some(self.settings.tenant_id.trim().to_lowercase()),
+            directory: Some(format!(
+                "entra tenant {}",
+                self.settings.tenant_id.trim().to_lowercase()
+            )),
         })
     }
 

@@ -238,7 +238,6 @@ async fn user(pool: &PgPool, upn: &str, name: &str) -> SessionUser {
         upn: upn.to_string(),
         roles: Vec::new(),
         signed_in_at: Utc::now(),
-        id_token: String::new(),
         checked_at: Utc::now(),
         language: None,
     }

@@ -4,4 +4,5 @@
 pub mod caller;
 pub mod oidc;
 pub mod routes;
+pub mod sealed;
 pub mod session;

@@ -51,6 +51,9 @@ pub struct SessionSettings {
     pub absolute_timeout: Duration,
     /// How often a session's person is checked again (still active, roles) while in use.
     pub recheck: Duration,
+    /// What the tokens kept for a session are sealed with (`LEASEGATE_SESSION_KEY`); the
+    /// sign-in client secret when unset.
+    pub key: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -375,7 +378,15 @@ impl Reader {
                 Duration::from_secs(24 * 3600),
             ),
             recheck: self.duration("LEASEGATE_SESSION_RECHECK", Duration::from_secs(120)),
+            key: self
+                .raw("LEASEGATE_SESSION_KEY")
+                .filter(|k| !k.trim().is_empty())
+                .map(Secret::new),
         };
+        if session.key.as_ref().is_some_and(|k| k.expose().len() < 32) {
+            self.problems
+                .push("LEASEGATE_SESSION_KEY needs at least 32 characters".into());
+        }
         if session.idle_timeout > session.absolute_timeout {
             self.problems.push(
                 "LEASEGATE_SESSION_IDLE_TIMEOUT must not be longer than \

@@ -106,7 +106,6 @@ fn user(principal: Uuid, upn: &str) -> SessionUser {
         upn: upn.to_string(),
         roles: Vec::new(),
         signed_in_at: Utc::now(),
-        id_token: String::new(),
         checked_at: Utc::now(),
         language: None,
     }

@@ -314,3 +314,62 @@ async fn sign_out_ends_the_session_and_visits_the_provider(pool: PgPool) {
     assert!(to.contains("post_logout_redirect_uri="), "{to}");
     assert_eq!(app.signed_in_as(&browser).await, None);
 }
+
+/// The tokens a session keeps are sealed at rest: the session table holds neither the ID token
+/// nor the refresh token in the clear (a copy of it is no way to act as the person at the
+/// provider), and signing out revokes the refresh token at a provider that offers revocation.
+#[sqlx::test]
+async fn session_tokens_are_sealed_at_rest_and_revoked_at_sign_out(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let browser = app.browser();
+    app.sign_in(&browser, "adele").await;
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar("select data from web_sessions")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let stored: String = rows
+        .iter()
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+        .collect();
+    let jwt = regex_lite::Regex::new(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ").unwrap();
+    assert!(!jwt.is_match(&stored), "an ID token in the clear: {stored}");
+    // The sealed refresh token opens with the portal's key, and is not in the table as such.
+    let sealer = leasegate::server::auth::sealed::Sealer::from_secret("leasegate-test-secret");
+    let refresh = regex_lite::Regex::new(r"v1\.[A-Za-z0-9_-]+")
+        .unwrap()
+        .find_iter(&stored)
+        .find_map(|m| sealer.open("oidc_refresh", m.as_str()))
+        .expect("a sealed refresh token");
+    assert!(!stored.contains(&refresh));
+
+    let provider = crate::harness::identity_provider();
+    let use_it = || {
+        let refresh = refresh.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{}/token", provider.issuer))
+                .basic_auth("leasegate-test", Some("leasegate-test-secret"))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(use_it().await, StatusCode::OK, "a live refresh token");
+    let response = app
+        .post_same_origin(&browser, "/auth/logout")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&response).contains("id_token_hint="),
+        "the hint still goes"
+    );
+    assert_eq!(
+        use_it().await,
+        StatusCode::BAD_REQUEST,
+        "revoked at sign-out"
+    );
+}

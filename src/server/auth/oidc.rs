@@ -14,11 +14,10 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
-    EmptyAdditionalProviderMetadata, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IdTokenFields, IssuerUrl, LogoutProviderMetadata, LogoutRequest, Nonce,
-    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
-    ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse,
-    StandardTokenResponse, TokenResponse,
+    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl,
+    LogoutProviderMetadata, LogoutRequest, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge,
+    PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadata, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
@@ -39,8 +38,17 @@ pub struct EntraClaims {
 
 impl AdditionalClaims for EntraClaims {}
 
+/// What discovery says beyond the core and logout metadata: where tokens are revoked.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct RevocationMetadata {
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+}
+
+impl openidconnect::AdditionalProviderMetadata for RevocationMetadata {}
+
 type Metadata = ProviderMetadata<
-    LogoutProviderMetadata<EmptyAdditionalProviderMetadata>,
+    LogoutProviderMetadata<RevocationMetadata>,
     CoreAuthDisplay,
     CoreClientAuthMethod,
     CoreClaimName,
@@ -179,6 +187,8 @@ pub struct OidcProvider {
     settings: Arc<Settings>,
     http: reqwest::Client,
     metadata: RwLock<Option<(Arc<Metadata>, Instant)>>,
+    /// Seals the tokens a session keeps (`auth::sealed`).
+    sealer: super::sealed::Sealer,
 }
 
 impl OidcProvider {
@@ -189,10 +199,64 @@ impl OidcProvider {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("building an HTTP client with static settings");
+        let sealer = super::sealed::Sealer::from_secret(
+            settings
+                .session
+                .key
+                .as_ref()
+                .unwrap_or(&settings.oidc.client_secret)
+                .expose(),
+        );
         Self {
             settings,
             http,
             metadata: RwLock::new(None),
+            sealer,
+        }
+    }
+
+    /// `token`, sealed for keeping in the session as `purpose`.
+    pub fn seal(&self, purpose: &str, token: &str) -> String {
+        self.sealer.seal(purpose, token)
+    }
+
+    /// A token the session keeps, opened; `None` when it no longer opens.
+    pub fn open(&self, purpose: &str, sealed: &str) -> Option<String> {
+        self.sealer.open(purpose, sealed)
+    }
+
+    /// Revokes a refresh token at the provider (RFC 7009), where its discovery document names
+    /// a `revocation_endpoint` (Entra's does not: its refresh tokens end with the session's
+    /// re-check and its own policies). Best effort: a provider that cannot be reached does not
+    /// keep anyone signed in here.
+    pub async fn revoke_refresh_token(&self, token: &str) {
+        let Ok(metadata) = self.metadata(false).await else {
+            return;
+        };
+        let Some(endpoint) = metadata
+            .additional_metadata()
+            .additional_metadata
+            .revocation_endpoint
+            .clone()
+        else {
+            return;
+        };
+        let oidc = &self.settings.oidc;
+        let answer = self
+            .http
+            .post(&endpoint)
+            .basic_auth(&oidc.client_id, Some(oidc.client_secret.expose()))
+            .form(&[("token", token), ("token_type_hint", "refresh_token")])
+            .send()
+            .await;
+        match answer {
+            Ok(answer) if answer.status().is_success() => {
+                tracing::info!("refresh token revoked at the provider")
+            }
+            Ok(answer) => {
+                tracing::warn!(status = %answer.status(), "the provider refused to revoke a refresh token")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not revoke a refresh token"),
         }
     }
 

@@ -13,7 +13,9 @@ use tower_sessions::{Expiry, Session};
 use crate::domain::mail::Language;
 use crate::domain::role::Role;
 use crate::server::auth::oidc::{CallbackParams, PendingSignIn, SignInError};
-use crate::server::auth::session::{PENDING_SIGN_IN_KEY, REFRESH_KEY, SessionUser, USER_KEY};
+use crate::server::auth::session::{
+    ID_TOKEN_KEY, PENDING_SIGN_IN_KEY, REFRESH_KEY, SessionUser, USER_KEY,
+};
 use crate::server::db;
 use crate::server::http::correlation;
 use crate::server::state::AppState;
@@ -179,7 +181,6 @@ async fn finish_sign_in(
         upn: identity.upn,
         roles,
         signed_in_at: Utc::now(),
-        id_token: identity.id_token,
         checked_at: Utc::now(),
         language,
     };
@@ -187,9 +188,18 @@ async fn finish_sign_in(
         .insert(USER_KEY, user.clone())
         .await
         .map_err(|e| internal(&e))?;
+    // Sealed at rest: the session store is a table, and its rows must not be a way to act as
+    // the person at the provider.
+    session
+        .insert(
+            ID_TOKEN_KEY,
+            state.oidc.seal(ID_TOKEN_KEY, &identity.id_token),
+        )
+        .await
+        .map_err(|e| internal(&e))?;
     if let Some(token) = &identity_refresh {
         session
-            .insert(REFRESH_KEY, token.expose())
+            .insert(REFRESH_KEY, state.oidc.seal(REFRESH_KEY, token.expose()))
             .await
             .map_err(|e| internal(&e))?;
     }
@@ -202,14 +212,26 @@ async fn logout(
     session: Session,
 ) -> Response {
     let user: Option<SessionUser> = session.get(USER_KEY).await.ok().flatten();
+    let kept = |key: &'static str| {
+        let session = session.clone();
+        let state = state.clone();
+        async move {
+            let sealed: Option<String> = session.get(key).await.ok().flatten();
+            sealed.and_then(|s| state.oidc.open(key, &s))
+        }
+    };
+    let (hint, refresh) = (kept(ID_TOKEN_KEY).await, kept(REFRESH_KEY).await);
     if let Err(e) = session.flush().await {
         return unavailable_page(language, &format!("session store: {e}"));
     }
     if let Some(user) = &user {
         tracing::info!(principal = %user.principal_id, "signed out");
     }
-    let hint = user.as_ref().map(|u| u.id_token.as_str());
-    match state.oidc.end_session_url(hint).await {
+    // Signed out here is signed out there too, where the provider offers revocation.
+    if let Some(token) = &refresh {
+        state.oidc.revoke_refresh_token(token).await;
+    }
+    match state.oidc.end_session_url(hint.as_deref()).await {
         Some(url) => Redirect::to(url.as_str()).into_response(),
         None => Redirect::to("/signed-out").into_response(),
     }

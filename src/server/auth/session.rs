@@ -17,8 +17,10 @@ pub const USER_KEY: &str = "user";
 pub const PENDING_SIGN_IN_KEY: &str = "pending_sign_in";
 const SEEN_KEY: &str = "seen_at";
 /// The refresh token the sign-in brought, kept server-side only (never in `SessionUser`, which
-/// pages may see).
+/// pages may see), sealed (`auth::sealed`).
 pub const REFRESH_KEY: &str = "oidc_refresh";
+/// The ID token, offered to the provider as `id_token_hint` at sign-out; sealed likewise.
+pub const ID_TOKEN_KEY: &str = "oidc_id_token";
 
 /// Stored in the session at sign-in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,8 +30,6 @@ pub struct SessionUser {
     pub upn: String,
     pub roles: Vec<Role>,
     pub signed_in_at: DateTime<Utc>,
-    /// Offered to the provider as `id_token_hint` at sign-out.
-    pub id_token: String,
     /// When the person's standing (active, roles) was last read from the database. Sessions
     /// from before this field existed read as never, and are checked at once.
     #[serde(default)]
@@ -145,11 +145,20 @@ async fn current_user(
                 return Ok(None);
             }
         }
-        if let Some(token) = session.get::<String>(REFRESH_KEY).await? {
+        if let Some(sealed) = session.get::<String>(REFRESH_KEY).await? {
+            // A token that no longer opens (the key changed) cannot be asked with: the
+            // person signs in again rather than keep a session nobody vouches for.
+            let Some(token) = state.oidc.open(REFRESH_KEY, &sealed) else {
+                tracing::warn!(principal = %user.principal_id, "session ended: its refresh token no longer opens");
+                session.flush().await?;
+                return Ok(None);
+            };
             match ask_provider_again(state, &user, &token).await {
                 Asked::Vouched { roles, token } => {
                     user.roles = roles;
-                    session.insert(REFRESH_KEY, token).await?;
+                    session
+                        .insert(REFRESH_KEY, state.oidc.seal(REFRESH_KEY, &token))
+                        .await?;
                 }
                 Asked::Refused => {
                     session.flush().await?;

@@ -88,16 +88,33 @@ pub struct ChainCheck {
     /// database, and a rewrite by the table owner would not show.
     pub signed: bool,
     pub last_signed_at: Option<DateTime<Utc>>,
+    /// The events were recomputed after this position (the last good signed checkpoint);
+    /// `None`: the whole chain was.
+    pub checked_after: Option<i64>,
 }
 
+/// Verifies the trail: from its last good signed checkpoint on (every checkpoint's signature and
+/// hash checked, the events since recomputed), or with `whole` = `true` every event from the
+/// first.
 #[server(endpoint = "governance/verify")]
-pub async fn verify_audit_chain() -> Result<ChainCheck, AppError> {
+pub async fn verify_audit_chain(whole: Option<String>) -> Result<ChainCheck, AppError> {
+    use crate::server::checkpoints::Scope;
+    verify(if whole.as_deref() == Some("true") {
+        Scope::Whole
+    } else {
+        Scope::SinceCheckpoint
+    })
+    .await
+}
+
+#[cfg(feature = "ssr")]
+async fn verify(scope: crate::server::checkpoints::Scope) -> Result<ChainCheck, AppError> {
     let caller = crate::server::auth::caller::caller()?;
     if !crate::domain::role::can_view_governance(&caller.roles) {
         return Err(AppError::Forbidden);
     }
     let state = crate::server::state::app_state()?;
-    crate::server::access::views::verify_chain(&state).await
+    crate::server::access::views::verify_chain(&state, scope).await
 }
 
 /// An event search as it stands in the governance page's address (`/governance?who=…`): every

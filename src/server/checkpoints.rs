@@ -132,7 +132,7 @@ pub async fn sign_head(pool: &PgPool, key: &SigningKey) -> Result<Option<i64>, s
     Ok(stored.then_some(position))
 }
 
-/// The trail checked end to end.
+/// The trail checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
     /// The first position whose hash does not follow from the previous one.
@@ -142,6 +142,9 @@ pub struct Verification {
     /// signed hash: the chain was rewritten.
     pub mismatched: Vec<i64>,
     pub last_signed_at: Option<DateTime<Utc>>,
+    /// The events were recomputed after this position (the last checkpoint that is signed by
+    /// the key and still holds its hash); `None`: the whole chain was.
+    pub checked_after: Option<i64>,
 }
 
 impl Verification {
@@ -150,26 +153,49 @@ impl Verification {
     }
 }
 
-pub async fn verify(pool: &PgPool, public_key: &[u8]) -> Result<Verification, sqlx::Error> {
+/// How much of the chain to recompute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// From the last good signed checkpoint on: every checkpoint's signature and hash are
+    /// checked, and the events since the last of them recomputed. What the page and exports
+    /// use, so a long trail is not recomputed on every look.
+    SinceCheckpoint,
+    /// Every event from the first.
+    Whole,
+}
+
+pub async fn verify(
+    pool: &PgPool,
+    public_key: &[u8],
+    scope: Scope,
+) -> Result<Verification, sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    let first_break = audit::first_break(&mut conn).await?;
     let key = UnparsedPublicKey::new(&ED25519, public_key);
     let checkpoints = audit::checkpoints(&mut conn).await?;
-    let mismatched = checkpoints
+    let good = |c: &audit::Checkpoint| {
+        key.verify(&message(c.position, &c.hash), &c.signature)
+            .is_ok()
+            && c.chain_hash.as_deref() == Some(c.hash.as_slice())
+    };
+    let mismatched: Vec<i64> = checkpoints
         .iter()
-        .filter(|c| {
-            let signed = key
-                .verify(&message(c.position, &c.hash), &c.signature)
-                .is_ok();
-            !signed || c.chain_hash.as_deref() != Some(c.hash.as_slice())
-        })
+        .filter(|c| !good(c))
         .map(|c| c.position)
         .collect();
+    let anchor = match scope {
+        Scope::SinceCheckpoint => checkpoints.iter().rev().find(|c| good(c)),
+        Scope::Whole => None,
+    };
+    let first_break = match anchor {
+        Some(c) => audit::first_break_after(&mut conn, c.position, &c.hash).await?,
+        None => audit::first_break(&mut conn).await?,
+    };
     Ok(Verification {
         first_break,
         checkpoints: checkpoints.len(),
         mismatched,
         last_signed_at: checkpoints.iter().map(|c| c.signed_at).max(),
+        checked_after: anchor.map(|c| c.position),
     })
 }
 

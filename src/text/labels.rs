@@ -344,6 +344,9 @@ pub struct Labels {
     pub rules_as_in_file: &'static str,
     pub audit_trail: &'static str,
     pub verify_trail: &'static str,
+    pub verify_whole_trail: &'static str,
+    pub trail_checked_since: fn(i64) -> String,
+    pub trail_checked_whole: &'static str,
     pub trail_intact: fn(i64, usize) -> String,
     pub trail_unsigned: &'static str,
     pub trail_broken: fn(Option<i64>, &[i64]) -> String,
@@ -731,6 +734,13 @@ pub const EN: Labels = Labels {
     rules_as_in_file: "Rules, written as in the catalog file",
     audit_trail: "Audit trail",
     verify_trail: "Verify the audit trail",
+    verify_whole_trail: "Verify the whole trail",
+    trail_checked_since: |position| {
+        format!(
+            "Every signed checkpoint was checked, and the events after the last one (position {position}) were recomputed. \"Verify the whole trail\" recomputes every event."
+        )
+    },
+    trail_checked_whole: "Every event was recomputed from the first.",
     trail_intact: |events, checkpoints| {
         format!(
             "Intact: {events} events chained without a break, and {checkpoints} signed checkpoints match."

@@ -372,6 +372,13 @@ pub const DE: Labels = Labels {
     rules_as_in_file: "Regeln in der Schreibweise der Katalogdatei",
     audit_trail: "Prüfprotokoll",
     verify_trail: "Prüfprotokoll überprüfen",
+    verify_whole_trail: "Ganzes Protokoll überprüfen",
+    trail_checked_since: |position| {
+        format!(
+            "Alle signierten Prüfpunkte wurden geprüft und die Ereignisse nach dem letzten (Position {position}) neu berechnet. „Ganzes Protokoll überprüfen“ berechnet jedes Ereignis neu."
+        )
+    },
+    trail_checked_whole: "Jedes Ereignis wurde vom ersten an neu berechnet.",
     trail_intact: |events, checkpoints| {
         format!(
             "Intakt: {events} Ereignisse lückenlos verkettet, und {checkpoints} signierte Prüfpunkte stimmen überein."

@@ -122,7 +122,9 @@ async fn a_rewritten_chain_is_caught_by_the_signed_checkpoint(pool: PgPool) {
         "signed once"
     );
     record(&pool, 2).await;
-    let clean = checkpoints::verify(&pool, &key.public_key()).await.unwrap();
+    let clean = checkpoints::verify(&pool, &key.public_key(), checkpoints::Scope::Whole)
+        .await
+        .unwrap();
     assert!(clean.intact(), "{clean:?}");
     assert_eq!(clean.checkpoints, 1);
 
@@ -155,7 +157,9 @@ async fn a_rewritten_chain_is_caught_by_the_signed_checkpoint(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(first_break, None, "the rewritten chain is self-consistent");
-    let rewritten = checkpoints::verify(&pool, &key.public_key()).await.unwrap();
+    let rewritten = checkpoints::verify(&pool, &key.public_key(), checkpoints::Scope::Whole)
+        .await
+        .unwrap();
     assert!(!rewritten.intact());
     assert_eq!(rewritten.mismatched, vec![5], "{rewritten:?}");
 
@@ -170,6 +174,56 @@ async fn a_rewritten_chain_is_caught_by_the_signed_checkpoint(pool: PgPool) {
         .await
         .unwrap();
     checkpoints::sign_head(&pool, &forger).await.unwrap();
-    let forged = checkpoints::verify(&pool, &key.public_key()).await.unwrap();
+    let forged = checkpoints::verify(&pool, &key.public_key(), checkpoints::Scope::Whole)
+        .await
+        .unwrap();
     assert_eq!(forged.mismatched, vec![7], "{forged:?}");
+}
+
+/// The page's and the exports' check starts at the last good signed checkpoint: every
+/// checkpoint's signature and hash are checked, and only the events since it are recomputed. A
+/// break after it is found; an edit below it that left the hashes alone is found by the whole
+/// check, which stays available (and a rewrite that recomputed them is the checkpoint mismatch
+/// of the test above).
+#[sqlx::test]
+async fn a_check_from_the_checkpoint_recomputes_what_came_since(pool: PgPool) {
+    let key = SigningKey::from_seed(&[42u8; 32]).unwrap();
+    record(&pool, 5).await;
+    assert_eq!(checkpoints::sign_head(&pool, &key).await.unwrap(), Some(5));
+    record(&pool, 3).await;
+    let since = checkpoints::Scope::SinceCheckpoint;
+    let clean = checkpoints::verify(&pool, &key.public_key(), since)
+        .await
+        .unwrap();
+    assert!(clean.intact(), "{clean:?}");
+    assert_eq!(clean.checked_after, Some(5));
+
+    let edit = |position: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(&format!(
+                "do $$ begin
+                   alter table audit_events disable trigger audit_events_no_change;
+                   update audit_events set details = '{{\"origin\": \"forged\"}}'
+                    where position = {position};
+                   alter table audit_events enable trigger audit_events_no_change;
+                 end $$"
+            ))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    edit(7).await;
+    let after = checkpoints::verify(&pool, &key.public_key(), since)
+        .await
+        .unwrap();
+    assert_eq!(after.first_break, Some(7), "{after:?}");
+
+    // Below the checkpoint, hashes left alone: the whole check finds it.
+    edit(2).await;
+    let whole = checkpoints::verify(&pool, &key.public_key(), checkpoints::Scope::Whole)
+        .await
+        .unwrap();
+    assert_eq!((whole.first_break, whole.checked_after), (Some(2), None));
 }

@@ -346,7 +346,11 @@ async fn json_document(
     exported_at: DateTime<Utc>,
 ) -> Result<Value, AppError> {
     use base64::Engine as _;
-    let check = crate::server::access::views::verify_chain(state).await?;
+    let check = crate::server::access::views::verify_chain(
+        state,
+        crate::server::checkpoints::Scope::SinceCheckpoint,
+    )
+    .await?;
     let mut conn = state.pool.acquire().await?;
     let (head_position, head_hash) = audit::head(&mut conn).await?;
     let checkpoint = audit::latest_checkpoint(&mut conn).await?;
@@ -375,6 +379,7 @@ async fn json_document(
                 "first_break": check.first_break,
                 "signed_checkpoints_checked": check.checkpoints,
                 "mismatched_checkpoints": check.mismatched,
+                "events_recomputed_after": check.checked_after.unwrap_or(0),
             },
             "public_key": state.audit_key.as_ref().map(|k| b64.encode(k.public_key())),
             "latest_checkpoint": checkpoint,

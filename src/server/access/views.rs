@@ -229,15 +229,19 @@ pub async fn trail(state: &AppState, request_id: Uuid) -> Result<Trail, AppError
     })
 }
 
+/// The trail checked: by default from the last good signed checkpoint on (see
+/// `checkpoints::Scope`), or the whole chain.
 pub async fn verify_chain(
     state: &AppState,
+    scope: crate::server::checkpoints::Scope,
 ) -> Result<crate::api::governance::ChainCheck, AppError> {
     let mut conn = state.pool.acquire().await?;
     let (events, _) = audit::head(&mut conn).await?;
     drop(conn);
     let check = match &state.audit_key {
         Some(key) => {
-            let v = crate::server::checkpoints::verify(&state.pool, &key.public_key()).await?;
+            let v =
+                crate::server::checkpoints::verify(&state.pool, &key.public_key(), scope).await?;
             crate::api::governance::ChainCheck {
                 intact: v.intact(),
                 events,
@@ -246,6 +250,7 @@ pub async fn verify_chain(
                 mismatched: v.mismatched,
                 signed: true,
                 last_signed_at: v.last_signed_at,
+                checked_after: v.checked_after,
             }
         }
         None => {
@@ -259,6 +264,7 @@ pub async fn verify_chain(
                 mismatched: Vec::new(),
                 signed: false,
                 last_signed_at: None,
+                checked_after: None,
             }
         }
     };

@@ -133,6 +133,21 @@ pub async fn first_break(conn: &mut PgConnection) -> Result<Option<i64>, sqlx::E
         .await
 }
 
+/// The first position after `after` (whose hash is `after_hash`) whose hash does not follow.
+pub async fn first_break_after(
+    conn: &mut PgConnection,
+    after: i64,
+    after_hash: &[u8],
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select audit_chain_first_break_after($1, $2)",
+        after,
+        after_hash
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// The chain's head: the last position and its hash (0 and the hash of nothing when empty).
 pub async fn head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), sqlx::Error> {
     let row = sqlx::query!("select position, hash from audit_chain_head")

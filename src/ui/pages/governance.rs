@@ -260,7 +260,8 @@ fn TrailLink(request: Option<uuid::Uuid>) -> impl IntoView {
     request.map(|id| view! { <a href=format!("/governance/requests/{id}")>{labels().trail}</a> })
 }
 
-/// Recomputes the chain and checks the signed checkpoints, on demand (it reads every event).
+/// Checks the signed checkpoints and recomputes the chain after the last good one, or all of
+/// it, on demand.
 #[component]
 fn VerifyTrail() -> impl IntoView {
     let verify = ServerAction::<VerifyAuditChain>::new();
@@ -273,9 +274,16 @@ fn VerifyTrail() -> impl IntoView {
     view! {
         <section aria-labelledby="verify-title">
             <h2 id="verify-title">{labels().audit_trail}</h2>
-            <ActionForm action=verify>
-                <button type="submit" class="button">{labels().verify_trail}</button>
-            </ActionForm>
+            <div class="actions">
+                <ActionForm action=verify>
+                    <input type="hidden" name="whole" value="false"/>
+                    <button type="submit" class="button">{labels().verify_trail}</button>
+                </ActionForm>
+                <ActionForm action=verify>
+                    <input type="hidden" name="whole" value="true"/>
+                    <button type="submit" class="button">{labels().verify_whole_trail}</button>
+                </ActionForm>
+            </div>
             <div aria-live="polite">{result}</div>
         </section>
     }
@@ -294,9 +302,14 @@ fn ChainResult(check: ChainCheck) -> impl IntoView {
             (labels().trail_broken)(check.first_break, &check.mismatched),
         )
     };
+    let scope = match check.checked_after {
+        Some(position) => (labels().trail_checked_since)(position),
+        None => labels().trail_checked_whole.to_string(),
+    };
     view! {
         <div class=class role="status" data-testid="chain-check">
             <p>{text}</p>
+            <p class="muted">{scope}</p>
             {(!check.signed).then(|| view! { <p>{labels().trail_unsigned}</p> })}
         </div>
     }

@@ -54,6 +54,10 @@ pub struct SessionSettings {
     /// What the tokens kept for a session are sealed with (`LEASEGATE_SESSION_KEY`); the
     /// sign-in client secret when unset.
     pub key: Option<Secret>,
+    /// Sign-in attempts one client address may start a minute (`LEASEGATE_SIGN_IN_PER_MINUTE`).
+    pub sign_in_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`LEASEGATE_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -382,6 +386,12 @@ impl Reader {
                 .raw("LEASEGATE_SESSION_KEY")
                 .filter(|k| !k.trim().is_empty())
                 .map(Secret::new),
+            sign_in_per_minute: self.parsed(
+                "LEASEGATE_SIGN_IN_PER_MINUTE",
+                120,
+                "a whole number of attempts",
+            ),
+            trusted_proxies: self.trusted_proxies(),
         };
         if session.key.as_ref().is_some_and(|k| k.expose().len() < 32) {
             self.problems
@@ -505,6 +515,26 @@ impl Reader {
             destinations,
             channel_language,
         }
+    }
+
+    /// `LEASEGATE_TRUSTED_PROXIES`: addresses, comma separated.
+    fn trusted_proxies(&mut self) -> Vec<std::net::IpAddr> {
+        let mut proxies = Vec::new();
+        for item in self
+            .raw("LEASEGATE_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+        {
+            match item.parse() {
+                Ok(ip) => proxies.push(ip),
+                Err(_) => self.problems.push(format!(
+                    "LEASEGATE_TRUSTED_PROXIES names addresses, such as 10.0.0.5: `{item}`"
+                )),
+            }
+        }
+        proxies
     }
 
     /// The webhook hosts cards may go to, and the lab's exact receivers (only in lab mode).

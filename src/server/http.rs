@@ -8,6 +8,7 @@ pub mod lab;
 pub mod language;
 pub mod security;
 pub mod server_fn_status;
+pub mod sign_in_limit;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,6 +17,18 @@ use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::server::auth::session::SessionUser;
 use crate::text::lang::Language;
+
+/// The value of the cookie `name` the request carries, if any.
+pub fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim())
+}
 
 /// The signed-in caller of a plain handler when `allowed` admits their roles; else why not
 /// (401 without a session, 403 for anyone else), as server functions refuse: answer it with

@@ -41,6 +41,9 @@ pub fn app_state(
 ) -> AppState {
     AppState {
         oidc: Arc::new(OidcProvider::new(settings.clone())),
+        sign_in_limit: Arc::new(crate::server::http::sign_in_limit::SignInLimit::new(
+            settings.session.sign_in_per_minute,
+        )),
         settings,
         pool,
         leptos,
@@ -115,7 +118,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/language", axum::routing::post(language::switch))
         .route("/governance/evidence", post(evidence::export))
-        .merge(crate::server::auth::routes::router())
+        .merge(crate::server::auth::routes::router(state.clone()))
         .merge(extra)
         .leptos_routes_with_context(&state, routes, page_context.clone(), {
             let options = state.leptos.clone();

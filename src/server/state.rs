@@ -23,6 +23,8 @@ pub struct AppState {
     pub audit_key: Option<Arc<crate::server::checkpoints::SigningKey>>,
     /// The clock reminders and escalation follow; a lab may move it forward.
     pub clock: crate::server::clock::Clock,
+    /// Sign-in attempts per client address.
+    pub sign_in_limit: Arc<crate::server::http::sign_in_limit::SignInLimit>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -210,7 +210,14 @@ impl TestApp {
             router::app_state(settings.clone(), pool.clone(), leptos, options.connectors);
         state.audit_key = options.audit_key;
         let app = router::build_with(state, options.routes);
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        });
         TestApp { base, pool, logs }
     }
 

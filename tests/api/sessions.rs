@@ -35,24 +35,47 @@ async fn cookie_is_secure_behind_https(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    let line = set_cookie_line(start.headers()).expect("starting sign-in sets the cookie");
+    let line = start
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("leasegate_signin="))
+        .expect("starting sign-in sets its cookie")
+        .to_string();
     assert!(line.contains("Secure"), "{line}");
+    assert!(line.contains("HttpOnly"), "{line}");
+    assert!(line.contains("Path=/auth/callback"), "{line}");
     assert!(start.headers().get("strict-transport-security").is_some());
 }
 
+/// A session id planted in the browser before sign-in (session fixation) is never the one that
+/// carries the signed-in person.
 #[sqlx::test]
 async fn session_id_changes_at_sign_in(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let browser = app.browser();
+    let planted = "AAAAAAAAAAAAAAAAAAAAAA";
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(
+        &format!(
+            "{}={planted}; Path=/",
+            leasegate::server::router::SESSION_COOKIE
+        ),
+        &app.url("/").parse().unwrap(),
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(jar)
+        .build()
+        .unwrap();
     let start = browser.get(app.url("/auth/login")).send().await.unwrap();
-    let before = session_cookie(start.headers()).expect("a session before sign-in");
     let (callback, _) = app
         .complete_at_provider(&browser, location(&start), "adele")
         .await;
     let after = session_cookie(callback.headers()).expect("a new cookie at sign-in");
-    assert_ne!(before, after);
+    assert_ne!(planted, after);
 
-    // The id from before sign-in does not carry the signed-in person.
+    // The planted id does not carry the signed-in person.
     let fixated = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -61,13 +84,55 @@ async fn session_id_changes_at_sign_in(pool: PgPool) {
         .get(app.url("/my-access"))
         .header(
             "cookie",
-            format!("{}={before}", leasegate::server::router::SESSION_COOKIE),
+            format!("{}={planted}", leasegate::server::router::SESSION_COOKIE),
         )
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(location(&response).starts_with("/auth/login"));
+}
+
+/// Starting a sign-in stores nothing (its state waits in a sealed cookie until the provider
+/// answers), and one client address may start only so many a minute.
+#[sqlx::test]
+async fn sign_in_attempts_store_nothing_and_are_limited_per_address(pool: PgPool) {
+    let app = TestApp::spawn_with_env(pool, &[("LEASEGATE_SIGN_IN_PER_MINUTE", "5")]).await;
+    for _ in 0..5 {
+        let start = app
+            .browser()
+            .get(app.url("/auth/login"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    }
+    let stored: i64 = sqlx::query_scalar("select count(*) from web_sessions")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "nothing stored before the provider answers");
+    let limited = app
+        .browser()
+        .get(app.url("/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // A callback is an attempt too.
+    let callback = app
+        .browser()
+        .get(app.url("/auth/callback?code=x&state=y"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(callback.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[sqlx::test]

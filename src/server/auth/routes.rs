@@ -13,9 +13,7 @@ use tower_sessions::{Expiry, Session};
 use crate::domain::mail::Language;
 use crate::domain::role::Role;
 use crate::server::auth::oidc::{CallbackParams, PendingSignIn, SignInError};
-use crate::server::auth::session::{
-    ID_TOKEN_KEY, PENDING_SIGN_IN_KEY, REFRESH_KEY, SessionUser, USER_KEY,
-};
+use crate::server::auth::session::{ID_TOKEN_KEY, REFRESH_KEY, SessionUser, USER_KEY};
 use crate::server::db;
 use crate::server::http::correlation;
 use crate::server::state::AppState;
@@ -23,11 +21,57 @@ use crate::server::state::AppState;
 /// How long a started sign-in may take before its anonymous session is dropped.
 pub const SIGN_IN_WINDOW: Duration = Duration::minutes(10);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Where a started sign-in waits for the provider's answer: a sealed cookie the browser brings
+/// back to the callback, so an attempt stores nothing until the provider answers.
+const SIGN_IN_COOKIE: &str = "leasegate_signin";
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let limited = Router::new()
         .route("/auth/login", get(login))
         .route("/auth/callback", get(callback))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::server::http::sign_in_limit::limit,
+        ));
+    Router::new()
+        .merge(limited)
         .route("/auth/logout", post(logout))
+}
+
+/// The `Set-Cookie` that keeps a started sign-in (sealed: state, nonce and PKCE verifier are
+/// neither readable nor changeable by the browser) for the callback only, as long as a sign-in
+/// may take; `None` clears it.
+fn sign_in_cookie(state: &AppState, pending: Option<&PendingSignIn>) -> axum::http::HeaderValue {
+    let secure = if state.settings.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let (value, age) = match pending {
+        Some(p) => (
+            state.oidc.seal(
+                SIGN_IN_COOKIE,
+                &serde_json::to_string(p).expect("a pending sign-in serialises"),
+            ),
+            SIGN_IN_WINDOW.whole_seconds(),
+        ),
+        None => (String::new(), 0),
+    };
+    axum::http::HeaderValue::from_str(&format!(
+        "{SIGN_IN_COOKIE}={value}; Path=/auth/callback; Max-Age={age}; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .expect("a sealed value is a cookie value")
+}
+
+/// The started sign-in the browser brought back, if it is sealed by this portal and not older
+/// than a sign-in may take.
+fn pending_sign_in(state: &AppState, headers: &axum::http::HeaderMap) -> Option<PendingSignIn> {
+    let sealed = crate::server::http::cookie_value(headers, SIGN_IN_COOKIE)?;
+    let pending: PendingSignIn =
+        serde_json::from_str(&state.oidc.open(SIGN_IN_COOKIE, sealed)?).ok()?;
+    let age = Utc::now() - pending.started_at;
+    (age >= chrono::TimeDelta::zero() && age.num_seconds() <= SIGN_IN_WINDOW.whole_seconds())
+        .then_some(pending)
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,27 +98,19 @@ pub fn safe_return_path(candidate: Option<&str>) -> String {
 async fn login(
     State(state): State<AppState>,
     Extension(language): Extension<Language>,
-    session: Session,
     Query(params): Query<LoginParams>,
 ) -> Response {
     let return_to = safe_return_path(params.return_to.as_deref());
     match state.oidc.begin(return_to).await {
+        // Nothing is stored: anyone can hit this page, and a table of abandoned sign-ins
+        // would be a cheap way to fill the database.
         Ok((url, pending)) => {
-            // Anyone can hit this page: an anonymous session lives only as long as a sign-in
-            // may take, not the signed-in idle timeout.
-            if session
-                .get::<SessionUser>(USER_KEY)
-                .await
-                .ok()
-                .flatten()
-                .is_none()
-            {
-                session.set_expiry(Some(Expiry::OnInactivity(SIGN_IN_WINDOW)));
-            }
-            if let Err(e) = session.insert(PENDING_SIGN_IN_KEY, pending).await {
-                return unavailable_page(language, &format!("session store: {e}"));
-            }
-            Redirect::to(url.as_str()).into_response()
+            let mut response = Redirect::to(url.as_str()).into_response();
+            response.headers_mut().append(
+                axum::http::header::SET_COOKIE,
+                sign_in_cookie(&state, Some(&pending)),
+            );
+            response
         }
         Err(e) => unavailable_page(language, &format!("sign-in could not start: {e}")),
     }
@@ -84,9 +120,26 @@ async fn callback(
     State(state): State<AppState>,
     Extension(language): Extension<Language>,
     session: Session,
+    headers: axum::http::HeaderMap,
     Query(params): Query<CallbackParams>,
 ) -> Response {
-    match finish_sign_in(&state, &session, &params).await {
+    // Used once: the cookie goes with this answer, whatever it is.
+    let pending = pending_sign_in(&state, &headers);
+    let mut response = callback_answer(&state, language, &session, pending, &params).await;
+    response
+        .headers_mut()
+        .append(axum::http::header::SET_COOKIE, sign_in_cookie(&state, None));
+    response
+}
+
+async fn callback_answer(
+    state: &AppState,
+    language: Language,
+    session: &Session,
+    pending: Option<PendingSignIn>,
+    params: &CallbackParams,
+) -> Response {
+    match finish_sign_in(state, session, pending, params).await {
         Ok((user, return_to)) => {
             tracing::info!(
                 principal = %user.principal_id,
@@ -137,15 +190,11 @@ impl From<SignInError> for CallbackFailure {
 async fn finish_sign_in(
     state: &AppState,
     session: &Session,
+    pending: Option<PendingSignIn>,
     params: &CallbackParams,
 ) -> Result<(SessionUser, String), CallbackFailure> {
     let internal = |e: &dyn std::fmt::Display| CallbackFailure::Internal(e.to_string());
-    // Taken out of the session before anything else, so a callback URL works at most once.
-    let pending: PendingSignIn = session
-        .remove(PENDING_SIGN_IN_KEY)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or(SignInError::NoPendingSignIn)?;
+    let pending = pending.ok_or(SignInError::NoPendingSignIn)?;
     let return_to = pending.return_to.clone();
     let identity = state.oidc.complete(pending, params).await?;
     let identity_refresh = identity.refresh_token.clone();

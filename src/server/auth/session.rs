@@ -14,7 +14,6 @@ use crate::domain::role::Role;
 use crate::server::state::AppState;
 
 pub const USER_KEY: &str = "user";
-pub const PENDING_SIGN_IN_KEY: &str = "pending_sign_in";
 const SEEN_KEY: &str = "seen_at";
 /// The refresh token the sign-in brought, kept server-side only (never in `SessionUser`, which
 /// pages may see), sealed (`auth::sealed`).

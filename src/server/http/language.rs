@@ -49,14 +49,7 @@ pub fn choose(setting: Option<Language>, headers: &HeaderMap) -> Language {
 }
 
 fn cookie(headers: &HeaderMap) -> Option<Language> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == LANGUAGE_COOKIE)
-        .and_then(|(_, value)| Language::parse(value.trim()))
+    super::cookie_value(headers, LANGUAGE_COOKIE).and_then(Language::parse)
 }
 
 /// The `Set-Cookie` value that remembers `language` in this browser.

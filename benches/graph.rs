@@ -44,19 +44,6 @@ fn size(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A client that sends the simulator's control token with every call.
-fn control_client(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "x-sim-control-token",
-        reqwest::header::HeaderValue::from_str(token).unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
 struct Sim {
     base: String,
     http: reqwest::Client,
@@ -110,7 +97,7 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Sim {
         base: format!("http://{}", listener.local_addr().unwrap()),
-        http: control_client(&simulator.control_token()),
+        http: measure::control_client(&simulator.control_token()),
     };
     tokio::spawn(leasegate::simulator::serve(listener, simulator));
     sim.post("config", json!({ "latency_ms": latency })).await;

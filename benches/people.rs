@@ -39,19 +39,6 @@ fn size(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A client that sends the simulator's control token with every call.
-fn control_client(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "x-sim-control-token",
-        reqwest::header::HeaderValue::from_str(token).unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
 fn upn(i: usize) -> String {
     format!("person{i}@contoso.test")
 }
@@ -66,7 +53,7 @@ async fn main() {
     simulator.register_app(CLIENT, SECRET, &["User.Read.All", "Directory.Read.All"]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let http = control_client(&simulator.control_token());
+    let http = measure::control_client(&simulator.control_token());
     tokio::spawn(leasegate::simulator::serve(listener, simulator));
     let control = |path: &str, method: reqwest::Method, body: Value| {
         let request = http

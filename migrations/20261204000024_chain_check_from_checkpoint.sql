@@ -23,3 +23,8 @@ begin
     end if;
     return null;
 end $$;
+
+-- The whole chain is the chain after position 0, whose hash is the hash of nothing.
+create or replace function audit_chain_first_break() returns bigint language sql stable as $$
+    select audit_chain_first_break_after(0, sha256(''::bytea))
+$$;

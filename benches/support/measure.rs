@@ -85,3 +85,17 @@ pub fn report(what: &str, lags: &[f64]) {
         lags.first().copied().unwrap_or_default(),
     );
 }
+
+/// A client that sends the simulator's control token with every call.
+#[allow(dead_code)]
+pub fn control_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-sim-control-token",
+        reqwest::header::HeaderValue::from_str(token).unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}

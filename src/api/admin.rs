@@ -256,11 +256,7 @@ pub async fn adopt_contractor_user(
     contractor_id: String,
     note: String,
 ) -> Result<String, AppError> {
-    let caller = require_admin()?;
-    let state = crate::server::state::app_state()?;
-    let id = crate::api::parse_id("contractor_id", &contractor_id)?;
-    let note = crate::api::text_block("note", &note)?;
-    crate::server::access::admin::adopt_contractor_user(&state, &caller, id, &note).await
+    settle_contractor(contractor_id, note, true).await
 }
 
 /// Closes a stopped contractor onboarding without making anything (the account in the way is
@@ -270,11 +266,22 @@ pub async fn close_stopped_contractor(
     contractor_id: String,
     note: String,
 ) -> Result<String, AppError> {
+    settle_contractor(contractor_id, note, false).await
+}
+
+#[cfg(feature = "ssr")]
+async fn settle_contractor(
+    contractor_id: String,
+    note: String,
+    adopt: bool,
+) -> Result<String, AppError> {
+    use crate::server::access::admin::Settle;
     let caller = require_admin()?;
     let state = crate::server::state::app_state()?;
     let id = crate::api::parse_id("contractor_id", &contractor_id)?;
     let note = crate::api::text_block("note", &note)?;
-    crate::server::access::admin::close_stopped_contractor(&state, &caller, id, &note).await
+    let how = if adopt { Settle::Adopt } else { Settle::Close };
+    crate::server::access::admin::settle_stopped(&state, &caller, id, &note, how).await
 }
 
 /// Mail delivery as administrators watch it: whether a mail server is set, how much waits, and

@@ -79,6 +79,22 @@ retention = "PT1S"
     )
 }
 
+/// The portal with a Graph connector to `sim`, read as a people source.
+async fn portal_with(pool: &PgPool, sim: &Sim) -> (TestApp, Connectors) {
+    let mut connectors = Connectors::default();
+    connectors.insert(CLOUD, Arc::new(sim.connector()));
+    sources(pool, &[(CLOUD, "graph")], 10).await;
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        Options {
+            connectors: connectors.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    (app, connectors)
+}
+
 fn at(time: chrono::DateTime<Utc>) -> String {
     time.format("%Y-%m-%dT%H:%M").to_string()
 }
@@ -104,17 +120,7 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
     let team = ids["groups"]["Falcon team"].as_str().unwrap().to_string();
     let text = catalog_text(&portal, &team);
     seed::catalog(&pool, &text).await;
-    let mut connectors = Connectors::default();
-    connectors.insert(CLOUD, Arc::new(sim.connector()));
-    sources(&pool, &[(CLOUD, "graph")], 10).await;
-    let app = TestApp::spawn_with(
-        pool.clone(),
-        Options {
-            connectors: connectors.clone(),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (app, connectors) = portal_with(&pool, &sim).await;
     let adele = app.person("adele").await;
     let megan = app.person("megan").await;
     people_sync::pass(&pool, &connectors, CLOUD, false)
@@ -426,17 +432,7 @@ async fn an_existing_guest_is_adopted_only_by_an_administrator(pool: PgPool) {
     let portal = ids["groups"]["Falcon portal"].as_str().unwrap().to_string();
     let team = ids["groups"]["Falcon team"].as_str().unwrap().to_string();
     seed::catalog(&pool, &catalog_text(&portal, &team)).await;
-    let mut connectors = Connectors::default();
-    connectors.insert(CLOUD, Arc::new(sim.connector()));
-    sources(&pool, &[(CLOUD, "graph")], 10).await;
-    let app = TestApp::spawn_with(
-        pool.clone(),
-        Options {
-            connectors: connectors.clone(),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (app, connectors) = portal_with(&pool, &sim).await;
     let adele = app.person("adele").await;
     let megan = app.person("megan").await;
     let nestor = app.person("nestor").await;

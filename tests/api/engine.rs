@@ -46,6 +46,23 @@ impl Running {
     }
 }
 
+/// Repeats `round` as often as a busy replica does, until the count query `pending` answers 0
+/// or 90 seconds pass.
+pub(crate) async fn until_done<F, Fut>(pool: PgPool, pending: &str, round: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(90) {
+        round().await;
+        if seed::count(&pool, pending).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Polls `check` every 50 ms until it holds or `within` passes.
 pub(crate) async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
 where

@@ -769,20 +769,11 @@ async fn two_replicas_and_a_slow_mail_server_send_every_mail_once(pool: PgPool) 
             let notifier = w.notifier_with(&settings).with_claim(claim);
             let pool = pool.clone();
             tokio::spawn(async move {
-                let started = std::time::Instant::now();
-                while started.elapsed() < Duration::from_secs(90) {
+                let pending = "select count(*) from mail_outbox where state <> 'sent'";
+                crate::engine::until_done(pool, pending, || async {
                     notifier.deliver().await.unwrap();
-                    if seed::count(
-                        &pool,
-                        "select count(*) from mail_outbox where state <> 'sent'",
-                    )
-                    .await
-                        == 0
-                    {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                })
+                .await
             })
         })
         .collect();

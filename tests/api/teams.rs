@@ -335,20 +335,11 @@ async fn two_replicas_and_a_slow_webhook_post_every_card_once(pool: PgPool) {
             .with_claim(Duration::from_secs(4));
             let pool = pool.clone();
             tokio::spawn(async move {
-                let started = std::time::Instant::now();
-                while started.elapsed() < Duration::from_secs(90) {
+                let pending = "select count(*) from teams_outbox where state <> 'sent'";
+                crate::engine::until_done(pool, pending, || async {
                     notifier.post_cards().await.unwrap();
-                    if seed::count(
-                        &pool,
-                        "select count(*) from teams_outbox where state <> 'sent'",
-                    )
-                    .await
-                        == 0
-                    {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                })
+                .await
             })
         })
         .collect();

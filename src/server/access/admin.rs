@@ -587,36 +587,19 @@ pub async fn resolve_removal(
     .into())
 }
 
-/// Adopts the Entra user found for a stopped contractor's address, after an administrator
-/// made sure it is this contractor's: the onboarding goes on with it. The note says how they
-/// made sure.
-pub async fn adopt_contractor_user(
-    state: &AppState,
-    caller: &SessionUser,
-    contractor: uuid::Uuid,
-    note: &str,
-) -> Result<String, AppError> {
-    settle_stopped(state, caller, contractor, note, Settle::Adopt).await
-}
-
-/// Closes a stopped contractor onboarding without making anything: the account in the way is
-/// someone else's. The address is free for a new onboarding.
-pub async fn close_stopped_contractor(
-    state: &AppState,
-    caller: &SessionUser,
-    contractor: uuid::Uuid,
-    note: &str,
-) -> Result<String, AppError> {
-    settle_stopped(state, caller, contractor, note, Settle::Close).await
-}
-
+/// What an administrator does with a stopped contractor onboarding.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Settle {
+pub enum Settle {
+    /// Goes on with the Entra user found for the address, after making sure it is theirs.
     Adopt,
+    /// Closes it without making anything: the account in the way is someone else's, and the
+    /// address is free for a new onboarding.
     Close,
 }
 
-async fn settle_stopped(
+/// Adopts the user found for a stopped onboarding or closes it; the note (10 to 1000
+/// characters) says what the administrator checked and goes into the trail.
+pub async fn settle_stopped(
     state: &AppState,
     caller: &SessionUser,
     contractor: uuid::Uuid,

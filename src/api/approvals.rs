@@ -57,8 +57,7 @@ pub async fn waiting_count() -> Result<u32, AppError> {
     let caller = crate::server::auth::caller::caller()?;
     let state = crate::server::state::app_state()?;
     let waiting =
-        crate::server::db::views::to_decide_count(&state.pool, caller.principal_id, &caller.upn)
-            .await?;
+        crate::server::db::views::to_decide_count(&state.pool, caller.principal_id).await?;
     Ok(u32::try_from(waiting).unwrap_or(u32::MAX))
 }
 

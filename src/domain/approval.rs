@@ -1,7 +1,11 @@
 //! Deciding a request: who may decide which stage, and what the decisions so far add up to.
 //!
+//! People are *holders*: the person's id in the portal (as text), or, for a name nobody the
+//! portal knew held when the request was submitted, that lower-case name until someone first
+//! signs in with it. Never a UPN of someone known: Entra renames users and reuses names.
+//!
 //! A stage has *seats*: one for each approver resolved when the request was submitted, named by
-//! that approver's lower-case UPN. Whoever stands in for an approver (a deputy, the deputy's
+//! that approver's holder. Whoever stands in for an approver (a deputy, the deputy's
 //! deputy, an escalation backup, the manager an offboarding rerouted the request to) holds the
 //! same seat, never a new one. A seat is decided once, by whoever of its holders decides first,
 //! and a person decides at most once per stage, so a quorum of N needs N seats decided by N
@@ -17,8 +21,9 @@ use super::named::named;
 /// many approvals it needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolvedStage {
-    /// Lower-case UPNs, sorted; never the requester or the beneficiary. In the snapshot kept at
-    /// submission these are the seats; as read for a decision, everyone who may decide now.
+    /// Sorted; never the requester or the beneficiary. In the snapshot kept at submission these
+    /// are the lower-case UPNs the policy resolved to (for the trail); as read for a decision,
+    /// the holders of every seat.
     pub approvers: Vec<String>,
     pub required: u32,
     /// Who holds which seat, as read for a decision. Empty in the snapshot kept at submission,
@@ -30,9 +35,9 @@ pub struct ResolvedStage {
 /// One person holding one seat of a stage.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Seat {
-    /// The approver resolved at submission whose place this is (lower-case UPN).
+    /// The approver resolved at submission whose place this is (their holder then).
     pub seat: String,
-    /// Who may fill it (lower-case UPN): the approver or someone standing in for them.
+    /// Who may fill it (a holder): the approver or someone standing in for them.
     pub holder: String,
 }
 
@@ -76,6 +81,11 @@ impl ResolvedStage {
     }
 }
 
+/// The person a holder names, if it names one (not a name nobody held).
+pub fn holder_id(holder: &str) -> Option<uuid::Uuid> {
+    uuid::Uuid::try_parse(holder).ok()
+}
+
 /// Who holds any of `seats`, sorted, each once.
 pub fn holders(seats: &[Seat]) -> Vec<String> {
     let people: BTreeSet<&str> = seats.iter().map(|s| s.holder.as_str()).collect();
@@ -94,7 +104,7 @@ named! {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub stage: u32,
-    /// Lower-case UPN of who decided.
+    /// Who decided (their id, as text).
     pub approver: String,
     /// The seat the decision filled.
     pub seat: String,
@@ -195,7 +205,7 @@ pub fn open_seats(stages: &[ResolvedStage], decisions: &[Decision], stage: u32) 
 }
 
 /// May `approver` decide the request now, and which seat would the decision fill?
-/// `requester` and `beneficiary` are lower-case UPNs.
+/// `requester`, `beneficiary` and `approver` are holders (ids as text).
 pub fn may_decide(
     stages: &[ResolvedStage],
     decisions: &[Decision],

@@ -49,7 +49,7 @@ async fn route(pool: &PgPool, away: &delegations::Away) -> Result<bool, sqlx::Er
     // Follow the chain to the first deputy who is not away, never round a loop.
     let mut seen = vec![away.approver_id];
     let mut current = away.approver_id;
-    let mut target: Option<String> = None;
+    let mut target: Option<(Uuid, String)> = None;
     let mut until: Option<DateTime<Utc>> = None;
     for _ in 0..MAX_DEPTH {
         let Some((deputy, upn, ends_at)) = delegations::deputy_now(&mut tx, current).await? else {
@@ -60,19 +60,17 @@ async fn route(pool: &PgPool, away: &delegations::Away) -> Result<bool, sqlx::Er
         }
         seen.push(deputy);
         until.get_or_insert(ends_at);
-        target = Some(upn.to_lowercase());
+        target = Some((deputy, upn.to_lowercase()));
         current = deputy;
     }
     // Never the requester or the beneficiary.
-    let target = target
-        .filter(|t| *t != locked.requester_upn && *t != locked.beneficiary_upn)
-        .unwrap_or_default();
+    let target = target.filter(|(deputy, _)| !locked.parties().contains(&deputy.to_string()));
     if !delegations::route(
         &mut tx,
         away.request_id,
         away.stage,
-        &away.approver_upn,
-        &target,
+        away.approver_id,
+        target.as_ref().map(|(deputy, _)| *deputy),
     )
     .await?
     {
@@ -91,7 +89,7 @@ async fn route(pool: &PgPool, away: &delegations::Away) -> Result<bool, sqlx::Er
         json!({
             "stage": away.stage + 1,
             "from": away.approver_upn,
-            "to": (!target.is_empty()).then_some(&target),
+            "to": target.as_ref().map(|(_, upn)| upn),
             "until": until,
         }),
     )

@@ -12,7 +12,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::approval::{Progress, Seat, holders, open_seats, progress};
+use crate::domain::approval::{Progress, Seat, holder_id, holders, open_seats, progress};
 use crate::domain::audit::AuditAction;
 use crate::domain::policy::EscalateTo;
 use crate::server::clock::Clock;
@@ -38,9 +38,9 @@ pub async fn run_due(
 /// Who the stage waits on, as read under the request's lock.
 struct Waiting {
     stage: u32,
-    /// The seats nobody filled yet.
+    /// The seats nobody filled yet (`domain::approval`'s holders).
     undecided: Vec<String>,
-    /// Everyone who may decide at the stage already.
+    /// Everyone who may decide at the stage already (holders).
     holders: Vec<String>,
     escalate_to: EscalateTo,
     excluded: [String; 2],
@@ -64,7 +64,7 @@ async fn waiting(pool: &PgPool, request: Uuid) -> Result<Option<Waiting>, sqlx::
         undecided,
         holders: locked.snapshot.stages[stage as usize].approvers.clone(),
         escalate_to: locked.snapshot.policy.escalate_to.clone(),
-        excluded: [locked.requester_upn, locked.beneficiary_upn],
+        excluded: locked.parties(),
     }))
 }
 
@@ -83,28 +83,27 @@ async fn escalate(
     // The backups are looked up outside any transaction: directories can be slow.
     let mut backups = BTreeSet::new();
     for seat in &before.undecided {
-        match &before.escalate_to {
-            EscalateTo::Users(users) => {
-                backups.extend(users.iter().map(|u| Seat {
-                    seat: seat.clone(),
-                    holder: u.trim().to_lowercase(),
-                }));
-            }
-            EscalateTo::Managers => {
-                if let Some(manager) = manager_of(pool, connectors, seat).await? {
-                    backups.insert(Seat {
-                        seat: seat.clone(),
-                        holder: manager.to_lowercase(),
-                    });
-                }
-            }
+        let names: Vec<String> = match &before.escalate_to {
+            EscalateTo::Users(users) => users.clone(),
+            EscalateTo::Managers => manager_of(pool, connectors, seat)
+                .await?
+                .into_iter()
+                .collect(),
+        };
+        let names: Vec<String> = names
+            .into_iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let mut conn = pool.acquire().await?;
+        for holder in requests::holders_for_names(&mut conn, &names).await? {
+            backups.insert(Seat {
+                seat: seat.clone(),
+                holder,
+            });
         }
     }
-    backups.retain(|b| {
-        !b.holder.is_empty()
-            && !before.excluded.contains(&b.holder)
-            && !before.holders.contains(&b.holder)
-    });
+    backups.retain(|b| !before.excluded.contains(&b.holder) && !before.holders.contains(&b.holder));
     let backups: Vec<Seat> = backups.into_iter().collect();
     let added = holders(&backups);
 
@@ -121,6 +120,9 @@ async fn escalate(
     {
         return Ok(false);
     }
+    // The trail names people as they are called now.
+    let undecided = requests::names_of_holders(&mut tx, &before.undecided).await?;
+    let added_names = requests::names_of_holders(&mut tx, &added).await?;
     audit::record(
         &mut tx,
         &Actor::system("escalation"),
@@ -131,26 +133,37 @@ async fn escalate(
             principal: Some(locked.beneficiary_id),
             grant: None,
         },
-        json!({ "stage": before.stage + 1, "undecided": before.undecided, "added": added }),
+        json!({ "stage": before.stage + 1, "undecided": undecided, "added": added_names }),
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(%request, stage = before.stage + 1, ?added, "request escalated");
+    tracing::info!(%request, stage = before.stage + 1, added = ?added_names, "request escalated");
     Ok(true)
 }
 
-/// A person's manager: the people sync's when it describes them, else the first connected
-/// directory that knows the person and their manager.
+/// The sign-in name of a seat's person's manager: the people sync's when it describes them,
+/// else the first connected directory that knows the person and their manager.
 async fn manager_of(
     pool: &PgPool,
     connectors: &Connectors,
-    upn: &str,
+    seat: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    if let Some(synced) = people::synced(pool, upn).await? {
-        return Ok(synced.manager_upn);
-    }
+    let upn = match holder_id(seat) {
+        Some(person) => {
+            if let Some(synced) = people::synced(pool, person).await? {
+                return Ok(synced.manager_upn());
+            }
+            let mut conn = pool.acquire().await?;
+            match people::upn_of(&mut conn, person).await? {
+                Some((upn, _)) => upn,
+                None => return Ok(None),
+            }
+        }
+        // A name nobody held at submission: the directory may know it.
+        None => seat.to_string(),
+    };
     for (name, connector) in connectors.all() {
-        let account = match connector.find_account(upn).await {
+        let account = match connector.find_account(&upn).await {
             Ok(Some(account)) => account,
             Ok(None) => continue,
             Err(e) => {

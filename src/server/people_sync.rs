@@ -529,13 +529,20 @@ async fn offboard(
             .await?;
         }
     }
-    for waiting in people::waiting_on(tx, leaver.principal_id, &leaver.upn).await? {
+    for waiting in people::waiting_on(tx, leaver.principal_id).await? {
         // The manager decides in the leaver's place, unless the request is theirs.
         let instead = manager
             .as_ref()
-            .filter(|(id, _)| *id != waiting.requester_id && *id != waiting.beneficiary_id)
-            .map(|(_, upn)| upn.as_str());
-        people::reroute(tx, waiting.request_id, waiting.stage, &leaver.upn, instead).await?;
+            .map(|(id, _)| *id)
+            .filter(|id| *id != waiting.requester_id && *id != waiting.beneficiary_id);
+        people::reroute(
+            tx,
+            waiting.request_id,
+            waiting.stage,
+            leaver.principal_id,
+            instead,
+        )
+        .await?;
         outcome.approvals_rerouted += 1;
         audit::record(
             tx,
@@ -548,7 +555,9 @@ async fn offboard(
                 grant: None,
             },
             json!({
-                "from": leaver.upn, "to": instead, "stage": waiting.stage + 1,
+                "from": leaver.upn,
+                "to": instead.and(manager.as_ref().map(|(_, upn)| upn)),
+                "stage": waiting.stage + 1,
                 "why": "offboarding",
             }),
         )

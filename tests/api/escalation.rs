@@ -148,7 +148,10 @@ async fn a_slow_approver_is_reminded_then_their_manager_decides(pool: PgPool) {
         let pool = pool.clone();
         async move {
             sqlx::query_scalar::<_, Vec<String>>(
-                "select added from request_escalations where request_id = $1::uuid",
+                "select array(select coalesce((select lower(upn) from principals \
+                                                where id = holder_id(h)), h) \
+                                from unnest(added) as t(h)) \
+                   from request_escalations where request_id = $1::uuid",
             )
             .bind(id)
             .fetch_one(&pool)

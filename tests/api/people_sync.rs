@@ -480,8 +480,9 @@ async fn request(pool: &PgPool, who: Uuid, entitlement: Uuid, approvers: &[&str]
     .unwrap();
     for approver in approvers {
         sqlx::query(
-            "insert into request_approvers (request_id, stage, seat, approver_upn) \
-             values ($1, 0, lower($2), lower($2))",
+            "insert into request_approvers (request_id, stage, seat, approver_upn, approver_id) \
+             select $1, 0, coalesce(p::text, lower($2)), lower($2), p \
+               from principal_for_name($2) as p",
         )
         .bind(id)
         .bind(approver)

@@ -16,7 +16,7 @@ use sqlx::PgPool;
 
 use crate::directory::{openldap, unique};
 use crate::escalation::person;
-use crate::harness::TestApp;
+use crate::harness::{TestApp, at_provider};
 use crate::seed;
 
 const CONNECTOR: &str = "test-directory";
@@ -141,8 +141,10 @@ async fn standing_in_never_adds_a_vote(pool: PgPool) {
         1
     );
     let seats: Vec<(String, String)> = sqlx::query_as(
-        "select seat, approver_upn from request_approvers where request_id = $1::uuid \
-         and seat <> approver_upn order by approver_upn",
+        "select coalesce((select lower(upn) from principals where id = holder_id(seat)), seat), \
+                approver_upn \
+           from request_approvers where request_id = $1::uuid and seat <> holder \
+          order by approver_upn",
     )
     .bind(&second)
     .fetch_all(&pool)
@@ -171,4 +173,107 @@ async fn standing_in_never_adds_a_vote(pool: PgPool) {
     );
     assert_eq!(decide(&app, &o2, &second).await.0, StatusCode::OK);
     assert_eq!(state(&pool, &second).await, "approved");
+}
+
+/// Entra renames people and gives old names to new people. An approver is the person the name
+/// belonged to when the request was submitted (or, for a name nobody the portal knew, the first
+/// person to sign in with it), whatever either name does next: the renamed approver keeps the
+/// approvals, the newcomer with the old name inherits none.
+#[sqlx::test]
+async fn an_approver_is_a_person_not_a_name(pool: PgPool) {
+    let dir = openldap();
+    let mut ldap = dir.admin().await;
+    let tag = unique();
+    let (a_id, a_upn, _) = person(&mut ldap, &format!("Approver {tag}"), None).await;
+    let (r_id, _, _) = person(&mut ldap, &format!("Requester {tag}"), None).await;
+    // Someone the portal has not seen when the requests are submitted.
+    let c_id = format!("c{}", unique());
+    let c_upn = format!("{c_id}@contoso.test");
+    at_provider(
+        &c_id,
+        json!({ "upn": c_upn, "oid": uuid::Uuid::new_v4().to_string(),
+                "name": format!("Late approver {tag}"), "roles": [] }),
+    )
+    .await;
+    let policy = json!({
+        "name": "One owner",
+        "durations": { "default_minutes": 60, "max_minutes": 240 },
+        "stages": [{ "approvers": "owners", "required": 1 }],
+    });
+    let owners = [a_upn.as_str(), c_upn.as_str()];
+    let mut keys = Vec::new();
+    for n in 0..2 {
+        let group = dir
+            .add_group(&mut ldap, &format!("Named{n} {tag}"), &[])
+            .await;
+        let id = seed::entitlement_with(&pool, CONNECTOR, &group, policy.clone(), &owners).await;
+        keys.push(seed::key_of(&pool, id).await);
+    }
+    let mut connectors = Connectors::default();
+    connectors.insert(CONNECTOR, Arc::new(dir.connector()));
+    let app = TestApp::with_connectors(pool.clone(), &connectors).await;
+    let requester = app.person(&r_id).await;
+    let a = app.person(&a_id).await;
+    let mut requests = Vec::new();
+    for key in &keys {
+        let (status, body) = app.request(&requester, key, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        requests.push(body["request_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(waiting_for(&app, &a).await, 2);
+
+    // A is renamed, and A's old name is given to a newcomer.
+    at_provider(
+        &a_id,
+        json!({ "upn": format!("renamed-{a_id}@contoso.test") }),
+    )
+    .await;
+    let a = app.person(&a_id).await;
+    let newcomer_id = format!("n{}", unique());
+    at_provider(
+        &newcomer_id,
+        json!({ "upn": a_upn, "oid": uuid::Uuid::new_v4().to_string(),
+                "name": format!("Newcomer {tag}"), "roles": [] }),
+    )
+    .await;
+    let newcomer = app.person(&newcomer_id).await;
+    assert_eq!(
+        waiting_for(&app, &a).await,
+        2,
+        "the renamed approver keeps both"
+    );
+    assert_eq!(
+        waiting_for(&app, &newcomer).await,
+        0,
+        "the old name brings nothing"
+    );
+    let (status, body) = decide(&app, &newcomer, &requests[0]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(decide(&app, &a, &requests[0]).await.0, StatusCode::OK);
+    assert_eq!(state(&pool, &requests[0]).await, "approved");
+
+    // C was a name when the requests were submitted; the first to sign in with it is C, by id
+    // from then on: renamed, C keeps the approval; C's old name gives its next holder nothing.
+    let c = app.person(&c_id).await;
+    assert_eq!(waiting_for(&app, &c).await, 1);
+    at_provider(
+        &c_id,
+        json!({ "upn": format!("renamed-{c_id}@contoso.test") }),
+    )
+    .await;
+    let c = app.person(&c_id).await;
+    let successor_id = format!("s{}", unique());
+    at_provider(
+        &successor_id,
+        json!({ "upn": c_upn, "oid": uuid::Uuid::new_v4().to_string(),
+                "name": format!("Successor {tag}"), "roles": [] }),
+    )
+    .await;
+    let successor = app.person(&successor_id).await;
+    assert_eq!(waiting_for(&app, &successor).await, 0);
+    let (status, body) = decide(&app, &successor, &requests[1]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(waiting_for(&app, &c).await, 1);
+    assert_eq!(decide(&app, &c, &requests[1]).await.0, StatusCode::OK);
+    assert_eq!(state(&pool, &requests[1]).await, "approved");
 }

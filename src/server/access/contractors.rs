@@ -470,7 +470,7 @@ async fn stages(
     caller: &SessionUser,
     email: &str,
 ) -> Result<Vec<ResolvedStage>, AppError> {
-    let synced = crate::server::db::people::synced(&state.pool, &caller.upn).await?;
+    let synced = crate::server::db::people::synced(&state.pool, caller.principal_id).await?;
     let facts = RequesterFacts {
         department: synced.as_ref().and_then(|s| s.department.clone()),
         groups: match &policy.eligible {
@@ -500,7 +500,7 @@ async fn stages(
         let candidates: Vec<String> = match &stage.approvers {
             ApproverSource::Manager => synced
                 .as_ref()
-                .and_then(|s| s.manager_upn.clone())
+                .and_then(|s| s.manager_upn())
                 .into_iter()
                 .collect(),
             ApproverSource::Owners => owners.to_vec(),

@@ -45,9 +45,9 @@ pub async fn decide(
     let vote = may_decide(
         &request.snapshot.stages,
         &decisions,
-        &request.requester_upn,
-        &request.beneficiary_upn,
-        &caller.upn,
+        &request.requester_id.to_string(),
+        &request.beneficiary_id.to_string(),
+        &caller.principal_id.to_string(),
     )
     .map_err(|refused| match refused {
         DecisionRefused::OwnRequest | DecisionRefused::NotAnApprover => AppError::Forbidden,

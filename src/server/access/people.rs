@@ -107,7 +107,7 @@ pub async fn manager_upn(
     account: &Account,
 ) -> Result<Option<String>, AppError> {
     if let Some(synced) = synced {
-        return Ok(synced.manager_upn.clone());
+        return Ok(synced.manager_upn());
     }
     let Some(manager) = &account.manager else {
         return Ok(None);

@@ -594,11 +594,21 @@ async fn directory_facts(
     }
     let (connector, account) = first.expect("a request gives at least one part");
     let connector = connector.as_ref();
-    let synced = crate::server::db::people::synced(services.pool, beneficiary_upn).await?;
+    let synced = crate::server::db::people::synced(services.pool, beneficiary_id).await?;
     let synced = synced.as_ref();
     if !for_self {
-        let manager = people::manager_upn(synced, connector, &account).await?;
-        if manager.as_deref().map(str::to_lowercase).as_deref() != Some(caller_upn) {
+        // The synced manager is a person, compared by id; without a sync, the directory's
+        // manager account is compared by the name it and the caller's sign-in carry now.
+        let is_manager = match synced {
+            Some(synced) => synced
+                .manager
+                .as_ref()
+                .is_some_and(|(manager, _)| *manager == caller.principal_id),
+            None => people::manager_upn(None, connector, &account)
+                .await?
+                .is_some_and(|manager| manager.to_lowercase() == caller_upn),
+        };
+        if !is_manager {
             return Err(AppError::invalid(
                 "on_behalf_of",
                 pick(

@@ -128,7 +128,7 @@ fn leases(rows: Vec<views::Lease>) -> Vec<LeaseView> {
 
 pub async fn inbox(state: &AppState, caller: &SessionUser) -> Result<Inbox, AppError> {
     let me = caller.principal_id;
-    let rows = views::to_decide(&state.pool, me, &caller.upn).await?;
+    let rows = views::to_decide(&state.pool, me).await?;
     let mut waiting = Vec::with_capacity(rows.len());
     for r in rows {
         let mut hints = Vec::new();

@@ -131,6 +131,7 @@ pub struct Away {
     pub request_id: Uuid,
     pub stage: i32,
     pub approver_id: Uuid,
+    /// Their sign-in name now, for the trail.
     pub approver_upn: String,
 }
 
@@ -138,10 +139,10 @@ pub async fn away_approvers(pool: &PgPool, limit: i64) -> Result<Vec<Away>, sqlx
     sqlx::query_as!(
         Away,
         r#"
-        select distinct r.id as request_id, r.stage, p.id as approver_id, a.approver_upn
+        select distinct r.id as request_id, r.stage, p.id as approver_id, lower(p.upn) as "approver_upn!"
           from access_requests r
           join request_approvers a on a.request_id = r.id and a.stage = r.stage
-          join principals p on lower(p.upn) = a.approver_upn
+          join principals p on p.id = a.approver_id
           join delegations d on d.principal_id = p.id and d.ended_at is null
                             and d.starts_at <= now() and d.ends_at > now()
          where r.state = 'pending'
@@ -149,7 +150,7 @@ pub async fn away_approvers(pool: &PgPool, limit: i64) -> Result<Vec<Away>, sqlx
                             where x.request_id = r.id and x.stage = r.stage and x.approver_id = p.id)
            and not exists (select 1 from request_delegations rd
                             where rd.request_id = r.id and rd.stage = r.stage
-                              and rd.from_upn = a.approver_upn)
+                              and rd.from_holder = a.holder)
          limit $1
         "#,
         limit
@@ -179,47 +180,51 @@ pub async fn deputy_now(
     Ok(row.map(|r| (r.id, r.upn, r.ends_at)))
 }
 
-/// Records a routing and seats the deputy in every seat of the stage `from_upn` holds (their
-/// own, or those they stand in for themselves): the deputy stands in, never adds a vote. False
-/// when it was routed already.
+/// Records a routing from the approver `from` and seats the deputy `to` in every seat of the
+/// stage `from` holds (their own, or those they stand in for themselves): the deputy stands
+/// in, never adds a vote. False when it was routed already. `to` is `None` when nobody could
+/// take the approver's place; recorded so it is not tried again.
 pub async fn route(
     conn: &mut PgConnection,
     request: Uuid,
     stage: i32,
-    from_upn: &str,
-    to_upn: &str,
+    from: Uuid,
+    to: Option<Uuid>,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
-        insert into request_delegations (request_id, stage, from_upn, to_upn)
-        values ($1, $2, lower($3), lower($4))
+        insert into request_delegations (request_id, stage, from_upn, to_upn, from_holder, to_holder)
+        select $1, $2, lower(f.upn), coalesce(lower(t.upn), ''), $3::uuid::text,
+               coalesce($4::uuid::text, '')
+          from principals f left join principals t on t.id = $4
+         where f.id = $3
         on conflict do nothing
         "#,
         request,
         stage,
-        from_upn,
-        to_upn
+        from,
+        to as Option<Uuid>
     )
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    // Empty: nobody could take the approver's place; recorded so it is not tried again.
-    if to_upn.is_empty() {
+    let Some(to) = to else {
         return Ok(true);
-    }
+    };
     sqlx::query!(
         r#"
-        insert into request_approvers (request_id, stage, seat, approver_upn)
-        select request_id, stage, seat, lower($4) from request_approvers
-         where request_id = $1 and stage = $2 and approver_upn = lower($3)
+        insert into request_approvers (request_id, stage, seat, approver_upn, approver_id)
+        select a.request_id, a.stage, a.seat, lower(p.upn), p.id
+          from request_approvers a, principals p
+         where a.request_id = $1 and a.stage = $2 and a.approver_id = $3 and p.id = $4
         on conflict do nothing
         "#,
         request,
         stage,
-        from_upn,
-        to_upn
+        from,
+        to
     )
     .execute(conn)
     .await?;

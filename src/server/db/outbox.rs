@@ -174,31 +174,30 @@ pub async fn undecided_approvers(
 ) -> Result<Vec<Recipient>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"
-        select a.approver_upn as "approver_upn!", p.id as "id?", p.display_name as "name?", p.email,
+        select coalesce(p.upn, a.approver_upn) as "approver_upn!", p.id as "id?", p.display_name as "name?", p.email,
                p.language as "language: Language"
           -- Someone who could fill only seats already filled has nothing to decide.
-          from (select distinct x.request_id, x.stage, x.approver_upn
+          from (select distinct x.request_id, x.stage, x.holder, x.approver_id, x.approver_upn
                   from request_approvers x
                  where x.request_id = $1 and x.stage = $2
-                   and holds_open_seat(x.request_id, x.stage, x.approver_upn)) a
+                   and holds_open_seat(x.request_id, x.stage, x.holder)) a
           join access_requests r on r.id = a.request_id
-          left join lateral (
-                select id, display_name, email, language from principals
-                 where lower(upn) = a.approver_upn and status = 'active'
-                 order by last_sign_in_at desc nulls last
-                 limit 1) p on true
-         where p.id is distinct from r.requester_id
+          left join principals p on p.id = a.approver_id and p.status = 'active'
+         -- A person who cannot act now (disabled) is not written to; a name nobody holds yet
+         -- is written to at that name.
+         where (p.id is not null or a.approver_id is null)
+           and p.id is distinct from r.requester_id
            and p.id is distinct from r.beneficiary_id
            and not exists (select 1 from approval_decisions d
                             where d.request_id = a.request_id and d.stage = a.stage
                               and d.approver_id = p.id)
            and not ($3 and (exists (select 1 from request_delegations rd
                                      where rd.request_id = a.request_id and rd.stage = a.stage
-                                       and rd.to_upn = a.approver_upn)
+                                       and rd.to_holder = a.holder)
                         or exists (select 1 from request_escalations e
                                     where e.request_id = a.request_id and e.stage = a.stage
-                                      and a.approver_upn = any(e.added))))
-         order by a.approver_upn
+                                      and a.holder = any(e.added))))
+         order by 1
         "#,
         request,
         stage,

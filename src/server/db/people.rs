@@ -773,62 +773,61 @@ pub struct Waiting {
     pub beneficiary_id: Uuid,
 }
 
-/// Pending requests waiting on `upn` (in their current or a later stage) that they have not
-/// decided.
+/// Pending requests waiting on `principal` (in their current or a later stage) that they have
+/// not decided.
 pub async fn waiting_on(
     conn: &mut PgConnection,
     principal: Uuid,
-    upn: &str,
 ) -> Result<Vec<Waiting>, sqlx::Error> {
     sqlx::query_as!(
         Waiting,
         r#"
         select r.id as request_id, a.stage as "stage!", r.entitlement_id, r.requester_id, r.beneficiary_id
           from (select distinct request_id, stage from request_approvers
-                 where approver_upn = lower($2)) a
+                 where approver_id = $1) a
           join access_requests r on r.id = a.request_id
          where r.state = 'pending' and a.stage >= r.stage
            and not exists (select 1 from approval_decisions d
                             where d.request_id = r.id and d.stage = a.stage and d.approver_id = $1)
          order by r.submitted_at
         "#,
-        principal,
-        upn
+        principal
     )
     .fetch_all(conn)
     .await
 }
 
-/// Takes `upn` off the stage and, when given, seats `instead` in every seat `upn` held there
-/// (unless already in it).
+/// Takes `principal` off the stage and, when given, seats `instead` in every seat they held
+/// there (unless already in it).
 pub async fn reroute(
     conn: &mut PgConnection,
     request: Uuid,
     stage: i32,
-    upn: &str,
-    instead: Option<&str>,
+    principal: Uuid,
+    instead: Option<Uuid>,
 ) -> Result<(), sqlx::Error> {
     if let Some(instead) = instead {
         sqlx::query!(
             r#"
-            insert into request_approvers (request_id, stage, seat, approver_upn)
-            select request_id, stage, seat, lower($4) from request_approvers
-             where request_id = $1 and stage = $2 and approver_upn = lower($3)
+            insert into request_approvers (request_id, stage, seat, approver_upn, approver_id)
+            select a.request_id, a.stage, a.seat, lower(p.upn), p.id
+              from request_approvers a, principals p
+             where a.request_id = $1 and a.stage = $2 and a.approver_id = $3 and p.id = $4
             on conflict do nothing
             "#,
             request,
             stage,
-            upn,
+            principal,
             instead
         )
         .execute(&mut *conn)
         .await?;
     }
     sqlx::query!(
-        "delete from request_approvers where request_id = $1 and stage = $2 and approver_upn = lower($3)",
+        "delete from request_approvers where request_id = $1 and stage = $2 and approver_id = $3",
         request,
         stage,
-        upn
+        principal
     )
     .execute(&mut *conn)
     .await?;
@@ -852,30 +851,34 @@ pub async fn upn_of(
 /// What the people sync says about the person named `upn`, for approval and eligibility.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Synced {
-    /// Their manager's sign-in name, when they have a manager who can act.
-    pub manager_upn: Option<String>,
+    /// Their manager, when they have a manager who can act: (id, sign-in name).
+    pub manager: Option<(Uuid, String)>,
     pub department: Option<String>,
 }
 
+impl Synced {
+    pub fn manager_upn(&self) -> Option<String> {
+        self.manager.as_ref().map(|(_, upn)| upn.clone())
+    }
+}
+
 /// None when no sync describes the person (the caller then asks the directory).
-pub async fn synced(pool: &PgPool, upn: &str) -> Result<Option<Synced>, sqlx::Error> {
+pub async fn synced(pool: &PgPool, person: Uuid) -> Result<Option<Synced>, sqlx::Error> {
     let row = sqlx::query!(
         r#"
-        select p.department, m.upn as "manager_upn?",
+        select p.department, m.id as "manager_id?", m.upn as "manager_upn?",
                (m.status = 'active' and m.left_at is null) as "active?"
           from principals p
           left join principals m on m.id = p.manager_id
-         where lower(p.upn) = lower($1) and p.synced_at is not null
-         order by p.left_at is not null, p.synced_at desc
-         limit 1
+         where p.id = $1 and p.synced_at is not null
         "#,
-        upn
+        person
     )
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|r| Synced {
-        manager_upn: match (r.manager_upn, r.active) {
-            (Some(upn), Some(true)) => Some(upn),
+        manager: match (r.manager_id, r.manager_upn, r.active) {
+            (Some(id), Some(upn), Some(true)) => Some((id, upn)),
             _ => None,
         },
         department: r.department,

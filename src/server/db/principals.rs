@@ -80,6 +80,11 @@ pub async fn record_sign_in(
     )
     .fetch_one(&mut *tx)
     .await?;
+    // Approvals waiting on this name since before anyone the portal knew held it are theirs
+    // from now on, by id (`request_approvers`).
+    sqlx::query!("select claim_approver_name($1, $2)", row.id, identity.upn)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Some(row.id))
 }

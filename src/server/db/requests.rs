@@ -116,8 +116,10 @@ pub async fn insert(
         .unzip();
     sqlx::query!(
         r#"
-        insert into request_approvers (request_id, stage, seat, approver_upn)
-        select $1, s, a, a from unnest($2::int4[], $3::text[]) as t(s, a)
+        insert into request_approvers (request_id, stage, seat, approver_upn, approver_id)
+        select $1, s, coalesce(p::text, lower(a)), lower(a), p
+          from unnest($2::int4[], $3::text[]) as t(s, a)
+          cross join lateral principal_for_name(a) as p
         "#,
         id,
         &stages,
@@ -169,9 +171,7 @@ pub struct Locked {
     pub id: Uuid,
     pub state: RequestState,
     pub requester_id: Uuid,
-    pub requester_upn: String,
     pub beneficiary_id: Uuid,
-    pub beneficiary_upn: String,
     pub entitlement_id: Uuid,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -184,17 +184,25 @@ pub struct Locked {
     pub entitlement_enabled: bool,
 }
 
+impl Locked {
+    /// The requester and the beneficiary as holders: people who never decide this request.
+    pub fn parties(&self) -> [String; 2] {
+        [
+            self.requester_id.to_string(),
+            self.beneficiary_id.to_string(),
+        ]
+    }
+}
+
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, sqlx::Error> {
     let row = sqlx::query!(
         r#"
-        select r.id, r.state as "state: RequestState", r.requester_id, q.upn as requester_upn,
-               r.beneficiary_id, b.upn as beneficiary_upn, r.entitlement_id,
+        select r.id, r.state as "state: RequestState", r.requester_id,
+               r.beneficiary_id, r.entitlement_id,
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
                r.start_on_approval, r.requested_minutes, r.policy,
                r.expires_at as "expires_at: DateTime<Utc>", e.enabled as entitlement_enabled
           from access_requests r
-          join principals q on q.id = r.requester_id
-          join principals b on b.id = r.beneficiary_id
           join entitlements e on e.id = r.entitlement_id
          where r.id = $1
            for update of r
@@ -213,9 +221,9 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, s
     // The table is the truth; the snapshot keeps what was resolved first, for the trail.
     let current = sqlx::query!(
         r#"
-        select stage, seat, approver_upn from request_approvers
+        select stage, seat, holder as "holder!" from request_approvers
          where request_id = $1
-         order by stage, seat, approver_upn
+         order by stage, seat, holder
         "#,
         id
     )
@@ -227,7 +235,7 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, s
             .filter(|a| a.stage as usize == index)
             .map(|a| Seat {
                 seat: a.seat.clone(),
-                holder: a.approver_upn.clone(),
+                holder: a.holder.clone(),
             })
             .collect();
         *stage = ResolvedStage::seated(seats, stage.required);
@@ -236,9 +244,7 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, s
         id: r.id,
         state: r.state,
         requester_id: r.requester_id,
-        requester_upn: r.requester_upn.to_lowercase(),
         beneficiary_id: r.beneficiary_id,
-        beneficiary_upn: r.beneficiary_upn.to_lowercase(),
         entitlement_id: r.entitlement_id,
         starts_at: r.starts_at,
         ends_at: r.ends_at,
@@ -256,8 +262,8 @@ pub async fn decisions(
 ) -> Result<Vec<Decision>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"
-        select d.stage, lower(p.upn) as "upn!", d.seat, d.outcome as "outcome: Outcome"
-          from approval_decisions d join principals p on p.id = d.approver_id
+        select d.stage, d.approver_id, d.seat, d.outcome as "outcome: Outcome"
+          from approval_decisions d
          where d.request_id = $1
          order by d.decided_at
         "#,
@@ -270,7 +276,7 @@ pub async fn decisions(
         .filter_map(|r| {
             Some(Decision {
                 stage: u32::try_from(r.stage).ok()?,
-                approver: r.upn,
+                approver: r.approver_id.to_string(),
                 seat: r.seat,
                 outcome: r.outcome,
             })
@@ -359,12 +365,52 @@ pub async fn principal_by_upn(
     upn: &str,
 ) -> Result<Option<(Uuid, String)>, sqlx::Error> {
     let row = sqlx::query!(
-        "select id, display_name from principals where lower(upn) = lower($1) and status = 'active'",
+        r#"
+        select id, display_name from principals
+         where id = principal_for_name($1) and status = 'active'
+        "#,
         upn.trim()
     )
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|r| (r.id, r.display_name)))
+}
+
+/// The holder each name stands for now: the person who holds it, else the name itself
+/// (`domain::approval`), in the order given.
+pub async fn holders_for_names(
+    conn: &mut PgConnection,
+    names: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        select coalesce(principal_for_name(n)::text, lower(trim(n))) as "holder!"
+          from unnest($1::text[]) with ordinality as t(n, i)
+         order by i
+        "#,
+        names
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The sign-in name each holder goes by now, for people to read (the trail, mails), in the
+/// order given.
+pub async fn names_of_holders(
+    conn: &mut PgConnection,
+    holders: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        select coalesce(lower(p.upn), h) as "name!"
+          from unnest($1::text[]) with ordinality as t(h, i)
+          left join principals p on p.id = holder_id(h)
+         order by i
+        "#,
+        holders
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// Pending requests whose current stage began longer ago than their policy's
@@ -425,12 +471,14 @@ pub async fn record_escalation(
     }
     let (seats, holders): (Vec<String>, Vec<String>) = backups
         .iter()
-        .map(|b| (b.seat.to_lowercase(), b.holder.to_lowercase()))
+        .map(|b| (b.seat.clone(), b.holder.clone()))
         .unzip();
     sqlx::query!(
         r#"
-        insert into request_approvers (request_id, stage, seat, approver_upn)
-        select $1, $2, s, h from unnest($3::text[], $4::text[]) as t(s, h)
+        insert into request_approvers (request_id, stage, seat, approver_upn, approver_id)
+        select $1, $2, s, coalesce(lower(p.upn), h), p.id
+          from unnest($3::text[], $4::text[]) as t(s, h)
+          left join principals p on p.id = holder_id(h)
         on conflict do nothing
         "#,
         request,

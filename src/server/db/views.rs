@@ -151,11 +151,7 @@ pub struct ToDecide {
     pub source_address: Option<String>,
 }
 
-pub async fn to_decide(
-    pool: &PgPool,
-    approver: Uuid,
-    approver_upn: &str,
-) -> Result<Vec<ToDecide>, sqlx::Error> {
+pub async fn to_decide(pool: &PgPool, approver: Uuid) -> Result<Vec<ToDecide>, sqlx::Error> {
     sqlx::query_as!(
         ToDecide,
         r#"
@@ -191,12 +187,11 @@ pub async fn to_decide(
            and r.requester_id <> $1 and r.beneficiary_id <> $1
            and not exists (select 1 from approval_decisions d
                             where d.request_id = r.id and d.approver_id = $1)
-           and holds_open_seat(r.id, r.stage, $2)
+           and holds_open_seat(r.id, r.stage, $1::uuid::text)
          order by r.submitted_at
          limit 200
         "#,
-        approver,
-        approver_upn
+        approver
     )
     .fetch_all(pool)
     .await
@@ -204,11 +199,7 @@ pub async fn to_decide(
 
 /// How many requests wait for this approver's decision: the rows [`to_decide`] lists (without
 /// its limit), counted for the navigation.
-pub async fn to_decide_count(
-    pool: &PgPool,
-    approver: Uuid,
-    approver_upn: &str,
-) -> Result<i64, sqlx::Error> {
+pub async fn to_decide_count(pool: &PgPool, approver: Uuid) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"
         select count(*) as "waiting!"
@@ -217,10 +208,9 @@ pub async fn to_decide_count(
            and r.requester_id <> $1 and r.beneficiary_id <> $1
            and not exists (select 1 from approval_decisions d
                             where d.request_id = r.id and d.approver_id = $1)
-           and holds_open_seat(r.id, r.stage, $2)
+           and holds_open_seat(r.id, r.stage, $1::uuid::text)
         "#,
-        approver,
-        approver_upn
+        approver
     )
     .fetch_one(pool)
     .await

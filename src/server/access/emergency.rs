@@ -30,9 +30,12 @@ fn view(r: Review) -> EmergencyUse {
     }
 }
 
-fn may_review(r: &Review, upn: &str) -> bool {
-    let upn = upn.to_lowercase();
-    r.owners.iter().any(|o| o.to_lowercase() == upn) && r.who_upn != upn && r.requester_upn != upn
+/// An owner (the catalog names owners by sign-in name) who neither used nor asked for it.
+fn may_review(r: &Review, caller: &SessionUser) -> bool {
+    let upn = caller.upn.to_lowercase();
+    r.owners.iter().any(|o| o.to_lowercase() == upn)
+        && r.who_id != caller.principal_id
+        && r.requester_id != caller.principal_id
 }
 
 pub async fn to_review(
@@ -42,7 +45,7 @@ pub async fn to_review(
     Ok(reviews::list(&state.pool, true, 200)
         .await?
         .into_iter()
-        .filter(|r| may_review(r, &caller.upn))
+        .filter(|r| may_review(r, caller))
         .map(view)
         .collect())
 }
@@ -98,7 +101,7 @@ pub async fn close(
     let review = reviews::lock(&mut tx, request)
         .await?
         .ok_or(AppError::NotFound)?;
-    if !may_review(&review, &caller.upn) {
+    if !may_review(&review, caller) {
         return Err(AppError::Forbidden);
     }
     if !reviews::close(&mut tx, request, caller.principal_id, verdict, note).await? {

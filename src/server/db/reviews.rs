@@ -21,8 +21,9 @@ pub struct Review {
     pub entitlement: String,
     pub owners: Vec<String>,
     pub who: String,
-    pub who_upn: String,
-    pub requester_upn: String,
+    /// The beneficiary and the requester, who never review their own use.
+    pub who_id: Uuid,
+    pub requester_id: Uuid,
     pub justification: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -39,7 +40,7 @@ pub async fn list(pool: &PgPool, open_only: bool, limit: i64) -> Result<Vec<Revi
         Review,
         r#"
         select v.request_id, e.name as entitlement, e.owners, b.display_name as who,
-               lower(b.upn) as "who_upn!", lower(q.upn) as "requester_upn!", r.justification,
+               r.beneficiary_id as who_id, r.requester_id, r.justification,
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
                v.opened_at as "opened_at: DateTime<Utc>",
                v.closed_at as "closed_at: DateTime<Utc>", c.display_name as "closed_by?",
@@ -48,7 +49,6 @@ pub async fn list(pool: &PgPool, open_only: bool, limit: i64) -> Result<Vec<Revi
           join access_requests r on r.id = v.request_id
           join entitlements e on e.id = r.entitlement_id
           join principals b on b.id = r.beneficiary_id
-          join principals q on q.id = r.requester_id
           left join principals c on c.id = v.closed_by
          where not $1 or v.closed_at is null
          order by v.closed_at is not null, v.opened_at desc
@@ -67,7 +67,7 @@ pub async fn lock(conn: &mut PgConnection, request: Uuid) -> Result<Option<Revie
         Review,
         r#"
         select v.request_id, e.name as entitlement, e.owners, b.display_name as who,
-               lower(b.upn) as "who_upn!", lower(q.upn) as "requester_upn!", r.justification,
+               r.beneficiary_id as who_id, r.requester_id, r.justification,
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
                v.opened_at as "opened_at: DateTime<Utc>",
                v.closed_at as "closed_at: DateTime<Utc>", null::text as "closed_by?",
@@ -76,7 +76,6 @@ pub async fn lock(conn: &mut PgConnection, request: Uuid) -> Result<Option<Revie
           join access_requests r on r.id = v.request_id
           join entitlements e on e.id = r.entitlement_id
           join principals b on b.id = r.beneficiary_id
-          join principals q on q.id = r.requester_id
          where v.request_id = $1
            for update of v
         "#,

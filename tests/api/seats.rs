@@ -52,6 +52,33 @@ async fn name_deputy(app: &TestApp, who: &reqwest::Client, deputy: &str) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// Two groups in the directory, each an entry under `policy` owned by `owners`: their keys.
+async fn two_entitlements(
+    pool: &PgPool,
+    ldap: &mut ldap3::Ldap,
+    name: &str,
+    policy: &Value,
+    owners: &[&str],
+) -> Vec<String> {
+    let mut keys = Vec::new();
+    for n in 0..2 {
+        let group = openldap()
+            .add_group(ldap, &format!("{name} {n}"), &[])
+            .await;
+        let id = seed::entitlement_with(pool, CONNECTOR, &group, policy.clone(), owners).await;
+        keys.push(seed::key_of(pool, id).await);
+    }
+    keys
+}
+
+/// The portal with the test directory as its only connector.
+async fn portal(pool: &PgPool) -> (Connectors, TestApp) {
+    let mut connectors = Connectors::default();
+    connectors.insert(CONNECTOR, Arc::new(openldap().connector()));
+    let app = TestApp::with_connectors(pool.clone(), &connectors).await;
+    (connectors, app)
+}
+
 async fn state(pool: &PgPool, request: &str) -> String {
     sqlx::query_scalar("select state from access_requests where id = $1::uuid")
         .bind(request)
@@ -86,17 +113,8 @@ async fn standing_in_never_adds_a_vote(pool: PgPool) {
         "escalate_to": "managers",
     });
     let owners = [o1_upn.as_str(), o2_upn.as_str(), o3_upn.as_str()];
-    let mut keys = Vec::new();
-    for n in 0..2 {
-        let group = dir
-            .add_group(&mut ldap, &format!("Seats{n} {tag}"), &[])
-            .await;
-        let id = seed::entitlement_with(&pool, CONNECTOR, &group, policy.clone(), &owners).await;
-        keys.push(seed::key_of(&pool, id).await);
-    }
-    let mut connectors = Connectors::default();
-    connectors.insert(CONNECTOR, Arc::new(dir.connector()));
-    let app = TestApp::with_connectors(pool.clone(), &connectors).await;
+    let keys = two_entitlements(&pool, &mut ldap, &format!("Seats {tag}"), &policy, &owners).await;
+    let (connectors, app) = portal(&pool).await;
     let clock = Clock::default();
     let requester = app.person(&r_id).await;
     let o1 = app.person(&o1_id).await;
@@ -175,6 +193,29 @@ async fn standing_in_never_adds_a_vote(pool: PgPool) {
     assert_eq!(state(&pool, &second).await, "approved");
 }
 
+/// Someone at the identity provider who signs in as `upn` (a fresh object id).
+async fn at_provider_as(id: &str, upn: &str, name: &str) {
+    at_provider(
+        id,
+        json!({ "upn": upn, "oid": uuid::Uuid::new_v4().to_string(), "name": name, "roles": [] }),
+    )
+    .await;
+}
+
+/// Renames `id` at the identity provider and gives its old name `upn` to a newcomer; both
+/// sign in: (the renamed person, the newcomer).
+async fn rename_and_reuse(
+    app: &TestApp,
+    id: &str,
+    upn: &str,
+) -> (reqwest::Client, reqwest::Client) {
+    at_provider(id, json!({ "upn": format!("renamed-{id}@contoso.test") })).await;
+    let renamed = app.person(id).await;
+    let newcomer_id = format!("n{}", unique());
+    at_provider_as(&newcomer_id, upn, &format!("Newcomer {newcomer_id}")).await;
+    (renamed, app.person(&newcomer_id).await)
+}
+
 /// Entra renames people and gives old names to new people. An approver is the person the name
 /// belonged to when the request was submitted (or, for a name nobody the portal knew, the first
 /// person to sign in with it), whatever either name does next: the renamed approver keeps the
@@ -189,29 +230,15 @@ async fn an_approver_is_a_person_not_a_name(pool: PgPool) {
     // Someone the portal has not seen when the requests are submitted.
     let c_id = format!("c{}", unique());
     let c_upn = format!("{c_id}@contoso.test");
-    at_provider(
-        &c_id,
-        json!({ "upn": c_upn, "oid": uuid::Uuid::new_v4().to_string(),
-                "name": format!("Late approver {tag}"), "roles": [] }),
-    )
-    .await;
+    at_provider_as(&c_id, &c_upn, &format!("Late approver {tag}")).await;
     let policy = json!({
         "name": "One owner",
         "durations": { "default_minutes": 60, "max_minutes": 240 },
         "stages": [{ "approvers": "owners", "required": 1 }],
     });
     let owners = [a_upn.as_str(), c_upn.as_str()];
-    let mut keys = Vec::new();
-    for n in 0..2 {
-        let group = dir
-            .add_group(&mut ldap, &format!("Named{n} {tag}"), &[])
-            .await;
-        let id = seed::entitlement_with(&pool, CONNECTOR, &group, policy.clone(), &owners).await;
-        keys.push(seed::key_of(&pool, id).await);
-    }
-    let mut connectors = Connectors::default();
-    connectors.insert(CONNECTOR, Arc::new(dir.connector()));
-    let app = TestApp::with_connectors(pool.clone(), &connectors).await;
+    let keys = two_entitlements(&pool, &mut ldap, &format!("Named {tag}"), &policy, &owners).await;
+    let (_, app) = portal(&pool).await;
     let requester = app.person(&r_id).await;
     let a = app.person(&a_id).await;
     let mut requests = Vec::new();
@@ -223,20 +250,7 @@ async fn an_approver_is_a_person_not_a_name(pool: PgPool) {
     assert_eq!(waiting_for(&app, &a).await, 2);
 
     // A is renamed, and A's old name is given to a newcomer.
-    at_provider(
-        &a_id,
-        json!({ "upn": format!("renamed-{a_id}@contoso.test") }),
-    )
-    .await;
-    let a = app.person(&a_id).await;
-    let newcomer_id = format!("n{}", unique());
-    at_provider(
-        &newcomer_id,
-        json!({ "upn": a_upn, "oid": uuid::Uuid::new_v4().to_string(),
-                "name": format!("Newcomer {tag}"), "roles": [] }),
-    )
-    .await;
-    let newcomer = app.person(&newcomer_id).await;
+    let (a, newcomer) = rename_and_reuse(&app, &a_id, &a_upn).await;
     assert_eq!(
         waiting_for(&app, &a).await,
         2,
@@ -256,20 +270,7 @@ async fn an_approver_is_a_person_not_a_name(pool: PgPool) {
     // from then on: renamed, C keeps the approval; C's old name gives its next holder nothing.
     let c = app.person(&c_id).await;
     assert_eq!(waiting_for(&app, &c).await, 1);
-    at_provider(
-        &c_id,
-        json!({ "upn": format!("renamed-{c_id}@contoso.test") }),
-    )
-    .await;
-    let c = app.person(&c_id).await;
-    let successor_id = format!("s{}", unique());
-    at_provider(
-        &successor_id,
-        json!({ "upn": c_upn, "oid": uuid::Uuid::new_v4().to_string(),
-                "name": format!("Successor {tag}"), "roles": [] }),
-    )
-    .await;
-    let successor = app.person(&successor_id).await;
+    let (c, successor) = rename_and_reuse(&app, &c_id, &c_upn).await;
     assert_eq!(waiting_for(&app, &successor).await, 0);
     let (status, body) = decide(&app, &successor, &requests[1]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");

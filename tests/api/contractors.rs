@@ -451,38 +451,7 @@ async fn an_existing_guest_is_adopted_only_by_an_administrator(pool: PgPool) {
         .as_str()
         .unwrap()
         .to_string();
-    let (status, body) = app
-        .call(
-            &adele,
-            "contractors/onboard",
-            &[
-                ("form[display_name]", "Pat Contractor"),
-                ("form[email]", "pat@fabrikam.test"),
-                ("form[company]", "Fabrikam"),
-                ("form[ends_at]", &at(Utc::now() + TimeDelta::minutes(300))),
-                ("form[utc_offset_minutes]", "0"),
-                ("form[bundle]", "falcon-guest"),
-                (
-                    "form[justification]",
-                    "Builds the Falcon partner integration",
-                ),
-                ("form[client_token]", &uuid::Uuid::new_v4().to_string()),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .call(
-            &megan,
-            "approvals/decide",
-            &[
-                ("request_id", body["request_id"].as_str().unwrap()),
-                ("outcome", "approve"),
-                ("comment", "ok"),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    onboard_approved(&app, &adele, &megan, "Pat Contractor", "pat@fabrikam.test").await;
     let worked = run_due(&pool, &connectors).await.unwrap();
     assert_eq!((worked.made, worked.stopped), (0, 1), "{worked:?}");
     assert_eq!(seed::count(&pool, "select count(*) from grants").await, 0);
@@ -545,6 +514,88 @@ async fn an_existing_guest_is_adopted_only_by_an_administrator(pool: PgPool) {
     .unwrap();
     assert!(actor.contains("Nestor"), "{actor}");
     assert!(note.contains("4711"));
+
+    // A guest the people sync has read is a person in the portal already: it is not offered
+    // for adoption, and adopting it is refused with whose it is (one account, one person).
+    sim.seed(json!({ "users": [
+        { "userPrincipalName": "kim_fabrikam.test#EXT#@contoso.test",
+          "displayName": "Kim Known", "mail": "kim@fabrikam.test",
+          "userType": "Guest", "createdDateTime": "2026-02-05T09:00:00Z" },
+    ] }))
+    .await;
+    people_sync::pass(&pool, &connectors, CLOUD, false)
+        .await
+        .unwrap();
+    onboard_approved(&app, &adele, &megan, "Kim Contractor", "kim@fabrikam.test").await;
+    assert_eq!(run_due(&pool, &connectors).await.unwrap().stopped, 1);
+    let (_, overview) = app.call(&nestor, "admin", &[]).await;
+    let stopped = &overview["stopped_contractors"][0];
+    assert_eq!(stopped["adoptable"], Value::Null, "{overview}");
+    assert!(
+        stopped["problem"].as_str().unwrap().contains("Kim Known"),
+        "{overview}"
+    );
+    let kim: String =
+        sqlx::query_scalar("select id::text from contractors where email = 'kim@fabrikam.test'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let (status, body) = app
+        .call(
+            &nestor,
+            "admin/contractors/adopt",
+            &[
+                ("contractor_id", kim.as_str()),
+                ("note", "Kim is surely ours, ticket 4712"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("Kim Known"), "{body}");
+    assert_eq!(run_due(&pool, &connectors).await.unwrap().made, 0);
+}
+
+/// Adele sponsors a Fabrikam guest with the Falcon guest bundle, for 300 minutes, and Megan
+/// approves.
+async fn onboard_approved(
+    app: &TestApp,
+    adele: &reqwest::Client,
+    megan: &reqwest::Client,
+    name: &str,
+    email: &str,
+) {
+    let (status, body) = app
+        .call(
+            adele,
+            "contractors/onboard",
+            &[
+                ("form[display_name]", name),
+                ("form[email]", email),
+                ("form[company]", "Fabrikam"),
+                ("form[ends_at]", &at(Utc::now() + TimeDelta::minutes(300))),
+                ("form[utc_offset_minutes]", "0"),
+                ("form[bundle]", "falcon-guest"),
+                (
+                    "form[justification]",
+                    "Builds the Falcon partner integration",
+                ),
+                ("form[client_token]", &uuid::Uuid::new_v4().to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .call(
+            megan,
+            "approvals/decide",
+            &[
+                ("request_id", body["request_id"].as_str().unwrap()),
+                ("outcome", "approve"),
+                ("comment", "ok"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// A catalog with an AD connector to the real Samba AD DC next to the Graph simulator, a bundle

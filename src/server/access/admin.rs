@@ -110,8 +110,24 @@ pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOve
             display_name: c.display_name,
             email: c.email,
             sponsor: c.sponsor,
-            problem: c.last_error.unwrap_or_default(),
-            adoptable: c.found_id,
+            problem: match &c.found_holder {
+                Some(holder) => pick(
+                    format!(
+                        "{} The user found is {holder} in the portal already (read by the \
+                         people sync), so it cannot be adopted for a new contractor: close \
+                         this onboarding.",
+                        c.last_error.as_deref().unwrap_or_default()
+                    ),
+                    format!(
+                        "{} Das gefundene Konto ist im Portal bereits {holder} (vom \
+                         Personenabgleich gelesen) und kann daher nicht für eine neue externe \
+                         Person übernommen werden: Schließen Sie dieses Onboarding.",
+                        c.last_error.as_deref().unwrap_or_default()
+                    ),
+                ),
+                None => c.last_error.unwrap_or_default(),
+            },
+            adoptable: c.found_id.filter(|_| c.found_holder.is_none()),
         })
         .collect();
     Ok(AdminOverview {
@@ -617,6 +633,23 @@ pub async fn settle_stopped(
         ));
     }
     let mut tx = state.pool.begin().await?;
+    if matches!(how, Settle::Adopt)
+        && let Some(holder) =
+            crate::server::db::contractors::holder_of_found(&mut tx, contractor).await?
+    {
+        return Err(AppError::Conflict(pick(
+            format!(
+                "The user found is {holder} in the portal already (read by the people sync); \
+                 one account belongs to one person, so it cannot become this contractor. Close \
+                 this onboarding instead."
+            ),
+            format!(
+                "Das gefundene Konto ist im Portal bereits {holder} (vom Personenabgleich \
+                 gelesen); ein Konto gehört einer Person, es kann daher nicht diese externe \
+                 Person werden. Schließen Sie stattdessen dieses Onboarding."
+            ),
+        )));
+    }
     let settled = match how {
         Settle::Adopt => crate::server::db::contractors::adopt(&mut tx, contractor)
             .await?

@@ -335,12 +335,24 @@ pub async fn adopt(
               set adopt_id = found_id, state = 'making', next_due_at = now(), attempts = 0,
                   last_error = null, updated_at = now()
             where id = $1 and state = 'stopped' and found_id is not null
+              and holder_of_found(id) is null
            returning adopt_id as "adopt_id!", principal_id"#,
         id
     )
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|r| (r.adopt_id, r.principal_id)))
+}
+
+/// Who else the portal knows the user found for a stopped contractor as (their display name):
+/// such a user is that person, never adopted for a new contractor.
+pub async fn holder_of_found(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("select holder_of_found($1)", id)
+        .fetch_one(conn)
+        .await
 }
 
 /// An administrator closes a stopped onboarding: nothing is made, and the address is free.
@@ -365,6 +377,9 @@ pub struct Stopped {
     pub sponsor: String,
     pub last_error: Option<String>,
     pub found_id: Option<String>,
+    /// The person the portal already knows the user found as (the people sync read it), who
+    /// is never adopted for a new contractor.
+    pub found_holder: Option<String>,
 }
 
 /// The onboardings that stopped, oldest first.
@@ -372,7 +387,7 @@ pub async fn stopped(pool: &PgPool) -> Result<Vec<Stopped>, sqlx::Error> {
     sqlx::query_as!(
         Stopped,
         r#"select c.id, c.display_name, c.email, s.display_name as sponsor, c.last_error,
-                  c.found_id
+                  c.found_id, holder_of_found(c.id) as found_holder
              from contractors c join principals s on s.id = c.sponsor_id
             where c.state = 'stopped'
             order by c.updated_at"#

@@ -258,7 +258,7 @@ fn PolicyItem(policy: AdminPolicy, action: ServerAction<EditPolicy>) -> impl Int
 #[component]
 fn StuckRemovals(stuck: Vec<StuckRemoval>, action: ServerAction<ResolveRemoval>) -> impl IntoView {
     view! {
-        <section aria-labelledby="stuck-title" class="card notice error">
+        <section aria-labelledby="stuck-title" class="card notice error wide">
             <h2 id="stuck-title">{labels().stuck_removals}</h2>
             <p>{labels().stuck_removals_intro}</p>
             <table class="table">
@@ -301,7 +301,7 @@ fn StuckRemovals(stuck: Vec<StuckRemoval>, action: ServerAction<ResolveRemoval>)
 #[component]
 fn StoppedContractors(stopped: Vec<StoppedContractor>, actions: Actions) -> impl IntoView {
     view! {
-        <section aria-labelledby="stopped-title" class="card notice error">
+        <section aria-labelledby="stopped-title" class="card notice error wide">
             <h2 id="stopped-title">{labels().stopped_contractors}</h2>
             <p>{labels().stopped_contractors_intro}</p>
             <table class="table">
@@ -354,7 +354,7 @@ fn StoppedContractors(stopped: Vec<StoppedContractor>, actions: Actions) -> impl
 #[component]
 fn WaitingChanges(changes: Vec<PendingChange>, actions: Actions) -> impl IntoView {
     view! {
-        <section aria-labelledby="changes-title" class="card notice">
+        <section aria-labelledby="changes-title" class="card notice wide">
             <h2 id="changes-title">{labels().waiting_changes}</h2>
             <p>{labels().waiting_changes_intro}</p>
             <ul class="pending">

@@ -258,18 +258,7 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
     assert_eq!(waiting[0]["beneficiary"], "Pat Contractor (Fabrikam)");
     assert_eq!(waiting[0]["requester"], "Adele Vance");
     let request = first["request_id"].as_str().unwrap();
-    let (status, body) = app
-        .call(
-            &megan,
-            "approvals/decide",
-            &[
-                ("request_id", request),
-                ("outcome", "approve"),
-                ("comment", "ok"),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = approve_as(&app, &megan, request).await;
     assert!(
         body.as_str().unwrap().contains("identity is being made"),
         "{body}"
@@ -555,6 +544,36 @@ async fn an_existing_guest_is_adopted_only_by_an_administrator(pool: PgPool) {
     assert_eq!(run_due(&pool, &connectors).await.unwrap().made, 0);
 }
 
+/// `sponsor` asks for an identity for `who` (name, address) from Fabrikam with `bundle` until
+/// `ends`: the answer, which must be a success.
+async fn ask_for_identity(
+    app: &TestApp,
+    sponsor: &reqwest::Client,
+    (name, email): (&str, &str),
+    bundle: &str,
+    ends: chrono::DateTime<Utc>,
+    why: &str,
+) -> Value {
+    let (status, body) = app
+        .call(
+            sponsor,
+            "contractors/onboard",
+            &[
+                ("form[display_name]", name),
+                ("form[email]", email),
+                ("form[company]", "Fabrikam"),
+                ("form[ends_at]", &at(ends)),
+                ("form[utc_offset_minutes]", "0"),
+                ("form[bundle]", bundle),
+                ("form[justification]", why),
+                ("form[client_token]", &uuid::Uuid::new_v4().to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
 /// Adele sponsors a Fabrikam guest with the Falcon guest bundle, for 300 minutes, and Megan
 /// approves.
 async fn onboard_approved(
@@ -564,38 +583,33 @@ async fn onboard_approved(
     name: &str,
     email: &str,
 ) {
+    let body = ask_for_identity(
+        app,
+        adele,
+        (name, email),
+        "falcon-guest",
+        Utc::now() + TimeDelta::minutes(300),
+        "Builds the Falcon partner integration",
+    )
+    .await;
+    approve_as(app, megan, body["request_id"].as_str().unwrap()).await;
+}
+
+/// `approver` approves `request`, which must succeed: the answer.
+async fn approve_as(app: &TestApp, approver: &reqwest::Client, request: &str) -> Value {
     let (status, body) = app
         .call(
-            adele,
-            "contractors/onboard",
-            &[
-                ("form[display_name]", name),
-                ("form[email]", email),
-                ("form[company]", "Fabrikam"),
-                ("form[ends_at]", &at(Utc::now() + TimeDelta::minutes(300))),
-                ("form[utc_offset_minutes]", "0"),
-                ("form[bundle]", "falcon-guest"),
-                (
-                    "form[justification]",
-                    "Builds the Falcon partner integration",
-                ),
-                ("form[client_token]", &uuid::Uuid::new_v4().to_string()),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .call(
-            megan,
+            approver,
             "approvals/decide",
             &[
-                ("request_id", body["request_id"].as_str().unwrap()),
+                ("request_id", request),
                 ("outcome", "approve"),
                 ("comment", "ok"),
             ],
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    body
 }
 
 /// A catalog with an AD connector to the real Samba AD DC next to the Graph simulator, a bundle
@@ -732,43 +746,20 @@ retention = "PT1S"
 
     /// Adele sponsors "Sam Builder" with the bundle; answers the request.
     async fn onboard(&self) -> String {
-        let (status, body) = self
-            .app
-            .call(
-                &self.adele,
-                "contractors/onboard",
-                &[
-                    ("form[display_name]", "Sam Builder"),
-                    ("form[email]", &self.email),
-                    ("form[company]", "Fabrikam"),
-                    ("form[ends_at]", &at(self.ends)),
-                    ("form[bundle]", "falcon-contractor"),
-                    (
-                        "form[justification]",
-                        "Builds the Falcon file share scripts",
-                    ),
-                    ("form[client_token]", &uuid::Uuid::new_v4().to_string()),
-                ],
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        let body = ask_for_identity(
+            &self.app,
+            &self.adele,
+            ("Sam Builder", &self.email),
+            "falcon-contractor",
+            self.ends,
+            "Builds the Falcon file share scripts",
+        )
+        .await;
         body["request_id"].as_str().unwrap().to_string()
     }
 
     async fn approve(&self, request: &str) {
-        let (status, body) = self
-            .app
-            .call(
-                &self.megan,
-                "approvals/decide",
-                &[
-                    ("request_id", request),
-                    ("outcome", "approve"),
-                    ("comment", "ok"),
-                ],
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        approve_as(&self.app, &self.megan, request).await;
     }
 }
 
@@ -876,18 +867,7 @@ async fn a_contractor_gets_an_ad_account_for_the_bundle_s_ad_groups(pool: PgPool
     assert_eq!(status, StatusCode::FORBIDDEN, "only the sponsor asks");
     let (status, body) = extension("adele").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .call(
-            &megan,
-            "approvals/decide",
-            &[
-                ("request_id", body["request_id"].as_str().unwrap()),
-                ("outcome", "approve"),
-                ("comment", "ok"),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    approve_as(&app, &megan, body["request_id"].as_str().unwrap()).await;
     let moved: chrono::DateTime<Utc> = sqlx::query_scalar("select ends_at from contractors")
         .fetch_one(&pool)
         .await

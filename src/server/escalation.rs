@@ -80,8 +80,9 @@ async fn escalate(
     if before.stage as i32 != due_stage {
         return Ok(false);
     }
-    // The backups are looked up outside any transaction: directories can be slow.
-    let mut backups = BTreeSet::new();
+    // The backups are looked up outside any transaction: directories can be slow. Each is
+    // (the seat they back up, their name); the names become holders in one query.
+    let mut named: Vec<(String, String)> = Vec::new();
     for seat in &before.undecided {
         let names: Vec<String> = match &before.escalate_to {
             EscalateTo::Users(users) => users.clone(),
@@ -90,19 +91,21 @@ async fn escalate(
                 .into_iter()
                 .collect(),
         };
-        let names: Vec<String> = names
-            .into_iter()
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty())
-            .collect();
-        let mut conn = pool.acquire().await?;
-        for holder in requests::holders_for_names(&mut conn, &names).await? {
-            backups.insert(Seat {
-                seat: seat.clone(),
-                holder,
-            });
-        }
+        named.extend(
+            names
+                .iter()
+                .map(|n| n.trim())
+                .filter(|n| !n.is_empty())
+                .map(|n| (seat.clone(), n.to_string())),
+        );
     }
+    let names: Vec<String> = named.iter().map(|(_, name)| name.clone()).collect();
+    let resolved = requests::holders_for_names(&mut *pool.acquire().await?, &names).await?;
+    let mut backups: BTreeSet<Seat> = named
+        .into_iter()
+        .zip(resolved)
+        .map(|((seat, _), holder)| Seat { seat, holder })
+        .collect();
     backups.retain(|b| !before.excluded.contains(&b.holder) && !before.holders.contains(&b.holder));
     let backups: Vec<Seat> = backups.into_iter().collect();
     let added = holders(&backups);

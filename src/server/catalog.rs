@@ -918,6 +918,25 @@ fn people_problems(
     if people.sources.is_empty() {
         problems.push(format!("{here}: [people] needs at least one source"));
     }
+    // People read from an LDAP directory become one with their Entra sign-in only through the
+    // source anchor, which the portal reads from Entra at sign-in (never by a matching name).
+    let ldap = people
+        .sources
+        .iter()
+        .find(|name| matches!(connectors.get(*name), Some(ConnectorSettings::Ldap(_))));
+    let graph = connectors
+        .values()
+        .any(|c| matches!(c, ConnectorSettings::Graph(_)));
+    if let Some(name) = ldap
+        && !graph
+    {
+        problems.push(format!(
+            "{here}: people source `{name}` is an LDAP directory, and its people are one with \
+             their Entra sign-in only through their source anchor (onPremisesImmutableId), which \
+             the portal reads from Entra: add a Graph connector for the tenant people sign in \
+             to (it needs User.Read.All), or read people from Entra only"
+        ));
+    }
     if people.every_minutes == 0 || people.every_minutes > 24 * 60 {
         problems.push(format!(
             "{here}: every_minutes must be between 1 and 1440, not {}",
@@ -1266,7 +1285,16 @@ policy = "two-owners"
 
     #[test]
     fn people_sources_are_checked() {
-        let good = format!("{GOOD}\n[people]\nsources = [\"corp-ad\"]\n");
+        let alone = format!("{GOOD}\n[people]\nsources = [\"corp-ad\"]\n");
+        let err = parse(&alone, "c.toml", &plain()).unwrap_err().to_string();
+        assert!(
+            err.contains("`corp-ad` is an LDAP directory") && err.contains("Graph connector"),
+            "{err}"
+        );
+        let good = format!(
+            "{GOOD}\n[connectors.cloud]\nkind = \"graph\"\ntenant_id = \"6f1c2a9e-0b1d-4c7e-9d3a-1f2e3d4c5b6a\"\nclient_id = \"0c7f3e2d-5a4b-4e3f-8a1b-9c8d7e6f5a4b\"\n\
+             client_secret_env = \"LEASEGATE_SECRET_GRAPH\"\n\n[people]\nsources = [\"corp-ad\"]\n"
+        );
         let catalog = parse(&good, "c.toml", &plain()).unwrap();
         let people = catalog.people.unwrap();
         assert_eq!(

@@ -350,6 +350,19 @@ pub trait Connector: Send + Sync {
             "this connector does not list people".into(),
         ))
     }
+
+    /// The Entra tenant (lower case) whose people this connector reads and whose object ids
+    /// its stable ids are; `None` for other directories.
+    fn tenant(&self) -> Option<String> {
+        None
+    }
+
+    /// One person by their stable id, as the people sync would read them (with their source
+    /// anchor). `Ok(None)`: no such person, or a connector that does not read people.
+    async fn person(&self, stable_id: &str) -> Result<Option<DirectoryPerson>, ConnectorError> {
+        let _ = stable_id;
+        Ok(None)
+    }
 }
 
 /// The connectors by name, as the catalog declares them.
@@ -365,6 +378,18 @@ impl Connectors {
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Connector>> {
         self.by_name.get(name).cloned()
+    }
+
+    /// The connectors that read the people of Entra tenant `tenant`, by name in order.
+    pub fn of_tenant(&self, tenant: &str) -> Vec<Arc<dyn Connector>> {
+        self.all()
+            .into_iter()
+            .filter(|(_, c)| {
+                c.tenant()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(tenant.trim()))
+            })
+            .map(|(_, c)| c)
+            .collect()
     }
 
     /// Every connector, by name in order.

@@ -213,7 +213,11 @@ async fn step(
                     due.principal_id,
                     &system.name,
                     identity,
-                    system.signs_in,
+                    system
+                        .signs_in
+                        .then(|| system.connector.tenant())
+                        .flatten()
+                        .as_deref(),
                 )
                 .await?;
                 if !linked {

@@ -1,7 +1,8 @@
 //! The people sync: each directory of the catalog's `[people]` is read on its schedule (or when
 //! an administrator asks), incrementally where the directory allows and completely at least
 //! every `complete_every_hours`. What it says is correlated into one person per human (Entra
-//! identity, then the source anchor, then the sign-in name) and stored with the cursor of the
+//! identity, then the source anchor; never the sign-in name, which is changed and reused) and
+//! stored with the cursor of the
 //! next pass in one transaction: a crash repeats a pass, never skips one.
 //!
 //! A person whose account on a source is disabled or deleted has left: in the same transaction
@@ -278,7 +279,7 @@ async fn apply(
         .await?
         {
             Some(principal) => principal,
-            None => match correlate(tx, source, read.tenant.as_deref(), person, upn).await? {
+            None => match correlate(tx, read.tenant.as_deref(), person).await? {
                 Some(principal) => principal,
                 // A disabled account of nobody the portal knows has nothing to lose here.
                 None if !person.account.enabled => {
@@ -409,26 +410,24 @@ async fn display_name(
     }
 }
 
-/// The person an account the sync has not linked yet belongs to: the same Entra identity, the
-/// same source anchor, or the same sign-in name (not yet linked on this source).
+/// The person an account the sync has not linked yet belongs to: the same Entra identity or
+/// the same source anchor. Never the same sign-in name: names are changed and reused, and a
+/// name that matched would give one human's leases and approvals to another (a person who
+/// signed in before the sync read them gets their anchor at sign-in).
 async fn correlate(
     tx: &mut PgConnection,
-    source: &Source,
     tenant: Option<&str>,
     person: &DirectoryPerson,
-    upn: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     if let Some((tenant, object_id)) = tenant.zip(person.account.stable_id.as_deref())
         && let Some(found) = people::by_identity(tx, tenant, object_id).await?
     {
         return Ok(Some(found));
     }
-    if let Some(anchor) = person.anchor.as_deref().filter(|a| !a.is_empty())
-        && let Some(found) = people::by_anchor(tx, anchor).await?
-    {
-        return Ok(Some(found));
+    match person.anchor.as_deref().filter(|a| !a.is_empty()) {
+        Some(anchor) => people::by_anchor(tx, anchor).await,
+        None => Ok(None),
     }
-    people::by_upn_unlinked(tx, upn, source.connector_id).await
 }
 
 /// Everything a leaver held ends now; everything waiting on them moves on. One transaction

@@ -291,6 +291,24 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
         .await
         .unwrap()
     );
+    // Pat signs in with the guest: the contractor, known by the guest's object id (not by
+    // the name, which the portal never binds on).
+    let pat = format!("pat{}", crate::directory::unique());
+    crate::harness::at_provider(
+        &pat,
+        json!({ "upn": "pat_fabrikam.test#EXT#@contoso.test", "oid": guest_id,
+                "name": "Pat Contractor", "roles": [] }),
+    )
+    .await;
+    let (signed_in, _) = app.sign_in(&app.browser(), &pat).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let signed_in_as: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select id from principals where lower(object_id) = lower($1)")
+            .bind(&guest_id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(signed_in_as, vec![person]);
     let engine = Running::start(&pool, connectors.clone(), Duration::from_secs(30));
     eventually(
         Duration::from_secs(30),

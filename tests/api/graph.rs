@@ -11,7 +11,36 @@ use leasegate::server::connectors::graph::{GraphSettings, GraphTenant};
 use leasegate::server::connectors::{Connector, ConnectorError, Lease};
 use serde_json::{Value, json};
 
-pub const TENANT: &str = "6f1c2a9e-0b1d-4c7e-9d3a-1f2e3d4c5b6a";
+/// The identity provider's tenant (end2end/idp/accounts.mjs): the portal reads the people of
+/// the tenant they sign in to, so a sign-in's object id is the one the simulator knows.
+pub const TENANT: &str = "5f0c7a2e-1d3b-4c8e-9a61-2b7d4e8f0c11";
+/// The identity provider's people and their object ids (end2end/idp/accounts.mjs).
+pub const PROVIDER_PEOPLE: [(&str, &str); 6] = [
+    (
+        "adele.vance@contoso.test",
+        "0a1b2c3d-0001-4000-8000-000000000001",
+    ),
+    (
+        "megan.bowen@contoso.test",
+        "0a1b2c3d-0002-4000-8000-000000000002",
+    ),
+    (
+        "alex.wilber@contoso.test",
+        "0a1b2c3d-0003-4000-8000-000000000003",
+    ),
+    (
+        "irvin.sayers@contoso.test",
+        "0a1b2c3d-0004-4000-8000-000000000004",
+    ),
+    (
+        "nestor.wilke@contoso.test",
+        "0a1b2c3d-0005-4000-8000-000000000005",
+    ),
+    (
+        "diego.siciliani@contoso.test",
+        "0a1b2c3d-0006-4000-8000-000000000006",
+    ),
+];
 pub const CLIENT: &str = "0c7f3e2d-5a4b-4e3f-8a1b-9c8d7e6f5a4b";
 pub const SECRET: &str = "sim-client-secret";
 
@@ -129,7 +158,21 @@ impl Sim {
     }
 
     /// Seeds users and groups; returns `{"users": {upn: id}, "groups": {name: id}}`.
-    pub async fn seed(&self, fixture: Value) -> Value {
+    /// Adds users and groups. The identity provider's people keep their object ids there
+    /// (unless the fixture gives one), as one tenant's people do in Entra and at sign-in.
+    pub async fn seed(&self, mut fixture: Value) -> Value {
+        let users = fixture.get_mut("users").and_then(Value::as_array_mut);
+        for user in users.into_iter().flatten() {
+            let upn = user["userPrincipalName"]
+                .as_str()
+                .unwrap_or("")
+                .to_lowercase();
+            if user.get("id").is_none()
+                && let Some((_, oid)) = PROVIDER_PEOPLE.iter().find(|(u, _)| *u == upn)
+            {
+                user["id"] = json!(oid);
+            }
+        }
         self.control(reqwest::Method::POST, "seed", Some(fixture))
             .await
     }

@@ -1,5 +1,5 @@
 //! The people sync stored and acted on, against the real Samba AD DC and the Graph simulator:
-//! one person for the same human in both (by source anchor, by sign-in name), changes picked
+//! one person for the same human in both (by source anchor, never by sign-in name), changes picked
 //! up incrementally, manager approval following the synced manager, and offboarding: every
 //! lease in every system removed and read back, requests withdrawn, approvals passed on, all
 //! in the trail. A pass that would offboard too many people at once is refused until forced.
@@ -146,31 +146,37 @@ async fn people_in_ad_and_entra_are_one_person_and_their_changes_follow(pool: Pg
             Some("Sales"),
         )
         .await;
-    for dn in [&boss, &next, &worker] {
+    // Same name in both, but nothing else says they are one human.
+    let twin = dir
+        .add_user(&mut admin, &format!("Twin {id}"), &upn("twin"), None, None)
+        .await;
+    for dn in [&boss, &next, &worker, &twin] {
         dir.wait_for(&mut admin, dn).await;
     }
     let ad = dir.connector();
-    // The worker's source anchor, as Entra Connect syncs it to `onPremisesImmutableId`.
-    let anchor = ad
-        .people(None)
-        .await
-        .unwrap()
-        .changed
-        .into_iter()
-        .find(|p| p.account.reference.eq_ignore_ascii_case(&worker))
-        .and_then(|p| p.anchor)
-        .expect("the worker's anchor");
+    // Each person's source anchor, as Entra Connect syncs it to `onPremisesImmutableId`.
+    let anchors = ad.people(None).await.unwrap().changed;
+    let anchor = |dn: &str| {
+        anchors
+            .iter()
+            .find(|p| p.account.reference.eq_ignore_ascii_case(dn))
+            .and_then(|p| p.anchor.clone())
+            .expect("an anchor")
+    };
     // In Entra the worker has another sign-in name (the anchor names them), a guest is
-    // cloud-only.
+    // cloud-only, and a cloud-only user has the name of an AD user.
     let sim = Sim::start().await;
     sim.seed(json!({ "users": [
-        { "userPrincipalName": upn("boss"), "displayName": format!("Boss {id}") },
-        { "userPrincipalName": upn("nextboss"), "displayName": format!("Nextboss {id}") },
+        { "userPrincipalName": upn("boss"), "displayName": format!("Boss {id}"),
+          "onPremisesImmutableId": anchor(&boss) },
+        { "userPrincipalName": upn("nextboss"), "displayName": format!("Nextboss {id}"),
+          "onPremisesImmutableId": anchor(&next) },
         { "userPrincipalName": format!("w{id}@contoso.onmicrosoft.test"),
           "displayName": format!("Worker {id}"), "manager": upn("boss"),
-          "department": "Cloud sales", "onPremisesImmutableId": anchor },
+          "department": "Cloud sales", "onPremisesImmutableId": anchor(&worker) },
         { "userPrincipalName": format!("pat{id}_fabrikam.test#EXT#@contoso.test"),
           "displayName": "Pat", "userType": "Guest" },
+        { "userPrincipalName": upn("twin"), "displayName": format!("Twin {id}") },
     ] }))
     .await;
     let mut connectors = Connectors::default();
@@ -182,14 +188,28 @@ async fn people_in_ad_and_entra_are_one_person_and_their_changes_follow(pool: Pg
         .await
         .unwrap();
     assert!(first.complete, "the first pass is complete");
-    assert!(first.created >= 3, "{first:?}");
+    assert!(first.created >= 4, "{first:?}");
     let cloud = people_sync::pass(&pool, &connectors, CLOUD, false)
         .await
         .unwrap();
     assert!(cloud.complete);
     assert_eq!(
-        cloud.created, 1,
-        "only the guest is new: the others are AD's people (by anchor, by name): {cloud:?}"
+        cloud.created, 2,
+        "the guest and the twin are new; the others are AD's people by anchor: {cloud:?}"
+    );
+    let twins: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "select p.tenant_id,
+                (select count(*) from principal_accounts pa where pa.principal_id = p.id)
+           from principals p where lower(p.upn) = lower($1) order by p.tenant_id nulls first",
+    )
+    .bind(upn("twin"))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        twins,
+        vec![(None, 1), (Some(crate::graph::TENANT.to_string()), 1)],
+        "a name is not an identity: two people, an account each"
     );
     let w = person(&pool, &upn("worker")).await;
     let b = person(&pool, &upn("boss")).await;
@@ -710,6 +730,124 @@ async fn manager_approval_follows_the_synced_manager(pool: PgPool) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+/// Item 4 of issue 23: a person known only from AD becomes a sign-in only through the source
+/// anchor the tenant keeps for the sign-in's object id, never through a matching name. Against
+/// the real Samba AD and the Graph simulator as the sign-in's tenant.
+#[sqlx::test]
+async fn an_ad_person_is_bound_to_a_sign_in_by_anchor_never_by_name(pool: PgPool) {
+    let dir = samba();
+    let mut admin = dir.admin().await;
+    let id = unique();
+    let upn = |name: &str| format!("{name}.{id}@contoso.test");
+    let mut dns = Vec::new();
+    for name in ["ann", "ben", "cal", "dan"] {
+        let dn = dir
+            .add_user(&mut admin, &format!("{name} {id}"), &upn(name), None, None)
+            .await;
+        dir.wait_for(&mut admin, &dn).await;
+        dns.push(dn);
+    }
+    let [ann, _, cal, dan] = [&dns[0], &dns[1], &dns[2], &dns[3]];
+    let ad = dir.connector();
+    let listed = ad.people(None).await.unwrap().changed;
+    let anchor = |dn: &str| {
+        listed
+            .iter()
+            .find(|p| p.account.reference.eq_ignore_ascii_case(dn))
+            .and_then(|p| p.anchor.clone())
+            .expect("an anchor")
+    };
+    // The tenant people sign in to: Ann, Cal and Dan are synced from AD (Dan since renamed
+    // there); Ben is a cloud-only user who was given the name of an AD person.
+    let oid = |_: &str| Uuid::new_v4().to_string();
+    let people = [
+        ("ann", upn("ann"), oid("ann"), Some(anchor(ann))),
+        ("ben", upn("ben"), oid("ben"), None),
+        ("cal", upn("cal"), oid("cal"), Some(anchor(cal))),
+        (
+            "dan",
+            format!("daniel.{id}@contoso.test"),
+            oid("dan"),
+            Some(anchor(dan)),
+        ),
+    ];
+    let sim = Sim::start().await;
+    let users: Vec<Value> = people
+        .iter()
+        .map(|(name, upn, oid, anchor)| {
+            json!({ "id": oid, "userPrincipalName": upn, "displayName": format!("{name} {id}"),
+                    "onPremisesImmutableId": anchor })
+        })
+        .collect();
+    sim.seed(json!({ "users": users })).await;
+    for (name, upn, oid, _) in &people {
+        crate::harness::at_provider(
+            &format!("{name}{id}"),
+            json!({ "upn": upn, "oid": oid, "name": format!("{name} {id}"), "roles": [] }),
+        )
+        .await;
+    }
+    let mut connectors = Connectors::default();
+    connectors.insert(AD, Arc::new(ad));
+    connectors.insert(CLOUD, Arc::new(sim.connector()));
+    // Only AD is a people source: what binds a sign-in is the sign-in's own lookup.
+    sources(&pool, &[(AD, "ldap")], 10_000).await;
+    // Cal signs in before the sync has read AD.
+    let app = TestApp::with_connectors(pool.clone(), &connectors).await;
+    app.person(&format!("cal{id}")).await;
+    people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    // Dan leaves in AD before he ever signed in.
+    replace(&mut admin, dan, &[("userAccountControl", "546")]).await;
+    people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    assert!(person(&pool, &upn("dan")).await.left_at.is_some());
+
+    let rows = |name: &'static str| {
+        let pool = pool.clone();
+        let upn = upn(name);
+        async move {
+            let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
+                "select p.object_id,
+                        (select count(*) from principal_accounts pa where pa.principal_id = p.id)
+                   from principals p where lower(p.upn) = lower($1)
+                  order by p.object_id nulls first",
+            )
+            .bind(upn)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            rows
+        }
+    };
+    let of = |name: &str| people.iter().find(|p| p.0 == name).unwrap().2.clone();
+    // Ann: the AD person, now with her sign-in's identity.
+    app.person(&format!("ann{id}")).await;
+    assert_eq!(rows("ann").await, vec![(Some(of("ann")), 1)]);
+    // Cal signed in first; the sync found him by the anchor his sign-in kept.
+    assert_eq!(rows("cal").await, vec![(Some(of("cal")), 1)]);
+    // Ben: the name is an AD person's, the identity is not. A person of his own, holding
+    // nothing of the AD person's.
+    app.person(&format!("ben{id}")).await;
+    assert_eq!(rows("ben").await, vec![(None, 1), (Some(of("ben")), 0)]);
+    // Dan, renamed in Entra: no name to match, yet the anchor says he is the leaver.
+    let browser = app.browser();
+    let (response, _) = app.sign_in(&browser, &format!("dan{id}")).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(app.signed_in_as(&browser).await.is_none());
+    assert_eq!(
+        seed::count(
+            &pool,
+            &format!("select count(*) from principals where upn ilike 'dan%.{id}@contoso.test'")
+        )
+        .await,
+        1,
+        "nothing made for the leaver's sign-in"
+    );
 }
 
 /// A person the sync offboarded before they ever signed in stays out: their account expired in

@@ -12,9 +12,10 @@ use tower_sessions::{Expiry, Session};
 
 use crate::domain::mail::Language;
 use crate::domain::role::Role;
-use crate::server::auth::oidc::{CallbackParams, PendingSignIn, SignInError};
+use crate::server::auth::oidc::{CallbackParams, PendingSignIn, SignInError, VerifiedIdentity};
 use crate::server::auth::session::{ID_TOKEN_KEY, REFRESH_KEY, SessionUser, USER_KEY};
 use crate::server::db;
+use crate::server::db::principals::SourceAnchor;
 use crate::server::http::correlation;
 use crate::server::state::AppState;
 
@@ -204,7 +205,10 @@ async fn finish_sign_in(
         &state.settings.oidc.admin_role,
         &state.settings.oidc.auditor_role,
     );
-    let principal_id = db::principals::record_sign_in(&state.pool, &identity, &roles)
+    let anchor = source_anchor(state, &identity)
+        .await
+        .map_err(|e| internal(&e))?;
+    let principal_id = db::principals::record_sign_in(&state.pool, &identity, &roles, &anchor)
         .await
         .map_err(|e| internal(&e))?
         .ok_or(SignInError::Barred)?;
@@ -253,6 +257,37 @@ async fn finish_sign_in(
             .map_err(|e| internal(&e))?;
     }
     Ok((user, return_to))
+}
+
+/// How long a sign-in waits for the tenant to say who the person is on premises.
+const ANCHOR_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The person's source anchor, from a connector that reads their tenant, when the portal does
+/// not know them by it already. A connector that fails or does not know the object id yet
+/// (Graph replicates new users within minutes) leaves it unread: the person is then not bound
+/// to anyone known only from an on-premises directory, and a later sign-in or pass of the
+/// people sync binds them.
+async fn source_anchor(
+    state: &AppState,
+    identity: &VerifiedIdentity,
+) -> Result<SourceAnchor, sqlx::Error> {
+    if db::principals::anchored(&state.pool, &identity.tenant_id, &identity.object_id).await? {
+        return Ok(SourceAnchor::NotRead);
+    }
+    for connector in state.connectors.of_tenant(&identity.tenant_id) {
+        match tokio::time::timeout(ANCHOR_WAIT, connector.person(&identity.object_id)).await {
+            Ok(Ok(Some(person))) => return Ok(SourceAnchor::Read(person.anchor)),
+            Ok(Ok(None)) => {
+                tracing::info!(object_id = %identity.object_id,
+                    "the tenant does not know the person yet; their anchor is not read");
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the person's anchor could not be read");
+            }
+            Err(_) => tracing::warn!("the person's anchor was not read in time"),
+        }
+    }
+    Ok(SourceAnchor::NotRead)
 }
 
 async fn logout(

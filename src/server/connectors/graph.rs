@@ -29,7 +29,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::{Account, Connector, ConnectorError, Health, Lease, PeoplePass, Receipt, Target};
+use super::{
+    Account, Connector, ConnectorError, DirectoryPerson, Health, Lease, PeoplePass, Receipt, Target,
+};
 use crate::domain::access::{Access, GroupRole, is_site_id};
 use crate::server::config::Secret;
 
@@ -1442,6 +1444,14 @@ impl Connector for GraphTenant {
 
     async fn people(&self, cursor: Option<&str>) -> Result<PeoplePass, ConnectorError> {
         self.people_pass(cursor).await
+    }
+
+    fn tenant(&self) -> Option<String> {
+        Some(self.settings.tenant_id.trim().to_lowercase())
+    }
+
+    async fn person(&self, stable_id: &str) -> Result<Option<DirectoryPerson>, ConnectorError> {
+        self.person_by_id(stable_id).await
     }
 
     async fn health(&self) -> Health {

@@ -254,7 +254,7 @@ pub async fn link_account(
     principal: Uuid,
     connector: &str,
     made: &crate::server::connectors::MadeIdentity,
-    signs_in: bool,
+    signs_in: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let linked = sqlx::query!(
         r#"insert into principal_accounts (principal_id, connector_id, account_ref, account_id,
@@ -277,11 +277,25 @@ pub async fn link_account(
     .await?
     .rows_affected()
         == 1;
-    if linked && signs_in {
+    // The identity they sign in with (`signs_in`: its Entra tenant) is theirs by its object
+    // id, so their sign-in finds this person and nothing is bound by name.
+    if linked && let Some(tenant) = signs_in {
         sqlx::query!(
-            "update principals set upn = $2, updated_at = now() where id = $1",
+            r#"update principals
+                  set upn = $2, updated_at = now(),
+                      tenant_id = case when tenant_id is null and not exists (
+                                           select 1 from principals
+                                            where tenant_id = $3 and object_id = $4)
+                                       then $3 else tenant_id end,
+                      object_id = case when tenant_id is null and not exists (
+                                           select 1 from principals
+                                            where tenant_id = $3 and object_id = $4)
+                                       then $4 else object_id end
+                where id = $1"#,
             principal,
-            made.upn
+            made.upn,
+            tenant,
+            made.id.to_lowercase()
         )
         .execute(&mut *conn)
         .await?;

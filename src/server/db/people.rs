@@ -319,30 +319,6 @@ pub async fn by_anchor(conn: &mut PgConnection, anchor: &str) -> Result<Option<U
         .await
 }
 
-/// The person with this sign-in name who has no account on `connector` yet (a second account
-/// with the same name there is another human, or a renamed one: not correlated by name).
-pub async fn by_upn_unlinked(
-    conn: &mut PgConnection,
-    upn: &str,
-    connector: Uuid,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"
-        select p.id from principals p
-         where lower(p.upn) = lower($1)
-           and not exists (select 1 from principal_accounts pa
-                            where pa.principal_id = p.id and pa.connector_id = $2
-                              and pa.account_id is not null)
-         order by p.created_at
-         limit 1
-        "#,
-        upn,
-        connector
-    )
-    .fetch_optional(conn)
-    .await
-}
-
 /// A person first known from a directory. `identity` is their Entra tenant and object id when
 /// the directory is Entra.
 pub async fn create(

@@ -7,69 +7,117 @@ use crate::server::db::audit::{self, Actor, Subject};
 use crate::domain::role::Role;
 use crate::server::auth::oidc::VerifiedIdentity;
 
+/// What the person's Entra tenant says names them on premises, read at sign-in from a
+/// connector that reads that tenant's people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceAnchor {
+    /// The tenant answered: their `onPremisesImmutableId`, or none (a cloud-only person).
+    Read(Option<String>),
+    /// Not read: the portal knows them by identity already, no connector reads their tenant,
+    /// or it did not answer.
+    NotRead,
+}
+
+/// Whether the person signing in with this identity is known with a source anchor already
+/// (nothing to look up then).
+pub async fn anchored(pool: &PgPool, tenant: &str, object_id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from principals
+                           where tenant_id = $1 and object_id = $2 and anchor is not null)
+           as "anchored!""#,
+        tenant,
+        object_id
+    )
+    .fetch_one(pool)
+    .await
+}
+
 /// Creates or refreshes the person identified by tenant and object id, and returns their id;
-/// `None` when the sign-in names someone who has left and is not known by this identity (see
+/// `None` when the sign-in is someone who has left and is not known by this identity (see
 /// below), for whom nothing is stored.
+///
+/// A person the people sync knows only from an on-premises directory becomes this identity
+/// only through their source anchor (`anchor`), never through a matching name: Entra lets
+/// administrators change and reuse names, and a name that matched would hand one human's
+/// leases, approvals and manager to another.
 pub async fn record_sign_in(
     pool: &PgPool,
     identity: &VerifiedIdentity,
     roles: &[Role],
+    anchor: &SourceAnchor,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     let roles: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
+    let (anchor_read, anchor) = match anchor {
+        SourceAnchor::Read(anchor) => (true, anchor.as_deref().filter(|a| !a.is_empty())),
+        SourceAnchor::NotRead => (false, None),
+    };
     let mut tx = pool.begin().await?;
     // Someone the people sync offboarded before they ever signed in (known only from an
     // on-premises directory, so without an Entra identity) stays out: Entra does not enforce
     // AD's `accountExpires`, and a fresh row would be an active person with nothing to say
-    // they left. Refused whatever row the sign-in would have made, unless this identity is a
-    // person the portal knows already (their own row says whether they may come in) or a
-    // current person holds the name.
+    // they left. Known by their anchor when the tenant told it; when it could not be read, a
+    // leaver with the name is enough to refuse (refusing is safe; nothing is bound by name),
+    // unless a current person holds the name. Someone the portal knows by this identity is
+    // judged by their own row instead.
     let leaver = sqlx::query_scalar!(
         r#"
-        select exists (select 1 from principals
-                        where tenant_id is null and lower(upn) = lower($3)
-                          and left_at is not null)
-           and not exists (select 1 from principals where tenant_id = $1 and object_id = $2)
-           and not exists (select 1 from principals
-                            where lower(upn) = lower($3) and left_at is null)
+        select not exists (select 1 from principals where tenant_id = $1 and object_id = $2)
+           and case when $4 then
+                    exists (select 1 from principals
+                             where anchor = $5 and tenant_id is null and left_at is not null)
+               else
+                    exists (select 1 from principals
+                             where tenant_id is null and lower(upn) = lower($3)
+                               and left_at is not null)
+                    and not exists (select 1 from principals
+                                     where lower(upn) = lower($3) and left_at is null)
+               end
            as "leaver!"
         "#,
         identity.tenant_id,
         identity.object_id,
         identity.upn,
+        anchor_read,
+        anchor,
     )
     .fetch_one(&mut *tx)
     .await?;
     if leaver {
         return Ok(None);
     }
-    // Someone the people sync knows only from an on-premises directory (no Entra identity yet)
-    // is this person when the sign-in names them: the first sign-in gives them their identity.
-    sqlx::query!(
-        r#"
-        update principals set tenant_id = $1, object_id = $2, updated_at = now()
-         where id = (select id from principals
-                      where tenant_id is null and lower(upn) = lower($3) and left_at is null
-                      order by created_at limit 1)
-           and not exists (select 1 from principals where tenant_id = $1 and object_id = $2)
-        "#,
-        identity.tenant_id,
-        identity.object_id,
-        identity.upn,
-    )
-    .execute(&mut *tx)
-    .await?;
+    // The person the people sync knows from an on-premises directory by this anchor is this
+    // person: the first sign-in gives them their identity.
+    if let Some(anchor) = anchor {
+        sqlx::query!(
+            r#"
+            update principals set tenant_id = $1, object_id = $2, updated_at = now()
+             where anchor = $3 and tenant_id is null and left_at is null
+               and not exists (select 1 from principals where tenant_id = $1 and object_id = $2)
+            "#,
+            identity.tenant_id,
+            identity.object_id,
+            anchor,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    // The anchor is kept, so an on-premises account the sync reads later is theirs (the sync
+    // correlates by it), unless another person holds it already.
     let row = sqlx::query!(
         r#"
-        insert into principals (tenant_id, object_id, upn, display_name, email, portal_roles, last_sign_in_at)
-        values ($1, $2, $3, $4, $5, $6, now())
+        insert into principals (tenant_id, object_id, upn, display_name, email, portal_roles,
+                                last_sign_in_at, anchor)
+        values ($1, $2, $3, $4, $5, $6, now(),
+                (select $7::text where not exists (select 1 from principals where anchor = $7)))
         on conflict (tenant_id, object_id) do update
            set upn = excluded.upn,
                display_name = excluded.display_name,
                email = excluded.email,
                portal_roles = excluded.portal_roles,
+               anchor = coalesce(principals.anchor, excluded.anchor),
                last_sign_in_at = now(),
                updated_at = now()
-        returning id
+        returning id, anchor
         "#,
         identity.tenant_id,
         identity.object_id,
@@ -77,9 +125,19 @@ pub async fn record_sign_in(
         identity.display_name,
         identity.email,
         &roles,
+        anchor,
     )
     .fetch_one(&mut *tx)
     .await?;
+    if let Some(anchor) = anchor
+        && row.anchor.as_deref() != Some(anchor)
+    {
+        // Two rows for one human: the sync's (by anchor) and this identity's. Not merged by
+        // guess; the sync's accounts stay theirs, and grants needing them are refused.
+        tracing::warn!(principal = %row.id, anchor,
+            "the person's source anchor belongs to another person in the portal; \
+             an administrator must settle which is theirs");
+    }
     // Approvals waiting on this name since before anyone the portal knew held it are theirs
     // from now on, by id (`request_approvers`).
     sqlx::query!("select claim_approver_name($1, $2)", row.id, identity.upn)

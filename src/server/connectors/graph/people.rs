@@ -99,6 +99,19 @@ impl GraphTenant {
         })
     }
 
+    /// One person by their object id, with the anchor that names them on premises. `None`:
+    /// Graph does not know the id (yet: a user made moments ago may not have replicated).
+    pub(super) async fn person_by_id(
+        &self,
+        object_id: &str,
+    ) -> Result<Option<DirectoryPerson>, ConnectorError> {
+        let url = self.url(&format!(
+            "/users/{}?$select={PERSON_FIELDS}",
+            segment(object_id.trim())
+        ));
+        Ok(self.read_optional(&url).await?.as_ref().and_then(to_person))
+    }
+
     async fn delta_round(&self, start: &str) -> Result<Option<Round>, ConnectorError> {
         let mut round = Round {
             changed: BTreeSet::new(),

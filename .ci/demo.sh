@@ -83,8 +83,11 @@ printf '%s' "$SIM_SECRET" >"$LEASEGATE_SECRETS_DIR/graph-client-secret"
 # Contractors' AD accounts go where the demo directory keeps its people; a disabled
 # contractor is deleted after 30 days, as in production.
 contractors_base=$(sed -n 's/^user_base = "\(.*\)"$/\1/p' "$LEASEGATE_CATALOG" | head -1)
+people_sources='"contoso-ad", "contoso-cloud"'
+grep -q '^ready: openldap' "$REPO/.data/directory.log" && people_sources='"contoso-cloud"'
 sed -e "s/@SIM_PORT@/$SIM_PORT/g" -e "s|@CONTRACTORS_BASE@|$contractors_base|" \
-  -e "s/@CONTRACTOR_RETENTION@/P30D/" end2end/demo/microsoft.toml.in >>"$LEASEGATE_CATALOG"
+  -e "s/@CONTRACTOR_RETENTION@/P30D/" -e "s/@PEOPLE_SOURCES@/$people_sources/" \
+  end2end/demo/microsoft.toml.in >>"$LEASEGATE_CATALOG"
 # The simulator speaks plain http on loopback, which only a lab allows.
 export LEASEGATE_LAB_MODE=true
 

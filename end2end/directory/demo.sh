@@ -49,15 +49,18 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
-# People: name, sign-in name, department, manager (by name).
+# People: name, sign-in name, department, manager (by name), and the source anchor Entra
+# Connect would have written back to `mS-DS-ConsistencyGuid` (base64; fixed, so the demo
+# tenant's `onPremisesImmutableId` in end2end/demo/microsoft.json names the same people in
+# every new directory). A sign-in becomes an AD person only through this anchor.
 PEOPLE=(
-  "Alex Wilber|alex.wilber@contoso.test|IT|"
-  "Megan Bowen|megan.bowen@contoso.test|Sales|Alex Wilber"
-  "Adele Vance|adele.vance@contoso.test|Finance|Megan Bowen"
-  "Irvin Sayers|irvin.sayers@contoso.test|Audit|"
-  "Nestor Wilke|nestor.wilke@contoso.test|IT|"
-  "Diego Siciliani|diego.siciliani@contoso.test|IT|"
-  "Lee Gordon|lee.gordon@contoso.test|IT|"
+  "Alex Wilber|alex.wilber@contoso.test|IT||wKXhpwAAQACAAAAAAAAAAw=="
+  "Megan Bowen|megan.bowen@contoso.test|Sales|Alex Wilber|wKXhpwAAQACAAAAAAAAAAg=="
+  "Adele Vance|adele.vance@contoso.test|Finance|Megan Bowen|wKXhpwAAQACAAAAAAAAAAQ=="
+  "Irvin Sayers|irvin.sayers@contoso.test|Audit||wKXhpwAAQACAAAAAAAAABA=="
+  "Nestor Wilke|nestor.wilke@contoso.test|IT||wKXhpwAAQACAAAAAAAAABQ=="
+  "Diego Siciliani|diego.siciliani@contoso.test|IT||wKXhpwAAQACAAAAAAAAABg=="
+  "Lee Gordon|lee.gordon@contoso.test|IT||wKXhpwAAQACAAAAAAAAABw=="
 )
 person_dn() { echo "CN=$1,$people"; }
 
@@ -68,13 +71,13 @@ person_dn() { echo "CN=$1,$people"; }
   fi
   printf 'dn: OU=Leasegate,DC=contoso,DC=test\nobjectClass: organizationalUnit\nou: Leasegate\n\n'
   for p in "${PEOPLE[@]}"; do
-    IFS='|' read -r name upn department manager <<<"$p"
+    IFS='|' read -r name upn department manager anchor <<<"$p"
     echo "dn: $(person_dn "$name")"
     if [ "$kind" = ad ]; then
       # 544 = a normal account that needs no password: enabled (AD disables accounts added
       # without a password, and the portal refuses disabled accounts).
-      printf 'objectClass: user\nuserAccountControl: 544\nsAMAccountName: %s\nuserPrincipalName: %s\ndepartment: %s\n' \
-        "${upn%%@*}" "$upn" "$department"
+      printf 'objectClass: user\nuserAccountControl: 544\nsAMAccountName: %s\nuserPrincipalName: %s\ndepartment: %s\nmS-DS-ConsistencyGuid:: %s\n' \
+        "${upn%%@*}" "$upn" "$department" "$anchor"
     else
       printf 'objectClass: inetOrgPerson\nsn: %s\nuid: %s\ndepartmentNumber: %s\n' \
         "${name#* }" "${upn%%@*}" "$department"

@@ -179,7 +179,9 @@ async function startStackIn(portalBin, directoryDir, children, database) {
     readFileSync(join(repo, 'end2end/demo/microsoft.toml.in'), 'utf8')
       .replaceAll('@SIM_PORT@', String(sim.port))
       .replaceAll('@CONTRACTORS_BASE@', contractorsBase)
-      .replaceAll('@CONTRACTOR_RETENTION@', 'PT20S'),
+      .replaceAll('@CONTRACTOR_RETENTION@', 'PT20S')
+      .replaceAll('@PEOPLE_SOURCES@',
+        directoryInfo.kind === 'openldap' ? '"contoso-cloud"' : '"contoso-ad", "contoso-cloud"'),
   );
 
   // A real SMTP server (maildev) that the portal mails through; its JSON API shows what arrived.

@@ -77,6 +77,10 @@ pub(crate) struct User {
     pub manager: Option<String>,
     /// The anchor of a user synced from Active Directory: base64 of its `objectGUID`.
     pub on_premises_immutable_id: Option<String>,
+    /// Whether the user is synced from an on-premises directory (`onPremisesSyncEnabled`):
+    /// true for a synced user, null for a cloud-only one (whose immutable id an administrator
+    /// may still have set).
+    pub on_premises_sync_enabled: Option<bool>,
     pub created: DateTime<Utc>,
     /// The change sequence number of the user's last change (`users/delta`).
     pub changed: u64,

@@ -59,6 +59,16 @@ pub async fn run_due(pool: &PgPool, connectors: &Connectors) -> Result<Worked, s
             return Ok(worked);
         }
     };
+    // Contractors made before guests were bound by object id at creation are bound now (by
+    // the guest linked to them, never by name).
+    if let Some(entra) = systems.iter().find(|s| s.signs_in)
+        && let Some(tenant) = entra.connector.tenant()
+    {
+        let bound = contractors::bind_guests(pool, &entra.name, &tenant).await?;
+        if bound > 0 {
+            tracing::info!(bound, "contractors: guests bound to their sign-in identity");
+        }
+    }
     for due in contractors::claim_due(pool, BATCH, CLAIM.as_secs_f64()).await? {
         let step = step(pool, &spec, &systems, &due, &mut worked).await;
         if let Err(error) = step {

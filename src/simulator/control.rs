@@ -159,6 +159,8 @@ struct SeedUser {
     /// The manager's UPN or id (seeded before or in the same fixture).
     manager: Option<String>,
     on_premises_immutable_id: Option<String>,
+    /// Default: true when the user has an immutable id (a synced user), else null.
+    on_premises_sync_enabled: Option<bool>,
     /// When the user was made (default: now), for users that existed long before a test.
     created_date_time: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -219,6 +221,9 @@ async fn seed(State(sim): State<Simulator>, Json(fixture): Json<Fixture>) -> Res
                     user_type: u.user_type.clone().unwrap_or_else(|| "Member".into()),
                     manager: None,
                     on_premises_immutable_id: u.on_premises_immutable_id.clone(),
+                    on_premises_sync_enabled: u
+                        .on_premises_sync_enabled
+                        .or(u.on_premises_immutable_id.as_ref().map(|_| true)),
                     created: u.created_date_time.unwrap_or(now),
                     changed: 0,
                 },
@@ -267,6 +272,7 @@ async fn seed(State(sim): State<Simulator>, Json(fixture): Json<Fixture>) -> Res
                         user_type: "Member".into(),
                         manager: None,
                         on_premises_immutable_id: None,
+                        on_premises_sync_enabled: None,
                         created: now,
                         changed: 0,
                     },

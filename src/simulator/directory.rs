@@ -113,6 +113,10 @@ pub(super) fn user_extra(user: &User) -> Map<String, Value> {
         "onPremisesImmutableId".into(),
         json!(user.on_premises_immutable_id),
     );
+    m.insert(
+        "onPremisesSyncEnabled".into(),
+        json!(user.on_premises_sync_enabled),
+    );
     m
 }
 

@@ -89,6 +89,7 @@ pub(super) async fn invite(
                         user_type: "Guest".into(),
                         manager: None,
                         on_premises_immutable_id: None,
+                        on_premises_sync_enabled: None,
                         created: now,
                         changed,
                     },

@@ -742,14 +742,16 @@ async fn an_ad_person_is_bound_to_a_sign_in_by_anchor_never_by_name(pool: PgPool
     let id = unique();
     let upn = |name: &str| format!("{name}.{id}@contoso.test");
     let mut dns = Vec::new();
-    for name in ["ann", "ben", "cal", "dan"] {
+    for name in ["ann", "ben", "cal", "dan", "eve", "fay", "gil"] {
         let dn = dir
             .add_user(&mut admin, &format!("{name} {id}"), &upn(name), None, None)
             .await;
         dir.wait_for(&mut admin, &dn).await;
         dns.push(dn);
     }
-    let [ann, _, cal, dan] = [&dns[0], &dns[1], &dns[2], &dns[3]];
+    let [ann, _, cal, dan, eve, fay, gil] = [
+        &dns[0], &dns[1], &dns[2], &dns[3], &dns[4], &dns[5], &dns[6],
+    ];
     let ad = dir.connector();
     let listed = ad.people(None).await.unwrap().changed;
     let anchor = |dn: &str| {
@@ -760,7 +762,9 @@ async fn an_ad_person_is_bound_to_a_sign_in_by_anchor_never_by_name(pool: PgPool
             .expect("an anchor")
     };
     // The tenant people sign in to: Ann, Cal and Dan are synced from AD (Dan since renamed
-    // there); Ben is a cloud-only user who was given the name of an AD person.
+    // there); Ben is a cloud-only user who was given the name of an AD person; Eve and Fay
+    // (another name in Entra) are synced too, but Graph does not list them yet; an
+    // administrator set a cloud-only user's immutable id to Gil's anchor.
     let oid = |_: &str| Uuid::new_v4().to_string();
     let people = [
         ("ann", upn("ann"), oid("ann"), Some(anchor(ann))),
@@ -772,16 +776,29 @@ async fn an_ad_person_is_bound_to_a_sign_in_by_anchor_never_by_name(pool: PgPool
             oid("dan"),
             Some(anchor(dan)),
         ),
+        ("eve", upn("eve"), oid("eve"), Some(anchor(eve))),
+        (
+            "fay",
+            format!("f.{id}@contoso.test"),
+            oid("fay"),
+            Some(anchor(fay)),
+        ),
+        (
+            "gil",
+            format!("g.{id}@contoso.test"),
+            oid("gil"),
+            Some(anchor(gil)),
+        ),
     ];
+    let user = |name: &str| {
+        let (name, upn, oid, anchor) = people.iter().find(|p| p.0 == name).unwrap();
+        json!({ "id": oid, "userPrincipalName": upn, "displayName": format!("{name} {id}"),
+                "onPremisesImmutableId": anchor })
+    };
     let sim = Sim::start().await;
-    let users: Vec<Value> = people
-        .iter()
-        .map(|(name, upn, oid, anchor)| {
-            json!({ "id": oid, "userPrincipalName": upn, "displayName": format!("{name} {id}"),
-                    "onPremisesImmutableId": anchor })
-        })
-        .collect();
-    sim.seed(json!({ "users": users })).await;
+    let mut listed_now: Vec<Value> = ["ann", "ben", "cal", "dan", "gil"].map(user).to_vec();
+    listed_now[4]["onPremisesSyncEnabled"] = json!(false);
+    sim.seed(json!({ "users": listed_now })).await;
     for (name, upn, oid, _) in &people {
         crate::harness::at_provider(
             &format!("{name}{id}"),
@@ -834,6 +851,13 @@ async fn an_ad_person_is_bound_to_a_sign_in_by_anchor_never_by_name(pool: PgPool
     // nothing of the AD person's.
     app.person(&format!("ben{id}")).await;
     assert_eq!(rows("ben").await, vec![(None, 1), (Some(of("ben")), 0)]);
+    // The cloud-only user with Gil's anchor is not Gil: only a synced user is named by one.
+    app.person(&format!("gil{id}")).await;
+    assert_eq!(
+        rows("gil").await,
+        vec![(None, 1)],
+        "Gil's AD person is untouched"
+    );
     // Dan, renamed in Entra: no name to match, yet the anchor says he is the leaver.
     let browser = app.browser();
     let (response, _) = app.sign_in(&browser, &format!("dan{id}")).await;
@@ -848,6 +872,38 @@ async fn an_ad_person_is_bound_to_a_sign_in_by_anchor_never_by_name(pool: PgPool
         1,
         "nothing made for the leaver's sign-in"
     );
+
+    // Eve: the AD person with her name may be her, and Graph cannot say yet. Neither bound by
+    // name nor made a person of her own (that would split her): asked to come back.
+    let browser = app.browser();
+    let (response, _) = app.sign_in(&browser, &format!("eve{id}")).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("sign in again in a few minutes"),
+        "the page says what to do"
+    );
+    assert_eq!(rows("eve").await, vec![(None, 1)], "nothing stored");
+    // Fay's Entra name is not her AD one: nothing to wait for, so a person of her own.
+    app.person(&format!("fay{id}")).await;
+    // Graph lists them now: Eve is the AD person.
+    sim.seed(json!({ "users": [user("eve"), user("fay")] }))
+        .await;
+    app.person(&format!("eve{id}")).await;
+    assert_eq!(rows("eve").await, vec![(Some(of("eve")), 1)]);
+    // Fay leaves in AD. Her sign-in made a person apart from the AD one, yet the anchor her
+    // tenant now gives says she is the leaver: refused.
+    replace(&mut admin, fay, &[("userAccountControl", "546")]).await;
+    people_sync::pass(&pool, &connectors, AD, false)
+        .await
+        .unwrap();
+    let browser = app.browser();
+    let (response, _) = app.sign_in(&browser, &format!("fay{id}")).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(app.signed_in_as(&browser).await.is_none());
 }
 
 /// A person the sync offboarded before they ever signed in stays out: their account expired in

@@ -454,10 +454,19 @@ impl OidcProvider {
             Err(e) => return Err(SignInError::Token(error_chain(&e))),
         };
         let extra = claims.additional_claims();
-        let tenant_id = extra.tid.clone().ok_or(SignInError::MissingClaim("tid"))?;
-        let object_id = extra.oid.clone().ok_or(SignInError::MissingClaim("oid"))?;
+        // Ids compared as stored: lower case, as the people sync and Graph write them.
+        let tenant_id = extra
+            .tid
+            .as_deref()
+            .ok_or(SignInError::MissingClaim("tid"))?
+            .to_lowercase();
+        let object_id = extra
+            .oid
+            .as_deref()
+            .ok_or(SignInError::MissingClaim("oid"))?
+            .to_lowercase();
         if let Some(expected) = &self.settings.oidc.tenant_id
-            && &tenant_id != expected
+            && !tenant_id.eq_ignore_ascii_case(expected)
         {
             return Err(SignInError::WrongTenant {
                 found: tenant_id,

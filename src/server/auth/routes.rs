@@ -15,7 +15,7 @@ use crate::domain::role::Role;
 use crate::server::auth::oidc::{CallbackParams, PendingSignIn, SignInError, VerifiedIdentity};
 use crate::server::auth::session::{ID_TOKEN_KEY, REFRESH_KEY, SessionUser, USER_KEY};
 use crate::server::db;
-use crate::server::db::principals::SourceAnchor;
+use crate::server::db::principals::{SignIn, SourceAnchor};
 use crate::server::http::correlation;
 use crate::server::state::AppState;
 
@@ -170,12 +170,18 @@ async fn callback_answer(
             tracing::warn!(reason = %e, "sign-in refused");
             refused_page(language)
         }
+        Err(CallbackFailure::TryLater) => {
+            tracing::warn!("sign-in deferred: the person's directory anchor could not be read");
+            try_later_page(language)
+        }
         Err(CallbackFailure::Internal(detail)) => unavailable_page(language, &detail),
     }
 }
 
 enum CallbackFailure {
     Refused(SignInError),
+    /// Who the person is in the directory could not be read just now.
+    TryLater,
     Internal(String),
 }
 
@@ -208,10 +214,14 @@ async fn finish_sign_in(
     let anchor = source_anchor(state, &identity)
         .await
         .map_err(|e| internal(&e))?;
-    let principal_id = db::principals::record_sign_in(&state.pool, &identity, &roles, &anchor)
+    let principal_id = match db::principals::record_sign_in(&state.pool, &identity, &roles, &anchor)
         .await
         .map_err(|e| internal(&e))?
-        .ok_or(SignInError::Barred)?;
+    {
+        SignIn::Person(id) => id,
+        SignIn::Barred => return Err(SignInError::Barred.into()),
+        SignIn::TryLater => return Err(CallbackFailure::TryLater),
+    };
     if db::principals::is_disabled(&state.pool, principal_id)
         .await
         .map_err(|e| internal(&e))?
@@ -263,10 +273,9 @@ async fn finish_sign_in(
 const ANCHOR_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The person's source anchor, from a connector that reads their tenant, when the portal does
-/// not know them by it already. A connector that fails or does not know the object id yet
-/// (Graph replicates new users within minutes) leaves it unread: the person is then not bound
-/// to anyone known only from an on-premises directory, and a later sign-in or pass of the
-/// people sync binds them.
+/// not know them by it already; all connectors together wait at most `ANCHOR_WAIT`. One that
+/// fails or does not list the object id yet (Graph replicates new users within minutes) leaves
+/// it unanswered, and `record_sign_in` then binds nobody by it.
 async fn source_anchor(
     state: &AppState,
     identity: &VerifiedIdentity,
@@ -274,20 +283,27 @@ async fn source_anchor(
     if db::principals::anchored(&state.pool, &identity.tenant_id, &identity.object_id).await? {
         return Ok(SourceAnchor::NotRead);
     }
-    for connector in state.connectors.of_tenant(&identity.tenant_id) {
-        match tokio::time::timeout(ANCHOR_WAIT, connector.person(&identity.object_id)).await {
-            Ok(Ok(Some(person))) => return Ok(SourceAnchor::Read(person.anchor)),
-            Ok(Ok(None)) => {
-                tracing::info!(object_id = %identity.object_id,
-                    "the tenant does not know the person yet; their anchor is not read");
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "the person's anchor could not be read");
-            }
-            Err(_) => tracing::warn!("the person's anchor was not read in time"),
-        }
+    let connectors = state.connectors.of_tenant(&identity.tenant_id);
+    if connectors.is_empty() {
+        return Ok(SourceAnchor::NotRead);
     }
-    Ok(SourceAnchor::NotRead)
+    let ask = async {
+        for connector in connectors {
+            match connector.person(&identity.object_id).await {
+                Ok(Some(person)) => return SourceAnchor::Read(person.anchor),
+                Ok(None) => tracing::info!(object_id = %identity.object_id,
+                    "the tenant does not list the person yet; their anchor is not read"),
+                Err(e) => tracing::warn!(error = %e, "the person's anchor could not be read"),
+            }
+        }
+        SourceAnchor::Unanswered
+    };
+    Ok(tokio::time::timeout(ANCHOR_WAIT, ask)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!("the person's anchor was not read in time");
+            SourceAnchor::Unanswered
+        }))
 }
 
 async fn logout(
@@ -383,6 +399,24 @@ fn unavailable_page(language: Language, detail: &str) -> Response {
             }
         },
         &correlation::log_internal(detail),
+    )
+}
+
+/// The portal may know the person from an on-premises directory, and the directory that says
+/// so did not answer: nothing was stored, and a later sign-in settles it.
+fn try_later_page(language: Language) -> Response {
+    failure_page(
+        language,
+        StatusCode::SERVICE_UNAVAILABLE,
+        match language {
+            Language::English => {
+                "Leasegate could not confirm your directory account just now (a new account can                  take a few minutes to reach every part of the directory). Nothing was changed:                  sign in again in a few minutes. If this stays, ask your IT service desk."
+            }
+            Language::German => {
+                "Leasegate konnte Ihr Verzeichniskonto gerade nicht bestätigen (ein neues Konto                  erreicht erst nach einigen Minuten alle Teile des Verzeichnisses). Es wurde                  nichts geändert: Melden Sie sich in einigen Minuten erneut an. Bleibt es so,                  wenden Sie sich an Ihren IT-Service-Desk."
+            }
+        },
+        &correlation::current().unwrap_or_default(),
     )
 }
 

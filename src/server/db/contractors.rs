@@ -247,8 +247,9 @@ pub async fn mark_reminded(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx
 }
 
 /// The identity a system made: the account is the person's in that system, and the principal
-/// is known by the sign-in name of the one they sign in with. Answers `false`, writing nothing,
-/// when the account is already another person's.
+/// is known by the identity (tenant, object id) and name of the one they sign in with. Answers
+/// `false` when the account or that identity is already another person's (the caller then
+/// rolls back).
 pub async fn link_account(
     conn: &mut PgConnection,
     principal: Uuid,
@@ -256,7 +257,33 @@ pub async fn link_account(
     made: &crate::server::connectors::MadeIdentity,
     signs_in: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    let linked = sqlx::query!(
+    // The identity they sign in with (`signs_in`: its Entra tenant) is theirs by its object id,
+    // so their sign-in finds this person and nothing is bound by name; one another person in
+    // the portal holds already is not theirs to take.
+    if let Some(tenant) = signs_in {
+        let bound = sqlx::query!(
+            r#"update principals
+                  set upn = $2, tenant_id = lower($3), object_id = lower($4), updated_at = now()
+                where id = $1
+                  and (tenant_id is null
+                       or (lower(tenant_id) = lower($3) and lower(object_id) = lower($4)))
+                  and not exists (select 1 from principals
+                                   where id <> $1 and lower(tenant_id) = lower($3)
+                                     and lower(object_id) = lower($4))"#,
+            principal,
+            made.upn,
+            tenant,
+            made.id
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+            == 1;
+        if !bound {
+            return Ok(false);
+        }
+    }
+    Ok(sqlx::query!(
         r#"insert into principal_accounts (principal_id, connector_id, account_ref, account_id,
                                            upn, enabled, guest)
            select $1, c.id, $3, $4, $5, true, true from connectors c
@@ -276,31 +303,28 @@ pub async fn link_account(
     .execute(&mut *conn)
     .await?
     .rows_affected()
-        == 1;
-    // The identity they sign in with (`signs_in`: its Entra tenant) is theirs by its object
-    // id, so their sign-in finds this person and nothing is bound by name.
-    if linked && let Some(tenant) = signs_in {
-        sqlx::query!(
-            r#"update principals
-                  set upn = $2, updated_at = now(),
-                      tenant_id = case when tenant_id is null and not exists (
-                                           select 1 from principals
-                                            where tenant_id = $3 and object_id = $4)
-                                       then $3 else tenant_id end,
-                      object_id = case when tenant_id is null and not exists (
-                                           select 1 from principals
-                                            where tenant_id = $3 and object_id = $4)
-                                       then $4 else object_id end
-                where id = $1"#,
-            principal,
-            made.upn,
-            tenant,
-            made.id.to_lowercase()
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(linked)
+        == 1)
+}
+
+/// Gives contractors without a sign-in identity the one of the guest linked to them on
+/// `connector` (in Entra tenant `tenant`), where nobody else holds it. Returns how many.
+pub async fn bind_guests(pool: &PgPool, connector: &str, tenant: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query!(
+        r#"update principals p
+              set tenant_id = lower($2), object_id = lower(pa.account_id), updated_at = now()
+             from principal_accounts pa
+             join connectors c on c.id = pa.connector_id and c.name = $1
+            where pa.principal_id = p.id and p.tenant_id is null and pa.account_id is not null
+              and exists (select 1 from contractors k where k.principal_id = p.id)
+              and not exists (select 1 from principals q
+                               where lower(q.tenant_id) = lower($2)
+                                 and lower(q.object_id) = lower(pa.account_id))"#,
+        connector,
+        tenant
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 /// When the portal first asked for the contractor's guest: set once, before the first

@@ -11,11 +11,26 @@ use crate::server::auth::oidc::VerifiedIdentity;
 /// connector that reads that tenant's people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceAnchor {
-    /// The tenant answered: their `onPremisesImmutableId`, or none (a cloud-only person).
+    /// The tenant answered: the anchor of a user synced from on premises, or none.
     Read(Option<String>),
-    /// Not read: the portal knows them by identity already, no connector reads their tenant,
-    /// or it did not answer.
+    /// A connector reads the tenant but gave no answer: it failed, was too slow, or does not
+    /// list the user yet (Graph replicates new users within minutes).
+    Unanswered,
+    /// Not read: the portal knows them with an anchor already, or no connector reads their
+    /// tenant.
     NotRead,
+}
+
+/// What a sign-in came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    Person(Uuid),
+    /// Someone who has left; nothing was stored.
+    Barred,
+    /// Someone the portal may know from an on-premises directory, whose anchor could not be
+    /// read just now: binding them by name would be a guess, and making a person of their own
+    /// would split them. Nothing was stored; a sign-in in a few minutes settles it.
+    TryLater,
 }
 
 /// Whether the person signing in with this identity is known with a source anchor already
@@ -32,58 +47,79 @@ pub async fn anchored(pool: &PgPool, tenant: &str, object_id: &str) -> Result<bo
     .await
 }
 
-/// Creates or refreshes the person identified by tenant and object id, and returns their id;
-/// `None` when the sign-in is someone who has left and is not known by this identity (see
-/// below), for whom nothing is stored.
+/// Creates or refreshes the person identified by tenant and object id.
 ///
 /// A person the people sync knows only from an on-premises directory becomes this identity
 /// only through their source anchor (`anchor`), never through a matching name: Entra lets
 /// administrators change and reuse names, and a name that matched would hand one human's
-/// leases, approvals and manager to another.
+/// leases, approvals and manager to another. Names only ever refuse or delay a sign-in.
 pub async fn record_sign_in(
     pool: &PgPool,
     identity: &VerifiedIdentity,
     roles: &[Role],
     anchor: &SourceAnchor,
-) -> Result<Option<Uuid>, sqlx::Error> {
+) -> Result<SignIn, sqlx::Error> {
+    // A people sync storing the same anchor at the same moment makes the first attempt fail
+    // on the anchor's unique index; the second sees it.
+    match sign_in_once(pool, identity, roles, anchor).await {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            sign_in_once(pool, identity, roles, anchor).await
+        }
+        other => other,
+    }
+}
+
+async fn sign_in_once(
+    pool: &PgPool,
+    identity: &VerifiedIdentity,
+    roles: &[Role],
+    anchor: &SourceAnchor,
+) -> Result<SignIn, sqlx::Error> {
     let roles: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
-    let (anchor_read, anchor) = match anchor {
-        SourceAnchor::Read(anchor) => (true, anchor.as_deref().filter(|a| !a.is_empty())),
-        SourceAnchor::NotRead => (false, None),
+    let unanswered = *anchor == SourceAnchor::Unanswered;
+    let anchor = match anchor {
+        SourceAnchor::Read(anchor) => anchor.as_deref().filter(|a| !a.is_empty()),
+        SourceAnchor::Unanswered | SourceAnchor::NotRead => None,
     };
     let mut tx = pool.begin().await?;
-    // Someone the people sync offboarded before they ever signed in (known only from an
-    // on-premises directory, so without an Entra identity) stays out: Entra does not enforce
-    // AD's `accountExpires`, and a fresh row would be an active person with nothing to say
-    // they left. Known by their anchor when the tenant told it; when it could not be read, a
-    // leaver with the name is enough to refuse (refusing is safe; nothing is bound by name),
-    // unless a current person holds the name. Someone the portal knows by this identity is
-    // judged by their own row instead.
-    let leaver = sqlx::query_scalar!(
+    // Someone the people sync offboarded stays out, whatever row the sign-in would have made:
+    // Entra does not enforce AD's `accountExpires`, and a fresh row would be an active person
+    // with nothing to say they left. Known by their anchor, whichever row holds it (a person
+    // split before their anchor was read is caught too). Someone the portal knows neither by
+    // this identity nor by an anchor is also refused when a leaver known only on premises has
+    // the name and no current person does: refusing binds nothing (a cloud user given a
+    // leaver's name is refused until the name is someone current's; docs/security.md).
+    let check = sqlx::query!(
         r#"
-        select not exists (select 1 from principals where tenant_id = $1 and object_id = $2)
-           and case when $4 then
-                    exists (select 1 from principals
-                             where anchor = $5 and tenant_id is null and left_at is not null)
-               else
-                    exists (select 1 from principals
-                             where tenant_id is null and lower(upn) = lower($3)
-                               and left_at is not null)
-                    and not exists (select 1 from principals
-                                     where lower(upn) = lower($3) and left_at is null)
-               end
-           as "leaver!"
+        select coalesce($4::text is not null
+                        and exists (select 1 from principals
+                                     where anchor = $4 and left_at is not null), false)
+               or (not exists (select 1 from principals where tenant_id = $1 and object_id = $2)
+                   and not exists (select 1 from principals where anchor = $4)
+                   and exists (select 1 from principals
+                                where tenant_id is null and lower(upn) = lower($3)
+                                  and left_at is not null)
+                   and not exists (select 1 from principals
+                                    where lower(upn) = lower($3) and left_at is null))
+               as "leaver!",
+               not exists (select 1 from principals where tenant_id = $1 and object_id = $2)
+               and exists (select 1 from principals
+                            where tenant_id is null and lower(upn) = lower($3)
+                              and left_at is null)
+               as "unbound_namesake!"
         "#,
         identity.tenant_id,
         identity.object_id,
         identity.upn,
-        anchor_read,
         anchor,
     )
     .fetch_one(&mut *tx)
     .await?;
-    if leaver {
-        return Ok(None);
+    if check.leaver {
+        return Ok(SignIn::Barred);
+    }
+    if unanswered && check.unbound_namesake {
+        return Ok(SignIn::TryLater);
     }
     // The person the people sync knows from an on-premises directory by this anchor is this
     // person: the first sign-in gives them their identity.
@@ -132,8 +168,9 @@ pub async fn record_sign_in(
     if let Some(anchor) = anchor
         && row.anchor.as_deref() != Some(anchor)
     {
-        // Two rows for one human: the sync's (by anchor) and this identity's. Not merged by
-        // guess; the sync's accounts stay theirs, and grants needing them are refused.
+        // Two rows for one human: the sync's (by anchor) and this identity's, made when the
+        // anchor could not be read. Not merged by guess; the sync's accounts stay theirs, and
+        // grants needing them are refused until an administrator settles it.
         tracing::warn!(principal = %row.id, anchor,
             "the person's source anchor belongs to another person in the portal; \
              an administrator must settle which is theirs");
@@ -144,7 +181,7 @@ pub async fn record_sign_in(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Some(row.id))
+    Ok(SignIn::Person(row.id))
 }
 
 /// A person's account in one connector, as the account watch checks it.

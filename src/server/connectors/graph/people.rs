@@ -22,7 +22,7 @@ use crate::server::connectors::{ConnectorError, DirectoryPerson, PeoplePass};
 
 const DELTA_FIELDS: &str = "id,userPrincipalName,displayName,accountEnabled,department,manager";
 const PERSON_FIELDS: &str = "id,userPrincipalName,displayName,mail,accountEnabled,department,\
-                             jobTitle,userType,onPremisesImmutableId";
+                             jobTitle,userType,onPremisesImmutableId,onPremisesSyncEnabled";
 
 /// One delta round: who changed, who is gone, the next cursor. `None`: the cursor has expired.
 struct Round {
@@ -37,7 +37,11 @@ fn to_person(user: &Value) -> Option<DirectoryPerson> {
         mail: user["mail"].as_str().map(str::to_string),
         job_title: user["jobTitle"].as_str().map(str::to_string),
         guest: user["userType"].as_str() == Some("Guest"),
-        anchor: user["onPremisesImmutableId"].as_str().map(str::to_string),
+        // Only a user synced from on premises is named by its anchor: an administrator can set
+        // `onPremisesImmutableId` on a cloud-only user, and it must not make them an AD person.
+        anchor: (user["onPremisesSyncEnabled"].as_bool() == Some(true))
+            .then(|| user["onPremisesImmutableId"].as_str().map(str::to_string))
+            .flatten(),
         // `employeeLeaveDateTime` needs User-LifeCycleInfo.Read.All: not read yet.
         leaves_at: None,
     })

@@ -11,6 +11,7 @@ pub mod me;
 pub mod my_access;
 pub mod people;
 pub mod requests;
+pub mod types;
 
 use crate::error::AppError;
 use crate::text::lang::pick;

@@ -1,27 +1,10 @@
 //! Break-glass uses and their reviews: owners close them, auditors see them all.
 
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::error::AppError;
 
-/// One emergency use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EmergencyUse {
-    pub request_id: Uuid,
-    pub entitlement: String,
-    pub who: String,
-    pub justification: String,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub closed_by: Option<String>,
-    /// `justified` or `not_justified` once closed.
-    pub verdict: Option<String>,
-    pub note: Option<String>,
-}
+pub use crate::api::types::emergency::*;
 
 /// Emergency uses of entries the caller owns that wait for their review.
 #[server(endpoint = "emergency/to-review")]

@@ -1,58 +1,10 @@
 //! The governance view: who holds what, what happened, and each request's full trail.
 
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use crate::domain::grant::GrantState;
-use crate::domain::request::RequestState;
 use crate::error::AppError;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LiveGrant {
-    pub grant_id: Uuid,
-    pub request_id: Option<Uuid>,
-    pub holder_id: Uuid,
-    pub holder: String,
-    pub entitlement: String,
-    /// The bundle it is a part of.
-    pub bundle: Option<String>,
-    pub state: GrantState,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub overdue_since: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventView {
-    pub position: i64,
-    pub occurred_at: DateTime<Utc>,
-    pub actor: String,
-    pub action: String,
-    pub request_id: Option<Uuid>,
-    pub summary: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Overview {
-    pub live: Vec<LiveGrant>,
-    pub overdue: usize,
-    pub pending_requests: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Trail {
-    pub request_id: Uuid,
-    pub requester: String,
-    pub beneficiary: String,
-    pub entitlement: String,
-    pub state: RequestState,
-    pub justification: String,
-    pub ticket: Option<String>,
-    pub events: Vec<EventView>,
-}
+pub use crate::api::types::governance::*;
 
 #[server(endpoint = "governance")]
 pub async fn governance_overview() -> Result<Overview, AppError> {
@@ -73,24 +25,6 @@ pub async fn request_trail(request_id: String) -> Result<Trail, AppError> {
     let state = crate::server::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
     crate::server::access::views::trail(&state, id).await
-}
-
-/// The audit trail checked end to end: the hash chain recomputed, and every signed checkpoint
-/// checked against the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainCheck {
-    pub intact: bool,
-    pub events: i64,
-    pub first_break: Option<i64>,
-    pub checkpoints: usize,
-    pub mismatched: Vec<i64>,
-    /// False when no signing key is configured: the chain is then not anchored outside the
-    /// database, and a rewrite by the table owner would not show.
-    pub signed: bool,
-    pub last_signed_at: Option<DateTime<Utc>>,
-    /// The events were recomputed after this position (the last good signed checkpoint);
-    /// `None`: the whole chain was.
-    pub checked_after: Option<i64>,
 }
 
 /// Verifies the trail: from its last good signed checkpoint on (every checkpoint's signature and
@@ -115,108 +49,6 @@ async fn verify(scope: crate::server::checkpoints::Scope) -> Result<ChainCheck, 
     }
     let state = crate::server::state::app_state()?;
     crate::server::access::views::verify_chain(&state, scope).await
-}
-
-/// An event search as it stands in the governance page's address (`/governance?who=…`): every
-/// field is the text as typed, empty for "any", so a search is a link to keep, share, reload
-/// and export. The server reads it (see `server::access::evidence::filter`), refusing what it
-/// cannot read with the field's name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct EventQuery {
-    /// The actor or the person an event is about: part of a name or sign-in name.
-    pub who: String,
-    /// The catalog entry: part of its name or key.
-    pub what: String,
-    /// An action's dotted name (`grant.revoked`) or its family (`grant`).
-    pub action: String,
-    /// The first day, `YYYY-MM-DD`, UTC.
-    pub from: String,
-    /// The last day, `YYYY-MM-DD`, UTC, included.
-    pub to: String,
-    /// Events by or about this person (an id, as the people pages link it).
-    pub person: String,
-    /// Events about this request and the access it produced (an id).
-    pub request: String,
-    /// Only events before this position (the next page).
-    pub before: String,
-}
-
-impl EventQuery {
-    /// Each field by its name in the address: the one place the names are written.
-    fn fields_mut(&mut self) -> [(&'static str, &mut String); 8] {
-        [
-            ("who", &mut self.who),
-            ("what", &mut self.what),
-            ("action", &mut self.action),
-            ("from", &mut self.from),
-            ("to", &mut self.to),
-            ("person", &mut self.person),
-            ("request", &mut self.request),
-            ("before", &mut self.before),
-        ]
-    }
-
-    /// The names of the fields, as they stand in the address.
-    pub fn names() -> [&'static str; 8] {
-        Self::default().fields_mut().map(|(name, _)| name)
-    }
-
-    /// The search from an address's query, by a getter of its parameters.
-    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
-        let mut query = Self::default();
-        for (name, value) in query.fields_mut() {
-            *value = get(name).unwrap_or_default();
-        }
-        query
-    }
-
-    /// The query string of the fields that are set (without `?`), encoded.
-    pub fn to_query(&self) -> String {
-        self.pairs()
-            .into_iter()
-            .map(|(name, value)| format!("{name}={}", crate::api::url_escape(&value)))
-            .collect::<Vec<_>>()
-            .join("&")
-    }
-
-    /// The fields that are set, by name, trimmed: the address's query, or a form's hidden
-    /// fields.
-    pub fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut copy = self.clone();
-        copy.fields_mut()
-            .into_iter()
-            .map(|(name, value)| (name, value.trim().to_string()))
-            .filter(|(_, value)| !value.is_empty())
-            .collect()
-    }
-
-    /// The same search from its first page.
-    pub fn first_page(&self) -> Self {
-        Self {
-            before: String::new(),
-            ..self.clone()
-        }
-    }
-
-    /// `path` with this search as its query (`path` alone when nothing is set).
-    pub fn link(&self, path: &str) -> String {
-        match self.to_query() {
-            query if query.is_empty() => path.to_string(),
-            query if path.contains('?') => format!("{path}&{query}"),
-            query => format!("{path}?{query}"),
-        }
-    }
-}
-
-/// One page of a search, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventPage {
-    pub events: Vec<EventView>,
-    /// Where the next page starts, when there are older matches.
-    pub older: Option<i64>,
-    /// The name of the person the search is narrowed to by id, to say so.
-    pub person: Option<String>,
 }
 
 /// The governance page's search of the audit trail.

@@ -1,22 +1,8 @@
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::domain::role::Role;
 use crate::error::AppError;
 
-/// The signed-in person, as the browser needs to know them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Me {
-    pub display_name: String,
-    pub upn: String,
-    pub roles: Vec<Role>,
-}
-
-impl Me {
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-}
+pub use crate::api::types::me::*;
 
 /// Who is signed in. Fails with `Unauthorized` when nobody is.
 #[server(endpoint = "me")]
@@ -91,26 +77,6 @@ pub async fn set_teams_webhook(webhook: String) -> Result<(), AppError> {
     };
     crate::server::db::teams::set_chat_webhook(&state.pool, user.principal_id, webhook).await?;
     Ok(())
-}
-
-/// A delegation as the settings page lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DelegationView {
-    pub id: uuid::Uuid,
-    /// True: the caller named the deputy; false: the caller is someone's deputy.
-    pub mine: bool,
-    pub approver: String,
-    pub deputy: String,
-    pub starts_at: chrono::DateTime<chrono::Utc>,
-    pub ends_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// What the caller has set: language, whether a Teams chat is connected, delegations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MySettings {
-    pub language: Option<crate::domain::mail::Language>,
-    pub teams_chat: bool,
-    pub delegations: Vec<DelegationView>,
 }
 
 #[server(endpoint = "me/settings")]

@@ -18,6 +18,8 @@ use crate::server::config::Secret;
 use crate::server::connectors::{self, ConnectorSettings, Connectors, SecretSource};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as db;
+/// How contractors are handled, as the catalog declares it and the database keeps it.
+pub use crate::server::db::catalog::ContractorSpec;
 use crate::server::db::people;
 
 /// The file, as written.
@@ -39,64 +41,6 @@ pub struct CatalogFile {
     /// Temporary identities for external people.
     #[serde(default)]
     pub contractors: Option<ContractorSpec>,
-}
-
-/// Temporary identities for external people: who approves them, which bundles they may be
-/// given, where their identities are made, and how long they may last.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContractorSpec {
-    /// The policy an identity with its bundle is approved under; `manager` there is the
-    /// sponsor's manager, `owners` the bundle's owners. Its eligibility rule says who may
-    /// sponsor.
-    pub policy: String,
-    /// The bundles a contractor can be given.
-    pub bundles: Vec<String>,
-    /// A Graph connector: each contractor is invited there as a B2B guest.
-    pub entra: String,
-    /// An LDAP connector to Active Directory: each contractor also gets an account there
-    /// (for bundles with AD groups), in `ad_base`, named `x-<name>-<tag>@<ad_upn_suffix>`, with
-    /// `accountExpires` at their end and a first password their sponsor issues.
-    #[serde(default)]
-    pub ad: Option<String>,
-    #[serde(default)]
-    pub ad_base: Option<String>,
-    #[serde(default)]
-    pub ad_upn_suffix: Option<String>,
-    /// The longest a contractor's identity may last, in days.
-    #[serde(default = "ContractorSpec::default_max_days")]
-    pub max_days: u32,
-    /// How long a disabled identity is kept (for audits and a return) before it is deleted,
-    /// as an ISO 8601 duration (default `P30D`, at most a year).
-    #[serde(default = "ContractorSpec::default_retention")]
-    pub retention: String,
-    /// Days before the end the sponsor is told it is coming.
-    #[serde(default = "ContractorSpec::default_remind_days")]
-    pub remind_days: u32,
-    /// Where the invitation lands the guest once redeemed.
-    #[serde(default = "ContractorSpec::default_redirect")]
-    pub redirect_url: String,
-}
-
-impl ContractorSpec {
-    fn default_max_days() -> u32 {
-        180
-    }
-    fn default_retention() -> String {
-        "P30D".into()
-    }
-
-    /// The retention (`parse` checked it).
-    pub fn retention(&self) -> Option<chrono::TimeDelta> {
-        crate::domain::iso_duration::parse(&self.retention)
-            .filter(|d| *d >= chrono::TimeDelta::zero() && *d <= chrono::TimeDelta::days(366))
-    }
-    fn default_remind_days() -> u32 {
-        14
-    }
-    fn default_redirect() -> String {
-        "https://myapps.microsoft.com".into()
-    }
 }
 
 /// The people sync: the directories people are read from, first the one that describes a

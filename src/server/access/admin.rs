@@ -4,7 +4,7 @@ use crate::domain::audit::AuditAction;
 use serde_json::json;
 use sqlx::PgConnection;
 
-use crate::api::admin::{
+use crate::api::types::admin::{
     AdminOverview, AdminPolicy, ConnectorView, PeopleSourceView, StoppedContractor, StuckRemoval,
 };
 use crate::domain::grant::GrantEvent;

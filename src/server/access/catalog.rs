@@ -1,6 +1,6 @@
 //! The catalog as people see it.
 
-use crate::api::catalog::{BundlePart, CatalogItem, EntitlementDetail, Person};
+use crate::api::types::catalog::{BundlePart, CatalogItem, EntitlementDetail, Person};
 use crate::error::AppError;
 use crate::server::auth::session::SessionUser;
 use crate::server::db::{catalog, principals};

@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::api::admin::PendingChange;
+use crate::api::types::admin::PendingChange;
 use crate::domain::audit::AuditAction;
 use crate::domain::change::{ChangeEvent, ChangeState};
 use crate::domain::policy::Policy;

@@ -7,7 +7,7 @@ use chrono::{TimeDelta, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::contractors::{
+use crate::api::types::contractors::{
     BundleChoice, ContractorForm, ContractorView, ContractorsPage, ExtensionForm, Onboarded,
 };
 use crate::api::{text_block, text_line};

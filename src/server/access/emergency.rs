@@ -4,7 +4,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::emergency::EmergencyUse;
+use crate::api::types::emergency::EmergencyUse;
 use crate::domain::audit::AuditAction;
 use crate::error::AppError;
 use crate::server::auth::session::SessionUser;

@@ -4,7 +4,7 @@ use crate::domain::audit::AuditAction;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::requests::Submitted;
+use crate::api::types::requests::Submitted;
 use crate::api::{text_block, text_line};
 use crate::domain::grant::{GrantEvent, GrantState, RevokeReason};
 use crate::domain::request::RequestEvent;

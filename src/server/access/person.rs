@@ -3,7 +3,9 @@
 
 use uuid::Uuid;
 
-use crate::api::people::{AccountView, LeaseView, PersonDetail, PersonLink, PersonRow, Standing};
+use crate::api::types::people::{
+    AccountView, LeaseView, PersonDetail, PersonLink, PersonRow, Standing,
+};
 use crate::error::AppError;
 use crate::server::access::views::event_view;
 use crate::server::db::audit;

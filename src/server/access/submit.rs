@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike as _, NaiveDateTime, TimeDelta, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::requests::{RequestForm, Submitted};
+use crate::api::types::requests::{RequestForm, Submitted};
 use crate::api::{text_block, text_line};
 use crate::domain::access::Access;
 use crate::domain::grant::plan_grant;

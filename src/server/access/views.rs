@@ -2,9 +2,9 @@
 
 use uuid::Uuid;
 
-use crate::api::approvals::{Inbox, InboxItem};
-use crate::api::governance::{EventView, Overview, Trail};
-use crate::api::my_access::{HistoryView, LeaseView, MyAccess, PartView, PendingView};
+use crate::api::types::approvals::{Inbox, InboxItem};
+use crate::api::types::governance::{EventView, Overview, Trail};
+use crate::api::types::my_access::{HistoryView, LeaseView, MyAccess, PartView, PendingView};
 use crate::domain::approval::ResolvedStage;
 use crate::domain::grant::GrantState;
 use crate::error::AppError;
@@ -234,7 +234,7 @@ pub async fn trail(state: &AppState, request_id: Uuid) -> Result<Trail, AppError
 pub async fn verify_chain(
     state: &AppState,
     scope: crate::server::checkpoints::Scope,
-) -> Result<crate::api::governance::ChainCheck, AppError> {
+) -> Result<crate::api::types::governance::ChainCheck, AppError> {
     let mut conn = state.pool.acquire().await?;
     let (events, _) = audit::head(&mut conn).await?;
     drop(conn);
@@ -242,7 +242,7 @@ pub async fn verify_chain(
         Some(key) => {
             let v =
                 crate::server::checkpoints::verify(&state.pool, &key.public_key(), scope).await?;
-            crate::api::governance::ChainCheck {
+            crate::api::types::governance::ChainCheck {
                 intact: v.intact(),
                 events,
                 first_break: v.first_break,
@@ -256,7 +256,7 @@ pub async fn verify_chain(
         None => {
             let mut conn = state.pool.acquire().await?;
             let first_break = audit::first_break(&mut conn).await?;
-            crate::api::governance::ChainCheck {
+            crate::api::types::governance::ChainCheck {
                 intact: first_break.is_none(),
                 events,
                 first_break,

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::api::approvals::DecidedItem;
-use crate::api::governance::LiveGrant;
+use crate::api::types::approvals::DecidedItem;
+use crate::api::types::governance::LiveGrant;
 use crate::domain::approval::Outcome;
 use crate::domain::grant::GrantState;
 use crate::domain::request::RequestState;

@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::api::governance::EventQuery;
+use crate::api::types::governance::EventQuery;
 use crate::domain::role::can_view_governance;
 use crate::error::AppError;
 use crate::server::access::evidence::{self, Format};

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 use crate::text::labels;
 
-use crate::api::me::Me;
+use crate::api::types::me::Me;
 use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::ui::components::notice::{ErrorNotice, Forbidden, SignInAgain};

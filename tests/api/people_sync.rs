@@ -55,6 +55,19 @@ pub(crate) async fn sources(pool: &PgPool, names: &[(&str, &str)], max_leavers: 
     stored::put_sources(&mut conn, &specs).await.unwrap();
 }
 
+/// The source anchor of each person a directory lists, by distinguished name (lower case), as
+/// Entra Connect syncs it to `onPremisesImmutableId`.
+async fn anchors_of(directory: &impl Connector) -> std::collections::HashMap<String, String> {
+    directory
+        .people(None)
+        .await
+        .unwrap()
+        .changed
+        .into_iter()
+        .filter_map(|p| Some((p.account.reference.to_lowercase(), p.anchor?)))
+        .collect()
+}
+
 /// A person as the portal stores them.
 #[derive(Debug)]
 struct Person {
@@ -155,14 +168,8 @@ async fn people_in_ad_and_entra_are_one_person_and_their_changes_follow(pool: Pg
     }
     let ad = dir.connector();
     // Each person's source anchor, as Entra Connect syncs it to `onPremisesImmutableId`.
-    let anchors = ad.people(None).await.unwrap().changed;
-    let anchor = |dn: &str| {
-        anchors
-            .iter()
-            .find(|p| p.account.reference.eq_ignore_ascii_case(dn))
-            .and_then(|p| p.anchor.clone())
-            .expect("an anchor")
-    };
+    let anchors = anchors_of(&ad).await;
+    let anchor = |dn: &str| anchors[&dn.to_lowercase()].clone();
     // In Entra the worker has another sign-in name (the anchor names them), a guest is
     // cloud-only, and a cloud-only user has the name of an AD user.
     let sim = Sim::start().await;
@@ -753,14 +760,8 @@ async fn an_ad_person_is_bound_to_a_sign_in_by_anchor_never_by_name(pool: PgPool
         &dns[0], &dns[1], &dns[2], &dns[3], &dns[4], &dns[5], &dns[6],
     ];
     let ad = dir.connector();
-    let listed = ad.people(None).await.unwrap().changed;
-    let anchor = |dn: &str| {
-        listed
-            .iter()
-            .find(|p| p.account.reference.eq_ignore_ascii_case(dn))
-            .and_then(|p| p.anchor.clone())
-            .expect("an anchor")
-    };
+    let anchors = anchors_of(&ad).await;
+    let anchor = |dn: &str| anchors[&dn.to_lowercase()].clone();
     // The tenant people sign in to: Ann, Cal and Dan are synced from AD (Dan since renamed
     // there); Ben is a cloud-only user who was given the name of an AD person; Eve and Fay
     // (another name in Entra) are synced too, but Graph does not list them yet; an

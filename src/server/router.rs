@@ -43,6 +43,7 @@ pub fn app_state(
         oidc: Arc::new(OidcProvider::new(settings.clone())),
         sign_in_limit: Arc::new(crate::server::http::sign_in_limit::SignInLimit::new(
             settings.session.sign_in_per_minute,
+            settings.session.trusted_proxies.clone(),
         )),
         settings,
         pool,

@@ -31,7 +31,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/auth/login", get(login))
         .route("/auth/callback", get(callback))
         .layer(axum::middleware::from_fn_with_state(
-            state,
+            state.sign_in_limit.clone(),
             crate::server::http::sign_in_limit::limit,
         ));
     Router::new()

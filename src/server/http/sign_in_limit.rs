@@ -6,15 +6,13 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-
-use crate::server::state::AppState;
 
 const WINDOW: Duration = Duration::from_secs(60);
 /// Above this many addresses, the ones whose window has passed are forgotten.
@@ -23,13 +21,16 @@ const REMEMBERED: usize = 10_000;
 #[derive(Debug)]
 pub struct SignInLimit {
     per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`LEASEGATE_TRUSTED_PROXIES`).
+    trusted_proxies: Vec<IpAddr>,
     seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
 impl SignInLimit {
-    pub fn new(per_minute: u32) -> Self {
+    pub fn new(per_minute: u32, trusted_proxies: Vec<IpAddr>) -> Self {
         Self {
             per_minute,
+            trusted_proxies,
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -75,18 +76,18 @@ pub fn client_address(
 }
 
 /// The layer on the sign-in routes.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn limit(
+    State(limit): State<Arc<SignInLimit>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let client = client_address(
-        peer,
-        request.headers(),
-        &state.settings.session.trusted_proxies,
-    );
+    let client = client_address(peer, request.headers(), &limit.trusted_proxies);
     if let Some(client) = client
-        && let Err(wait) = state.sign_in_limit.attempt(client, Instant::now())
+        && let Err(wait) = limit.attempt(client, Instant::now())
     {
         tracing::warn!(%client, "sign-in attempts limited");
         let mut response = (
@@ -109,7 +110,7 @@ mod tests {
 
     #[test]
     fn an_address_gets_so_many_a_minute() {
-        let limit = SignInLimit::new(3);
+        let limit = SignInLimit::new(3, Vec::new());
         let start = Instant::now();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();

@@ -410,10 +410,15 @@ fn try_later_page(language: Language) -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         match language {
             Language::English => {
-                "Leasegate could not confirm your directory account just now (a new account can                  take a few minutes to reach every part of the directory). Nothing was changed:                  sign in again in a few minutes. If this stays, ask your IT service desk."
+                "Leasegate could not confirm your directory account just now (a new account can \
+                 take a few minutes to reach every part of the directory). Nothing was changed: \
+                 sign in again in a few minutes. If this stays, ask your IT service desk."
             }
             Language::German => {
-                "Leasegate konnte Ihr Verzeichniskonto gerade nicht bestätigen (ein neues Konto                  erreicht erst nach einigen Minuten alle Teile des Verzeichnisses). Es wurde                  nichts geändert: Melden Sie sich in einigen Minuten erneut an. Bleibt es so,                  wenden Sie sich an Ihren IT-Service-Desk."
+                "Leasegate konnte Ihr Verzeichniskonto gerade nicht bestätigen (ein neues Konto \
+                 erreicht erst nach einigen Minuten alle Teile des Verzeichnisses). Es wurde \
+                 nichts geändert: Melden Sie sich in einigen Minuten erneut an. Bleibt es so, \
+                 wenden Sie sich an Ihren IT-Service-Desk."
             }
         },
         &correlation::current().unwrap_or_default(),

@@ -2,8 +2,8 @@
 //! an administrator asks), incrementally where the directory allows and completely at least
 //! every `complete_every_hours`. What it says is correlated into one person per human (Entra
 //! identity, then the source anchor; never the sign-in name, which is changed and reused) and
-//! stored with the cursor of the
-//! next pass in one transaction: a crash repeats a pass, never skips one.
+//! stored with the cursor of the next pass in one transaction: a crash repeats a pass, never
+//! skips one.
 //!
 //! A person whose account on a source is disabled or deleted has left: in the same transaction
 //! every live lease of theirs is ended (the engine removes it at once and reads it back), their

@@ -533,6 +533,11 @@ impl GraphTenant {
     }
 
     /// A read whose 404 means "no such object": `Ok(None)`.
+    /// The tenant's id as people's identities carry it (lower case).
+    pub(super) fn tenant_id(&self) -> String {
+        self.settings.tenant_id.trim().to_lowercase()
+    }
+
     pub(super) async fn read_optional(&self, url: &str) -> Result<Option<Value>, ConnectorError> {
         let answer = self.ask(Method::GET, url, None).await?;
         if answer.ok() {
@@ -1447,7 +1452,7 @@ impl Connector for GraphTenant {
     }
 
     fn tenant(&self) -> Option<String> {
-        Some(self.settings.tenant_id.trim().to_lowercase())
+        Some(self.tenant_id())
     }
 
     async fn person(&self, stable_id: &str) -> Result<Option<DirectoryPerson>, ConnectorError> {

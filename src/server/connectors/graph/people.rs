@@ -95,11 +95,8 @@ impl GraphTenant {
             removed: if complete { Vec::new() } else { removed },
             cursor: round.cursor,
             complete,
-            tenant: Some(self.settings.tenant_id.trim().to_lowercase()),
-            directory: Some(format!(
-                "entra tenant {}",
-                self.settings.tenant_id.trim().to_lowercase()
-            )),
+            tenant: Some(self.tenant_id()),
+            directory: Some(format!("entra tenant {}", self.tenant_id())),
         })
     }
 

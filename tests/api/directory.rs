@@ -297,7 +297,9 @@ impl Directory {
 
     async fn try_admin(&self) -> Result<Ldap, ldap3::LdapError> {
         let (conn, mut ldap) = LdapConnAsync::with_settings(
-            LdapConnSettings::new().set_no_tls_verify(true),
+            LdapConnSettings::new()
+                .set_no_tls_verify(true)
+                .set_conn_timeout(std::time::Duration::from_secs(30)),
             &self.url,
         )
         .await?;

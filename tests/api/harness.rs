@@ -288,6 +288,8 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            // A hung call fails where it hangs rather than stalling the whole run.
+            .timeout(std::time::Duration::from_secs(120))
             .build()
             .unwrap()
     }

@@ -92,7 +92,7 @@ async fn main() {
             removal_grace: std::time::Duration::from_secs(120),
         },
     );
-    let engine = tokio::spawn(engine.run(stopping));
+    let engine = tokio::spawn(leasegate::server::jobs::run_engine(engine, stopping));
 
     // Removal lag, one lease at a time.
     let lag_group = seed_group(&pool, dir, connector_id, policy, "lag", LAG_LEASES).await;

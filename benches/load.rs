@@ -289,9 +289,10 @@ async fn run(
     let mut connectors = Connectors::default();
     connectors.insert(CONNECTOR, connector);
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let engine = tokio::spawn(
-        Engine::new(pool.clone(), connectors.clone(), settings.engine.clone()).run(stopping),
-    );
+    let engine = tokio::spawn(leasegate::server::jobs::run_engine(
+        Engine::new(pool.clone(), connectors.clone(), settings.engine.clone()),
+        stopping,
+    ));
     let leptos = leptos::config::get_configuration(None)
         .unwrap()
         .leptos_options;

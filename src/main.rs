@@ -6,7 +6,7 @@ use leasegate::server::connectors::Connectors;
 use leasegate::server::db::audit::Actor;
 use leasegate::server::engine::Engine;
 use leasegate::server::supervisor::{self, EngineTask, Exit};
-use leasegate::server::{catalog, checkpoints, config, db, router, telemetry};
+use leasegate::server::{catalog, checkpoints, config, db, jobs, router, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -61,7 +61,6 @@ async fn run() -> anyhow::Result<()> {
             checkpoints::KEY_FILE_ENV
         );
     }
-    router::spawn_session_cleanup(&pool);
     let connectors = load_catalog(&settings, &pool).await?;
 
     let clock = leasegate::server::clock::Clock::default();
@@ -83,17 +82,22 @@ async fn run() -> anyhow::Result<()> {
     }
     let engine = if settings.engine.enabled {
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let engine = Engine::new(pool.clone(), connectors.clone(), settings.engine.clone())
-            .with_checkpoints(audit_key.clone())
-            .with_people_sync(true)
-            .with_notifier(notifier)
-            .with_clock(clock.clone());
+        let jobs = jobs::Context {
+            pool: pool.clone(),
+            connectors: connectors.clone(),
+            engine: Engine::new(pool.clone(), connectors.clone(), settings.engine.clone()),
+            notifier,
+            checkpoint_key: audit_key.clone(),
+            clock: clock.clone(),
+        };
         Some(EngineTask {
-            handle: tokio::spawn(engine.run(stopping)),
+            handle: tokio::spawn(jobs::run_all(jobs, stopping)),
             stop,
         })
     } else {
-        tracing::warn!("the engine is off in this process (LEASEGATE_ENGINE=false)");
+        tracing::warn!(
+            "the engine and every background job are off in this process (LEASEGATE_ENGINE=false)"
+        );
         None
     };
 

@@ -13,6 +13,7 @@ pub mod delegation;
 pub mod engine;
 pub mod escalation;
 pub mod http;
+pub mod jobs;
 pub mod moves;
 pub mod notify;
 pub mod people_sync;

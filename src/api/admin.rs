@@ -66,6 +66,14 @@ pub async fn sync_people(connector: String, how: String) -> Result<String, AppEr
     crate::server::access::admin::sync_people(&state, &caller, &connector, how).await
 }
 
+/// Every background job's last run, next due instant and last error.
+#[server(endpoint = "admin/jobs")]
+pub async fn get_jobs() -> Result<Vec<JobView>, AppError> {
+    require_admin()?;
+    let state = crate::server::state::app_state()?;
+    crate::server::access::admin::jobs(&state).await
+}
+
 /// Reads the catalog file again and stores it (audited as the caller).
 #[server(endpoint = "admin/reload-catalog")]
 pub async fn reload_catalog() -> Result<String, AppError> {

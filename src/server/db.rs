@@ -8,6 +8,7 @@ pub mod connectors;
 pub mod contractors;
 pub mod delegations;
 pub mod grants;
+pub mod jobs;
 pub mod moves;
 pub mod outbox;
 pub mod people;

@@ -8,19 +8,17 @@
 //! outside the claiming transaction; outcomes are recorded only under a claim still held.
 
 pub mod account_watch;
-pub(crate) mod backoff;
+pub mod backoff;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
 use crate::domain::access::Access;
 use crate::domain::grant::{Attention, GrantEvent, GrantState, GrantStep};
-use crate::server::checkpoints::{self, SigningKey};
 use crate::server::config::EngineSettings;
 use crate::server::connectors::{Connector, ConnectorError, Connectors, Lease};
 use crate::server::db::grants::{self, ActedOn, Retry, Work};
@@ -33,7 +31,7 @@ pub use backoff::retry_delay;
 /// The channel the database triggers notify on.
 pub const CHANNEL: &str = "leasegate_engine";
 /// Even with no notification, look again this often (a backstop, not the schedule).
-const BACKSTOP: Duration = Duration::from_secs(60);
+pub const BACKSTOP: Duration = Duration::from_secs(60);
 /// Connector calls in flight at once (one per target group).
 const PARALLEL_TARGETS: usize = 16;
 
@@ -43,10 +41,6 @@ pub struct Engine {
     connectors: Connectors,
     settings: EngineSettings,
     worker: String,
-    checkpoint_key: Option<std::sync::Arc<SigningKey>>,
-    people_sync: bool,
-    notifier: Option<crate::server::notify::Notifier>,
-    clock: crate::server::clock::Clock,
 }
 
 /// What one pass did, for tests and logs.
@@ -70,62 +64,27 @@ impl Engine {
             connectors,
             settings,
             worker,
-            checkpoint_key: None,
-            people_sync: false,
-            notifier: None,
-            clock: Default::default(),
         }
-    }
-
-    /// The clock reminders and escalation follow (shared with the notifier and the lab's
-    /// clock control).
-    pub fn with_clock(mut self, clock: crate::server::clock::Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Runs the notifier (mail from the trail) beside the engine, stopping with it.
-    pub fn with_notifier(mut self, notifier: Option<crate::server::notify::Notifier>) -> Self {
-        self.notifier = notifier;
-        self
-    }
-
-    /// Signs the audit chain's head every `checkpoint_every` with this key.
-    pub fn with_checkpoints(mut self, key: Option<std::sync::Arc<SigningKey>>) -> Self {
-        self.checkpoint_key = key;
-        self
-    }
-
-    /// Runs the people sync beside the engine (see `people_sync`), stopping with it.
-    pub fn with_people_sync(mut self, on: bool) -> Self {
-        self.people_sync = on;
-        self
     }
 
     pub fn worker(&self) -> &str {
         &self.worker
     }
 
-    /// Runs until `shutdown` turns true; finishes the work it has claimed before returning.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        tracing::info!(worker = %self.worker, "engine started");
-        let people_sync = self.people_sync.then(|| {
-            tokio::spawn(crate::server::people_sync::run(
-                self.pool.clone(),
-                self.connectors.clone(),
-                shutdown.clone(),
-            ))
-        });
-        let notifier = self
-            .notifier
-            .clone()
-            .map(|n| tokio::spawn(n.run(shutdown.clone())));
-        let escalation = tokio::spawn(crate::server::escalation::run(
-            self.pool.clone(),
-            self.connectors.clone(),
-            self.clock.clone(),
-            shutdown.clone(),
-        ));
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn connectors(&self) -> &Connectors {
+        &self.connectors
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Brings removals that were due while no engine ran to the front (start-up).
+    pub async fn bring_overdue_forward(&self) {
         match grants::bring_overdue_forward(&self.pool).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
@@ -134,114 +93,19 @@ impl Engine {
             ),
             Err(e) => tracing::error!(error = %e, "could not look for overdue removals"),
         }
-        let mut listener = None;
-        let mut failures = 0u32;
-        let mut next_watch = std::time::Instant::now();
-        let mut next_checkpoint = std::time::Instant::now() + self.settings.checkpoint_every;
-        while !*shutdown.borrow() {
-            if listener.is_none() {
-                listener = self.listen().await;
-            }
-            if std::time::Instant::now() >= next_watch {
-                next_watch = std::time::Instant::now() + self.settings.account_watch;
-                self.watch_accounts().await;
-            }
-            if let Some(key) = &self.checkpoint_key
-                && std::time::Instant::now() >= next_checkpoint
-            {
-                next_checkpoint = std::time::Instant::now() + self.settings.checkpoint_every;
-                if let Err(e) = checkpoints::sign_head(&self.pool, key).await {
-                    tracing::warn!(error = %e, "could not sign an audit checkpoint");
-                }
-            }
-            let wait = match self.run_due(&shutdown).await {
-                Ok(()) => {
-                    failures = 0;
-                    match grants::seconds_until_next_due(&self.pool).await {
-                        Ok(Some(s)) if s <= 0.0 => continue,
-                        Ok(Some(s)) => Duration::from_secs_f64(s).min(BACKSTOP),
-                        Ok(None) => BACKSTOP,
-                        Err(e) => {
-                            tracing::error!(error = %e, "engine cannot read its schedule");
-                            Duration::from_secs(1)
-                        }
-                    }
-                }
-                Err(e) => {
-                    failures += 1;
-                    let wait = retry_delay(failures, Duration::from_secs(10));
-                    tracing::error!(error = %e, retry_in = ?wait, "engine pass failed");
-                    wait
-                }
-            };
-            let wait = wait
-                .min(next_watch.saturating_duration_since(std::time::Instant::now()))
-                .min(match self.checkpoint_key {
-                    Some(_) => next_checkpoint.saturating_duration_since(std::time::Instant::now()),
-                    None => BACKSTOP,
-                });
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                notified = recv(&mut listener) => {
-                    if !notified {
-                        listener = None;
-                    }
-                }
-                _ = shutdown.changed() => {}
-            }
-        }
-        if let Some(sync) = people_sync {
-            let _ = sync.await;
-        }
-        if let Some(notifier) = notifier {
-            let _ = notifier.await;
-        }
-        let _ = escalation.await;
-        tracing::info!(worker = %self.worker, "engine stopped");
     }
 
-    /// Looks up the people who may hold a session in the directories (see `account_watch`).
-    async fn watch_accounts(&self) {
-        // Sessions last at most a day by default; look at everyone seen within two.
-        let window = Duration::from_secs(2 * 86_400);
-        match account_watch::check(&self.pool, &self.connectors, window).await {
-            Ok(w) if w.barred > 0 || w.restored > 0 => {
-                tracing::info!(
-                    checked = w.checked,
-                    barred = w.barred,
-                    restored = w.restored,
-                    "account watch"
-                )
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "account watch failed"),
-        }
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let mut listener = match PgListener::connect_with(&self.pool).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "engine cannot listen for notifications; relying on its schedule");
-                return None;
-            }
-        };
-        match listener.listen(CHANNEL).await {
-            Ok(()) => Some(listener),
-            Err(e) => {
-                tracing::warn!(error = %e, "engine cannot listen for notifications");
-                None
-            }
-        }
-    }
-
-    /// Claims and works off everything due now, batch by batch.
-    async fn run_due(&self, shutdown: &watch::Receiver<bool>) -> Result<(), sqlx::Error> {
+    /// Claims and works off everything due now, batch by batch; returns in how many seconds
+    /// the next grant falls due, if any does.
+    pub async fn run_due(
+        &self,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<Option<f64>, sqlx::Error> {
         grants::expire_pending_requests(&self.pool).await?;
         loop {
             let pass = self.run_once().await?;
             if pass == Pass::default() || *shutdown.borrow() {
-                return Ok(());
+                return grants::seconds_until_next_due(&self.pool).await;
             }
         }
     }
@@ -798,19 +662,6 @@ fn step(state: GrantState, event: GrantEvent) -> Option<GrantStep> {
 }
 
 /// Waits for a notification; false when the listener broke (it is then rebuilt).
-async fn recv(listener: &mut Option<PgListener>) -> bool {
-    match listener {
-        Some(l) => match l.recv().await {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "engine lost its notification connection");
-                false
-            }
-        },
-        None => std::future::pending().await,
-    }
-}
-
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())

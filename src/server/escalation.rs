@@ -182,29 +182,3 @@ async fn manager_of(
     }
     Ok(None)
 }
-
-/// How often due escalations are looked for.
-const EVERY: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// Routes requests to deputies (`server::delegation`) and escalates what is due, every few
-/// seconds until `shutdown` turns true; beside the engine, not in its loop, so a slow
-/// directory (manager lookups) never delays a removal.
-pub async fn run(
-    pool: PgPool,
-    connectors: Connectors,
-    clock: Clock,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    while !*shutdown.borrow() {
-        if let Err(e) = crate::server::delegation::route_due(&pool).await {
-            tracing::warn!(error = %e, "routing to deputies failed");
-        }
-        if let Err(e) = run_due(&pool, &connectors, &clock).await {
-            tracing::warn!(error = %e, "escalation pass failed");
-        }
-        tokio::select! {
-            () = tokio::time::sleep(EVERY) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-}

@@ -15,8 +15,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
-use tokio::sync::watch;
 use url::Url;
 use uuid::Uuid;
 
@@ -44,7 +42,7 @@ const CLAIM: Duration = Duration::from_secs(120);
 /// The longest wait between two attempts at one mail.
 const RETRY_CAP: Duration = Duration::from_secs(15 * 60);
 /// Look again at least this often (notices that follow the clock, a lost notification).
-const BACKSTOP: Duration = Duration::from_secs(30);
+pub const BACKSTOP: Duration = Duration::from_secs(30);
 /// Events older than this when first read are not mailed (a notifier switched on late must not
 /// mail the past).
 const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -121,73 +119,8 @@ impl Notifier {
         self
     }
 
-    /// Runs until `shutdown` turns true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        tracing::info!("notifier started");
-        let mut listener: Option<PgListener> = None;
-        let mut failures = 0u32;
-        while !*shutdown.borrow() {
-            if listener.is_none() {
-                listener = self.listen().await;
-            }
-            let wait = match self.pass().await {
-                Ok(pass) => {
-                    failures = 0;
-                    if pass != Pass::default() {
-                        tracing::info!(
-                            written = pass.written,
-                            sent = pass.sent,
-                            retrying = pass.retrying,
-                            refused = pass.refused,
-                            "notifier pass"
-                        );
-                    }
-                    let next = match (
-                        outbox::seconds_until_next(&self.pool).await,
-                        crate::server::db::teams::seconds_until_next(&self.pool).await,
-                    ) {
-                        (Ok(a), Ok(b)) => Ok(match (a, b) {
-                            (Some(a), Some(b)) => Some(a.min(b)),
-                            (a, b) => a.or(b),
-                        }),
-                        (Err(e), _) | (_, Err(e)) => Err(e),
-                    };
-                    match next {
-                        Ok(Some(s)) if s <= 0.0 => Duration::from_millis(200),
-                        Ok(Some(s)) => Duration::from_secs_f64(s).min(BACKSTOP),
-                        Ok(None) => BACKSTOP,
-                        Err(_) => Duration::from_secs(1),
-                    }
-                }
-                Err(e) => {
-                    failures += 1;
-                    let wait = crate::server::engine::retry_delay(failures, BACKSTOP);
-                    tracing::error!(error = %e, retry_in = ?wait, "notifier pass failed");
-                    wait
-                }
-            };
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                notified = recv(&mut listener) => {
-                    if !notified {
-                        listener = None;
-                    }
-                }
-                _ = shutdown.changed() => {}
-            }
-        }
-        tracing::info!("notifier stopped");
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
-        match listener.listen(CHANNEL).await {
-            Ok(()) => Some(listener),
-            Err(e) => {
-                tracing::warn!(error = %e, "notifier cannot listen for notifications");
-                None
-            }
-        }
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Reads the trail, writes what is due, and delivers what waits.
@@ -196,6 +129,20 @@ impl Notifier {
             written: self.project().await? + self.notices().await?,
             ..Pass::default()
         };
+        let mail = self.deliver_due().await?;
+        pass.sent += mail.sent;
+        pass.retrying += mail.retrying;
+        pass.refused += mail.refused;
+        let cards = self.post_cards().await?;
+        pass.sent += cards.sent;
+        pass.retrying += cards.retrying;
+        pass.refused += cards.refused;
+        Ok(pass)
+    }
+
+    /// Delivers the mails due now, round by round.
+    pub async fn deliver_due(&self) -> Result<Pass, sqlx::Error> {
+        let mut pass = Pass::default();
         loop {
             let round = self.deliver().await?;
             let claimed = round.sent + round.retrying + round.refused;
@@ -204,14 +151,9 @@ impl Notifier {
             pass.refused += round.refused;
             // A round that could not deliver anything is not repeated at once.
             if claimed < MAILS_PER_ROUND || round.sent == 0 {
-                break;
+                return Ok(pass);
             }
         }
-        let cards = self.post_cards().await?;
-        pass.sent += cards.sent;
-        pass.retrying += cards.retrying;
-        pass.refused += cards.refused;
-        Ok(pass)
     }
 
     /// Writes the mails the trail's new events call for; returns how many.
@@ -912,11 +854,4 @@ fn both(r: &RequestFacts) -> Vec<Recipient> {
         to.push(r.beneficiary.clone());
     }
     to
-}
-
-async fn recv(listener: &mut Option<PgListener>) -> bool {
-    match listener {
-        Some(l) => l.recv().await.is_ok(),
-        None => std::future::pending().await,
-    }
 }

@@ -12,7 +12,6 @@
 //! people than the source's `max_leavers` is refused until an administrator forces it.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -26,9 +25,6 @@ use crate::server::connectors::{ConnectorError, Connectors, DirectoryPerson};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::people::{self, Leaver, Source};
 use crate::server::db::{grants, moves, requests};
-
-/// How often the schedule is looked at (a pass asked for on demand starts within this).
-const TICK: Duration = Duration::from_secs(5);
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -80,54 +76,28 @@ pub enum SyncError {
     Database(#[from] sqlx::Error),
 }
 
-/// Runs the sources' passes when due, until `shutdown` turns true.
-pub async fn run(pool: PgPool, connectors: Connectors, mut shutdown: watch::Receiver<bool>) {
-    while !*shutdown.borrow() {
-        match people::sources(&pool).await {
-            Ok(sources) => {
-                for source in sources.iter().filter(|s| is_due(s)) {
-                    if *shutdown.borrow() {
-                        break;
-                    }
-                    match pass(
-                        &pool,
-                        &connectors,
-                        &source.connector,
-                        source.requested_forced,
-                    )
-                    .await
-                    {
-                        Ok(outcome) => {
-                            tracing::info!(source = %source.connector, ?outcome, "people sync: pass applied")
-                        }
-                        Err(SyncError::Busy(_)) => {}
-                        Err(e) => {
-                            tracing::warn!(source = %source.connector, error = %e, "people sync: pass not applied")
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "people sync: cannot read the sources"),
+/// Runs the passes of the sources that are due, until `stopping` turns true.
+pub async fn run_due(
+    pool: &PgPool,
+    connectors: &Connectors,
+    stopping: &watch::Receiver<bool>,
+) -> Result<(), sqlx::Error> {
+    for source in people::sources(pool).await?.iter().filter(|s| is_due(s)) {
+        if *stopping.borrow() {
+            break;
         }
-        match crate::server::contractors::run_due(&pool, &connectors).await {
-            Ok(worked) if worked != crate::server::contractors::Worked::default() => {
-                tracing::info!(?worked, "contractors")
+        match pass(pool, connectors, &source.connector, source.requested_forced).await {
+            Ok(outcome) => {
+                tracing::info!(source = %source.connector, ?outcome, "people sync: pass applied")
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "contractors: not handled"),
-        }
-        match crate::server::moves::handle(&pool, &connectors).await {
-            Ok(handled) if handled.moves > 0 => {
-                tracing::info!(?handled, "joiners and movers handled")
+            Err(SyncError::Busy(_)) => {}
+            // Recorded on the source, which the administration page shows.
+            Err(e) => {
+                tracing::warn!(source = %source.connector, error = %e, "people sync: pass not applied")
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "joiners and movers: not handled"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
-            _ = shutdown.changed() => {}
         }
     }
+    Ok(())
 }
 
 fn is_due(source: &Source) -> bool {

@@ -2,7 +2,6 @@
 //! every request passes through.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::request::Parts;
@@ -16,7 +15,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration as CookieDuration;
-use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
@@ -55,25 +53,12 @@ pub fn app_state(
     }
 }
 
-fn session_store(pool: &PgPool) -> PostgresStore {
+/// Where sign-in sessions are kept (the `session-cleanup` job deletes the expired ones).
+pub fn session_store(pool: &PgPool) -> PostgresStore {
     PostgresStore::new(pool.clone())
         .with_schema_name("public")
         .and_then(|s| s.with_table_name("web_sessions"))
         .expect("static, valid identifiers")
-}
-
-/// Removes expired sessions from the database every few minutes, until the process stops.
-pub fn spawn_session_cleanup(pool: &PgPool) {
-    let store = session_store(pool);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(300));
-        loop {
-            tick.tick().await;
-            if let Err(e) = store.delete_expired().await {
-                tracing::warn!(error = %e, "could not delete expired sessions");
-            }
-        }
-    });
 }
 
 /// The whole HTTP service.

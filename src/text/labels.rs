@@ -198,6 +198,16 @@ pub struct Labels {
     pub mail_refused: &'static str,
     pub mail_retrying: &'static str,
     pub mail_attempts: fn(i32) -> String,
+    pub jobs_title: &'static str,
+    pub jobs_none: &'static str,
+    pub job: &'static str,
+    pub job_last_run: &'static str,
+    pub job_next_due: &'static str,
+    pub job_ran_on: &'static str,
+    pub job_problem: &'static str,
+    pub job_ok: &'static str,
+    pub job_late: &'static str,
+    pub job_failing: fn(i32) -> String,
     pub decision_title: &'static str,
     pub decision_waiting: &'static str,
     pub intent_approve: &'static str,
@@ -578,6 +588,22 @@ pub const EN: Labels = Labels {
             "after 1 attempt".to_string()
         } else {
             format!("after {n} attempts")
+        }
+    },
+    jobs_title: "Background jobs",
+    jobs_none: "No background job has run yet: is the engine on (LEASEGATE_ENGINE) in any replica?",
+    job: "Job",
+    job_last_run: "Last run",
+    job_next_due: "Next due",
+    job_ran_on: "Ran on",
+    job_problem: "Last error",
+    job_ok: "Working",
+    job_late: "Late: no replica runs it",
+    job_failing: |n| {
+        if n == 1 {
+            "Failed once".to_string()
+        } else {
+            format!("Failed {n} times in a row")
         }
     },
     decision_title: "Decide on a request",

@@ -210,6 +210,22 @@ pub const DE: Labels = Labels {
             format!("nach {n} Versuchen")
         }
     },
+    jobs_title: "Hintergrundaufgaben",
+    jobs_none: "Noch keine Hintergrundaufgabe ist gelaufen: Ist die Engine (LEASEGATE_ENGINE) in einer Instanz eingeschaltet?",
+    job: "Aufgabe",
+    job_last_run: "Zuletzt gelaufen",
+    job_next_due: "Nächster Lauf",
+    job_ran_on: "Gelaufen auf",
+    job_problem: "Letzter Fehler",
+    job_ok: "Läuft",
+    job_late: "Verspätet: keine Instanz führt sie aus",
+    job_failing: |n| {
+        if n == 1 {
+            "Einmal fehlgeschlagen".to_string()
+        } else {
+            format!("{n}-mal in Folge fehlgeschlagen")
+        }
+    },
     decision_title: "Über eine Anfrage entscheiden",
     decision_waiting: "Wartet auf Ihre Entscheidung",
     intent_approve: "Sie haben in Teams „Genehmigen“ gewählt. Prüfen Sie die Anfrage und klicken Sie dann zur Entscheidung auf „Genehmigen“.",

@@ -759,6 +759,7 @@ async fn every_function_needs_a_signed_in_caller(pool: PgPool) {
         ("governance/trail", vec![("request_id", id.as_str())]),
         ("governance/events", vec![("query[who]", "")]),
         ("admin", vec![]),
+        ("admin/jobs", vec![]),
         ("admin/reload-catalog", vec![]),
         (
             "admin/entitlement/edit",
@@ -819,6 +820,10 @@ async fn the_admin_area_is_for_administrators(pool: PgPool) {
     let toggle = [("key", w.entitlement.as_str()), ("enabled", "false")];
     for who in [&adele, &irvin] {
         assert_eq!(w.call(who, "admin", &[]).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            w.call(who, "admin/jobs", &[]).await.0,
+            StatusCode::FORBIDDEN
+        );
         assert_eq!(
             w.call(who, "admin/reload-catalog", &[]).await.0,
             StatusCode::FORBIDDEN

@@ -33,7 +33,7 @@ impl Running {
     pub(crate) fn start(pool: &PgPool, connectors: Connectors, lease: Duration) -> Self {
         let (stop, stopping) = watch::channel(false);
         let engine = Engine::new(pool.clone(), connectors, seed::engine_settings(lease));
-        let task = tokio::spawn(engine.run(stopping));
+        let task = tokio::spawn(leasegate::server::jobs::run_engine(engine, stopping));
         Self { stop, task }
     }
 

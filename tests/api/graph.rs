@@ -1379,10 +1379,10 @@ mod engine {
             ..seed::engine_settings(Duration::from_secs(30))
         };
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let engine = tokio::spawn(
-            leasegate::server::engine::Engine::new(pool.clone(), connectors, settings)
-                .run(stopping),
-        );
+        let engine = tokio::spawn(leasegate::server::jobs::run_engine(
+            leasegate::server::engine::Engine::new(pool.clone(), connectors, settings),
+            stopping,
+        ));
         eventually(Duration::from_secs(10), "the wait in the trail", || async {
             seed::count(
                 &pool,

@@ -494,8 +494,13 @@ async fn an_outage_of_the_mail_server_delays_mail_and_loses_none(pool: PgPool) {
 
     // Two notifiers, as on two replicas, running as the portal runs them.
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let first = tokio::spawn(w.notifier().run(stopping.clone()));
-    let second = tokio::spawn(w.notifier().run(stopping));
+    use leasegate::server::jobs;
+    let first = tokio::spawn(jobs::run_notifier(
+        w.notifier(),
+        "first".into(),
+        stopping.clone(),
+    ));
+    let second = tokio::spawn(jobs::run_notifier(w.notifier(), "second".into(), stopping));
 
     w.mailbox.stop();
     for key in &keys {

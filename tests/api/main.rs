@@ -16,6 +16,7 @@ mod graph;
 mod harness;
 
 mod health;
+mod jobs;
 mod language;
 mod ldap;
 mod lifecycle;

@@ -132,3 +132,19 @@ pub struct MailProblem {
     pub refused_at: Option<DateTime<Utc>>,
     pub request_id: Option<uuid::Uuid>,
 }
+
+/// A background job as its last run left it (any replica's), for the administration page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobView {
+    pub job: String,
+    /// The replica (host, process, instance) that ran it last.
+    pub worker: String,
+    pub last_run: DateTime<Utc>,
+    pub last_ok: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    /// Runs in a row that failed (0 after a success).
+    pub failures: i32,
+    pub next_due: DateTime<Utc>,
+    /// Over a minute past due: no replica runs the job.
+    pub late: bool,
+}

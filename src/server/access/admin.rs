@@ -5,7 +5,8 @@ use serde_json::json;
 use sqlx::PgConnection;
 
 use crate::api::types::admin::{
-    AdminOverview, AdminPolicy, ConnectorView, PeopleSourceView, StoppedContractor, StuckRemoval,
+    AdminOverview, AdminPolicy, ConnectorView, JobView, PeopleSourceView, StoppedContractor,
+    StuckRemoval,
 };
 use crate::domain::grant::GrantEvent;
 use crate::domain::health::ConnectorHealth;
@@ -21,6 +22,25 @@ use crate::server::db::people::PassRequest;
 use crate::server::db::{connectors, grants};
 use crate::server::state::AppState;
 use crate::text::lang::pick;
+
+/// Every background job as its last run (on any replica) left it.
+pub async fn jobs(state: &AppState) -> Result<Vec<JobView>, AppError> {
+    let late_before = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
+    Ok(crate::server::db::jobs::all(&state.pool)
+        .await?
+        .into_iter()
+        .map(|run| JobView {
+            late: run.next_due_at < late_before,
+            job: run.job,
+            worker: run.worker,
+            last_run: run.finished_at,
+            last_ok: run.ok_at,
+            error: run.error,
+            failures: run.failures,
+            next_due: run.next_due_at,
+        })
+        .collect())
+}
 
 pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOverview, AppError> {
     let rows = connectors::declared(&state.pool).await?;

@@ -11,7 +11,9 @@ pub async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// Readiness: the database answers within two seconds, and the engine, where this process
-/// runs one, has not stopped.
+/// runs one, has not stopped. The body also lists every background job's last run, as any
+/// replica recorded it (a failing job does not take the portal out of rotation: every replica
+/// would fail alike, and people could no longer even see their access).
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     if state.engine.has_stopped() {
         return (
@@ -21,13 +23,18 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
     }
     let check = tokio::time::timeout(
         std::time::Duration::from_secs(2),
-        sqlx::query_scalar::<_, i32>("select 1").fetch_one(&state.pool),
+        crate::server::db::jobs::all(&state.pool),
     )
     .await;
     match check {
-        Ok(Ok(_)) => (
+        Ok(Ok(runs)) => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "database": "ok" })),
+            Json(json!({
+                "status": "ready",
+                "database": "ok",
+                "engine": state.engine.describe(),
+                "jobs": runs.iter().map(job_json).collect::<Vec<_>>(),
+            })),
         ),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database query failed");
@@ -44,4 +51,18 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
             )
         }
     }
+}
+
+/// A job's last run; `late` when it is over a minute past due, which means no replica runs it.
+fn job_json(run: &crate::server::db::jobs::JobRun) -> serde_json::Value {
+    json!({
+        "job": run.job,
+        "last_run": run.finished_at,
+        "last_ok": run.ok_at,
+        "error": run.error,
+        "failures": run.failures,
+        "next_due": run.next_due_at,
+        "late": run.next_due_at < chrono::Utc::now() - chrono::TimeDelta::minutes(1),
+        "worker": run.worker,
+    })
 }

@@ -7,7 +7,7 @@ use crate::api::admin::{
     AdminEntitlement, AdminOverview, AdminPolicy, AdoptContractorUser, ApproveCatalogChange,
     CloseStoppedContractor, EditEntitlement, EditPolicy, MailOverview, PendingChange,
     PeopleSourceView, RejectCatalogChange, ReloadCatalog, ResolveRemoval, SetEntitlementEnabled,
-    StoppedContractor, StuckRemoval, SyncPeople, get_admin_overview, get_mail_overview,
+    StoppedContractor, StuckRemoval, SyncPeople, get_admin_overview, get_jobs, get_mail_overview,
 };
 use crate::domain::grant::Attention;
 use crate::domain::health::ConnectorHealth;
@@ -24,6 +24,7 @@ pub fn AdminPage() -> impl IntoView {
             <h1>{labels().nav_admin}</h1>
             <AdminData/>
             <MailDelivery/>
+            <BackgroundJobs/>
         </RequireArea>
     }
 }
@@ -525,5 +526,61 @@ fn MailFacts(mail: MailOverview) -> impl IntoView {
                 </table>
             }.into_any()
         }}
+    }
+}
+
+/// Every background job: whether it works, when it last ran and where, when it is next due, and
+/// its last error.
+#[component]
+fn BackgroundJobs() -> impl IntoView {
+    let jobs = Resource::new(|| (), |_| get_jobs());
+    view! {
+        <section aria-labelledby="jobs-title">
+            <h2 id="jobs-title">{labels().jobs_title}</h2>
+            <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
+                {move || Suspend::new(async move {
+                    match jobs.await {
+                        Ok(jobs) if jobs.is_empty() => view! { <p class="empty">{labels().jobs_none}</p> }.into_any(),
+                        Ok(jobs) => view! { <JobTable jobs/> }.into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn JobTable(jobs: Vec<crate::api::admin::JobView>) -> impl IntoView {
+    use crate::ui::components::time::Time;
+    view! {
+        <table class="table">
+            <thead><tr>
+                <th scope="col">{labels().job}</th><th scope="col">{labels().health}</th>
+                <th scope="col">{labels().job_last_run}</th><th scope="col">{labels().job_next_due}</th>
+                <th scope="col">{labels().job_ran_on}</th><th scope="col">{labels().job_problem}</th>
+            </tr></thead>
+            <tbody>
+                {jobs.into_iter().map(|j| {
+                    let (pill, state) = if j.failures > 0 {
+                        ("failed", (labels().job_failing)(j.failures))
+                    } else if j.late {
+                        ("overdue", labels().job_late.to_string())
+                    } else {
+                        ("active", labels().job_ok.to_string())
+                    };
+                    view! {
+                        <tr>
+                            <th scope="row" translate="no">{j.job}</th>
+                            <td><span class=format!("pill pill-{pill}")>{state}</span></td>
+                            <td><Time at=j.last_run/></td>
+                            <td><Time at=j.next_due/></td>
+                            <td translate="no">{j.worker}</td>
+                            <td dir="auto" class="pre">{j.error.unwrap_or_default()}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }

@@ -17,6 +17,7 @@ pub mod labels;
 mod labels_de;
 pub mod lang;
 
+use crate::domain::contractor::ContractorState;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -648,23 +649,22 @@ pub fn actor_in(language: Language, label: &str) -> String {
 }
 
 /// A contractor's identity, in a few words, by its stored state.
-pub fn contractor_standing(state: &str) -> &'static str {
+pub fn contractor_standing(state: ContractorState) -> &'static str {
     contractor_standing_in(lang::current(), state)
 }
 
-fn contractor_standing_in(language: Language, state: &str) -> &'static str {
+fn contractor_standing_in(language: Language, state: ContractorState) -> &'static str {
     let (en, de) = match state {
-        "requested" => ("Waiting for approval", "Wartet auf Genehmigung"),
-        "closed" => ("Not approved", "Nicht genehmigt"),
-        "making" => ("Being made", "Wird angelegt"),
-        "stopped" => (
+        ContractorState::Requested => ("Waiting for approval", "Wartet auf Genehmigung"),
+        ContractorState::Closed => ("Not approved", "Nicht genehmigt"),
+        ContractorState::Making => ("Being made", "Wird angelegt"),
+        ContractorState::Stopped => (
             "Stopped: an administrator must look",
             "Angehalten: die Administration muss prüfen",
         ),
-        "active" => ("Active", "Aktiv"),
-        "ended" => ("Ended, disabled", "Beendet, deaktiviert"),
-        "deleted" => ("Deleted", "Gelöscht"),
-        _ => ("Unknown", "Unbekannt"),
+        ContractorState::Active => ("Active", "Aktiv"),
+        ContractorState::Ended => ("Ended, disabled", "Beendet, deaktiviert"),
+        ContractorState::Deleted => ("Deleted", "Gelöscht"),
     };
     pick_in(language, en, de)
 }

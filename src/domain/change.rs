@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::named::named;
-use super::step::Step;
+use super::step::{InvalidTransition, Lifecycle, Step};
 
 named! {
     /// What a change is to.
@@ -38,26 +38,22 @@ pub enum ChangeEvent {
     FoundStale,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {state} change cannot take {event:?}")]
-pub struct InvalidChangeTransition {
-    pub state: ChangeState,
-    pub event: ChangeEvent,
-}
+pub type InvalidChangeTransition = InvalidTransition<ChangeState>;
 
-impl ChangeState {
-    pub fn on(self, event: ChangeEvent) -> Result<ChangeState, InvalidChangeTransition> {
+impl ChangeState {}
+
+impl Lifecycle for ChangeState {
+    type Event = ChangeEvent;
+
+    const NOUN: &'static str = "change";
+
+    fn next(self, event: ChangeEvent) -> Option<ChangeState> {
         match (self, event) {
-            (ChangeState::Pending, ChangeEvent::Approved) => Ok(ChangeState::Applied),
-            (ChangeState::Pending, ChangeEvent::Rejected) => Ok(ChangeState::Rejected),
-            (ChangeState::Pending, ChangeEvent::FoundStale) => Ok(ChangeState::Stale),
-            (state, event) => Err(InvalidChangeTransition { state, event }),
+            (ChangeState::Pending, ChangeEvent::Approved) => Some(ChangeState::Applied),
+            (ChangeState::Pending, ChangeEvent::Rejected) => Some(ChangeState::Rejected),
+            (ChangeState::Pending, ChangeEvent::FoundStale) => Some(ChangeState::Stale),
+            _ => None,
         }
-    }
-
-    /// [`ChangeState::on`] as a [`Step`] to write.
-    pub fn step(self, event: ChangeEvent) -> Result<ChangeStep, InvalidChangeTransition> {
-        self.on(event).map(|to| Step::new(self, to, event))
     }
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::named::named;
-use super::step::Step;
+use super::step::{InvalidTransition, Lifecycle, Step};
 use super::violation::Violation;
 use super::window::Window;
 
@@ -95,12 +95,7 @@ impl GrantEvent {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {state} grant cannot take {event:?}")]
-pub struct InvalidGrantTransition {
-    pub state: GrantState,
-    pub event: GrantEvent,
-}
+pub type InvalidGrantTransition = InvalidTransition<GrantState>;
 
 impl GrantState {
     /// The states in which a person holds (or is about to hold) the access.
@@ -119,30 +114,31 @@ impl GrantState {
     pub fn is_final(self) -> bool {
         matches!(self, GrantState::Revoked | GrantState::Failed)
     }
+}
 
-    pub fn on(self, event: GrantEvent) -> Result<GrantState, InvalidGrantTransition> {
+impl Lifecycle for GrantState {
+    type Event = GrantEvent;
+
+    const NOUN: &'static str = "grant";
+
+    fn next(self, event: GrantEvent) -> Option<GrantState> {
         use GrantEvent as E;
         use GrantState as S;
         match (self, event) {
-            (S::Scheduled, E::Provisioned) => Ok(S::Active),
-            (S::Scheduled, E::ProvisioningFailed) => Ok(S::Failed),
+            (S::Scheduled, E::Provisioned) => Some(S::Active),
+            (S::Scheduled, E::ProvisioningFailed) => Some(S::Failed),
             // A scheduled grant may have been half-added by an attempt that timed out: removing
             // it is idempotent, so it always goes through removal.
-            (S::Scheduled | S::Active, E::EndReached | E::Withdrawn) => Ok(S::Revoking),
-            (S::Scheduled, E::Extended) => Ok(S::Scheduled),
-            (S::Active, E::Extended) => Ok(S::Active),
-            (S::Scheduled, E::Shortened) => Ok(S::Scheduled),
-            (S::Active, E::Shortened) => Ok(S::Active),
+            (S::Scheduled | S::Active, E::EndReached | E::Withdrawn) => Some(S::Revoking),
+            (S::Scheduled, E::Extended) => Some(S::Scheduled),
+            (S::Active, E::Extended) => Some(S::Active),
+            (S::Scheduled, E::Shortened) => Some(S::Scheduled),
+            (S::Active, E::Shortened) => Some(S::Active),
             (S::Revoking, E::RemovalConfirmed | E::NothingToRemove | E::ClosedByPerson) => {
-                Ok(S::Revoked)
+                Some(S::Revoked)
             }
-            (state, event) => Err(InvalidGrantTransition { state, event }),
+            _ => None,
         }
-    }
-
-    /// [`GrantState::on`] as a [`Step`] to write.
-    pub fn step(self, event: GrantEvent) -> Result<GrantStep, InvalidGrantTransition> {
-        self.on(event).map(|to| Step::new(self, to, event))
     }
 }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::named::named;
-use super::step::Step;
+use super::step::{self, Lifecycle, Step};
 
 named! {
     /// Where a request is. Every state but `Pending` is final.
@@ -31,34 +31,30 @@ pub enum RequestEvent {
 }
 
 /// A transition the state machine does not allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {state} request cannot take {event:?}")]
-pub struct InvalidTransition {
-    pub state: RequestState,
-    pub event: RequestEvent,
-}
+pub type InvalidTransition = step::InvalidTransition<RequestState>;
 
 impl RequestState {
     pub fn is_final(self) -> bool {
         self != RequestState::Pending
     }
+}
 
-    pub fn on(self, event: RequestEvent) -> Result<RequestState, InvalidTransition> {
+impl Lifecycle for RequestState {
+    type Event = RequestEvent;
+
+    const NOUN: &'static str = "request";
+
+    fn next(self, event: RequestEvent) -> Option<RequestState> {
         use RequestEvent as E;
         use RequestState as S;
         match (self, event) {
-            (S::Pending, E::FullyApproved) => Ok(S::Approved),
-            (S::Pending, E::StagePassed) => Ok(S::Pending),
-            (S::Pending, E::Denied) => Ok(S::Denied),
-            (S::Pending, E::Cancelled) => Ok(S::Cancelled),
-            (S::Pending, E::DeadlinePassed) => Ok(S::Expired),
-            (state, event) => Err(InvalidTransition { state, event }),
+            (S::Pending, E::FullyApproved) => Some(S::Approved),
+            (S::Pending, E::StagePassed) => Some(S::Pending),
+            (S::Pending, E::Denied) => Some(S::Denied),
+            (S::Pending, E::Cancelled) => Some(S::Cancelled),
+            (S::Pending, E::DeadlinePassed) => Some(S::Expired),
+            _ => None,
         }
-    }
-
-    /// [`RequestState::on`] as a [`Step`] to write.
-    pub fn step(self, event: RequestEvent) -> Result<RequestStep, InvalidTransition> {
-        self.on(event).map(|to| Step::new(self, to, event))
     }
 }
 

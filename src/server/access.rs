@@ -16,6 +16,7 @@ pub mod submit;
 pub mod views;
 
 use crate::domain::audit::AuditAction;
+use crate::domain::step::Lifecycle as _;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;

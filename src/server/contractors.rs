@@ -12,7 +12,10 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::domain::audit::AuditAction;
+use crate::domain::contractor::{ContractorEvent, ContractorEvent as E, ContractorState};
 use crate::domain::grant::{GrantEvent, RevokeReason};
+use crate::domain::request::RequestState;
+use crate::domain::step::Lifecycle as _;
 use crate::domain::window::Window;
 use crate::server::access::{ToGrant, grant_all};
 use crate::server::catalog::ContractorSpec;
@@ -71,7 +74,9 @@ pub async fn run_due(pool: &PgPool, connectors: &Connectors) -> Result<Worked, s
     }
     for due in contractors::claim_due(pool, BATCH, CLAIM.as_secs_f64()).await? {
         let step = step(pool, &spec, &systems, &due, &mut worked).await;
-        if let Err(error) = step {
+        if let Err(Failure::Moved) = step {
+            tracing::info!(contractor = %due.id, state = %due.state, "contractor moved on meanwhile");
+        } else if let Err(error) = step {
             worked.failed += 1;
             let wait = match &error {
                 Failure::Directory(ConnectorError::Permanent(_)) => Duration::from_secs(3600),
@@ -138,6 +143,10 @@ enum Failure {
     Database(#[from] sqlx::Error),
     #[error("{0}")]
     Refused(String),
+    /// The contractor moved on while this step ran (an administrator settled it, another
+    /// replica's claim); nothing of the step was kept.
+    #[error("the contractor moved on meanwhile")]
+    Moved,
 }
 
 impl From<crate::error::AppError> for Failure {
@@ -160,28 +169,23 @@ async fn step(
         principal: Some(due.principal_id),
         grant: None,
     };
-    match due.state.as_str() {
-        "requested" => {
+    match due.state {
+        ContractorState::Requested => {
             let mut tx = pool.begin().await?;
-            match due.request_state.as_str() {
-                "pending" => {
-                    contractors::next(
-                        &mut tx,
-                        due.id,
-                        "requested",
-                        Some(now + TimeDelta::minutes(5)),
-                    )
-                    .await?
+            match due.request_state {
+                RequestState::Pending => {
+                    let later = Some(now + TimeDelta::minutes(5));
+                    advance(&mut tx, due, E::StillRequested, later).await?
                 }
-                "approved" => contractors::next(&mut tx, due.id, "making", Some(now)).await?,
-                _ => {
-                    contractors::next(&mut tx, due.id, "closed", None).await?;
+                RequestState::Approved => advance(&mut tx, due, E::Approved, Some(now)).await?,
+                RequestState::Denied | RequestState::Cancelled | RequestState::Expired => {
+                    advance(&mut tx, due, E::NotApproved, None).await?;
                     worked.closed += 1;
                 }
             }
             tx.commit().await?;
         }
-        "making" => {
+        ContractorState::Making => {
             let new = NewIdentity {
                 contractor: due.id,
                 number: due.number,
@@ -271,17 +275,12 @@ async fn step(
             .await?;
             contractors::pin_accounts(&mut tx, due.principal_id).await?;
             tracing::info!(contractor = %due.id, granted, "contractor made");
-            contractors::next(
-                &mut tx,
-                due.id,
-                "active",
-                Some(reminder(spec, due).unwrap_or(due.ends_at)),
-            )
-            .await?;
+            let next_at = reminder(spec, due).unwrap_or(due.ends_at);
+            advance(&mut tx, due, E::Made, Some(next_at)).await?;
             tx.commit().await?;
             worked.made += 1;
         }
-        "active" if now >= due.ends_at => {
+        ContractorState::Active if now >= due.ends_at => {
             let accounts =
                 contractors::accounts(&mut *pool.acquire().await?, due.principal_id).await?;
             for system in systems {
@@ -299,8 +298,10 @@ async fn step(
                 grants::withdraw(&mut tx, grant.id, step, RevokeReason::Expired).await?;
             }
             sqlx::query!(
-                "update principals set status = 'disabled', updated_at = now() where id = $1",
-                due.principal_id
+                "update principals set status = $2, updated_at = now() where id = $1",
+                due.principal_id,
+                crate::domain::person::PrincipalStatus::Disabled
+                    as crate::domain::person::PrincipalStatus
             )
             .execute(&mut *tx)
             .await?;
@@ -313,11 +314,11 @@ async fn step(
                 json!({ "accounts": listed, "delete_after": delete_after }),
             )
             .await?;
-            contractors::next(&mut tx, due.id, "ended", Some(delete_after)).await?;
+            advance(&mut tx, due, E::EndReached, Some(delete_after)).await?;
             tx.commit().await?;
             worked.ended += 1;
         }
-        "active" => {
+        ContractorState::Active => {
             // The end as it stands now (an extension moves it), told to systems that end
             // accounts themselves.
             let accounts =
@@ -344,10 +345,10 @@ async fn step(
                 Some(at) if at > now => at,
                 _ => due.ends_at,
             };
-            contractors::next(&mut tx, due.id, "active", Some(next_at)).await?;
+            advance(&mut tx, due, E::Checked, Some(next_at)).await?;
             tx.commit().await?;
         }
-        "ended" if due.delete_after.is_some_and(|at| at <= now) => {
+        ContractorState::Ended if due.delete_after.is_some_and(|at| at <= now) => {
             let accounts =
                 contractors::accounts(&mut *pool.acquire().await?, due.principal_id).await?;
             for system in systems {
@@ -365,20 +366,40 @@ async fn step(
                 json!({ "accounts": listed }),
             )
             .await?;
-            contractors::next(&mut tx, due.id, "deleted", None).await?;
+            advance(&mut tx, due, E::Deleted, None).await?;
             tx.commit().await?;
             worked.deleted += 1;
         }
-        "ended" => {
+        ContractorState::Ended => {
             let mut tx = pool.begin().await?;
-            contractors::next(&mut tx, due.id, "ended", due.delete_after).await?;
+            advance(&mut tx, due, E::Retained, due.delete_after).await?;
             tx.commit().await?;
         }
-        other => {
-            tracing::error!(contractor = %due.id, state = other, "a contractor in a state with nothing due");
+        state @ (ContractorState::Closed | ContractorState::Stopped | ContractorState::Deleted) => {
+            tracing::error!(contractor = %due.id, %state, "a contractor in a state with nothing due");
         }
     }
     Ok(())
+}
+
+/// Writes the step `event` takes the claimed contractor through, `where state = from`. A
+/// contractor that moved on meanwhile is [`Failure::Moved`]: the caller's transaction is rolled
+/// back and nothing of this step is kept.
+async fn advance(
+    tx: &mut sqlx::PgConnection,
+    due: &Due,
+    event: ContractorEvent,
+    next_due: Option<DateTime<Utc>>,
+) -> Result<(), Failure> {
+    let step = due
+        .state
+        .step(event)
+        .map_err(|refused| Failure::Refused(refused.to_string()))?;
+    if contractors::advance(tx, due.id, step, next_due).await? {
+        Ok(())
+    } else {
+        Err(Failure::Moved)
+    }
 }
 
 /// An identity the onboarding would have made, found to be someone else's.
@@ -406,7 +427,13 @@ async fn stop(
     tracing::error!(contractor = %due.id, connector = taken.connector, name = taken.name,
         existing = taken.existing, "contractor onboarding stopped: the identity is someone else's");
     let mut tx = pool.begin().await?;
-    contractors::stop(&mut tx, due.id, &why, taken.adoptable).await?;
+    let step = due
+        .state
+        .step(E::FoundTaken)
+        .map_err(|refused| Failure::Refused(refused.to_string()))?;
+    if !contractors::stop(&mut tx, due.id, step, &why, taken.adoptable).await? {
+        return Err(Failure::Moved);
+    }
     audit::record(
         &mut tx,
         &actor(),

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::domain::access::Access;
 use crate::domain::grant::{Attention, GrantEvent, GrantState, GrantStep};
+use crate::domain::step::Lifecycle as _;
 use crate::server::config::EngineSettings;
 use crate::server::connectors::{Connector, ConnectorError, Connectors, Lease};
 use crate::server::db::grants::{self, ActedOn, Retry, Work};

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::domain::audit::AuditAction;
 use crate::domain::grant::GrantEvent;
 use crate::domain::request::RequestEvent;
+use crate::domain::step::Lifecycle as _;
 use crate::domain::window::{RequestedEnd, WindowRequest};
 use crate::error::AppError;
 use crate::server::access::submit::{Services, Submission, Submitter, submit_by};

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::domain::audit::AuditAction;
 use crate::domain::grant::{GrantEvent, RevokeReason};
 use crate::domain::request::RequestEvent;
+use crate::domain::step::Lifecycle as _;
 use crate::server::connectors::{ConnectorError, Connectors, DirectoryPerson};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::people::{self, Leaver, Source};

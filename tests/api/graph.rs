@@ -1109,6 +1109,7 @@ mod sites;
 // The engine with a Graph connector: the same promises as with a directory.
 
 mod engine {
+    use leasegate::domain::step::Lifecycle as _;
     use std::sync::Arc;
     use std::time::Duration;
 

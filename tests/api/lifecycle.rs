@@ -430,3 +430,20 @@ async fn random_lifecycles_through_the_real_services_keep_the_promises(pool: PgP
         }
     }
 }
+
+/// The database's sets of grant states (`grant_is_live`, `grant_is_held`, which the queries use)
+/// are the domain's (`GrantState::LIVE`, `GrantState::HELD`), state by state.
+#[sqlx::test]
+async fn the_databases_sets_of_grant_states_are_the_domains(pool: PgPool) {
+    use leasegate::domain::grant::GrantState;
+    for state in GrantState::ALL {
+        let (live, held): (bool, bool) =
+            sqlx::query_as("select grant_is_live($1), grant_is_held($1)")
+                .bind(state.as_str())
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(live, GrantState::LIVE.contains(state), "{state}");
+        assert_eq!(held, GrantState::HELD.contains(state), "{state}");
+    }
+}

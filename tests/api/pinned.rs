@@ -3,6 +3,7 @@
 //! read-back. The fast tier (an in-memory directory) covers the engine's logic; a real Samba
 //! AD DC covers the rename and move through LDAP.
 
+use leasegate::domain::step::Lifecycle as _;
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};

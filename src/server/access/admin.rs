@@ -1,6 +1,7 @@
 //! Administration: connector health, the catalog as stored, reloading the file.
 
 use crate::domain::audit::AuditAction;
+use crate::domain::step::Lifecycle as _;
 use serde_json::json;
 use sqlx::PgConnection;
 

@@ -13,6 +13,7 @@ use crate::api::types::admin::PendingChange;
 use crate::domain::audit::AuditAction;
 use crate::domain::change::{ChangeEvent, ChangeState};
 use crate::domain::policy::Policy;
+use crate::domain::step::Lifecycle as _;
 use crate::error::AppError;
 use crate::server::access::admin::{
     EntryValues, apply_entry, apply_policy, current_entry, current_policy,

@@ -3,6 +3,7 @@
 //! where `manager` is the sponsor's manager and `owners` the bundle's); once approved the
 //! worker in `server::contractors` makes the identity and grants the bundle.
 
+use crate::domain::contractor::ContractorState;
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
 use uuid::Uuid;
@@ -59,9 +60,9 @@ pub async fn page(state: &AppState, caller: &SessionUser) -> Result<ContractorsP
             .map(|c| ContractorView {
                 id: c.id,
                 person_id: c.principal_id,
-                standing: crate::text::contractor_standing(&c.state).to_string(),
-                active: c.state == "active",
-                ending_soon: c.state == "active" && c.ends_at - now <= remind,
+                standing: crate::text::contractor_standing(c.state).to_string(),
+                active: c.state == ContractorState::Active,
+                ending_soon: c.state == ContractorState::Active && c.ends_at - now <= remind,
                 display_name: c.display_name,
                 email: c.email,
                 company: c.company,
@@ -71,7 +72,7 @@ pub async fn page(state: &AppState, caller: &SessionUser) -> Result<ContractorsP
                 redeem_url: c.redeem_url,
                 // Whose account blocks a stopped onboarding is for administrators to see,
                 // not for the sponsor.
-                problem: if c.state == "stopped" {
+                problem: if c.state == ContractorState::Stopped {
                     Some(crate::text::contractor_stopped().to_string())
                 } else {
                     c.last_error
@@ -538,7 +539,7 @@ pub async fn issue_password(
     if found.sponsor_id != caller.principal_id {
         return Err(AppError::Forbidden);
     }
-    if found.state != "active" {
+    if found.state != ContractorState::Active {
         return Err(AppError::Conflict(
             pick(
                 "Only an active contractor's account gets a password.",
@@ -642,7 +643,7 @@ pub async fn extend(
             message: pick(EXTENSION_SUBMITTED, EXTENSION_SUBMITTED_DE).into(),
         });
     }
-    if found.state != "active" {
+    if found.state != ContractorState::Active {
         return Err(AppError::Conflict(
             pick(
                 "Only an active contractor's identity can be extended.",

@@ -3,6 +3,8 @@
 //! double submit: however the clicks fall, an approval makes at most one lease.
 
 use crate::domain::audit::AuditAction;
+use crate::domain::contractor::ContractorEvent;
+use crate::domain::step::Lifecycle as _;
 use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
@@ -118,8 +120,10 @@ pub async fn decide(
     let message = match progress(&request.snapshot.stages, &decisions) {
         Progress::Denied { .. } => {
             close(&mut tx, &request, RequestEvent::Denied).await?;
-            if let Some(contractor) = contractors::of_request(&mut tx, request_id).await? {
-                contractors::close(&mut tx, contractor.id).await?;
+            if let Some(contractor) = contractors::of_request(&mut tx, request_id).await?
+                && let Ok(step) = contractor.state.step(ContractorEvent::NotApproved)
+            {
+                contractors::advance(&mut tx, contractor.id, step, None).await?;
             }
             audit::record(
                 &mut tx,
@@ -183,7 +187,9 @@ pub async fn decide(
             );
             // A contractor's identity is made first; its access follows (`server::contractors`).
             if let Some(contractor) = contractors::of_request(&mut tx, request_id).await? {
-                contractors::approve(&mut tx, contractor.id).await?;
+                if let Ok(step) = contractor.state.step(ContractorEvent::Approved) {
+                    contractors::advance(&mut tx, contractor.id, step, Some(now)).await?;
+                }
                 pick(
                     "Approved. The identity is being made; its access follows.",
                     "Genehmigt. Die Identität wird angelegt; ihre Zugriffe folgen.",

@@ -1,6 +1,7 @@
 //! What a person does with their own requests and leases: cancel, give back, extend.
 
 use crate::domain::audit::AuditAction;
+use crate::domain::step::Lifecycle as _;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -35,8 +36,11 @@ pub async fn cancel(
     crate::server::access::decide::close(&mut tx, &request, RequestEvent::Cancelled).await?;
     if let Some(contractor) =
         crate::server::db::contractors::of_request(&mut tx, request_id).await?
+        && let Ok(step) = contractor
+            .state
+            .step(crate::domain::contractor::ContractorEvent::NotApproved)
     {
-        crate::server::db::contractors::close(&mut tx, contractor.id).await?;
+        crate::server::db::contractors::advance(&mut tx, contractor.id, step, None).await?;
     }
     audit::record(
         &mut tx,

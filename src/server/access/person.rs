@@ -92,7 +92,7 @@ fn row(p: Listed) -> PersonRow {
     PersonRow {
         standing: if p.left_at.is_some() {
             Standing::Left
-        } else if p.status == "active" {
+        } else if p.status == crate::domain::person::PrincipalStatus::Active {
             Standing::Active
         } else {
             Standing::Barred

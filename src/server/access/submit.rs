@@ -2,6 +2,7 @@
 //! (and grant at once when the policy needs no approval).
 
 use crate::domain::audit::AuditAction;
+use crate::domain::step::Lifecycle as _;
 use chrono::{DateTime, Datelike as _, NaiveDateTime, TimeDelta, Utc};
 use serde_json::json;
 use uuid::Uuid;

@@ -104,7 +104,9 @@ type EntraClient = Client<
 /// `/auth/login` and `/auth/callback`, and removed on first use so a callback cannot be replayed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingSignIn {
-    pub state: String,
+    /// The OAuth `state` the provider must send back (the CSRF check).
+    #[serde(rename = "state")]
+    pub csrf_token: String,
     pub nonce: String,
     pub pkce_verifier: String,
     /// The portal page to return to afterwards (already checked to be a local path).
@@ -308,7 +310,7 @@ impl OidcProvider {
         Ok((
             url,
             PendingSignIn {
-                state: state.secret().clone(),
+                csrf_token: state.secret().clone(),
                 nonce: nonce.secret().clone(),
                 pkce_verifier: verifier.secret().clone(),
                 return_to,
@@ -324,7 +326,7 @@ impl OidcProvider {
         callback: &CallbackParams,
     ) -> Result<VerifiedIdentity, SignInError> {
         let state = callback.state.as_deref().ok_or(SignInError::MissingState)?;
-        if !constant_time_eq(state.as_bytes(), pending.state.as_bytes()) {
+        if !constant_time_eq(state.as_bytes(), pending.csrf_token.as_bytes()) {
             return Err(SignInError::StateMismatch);
         }
         if Utc::now() - pending.started_at > SIGN_IN_WINDOW {

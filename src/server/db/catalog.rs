@@ -231,7 +231,7 @@ pub async fn held(
                ends_at as "ends_at: DateTime<Utc>"
           from grants
          where principal_id = $1 and (entitlement_id = $2 or bundle_id = $2)
-           and state in ('scheduled', 'active')
+           and grant_is_live(state)
          order by ends_at
          limit 1
         "#,
@@ -251,7 +251,7 @@ pub async fn all_entries(pool: &PgPool) -> Result<Vec<AdminEntitlement>, sqlx::E
                coalesce(c.name, 'bundle') as "connector!", e.target_ref as target,
                p.name as policy, e.owners, e.enabled,
                (select count(*) from grants g where (g.entitlement_id = e.id or g.bundle_id = e.id)
-                  and g.state in ('scheduled', 'active', 'revoking')) as "live_grants!"
+                  and grant_is_held(g.state)) as "live_grants!"
           from entitlements e
           left join connectors c on c.id = e.connector_id
           join policies p on p.id = e.policy_id
@@ -421,10 +421,10 @@ pub async fn live_on_entries(
         r#"
         select e.key, c.name as "connector?", e.target_ref, e.access as "access: Json<Access>",
                (select count(*) from grants g where g.entitlement_id = e.id
-                  and g.state in ('scheduled', 'active', 'revoking')) as "live!",
+                  and grant_is_held(g.state)) as "live!",
                array(select p.upn from grants g join principals p on p.id = g.principal_id
                       where g.entitlement_id = e.id
-                        and g.state in ('scheduled', 'active', 'revoking')
+                        and grant_is_held(g.state)
                       order by g.ends_at limit 5) as "holders!"
           from entitlements e left join connectors c on c.id = e.connector_id
          where e.key = any($1)

@@ -5,6 +5,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::contractor::{ContractorEvent, ContractorState, ContractorStep};
+use crate::domain::request::RequestState;
+use crate::domain::step::Lifecycle as _;
+
 /// The principal a contractor is from their request on: a guest without an identity yet,
 /// known by their address until the identity is made. Their manager is their sponsor.
 pub async fn insert_principal(
@@ -62,7 +66,7 @@ pub async fn insert(conn: &mut PgConnection, c: &NewContractor<'_>) -> Result<Uu
 /// The contractor a request is for (locked), if it is one's.
 pub struct ForRequest {
     pub id: Uuid,
-    pub state: String,
+    pub state: ContractorState,
 }
 
 pub async fn of_request(
@@ -71,33 +75,34 @@ pub async fn of_request(
 ) -> Result<Option<ForRequest>, sqlx::Error> {
     sqlx::query_as!(
         ForRequest,
-        "select id, state from contractors where request_id = $1 for update",
+        r#"select id, state as "state: ContractorState" from contractors where request_id = $1 for update"#,
         request
     )
     .fetch_optional(conn)
     .await
 }
 
-/// Approved: the identity is to be made now.
-pub async fn approve(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+/// Writes a contractor's `step`, `where state = from`, due next at `due` (and lets go of a
+/// claim); false when the contractor moved on meanwhile, and nothing was written.
+pub async fn advance(
+    conn: &mut PgConnection,
+    id: Uuid,
+    step: ContractorStep,
+    due: Option<DateTime<Utc>>,
+) -> Result<bool, sqlx::Error> {
+    let to = step.to();
     Ok(sqlx::query!(
-        "update contractors set state = 'making', next_due_at = now(), attempts = 0,
+        "update contractors
+            set state = $3, next_due_at = $4, locked_until = null, attempts = 0, last_error = null,
+                made_at = case when $3 = 'active' and made_at is null then now() else made_at end,
+                ended_at = case when $3 = 'ended' then now() else ended_at end,
+                deleted_at = case when $3 = 'deleted' then now() else deleted_at end,
                 updated_at = now()
-          where id = $1 and state = 'requested'",
-        id
-    )
-    .execute(conn)
-    .await?
-    .rows_affected()
-        == 1)
-}
-
-/// Not approved (denied, cancelled, lapsed): nothing is made.
-pub async fn close(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query!(
-        "update contractors set state = 'closed', next_due_at = null, updated_at = now()
-          where id = $1 and state = 'requested'",
-        id
+          where id = $1 and state = $2",
+        id,
+        step.from() as ContractorState,
+        to as ContractorState,
+        due as Option<DateTime<Utc>>
     )
     .execute(conn)
     .await?
@@ -109,14 +114,14 @@ pub async fn close(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Erro
 #[derive(Debug, Clone)]
 pub struct Due {
     pub id: Uuid,
-    pub state: String,
+    pub state: ContractorState,
     pub principal_id: Uuid,
     pub sponsor_id: Uuid,
     pub display_name: String,
     pub email: String,
     pub bundle_id: Uuid,
     pub request_id: Uuid,
-    pub request_state: String,
+    pub request_state: RequestState,
     pub ends_at: DateTime<Utc>,
     pub reminded_at: Option<DateTime<Utc>>,
     pub delete_after: Option<DateTime<Utc>>,
@@ -147,8 +152,9 @@ pub async fn claim_due(
               from due where c.id = due.id
             returning c.*
         )
-        select c.id, c.state, c.principal_id, c.sponsor_id, c.display_name, c.email, c.bundle_id,
-               c.request_id, r.state as request_state,
+        select c.id, c.state as "state: ContractorState", c.principal_id, c.sponsor_id,
+               c.display_name, c.email, c.bundle_id,
+               c.request_id, r.state as "request_state: RequestState",
                c.ends_at as "ends_at: DateTime<Utc>",
                c.reminded_at as "reminded_at: DateTime<Utc>",
                c.delete_after as "delete_after: DateTime<Utc>", c.attempts, c.number,
@@ -160,30 +166,6 @@ pub async fn claim_due(
     )
     .fetch_all(pool)
     .await
-}
-
-/// Sets the next step and lets go of the claim.
-pub async fn next(
-    conn: &mut PgConnection,
-    id: Uuid,
-    state: &str,
-    due: Option<DateTime<Utc>>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "update contractors
-            set state = $2, next_due_at = $3, locked_until = null, attempts = 0, last_error = null,
-                made_at = case when $2 = 'active' and made_at is null then now() else made_at end,
-                ended_at = case when $2 = 'ended' then now() else ended_at end,
-                deleted_at = case when $2 = 'deleted' then now() else deleted_at end,
-                updated_at = now()
-          where id = $1",
-        id,
-        state,
-        due as Option<DateTime<Utc>>
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// A failed step: said where the sponsor sees it, tried again at `retry`.
@@ -344,21 +326,25 @@ pub async fn invited_since(pool: &PgPool, id: Uuid) -> Result<DateTime<Utc>, sql
 pub async fn stop(
     conn: &mut PgConnection,
     id: Uuid,
+    step: ContractorStep,
     why: &str,
     found: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query!(
         "update contractors
-            set state = 'stopped', next_due_at = null, locked_until = null, last_error = $2,
-                found_id = $3, updated_at = now()
-          where id = $1",
+            set state = $3, next_due_at = null, locked_until = null, last_error = $4,
+                found_id = $5, updated_at = now()
+          where id = $1 and state = $2",
         id,
+        step.from() as ContractorState,
+        step.to() as ContractorState,
         why,
         found
     )
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// An administrator adopts the user Entra already has for a stopped contractor's address: the
@@ -368,14 +354,19 @@ pub async fn adopt(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<(String, Uuid)>, sqlx::Error> {
+    let step = ContractorState::Stopped
+        .step(ContractorEvent::Adopted)
+        .expect("the machine lets a stopped contractor be adopted");
     let row = sqlx::query!(
         r#"update contractors
-              set adopt_id = found_id, state = 'making', next_due_at = now(), attempts = 0,
+              set adopt_id = found_id, state = $3, next_due_at = now(), attempts = 0,
                   last_error = null, updated_at = now()
-            where id = $1 and state = 'stopped' and found_id is not null
+            where id = $1 and state = $2 and found_id is not null
               and holder_of_found(id) is null
            returning adopt_id as "adopt_id!", principal_id"#,
-        id
+        id,
+        step.from() as ContractorState,
+        step.to() as ContractorState
     )
     .fetch_optional(conn)
     .await?;
@@ -396,12 +387,17 @@ pub async fn holder_of_found(
 /// An administrator closes a stopped onboarding: nothing is made, and the address is free.
 /// Answers the contractor's principal when it was stopped.
 pub async fn close_stopped(conn: &mut PgConnection, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    let step = ContractorState::Stopped
+        .step(ContractorEvent::ClosedByAdmin)
+        .expect("the machine lets a stopped contractor be closed");
     sqlx::query_scalar!(
         "update contractors
-            set state = 'closed', next_due_at = null, locked_until = null, updated_at = now()
-          where id = $1 and state = 'stopped'
+            set state = $3, next_due_at = null, locked_until = null, updated_at = now()
+          where id = $1 and state = $2
          returning principal_id",
-        id
+        id,
+        step.from() as ContractorState,
+        step.to() as ContractorState
     )
     .fetch_optional(conn)
     .await
@@ -427,8 +423,9 @@ pub async fn stopped(pool: &PgPool) -> Result<Vec<Stopped>, sqlx::Error> {
         r#"select c.id, c.display_name, c.email, s.display_name as sponsor, c.last_error,
                   c.found_id, holder_of_found(c.id) as found_holder
              from contractors c join principals s on s.id = c.sponsor_id
-            where c.state = 'stopped'
-            order by c.updated_at"#
+            where c.state = $1
+            order by c.updated_at"#,
+        ContractorState::Stopped as ContractorState
     )
     .fetch_all(pool)
     .await
@@ -474,7 +471,7 @@ pub struct Listed {
     pub email: String,
     pub company: String,
     pub bundle: String,
-    pub state: String,
+    pub state: ContractorState,
     pub request_id: Uuid,
     pub ends_at: DateTime<Utc>,
     pub redeem_url: Option<String>,
@@ -488,7 +485,8 @@ pub async fn of_sponsor(pool: &PgPool, sponsor: Uuid) -> Result<Vec<Listed>, sql
     sqlx::query_as!(
         Listed,
         r#"select c.id, c.principal_id, c.display_name, c.email, c.company, e.name as bundle,
-                  c.state, c.request_id, c.ends_at as "ends_at: DateTime<Utc>", c.redeem_url,
+                  c.state as "state: ContractorState", c.request_id,
+                  c.ends_at as "ends_at: DateTime<Utc>", c.redeem_url,
                   c.last_error, c.delete_after as "delete_after: DateTime<Utc>",
                   c.reminded_at as "reminded_at: DateTime<Utc>", s.display_name as sponsor
              from contractors c
@@ -511,10 +509,11 @@ pub async fn hand_over(
 ) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
     let moved = sqlx::query!(
         r#"update contractors set sponsor_id = $2, updated_at = now()
-            where sponsor_id = $1 and state in ('requested', 'making', 'active')
+            where sponsor_id = $1 and state = any($3)
         returning id, principal_id"#,
         from,
-        to
+        to,
+        &ContractorState::OPEN[..] as &[ContractorState]
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -548,7 +547,7 @@ pub async fn is_employee(conn: &mut PgConnection, principal: Uuid) -> Result<boo
 pub struct Sponsored {
     pub sponsor_id: Uuid,
     pub principal_id: Uuid,
-    pub state: String,
+    pub state: ContractorState,
 }
 
 pub async fn sponsored(
@@ -557,7 +556,8 @@ pub async fn sponsored(
 ) -> Result<Option<Sponsored>, sqlx::Error> {
     sqlx::query_as!(
         Sponsored,
-        "select sponsor_id, principal_id, state from contractors where id = $1",
+        r#"select sponsor_id, principal_id, state as "state: ContractorState"
+             from contractors where id = $1"#,
         id
     )
     .fetch_optional(conn)
@@ -576,11 +576,12 @@ pub async fn extended(
         r#"update contractors
               set ends_at = greatest(ends_at, $3), reminded_at = null, next_due_at = now(),
                   updated_at = now()
-            where principal_id = $1 and bundle_id = $2 and state = 'active'
+            where principal_id = $1 and bundle_id = $2 and state = $4
         returning id, ends_at as "ends_at: DateTime<Utc>""#,
         principal,
         bundle,
-        ends_at as DateTime<Utc>
+        ends_at as DateTime<Utc>,
+        ContractorState::Active as ContractorState
     )
     .fetch_optional(conn)
     .await?;
@@ -593,7 +594,7 @@ pub struct ForExtension {
     pub principal_id: Uuid,
     pub bundle_id: Uuid,
     pub bundle_key: String,
-    pub state: String,
+    pub state: ContractorState,
     pub ends_at: DateTime<Utc>,
     pub email: String,
 }
@@ -604,7 +605,8 @@ pub async fn for_extension(
 ) -> Result<Option<ForExtension>, sqlx::Error> {
     sqlx::query_as!(
         ForExtension,
-        r#"select c.sponsor_id, c.principal_id, c.bundle_id, e.key as bundle_key, c.state,
+        r#"select c.sponsor_id, c.principal_id, c.bundle_id, e.key as bundle_key,
+                  c.state as "state: ContractorState",
                   c.ends_at as "ends_at: DateTime<Utc>", c.email
              from contractors c join entitlements e on e.id = c.bundle_id
             where c.id = $1"#,

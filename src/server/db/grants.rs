@@ -12,6 +12,7 @@ use crate::domain::access::Access;
 use crate::domain::audit::AuditAction;
 use crate::domain::grant::{Attention, GrantEvent, GrantState, GrantStep, Removal, RevokeReason};
 use crate::domain::request::{RequestEvent, RequestState};
+use crate::domain::step::Lifecycle as _;
 use crate::server::connectors::Account;
 use crate::server::db::audit::{self, Actor, Subject};
 
@@ -34,7 +35,7 @@ pub async fn live_for_update(
         select id, starts_at as "starts_at: DateTime<Utc>", ends_at as "ends_at: DateTime<Utc>",
                state as "state: GrantState"
           from grants
-         where principal_id = $1 and entitlement_id = $2 and state in ('scheduled', 'active')
+         where principal_id = $1 and entitlement_id = $2 and grant_is_live(state)
          for update
         "#,
         principal,
@@ -82,7 +83,7 @@ pub async fn lock_bundle(
         select id, principal_id, entitlement_id, request_id, bundle_id,
                state as "state: GrantState", ends_at as "ends_at: DateTime<Utc>"
           from grants
-         where principal_id = $1 and bundle_id = $2 and state in ('scheduled', 'active')
+         where principal_id = $1 and bundle_id = $2 and grant_is_live(state)
          order by id
            for update
         "#,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::person::PrincipalStatus;
 use crate::server::connectors::DirectoryPerson;
 
 /// A directory people are read from, as the catalog declares it and as its last pass left it.
@@ -647,10 +648,11 @@ pub async fn expired_on(
 pub async fn mark_left(conn: &mut PgConnection, principal: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
-        update principals set left_at = now(), status = 'disabled', updated_at = now()
+        update principals set left_at = now(), status = $2, updated_at = now()
          where id = $1 and left_at is null
         "#,
-        principal
+        principal,
+        PrincipalStatus::Disabled as PrincipalStatus
     )
     .execute(conn)
     .await?;
@@ -661,10 +663,11 @@ pub async fn mark_left(conn: &mut PgConnection, principal: Uuid) -> Result<bool,
 pub async fn mark_returned(conn: &mut PgConnection, principal: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"
-        update principals set left_at = null, status = 'active', updated_at = now()
+        update principals set left_at = null, status = $2, updated_at = now()
          where id = $1 and left_at is not null
         "#,
-        principal
+        principal,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .execute(conn)
     .await?;
@@ -689,7 +692,7 @@ pub async fn live_grants(
         r#"
         select id, state as "state: crate::domain::grant::GrantState", entitlement_id, request_id
           from grants
-         where principal_id = $1 and state in ('scheduled', 'active')
+         where principal_id = $1 and grant_is_live(state)
          order by starts_at
            for update
         "#,
@@ -881,7 +884,7 @@ pub struct Listed {
     pub upn: String,
     pub department: Option<String>,
     pub job_title: Option<String>,
-    pub status: String,
+    pub status: PrincipalStatus,
     pub left_at: Option<DateTime<Utc>>,
     pub kind: String,
     pub live_leases: i64,
@@ -909,10 +912,11 @@ async fn listing(
     sqlx::query_as!(
         Listed,
         r#"
-        select p.id, p.display_name, p.upn, p.department, p.job_title, p.status,
+        select p.id, p.display_name, p.upn, p.department, p.job_title,
+               p.status as "status: PrincipalStatus",
                p.left_at as "left_at: DateTime<Utc>", p.kind,
                (select count(*) from grants g
-                 where g.principal_id = p.id and g.state in ('scheduled', 'active', 'revoking'))
+                 where g.principal_id = p.id and grant_is_held(g.state))
                  as "live_leases!",
                p.synced_at as "synced_at: DateTime<Utc>",
                p.last_sign_in_at as "last_sign_in_at: DateTime<Utc>"
@@ -1027,8 +1031,8 @@ pub async fn leases_of(
           join entitlements e on e.id = g.entitlement_id
           left join entitlements b on b.id = g.bundle_id
          where g.principal_id = $1
-         order by g.state in ('scheduled', 'active', 'revoking') desc,
-                  case when g.state in ('scheduled', 'active', 'revoking') then g.ends_at end,
+         order by grant_is_held(g.state) desc,
+                  case when grant_is_held(g.state) then g.ends_at end,
                   g.starts_at desc
          limit $2
         "#,

@@ -2,6 +2,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::audit::AuditAction;
+use crate::domain::person::PrincipalStatus;
 use crate::server::db::audit::{self, Actor, Subject};
 
 use crate::domain::role::Role;
@@ -236,7 +237,11 @@ pub async fn set_status(
         returning id
         "#,
         principal,
-        if active { "active" } else { "disabled" }
+        if active {
+            PrincipalStatus::Active
+        } else {
+            PrincipalStatus::Disabled
+        } as PrincipalStatus
     )
     .fetch_optional(&mut *tx)
     .await?
@@ -268,12 +273,12 @@ pub async fn standing(
     principal: Uuid,
 ) -> Result<Option<(bool, Vec<String>)>, sqlx::Error> {
     let row = sqlx::query!(
-        "select status, portal_roles from principals where id = $1",
+        r#"select status as "status: PrincipalStatus", portal_roles from principals where id = $1"#,
         principal
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| (r.status == "active", r.portal_roles)))
+    Ok(row.map(|r| (r.status == PrincipalStatus::Active, r.portal_roles)))
 }
 
 /// True when the person was barred (disabled) by the account watch or an administrator.

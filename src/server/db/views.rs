@@ -43,12 +43,12 @@ pub async fn leases_of(pool: &PgPool, person: Uuid) -> Result<Vec<Lease>, sqlx::
           left join entitlements bundle on bundle.id = g.bundle_id
           left join bundle_items bi on bi.bundle_id = g.bundle_id and bi.item_id = g.entitlement_id
          where g.principal_id = $1
-           and (g.state in ('scheduled', 'active', 'revoking')
+           and (grant_is_held(g.state)
                 or (g.state = 'failed' and g.bundle_id is not null
                     and exists (select 1 from grants s
                                  where s.principal_id = g.principal_id
                                    and s.bundle_id = g.bundle_id and s.request_id = g.request_id
-                                   and s.state in ('scheduled', 'active'))))
+                                   and grant_is_live(s.state))))
          order by g.ends_at, bundle.name, bi.position, g.created_at
         "#,
         person
@@ -176,7 +176,7 @@ pub async fn to_decide(pool: &PgPool, approver: Uuid) -> Result<Vec<ToDecide>, s
                (select min(g.ends_at) from grants g
                  where g.principal_id = r.beneficiary_id
                    and (g.entitlement_id = r.entitlement_id or g.bundle_id = r.entitlement_id)
-                   and g.state in ('scheduled', 'active')) as "held_until: DateTime<Utc>",
+                   and grant_is_live(g.state)) as "held_until: DateTime<Utc>",
                r.hints, r.source_address
           from access_requests r
           join principals q on q.id = r.requester_id
@@ -253,7 +253,7 @@ pub async fn held(pool: &PgPool) -> Result<Vec<LiveGrant>, sqlx::Error> {
           join principals p on p.id = g.principal_id
           join entitlements e on e.id = g.entitlement_id
           left join entitlements bundle on bundle.id = g.bundle_id
-         where g.state in ('scheduled', 'active', 'revoking')
+         where grant_is_held(g.state)
          order by g.overdue_since nulls last, g.ends_at
          limit 500
         "#

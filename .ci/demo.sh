@@ -59,8 +59,9 @@ export LEASEGATE_PUBLIC_URL=http://127.0.0.1:3000
 export LEASEGATE_LISTEN=127.0.0.1:3000
 export LEASEGATE_LOG="${LEASEGATE_LOG:-info,leasegate=debug}"
 
-log "building the portal"
+log "building the portal and the Microsoft Graph simulator"
 cargo leptos build --split
+cargo build --quiet -p graph-sim
 
 # Microsoft 365: the Graph simulator (written from Microsoft's documentation, not Microsoft's
 # service) with the demo tenant's people and two Entra groups, and a Graph connector for it.
@@ -70,7 +71,7 @@ SIM_SECRET=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 SIM_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 log "starting the Microsoft Graph simulator: its page is http://127.0.0.1:$SIM_PORT/__sim__/?token=$SIM_TOKEN"
 LEASEGATE_SIM_LISTEN="127.0.0.1:$SIM_PORT" LEASEGATE_SIM_CLIENT_SECRET="$SIM_SECRET" \
-  LEASEGATE_SIM_CONTROL_TOKEN="$SIM_TOKEN" "$CARGO_TARGET_DIR/debug/leasegate" simulate-microsoft &
+  LEASEGATE_SIM_CONTROL_TOKEN="$SIM_TOKEN" "$CARGO_TARGET_DIR/debug/graph-sim" &
 PIDS+=($!)
 for _ in $(seq 1 100); do
   curl -fsS -H "x-sim-control-token: $SIM_TOKEN" "http://127.0.0.1:$SIM_PORT/__sim__/config" >/dev/null 2>&1 && break

@@ -5,6 +5,12 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "clippy: server build"
 cargo clippy --features ssr --all-targets -- -D warnings
+log "clippy: the Graph simulator (crates/graph-sim)"
+cargo clippy -p graph-sim --all-targets -- -D warnings
+log "no simulator code in the portal's build"
+if cargo tree -e normal -p leasegate --features ssr --prefix none | grep -q '^graph-sim '; then
+  die "the portal's build depends on graph-sim: it may only be a dev-dependency"
+fi
 log "clippy: browser build (wasm32)"
 cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 log "no server code in the browser build"

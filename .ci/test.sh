@@ -13,6 +13,9 @@ trap stop_private_postgres EXIT
 ensure_postgres leasegate_test
 log "database server: ${DATABASE_URL%/*}"
 
+log "the Graph simulator's own tests"
+cargo test -p graph-sim
+
 log "unit, database, OIDC, session and HTTP tests"
 cargo test --features ssr --no-run
 # `cargo test` has no per-test timeout: a test that hangs (one did, once, in a local run) would
@@ -24,8 +27,9 @@ timeout --kill-after=30s 30m cargo test --features ssr || {
   exit "$status"
 }
 
-log "building the portal with cargo-leptos"
+log "building the portal with cargo-leptos, and the Graph simulator"
 cargo leptos build --split
+cargo build -p graph-sim
 
 log "browser tests (Chromium, axe-core)"
 server=${DATABASE_URL%/*}
@@ -49,6 +53,7 @@ use_portal_role
 # A hang (a stack that never comes up, a child that never exits) fails the run after 45 minutes
 # instead of eating CI's whole budget.
 PORTAL_BIN="$CARGO_TARGET_DIR/debug/leasegate" \
+  SIM_BIN="$CARGO_TARGET_DIR/debug/graph-sim" \
   LEPTOS_SITE_ROOT="$REPO/target/site" \
   E2E_PORTAL_LOG="$REPO/target/e2e-portal.log" \
   timeout --kill-after=30s 45m node --test --test-concurrency=1 end2end/tests/

@@ -83,7 +83,7 @@ async fn main() {
     let pool = measure::fresh_database("leasegate_bench_graph").await;
 
     let latency = size("BENCH_GRAPH_LATENCY_MS", 80);
-    let simulator = leasegate::simulator::Simulator::new(TENANT);
+    let simulator = graph_sim::Simulator::new(TENANT);
     simulator.register_app(
         CLIENT,
         SECRET,
@@ -99,7 +99,7 @@ async fn main() {
         base: format!("http://{}", listener.local_addr().unwrap()),
         http: measure::control_client(&simulator.control_token()),
     };
-    tokio::spawn(leasegate::simulator::serve(listener, simulator));
+    tokio::spawn(graph_sim::serve(listener, simulator));
     sim.post("config", json!({ "latency_ms": latency })).await;
     println!(
         "Graph simulator at {} with {latency} ms per call; budgets: {}",

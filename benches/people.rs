@@ -49,12 +49,12 @@ async fn main() {
     let n = size("BENCH_PEOPLE", 10_000);
     let latency = size("BENCH_GRAPH_LATENCY_MS", 20);
 
-    let simulator = leasegate::simulator::Simulator::new(TENANT);
+    let simulator = graph_sim::Simulator::new(TENANT);
     simulator.register_app(CLIENT, SECRET, &["User.Read.All", "Directory.Read.All"]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let http = measure::control_client(&simulator.control_token());
-    tokio::spawn(leasegate::simulator::serve(listener, simulator));
+    tokio::spawn(graph_sim::serve(listener, simulator));
     let control = |path: &str, method: reqwest::Method, body: Value| {
         let request = http
             .request(method, format!("{base}/__sim__/{path}"))

@@ -14,10 +14,6 @@ pub mod ui;
 #[cfg(feature = "ssr")]
 pub mod server;
 
-/// A Microsoft Graph simulator written from Microsoft's documentation, for tests and the demo.
-#[cfg(feature = "ssr")]
-pub mod simulator;
-
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {

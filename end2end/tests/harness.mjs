@@ -107,6 +107,8 @@ function stackDatabase() {
 export async function startStack() {
   const portalBin = process.env.PORTAL_BIN;
   assert.ok(portalBin, 'PORTAL_BIN must name the built portal binary (make test sets it)');
+  const simBin = process.env.SIM_BIN;
+  assert.ok(simBin, 'SIM_BIN must name the built Graph simulator binary (make test sets it)');
   assert.ok(process.env.DATABASE_URL, 'DATABASE_URL must name a database server for the browser tests');
   const children = [];
   const directoryDir = mkdtempSync(join(tmpdir(), 'leasegate-e2e-directory-'));
@@ -142,12 +144,12 @@ async function startStackIn(portalBin, directoryDir, children, database) {
     directory.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the demo directory exited (${code}):\n${out}`)); });
   });
 
-  // Microsoft 365: the Graph simulator (the portal binary's `simulate-microsoft`), seeded with
+  // Microsoft 365: the Graph simulator (the `graph-sim` binary, crates/graph-sim), seeded with
   // the demo tenant, and its entries appended to the catalog, as `make run` does.
   const simSecret = `e2e-${Date.now()}`;
   // Its control plane takes a token of its own.
   const simToken = randomBytes(24).toString('hex');
-  const sim = await startServer('Graph simulator', children, (port) => spawn(portalBin, ['simulate-microsoft'], {
+  const sim = await startServer('Graph simulator', children, (port) => spawn(simBin, [], {
     env: {
       ...process.env, LEASEGATE_SIM_LISTEN: `127.0.0.1:${port}`, LEASEGATE_SIM_CLIENT_SECRET: simSecret,
       LEASEGATE_SIM_CONTROL_TOKEN: simToken,

@@ -100,13 +100,13 @@ impl Sim {
     }
 
     pub async fn with_roles(roles: &[&str]) -> Sim {
-        let sim = leasegate::simulator::Simulator::new(TENANT);
+        let sim = graph_sim::Simulator::new(TENANT);
         sim.register_app(CLIENT, SECRET, roles);
         let token = sim.control_token();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
-            let _ = leasegate::simulator::serve(listener, sim).await;
+            let _ = graph_sim::serve(listener, sim).await;
         });
         Sim {
             base,

@@ -6,36 +6,20 @@
 //! `jti` each time, valid for ten minutes.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
+use rustls_pki_types::pem::{PemObject as _, SectionKind};
 use serde_json::json;
 
 /// How long an assertion is valid (Entra sets no bound; its docs suggest 5 to 10 minutes).
 const LIFETIME_SECONDS: i64 = 600;
 
-/// The blocks of a PEM text: (label, DER bytes), in order.
-pub fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
-    let mut blocks = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(label) = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        {
-            current = Some((label.to_string(), String::new()));
-        } else if line.starts_with("-----END ") {
-            if let Some((label, body)) = current.take()
-                && let Ok(der) = STANDARD.decode(body)
-            {
-                blocks.push((label, der));
-            }
-        } else if let Some((_, body)) = current.as_mut() {
-            body.push_str(line);
-        }
-    }
-    blocks
+/// The sections of a PEM text (certificates, keys), in order, as `rustls-pki-types` reads them.
+pub fn pem_sections(text: &str) -> Result<Vec<(SectionKind, Vec<u8>)>, String> {
+    <(SectionKind, Vec<u8>)>::pem_slice_iter(text.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the certificate bundle is not PEM: {e}"))
 }
 
 /// The base64url SHA-256 thumbprint of a certificate's DER, as `x5t#S256` carries it.
@@ -61,14 +45,14 @@ impl ClientCertificate {
     /// From a PEM bundle holding the RSA private key (PKCS#8, `BEGIN PRIVATE KEY`) and its
     /// certificate (`BEGIN CERTIFICATE`).
     pub fn from_pem(bundle: &str) -> Result<Self, String> {
-        let blocks = pem_blocks(bundle);
-        let key = blocks
+        let sections = pem_sections(bundle)?;
+        let key = sections
             .iter()
-            .find(|(label, _)| label == "PRIVATE KEY")
+            .find(|(kind, _)| *kind == SectionKind::PrivateKey)
             .ok_or("the certificate bundle has no `BEGIN PRIVATE KEY` block (an RSA key in PKCS#8; convert with `openssl pkcs8 -topk8 -nocrypt`)")?;
-        let certificate = blocks
+        let certificate = sections
             .iter()
-            .find(|(label, _)| label == "CERTIFICATE")
+            .find(|(kind, _)| *kind == SectionKind::Certificate)
             .ok_or("the certificate bundle has no `BEGIN CERTIFICATE` block")?;
         let key = RsaKeyPair::from_pkcs8(&key.1)
             .map_err(|e| format!("the private key is not an RSA key of 2048 bits or more: {e}"))?;
@@ -117,15 +101,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pem_blocks_are_read_in_order() {
+    fn pem_sections_are_read_in_order() {
         let text = "junk\n-----BEGIN PRIVATE KEY-----\nAAEC\nAw==\n-----END PRIVATE KEY-----\n\
                     -----BEGIN CERTIFICATE-----\nBAU=\n-----END CERTIFICATE-----\n";
-        let blocks = pem_blocks(text);
         assert_eq!(
-            blocks,
+            pem_sections(text).unwrap(),
             vec![
-                ("PRIVATE KEY".to_string(), vec![0, 1, 2, 3]),
-                ("CERTIFICATE".to_string(), vec![4, 5]),
+                (SectionKind::PrivateKey, vec![0, 1, 2, 3]),
+                (SectionKind::Certificate, vec![4, 5]),
             ]
         );
         assert!(ClientCertificate::from_pem(text).is_err(), "not a key");

@@ -8,17 +8,23 @@
 //! tokens, `getByIds`, `checkMemberGroups`, transitive membership) and JSON `$batch`, with
 //! Graph's bodies, statuses and error vocabularies; throttling by the documented budgets with
 //! `Retry-After`; and a control plane under `/__sim__/` to reset, seed, inspect, move the
-//! clock and inject faults. Tests run it in their own process (`serve`), the demo as
-//! `leasegate simulate-microsoft`.
+//! clock and inject faults. Tests run it in their own process (`serve`), the demo as the
+//! `graph-sim` binary.
+//!
+//! It is its own crate and shares no code with the portal: its token, PEM, id, duration and
+//! address helpers are its own, so that a bug in the portal's connectors is not mirrored here.
 
 mod arm;
 mod assertion;
 mod batch;
 mod control;
 mod directory;
+pub mod duration;
+pub mod ids;
 mod invitations;
 mod people;
 mod pim;
+mod prefix;
 mod sites;
 mod teams;
 mod token;

@@ -668,7 +668,7 @@ pub(super) fn seed_site(
     display_name: &str,
 ) -> Result<String, String> {
     let id = match id {
-        Some(id) if crate::domain::access::is_site_id(id) => id.to_lowercase(),
+        Some(id) if crate::ids::is_site_id(id) => id.to_lowercase(),
         Some(id) => return Err(format!("`{id}` is not a site id (<host>,<guid>,<guid>)")),
         None => format!(
             "{},{},{}",

@@ -28,8 +28,8 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use super::{Caller, GraphError, SimState, Simulator, empty, json_response};
-use crate::domain::iso_duration;
-use crate::domain::network::SourcePrefix;
+use crate::duration as iso_duration;
+use crate::prefix::SourcePrefix;
 
 type Handled = Result<Response, GraphError>;
 
@@ -300,7 +300,7 @@ pub(super) async fn put_policy(
         .ok_or_else(|| bad("The policy needs properties.virtualMachines."))?;
     for machine in &machines {
         let vm = machine["id"].as_str().unwrap_or("");
-        if !crate::domain::access::is_vm_resource_id(vm) {
+        if !crate::ids::is_vm_resource_id(vm) {
             return Err(bad(format!(
                 "'{vm}' is not a virtual machine's resource id."
             )));

@@ -9,7 +9,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
 
-use crate::server::connectors::graph::assertion::{pem_blocks, thumbprint_s256};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
 
 /// A certificate registered on an app: its thumbprints and RSA public key.
 #[derive(Debug, Clone)]
@@ -23,17 +24,19 @@ pub(crate) struct Certificate {
 
 impl Certificate {
     pub fn from_pem(pem: &str) -> Result<Self, String> {
-        let der = pem_blocks(pem)
-            .into_iter()
-            .find(|(label, _)| label == "CERTIFICATE")
-            .map(|(_, der)| der)
+        let der = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .next()
+            .and_then(Result::ok)
             .ok_or("no `BEGIN CERTIFICATE` block")?;
-        let public_key = rsa_public_key(&der).ok_or("not an X.509 certificate with an RSA key")?;
+        let der: &[u8] = der.as_ref();
+        let public_key = rsa_public_key(der).ok_or("not an X.509 certificate with an RSA key")?;
         Ok(Self {
-            thumbprint_s256: thumbprint_s256(&der),
+            // Entra's `x5t#S256`: the base64url SHA-256 of the certificate's DER.
+            thumbprint_s256: URL_SAFE_NO_PAD
+                .encode(ring::digest::digest(&ring::digest::SHA256, der)),
             thumbprint_sha1: URL_SAFE_NO_PAD.encode(ring::digest::digest(
                 &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-                &der,
+                der,
             )),
             public_key,
         })

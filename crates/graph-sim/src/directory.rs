@@ -70,7 +70,7 @@ pub(super) fn base(headers: &HeaderMap) -> String {
 
 /// A user key must be an object id or a UPN (`user-get.md`).
 fn check_key(key: &str) -> Result<(), GraphError> {
-    if crate::domain::access::is_object_id(key) || key.contains('@') {
+    if crate::ids::is_object_id(key) || key.contains('@') {
         Ok(())
     } else {
         Err(GraphError::bad_request(format!(

@@ -306,7 +306,7 @@ async fn seed(State(sim): State<Simulator>, Json(fixture): Json<Fixture>) -> Res
             group_ids.insert(g.display_name.clone(), id);
         }
         for vm in &fixture.virtual_machines {
-            if !crate::domain::access::is_vm_resource_id(vm) {
+            if !crate::ids::is_vm_resource_id(vm) {
                 return Err(format!("`{vm}` is not a VM resource id"));
             }
             s.vms.insert(vm.to_lowercase());
@@ -520,4 +520,4 @@ async fn set_clock(State(sim): State<Simulator>, Json(clock): Json<Clock>) -> Re
 }
 
 /// ISO 8601 durations (`PT2H`), read as the connectors read them.
-pub(crate) use crate::domain::iso_duration::parse as parse_duration;
+use crate::duration::parse as parse_duration;

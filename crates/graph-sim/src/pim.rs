@@ -262,7 +262,7 @@ fn expiration(info: &Value, start: DateTime<Utc>) -> Result<Option<DateTime<Utc>
     } else if kind.eq_ignore_ascii_case("afterDuration") {
         let duration = expiration["duration"]
             .as_str()
-            .and_then(super::control::parse_duration)
+            .and_then(crate::duration::parse)
             .ok_or_else(|| {
                 pim_error(
                     "InvalidRoleAssignmentRequest",
@@ -361,7 +361,7 @@ pub(super) async fn role_request(
     let scope_ok = directory_scope == "/"
         || directory_scope
             .strip_prefix("/administrativeUnits/")
-            .is_some_and(crate::domain::access::is_object_id);
+            .is_some_and(crate::ids::is_object_id);
     if !scope_ok {
         return Err(GraphError::bad_request(
             "The given built-in role is not supported to be assigned to a single resource scope.",

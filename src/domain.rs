@@ -16,6 +16,7 @@ pub mod person;
 pub mod policy;
 pub mod request;
 pub mod role;
+pub mod status;
 pub mod step;
 pub mod violation;
 pub mod window;

@@ -30,8 +30,8 @@ use crate::domain::grant::GrantState;
 use crate::domain::network::PrefixProblem;
 use crate::domain::policy::{ApproverSource, Eligibility, Policy};
 use crate::domain::request::RequestState;
+use crate::domain::status::Status;
 use crate::domain::violation::Violation;
-use crate::ui::components::pill::Status;
 
 /// The pages' words in the language of the current page (see [`lang`]).
 pub fn labels() -> &'static labels::Labels {
@@ -1733,6 +1733,14 @@ fn prefix_problem_in(language: Language, problem: &PrefixProblem) -> String {
                  Verbindung kommt"
             ),
         },
+    }
+}
+
+/// A broken rule in the words of the current page or server function (`text::violation`); the
+/// domain names the rule, the words live here.
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&violation(self))
     }
 }
 

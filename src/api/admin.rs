@@ -118,7 +118,7 @@ pub async fn edit_entitlement(
 ) -> Result<String, AppError> {
     let caller = require_admin()?;
     let state = crate::server::state::app_state()?;
-    let change = crate::server::access::admin::EntitlementChange {
+    let change = crate::server::access::catalog_edits::EntitlementChange {
         name: crate::api::text_line("name", &name)?,
         description: crate::api::text_block("description", &description)?,
         owners: crate::api::text_block("owners", &owners)?,

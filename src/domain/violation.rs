@@ -73,9 +73,3 @@ impl Violation {
         }
     }
 }
-
-impl std::fmt::Display for Violation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::text::violation(self))
-    }
-}

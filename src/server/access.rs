@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod catalog_edits;
 pub mod changes;
 pub mod contractors;
 pub mod decide;

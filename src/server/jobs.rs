@@ -24,6 +24,9 @@ use crate::server::connectors::Connectors;
 use crate::server::engine::{Engine, account_watch};
 use crate::server::notify::Notifier;
 
+/// Why a run failed: whatever error the job met, as the runner logs and records it.
+pub type JobError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Turns true when the process is asked to stop; a job finishes what it has claimed.
 pub type Stopping = watch::Receiver<bool>;
 
@@ -48,7 +51,7 @@ pub trait Job: Send + Sync + 'static {
 
     /// Does what is due now. `Ok(Some(d))`: next due in `d` (zero: at once); `Ok(None)`: nothing
     /// scheduled, run again after `every` or when woken.
-    async fn run_due(&self, stopping: &Stopping) -> anyhow::Result<Option<Duration>>;
+    async fn run_due(&self, stopping: &Stopping) -> Result<Option<Duration>, JobError>;
 }
 
 /// What the jobs need from the process.
@@ -159,7 +162,7 @@ impl Job for Grants {
         }
     }
 
-    async fn run_due(&self, stopping: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, stopping: &Stopping) -> Result<Option<Duration>, JobError> {
         Ok(due_in(self.0.run_due(stopping).await?))
     }
 }
@@ -187,7 +190,7 @@ impl Job for Notices {
         notify_schedule()
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         let written = self.0.project().await? + self.0.notices().await?;
         if written > 0 {
             tracing::info!(written, "notices written");
@@ -208,7 +211,7 @@ impl Job for Mail {
         notify_schedule()
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         let pass = self.0.deliver_due().await?;
         if pass != crate::server::notify::Pass::default() {
             tracing::info!(
@@ -235,7 +238,7 @@ impl Job for Teams {
         notify_schedule()
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         let pass = self.0.post_cards().await?;
         if pass != crate::server::notify::Pass::default() {
             tracing::info!(
@@ -276,7 +279,7 @@ impl Job for AccountWatch {
         periodic(self.every)
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         // Sessions last at most a day by default; look at everyone seen within two.
         let window = Duration::from_secs(2 * 86_400);
         let w = account_watch::check(&self.pool, &self.connectors, window).await?;
@@ -307,7 +310,7 @@ impl Job for PeopleSync {
         periodic(PEOPLE_TICK)
     }
 
-    async fn run_due(&self, stopping: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, stopping: &Stopping) -> Result<Option<Duration>, JobError> {
         crate::server::people_sync::run_due(&self.0.pool, &self.0.connectors, stopping).await?;
         Ok(None)
     }
@@ -325,7 +328,7 @@ impl Job for Moves {
         periodic(PEOPLE_TICK)
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         let handled = crate::server::moves::handle(&self.0.pool, &self.0.connectors).await?;
         if handled.moves > 0 {
             tracing::info!(?handled, "joiners and movers handled");
@@ -346,7 +349,7 @@ impl Job for Contractors {
         periodic(PEOPLE_TICK)
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         let worked = crate::server::contractors::run_due(&self.0.pool, &self.0.connectors).await?;
         if worked != crate::server::contractors::Worked::default() {
             tracing::info!(?worked, "contractors");
@@ -370,7 +373,7 @@ impl Job for DelegationRouting {
         periodic(APPROVAL_TICK)
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         crate::server::delegation::route_due(&self.0.pool).await?;
         Ok(None)
     }
@@ -388,7 +391,7 @@ impl Job for Escalation {
         periodic(APPROVAL_TICK)
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         crate::server::escalation::run_due(&self.0.pool, &self.0.connectors, &self.0.clock).await?;
         Ok(None)
     }
@@ -406,7 +409,7 @@ impl Job for SessionCleanup {
         periodic(Duration::from_secs(300))
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         use tower_sessions::session_store::ExpiredDeletion as _;
         crate::server::router::session_store(&self.0.pool)
             .delete_expired()
@@ -431,7 +434,7 @@ impl Job for Checkpoints {
         periodic(self.every)
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         crate::server::checkpoints::sign_head(&self.pool, &self.key).await?;
         Ok(None)
     }

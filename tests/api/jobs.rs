@@ -41,11 +41,11 @@ impl Job for Scripted {
         }
     }
 
-    async fn run_due(&self, _: &Stopping) -> anyhow::Result<Option<Duration>> {
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, jobs::JobError> {
         let run = self.runs.fetch_add(1, Ordering::SeqCst);
         match self.script[run.min(self.script.len() - 1)] {
             Outcome::Ok => Ok(None),
-            Outcome::Fail => anyhow::bail!("the directory did not answer"),
+            Outcome::Fail => Err("the directory did not answer".into()),
             Outcome::Panic => panic!("a bug in the job"),
         }
     }

@@ -15,7 +15,7 @@ use crate::domain::change::{ChangeEvent, ChangeState};
 use crate::domain::policy::Policy;
 use crate::domain::step::Lifecycle as _;
 use crate::error::AppError;
-use crate::server::access::admin::{
+use crate::server::access::catalog_edits::{
     EntryValues, apply_entry, apply_policy, current_entry, current_policy,
 };
 use crate::server::auth::session::SessionUser;

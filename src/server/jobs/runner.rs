@@ -64,7 +64,7 @@ async fn run_job(
             .await;
         let (next, error) = match outcome {
             Ok(Ok(next)) => (next, None),
-            Ok(Err(e)) => (None, Some(format!("{e:#}"))),
+            Ok(Err(e)) => (None, Some(e.to_string())),
             Err(panic) => (None, Some(format!("panicked: {}", panic_message(&*panic)))),
         };
         let wait = match &error {

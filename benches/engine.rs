@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use leasegate::server::config::EngineSettings;
+use leasegate::server::app::config::EngineSettings;
 use leasegate::server::connectors::Connectors;
-use leasegate::server::engine::Engine;
+use leasegate::server::jobs::grants::Engine;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;

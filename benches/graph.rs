@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use leasegate::server::config::{EngineSettings, Secret};
+use leasegate::server::app::config::{EngineSettings, Secret};
 use leasegate::server::connectors::Connectors;
 use leasegate::server::connectors::graph::{GraphSettings, GraphTenant};
-use leasegate::server::engine::Engine;
+use leasegate::server::jobs::grants::Engine;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;

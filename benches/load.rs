@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::Utc;
 use leasegate::domain::access::Access;
-use leasegate::server::auth::session::SessionUser;
+use leasegate::server::app::auth::session::SessionUser;
+use leasegate::server::app::router::{self, SESSION_COOKIE};
 use leasegate::server::connectors::{
     Account, Connector, ConnectorError, Connectors, Health, Lease, Receipt, Target,
 };
-use leasegate::server::engine::Engine;
-use leasegate::server::router::{self, SESSION_COOKIE};
+use leasegate::server::jobs::grants::Engine;
 use rand::Rng as _;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -270,7 +270,7 @@ async fn run(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     // The portal as it runs: its own pool (the default size), the engine, every layer.
-    let settings = leasegate::server::config::from_sources(
+    let settings = leasegate::server::app::config::from_sources(
         Default::default(),
         [
             ("DATABASE_URL", url),

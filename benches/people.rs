@@ -20,11 +20,11 @@ mod measure;
 use std::sync::Arc;
 use std::time::Instant;
 
-use leasegate::server::config::Secret;
+use leasegate::server::app::config::Secret;
 use leasegate::server::connectors::graph::{GraphSettings, GraphTenant};
 use leasegate::server::connectors::{Connector, Connectors};
 use leasegate::server::db::people::{self, SourceSpec};
-use leasegate::server::people_sync;
+use leasegate::server::jobs::people_sync;
 use serde_json::{Value, json};
 
 const CONNECTOR: &str = "bench-people";

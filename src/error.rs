@@ -157,7 +157,7 @@ impl FromServerFnError for AppError {
 pub fn reference_for(detail: &str) -> String {
     #[cfg(feature = "ssr")]
     {
-        crate::server::http::correlation::log_internal(detail)
+        crate::server::app::http::correlation::log_internal(detail)
     }
     #[cfg(not(feature = "ssr"))]
     {

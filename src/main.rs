@@ -2,11 +2,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use leasegate::server::app::supervisor::{self, EngineTask, Exit};
+use leasegate::server::app::{config, router, telemetry};
 use leasegate::server::connectors::Connectors;
 use leasegate::server::db::audit::Actor;
-use leasegate::server::engine::Engine;
-use leasegate::server::supervisor::{self, EngineTask, Exit};
-use leasegate::server::{catalog, checkpoints, config, db, jobs, router, telemetry};
+use leasegate::server::jobs::grants::Engine;
+use leasegate::server::jobs::{self, checkpoints};
+use leasegate::server::{catalog, db};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -60,7 +62,7 @@ async fn run() -> anyhow::Result<()> {
     }
     let connectors = load_catalog(&settings, &pool).await?;
 
-    let clock = leasegate::server::clock::Clock::default();
+    let clock = leasegate::server::app::clock::Clock::default();
     let notifier = leasegate::server::notify::Notifier::with_teams(
         pool.clone(),
         settings.public_url.clone(),

@@ -1,23 +1,14 @@
 //! Everything that does IO. Compiled only into the server binary (feature `ssr`).
+//!
+//! One folder per capability, layers importing one way (`make lint` checks for circles):
+//! `app` (settings, state, router, supervisor, HTTP layers, sign-in) over `access` (the
+//! services behind the server functions), `jobs` (every background duty), `catalog`, `notify`
+//! and `connectors`, over `db` (SQL by aggregate).
 
 pub mod access;
-pub mod auth;
+pub mod app;
 pub mod catalog;
-pub mod checkpoints;
-pub mod clock;
-pub mod config;
 pub mod connectors;
-pub mod contractors;
 pub mod db;
-pub mod delegation;
-pub mod engine;
-pub mod escalation;
-pub mod http;
 pub mod jobs;
-pub mod moves;
 pub mod notify;
-pub mod people_sync;
-pub mod router;
-pub mod state;
-pub mod supervisor;
-pub mod telemetry;

@@ -7,8 +7,8 @@ use crate::error::AppError;
 pub use crate::api::types::admin::*;
 
 #[cfg(feature = "ssr")]
-fn require_admin() -> Result<crate::server::auth::session::SessionUser, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
+fn require_admin() -> Result<crate::server::app::auth::session::SessionUser, AppError> {
+    let caller = crate::server::app::auth::caller::caller()?;
     if crate::domain::role::can_administer(&caller.roles) {
         Ok(caller)
     } else {
@@ -19,7 +19,7 @@ fn require_admin() -> Result<crate::server::auth::session::SessionUser, AppError
 #[server(endpoint = "admin")]
 pub async fn get_admin_overview() -> Result<AdminOverview, AppError> {
     let caller = require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::admin::overview(&state, &caller).await
 }
 
@@ -27,7 +27,7 @@ pub async fn get_admin_overview() -> Result<AdminOverview, AppError> {
 #[server(endpoint = "admin/change/approve")]
 pub async fn approve_catalog_change(change_id: String) -> Result<String, AppError> {
     let caller = require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("change_id", &change_id)?;
     crate::server::access::changes::approve(&state, &caller, id).await
 }
@@ -36,7 +36,7 @@ pub async fn approve_catalog_change(change_id: String) -> Result<String, AppErro
 #[server(endpoint = "admin/change/reject")]
 pub async fn reject_catalog_change(change_id: String, comment: String) -> Result<String, AppError> {
     let caller = require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("change_id", &change_id)?;
     let comment = crate::api::text_block("comment", &comment)?;
     crate::server::access::changes::reject(&state, &caller, id, &comment).await
@@ -49,7 +49,7 @@ pub async fn reject_catalog_change(change_id: String, comment: String) -> Result
 pub async fn sync_people(connector: String, how: String) -> Result<String, AppError> {
     use crate::server::db::people::PassRequest;
     let caller = require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let connector = crate::api::text_line("connector", &connector)?;
     let how = match how.as_str() {
         "now" => PassRequest::Now,
@@ -70,7 +70,7 @@ pub async fn sync_people(connector: String, how: String) -> Result<String, AppEr
 #[server(endpoint = "admin/jobs")]
 pub async fn get_jobs() -> Result<Vec<JobView>, AppError> {
     require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::admin::jobs(&state).await
 }
 
@@ -78,7 +78,7 @@ pub async fn get_jobs() -> Result<Vec<JobView>, AppError> {
 #[server(endpoint = "admin/reload-catalog")]
 pub async fn reload_catalog() -> Result<String, AppError> {
     let caller = require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::admin::reload(&state, &caller).await
 }
 
@@ -100,7 +100,7 @@ pub async fn set_entitlement_enabled(key: String, enabled: String) -> Result<Str
             ));
         }
     };
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let key = crate::api::text_line("key", &key)?;
     crate::server::access::admin::set_enabled(&state, &caller, &key, enabled).await
 }
@@ -117,7 +117,7 @@ pub async fn edit_entitlement(
     policy: String,
 ) -> Result<String, AppError> {
     let caller = require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let change = crate::server::access::catalog_edits::EntitlementChange {
         name: crate::api::text_line("name", &name)?,
         description: crate::api::text_block("description", &description)?,
@@ -134,7 +134,7 @@ pub async fn edit_entitlement(
 #[server(endpoint = "admin/policy/edit")]
 pub async fn edit_policy(key: String, rules: String) -> Result<String, AppError> {
     let caller = require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let key = crate::api::text_line("key", &key)?;
     let rules = crate::api::text_block("rules", &rules)?;
     crate::server::access::admin::edit_policy(&state, &caller, &key, &rules).await
@@ -145,7 +145,7 @@ pub async fn edit_policy(key: String, rules: String) -> Result<String, AppError>
 #[server(endpoint = "admin/resolve-removal")]
 pub async fn resolve_removal(grant_id: String, note: String) -> Result<String, AppError> {
     let caller = require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let grant = crate::api::parse_id("grant_id", &grant_id)?;
     let note = crate::api::text_block("note", &note)?;
     crate::server::access::admin::resolve_removal(&state, &caller, grant, &note).await
@@ -179,7 +179,7 @@ async fn settle_contractor(
 ) -> Result<String, AppError> {
     use crate::server::access::admin::Settle;
     let caller = require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("contractor_id", &contractor_id)?;
     let note = crate::api::text_block("note", &note)?;
     let how = if adopt { Settle::Adopt } else { Settle::Close };
@@ -189,7 +189,7 @@ async fn settle_contractor(
 #[server(endpoint = "admin/mail")]
 pub async fn get_mail_overview() -> Result<MailOverview, AppError> {
     require_admin()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let (pending, sent_last_day, refused_last_month) =
         crate::server::db::outbox::counts(&state.pool).await?;
     let problems = crate::server::db::outbox::undelivered(&state.pool, 50)

@@ -8,16 +8,16 @@ pub use crate::api::types::approvals::*;
 
 #[server(endpoint = "approvals")]
 pub async fn approval_inbox() -> Result<Inbox, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::views::inbox(&state, &caller).await
 }
 
 /// How many requests wait for the caller's decision, for the navigation's count.
 #[server(endpoint = "approvals/count")]
 pub async fn waiting_count() -> Result<u32, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let waiting =
         crate::server::db::views::to_decide_count(&state.pool, caller.principal_id).await?;
     Ok(u32::try_from(waiting).unwrap_or(u32::MAX))
@@ -31,8 +31,8 @@ pub async fn decide(
     comment: String,
 ) -> Result<String, AppError> {
     use crate::text::lang::pick;
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
     let outcome = crate::domain::approval::Outcome::parse(&outcome).ok_or_else(|| {
         AppError::invalid(

@@ -10,7 +10,7 @@ pub use crate::api::types::catalog::*;
 #[server(endpoint = "catalog")]
 pub async fn list_catalog(query: String) -> Result<Vec<CatalogItem>, AppError> {
     use crate::text::lang::pick;
-    crate::server::auth::caller::caller()?;
+    crate::server::app::auth::caller::caller()?;
     let query = crate::api::text_line("query", &query)?;
     if query.chars().count() > 200 {
         return Err(AppError::invalid(
@@ -21,14 +21,14 @@ pub async fn list_catalog(query: String) -> Result<Vec<CatalogItem>, AppError> {
             ),
         ));
     }
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::catalog::list(&state, &query).await
 }
 
 #[server(endpoint = "entitlement")]
 pub async fn get_entitlement(key: String) -> Result<EntitlementDetail, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let key = crate::api::text_line("key", &key)?;
     let seen = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await

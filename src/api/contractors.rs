@@ -8,23 +8,23 @@ pub use crate::api::types::contractors::*;
 
 #[server(endpoint = "contractors")]
 pub async fn get_contractors() -> Result<ContractorsPage, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::contractors::page(&state, &caller).await
 }
 
 #[server(endpoint = "contractors/onboard")]
 pub async fn onboard_contractor(form: ContractorForm) -> Result<Onboarded, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::contractors::onboard(&state, &caller, form).await
 }
 
 /// A new first password for the contractor's AD account, shown once to their sponsor.
 #[server(endpoint = "contractors/password")]
 pub async fn issue_password(contractor_id: String) -> Result<IssuedPassword, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("contractor_id", &contractor_id)?;
     let password = crate::server::access::contractors::issue_password(&state, &caller, id).await?;
     Ok(IssuedPassword {
@@ -36,7 +36,7 @@ pub async fn issue_password(contractor_id: String) -> Result<IssuedPassword, App
 /// Asks for more time for a contractor: approved like their first request.
 #[server(endpoint = "contractors/extend")]
 pub async fn extend_contractor(form: ExtensionForm) -> Result<Onboarded, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::contractors::extend(&state, &caller, form).await
 }

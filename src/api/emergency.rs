@@ -9,8 +9,8 @@ pub use crate::api::types::emergency::*;
 /// Emergency uses of entries the caller owns that wait for their review.
 #[server(endpoint = "emergency/to-review")]
 pub async fn to_review() -> Result<Vec<EmergencyUse>, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::emergency::to_review(&state, &caller).await
 }
 
@@ -22,8 +22,8 @@ pub async fn close_review(
     verdict: String,
     note: String,
 ) -> Result<String, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
     crate::server::access::emergency::close(&state, &caller, id, &verdict, &note).await
 }
@@ -31,10 +31,10 @@ pub async fn close_review(
 /// Every emergency use with its review, for governance.
 #[server(endpoint = "governance/emergency")]
 pub async fn emergency_uses() -> Result<Vec<EmergencyUse>, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
+    let caller = crate::server::app::auth::caller::caller()?;
     if !crate::domain::role::can_view_governance(&caller.roles) {
         return Err(AppError::Forbidden);
     }
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::emergency::all(&state).await
 }

@@ -8,21 +8,21 @@ pub use crate::api::types::governance::*;
 
 #[server(endpoint = "governance")]
 pub async fn governance_overview() -> Result<Overview, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
+    let caller = crate::server::app::auth::caller::caller()?;
     if !crate::domain::role::can_view_governance(&caller.roles) {
         return Err(AppError::Forbidden);
     }
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::views::overview(&state).await
 }
 
 #[server(endpoint = "governance/trail")]
 pub async fn request_trail(request_id: String) -> Result<Trail, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
+    let caller = crate::server::app::auth::caller::caller()?;
     if !crate::domain::role::can_view_governance(&caller.roles) {
         return Err(AppError::Forbidden);
     }
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
     crate::server::access::views::trail(&state, id).await
 }
@@ -32,7 +32,7 @@ pub async fn request_trail(request_id: String) -> Result<Trail, AppError> {
 /// first.
 #[server(endpoint = "governance/verify")]
 pub async fn verify_audit_chain(whole: Option<String>) -> Result<ChainCheck, AppError> {
-    use crate::server::checkpoints::Scope;
+    use crate::server::jobs::checkpoints::Scope;
     verify(if whole.as_deref() == Some("true") {
         Scope::Whole
     } else {
@@ -42,23 +42,23 @@ pub async fn verify_audit_chain(whole: Option<String>) -> Result<ChainCheck, App
 }
 
 #[cfg(feature = "ssr")]
-async fn verify(scope: crate::server::checkpoints::Scope) -> Result<ChainCheck, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
+async fn verify(scope: crate::server::jobs::checkpoints::Scope) -> Result<ChainCheck, AppError> {
+    let caller = crate::server::app::auth::caller::caller()?;
     if !crate::domain::role::can_view_governance(&caller.roles) {
         return Err(AppError::Forbidden);
     }
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::views::verify_chain(&state, scope).await
 }
 
 /// The governance page's search of the audit trail.
 #[server(endpoint = "governance/events")]
 pub async fn search_events(query: EventQuery) -> Result<EventPage, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
+    let caller = crate::server::app::auth::caller::caller()?;
     if !crate::domain::role::can_view_governance(&caller.roles) {
         return Err(AppError::Forbidden);
     }
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::evidence::page(&state, &query).await
 }
 

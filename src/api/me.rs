@@ -7,7 +7,7 @@ pub use crate::api::types::me::*;
 /// Who is signed in. Fails with `Unauthorized` when nobody is.
 #[server(endpoint = "me")]
 pub async fn get_me() -> Result<Me, AppError> {
-    let user = crate::server::auth::caller::caller()?;
+    let user = crate::server::app::auth::caller::caller()?;
     Ok(Me {
         display_name: user.display_name,
         upn: user.upn,
@@ -20,8 +20,8 @@ pub async fn get_me() -> Result<Me, AppError> {
 #[server(endpoint = "me/language")]
 pub async fn set_language(language: String) -> Result<(), AppError> {
     use crate::text::lang::pick;
-    let user = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let user = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let language = crate::domain::mail::Language::parse(language.trim()).ok_or_else(|| {
         AppError::invalid(
             "language",
@@ -34,11 +34,14 @@ pub async fn set_language(language: String) -> Result<(), AppError> {
     let session = use_context::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<tower_sessions::Session>().cloned())
         .ok_or(AppError::Unauthorized)?;
-    crate::server::http::language::remember(&state, &session, &user, language).await?;
+    crate::server::app::http::language::remember(&state, &session, &user, language).await?;
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.append_header(
             http::header::SET_COOKIE,
-            crate::server::http::language::set_cookie(language, state.settings.secure_cookies()),
+            crate::server::app::http::language::set_cookie(
+                language,
+                state.settings.secure_cookies(),
+            ),
         );
     }
     Ok(())
@@ -48,8 +51,8 @@ pub async fn set_language(language: String) -> Result<(), AppError> {
 /// chat: requests that wait for their decision then arrive there as cards too.
 #[server(endpoint = "me/teams")]
 pub async fn set_teams_webhook(webhook: String) -> Result<(), AppError> {
-    let user = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let user = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let webhook = webhook.trim();
     let webhook = if webhook.is_empty() {
         None
@@ -81,8 +84,8 @@ pub async fn set_teams_webhook(webhook: String) -> Result<(), AppError> {
 
 #[server(endpoint = "me/settings")]
 pub async fn get_settings() -> Result<MySettings, AppError> {
-    let user = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let user = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let (language, teams_chat) =
         crate::server::db::principals::preferences(&state.pool, user.principal_id).await?;
     let delegations = crate::server::db::delegations::of(&state.pool, user.principal_id)
@@ -113,8 +116,8 @@ pub async fn name_deputy(
     ends_at: String,
     utc_offset_minutes: String,
 ) -> Result<String, AppError> {
-    let user = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let user = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let from = crate::server::access::contractors::form_time(
         &starts_at,
         &utc_offset_minutes,
@@ -122,14 +125,14 @@ pub async fn name_deputy(
     )?;
     let until =
         crate::server::access::contractors::form_time(&ends_at, &utc_offset_minutes, "ends_at")?;
-    crate::server::delegation::create(&state.pool, &user, &deputy, from, until).await
+    crate::server::access::delegation::create(&state.pool, &user, &deputy, from, until).await
 }
 
 /// Ends one of the caller's delegations now.
 #[server(endpoint = "me/deputy/end")]
 pub async fn end_delegation(delegation_id: String) -> Result<String, AppError> {
-    let user = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let user = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("delegation_id", &delegation_id)?;
-    crate::server::delegation::end(&state.pool, &user, id).await
+    crate::server::access::delegation::end(&state.pool, &user, id).await
 }

@@ -8,16 +8,16 @@ pub use crate::api::types::my_access::*;
 
 #[server(endpoint = "my-access")]
 pub async fn get_my_access() -> Result<MyAccess, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     crate::server::access::views::my_access(&state, &caller).await
 }
 
 /// Gives a lease back now; the access is removed at once.
 #[server(endpoint = "lease/give-back")]
 pub async fn give_back(grant_id: String) -> Result<(), AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("grant_id", &grant_id)?;
     crate::server::access::lifecycle::give_back(&state, &caller, id).await
 }
@@ -31,8 +31,8 @@ pub async fn extend_lease(
     justification: String,
     client_token: String,
 ) -> Result<crate::api::requests::Submitted, AppError> {
-    let caller = crate::server::auth::caller::caller()?;
-    let state = crate::server::state::app_state()?;
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
     let extension = crate::server::access::lifecycle::Extension::parse(
         &grant_id,
         &minutes,

@@ -9,7 +9,7 @@ pub use crate::api::types::people::*;
 
 #[cfg(feature = "ssr")]
 fn require_governance() -> Result<(), AppError> {
-    let caller = crate::server::auth::caller::caller()?;
+    let caller = crate::server::app::auth::caller::caller()?;
     if crate::domain::role::can_view_governance(&caller.roles) {
         Ok(())
     } else {
@@ -21,7 +21,7 @@ fn require_governance() -> Result<(), AppError> {
 #[server(endpoint = "governance/people")]
 pub async fn find_people(query: String) -> Result<Vec<PersonRow>, AppError> {
     require_governance()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let query = crate::api::text_line("query", &query)?;
     crate::server::access::person::find(&state, &query).await
 }
@@ -29,7 +29,7 @@ pub async fn find_people(query: String) -> Result<Vec<PersonRow>, AppError> {
 #[server(endpoint = "governance/person")]
 pub async fn get_person(person_id: String) -> Result<PersonDetail, AppError> {
     require_governance()?;
-    let state = crate::server::state::app_state()?;
+    let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("person_id", &person_id)?;
     crate::server::access::person::detail(&state, id).await
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use leasegate::server::connectors::Connectors;
-use leasegate::server::engine::Engine;
+use leasegate::server::jobs::grants::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use leasegate::server::app::supervisor::{self, EngineTask, Exit};
 use leasegate::server::connectors::Connectors;
 use leasegate::server::connectors::memory::MemoryDirectory;
-use leasegate::server::engine::account_watch;
-use leasegate::server::supervisor::{self, EngineTask, Exit};
+use leasegate::server::jobs::account_watch;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -29,7 +29,7 @@ struct World {
 /// manager approval, and the portal with it.
 async fn world_with(
     pool: PgPool,
-    routes: axum::Router<leasegate::server::state::AppState>,
+    routes: axum::Router<leasegate::server::app::state::AppState>,
     extra: &[(&'static str, &str)],
 ) -> World {
     let dir = Arc::new(MemoryDirectory::new());
@@ -430,7 +430,7 @@ async fn a_dead_engine_fails_readiness_and_ends_the_process(pool: PgPool) {
     let leptos = leptos::config::get_configuration(None)
         .unwrap()
         .leptos_options;
-    let state = leasegate::server::router::app_state(
+    let state = leasegate::server::app::router::app_state(
         Arc::new(settings),
         pool,
         leptos,
@@ -449,7 +449,7 @@ async fn a_dead_engine_fails_readiness_and_ends_the_process(pool: PgPool) {
     };
     let serving = tokio::spawn(supervisor::serve(
         listener,
-        leasegate::server::router::build(state),
+        leasegate::server::app::router::build(state),
         Some(engine),
         status,
         Duration::from_secs(3),

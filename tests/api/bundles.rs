@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use leasegate::server::config::Secret;
+use leasegate::server::app::config::Secret;
 use leasegate::server::connectors::graph::GraphTenant;
 use leasegate::server::connectors::{Connector, Connectors};
 use reqwest::StatusCode;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use leasegate::server::connectors::{Connector, Connectors};
-use leasegate::server::contractors::run_due;
-use leasegate::server::people_sync;
+use leasegate::server::jobs::contractors::run_due;
+use leasegate::server::jobs::people_sync;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;

@@ -4,7 +4,7 @@
 //! their own request.
 
 use chrono::{TimeDelta, Utc};
-use leasegate::server::delegation;
+use leasegate::server::access::delegation;
 use leasegate::server::notify::Notifier;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, ldap_escape};
-use leasegate::server::config::Secret;
+use leasegate::server::app::config::Secret;
 use leasegate::server::connectors::ldap::{AccountAttribute, LdapDirectory, LdapSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! once with its reason; security is mailed at once; the use opens a review that only an owner
 //! who did not use it can close, once; auditors see every use and its verdict.
 
-use leasegate::server::config::MailSettings;
-use leasegate::server::engine::Engine;
+use leasegate::server::app::config::MailSettings;
+use leasegate::server::jobs::grants::Engine;
 use leasegate::server::notify::Notifier;
 use reqwest::StatusCode;
 use serde_json::json;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use leasegate::server::connectors::Connectors;
-use leasegate::server::engine::Engine;
+use leasegate::server::jobs::grants::Engine;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;

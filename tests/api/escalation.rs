@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use leasegate::server::clock::Clock;
+use leasegate::server::app::clock::Clock;
 use leasegate::server::connectors::Connectors;
-use leasegate::server::escalation;
+use leasegate::server::jobs::escalation;
 use leasegate::server::notify::Notifier;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use leasegate::domain::audit::AuditAction;
-use leasegate::server::checkpoints::{self, SigningKey};
 use leasegate::server::db::audit::{self, Actor, Subject};
+use leasegate::server::jobs::checkpoints::{self, SigningKey};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use leasegate::domain::access::Access;
-use leasegate::server::config::Secret;
+use leasegate::server::app::config::Secret;
 use leasegate::server::connectors::graph::{GraphSettings, GraphTenant};
 use leasegate::server::connectors::{Connector, ConnectorError, Lease};
 use serde_json::{Value, json};
@@ -1374,14 +1374,14 @@ mod engine {
         let (group, people, grants) = leases(&pool, &sim, 2, TimeDelta::minutes(10)).await;
         let mut connectors = Connectors::default();
         connectors.insert(CONNECTOR, Arc::new(sim.connector()));
-        let settings = leasegate::server::config::EngineSettings {
+        let settings = leasegate::server::app::config::EngineSettings {
             replication_window: Duration::from_secs(120),
             removal_grace: Duration::from_secs(60),
             ..seed::engine_settings(Duration::from_secs(30))
         };
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let engine = tokio::spawn(leasegate::server::jobs::run_engine(
-            leasegate::server::engine::Engine::new(pool.clone(), connectors, settings),
+            leasegate::server::jobs::grants::Engine::new(pool.clone(), connectors, settings),
             stopping,
         ));
         eventually(Duration::from_secs(10), "the wait in the trail", || async {

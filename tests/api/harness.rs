@@ -6,8 +6,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use leasegate::server::config;
-use leasegate::server::router;
+use leasegate::server::app::config;
+use leasegate::server::app::router;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use sqlx::PgPool;
@@ -133,9 +133,9 @@ pub struct Options {
     pub extra: Vec<(&'static str, String)>,
     pub connectors: leasegate::server::connectors::Connectors,
     /// Routes added behind the portal's layers (routes that misbehave on purpose).
-    pub routes: axum::Router<leasegate::server::state::AppState>,
+    pub routes: axum::Router<leasegate::server::app::state::AppState>,
     /// The audit trail's signing key, as `main` loads it from the secrets directory.
-    pub audit_key: Option<Arc<leasegate::server::checkpoints::SigningKey>>,
+    pub audit_key: Option<Arc<leasegate::server::jobs::checkpoints::SigningKey>>,
 }
 
 impl Default for Options {

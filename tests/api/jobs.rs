@@ -205,10 +205,10 @@ async fn the_portal_lists_each_duty_once(pool: PgPool) {
     let cx = jobs::Context {
         pool: pool.clone(),
         connectors: connectors.clone(),
-        engine: leasegate::server::engine::Engine::new(pool.clone(), connectors, settings),
+        engine: leasegate::server::jobs::grants::Engine::new(pool.clone(), connectors, settings),
         notifier,
         checkpoint_key: Some(Arc::new(
-            leasegate::server::checkpoints::SigningKey::from_seed(&[7; 32]).unwrap(),
+            leasegate::server::jobs::checkpoints::SigningKey::from_seed(&[7; 32]).unwrap(),
         )),
         clock: Default::default(),
     };

@@ -2,7 +2,7 @@
 //! claim is checked by reading the directory with a separate administrator connection.
 
 use leasegate::domain::access::Access;
-use leasegate::server::config::Secret;
+use leasegate::server::app::config::Secret;
 use leasegate::server::connectors::ldap::LdapDirectory;
 use leasegate::server::connectors::{Connector, ConnectorError, Health, Lease};
 

@@ -19,12 +19,12 @@ use leasegate::api::requests::RequestForm;
 use leasegate::domain::approval::Outcome;
 use leasegate::server::access::lifecycle::{self, Extension};
 use leasegate::server::access::{decide, submit};
-use leasegate::server::auth::session::SessionUser;
+use leasegate::server::app::auth::session::SessionUser;
+use leasegate::server::app::state::AppState;
 use leasegate::server::connectors::memory::{Calls, MemoryDirectory};
 use leasegate::server::connectors::{ConnectorError, Connectors};
 use leasegate::server::db::grants;
-use leasegate::server::engine::Engine;
-use leasegate::server::state::AppState;
+use leasegate::server::jobs::grants::Engine;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -154,7 +154,7 @@ async fn case(pool: &PgPool) -> Case {
     let leptos = leptos::config::get_configuration(None)
         .unwrap()
         .leptos_options;
-    let state = leasegate::server::router::app_state(
+    let state = leasegate::server::app::router::app_state(
         Arc::new(settings),
         pool.clone(),
         leptos,

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leasegate::domain::mail::MailState;
-use leasegate::server::config::{MailSettings, Secret, SmtpSettings, SmtpTls};
+use leasegate::server::app::config::{MailSettings, Secret, SmtpSettings, SmtpTls};
 use leasegate::server::connectors::Connectors;
-use leasegate::server::engine::Engine;
+use leasegate::server::jobs::grants::Engine;
 use leasegate::server::notify::Notifier;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use leasegate::server::connectors::Connectors;
-use leasegate::server::{moves, people_sync};
+use leasegate::server::jobs::{moves, people_sync};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -334,7 +334,7 @@ async fn session_tokens_are_sealed_at_rest_and_revoked_at_sign_out(pool: PgPool)
     let jwt = regex_lite::Regex::new(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ").unwrap();
     assert!(!jwt.is_match(&stored), "an ID token in the clear: {stored}");
     // The sealed refresh token opens with the portal's key, and is not in the table as such.
-    let sealer = leasegate::server::auth::sealed::Sealer::from_secret("leasegate-test-secret");
+    let sealer = leasegate::server::app::auth::sealed::Sealer::from_secret("leasegate-test-secret");
     let refresh = regex_lite::Regex::new(r"v1\.[A-Za-z0-9_-]+")
         .unwrap()
         .find_iter(&stored)

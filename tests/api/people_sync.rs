@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use leasegate::domain::access::Access;
 use leasegate::server::connectors::{Connector, Connectors};
 use leasegate::server::db::people::{self as stored, SourceSpec};
-use leasegate::server::people_sync::{self, SyncError};
+use leasegate::server::jobs::people_sync::{self, SyncError};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;

@@ -14,7 +14,7 @@ use leasegate::server::connectors::ldap::LdapDirectory;
 use leasegate::server::connectors::memory::MemoryDirectory;
 use leasegate::server::db::audit::Actor;
 use leasegate::server::db::grants;
-use leasegate::server::engine::{Engine, Pass};
+use leasegate::server::jobs::grants::{Engine, Pass};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -410,7 +410,7 @@ async fn samba_an_account_renamed_and_moved_during_a_lease_is_removed_by_guid(po
         LdapDirectory::new(
             "samba-pinned",
             settings,
-            leasegate::server::config::Secret::new(dir.admin_password.clone()),
+            leasegate::server::app::config::Secret::new(dir.admin_password.clone()),
         )
         .unwrap(),
     );

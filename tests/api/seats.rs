@@ -7,9 +7,10 @@
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
-use leasegate::server::clock::Clock;
+use leasegate::server::access::delegation;
+use leasegate::server::app::clock::Clock;
 use leasegate::server::connectors::Connectors;
-use leasegate::server::{delegation, escalation};
+use leasegate::server::jobs::escalation;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;

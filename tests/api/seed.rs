@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use leasegate::server::config::{EngineSettings, Settings};
+use leasegate::server::app::config::{EngineSettings, Settings};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -176,7 +176,7 @@ pub fn engine_settings(lease: Duration) -> EngineSettings {
 
 /// Portal settings that name no real provider, for tests that build the state by hand.
 pub fn portal_settings() -> Settings {
-    leasegate::server::config::from_sources(
+    leasegate::server::app::config::from_sources(
         Default::default(),
         [
             ("DATABASE_URL", "postgres://unused"),

@@ -59,7 +59,7 @@ async fn session_id_changes_at_sign_in(pool: PgPool) {
     jar.add_cookie_str(
         &format!(
             "{}={planted}; Path=/",
-            leasegate::server::router::SESSION_COOKIE
+            leasegate::server::app::router::SESSION_COOKIE
         ),
         &app.url("/").parse().unwrap(),
     );
@@ -84,7 +84,10 @@ async fn session_id_changes_at_sign_in(pool: PgPool) {
         .get(app.url("/my-access"))
         .header(
             "cookie",
-            format!("{}={planted}", leasegate::server::router::SESSION_COOKIE),
+            format!(
+                "{}={planted}",
+                leasegate::server::app::router::SESSION_COOKIE
+            ),
         )
         .send()
         .await

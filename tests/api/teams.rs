@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode as HttpStatus;
 use axum::response::IntoResponse;
-use leasegate::server::config::{MailSettings, Secret, TeamsSettings};
+use leasegate::server::app::config::{MailSettings, Secret, TeamsSettings};
 use leasegate::server::notify::Notifier;
 use leasegate::server::notify::destination::Destinations;
 use reqwest::StatusCode;

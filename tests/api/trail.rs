@@ -3,8 +3,8 @@
 //! intact) is caught by the signed checkpoints.
 
 use leasegate::domain::audit::AuditAction;
-use leasegate::server::checkpoints::{self, SigningKey};
 use leasegate::server::db::audit::{self, Actor, Subject};
+use leasegate::server::jobs::checkpoints::{self, SigningKey};
 use serde_json::json;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _, PgConnection, PgPool};

@@ -16,14 +16,14 @@ use crate::server::access::catalog_edits::{
     EntitlementChange, apply_entry, current_entry, current_policy, validate_entry, validate_policy,
 };
 use crate::server::access::changes;
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::state::AppState;
 use crate::server::catalog;
 use crate::server::connectors::Health;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as catalog_db;
 use crate::server::db::people::PassRequest;
 use crate::server::db::{connectors, grants};
-use crate::server::state::AppState;
 use crate::text::lang::pick;
 
 /// Every background job as its last run (on any replica) left it.

@@ -2,9 +2,9 @@
 
 use crate::api::types::catalog::{BundlePart, CatalogItem, EntitlementDetail, Person};
 use crate::error::AppError;
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::state::AppState;
 use crate::server::db::{catalog, principals};
-use crate::server::state::AppState;
 
 pub async fn list(state: &AppState, query: &str) -> Result<Vec<CatalogItem>, AppError> {
     let mut conn = state.pool.acquire().await?;

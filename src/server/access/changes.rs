@@ -18,10 +18,10 @@ use crate::error::AppError;
 use crate::server::access::catalog_edits::{
     EntryValues, apply_entry, apply_policy, current_entry, current_policy,
 };
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog_changes::{self, NewChange};
-use crate::server::state::AppState;
 use crate::text::lang::pick;
 
 pub use crate::domain::change::ChangeKind as Kind;

@@ -1,7 +1,7 @@
 //! Onboarding external people: a sponsor asks for a temporary identity with an end date and a
 //! bundle. The request is decided like any other (the inbox, the policy of `[contractors]`,
 //! where `manager` is the sponsor's manager and `owners` the bundle's); once approved the
-//! worker in `server::contractors` makes the identity and grants the bundle.
+//! worker in `server::jobs::contractors` makes the identity and grants the bundle.
 
 use crate::domain::contractor::ContractorState;
 use chrono::{TimeDelta, Utc};
@@ -18,13 +18,13 @@ use crate::domain::policy::{ApproverSource, Policy, RequesterFacts, eligible_app
 use crate::domain::violation::Violation;
 use crate::error::AppError;
 use crate::server::access::submit::{MAX_OFFSET_MINUTES, local_time};
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::state::AppState;
 use crate::server::catalog::ContractorSpec;
 use crate::server::connectors::Connector;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::requests::{NewRequest, Snapshot};
 use crate::server::db::{catalog, contractors, requests};
-use crate::server::state::AppState;
 use crate::text::lang::pick;
 
 /// The longest name, company or address the form takes.

@@ -13,10 +13,10 @@ use crate::domain::approval::{DecisionRefused, Outcome, Progress, may_decide, pr
 use crate::domain::request::{InvalidTransition, RequestEvent, RequestState};
 use crate::error::AppError;
 use crate::server::access::{ToGrant, grant_all, request_state_de, window_at_approval};
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{contractors, requests};
-use crate::server::state::AppState;
 use crate::text::lang::pick;
 
 const MAX_COMMENT_CHARS: usize = 1000;
@@ -185,7 +185,7 @@ pub async fn decide(
                 request.requested_minutes,
                 now,
             );
-            // A contractor's identity is made first; its access follows (`server::contractors`).
+            // A contractor's identity is made first; its access follows (`server::jobs::contractors`).
             if let Some(contractor) = contractors::of_request(&mut tx, request_id).await? {
                 if let Ok(step) = contractor.state.step(ContractorEvent::Approved) {
                     contractors::advance(&mut tx, contractor.id, step, Some(now)).await?;

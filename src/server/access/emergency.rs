@@ -7,10 +7,10 @@ use uuid::Uuid;
 use crate::api::types::emergency::EmergencyUse;
 use crate::domain::audit::AuditAction;
 use crate::error::AppError;
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::reviews::{self, Review};
-use crate::server::state::AppState;
 use crate::text::lang::pick;
 
 const MAX_NOTE_CHARS: usize = 1000;

@@ -16,9 +16,9 @@ use crate::api::types::governance::{EventPage, EventQuery, EventView};
 use crate::domain::audit::AuditAction;
 use crate::domain::named::named;
 use crate::error::AppError;
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Evidence, Filter, Order, Subject};
-use crate::server::state::AppState;
 use crate::text::lang::Language;
 use crate::text::pick_in;
 
@@ -348,7 +348,7 @@ async fn json_document(
     use base64::Engine as _;
     let check = crate::server::access::views::verify_chain(
         state,
-        crate::server::checkpoints::Scope::SinceCheckpoint,
+        crate::server::jobs::checkpoints::Scope::SinceCheckpoint,
     )
     .await?;
     let mut conn = state.pool.acquire().await?;
@@ -361,7 +361,7 @@ async fn json_document(
             "hash": c.hash,
             "key_id": c.key_id,
             "signed_at": c.signed_at,
-            "signed_message": crate::server::checkpoints::signed_text(c.position, &c.hash),
+            "signed_message": crate::server::jobs::checkpoints::signed_text(c.position, &c.hash),
             "signature": b64.encode(&c.signature),
         })
     });

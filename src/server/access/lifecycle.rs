@@ -13,10 +13,10 @@ use crate::domain::window::{MAX_POLICY_MINUTES, RequestedEnd, WindowRequest};
 use crate::error::AppError;
 use crate::server::access::grant_already_de;
 use crate::server::access::submit::{Submission, submit};
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{grants, requests};
-use crate::server::state::AppState;
 use crate::text::lang::pick;
 
 /// Cancels a pending request; only its requester or the person it is for may.

@@ -8,9 +8,9 @@ use crate::api::types::people::{
 };
 use crate::error::AppError;
 use crate::server::access::views::event_view;
+use crate::server::app::state::AppState;
 use crate::server::db::audit;
 use crate::server::db::people::{self, Listed};
-use crate::server::state::AppState;
 
 /// How far up a manager chain is followed.
 const CHAIN_DEPTH: i32 = 10;

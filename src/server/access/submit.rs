@@ -17,13 +17,13 @@ use crate::domain::violation::Violation;
 use crate::domain::window::{RequestedEnd, Window, WindowRequest, resolve_window};
 use crate::error::AppError;
 use crate::server::access::{ToGrant, grant_all, people, request_state_de, window_at_approval};
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::state::AppState;
 use crate::server::connectors::{Account, Connectors};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog::Entry;
 use crate::server::db::requests::{NewRequest, Snapshot, StoredHint};
 use crate::server::db::{catalog, grants, requests};
-use crate::server::state::AppState;
 use crate::text::lang::pick;
 
 /// A request as the service takes it: read from the form and checked for shape at the edge,

@@ -8,10 +8,10 @@ use crate::api::types::my_access::{HistoryView, LeaseView, MyAccess, PartView, P
 use crate::domain::approval::ResolvedStage;
 use crate::domain::grant::GrantState;
 use crate::error::AppError;
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::state::AppState;
 use crate::server::db::requests::{Snapshot, StoredHint};
 use crate::server::db::{audit, views};
-use crate::server::state::AppState;
 
 /// "Step 1 of 2 · 1 of 2 approvals".
 fn progress(stages: &[ResolvedStage], stage: i32, approvals: i64) -> String {
@@ -233,15 +233,15 @@ pub async fn trail(state: &AppState, request_id: Uuid) -> Result<Trail, AppError
 /// `checkpoints::Scope`), or the whole chain.
 pub async fn verify_chain(
     state: &AppState,
-    scope: crate::server::checkpoints::Scope,
+    scope: crate::server::jobs::checkpoints::Scope,
 ) -> Result<crate::api::types::governance::ChainCheck, AppError> {
     let mut conn = state.pool.acquire().await?;
     let (events, _) = audit::head(&mut conn).await?;
     drop(conn);
     let check = match &state.audit_key {
         Some(key) => {
-            let v =
-                crate::server::checkpoints::verify(&state.pool, &key.public_key(), scope).await?;
+            let v = crate::server::jobs::checkpoints::verify(&state.pool, &key.public_key(), scope)
+                .await?;
             crate::api::types::governance::ChainCheck {
                 intact: v.intact(),
                 events,

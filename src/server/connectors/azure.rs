@@ -35,7 +35,7 @@ use super::graph::{self, GraphSettings, GraphTenant, Written};
 use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
 use crate::domain::access::{Access, is_vm_resource_id};
 use crate::domain::network::SourcePrefix;
-use crate::server::config::Secret;
+use crate::server::app::config::Secret;
 
 /// An Azure connector as the catalog declares it (`kind = "azure"`). The credential is the
 /// app registration's client secret or certificate, as for Graph.

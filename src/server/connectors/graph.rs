@@ -33,7 +33,7 @@ use super::{
     Account, Connector, ConnectorError, DirectoryPerson, Health, Lease, PeoplePass, Receipt, Target,
 };
 use crate::domain::access::{Access, GroupRole, is_site_id};
-use crate::server::config::Secret;
+use crate::server::app::config::Secret;
 
 pub mod assertion;
 mod guests;

@@ -147,7 +147,7 @@ enum Flavour {
 pub struct LdapDirectory {
     name: String,
     settings: LdapSettings,
-    password: crate::server::config::Secret,
+    password: crate::server::app::config::Secret,
     tls: Option<Arc<rustls::ClientConfig>>,
     session: Mutex<Option<(Ldap, Flavour)>>,
     /// Where lookups by stable id search (see `id_search_base`), once read.
@@ -158,7 +158,7 @@ impl LdapDirectory {
     pub fn new(
         name: impl Into<String>,
         settings: LdapSettings,
-        password: crate::server::config::Secret,
+        password: crate::server::app::config::Secret,
     ) -> Result<Self, ConnectorError> {
         let scheme_is_tls = settings.url.starts_with("ldaps://");
         if !scheme_is_tls && !settings.starttls {
@@ -1579,9 +1579,13 @@ mod tests {
             timeout_seconds: 5,
             upn_domains: Vec::new(),
         };
-        let err = LdapDirectory::new("ad", settings, crate::server::config::Secret::new("pw"))
-            .err()
-            .unwrap();
+        let err = LdapDirectory::new(
+            "ad",
+            settings,
+            crate::server::app::config::Secret::new("pw"),
+        )
+        .err()
+        .unwrap();
         assert!(err.is_permanent());
     }
 }

@@ -1,5 +1,5 @@
 //! Contractors: temporary identities for external people, from their sponsor's request to the
-//! deletion of the identity (see `server::contractors`).
+//! deletion of the identity (see `server::jobs::contractors`).
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};

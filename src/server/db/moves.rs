@@ -1,4 +1,4 @@
-//! Joiners and movers as the people sync saw them (`people_moves`), until `server::moves`
+//! Joiners and movers as the people sync saw them (`people_moves`), until `server::jobs::moves`
 //! has acted on them.
 
 use chrono::{DateTime, Utc};

@@ -6,7 +6,7 @@ use crate::domain::person::PrincipalStatus;
 use crate::server::db::audit::{self, Actor, Subject};
 
 use crate::domain::role::Role;
-use crate::server::auth::oidc::VerifiedIdentity;
+use crate::server::app::auth::oidc::VerifiedIdentity;
 
 /// What the person's Entra tenant says names them on premises, read at sign-in from a
 /// connector that reads that tenant's people.

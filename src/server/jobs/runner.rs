@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 
 use super::{Job, Stopping};
 use crate::server::db::jobs as runs;
-use crate::server::engine::backoff::delays as backoff_of;
+use crate::server::jobs::backoff::delays as backoff_of;
 
 /// A successful run is written to `job_runs` at most this often per job (a busy engine runs
 /// many times a second); a failure, and the first success after one, always are.

@@ -6,7 +6,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::server::config::{MailSettings, SmtpSettings, SmtpTls};
+use crate::server::app::config::{MailSettings, SmtpSettings, SmtpTls};
 use crate::server::db::outbox::Outgoing;
 
 /// What became of one mail.

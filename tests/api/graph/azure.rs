@@ -6,7 +6,7 @@
 
 use chrono::{TimeDelta, Utc};
 use leasegate::domain::access::Access;
-use leasegate::server::config::Secret;
+use leasegate::server::app::config::Secret;
 use leasegate::server::connectors::azure::{AzureJit, AzureSettings, ManagedPolicy};
 use leasegate::server::connectors::{Connector, ConnectorError, Lease};
 use serde_json::{Value, json};

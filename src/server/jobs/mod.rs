@@ -9,6 +9,14 @@
 //! twice. Tests drive a job by calling its own entry point (`Engine::run_once`,
 //! `Notifier::deliver`, `people_sync::pass`, ...) as the job does.
 
+pub mod account_watch;
+pub mod backoff;
+pub mod checkpoints;
+pub mod contractors;
+pub mod escalation;
+pub mod grants;
+pub mod moves;
+pub mod people_sync;
 pub mod runner;
 
 use std::sync::Arc;
@@ -18,10 +26,10 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::server::checkpoints::SigningKey;
-use crate::server::clock::Clock;
+use crate::server::app::clock::Clock;
 use crate::server::connectors::Connectors;
-use crate::server::engine::{Engine, account_watch};
+use crate::server::jobs::checkpoints::SigningKey;
+use crate::server::jobs::grants::Engine;
 use crate::server::notify::Notifier;
 
 /// Why a run failed: whatever error the job met, as the runner logs and records it.
@@ -156,8 +164,8 @@ impl Job for Grants {
 
     fn schedule(&self) -> Schedule {
         Schedule {
-            woken_by: Some(crate::server::engine::CHANNEL),
-            every: crate::server::engine::BACKSTOP,
+            woken_by: Some(crate::server::jobs::grants::CHANNEL),
+            every: crate::server::jobs::grants::BACKSTOP,
             max_backoff: Duration::from_secs(10),
         }
     }
@@ -311,7 +319,8 @@ impl Job for PeopleSync {
     }
 
     async fn run_due(&self, stopping: &Stopping) -> Result<Option<Duration>, JobError> {
-        crate::server::people_sync::run_due(&self.0.pool, &self.0.connectors, stopping).await?;
+        crate::server::jobs::people_sync::run_due(&self.0.pool, &self.0.connectors, stopping)
+            .await?;
         Ok(None)
     }
 }
@@ -329,7 +338,7 @@ impl Job for Moves {
     }
 
     async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
-        let handled = crate::server::moves::handle(&self.0.pool, &self.0.connectors).await?;
+        let handled = crate::server::jobs::moves::handle(&self.0.pool, &self.0.connectors).await?;
         if handled.moves > 0 {
             tracing::info!(?handled, "joiners and movers handled");
         }
@@ -350,8 +359,9 @@ impl Job for Contractors {
     }
 
     async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
-        let worked = crate::server::contractors::run_due(&self.0.pool, &self.0.connectors).await?;
-        if worked != crate::server::contractors::Worked::default() {
+        let worked =
+            crate::server::jobs::contractors::run_due(&self.0.pool, &self.0.connectors).await?;
+        if worked != crate::server::jobs::contractors::Worked::default() {
             tracing::info!(?worked, "contractors");
         }
         Ok(None)
@@ -374,7 +384,7 @@ impl Job for DelegationRouting {
     }
 
     async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
-        crate::server::delegation::route_due(&self.0.pool).await?;
+        crate::server::access::delegation::route_due(&self.0.pool).await?;
         Ok(None)
     }
 }
@@ -392,7 +402,8 @@ impl Job for Escalation {
     }
 
     async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
-        crate::server::escalation::run_due(&self.0.pool, &self.0.connectors, &self.0.clock).await?;
+        crate::server::jobs::escalation::run_due(&self.0.pool, &self.0.connectors, &self.0.clock)
+            .await?;
         Ok(None)
     }
 }
@@ -411,7 +422,7 @@ impl Job for SessionCleanup {
 
     async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         use tower_sessions::session_store::ExpiredDeletion as _;
-        crate::server::router::session_store(&self.0.pool)
+        crate::server::app::router::session_store(&self.0.pool)
             .delete_expired()
             .await?;
         Ok(None)
@@ -435,7 +446,7 @@ impl Job for Checkpoints {
     }
 
     async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
-        crate::server::checkpoints::sign_head(&self.pool, &self.key).await?;
+        crate::server::jobs::checkpoints::sign_head(&self.pool, &self.key).await?;
         Ok(None)
     }
 }

@@ -3,7 +3,7 @@
 use leptos::prelude::use_context;
 
 use crate::error::AppError;
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
 
 /// The signed-in person calling the current server function or rendering the current page.
 pub fn caller() -> Result<SessionUser, AppError> {

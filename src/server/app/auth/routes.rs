@@ -12,12 +12,14 @@ use tower_sessions::{Expiry, Session};
 
 use crate::domain::mail::Language;
 use crate::domain::role::Role;
-use crate::server::auth::oidc::{CallbackParams, PendingSignIn, SignInError, VerifiedIdentity};
-use crate::server::auth::session::{ID_TOKEN_KEY, REFRESH_KEY, SessionUser, USER_KEY};
+use crate::server::app::auth::oidc::{
+    CallbackParams, PendingSignIn, SignInError, VerifiedIdentity,
+};
+use crate::server::app::auth::session::{ID_TOKEN_KEY, REFRESH_KEY, SessionUser, USER_KEY};
+use crate::server::app::http::correlation;
+use crate::server::app::state::AppState;
 use crate::server::db;
 use crate::server::db::principals::{SignIn, SourceAnchor};
-use crate::server::http::correlation;
-use crate::server::state::AppState;
 
 /// How long a started sign-in may take before its anonymous session is dropped.
 pub const SIGN_IN_WINDOW: Duration = Duration::minutes(10);
@@ -32,7 +34,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/auth/callback", get(callback))
         .layer(axum::middleware::from_fn_with_state(
             state.sign_in_limit.clone(),
-            crate::server::http::sign_in_limit::limit,
+            crate::server::app::http::sign_in_limit::limit,
         ));
     Router::new()
         .merge(limited)
@@ -67,7 +69,7 @@ fn sign_in_cookie(state: &AppState, pending: Option<&PendingSignIn>) -> axum::ht
 /// The started sign-in the browser brought back, if it is sealed by this portal and not older
 /// than a sign-in may take.
 fn pending_sign_in(state: &AppState, headers: &axum::http::HeaderMap) -> Option<PendingSignIn> {
-    let sealed = crate::server::http::cookie_value(headers, SIGN_IN_COOKIE)?;
+    let sealed = crate::server::app::http::cookie_value(headers, SIGN_IN_COOKIE)?;
     let pending: PendingSignIn =
         serde_json::from_str(&state.oidc.open(SIGN_IN_COOKIE, sealed)?).ok()?;
     let age = Utc::now() - pending.started_at;
@@ -154,7 +156,7 @@ async fn callback_answer(
             if let Some(chosen) = user.language {
                 response.headers_mut().append(
                     axum::http::header::SET_COOKIE,
-                    crate::server::http::language::set_cookie(
+                    crate::server::app::http::language::set_cookie(
                         chosen,
                         state.settings.secure_cookies(),
                     ),

@@ -4,7 +4,7 @@
 //! they back up (a named backup in every undecided seat), so they decide exactly as the others
 //! do (never on their own request) without adding a vote (`domain::approval`), and the
 //! escalation is audited; the notifier mails them. The time follows the reminders' clock
-//! (`server::clock`).
+//! (`server::app::clock`).
 
 use std::collections::BTreeSet;
 
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::domain::approval::{Progress, Seat, holder_id, holders, open_seats, progress};
 use crate::domain::audit::AuditAction;
 use crate::domain::policy::EscalateTo;
-use crate::server::clock::Clock;
+use crate::server::app::clock::Clock;
 use crate::server::connectors::Connectors;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{people, requests};

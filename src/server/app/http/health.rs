@@ -3,7 +3,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::server::state::AppState;
+use crate::server::app::state::AppState;
 
 /// Liveness: the process answers.
 pub async fn healthz() -> Json<serde_json::Value> {

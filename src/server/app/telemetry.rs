@@ -1,6 +1,6 @@
 use tracing_subscriber::EnvFilter;
 
-use crate::server::config::Settings;
+use crate::server::app::config::Settings;
 
 /// Installs the global log subscriber: human-readable text, or JSON lines for log shippers.
 pub fn init(settings: &Settings) {

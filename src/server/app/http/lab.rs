@@ -11,10 +11,10 @@ use serde_json::json;
 
 use crate::domain::audit::AuditAction;
 use crate::domain::role::can_administer;
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::http::{caller_allowed, correlation, refusal};
+use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
-use crate::server::http::{caller_allowed, correlation, refusal};
-use crate::server::state::AppState;
 use crate::text::lang::Language;
 
 /// The longest move at once: 90 days.

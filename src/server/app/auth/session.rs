@@ -11,7 +11,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::domain::role::Role;
-use crate::server::state::AppState;
+use crate::server::app::state::AppState;
 
 pub const USER_KEY: &str = "user";
 const SEEN_KEY: &str = "seen_at";
@@ -73,7 +73,7 @@ pub async fn resolve(
         Ok(user) => user,
         Err(e) => {
             let reference =
-                crate::server::http::correlation::log_internal(&format!("session store: {e}"));
+                crate::server::app::http::correlation::log_internal(&format!("session store: {e}"));
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("The portal cannot reach its session store. Reference {reference}."),
@@ -238,7 +238,7 @@ async fn ask(state: &AppState, principal: Uuid, token: &str) -> Asked {
             return Asked::NoAnswer;
         }
     };
-    let secret = crate::server::config::Secret::new(token);
+    let secret = crate::server::app::config::Secret::new(token);
     match state.oidc.refresh(&secret, &who.0, &who.1).await {
         Ok(identity) => {
             let oidc = &state.settings.oidc;
@@ -257,11 +257,11 @@ async fn ask(state: &AppState, principal: Uuid, token: &str) -> Asked {
                     .unwrap_or_else(|| token.to_string()),
             }
         }
-        Err(crate::server::auth::oidc::RefreshError::Refused(why)) => {
+        Err(crate::server::app::auth::oidc::RefreshError::Refused(why)) => {
             tracing::warn!(%principal, why, "session ended: the identity provider no longer vouches for the person");
             Asked::Refused
         }
-        Err(crate::server::auth::oidc::RefreshError::Unavailable(why)) => {
+        Err(crate::server::app::auth::oidc::RefreshError::Unavailable(why)) => {
             tracing::warn!(%principal, why, "could not ask the identity provider about a session; the roles last recorded stand");
             Asked::NoAnswer
         }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use rand::RngCore as _;
 
-use crate::server::state::AppState;
+use crate::server::app::state::AppState;
 
 /// The per-response CSP nonce. The page renderer puts it on Leptos's inline hydration scripts and
 /// this layer puts the same value in the `Content-Security-Policy` header.

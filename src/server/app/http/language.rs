@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use crate::domain::mail::Language;
-use crate::server::auth::session::{SessionUser, USER_KEY};
-use crate::server::state::AppState;
+use crate::server::app::auth::session::{SessionUser, USER_KEY};
+use crate::server::app::state::AppState;
 
 /// Remembers the chosen language in the browser (a preference, not a secret).
 pub const LANGUAGE_COOKIE: &str = "leasegate_lang";

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection as _, PgConnection, PgPool};
 
-use crate::server::config::DatabaseSettings;
+use crate::server::app::config::DatabaseSettings;
 
 /// A `LIKE` pattern for "contains `text`", in which `%`, `_` and `\` match themselves, as typed.
 pub fn contains_pattern(text: &str) -> String {

@@ -4,10 +4,10 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
 
-use crate::server::auth::oidc::OidcProvider;
-use crate::server::config::Settings;
+use crate::server::app::auth::oidc::OidcProvider;
+use crate::server::app::config::Settings;
+use crate::server::app::supervisor::EngineStatus;
 use crate::server::connectors::Connectors;
-use crate::server::supervisor::EngineStatus;
 
 /// What every request handler and server function can reach. Cheap to clone.
 #[derive(Clone)]
@@ -20,11 +20,11 @@ pub struct AppState {
     /// Whether this process's engine runs; `/readyz` fails once it has stopped.
     pub engine: EngineStatus,
     /// The key audit checkpoints are signed with, when one is configured.
-    pub audit_key: Option<Arc<crate::server::checkpoints::SigningKey>>,
+    pub audit_key: Option<Arc<crate::server::jobs::checkpoints::SigningKey>>,
     /// The clock reminders and escalation follow; a lab may move it forward.
-    pub clock: crate::server::clock::Clock,
+    pub clock: crate::server::app::clock::Clock,
     /// Sign-in attempts per client address.
-    pub sign_in_limit: Arc<crate::server::http::sign_in_limit::SignInLimit>,
+    pub sign_in_limit: Arc<crate::server::app::http::sign_in_limit::SignInLimit>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -7,9 +7,6 @@
 //! replica's claims come back when the lease passes. Connector calls are idempotent and run
 //! outside the claiming transaction; outcomes are recorded only under a claim still held.
 
-pub mod account_watch;
-pub mod backoff;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -20,14 +17,14 @@ use tokio::sync::watch;
 use crate::domain::access::Access;
 use crate::domain::grant::{Attention, GrantEvent, GrantState, GrantStep};
 use crate::domain::step::Lifecycle as _;
-use crate::server::config::EngineSettings;
+use crate::server::app::config::EngineSettings;
 use crate::server::connectors::{Connector, ConnectorError, Connectors, Lease};
 use crate::server::db::grants::{self, ActedOn, Retry, Work};
 
 /// The longest wait between two looks for something that is only late (replication).
 const REPLICATION_POLL: Duration = Duration::from_secs(10);
 
-pub use backoff::retry_delay;
+pub use super::backoff::retry_delay;
 
 /// The channel the database triggers notify on.
 pub const CHANNEL: &str = "leasegate_engine";

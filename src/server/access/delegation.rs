@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::domain::approval::{Progress, progress};
 use crate::domain::audit::AuditAction;
 use crate::error::AppError;
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{contractors, delegations, requests};
 use crate::text::lang::pick;

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::domain::role::Role;
 use crate::error::AppError;
-use crate::server::auth::session::SessionUser;
+use crate::server::app::auth::session::SessionUser;
 use crate::text::lang::Language;
 
 /// The value of the cookie `name` the request carries, if any.

@@ -22,7 +22,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::mail::MailKind;
 use crate::domain::mail::MailState;
 use crate::domain::request::RequestState;
-use crate::server::config::{MailSettings, TeamsSettings};
+use crate::server::app::config::{MailSettings, TeamsSettings};
 use crate::server::db::outbox::{self, NewMail, Recipient, RequestFacts, TrailEvent};
 use crate::server::db::teams as teams_outbox;
 use mailer::{Delivery, Mailer};
@@ -66,7 +66,7 @@ pub struct Notifier {
     teams: TeamsSettings,
     http: reqwest::Client,
     worker: String,
-    clock: crate::server::clock::Clock,
+    clock: crate::server::app::clock::Clock,
     claim: Duration,
 }
 
@@ -114,7 +114,7 @@ impl Notifier {
     }
 
     /// The clock reminders follow (shared with escalation and the lab's clock control).
-    pub fn with_clock(mut self, clock: crate::server::clock::Clock) -> Self {
+    pub fn with_clock(mut self, clock: crate::server::app::clock::Clock) -> Self {
         self.clock = clock;
         self
     }
@@ -782,7 +782,7 @@ impl Notifier {
 
     /// `retry_first`, doubled with each failed attempt, up to 15 minutes, less up to half.
     fn retry_delay(&self, attempts: i32) -> Duration {
-        let factor = crate::server::engine::retry_delay(
+        let factor = crate::server::jobs::grants::retry_delay(
             u32::try_from(attempts).unwrap_or(1),
             Duration::from_secs(1 << 20),
         )

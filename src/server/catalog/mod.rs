@@ -14,7 +14,7 @@ use crate::domain::access::{
 };
 use crate::domain::network::SourcePrefix;
 use crate::domain::policy::{ApproverSource, Policy};
-use crate::server::config::Secret;
+use crate::server::app::config::Secret;
 use crate::server::connectors::{self, ConnectorSettings, Connectors, SecretSource};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as db;
@@ -320,7 +320,7 @@ pub struct Trust {
 pub const SECRET_ENV_PREFIX: &str = "LEASEGATE_SECRET_";
 
 impl Trust {
-    pub fn from_settings(settings: &crate::server::config::Settings) -> Self {
+    pub fn from_settings(settings: &crate::server::app::config::Settings) -> Self {
         Self {
             secrets_dir: settings.secrets_dir.clone(),
             lab_mode: settings.lab_mode,

@@ -19,15 +19,15 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::app::{App, shell};
-use crate::server::auth::oidc::OidcProvider;
-use crate::server::auth::session;
-use crate::server::config::Settings;
-use crate::server::connectors::Connectors;
-use crate::server::http::security::CspNonce;
-use crate::server::http::{
+use crate::server::app::auth::oidc::OidcProvider;
+use crate::server::app::auth::session;
+use crate::server::app::config::Settings;
+use crate::server::app::http::security::CspNonce;
+use crate::server::app::http::{
     correlation, evidence, health, lab, language, security, server_fn_status,
 };
-use crate::server::state::AppState;
+use crate::server::app::state::AppState;
+use crate::server::connectors::Connectors;
 
 pub const SESSION_COOKIE: &str = "leasegate_session";
 
@@ -39,7 +39,7 @@ pub fn app_state(
 ) -> AppState {
     AppState {
         oidc: Arc::new(OidcProvider::new(settings.clone())),
-        sign_in_limit: Arc::new(crate::server::http::sign_in_limit::SignInLimit::new(
+        sign_in_limit: Arc::new(crate::server::app::http::sign_in_limit::SignInLimit::new(
             settings.session.sign_in_per_minute,
             settings.session.trusted_proxies.clone(),
         )),
@@ -104,7 +104,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/language", axum::routing::post(language::switch))
         .route("/governance/evidence", post(evidence::export))
-        .merge(crate::server::auth::routes::router(state.clone()))
+        .merge(crate::server::app::auth::routes::router(state.clone()))
         .merge(extra)
         .leptos_routes_with_context(&state, routes, page_context.clone(), {
             let options = state.leptos.clone();

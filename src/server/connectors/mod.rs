@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::access::{Access, ConnectorKind};
-use crate::server::config::Secret;
+use crate::server::app::config::Secret;
 
 /// A person's account in a connected system.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::server::config::{Secret, Settings};
+use crate::server::app::config::{Secret, Settings};
 
 /// The claims Entra ID adds to its ID tokens that the portal uses.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -8,6 +8,7 @@ pub mod catalog_edits;
 pub mod changes;
 pub mod contractors;
 pub mod decide;
+pub mod delegation;
 pub mod emergency;
 pub mod evidence;
 pub mod lifecycle;

@@ -13,9 +13,9 @@ use crate::api::types::governance::EventQuery;
 use crate::domain::role::can_view_governance;
 use crate::error::AppError;
 use crate::server::access::evidence::{self, Format};
-use crate::server::auth::session::SessionUser;
-use crate::server::http::{caller_allowed, refusal};
-use crate::server::state::AppState;
+use crate::server::app::auth::session::SessionUser;
+use crate::server::app::http::{caller_allowed, refusal};
+use crate::server::app::state::AppState;
 use crate::text::lang::Language;
 use crate::text::pick_in;
 

@@ -27,7 +27,7 @@ use crate::server::connectors::{
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::contractors::{self, Due};
 use crate::server::db::{catalog, grants, people};
-use crate::server::engine::backoff::retry_delay;
+use crate::server::jobs::backoff::retry_delay;
 
 const BATCH: i64 = 20;
 const CLAIM: Duration = Duration::from_secs(300);

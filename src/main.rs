@@ -10,9 +10,29 @@ use leasegate::server::jobs::grants::Engine;
 use leasegate::server::jobs::{self, checkpoints};
 use leasegate::server::{catalog, db};
 
+/// Leasegate: just-in-time access for hybrid Microsoft estates. Settings come from the
+/// environment (`LEASEGATE_*`, `DATABASE_URL`; docs/configuration.md).
+#[derive(clap::Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+enum Command {
+    /// Serve the portal and run its background jobs (the default).
+    Serve,
+    /// Apply the database migrations (as LEASEGATE_MIGRATE_DATABASE_URL's role, when set) and
+    /// exit.
+    Migrate,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
+    // `--help`, `--version` and a wrong subcommand are answered (exit 0 or 2) before anything.
+    let cli = <Cli as clap::Parser>::parse();
+    match run(cli.command.unwrap_or(Command::Serve)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -22,7 +42,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<()> {
     let settings = Arc::new(config::load()?);
     telemetry::init(&settings);
     // Before anything else: a key in the wrong place is a configuration error.
@@ -43,7 +63,7 @@ async fn run() -> anyhow::Result<()> {
     let owner = db::prepare_schema(&settings.database, &pool)
         .await
         .context("applying database migrations failed; the failing migration was rolled back")?;
-    if std::env::args().nth(1).as_deref() == Some("migrate") {
+    if command == Command::Migrate {
         tracing::info!("migrations applied");
         return Ok(());
     }

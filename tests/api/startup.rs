@@ -8,7 +8,13 @@ use sqlx::PgPool;
 /// Runs the portal binary with only `PATH` and `env`; returns its exit code and everything it
 /// printed (log lines go to standard output, the final error to standard error).
 fn portal(env: Vec<(String, String)>) -> (i32, String) {
+    portal_with(&[], env)
+}
+
+/// [`portal`] with command-line arguments.
+fn portal_with(args: &[&str], env: Vec<(String, String)>) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_leasegate"))
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env)
@@ -205,4 +211,50 @@ group_base = "DC=contoso,DC=test"
         assert!(!printed.contains(key), "{printed}");
     }
     std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[test]
+fn the_binary_names_its_subcommands_and_refuses_others() {
+    let (code, help) = portal_with(&["--help"], Vec::new());
+    assert_eq!(code, 0, "{help}");
+    assert!(help.contains("serve") && help.contains("migrate"), "{help}");
+    let (code, refused) = portal_with(&["frobnicate"], with_oidc(&[]));
+    assert_eq!(code, 2, "{refused}");
+    assert!(refused.contains("frobnicate"), "{refused}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrate_applies_every_migration_and_exits(pool: PgPool) {
+    let options = pool.connect_options();
+    let url = format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap()
+    );
+    let env = with_oidc(&[("DATABASE_URL", &url)]);
+    // Were `migrate` ignored, the portal would serve for ever: the wait is bounded.
+    let migrate = tokio::task::spawn_blocking(move || portal_with(&["migrate"], env));
+    let (code, printed) = tokio::time::timeout(std::time::Duration::from_secs(120), migrate)
+        .await
+        .expect("`leasegate migrate` exits once the migrations are applied")
+        .unwrap();
+    assert_eq!(code, 0, "{printed}");
+    let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|f| {
+            f.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "sql")
+        })
+        .count();
+    assert_eq!(applied, files as i64);
+    assert!(!printed.contains("Leasegate is serving"), "{printed}");
 }

@@ -10,19 +10,28 @@ use std::time::Duration;
 
 use url::Url;
 
-/// A value that must never reach a log line or an error message.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A value that must never reach a log line or an error message; its memory is wiped when it
+/// is dropped (`secrecy`).
+#[derive(Clone)]
+pub struct Secret(secrecy::SecretString);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(secrecy::SecretString::from(value.into()))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        secrecy::ExposeSecret::expose_secret(&self.0)
     }
 }
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -279,7 +288,7 @@ impl Reader {
             None => default,
             Some(v) => parse_duration(&v).unwrap_or_else(|| {
                 self.problems.push(format!(
-                    "{name} is not a duration such as 30s, 15m, 8h or 1d: `{v}`"
+                    "{name} is not a duration such as 30s, 15m, 8h, 1d or 1h 30m: `{v}`"
                 ));
                 default
             }),
@@ -670,22 +679,16 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Parses `90`, `90s`, `15m`, `8h` or `1d`.
+/// Parses a duration as `humantime` writes them (`90s`, `15m`, `8h`, `1d`, `1h 30m`), or a bare
+/// number of seconds (`90`); zero is refused.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "" | "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
+    let duration = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(text.parse().ok()?)
+    } else {
+        humantime::parse_duration(text).ok()?
     };
-    (seconds > 0).then(|| Duration::from_secs(seconds))
+    (!duration.is_zero()).then_some(duration)
 }
 
 impl Settings {
@@ -849,7 +852,8 @@ mod tests {
         assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("h"), None);
-        assert_eq!(parse_duration("5 years"), None);
+        assert_eq!(parse_duration("5 fortnights"), None);
+        assert_eq!(parse_duration("1h 30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("99999999999999999999d"), None);
     }
 

@@ -23,7 +23,6 @@ use async_trait::async_trait;
 use futures::StreamExt as _;
 use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
-use rand::Rng as _;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -1116,10 +1115,18 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
 }
 
-/// Without `Retry-After`: 0.5 s, 1 s, 2 s ... up to 8 s, each with jitter.
+/// Without `Retry-After`: about 0.5 s, 1 s, 2 s ... up to 8 s, each with jitter (`backon`).
 pub(super) fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(500) * (1u32 << attempt.saturating_sub(1).min(4));
-    base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    use backon::{BackoffBuilder as _, ExponentialBuilder};
+    // [0.25 s, 0.5 s) at the first retry, doubling with jitter up to [4 s, 8 s).
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(4))
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(attempt.clamp(1, 16) as usize - 1)
+        .unwrap_or(Duration::from_secs(8))
 }
 
 /// A path segment: object ids are GUIDs, UPNs may carry `#` (guests) and other characters.

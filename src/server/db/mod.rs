@@ -39,8 +39,6 @@ pub fn contains_pattern(text: &str) -> String {
     pattern
 }
 
-/// Connects, retrying for `startup_timeout` while the database is unreachable. Other errors
-/// (bad credentials, unknown database) fail at once: waiting would not mend them.
 /// Whether the database refused a write for a unique constraint (SQLSTATE 23505).
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
@@ -49,11 +47,21 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "23505")
 }
 
+/// Connects, retrying for `startup_timeout` while the database is unreachable. Other errors
+/// (bad credentials, unknown database) fail at once: waiting would not mend them.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    use backon::{BackoffBuilder as _, ExponentialBuilder};
     let options: PgConnectOptions = settings.url.expose().parse()?;
     let started = Instant::now();
-    let mut delay = Duration::from_millis(250);
+    // 250 ms, doubling up to 5 s: replicas starting together need not retry together, so no
+    // jitter is needed beyond what their start-up times already differ by.
+    let mut delays = ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(5))
+        .without_max_times()
+        .build();
     loop {
+        let delay = delays.next().unwrap_or(Duration::from_secs(5));
         // One plain connection first: it fails fast, where a pool would wait out its timeout.
         let probe =
             tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options))
@@ -73,7 +81,6 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error>
             {
                 tracing::warn!(error = %e, retry_in = ?delay, "database not reachable yet");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(e) => return Err(e),
         }

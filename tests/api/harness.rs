@@ -71,9 +71,17 @@ fn free_port() -> u16 {
 #[derive(Clone, Default)]
 pub struct Logs(Arc<Mutex<Vec<u8>>>);
 
+/// The log kept for `expect_line`: the last few megabytes, which hold far more than the second
+/// a test waits for its line. Every test thread writes here under one lock, so the buffer must
+/// stay small: copied whole on each poll, a buffer grown over a full run held the lock long
+/// enough to stall the other tests' single-threaded runtimes, their portals included (one
+/// request, once, went unanswered for two minutes).
+const LOG_KEPT: usize = 8 << 20;
+
 impl Logs {
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        let bytes = self.0.lock().unwrap().clone();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Waits briefly for a log line containing every one of `needles`.
@@ -99,7 +107,13 @@ impl Logs {
 
 impl std::io::Write for Logs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        let mut kept = self.0.lock().unwrap();
+        kept.extend_from_slice(buf);
+        if kept.len() > LOG_KEPT {
+            // Drop the older half at once, so the cost is paid rarely.
+            let drop = kept.len() - LOG_KEPT / 2;
+            kept.drain(..drop);
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

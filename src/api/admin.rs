@@ -47,7 +47,7 @@ pub async fn reject_catalog_change(change_id: String, comment: String) -> Result
 /// `accept-directory` (applied from the other directory a refused pass found).
 #[server(endpoint = "admin/people-sync")]
 pub async fn sync_people(connector: String, how: String) -> Result<String, AppError> {
-    use crate::server::db::people::PassRequest;
+    use crate::server::access::admin::PassRequest;
     let caller = require_admin()?;
     let state = crate::server::app::state::app_state()?;
     let connector = crate::api::text_line("connector", &connector)?;
@@ -190,32 +190,5 @@ async fn settle_contractor(
 pub async fn get_mail_overview() -> Result<MailOverview, AppError> {
     require_admin()?;
     let state = crate::server::app::state::app_state()?;
-    let (pending, sent_last_day, refused_last_month) =
-        crate::server::db::outbox::counts(&state.pool).await?;
-    let problems = crate::server::db::outbox::undelivered(&state.pool, 50)
-        .await?
-        .into_iter()
-        .map(|m| MailProblem {
-            address: m.address,
-            subject: m.subject,
-            state: m.state,
-            attempts: m.attempts,
-            answer: m.last_error.unwrap_or_default(),
-            written_at: m.created_at,
-            refused_at: m.refused_at,
-            request_id: m.request_id,
-        })
-        .collect();
-    Ok(MailOverview {
-        server: state
-            .settings
-            .mail
-            .smtp
-            .as_ref()
-            .map(|s| format!("{}:{}", s.host, s.port)),
-        pending,
-        sent_last_day,
-        refused_last_month,
-        problems,
-    })
+    crate::server::access::admin::mail_overview(&state).await
 }

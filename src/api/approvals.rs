@@ -18,9 +18,7 @@ pub async fn approval_inbox() -> Result<Inbox, AppError> {
 pub async fn waiting_count() -> Result<u32, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    let waiting =
-        crate::server::db::views::to_decide_count(&state.pool, caller.principal_id).await?;
-    Ok(u32::try_from(waiting).unwrap_or(u32::MAX))
+    crate::server::access::views::waiting_count(&state, &caller).await
 }
 
 /// Approves or denies a request that waits for the caller. `outcome` is `approve` or `deny`.

@@ -53,58 +53,14 @@ pub async fn set_language(language: String) -> Result<(), AppError> {
 pub async fn set_teams_webhook(webhook: String) -> Result<(), AppError> {
     let user = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    let webhook = webhook.trim();
-    let webhook = if webhook.is_empty() {
-        None
-    } else {
-        let url = url::Url::parse(webhook).map_err(|_| {
-            AppError::invalid(
-                "webhook",
-                "Paste the address your Teams workflow shows (https://…).",
-            )
-        })?;
-        state
-            .settings
-            .teams
-            .destinations
-            .check_resolved(&url)
-            .await
-            .map_err(|why| AppError::invalid("webhook", why))?;
-        if webhook.len() > 2000 {
-            return Err(AppError::invalid(
-                "webhook",
-                "This address is too long for a webhook.",
-            ));
-        }
-        Some(webhook)
-    };
-    crate::server::db::teams::set_chat_webhook(&state.pool, user.principal_id, webhook).await?;
-    Ok(())
+    crate::server::access::settings::set_teams_webhook(&state, &user, &webhook).await
 }
 
 #[server(endpoint = "me/settings")]
 pub async fn get_settings() -> Result<MySettings, AppError> {
     let user = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    let (language, teams_chat) =
-        crate::server::db::principals::preferences(&state.pool, user.principal_id).await?;
-    let delegations = crate::server::db::delegations::of(&state.pool, user.principal_id)
-        .await?
-        .into_iter()
-        .map(|d| DelegationView {
-            id: d.id,
-            mine: d.deputy_upn.to_lowercase() != user.upn.to_lowercase(),
-            approver: d.approver,
-            deputy: d.deputy,
-            starts_at: d.starts_at,
-            ends_at: d.ends_at,
-        })
-        .collect();
-    Ok(MySettings {
-        language,
-        teams_chat,
-        delegations,
-    })
+    crate::server::access::settings::of(&state, &user).await
 }
 
 /// Names a deputy who decides in the caller's place from `starts_at` to `ends_at` (the

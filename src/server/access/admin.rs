@@ -5,8 +5,8 @@ use crate::domain::step::Lifecycle as _;
 use serde_json::json;
 
 use crate::api::types::admin::{
-    AdminOverview, AdminPolicy, ConnectorView, JobView, PeopleSourceView, StoppedContractor,
-    StuckRemoval,
+    AdminOverview, AdminPolicy, ConnectorView, JobView, MailOverview, MailProblem,
+    PeopleSourceView, StoppedContractor, StuckRemoval,
 };
 use crate::domain::grant::GrantEvent;
 use crate::domain::health::ConnectorHealth;
@@ -22,9 +22,41 @@ use crate::server::catalog;
 use crate::server::connectors::Health;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as catalog_db;
-use crate::server::db::people::PassRequest;
+pub use crate::server::db::people::PassRequest;
 use crate::server::db::{connectors, grants};
 use crate::text::lang::pick;
+
+/// Mail delivery as administrators watch it: the server, what waits, and what was refused.
+pub async fn mail_overview(state: &AppState) -> Result<MailOverview, AppError> {
+    let (pending, sent_last_day, refused_last_month) =
+        crate::server::db::outbox::counts(&state.pool).await?;
+    let problems = crate::server::db::outbox::undelivered(&state.pool, 50)
+        .await?
+        .into_iter()
+        .map(|m| MailProblem {
+            address: m.address,
+            subject: m.subject,
+            state: m.state,
+            attempts: m.attempts,
+            answer: m.last_error.unwrap_or_default(),
+            written_at: m.created_at,
+            refused_at: m.refused_at,
+            request_id: m.request_id,
+        })
+        .collect();
+    Ok(MailOverview {
+        server: state
+            .settings
+            .mail
+            .smtp
+            .as_ref()
+            .map(|s| format!("{}:{}", s.host, s.port)),
+        pending,
+        sent_last_day,
+        refused_last_month,
+        problems,
+    })
+}
 
 /// Every background job as its last run (on any replica) left it.
 pub async fn jobs(state: &AppState) -> Result<Vec<JobView>, AppError> {

@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod lifecycle;
 pub mod people;
 pub mod person;
+pub mod settings;
 pub mod submit;
 pub mod views;
 

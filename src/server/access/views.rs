@@ -126,6 +126,12 @@ fn leases(rows: Vec<views::Lease>) -> Vec<LeaseView> {
     cards
 }
 
+/// How many requests wait for the caller's decision, for the navigation's count.
+pub async fn waiting_count(state: &AppState, caller: &SessionUser) -> Result<u32, AppError> {
+    let waiting = views::to_decide_count(&state.pool, caller.principal_id).await?;
+    Ok(u32::try_from(waiting).unwrap_or(u32::MAX))
+}
+
 pub async fn inbox(state: &AppState, caller: &SessionUser) -> Result<Inbox, AppError> {
     let me = caller.principal_id;
     let rows = views::to_decide(&state.pool, me).await?;

@@ -114,7 +114,7 @@ export async function startStack() {
   const directoryDir = mkdtempSync(join(tmpdir(), 'leasegate-e2e-directory-'));
   const database = stackDatabase();
   try {
-    return await startStackIn(portalBin, directoryDir, children, database);
+    return await startStackIn(portalBin, simBin, directoryDir, children, database);
   } catch (e) {
     // Nothing is left running after a failed start: a child left behind would keep the test
     // run alive (and a directory server would hold its ports) until CI's own timeout.
@@ -125,7 +125,7 @@ export async function startStack() {
   }
 }
 
-async function startStackIn(portalBin, directoryDir, children, database) {
+async function startStackIn(portalBin, simBin, directoryDir, children, database) {
   // The demo directory (Samba AD DC as root, else OpenLDAP) and its catalog.
   const directory = spawn('bash', [join(repo, 'end2end/directory/demo.sh'), directoryDir], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -28,6 +28,18 @@ fn portal_with(args: &[&str], env: Vec<(String, String)>) -> (i32, String) {
     (output.status.code().unwrap_or(-1), printed)
 }
 
+/// The address of the test's own database, for the binary's `DATABASE_URL`.
+fn database_url(pool: &PgPool) -> String {
+    let options = pool.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap()
+    )
+}
+
 /// Valid sign-in settings plus `extra`.
 fn with_oidc(extra: &[(&str, &str)]) -> Vec<(String, String)> {
     OIDC.iter()
@@ -92,14 +104,7 @@ async fn a_failing_migration_stops_the_process(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let options = pool.connect_options();
-    let url = format!(
-        "postgres://{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap()
-    );
+    let url = database_url(&pool);
     let env = with_oidc(&[("DATABASE_URL", &url)]);
     let (code, stderr) = tokio::task::spawn_blocking(move || portal(env))
         .await
@@ -159,14 +164,7 @@ fn the_audit_key_is_refused_where_a_catalog_could_read_it() {
 /// refused at start; nothing of the key is printed.
 #[sqlx::test]
 async fn a_catalog_naming_the_audit_key_is_refused_at_start(pool: PgPool) {
-    let options = pool.connect_options();
-    let url = format!(
-        "postgres://{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap()
-    );
+    let url = database_url(&pool);
     let work = std::env::temp_dir().join(format!("leasegate-key-{}", uuid::Uuid::new_v4()));
     let secrets = work.join("secrets");
     std::fs::create_dir_all(&secrets).unwrap();
@@ -225,14 +223,7 @@ fn the_binary_names_its_subcommands_and_refuses_others() {
 
 #[sqlx::test(migrations = false)]
 async fn migrate_applies_every_migration_and_exits(pool: PgPool) {
-    let options = pool.connect_options();
-    let url = format!(
-        "postgres://{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap()
-    );
+    let url = database_url(&pool);
     let env = with_oidc(&[("DATABASE_URL", &url)]);
     // Were `migrate` ignored, the portal would serve for ever: the wait is bounded.
     let migrate = tokio::task::spawn_blocking(move || portal_with(&["migrate"], env));

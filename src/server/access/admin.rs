@@ -60,12 +60,12 @@ pub async fn mail_overview(state: &AppState) -> Result<MailOverview, AppError> {
 
 /// Every background job as its last run (on any replica) left it.
 pub async fn jobs(state: &AppState) -> Result<Vec<JobView>, AppError> {
-    let late_before = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
+    let now = chrono::Utc::now();
     Ok(crate::server::db::jobs::all(&state.pool)
         .await?
         .into_iter()
         .map(|run| JobView {
-            late: run.next_due_at < late_before,
+            late: run.is_late(now),
             job: run.job,
             worker: run.worker,
             last_run: run.finished_at,

@@ -18,6 +18,14 @@ pub struct JobRun {
     pub next_due_at: DateTime<Utc>,
 }
 
+impl JobRun {
+    /// Over a minute past due: no replica runs the job (each records its runs at least once a
+    /// second while busy, and sleeps at most its period).
+    pub fn is_late(&self, now: DateTime<Utc>) -> bool {
+        self.next_due_at < now - chrono::TimeDelta::minutes(1)
+    }
+}
+
 /// Records a run of `job` that started at `started` and ended now, with its error if it failed,
 /// next due after `wait`.
 pub async fn record(

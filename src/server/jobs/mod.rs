@@ -93,7 +93,7 @@ pub fn all(cx: &Context) -> Vec<Arc<dyn Job>> {
         // Adds access at its start, removes it at its end, and proves the removal.
         Arc::new(Grants(cx.engine.clone())),
         // Looks up the people who may hold a session: a disabled or deleted account is barred.
-        Arc::new(AccountWatch::new(cx)),
+        Arc::new(AccountWatch::of(&cx.engine)),
         // Reads each people source when due: joiners, movers, leavers.
         Arc::new(PeopleSync(cx.clone())),
         // Acts on what the people sync found: joiners' and movers' birthright and lost access.
@@ -127,11 +127,7 @@ pub async fn run_engine(engine: Engine, stopping: Stopping) {
     engine.bring_overdue_forward().await;
     let pool = engine.pool().clone();
     let jobs: Vec<Arc<dyn Job>> = vec![
-        Arc::new(AccountWatch {
-            pool: pool.clone(),
-            connectors: engine.connectors().clone(),
-            every: engine.settings().account_watch,
-        }),
+        Arc::new(AccountWatch::of(&engine)),
         Arc::new(Grants(engine.clone())),
     ];
     runner::run(pool, jobs, engine.worker().to_string(), stopping).await;
@@ -268,11 +264,12 @@ struct AccountWatch {
 }
 
 impl AccountWatch {
-    fn new(cx: &Context) -> Self {
+    /// The account watch of the directories `engine` works on, at its period.
+    fn of(engine: &Engine) -> Self {
         Self {
-            pool: cx.pool.clone(),
-            connectors: cx.connectors.clone(),
-            every: cx.engine.settings().account_watch,
+            pool: engine.pool().clone(),
+            connectors: engine.connectors().clone(),
+            every: engine.settings().account_watch,
         }
     }
 }

@@ -53,7 +53,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
     }
 }
 
-/// A job's last run; `late` when it is over a minute past due, which means no replica runs it.
+/// A job's last run; `late` as `JobRun::is_late` says.
 fn job_json(run: &crate::server::db::jobs::JobRun) -> serde_json::Value {
     json!({
         "job": run.job,
@@ -62,7 +62,7 @@ fn job_json(run: &crate::server::db::jobs::JobRun) -> serde_json::Value {
         "error": run.error,
         "failures": run.failures,
         "next_due": run.next_due_at,
-        "late": run.next_due_at < chrono::Utc::now() - chrono::TimeDelta::minutes(1),
+        "late": run.is_late(chrono::Utc::now()),
         "worker": run.worker,
     })
 }

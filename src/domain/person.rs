@@ -1,4 +1,5 @@
-//! A person's standing in the portal, as `principals.status` stores it.
+//! A person's standing and kind in the portal, as `principals.status` and `principals.kind`
+//! store them.
 
 use super::named::named;
 
@@ -10,5 +11,17 @@ named! {
         /// Barred: by the account watch (the account is disabled or gone in a directory), by the
         /// people sync (a leaver), or at a contractor's end.
         Disabled = "disabled",
+    }
+}
+
+named! {
+    /// What kind of identity a person is. Only members sponsor, deputise or decide.
+    pub enum PrincipalKind {
+        /// Someone of the organisation.
+        Member = "member",
+        /// An Entra guest: a contractor, or a B2B guest the people sync read.
+        Guest = "guest",
+        /// A service account.
+        Service = "service",
     }
 }

@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::contractor::{ContractorEvent, ContractorState, ContractorStep};
+use crate::domain::person::{PrincipalKind, PrincipalStatus};
 use crate::domain::request::RequestState;
 use crate::domain::step::Lifecycle as _;
 
@@ -19,11 +20,12 @@ pub async fn insert_principal(
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar!(
         r#"insert into principals (upn, display_name, email, kind, manager_id)
-           values ($1, $2, $1, 'guest', $3)
+           values ($1, $2, $1, $4, $3)
            returning id"#,
         email,
         display_name,
-        sponsor
+        sponsor,
+        PrincipalKind::Guest as PrincipalKind
     )
     .fetch_one(conn)
     .await
@@ -533,10 +535,12 @@ pub async fn hand_over(
 /// says of their account there).
 pub async fn is_employee(conn: &mut PgConnection, principal: Uuid) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query_scalar!(
-        r#"select (p.kind = 'member' and p.status = 'active' and p.left_at is null
+        r#"select (p.kind = $2 and p.status = $3 and p.left_at is null
                    and not exists (select 1 from contractors c where c.principal_id = p.id)) as "ok!"
              from principals p where p.id = $1"#,
-        principal
+        principal,
+        PrincipalKind::Member as PrincipalKind,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_optional(conn)
     .await?

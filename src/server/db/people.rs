@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::person::PrincipalStatus;
+use crate::domain::person::{PrincipalKind, PrincipalStatus};
 use crate::server::connectors::DirectoryPerson;
 
 /// A directory people are read from, as the catalog declares it and as its last pass left it.
@@ -501,7 +501,7 @@ pub async fn describe(conn: &mut PgConnection, principal: Uuid) -> Result<Descri
         update principals p
            set display_name = coalesce(f.display_name, p.display_name),
                department = f.department, job_title = f.job_title,
-               kind = case when f.guest then 'guest' when p.kind = 'guest' then 'member' else p.kind end,
+               kind = case when f.guest then $2 when p.kind = $2 then $3 else p.kind end,
                email = coalesce(p.email, f.mail),
                anchor = coalesce(p.anchor, case when not exists (
                    select 1 from principals o where o.anchor = f.anchor) then f.anchor end),
@@ -511,7 +511,9 @@ pub async fn describe(conn: &mut PgConnection, principal: Uuid) -> Result<Descri
          where p.id = $1
         returning p.department, p.job_title, p.manager_id
         "#,
-        principal
+        principal,
+        PrincipalKind::Guest as PrincipalKind,
+        PrincipalKind::Member as PrincipalKind
     )
     .fetch_optional(&mut *conn)
     .await?;

@@ -7,6 +7,7 @@ pub mod catalog_changes;
 pub mod connectors;
 pub mod contractors;
 pub mod delegations;
+pub mod delivery;
 pub mod grants;
 pub mod jobs;
 pub mod moves;

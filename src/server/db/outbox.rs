@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::domain::audit::AuditAction;
 use crate::domain::mail::{Language, MailKind, MailState};
 use crate::domain::request::RequestState;
+use crate::server::db::delivery::Claim;
 
 /// One event of the trail, as the notifier reads it.
 #[derive(Debug, Clone)]
@@ -484,7 +485,7 @@ pub async fn enqueue(conn: &mut PgConnection, mail: &NewMail<'_>) -> Result<bool
     Ok(done.rows_affected() == 1)
 }
 
-/// A mail claimed for delivery.
+/// A mail claimed for delivery ([`super::delivery::claim`]).
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub id: Uuid,
@@ -496,134 +497,23 @@ pub struct Outgoing {
     pub created_at: DateTime<Utc>,
 }
 
-/// Claims up to `limit` due mails for `lease` (another replica takes them over after it).
-/// Claims the next due mail for `lease`: one at a time, just before it is sent, so a claim is
-/// always held while its mail is with the mail server.
-pub async fn claim_next(
-    pool: &PgPool,
-    worker: &str,
-    lease: std::time::Duration,
-) -> Result<Option<Outgoing>, sqlx::Error> {
-    let lease = lease.as_secs_f64();
-    sqlx::query_as!(
-        Outgoing,
-        r#"
-        update mail_outbox m
-           set locked_by = $1, locked_until = now() + make_interval(secs => $2),
-               attempts = attempts + 1
-          from (select id from mail_outbox
-                 where state = 'pending' and next_attempt_at <= now()
-                   and (locked_until is null or locked_until < now())
-                 order by next_attempt_at, created_at
-                 limit 1
-                 for update skip locked) due
-         where m.id = due.id
-        returning m.id, m.address, m.subject, m.text_body, m.html_body, m.attempts,
-                  m.created_at as "created_at: DateTime<Utc>"
-        "#,
-        worker,
-        lease
+/// The claimed mail's message. None if it is gone (it never is: mails are not deleted).
+pub async fn outgoing(pool: &PgPool, claim: &Claim) -> Result<Option<Outgoing>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select address, subject, text_body, html_body from mail_outbox where id = $1",
+        claim.id
     )
     .fetch_optional(pool)
-    .await
-}
-
-/// The mail server did not take a mail: the other mails due now wait until `next_at` too, each
-/// counted as tried with that answer, rather than each being tried against a server that is
-/// likely down for all of them.
-pub async fn postpone_due(
-    pool: &PgPool,
-    error: &str,
-    next_at: DateTime<Utc>,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query!(
-        r#"
-        update mail_outbox
-           set next_attempt_at = $2, last_error = $1, attempts = attempts + 1
-         where state = 'pending' and next_attempt_at <= now()
-           and (locked_until is null or locked_until < now())
-        "#,
-        error,
-        next_at as DateTime<Utc>
-    )
-    .execute(pool)
-    .await?
-    .rows_affected())
-}
-
-pub async fn mark_sent(pool: &PgPool, id: Uuid, worker: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"
-        update mail_outbox
-           set state = $3, sent_at = now(), last_error = null, locked_by = null,
-               locked_until = null
-         where id = $1 and locked_by = $2 and state = 'pending'
-        "#,
-        id,
-        worker,
-        MailState::Sent as MailState
-    )
-    .execute(pool)
     .await?;
-    Ok(())
-}
-
-pub async fn mark_retry(
-    pool: &PgPool,
-    id: Uuid,
-    worker: &str,
-    error: &str,
-    next_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"
-        update mail_outbox
-           set next_attempt_at = $4, last_error = $3, locked_by = null, locked_until = null
-         where id = $1 and locked_by = $2 and state = 'pending'
-        "#,
-        id,
-        worker,
-        error,
-        next_at as DateTime<Utc>
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-pub async fn mark_refused(
-    pool: &PgPool,
-    id: Uuid,
-    worker: &str,
-    error: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"
-        update mail_outbox
-           set state = $4, refused_at = now(), last_error = $3, locked_by = null,
-               locked_until = null
-         where id = $1 and locked_by = $2 and state = 'pending'
-        "#,
-        id,
-        worker,
-        error,
-        MailState::Refused as MailState
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Seconds until the next pending mail is due (negative: overdue), or None when none waits.
-pub async fn seconds_until_next(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"
-        select extract(epoch from min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at))) - now())::float8
-          from mail_outbox where state = 'pending'
-        "#
-    )
-    .fetch_one(pool)
-    .await
+    Ok(row.map(|r| Outgoing {
+        id: claim.id,
+        address: r.address,
+        subject: r.subject,
+        text_body: r.text_body,
+        html_body: r.html_body,
+        attempts: claim.attempts,
+        created_at: claim.created_at,
+    }))
 }
 
 /// A mail as the administrators' page shows it.

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 use crate::server::app::clock::Clock;
 use crate::server::connectors::Connectors;
+use crate::server::db::delivery::{self as queue, Queue};
 use crate::server::jobs::checkpoints::SigningKey;
 use crate::server::jobs::grants::Engine;
 use crate::server::notify::Notifier;
@@ -225,7 +226,7 @@ impl Job for Mail {
                 "mail"
             );
         }
-        let next = crate::server::db::outbox::seconds_until_next(self.0.pool()).await?;
+        let next = queue::seconds_until_next(self.0.pool(), Queue::Mail).await?;
         Ok(due_in(next).map(|d| d.max(DELIVERY_FLOOR)))
     }
 }
@@ -252,7 +253,7 @@ impl Job for Teams {
                 "teams"
             );
         }
-        let next = crate::server::db::teams::seconds_until_next(self.0.pool()).await?;
+        let next = queue::seconds_until_next(self.0.pool(), Queue::Teams).await?;
         Ok(due_in(next).map(|d| d.max(DELIVERY_FLOOR)))
     }
 }

@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use crate::domain::audit::AuditAction;
 use crate::domain::mail::MailKind;
-use crate::domain::mail::MailState;
 use crate::domain::request::RequestState;
 use crate::server::app::config::{MailSettings, TeamsSettings};
+use crate::server::db::delivery::{self as queue, Queue, Settled};
 use crate::server::db::outbox::{self, NewMail, Recipient, RequestFacts, TrailEvent};
 use crate::server::db::teams as teams_outbox;
 use mailer::{Delivery, Mailer};
@@ -326,9 +326,13 @@ impl Notifier {
     pub async fn post_cards(&self) -> Result<Pass, sqlx::Error> {
         let mut round = Pass::default();
         for _ in 0..MAILS_PER_ROUND {
-            let Some(card) = teams_outbox::claim_next(&self.pool, &self.worker, self.claim).await?
+            let Some(claim) =
+                queue::claim(&self.pool, Queue::Teams, &self.worker, self.claim).await?
             else {
                 break;
+            };
+            let Some(card) = teams_outbox::card(&self.pool, &claim).await? else {
+                continue;
             };
             let url = match card.target.split_once(':') {
                 Some(("channel", name)) => self
@@ -354,47 +358,41 @@ impl Notifier {
                     None,
                 ),
             };
-            let (state, error, retry_at) = match delivery {
+            let given_up;
+            let retry;
+            let settled = match &delivery {
                 Delivery::Sent => {
                     round.sent += 1;
-                    (MailState::Sent, None, None)
+                    Settled::Sent
                 }
                 Delivery::Refused(reason) => {
                     tracing::warn!(card = %card.id, target = %card.target, %reason, "a Teams webhook refused a card");
                     round.refused += 1;
-                    (MailState::Refused, Some(reason), None)
+                    Settled::Refused(reason)
                 }
                 Delivery::TryLater(reason) => {
                     let waited = (Utc::now() - card.created_at).to_std().unwrap_or_default();
                     if waited >= self.settings.give_up_after {
                         round.refused += 1;
-                        (
-                            MailState::Refused,
-                            Some(format!(
-                                "given up after {} attempts; last answer: {reason}",
-                                card.attempts
-                            )),
-                            None,
-                        )
+                        given_up = format!(
+                            "given up after {} attempts; last answer: {reason}",
+                            card.attempts
+                        );
+                        Settled::Refused(&given_up)
                     } else {
                         round.retrying += 1;
                         // The webhook's own wait when it throttled, else our backoff.
                         let delay = wait.unwrap_or_else(|| self.retry_delay(card.attempts));
-                        let at = Utc::now()
+                        retry = Utc::now()
                             + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
-                        (MailState::Pending, Some(reason), Some(at))
+                        Settled::Retry {
+                            error: reason,
+                            at: retry,
+                        }
                     }
                 }
             };
-            teams_outbox::record(
-                &self.pool,
-                card.id,
-                &self.worker,
-                state,
-                error.as_deref(),
-                retry_at,
-            )
-            .await?;
+            queue::settle(&self.pool, Queue::Teams, card.id, &self.worker, settled).await?;
         }
         Ok(round)
     }
@@ -718,20 +716,32 @@ impl Notifier {
             return Ok(round);
         };
         for _ in 0..MAILS_PER_ROUND {
-            let Some(mail) = outbox::claim_next(&self.pool, &self.worker, self.claim).await? else {
+            let Some(claim) =
+                queue::claim(&self.pool, Queue::Mail, &self.worker, self.claim).await?
+            else {
                 break;
+            };
+            let Some(mail) = outbox::outgoing(&self.pool, &claim).await? else {
+                continue;
             };
             let delivery = tokio::time::timeout(self.send_limit(), mailer.deliver(&mail))
                 .await
                 .unwrap_or_else(|_| self.too_slow("the mail server"));
             match delivery {
                 Delivery::Sent => {
-                    outbox::mark_sent(&self.pool, mail.id, &self.worker).await?;
+                    queue::settle(
+                        &self.pool,
+                        Queue::Mail,
+                        mail.id,
+                        &self.worker,
+                        Settled::Sent,
+                    )
+                    .await?;
                     round.sent += 1;
                 }
                 Delivery::Refused(reason) => {
                     tracing::warn!(mail = %mail.id, %reason, "the mail server refused a mail");
-                    outbox::mark_refused(&self.pool, mail.id, &self.worker, &reason).await?;
+                    self.refuse_mail(mail.id, &reason).await?;
                     round.refused += 1;
                 }
                 Delivery::TryLater(reason) => {
@@ -742,7 +752,7 @@ impl Notifier {
                             mail.attempts,
                             waited.as_secs() / 3600
                         );
-                        outbox::mark_refused(&self.pool, mail.id, &self.worker, &reason).await?;
+                        self.refuse_mail(mail.id, &reason).await?;
                         round.refused += 1;
                         continue;
                     }
@@ -751,14 +761,23 @@ impl Notifier {
                     tracing::warn!(mail = %mail.id, %reason, retry_in = ?delay, "mail not delivered yet");
                     let next = Utc::now()
                         + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
-                    outbox::mark_retry(&self.pool, mail.id, &self.worker, &reason, next).await?;
-                    let rest = outbox::postpone_due(&self.pool, &reason, next).await?;
+                    let retry = Settled::Retry {
+                        error: &reason,
+                        at: next,
+                    };
+                    queue::settle(&self.pool, Queue::Mail, mail.id, &self.worker, retry).await?;
+                    let rest = queue::postpone_due(&self.pool, Queue::Mail, &reason, next).await?;
                     round.retrying += 1 + usize::try_from(rest).unwrap_or(usize::MAX);
                     break;
                 }
             }
         }
         Ok(round)
+    }
+
+    async fn refuse_mail(&self, id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
+        let refused = Settled::Refused(reason);
+        queue::settle(&self.pool, Queue::Mail, id, &self.worker, refused).await
     }
 
     /// How long one send may take: half the claim, so the claim outlives it.

@@ -66,46 +66,92 @@ pub fn render(kind: MailKind, language: Language, about: &About, link: &str) -> 
             "Gesendet von Leasegate, dem Zugriffsportal Ihrer Organisation. Sie erhalten diese E-Mail wegen Ihrer Rolle in der oben genannten Anfrage."
         }
     };
-    let mut text = parts.lines.join("\n\n");
-    if !parts.facts.is_empty() {
-        text.push_str("\n\n");
-        for (label, value) in &parts.facts {
-            text.push_str(&fact_line(label, value));
-        }
-    }
-    text.push_str(&format!("\n{}: {link}\n\n-- \n{footer}\n", parts.action));
-
-    let mut html = String::from(
-        "<!doctype html><html><body style=\"font-family:Segoe UI,Helvetica,Arial,sans-serif;color:#1b1b1b;line-height:1.5;max-width:36rem\">",
-    );
-    for line in &parts.lines {
-        html.push_str(&format!("<p>{}</p>", escape(line)));
-    }
-    if !parts.facts.is_empty() {
-        html.push_str("<table style=\"border-collapse:collapse;margin:0 0 1rem\">");
-        for (label, value) in &parts.facts {
-            html.push_str(&format!(
-                "<tr><th scope=\"row\" style=\"text-align:left;padding:2px 12px 2px 0;vertical-align:top\">{}</th><td style=\"padding:2px 0\">{}</td></tr>",
-                escape(label),
-                escape(value)
-            ));
-        }
-        html.push_str("</table>");
-    }
-    html.push_str(&format!(
-        "<p><a href=\"{}\" style=\"display:inline-block;background:#0b5cad;color:#ffffff;padding:8px 16px;border-radius:4px;text-decoration:none\">{}</a></p>",
-        escape(link),
-        escape(parts.action)
-    ));
-    html.push_str(&format!(
-        "<p style=\"color:#555;font-size:0.85em\">{}</p></body></html>",
-        escape(footer)
-    ));
+    let facts: Vec<Fact> = parts
+        .facts
+        .iter()
+        .map(|(label, value)| Fact {
+            label,
+            value: value.as_str(),
+            lines: match value.lines().count() {
+                0 | 1 => vec![crate::text::single_line(value)],
+                _ => value.lines().map(crate::text::single_line).collect(),
+            },
+        })
+        .collect();
+    let values = minijinja::context! {
+        lines => parts.lines,
+        facts => facts,
+        action => parts.action,
+        link => link,
+        footer => footer,
+    };
+    let render = |name: &str| {
+        layouts()
+            .get_template(name)
+            .and_then(|t| t.render(&values))
+            .expect("the mail layouts render any values (checked by the tests)")
+    };
     Rendered {
         subject: parts.subject,
-        text,
-        html,
+        text: render("mail.txt"),
+        html: render("mail.html"),
     }
+}
+
+/// A label-value pair as the layouts show it. People's own text (a reason typed over several
+/// lines) never starts a line of its own in the plain text where a detail line could: its lines
+/// follow the label quoted, so "Approved by: ..." typed by a requester reads as part of their
+/// reason.
+#[derive(serde::Serialize)]
+struct Fact<'a> {
+    label: &'a str,
+    value: &'a str,
+    lines: Vec<String>,
+}
+
+/// The engine's formatter with HTML escaping of `& < > " '` only: minijinja also escapes `/`,
+/// which keeps the link's address intact for a browser but unreadable in the mail's source
+/// (and to link checkers that read it). The five are all a value in quoted attributes and text
+/// needs; a value marked safe, or any value in `mail.txt`, goes to the engine's own formatter.
+fn html_escapes_five(
+    out: &mut minijinja::Output,
+    state: &minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    if state.auto_escape() != minijinja::AutoEscape::Html || value.is_safe() || value.is_undefined()
+    {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    use std::fmt::Write as _;
+    for c in value.to_string().chars() {
+        match c {
+            '&' => out.write_str("&amp;")?,
+            '<' => out.write_str("&lt;")?,
+            '>' => out.write_str("&gt;")?,
+            '"' => out.write_str("&quot;")?,
+            '\'' => out.write_str("&#39;")?,
+            c => out.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// The two layouts, parsed once. The engine escapes every value in `mail.html` (by its name);
+/// `mail.txt` carries values as they are.
+fn layouts() -> &'static minijinja::Environment<'static> {
+    static LAYOUTS: std::sync::OnceLock<minijinja::Environment<'static>> =
+        std::sync::OnceLock::new();
+    LAYOUTS.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_keep_trailing_newline(true);
+        env.set_formatter(html_escapes_five);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_template("mail.html", include_str!("templates/mail.html"))
+            .expect("mail.html parses");
+        env.add_template("mail.txt", include_str!("templates/mail.txt"))
+            .expect("mail.txt parses");
+        env
+    })
 }
 
 fn english(kind: MailKind, a: &About) -> Parts {
@@ -472,21 +518,6 @@ fn german(kind: MailKind, a: &About) -> Parts {
     }
 }
 
-/// A detail line of the plain text. People's own text (a reason typed over several lines)
-/// never starts a line of its own where a detail line could: its lines follow the label
-/// quoted, so "Approved by: ..." typed by a requester reads as part of their reason.
-fn fact_line(label: &str, value: &str) -> String {
-    let lines: Vec<&str> = value.lines().collect();
-    if lines.len() <= 1 {
-        return format!("{label}: {}\n", crate::text::single_line(value));
-    }
-    let mut text = format!("{label}:\n");
-    for line in lines {
-        text.push_str(&format!("  > {}\n", crate::text::single_line(line)));
-    }
-    text
-}
-
 fn approved_lines(a: &About, language: Language) -> Vec<String> {
     let mut lines = vec![match language {
         Language::English => format!(
@@ -628,22 +659,6 @@ pub fn when(at: DateTime<Utc>, language: Language) -> String {
     }
 }
 
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,6 +679,47 @@ mod tests {
             comment: String::new(),
             deadline: None,
         }
+    }
+
+    /// The layouts as a whole: paragraphs, the details, the action and the signature, in both
+    /// bodies; a reason over two lines is quoted line by line in the plain text.
+    #[test]
+    fn the_layouts_put_the_parts_in_place() {
+        let mut a = about();
+        a.justification = "Quarter close\nand audit".into();
+        let mail = render(
+            MailKind::NewRequest,
+            Language::English,
+            &a,
+            "https://p/a?x=1&y=2",
+        );
+        assert_eq!(
+            mail.text,
+            "Adele Vance asks for Finance <reports>. The request waits for your decision.\n\n\
+             Access: Finance <reports>\nFor: Adele Vance\nAsked by: Adele Vance\n\
+             When: 29 Nov 2026, 14:05 UTC to 29 Nov 2026, 16:05 UTC\nReason:\n  > Quarter close\n  \
+             > and audit\nTicket: CHG-1\n\n\
+             Open the request to approve or deny it: https://p/a?x=1&y=2\n\n-- \n\
+             Sent by Leasegate, your organisation's access portal. You get this mail because of \
+             your part in the request above.\n"
+        );
+        assert!(mail.html.starts_with("<!doctype html><html><body style="));
+        assert!(mail.html.contains(
+            "<p>Adele Vance asks for Finance &lt;reports&gt;. The request waits for your \
+             decision.</p><table style="
+        ));
+        assert!(
+            mail.html
+                .contains(">Reason</th><td style=\"padding:2px 0\">Quarter close\nand audit</td>")
+        );
+        assert!(
+            mail.html
+                .contains(">CHG-1</td></tr></table><p><a href=\"https://p/a?x=1&amp;y=2\"")
+        );
+        assert!(
+            mail.html
+                .ends_with("your part in the request above.</p></body></html>")
+        );
     }
 
     #[test]

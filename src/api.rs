@@ -13,8 +13,8 @@ pub mod people;
 pub mod requests;
 pub mod types;
 
+use crate::domain::problem::Problem;
 use crate::error::AppError;
-use crate::text::lang::pick;
 
 /// Percent-encodes a query value.
 pub fn url_escape(value: &str) -> String {
@@ -31,25 +31,13 @@ pub fn url_escape(value: &str) -> String {
 
 /// Reads an id sent as text; a malformed one is bad input, not a server error.
 pub fn parse_id(field: &str, text: &str) -> Result<uuid::Uuid, AppError> {
-    parse_id_in(crate::text::lang::current(), field, text)
+    uuid::Uuid::parse_str(text.trim())
+        .map_err(|_| AppError::invalid(field, Problem::NotAnIdentifier))
 }
 
-/// [`parse_id`] with its message in `language` (for handlers outside a page or server function).
-pub fn parse_id_in(
-    language: crate::text::lang::Language,
-    field: &str,
-    text: &str,
-) -> Result<uuid::Uuid, AppError> {
-    uuid::Uuid::parse_str(text.trim()).map_err(|_| {
-        AppError::invalid(
-            field,
-            crate::text::pick_in(
-                language,
-                "This is not a valid identifier.",
-                "Dies ist keine gültige Kennung.",
-            ),
-        )
-    })
+/// A field parsed by its type's `parse`, its problem named with the field.
+pub fn field<T>(name: &str, parsed: Result<T, Problem>) -> Result<T, AppError> {
+    parsed.map_err(|problem| AppError::invalid(name, problem))
 }
 
 /// Reads a line of text from a form: trimmed, and refused when it holds a control character
@@ -66,15 +54,7 @@ pub fn text_block(field: &str, text: &str) -> Result<String, AppError> {
 fn checked_text(field: &str, text: &str, multiline: bool) -> Result<String, AppError> {
     let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
     if text.chars().any(|c| c.is_control() && !allowed(c)) {
-        return Err(AppError::invalid(
-            field,
-            pick(
-                "This text contains characters that cannot be stored (such as control \
-                 characters). Remove them and try again.",
-                "Dieser Text enthält Zeichen, die nicht gespeichert werden können (etwa \
-                 Steuerzeichen). Entfernen Sie diese und versuchen Sie es erneut.",
-            ),
-        ));
+        return Err(AppError::invalid(field, Problem::ControlCharacters));
     }
     Ok(text.trim().to_string())
 }

@@ -9,6 +9,7 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::problem::Problem;
 use crate::text::lang::{self, Language};
 
 /// Its `Display` is the message for the person, in the language of the current page or server
@@ -18,13 +19,13 @@ pub enum AppError {
     Unauthorized,
     Forbidden,
     NotFound,
-    /// `message` is already in the person's words.
+    /// What is wrong with one field of the form (or `request` for the call as a whole).
     Invalid {
         field: String,
-        message: String,
+        problem: Problem,
     },
-    /// Already in the person's words.
-    Conflict(String),
+    /// What was asked cannot be done in the state things are in.
+    Conflict(Problem),
     Unavailable {
         reference: String,
     },
@@ -42,7 +43,7 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// The message for the person, in `language`. `Invalid` and `Conflict` carry theirs as made.
+    /// The message for the person, in `language`.
     pub fn message(&self, language: Language) -> Cow<'_, str> {
         match (self, language) {
             (Self::Unauthorized, Language::English) => "Please sign in to continue.".into(),
@@ -53,8 +54,8 @@ impl AppError {
             (Self::Forbidden, Language::German) => "Dazu fehlt Ihnen die Berechtigung.".into(),
             (Self::NotFound, Language::English) => "Not found.".into(),
             (Self::NotFound, Language::German) => "Nicht gefunden.".into(),
-            (Self::Invalid { message, .. }, _) | (Self::Conflict(message), _) => {
-                message.as_str().into()
+            (Self::Invalid { problem, .. }, _) | (Self::Conflict(problem), _) => {
+                crate::text::problem::problem_in(language, problem).into()
             }
             (Self::Unavailable { reference }, Language::English) => format!(
                 "This service is temporarily unavailable. Please try again shortly. (Reference \
@@ -107,10 +108,10 @@ impl std::fmt::Display for AppError {
 impl std::error::Error for AppError {}
 
 impl AppError {
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, problem: Problem) -> Self {
         Self::Invalid {
             field: field.into(),
-            message: message.into(),
+            problem,
         }
     }
 
@@ -136,13 +137,9 @@ impl FromServerFnError for AppError {
             // The caller sent something the function cannot read: say so, without echoing it.
             ServerFnErrorErr::Args(_)
             | ServerFnErrorErr::MissingArg(_)
-            | ServerFnErrorErr::Deserialization(_) => Self::invalid(
-                "request",
-                lang::pick(
-                    "The request was not in the expected form.",
-                    "Die Anfrage hatte nicht die erwartete Form.",
-                ),
-            ),
+            | ServerFnErrorErr::Deserialization(_) => {
+                Self::invalid("request", Problem::MalformedRequest)
+            }
             ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => Self::Transport,
             ServerFnErrorErr::UnsupportedRequestMethod(_) => Self::NotFound,
             other => Self::Internal {
@@ -209,7 +206,7 @@ impl AppError {
 
 impl From<crate::domain::violation::Violation> for AppError {
     fn from(v: crate::domain::violation::Violation) -> Self {
-        Self::invalid(v.field(), v.to_string())
+        Self::invalid(v.field(), Problem::Rule(v))
     }
 }
 
@@ -237,8 +234,16 @@ mod tests {
             "Der Dienst ist vorübergehend nicht verfügbar. Bitte versuchen Sie es in Kürze \
              erneut. (Referenz abc)"
         );
-        let conflict = AppError::Conflict("Schon vergeben.".into());
-        assert_eq!(conflict.message(Language::German), "Schon vergeben.");
+        // A problem travels as data and is put in words by the side that shows it.
+        let conflict = AppError::Conflict(Problem::AlreadySent);
+        assert_eq!(
+            conflict.message(Language::German),
+            "Dieses Formular wurde bereits gesendet."
+        );
+        assert_eq!(
+            conflict.message(Language::English),
+            "This form was already sent."
+        );
         assert_eq!(
             AppError::Forbidden.message(Language::German),
             "Dazu fehlt Ihnen die Berechtigung."
@@ -252,5 +257,7 @@ mod tests {
         };
         let bytes = err.ser();
         assert_eq!(AppError::de(bytes), err);
+        let invalid = AppError::invalid("end", Problem::ContractorTooLong { max_days: 90 });
+        assert_eq!(AppError::de(invalid.ser()), invalid);
     }
 }

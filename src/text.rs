@@ -16,6 +16,9 @@
 pub mod labels;
 mod labels_de;
 pub mod lang;
+pub mod problem;
+
+pub use self::problem::{notice, problem};
 
 use crate::domain::contractor::ContractorState;
 use chrono::{DateTime, Utc};
@@ -23,7 +26,7 @@ use serde_json::Value;
 
 use self::lang::Language;
 use crate::domain::access::{Access, EntitlementKind, GroupRole, SiteRole};
-use crate::domain::approval::Outcome;
+use crate::domain::approval::{DecisionRefused, Outcome};
 use crate::domain::audit::AuditAction;
 use crate::domain::change::ChangeKind;
 use crate::domain::grant::GrantState;
@@ -1733,6 +1736,77 @@ fn prefix_problem_in(language: Language, problem: &PrefixProblem) -> String {
                  Verbindung kommt"
             ),
         },
+    }
+}
+
+/// Why a contractor's onboarding stopped, for the Admin page: the worker's reason, and when
+/// the user it found is already someone in the portal, that it cannot be adopted.
+pub fn onboarding_stopped(last_error: &str, found_holder: Option<&str>) -> String {
+    onboarding_stopped_in(lang::current(), last_error, found_holder)
+}
+
+fn onboarding_stopped_in(
+    language: Language,
+    last_error: &str,
+    found_holder: Option<&str>,
+) -> String {
+    match found_holder {
+        Some(holder) => pick_in(
+            language,
+            format!(
+                "{last_error} The user found is {holder} in the portal already (read by the \
+                 people sync), so it cannot be adopted for a new contractor: close this \
+                 onboarding."
+            ),
+            format!(
+                "{last_error} Das gefundene Konto ist im Portal bereits {holder} (vom \
+                 Personenabgleich gelesen) und kann daher nicht für eine neue externe Person \
+                 übernommen werden: Schließen Sie dieses Onboarding."
+            ),
+        ),
+        None => last_error.to_string(),
+    }
+}
+
+/// The last line of an evidence export that hit its limit of `max` events.
+pub fn export_truncated_in(language: Language, max: u64) -> String {
+    pick_in(
+        language,
+        format!(
+            "More than {max} events match: this file holds the oldest {max}. Export the rest by \
+             narrowing the dates."
+        ),
+        format!(
+            "Mehr als {max} Ereignisse passen: Diese Datei enthält die ältesten {max}. \
+             Exportieren Sie den Rest mit engeren Daten."
+        ),
+    )
+}
+
+/// Why a person may not decide a request, in `language`.
+fn decision_refused_in(language: Language, refused: &DecisionRefused) -> String {
+    match language {
+        Language::English => refused.to_string(),
+        Language::German => match refused {
+            DecisionRefused::OwnRequest => {
+                "Sie können nicht über Ihre eigene Anfrage oder eine Anfrage für sich selbst \
+                 entscheiden."
+            }
+            DecisionRefused::NotAnApprover => {
+                "Sie sind auf der aktuellen Stufe dieser Anfrage keine genehmigende Person."
+            }
+            DecisionRefused::AlreadyDecided => "Sie haben über diese Stufe bereits entschieden.",
+            DecisionRefused::DecidedEarlierStage => {
+                "Sie haben eine frühere Stufe genehmigt; eine spätere Stufe braucht eine andere \
+                 Person."
+            }
+            DecisionRefused::SeatTaken => {
+                "Für die Person, die Sie vertreten, wurde auf dieser Stufe bereits entschieden \
+                 (von ihr selbst oder einer anderen Vertretung)."
+            }
+            DecisionRefused::NotPending => "Diese Anfrage wartet nicht mehr auf Entscheidungen.",
+        }
+        .to_string(),
     }
 }
 

@@ -29,7 +29,9 @@ pub async fn approve_catalog_change(change_id: String) -> Result<String, AppErro
     let caller = require_admin()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("change_id", &change_id)?;
-    crate::server::access::changes::approve(&state, &caller, id).await
+    crate::server::access::changes::approve(&state, &caller, id)
+        .await
+        .map(|done| done.to_string())
 }
 
 /// Rejects a catalog change (or withdraws one's own).
@@ -39,7 +41,9 @@ pub async fn reject_catalog_change(change_id: String, comment: String) -> Result
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("change_id", &change_id)?;
     let comment = crate::api::text_block("comment", &comment)?;
-    crate::server::access::changes::reject(&state, &caller, id, &comment).await
+    crate::server::access::changes::reject(&state, &caller, id, &comment)
+        .await
+        .map(|done| done.to_string())
 }
 
 /// Asks for a pass of a people source now: `how` is `now` (incremental where it can be),
@@ -59,11 +63,13 @@ pub async fn sync_people(connector: String, how: String) -> Result<String, AppEr
         _ => {
             return Err(AppError::invalid(
                 "how",
-                "Choose now, complete, force or accept-directory.",
+                crate::domain::problem::Problem::ChoosePassKind,
             ));
         }
     };
-    crate::server::access::admin::sync_people(&state, &caller, &connector, how).await
+    crate::server::access::admin::sync_people(&state, &caller, &connector, how)
+        .await
+        .map(|done| done.to_string())
 }
 
 /// Every background job's last run, next due instant and last error.
@@ -79,13 +85,14 @@ pub async fn get_jobs() -> Result<Vec<JobView>, AppError> {
 pub async fn reload_catalog() -> Result<String, AppError> {
     let caller = require_admin()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::admin::reload(&state, &caller).await
+    crate::server::access::admin::reload(&state, &caller)
+        .await
+        .map(|done| done.to_string())
 }
 
 /// Takes an entry out of the catalog (or puts it back) until the file is next loaded.
 #[server(endpoint = "admin/entitlement")]
 pub async fn set_entitlement_enabled(key: String, enabled: String) -> Result<String, AppError> {
-    use crate::text::lang::pick;
     let caller = require_admin()?;
     let enabled = match enabled.as_str() {
         "true" => true,
@@ -93,16 +100,15 @@ pub async fn set_entitlement_enabled(key: String, enabled: String) -> Result<Str
         _ => {
             return Err(AppError::invalid(
                 "enabled",
-                pick(
-                    "Choose to enable or disable it.",
-                    "Wählen Sie, ob der Eintrag angeboten werden soll oder nicht.",
-                ),
+                crate::domain::problem::Problem::ChooseEnabled,
             ));
         }
     };
     let state = crate::server::app::state::app_state()?;
     let key = crate::api::text_line("key", &key)?;
-    crate::server::access::admin::set_enabled(&state, &caller, &key, enabled).await
+    crate::server::access::admin::set_enabled(&state, &caller, &key, enabled)
+        .await
+        .map(|done| done.to_string())
 }
 
 /// Changes an entry's words, owners, tags or policy (audited with before and after). The
@@ -126,7 +132,9 @@ pub async fn edit_entitlement(
         policy: crate::api::text_line("policy", &policy)?,
     };
     let key = crate::api::text_line("key", &key)?;
-    crate::server::access::admin::edit_entitlement(&state, &caller, &key, change).await
+    crate::server::access::admin::edit_entitlement(&state, &caller, &key, change)
+        .await
+        .map(|done| done.to_string())
 }
 
 /// Replaces a policy's rules, written as in the catalog file (audited with before and after).
@@ -137,7 +145,9 @@ pub async fn edit_policy(key: String, rules: String) -> Result<String, AppError>
     let state = crate::server::app::state::app_state()?;
     let key = crate::api::text_line("key", &key)?;
     let rules = crate::api::text_block("rules", &rules)?;
-    crate::server::access::admin::edit_policy(&state, &caller, &key, &rules).await
+    crate::server::access::admin::edit_policy(&state, &caller, &key, &rules)
+        .await
+        .map(|done| done.to_string())
 }
 
 /// Closes a removal the engine could not carry out (the account or group is gone), after a
@@ -148,7 +158,9 @@ pub async fn resolve_removal(grant_id: String, note: String) -> Result<String, A
     let state = crate::server::app::state::app_state()?;
     let grant = crate::api::parse_id("grant_id", &grant_id)?;
     let note = crate::api::text_block("note", &note)?;
-    crate::server::access::admin::resolve_removal(&state, &caller, grant, &note).await
+    crate::server::access::admin::resolve_removal(&state, &caller, grant, &note)
+        .await
+        .map(|done| done.to_string())
 }
 
 /// Adopts the Entra user found for a stopped contractor's address: the onboarding goes on
@@ -183,7 +195,9 @@ async fn settle_contractor(
     let id = crate::api::parse_id("contractor_id", &contractor_id)?;
     let note = crate::api::text_block("note", &note)?;
     let how = if adopt { Settle::Adopt } else { Settle::Close };
-    crate::server::access::admin::settle_stopped(&state, &caller, id, &note, how).await
+    crate::server::access::admin::settle_stopped(&state, &caller, id, &note, how)
+        .await
+        .map(|done| done.to_string())
 }
 
 #[server(endpoint = "admin/mail")]

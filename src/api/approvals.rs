@@ -28,18 +28,13 @@ pub async fn decide(
     outcome: String,
     comment: String,
 ) -> Result<String, AppError> {
-    use crate::text::lang::pick;
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
     let outcome = crate::domain::approval::Outcome::parse(&outcome).ok_or_else(|| {
-        AppError::invalid(
-            "outcome",
-            pick(
-                "Choose approve or deny.",
-                "Wählen Sie „Genehmigen“ oder „Ablehnen“.",
-            ),
-        )
+        AppError::invalid("outcome", crate::domain::problem::Problem::ChooseOutcome)
     })?;
-    crate::server::access::decide::decide(&state, &caller, id, outcome, &comment).await
+    crate::server::access::decide::decide(&state, &caller, id, outcome, &comment)
+        .await
+        .map(|done| done.to_string())
 }

@@ -9,16 +9,12 @@ pub use crate::api::types::catalog::*;
 /// Searches the catalog by name, description, system and tag. An empty query lists all.
 #[server(endpoint = "catalog")]
 pub async fn list_catalog(query: String) -> Result<Vec<CatalogItem>, AppError> {
-    use crate::text::lang::pick;
     crate::server::app::auth::caller::caller()?;
     let query = crate::api::text_line("query", &query)?;
     if query.chars().count() > 200 {
         return Err(AppError::invalid(
             "query",
-            pick(
-                "Search for at most 200 characters.",
-                "Der Suchbegriff darf höchstens 200 Zeichen lang sein.",
-            ),
+            crate::domain::problem::Problem::SearchTooLong { max_chars: 200 },
         ));
     }
     let state = crate::server::app::state::app_state()?;

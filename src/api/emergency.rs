@@ -25,7 +25,9 @@ pub async fn close_review(
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
-    crate::server::access::emergency::close(&state, &caller, id, &verdict, &note).await
+    crate::server::access::emergency::close(&state, &caller, id, &verdict, &note)
+        .await
+        .map(|done| done.to_string())
 }
 
 /// Every emergency use with its review, for governance.

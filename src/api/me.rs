@@ -19,17 +19,10 @@ pub async fn get_me() -> Result<Me, AppError> {
 /// follow from the next one loaded (the settings page reloads itself).
 #[server(endpoint = "me/language")]
 pub async fn set_language(language: String) -> Result<(), AppError> {
-    use crate::text::lang::pick;
     let user = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
     let language = crate::domain::mail::Language::parse(language.trim()).ok_or_else(|| {
-        AppError::invalid(
-            "language",
-            pick(
-                "Choose en (English) or de (Deutsch).",
-                "Wählen Sie en (English) oder de (Deutsch).",
-            ),
-        )
+        AppError::invalid("language", crate::domain::problem::Problem::ChooseLanguage)
     })?;
     let session = use_context::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<tower_sessions::Session>().cloned())
@@ -72,8 +65,14 @@ pub async fn name_deputy(
     ends_at: String,
     utc_offset_minutes: String,
 ) -> Result<String, AppError> {
+    use crate::domain::input::Upn;
+    use crate::domain::problem::Problem;
     let user = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
+    let deputy = match crate::api::field("deputy", Upn::parse_optional(&deputy))? {
+        Some(deputy) => deputy,
+        None => return Err(AppError::invalid("deputy", Problem::NameDeputy)),
+    };
     let from = crate::server::access::contractors::form_time(
         &starts_at,
         &utc_offset_minutes,
@@ -81,7 +80,9 @@ pub async fn name_deputy(
     )?;
     let until =
         crate::server::access::contractors::form_time(&ends_at, &utc_offset_minutes, "ends_at")?;
-    crate::server::access::delegation::create(&state.pool, &user, &deputy, from, until).await
+    crate::server::access::delegation::create(&state.pool, &user, &deputy, from, until)
+        .await
+        .map(|done| done.to_string())
 }
 
 /// Ends one of the caller's delegations now.
@@ -90,5 +91,7 @@ pub async fn end_delegation(delegation_id: String) -> Result<String, AppError> {
     let user = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("delegation_id", &delegation_id)?;
-    crate::server::access::delegation::end(&state.pool, &user, id).await
+    crate::server::access::delegation::end(&state.pool, &user, id)
+        .await
+        .map(|done| done.to_string())
 }

@@ -20,7 +20,7 @@ pub const BROADEST_V6: u8 = 64;
 
 /// Why a text is not a prefix a port may be opened to. Its `Display` is the English for logs
 /// and catalog checks; [`crate::text::prefix_problem`] says it in the person's language.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PrefixProblem {
     NotAnAddress { text: String },
     BadLength { text: String, max: u8 },

@@ -394,7 +394,10 @@ async fn bad_input_is_refused_and_changes_nothing(pool: PgPool) {
     for (fields, expected, words) in cases {
         let (status, body) = w.request(&adele, &fields).await;
         assert_eq!(status, expected, "{fields:?}: {body}");
-        assert!(body.to_string().contains(words), "{fields:?}: {body}");
+        assert!(
+            crate::harness::said(&body).contains(words),
+            "{fields:?}: {body}"
+        );
     }
     // A body that is not the function's shape at all.
     let (status, _) = w.call(&adele, "request", &[("nonsense", "1")]).await;
@@ -564,7 +567,10 @@ async fn auto_approval_and_extension_keep_one_lease(pool: PgPool) {
     let adele = w.person("adele").await;
     let (status, body) = w.request(&adele, &[("form[ticket]", "INC1")]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body.to_string().contains("CHG and 7 digits"), "{body}");
+    assert!(
+        crate::harness::said(&body).contains("CHG and 7 digits"),
+        "{body}"
+    );
     let (status, body) = w.request(&adele, &[("form[ticket]", "CHG0012345")]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "approved");
@@ -597,7 +603,10 @@ async fn auto_approval_and_extension_keep_one_lease(pool: PgPool) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body.to_string().contains("already hold"), "{body}");
+    assert!(
+        crate::harness::said(&body).contains("already hold"),
+        "{body}"
+    );
 }
 
 #[sqlx::test]
@@ -613,7 +622,10 @@ async fn managers_request_for_their_reports_only(pool: PgPool) {
         .await;
     // Megan asks for Adele; Adele's manager (Megan) cannot approve her own request.
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body.to_string().contains("cannot be approved"), "{body}");
+    assert!(
+        crate::harness::said(&body).contains("cannot be approved"),
+        "{body}"
+    );
     let (status, _) = w
         .request(
             &adele,
@@ -636,7 +648,10 @@ async fn eligibility_by_department(pool: PgPool) {
     assert_eq!(w.request(&adele, &[]).await.0, StatusCode::OK);
     let (status, body) = w.request(&megan, &[]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body.to_string().contains("not eligible"), "{body}");
+    assert!(
+        crate::harness::said(&body).contains("not eligible"),
+        "{body}"
+    );
 }
 
 #[sqlx::test]
@@ -953,7 +968,10 @@ async fn administrators_edit_entries_and_policies_with_an_audit_trail(pool: PgPo
     // A change of owners waits for a second administrator; its author cannot approve it.
     let (status, body) = w.call(&nestor, "admin/entitlement/edit", &form).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.to_string().contains("another administrator"), "{body}");
+    assert!(
+        crate::harness::said(&body).contains("another administrator"),
+        "{body}"
+    );
     let (_, list) = w.call(&adele, "catalog", &[("query", "ledger")]).await;
     assert_eq!(list, json!([]), "not in effect yet: {list}");
     let (_, overview) = w.call(&nestor, "admin", &[]).await;
@@ -1030,7 +1048,7 @@ async fn administrators_edit_entries_and_policies_with_an_audit_trail(pool: PgPo
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body.to_string().contains("line"), "{body}");
+    assert!(crate::harness::said(&body).contains("line"), "{body}");
     let shorter = rules
         .replace("max_minutes = 240", "max_minutes = 30")
         .replace("default_minutes = 60", "default_minutes = 30");
@@ -1070,7 +1088,10 @@ async fn administrators_edit_entries_and_policies_with_an_audit_trail(pool: PgPo
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = w.request(&adele, &[]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body.to_string().contains("at most 30 minutes"), "{body}");
+    assert!(
+        crate::harness::said(&body).contains("at most 30 minutes"),
+        "{body}"
+    );
     assert_eq!(
         w.count("select count(*) from audit_events where action = 'catalog.policy_changed'")
             .await,

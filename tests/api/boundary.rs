@@ -255,7 +255,7 @@ async fn late_decisions_and_decisions_on_withdrawn_entries_are_refused(pool: PgP
     .unwrap();
     let (status, body) = decide(late.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body.to_string().contains("deadline"), "{body}");
+    assert!(crate::harness::said(&body).contains("deadline"), "{body}");
     sqlx::query(
         "update access_requests set state = 'cancelled', closed_at = now() where id = $1::uuid",
     )
@@ -274,7 +274,7 @@ async fn late_decisions_and_decisions_on_withdrawn_entries_are_refused(pool: PgP
     let (status, body) = decide(withdrawn).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
-        body.to_string().contains("taken out of the catalog"),
+        crate::harness::said(&body).contains("taken out of the catalog"),
         "{body}"
     );
     assert_eq!(w.count("select count(*) from approval_decisions").await, 0);
@@ -289,7 +289,7 @@ async fn disabled_accounts_cannot_request(pool: PgPool) {
         .set_enabled("cn=adele.vance@contoso.test,ou=people", false);
     let (status, body) = w.request_with(&adele, &[]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body.to_string().contains("disabled"), "{body}");
+    assert!(crate::harness::said(&body).contains("disabled"), "{body}");
     assert_eq!(w.count("select count(*) from access_requests").await, 0);
 }
 

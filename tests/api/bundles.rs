@@ -223,7 +223,7 @@ async fn a_bundle_is_asked_for_once_granted_part_by_part_and_ends_together(pool:
     let (status, body) = app.request(&irvin, "falcon-member", &[]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
-        body.to_string().contains("no account in contoso-cloud"),
+        crate::harness::said(&body).contains("no account in contoso-cloud"),
         "Irvin is in AD only: {body}"
     );
     assert_eq!(requests().await, 0, "no request was stored");

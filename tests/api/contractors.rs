@@ -193,7 +193,7 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
     )
     .await;
     assert!(
-        body.to_string().contains("belongs to a member"),
+        crate::harness::said(&body).contains("belongs to a member"),
         "{status} {body}"
     );
     // Only an active member of the organisation sponsors: not a guest, not someone who left.
@@ -239,7 +239,7 @@ async fn a_sponsor_onboards_a_contractor_who_is_ended_and_deleted_on_time(pool: 
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
-        body.to_string().contains("already has an identity"),
+        crate::harness::said(&body).contains("already has an identity"),
         "{body}"
     );
     assert!(
@@ -539,7 +539,10 @@ async fn an_existing_guest_is_adopted_only_by_an_administrator(pool: PgPool) {
     let stopped = &overview["stopped_contractors"][0];
     assert_eq!(stopped["adoptable"], Value::Null, "{overview}");
     assert!(
-        stopped["problem"].as_str().unwrap().contains("Kim Known"),
+        stopped["found_holder"]
+            .as_str()
+            .unwrap()
+            .contains("Kim Known"),
         "{overview}"
     );
     let kim: String =
@@ -558,7 +561,7 @@ async fn an_existing_guest_is_adopted_only_by_an_administrator(pool: PgPool) {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body.to_string().contains("Kim Known"), "{body}");
+    assert!(crate::harness::said(&body).contains("Kim Known"), "{body}");
     assert_eq!(run_due(&pool, &connectors).await.unwrap().made, 0);
 }
 

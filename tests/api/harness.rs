@@ -395,6 +395,19 @@ impl TestApp {
     }
 }
 
+/// What a person reads for a server function's error `body` in `language`: the problem travels
+/// as data and the page puts it in words (`AppError::message`). Any other body as it is.
+pub fn said_in(body: &serde_json::Value, language: leasegate::text::lang::Language) -> String {
+    serde_json::from_value::<leasegate::error::AppError>(body.clone())
+        .map(|error| error.message(language).into_owned())
+        .unwrap_or_else(|_| body.to_string())
+}
+
+/// [`said_in`] English.
+pub fn said(body: &serde_json::Value) -> String {
+    said_in(body, leasegate::text::lang::Language::English)
+}
+
 pub fn location(response: &Response) -> String {
     response
         .headers()

@@ -268,7 +268,7 @@ impl Case {
                     let extension = Extension {
                         grant: id,
                         minutes,
-                        justification: String::new(),
+                        justification: Default::default(),
                         client_token: Uuid::new_v4(),
                     };
                     let _ = lifecycle::extend(&self.state, self.holder(id).await, extension).await;

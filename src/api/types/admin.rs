@@ -57,7 +57,10 @@ pub struct StoppedContractor {
     pub display_name: String,
     pub email: String,
     pub sponsor: String,
-    pub problem: String,
+    /// Why the onboarding stopped, as the worker recorded it.
+    pub last_error: String,
+    /// The person in the portal who already holds the user the onboarding found.
+    pub found_holder: Option<String>,
     /// The user found is an Entra user an administrator may adopt for the contractor.
     pub adoptable: Option<String>,
 }

@@ -27,7 +27,8 @@ pub struct ContractorForm {
 pub struct Onboarded {
     pub contractor_id: Uuid,
     pub request_id: Uuid,
-    pub message: String,
+    /// What happened, put in words by the page.
+    pub done: crate::domain::problem::Notice,
 }
 
 /// A bundle a contractor can be given.

@@ -41,5 +41,6 @@ pub struct Submitted {
     pub request_id: Uuid,
     /// Pending, or approved when no approval was needed.
     pub state: crate::domain::request::RequestState,
-    pub message: String,
+    /// What happened, put in words by the page.
+    pub done: crate::domain::problem::Notice,
 }

@@ -11,6 +11,7 @@ use crate::api::types::admin::{
 use crate::domain::grant::GrantEvent;
 use crate::domain::health::ConnectorHealth;
 use crate::domain::policy::Policy;
+use crate::domain::problem::{Notice, Problem};
 use crate::error::AppError;
 use crate::server::access::catalog_edits::{
     EntitlementChange, apply_entry, current_entry, current_policy, validate_entry, validate_policy,
@@ -24,7 +25,6 @@ use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as catalog_db;
 pub use crate::server::db::people::PassRequest;
 use crate::server::db::{connectors, grants};
-use crate::text::lang::pick;
 
 /// Mail delivery as administrators watch it: the server, what waits, and what was refused.
 pub async fn mail_overview(state: &AppState) -> Result<MailOverview, AppError> {
@@ -165,23 +165,8 @@ pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOve
             display_name: c.display_name,
             email: c.email,
             sponsor: c.sponsor,
-            problem: match &c.found_holder {
-                Some(holder) => pick(
-                    format!(
-                        "{} The user found is {holder} in the portal already (read by the \
-                         people sync), so it cannot be adopted for a new contractor: close \
-                         this onboarding.",
-                        c.last_error.as_deref().unwrap_or_default()
-                    ),
-                    format!(
-                        "{} Das gefundene Konto ist im Portal bereits {holder} (vom \
-                         Personenabgleich gelesen) und kann daher nicht für eine neue externe \
-                         Person übernommen werden: Schließen Sie dieses Onboarding.",
-                        c.last_error.as_deref().unwrap_or_default()
-                    ),
-                ),
-                None => c.last_error.unwrap_or_default(),
-            },
+            last_error: c.last_error.unwrap_or_default(),
+            found_holder: c.found_holder.clone(),
             adoptable: c.found_id.filter(|_| c.found_holder.is_none()),
         })
         .collect();
@@ -201,15 +186,9 @@ pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOve
     })
 }
 
-pub async fn reload(state: &AppState, caller: &SessionUser) -> Result<String, AppError> {
+pub async fn reload(state: &AppState, caller: &SessionUser) -> Result<Notice, AppError> {
     let Some(path) = &state.settings.catalog_file else {
-        return Err(AppError::Conflict(
-            pick(
-                "No catalog file is configured (LEASEGATE_CATALOG).",
-                "Es ist keine Katalogdatei konfiguriert (LEASEGATE_CATALOG).",
-            )
-            .into(),
-        ));
+        return Err(AppError::Conflict(Problem::NoCatalogFile));
     };
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| AppError::Internal {
@@ -220,7 +199,7 @@ pub async fn reload(state: &AppState, caller: &SessionUser) -> Result<String, Ap
         &origin,
         &catalog::Trust::from_settings(&state.settings),
     )
-    .map_err(|e| AppError::invalid("catalog", e.problems.join("\n")))?;
+    .map_err(|e| AppError::invalid("catalog", Problem::Catalog(e.problems)))?;
     let unknown: Vec<&String> = parsed
         .connectors
         .keys()
@@ -235,26 +214,17 @@ pub async fn reload(state: &AppState, caller: &SessionUser) -> Result<String, Ap
     )
     .await
     .map_err(|e| match e {
-        catalog::StoreError::Refused(problems) => AppError::invalid("catalog", problems.join("\n")),
+        catalog::StoreError::Refused(problems) => {
+            AppError::invalid("catalog", Problem::Catalog(problems))
+        }
         catalog::StoreError::Database(e) => e.into(),
     })?;
-    let mut message = pick(
-        format!(
-            "Catalog reloaded: {} entitlements, {} policies; {} disabled.",
-            loaded.entitlements, loaded.policies, loaded.disabled
-        ),
-        format!(
-            "Katalog neu geladen: {} Berechtigungen, {} Richtlinien; {} deaktiviert.",
-            loaded.entitlements, loaded.policies, loaded.disabled
-        ),
-    );
-    if !unknown.is_empty() {
-        message.push_str(pick(
-            " New or changed connectors take effect when the portal restarts.",
-            " Neue oder geänderte Konnektoren werden beim Neustart des Portals wirksam.",
-        ));
-    }
-    Ok(message)
+    Ok(Notice::CatalogReloaded {
+        entitlements: loaded.entitlements as u32,
+        policies: loaded.policies as u32,
+        disabled: loaded.disabled as u32,
+        restart_needed: !unknown.is_empty(),
+    })
 }
 
 pub async fn set_enabled(
@@ -262,7 +232,7 @@ pub async fn set_enabled(
     caller: &SessionUser,
     key: &str,
     enabled: bool,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     let mut tx = state.pool.begin().await?;
     let id = catalog_db::set_enabled(&mut tx, key.trim(), enabled)
         .await?
@@ -284,18 +254,13 @@ pub async fn set_enabled(
     .await?;
     tx.commit().await?;
     Ok(if enabled {
-        pick(
-            format!("{key} is offered again."),
-            format!("{key} wird wieder angeboten."),
-        )
+        Notice::OfferedAgain {
+            key: key.to_string(),
+        }
     } else {
-        pick(
-            format!("{key} is no longer offered. Leases already granted run to their end."),
-            format!(
-                "{key} wird nicht mehr angeboten. Bereits erteilte Zugriffe laufen bis zu ihrem \
-                 Ende."
-            ),
-        )
+        Notice::NoLongerOffered {
+            key: key.to_string(),
+        }
     })
 }
 
@@ -306,7 +271,7 @@ pub async fn edit_entitlement(
     caller: &SessionUser,
     key: &str,
     change: EntitlementChange,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     let mut conn = state.pool.acquire().await?;
     let after = validate_entry(&mut conn, change).await?;
     let before = current_entry(&mut conn, key)
@@ -317,17 +282,7 @@ pub async fn edit_entitlement(
         let mut tx = state.pool.begin().await?;
         apply_entry(&mut tx, &actor(caller), key, &before, &after, None).await?;
         tx.commit().await?;
-        return Ok(pick(
-            format!(
-                "{} saved. Put the change in the catalog file too, or the next load undoes it.",
-                after.name
-            ),
-            format!(
-                "{} gespeichert. Übernehmen Sie die Änderung auch in die Katalogdatei, sonst macht \
-                 das nächste Laden sie rückgängig.",
-                after.name
-            ),
-        ));
+        return Ok(Notice::EntrySaved { name: after.name });
     }
     let impact = changes::entry_impact(&state.pool, key, &before, &after).await?;
     changes::propose(
@@ -348,7 +303,7 @@ pub async fn edit_policy(
     caller: &SessionUser,
     key: &str,
     text: &str,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     let mut conn = state.pool.acquire().await?;
     let after = validate_policy(&mut conn, key, text).await?;
     let before = current_policy(&mut conn, key)
@@ -378,27 +333,19 @@ pub async fn resolve_removal(
     caller: &SessionUser,
     grant: uuid::Uuid,
     note: &str,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     if note.chars().count() < 10 || note.chars().count() > 1000 {
         return Err(AppError::invalid(
             "note",
-            pick(
-                "Say in 10 to 1000 characters what you checked in the directory.",
-                "Beschreiben Sie in 10 bis 1000 Zeichen, was Sie im Verzeichnis geprüft haben.",
-            ),
+            Problem::ResolutionNote {
+                min_chars: 10,
+                max_chars: 1000,
+            },
         ));
     }
     let mut tx = state.pool.begin().await?;
     let actor = Actor::person(caller.principal_id, &caller.display_name);
-    let not_needed = || {
-        AppError::Conflict(
-            pick(
-                "This removal does not need a person (any more).",
-                "Für diese Entfernung ist kein Eingreifen (mehr) nötig.",
-            )
-            .into(),
-        )
-    };
+    let not_needed = || AppError::Conflict(Problem::RemovalNotNeeded);
     let held = grants::lock(&mut tx, grant)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -410,11 +357,7 @@ pub async fn resolve_removal(
         return Err(not_needed());
     }
     tx.commit().await?;
-    Ok(pick(
-        "Closed. The trail records it as handled by you, not as verified.",
-        "Abgeschlossen. Der Verlauf hält sie als von Ihnen erledigt fest, nicht als verifiziert.",
-    )
-    .into())
+    Ok(Notice::RemovalClosed)
 }
 
 /// What an administrator does with a stopped contractor onboarding.
@@ -435,15 +378,14 @@ pub async fn settle_stopped(
     contractor: uuid::Uuid,
     note: &str,
     how: Settle,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     if note.chars().count() < 10 || note.chars().count() > 1000 {
         return Err(AppError::invalid(
             "note",
-            pick(
-                "Say in 10 to 1000 characters what you checked and found.",
-                "Beschreiben Sie in 10 bis 1000 Zeichen, was Sie geprüft und festgestellt \
-                 haben.",
-            ),
+            Problem::SettleNote {
+                min_chars: 10,
+                max_chars: 1000,
+            },
         ));
     }
     let mut tx = state.pool.begin().await?;
@@ -451,18 +393,7 @@ pub async fn settle_stopped(
         && let Some(holder) =
             crate::server::db::contractors::holder_of_found(&mut tx, contractor).await?
     {
-        return Err(AppError::Conflict(pick(
-            format!(
-                "The user found is {holder} in the portal already (read by the people sync); \
-                 one account belongs to one person, so it cannot become this contractor. Close \
-                 this onboarding instead."
-            ),
-            format!(
-                "Das gefundene Konto ist im Portal bereits {holder} (vom Personenabgleich \
-                 gelesen); ein Konto gehört einer Person, es kann daher nicht diese externe \
-                 Person werden. Schließen Sie stattdessen dieses Onboarding."
-            ),
-        )));
+        return Err(AppError::Conflict(Problem::FoundUserHeld { holder }));
     }
     let settled = match how {
         Settle::Adopt => crate::server::db::contractors::adopt(&mut tx, contractor)
@@ -473,19 +404,10 @@ pub async fn settle_stopped(
             .map(|principal| (None, principal)),
     };
     let Some((user, principal)) = settled else {
-        return Err(AppError::Conflict(
-            match how {
-                Settle::Adopt => pick(
-                    "This contractor is not stopped on a user that can be adopted (any more).",
-                    "Diese externe Person wartet nicht (mehr) auf ein übernehmbares Konto.",
-                ),
-                Settle::Close => pick(
-                    "This contractor's onboarding is not stopped (any more).",
-                    "Das Onboarding dieser externen Person ist nicht (mehr) angehalten.",
-                ),
-            }
-            .into(),
-        ));
+        return Err(AppError::Conflict(match how {
+            Settle::Adopt => Problem::NotStoppedOnUser,
+            Settle::Close => Problem::OnboardingNotStopped,
+        }));
     };
     let (action, details) = match how {
         Settle::Adopt => (
@@ -511,16 +433,8 @@ pub async fn settle_stopped(
     tx.commit().await?;
     let user = user.unwrap_or_default();
     Ok(match how {
-        Settle::Adopt => pick(
-            format!("Adopted {user}. The onboarding goes on within a minute."),
-            format!("{user} übernommen. Das Onboarding geht innerhalb einer Minute weiter."),
-        ),
-        Settle::Close => pick(
-            "Closed. Nothing was made; the address is free for a new onboarding.".to_string(),
-            "Abgeschlossen. Es wurde nichts angelegt; die Adresse ist für ein neues Onboarding \
-             frei."
-                .to_string(),
-        ),
+        Settle::Adopt => Notice::Adopted { user },
+        Settle::Close => Notice::OnboardingClosed,
     })
 }
 
@@ -532,21 +446,13 @@ pub async fn sync_people(
     caller: &SessionUser,
     connector: &str,
     how: PassRequest,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     if !crate::server::db::people::request_pass(&state.pool, connector, how).await? {
+        let connector = connector.to_string();
         let problem = if how == PassRequest::AcceptDirectory {
-            pick(
-                format!("No pass of {connector} found another directory to confirm."),
-                format!(
-                    "Kein Abgleich von {connector} hat ein anderes Verzeichnis gefunden, das \
-                     zu bestätigen wäre."
-                ),
-            )
+            Problem::NothingToConfirm { connector }
         } else {
-            pick(
-                format!("{connector} is not a people source of the catalog."),
-                format!("{connector} ist keine Personenquelle des Katalogs."),
-            )
+            Problem::NotAPeopleSource { connector }
         };
         return Err(AppError::invalid("connector", problem));
     }
@@ -562,39 +468,11 @@ pub async fn sync_people(
         )
         .await?;
     }
+    let connector = connector.to_string();
     Ok(match how {
-        PassRequest::Now => pick(
-            format!("A pass of {connector} starts within seconds."),
-            format!("Ein Abgleich von {connector} beginnt in wenigen Sekunden."),
-        ),
-        PassRequest::Complete => pick(
-            format!(
-                "A complete pass of {connector} starts within seconds: everyone is read, and \
-                 anyone no longer there is acted on."
-            ),
-            format!(
-                "Ein vollständiger Abgleich von {connector} beginnt in wenigen Sekunden: Alle \
-                 werden gelesen, und wer nicht mehr da ist, wird behandelt."
-            ),
-        ),
-        PassRequest::Forced => pick(
-            format!(
-                "A pass of {connector} starts within seconds and is applied whatever it finds."
-            ),
-            format!(
-                "Ein Abgleich von {connector} beginnt in wenigen Sekunden und wird übernommen, \
-                 was immer er findet."
-            ),
-        ),
-        PassRequest::AcceptDirectory => pick(
-            format!(
-                "Confirmed: the next pass of {connector} reads the directory it found, and \
-                 remembers it from then on."
-            ),
-            format!(
-                "Bestätigt: Der nächste Abgleich von {connector} liest das gefundene \
-                 Verzeichnis und merkt es sich von da an."
-            ),
-        ),
+        PassRequest::Now => Notice::PassNow { connector },
+        PassRequest::Complete => Notice::PassComplete { connector },
+        PassRequest::Forced => Notice::PassForced { connector },
+        PassRequest::AcceptDirectory => Notice::DirectoryAccepted { connector },
     })
 }

@@ -6,11 +6,12 @@ use serde_json::json;
 use sqlx::PgConnection;
 
 use crate::domain::audit::AuditAction;
+use crate::domain::input::Upn;
 use crate::domain::policy::{ApproverSource, Policy};
+use crate::domain::problem::Problem;
 use crate::error::AppError;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as catalog_db;
-use crate::text::lang::pick;
 
 pub use crate::server::db::catalog::EntryValues;
 
@@ -36,48 +37,37 @@ pub(crate) async fn validate_entry(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(AppError::invalid(
             "name",
-            pick(
-                "Give the entry a name of at most 200 characters.",
-                "Geben Sie dem Eintrag einen Namen mit höchstens 200 Zeichen.",
-            ),
+            Problem::EntryName { max_chars: 200 },
         ));
     }
     if change.description.chars().count() > 2000 {
         return Err(AppError::invalid(
             "description",
-            pick(
-                "Keep the description under 2000 characters.",
-                "Die Beschreibung darf höchstens 2000 Zeichen lang sein.",
-            ),
+            Problem::DescriptionTooLong { max_chars: 2000 },
         ));
     }
-    let owners: Vec<String> = list(&change.owners)
+    let owners = list(&change.owners)
         .into_iter()
-        .map(|o| o.to_lowercase())
-        .collect();
-    if let Some(bad) = owners.iter().find(|o| !o.contains('@') || o.len() > 256) {
-        return Err(AppError::invalid(
-            "owners",
-            pick(
-                format!("`{bad}` is not a sign-in name (name@domain)."),
-                format!("`{bad}` ist kein Anmeldename (name@domain)."),
-            ),
-        ));
-    }
+        .map(|o| {
+            Upn::parse(&o)
+                .map(String::from)
+                .map_err(|_| AppError::invalid("owners", Problem::NotASignInNameListed { name: o }))
+        })
+        .collect::<Result<Vec<String>, AppError>>()?;
     let tags = list(&change.tags);
     if tags.len() > 20 || tags.iter().any(|t| t.chars().count() > 40) {
         return Err(AppError::invalid(
             "tags",
-            pick(
-                "At most 20 tags of at most 40 characters.",
-                "Höchstens 20 Schlagwörter mit je höchstens 40 Zeichen.",
-            ),
+            Problem::Tags {
+                max_tags: 20,
+                max_chars: 40,
+            },
         ));
     }
     let policy_key = change.policy.trim().to_string();
     let rules = current_policy(conn, &policy_key)
         .await?
-        .ok_or_else(|| AppError::invalid("policy", choose_policy()))?;
+        .ok_or_else(|| AppError::invalid("policy", Problem::ChoosePolicy))?;
     check_owner_quorum(&rules, owners.len())?;
     Ok(EntryValues {
         name,
@@ -94,30 +84,14 @@ fn check_owner_quorum(rules: &Policy, owners: usize) -> Result<(), AppError> {
         {
             return Err(AppError::invalid(
                 "owners",
-                pick(
-                    format!(
-                        "Step {} of this policy needs {} owners; list at least that many.",
-                        i + 1,
-                        stage.required
-                    ),
-                    format!(
-                        "Stufe {} dieser Richtlinie braucht {} Verantwortliche; nennen Sie \
-                         mindestens so viele.",
-                        i + 1,
-                        stage.required
-                    ),
-                ),
+                Problem::TooFewOwners {
+                    stage: i as u32 + 1,
+                    required: stage.required,
+                },
             ));
         }
     }
     Ok(())
-}
-
-fn choose_policy() -> &'static str {
-    pick(
-        "Choose one of the catalog's policies.",
-        "Wählen Sie eine der Richtlinien des Katalogs.",
-    )
 }
 
 pub(crate) async fn current_entry(
@@ -139,7 +113,7 @@ pub(crate) async fn apply_entry(
 ) -> Result<(), AppError> {
     let rules = current_policy(conn, &after.policy)
         .await?
-        .ok_or_else(|| AppError::invalid("policy", choose_policy()))?;
+        .ok_or_else(|| AppError::invalid("policy", Problem::ChoosePolicy))?;
     check_owner_quorum(&rules, after.owners.len())?;
     let id = catalog_db::write_entry(&mut *conn, key, after)
         .await?
@@ -166,16 +140,17 @@ pub(crate) async fn validate_policy(
     text: &str,
 ) -> Result<Policy, AppError> {
     if text.len() > 20_000 {
-        return Err(AppError::invalid(
-            "rules",
-            pick("The rules are too long.", "Die Regeln sind zu lang."),
-        ));
+        return Err(AppError::invalid("rules", Problem::RulesTooLong));
     }
-    let policy: Policy = toml::from_str(text)
-        .map_err(|e| AppError::invalid("rules", e.to_string().trim_end().to_string()))?;
+    let policy: Policy = toml::from_str(text).map_err(|e| {
+        AppError::invalid(
+            "rules",
+            Problem::Catalog(vec![e.to_string().trim_end().to_string()]),
+        )
+    })?;
     let problems = policy.problems();
     if !problems.is_empty() {
-        return Err(AppError::invalid("rules", problems.join("\n")));
+        return Err(AppError::invalid("rules", Problem::Catalog(problems)));
     }
     check_policy_owners(conn, key, &policy).await?;
     Ok(policy)
@@ -198,12 +173,7 @@ async fn check_policy_owners(
     match short {
         Some(entry) => Err(AppError::invalid(
             "rules",
-            pick(
-                format!("Entry `{entry}` lists fewer owners than these rules need."),
-                format!(
-                    "Der Eintrag `{entry}` nennt weniger Verantwortliche, als diese Regeln brauchen."
-                ),
-            ),
+            Problem::EntryShortOfOwners { entry },
         )),
         None => Ok(()),
     }

@@ -13,6 +13,7 @@ use crate::api::types::admin::PendingChange;
 use crate::domain::audit::AuditAction;
 use crate::domain::change::{ChangeEvent, ChangeState};
 use crate::domain::policy::Policy;
+use crate::domain::problem::{Notice, Problem};
 use crate::domain::step::Lifecycle as _;
 use crate::error::AppError;
 use crate::server::access::catalog_edits::{
@@ -22,7 +23,6 @@ use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog_changes::{self, NewChange};
-use crate::text::lang::pick;
 
 pub use crate::domain::change::ChangeKind as Kind;
 
@@ -45,7 +45,7 @@ pub async fn propose<T: Serialize>(
     before: &T,
     after: &T,
     impact: Vec<String>,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     let before = serde_json::to_value(before).map_err(|e| internal(e.to_string()))?;
     let after = serde_json::to_value(after).map_err(|e| internal(e.to_string()))?;
     let mut tx = state.pool.begin().await?;
@@ -63,16 +63,9 @@ pub async fn propose<T: Serialize>(
     )
     .await?
     .ok_or_else(|| {
-        AppError::Conflict(pick(
-            format!(
-                "A change to {key} already waits for a second administrator: approve or reject it \
-                 first."
-            ),
-            format!(
-                "Eine Änderung an {key} wartet bereits auf eine zweite Person aus der \
-                 Administration: Genehmigen oder lehnen Sie diese zuerst ab."
-            ),
-        ))
+        AppError::Conflict(Problem::ChangeWaiting {
+            key: key.to_string(),
+        })
     })?;
     audit::record(
         &mut tx,
@@ -84,19 +77,13 @@ pub async fn propose<T: Serialize>(
     )
     .await?;
     tx.commit().await?;
-    Ok(pick(
-        format!(
-            "Proposed. The change to {key} takes effect when another administrator approves it."
-        ),
-        format!(
-            "Vorgeschlagen. Die Änderung an {key} wird wirksam, sobald eine andere Person aus der \
-             Administration sie genehmigt."
-        ),
-    ))
+    Ok(Notice::ChangeProposed {
+        key: key.to_string(),
+    })
 }
 
 /// A second administrator approves: the change is applied, unless its target changed since.
-pub async fn approve(state: &AppState, caller: &SessionUser, id: Uuid) -> Result<String, AppError> {
+pub async fn approve(state: &AppState, caller: &SessionUser, id: Uuid) -> Result<Notice, AppError> {
     let mut tx = state.pool.begin().await?;
     let change = catalog_changes::lock_pending(&mut tx, id)
         .await?
@@ -139,16 +126,9 @@ pub async fn approve(state: &AppState, caller: &SessionUser, id: Uuid) -> Result
         )
         .await?;
         tx.commit().await?;
-        return Err(AppError::Conflict(pick(
-            format!(
-                "{key} changed after this change was proposed; it was closed. Propose it again if \
-                 it is still wanted."
-            ),
-            format!(
-                "{key} wurde geändert, nachdem diese Änderung vorgeschlagen wurde; sie wurde \
-                 geschlossen. Schlagen Sie sie erneut vor, wenn sie noch gewünscht ist."
-            ),
-        )));
+        return Err(AppError::Conflict(Problem::ChangeStale {
+            key: key.to_string(),
+        }));
     }
     close(&mut tx, id, ChangeEvent::Approved, caller.principal_id, "").await?;
     audit::record(
@@ -160,10 +140,9 @@ pub async fn approve(state: &AppState, caller: &SessionUser, id: Uuid) -> Result
     )
     .await?;
     tx.commit().await?;
-    Ok(pick(
-        format!("Approved. The change to {key} is in effect."),
-        format!("Genehmigt. Die Änderung an {key} ist wirksam."),
-    ))
+    Ok(Notice::ChangeApplied {
+        key: key.to_string(),
+    })
 }
 
 /// Rejected by another administrator, or withdrawn by its author.
@@ -172,14 +151,11 @@ pub async fn reject(
     caller: &SessionUser,
     id: Uuid,
     comment: &str,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     if comment.chars().count() > 1000 {
         return Err(AppError::invalid(
             "comment",
-            pick(
-                "Keep the comment under 1000 characters.",
-                "Der Kommentar darf höchstens 1000 Zeichen lang sein.",
-            ),
+            Problem::CommentTooLong { max_chars: 1000 },
         ));
     }
     let mut tx = state.pool.begin().await?;
@@ -204,13 +180,9 @@ pub async fn reject(
     )
     .await?;
     tx.commit().await?;
-    Ok(pick(
-        format!("The change to {} was not applied.", change.target_key),
-        format!(
-            "Die Änderung an {} wurde nicht übernommen.",
-            change.target_key
-        ),
-    ))
+    Ok(Notice::ChangeNotApplied {
+        key: change.target_key,
+    })
 }
 
 /// Closes the locked pending change with `event`, as its state machine allows.
@@ -221,28 +193,11 @@ async fn close(
     decided_by: Uuid,
     comment: &str,
 ) -> Result<(), AppError> {
-    let step = ChangeState::Pending.step(event).map_err(|refused| {
-        AppError::Conflict(pick(
-            format!("This change is already {}.", refused.state),
-            format!(
-                "Diese Änderung ist bereits {}.",
-                match refused.state {
-                    ChangeState::Pending => "offen",
-                    ChangeState::Applied => "übernommen",
-                    ChangeState::Rejected => "abgelehnt",
-                    ChangeState::Stale => "veraltet",
-                }
-            ),
-        ))
-    })?;
+    let step = ChangeState::Pending
+        .step(event)
+        .map_err(|refused| AppError::Conflict(Problem::ChangeAlready(refused.state)))?;
     if !catalog_changes::close(conn, id, step, decided_by, comment).await? {
-        return Err(AppError::Conflict(
-            pick(
-                "This change was decided meanwhile. Reload the page.",
-                "Über diese Änderung wurde zwischenzeitlich entschieden. Laden Sie die Seite neu.",
-            )
-            .into(),
-        ));
+        return Err(AppError::Conflict(Problem::ChangeDecided));
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ use crate::api::{text_block, text_line};
 use crate::domain::approval::ResolvedStage;
 use crate::domain::audit::AuditAction;
 use crate::domain::policy::{ApproverSource, Policy, RequesterFacts, eligible_approvers};
+use crate::domain::problem::{Notice, Problem};
 use crate::domain::violation::Violation;
 use crate::error::AppError;
 use crate::server::access::submit::{MAX_OFFSET_MINUTES, local_time};
@@ -25,7 +26,6 @@ use crate::server::connectors::Connector;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::requests::{NewRequest, Snapshot};
 use crate::server::db::{catalog, contractors, requests};
-use crate::text::lang::pick;
 
 /// The longest name, company or address the form takes.
 const MAX_NAME: usize = 100;
@@ -100,10 +100,9 @@ fn check(form: &ContractorForm) -> Result<Checked, AppError> {
     if display_name.is_empty() || display_name.chars().count() > MAX_NAME {
         return Err(AppError::invalid(
             "display_name",
-            pick(
-                format!("Give the person's name (at most {MAX_NAME} characters)."),
-                format!("Geben Sie den Namen der Person an (höchstens {MAX_NAME} Zeichen)."),
-            ),
+            Problem::ContractorName {
+                max_chars: MAX_NAME as u32,
+            },
         ));
     }
     let email = text_line("email", &form.email)?.to_lowercase();
@@ -117,35 +116,20 @@ fn check(form: &ContractorForm) -> Result<Checked, AppError> {
                 && !domain.contains('@')
         });
     if !shaped {
-        return Err(AppError::invalid(
-            "email",
-            pick(
-                "Give the person's own email address, such as pat@fabrikam.com.",
-                "Geben Sie die eigene E-Mail-Adresse der Person an, etwa pat@fabrikam.com.",
-            ),
-        ));
+        return Err(AppError::invalid("email", Problem::ContractorEmail));
     }
     let company = text_line("company", &form.company)?;
     if company.chars().count() > MAX_NAME {
         return Err(AppError::invalid(
             "company",
-            pick(
-                format!("Keep the company under {MAX_NAME} characters."),
-                format!("Der Firmenname darf höchstens {MAX_NAME} Zeichen lang sein."),
-            ),
+            Problem::CompanyTooLong {
+                max_chars: MAX_NAME as u32,
+            },
         ));
     }
     let ends_at = ends_at(&form.ends_at, &form.utc_offset_minutes)?;
-    let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
-        AppError::invalid(
-            "client_token",
-            pick(
-                "This form has expired. Reload the page and try again.",
-                "Dieses Formular ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es \
-                 erneut.",
-            ),
-        )
-    })?;
+    let client_token = Uuid::parse_str(form.client_token.trim())
+        .map_err(|_| AppError::invalid("client_token", Problem::FormExpired))?;
     Ok(Checked {
         display_name,
         email,
@@ -172,56 +156,28 @@ pub async fn onboard(
         return Ok(Onboarded {
             contractor_id: found.id,
             request_id: request,
-            message: pick(SUBMITTED, SUBMITTED_DE).into(),
+            done: Notice::ContractorSubmitted,
         });
     }
     let spec = catalog::contractor_settings(&mut conn)
         .await?
-        .ok_or_else(|| {
-            AppError::Conflict(
-                pick(
-                    "This portal's catalog does not set up identities for contractors.",
-                    "Der Katalog dieses Portals richtet keine Identitäten für Externe ein.",
-                )
-                .into(),
-            )
-        })?;
+        .ok_or(AppError::Conflict(Problem::ContractorsNotSetUp))?;
     if !contractors::is_employee(&mut conn, caller.principal_id).await? {
         return Err(AppError::Forbidden);
     }
     if !spec.bundles.contains(&form.bundle) {
-        return Err(AppError::invalid(
-            "bundle",
-            pick(
-                "Choose one of the bundles offered for contractors.",
-                "Wählen Sie eines der Pakete, die für Externe angeboten werden.",
-            ),
-        ));
+        return Err(AppError::invalid("bundle", Problem::ChooseContractorBundle));
     }
     let bundle = catalog::by_key(&mut conn, &form.bundle)
         .await?
         .filter(|b| b.is_bundle())
-        .ok_or_else(|| {
-            AppError::invalid(
-                "bundle",
-                pick(
-                    "This bundle is no longer offered; choose another.",
-                    "Dieses Paket wird nicht mehr angeboten; wählen Sie ein anderes.",
-                ),
-            )
-        })?;
+        .ok_or_else(|| AppError::invalid("bundle", Problem::BundleNotOffered))?;
     let policy = policy_of(&mut conn, &spec).await?;
     drop(conn);
     let now = Utc::now();
     let ends_at = form.ends_at;
     if ends_at <= now + TimeDelta::minutes(2) {
-        return Err(AppError::invalid(
-            "ends_at",
-            pick(
-                "The end must be later than now.",
-                "Das Ende muss in der Zukunft liegen.",
-            ),
-        ));
+        return Err(AppError::invalid("ends_at", Problem::EndNotFuture));
     }
     within_max(&spec, ends_at, now)?;
     if let Some(v) = policy
@@ -242,18 +198,10 @@ pub async fn onboard(
     {
         return Err(AppError::invalid(
             "email",
-            pick(
-                format!(
-                    "{} belongs to a member of this organisation ({}); members ask for access \
-                     themselves.",
-                    form.email, known.upn
-                ),
-                format!(
-                    "{} gehört zu einem Mitglied dieser Organisation ({}); Mitglieder beantragen \
-                     Zugriffe selbst.",
-                    form.email, known.upn
-                ),
-            ),
+            Problem::EmailOfMember {
+                email: form.email.clone(),
+                upn: known.upn,
+            },
         ));
     }
     let stages = stages(state, &spec, &policy, &bundle.owners, caller, &form.email).await?;
@@ -276,7 +224,7 @@ pub async fn onboard(
         return Ok(Onboarded {
             contractor_id: found.id,
             request_id: request,
-            message: pick(SUBMITTED, SUBMITTED_DE).into(),
+            done: Notice::ContractorSubmitted,
         });
     }
     let principal =
@@ -294,7 +242,7 @@ pub async fn onboard(
     };
     let request = requests::insert(&mut tx, &asked.request(caller))
         .await?
-        .ok_or_else(|| AppError::Conflict(already_sent()))?;
+        .ok_or(AppError::Conflict(Problem::AlreadySent))?;
     let id = contractors::insert(
         &mut tx,
         &contractors::NewContractor {
@@ -314,18 +262,9 @@ pub async fn onboard(
         sqlx::Error::Database(db) if db.constraint() == Some("contractors_one_live") => {
             AppError::invalid(
                 "email",
-                pick(
-                    format!(
-                        "{} already has an identity here, asked for or active; extend that one \
-                         instead.",
-                        form.email
-                    ),
-                    format!(
-                        "{} hat hier bereits eine Identität (beantragt oder aktiv); verlängern \
-                         Sie stattdessen diese.",
-                        form.email
-                    ),
-                ),
+                Problem::ContractorExists {
+                    email: form.email.clone(),
+                },
             )
         }
         _ => e.into(),
@@ -353,7 +292,7 @@ pub async fn onboard(
     Ok(Onboarded {
         contractor_id: id,
         request_id: request,
-        message: pick(SUBMITTED, SUBMITTED_DE).into(),
+        done: Notice::ContractorSubmitted,
     })
 }
 
@@ -375,12 +314,7 @@ pub(crate) fn form_time(
             .parse()
             .ok()
             .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "utc_offset_minutes",
-                    pick("Unknown time zone offset.", "Unbekannter Zeitzonenversatz."),
-                )
-            })?,
+            .ok_or_else(|| AppError::invalid("utc_offset_minutes", Problem::UnknownOffset))?,
     };
     local_time(text, offset, field)
 }
@@ -394,18 +328,9 @@ fn within_max(
     if ends_at > now + TimeDelta::days(i64::from(spec.max_days)) {
         return Err(AppError::invalid(
             "ends_at",
-            pick(
-                format!(
-                    "A contractor's identity lasts at most {} days from now; choose an earlier end \
-                     (it can be extended later).",
-                    spec.max_days
-                ),
-                format!(
-                    "Die Identität einer externen Person gilt höchstens {} Tage ab jetzt; wählen \
-                     Sie ein früheres Ende (sie kann später verlängert werden).",
-                    spec.max_days
-                ),
-            ),
+            Problem::ContractorTooLong {
+                max_days: spec.max_days,
+            },
         ));
     }
     Ok(())
@@ -418,31 +343,10 @@ async fn policy_of(
 ) -> Result<Policy, AppError> {
     let rules = catalog::policy_rules(conn, &spec.policy)
         .await?
-        .ok_or_else(|| {
-            AppError::Conflict(
-                pick(
-                    "The contractors' policy is missing.",
-                    "Die Richtlinie für Externe fehlt.",
-                )
-                .into(),
-            )
-        })?;
+        .ok_or(AppError::Conflict(Problem::ContractorPolicyMissing))?;
     serde_json::from_value(rules).map_err(|e| AppError::Internal {
         reference: crate::error::reference_for(&format!("contractor policy: {e}")),
     })
-}
-
-const SUBMITTED: &str = "Submitted. Once approved, the identity is made and its access granted; \
-                         the invitation link for the person appears here.";
-const SUBMITTED_DE: &str = "Eingereicht. Nach der Genehmigung wird die Identität angelegt und \
-                            ihr Zugriff erteilt; der Einladungslink für die Person erscheint hier.";
-
-fn already_sent() -> String {
-    pick(
-        "This form was already sent.",
-        "Dieses Formular wurde bereits gesendet.",
-    )
-    .into()
 }
 
 fn entra(
@@ -525,13 +429,7 @@ pub async fn issue_password(
         .await?
         .ok_or(AppError::NotFound)?;
     let Some(ad) = spec.ad.clone() else {
-        return Err(AppError::Conflict(
-            pick(
-                "Contractors get no Active Directory account here.",
-                "Externe erhalten hier kein Konto im Active Directory.",
-            )
-            .into(),
-        ));
+        return Err(AppError::Conflict(Problem::NoAdAccounts));
     };
     let found = contractors::sponsored(&mut conn, contractor)
         .await?
@@ -540,28 +438,14 @@ pub async fn issue_password(
         return Err(AppError::Forbidden);
     }
     if found.state != ContractorState::Active {
-        return Err(AppError::Conflict(
-            pick(
-                "Only an active contractor's account gets a password.",
-                "Nur das Konto einer aktiven externen Person erhält ein Passwort.",
-            )
-            .into(),
-        ));
+        return Err(AppError::Conflict(Problem::PasswordOnlyActive));
     }
     let account = contractors::accounts(&mut conn, found.principal_id)
         .await?
         .into_iter()
         .find(|(name, _)| *name == ad)
         .map(|(_, id)| id)
-        .ok_or_else(|| {
-            AppError::Conflict(
-                pick(
-                    "The account is not made yet.",
-                    "Das Konto ist noch nicht angelegt.",
-                )
-                .into(),
-            )
-        })?;
+        .ok_or(AppError::Conflict(Problem::AccountNotMade))?;
     drop(conn);
     let connector = state
         .connectors
@@ -569,28 +453,14 @@ pub async fn issue_password(
         .ok_or_else(|| AppError::Unavailable {
             reference: crate::error::reference_for(&format!("connector `{ad}` is not configured")),
         })?;
-    let identities = connector.identities().ok_or_else(|| {
-        AppError::Conflict(
-            pick(
-                "This directory makes no accounts.",
-                "Dieses Verzeichnis legt keine Konten an.",
-            )
-            .into(),
-        )
-    })?;
+    let identities = connector
+        .identities()
+        .ok_or(AppError::Conflict(Problem::DirectoryMakesNoAccounts))?;
     let password = identities
         .issue_password(&account)
         .await
         .map_err(|e| AppError::from_system(&ad, e))?
-        .ok_or_else(|| {
-            AppError::Conflict(
-                pick(
-                    "This directory issues no passwords.",
-                    "Dieses Verzeichnis vergibt keine Passwörter.",
-                )
-                .into(),
-            )
-        })?;
+        .ok_or(AppError::Conflict(Problem::DirectoryIssuesNoPasswords))?;
     let mut conn = state.pool.acquire().await?;
     audit::record(
         &mut conn,
@@ -617,16 +487,8 @@ pub async fn extend(
     let id = crate::api::parse_id("contractor_id", &form.contractor_id)?;
     let ends_at = ends_at(&form.ends_at, &form.utc_offset_minutes)?;
     let justification = text_block("justification", &form.justification)?;
-    let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
-        AppError::invalid(
-            "client_token",
-            pick(
-                "This form has expired. Reload the page and try again.",
-                "Dieses Formular ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es \
-                 erneut.",
-            ),
-        )
-    })?;
+    let client_token = Uuid::parse_str(form.client_token.trim())
+        .map_err(|_| AppError::invalid("client_token", Problem::FormExpired))?;
     let mut conn = state.pool.acquire().await?;
     let found = contractors::for_extension(&mut conn, id)
         .await?
@@ -640,51 +502,23 @@ pub async fn extend(
         return Ok(Onboarded {
             contractor_id: id,
             request_id: request,
-            message: pick(EXTENSION_SUBMITTED, EXTENSION_SUBMITTED_DE).into(),
+            done: Notice::ContractorExtensionSubmitted,
         });
     }
     if found.state != ContractorState::Active {
-        return Err(AppError::Conflict(
-            pick(
-                "Only an active contractor's identity can be extended.",
-                "Nur die Identität einer aktiven externen Person kann verlängert werden.",
-            )
-            .into(),
-        ));
+        return Err(AppError::Conflict(Problem::ExtendOnlyActive));
     }
     let spec = catalog::contractor_settings(&mut conn)
         .await?
-        .ok_or_else(|| {
-            AppError::Conflict(
-                pick(
-                    "Contractors are no longer set up here.",
-                    "Externe werden hier nicht mehr eingerichtet.",
-                )
-                .into(),
-            )
-        })?;
+        .ok_or(AppError::Conflict(Problem::ContractorsNoLonger))?;
     let bundle = catalog::by_key(&mut conn, &found.bundle_key)
         .await?
-        .ok_or_else(|| {
-            AppError::Conflict(
-                pick(
-                    "Their bundle is no longer offered.",
-                    "Das Paket dieser Person wird nicht mehr angeboten.",
-                )
-                .into(),
-            )
-        })?;
+        .ok_or(AppError::Conflict(Problem::TheirBundleGone))?;
     let policy = policy_of(&mut conn, &spec).await?;
     drop(conn);
     let now = Utc::now();
     if ends_at <= found.ends_at {
-        return Err(AppError::invalid(
-            "ends_at",
-            pick(
-                "Choose an end later than the current one.",
-                "Wählen Sie ein späteres Ende als das aktuelle.",
-            ),
-        ));
+        return Err(AppError::invalid("ends_at", Problem::EndNotLater));
     }
     within_max(&spec, ends_at, now)?;
     if let Some(v) = policy.check_texts(&justification, "").into_iter().next() {
@@ -712,24 +546,17 @@ pub async fn extend(
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.constraint() == Some("access_requests_one_pending") => {
-                AppError::Conflict(
-                    pick(
-                        "An extension for this contractor is already waiting for approval.",
-                        "Eine Verlängerung für diese externe Person wartet bereits auf \
-                         Genehmigung.",
-                    )
-                    .into(),
-                )
+                AppError::Conflict(Problem::ExtensionWaiting)
             }
             _ => e.into(),
         })?
-        .ok_or_else(|| AppError::Conflict(already_sent()))?;
+        .ok_or(AppError::Conflict(Problem::AlreadySent))?;
     asked.record(&mut tx, caller, request, id).await?;
     tx.commit().await?;
     Ok(Onboarded {
         contractor_id: id,
         request_id: request,
-        message: pick(EXTENSION_SUBMITTED, EXTENSION_SUBMITTED_DE).into(),
+        done: Notice::ContractorExtensionSubmitted,
     })
 }
 
@@ -795,7 +622,3 @@ impl Asked<'_> {
         .await
     }
 }
-
-const EXTENSION_SUBMITTED: &str =
-    "Submitted. Once approved, their identity and access last until the new end.";
-const EXTENSION_SUBMITTED_DE: &str = "Eingereicht. Nach der Genehmigung gelten Identität und Zugriffe der Person bis zum neuen Ende.";

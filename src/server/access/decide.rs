@@ -10,14 +10,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::approval::{DecisionRefused, Outcome, Progress, may_decide, progress};
+use crate::domain::problem::{Notice, Problem};
 use crate::domain::request::{InvalidTransition, RequestEvent, RequestState};
 use crate::error::AppError;
-use crate::server::access::{ToGrant, grant_all, request_state_de, window_at_approval};
+use crate::server::access::{ToGrant, grant_all, window_at_approval};
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{contractors, requests};
-use crate::text::lang::pick;
 
 const MAX_COMMENT_CHARS: usize = 1000;
 
@@ -27,16 +27,15 @@ pub async fn decide(
     request_id: Uuid,
     outcome: Outcome,
     comment: &str,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     let comment = crate::api::text_block("comment", comment)?;
     let comment = comment.as_str();
     if comment.chars().count() > MAX_COMMENT_CHARS {
         return Err(AppError::invalid(
             "comment",
-            pick(
-                format!("Keep the comment under {MAX_COMMENT_CHARS} characters."),
-                format!("Der Kommentar darf höchstens {MAX_COMMENT_CHARS} Zeichen lang sein."),
-            ),
+            Problem::CommentTooLong {
+                max_chars: MAX_COMMENT_CHARS as u32,
+            },
         ));
     }
     let mut tx = state.pool.begin().await?;
@@ -54,7 +53,7 @@ pub async fn decide(
     .map_err(|refused| match refused {
         DecisionRefused::OwnRequest | DecisionRefused::NotAnApprover => AppError::Forbidden,
         DecisionRefused::NotPending if request.state.is_final() => already(request.state),
-        other => AppError::Conflict(refusal(&other)),
+        other => AppError::Conflict(Problem::Decision(other)),
     })?;
     if request.state.is_final() {
         return Err(already(request.state));
@@ -62,23 +61,10 @@ pub async fn decide(
     // Whether or not the engine has closed them yet: a request past its deadline, or for an
     // entry taken out of the catalog, can no longer be decided.
     if request.expires_at <= Utc::now() {
-        return Err(AppError::Conflict(
-            pick(
-                "This request waited past its deadline and can no longer be decided.",
-                "Diese Anfrage hat ihre Frist überschritten und kann nicht mehr entschieden werden.",
-            )
-            .into(),
-        ));
+        return Err(AppError::Conflict(Problem::RequestPastDeadline));
     }
     if !request.entitlement_enabled {
-        return Err(AppError::Conflict(
-            pick(
-                "This access was taken out of the catalog; the request can no longer be decided.",
-                "Dieser Zugriff wurde aus dem Katalog genommen; über die Anfrage kann nicht mehr \
-                 entschieden werden.",
-            )
-            .into(),
-        ));
+        return Err(AppError::Conflict(Problem::RequestEntryWithdrawn));
     }
     // The live grants are locked before the first audit event (see `grant_approved`).
     let to_grant = ToGrant::lock(&mut tx, request.beneficiary_id, request.entitlement_id).await?;
@@ -94,8 +80,8 @@ pub async fn decide(
     )
     .await?
     {
-        return Err(AppError::Conflict(refusal(
-            &DecisionRefused::AlreadyDecided,
+        return Err(AppError::Conflict(Problem::Decision(
+            DecisionRefused::AlreadyDecided,
         )));
     }
     let actor = Actor::person(caller.principal_id, &caller.display_name);
@@ -117,7 +103,7 @@ pub async fn decide(
     )
     .await?;
     let decisions = requests::decisions(&mut tx, request_id).await?;
-    let message = match progress(&request.snapshot.stages, &decisions) {
+    let done = match progress(&request.snapshot.stages, &decisions) {
         Progress::Denied { .. } => {
             close(&mut tx, &request, RequestEvent::Denied).await?;
             if let Some(contractor) = contractors::of_request(&mut tx, request_id).await?
@@ -133,11 +119,7 @@ pub async fn decide(
                 json!({}),
             )
             .await?;
-            pick(
-                "Denied. The requester will see your comment.",
-                "Abgelehnt. Die anfragende Person sieht Ihren Kommentar.",
-            )
-            .to_string()
+            Notice::Denied
         }
         Progress::Waiting {
             stage: now_at,
@@ -153,19 +135,12 @@ pub async fn decide(
                     return Err(changed_meanwhile());
                 }
             }
-            pick(
-                format!(
-                    "Recorded. The request now waits at step {} of {} ({approvals} of {required} approvals).",
-                    now_at + 1,
-                    request.snapshot.stages.len()
-                ),
-                format!(
-                    "Erfasst. Die Anfrage wartet jetzt auf Stufe {} von {} ({approvals} von \
-                     {required} Genehmigungen).",
-                    now_at + 1,
-                    request.snapshot.stages.len()
-                ),
-            )
+            Notice::Waiting {
+                stage: now_at + 1,
+                stages: request.snapshot.stages.len() as u32,
+                approvals,
+                required,
+            }
         }
         Progress::Approved => {
             close(&mut tx, &request, RequestEvent::FullyApproved).await?;
@@ -190,13 +165,9 @@ pub async fn decide(
                 if let Ok(step) = contractor.state.step(ContractorEvent::Approved) {
                     contractors::advance(&mut tx, contractor.id, step, Some(now)).await?;
                 }
-                pick(
-                    "Approved. The identity is being made; its access follows.",
-                    "Genehmigt. Die Identität wird angelegt; ihre Zugriffe folgen.",
-                )
-                .to_string()
+                Notice::ContractorApproved
             } else {
-                let message = grant_all(
+                let granted = grant_all(
                     &mut tx,
                     request_id,
                     request.beneficiary_id,
@@ -224,12 +195,12 @@ pub async fn decide(
                     )
                     .await?;
                 }
-                message
+                Notice::Granted(granted)
             }
         }
     };
     tx.commit().await?;
-    Ok(message)
+    Ok(done)
 }
 
 /// Closes the locked request with `event`, as its state machine allows.
@@ -252,47 +223,10 @@ pub(crate) fn refused(refused: InvalidTransition) -> AppError {
 
 /// The request is final already: "This request is already approved."
 fn already(state: RequestState) -> AppError {
-    AppError::Conflict(pick(
-        format!("This request is already {state}."),
-        format!("Diese Anfrage ist bereits {}.", request_state_de(state)),
-    ))
-}
-
-/// Why the caller may not decide, in the caller's language.
-fn refusal(refused: &DecisionRefused) -> String {
-    pick(
-        refused.to_string(),
-        match refused {
-            DecisionRefused::OwnRequest => {
-                "Sie können nicht über Ihre eigene Anfrage oder eine Anfrage für sich selbst \
-                 entscheiden."
-            }
-            DecisionRefused::NotAnApprover => {
-                "Sie sind auf der aktuellen Stufe dieser Anfrage keine genehmigende Person."
-            }
-            DecisionRefused::AlreadyDecided => "Sie haben über diese Stufe bereits entschieden.",
-            DecisionRefused::DecidedEarlierStage => {
-                "Sie haben eine frühere Stufe genehmigt; eine spätere Stufe braucht eine andere \
-                 Person."
-            }
-            DecisionRefused::SeatTaken => {
-                "Für die Person, die Sie vertreten, wurde auf dieser Stufe bereits entschieden \
-                 (von ihr selbst oder einer anderen Vertretung)."
-            }
-            DecisionRefused::NotPending => "Diese Anfrage wartet nicht mehr auf Entscheidungen.",
-        }
-        .to_string(),
-    )
+    AppError::Conflict(Problem::RequestAlready(state))
 }
 
 /// The row moved between reading and writing it (it was locked, so only by a bug).
 fn changed_meanwhile() -> AppError {
-    AppError::Conflict(
-        pick(
-            "This request changed meanwhile. Reload the page and try again.",
-            "Diese Anfrage wurde zwischenzeitlich geändert. Laden Sie die Seite neu und versuchen \
-             Sie es erneut.",
-        )
-        .into(),
-    )
+    AppError::Conflict(Problem::RequestChanged)
 }

@@ -12,11 +12,12 @@ use uuid::Uuid;
 
 use crate::domain::approval::{Progress, progress};
 use crate::domain::audit::AuditAction;
+use crate::domain::input::Upn;
+use crate::domain::problem::{Notice, Problem};
 use crate::error::AppError;
 use crate::server::app::auth::session::SessionUser;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{contractors, delegations, requests};
-use crate::text::lang::pick;
 
 /// Deputies of deputies followed at most.
 pub const MAX_DEPTH: usize = 3;
@@ -102,93 +103,45 @@ async fn route(pool: &PgPool, away: &delegations::Away) -> Result<bool, sqlx::Er
 pub async fn create(
     pool: &PgPool,
     caller: &SessionUser,
-    deputy_upn: &str,
+    deputy_upn: &Upn,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     let now = Utc::now();
     if ends_at <= starts_at {
-        return Err(AppError::invalid(
-            "ends_at",
-            pick(
-                "The end must come after the start.",
-                "Das Ende muss nach dem Beginn liegen.",
-            ),
-        ));
+        return Err(AppError::invalid("ends_at", Problem::DelegationEndsFirst));
     }
     if ends_at <= now {
-        return Err(AppError::invalid(
-            "ends_at",
-            pick(
-                "The end has passed already.",
-                "Das Ende liegt bereits in der Vergangenheit.",
-            ),
-        ));
+        return Err(AppError::invalid("ends_at", Problem::DelegationEndPassed));
     }
     if ends_at > now + TimeDelta::days(MAX_DAYS) {
         return Err(AppError::invalid(
             "ends_at",
-            pick(
-                format!("A delegation lasts at most {MAX_DAYS} days from now."),
-                format!("Eine Vertretung gilt höchstens {MAX_DAYS} Tage ab jetzt."),
-            ),
-        ));
-    }
-    let deputy_upn = deputy_upn.trim();
-    if deputy_upn.is_empty() {
-        return Err(AppError::invalid(
-            "deputy",
-            pick(
-                "Name your deputy by their sign-in name.",
-                "Geben Sie den Anmeldenamen Ihrer Vertretung an.",
-            ),
+            Problem::DelegationTooLong {
+                max_days: MAX_DAYS as u32,
+            },
         ));
     }
     let mut tx = pool.begin().await?;
     let Some((deputy, deputy_name)) = requests::principal_by_upn(&mut tx, deputy_upn).await? else {
         return Err(AppError::invalid(
             "deputy",
-            pick(
-                format!(
-                    "Nobody signs in as {deputy_upn}; a deputy must have used the portal once."
-                ),
-                format!(
-                    "Niemand meldet sich als {deputy_upn} an; eine Vertretung muss das Portal \
-                     mindestens einmal verwendet haben."
-                ),
-            ),
+            Problem::NoSuchDeputy {
+                upn: deputy_upn.to_string(),
+            },
         ));
     };
     if deputy == caller.principal_id {
-        return Err(AppError::invalid(
-            "deputy",
-            pick(
-                "Name someone else as your deputy.",
-                "Benennen Sie eine andere Person als Ihre Vertretung.",
-            ),
-        ));
+        return Err(AppError::invalid("deputy", Problem::DeputySelf));
     }
     if !contractors::is_employee(&mut tx, deputy).await? {
         return Err(AppError::invalid(
             "deputy",
-            pick(
-                format!("{deputy_name} cannot be a deputy: only employees decide on access."),
-                format!(
-                    "{deputy_name} kann keine Vertretung sein: Nur Mitarbeitende entscheiden über \
-                     Zugriffe."
-                ),
-            ),
+            Problem::DeputyNotEmployee { name: deputy_name },
         ));
     }
     if delegations::overlaps(&mut tx, caller.principal_id, starts_at, ends_at).await? {
-        return Err(AppError::invalid(
-            "starts_at",
-            pick(
-                "You already have a deputy for part of this time; end that delegation first.",
-                "Sie haben für einen Teil dieses Zeitraums bereits eine Vertretung; beenden Sie \
-                 diese Vertretung zuerst.",
-            ),
-        ));
+        return Err(AppError::invalid("starts_at", Problem::DeputyOverlap));
     }
     // A loop: the deputy (or their deputy...) names the caller during this time.
     let mut frontier = vec![deputy];
@@ -200,17 +153,9 @@ pub async fn create(
                 if id == caller.principal_id {
                     return Err(AppError::invalid(
                         "deputy",
-                        pick(
-                            format!(
-                                "{deputy_name} hands their approvals on to you during this time \
-                                 (directly or through their deputy), so this would be a loop."
-                            ),
-                            format!(
-                                "{deputy_name} gibt in diesem Zeitraum die eigenen Genehmigungen \
-                                 an Sie weiter (direkt oder über die eigene Vertretung); das wäre \
-                                 ein Kreislauf."
-                            ),
-                        ),
+                        Problem::DeputyLoop {
+                            name: deputy_name.clone(),
+                        },
                     ));
                 }
                 if !seen.contains(&id) {
@@ -231,7 +176,7 @@ pub async fn create(
             ..Subject::default()
         },
         json!({
-            "delegation": id, "who": caller.upn, "deputy": deputy_upn.to_lowercase(),
+            "delegation": id, "who": caller.upn, "deputy": deputy_upn.as_str(),
             "starts_at": starts_at, "ends_at": ends_at,
         }),
     )
@@ -242,15 +187,15 @@ pub async fn create(
     if let Err(e) = route_due(pool).await {
         tracing::warn!(error = %e, "routing to a new deputy failed; the next pass retries");
     }
-    let (from, to) = (crate::text::at(starts_at), crate::text::at(ends_at));
-    Ok(pick(
-        format!("{deputy_name} decides in your place from {from} to {to}."),
-        format!("{deputy_name} entscheidet vom {from} bis {to} an Ihrer Stelle."),
-    ))
+    Ok(Notice::DeputySet {
+        deputy: deputy_name,
+        from: starts_at,
+        to: ends_at,
+    })
 }
 
 /// Ends one of the caller's delegations now. Requests already routed stay with the deputy too.
-pub async fn end(pool: &PgPool, caller: &SessionUser, id: Uuid) -> Result<String, AppError> {
+pub async fn end(pool: &PgPool, caller: &SessionUser, id: Uuid) -> Result<Notice, AppError> {
     let mut tx = pool.begin().await?;
     let Some(deputy) = delegations::end(&mut tx, caller.principal_id, id).await? else {
         return Err(AppError::NotFound);
@@ -267,10 +212,5 @@ pub async fn end(pool: &PgPool, caller: &SessionUser, id: Uuid) -> Result<String
     )
     .await?;
     tx.commit().await?;
-    Ok(pick(
-        "Ended. New requests wait for you alone; those already handed on can be decided by either of you.",
-        "Beendet. Neue Anfragen warten nur auf Sie; über bereits weitergegebene können Sie beide \
-         entscheiden.",
-    )
-    .into())
+    Ok(Notice::DelegationEnded)
 }

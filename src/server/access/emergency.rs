@@ -6,12 +6,12 @@ use uuid::Uuid;
 
 use crate::api::types::emergency::EmergencyUse;
 use crate::domain::audit::AuditAction;
+use crate::domain::problem::{Notice, Problem};
 use crate::error::AppError;
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::reviews::{self, Review};
-use crate::text::lang::pick;
 
 const MAX_NOTE_CHARS: usize = 1000;
 
@@ -64,37 +64,24 @@ pub async fn close(
     request: Uuid,
     verdict: &str,
     note: &str,
-) -> Result<String, AppError> {
+) -> Result<Notice, AppError> {
     let verdict = match verdict.trim() {
         v @ ("justified" | "not_justified") => v,
         _ => {
-            return Err(AppError::invalid(
-                "verdict",
-                pick(
-                    "Say whether the use was justified or not.",
-                    "Geben Sie an, ob die Nutzung gerechtfertigt war oder nicht.",
-                ),
-            ));
+            return Err(AppError::invalid("verdict", Problem::ChooseVerdict));
         }
     };
     let note = crate::api::text_block("note", note)?;
     let note = note.trim();
     if note.chars().count() < 5 {
-        return Err(AppError::invalid(
-            "note",
-            pick(
-                "Say in a few words why.",
-                "Begründen Sie dies in wenigen Worten.",
-            ),
-        ));
+        return Err(AppError::invalid("note", Problem::SayWhy));
     }
     if note.chars().count() > MAX_NOTE_CHARS {
         return Err(AppError::invalid(
             "note",
-            pick(
-                format!("Keep the note under {MAX_NOTE_CHARS} characters."),
-                format!("Die Notiz darf höchstens {MAX_NOTE_CHARS} Zeichen lang sein."),
-            ),
+            Problem::NoteTooLong {
+                max_chars: MAX_NOTE_CHARS as u32,
+            },
         ));
     }
     let mut tx = state.pool.begin().await?;
@@ -105,13 +92,7 @@ pub async fn close(
         return Err(AppError::Forbidden);
     }
     if !reviews::close(&mut tx, request, caller.principal_id, verdict, note).await? {
-        return Err(AppError::Conflict(
-            pick(
-                "This use has been reviewed already.",
-                "Diese Nutzung wurde bereits geprüft.",
-            )
-            .into(),
-        ));
+        return Err(AppError::Conflict(Problem::ReviewedAlready));
     }
     audit::record(
         &mut tx,
@@ -126,12 +107,7 @@ pub async fn close(
     .await?;
     tx.commit().await?;
     Ok(match verdict {
-        "justified" => pick("Reviewed: justified.", "Geprüft: gerechtfertigt.").into(),
-        _ => pick(
-            "Reviewed: not justified. The verdict stays in the trail for security's follow-up.",
-            "Geprüft: nicht gerechtfertigt. Die Bewertung bleibt für die Nachverfolgung durch die \
-             IT-Sicherheit im Verlauf.",
-        )
-        .into(),
+        "justified" => Notice::ReviewedJustified,
+        _ => Notice::ReviewedNotJustified,
     })
 }

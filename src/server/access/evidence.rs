@@ -15,12 +15,12 @@ use uuid::Uuid;
 use crate::api::types::governance::{EventPage, EventQuery, EventView};
 use crate::domain::audit::AuditAction;
 use crate::domain::named::named;
+use crate::domain::problem::Problem;
 use crate::error::AppError;
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Evidence, Filter, Order, Subject};
 use crate::text::lang::Language;
-use crate::text::pick_in;
 
 /// Events per page of the search.
 pub const PAGE_SIZE: i64 = 100;
@@ -30,7 +30,7 @@ pub const EXPORT_MAX: i64 = 50_000;
 const MAX_SEARCH_CHARS: usize = 200;
 
 /// Reads a search, refusing a field it cannot read with the field's name.
-pub fn filter(language: Language, query: &EventQuery) -> Result<Filter, AppError> {
+pub fn filter(query: &EventQuery) -> Result<Filter, AppError> {
     let words = |field: &str, text: &str| -> Result<Option<String>, AppError> {
         let text = crate::api::text_line(field, text)?;
         if text.is_empty() {
@@ -39,11 +39,9 @@ pub fn filter(language: Language, query: &EventQuery) -> Result<Filter, AppError
         if text.chars().count() > MAX_SEARCH_CHARS {
             return Err(AppError::invalid(
                 field,
-                pick_in(
-                    language,
-                    format!("Search for at most {MAX_SEARCH_CHARS} characters."),
-                    format!("Suchen Sie nach höchstens {MAX_SEARCH_CHARS} Zeichen."),
-                ),
+                Problem::SearchTooLong {
+                    max_chars: MAX_SEARCH_CHARS as u32,
+                },
             ));
         }
         Ok(Some(text))
@@ -55,23 +53,14 @@ pub fn filter(language: Language, query: &EventQuery) -> Result<Filter, AppError
         }
         NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .map(Some)
-            .map_err(|_| {
-                AppError::invalid(
-                    field,
-                    pick_in(
-                        language,
-                        "Give a date as YYYY-MM-DD.",
-                        "Geben Sie ein Datum als JJJJ-MM-TT an.",
-                    ),
-                )
-            })
+            .map_err(|_| AppError::invalid(field, Problem::EnterDay))
     };
     let id = |field: &str, text: &str| -> Result<Option<Uuid>, AppError> {
         let text = text.trim();
         if text.is_empty() {
             return Ok(None);
         }
-        crate::api::parse_id_in(language, field, text).map(Some)
+        crate::api::parse_id(field, text).map(Some)
     };
     let action = match query.action.trim() {
         "" => None,
@@ -79,14 +68,7 @@ pub fn filter(language: Language, query: &EventQuery) -> Result<Filter, AppError
             Some(known.to_string())
         }
         _ => {
-            return Err(AppError::invalid(
-                "action",
-                pick_in(
-                    language,
-                    "Choose a kind of event from the list.",
-                    "Wählen Sie eine Art von Ereignis aus der Liste.",
-                ),
-            ));
+            return Err(AppError::invalid("action", Problem::ChooseEventKind));
         }
     };
     let from = day("from", &query.from)?;
@@ -94,27 +76,16 @@ pub fn filter(language: Language, query: &EventQuery) -> Result<Filter, AppError
     if let (Some(from), Some(to)) = (from, to)
         && to < from
     {
-        return Err(AppError::invalid(
-            "to",
-            pick_in(
-                language,
-                "The last day comes before the first.",
-                "Der letzte Tag liegt vor dem ersten.",
-            ),
-        ));
+        return Err(AppError::invalid("to", Problem::DaysReversed));
     }
     let before = match query.before.trim() {
         "" => None,
-        text => Some(text.parse::<i64>().ok().filter(|p| *p > 0).ok_or_else(|| {
-            AppError::invalid(
-                "before",
-                pick_in(
-                    language,
-                    "This is not a position in the trail.",
-                    "Dies ist keine Position im Verlauf.",
-                ),
-            )
-        })?),
+        text => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| AppError::invalid("before", Problem::NotATrailPosition))?,
+        ),
     };
     let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     Ok(Filter {
@@ -134,7 +105,7 @@ pub fn filter(language: Language, query: &EventQuery) -> Result<Filter, AppError
 /// One page of the search, newest first.
 pub async fn page(state: &AppState, query: &EventQuery) -> Result<EventPage, AppError> {
     let language = crate::text::lang::current();
-    let filter = filter(language, query)?;
+    let filter = filter(query)?;
     let mut conn = state.pool.acquire().await?;
     let mut found = audit::search(&mut conn, &filter, Order::NewestFirst, PAGE_SIZE + 1).await?;
     let older = if found.len() as i64 > PAGE_SIZE {
@@ -196,7 +167,7 @@ pub async fn export(
     format: Format,
 ) -> Result<Export, AppError> {
     let query = query.first_page();
-    let filter = filter(language, &query)?;
+    let filter = filter(&query)?;
     let mut conn = state.pool.acquire().await?;
     let mut events = audit::search(&mut conn, &filter, Order::OldestFirst, EXPORT_MAX + 1).await?;
     let complete = events.len() as i64 <= EXPORT_MAX;
@@ -290,17 +261,7 @@ fn csv(language: Language, events: &[Evidence], complete: bool) -> String {
         );
     }
     if !complete {
-        let note = pick_in(
-            language,
-            format!(
-                "More than {EXPORT_MAX} events match: this file holds the oldest {EXPORT_MAX}. \
-                 Export the rest by narrowing the dates."
-            ),
-            format!(
-                "Mehr als {EXPORT_MAX} Ereignisse passen: Diese Datei enthält die ältesten \
-                 {EXPORT_MAX}. Exportieren Sie den Rest mit engeren Daten."
-            ),
-        );
+        let note = crate::text::export_truncated_in(language, EXPORT_MAX as u64);
         push_row(&mut out, std::iter::once(note));
     }
     out
@@ -397,8 +358,6 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const EN: Language = Language::English;
-
     #[test]
     fn a_search_is_read_or_refused_by_field() {
         let query = EventQuery {
@@ -408,7 +367,7 @@ mod tests {
             to: "2026-11-30".into(),
             ..Default::default()
         };
-        let f = filter(EN, &query).unwrap();
+        let f = filter(&query).unwrap();
         // Trimmed; `db::contains_pattern` makes it a pattern with the wildcards escaped.
         assert_eq!(f.who.as_deref(), Some("50%_off\\"));
         assert_eq!(f.action.as_deref(), Some("grant"));
@@ -416,7 +375,7 @@ mod tests {
         assert_eq!(f.until.unwrap().to_rfc3339(), "2026-12-01T00:00:00+00:00");
         assert!(f.what.is_none() && f.person.is_none() && f.before.is_none());
 
-        let refused = |query: EventQuery| match filter(EN, &query) {
+        let refused = |query: EventQuery| match filter(&query) {
             Err(AppError::Invalid { field, .. }) => field,
             other => panic!("not refused: {other:?}"),
         };
@@ -441,7 +400,7 @@ mod tests {
         assert_eq!(refused(with(|q| q.before = "-3".into())), "before");
         assert_eq!(refused(with(|q| q.who = "x".repeat(201))), "who");
         assert_eq!(refused(with(|q| q.what = "a\u{0}b".into())), "what");
-        assert!(filter(EN, &with(|q| q.action = "grant.revoked".into())).is_ok());
+        assert!(filter(&with(|q| q.action = "grant.revoked".into())).is_ok());
     }
 
     #[test]

@@ -5,19 +5,19 @@ use crate::domain::step::Lifecycle as _;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::api::text_line;
 use crate::api::types::requests::Submitted;
-use crate::api::{text_block, text_line};
-use crate::domain::grant::{GrantEvent, GrantState, RevokeReason};
+use crate::domain::grant::{GrantEvent, RevokeReason};
+use crate::domain::input::{EntitlementKey, Justification, Ticket};
+use crate::domain::problem::Problem;
 use crate::domain::request::RequestEvent;
 use crate::domain::window::{MAX_POLICY_MINUTES, RequestedEnd, WindowRequest};
 use crate::error::AppError;
-use crate::server::access::grant_already_de;
 use crate::server::access::submit::{Submission, submit};
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{grants, requests};
-use crate::text::lang::pick;
 
 /// Cancels a pending request; only its requester or the person it is for may.
 pub async fn cancel(
@@ -74,13 +74,7 @@ pub async fn give_back(
         return Err(AppError::Forbidden);
     }
     let refused = |refused: crate::domain::grant::InvalidGrantTransition| {
-        AppError::Conflict(pick(
-            match refused.state {
-                GrantState::Revoking => "This access is already being removed.".to_string(),
-                state => format!("This access is already {state}."),
-            },
-            grant_already_de(refused.state),
-        ))
+        AppError::Conflict(Problem::GrantAlready(refused.state))
     };
     let mut parts = vec![grant];
     if let Some(bundle) = parts[0].bundle_id {
@@ -91,14 +85,7 @@ pub async fn give_back(
     for part in &parts {
         let step = part.state.step(GrantEvent::Withdrawn).map_err(refused)?;
         if !grants::withdraw(&mut tx, part.id, step, RevokeReason::Returned).await? {
-            return Err(AppError::Conflict(
-                pick(
-                    "This access changed meanwhile. Reload the page and try again.",
-                    "Dieser Zugriff wurde zwischenzeitlich geändert. Laden Sie die Seite neu und \
-                     versuchen Sie es erneut.",
-                )
-                .into(),
-            ));
+            return Err(AppError::Conflict(Problem::GrantChanged));
         }
         audit::record(
             &mut tx,
@@ -132,26 +119,20 @@ pub async fn extend(
         return Err(AppError::Forbidden);
     }
     if grant.state.step(GrantEvent::Extended).is_err() {
-        return Err(AppError::Conflict(
-            pick(
-                "Only access you still hold can be extended.",
-                "Nur Zugriffe, die Sie noch haben, können verlängert werden.",
-            )
-            .into(),
-        ));
+        return Err(AppError::Conflict(Problem::OnlyHeldExtends));
     }
     let new_end = grant
         .ends_at
         .checked_add_signed(chrono::TimeDelta::minutes(i64::from(extension.minutes)))
-        .ok_or_else(|| AppError::invalid("minutes", more_time()))?;
+        .ok_or_else(|| AppError::invalid("minutes", Problem::ChooseMoreTime))?;
     let submission = Submission {
-        entitlement: grant.entitlement_key,
+        entitlement: EntitlementKey::from_catalog(grant.entitlement_key),
         window: WindowRequest {
             start: None,
             end: RequestedEnd::Until(new_end),
         },
         justification: extension.justification,
-        ticket: String::new(),
+        ticket: Ticket::default(),
         on_behalf_of: None,
         client_token: extension.client_token,
         // An extension keeps the address the access was opened to.
@@ -168,7 +149,7 @@ pub struct Extension {
     pub grant: Uuid,
     /// At most a year: longer than any policy allows.
     pub minutes: u32,
-    pub justification: String,
+    pub justification: Justification,
     pub client_token: Uuid,
 }
 
@@ -185,25 +166,10 @@ impl Extension {
                 .parse()
                 .ok()
                 .filter(|m| (1..=MAX_POLICY_MINUTES).contains(m))
-                .ok_or_else(|| AppError::invalid("minutes", more_time()))?,
-            justification: text_block("justification", justification)?,
-            client_token: Uuid::parse_str(client_token.trim()).map_err(|_| {
-                AppError::invalid(
-                    "client_token",
-                    pick(
-                        "This form has expired. Reload the page and try again.",
-                        "Dieses Formular ist abgelaufen. Laden Sie die Seite neu und versuchen \
-                         Sie es erneut.",
-                    ),
-                )
-            })?,
+                .ok_or_else(|| AppError::invalid("minutes", Problem::ChooseMoreTime))?,
+            justification: crate::api::field("justification", Justification::parse(justification))?,
+            client_token: Uuid::parse_str(client_token.trim())
+                .map_err(|_| AppError::invalid("client_token", Problem::FormExpired))?,
         })
     }
-}
-
-fn more_time() -> &'static str {
-    pick(
-        "Choose how much longer you need it.",
-        "Wählen Sie, wie viel länger Sie den Zugriff benötigen.",
-    )
 }

@@ -25,13 +25,12 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::grant::{GrantEvent, GrantPlan, GrantState, plan_grant};
-use crate::domain::request::RequestState;
+use crate::domain::grant::{GrantEvent, GrantPlan, plan_grant};
+use crate::domain::problem::{Grants, Problem};
 use crate::domain::window::Window;
 use crate::error::AppError;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{catalog as stored_catalog, grants};
-use crate::text::lang::pick;
 
 /// What an approved request did to the person's leases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +38,7 @@ pub enum Granted {
     Created(Uuid),
     Extended(Uuid),
     /// Nothing to do: already covered, or the window passed while the request waited.
-    Nothing(String),
+    Nothing(Problem),
 }
 
 /// What an approval grants: the entry itself, or each part of a bundle (a grant per part,
@@ -63,15 +62,7 @@ impl ToGrant {
         let (bundle, ids) = match stored_catalog::parts_of(conn, entitlement).await? {
             None => (None, vec![entitlement]),
             Some(parts) if parts.iter().any(|(_, enabled)| !enabled) => {
-                return Err(AppError::Conflict(
-                    pick(
-                        "A part of this bundle was taken out of the catalog, so the bundle can no \
-                         longer be granted as it was asked for.",
-                        "Ein Teil dieses Pakets wurde aus dem Katalog genommen; das Paket kann \
-                         daher nicht mehr wie beantragt erteilt werden.",
-                    )
-                    .into(),
-                ));
+                return Err(AppError::Conflict(Problem::BundlePartGone));
             }
             Some(parts) => (
                 Some(entitlement),
@@ -107,7 +98,7 @@ impl ToGrant {
 }
 
 /// Grants every part of an approved request (see [`grant_approved`]), and says what was done
-/// in one sentence for the person who approved or asked.
+/// for the person who approved or asked.
 pub(crate) async fn grant_all(
     conn: &mut PgConnection,
     request: Uuid,
@@ -116,7 +107,7 @@ pub(crate) async fn grant_all(
     window: Window,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<String, AppError> {
+) -> Result<Grants, AppError> {
     let bundle = to_grant.bundle;
     let mut outcomes = Vec::new();
     for (entitlement, live) in to_grant.parts {
@@ -138,49 +129,25 @@ pub(crate) async fn grant_all(
         );
     }
     Ok(match (bundle, outcomes.as_slice()) {
-        (None, [Granted::Created(_)]) => pick(
-            "Approved. The access is being granted now.",
-            "Genehmigt. Der Zugriff wird jetzt erteilt.",
-        )
-        .into(),
-        (None, [Granted::Extended(_)]) => pick(
-            "Approved. The existing access now lasts longer.",
-            "Genehmigt. Der bestehende Zugriff gilt jetzt länger.",
-        )
-        .into(),
-        (None, [Granted::Nothing(reason)]) => pick(
-            format!("Approved, but nothing was granted: {reason}"),
-            format!("Genehmigt, aber es wurde nichts erteilt: {reason}"),
-        ),
+        (None, [Granted::Created(_)]) => Grants::Created,
+        (None, [Granted::Extended(_)]) => Grants::Extended,
+        (None, [Granted::Nothing(reason)]) => Grants::Nothing(reason.clone()),
         _ => {
             let given = outcomes
                 .iter()
                 .filter(|o| !matches!(o, Granted::Nothing(_)))
-                .count();
+                .count() as u32;
             match outcomes.iter().find_map(|o| match o {
                 Granted::Nothing(reason) => Some(reason),
                 _ => None,
             }) {
-                None => pick(
-                    format!("Approved. All {given} parts of the bundle are being granted now."),
-                    format!("Genehmigt. Alle {given} Teile des Pakets werden jetzt erteilt."),
-                ),
-                Some(reason) if given == 0 => pick(
-                    format!("Approved, but nothing was granted: {reason}"),
-                    format!("Genehmigt, aber es wurde nichts erteilt: {reason}"),
-                ),
-                Some(reason) => pick(
-                    format!(
-                        "Approved. {given} of {} parts are being granted now; the others were not: \
-                         {reason}",
-                        outcomes.len()
-                    ),
-                    format!(
-                        "Genehmigt. {given} von {} Teilen werden jetzt erteilt, die übrigen nicht: \
-                         {reason}",
-                        outcomes.len()
-                    ),
-                ),
+                None => Grants::AllParts { given },
+                Some(reason) if given == 0 => Grants::Nothing(reason.clone()),
+                Some(reason) => Grants::SomeParts {
+                    given,
+                    of: outcomes.len() as u32,
+                    reason: reason.clone(),
+                },
             }
         }
     })
@@ -231,13 +198,7 @@ pub(crate) async fn grant_approved(
             json!({}),
         )
         .await?;
-        return Ok(Granted::Nothing(
-            pick(
-                "The requested window ended before the request was approved.",
-                "Der beantragte Zeitraum endete, bevor die Anfrage genehmigt wurde.",
-            )
-            .into(),
-        ));
+        return Ok(Granted::Nothing(Problem::WindowEnded));
     }
     let window = Window {
         starts_at: window.starts_at.max(now),
@@ -280,20 +241,12 @@ pub(crate) async fn grant_approved(
         }
         Ok(GrantPlan::Extend { ends_at }) => {
             let live = live.expect("an extension has a live grant");
-            let step = live.state.step(GrantEvent::Extended).map_err(|refused| {
-                AppError::Conflict(pick(
-                    format!("The access is already {}.", refused.state),
-                    grant_already_de(refused.state),
-                ))
-            })?;
+            let step = live
+                .state
+                .step(GrantEvent::Extended)
+                .map_err(|refused| AppError::Conflict(Problem::GrantAlready(refused.state)))?;
             if !grants::extend(conn, live.id, step, ends_at, bundle).await? {
-                return Err(AppError::Conflict(
-                    pick(
-                        "The access changed meanwhile. Please try again.",
-                        "Der Zugriff wurde zwischenzeitlich geändert. Bitte versuchen Sie es erneut.",
-                    )
-                    .into(),
-                ));
+                return Err(AppError::Conflict(Problem::GrantChanged));
             }
             audit::record(
                 conn,
@@ -318,7 +271,7 @@ pub(crate) async fn grant_approved(
                 json!({ "reason": reason }),
             )
             .await?;
-            Ok(Granted::Nothing(reason))
+            Ok(Granted::Nothing(Problem::Rule(violation)))
         }
     }
 }
@@ -328,40 +281,9 @@ pub(crate) async fn grant_approved(
 fn live_grant_race(error: sqlx::Error) -> AppError {
     match &error {
         sqlx::Error::Database(db) if db.constraint() == Some("grants_one_live") => {
-            AppError::Conflict(
-                pick(
-                    "This access was granted by another approval at the same moment. Please try again.",
-                    "Dieser Zugriff wurde im selben Moment durch eine andere Genehmigung erteilt. \
-                     Bitte versuchen Sie es erneut.",
-                )
-                .into(),
-            )
+            AppError::Conflict(Problem::GrantedConcurrently)
         }
         _ => error.into(),
-    }
-}
-
-/// "This access is already …" in German, for a grant in `state` (the English names the state
-/// as stored).
-pub(crate) fn grant_already_de(state: GrantState) -> String {
-    match state {
-        GrantState::Scheduled => "Dieser Zugriff ist bereits geplant.",
-        GrantState::Active => "Dieser Zugriff ist bereits aktiv.",
-        GrantState::Revoking => "Dieser Zugriff wird bereits entfernt.",
-        GrantState::Revoked => "Dieser Zugriff ist bereits entfernt.",
-        GrantState::Failed => "Die Erteilung dieses Zugriffs ist bereits fehlgeschlagen.",
-    }
-    .to_string()
-}
-
-/// A request's state in German, as it completes "Diese Anfrage ist (bereits) …".
-pub(crate) fn request_state_de(state: RequestState) -> &'static str {
-    match state {
-        RequestState::Pending => "offen",
-        RequestState::Approved => "genehmigt",
-        RequestState::Denied => "abgelehnt",
-        RequestState::Cancelled => "zurückgezogen",
-        RequestState::Expired => "verfallen",
     }
 }
 

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use crate::domain::approval::ResolvedStage;
 use crate::domain::policy::{ApproverSource, Policy, RequesterFacts, eligible_approvers};
+use crate::domain::problem::Problem;
 use crate::error::AppError;
 use crate::server::connectors::{Account, Connector, Connectors};
 use crate::server::db::catalog::Entry;
 use crate::server::db::people::Synced;
 use crate::server::db::requests::StoredHint;
-use crate::text::lang::pick;
 
 /// Most members of an approver group that are looked up; larger groups are a policy smell.
 const MAX_GROUP_APPROVERS: usize = 200;
@@ -44,33 +44,11 @@ pub async fn account(
         .ok_or_else(|| {
             AppError::invalid(
                 "entitlement",
-                pick(
-                    format!(
-                        "{} no account in {} that matches {upn} (yet), so this access cannot be \
-                         granted now. A new account can take a few minutes to reach every part \
-                         of the directory: try again in a few minutes; if it stays, ask the \
-                         directory's administrators to link the account.",
-                        if for_self {
-                            "You have"
-                        } else {
-                            "This person has"
-                        },
-                        entry.connector
-                    ),
-                    format!(
-                        "{} (noch) kein Konto in {}, das zu {upn} passt; dieser Zugriff kann \
-                         daher jetzt nicht erteilt werden. Ein neues Konto erreicht erst nach \
-                         einigen Minuten alle Teile des Verzeichnisses: Versuchen Sie es in \
-                         einigen Minuten erneut; bleibt es so, bitten Sie die Administration \
-                         des Verzeichnisses, das Konto zu verknüpfen.",
-                        if for_self {
-                            "Sie haben"
-                        } else {
-                            "Diese Person hat"
-                        },
-                        entry.connector
-                    ),
-                ),
+                Problem::NoAccount {
+                    for_self,
+                    system: entry.connector.clone(),
+                    upn: upn.to_string(),
+                },
             )
         })
 }

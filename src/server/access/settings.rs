@@ -2,6 +2,7 @@
 //! page shows them.
 
 use crate::api::types::me::{DelegationView, MySettings};
+use crate::domain::problem::Problem;
 use crate::error::AppError;
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
@@ -17,24 +18,17 @@ pub async fn set_teams_webhook(
     let webhook = if webhook.is_empty() {
         None
     } else {
-        let url = url::Url::parse(webhook).map_err(|_| {
-            AppError::invalid(
-                "webhook",
-                "Paste the address your Teams workflow shows (https://…).",
-            )
-        })?;
+        let url = url::Url::parse(webhook)
+            .map_err(|_| AppError::invalid("webhook", Problem::WebhookAddress))?;
         state
             .settings
             .teams
             .destinations
             .check_resolved(&url)
             .await
-            .map_err(|why| AppError::invalid("webhook", why))?;
+            .map_err(|why| AppError::invalid("webhook", Problem::WebhookRefused(why)))?;
         if webhook.len() > 2000 {
-            return Err(AppError::invalid(
-                "webhook",
-                "This address is too long for a webhook.",
-            ));
+            return Err(AppError::invalid("webhook", Problem::WebhookTooLong));
         }
         Some(webhook)
     };

@@ -8,15 +8,17 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::types::requests::{RequestForm, Submitted};
-use crate::api::{text_block, text_line};
+use crate::api::{field, text_line};
 use crate::domain::access::Access;
 use crate::domain::grant::plan_grant;
+use crate::domain::input::{EntitlementKey, Justification, Ticket, Upn};
 use crate::domain::network::SourcePrefix;
+use crate::domain::problem::{Notice, Problem};
 use crate::domain::request::{RequestEvent, RequestState};
 use crate::domain::violation::Violation;
 use crate::domain::window::{RequestedEnd, Window, WindowRequest, resolve_window};
 use crate::error::AppError;
-use crate::server::access::{ToGrant, grant_all, people, request_state_de, window_at_approval};
+use crate::server::access::{ToGrant, grant_all, people, window_at_approval};
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::connectors::{Account, Connectors};
@@ -24,17 +26,16 @@ use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog::Entry;
 use crate::server::db::requests::{NewRequest, Snapshot, StoredHint};
 use crate::server::db::{catalog, grants, requests};
-use crate::text::lang::pick;
 
 /// A request as the service takes it: read from the form and checked for shape at the edge,
 /// not yet against the policy.
 #[derive(Debug, Clone)]
 pub struct Submission {
-    pub entitlement: String,
+    pub entitlement: EntitlementKey,
     pub window: WindowRequest,
-    pub justification: String,
-    pub ticket: String,
-    pub on_behalf_of: Option<String>,
+    pub justification: Justification,
+    pub ticket: Ticket,
+    pub on_behalf_of: Option<Upn>,
     pub client_token: Uuid,
     /// Where the person connects from, as typed (checked against the entry when it is
     /// known).
@@ -45,80 +46,38 @@ pub struct Submission {
 /// characters are refused with their field, so no input can panic the handler or reach the
 /// database as something it cannot store.
 pub fn parse(form: &RequestForm) -> Result<Submission, AppError> {
-    let client_token = Uuid::parse_str(form.client_token.trim()).map_err(|_| {
-        AppError::invalid(
-            "client_token",
-            pick(
-                "This form has expired. Reload the page and try again.",
-                "Dieses Formular ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es \
-                 erneut.",
-            ),
-        )
-    })?;
-    let entitlement = text_line("entitlement", &form.entitlement)?;
-    if entitlement.is_empty() || entitlement.len() > 100 {
-        return Err(AppError::invalid(
-            "entitlement",
-            pick(
-                "Choose something to request.",
-                "Wählen Sie aus, was Sie beantragen möchten.",
-            ),
-        ));
-    }
+    let client_token = Uuid::parse_str(form.client_token.trim())
+        .map_err(|_| AppError::invalid("client_token", Problem::FormExpired))?;
+    let entitlement = field("entitlement", EntitlementKey::parse(&form.entitlement))?;
     let offset: i32 = match text_line("utc_offset_minutes", &form.utc_offset_minutes)?.as_str() {
         "" => 0,
         text => text
             .parse()
             .ok()
             .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "utc_offset_minutes",
-                    pick("Unknown time zone offset.", "Unbekannter Zeitzonenversatz."),
-                )
-            })?,
+            .ok_or_else(|| AppError::invalid("utc_offset_minutes", Problem::UnknownOffset))?,
     };
     let start = match text_line("start", &form.start)?.as_str() {
         "" | "now" => None,
         "later" => Some(local_time(&form.start_at, offset, "start_at")?),
         _ => {
-            return Err(AppError::invalid(
-                "start",
-                pick(
-                    "Choose to start now or later.",
-                    "Wählen Sie, ob der Zugriff jetzt oder später beginnen soll.",
-                ),
-            ));
+            return Err(AppError::invalid("start", Problem::ChooseStart));
         }
     };
     let end = match text_line("duration", &form.duration)?.as_str() {
         "custom" => RequestedEnd::Until(local_time(&form.end, offset, "end")?),
         text => RequestedEnd::For {
-            minutes: text.parse().map_err(|_| {
-                AppError::invalid(
-                    "duration",
-                    pick(
-                        "Choose how long you need it.",
-                        "Wählen Sie, wie lange Sie den Zugriff benötigen.",
-                    ),
-                )
-            })?,
+            minutes: text
+                .parse()
+                .map_err(|_| AppError::invalid("duration", Problem::ChooseDuration))?,
         },
     };
-    let on_behalf_of = Some(text_line("on_behalf_of", &form.on_behalf_of)?.to_lowercase())
-        .filter(|s| !s.is_empty());
-    if on_behalf_of.as_ref().is_some_and(|u| u.len() > 256) {
-        return Err(AppError::invalid(
-            "on_behalf_of",
-            pick("That is not a sign-in name.", "Das ist kein Anmeldename."),
-        ));
-    }
     Ok(Submission {
         entitlement,
         window: WindowRequest { start, end },
-        justification: text_block("justification", &form.justification)?,
-        ticket: text_line("ticket", &form.ticket)?,
-        on_behalf_of,
+        justification: field("justification", Justification::parse(&form.justification))?,
+        ticket: field("ticket", Ticket::parse(&form.ticket))?,
+        on_behalf_of: field("on_behalf_of", Upn::parse_optional(&form.on_behalf_of))?,
         client_token,
         source_address: text_line("source_address", &form.source_address)?,
     })
@@ -137,29 +96,12 @@ fn source_for(access: &Access, given: &str) -> Result<Option<String>, AppError> 
     if given.is_empty() {
         return Err(AppError::invalid(
             "source_address",
-            pick(
-                "Give the IP address you will connect from; the port opens to it only.",
-                "Geben Sie die IP-Adresse an, von der aus Sie sich verbinden; der Port wird nur \
-                 für diese Adresse geöffnet.",
-            ),
+            Problem::SourceAddressNeeded,
         ));
     }
     SourcePrefix::parse_for_person(given)
         .map(|prefix| Some(prefix.to_string()))
-        .map_err(|problem| {
-            AppError::invalid(
-                "source_address",
-                capitalised(&crate::text::prefix_problem(&problem)),
-            )
-        })
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
+        .map_err(|problem| AppError::invalid("source_address", Problem::SourceAddress(problem)))
 }
 
 /// The widest offset any time zone uses (UTC+14:00).
@@ -168,15 +110,7 @@ pub(crate) const MAX_OFFSET_MINUTES: i32 = 14 * 60;
 /// `YYYY-MM-DDTHH:MM[:SS]` in a zone `offset` minutes east of UTC. Years have four digits:
 /// anything else is a typing mistake, and far-off years would overflow the arithmetic.
 pub(crate) fn local_time(text: &str, offset: i32, field: &str) -> Result<DateTime<Utc>, AppError> {
-    let invalid = || {
-        AppError::invalid(
-            field,
-            pick(
-                "Enter a date and time.",
-                "Geben Sie ein Datum und eine Uhrzeit ein.",
-            ),
-        )
-    };
+    let invalid = || AppError::invalid(field, Problem::EnterDateTime);
     let text = text_line(field, text)?;
     if text.len() > 19 || !text.as_bytes().first().is_some_and(u8::is_ascii_digit) {
         return Err(invalid());
@@ -246,9 +180,9 @@ pub async fn submit_by(
     match submit_new(services, caller, submission).await {
         // Another submission of the same form won a race with this one: answer with its
         // request, as if this one had come second.
-        Err(AppError::Conflict(message)) => match replayed(services, caller, token).await? {
+        Err(AppError::Conflict(problem)) => match replayed(services, caller, token).await? {
             Some(first) => Ok(first),
-            None => Err(AppError::Conflict(message)),
+            None => Err(AppError::Conflict(problem)),
         },
         other => other,
     }
@@ -265,7 +199,7 @@ async fn replayed(
             .await?
             .map(|(id, state)| Submitted {
                 request_id: id,
-                message: message_for(state),
+                done: Notice::Submitted(state),
                 state,
             }),
     )
@@ -288,26 +222,20 @@ async fn submit_new(
     let caller_upn = caller.upn.to_lowercase();
     let (entry, beneficiary_id, beneficiary_upn) = {
         let mut conn = services.pool.acquire().await?;
-        let entry = catalog::by_key(&mut conn, &submission.entitlement)
+        let entry = catalog::by_key(&mut conn, submission.entitlement.as_str())
             .await?
             .ok_or(AppError::NotFound)?;
         // Whom it is for; a manager may ask for a direct report.
         let (id, upn) = match &submission.on_behalf_of {
             None => (caller.principal_id, caller_upn.clone()),
-            Some(upn) if *upn == caller_upn => (caller.principal_id, caller_upn.clone()),
+            Some(upn) if *upn == *caller_upn => (caller.principal_id, caller_upn.clone()),
             Some(upn) => {
                 let (id, _) = requests::principal_by_upn(&mut conn, upn)
                     .await?
                     .ok_or_else(|| {
-                        AppError::invalid(
-                            "on_behalf_of",
-                            pick(
-                                "No one with that sign-in name has used the portal yet.",
-                                "Niemand mit diesem Anmeldenamen hat das Portal bisher verwendet.",
-                            ),
-                        )
+                        AppError::invalid("on_behalf_of", Problem::NobodyWithSignInName)
                     })?;
-                (id, upn.clone())
+                (id, upn.to_string())
             }
         };
         (entry, id, upn)
@@ -315,31 +243,16 @@ async fn submit_new(
     // What the request gives: the entry, or each part of a bundle (all still offered).
     let parts: Vec<&Entry> = if entry.is_bundle() {
         if let Some(gone) = entry.items.iter().find(|p| !p.enabled) {
-            return Err(AppError::Conflict(pick(
-                format!(
-                    "“{}” was taken out of the catalog, so this bundle cannot be requested until its \
-                     owners change it.",
-                    gone.entry.name
-                ),
-                format!(
-                    "„{}“ wurde aus dem Katalog genommen; dieses Paket kann daher erst wieder \
-                     beantragt werden, wenn die Verantwortlichen es ändern.",
-                    gone.entry.name
-                ),
-            )));
+            return Err(AppError::Conflict(Problem::BundlePartWithdrawn {
+                name: gone.entry.name.clone(),
+            }));
         }
         entry.items.iter().map(|p| &p.entry).collect()
     } else {
         vec![&entry]
     };
     if parts.is_empty() {
-        return Err(AppError::Conflict(
-            pick(
-                "This bundle gives nothing at the moment.",
-                "Dieses Paket umfasst derzeit keine Zugriffe.",
-            )
-            .into(),
-        ));
+        return Err(AppError::Conflict(Problem::BundleEmpty));
     }
     let policy = &entry.policy;
     let now = Utc::now();
@@ -348,7 +261,10 @@ async fn submit_new(
     let window = resolve_window(&policy.durations, &submission.window, now)?;
     let source_address = source_for(&entry.access, &submission.source_address)?;
     if let Some(v) = policy
-        .check_texts(&submission.justification, &submission.ticket)
+        .check_texts(
+            submission.justification.as_str(),
+            submission.ticket.as_str(),
+        )
         .into_iter()
         .next()
     {
@@ -382,7 +298,7 @@ async fn submit_new(
     {
         return Ok(Submitted {
             request_id: id,
-            message: message_for(state),
+            done: Notice::Submitted(state),
             state,
         });
     }
@@ -431,8 +347,8 @@ async fn submit_new(
             ends_at: window.ends_at,
             start_on_approval,
             requested_minutes,
-            justification: &submission.justification,
-            ticket: Some(submission.ticket.as_str()).filter(|t| !t.is_empty()),
+            justification: submission.justification.as_str(),
+            ticket: submission.ticket.given(),
             snapshot: &snapshot,
             expires_at: policy.pending_deadline(now),
             extends_grant,
@@ -462,7 +378,7 @@ async fn submit_new(
         json!({
             "entitlement": entry.key, "for": beneficiary_upn,
             "starts_at": window.starts_at, "ends_at": window.ends_at,
-            "justification": submission.justification, "ticket": submission.ticket,
+            "justification": submission.justification.as_str(), "ticket": submission.ticket.as_str(),
             "approvers": snapshot.stages, "source_address": source_address,
         }),
     )
@@ -499,7 +415,7 @@ async fn submit_new(
             now,
         )
         .await?;
-        tracing::info!(request = %id, granted, "request approved by its policy");
+        tracing::info!(request = %id, ?granted, "request approved by its policy");
         state_after = step.to();
         if policy.emergency {
             crate::server::db::reviews::open(&mut tx, id).await?;
@@ -510,7 +426,7 @@ async fn submit_new(
                 &subject,
                 json!({
                     "who": beneficiary_upn, "entitlement": entry.key,
-                    "ends_at": window.ends_at, "justification": submission.justification,
+                    "ends_at": window.ends_at, "justification": submission.justification.as_str(),
                 }),
             )
             .await?;
@@ -529,15 +445,10 @@ async fn submit_new(
     }
     Ok(Submitted {
         request_id: id,
-        message: if policy.emergency && state_after == RequestState::Approved {
-            pick(
-                "Granted now, as an emergency. Security has been told, and an owner will review this use.",
-                "Als Notfall sofort erteilt. Die IT-Sicherheit wurde informiert, und eine \
-                 verantwortliche Person prüft diese Nutzung.",
-            )
-            .into()
+        done: if policy.emergency && state_after == RequestState::Approved {
+            Notice::EmergencyGranted
         } else {
-            message_for(state_after)
+            Notice::Submitted(state_after)
         },
         state: state_after,
     })
@@ -566,22 +477,10 @@ async fn directory_facts(
         if !account.enabled {
             return Err(AppError::invalid(
                 "entitlement",
-                pick(
-                    format!(
-                        "{} account in {} is disabled, so this access cannot be granted.",
-                        if for_self { "Your" } else { "This person's" },
-                        part.connector
-                    ),
-                    format!(
-                        "{} in {} ist deaktiviert; dieser Zugriff kann daher nicht erteilt werden.",
-                        if for_self {
-                            "Ihr Konto"
-                        } else {
-                            "Das Konto dieser Person"
-                        },
-                        part.connector
-                    ),
-                ),
+                Problem::AccountDisabled {
+                    for_self,
+                    system: part.connector.clone(),
+                },
             ));
         }
         if let Some(connector_id) = part.connector_id
@@ -612,10 +511,7 @@ async fn directory_facts(
         if !is_manager {
             return Err(AppError::invalid(
                 "on_behalf_of",
-                pick(
-                    "You can request access on behalf of your direct reports only.",
-                    "Sie können Zugriff nur für Ihre direkten Mitarbeitenden beantragen.",
-                ),
+                Problem::OnBehalfOfReportsOnly,
             ));
         }
     }
@@ -644,15 +540,9 @@ async fn directory_facts(
     })
 }
 
-const ALREADY_PENDING: &str = "A request for this access is already waiting for approval. \
-                               Cancel it first to ask for something different.";
-const ALREADY_PENDING_DE: &str = "Eine Anfrage für diesen Zugriff wartet bereits auf \
-                                  Genehmigung. Ziehen Sie sie zuerst zurück, um etwas anderes \
-                                  zu beantragen.";
-
 /// A request for the same access waits already.
 fn waiting_already() -> AppError {
-    AppError::Conflict(pick(ALREADY_PENDING, ALREADY_PENDING_DE).into())
+    AppError::Conflict(Problem::AlreadyPending)
 }
 
 fn already_pending(error: sqlx::Error) -> AppError {
@@ -661,25 +551,6 @@ fn already_pending(error: sqlx::Error) -> AppError {
             waiting_already()
         }
         _ => error.into(),
-    }
-}
-
-fn message_for(state: RequestState) -> String {
-    match state {
-        RequestState::Approved => pick(
-            "Approved. The access is being granted now.",
-            "Genehmigt. Der Zugriff wird jetzt erteilt.",
-        )
-        .into(),
-        RequestState::Pending => pick(
-            "Submitted. Your approvers have been asked.",
-            "Eingereicht. Ihre genehmigenden Personen wurden angefragt.",
-        )
-        .into(),
-        other => pick(
-            format!("This request is {other}."),
-            format!("Diese Anfrage ist {}.", request_state_de(other)),
-        ),
     }
 }
 

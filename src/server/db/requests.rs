@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::approval::{Decision, Outcome, ResolvedStage, Seat, holders};
+use crate::domain::input::Upn;
 use crate::domain::policy::Policy;
 use crate::domain::request::{RequestEvent, RequestState, RequestStep};
 
@@ -362,14 +363,14 @@ pub async fn close(
 
 pub async fn principal_by_upn(
     conn: &mut PgConnection,
-    upn: &str,
+    upn: &Upn,
 ) -> Result<Option<(Uuid, String)>, sqlx::Error> {
     let row = sqlx::query!(
         r#"
         select id, display_name from principals
          where id = principal_for_name($1) and status = 'active'
         "#,
-        upn.trim()
+        upn.as_str()
     )
     .fetch_optional(conn)
     .await?;

@@ -274,7 +274,7 @@ async fn step(
             )
             .await?;
             contractors::pin_accounts(&mut tx, due.principal_id).await?;
-            tracing::info!(contractor = %due.id, granted, "contractor made");
+            tracing::info!(contractor = %due.id, ?granted, "contractor made");
             let next_at = reminder(spec, due).unwrap_or(due.ends_at);
             advance(&mut tx, due, E::Made, Some(next_at)).await?;
             tx.commit().await?;

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::domain::audit::AuditAction;
 use crate::domain::grant::GrantEvent;
+use crate::domain::input::{EntitlementKey, Justification, Ticket};
 use crate::domain::request::RequestEvent;
 use crate::domain::step::Lifecycle as _;
 use crate::domain::window::{RequestedEnd, WindowRequest};
@@ -251,15 +252,15 @@ async fn request(
         actor: actor(),
     };
     let submission = Submission {
-        entitlement: bundle.key.clone(),
+        entitlement: EntitlementKey::from_catalog(bundle.key.clone()),
         window: WindowRequest {
             start: None,
             end: RequestedEnd::For {
                 minutes: u32::try_from(bundle.default_minutes).unwrap_or(60),
             },
         },
-        justification: format!("Requested by the portal: {why}."),
-        ticket: String::new(),
+        justification: Justification::by_portal(format!("Requested by the portal: {why}.")),
+        ticket: Ticket::default(),
         on_behalf_of: None,
         client_token: token(m, bundle.id),
         source_address: String::new(),

@@ -10,7 +10,9 @@ pub fn FieldError(
     id: &'static str,
 ) -> impl IntoView {
     let message = move || match error.get() {
-        Some(AppError::Invalid { field: f, message }) if f == field => Some(message),
+        Some(AppError::Invalid { field: f, problem }) if f == field => {
+            Some(crate::text::problem(&problem))
+        }
         _ => None,
     };
     view! {

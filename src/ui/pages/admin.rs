@@ -332,7 +332,12 @@ fn StoppedContractors(stopped: Vec<StoppedContractor>, actions: Actions) -> impl
                         view! {
                             <tr data-testid="stopped-contractor">
                                 <td translate="no">{c.display_name.clone()}<br/><span class="muted">{format!("{} · {}", c.email, c.sponsor)}</span></td>
-                                <td dir="auto">{c.problem.clone()}</td>
+                                <td dir="auto">
+                                    {crate::text::onboarding_stopped(
+                                        &c.last_error,
+                                        c.found_holder.as_deref(),
+                                    )}
+                                </td>
                                 <td>
                                     {adopt}
                                     <ActionForm action=actions.close_contractor>

@@ -66,11 +66,11 @@ fn Contractors(
     let extended = move || extend.value().get();
     view! {
         <div role="status" class="card notice success" hidden=move || done().is_none()>
-            <p>{move || done().map(|d| d.message)}</p>
+            <p>{move || done().map(|d| d.done.to_string())}</p>
         </div>
         {move || password_error().map(|e| view! { <div role="alert" class="card notice error"><p>{e.to_string()}</p></div> })}
         {move || extended().map(|result| match result {
-            Ok(done) => view! { <div role="status" class="card notice success"><p>{done.message}</p></div> }.into_any(),
+            Ok(done) => view! { <div role="status" class="card notice success"><p>{done.done.to_string()}</p></div> }.into_any(),
             Err(e) => view! { <div role="alert" class="card notice error"><p>{e.to_string()}</p></div> }.into_any(),
         })}
         <FormError error fields=FIELDS/>

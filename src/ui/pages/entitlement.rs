@@ -122,7 +122,7 @@ fn Entitlement(detail: EntitlementDetail, submit: ServerAction<SubmitRequest>) -
         </section>
         // Once submitted, the outcome takes the form's place, with where to go next.
         <div role="status" class="card notice success" hidden=move || done().is_none()>
-            <p>{move || done().map(|d| d.message)}</p>
+            <p>{move || done().map(|d| d.done.to_string())}</p>
             <p class="actions">
                 <a class="button primary" href="/my-access">{labels().see_in_my_access}</a>
                 <a class="button" href="/request">{labels().ask_for_something_else}</a>

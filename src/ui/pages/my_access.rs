@@ -42,7 +42,7 @@ pub fn MyAccessPage() -> impl IntoView {
                 .value()
                 .get()
                 .map(|r| r.map(|_| labels().request_cancelled.to_string())),
-            extend.value().get().map(|r| r.map(|s| s.message)),
+            extend.value().get().map(|r| r.map(|s| s.done.to_string())),
         ]
         .into_iter()
         .flatten()

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::api::types::governance::EventQuery;
+use crate::domain::problem::Problem;
 use crate::domain::role::can_view_governance;
 use crate::error::AppError;
 use crate::server::access::evidence::{self, Format};
@@ -17,7 +18,6 @@ use crate::server::app::auth::session::SessionUser;
 use crate::server::app::http::{caller_allowed, refusal};
 use crate::server::app::state::AppState;
 use crate::text::lang::Language;
-use crate::text::pick_in;
 
 #[derive(Deserialize)]
 pub struct Params {
@@ -38,17 +38,7 @@ pub async fn export(
         Err(refused) => return refusal(language, refused),
     };
     let Some(format) = Format::parse(params.format.trim()) else {
-        return refusal(
-            language,
-            AppError::invalid(
-                "format",
-                pick_in(
-                    language,
-                    "Choose the format csv or json.",
-                    "Wählen Sie das Format csv oder json.",
-                ),
-            ),
-        );
+        return refusal(language, AppError::invalid("format", Problem::ChooseFormat));
     };
     match evidence::export(&state, &user, language, &params.query, format).await {
         Ok(file) => {

@@ -52,7 +52,7 @@ pub fn refusal(language: Language, error: AppError) -> Response {
     let status =
         StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let text = match &error {
-        AppError::Invalid { field, message } => format!("{field}: {message}"),
+        AppError::Invalid { field, .. } => format!("{field}: {}", error.message(language)),
         other => other.message(language).into_owned(),
     };
     (status, text).into_response()

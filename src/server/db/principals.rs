@@ -300,9 +300,10 @@ pub async fn reports_of(
         select p.upn, p.display_name
           from principal_accounts pa
           join principals p on p.id = pa.principal_id
-          join principal_accounts mine
-            on mine.connector_id = pa.connector_id and mine.principal_id = $1
-         where pa.connector_id = $2 and lower(pa.manager_ref) = lower(mine.account_ref)
+         where pa.connector_id = $2 and pa.manager_ref is not null
+           and lower(pa.manager_ref) = (select lower(mine.account_ref)
+                                          from principal_accounts mine
+                                         where mine.principal_id = $1 and mine.connector_id = $2)
          order by p.display_name
         "#,
         manager,

@@ -447,3 +447,119 @@ async fn the_audit_trail_is_chained_and_insert_only(pool: PgPool) {
         Some(1)
     );
 }
+
+/// The engine's wake-up time, checked against its definition written the plain way (every due
+/// grant, each waiting for its own claim and for the latest claim on its target): free grants,
+/// a grant held by its own claim, a grant whose target another grant's claim holds, and a
+/// request deadline.
+#[sqlx::test]
+async fn the_wake_up_time_waits_for_claims_on_the_target(pool: PgPool) {
+    const DEFINITION: &str = "
+        select extract(epoch from (least(
+                 (select min(greatest(
+                           g.next_due_at,
+                           case when g.locked_until >= now() then g.locked_until end,
+                           (select max(o.locked_until) from grants o
+                             where o.connector_id = g.connector_id
+                               and o.target_ref = g.target_ref and o.id <> g.id
+                               and o.locked_by is not null and o.locked_until >= now())))
+                    from grants g where g.next_due_at is not null),
+                 (select min(expires_at) from access_requests where state = 'pending')
+               ) - now()))::float8";
+    let check = |situation: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let fast = leasegate::server::db::grants::seconds_until_next_due(&pool)
+                .await
+                .unwrap();
+            let plain: Option<f64> = sqlx::query_scalar(DEFINITION)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            match (fast, plain) {
+                (Some(a), Some(b)) => assert!((a - b).abs() < 1.0, "{situation}: {a} vs {b}"),
+                (a, b) => assert_eq!(a, b, "{situation}"),
+            }
+            fast
+        }
+    };
+    assert_eq!(check("nothing at all").await, None);
+
+    let group = seed::entitlement(&pool, "corp", "CN=Shared,OU=Groups").await;
+    let other = seed::entitlement(&pool, "corp-2", "CN=Other,OU=Groups").await;
+    let now = Utc::now();
+    let mut people = Vec::new();
+    for n in 0..4 {
+        people.push(seed::principal(&pool, &format!("p{n}@contoso.test"), &format!("P {n}")).await);
+    }
+    let soon = seed::grant(
+        &pool,
+        people[0],
+        group,
+        now + TimeDelta::minutes(1),
+        now + TimeDelta::hours(1),
+    )
+    .await;
+    let later = seed::grant(
+        &pool,
+        people[1],
+        group,
+        now + TimeDelta::minutes(3),
+        now + TimeDelta::hours(1),
+    )
+    .await;
+    let elsewhere = seed::grant(
+        &pool,
+        people[2],
+        other,
+        now + TimeDelta::minutes(2),
+        now + TimeDelta::hours(1),
+    )
+    .await;
+    let wake = check("three free grants").await.unwrap();
+    assert!(
+        (50.0..70.0).contains(&wake),
+        "the first is due in a minute: {wake}"
+    );
+
+    let claim = |id: Uuid, minutes: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(
+                "update grants set locked_by = 'w', locked_until = now() + make_interval(mins => $2::int) where id = $1",
+            )
+            .bind(id)
+            .bind(minutes as i32)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    // The first is claimed for ten minutes: the grant elsewhere (due in 2) is next, and the
+    // other grant of the held target waits for the claim too.
+    claim(soon, 10).await;
+    let wake = check("the first held by its claim").await.unwrap();
+    assert!((110.0..130.0).contains(&wake), "{wake}");
+    claim(elsewhere, 5).await;
+    let wake = check("both targets held").await.unwrap();
+    assert!(
+        (290.0..310.0).contains(&wake),
+        "the target elsewhere frees in 5: {wake}"
+    );
+    // A claim that has lapsed holds nothing back.
+    sqlx::query("update grants set locked_until = now() - interval '1 minute' where id = $1")
+        .bind(elsewhere)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let wake = check("a lapsed claim").await.unwrap();
+    assert!(wake < 130.0, "{wake}");
+    // Nothing else due for a day: the claim on the held grant decides.
+    sqlx::query("update grants set next_due_at = now() + interval '1 day' where id = any($1)")
+        .bind(vec![elsewhere, later])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let wake = check("only the held grant").await.unwrap();
+    assert!((590.0..610.0).contains(&wake), "{wake}");
+}

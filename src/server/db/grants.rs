@@ -406,17 +406,33 @@ const CLAIMING: i64 = 0x4c47_434c_4149_4d00;
 pub async fn seconds_until_next_due(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"
+        with held as (
+            -- The targets a claim holds now, and until when the last of their claims lasts.
+            select connector_id, target_ref, max(locked_until) as until
+              from grants
+             where locked_by is not null and locked_until >= now()
+             group by connector_id, target_ref
+        )
         select extract(epoch from (least(
+                 -- The first due grant whose target no claim holds: the index on
+                 -- next_due_at finds it at once.
+                 (select g.next_due_at
+                    from grants g
+                   where g.next_due_at is not null
+                     and not exists (select 1 from held h
+                                      where h.connector_id = g.connector_id
+                                        and h.target_ref = g.target_ref)
+                   order by g.next_due_at
+                   limit 1),
+                 -- A held target's due grants wait for the last claim on it (their own
+                 -- included): its first due grant, once that claim lapses.
                  (select min(greatest(
-                           g.next_due_at,
-                           case when g.locked_until >= now() then g.locked_until end,
-                           (select max(o.locked_until) from grants o
-                             where o.connector_id = g.connector_id
-                               and o.target_ref = g.target_ref
-                               and o.id <> g.id
-                               and o.locked_by is not null
-                               and o.locked_until >= now())))
-                    from grants g where g.next_due_at is not null),
+                           h.until,
+                           (select min(g.next_due_at) from grants g
+                             where g.connector_id = h.connector_id
+                               and g.target_ref = h.target_ref
+                               and g.next_due_at is not null)))
+                    from held h),
                  (select min(expires_at) from access_requests where state = 'pending')
                ) - now()))::float8 as "seconds"
         "#

@@ -52,11 +52,9 @@ pub fn text_block(field: &str, text: &str) -> Result<String, AppError> {
 }
 
 fn checked_text(field: &str, text: &str, multiline: bool) -> Result<String, AppError> {
-    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
-    if text.chars().any(|c| c.is_control() && !allowed(c)) {
-        return Err(AppError::invalid(field, Problem::ControlCharacters));
-    }
-    Ok(text.trim().to_string())
+    crate::domain::input::clean(text, multiline)
+        .map(str::to_string)
+        .map_err(|problem| AppError::invalid(field, problem))
 }
 
 #[cfg(test)]

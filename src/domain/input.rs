@@ -1,13 +1,15 @@
 //! What people type, parsed once at the edge. A service that takes one of these types knows its
 //! shape is right: trimmed, free of control characters, within its length, and (for sign-in
-//! names) case-folded, so no comparison further in needs its own `to_lowercase`.
+//! names) case-folded, so a comparison of two parsed names needs no `to_lowercase` of its own.
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::problem::Problem;
 
-/// Trimmed text with no control characters; `multiline` keeps line breaks and tabs.
-fn clean(text: &str, multiline: bool) -> Result<&str, Problem> {
+/// Trimmed text with no control characters (NUL among them, which PostgreSQL cannot store);
+/// `multiline` keeps line breaks and tabs. Every text a form sends goes through here, through
+/// these types or `api::text_line` / `api::text_block`.
+pub fn clean(text: &str, multiline: bool) -> Result<&str, Problem> {
     let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
     if text.chars().any(|c| c.is_control() && !allowed(c)) {
         return Err(Problem::ControlCharacters);
@@ -39,10 +41,10 @@ impl Upn {
 
     /// An optional field: empty means none.
     pub fn parse_optional(text: &str) -> Result<Option<Self>, Problem> {
-        match clean(text, false)? {
-            "" => Ok(None),
-            text => Self::parse(text).map(Some),
+        if text.trim().is_empty() {
+            return Ok(None);
         }
+        Self::parse(text).map(Some)
     }
 
     pub fn as_str(&self) -> &str {

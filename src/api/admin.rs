@@ -20,7 +20,7 @@ fn require_admin() -> Result<crate::server::app::auth::session::SessionUser, App
 pub async fn get_admin_overview() -> Result<AdminOverview, AppError> {
     let caller = require_admin()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::admin::overview(&state, &caller).await
+    crate::server::services::admin::overview(&state, &caller).await
 }
 
 /// Approves another administrator's catalog change; it takes effect at once.
@@ -29,7 +29,7 @@ pub async fn approve_catalog_change(change_id: String) -> Result<String, AppErro
     let caller = require_admin()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("change_id", &change_id)?;
-    crate::server::access::changes::approve(&state, &caller, id)
+    crate::server::services::changes::approve(&state, &caller, id)
         .await
         .map(|done| done.to_string())
 }
@@ -41,7 +41,7 @@ pub async fn reject_catalog_change(change_id: String, comment: String) -> Result
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("change_id", &change_id)?;
     let comment = crate::api::text_block("comment", &comment)?;
-    crate::server::access::changes::reject(&state, &caller, id, &comment)
+    crate::server::services::changes::reject(&state, &caller, id, &comment)
         .await
         .map(|done| done.to_string())
 }
@@ -51,7 +51,7 @@ pub async fn reject_catalog_change(change_id: String, comment: String) -> Result
 /// `accept-directory` (applied from the other directory a refused pass found).
 #[server(endpoint = "admin/people-sync")]
 pub async fn sync_people(connector: String, how: String) -> Result<String, AppError> {
-    use crate::server::access::admin::PassRequest;
+    use crate::server::services::admin::PassRequest;
     let caller = require_admin()?;
     let state = crate::server::app::state::app_state()?;
     let connector = crate::api::text_line("connector", &connector)?;
@@ -67,7 +67,7 @@ pub async fn sync_people(connector: String, how: String) -> Result<String, AppEr
             ));
         }
     };
-    crate::server::access::admin::sync_people(&state, &caller, &connector, how)
+    crate::server::services::admin::sync_people(&state, &caller, &connector, how)
         .await
         .map(|done| done.to_string())
 }
@@ -77,7 +77,7 @@ pub async fn sync_people(connector: String, how: String) -> Result<String, AppEr
 pub async fn get_jobs() -> Result<Vec<JobView>, AppError> {
     require_admin()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::admin::jobs(&state).await
+    crate::server::services::admin::jobs(&state).await
 }
 
 /// Reads the catalog file again and stores it (audited as the caller).
@@ -85,7 +85,7 @@ pub async fn get_jobs() -> Result<Vec<JobView>, AppError> {
 pub async fn reload_catalog() -> Result<String, AppError> {
     let caller = require_admin()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::admin::reload(&state, &caller)
+    crate::server::services::admin::reload(&state, &caller)
         .await
         .map(|done| done.to_string())
 }
@@ -106,7 +106,7 @@ pub async fn set_entitlement_enabled(key: String, enabled: String) -> Result<Str
     };
     let state = crate::server::app::state::app_state()?;
     let key = crate::api::text_line("key", &key)?;
-    crate::server::access::admin::set_enabled(&state, &caller, &key, enabled)
+    crate::server::services::admin::set_enabled(&state, &caller, &key, enabled)
         .await
         .map(|done| done.to_string())
 }
@@ -124,7 +124,7 @@ pub async fn edit_entitlement(
 ) -> Result<String, AppError> {
     let caller = require_admin()?;
     let state = crate::server::app::state::app_state()?;
-    let change = crate::server::access::catalog_edits::EntitlementChange {
+    let change = crate::server::services::catalog_edits::EntitlementChange {
         name: crate::api::text_line("name", &name)?,
         description: crate::api::text_block("description", &description)?,
         owners: crate::api::text_block("owners", &owners)?,
@@ -132,7 +132,7 @@ pub async fn edit_entitlement(
         policy: crate::api::text_line("policy", &policy)?,
     };
     let key = crate::api::text_line("key", &key)?;
-    crate::server::access::admin::edit_entitlement(&state, &caller, &key, change)
+    crate::server::services::admin::edit_entitlement(&state, &caller, &key, change)
         .await
         .map(|done| done.to_string())
 }
@@ -145,7 +145,7 @@ pub async fn edit_policy(key: String, rules: String) -> Result<String, AppError>
     let state = crate::server::app::state::app_state()?;
     let key = crate::api::text_line("key", &key)?;
     let rules = crate::api::text_block("rules", &rules)?;
-    crate::server::access::admin::edit_policy(&state, &caller, &key, &rules)
+    crate::server::services::admin::edit_policy(&state, &caller, &key, &rules)
         .await
         .map(|done| done.to_string())
 }
@@ -158,7 +158,7 @@ pub async fn resolve_removal(grant_id: String, note: String) -> Result<String, A
     let state = crate::server::app::state::app_state()?;
     let grant = crate::api::parse_id("grant_id", &grant_id)?;
     let note = crate::api::text_block("note", &note)?;
-    crate::server::access::admin::resolve_removal(&state, &caller, grant, &note)
+    crate::server::services::admin::resolve_removal(&state, &caller, grant, &note)
         .await
         .map(|done| done.to_string())
 }
@@ -189,13 +189,13 @@ async fn settle_contractor(
     note: String,
     adopt: bool,
 ) -> Result<String, AppError> {
-    use crate::server::access::admin::Settle;
+    use crate::server::services::admin::Settle;
     let caller = require_admin()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("contractor_id", &contractor_id)?;
     let note = crate::api::text_block("note", &note)?;
     let how = if adopt { Settle::Adopt } else { Settle::Close };
-    crate::server::access::admin::settle_stopped(&state, &caller, id, &note, how)
+    crate::server::services::admin::settle_stopped(&state, &caller, id, &note, how)
         .await
         .map(|done| done.to_string())
 }
@@ -204,5 +204,5 @@ async fn settle_contractor(
 pub async fn get_mail_overview() -> Result<MailOverview, AppError> {
     require_admin()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::admin::mail_overview(&state).await
+    crate::server::services::admin::mail_overview(&state).await
 }

@@ -10,7 +10,7 @@ pub use crate::api::types::approvals::*;
 pub async fn approval_inbox() -> Result<Inbox, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::views::inbox(&state, &caller).await
+    crate::server::services::views::inbox(&state, &caller).await
 }
 
 /// How many requests wait for the caller's decision, for the navigation's count.
@@ -18,7 +18,7 @@ pub async fn approval_inbox() -> Result<Inbox, AppError> {
 pub async fn waiting_count() -> Result<u32, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::views::waiting_count(&state, &caller).await
+    crate::server::services::views::waiting_count(&state, &caller).await
 }
 
 /// Approves or denies a request that waits for the caller. `outcome` is `approve` or `deny`.
@@ -34,7 +34,7 @@ pub async fn decide(
     let outcome = crate::domain::approval::Outcome::parse(&outcome).ok_or_else(|| {
         AppError::invalid("outcome", crate::domain::problem::Problem::ChooseOutcome)
     })?;
-    crate::server::access::decide::decide(&state, &caller, id, outcome, &comment)
+    crate::server::services::decide::decide(&state, &caller, id, outcome, &comment)
         .await
         .map(|done| done.to_string())
 }

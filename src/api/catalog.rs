@@ -18,7 +18,7 @@ pub async fn list_catalog(query: String) -> Result<Vec<CatalogItem>, AppError> {
         ));
     }
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::catalog::list(&state, &query).await
+    crate::server::services::catalog::list(&state, &query).await
 }
 
 #[server(endpoint = "entitlement")]
@@ -30,5 +30,5 @@ pub async fn get_entitlement(key: String) -> Result<EntitlementDetail, AppError>
         .await
         .ok()
         .map(|info| info.0.ip());
-    crate::server::access::catalog::detail(&state, &caller, &key, seen).await
+    crate::server::services::catalog::detail(&state, &caller, &key, seen).await
 }

@@ -10,14 +10,14 @@ pub use crate::api::types::contractors::*;
 pub async fn get_contractors() -> Result<ContractorsPage, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::contractors::page(&state, &caller).await
+    crate::server::services::contractors::page(&state, &caller).await
 }
 
 #[server(endpoint = "contractors/onboard")]
 pub async fn onboard_contractor(form: ContractorForm) -> Result<Onboarded, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::contractors::onboard(&state, &caller, form).await
+    crate::server::services::contractors::onboard(&state, &caller, form).await
 }
 
 /// A new first password for the contractor's AD account, shown once to their sponsor.
@@ -26,7 +26,8 @@ pub async fn issue_password(contractor_id: String) -> Result<IssuedPassword, App
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("contractor_id", &contractor_id)?;
-    let password = crate::server::access::contractors::issue_password(&state, &caller, id).await?;
+    let password =
+        crate::server::services::contractors::issue_password(&state, &caller, id).await?;
     Ok(IssuedPassword {
         contractor_id: id,
         password,
@@ -38,5 +39,5 @@ pub async fn issue_password(contractor_id: String) -> Result<IssuedPassword, App
 pub async fn extend_contractor(form: ExtensionForm) -> Result<Onboarded, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::contractors::extend(&state, &caller, form).await
+    crate::server::services::contractors::extend(&state, &caller, form).await
 }

@@ -11,7 +11,7 @@ pub use crate::api::types::emergency::*;
 pub async fn to_review() -> Result<Vec<EmergencyUse>, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::emergency::to_review(&state, &caller).await
+    crate::server::services::emergency::to_review(&state, &caller).await
 }
 
 /// Closes the review of an emergency use: `verdict` is `justified` or `not_justified`, and a
@@ -25,7 +25,7 @@ pub async fn close_review(
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
-    crate::server::access::emergency::close(&state, &caller, id, &verdict, &note)
+    crate::server::services::emergency::close(&state, &caller, id, &verdict, &note)
         .await
         .map(|done| done.to_string())
 }
@@ -38,5 +38,5 @@ pub async fn emergency_uses() -> Result<Vec<EmergencyUse>, AppError> {
         return Err(AppError::Forbidden);
     }
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::emergency::all(&state).await
+    crate::server::services::emergency::all(&state).await
 }

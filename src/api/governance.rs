@@ -13,7 +13,7 @@ pub async fn governance_overview() -> Result<Overview, AppError> {
         return Err(AppError::Forbidden);
     }
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::views::overview(&state).await
+    crate::server::services::views::overview(&state).await
 }
 
 #[server(endpoint = "governance/trail")]
@@ -24,7 +24,7 @@ pub async fn request_trail(request_id: String) -> Result<Trail, AppError> {
     }
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
-    crate::server::access::views::trail(&state, id).await
+    crate::server::services::views::trail(&state, id).await
 }
 
 /// Verifies the trail: from its last good signed checkpoint on (every checkpoint's signature and
@@ -48,7 +48,7 @@ async fn verify(scope: crate::server::jobs::checkpoints::Scope) -> Result<ChainC
         return Err(AppError::Forbidden);
     }
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::views::verify_chain(&state, scope).await
+    crate::server::services::views::verify_chain(&state, scope).await
 }
 
 /// The governance page's search of the audit trail.
@@ -59,7 +59,7 @@ pub async fn search_events(query: EventQuery) -> Result<EventPage, AppError> {
         return Err(AppError::Forbidden);
     }
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::evidence::page(&state, &query).await
+    crate::server::services::evidence::page(&state, &query).await
 }
 
 #[cfg(all(test, feature = "ssr"))]

@@ -46,14 +46,14 @@ pub async fn set_language(language: String) -> Result<(), AppError> {
 pub async fn set_teams_webhook(webhook: String) -> Result<(), AppError> {
     let user = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::settings::set_teams_webhook(&state, &user, &webhook).await
+    crate::server::services::settings::set_teams_webhook(&state, &user, &webhook).await
 }
 
 #[server(endpoint = "me/settings")]
 pub async fn get_settings() -> Result<MySettings, AppError> {
     let user = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::settings::of(&state, &user).await
+    crate::server::services::settings::of(&state, &user).await
 }
 
 /// Names a deputy who decides in the caller's place from `starts_at` to `ends_at` (the
@@ -73,14 +73,14 @@ pub async fn name_deputy(
         Some(deputy) => deputy,
         None => return Err(AppError::invalid("deputy", Problem::NameDeputy)),
     };
-    let from = crate::server::access::contractors::form_time(
+    let from = crate::server::services::contractors::form_time(
         &starts_at,
         &utc_offset_minutes,
         "starts_at",
     )?;
     let until =
-        crate::server::access::contractors::form_time(&ends_at, &utc_offset_minutes, "ends_at")?;
-    crate::server::access::delegation::create(&state.pool, &user, &deputy, from, until)
+        crate::server::services::contractors::form_time(&ends_at, &utc_offset_minutes, "ends_at")?;
+    crate::server::services::delegation::create(&state.pool, &user, &deputy, from, until)
         .await
         .map(|done| done.to_string())
 }
@@ -91,7 +91,7 @@ pub async fn end_delegation(delegation_id: String) -> Result<String, AppError> {
     let user = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("delegation_id", &delegation_id)?;
-    crate::server::access::delegation::end(&state.pool, &user, id)
+    crate::server::services::delegation::end(&state.pool, &user, id)
         .await
         .map(|done| done.to_string())
 }

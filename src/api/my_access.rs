@@ -10,7 +10,7 @@ pub use crate::api::types::my_access::*;
 pub async fn get_my_access() -> Result<MyAccess, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::views::my_access(&state, &caller).await
+    crate::server::services::views::my_access(&state, &caller).await
 }
 
 /// Gives a lease back now; the access is removed at once.
@@ -19,7 +19,7 @@ pub async fn give_back(grant_id: String) -> Result<(), AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("grant_id", &grant_id)?;
-    crate::server::access::lifecycle::give_back(&state, &caller, id).await
+    crate::server::services::lifecycle::give_back(&state, &caller, id).await
 }
 
 /// Asks for more time on a lease: a new request under the same policy that, once approved,
@@ -33,11 +33,11 @@ pub async fn extend_lease(
 ) -> Result<crate::api::requests::Submitted, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    let extension = crate::server::access::lifecycle::Extension::parse(
+    let extension = crate::server::services::lifecycle::Extension::parse(
         &grant_id,
         &minutes,
         &justification,
         &client_token,
     )?;
-    crate::server::access::lifecycle::extend(&state, &caller, extension).await
+    crate::server::services::lifecycle::extend(&state, &caller, extension).await
 }

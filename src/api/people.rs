@@ -23,7 +23,7 @@ pub async fn find_people(query: String) -> Result<Vec<PersonRow>, AppError> {
     require_governance()?;
     let state = crate::server::app::state::app_state()?;
     let query = crate::api::text_line("query", &query)?;
-    crate::server::access::person::find(&state, &query).await
+    crate::server::services::person::find(&state, &query).await
 }
 
 #[server(endpoint = "governance/person")]
@@ -31,5 +31,5 @@ pub async fn get_person(person_id: String) -> Result<PersonDetail, AppError> {
     require_governance()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("person_id", &person_id)?;
-    crate::server::access::person::detail(&state, id).await
+    crate::server::services::person::detail(&state, id).await
 }

@@ -9,9 +9,9 @@ pub use crate::api::types::requests::*;
 #[server(endpoint = "request")]
 pub async fn submit_request(form: RequestForm) -> Result<Submitted, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
-    let submission = crate::server::access::submit::parse(&form)?;
+    let submission = crate::server::services::submit::parse(&form)?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::access::submit::submit(&state, &caller, submission).await
+    crate::server::services::submit::submit(&state, &caller, submission).await
 }
 
 /// Withdraws a pending request (the requester or the person it is for).
@@ -20,5 +20,5 @@ pub async fn cancel_request(request_id: String) -> Result<(), AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
-    crate::server::access::lifecycle::cancel(&state, &caller, id).await
+    crate::server::services::lifecycle::cancel(&state, &caller, id).await
 }

@@ -4,8 +4,8 @@
 //! their own request.
 
 use chrono::{TimeDelta, Utc};
-use leasegate::server::access::delegation;
 use leasegate::server::notify::Notifier;
+use leasegate::server::services::delegation;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;

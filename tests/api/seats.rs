@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
-use leasegate::server::access::delegation;
 use leasegate::server::app::clock::Clock;
 use leasegate::server::connectors::Connectors;
 use leasegate::server::jobs::escalation;
+use leasegate::server::services::delegation;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;

@@ -72,7 +72,7 @@ pub struct ChainCheck {
 
 /// An event search as it stands in the governance page's address (`/governance?who=…`): every
 /// field is the text as typed, empty for "any", so a search is a link to keep, share, reload
-/// and export. The server reads it (see `server::access::evidence::filter`), refusing what it
+/// and export. The server reads it (see `server::services::evidence::filter`), refusing what it
 /// cannot read with the field's name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -1,5 +1,5 @@
 //! Read models: the queries behind the pages, which join several aggregates. They only read;
-//! `server/access/views.rs` turns their rows into what the pages show.
+//! `server/services/views.rs` turns their rows into what the pages show.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;

@@ -17,8 +17,8 @@ use crate::domain::grant::{GrantEvent, RevokeReason};
 use crate::domain::request::RequestState;
 use crate::domain::step::Lifecycle as _;
 use crate::domain::window::Window;
-use crate::server::access::{ToGrant, grant_all};
 use crate::server::catalog::ContractorSpec;
+use crate::server::services::{ToGrant, grant_all};
 use std::sync::Arc;
 
 use crate::server::connectors::{

@@ -174,7 +174,8 @@ async fn manager_of(
                 continue;
             }
         };
-        match crate::server::access::people::manager_upn(None, connector.as_ref(), &account).await {
+        match crate::server::services::people::manager_upn(None, connector.as_ref(), &account).await
+        {
             Ok(Some(manager)) => return Ok(Some(manager)),
             Ok(None) => {}
             Err(e) => tracing::warn!(connector = %name, error = %e, "cannot read a manager"),

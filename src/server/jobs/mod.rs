@@ -382,7 +382,7 @@ impl Job for DelegationRouting {
     }
 
     async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
-        crate::server::access::delegation::route_due(&self.0.pool).await?;
+        crate::server::services::delegation::route_due(&self.0.pool).await?;
         Ok(None)
     }
 }

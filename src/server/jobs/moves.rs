@@ -21,12 +21,12 @@ use crate::domain::request::RequestEvent;
 use crate::domain::step::Lifecycle as _;
 use crate::domain::window::{RequestedEnd, WindowRequest};
 use crate::error::AppError;
-use crate::server::access::submit::{Services, Submission, Submitter, submit_by};
 use crate::server::connectors::Connectors;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog::{self, Template};
 use crate::server::db::moves::{self, Move};
 use crate::server::db::{grants, requests};
+use crate::server::services::submit::{Services, Submission, Submitter, submit_by};
 
 /// Moves claimed at a time.
 const BATCH: i64 = 50;

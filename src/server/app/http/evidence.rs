@@ -1,5 +1,5 @@
 //! `POST /governance/evidence` (a form: `format=csv|json&who=…`): the governance search's
-//! matches as a file to download (see [`crate::server::access::evidence`]). A POST because an
+//! matches as a file to download (see [`crate::server::services::evidence`]). A POST because an
 //! export is audited and a GET never writes; the governance page's form posts it, so the
 //! browser saves the file. Auditors and administrators only, like the governance page.
 
@@ -13,10 +13,10 @@ use crate::api::types::governance::EventQuery;
 use crate::domain::problem::Problem;
 use crate::domain::role::can_view_governance;
 use crate::error::AppError;
-use crate::server::access::evidence::{self, Format};
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::http::{caller_allowed, refusal};
 use crate::server::app::state::AppState;
+use crate::server::services::evidence::{self, Format};
 use crate::text::lang::Language;
 
 #[derive(Deserialize)]

@@ -7,10 +7,10 @@ use crate::api::types::people::{
     AccountView, LeaseView, PersonDetail, PersonLink, PersonRow, Standing,
 };
 use crate::error::AppError;
-use crate::server::access::views::event_view;
 use crate::server::app::state::AppState;
 use crate::server::db::audit;
 use crate::server::db::people::{self, Listed};
+use crate::server::services::views::event_view;
 
 /// How far up a manager chain is followed.
 const CHAIN_DEPTH: i32 = 10;

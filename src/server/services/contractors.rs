@@ -18,7 +18,6 @@ use crate::domain::policy::{ApproverSource, Policy, RequesterFacts, eligible_app
 use crate::domain::problem::{Notice, Problem};
 use crate::domain::violation::Violation;
 use crate::error::AppError;
-use crate::server::access::submit::{MAX_OFFSET_MINUTES, local_time};
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::catalog::ContractorSpec;
@@ -26,6 +25,7 @@ use crate::server::connectors::Connector;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::requests::{NewRequest, Snapshot};
 use crate::server::db::{catalog, contractors, requests};
+use crate::server::services::submit::{MAX_OFFSET_MINUTES, local_time};
 
 /// The longest name, company or address the form takes.
 const MAX_NAME: usize = 100;

@@ -13,11 +13,11 @@ use crate::domain::problem::Problem;
 use crate::domain::request::RequestEvent;
 use crate::domain::window::{MAX_POLICY_MINUTES, RequestedEnd, WindowRequest};
 use crate::error::AppError;
-use crate::server::access::submit::{Submission, submit};
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{grants, requests};
+use crate::server::services::submit::{Submission, submit};
 
 /// Cancels a pending request; only its requester or the person it is for may.
 pub async fn cancel(
@@ -33,7 +33,7 @@ pub async fn cancel(
     {
         return Err(AppError::Forbidden);
     }
-    crate::server::access::decide::close(&mut tx, &request, RequestEvent::Cancelled).await?;
+    crate::server::services::decide::close(&mut tx, &request, RequestEvent::Cancelled).await?;
     if let Some(contractor) =
         crate::server::db::contractors::of_request(&mut tx, request_id).await?
         && let Ok(step) = contractor

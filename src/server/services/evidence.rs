@@ -307,7 +307,7 @@ async fn json_document(
     exported_at: DateTime<Utc>,
 ) -> Result<Value, AppError> {
     use base64::Engine as _;
-    let check = crate::server::access::views::verify_chain(
+    let check = crate::server::services::views::verify_chain(
         state,
         crate::server::jobs::checkpoints::Scope::SinceCheckpoint,
     )

@@ -13,11 +13,11 @@ use crate::domain::approval::{DecisionRefused, Outcome, Progress, may_decide, pr
 use crate::domain::problem::{Notice, Problem};
 use crate::domain::request::{InvalidTransition, RequestEvent, RequestState};
 use crate::error::AppError;
-use crate::server::access::{ToGrant, grant_all, window_at_approval};
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::{contractors, requests};
+use crate::server::services::{ToGrant, grant_all, window_at_approval};
 
 const MAX_COMMENT_CHARS: usize = 1000;
 

@@ -18,7 +18,6 @@ use crate::domain::request::{RequestEvent, RequestState};
 use crate::domain::violation::Violation;
 use crate::domain::window::{RequestedEnd, Window, WindowRequest, resolve_window};
 use crate::error::AppError;
-use crate::server::access::{ToGrant, grant_all, people, window_at_approval};
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::connectors::{Account, Connectors};
@@ -26,6 +25,7 @@ use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog::Entry;
 use crate::server::db::requests::{NewRequest, Snapshot, StoredHint};
 use crate::server::db::{catalog, grants, requests};
+use crate::server::services::{ToGrant, grant_all, people, window_at_approval};
 
 /// A request as the service takes it: read from the form and checked for shape at the edge,
 /// not yet against the policy.
@@ -387,7 +387,7 @@ async fn submit_new(
     if snapshot.stages.is_empty() {
         let step = RequestState::Pending
             .step(RequestEvent::FullyApproved)
-            .map_err(crate::server::access::decide::refused)?;
+            .map_err(crate::server::services::decide::refused)?;
         requests::close(&mut tx, id, step).await?;
         audit::record(
             &mut tx,

@@ -13,10 +13,6 @@ use crate::domain::health::ConnectorHealth;
 use crate::domain::policy::Policy;
 use crate::domain::problem::{Notice, Problem};
 use crate::error::AppError;
-use crate::server::access::catalog_edits::{
-    EntitlementChange, apply_entry, current_entry, current_policy, validate_entry, validate_policy,
-};
-use crate::server::access::changes;
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::catalog;
@@ -25,6 +21,10 @@ use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog as catalog_db;
 pub use crate::server::db::people::PassRequest;
 use crate::server::db::{connectors, grants};
+use crate::server::services::catalog_edits::{
+    EntitlementChange, apply_entry, current_entry, current_policy, validate_entry, validate_policy,
+};
+use crate::server::services::changes;
 
 /// Mail delivery as administrators watch it: the server, what waits, and what was refused.
 pub async fn mail_overview(state: &AppState) -> Result<MailOverview, AppError> {

@@ -16,13 +16,13 @@ use crate::domain::policy::Policy;
 use crate::domain::problem::{Notice, Problem};
 use crate::domain::step::Lifecycle as _;
 use crate::error::AppError;
-use crate::server::access::catalog_edits::{
-    EntryValues, apply_entry, apply_policy, current_entry, current_policy,
-};
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::catalog_changes::{self, NewChange};
+use crate::server::services::catalog_edits::{
+    EntryValues, apply_entry, apply_policy, current_entry, current_policy,
+};
 
 pub use crate::domain::change::ChangeKind as Kind;
 

@@ -12,6 +12,10 @@ layer_breach() {  # dir-or-file, forbidden modules: code lines (not comments) th
 breach="$(layer_breach "$REPO/src/domain" 'text|ui|api|server')$(layer_breach "$REPO/src/text.rs" 'ui|api|server')$(layer_breach "$REPO/src/text" 'ui|api|server')$(layer_breach "$REPO/src/api" 'server::db')"
 [ -z "$breach" ] || die "a layer imports one above it:
 $breach"
+log "parse at the edge: the server names only the shared types of api, never its functions"
+edge="$(grep -rnE '\bcrate::api\b' "$REPO/src/server" --include=*.rs | grep -vE 'crate::api::types\b' | grep -vE '^[^:]+:[0-9]+:\s*//' || true)"
+[ -z "$edge" ] || die "the server reaches into api (parse in api/forms.rs and pass the parsed value):
+$edge"
 log "words at the edge: no pick() outside text and ui"
 words="$(grep -rnE '\bpick(_in)?\(' "$REPO/src" --include=*.rs | grep -vE "^$REPO/src/(text|ui)(/|\.rs:)" | grep -vE '^[^:]+:[0-9]+:\s*//' || true)"
 [ -z "$words" ] || die "words outside text and ui (name the case in domain::problem and word it in text):

@@ -235,7 +235,7 @@ async fn user(pool: &PgPool, upn: &str, name: &str) -> SessionUser {
     SessionUser {
         principal_id: principal,
         display_name: name.to_string(),
-        upn: upn.to_string(),
+        upn: leasegate::domain::input::Upn::parse(upn).unwrap(),
         roles: Vec::new(),
         signed_in_at: Utc::now(),
         checked_at: Utc::now(),

@@ -6,6 +6,8 @@ pub mod approvals;
 pub mod catalog;
 pub mod contractors;
 pub mod emergency;
+#[cfg(feature = "ssr")]
+pub mod forms;
 pub mod governance;
 pub mod me;
 pub mod my_access;

@@ -34,6 +34,7 @@ pub async fn decide(
     let outcome = crate::domain::approval::Outcome::parse(&outcome).ok_or_else(|| {
         AppError::invalid("outcome", crate::domain::problem::Problem::ChooseOutcome)
     })?;
+    let comment = crate::api::text_block("comment", &comment)?;
     crate::server::services::decide::decide(&state, &caller, id, outcome, &comment)
         .await
         .map(|done| done.to_string())

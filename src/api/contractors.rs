@@ -17,6 +17,7 @@ pub async fn get_contractors() -> Result<ContractorsPage, AppError> {
 pub async fn onboard_contractor(form: ContractorForm) -> Result<Onboarded, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
+    let form = crate::api::forms::contractor(&form)?;
     crate::server::services::contractors::onboard(&state, &caller, form).await
 }
 
@@ -39,5 +40,6 @@ pub async fn issue_password(contractor_id: String) -> Result<IssuedPassword, App
 pub async fn extend_contractor(form: ExtensionForm) -> Result<Onboarded, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    crate::server::services::contractors::extend(&state, &caller, form).await
+    let asked = crate::api::forms::contractor_extension(&form)?;
+    crate::server::services::contractors::extend(&state, &caller, asked).await
 }

@@ -25,6 +25,7 @@ pub async fn close_review(
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
     let id = crate::api::parse_id("request_id", &request_id)?;
+    let note = crate::api::text_block("note", &note)?;
     crate::server::services::emergency::close(&state, &caller, id, &verdict, &note)
         .await
         .map(|done| done.to_string())

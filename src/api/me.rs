@@ -10,7 +10,7 @@ pub async fn get_me() -> Result<Me, AppError> {
     let user = crate::server::app::auth::caller::caller()?;
     Ok(Me {
         display_name: user.display_name,
-        upn: user.upn,
+        upn: user.upn.into(),
         roles: user.roles,
     })
 }
@@ -73,13 +73,8 @@ pub async fn name_deputy(
         Some(deputy) => deputy,
         None => return Err(AppError::invalid("deputy", Problem::NameDeputy)),
     };
-    let from = crate::server::services::contractors::form_time(
-        &starts_at,
-        &utc_offset_minutes,
-        "starts_at",
-    )?;
-    let until =
-        crate::server::services::contractors::form_time(&ends_at, &utc_offset_minutes, "ends_at")?;
+    let from = crate::api::forms::form_time(&starts_at, &utc_offset_minutes, "starts_at")?;
+    let until = crate::api::forms::form_time(&ends_at, &utc_offset_minutes, "ends_at")?;
     crate::server::services::delegation::create(&state.pool, &user, &deputy, from, until)
         .await
         .map(|done| done.to_string())

@@ -33,11 +33,7 @@ pub async fn extend_lease(
 ) -> Result<crate::api::requests::Submitted, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
     let state = crate::server::app::state::app_state()?;
-    let extension = crate::server::services::lifecycle::Extension::parse(
-        &grant_id,
-        &minutes,
-        &justification,
-        &client_token,
-    )?;
+    let extension =
+        crate::api::forms::extension(&grant_id, &minutes, &justification, &client_token)?;
     crate::server::services::lifecycle::extend(&state, &caller, extension).await
 }

@@ -9,7 +9,7 @@ pub use crate::api::types::requests::*;
 #[server(endpoint = "request")]
 pub async fn submit_request(form: RequestForm) -> Result<Submitted, AppError> {
     let caller = crate::server::app::auth::caller::caller()?;
-    let submission = crate::server::services::submit::parse(&form)?;
+    let submission = crate::api::forms::submission(&form)?;
     let state = crate::server::app::state::app_state()?;
     crate::server::services::submit::submit(&state, &caller, submission).await
 }

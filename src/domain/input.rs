@@ -39,6 +39,12 @@ impl Upn {
         Ok(Self(text.to_lowercase()))
     }
 
+    /// A name a directory holds for one of its people (a mover's, read back from the
+    /// portal's own records), case-folded but not judged: the directory decides its shape.
+    pub fn from_directory(name: &str) -> Self {
+        Self(name.trim().to_lowercase())
+    }
+
     /// An optional field: empty means none.
     pub fn parse_optional(text: &str) -> Result<Option<Self>, Problem> {
         if text.trim().is_empty() {

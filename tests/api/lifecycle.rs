@@ -103,7 +103,7 @@ fn user(principal: Uuid, upn: &str) -> SessionUser {
     SessionUser {
         principal_id: principal,
         display_name: upn.to_string(),
-        upn: upn.to_string(),
+        upn: leasegate::domain::input::Upn::parse(upn).unwrap(),
         roles: Vec::new(),
         signed_in_at: Utc::now(),
         checked_at: Utc::now(),
@@ -228,7 +228,7 @@ impl Case {
                     client_token: Uuid::new_v4().to_string(),
                     ..RequestForm::default()
                 };
-                let submission = submit::parse(&form).unwrap();
+                let submission = leasegate::api::forms::submission(&form).unwrap();
                 let _ = submit::submit(&self.state, &self.people[person], submission).await;
             }
             Op::Decide { pick, approve } => {

@@ -279,3 +279,85 @@ async fn sessions_follow_the_identity_provider(pool: PgPool) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(app.signed_in_as(&browser).await.is_none());
 }
+
+#[sqlx::test]
+async fn a_provider_name_that_is_no_sign_in_name_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let id = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let oid = uuid::Uuid::new_v4().to_string();
+    // Every name the portal compares is `name@domain`; one without is refused at sign-in
+    // rather than stored in a session the next release could not read.
+    crate::harness::at_provider(
+        &id,
+        serde_json::json!({ "upn": format!("{id} at contoso"), "oid": oid, "name": "No Name" }),
+    )
+    .await;
+    let browser = app.browser();
+    let (response, _) = app.sign_in(&browser, &id).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.signed_in_as(&browser).await, None);
+    let recorded: i64 = sqlx::query_scalar("select count(*) from principals where object_id = $1")
+        .bind(&oid)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 0, "nobody is recorded for a refused sign-in");
+}
+
+#[sqlx::test]
+async fn a_session_this_release_cannot_read_signs_the_person_out(pool: PgPool) {
+    use tower_sessions::SessionStore as _;
+    use tower_sessions::cookie::time::{Duration as CookieDuration, OffsetDateTime};
+    use tower_sessions::session::{Id, Record};
+
+    let app = TestApp::spawn(pool).await;
+    // A session as an earlier release might have written it: the person's name in a shape
+    // the session no longer takes.
+    let user = serde_json::json!({
+        "principal_id": uuid::Uuid::new_v4(),
+        "display_name": "Adele Vance",
+        "upn": "ADELE",
+        "roles": [],
+        "signed_in_at": chrono::Utc::now(),
+        "checked_at": chrono::Utc::now(),
+    });
+    let store = leasegate::server::app::router::session_store(&app.pool);
+    let mut record = Record {
+        id: Id::default(),
+        data: [("user".to_string(), user)].into_iter().collect(),
+        expiry_date: OffsetDateTime::now_utc() + CookieDuration::hours(1),
+    };
+    store.create(&mut record).await.unwrap();
+    let jar = reqwest::cookie::Jar::default();
+    jar.add_cookie_str(
+        &format!(
+            "{}={}",
+            leasegate::server::app::router::SESSION_COOKIE,
+            record.id
+        ),
+        &app.url("/").parse().unwrap(),
+    );
+    let browser = reqwest::Client::builder()
+        .cookie_provider(std::sync::Arc::new(jar))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let page = browser.get(app.url("/my-access")).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::SEE_OTHER,
+        "to sign-in, not an error"
+    );
+    assert!(
+        location(&page).starts_with("/auth/login"),
+        "{}",
+        location(&page)
+    );
+    assert!(
+        store.load(&record.id).await.unwrap().is_none(),
+        "the unreadable session is ended"
+    );
+    let (status, _) = app.call(&browser, "my-access", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

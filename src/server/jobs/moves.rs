@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::domain::audit::AuditAction;
 use crate::domain::grant::GrantEvent;
-use crate::domain::input::{EntitlementKey, Justification, Ticket};
+use crate::domain::input::{EntitlementKey, Justification, Ticket, Upn};
 use crate::domain::request::RequestEvent;
 use crate::domain::step::Lifecycle as _;
 use crate::domain::window::{RequestedEnd, WindowRequest};
@@ -248,7 +248,7 @@ async fn request(
 ) -> Result<(), AppError> {
     let submitter = Submitter {
         principal_id: m.principal_id,
-        upn: m.upn.clone(),
+        upn: Upn::from_directory(&m.upn),
         actor: actor(),
     };
     let submission = Submission {

@@ -8,10 +8,7 @@ use chrono::{TimeDelta, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::types::contractors::{
-    BundleChoice, ContractorForm, ContractorView, ContractorsPage, ExtensionForm, Onboarded,
-};
-use crate::api::{text_block, text_line};
+use crate::api::types::contractors::{BundleChoice, ContractorView, ContractorsPage, Onboarded};
 use crate::domain::approval::ResolvedStage;
 use crate::domain::audit::AuditAction;
 use crate::domain::policy::{ApproverSource, Policy, RequesterFacts, eligible_approvers};
@@ -25,11 +22,6 @@ use crate::server::connectors::Connector;
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::requests::{NewRequest, Snapshot};
 use crate::server::db::{catalog, contractors, requests};
-use crate::server::services::submit::{MAX_OFFSET_MINUTES, local_time};
-
-/// The longest name, company or address the form takes.
-const MAX_NAME: usize = 100;
-const MAX_EMAIL: usize = 254;
 
 pub async fn page(state: &AppState, caller: &SessionUser) -> Result<ContractorsPage, AppError> {
     let mut conn = state.pool.acquire().await?;
@@ -84,69 +76,33 @@ pub async fn page(state: &AppState, caller: &SessionUser) -> Result<ContractorsP
     })
 }
 
-/// The form, checked for shape: every problem names its field.
-struct Checked {
-    display_name: String,
-    email: String,
-    company: String,
-    ends_at: chrono::DateTime<Utc>,
-    bundle: String,
-    justification: String,
-    client_token: Uuid,
+/// An onboarding as the service takes it, checked for shape at the edge (`api::forms`).
+#[derive(Debug, Clone)]
+pub struct NewContractor {
+    pub display_name: String,
+    /// Lower-cased.
+    pub email: String,
+    pub company: String,
+    pub ends_at: chrono::DateTime<Utc>,
+    pub bundle: String,
+    pub justification: String,
+    pub client_token: Uuid,
 }
 
-fn check(form: &ContractorForm) -> Result<Checked, AppError> {
-    let display_name = text_line("display_name", &form.display_name)?;
-    if display_name.is_empty() || display_name.chars().count() > MAX_NAME {
-        return Err(AppError::invalid(
-            "display_name",
-            Problem::ContractorName {
-                max_chars: MAX_NAME as u32,
-            },
-        ));
-    }
-    let email = text_line("email", &form.email)?.to_lowercase();
-    let shaped = email.len() <= MAX_EMAIL
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !email.contains(char::is_whitespace)
-                && !domain.contains('@')
-        });
-    if !shaped {
-        return Err(AppError::invalid("email", Problem::ContractorEmail));
-    }
-    let company = text_line("company", &form.company)?;
-    if company.chars().count() > MAX_NAME {
-        return Err(AppError::invalid(
-            "company",
-            Problem::CompanyTooLong {
-                max_chars: MAX_NAME as u32,
-            },
-        ));
-    }
-    let ends_at = ends_at(&form.ends_at, &form.utc_offset_minutes)?;
-    let client_token = Uuid::parse_str(form.client_token.trim())
-        .map_err(|_| AppError::invalid("client_token", Problem::FormExpired))?;
-    Ok(Checked {
-        display_name,
-        email,
-        company,
-        ends_at,
-        bundle: text_line("bundle", &form.bundle)?,
-        justification: text_block("justification", &form.justification)?,
-        client_token,
-    })
+/// More time for a contractor, as the service takes it.
+#[derive(Debug, Clone)]
+pub struct ContractorExtension {
+    pub contractor: Uuid,
+    pub ends_at: chrono::DateTime<Utc>,
+    pub justification: String,
+    pub client_token: Uuid,
 }
 
 pub async fn onboard(
     state: &AppState,
     caller: &SessionUser,
-    form: ContractorForm,
+    form: NewContractor,
 ) -> Result<Onboarded, AppError> {
-    let form = check(&form)?;
     let mut conn = state.pool.acquire().await?;
     // A replayed form finds its first request.
     if let Some((request, _)) =
@@ -296,29 +252,6 @@ pub async fn onboard(
     })
 }
 
-/// The end a form gives, in the sponsor's time zone.
-fn ends_at(text: &str, offset: &str) -> Result<chrono::DateTime<Utc>, AppError> {
-    form_time(text, offset, "ends_at")
-}
-
-/// A time a form gives as `YYYY-MM-DDTHH:MM` in the browser's time zone, with the browser's
-/// offset from UTC in minutes (empty: UTC).
-pub(crate) fn form_time(
-    text: &str,
-    offset: &str,
-    field: &str,
-) -> Result<chrono::DateTime<Utc>, AppError> {
-    let offset: i32 = match text_line("utc_offset_minutes", offset)?.as_str() {
-        "" => 0,
-        text => text
-            .parse()
-            .ok()
-            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
-            .ok_or_else(|| AppError::invalid("utc_offset_minutes", Problem::UnknownOffset))?,
-    };
-    local_time(text, offset, field)
-}
-
 /// An end no later than `max_days` from now (extensions included).
 fn within_max(
     spec: &ContractorSpec,
@@ -383,7 +316,7 @@ async fn stages(
                 let graph = entra(state, spec)?;
                 let connector = graph.as_ref();
                 match connector
-                    .find_account(&caller.upn)
+                    .find_account(caller.upn.as_str())
                     .await
                     .map_err(|e| AppError::from_system(&spec.entra, e))?
                 {
@@ -412,7 +345,8 @@ async fn stages(
             ApproverSource::Users(users) => users.clone(),
             ApproverSource::Group(_) => Vec::new(),
         };
-        let approvers = eligible_approvers(index as u32, stage, &candidates, &caller.upn, email)?;
+        let approvers =
+            eligible_approvers(index as u32, stage, &candidates, caller.upn.as_str(), email)?;
         stages.push(ResolvedStage::new(approvers, stage.required));
     }
     Ok(stages)
@@ -482,13 +416,14 @@ pub async fn issue_password(
 pub async fn extend(
     state: &AppState,
     caller: &SessionUser,
-    form: ExtensionForm,
+    asked: ContractorExtension,
 ) -> Result<Onboarded, AppError> {
-    let id = crate::api::parse_id("contractor_id", &form.contractor_id)?;
-    let ends_at = ends_at(&form.ends_at, &form.utc_offset_minutes)?;
-    let justification = text_block("justification", &form.justification)?;
-    let client_token = Uuid::parse_str(form.client_token.trim())
-        .map_err(|_| AppError::invalid("client_token", Problem::FormExpired))?;
+    let ContractorExtension {
+        contractor: id,
+        ends_at,
+        justification,
+        client_token,
+    } = asked;
     let mut conn = state.pool.acquire().await?;
     let found = contractors::for_extension(&mut conn, id)
         .await?

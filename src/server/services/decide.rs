@@ -28,8 +28,6 @@ pub async fn decide(
     outcome: Outcome,
     comment: &str,
 ) -> Result<Notice, AppError> {
-    let comment = crate::api::text_block("comment", comment)?;
-    let comment = comment.as_str();
     if comment.chars().count() > MAX_COMMENT_CHARS {
         return Err(AppError::invalid(
             "comment",

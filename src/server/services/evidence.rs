@@ -32,7 +32,8 @@ const MAX_SEARCH_CHARS: usize = 200;
 /// Reads a search, refusing a field it cannot read with the field's name.
 pub fn filter(query: &EventQuery) -> Result<Filter, AppError> {
     let words = |field: &str, text: &str| -> Result<Option<String>, AppError> {
-        let text = crate::api::text_line(field, text)?;
+        let text = crate::domain::input::clean(text, false)
+            .map_err(|problem| AppError::invalid(field, problem))?;
         if text.is_empty() {
             return Ok(None);
         }
@@ -44,7 +45,7 @@ pub fn filter(query: &EventQuery) -> Result<Filter, AppError> {
                 },
             ));
         }
-        Ok(Some(text))
+        Ok(Some(text.to_string()))
     };
     let day = |field: &str, text: &str| -> Result<Option<NaiveDate>, AppError> {
         let text = text.trim();
@@ -60,7 +61,9 @@ pub fn filter(query: &EventQuery) -> Result<Filter, AppError> {
         if text.is_empty() {
             return Ok(None);
         }
-        crate::api::parse_id(field, text).map(Some)
+        Uuid::parse_str(text)
+            .map(Some)
+            .map_err(|_| AppError::invalid(field, Problem::NotAnIdentifier))
     };
     let action = match query.action.trim() {
         "" => None,

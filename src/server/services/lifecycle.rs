@@ -5,13 +5,12 @@ use crate::domain::step::Lifecycle as _;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::text_line;
 use crate::api::types::requests::Submitted;
 use crate::domain::grant::{GrantEvent, RevokeReason};
 use crate::domain::input::{EntitlementKey, Justification, Ticket};
 use crate::domain::problem::Problem;
 use crate::domain::request::RequestEvent;
-use crate::domain::window::{MAX_POLICY_MINUTES, RequestedEnd, WindowRequest};
+use crate::domain::window::{RequestedEnd, WindowRequest};
 use crate::error::AppError;
 use crate::server::app::auth::session::SessionUser;
 use crate::server::app::state::AppState;
@@ -143,7 +142,7 @@ pub async fn extend(
     submit(state, caller, submission).await
 }
 
-/// An extension as the service takes it, read from the form at the edge.
+/// An extension as the service takes it, read from the form at the edge (`api::forms`).
 #[derive(Debug, Clone)]
 pub struct Extension {
     pub grant: Uuid,
@@ -151,25 +150,4 @@ pub struct Extension {
     pub minutes: u32,
     pub justification: Justification,
     pub client_token: Uuid,
-}
-
-impl Extension {
-    pub fn parse(
-        grant: &str,
-        minutes: &str,
-        justification: &str,
-        client_token: &str,
-    ) -> Result<Self, AppError> {
-        Ok(Self {
-            grant: crate::api::parse_id("grant_id", grant)?,
-            minutes: text_line("minutes", minutes)?
-                .parse()
-                .ok()
-                .filter(|m| (1..=MAX_POLICY_MINUTES).contains(m))
-                .ok_or_else(|| AppError::invalid("minutes", Problem::ChooseMoreTime))?,
-            justification: crate::api::field("justification", Justification::parse(justification))?,
-            client_token: Uuid::parse_str(client_token.trim())
-                .map_err(|_| AppError::invalid("client_token", Problem::FormExpired))?,
-        })
-    }
 }

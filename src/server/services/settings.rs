@@ -45,7 +45,7 @@ pub async fn of(state: &AppState, user: &SessionUser) -> Result<MySettings, AppE
         .into_iter()
         .map(|d| DelegationView {
             id: d.id,
-            mine: d.deputy_upn.to_lowercase() != user.upn.to_lowercase(),
+            mine: d.deputy_upn.to_lowercase() != user.upn.as_str(),
             approver: d.approver,
             deputy: d.deputy,
             starts_at: d.starts_at,

@@ -3,12 +3,11 @@
 
 use crate::domain::audit::AuditAction;
 use crate::domain::step::Lifecycle as _;
-use chrono::{DateTime, Datelike as _, NaiveDateTime, TimeDelta, Utc};
+use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::types::requests::{RequestForm, Submitted};
-use crate::api::{field, text_line};
+use crate::api::types::requests::Submitted;
 use crate::domain::access::Access;
 use crate::domain::grant::plan_grant;
 use crate::domain::input::{EntitlementKey, Justification, Ticket, Upn};
@@ -42,47 +41,6 @@ pub struct Submission {
     pub source_address: String,
 }
 
-/// Reads the form. Every date and offset is checked before any arithmetic, and control
-/// characters are refused with their field, so no input can panic the handler or reach the
-/// database as something it cannot store.
-pub fn parse(form: &RequestForm) -> Result<Submission, AppError> {
-    let client_token = Uuid::parse_str(form.client_token.trim())
-        .map_err(|_| AppError::invalid("client_token", Problem::FormExpired))?;
-    let entitlement = field("entitlement", EntitlementKey::parse(&form.entitlement))?;
-    let offset: i32 = match text_line("utc_offset_minutes", &form.utc_offset_minutes)?.as_str() {
-        "" => 0,
-        text => text
-            .parse()
-            .ok()
-            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
-            .ok_or_else(|| AppError::invalid("utc_offset_minutes", Problem::UnknownOffset))?,
-    };
-    let start = match text_line("start", &form.start)?.as_str() {
-        "" | "now" => None,
-        "later" => Some(local_time(&form.start_at, offset, "start_at")?),
-        _ => {
-            return Err(AppError::invalid("start", Problem::ChooseStart));
-        }
-    };
-    let end = match text_line("duration", &form.duration)?.as_str() {
-        "custom" => RequestedEnd::Until(local_time(&form.end, offset, "end")?),
-        text => RequestedEnd::For {
-            minutes: text
-                .parse()
-                .map_err(|_| AppError::invalid("duration", Problem::ChooseDuration))?,
-        },
-    };
-    Ok(Submission {
-        entitlement,
-        window: WindowRequest { start, end },
-        justification: field("justification", Justification::parse(&form.justification))?,
-        ticket: field("ticket", Ticket::parse(&form.ticket))?,
-        on_behalf_of: field("on_behalf_of", Upn::parse_optional(&form.on_behalf_of))?,
-        client_token,
-        source_address: text_line("source_address", &form.source_address)?,
-    })
-}
-
 /// The address a request for `access` opens it to: the entry's fixed one, else the one the
 /// person gave, which must be theirs to give (one address, or a narrow prefix). `None` for
 /// access that is not opened to an address.
@@ -104,29 +62,6 @@ fn source_for(access: &Access, given: &str) -> Result<Option<String>, AppError> 
         .map_err(|problem| AppError::invalid("source_address", Problem::SourceAddress(problem)))
 }
 
-/// The widest offset any time zone uses (UTC+14:00).
-pub(crate) const MAX_OFFSET_MINUTES: i32 = 14 * 60;
-
-/// `YYYY-MM-DDTHH:MM[:SS]` in a zone `offset` minutes east of UTC. Years have four digits:
-/// anything else is a typing mistake, and far-off years would overflow the arithmetic.
-pub(crate) fn local_time(text: &str, offset: i32, field: &str) -> Result<DateTime<Utc>, AppError> {
-    let invalid = || AppError::invalid(field, Problem::EnterDateTime);
-    let text = text_line(field, text)?;
-    if text.len() > 19 || !text.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let naive = NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| invalid())?;
-    if !(1970..=9999).contains(&naive.year()) {
-        return Err(invalid());
-    }
-    naive
-        .and_utc()
-        .checked_sub_signed(TimeDelta::minutes(i64::from(offset)))
-        .ok_or_else(invalid)
-}
-
 /// Where a submission runs: the database and the connected systems.
 #[derive(Clone, Copy)]
 pub struct Services<'a> {
@@ -139,7 +74,7 @@ pub struct Services<'a> {
 #[derive(Debug, Clone)]
 pub struct Submitter {
     pub principal_id: Uuid,
-    pub upn: String,
+    pub upn: Upn,
     pub actor: Actor,
 }
 
@@ -219,7 +154,7 @@ async fn submit_new(
     caller: &Submitter,
     submission: Submission,
 ) -> Result<Submitted, AppError> {
-    let caller_upn = caller.upn.to_lowercase();
+    let caller_upn = caller.upn.as_str();
     let (entry, beneficiary_id, beneficiary_upn) = {
         let mut conn = services.pool.acquire().await?;
         let entry = catalog::by_key(&mut conn, submission.entitlement.as_str())
@@ -227,8 +162,8 @@ async fn submit_new(
             .ok_or(AppError::NotFound)?;
         // Whom it is for; a manager may ask for a direct report.
         let (id, upn) = match &submission.on_behalf_of {
-            None => (caller.principal_id, caller_upn.clone()),
-            Some(upn) if *upn == *caller_upn => (caller.principal_id, caller_upn.clone()),
+            None => (caller.principal_id, caller_upn.to_string()),
+            Some(upn) if *upn == caller.upn => (caller.principal_id, caller_upn.to_string()),
             Some(upn) => {
                 let (id, _) = requests::principal_by_upn(&mut conn, upn)
                     .await?
@@ -277,7 +212,7 @@ async fn submit_new(
         &parts,
         beneficiary_id,
         &beneficiary_upn,
-        &caller_upn,
+        caller_upn,
     )
     .await?;
     let snapshot = Snapshot {
@@ -558,68 +493,6 @@ fn already_pending(error: sqlx::Error) -> AppError {
 mod tests {
     use super::*;
 
-    fn form() -> RequestForm {
-        RequestForm {
-            entitlement: "sql-admins".into(),
-            duration: "120".into(),
-            client_token: Uuid::new_v4().to_string(),
-            ..RequestForm::default()
-        }
-    }
-
-    #[test]
-    fn a_plain_form_starts_now() {
-        let parsed = parse(&form()).unwrap();
-        assert_eq!(parsed.window.start, None);
-        assert_eq!(parsed.window.end, RequestedEnd::For { minutes: 120 });
-    }
-
-    #[test]
-    fn local_times_use_the_browser_offset() {
-        let mut f = form();
-        f.duration = "custom".into();
-        f.end = "2026-11-27T15:30".into();
-        f.utc_offset_minutes = "60".into();
-        let parsed = parse(&f).unwrap();
-        assert_eq!(
-            parsed.window.end,
-            RequestedEnd::Until("2026-11-27T14:30:00Z".parse().unwrap())
-        );
-    }
-
-    #[test]
-    fn bad_shapes_name_their_field() {
-        let field = |f: RequestForm| match parse(&f) {
-            Err(AppError::Invalid { field, .. }) => field,
-            other => panic!("expected invalid, got {:?}", other.map(|_| ())),
-        };
-        let mut f = form();
-        f.client_token = "not-a-uuid".into();
-        assert_eq!(field(f), "client_token");
-        let mut f = form();
-        f.duration = "two hours".into();
-        assert_eq!(field(f), "duration");
-        let mut f = form();
-        f.duration = "-5".into();
-        assert_eq!(field(f), "duration");
-        let mut f = form();
-        f.duration = "custom".into();
-        f.end = "tomorrow".into();
-        assert_eq!(field(f), "end");
-        let mut f = form();
-        f.start = "later".into();
-        assert_eq!(field(f), "start_at");
-        let mut f = form();
-        f.start = "yesterday".into();
-        assert_eq!(field(f), "start");
-        let mut f = form();
-        f.utc_offset_minutes = "100000".into();
-        assert_eq!(field(f), "utc_offset_minutes");
-        let mut f = form();
-        f.entitlement = " ".into();
-        assert_eq!(field(f), "entitlement");
-    }
-
     #[test]
     fn a_vm_port_opens_to_the_given_address_or_the_entry_s_own() {
         let asked = Access::AzureVmPort {
@@ -645,33 +518,5 @@ mod tests {
             Some("198.51.100.0/24")
         );
         assert_eq!(source_for(&Access::AdGroup, "203.0.113.7").unwrap(), None);
-    }
-
-    #[test]
-    fn overflowing_inputs_are_refused_not_panicked_on() {
-        let field = |f: RequestForm| match parse(&f) {
-            Err(AppError::Invalid { field, .. }) => field,
-            other => panic!("expected invalid, got {:?}", other.map(|_| ())),
-        };
-        let mut f = form();
-        f.utc_offset_minutes = "-9223372036854775808".into();
-        assert_eq!(field(f), "utc_offset_minutes");
-        for end in [
-            "+262142-12-31T23:59",
-            "262142-12-31T23:59",
-            "99999-01-01T00:00",
-        ] {
-            let mut f = form();
-            f.duration = "custom".into();
-            f.end = end.into();
-            f.utc_offset_minutes = "-840".into();
-            assert_eq!(field(f), "end", "{end}");
-        }
-        let mut f = form();
-        f.justification = "because\0".into();
-        assert_eq!(field(f), "justification");
-        let mut f = form();
-        f.ticket = "CHG\u{7}1".into();
-        assert_eq!(field(f), "ticket");
     }
 }

@@ -119,7 +119,9 @@ pub struct PendingSignIn {
 pub struct VerifiedIdentity {
     pub tenant_id: String,
     pub object_id: String,
+    /// The sign-in name as the provider spells it (stored so), and case-folded for comparing.
     pub upn: String,
+    pub sign_in_name: crate::domain::input::Upn,
     pub display_name: String,
     pub email: Option<String>,
     pub app_roles: Vec<String>,
@@ -174,6 +176,8 @@ pub enum SignInError {
     Token(String),
     #[error("ID token lacks the `{0}` claim")]
     MissingClaim(&'static str),
+    #[error("the ID token's `preferred_username` ({0:?}) is not a sign-in name (name@domain)")]
+    NotASignInName(String),
     #[error("ID token is for tenant {found}, this portal accepts only {expected}")]
     WrongTenant { found: String, expected: String },
 }
@@ -479,6 +483,8 @@ impl OidcProvider {
             .preferred_username()
             .map(|u| u.to_string())
             .ok_or(SignInError::MissingClaim("preferred_username"))?;
+        let sign_in_name = crate::domain::input::Upn::parse(&upn)
+            .map_err(|_| SignInError::NotASignInName(crate::text::single_line(&upn)))?;
         // A name is shown in pages, mails and the trail on one line: control characters from
         // the provider (a line break typed into a directory's display name) are cleaned here.
         let display_name = claims
@@ -491,6 +497,7 @@ impl OidcProvider {
             tenant_id,
             object_id,
             upn,
+            sign_in_name,
             display_name,
             email: claims.email().map(|e| e.to_string()),
             app_roles: extra.roles.clone(),

@@ -243,7 +243,7 @@ async fn finish_sign_in(
     let user = SessionUser {
         principal_id,
         display_name: identity.display_name,
-        upn: identity.upn,
+        upn: identity.sign_in_name,
         roles,
         signed_in_at: Utc::now(),
         checked_at: Utc::now(),

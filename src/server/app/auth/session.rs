@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use uuid::Uuid;
 
+use crate::domain::input::Upn;
 use crate::domain::role::Role;
 use crate::server::app::state::AppState;
 
@@ -26,7 +27,8 @@ pub const ID_TOKEN_KEY: &str = "oidc_id_token";
 pub struct SessionUser {
     pub principal_id: Uuid,
     pub display_name: String,
-    pub upn: String,
+    /// The sign-in name, case-folded once at sign-in.
+    pub upn: Upn,
     pub roles: Vec<Role>,
     pub signed_in_at: DateTime<Utc>,
     /// When the person's standing (active, roles) was last read from the database. Sessions
@@ -107,8 +109,17 @@ async fn current_user(
     state: &AppState,
     session: &Session,
 ) -> Result<Option<SessionUser>, tower_sessions::session::Error> {
-    let Some(user) = session.get::<SessionUser>(USER_KEY).await? else {
-        return Ok(None);
+    let user = match session.get::<SessionUser>(USER_KEY).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Ok(None),
+        // A session an earlier release wrote in a shape this one no longer reads: the person
+        // signs in again rather than meeting an error on every page.
+        Err(tower_sessions::session::Error::SerdeJson(error)) => {
+            tracing::warn!(%error, "a session could not be read; it is ended");
+            session.flush().await?;
+            return Ok(None);
+        }
+        Err(error) => return Err(error),
     };
     let settings = &state.settings.session;
     let now = Utc::now();

@@ -1,0 +1,274 @@
+//! Reading forms into what the services take: every field checked for shape here, at the
+//! edge, each problem named with its field, so a service never sees raw text. Server-side
+//! only; the forms themselves are in `api::types`.
+
+use chrono::{DateTime, Datelike as _, NaiveDateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use crate::api::types::contractors::{ContractorForm, ExtensionForm};
+use crate::api::types::requests::RequestForm;
+use crate::api::{field, parse_id, text_block, text_line};
+use crate::domain::input::{EntitlementKey, Justification, Ticket, Upn};
+use crate::domain::problem::Problem;
+use crate::domain::window::{MAX_POLICY_MINUTES, RequestedEnd, WindowRequest};
+use crate::error::AppError;
+use crate::server::services::contractors::{ContractorExtension, NewContractor};
+use crate::server::services::lifecycle::Extension;
+use crate::server::services::submit::Submission;
+
+/// Reads the form. Every date and offset is checked before any arithmetic, and control
+/// characters are refused with their field, so no input can panic the handler or reach the
+/// database as something it cannot store.
+pub fn submission(form: &RequestForm) -> Result<Submission, AppError> {
+    let client_token = token(&form.client_token)?;
+    let entitlement = field("entitlement", EntitlementKey::parse(&form.entitlement))?;
+    let offset: i32 = match text_line("utc_offset_minutes", &form.utc_offset_minutes)?.as_str() {
+        "" => 0,
+        text => text
+            .parse()
+            .ok()
+            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
+            .ok_or_else(|| AppError::invalid("utc_offset_minutes", Problem::UnknownOffset))?,
+    };
+    let start = match text_line("start", &form.start)?.as_str() {
+        "" | "now" => None,
+        "later" => Some(local_time(&form.start_at, offset, "start_at")?),
+        _ => {
+            return Err(AppError::invalid("start", Problem::ChooseStart));
+        }
+    };
+    let end = match text_line("duration", &form.duration)?.as_str() {
+        "custom" => RequestedEnd::Until(local_time(&form.end, offset, "end")?),
+        text => RequestedEnd::For {
+            minutes: text
+                .parse()
+                .map_err(|_| AppError::invalid("duration", Problem::ChooseDuration))?,
+        },
+    };
+    Ok(Submission {
+        entitlement,
+        window: WindowRequest { start, end },
+        justification: field("justification", Justification::parse(&form.justification))?,
+        ticket: field("ticket", Ticket::parse(&form.ticket))?,
+        on_behalf_of: field("on_behalf_of", Upn::parse_optional(&form.on_behalf_of))?,
+        client_token,
+        source_address: text_line("source_address", &form.source_address)?,
+    })
+}
+
+/// The widest offset any time zone uses (UTC+14:00).
+const MAX_OFFSET_MINUTES: i32 = 14 * 60;
+
+/// `YYYY-MM-DDTHH:MM[:SS]` in a zone `offset` minutes east of UTC. Years have four digits:
+/// anything else is a typing mistake, and far-off years would overflow the arithmetic.
+fn local_time(text: &str, offset: i32, field: &str) -> Result<DateTime<Utc>, AppError> {
+    let invalid = || AppError::invalid(field, Problem::EnterDateTime);
+    let text = text_line(field, text)?;
+    if text.len() > 19 || !text.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let naive = NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| invalid())?;
+    if !(1970..=9999).contains(&naive.year()) {
+        return Err(invalid());
+    }
+    naive
+        .and_utc()
+        .checked_sub_signed(TimeDelta::minutes(i64::from(offset)))
+        .ok_or_else(invalid)
+}
+
+/// A request for more time on a lease.
+pub fn extension(
+    grant: &str,
+    minutes: &str,
+    justification: &str,
+    client_token: &str,
+) -> Result<Extension, AppError> {
+    Ok(Extension {
+        grant: parse_id("grant_id", grant)?,
+        minutes: text_line("minutes", minutes)?
+            .parse()
+            .ok()
+            .filter(|m| (1..=MAX_POLICY_MINUTES).contains(m))
+            .ok_or_else(|| AppError::invalid("minutes", Problem::ChooseMoreTime))?,
+        justification: field("justification", Justification::parse(justification))?,
+        client_token: token(client_token)?,
+    })
+}
+
+/// More time for a contractor.
+pub fn contractor_extension(form: &ExtensionForm) -> Result<ContractorExtension, AppError> {
+    Ok(ContractorExtension {
+        contractor: parse_id("contractor_id", &form.contractor_id)?,
+        ends_at: form_time(&form.ends_at, &form.utc_offset_minutes, "ends_at")?,
+        justification: text_block("justification", &form.justification)?,
+        client_token: token(&form.client_token)?,
+    })
+}
+
+/// The token a form was served with, which makes a replayed submission find its first answer.
+fn token(text: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(text.trim())
+        .map_err(|_| AppError::invalid("client_token", Problem::FormExpired))
+}
+
+/// The longest name, company or address the form takes.
+const MAX_NAME: usize = 100;
+const MAX_EMAIL: usize = 254;
+
+/// The onboarding form, checked for shape: every problem names its field.
+pub fn contractor(form: &ContractorForm) -> Result<NewContractor, AppError> {
+    let display_name = text_line("display_name", &form.display_name)?;
+    if display_name.is_empty() || display_name.chars().count() > MAX_NAME {
+        return Err(AppError::invalid(
+            "display_name",
+            Problem::ContractorName {
+                max_chars: MAX_NAME as u32,
+            },
+        ));
+    }
+    let email = text_line("email", &form.email)?.to_lowercase();
+    let shaped = email.len() <= MAX_EMAIL
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.contains(char::is_whitespace)
+                && !domain.contains('@')
+        });
+    if !shaped {
+        return Err(AppError::invalid("email", Problem::ContractorEmail));
+    }
+    let company = text_line("company", &form.company)?;
+    if company.chars().count() > MAX_NAME {
+        return Err(AppError::invalid(
+            "company",
+            Problem::CompanyTooLong {
+                max_chars: MAX_NAME as u32,
+            },
+        ));
+    }
+    let ends_at = form_time(&form.ends_at, &form.utc_offset_minutes, "ends_at")?;
+    let client_token = token(&form.client_token)?;
+    Ok(NewContractor {
+        display_name,
+        email,
+        company,
+        ends_at,
+        bundle: text_line("bundle", &form.bundle)?,
+        justification: text_block("justification", &form.justification)?,
+        client_token,
+    })
+}
+
+/// A time a form gives as `YYYY-MM-DDTHH:MM` in the browser's time zone, with the browser's
+/// offset from UTC in minutes (empty: UTC).
+pub fn form_time(text: &str, offset: &str, field: &str) -> Result<chrono::DateTime<Utc>, AppError> {
+    let offset: i32 = match text_line("utc_offset_minutes", offset)?.as_str() {
+        "" => 0,
+        text => text
+            .parse()
+            .ok()
+            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
+            .ok_or_else(|| AppError::invalid("utc_offset_minutes", Problem::UnknownOffset))?,
+    };
+    local_time(text, offset, field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> RequestForm {
+        RequestForm {
+            entitlement: "sql-admins".into(),
+            duration: "120".into(),
+            client_token: Uuid::new_v4().to_string(),
+            ..RequestForm::default()
+        }
+    }
+
+    #[test]
+    fn a_plain_form_starts_now() {
+        let parsed = submission(&form()).unwrap();
+        assert_eq!(parsed.window.start, None);
+        assert_eq!(parsed.window.end, RequestedEnd::For { minutes: 120 });
+    }
+
+    #[test]
+    fn local_times_use_the_browser_offset() {
+        let mut f = form();
+        f.duration = "custom".into();
+        f.end = "2026-11-27T15:30".into();
+        f.utc_offset_minutes = "60".into();
+        let parsed = submission(&f).unwrap();
+        assert_eq!(
+            parsed.window.end,
+            RequestedEnd::Until("2026-11-27T14:30:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn bad_shapes_name_their_field() {
+        let field = |f: RequestForm| match submission(&f) {
+            Err(AppError::Invalid { field, .. }) => field,
+            other => panic!("expected invalid, got {:?}", other.map(|_| ())),
+        };
+        let mut f = form();
+        f.client_token = "not-a-uuid".into();
+        assert_eq!(field(f), "client_token");
+        let mut f = form();
+        f.duration = "two hours".into();
+        assert_eq!(field(f), "duration");
+        let mut f = form();
+        f.duration = "-5".into();
+        assert_eq!(field(f), "duration");
+        let mut f = form();
+        f.duration = "custom".into();
+        f.end = "tomorrow".into();
+        assert_eq!(field(f), "end");
+        let mut f = form();
+        f.start = "later".into();
+        assert_eq!(field(f), "start_at");
+        let mut f = form();
+        f.start = "yesterday".into();
+        assert_eq!(field(f), "start");
+        let mut f = form();
+        f.utc_offset_minutes = "100000".into();
+        assert_eq!(field(f), "utc_offset_minutes");
+        let mut f = form();
+        f.entitlement = " ".into();
+        assert_eq!(field(f), "entitlement");
+    }
+
+    #[test]
+    fn overflowing_inputs_are_refused_not_panicked_on() {
+        let field = |f: RequestForm| match submission(&f) {
+            Err(AppError::Invalid { field, .. }) => field,
+            other => panic!("expected invalid, got {:?}", other.map(|_| ())),
+        };
+        let mut f = form();
+        f.utc_offset_minutes = "-9223372036854775808".into();
+        assert_eq!(field(f), "utc_offset_minutes");
+        for end in [
+            "+262142-12-31T23:59",
+            "262142-12-31T23:59",
+            "99999-01-01T00:00",
+        ] {
+            let mut f = form();
+            f.duration = "custom".into();
+            f.end = end.into();
+            f.utc_offset_minutes = "-840".into();
+            assert_eq!(field(f), "end", "{end}");
+        }
+        let mut f = form();
+        f.justification = "because\0".into();
+        assert_eq!(field(f), "justification");
+        let mut f = form();
+        f.ticket = "CHG\u{7}1".into();
+        assert_eq!(field(f), "ticket");
+    }
+}

@@ -335,7 +335,12 @@ pub async fn claim_due(
     let work = sqlx::query_as!(
         Work,
         r#"
-        with due as (
+        with held as materialized (
+            -- The targets another worker holds a live claim on, read once from the small
+            -- partial index rather than probed again for every due grant.
+            select distinct connector_id, target_ref from grants
+             where locked_by is not null and locked_by <> $1 and locked_until >= now()
+        ), due as (
             select g.id from grants g
              where g.next_due_at <= now()
                and (g.locked_until is null or g.locked_until < now())
@@ -344,14 +349,10 @@ pub async fn claim_due(
                          where r.principal_id = g.principal_id
                            and r.entitlement_id = g.entitlement_id
                            and r.state = $5))
-             and not exists (
-                        select 1 from grants o
-                         where o.connector_id = g.connector_id
-                           and o.target_ref = g.target_ref
-                           and o.id <> g.id
-                           and o.locked_by is not null
-                           and o.locked_by <> $1
-                           and o.locked_until >= now())
+               and not exists (
+                        select 1 from held h
+                         where h.connector_id = g.connector_id
+                           and h.target_ref = g.target_ref)
              order by g.next_due_at
              limit $3
              for update skip locked

@@ -24,8 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use leasegate::domain::access::Access;
 use leasegate::server::app::config::EngineSettings;
-use leasegate::server::connectors::Connectors;
+use leasegate::server::connectors::{Connector as _, Connectors};
 use leasegate::server::jobs::grants::Engine;
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -103,7 +104,7 @@ async fn main() {
             lease(
                 &pool,
                 *principal,
-                lag_group.entitlement,
+                &lag_group,
                 first + TimeDelta::milliseconds(50 * i as i64),
             )
             .await,
@@ -132,7 +133,7 @@ async fn main() {
     let mut ids = Vec::new();
     for group in &burst {
         for principal in &group.principals {
-            ids.push(lease(&pool, *principal, group.entitlement, end).await);
+            ids.push(lease(&pool, *principal, group, end).await);
         }
     }
     println!("burst: {} leases ending at {end}", ids.len());
@@ -163,6 +164,8 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
 
 struct SeededGroup {
     entitlement: Uuid,
+    /// The group's stable id, as the engine pins it when it first provisions a lease on it.
+    target_id: String,
     principals: Vec<Uuid>,
 }
 
@@ -224,20 +227,33 @@ async fn seed_group(
     .fetch_one(pool)
     .await
     .unwrap();
+    let target_id = dir
+        .connector()
+        .target(&Access::AdGroup, &group)
+        .await
+        .unwrap()
+        .and_then(|t| t.stable_id)
+        .expect("the directory names the group's stable id");
     SeededGroup {
         entitlement,
+        target_id,
         principals,
     }
 }
 
 /// An active lease (the member is already in the group) ending at `ends_at`, pinned to the
-/// account as the engine pins it when it provisions.
-async fn lease(pool: &PgPool, principal: Uuid, entitlement: Uuid, ends_at: DateTime<Utc>) -> Uuid {
+/// account and the group as the engine pins them when it provisions.
+async fn lease(
+    pool: &PgPool,
+    principal: Uuid,
+    group: &SeededGroup,
+    ends_at: DateTime<Utc>,
+) -> Uuid {
     sqlx::query_scalar(
         "insert into grants (principal_id, entitlement_id, starts_at, ends_at, state,
-                             provisioned_at, next_due_at, connector_id, target_ref, account_ref,
-                             account_id)
-         select $1, e.id, now(), $3, 'active', now(), $3, e.connector_id, e.target_ref,
+                             provisioned_at, next_due_at, connector_id, target_ref, target_id,
+                             account_ref, account_id)
+         select $1, e.id, now(), $3, 'active', now(), $3, e.connector_id, e.target_ref, $4,
                 pa.account_ref, pa.account_id
            from entitlements e
            join principal_accounts pa on pa.principal_id = $1 and pa.connector_id = e.connector_id
@@ -245,8 +261,9 @@ async fn lease(pool: &PgPool, principal: Uuid, entitlement: Uuid, ends_at: DateT
          returning id",
     )
     .bind(principal)
-    .bind(entitlement)
+    .bind(group.entitlement)
     .bind(ends_at)
+    .bind(&group.target_id)
     .fetch_one(pool)
     .await
     .unwrap()

@@ -22,14 +22,7 @@ use crate::server::services::submit::Submission;
 pub fn submission(form: &RequestForm) -> Result<Submission, AppError> {
     let client_token = token(&form.client_token)?;
     let entitlement = field("entitlement", EntitlementKey::parse(&form.entitlement))?;
-    let offset: i32 = match text_line("utc_offset_minutes", &form.utc_offset_minutes)?.as_str() {
-        "" => 0,
-        text => text
-            .parse()
-            .ok()
-            .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
-            .ok_or_else(|| AppError::invalid("utc_offset_minutes", Problem::UnknownOffset))?,
-    };
+    let offset = utc_offset(&form.utc_offset_minutes)?;
     let start = match text_line("start", &form.start)?.as_str() {
         "" | "now" => None,
         "later" => Some(local_time(&form.start_at, offset, "start_at")?),
@@ -166,16 +159,20 @@ pub fn contractor(form: &ContractorForm) -> Result<NewContractor, AppError> {
 
 /// A time a form gives as `YYYY-MM-DDTHH:MM` in the browser's time zone, with the browser's
 /// offset from UTC in minutes (empty: UTC).
-pub fn form_time(text: &str, offset: &str, field: &str) -> Result<chrono::DateTime<Utc>, AppError> {
-    let offset: i32 = match text_line("utc_offset_minutes", offset)?.as_str() {
-        "" => 0,
+pub fn form_time(text: &str, offset: &str, field: &str) -> Result<DateTime<Utc>, AppError> {
+    local_time(text, utc_offset(offset)?, field)
+}
+
+/// The browser's offset from UTC in minutes, east positive (empty: UTC, before hydration).
+fn utc_offset(text: &str) -> Result<i32, AppError> {
+    match text_line("utc_offset_minutes", text)?.as_str() {
+        "" => Ok(0),
         text => text
             .parse()
             .ok()
             .filter(|m: &i32| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
-            .ok_or_else(|| AppError::invalid("utc_offset_minutes", Problem::UnknownOffset))?,
-    };
-    local_time(text, offset, field)
+            .ok_or_else(|| AppError::invalid("utc_offset_minutes", Problem::UnknownOffset)),
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::person::PrincipalStatus;
+
 /// A delegation as its approver sees it.
 #[derive(Debug, Clone)]
 pub struct Delegation {
@@ -169,11 +171,12 @@ pub async fn deputy_now(
         select p.id, p.upn, d.ends_at as "ends_at: DateTime<Utc>"
           from delegations d join principals p on p.id = d.deputy_id
          where d.principal_id = $1 and d.ended_at is null
-           and d.starts_at <= now() and d.ends_at > now() and p.status = 'active'
+           and d.starts_at <= now() and d.ends_at > now() and p.status = $2
          order by d.starts_at desc
          limit 1
         "#,
-        person
+        person,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_optional(conn)
     .await?;

@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::people::RoleChange as Change;
+use crate::domain::person::PrincipalStatus;
 
 /// Records a joiner (`from` both `None`) or a mover, in the pass's transaction.
 pub async fn record(
@@ -65,14 +66,15 @@ pub async fn claim(pool: &PgPool, limit: i64, hold_seconds: f64) -> Result<Vec<M
          returning m.*
         )
         select c.id, c.principal_id, p.upn, p.display_name,
-               (p.status = 'active' and p.left_at is null) as "active!",
+               (p.status = $3 and p.left_at is null) as "active!",
                c.from_department, c.to_department, c.from_job_title, c.to_job_title,
                c.seen_at as "seen_at: DateTime<Utc>", c.attempts
           from claimed c join principals p on p.id = c.principal_id
          order by c.seen_at
         "#,
         limit,
-        hold_seconds
+        hold_seconds,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_all(pool)
     .await

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::audit::AuditAction;
 use crate::domain::mail::{Language, MailKind, MailState};
+use crate::domain::person::PrincipalStatus;
 use crate::domain::request::RequestState;
 use crate::server::db::delivery::Claim;
 
@@ -183,7 +184,7 @@ pub async fn undecided_approvers(
                  where x.request_id = $1 and x.stage = $2
                    and holds_open_seat(x.request_id, x.stage, x.holder)) a
           join access_requests r on r.id = a.request_id
-          left join principals p on p.id = a.approver_id and p.status = 'active'
+          left join principals p on p.id = a.approver_id and p.status = $4
          -- A person who cannot act now (disabled) is not written to; a name nobody holds yet
          -- is written to at that name.
          where (p.id is not null or a.approver_id is null)
@@ -202,7 +203,8 @@ pub async fn undecided_approvers(
         "#,
         request,
         stage,
-        first_asked
+        first_asked,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_all(conn)
     .await?;
@@ -292,9 +294,10 @@ pub async fn administrators(conn: &mut PgConnection) -> Result<Vec<Recipient>, s
         r#"
         select id, display_name, upn, email, language as "language: Language"
           from principals
-         where 'admin' = any(portal_roles) and status = 'active'
+         where 'admin' = any(portal_roles) and status = $1
          order by upn
-        "#
+        "#,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_all(conn)
     .await?;
@@ -427,12 +430,13 @@ pub async fn recipients(
           from unnest($1::text[]) as u(upn)
           left join lateral (
                 select id, display_name, email, language from principals
-                 where lower(upn) = lower(u.upn) and status = 'active'
+                 where lower(upn) = lower(u.upn) and status = $2
                  order by last_sign_in_at desc nulls last
                  limit 1) p on true
          order by u.upn
         "#,
-        upns
+        upns,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_all(conn)
     .await?;

@@ -821,8 +821,9 @@ pub async fn upn_of(
     principal: Uuid,
 ) -> Result<Option<(String, bool)>, sqlx::Error> {
     let row = sqlx::query!(
-        "select upn, status = 'active' and left_at is null as \"active!\" from principals where id = $1",
-        principal
+        "select upn, status = $2 and left_at is null as \"active!\" from principals where id = $1",
+        principal,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_optional(conn)
     .await?;
@@ -848,12 +849,13 @@ pub async fn synced(pool: &PgPool, person: Uuid) -> Result<Option<Synced>, sqlx:
     let row = sqlx::query!(
         r#"
         select p.department, m.id as "manager_id?", m.upn as "manager_upn?",
-               (m.status = 'active' and m.left_at is null) as "active?"
+               (m.status = $2 and m.left_at is null) as "active?"
           from principals p
           left join principals m on m.id = p.manager_id
          where p.id = $1 and p.synced_at is not null
         "#,
-        person
+        person,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_optional(pool)
     .await?;

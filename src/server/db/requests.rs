@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::approval::{Decision, Outcome, ResolvedStage, Seat, holders};
 use crate::domain::input::Upn;
+use crate::domain::person::PrincipalStatus;
 use crate::domain::policy::Policy;
 use crate::domain::request::{RequestEvent, RequestState, RequestStep};
 
@@ -368,9 +369,10 @@ pub async fn principal_by_upn(
     let row = sqlx::query!(
         r#"
         select id, display_name from principals
-         where id = principal_for_name($1) and status = 'active'
+         where id = principal_for_name($1) and status = $2
         "#,
-        upn.as_str()
+        upn.as_str(),
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_optional(conn)
     .await?;

@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::mail::MailKind;
+use crate::domain::person::PrincipalStatus;
 use crate::server::db::delivery::Claim;
 
 /// Writes a card unless one with the same topic went to the same target. True when written.
@@ -37,8 +38,9 @@ pub async fn enqueue(
 /// Of these people, those who gave the portal a chat webhook.
 pub async fn with_chat(conn: &mut PgConnection, people: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar!(
-        "select id from principals where id = any($1) and teams_webhook is not null and status = 'active'",
-        people
+        "select id from principals where id = any($1) and teams_webhook is not null and status = $2",
+        people,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_all(conn)
     .await
@@ -47,8 +49,9 @@ pub async fn with_chat(conn: &mut PgConnection, people: &[Uuid]) -> Result<Vec<U
 /// A person's chat webhook.
 pub async fn chat_webhook(pool: &PgPool, person: Uuid) -> Result<Option<String>, sqlx::Error> {
     Ok(sqlx::query_scalar!(
-        "select teams_webhook from principals where id = $1 and status = 'active'",
-        person
+        "select teams_webhook from principals where id = $1 and status = $2",
+        person,
+        PrincipalStatus::Active as PrincipalStatus
     )
     .fetch_optional(pool)
     .await?

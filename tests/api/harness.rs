@@ -381,7 +381,17 @@ impl TestApp {
 
     /// Is this browser signed in? (A protected page answers instead of redirecting.)
     pub async fn signed_in_as(&self, browser: &reqwest::Client) -> Option<String> {
-        let response = browser.get(self.url("/my-access")).send().await.unwrap();
+        let response = match browser.get(self.url("/my-access")).send().await {
+            Ok(r) => r,
+            // A request that fails (a two-minute hang was seen once under load) is reported with
+            // the portal's last log lines, which say where it stood.
+            Err(e) => {
+                let text = self.logs.text();
+                let tail: Vec<&str> = text.lines().rev().take(80).collect();
+                let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+                panic!("GET /my-access failed: {e:?}\nthe portal's last log lines:\n{tail}");
+            }
+        };
         if response.status() != StatusCode::OK {
             return None;
         }

@@ -32,9 +32,8 @@ pub fn url_escape(value: &str) -> String {
 }
 
 /// Reads an id sent as text; a malformed one is bad input, not a server error.
-pub fn parse_id(field: &str, text: &str) -> Result<uuid::Uuid, AppError> {
-    uuid::Uuid::parse_str(text.trim())
-        .map_err(|_| AppError::invalid(field, Problem::NotAnIdentifier))
+pub fn parse_id(name: &str, text: &str) -> Result<uuid::Uuid, AppError> {
+    field(name, crate::domain::input::identifier(text))
 }
 
 /// A field parsed by its type's `parse`, its problem named with the field.

@@ -17,6 +17,11 @@ pub fn clean(text: &str, multiline: bool) -> Result<&str, Problem> {
     Ok(text.trim())
 }
 
+/// An id sent as text (a request's, a lease's...): malformed is bad input, not a server error.
+pub fn identifier(text: &str) -> Result<uuid::Uuid, Problem> {
+    uuid::Uuid::parse_str(text.trim()).map_err(|_| Problem::NotAnIdentifier)
+}
+
 /// A sign-in name (user principal name) as the portal compares it: trimmed and lower-cased.
 /// Entra and AD compare them without regard to case.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -40,13 +40,13 @@ pub struct Claim {
 
 /// What became of a claimed message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settled<'a> {
+pub enum Settled {
     Sent,
-    /// Refused for good, with the server's answer.
-    Refused(&'a str),
+    /// Refused for good: the server's answer, or why it was given up.
+    Refused(String),
     /// Not taken now; tried again at `at`.
     Retry {
-        error: &'a str,
+        error: String,
         at: DateTime<Utc>,
     },
 }
@@ -88,12 +88,12 @@ pub async fn settle(
     queue: Queue,
     id: Uuid,
     worker: &str,
-    outcome: Settled<'_>,
+    outcome: &Settled,
 ) -> Result<(), sqlx::Error> {
     let (state, error, retry_at) = match outcome {
         Settled::Sent => (MailState::Sent, None, None),
         Settled::Refused(reason) => (MailState::Refused, Some(reason), None),
-        Settled::Retry { error, at } => (MailState::Pending, Some(error), Some(at)),
+        Settled::Retry { error, at } => (MailState::Pending, Some(error), Some(*at)),
     };
     let sql = format!(
         "update {table}

@@ -1,11 +1,11 @@
 //! Delivering the outboxes: claim one message at a time, hand it to the mail server or the
-//! webhook, and record what became of it. Both channels settle an answer the same way
-//! ([`Notifier::verdict`]); mail alone postpones the rest when its server does not take one,
-//! since every mail goes to the same server and a card each to its own webhook.
+//! webhook, and record what became of it. Both channels turn an answer into a [`Settled`] the
+//! same way ([`Notifier::verdict`]); mail alone postpones the rest when its server does not
+//! take one, since every mail goes to the same server and a card each to its own webhook.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use uuid::Uuid;
 
 use super::mailer::Delivery;
@@ -14,34 +14,12 @@ use crate::server::db::delivery::{self as queue, Claim, Queue, Settled};
 use crate::server::db::outbox;
 use crate::server::db::teams as teams_outbox;
 
-/// What to record of one delivery's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Verdict {
-    Sent,
-    /// Refused for good: by the server, or given up after trying too long.
-    Refused(String),
-    /// Tried again at `at`.
-    Retry {
-        error: String,
-        at: DateTime<Utc>,
-    },
-}
-
-impl Verdict {
-    fn settled(&self) -> Settled<'_> {
-        match self {
-            Verdict::Sent => Settled::Sent,
-            Verdict::Refused(reason) => Settled::Refused(reason),
-            Verdict::Retry { error, at } => Settled::Retry { error, at: *at },
-        }
-    }
-
-    fn count(&self, round: &mut Pass) {
-        match self {
-            Verdict::Sent => round.sent += 1,
-            Verdict::Refused(_) => round.refused += 1,
-            Verdict::Retry { .. } => round.retrying += 1,
-        }
+/// Counts a settled message in the round.
+fn count(settled: &Settled, round: &mut Pass) {
+    match settled {
+        Settled::Sent => round.sent += 1,
+        Settled::Refused(_) => round.refused += 1,
+        Settled::Retry { .. } => round.retrying += 1,
     }
 }
 
@@ -81,19 +59,19 @@ impl Notifier {
             let delivery = tokio::time::timeout(self.send_limit(), mailer.deliver(&mail))
                 .await
                 .unwrap_or_else(|_| self.too_slow("the mail server"));
-            let verdict = self.verdict(&claim, delivery, None);
-            match &verdict {
-                Verdict::Refused(reason) => {
+            let settled = self.verdict(&claim, delivery, None);
+            match &settled {
+                Settled::Refused(reason) => {
                     tracing::warn!(mail = %mail.id, %reason, "a mail was not delivered")
                 }
-                Verdict::Retry { error, at } => {
+                Settled::Retry { error, at } => {
                     tracing::warn!(mail = %mail.id, %error, retry_at = %at, "mail not delivered yet")
                 }
-                Verdict::Sent => {}
+                Settled::Sent => {}
             }
-            self.settle(Queue::Mail, claim.id, &verdict, &mut round)
+            self.settle(Queue::Mail, claim.id, &settled, &mut round)
                 .await?;
-            if let Verdict::Retry { error, at } = &verdict {
+            if let Settled::Retry { error, at } = &settled {
                 // The server is likely down for all of them: the rest wait as long, untried.
                 let rest = queue::postpone_due(&self.pool, Queue::Mail, error, *at).await?;
                 round.retrying += usize::try_from(rest).unwrap_or(usize::MAX);
@@ -140,11 +118,11 @@ impl Notifier {
                     None,
                 ),
             };
-            let verdict = self.verdict(&claim, delivery, wait);
-            if let Verdict::Refused(reason) = &verdict {
+            let settled = self.verdict(&claim, delivery, wait);
+            if let Settled::Refused(reason) = &settled {
                 tracing::warn!(card = %card.id, target = %card.target, %reason, "a card was not delivered");
             }
-            self.settle(Queue::Teams, claim.id, &verdict, &mut round)
+            self.settle(Queue::Teams, claim.id, &settled, &mut round)
                 .await?;
         }
         Ok(round)
@@ -153,21 +131,21 @@ impl Notifier {
     /// What to record of an answer to a message's `claim.attempts`th try: refused answers are
     /// kept; a message the server would take later is tried again after `wait` (the webhook's
     /// own, when it throttled) or our backoff, unless it has waited `give_up_after` already.
-    fn verdict(&self, claim: &Claim, delivery: Delivery, wait: Option<Duration>) -> Verdict {
+    fn verdict(&self, claim: &Claim, delivery: Delivery, wait: Option<Duration>) -> Settled {
         match delivery {
-            Delivery::Sent => Verdict::Sent,
-            Delivery::Refused(reason) => Verdict::Refused(reason),
+            Delivery::Sent => Settled::Sent,
+            Delivery::Refused(reason) => Settled::Refused(reason),
             Delivery::TryLater(reason) => {
                 let waited = (Utc::now() - claim.created_at).to_std().unwrap_or_default();
                 if waited >= self.settings.give_up_after {
-                    return Verdict::Refused(format!(
+                    return Settled::Refused(format!(
                         "given up after {} attempts over {} hours; last answer: {reason}",
                         claim.attempts,
                         waited.as_secs() / 3600
                     ));
                 }
                 let delay = wait.unwrap_or_else(|| self.retry_delay(claim.attempts));
-                Verdict::Retry {
+                Settled::Retry {
                     error: reason,
                     at: Utc::now()
                         + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX),
@@ -180,11 +158,11 @@ impl Notifier {
         &self,
         queue: Queue,
         id: Uuid,
-        verdict: &Verdict,
+        settled: &Settled,
         round: &mut Pass,
     ) -> Result<(), sqlx::Error> {
-        queue::settle(&self.pool, queue, id, &self.worker, verdict.settled()).await?;
-        verdict.count(round);
+        queue::settle(&self.pool, queue, id, &self.worker, settled).await?;
+        count(settled, round);
         Ok(())
     }
 

@@ -61,9 +61,9 @@ pub fn filter(query: &EventQuery) -> Result<Filter, AppError> {
         if text.is_empty() {
             return Ok(None);
         }
-        Uuid::parse_str(text)
+        crate::domain::input::identifier(text)
             .map(Some)
-            .map_err(|_| AppError::invalid(field, Problem::NotAnIdentifier))
+            .map_err(|problem| AppError::invalid(field, problem))
     };
     let action = match query.action.trim() {
         "" => None,

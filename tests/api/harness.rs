@@ -140,6 +140,8 @@ pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
     pub logs: Logs,
+    /// What the portal's router was built from.
+    pub state: leasegate::server::app::state::AppState,
 }
 
 pub struct Options {
@@ -223,7 +225,7 @@ impl TestApp {
         let mut state =
             router::app_state(settings.clone(), pool.clone(), leptos, options.connectors);
         state.audit_key = options.audit_key;
-        let app = router::build_with(state, options.routes);
+        let app = router::build_with(state.clone(), options.routes);
         tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -232,7 +234,12 @@ impl TestApp {
             .await
             .unwrap()
         });
-        TestApp { base, pool, logs }
+        TestApp {
+            base,
+            pool,
+            logs,
+            state,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -249,3 +249,51 @@ async fn migrate_applies_every_migration_and_exits(pool: PgPool) {
     assert_eq!(applied, files as i64);
     assert!(!printed.contains("Leasegate is serving"), "{printed}");
 }
+
+/// Another portal starting in the same process (every HTTP test starts one) leaves the pages
+/// this one renders alone. Leptos reads a router's page routes with data loading switched off
+/// process-wide, and a page whose data load began meanwhile was never answered
+/// (leptos-rs/leptos#4773): one request in a few hundred test runs waited two minutes.
+#[sqlx::test]
+async fn pages_are_answered_while_another_portal_starts(pool: PgPool) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    let app = crate::harness::TestApp::spawn(pool).await;
+    let adele = app.person("adele").await;
+    // Raised when the test ends, also by a failed assertion: the runtime waits for the loop.
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = Stop(Arc::new(AtomicBool::new(false)));
+    let starting = {
+        let (state, stop) = (app.state.clone(), stop.0.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut built = 0;
+            while !stop.load(Ordering::Relaxed) {
+                drop(leasegate::server::app::router::build(state.clone()));
+                built += 1;
+            }
+            built
+        })
+    };
+    for attempt in 0..20 {
+        let page = tokio::time::timeout(Duration::from_secs(15), async {
+            let response = adele.get(app.url("/my-access")).send().await.unwrap();
+            response.text().await.unwrap()
+        })
+        .await
+        .unwrap_or_else(|_| panic!("page {attempt} was not answered in 15 s"));
+        assert!(
+            page.contains("leases-title"),
+            "page {attempt} shows the person's access, not only its placeholder"
+        );
+    }
+    drop(stop);
+    let built = starting.await.unwrap();
+    assert!(built > 0, "other portals were started meanwhile");
+}

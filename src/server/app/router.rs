@@ -1,7 +1,7 @@
 //! Assembles the HTTP service: plain routes, Leptos pages and server functions, and the layers
 //! every request passes through.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::http::request::Parts;
@@ -9,7 +9,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
 use leptos::prelude::{provide_context, use_context};
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -61,6 +61,19 @@ pub fn session_store(pool: &PgPool) -> PostgresStore {
         .expect("static, valid identifiers")
 }
 
+/// The pages' routes, read from the app once per process.
+///
+/// Leptos reads them by running the app with data loading switched off through a flag that is
+/// process-wide (`leptos_server::SuppressResourceLoad`), and a page's data load that first runs
+/// while the flag is up waits forever (leptos-rs/leptos#4773). Reading them for every router
+/// built would stall pages that another router of the same process is rendering at that moment:
+/// the HTTP tests start a portal per test in one process, and one page in a few hundred runs
+/// went unanswered.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The whole HTTP service.
 pub fn build(state: AppState) -> Router {
     build_with(state, Router::new())
@@ -91,7 +104,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
             }
         }
     };
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let lab = if settings.lab_mode {
         Router::new().route("/lab/clock", post(lab::move_clock))
     } else {

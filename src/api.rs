@@ -9,6 +9,7 @@ pub mod emergency;
 #[cfg(feature = "ssr")]
 pub mod forms;
 pub mod governance;
+pub mod holdings;
 pub mod me;
 pub mod my_access;
 pub mod people;

@@ -10,6 +10,7 @@ use crate::ui::pages::{
     contractors::ContractorsPage,
     entitlement::EntitlementPage,
     governance::GovernancePage,
+    holdings::HoldingsPage,
     home::HomePage,
     my_access::MyAccessPage,
     not_found::NotFoundPage,
@@ -63,6 +64,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("contractors") view={Lazy::<ContractorsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=StaticSegment("governance") view={Lazy::<GovernanceRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("requests"), ParamSegment("id")) view={Lazy::<TrailRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("access")) view={Lazy::<HoldingsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("people")) view={Lazy::<PeopleRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("people"), ParamSegment("id")) view={Lazy::<PersonRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=StaticSegment("admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
@@ -103,6 +105,7 @@ lazy_page!(DecisionRoute, DecisionPage);
 lazy_page!(ContractorsRoute, ContractorsPage);
 lazy_page!(GovernanceRoute, GovernancePage);
 lazy_page!(TrailRoute, TrailPage);
+lazy_page!(HoldingsRoute, HoldingsPage);
 lazy_page!(PeopleRoute, PeoplePage);
 lazy_page!(PersonRoute, PersonPage);
 lazy_page!(AdminRoute, AdminPage);

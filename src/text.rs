@@ -1290,6 +1290,22 @@ pub fn event_summary_in(language: Language, action: AuditAction, details: &Value
                 text("justification")
             ),
         ),
+        A::GrantRevokedNow => say(
+            format!("Taken away before its end: {}", text("reason")),
+            format!("Vor seinem Ende entzogen: {}", text("reason")),
+        ),
+        A::PrincipalContained => say(
+            format!(
+                "Account contained: {} live leases taken away ({})",
+                details["leases"],
+                text("reason")
+            ),
+            format!(
+                "Konto eingedämmt: {} laufende Zugriffe entzogen ({})",
+                details["leases"],
+                text("reason")
+            ),
+        ),
         A::LabClockMoved => say(
             format!(
                 "Lab: the reminders' clock moved {} minutes forward ({} ahead)",

@@ -124,6 +124,11 @@ test('the portal in German, with no English left on any page', { timeout: 300_00
   await irvin.getByRole('heading', { level: 2, name: 'Verlauf durchsuchen' }).waitFor();
   await irvin.getByRole('button', { name: 'Als JSON mit Nachweis exportieren' }).waitFor();
   await check(irvin);
+  // Who holds SQL Server administrators now: Adele, still.
+  await open(irvin, '/governance/access?entitlement=sql-admins');
+  await irvin.getByRole('heading', { level: 1, name: 'Wer hatte Zugriff' }).waitFor();
+  await irvin.getByTestId('holdings').getByText('Noch vorhanden').waitFor();
+  await check(irvin);
 
   // The decision page of the request Megan decided.
   const requestId = new URL(trail).pathname.split('/').pop();

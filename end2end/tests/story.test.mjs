@@ -156,6 +156,33 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
     assert.equal(hash, e.hash, `event ${e.position} matches its hash`);
   }
 
+  // He asks who was in the group a minute after it was granted (in his browser's time zone),
+  // and who is in it now.
+  const local = (ms) => irvin.evaluate((at) => {
+    const d = new Date(at);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+  }, ms);
+  await irvin.goto(`${stack.base}/governance`);
+  await hydrated(irvin);
+  await irvin.getByRole('link', { name: 'Who had access at a given time' }).click();
+  await irvin.getByRole('heading', { level: 1, name: 'Who had access' }).waitFor();
+  await hydrated(irvin);
+  await irvin.getByLabel('Catalog entry (its key)').fill('sql-admins');
+  await irvin.getByLabel('At, or from').fill(await local(grantedAt + 60_000));
+  await irvin.getByRole('button', { name: 'Ask' }).click();
+  await irvin.waitForURL((url) => url.searchParams.get('entitlement') === 'sql-admins' && url.searchParams.get('at'));
+  const held = irvin.getByTestId('holdings').getByRole('row').filter({ hasText: 'Adele Vance' });
+  await held.getByText('Its end came').waitFor();
+  assert.equal(await irvin.getByTestId('holdings').getByRole('row').count(), 2, 'the heading and Adele');
+  // An auditor takes nothing away.
+  assert.equal(await irvin.getByText('Take away now').count(), 0);
+  await assertAccessible(irvin);
+  await irvin.getByLabel('At, or from').fill('');
+  await irvin.getByRole('button', { name: 'Ask' }).click();
+  await irvin.getByText('Nobody held access that matches.').waitFor();
+  await assertAccessible(irvin);
+
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
 });
 

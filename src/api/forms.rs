@@ -6,6 +6,7 @@ use chrono::{DateTime, Datelike as _, NaiveDateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use crate::api::types::contractors::{ContractorForm, ExtensionForm};
+use crate::api::types::holdings::HoldingQuery;
 use crate::api::types::requests::RequestForm;
 use crate::api::{field, parse_id, text_block, text_line};
 use crate::domain::input::{EntitlementKey, Justification, Ticket, Upn};
@@ -13,6 +14,7 @@ use crate::domain::problem::Problem;
 use crate::domain::window::{MAX_POLICY_MINUTES, RequestedEnd, WindowRequest};
 use crate::error::AppError;
 use crate::server::services::contractors::{ContractorExtension, NewContractor};
+use crate::server::services::holdings::{Question, Who};
 use crate::server::services::lifecycle::Extension;
 use crate::server::services::submit::Submission;
 
@@ -157,6 +159,62 @@ pub fn contractor(form: &ContractorForm) -> Result<NewContractor, AppError> {
     })
 }
 
+/// A who-held-what question from the governance page's address. Empty times ask about now.
+pub fn holding_question(query: &HoldingQuery) -> Result<Question, AppError> {
+    let entitlement = match text_line("entitlement", &query.entitlement)?.as_str() {
+        "" => None,
+        key => Some(field("entitlement", EntitlementKey::parse(key))?),
+    };
+    let person = match text_line("person", &query.person)?.as_str() {
+        "" => None,
+        text => Some(match crate::domain::input::identifier(text) {
+            Ok(id) => Who::Id(id),
+            Err(_) => Who::Upn(field("person", Upn::parse(text))?),
+        }),
+    };
+    let offset = utc_offset(&query.offset)?;
+    let time = |text: &str, name: &str| -> Result<Option<DateTime<Utc>>, AppError> {
+        match text_line(name, text)?.as_str() {
+            "" => Ok(None),
+            text => local_time(text, offset, name).map(Some),
+        }
+    };
+    let at = time(&query.at, "at")?;
+    let until = time(&query.until, "until")?;
+    if until.is_some() && at.is_none() {
+        return Err(AppError::invalid("at", Problem::EnterDateTime));
+    }
+    if let (Some(at), Some(until)) = (at, until)
+        && until < at
+    {
+        return Err(AppError::invalid("until", Problem::PeriodReversed));
+    }
+    Ok(Question {
+        entitlement,
+        person,
+        at,
+        until,
+    })
+}
+
+/// Why live access is taken away: 10 to 1000 characters, line breaks kept.
+pub fn revocation_reason(text: &str) -> Result<String, AppError> {
+    const MIN_CHARS: u32 = 10;
+    const MAX_CHARS: u32 = 1000;
+    let reason = text_block("reason", text)?;
+    let reason = reason.trim();
+    if !(MIN_CHARS as usize..=MAX_CHARS as usize).contains(&reason.chars().count()) {
+        return Err(AppError::invalid(
+            "reason",
+            Problem::RevocationReason {
+                min_chars: MIN_CHARS,
+                max_chars: MAX_CHARS,
+            },
+        ));
+    }
+    Ok(reason.to_string())
+}
+
 /// A time a form gives as `YYYY-MM-DDTHH:MM` in the browser's time zone, with the browser's
 /// offset from UTC in minutes (empty: UTC).
 pub fn form_time(text: &str, offset: &str, field: &str) -> Result<DateTime<Utc>, AppError> {
@@ -193,6 +251,112 @@ mod tests {
         let parsed = submission(&form()).unwrap();
         assert_eq!(parsed.window.start, None);
         assert_eq!(parsed.window.end, RequestedEnd::For { minutes: 120 });
+    }
+
+    #[test]
+    fn a_holding_question_reads_its_times_in_the_askers_zone() {
+        let query = HoldingQuery {
+            entitlement: "sql-admins".into(),
+            person: "Adele.Vance@Contoso.test".into(),
+            at: "2026-11-27T15:30".into(),
+            until: "2026-11-28T09:00".into(),
+            offset: "60".into(),
+        };
+        let question = holding_question(&query).unwrap();
+        assert_eq!(question.at, Some("2026-11-27T14:30:00Z".parse().unwrap()));
+        assert_eq!(
+            question.until,
+            Some("2026-11-28T08:00:00Z".parse().unwrap())
+        );
+        assert!(
+            matches!(question.person, Some(Who::Upn(upn)) if upn == *"adele.vance@contoso.test")
+        );
+        let id = Uuid::new_v4();
+        let by_id = holding_question(&HoldingQuery {
+            person: id.to_string(),
+            ..HoldingQuery::default()
+        })
+        .unwrap();
+        assert!(matches!(by_id.person, Some(Who::Id(found)) if found == id));
+        assert_eq!(
+            (by_id.at, by_id.until),
+            (None, None),
+            "empty times ask about now"
+        );
+    }
+
+    #[test]
+    fn a_holding_question_refuses_what_it_cannot_read_by_field() {
+        let refused = |query: HoldingQuery| match holding_question(&query) {
+            Err(AppError::Invalid { field, problem }) => (field, problem),
+            other => panic!("accepted {query:?}: {other:?}"),
+        };
+        let base = HoldingQuery {
+            at: "2026-11-27T15:30".into(),
+            ..HoldingQuery::default()
+        };
+        assert_eq!(
+            refused(HoldingQuery {
+                until: "2026-11-27T15:00".into(),
+                ..base.clone()
+            }),
+            ("until".into(), Problem::PeriodReversed)
+        );
+        assert_eq!(
+            refused(HoldingQuery {
+                at: String::new(),
+                until: "2026-11-27T15:00".into(),
+                ..base.clone()
+            }),
+            ("at".into(), Problem::EnterDateTime)
+        );
+        assert_eq!(
+            refused(HoldingQuery {
+                at: "yesterday".into(),
+                ..base.clone()
+            }),
+            ("at".into(), Problem::EnterDateTime)
+        );
+        assert_eq!(
+            refused(HoldingQuery {
+                offset: "9999".into(),
+                ..base.clone()
+            }),
+            ("utc_offset_minutes".into(), Problem::UnknownOffset)
+        );
+        assert_eq!(
+            refused(HoldingQuery {
+                person: "adele".into(),
+                ..base.clone()
+            })
+            .0,
+            "person"
+        );
+        assert_eq!(
+            refused(HoldingQuery {
+                entitlement: "a\u{0}b".into(),
+                ..base
+            })
+            .0,
+            "entitlement"
+        );
+    }
+
+    #[test]
+    fn a_revocation_needs_a_reason_of_readable_length() {
+        assert_eq!(
+            revocation_reason("  Suspected phishing, ticket INC-4711  ").unwrap(),
+            "Suspected phishing, ticket INC-4711"
+        );
+        for bad in ["", "too short", &"x".repeat(1001)] {
+            assert!(
+                matches!(
+                    revocation_reason(bad),
+                    Err(AppError::Invalid { ref field, problem: Problem::RevocationReason { .. } }) if field == "reason"
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -68,6 +68,11 @@ named! {
         BreakGlassReviewed = "break_glass.reviewed",
         EvidenceExported = "evidence.exported",
         LabClockMoved = "lab.clock_moved",
+        /// An administrator (or security operations) took a live lease away, with a reason;
+        /// the engine's `grant.revoked` follows when the removal is read back.
+        GrantRevokedNow = "grant.revoked_now",
+        /// Every live lease of one account was taken away at once (an incident).
+        PrincipalContained = "principal.contained",
     }
 }
 

@@ -48,6 +48,9 @@ named! {
         ExpiringSoon = "expiring_soon",
         /// The access was removed and read back as gone.
         Removed = "removed",
+        /// To the holder and the entry's owners: an administrator (or security operations)
+        /// took live access away before its end, for the reason given.
+        TakenAway = "taken_away",
         /// A pending request will lapse soon, undecided.
         LapsingSoon = "lapsing_soon",
         /// A pending request lapsed, undecided.

@@ -40,6 +40,17 @@ pub enum Problem {
     EnterDay,
     /// The last day of a range comes before its first.
     DaysReversed,
+    /// The end of a period comes before its start.
+    PeriodReversed,
+    /// No catalog entry has this key.
+    NoSuchEntry,
+    /// Nobody known to the portal has this sign-in name (or id).
+    NoSuchPerson,
+    /// Why live access is taken away: required, and of a readable length.
+    RevocationReason {
+        min_chars: u32,
+        max_chars: u32,
+    },
     NotATrailPosition,
     SearchTooLong {
         max_chars: u32,

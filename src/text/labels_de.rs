@@ -443,4 +443,39 @@ pub const DE: Labels = Labels {
     close_note: "Was Sie festgestellt haben (wird im Verlauf festgehalten)",
     close_onboarding: "Ohne Anlegen abschließen",
     close_onboarding_named: |who| format!("Onboarding von {who} ohne Anlegen abschließen"),
+    holdings_title: "Wer hatte Zugriff",
+    holdings_intro: "Fragen Sie, wer einen Eintrag zu einem Zeitpunkt hatte oder was eine Person in einem Zeitraum hatte. Die Antwort kommt aus der Geschichte jedes Zugriffs: vom Hinzufügen bis zur bestätigten Entfernung. Ohne Zeitangabe fragen Sie nach jetzt.",
+    open_holdings: "Wer hatte Zugriff zu einem Zeitpunkt",
+    holdings_entry: "Katalogeintrag (sein Schlüssel)",
+    holdings_person: "Person (Anmeldename)",
+    holdings_at: "Zeitpunkt oder Beginn",
+    holdings_until: "Bis (für einen Zeitraum)",
+    holdings_times_hint: "Zeiten gelten in Ihrer Zeitzone.",
+    ask: "Abfragen",
+    holdings_none: "Niemand hatte einen passenden Zugriff.",
+    holdings_more: "Mehr als 1.000 Zeiträume passen; die ersten 1.000 werden gezeigt. Schränken Sie die Frage ein.",
+    holdings_about: |what| format!("Zu {what}."),
+    held_added: "Hinzugefügt",
+    held_removed: "Entfernt (bestätigt)",
+    still_held: "Noch vorhanden",
+    how_it_ended: "Wie er endete",
+    ended_expired: "Ende erreicht",
+    ended_returned: "Zurückgegeben",
+    ended_revoked: "Vor dem Ende entzogen",
+    ended_offboarding: "Die Person ist ausgeschieden",
+    take_away: "Jetzt entziehen",
+    take_away_named: |who, what| format!("{what} jetzt {who} entziehen"),
+    take_away_reason: "Warum (Inhaber, Verantwortliche und der Verlauf lesen es)",
+    taken_away: "Entzogen. Der Zugriff wird jetzt entfernt; das Zielsystem wird danach erneut gelesen.",
+    contain_title: "Dieses Konto eindämmen",
+    contain_intro: |who| {
+        format!(
+            "Bei einem Sicherheitsvorfall: alle laufenden Zugriffe von {who} auf einmal entziehen. Jeder wird entfernt und erneut gelesen; Inhaber, Verantwortliche und der Verlauf erfahren den Grund."
+        )
+    },
+    contain_button: "Alle Zugriffe entziehen",
+    contained: |n| {
+        format!("Eingedämmt: {n} laufende Zugriffe entzogen. Sie werden jetzt entfernt.")
+    },
+    held_by_person: "Was die Person zu einem Zeitpunkt hatte, und dieses Konto eindämmen",
 };

@@ -94,6 +94,31 @@ pub fn problem_in(language: Language, problem: &Problem) -> String {
             "The last day comes before the first.",
             "Der letzte Tag liegt vor dem ersten.",
         ),
+        Problem::PeriodReversed => say(
+            "The end of the period comes before its start.",
+            "Das Ende des Zeitraums liegt vor seinem Beginn.",
+        ),
+        Problem::NoSuchEntry => say(
+            "No catalog entry has this key.",
+            "Kein Katalogeintrag hat diesen Schlüssel.",
+        ),
+        Problem::NoSuchPerson => say(
+            "Nobody the portal knows has this sign-in name.",
+            "Niemand, den das Portal kennt, hat diesen Anmeldenamen.",
+        ),
+        Problem::RevocationReason {
+            min_chars,
+            max_chars,
+        } => form(
+            format!(
+                "Say why the access is taken away, in {min_chars} to {max_chars} characters: the \
+                 holder, the owner and the trail read it."
+            ),
+            format!(
+                "Begründen Sie in {min_chars} bis {max_chars} Zeichen, warum der Zugriff entzogen \
+                 wird: Inhaber, Verantwortliche und der Verlauf lesen es."
+            ),
+        ),
         Problem::NotATrailPosition => say(
             "This is not a position in the trail.",
             "Dies ist keine Position im Verlauf.",

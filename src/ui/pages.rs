@@ -3,6 +3,7 @@ pub mod approvals;
 pub mod contractors;
 pub mod entitlement;
 pub mod governance;
+pub mod holdings;
 pub mod home;
 pub mod my_access;
 pub mod not_found;

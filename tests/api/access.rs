@@ -166,7 +166,37 @@ impl World {
         engine.run_once().await.unwrap();
     }
 
-    async fn is_member(&self, upn: &str) -> bool {
+    /// A second entry, on a fresh group of the same directory: its key.
+    pub(crate) async fn second_entry(&self, rules: Value) -> String {
+        let mut ldap = self.dir.admin().await;
+        let group = self
+            .dir
+            .add_group(&mut ldap, &format!("Access {}", unique()), &[])
+            .await;
+        let id = seed::entitlement_with(&self.app.pool, CONNECTOR, &group, rules, &[]).await;
+        sqlx::query_scalar("select key from entitlements where id = $1")
+            .bind(id)
+            .fetch_one(&self.app.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Another portal on the same database and directory, with extra settings.
+    pub(crate) async fn another_portal(&self, extra: &[(&'static str, &str)]) -> TestApp {
+        let mut connectors = Connectors::default();
+        connectors.insert(CONNECTOR, Arc::new(self.dir.connector()));
+        TestApp::spawn_with(
+            self.app.pool.clone(),
+            Options {
+                connectors,
+                extra: extra.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn is_member(&self, upn: &str) -> bool {
         let account =
             leasegate::server::connectors::Connector::find_account(&self.dir.connector(), upn)
                 .await

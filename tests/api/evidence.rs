@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
+use leasegate::api::types::address::AddressQuery as _;
 use leasegate::domain::audit::AuditAction;
 use leasegate::server::db::audit::{self, Actor, Subject};
 use leasegate::server::jobs::checkpoints::{self, SigningKey};

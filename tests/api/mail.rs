@@ -201,7 +201,11 @@ fn policy() -> Value {
 }
 
 async fn world(pool: PgPool) -> World {
-    let entitlement = seed::offered(&pool, policy(), &[]).await;
+    world_owned_by(pool, &[]).await
+}
+
+async fn world_owned_by(pool: PgPool, owners: &[&str]) -> World {
+    let entitlement = seed::offered(&pool, policy(), owners).await;
     let mailbox = Mailbox::start(&[]).await;
     let (app, _) = seed::ldap_portal(pool, Vec::new()).await;
     World {
@@ -810,4 +814,91 @@ async fn two_replicas_and_a_slow_mail_server_send_every_mail_once(pool: PgPool) 
         "{:#?}",
         mails.iter().map(summary).collect::<Vec<_>>()
     );
+}
+
+#[sqlx::test]
+async fn access_taken_away_is_mailed_to_the_holder_and_the_owners_with_the_reason(pool: PgPool) {
+    let w = world_owned_by(pool, &["alex.wilber@contoso.test"]).await;
+    let notifier = w.notifier();
+    let adele = w.app.person("adele").await;
+    let megan = w.app.person("megan").await;
+    let nestor = w.app.person("nestor").await;
+    // The owner signs in once, so the portal knows where to write to them.
+    w.app.person("alex").await;
+    let (_, body) = w.app.request(&adele, &w.entitlement, &[]).await;
+    let request = body["request_id"].as_str().unwrap().to_string();
+    w.app
+        .call(
+            &megan,
+            "approvals/decide",
+            &[
+                ("request_id", &request),
+                ("outcome", "approve"),
+                ("comment", "ok"),
+            ],
+        )
+        .await;
+    w.run_engine().await;
+    while notifier.pass().await.unwrap().written > 0 {}
+    let written = w.outbox("select count(*) from mail_outbox").await as usize;
+    let before = w
+        .mailbox
+        .wait_for(written, "asked, approved, granted")
+        .await
+        .len();
+    assert_eq!(before, written);
+
+    let grant: String = sqlx::query_scalar("select id::text from grants")
+        .fetch_one(&w.app.pool)
+        .await
+        .unwrap();
+    let (status, body) = w
+        .app
+        .call(
+            &nestor,
+            "governance/revoke",
+            &[
+                ("grant_id", &grant),
+                ("reason", "Leaked <b>session</b> cookie, INC-4713"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    notifier.pass().await.unwrap();
+    let mails = w
+        .mailbox
+        .wait_for(before + 2, "holder and owner told")
+        .await;
+    let taken: Vec<&Value> = mails[before..].iter().collect();
+    let mut to_whom: Vec<String> = taken.iter().map(|m| to(m)).collect();
+    to_whom.sort();
+    assert_eq!(
+        to_whom,
+        ["adele.vance@contoso.test", "alex.wilber@contoso.test"]
+    );
+    for mail in &taken {
+        assert!(
+            mail["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("Access taken away: "),
+            "{mail}"
+        );
+        let text = mail["text"].as_str().unwrap();
+        assert!(
+            text.contains("Nestor Wilke took Adele Vance's access"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Leaked <b>session</b> cookie, INC-4713"),
+            "{text}"
+        );
+        // The reason is text in the HTML body, never markup.
+        let html = mail["html"].as_str().unwrap();
+        assert!(
+            html.contains("Leaked &lt;b&gt;session&lt;/b&gt; cookie"),
+            "{html}"
+        );
+    }
+    assert_eq!(notifier.pass().await.unwrap().written, 0, "told once");
 }

@@ -16,6 +16,7 @@ mod graph;
 mod harness;
 
 mod health;
+mod holdings;
 mod jobs;
 mod language;
 mod ldap;
@@ -26,6 +27,7 @@ mod oidc;
 mod people;
 mod people_sync;
 mod pinned;
+
 mod seats;
 mod security;
 mod seed;

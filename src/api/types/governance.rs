@@ -7,6 +7,8 @@ use uuid::Uuid;
 use crate::domain::grant::GrantState;
 use crate::domain::request::RequestState;
 
+pub use super::address::AddressQuery;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveGrant {
     pub grant_id: Uuid,
@@ -95,10 +97,9 @@ pub struct EventQuery {
     pub before: String,
 }
 
-impl EventQuery {
-    /// Each field by its name in the address: the one place the names are written.
-    fn fields_mut(&mut self) -> [(&'static str, &mut String); 8] {
-        [
+impl AddressQuery for EventQuery {
+    fn fields_mut(&mut self) -> Vec<(&'static str, &mut String)> {
+        vec![
             ("who", &mut self.who),
             ("what", &mut self.what),
             ("action", &mut self.action),
@@ -109,55 +110,14 @@ impl EventQuery {
             ("before", &mut self.before),
         ]
     }
+}
 
-    /// The names of the fields, as they stand in the address.
-    pub fn names() -> [&'static str; 8] {
-        Self::default().fields_mut().map(|(name, _)| name)
-    }
-
-    /// The search from an address's query, by a getter of its parameters.
-    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
-        let mut query = Self::default();
-        for (name, value) in query.fields_mut() {
-            *value = get(name).unwrap_or_default();
-        }
-        query
-    }
-
-    /// The query string of the fields that are set (without `?`), encoded.
-    pub fn to_query(&self) -> String {
-        self.pairs()
-            .into_iter()
-            .map(|(name, value)| format!("{name}={}", crate::api::url_escape(&value)))
-            .collect::<Vec<_>>()
-            .join("&")
-    }
-
-    /// The fields that are set, by name, trimmed: the address's query, or a form's hidden
-    /// fields.
-    pub fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut copy = self.clone();
-        copy.fields_mut()
-            .into_iter()
-            .map(|(name, value)| (name, value.trim().to_string()))
-            .filter(|(_, value)| !value.is_empty())
-            .collect()
-    }
-
+impl EventQuery {
     /// The same search from its first page.
     pub fn first_page(&self) -> Self {
         Self {
             before: String::new(),
             ..self.clone()
-        }
-    }
-
-    /// `path` with this search as its query (`path` alone when nothing is set).
-    pub fn link(&self, path: &str) -> String {
-        match self.to_query() {
-            query if query.is_empty() => path.to_string(),
-            query if path.contains('?') => format!("{path}&{query}"),
-            query => format!("{path}?{query}"),
         }
     }
 }

@@ -50,8 +50,9 @@ pub struct OidcSettings {
     /// When set, only ID tokens whose `tid` equals this are accepted.
     pub tenant_id: Option<String>,
     pub scopes: Vec<String>,
-    pub admin_role: String,
-    pub auditor_role: String,
+    /// The app-role values that make portal roles (`LEASEGATE_ROLE_ADMIN`, `_AUDITOR`,
+    /// `_SECURITY`; no security role unless named).
+    pub roles: crate::domain::role::AppRoleNames,
 }
 
 #[derive(Debug, Clone)]
@@ -373,8 +374,11 @@ impl Reader {
                 .split_whitespace()
                 .map(str::to_string)
                 .collect(),
-            admin_role: self.string("LEASEGATE_ROLE_ADMIN", Some("Leasegate.Admin")),
-            auditor_role: self.string("LEASEGATE_ROLE_AUDITOR", Some("Leasegate.Auditor")),
+            roles: crate::domain::role::AppRoleNames {
+                admin: self.string("LEASEGATE_ROLE_ADMIN", Some("Leasegate.Admin")),
+                auditor: self.string("LEASEGATE_ROLE_AUDITOR", Some("Leasegate.Auditor")),
+                security: self.raw("LEASEGATE_ROLE_SECURITY"),
+            },
         };
         if !oidc.scopes.iter().any(|s| s == "openid") {
             self.problems
@@ -747,7 +751,8 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(s.session.idle_timeout, Duration::from_secs(8 * 3600));
         assert_eq!(s.session.absolute_timeout, Duration::from_secs(24 * 3600));
-        assert_eq!(s.oidc.admin_role, "Leasegate.Admin");
+        assert_eq!(s.oidc.roles.admin, "Leasegate.Admin");
+        assert_eq!(s.oidc.roles.security, None);
         assert_eq!(s.redirect_uri(), "http://127.0.0.1:3000/auth/callback");
         assert!(!s.secure_cookies());
     }

@@ -94,6 +94,27 @@ pub async fn lock_bundle(
     .await
 }
 
+/// Every live grant of a person, locked, in id order (an account contained in an incident).
+pub async fn lock_live_of(
+    conn: &mut PgConnection,
+    principal: Uuid,
+) -> Result<Vec<Held>, sqlx::Error> {
+    sqlx::query_as!(
+        Held,
+        r#"
+        select id, principal_id, entitlement_id, request_id, bundle_id,
+               state as "state: GrantState", ends_at as "ends_at: DateTime<Utc>"
+          from grants
+         where principal_id = $1 and grant_is_live(state)
+         order by id
+           for update
+        "#,
+        principal
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// A grant as a request for more time on it needs it (a bundle's part: the bundle, so all
 /// its parts get the time).
 pub struct ForExtension {

@@ -9,6 +9,7 @@ pub mod contractors;
 pub mod delegations;
 pub mod delivery;
 pub mod grants;
+pub mod holdings;
 pub mod jobs;
 pub mod moves;
 pub mod outbox;

@@ -288,6 +288,31 @@ pub async fn grant_facts(
     }))
 }
 
+/// The active people who own the entry a grant is of (the catalog's `owners`, by sign-in name).
+pub async fn owners_of_grant(
+    conn: &mut PgConnection,
+    grant: Uuid,
+) -> Result<Vec<Recipient>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        select p.id, p.display_name, p.upn, p.email, p.language as "language: Language"
+          from grants g
+          join entitlements e on e.id = g.entitlement_id
+          join principals p on p.upn = any(e.owners)
+         where g.id = $1 and p.status = $2
+         order by p.upn
+        "#,
+        grant,
+        PrincipalStatus::Active as PrincipalStatus
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| recipient(r.id, r.display_name, r.upn, r.email, r.language))
+        .collect())
+}
+
 /// The portal's active administrators.
 pub async fn administrators(conn: &mut PgConnection) -> Result<Vec<Recipient>, sqlx::Error> {
     let rows = sqlx::query!(

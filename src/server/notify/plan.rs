@@ -383,6 +383,37 @@ impl Notifier {
                     channel: None,
                 });
             }
+            AuditAction::GrantRevokedNow => {
+                let Some(grant) = event.grant_id else {
+                    return Ok(mails);
+                };
+                let Some(g) = outbox::grant_facts(conn, grant).await? else {
+                    return Ok(mails);
+                };
+                let about = About {
+                    requester: event.details["by"].as_str().unwrap_or_default().into(),
+                    comment: event.details["reason"].as_str().unwrap_or_default().into(),
+                    ..grant_about(&g)
+                };
+                let owners = outbox::owners_of_grant(conn, grant).await?;
+                let holder = std::iter::once((g.holder.clone(), "my-access"));
+                let others = owners
+                    .into_iter()
+                    .filter(|o| o.id != g.holder.id)
+                    .map(|o| (o, ""));
+                for (to, path) in holder.chain(others) {
+                    mails.push(Planned {
+                        topic: by_event.clone(),
+                        kind: MailKind::TakenAway,
+                        to,
+                        about: about.clone(),
+                        path: path.into(),
+                        request: g.request_id,
+                        grant: Some(g.id),
+                        channel: None,
+                    });
+                }
+            }
             AuditAction::GrantOverdue => {
                 let Some(grant) = event.grant_id else {
                     return Ok(mails);

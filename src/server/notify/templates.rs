@@ -275,6 +275,15 @@ fn english(kind: MailKind, a: &About) -> Parts {
             facts: vec![],
             action: "See your access",
         },
+        MailKind::TakenAway => Parts {
+            subject: format!("Access taken away: {}", a.entitlement),
+            lines: vec![format!(
+                "{} took {}'s access to {} away before its end. It is being removed now, and the system will be read back to prove it is gone.",
+                a.requester, a.beneficiary, a.entitlement
+            )],
+            facts: vec![("Reason", crate::text::single_line(&a.comment))],
+            action: "Open the portal",
+        },
         MailKind::LapsingSoon => Parts {
             subject: format!("Still undecided: {}", a.entitlement),
             lines: vec![format!(
@@ -456,6 +465,15 @@ fn german(kind: MailKind, a: &About) -> Parts {
             )],
             facts: vec![],
             action: "Ihre Zugriffe ansehen",
+        },
+        MailKind::TakenAway => Parts {
+            subject: format!("Zugriff entzogen: {}", a.entitlement),
+            lines: vec![format!(
+                "{} hat den Zugriff von {} auf {} vor seinem Ende entzogen. Er wird jetzt entfernt; das Zielsystem wird danach erneut gelesen, um zu belegen, dass er weg ist.",
+                a.requester, a.beneficiary, a.entitlement
+            )],
+            facts: vec![("Grund", crate::text::single_line(&a.comment))],
+            action: "Portal öffnen",
         },
         MailKind::LapsingSoon => Parts {
             subject: format!("Noch nicht entschieden: {}", a.entitlement),

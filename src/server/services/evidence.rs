@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::api::types::governance::{EventPage, EventQuery, EventView};
+use crate::api::types::governance::{AddressQuery as _, EventPage, EventQuery, EventView};
 use crate::domain::audit::AuditAction;
 use crate::domain::named::named;
 use crate::domain::problem::Problem;

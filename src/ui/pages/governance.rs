@@ -8,8 +8,8 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::governance::{
-    ChainCheck, EventPage, EventQuery, EventView, Overview, VerifyAuditChain, governance_overview,
-    search_events,
+    AddressQuery as _, ChainCheck, EventPage, EventQuery, EventView, Overview, VerifyAuditChain,
+    governance_overview, search_events,
 };
 use crate::domain::audit::AuditAction;
 use crate::domain::role::can_view_governance;
@@ -73,6 +73,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
         </div>
         <VerifyTrail/>
         <p><a href="/governance/people">{labels().open_people}</a></p>
+        <p><a href="/governance/access">{labels().open_holdings}</a></p>
         <section aria-labelledby="live-title">
             <h2 id="live-title">{labels().live_leases}</h2>
             {if live.is_empty() {
@@ -256,7 +257,7 @@ pub fn Events(events: Vec<EventView>) -> impl IntoView {
 
 /// A link to a request's trail, when the row belongs to a request.
 #[component]
-fn TrailLink(request: Option<uuid::Uuid>) -> impl IntoView {
+pub fn TrailLink(request: Option<uuid::Uuid>) -> impl IntoView {
     request.map(|id| view! { <a href=format!("/governance/requests/{id}")>{labels().trail}</a> })
 }
 

@@ -230,6 +230,7 @@ fn PersonView(detail: PersonDetail) -> impl IntoView {
                 view! { <Events events/> }.into_any()
             }}
             <p><a href=format!("/governance?person={id}")>{labels().search_history}</a></p>
+            <p><a href=format!("/governance/access?person={id}")>{labels().held_by_person}</a></p>
         </section>
     }
 }

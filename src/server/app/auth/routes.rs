@@ -208,11 +208,7 @@ async fn finish_sign_in(
     let identity = state.oidc.complete(pending, params).await?;
     let identity_refresh = identity.refresh_token.clone();
 
-    let roles = Role::from_app_roles(
-        &identity.app_roles,
-        &state.settings.oidc.admin_role,
-        &state.settings.oidc.auditor_role,
-    );
+    let roles = Role::from_app_roles(&identity.app_roles, &state.settings.oidc.roles);
     let anchor = source_anchor(state, &identity)
         .await
         .map_err(|e| internal(&e))?;

@@ -252,9 +252,7 @@ async fn ask(state: &AppState, principal: Uuid, token: &str) -> Asked {
     let secret = crate::server::app::config::Secret::new(token);
     match state.oidc.refresh(&secret, &who.0, &who.1).await {
         Ok(identity) => {
-            let oidc = &state.settings.oidc;
-            let roles =
-                Role::from_app_roles(&identity.app_roles, &oidc.admin_role, &oidc.auditor_role);
+            let roles = Role::from_app_roles(&identity.app_roles, &state.settings.oidc.roles);
             if let Err(e) =
                 crate::server::db::principals::record_roles(&state.pool, principal, &roles).await
             {

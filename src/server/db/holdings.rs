@@ -1,0 +1,89 @@
+//! Who held which access when: the grants' held periods (`grants.held`, from the access being
+//! added to its removal being read back), read through their GiST indexes.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::grant::{GrantState, RevokeReason};
+
+/// One grant's time in its target system.
+pub struct HeldRow {
+    pub grant_id: Uuid,
+    pub request_id: Option<Uuid>,
+    pub holder_id: Uuid,
+    pub holder: String,
+    pub upn: String,
+    pub entitlement_key: String,
+    pub entitlement: String,
+    pub state: GrantState,
+    pub from: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    pub reason: Option<RevokeReason>,
+}
+
+/// The grants whose access was in its target at some instant of `[from, until]` (a moment when
+/// the two are equal), of one entitlement and/or one person (either may be left open), oldest
+/// first, at most `limit`.
+pub async fn held(
+    conn: &mut PgConnection,
+    entitlement: Option<Uuid>,
+    principal: Option<Uuid>,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<HeldRow>, sqlx::Error> {
+    sqlx::query_as!(
+        HeldRow,
+        r#"
+        select g.id as grant_id, g.request_id, p.id as holder_id, p.display_name as holder,
+               p.upn, e.key as entitlement_key, e.name as entitlement,
+               g.state as "state: GrantState",
+               lower(g.held) as "from!: DateTime<Utc>",
+               upper(g.held) as "until: DateTime<Utc>",
+               g.revoke_reason as "reason: RevokeReason"
+          from grants g
+          join principals p on p.id = g.principal_id
+          join entitlements e on e.id = g.entitlement_id
+         where g.held && tstzrange($3, $4, '[]')
+           and ($1::uuid is null or g.entitlement_id = $1)
+           and ($2::uuid is null or g.principal_id = $2)
+         order by lower(g.held), p.display_name, g.id
+         limit $5
+        "#,
+        entitlement,
+        principal,
+        from as DateTime<Utc>,
+        until as DateTime<Utc>,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A catalog entry's id and name, by its key.
+pub async fn entry(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    let row = sqlx::query!("select id, name from entitlements where key = $1", key)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| (r.id, r.name)))
+}
+
+/// A person's id and name, by their id or their (case-folded) sign-in name.
+pub async fn person(
+    conn: &mut PgConnection,
+    id: Option<Uuid>,
+    upn: Option<&str>,
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select id, display_name from principals where id = $1 or upn = $2 limit 1",
+        id,
+        upn
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.id, r.display_name)))
+}

@@ -27,7 +27,7 @@ mod oidc;
 mod people;
 mod people_sync;
 mod pinned;
-
+mod read_only;
 mod seats;
 mod security;
 mod seed;

@@ -19,24 +19,83 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+#[derive(Clone, PartialEq, Eq, clap::Subcommand)]
 enum Command {
     /// Serve the portal and run its background jobs (the default).
     Serve,
     /// Apply the database migrations (as LEASEGATE_MIGRATE_DATABASE_URL's role, when set) and
     /// exit.
     Migrate,
+    /// The audit trail's evidence, offline: no settings, no database.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+#[derive(Clone, PartialEq, Eq, clap::Subcommand)]
+enum AuditCommand {
+    /// Check an evidence file (the governance page's JSON export): every event's hash and
+    /// hashed fields, the links between neighbouring events, and the signed checkpoint.
+    /// Exits non-zero, naming every problem, when anything does not check.
+    Verify {
+        /// The exported JSON file.
+        file: std::path::PathBuf,
+        /// The portal's public key as you keep it (base64 of its 32 bytes, as the file and the
+        /// portal's log print it). Without it the file's own copy is used, which a forger could
+        /// have replaced.
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // `--help`, `--version` and a wrong subcommand are answered (exit 0 or 2) before anything.
     let cli = <Cli as clap::Parser>::parse();
+    if let Some(Command::Audit {
+        action: AuditCommand::Verify { file, key },
+    }) = &cli.command
+    {
+        return verify_evidence(file, key.as_deref());
+    }
     match run(cli.command.unwrap_or(Command::Serve)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("leasegate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `leasegate audit verify FILE [--key KEY]`: what the file proves, or every problem found.
+fn verify_evidence(file: &std::path::Path, key: Option<&str>) -> ExitCode {
+    use leasegate::server::services::evidence_file;
+    let key = match key.map(evidence_file::parse_key).transpose() {
+        Ok(key) => key,
+        Err(problem) => {
+            eprintln!("leasegate: --key: {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("leasegate: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match evidence_file::verify(&text, key.as_deref()) {
+        Ok(proved) => {
+            print!("{proved}");
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!("{}: the evidence does not check:", file.display());
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -485,6 +485,26 @@ async fn the_documented_recipes_check_a_real_export(pool: PgPool) {
     let (passed, said) = run(&dir, "sh", &["-e", "check.sh"]);
     assert!(passed, "{said}");
     assert!(said.contains("Signature Verified Successfully"), "{said}");
+    // The portal's own command checks the same, with the public key as the auditor keeps it.
+    let key = serde_json::from_str::<Value>(&file).unwrap()["chain"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let leasegate = env!("CARGO_BIN_EXE_leasegate");
+    let verify = || {
+        run(
+            &dir,
+            leasegate,
+            &["audit", "verify", "evidence.json", "--key", &key],
+        )
+    };
+    let (passed, said) = verify();
+    assert!(passed, "{said}");
+    assert!(
+        said.contains(&format!("{events} events match their hashes")),
+        "{said}"
+    );
+    assert!(said.contains("signed by the key you gave"), "{said}");
 
     // A changed event fails the Python check, which names it: a word in its hashed text, or a
     // field shown beside it that the hash covers.
@@ -506,6 +526,9 @@ async fn the_documented_recipes_check_a_real_export(pool: PgPool) {
         e["canonical"] = json!(text.replace("request.submitted", "request.cancelled"));
     });
     assert!(!passed, "a changed hashed text passed:\n{said}");
+    assert!(said.contains("does not match its hash"), "{said}");
+    let (passed, said) = verify();
+    assert!(!passed, "the command passed a changed hashed text:\n{said}");
     assert!(said.contains("does not match its hash"), "{said}");
     let (passed, said) = forge(&|e| e["action"] = json!("request.cancelled"));
     assert!(!passed, "a changed action passed:\n{said}");
@@ -529,5 +552,24 @@ async fn the_documented_recipes_check_a_real_export(pool: PgPool) {
     let (passed, said) = run(&dir, "sh", &["-e", "check.sh"]);
     assert!(!passed, "a changed checkpoint passed:\n{said}");
     assert!(said.contains("Signature Verification Failure"), "{said}");
+    let (passed, said) = verify();
+    assert!(!passed, "the command passed a changed checkpoint:\n{said}");
+    assert!(
+        said.contains("the checkpoint is not what was signed"),
+        "{said}"
+    );
+    // Another key than the auditor's: a file re-signed by a forger with a key of their own.
+    let (passed, said) = run(
+        &dir,
+        leasegate,
+        &[
+            "audit",
+            "verify",
+            "evidence.json",
+            "--key",
+            &base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
+        ],
+    );
+    assert!(!passed, "{said}");
     std::fs::remove_dir_all(&dir).ok();
 }

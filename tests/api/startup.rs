@@ -216,9 +216,21 @@ fn the_binary_names_its_subcommands_and_refuses_others() {
     let (code, help) = portal_with(&["--help"], Vec::new());
     assert_eq!(code, 0, "{help}");
     assert!(help.contains("serve") && help.contains("migrate"), "{help}");
+    assert!(help.contains("audit"), "{help}");
     let (code, refused) = portal_with(&["frobnicate"], with_oidc(&[]));
     assert_eq!(code, 2, "{refused}");
     assert!(refused.contains("frobnicate"), "{refused}");
+    // Checking evidence needs no settings and no database: with an empty environment it gets
+    // as far as the file.
+    let (code, said) = portal_with(
+        &["audit", "verify", "/nonexistent/evidence.json"],
+        Vec::new(),
+    );
+    assert_eq!(code, 2, "{said}");
+    assert!(
+        said.contains("cannot read /nonexistent/evidence.json"),
+        "{said}"
+    );
 }
 
 #[sqlx::test(migrations = false)]

@@ -11,6 +11,7 @@ pub mod decide;
 pub mod delegation;
 pub mod emergency;
 pub mod evidence;
+pub mod evidence_file;
 pub mod holdings;
 pub mod lifecycle;
 pub mod people;

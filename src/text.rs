@@ -1784,21 +1784,6 @@ fn onboarding_stopped_in(
     }
 }
 
-/// The last line of an evidence export that hit its limit of `max` events.
-pub fn export_truncated_in(language: Language, max: u64) -> String {
-    pick_in(
-        language,
-        format!(
-            "More than {max} events match: this file holds the oldest {max}. Export the rest by \
-             narrowing the dates."
-        ),
-        format!(
-            "Mehr als {max} Ereignisse passen: Diese Datei enthält die ältesten {max}. \
-             Exportieren Sie den Rest mit engeren Daten."
-        ),
-    )
-}
-
 /// Why a person may not decide a request, in `language`.
 fn decision_refused_in(language: Language, refused: &DecisionRefused) -> String {
     match language {

@@ -689,7 +689,7 @@ pub const EN: Labels = Labels {
     newest_events: "Newest events",
     export_csv: "Export as CSV",
     export_json: "Export as JSON with proof",
-    export_hint: "An export holds every matching event, oldest first (up to 50,000), and is itself recorded in the trail. The JSON file carries each event's hashes and the signed checkpoint, so it can be checked without the portal.",
+    export_hint: "An export holds every matching event, oldest first, and is itself recorded in the trail. The JSON file carries each event's hashes and the signed checkpoint, so it can be checked without the portal.",
     events_about: |name| format!("Only events by or about {name}."),
     events_of_request: "Only the events of one request.",
     search_history: "Search and export this history",

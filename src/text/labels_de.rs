@@ -279,7 +279,7 @@ pub const DE: Labels = Labels {
     newest_events: "Neueste Ereignisse",
     export_csv: "Als CSV exportieren",
     export_json: "Als JSON mit Nachweis exportieren",
-    export_hint: "Ein Export enthält alle passenden Ereignisse, die ältesten zuerst (bis zu 50.000), und wird selbst im Verlauf festgehalten. Die JSON-Datei enthält die Hashes jedes Ereignisses und den signierten Prüfpunkt, sodass sie ohne das Portal geprüft werden kann.",
+    export_hint: "Ein Export enthält alle passenden Ereignisse, die ältesten zuerst, und wird selbst im Verlauf festgehalten. Die JSON-Datei enthält die Hashes jedes Ereignisses und den signierten Prüfpunkt, sodass sie ohne das Portal geprüft werden kann.",
     events_about: |name| format!("Nur Ereignisse von oder über {name}."),
     events_of_request: "Nur die Ereignisse einer Anfrage.",
     search_history: "Diesen Verlauf durchsuchen und exportieren",

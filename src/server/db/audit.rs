@@ -272,6 +272,20 @@ pub async fn search(
     order: Order,
     limit: i64,
 ) -> Result<Vec<Evidence>, sqlx::Error> {
+    use futures::TryStreamExt as _;
+    search_stream(conn, filter, order, limit)
+        .try_collect()
+        .await
+}
+
+/// The matches of [`search`] one by one as the database sends them, for an export of any size
+/// in constant memory.
+pub fn search_stream<'a>(
+    conn: &'a mut PgConnection,
+    filter: &'a Filter,
+    order: Order,
+    limit: i64,
+) -> futures::stream::BoxStream<'a, Result<Evidence, sqlx::Error>> {
     sqlx::query_as!(
         Evidence,
         r#"
@@ -311,8 +325,7 @@ pub async fn search(
         order == Order::OldestFirst,
         limit,
     )
-    .fetch_all(conn)
-    .await
+    .fetch(conn)
 }
 
 /// The newest signed checkpoint.

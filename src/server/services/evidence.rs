@@ -24,8 +24,6 @@ use crate::text::lang::Language;
 
 /// Events per page of the search.
 pub const PAGE_SIZE: i64 = 100;
-/// The most events one export holds; a larger trail is exported in parts by date.
-pub const EXPORT_MAX: i64 = 50_000;
 /// The longest name or key searched for.
 const MAX_SEARCH_CHARS: usize = 200;
 
@@ -153,15 +151,22 @@ named! {
     }
 }
 
-/// A finished export: the file's name and its bytes.
+/// An export on its way: the file's name and its bytes as the database sends the events.
 pub struct Export {
     pub file_name: String,
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    pub body: futures::stream::BoxStream<'static, Result<Vec<u8>, std::io::Error>>,
 }
 
-/// Every event that matches, oldest first, as a file; the export is recorded in the trail
-/// first (an export that cannot be recorded is not made).
+/// The bytes sent to the browser at a time: the export holds one such chunk and one event, never
+/// the file, so a million events take the memory of a few.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Every event that matches, oldest first, as a file streamed from the database. The events are
+/// read in one snapshot (a repeatable-read transaction): first counted, then the export is
+/// recorded in the trail with that count (an export that cannot be recorded is not made), then
+/// the same events are written out. The export's own event comes after the snapshot and is not
+/// in the file.
 pub async fn export(
     state: &AppState,
     caller: &SessionUser,
@@ -169,13 +174,22 @@ pub async fn export(
     query: &EventQuery,
     format: Format,
 ) -> Result<Export, AppError> {
+    use futures::TryStreamExt as _;
     let query = query.first_page();
     let filter = filter(&query)?;
-    let mut conn = state.pool.acquire().await?;
-    let mut events = audit::search(&mut conn, &filter, Order::OldestFirst, EXPORT_MAX + 1).await?;
-    let complete = events.len() as i64 <= EXPORT_MAX;
-    events.truncate(EXPORT_MAX as usize);
-    drop(conn);
+    // A transaction that rolls back if the export ends early; its first statement fixes the
+    // snapshot both passes read.
+    let mut snapshot = state.pool.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *snapshot)
+        .await?;
+    let mut count: i64 = 0;
+    {
+        let mut rows = audit::search_stream(&mut snapshot, &filter, Order::OldestFirst, i64::MAX);
+        while rows.try_next().await?.is_some() {
+            count += 1;
+        }
+    }
 
     let mut tx = state.pool.begin().await?;
     audit::record(
@@ -186,8 +200,8 @@ pub async fn export(
         json!({
             "format": format.as_str(),
             "search": query.to_query(),
-            "events": events.len(),
-            "complete": complete,
+            "events": count,
+            "complete": true,
             "by": caller.upn,
         }),
     )
@@ -196,24 +210,110 @@ pub async fn export(
 
     let exported_at = Utc::now();
     let stamp = exported_at.format("%Y%m%dT%H%M%SZ");
-    Ok(match format {
-        Format::Csv => Export {
-            file_name: format!("leasegate-evidence-{stamp}.csv"),
-            content_type: "text/csv; charset=utf-8",
-            body: csv(language, &events, complete).into_bytes(),
-        },
+    let (file_name, content_type, layout) = match format {
+        Format::Csv => (
+            format!("leasegate-evidence-{stamp}.csv"),
+            "text/csv; charset=utf-8",
+            Layout::Csv { language },
+        ),
         Format::Json => {
-            let document =
-                json_document(state, caller, &query, &events, complete, exported_at).await?;
-            Export {
-                file_name: format!("leasegate-evidence-{stamp}.json"),
-                content_type: "application/json",
-                body: serde_json::to_vec_pretty(&document).map_err(|e| AppError::Internal {
-                    reference: crate::error::reference_for(&format!("evidence document: {e}")),
-                })?,
+            let header = json_header(state, caller, &query, exported_at).await?;
+            (
+                format!("leasegate-evidence-{stamp}.json"),
+                "application/json",
+                Layout::Json { header },
+            )
+        }
+    };
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        if let Err(error) = write_out(snapshot, filter, layout, &sender).await {
+            let reference = crate::server::app::http::correlation::log_internal(&format!(
+                "evidence export stopped: {error}"
+            ));
+            let _ = sender
+                .send(Err(std::io::Error::other(format!(
+                    "the export stopped (reference {reference})"
+                ))))
+                .await;
+        }
+    });
+    let body = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    Ok(Export {
+        file_name,
+        content_type,
+        body: Box::pin(body),
+    })
+}
+
+/// How the events are laid out in the file.
+enum Layout {
+    Csv {
+        language: Language,
+    },
+    /// The document without its events, which follow it as `"events": [...]`.
+    Json {
+        header: Value,
+    },
+}
+
+type Chunks = tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>;
+
+/// Writes the file from the snapshot to `sender`, a chunk at a time; stops quietly when the
+/// browser went away.
+async fn write_out(
+    mut snapshot: sqlx::Transaction<'static, sqlx::Postgres>,
+    filter: Filter,
+    layout: Layout,
+    sender: &Chunks,
+) -> Result<(), sqlx::Error> {
+    use futures::TryStreamExt as _;
+    let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
+    let closing = match &layout {
+        Layout::Csv { .. } => {
+            chunk.extend_from_slice("\u{feff}".as_bytes());
+            push_row(&mut chunk, CSV_COLUMNS.iter().map(|c| c.to_string()));
+            Vec::new()
+        }
+        Layout::Json { header } => {
+            // The header's closing brace gives way to the events.
+            let mut text = serde_json::to_vec(header).unwrap_or_else(|_| b"{}".to_vec());
+            text.pop();
+            if text.len() > 1 {
+                text.push(b',');
+            }
+            chunk.extend_from_slice(&text);
+            chunk.extend_from_slice(br#""events":["#);
+            b"]}".to_vec()
+        }
+    };
+    {
+        let mut rows = audit::search_stream(&mut snapshot, &filter, Order::OldestFirst, i64::MAX);
+        let mut first = true;
+        while let Some(event) = rows.try_next().await? {
+            match &layout {
+                Layout::Csv { language } => push_row(&mut chunk, csv_cells(*language, &event)),
+                Layout::Json { .. } => {
+                    if !first {
+                        chunk.push(b',');
+                    }
+                    serde_json::to_writer(&mut chunk, &event)
+                        .map_err(|e| sqlx::Error::Protocol(format!("an event as JSON: {e}")))?;
+                }
+            }
+            first = false;
+            if chunk.len() >= CHUNK_BYTES
+                && sender.send(Ok(std::mem::take(&mut chunk))).await.is_err()
+            {
+                return Ok(());
             }
         }
-    })
+    }
+    chunk.extend_from_slice(&closing);
+    let _ = sender.send(Ok(chunk)).await;
+    snapshot.commit().await
 }
 
 /// The columns of the CSV export.
@@ -234,50 +334,39 @@ const CSV_COLUMNS: [&str; 14] = [
     "hash",
 ];
 
-/// RFC 4180 CSV (CRLF, quoted where needed) with a byte-order mark, so spreadsheet programs read
-/// UTF-8. A cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) is
-/// prefixed with `'`; the JSON export keeps every value exactly.
-fn csv(language: Language, events: &[Evidence], complete: bool) -> String {
-    let mut out = String::from("\u{feff}");
-    push_row(&mut out, CSV_COLUMNS.iter().map(|c| c.to_string()));
-    for e in events {
-        push_row(
-            &mut out,
-            [
-                e.position.to_string(),
-                e.occurred_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                e.actor_label.clone(),
-                e.action.clone(),
-                summary(language, e),
-                e.subject.clone().unwrap_or_default(),
-                e.entitlement.clone().unwrap_or_default(),
-                id_text(e.request_id),
-                id_text(e.grant_id),
-                id_text(e.subject_id),
-                id_text(e.entitlement_id),
-                e.details.to_string(),
-                e.prev_hash.clone(),
-                e.hash.clone(),
-            ]
-            .into_iter(),
-        );
-    }
-    if !complete {
-        let note = crate::text::export_truncated_in(language, EXPORT_MAX as u64);
-        push_row(&mut out, std::iter::once(note));
-    }
-    out
+/// One event's cells of the CSV export: RFC 4180 (CRLF, quoted where needed) after a
+/// byte-order mark, so spreadsheet programs read UTF-8. A cell that a spreadsheet would run as a
+/// formula (`=`, `+`, `-`, `@`, tab, CR) is prefixed with `'`; the JSON export keeps every value
+/// exactly.
+fn csv_cells(language: Language, e: &Evidence) -> impl Iterator<Item = String> {
+    [
+        e.position.to_string(),
+        e.occurred_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        e.actor_label.clone(),
+        e.action.clone(),
+        summary(language, e),
+        e.subject.clone().unwrap_or_default(),
+        e.entitlement.clone().unwrap_or_default(),
+        id_text(e.request_id),
+        id_text(e.grant_id),
+        id_text(e.subject_id),
+        id_text(e.entitlement_id),
+        e.details.to_string(),
+        e.prev_hash.clone(),
+        e.hash.clone(),
+    ]
+    .into_iter()
 }
 
 fn id_text(id: Option<Uuid>) -> String {
     id.map(|id| id.to_string()).unwrap_or_default()
 }
 
-fn push_row(out: &mut String, cells: impl Iterator<Item = String>) {
+fn push_row(out: &mut Vec<u8>, cells: impl Iterator<Item = String>) {
     let cells: Vec<String> = cells.map(|c| csv_cell(&c)).collect();
-    out.push_str(&cells.join(","));
-    out.push_str("\r\n");
+    out.extend_from_slice(cells.join(",").as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 fn csv_cell(value: &str) -> String {
@@ -301,12 +390,11 @@ const HOW_TO_VERIFY: [&str; 4] = [
     "A checkpoint: Ed25519 signature, by the public key, over the UTF-8 bytes of signed_message.",
 ];
 
-async fn json_document(
+/// The JSON export without its events (they are written after it, as they come).
+async fn json_header(
     state: &AppState,
     caller: &SessionUser,
     query: &EventQuery,
-    events: &[Evidence],
-    complete: bool,
     exported_at: DateTime<Utc>,
 ) -> Result<Value, AppError> {
     use base64::Engine as _;
@@ -334,7 +422,7 @@ async fn json_document(
         "exported_at": exported_at,
         "exported_by": { "id": caller.principal_id, "name": caller.display_name, "upn": caller.upn },
         "search": query.to_query(),
-        "complete": complete,
+        "complete": true,
         "chain": {
             "head": { "position": head_position, "hash": hex(&head_hash) },
             "verified_at_export": {
@@ -349,7 +437,6 @@ async fn json_document(
             "latest_checkpoint": checkpoint,
             "how_to_verify": HOW_TO_VERIFY,
         },
-        "events": events,
     }))
 }
 

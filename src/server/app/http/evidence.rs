@@ -43,7 +43,7 @@ pub async fn export(
     match evidence::export(&state, &user, language, &params.query, format).await {
         Ok(file) => {
             let disposition = format!("attachment; filename=\"{}\"", file.file_name);
-            let mut response = file.body.into_response();
+            let mut response = axum::body::Body::from_stream(file.body).into_response();
             let headers = response.headers_mut();
             headers.insert(
                 header::CONTENT_TYPE,

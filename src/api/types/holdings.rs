@@ -28,6 +28,15 @@ pub struct HoldingQuery {
     pub offset: String,
 }
 
+impl HoldingQuery {
+    /// Nothing is asked yet (the page without a question): no entry, person or time.
+    pub fn asks_nothing(&self) -> bool {
+        [&self.entitlement, &self.person, &self.at, &self.until]
+            .iter()
+            .all(|field| field.trim().is_empty())
+    }
+}
+
 impl AddressQuery for HoldingQuery {
     fn fields_mut(&mut self) -> Vec<(&'static str, &mut String)> {
         vec![

@@ -5,22 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::api::types::holdings::Holding;
 use crate::domain::grant::{GrantState, RevokeReason};
-
-/// One grant's time in its target system.
-pub struct HeldRow {
-    pub grant_id: Uuid,
-    pub request_id: Option<Uuid>,
-    pub holder_id: Uuid,
-    pub holder: String,
-    pub upn: String,
-    pub entitlement_key: String,
-    pub entitlement: String,
-    pub state: GrantState,
-    pub from: DateTime<Utc>,
-    pub until: Option<DateTime<Utc>>,
-    pub reason: Option<RevokeReason>,
-}
 
 /// The grants whose access was in its target at some instant of `[from, until]` (a moment when
 /// the two are equal), of one entitlement and/or one person (either may be left open), oldest
@@ -32,9 +18,9 @@ pub async fn held(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<HeldRow>, sqlx::Error> {
+) -> Result<Vec<Holding>, sqlx::Error> {
     sqlx::query_as!(
-        HeldRow,
+        Holding,
         r#"
         select g.id as grant_id, g.request_id, p.id as holder_id, p.display_name as holder,
                p.upn, e.key as entitlement_key, e.name as entitlement,

@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::api::types::holdings::{Contained, Holding, Holdings};
+use crate::api::types::holdings::{Contained, Holdings};
 use crate::domain::audit::AuditAction;
 use crate::domain::grant::{GrantEvent, RevokeReason};
 use crate::domain::input::{EntitlementKey, Upn};
@@ -89,22 +89,7 @@ pub async fn held(
     let more = rows.len() as i64 > MOST;
     rows.truncate(MOST as usize);
     Ok(Holdings {
-        rows: rows
-            .into_iter()
-            .map(|r| Holding {
-                grant_id: r.grant_id,
-                request_id: r.request_id,
-                holder_id: r.holder_id,
-                holder: r.holder,
-                upn: r.upn,
-                entitlement_key: r.entitlement_key,
-                entitlement: r.entitlement,
-                state: r.state,
-                from: r.from,
-                until: r.until,
-                reason: r.reason,
-            })
-            .collect(),
+        rows,
         more,
         from,
         until,

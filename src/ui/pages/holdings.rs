@@ -38,9 +38,16 @@ fn Question() -> impl IntoView {
     let query = Memo::new(move |_| params.with(|p| HoldingQuery::from_params(|name| p.get(name))));
     let revoke = ServerAction::<RevokeLease>::new();
     let contain = ServerAction::<ContainAccount>::new();
+    // The page without a question asks nothing (the governance page lists every live lease).
     let answer = Resource::new(
         move || (query.get(), revoke.version().get(), contain.version().get()),
-        |(query, _, _)| who_held(query),
+        |(query, _, _)| async move {
+            if query.asks_nothing() {
+                Ok(None)
+            } else {
+                who_held(query).await.map(Some)
+            }
+        },
     );
     let value = move |name: &'static str| move || params.with(|p| p.get(name).unwrap_or_default());
     // A shared link keeps the zone its times were typed in; a new question is asked in the
@@ -82,7 +89,8 @@ fn Question() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().loading}</p> }>
             {move || Suspend::new(async move {
                 match answer.await {
-                    Ok(holdings) => view! { <Answer holdings revoke contain/> }.into_any(),
+                    Ok(Some(holdings)) => view! { <Answer holdings revoke contain/> }.into_any(),
+                    Ok(None) => ().into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test setup lint sqlx-prepare release bench bench-load bench-graph bench-people bench-pages
+.PHONY: help run test setup lint sqlx-prepare release bench bench-load bench-graph bench-people bench-pages bench-governance
 
 help:
 	@echo "make run    - run the portal with its demo (PostgreSQL, identity provider) on http://127.0.0.1:3000"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench-load - 200 signed-in people over HTTP, healthy and slow directory (docs/benchmarks.md)"
 	@echo "make bench-graph - Entra group leases through the Graph simulator, 80 ms per call, Microsoft's throttling (docs/benchmarks.md)"
 	@echo "make bench-people - people sync passes for 10,000 people through the Graph simulator (docs/benchmarks.md)"
+	@echo "make bench-governance - who-held-what questions over 1,000,000 grants and 10,000,000 events (docs/benchmarks.md)"
 
 run:
 	@bash .ci/demo.sh
@@ -54,3 +55,7 @@ bench-pages:
 # People sync passes for a 10,000-person tenant through the Graph simulator.
 bench-people:
 	@bash .ci/bench.sh people
+
+# Who held what, at any moment, over 1,000,000 grants and 10,000,000 audit events.
+bench-governance:
+	@bash .ci/bench.sh governance

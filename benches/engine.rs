@@ -35,14 +35,6 @@ use uuid::Uuid;
 const CONNECTOR: &str = "bench-directory";
 const LAG_LEASES: usize = 200;
 
-/// A size from the environment (`BENCH_HISTORY=10000000`), or its default.
-fn size(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() {
     let pool = measure::fresh_database("leasegate_bench").await;
@@ -67,9 +59,9 @@ async fn main() {
     .unwrap();
 
     let started = Instant::now();
-    let history_rows = size("BENCH_HISTORY", 1_000_000) as i64;
-    let burst_groups = size("BENCH_BURST_GROUPS", 100);
-    let burst_per_group = size("BENCH_BURST_PER_GROUP", 100);
+    let history_rows = measure::size::<i64>("BENCH_HISTORY", 1_000_000);
+    let burst_groups = measure::size::<usize>("BENCH_BURST_GROUPS", 100);
+    let burst_per_group = measure::size::<usize>("BENCH_BURST_PER_GROUP", 100);
     history::fill(&pool, connector_id, policy, history_rows).await;
     println!(
         "history: {} grants in the table ({:.1} s to write)",

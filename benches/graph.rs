@@ -37,13 +37,6 @@ const CLIENT: &str = "0c7f3e2d-5a4b-4e3f-8a1b-9c8d7e6f5a4b";
 const SECRET: &str = "bench-secret";
 const LAG_LEASES: usize = 200;
 
-fn size(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
 struct Sim {
     base: String,
     http: reqwest::Client,
@@ -82,7 +75,7 @@ impl Sim {
 async fn main() {
     let pool = measure::fresh_database("leasegate_bench_graph").await;
 
-    let latency = size("BENCH_GRAPH_LATENCY_MS", 80);
+    let latency = measure::size::<usize>("BENCH_GRAPH_LATENCY_MS", 80);
     let simulator = graph_sim::Simulator::new(TENANT);
     simulator.register_app(
         CLIENT,
@@ -176,8 +169,8 @@ async fn main() {
     );
 
     // Burst: (by default) 10,000 leases on 100 groups ending in the same second.
-    let groups = size("BENCH_BURST_GROUPS", 100);
-    let per_group = size("BENCH_BURST_PER_GROUP", 100);
+    let groups = measure::size::<usize>("BENCH_BURST_GROUPS", 100);
+    let per_group = measure::size::<usize>("BENCH_BURST_PER_GROUP", 100);
     let mut burst = Vec::new();
     for g in 0..groups {
         burst.push(

@@ -32,13 +32,6 @@ const TENANT: &str = "6f1c2a9e-0b1d-4c7e-9d3a-1f2e3d4c5b6a";
 const CLIENT: &str = "0c7f3e2d-5a4b-4e3f-8a1b-9c8d7e6f5a4b";
 const SECRET: &str = "bench-secret";
 
-fn size(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
 fn upn(i: usize) -> String {
     format!("person{i}@contoso.test")
 }
@@ -46,8 +39,8 @@ fn upn(i: usize) -> String {
 #[tokio::main]
 async fn main() {
     let pool = measure::fresh_database("leasegate_bench_people").await;
-    let n = size("BENCH_PEOPLE", 10_000);
-    let latency = size("BENCH_GRAPH_LATENCY_MS", 20);
+    let n = measure::size::<usize>("BENCH_PEOPLE", 10_000);
+    let latency = measure::size::<usize>("BENCH_GRAPH_LATENCY_MS", 20);
 
     let simulator = graph_sim::Simulator::new(TENANT);
     simulator.register_app(CLIENT, SECRET, &["User.Read.All", "Directory.Read.All"]);

@@ -67,6 +67,14 @@ pub async fn wait_and_measure(pool: &PgPool, ids: &[Uuid], timeout: Duration) ->
     lags
 }
 
+/// A size from the environment (`BENCH_HISTORY=10_000_000`), or its default.
+pub fn size<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;

@@ -184,6 +184,43 @@ async fn only_an_administrator_moves_the_lab_clock(pool: PgPool) {
     assert_eq!(moved().await, 1);
 }
 
+/// The engine provisions a person's leases on one system in parallel (a group, a team and a
+/// role at once), and each first links the person's account: links of the *same* person made at
+/// the same moment are one link, never "another person's account" (which failed one of the
+/// leases for an administrator to settle, about one CI run in twenty).
+#[sqlx::test]
+async fn a_persons_own_links_made_at_once_are_not_anothers(pool: PgPool) {
+    use leasegate::server::connectors::memory::MemoryDirectory;
+    use leasegate::server::db::grants::remember_account;
+
+    use crate::seed;
+
+    let dir = MemoryDirectory::new();
+    let group = dir.add_group("cn=files,ou=groups");
+    let entitlement = seed::entitlement(&pool, "memory", &group.reference).await;
+    let connector: uuid::Uuid =
+        sqlx::query_scalar("select connector_id from entitlements where id = $1")
+            .bind(entitlement)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    for round in 0..100 {
+        let upn = format!("pat.{round}@contoso.test");
+        let account = dir.add_person(&upn, "Pat", None);
+        let person = seed::principal(&pool, &upn, "Pat").await;
+        let links = (0..4).map(|_| {
+            let (pool, account) = (pool.clone(), account.clone());
+            tokio::spawn(async move { remember_account(&pool, person, connector, &account).await })
+        });
+        for link in futures::future::join_all(links).await {
+            assert!(
+                link.unwrap().unwrap(),
+                "round {round}: a link of the same person taken for another's"
+            );
+        }
+    }
+}
+
 /// One account in one system belongs to at most one person. Here the account a person was
 /// linked to is renamed to a name another person signs in with (Entra and AD let UPNs be
 /// changed and reused): the other person's lease finds it by name and is refused rather than

@@ -486,6 +486,26 @@ pub async fn remember_account(
     connector: Uuid,
     account: &Account,
 ) -> Result<bool, sqlx::Error> {
+    // A unique violation means a link of this account committed while the statement ran: the
+    // same person's (the engine links a person's leases on one system in parallel) or
+    // another's. Asked again, the statement sees which and answers for it.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match link(pool, principal, connector, account).await {
+            Err(e) if super::is_unique_violation(&e) && attempts < 3 => continue,
+            Err(e) if super::is_unique_violation(&e) => return Ok(false),
+            done => return done,
+        }
+    }
+}
+
+async fn link(
+    pool: &PgPool,
+    principal: Uuid,
+    connector: Uuid,
+    account: &Account,
+) -> Result<bool, sqlx::Error> {
     let linked = sqlx::query_scalar!(
         r#"
         insert into principal_accounts (principal_id, connector_id, account_ref, account_id,
@@ -507,13 +527,8 @@ pub async fn remember_account(
         account.manager
     )
     .fetch_optional(pool)
-    .await;
-    match linked {
-        Ok(linked) => Ok(linked.is_some()),
-        // Another person's link committed meanwhile.
-        Err(e) if super::is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e),
-    }
+    .await?;
+    Ok(linked.is_some())
 }
 
 /// Where a removal or an addition actually acted: the target and account as the directory

@@ -47,7 +47,9 @@ pub async fn held(
     .await
 }
 
-/// A catalog entry's id and name, by its key.
+/// A catalog entry's id and name, by its key, enabled or not: history is asked about entries
+/// taken out of the catalog too (`catalog::by_key` finds only the enabled ones people may ask
+/// for).
 pub async fn entry(
     conn: &mut PgConnection,
     key: &str,

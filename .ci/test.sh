@@ -32,6 +32,15 @@ cargo leptos build --split
 cargo build -p graph-sim
 
 log "browser tests (Chromium, axe-core)"
+# Each browser test file starts the portal and the simulator anew. Pin the builds made above: a
+# link made now keeps this build's files even if a cargo command elsewhere rebuilds the shared
+# target directory meanwhile (cargo replaces a binary by linking a new file in its place).
+pinned="$REPO/target/e2e-bin"
+mkdir -p "$pinned"
+for bin in leasegate graph-sim; do
+  ln -f "$CARGO_TARGET_DIR/debug/$bin" "$pinned/$bin" 2>/dev/null \
+    || cp -f "$CARGO_TARGET_DIR/debug/$bin" "$pinned/$bin"
+done
 server=${DATABASE_URL%/*}
 # A database of this run's own: a portal left over from an interrupted run (it reconnects to a
 # database of the same name) must not work on this run's grants.
@@ -52,8 +61,8 @@ DATABASE_URL="$server/$e2e_db"
 use_portal_role
 # A hang (a stack that never comes up, a child that never exits) fails the run after 45 minutes
 # instead of eating CI's whole budget.
-PORTAL_BIN="$CARGO_TARGET_DIR/debug/leasegate" \
-  SIM_BIN="$CARGO_TARGET_DIR/debug/graph-sim" \
+PORTAL_BIN="$pinned/leasegate" \
+  SIM_BIN="$pinned/graph-sim" \
   LEPTOS_SITE_ROOT="$REPO/target/site" \
   E2E_PORTAL_LOG="$REPO/target/e2e-portal.log" \
   timeout --kill-after=30s 45m node --test --test-concurrency=1 end2end/tests/

@@ -219,7 +219,8 @@ async function startStackIn(portalBin, simBin, directoryDir, children, database)
           LEASEGATE_OIDC_ISSUER: `http://127.0.0.1:${idp.port}`,
           LEASEGATE_OIDC_CLIENT_ID: 'leasegate-demo',
           LEASEGATE_OIDC_CLIENT_SECRET: 'leasegate-demo-secret',
-          LEASEGATE_LOG: 'info',
+          // E2E_PORTAL_LOG_LEVEL narrows or widens what the portal logs (RUST_LOG syntax).
+          LEASEGATE_LOG: process.env.E2E_PORTAL_LOG_LEVEL ?? 'info',
           // The simulator speaks plain http on loopback, which only a lab allows.
           LEASEGATE_LAB_MODE: 'true',
           LEASEGATE_CATALOG: join(directoryDir, 'catalog.toml'),

@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod catalog;
 pub mod contractors;
 pub mod emergency;
+pub mod findings;
 #[cfg(feature = "ssr")]
 pub mod forms;
 pub mod governance;

@@ -9,6 +9,7 @@ use crate::ui::pages::{
     approvals::{ApprovalsPage, DecisionPage},
     contractors::ContractorsPage,
     entitlement::EntitlementPage,
+    findings::FindingsPage,
     governance::GovernancePage,
     holdings::HoldingsPage,
     home::HomePage,
@@ -65,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("governance") view={Lazy::<GovernanceRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("requests"), ParamSegment("id")) view={Lazy::<TrailRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("access")) view={Lazy::<HoldingsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("findings")) view={Lazy::<FindingsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("people")) view={Lazy::<PeopleRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("people"), ParamSegment("id")) view={Lazy::<PersonRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=StaticSegment("admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
@@ -106,6 +108,7 @@ lazy_page!(ContractorsRoute, ContractorsPage);
 lazy_page!(GovernanceRoute, GovernancePage);
 lazy_page!(TrailRoute, TrailPage);
 lazy_page!(HoldingsRoute, HoldingsPage);
+lazy_page!(FindingsRoute, FindingsPage);
 lazy_page!(PeopleRoute, PeoplePage);
 lazy_page!(PersonRoute, PersonPage);
 lazy_page!(AdminRoute, AdminPage);

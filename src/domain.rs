@@ -16,6 +16,7 @@ pub mod network;
 pub mod person;
 pub mod policy;
 pub mod problem;
+pub mod reconcile;
 pub mod request;
 pub mod role;
 pub mod status;

@@ -32,6 +32,7 @@ use crate::domain::change::ChangeKind;
 use crate::domain::grant::GrantState;
 use crate::domain::network::PrefixProblem;
 use crate::domain::policy::{ApproverSource, Eligibility, Policy};
+use crate::domain::reconcile::{Closure, FindingKind};
 use crate::domain::request::RequestState;
 use crate::domain::status::Status;
 use crate::domain::violation::Violation;
@@ -810,6 +811,7 @@ fn action_group_in(language: Language, group: &str) -> String {
             "Eintritte, Wechsel und Austritte",
         ),
         "people_sync" => ("People sync", "Personenabgleich"),
+        "reconcile" => ("Reconciliation", "Abgleich der Zielsysteme"),
         "contractor" => ("External people", "Externe"),
         "delegation" => ("Deputies", "Vertretungen"),
         "break_glass" => ("Emergency access", "Notfallzugriffe"),
@@ -833,6 +835,41 @@ pub fn event_line(action: &str, details: &Value) -> String {
     event_line_in(lang::current(), action, details)
 }
 
+/// What a kind of reconciliation finding is called.
+pub fn finding_kind_in(language: Language, kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::Shadow => pick_in(language, "Shadow access", "Schattenzugriff"),
+        FindingKind::DriftPresent => pick_in(
+            language,
+            "Still there after its removal",
+            "Nach der Entfernung noch vorhanden",
+        ),
+        FindingKind::DriftAbsent => pick_in(
+            language,
+            "Missing though a lease says added",
+            "Fehlt, obwohl ein Zugriff es vorsieht",
+        ),
+    }
+}
+
+/// Why a reconciliation finding was closed, in words.
+pub fn closure_in(language: Language, closure: Closure) -> &'static str {
+    match closure {
+        Closure::Gone => pick_in(language, "gone by itself", "von selbst verschwunden"),
+        Closure::Removed => pick_in(language, "removed by the portal", "vom Portal entfernt"),
+        Closure::Declared => pick_in(
+            language,
+            "declared a standing holder",
+            "als ständiger Inhaber erklärt",
+        ),
+        Closure::Covered => pick_in(
+            language,
+            "a lease covers it now",
+            "jetzt durch einen Zugriff gedeckt",
+        ),
+    }
+}
+
 pub fn event_summary_in(language: Language, action: AuditAction, details: &Value) -> String {
     let say = |en: String, de: String| pick_in(language, en, de);
     let text = |key: &str| {
@@ -850,6 +887,15 @@ pub fn event_summary_in(language: Language, action: AuditAction, details: &Value
     };
     let stored = |key: &str| stored_word(language, &text(key));
     let none = pick_in(language, "none", "keine");
+    // An account a finding names: how the target calls it, else its reference.
+    let account = || {
+        let label = text("label");
+        if label.is_empty() {
+            text("account")
+        } else {
+            label
+        }
+    };
     use AuditAction as A;
     match action {
         A::RequestSubmitted => {
@@ -1304,6 +1350,63 @@ pub fn event_summary_in(language: Language, action: AuditAction, details: &Value
                 "Konto eingedämmt: {} laufende Zugriffe entzogen ({})",
                 details["leases"],
                 text("reason")
+            ),
+        ),
+        A::ReconcileFound => {
+            let kind = FindingKind::parse(&text("kind"))
+                .map(|k| finding_kind_in(language, k).to_string())
+                .unwrap_or_else(|| text("kind"));
+            say(
+                format!("{kind}: {} in {}", account(), text("system")),
+                format!("{kind}: {} im System {}", account(), text("system")),
+            )
+        }
+        A::ReconcileClosed => {
+            let reason = Closure::parse(&text("reason"))
+                .map(|c| closure_in(language, c).to_string())
+                .unwrap_or_else(|| text("reason"));
+            say(
+                format!("Finding closed ({reason}): {}", account()),
+                format!("Befund geschlossen ({reason}): {}", account()),
+            )
+        }
+        A::ReconcileRemoved => say(
+            format!(
+                "Removed from the target and read back absent: {}",
+                account()
+            ),
+            format!(
+                "Aus dem Zielsystem entfernt, Entfernung nachgelesen: {}",
+                account()
+            ),
+        ),
+        A::ReconcileRemoveFailed => say(
+            format!("Could not remove {}: {}", account(), text("error")),
+            format!(
+                "{} konnte nicht entfernt werden: {}",
+                account(),
+                text("error")
+            ),
+        ),
+        A::ReconcileDeclared => say(
+            format!(
+                "{} declared a standing holder until {}: {}",
+                account(),
+                time("until"),
+                text("reason")
+            ),
+            format!(
+                "{} als ständiger Inhaber erklärt, bis {}: {}",
+                account(),
+                time("until"),
+                text("reason")
+            ),
+        ),
+        A::ReconcileDeclarationWithdrawn => say(
+            format!("Standing holder declaration withdrawn: {}", account()),
+            format!(
+                "Erklärung als ständiger Inhaber zurückgezogen: {}",
+                account()
             ),
         ),
         A::LabClockMoved => say(

@@ -129,6 +129,10 @@ test('the portal in German, with no English left on any page', { timeout: 300_00
   await irvin.getByRole('heading', { level: 1, name: 'Wer hatte Zugriff' }).waitFor();
   await irvin.getByTestId('holdings').getByText('Noch vorhanden').waitFor();
   await check(irvin);
+  await open(irvin, '/governance/findings');
+  await irvin.getByRole('heading', { level: 1, name: 'Schattenzugriffe und Abweichungen' }).waitFor();
+  await irvin.getByTestId('findings').getByText('Schattenzugriff').first().waitFor();
+  await check(irvin);
 
   // The decision page of the request Megan decided.
   const requestId = new URL(trail).pathname.split('/').pop();

@@ -199,20 +199,59 @@ pub fn holding_question(query: &HoldingQuery) -> Result<Question, AppError> {
 
 /// Why live access is taken away: 10 to 1000 characters, line breaks kept.
 pub fn revocation_reason(text: &str) -> Result<String, AppError> {
+    reason(text, |min_chars, max_chars| Problem::RevocationReason {
+        min_chars,
+        max_chars,
+    })
+}
+
+/// Why an account may hold an entry without a lease: 10 to 1000 characters.
+pub fn declaration_reason(text: &str) -> Result<String, AppError> {
+    reason(text, |min_chars, max_chars| Problem::DeclarationReason {
+        min_chars,
+        max_chars,
+    })
+}
+
+/// A reason others read (the `reason` field): 10 to 1000 characters once trimmed, line breaks
+/// kept; `problem` says what is wrong with one out of bounds.
+fn reason(text: &str, problem: fn(u32, u32) -> Problem) -> Result<String, AppError> {
     const MIN_CHARS: u32 = 10;
     const MAX_CHARS: u32 = 1000;
     let reason = text_block("reason", text)?;
     let reason = reason.trim();
     if !(MIN_CHARS as usize..=MAX_CHARS as usize).contains(&reason.chars().count()) {
+        return Err(AppError::invalid("reason", problem(MIN_CHARS, MAX_CHARS)));
+    }
+    Ok(reason.to_string())
+}
+
+/// The longest a standing holder may be declared for; reviews renew what stays.
+pub const DECLARATION_MAX_DAYS: u32 = 366;
+
+/// When a declaration ends: a day (`YYYY-MM-DD`, its end in the browser's zone) or a time
+/// (`YYYY-MM-DDTHH:MM`), in the future and at most [`DECLARATION_MAX_DAYS`] ahead.
+pub fn declaration_until(
+    text: &str,
+    offset: &str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, AppError> {
+    let text = text.trim();
+    let until = if text.len() == 10 {
+        form_time(&format!("{text}T23:59"), offset, "until")?
+    } else {
+        form_time(text, offset, "until")?
+    };
+    let max = now + chrono::TimeDelta::days(i64::from(DECLARATION_MAX_DAYS));
+    if until <= now || until > max {
         return Err(AppError::invalid(
-            "reason",
-            Problem::RevocationReason {
-                min_chars: MIN_CHARS,
-                max_chars: MAX_CHARS,
+            "until",
+            Problem::DeclarationUntil {
+                max_days: DECLARATION_MAX_DAYS,
             },
         ));
     }
-    Ok(reason.to_string())
+    Ok(until)
 }
 
 /// A time a form gives as `YYYY-MM-DDTHH:MM` in the browser's time zone, with the browser's

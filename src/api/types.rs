@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod catalog;
 pub mod contractors;
 pub mod emergency;
+pub mod findings;
 pub mod governance;
 pub mod holdings;
 pub mod me;

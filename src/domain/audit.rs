@@ -73,6 +73,19 @@ named! {
         GrantRevokedNow = "grant.revoked_now",
         /// Every live lease of one account was taken away at once (an incident).
         PrincipalContained = "principal.contained",
+        /// Reconciliation found access in a target that no lease covers (shadow), or that
+        /// disagrees with a lease (drift).
+        ReconcileFound = "reconcile.found",
+        /// A finding was closed: gone by itself, removed, declared or covered by a lease.
+        ReconcileClosed = "reconcile.closed",
+        /// Access a finding named was removed through the connector and read back absent.
+        ReconcileRemoved = "reconcile.removed",
+        /// Removing a finding's access failed, or the target still listed it afterwards.
+        ReconcileRemoveFailed = "reconcile.remove_failed",
+        /// An owner or an administrator declared an account a standing holder of an entry.
+        ReconcileDeclared = "reconcile.declared",
+        /// A standing holder's declaration was withdrawn before its end.
+        ReconcileDeclarationWithdrawn = "reconcile.declaration_withdrawn",
     }
 }
 

@@ -51,6 +51,9 @@ named! {
         /// To the holder and the entry's owners: an administrator (or security operations)
         /// took live access away before its end, for the reason given.
         TakenAway = "taken_away",
+        /// To the person and the entry's owners: reconciliation removed access the target held
+        /// without a lease, and read the target back.
+        ReconciledAway = "reconciled_away",
         /// A pending request will lapse soon, undecided.
         LapsingSoon = "lapsing_soon",
         /// A pending request lapsed, undecided.

@@ -48,6 +48,13 @@ pub struct Policy {
     /// a short maximum; security is alerted and an owner reviews every use afterwards.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub emergency: bool,
+    /// What reconciliation does with access found in the target that no lease covers, or that
+    /// a lease says was removed: `report` (the default) or `remove` (docs/reconciliation.md).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::domain::reconcile::Reconcile::is_report"
+    )]
+    pub reconcile: crate::domain::reconcile::Reconcile,
 }
 
 /// The longest lease an emergency policy may give.
@@ -607,6 +614,7 @@ mod tests {
             escalate_to: EscalateTo::Users(vec![]),
             teams_channel: None,
             emergency: true,
+            reconcile: Default::default(),
         };
         // The 7 above, and an emergency policy with stages.
         assert_eq!(policy.problems().len(), 8, "{:?}", policy.problems());

@@ -52,6 +52,26 @@ pub enum Problem {
         max_chars: u32,
     },
     NotATrailPosition,
+    /// No reconciliation finding has this id.
+    NoSuchFinding,
+    /// The finding was closed meanwhile (by a pass, or by another person).
+    FindingClosed,
+    /// Access a lease says is there but the target lacks is not held, so it cannot be declared
+    /// or removed.
+    FindingNotHeld,
+    /// Nobody declares their own access standing, nor removes it as shadow access.
+    OwnAccess,
+    /// Why an account may hold an entry without a lease: required, and of a readable length.
+    DeclarationReason {
+        min_chars: u32,
+        max_chars: u32,
+    },
+    /// A declaration ends in the future, at most this many days ahead.
+    DeclarationUntil {
+        max_days: u32,
+    },
+    /// No live declaration has this id (withdrawn or ended meanwhile).
+    NoSuchDeclaration,
     SearchTooLong {
         max_chars: u32,
     },

@@ -119,6 +119,44 @@ pub fn problem_in(language: Language, problem: &Problem) -> String {
                  wird: Inhaber, Verantwortliche und der Verlauf lesen es."
             ),
         ),
+        Problem::NoSuchFinding => say(
+            "No finding has this reference.",
+            "Kein Befund hat diese Kennung.",
+        ),
+        Problem::FindingClosed => say(
+            "This finding was closed meanwhile: reload the page to see why.",
+            "Dieser Befund wurde inzwischen geschlossen: Laden Sie die Seite neu, um den Grund zu sehen.",
+        ),
+        Problem::FindingNotHeld => say(
+            "The target does not list this account, so there is nothing to declare or remove.",
+            "Das Zielsystem führt dieses Konto nicht; es gibt nichts zu erklären oder zu entfernen.",
+        ),
+        Problem::OwnAccess => say(
+            "You cannot decide about your own access: another owner or an administrator must.",
+            "Über Ihren eigenen Zugriff können Sie nicht entscheiden: Das muss eine andere \
+             verantwortliche Person oder die Administration tun.",
+        ),
+        Problem::DeclarationReason {
+            min_chars,
+            max_chars,
+        } => form(
+            format!(
+                "Say why this account holds the access without a lease, in {min_chars} to \
+                 {max_chars} characters: reviewers and the trail read it."
+            ),
+            format!(
+                "Begründen Sie in {min_chars} bis {max_chars} Zeichen, warum dieses Konto den \
+                 Zugriff ohne befristete Freigabe hat: Prüfende und der Verlauf lesen es."
+            ),
+        ),
+        Problem::DeclarationUntil { max_days } => form(
+            format!("Choose an end in the future, at most {max_days} days from now."),
+            format!("Wählen Sie ein Ende in der Zukunft, höchstens {max_days} Tage ab heute."),
+        ),
+        Problem::NoSuchDeclaration => say(
+            "This declaration was withdrawn or has ended.",
+            "Diese Erklärung wurde zurückgezogen oder ist abgelaufen.",
+        ),
         Problem::NotATrailPosition => say(
             "This is not a position in the trail.",
             "Dies ist keine Position im Verlauf.",

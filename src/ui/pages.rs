@@ -2,6 +2,7 @@ pub mod admin;
 pub mod approvals;
 pub mod contractors;
 pub mod entitlement;
+pub mod findings;
 pub mod governance;
 pub mod holdings;
 pub mod home;

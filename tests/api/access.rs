@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use leasegate::server::connectors::Connectors;
+use leasegate::server::connectors::{Connector as _, Connectors};
 use leasegate::server::jobs::grants::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -108,6 +108,31 @@ pub(crate) fn manager_policy() -> Value {
 }
 
 impl World {
+    /// The distinguished name of the directory account with this sign-in name.
+    pub(crate) async fn dir_account(&self, upn: &str) -> String {
+        self.dir
+            .connector()
+            .find_account(upn)
+            .await
+            .unwrap()
+            .expect("an account")
+            .reference
+    }
+
+    /// Adds an account to the world's group with the directory's administrator, as someone
+    /// would by hand: no lease, no request.
+    pub(crate) async fn add_by_hand(&self, account: &str) {
+        let values = std::collections::HashSet::from([account]);
+        self.dir
+            .admin()
+            .await
+            .modify(&self.group, vec![ldap3::Mod::Add("member", values)])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+    }
+
     pub(crate) async fn person(&self, account: &str) -> reqwest::Client {
         self.app.person(account).await
     }

@@ -319,7 +319,7 @@ fn leases(accounts: &[String]) -> Vec<Lease> {
 }
 
 /// Seeds `n` users and one empty group; returns (group id, user ids).
-async fn group_and_people(sim: &Sim, n: usize) -> (String, Vec<String>) {
+pub(crate) async fn group_and_people(sim: &Sim, n: usize) -> (String, Vec<String>) {
     let users: Vec<Value> = (0..n)
         .map(|i| json!({ "userPrincipalName": format!("person{i}@contoso.test"), "displayName": format!("Person {i}") }))
         .collect();

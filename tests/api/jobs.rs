@@ -227,6 +227,7 @@ async fn the_portal_lists_each_duty_once(pool: PgPool) {
             "moves",
             "notices",
             "people-sync",
+            "reconcile",
             "session-cleanup",
             "teams",
         ]

@@ -28,6 +28,7 @@ mod people;
 mod people_sync;
 mod pinned;
 mod read_only;
+mod reconcile;
 mod seats;
 mod security;
 mod seed;

@@ -40,7 +40,10 @@ async fn fingerprint(pool: &PgPool) -> String {
             (select count(*) from contractors),
             (select count(*) from catalog_changes),
             (select string_agg(key || ':' || enabled, ',' order by key) from entitlements),
-            (select string_agg(upn || ':' || status, ',' order by upn) from principals))
+            (select string_agg(upn || ':' || status, ',' order by upn) from principals),
+            (select count(*) from findings),
+            (select count(*) from standing_holders),
+            (select count(*) from reconcile_passes))
         "#,
     )
     .fetch_one(pool)
@@ -74,6 +77,9 @@ async fn an_auditor_changes_nothing_that_is_not_theirs(pool: PgPool) {
     let token = Uuid::new_v4().to_string();
     let reason = "An auditor trying to change things";
 
+    let until = (chrono::Utc::now() + chrono::TimeDelta::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
     use Kind::*;
     let table: Vec<Entry> = vec![
         ("catalog", Reads, vec![]),
@@ -89,6 +95,7 @@ async fn an_auditor_changes_nothing_that_is_not_theirs(pool: PgPool) {
         ("governance/events", Reads, vec![]),
         ("governance/emergency", Reads, vec![]),
         ("governance/holdings", Reads, vec![]),
+        ("governance/findings", Reads, vec![]),
         ("governance/people", Reads, vec![]),
         ("governance/person", Reads, vec![]),
         ("me", Reads, vec![]),
@@ -178,6 +185,31 @@ async fn an_auditor_changes_nothing_that_is_not_theirs(pool: PgPool) {
             "governance/contain",
             Changes,
             vec![("person_id", adele_id.as_str()), ("reason", reason)],
+        ),
+        (
+            "governance/reconcile",
+            Changes,
+            vec![("entitlement", w.entitlement.as_str())],
+        ),
+        (
+            "governance/declare",
+            Changes,
+            vec![
+                ("finding_id", someone.as_str()),
+                ("reason", reason),
+                ("until", until.as_str()),
+                ("offset", "0"),
+            ],
+        ),
+        (
+            "governance/withdraw-declaration",
+            Changes,
+            vec![("declaration_id", someone.as_str())],
+        ),
+        (
+            "governance/remove-finding",
+            Changes,
+            vec![("finding_id", someone.as_str())],
         ),
         ("admin/reload-catalog", Changes, vec![]),
         (

@@ -171,6 +171,7 @@ pub fn engine_settings(lease: Duration) -> EngineSettings {
         // replication lag and late removals set their own.
         replication_window: Duration::ZERO,
         removal_grace: Duration::ZERO,
+        reconcile_every: Duration::from_secs(15 * 60),
     }
 }
 

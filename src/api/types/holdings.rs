@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::grant::{GrantState, RevokeReason};
+use crate::domain::reconcile::{Closure, FindingKind};
 
 pub use super::address::AddressQuery;
 
@@ -69,10 +70,37 @@ pub struct Holding {
     pub reason: Option<RevokeReason>,
 }
 
+/// Access a target system held without a lease: shadow access, or access still there after
+/// its lease's removal, as reconciliation saw it (from the pass that first saw it to the pass
+/// that no longer did, or to its removal); or an account declared a standing holder (for the
+/// declaration's time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldWithoutLease {
+    /// The finding's id, or the declaration's.
+    pub finding_id: Uuid,
+    /// `None`: a declared standing holder.
+    pub kind: Option<FindingKind>,
+    /// The account's person, where the portal knows them.
+    pub holder_id: Option<Uuid>,
+    pub holder: Option<String>,
+    pub account_ref: String,
+    pub account_label: String,
+    pub entitlement_key: String,
+    pub entitlement: String,
+    /// The first pass that saw it (it may have been there before), or the declaration.
+    pub from: DateTime<Utc>,
+    /// When it was no longer seen, or removed, or the declaration's end; `None` while a
+    /// finding is still open.
+    pub until: Option<DateTime<Utc>>,
+    pub closed_reason: Option<Closure>,
+}
+
 /// The answer to a [`HoldingQuery`], oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holdings {
     pub rows: Vec<Holding>,
+    /// What the target systems held without a lease in the same moment or period.
+    pub without_lease: Vec<HeldWithoutLease>,
     /// More matched than are shown: narrow the question.
     pub more: bool,
     /// The period read, in UTC (equal for a moment).

@@ -102,6 +102,8 @@ pub struct EngineSettings {
     /// How long after its end a removal may still be seen late (the member still listed, the
     /// group briefly invisible) before it is called overdue or missing.
     pub removal_grace: Duration,
+    /// How often each managed target is read and compared with the leases (reconciliation).
+    pub reconcile_every: Duration,
 }
 
 /// How mail leaves the portal: an SMTP server (docs/notifications.md).
@@ -443,6 +445,8 @@ impl Reader {
             replication_window: self
                 .duration("LEASEGATE_REPLICATION_WINDOW", Duration::from_secs(15 * 60)),
             removal_grace: self.duration("LEASEGATE_REMOVAL_GRACE", Duration::from_secs(120)),
+            reconcile_every: self
+                .duration("LEASEGATE_RECONCILE_EVERY", Duration::from_secs(15 * 60)),
         };
         if !(1..=10_000).contains(&engine.batch) {
             self.problems

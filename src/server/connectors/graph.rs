@@ -1391,6 +1391,43 @@ impl Connector for GraphTenant {
             .collect())
     }
 
+    fn lists_holders_of(&self, access: &Access) -> bool {
+        matches!(
+            access,
+            Access::EntraGroup
+                | Access::Team { .. }
+                | Access::PimGroup { .. }
+                | Access::EntraRole { .. }
+        )
+    }
+
+    async fn holders_of(
+        &self,
+        access: &Access,
+        target: &str,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let relation = match access {
+            Access::EntraGroup => "members",
+            Access::Team { role } => relation_of(*role),
+            Access::PimGroup { .. } | Access::EntraRole { .. } => {
+                return self.pim_holders(pim_of(access, target)).await;
+            }
+            other => {
+                return Err(ConnectorError::Permanent(format!(
+                    "connector `{}` cannot list who holds {} access yet",
+                    self.name,
+                    other.kind()
+                )));
+            }
+        };
+        match self.relation(target, relation).await? {
+            Some(holders) => Ok(holders.into_iter().collect()),
+            None => Err(ConnectorError::Permanent(format!(
+                "Entra group {target} does not exist"
+            ))),
+        }
+    }
+
     async fn holders(&self, target: &str) -> Result<Vec<String>, ConnectorError> {
         match self.members(target).await? {
             Some(members) => Ok(members.into_iter().collect()),

@@ -860,6 +860,23 @@ impl Connector for LdapDirectory {
         self.members(target).await
     }
 
+    fn lists_holders_of(&self, access: &Access) -> bool {
+        *access == Access::AdGroup
+    }
+
+    async fn holders_of(
+        &self,
+        access: &Access,
+        target: &str,
+    ) -> Result<Vec<String>, ConnectorError> {
+        self.groups_only(access)?;
+        self.members(target).await
+    }
+
+    fn account_key(&self, reference: &str) -> String {
+        crate::domain::policy::normalise_dn(reference)
+    }
+
     async fn indirect_paths(
         &self,
         target: &str,

@@ -359,6 +359,18 @@ impl Connector for MemoryDirectory {
         self.with(|s| Ok(Self::group(s, target)?.members.iter().cloned().collect()))
     }
 
+    fn lists_holders_of(&self, _access: &Access) -> bool {
+        true
+    }
+
+    async fn holders_of(
+        &self,
+        _access: &Access,
+        target: &str,
+    ) -> Result<Vec<String>, ConnectorError> {
+        self.holders(target).await
+    }
+
     async fn indirect_paths(
         &self,
         _target: &str,

@@ -328,6 +328,33 @@ pub trait Connector: Send + Sync {
     /// Every direct holder of `target`.
     async fn holders(&self, target: &str) -> Result<Vec<String>, ConnectorError>;
 
+    /// Whether [`Connector::holders_of`] can list who holds `access` in this system.
+    fn lists_holders_of(&self, access: &Access) -> bool {
+        let _ = access;
+        false
+    }
+
+    /// Every account that holds the `access` to `target` directly now, whoever gave it, as
+    /// the references `holding` and `revoke` take; reconciliation compares them with the
+    /// leases. A kind the connector cannot list yet is refused.
+    async fn holders_of(
+        &self,
+        access: &Access,
+        target: &str,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let _ = target;
+        Err(ConnectorError::Permanent(format!(
+            "this connector cannot list who holds {} access yet",
+            access.kind()
+        )))
+    }
+
+    /// The one form of an account reference that two spellings of it share (a directory's
+    /// distinguished names differ in case and spacing; object ids in case).
+    fn account_key(&self, reference: &str) -> String {
+        reference.trim().to_lowercase()
+    }
+
     /// Groups (inside `target`, at any depth) through which `account` already holds `target`
     /// without being a direct member: "also has it through group X".
     async fn indirect_paths(

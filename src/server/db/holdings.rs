@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::api::types::holdings::Holding;
+use crate::api::types::holdings::{HeldWithoutLease, Holding};
 use crate::domain::grant::{GrantState, RevokeReason};
+use crate::domain::reconcile::{Closure, FindingKind};
 
 /// The grants whose access was in its target at some instant of `[from, until]` (a moment when
 /// the two are equal), of one entitlement and/or one person (either may be left open), oldest
@@ -35,6 +36,59 @@ pub async fn held(
            and ($1::uuid is null or g.entitlement_id = $1)
            and ($2::uuid is null or g.principal_id = $2)
          order by lower(g.held), p.display_name, g.id
+         limit $5
+        "#,
+        entitlement,
+        principal,
+        from as DateTime<Utc>,
+        until as DateTime<Utc>,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// What the target systems held without a lease at some instant of `[from, until]`, of one
+/// entitlement and/or one person, oldest first, at most `limit`: the findings' periods (from
+/// the pass that first saw the access to its close) and the declared standing holders'
+/// (from the declaration to its end or withdrawal).
+pub async fn without_lease(
+    conn: &mut PgConnection,
+    entitlement: Option<Uuid>,
+    principal: Option<Uuid>,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<HeldWithoutLease>, sqlx::Error> {
+    sqlx::query_as!(
+        HeldWithoutLease,
+        r#"
+        select held.id as "finding_id!", held.kind as "kind?: FindingKind",
+               held.principal_id as "holder_id?", p.display_name as "holder?",
+               held.account_ref as "account_ref!", held.account_label as "account_label!",
+               e.key as "entitlement_key!", e.name as "entitlement!",
+               lower(held.period) as "from!: DateTime<Utc>",
+               upper(held.period) as "until?: DateTime<Utc>",
+               held.closed_reason as "closed_reason?: Closure"
+          from (select f.id, f.kind, f.principal_id, f.account_ref, f.account_label,
+                       f.entitlement_id, f.held as period, f.closed_reason
+                  from findings f
+                 where f.kind <> 'drift_absent'
+                   and f.held && tstzrange($3, $4, '[]')
+                   and ($1::uuid is null or f.entitlement_id = $1)
+                   and ($2::uuid is null or f.principal_id = $2)
+                union all
+                select s.id, null, s.principal_id, s.account_ref, s.account_label,
+                       s.entitlement_id,
+                       tstzrange(s.declared_at, least(s.until, s.withdrawn_at), '[)'), null
+                  from standing_holders s
+                 where tstzrange(s.declared_at, least(s.until, s.withdrawn_at), '[)')
+                       && tstzrange($3, $4, '[]')
+                   and ($1::uuid is null or s.entitlement_id = $1)
+                   and ($2::uuid is null or s.principal_id = $2)) held
+          join entitlements e on e.id = held.entitlement_id
+          left join principals p on p.id = held.principal_id
+         order by lower(held.period), held.account_ref, held.id
          limit $5
         "#,
         entitlement,

@@ -8,6 +8,7 @@ pub mod connectors;
 pub mod contractors;
 pub mod delegations;
 pub mod delivery;
+pub mod findings;
 pub mod grants;
 pub mod holdings;
 pub mod jobs;

@@ -313,6 +313,24 @@ pub async fn owners_of_grant(
         .collect())
 }
 
+/// A catalog entry's name and owners (sign-in names), by key.
+pub async fn entry_owners(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Option<(String, Vec<String>)>, sqlx::Error> {
+    let row = sqlx::query!("select name, owners from entitlements where key = $1", key)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| (r.name, r.owners)))
+}
+
+/// A person's sign-in name.
+pub async fn upn_of(conn: &mut PgConnection, person: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("select upn from principals where id = $1", person)
+        .fetch_optional(conn)
+        .await
+}
+
 /// The portal's active administrators.
 pub async fn administrators(conn: &mut PgConnection) -> Result<Vec<Recipient>, sqlx::Error> {
     let rows = sqlx::query!(

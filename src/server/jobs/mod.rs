@@ -17,6 +17,7 @@ pub mod escalation;
 pub mod grants;
 pub mod moves;
 pub mod people_sync;
+pub mod reconcile;
 pub mod runner;
 
 use std::sync::Arc;
@@ -107,6 +108,8 @@ pub fn all(cx: &Context) -> Vec<Arc<dyn Job>> {
         Arc::new(Escalation(cx.clone())),
         // Deletes expired sign-in sessions.
         Arc::new(SessionCleanup(cx.clone())),
+        // Compares each managed target with the leases: shadow access and drift.
+        Arc::new(Reconciliation(cx.clone())),
     ];
     if let Some(key) = &cx.checkpoint_key {
         // Signs the audit chain's head, anchoring it outside the database.
@@ -319,6 +322,40 @@ impl Job for PeopleSync {
     async fn run_due(&self, stopping: &Stopping) -> Result<Option<Duration>, JobError> {
         crate::server::jobs::people_sync::run_due(&self.0.pool, &self.0.connectors, stopping)
             .await?;
+        Ok(None)
+    }
+}
+
+struct Reconciliation(Context);
+
+#[async_trait]
+impl Job for Reconciliation {
+    fn name(&self) -> &'static str {
+        "reconcile"
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            woken_by: Some(crate::server::jobs::reconcile::CHANNEL),
+            // Looks for due entries this often; each entry is due every
+            // `LEASEGATE_RECONCILE_EVERY`.
+            every: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+
+    async fn run_due(&self, stopping: &Stopping) -> Result<Option<Duration>, JobError> {
+        let settings = self.0.engine.settings();
+        crate::server::jobs::reconcile::run_due(
+            &self.0.pool,
+            &self.0.connectors,
+            settings.reconcile_every,
+            crate::server::jobs::reconcile::Settings {
+                grace: settings.removal_grace,
+            },
+            stopping,
+        )
+        .await?;
         Ok(None)
     }
 }

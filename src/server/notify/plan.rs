@@ -414,6 +414,52 @@ impl Notifier {
                     });
                 }
             }
+            AuditAction::ReconcileRemoved => {
+                let key = event.details["entitlement_key"]
+                    .as_str()
+                    .unwrap_or_default();
+                let Some((entitlement, owners)) = outbox::entry_owners(conn, key).await? else {
+                    return Ok(mails);
+                };
+                let holder = match event.subject_id {
+                    Some(person) => outbox::upn_of(conn, person).await?,
+                    None => None,
+                };
+                let mut upns: Vec<String> = Vec::new();
+                for upn in holder.iter().chain(owners.iter()) {
+                    if !upns.iter().any(|u| u.eq_ignore_ascii_case(upn)) {
+                        upns.push(upn.clone());
+                    }
+                }
+                let text =
+                    |name: &str| event.details[name].as_str().unwrap_or_default().to_string();
+                let about = About {
+                    entitlement,
+                    beneficiary: match text("label") {
+                        label if label.is_empty() => text("account"),
+                        label => label,
+                    },
+                    requester: text("by"),
+                    ..blank(event.occurred_at)
+                };
+                for to in outbox::recipients(conn, &upns).await? {
+                    let path = if to.id.is_some() && to.id == event.subject_id {
+                        "my-access"
+                    } else {
+                        ""
+                    };
+                    mails.push(Planned {
+                        topic: by_event.clone(),
+                        kind: MailKind::ReconciledAway,
+                        to,
+                        about: about.clone(),
+                        path: path.into(),
+                        request: None,
+                        grant: None,
+                        channel: None,
+                    });
+                }
+            }
             AuditAction::GrantOverdue => {
                 let Some(grant) = event.grant_id else {
                     return Ok(mails);

@@ -275,6 +275,24 @@ fn english(kind: MailKind, a: &About) -> Parts {
             facts: vec![],
             action: "See your access",
         },
+        MailKind::ReconciledAway => Parts {
+            subject: format!("Access without a lease removed: {}", a.entitlement),
+            lines: vec![
+                format!(
+                    "{} held {} in its system without a lease. It was removed {}, and the system was read back to prove it is gone.",
+                    a.beneficiary,
+                    a.entitlement,
+                    if a.requester.is_empty() {
+                        "as the entry's policy says".to_string()
+                    } else {
+                        format!("by {}", a.requester)
+                    }
+                ),
+                "If the access is needed, ask for it in the portal. An owner can declare a service account a standing holder, with a reason.".to_string(),
+            ],
+            facts: vec![],
+            action: "Open the portal",
+        },
         MailKind::TakenAway => Parts {
             subject: format!("Access taken away: {}", a.entitlement),
             lines: vec![format!(
@@ -465,6 +483,24 @@ fn german(kind: MailKind, a: &About) -> Parts {
             )],
             facts: vec![],
             action: "Ihre Zugriffe ansehen",
+        },
+        MailKind::ReconciledAway => Parts {
+            subject: format!("Zugriff ohne Freigabe entfernt: {}", a.entitlement),
+            lines: vec![
+                format!(
+                    "{} hatte {} im Zielsystem ohne befristete Freigabe. Der Zugriff wurde {} entfernt; das Zielsystem wurde erneut gelesen, um zu belegen, dass er weg ist.",
+                    a.beneficiary,
+                    a.entitlement,
+                    if a.requester.is_empty() {
+                        "gemäß der Richtlinie des Eintrags".to_string()
+                    } else {
+                        format!("von {}", a.requester)
+                    }
+                ),
+                "Wird der Zugriff gebraucht, beantragen Sie ihn im Portal. Verantwortliche können ein Dienstkonto mit Begründung als ständigen Inhaber erklären.".to_string(),
+            ],
+            facts: vec![],
+            action: "Portal öffnen",
         },
         MailKind::TakenAway => Parts {
             subject: format!("Zugriff entzogen: {}", a.entitlement),

@@ -86,10 +86,21 @@ pub async fn held(
         MOST + 1,
     )
     .await?;
-    let more = rows.len() as i64 > MOST;
+    let mut without_lease = holdings::without_lease(
+        &mut conn,
+        entitlement.as_ref().map(|(id, _)| *id),
+        person.as_ref().map(|(id, _)| *id),
+        from,
+        until,
+        MOST + 1,
+    )
+    .await?;
+    let more = rows.len() as i64 > MOST || without_lease.len() as i64 > MOST;
     rows.truncate(MOST as usize);
+    without_lease.truncate(MOST as usize);
     Ok(Holdings {
         rows,
+        without_lease,
         more,
         from,
         until,

@@ -12,6 +12,7 @@ pub mod delegation;
 pub mod emergency;
 pub mod evidence;
 pub mod evidence_file;
+pub mod findings;
 pub mod holdings;
 pub mod lifecycle;
 pub mod people;

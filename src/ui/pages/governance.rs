@@ -74,6 +74,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
         <VerifyTrail/>
         <p><a href="/governance/people">{labels().open_people}</a></p>
         <p><a href="/governance/access">{labels().open_holdings}</a></p>
+        <p><a href="/governance/findings">{labels().open_findings}</a></p>
         <section aria-labelledby="live-title">
             <h2 id="live-title">{labels().live_leases}</h2>
             {if live.is_empty() {

@@ -7,11 +7,12 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::holdings::{
-    AddressQuery as _, ContainAccount, Holding, HoldingQuery, Holdings, RevokeLease, who_held,
+    AddressQuery as _, ContainAccount, HeldWithoutLease, Holding, HoldingQuery, Holdings,
+    RevokeLease, who_held,
 };
 use crate::domain::grant::{GrantState, RevokeReason};
 use crate::domain::role::can_view_governance;
-use crate::text::labels;
+use crate::text::{closure_in, finding_kind_in, labels, lang};
 use crate::ui::components::notice::ErrorNotice;
 use crate::ui::components::page_title::PageTitle;
 use crate::ui::components::pill::StatePill;
@@ -123,6 +124,7 @@ fn Answer(
 ) -> impl IntoView {
     let Holdings {
         rows,
+        without_lease,
         more,
         entitlement,
         person,
@@ -139,12 +141,13 @@ fn Answer(
             <h2 id="answer-title" class="visually-hidden">{labels().holdings_title}</h2>
             {(!about.is_empty()).then(|| view! { <p class="muted" translate="no">{(labels().holdings_about)(&about)}</p> })}
             {more.then(|| view! { <p class="card notice" role="status">{labels().holdings_more}</p> })}
-            {if rows.is_empty() {
-                view! { <p class="empty">{labels().holdings_none}</p> }.into_any()
-            } else {
-                view! { <Periods rows may_revoke revoke/> }.into_any()
+            {match (rows.is_empty(), without_lease.is_empty()) {
+                (true, true) => view! { <p class="empty">{labels().holdings_none}</p> }.into_any(),
+                (true, false) => view! { <p class="empty">{labels().holdings_no_lease}</p> }.into_any(),
+                _ => view! { <Periods rows may_revoke revoke/> }.into_any(),
             }}
         </section>
+        {(!without_lease.is_empty()).then(|| view! { <WithoutLease rows=without_lease/> })}
         {person.filter(|_| may_revoke).map(|(id, name)| view! { <Contain id name contain/> })}
     }
 }
@@ -185,6 +188,49 @@ fn Periods(
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// What the target systems held without a lease, as reconciliation saw it.
+#[component]
+fn WithoutLease(rows: Vec<HeldWithoutLease>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="without-lease-title">
+            <h2 id="without-lease-title">{labels().held_without_lease}</h2>
+            <p class="muted">{labels().held_without_lease_intro}</p>
+            <table class="table" data-testid="without-lease">
+                <thead><tr>
+                    <th scope="col">{labels().account}</th><th scope="col">{labels().access}</th>
+                    <th scope="col">{labels().finding_kind}</th><th scope="col">{labels().seen_from}</th>
+                    <th scope="col">{labels().seen_until}</th>
+                </tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|h| {
+                        let name = if h.account_label.is_empty() { h.account_ref.clone() } else { h.account_label.clone() };
+                        let person = match (h.holder_id, h.holder) {
+                            (Some(id), Some(holder)) => view! { <br/><a href=format!("/governance/people/{id}") translate="no">{holder}</a> }.into_any(),
+                            _ => ().into_any(),
+                        };
+                        view! {
+                            <tr>
+                                <td><span translate="no">{name}</span>{person}</td>
+                                <td translate="no">{h.entitlement}<br/><span class="muted">{h.entitlement_key}</span></td>
+                                <td>{match h.kind {
+                                    Some(kind) => finding_kind_in(lang::current(), kind),
+                                    None => labels().declared_standing,
+                                }}</td>
+                                <td><Time at=h.from/></td>
+                                <td>{match h.until {
+                                    Some(at) => view! { <Time at/>{h.closed_reason.map(|r| view! { <br/><span class="muted">{closure_in(lang::current(), r)}</span> })} }.into_any(),
+                                    None => view! { <strong>{labels().still_held}</strong> }.into_any(),
+                                }}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <p><a href="/governance/findings">{labels().open_findings}</a></p>
+        </section>
     }
 }
 

@@ -361,6 +361,34 @@ impl GraphTenant {
             .collect())
     }
 
+    /// Everyone who holds the assignment now, whoever gave it: the principals of its active
+    /// instances (one listing of the group's or role's instances) and, for a group, its
+    /// members or owners as the group lists them.
+    pub(super) async fn pim_holders(&self, pim: Pim<'_>) -> Result<Vec<String>, ConnectorError> {
+        let url = self.url(&format!(
+            "{}?$filter={}&$top={PAGE}",
+            pim.instances(),
+            segment(&pim.filter(None))
+        ));
+        let mut holders: HashSet<String> = self
+            .read_all(&url)
+            .await?
+            .iter()
+            .filter(|instance| pim.matches(instance))
+            .filter_map(|instance| instance["principalId"].as_str().map(str::to_lowercase))
+            .collect();
+        if let Pim::Group { group, role } = pim {
+            holders.extend(
+                self.relation(group, relation_of(role))
+                    .await?
+                    .ok_or_else(|| {
+                        ConnectorError::Permanent(format!("Entra group {group} does not exist"))
+                    })?,
+            );
+        }
+        Ok(holders.into_iter().collect())
+    }
+
     /// The active instance of `principal`'s assignment, if any.
     async fn pim_instance(
         &self,

@@ -20,6 +20,9 @@ create table findings (
     -- For drift: the lease the target disagrees with.
     grant_id        uuid references grants (id),
     first_seen      timestamptz not null default now(),
+    -- When the target says the access began, where its own records tell (a PIM schedule's
+    -- start): the access was held before the pass that first saw it.
+    held_since      timestamptz,
     last_seen       timestamptz not null default now(),
     closed_at       timestamptz,
     -- gone: it disappeared by itself; removed: the portal removed it (read back); declared: an
@@ -32,9 +35,10 @@ create table findings (
     acted_by        uuid references principals (id),
     acted_at        timestamptz,
     last_error      text,
-    -- When the access was seen in the target: from the first pass that saw it to its close.
+    -- When the access was in the target: from its start as the target tells it (else the first
+    -- pass that saw it) to its close.
     held            tstzrange generated always as (
-                        tstzrange(first_seen, closed_at, '[)')
+                        tstzrange(least(held_since, first_seen), closed_at, '[)')
                     ) stored,
     constraint findings_closed check ((closed_at is null) = (closed_reason is null)),
     constraint findings_drift check ((kind = 'shadow') = (grant_id is null))
@@ -85,3 +89,27 @@ create table reconcile_passes (
     holders         integer,
     requested_at    timestamptz
 );
+
+-- Changes made to a managed target outside the portal, as the target's own records tell them
+-- (PIM's assignment and activation requests made in Entra directly): read by each pass, kept
+-- once, and told in the trail (`reconcile.outside_change`). The source's id keeps a record from
+-- being told twice.
+create table outside_changes (
+    entitlement_id  uuid not null references entitlements (id),
+    source_id       text not null,
+    occurred_at     timestamptz not null,
+    account_ref     text not null,
+    principal_id    uuid references principals (id),
+    -- In the source's words: adminAssign, selfActivate, adminRemove, ...; Provisioned, Revoked.
+    action          text not null,
+    status          text not null,
+    -- Who made it, as the source names them (a user's or an application's id).
+    made_by         text not null,
+    justification   text,
+    starts_at       timestamptz,
+    ends_at         timestamptz,
+    recorded_at     timestamptz not null default now(),
+    primary key (entitlement_id, source_id)
+);
+
+create index outside_changes_by_account on outside_changes (entitlement_id, account_ref, occurred_at);

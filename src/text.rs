@@ -1409,6 +1409,41 @@ pub fn event_summary_in(language: Language, action: AuditAction, details: &Value
                 account()
             ),
         ),
+        A::ReconcileOutsideChange => {
+            let period = match (text("starts_at").is_empty(), text("ends_at").is_empty()) {
+                (true, _) => String::new(),
+                (false, true) => say(
+                    format!(", from {} without end", time("starts_at")),
+                    format!(", ab {} ohne Ende", time("starts_at")),
+                ),
+                (false, false) => say(
+                    format!(", {} to {}", time("starts_at"), time("ends_at")),
+                    format!(", {} bis {}", time("starts_at"), time("ends_at")),
+                ),
+            };
+            let why = match text("justification") {
+                j if j.is_empty() => String::new(),
+                j => format!(": \"{j}\""),
+            };
+            say(
+                format!(
+                    "Changed in {} outside the portal: {} {} ({}) by {}{period}{why}",
+                    text("system"),
+                    text("action"),
+                    account(),
+                    text("status"),
+                    text("made_by")
+                ),
+                format!(
+                    "Im System {} außerhalb des Portals geändert: {} {} ({}) durch {}{period}{why}",
+                    text("system"),
+                    text("action"),
+                    account(),
+                    text("status"),
+                    text("made_by")
+                ),
+            )
+        }
         A::LabClockMoved => say(
             format!(
                 "Lab: the reminders' clock moved {} minutes forward ({} ahead)",

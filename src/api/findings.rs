@@ -15,6 +15,15 @@ pub async fn list_findings(query: FindingQuery) -> Result<Findings, AppError> {
     crate::server::services::findings::list(&state, &caller, &query).await
 }
 
+/// How many findings are open on the entries the caller owns; `None` when they own none. The
+/// approvals page shows owners the way to their findings with it.
+#[server(endpoint = "governance/owned-findings")]
+pub async fn owned_findings() -> Result<Option<i64>, AppError> {
+    let caller = crate::server::app::auth::caller::caller()?;
+    let state = crate::server::app::state::app_state()?;
+    crate::server::services::findings::owned_open(&state, &caller).await
+}
+
 /// Passes one entry now (its key), or asks for a pass of every entry (empty). Administrators.
 #[server(endpoint = "governance/reconcile")]
 pub async fn reconcile_now(entitlement: String) -> Result<Reconciled, AppError> {

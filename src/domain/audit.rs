@@ -86,6 +86,9 @@ named! {
         ReconcileDeclared = "reconcile.declared",
         /// A standing holder's declaration was withdrawn before its end.
         ReconcileDeclarationWithdrawn = "reconcile.declaration_withdrawn",
+        /// A change made to a managed target outside the portal (a PIM assignment or
+        /// activation made in Entra directly), as the target's own records tell it.
+        ReconcileOutsideChange = "reconcile.outside_change",
     }
 }
 

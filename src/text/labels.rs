@@ -464,6 +464,8 @@ pub struct Labels {
     pub reconciled: fn(usize, usize, usize) -> String,
     pub reconcile_failed: &'static str,
     pub reconcile_queued: fn(usize) -> String,
+    pub owned_findings_title: &'static str,
+    pub owned_findings: fn(i64) -> String,
     pub declarations_title: &'static str,
     pub declarations_none: &'static str,
     pub declared_by: &'static str,
@@ -974,6 +976,14 @@ pub const EN: Labels = Labels {
         format!(
             "Asked for a pass of {n} entries: they run in the background, and this page shows their findings when you reload it."
         )
+    },
+    owned_findings_title: "Shadow access on your entries",
+    owned_findings: |n| {
+        match n {
+        0 => "Reconciliation found nothing open on the entries you own.".into(),
+        1 => "Reconciliation found 1 open finding on the entries you own: access held without a lease, or a lease the system disagrees with.".into(),
+        n => format!("Reconciliation found {n} open findings on the entries you own: access held without a lease, or leases the systems disagree with."),
+    }
     },
     declarations_title: "Declared standing holders",
     declarations_none: "Nobody is declared a standing holder.",

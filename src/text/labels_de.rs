@@ -523,6 +523,14 @@ pub const DE: Labels = Labels {
             "Abgleich von {n} Einträgen angefordert: Er läuft im Hintergrund; diese Seite zeigt die Befunde nach dem Neuladen."
         )
     },
+    owned_findings_title: "Schattenzugriffe auf Ihren Einträgen",
+    owned_findings: |n| {
+        match n {
+        0 => "Der Abgleich hat auf Ihren Einträgen nichts Offenes gefunden.".into(),
+        1 => "Der Abgleich hat 1 offenen Befund auf Ihren Einträgen: Zugriff ohne Freigabe, oder eine Freigabe, der das System widerspricht.".into(),
+        n => format!("Der Abgleich hat {n} offene Befunde auf Ihren Einträgen: Zugriffe ohne Freigabe, oder Freigaben, denen die Systeme widersprechen."),
+    }
+    },
     declarations_title: "Erklärte ständige Inhaber",
     declarations_none: "Niemand ist als ständiger Inhaber erklärt.",
     declared_by: "Erklärt von",

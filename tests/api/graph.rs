@@ -246,12 +246,28 @@ impl Sim {
     /// An app-only token for `scope`, straight from the simulator, for calls made beside the
     /// connector.
     pub async fn token(&self, scope: &str) -> String {
+        self.token_of(CLIENT, SECRET, scope).await
+    }
+
+    /// Registers another application in the tenant (an administrator's script, the Entra
+    /// admin center's own client), with the application roles `roles`.
+    pub async fn register_app(&self, client: &str, secret: &str, roles: &[&str]) {
+        self.control(
+            reqwest::Method::POST,
+            "apps",
+            Some(json!({ "client_id": client, "client_secret": secret, "roles": roles })),
+        )
+        .await;
+    }
+
+    /// An app-only token of the application `client`.
+    pub async fn token_of(&self, client: &str, secret: &str, scope: &str) -> String {
         self.http
             .post(format!("{}/{TENANT}/oauth2/v2.0/token", self.base))
             .form(&[
                 ("grant_type", "client_credentials"),
-                ("client_id", CLIENT),
-                ("client_secret", SECRET),
+                ("client_id", client),
+                ("client_secret", secret),
                 ("scope", scope),
             ])
             .send()

@@ -495,6 +495,11 @@ async fn owners_declare_and_administrators_remove_through_the_pages(pool: PgPool
         .call(&adele, "governance/findings", &[("query[state]", "open")])
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // The approvals page tells the owner how many are open on her entries; nobody else.
+    let (status, body) = w.call(&megan, "governance/owned-findings", &[]).await;
+    assert_eq!((status, body), (StatusCode::OK, json!(3)));
+    let (status, body) = w.call(&adele, "governance/owned-findings", &[]).await;
+    assert_eq!((status, body), (StatusCode::OK, Value::Null));
 
     let until = (Utc::now() + TimeDelta::days(90))
         .format("%Y-%m-%d")
@@ -686,4 +691,148 @@ async fn graph_a_role_assigned_in_entra_directly_is_found_and_removed(pool: PgPo
         Vec::<String>::new()
     );
     assert_eq!(events(&pool, entitlement, "reconcile.removed").await, 1);
+}
+
+/// A PIM role activated in Entra directly, by another application (an administrator's
+/// script; the admin center is another client just the same): the pass tells it in the trail
+/// once, from PIM's own record (who made it, why, its period), and "who held it" answers from
+/// the activation's start, before the pass saw it. The portal's own request is not told.
+#[sqlx::test]
+async fn graph_a_pim_activation_made_in_entra_directly_joins_the_trail(pool: PgPool) {
+    use crate::graph::{Sim, group_and_people};
+    const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+    const SCRIPT: &str = "9a1f0d3c-4e5b-4c6d-8e7f-0a1b2c3d4e5f";
+    let sim = Sim::start().await;
+    let (_, people) = group_and_people(&sim, 2).await;
+    let role = leasegate::domain::access::Access::EntraRole {
+        directory_scope: "/".into(),
+    };
+    let entitlement = seed::entitlement_on(
+        &pool,
+        "contoso-cloud",
+        "graph",
+        json!({ "kind": "entra_role", "directory_scope": "/" }),
+        HELPDESK,
+    )
+    .await;
+    let mut connectors = Connectors::default();
+    let graph = Arc::new(sim.connector());
+    connectors.insert("contoso-cloud", graph.clone());
+
+    // The portal's own request: never an outside change (a shadow holder here, with no lease).
+    let now = Utc::now();
+    graph
+        .grant(
+            &role,
+            HELPDESK,
+            &[leasegate::server::connectors::Lease {
+                account: people[1].clone(),
+                starts_at: now,
+                ends_at: now + TimeDelta::hours(8),
+                reason: "the portal's own".into(),
+                source: None,
+            }],
+        )
+        .await
+        .unwrap();
+    // Another application assigns the role for two hours, with a justification.
+    sim.register_app(
+        SCRIPT,
+        "script-secret",
+        &["RoleAssignmentSchedule.ReadWrite.Directory"],
+    )
+    .await;
+    let token = sim
+        .token_of(
+            SCRIPT,
+            "script-secret",
+            "https://graph.microsoft.com/.default",
+        )
+        .await;
+    let made: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/v1.0/roleManagement/directory/roleAssignmentScheduleRequests",
+            sim.base
+        ))
+        .bearer_auth(token)
+        .json(&json!({
+            "action": "adminAssign", "principalId": people[0], "roleDefinitionId": HELPDESK,
+            "directoryScopeId": "/", "justification": "Password resets for INC-9",
+            "scheduleInfo": { "expiration": { "type": "afterDuration", "duration": "PT2H" } },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(made["status"], "Provisioned", "{made}");
+    let started: chrono::DateTime<Utc> = made["scheduleInfo"]["startDateTime"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let first = pass(&pool, &connectors, entitlement).await;
+    assert_eq!(first.outside_changes, 1, "{first:?}");
+    assert_eq!((first.holders, first.opened), (2, 2), "{first:?}");
+    let told: Vec<Value> = sqlx::query_scalar!(
+        "select details from audit_events where entitlement_id = $1 and action = $2",
+        entitlement,
+        "reconcile.outside_change"
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        told[0]["record"],
+        made["id"].as_str().unwrap().to_lowercase()
+    );
+    assert_eq!(told[0]["account"], people[0].as_str());
+    assert_eq!(told[0]["made_by"], format!("application {SCRIPT}"));
+    assert_eq!(told[0]["justification"], "Password resets for INC-9");
+    assert_eq!(told[0]["action"], "adminAssign");
+    assert!(
+        told[0]["label"]
+            .as_str()
+            .unwrap()
+            .contains("person0@contoso.test"),
+        "{told:?}"
+    );
+    let summary = leasegate::text::event_summary_in(
+        leasegate::text::lang::Language::English,
+        leasegate::domain::audit::AuditAction::ReconcileOutsideChange,
+        &told[0],
+    );
+    assert!(
+        summary.contains("outside the portal") && summary.contains("INC-9"),
+        "{summary}"
+    );
+
+    // Read again: nothing told twice.
+    let second = pass(&pool, &connectors, entitlement).await;
+    assert_eq!(second.outside_changes, 0, "{second:?}");
+    assert_eq!(
+        events(&pool, entitlement, "reconcile.outside_change").await,
+        1
+    );
+
+    // Who held the role a moment after the activation, before any pass had run: the person
+    // the script activated (the portal's own grant began at `now`, earlier, and was seen by
+    // the pass only; its finding starts at that pass).
+    let moment = started + TimeDelta::milliseconds(1);
+    let held = leasegate::server::db::holdings::without_lease(
+        &mut pool.acquire().await.unwrap(),
+        Some(entitlement),
+        None,
+        moment,
+        moment,
+        10,
+    )
+    .await
+    .unwrap();
+    let accounts: Vec<&str> = held.iter().map(|h| h.account_ref.as_str()).collect();
+    assert_eq!(accounts, vec![people[0].as_str()], "{held:?}");
 }

@@ -679,7 +679,7 @@ impl Simulator {
             )
             .route(
                 "/v1.0/identityGovernance/privilegedAccess/group/assignmentScheduleRequests",
-                post(pim::group_request),
+                get(pim::list_requests).post(pim::group_request),
             )
             .route(
                 "/v1.0/identityGovernance/privilegedAccess/group/assignmentScheduleRequests/{id}",
@@ -695,7 +695,7 @@ impl Simulator {
             )
             .route(
                 "/v1.0/roleManagement/directory/roleAssignmentScheduleRequests",
-                post(pim::role_request),
+                get(pim::list_requests).post(pim::role_request),
             )
             .route(
                 "/v1.0/roleManagement/directory/roleAssignmentScheduleRequests/{id}",

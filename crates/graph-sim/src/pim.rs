@@ -663,6 +663,49 @@ fn instance_json(i: &Schedule) -> Value {
     value
 }
 
+/// A list's `$filter` clauses, checked as Graph checks them: group lists require one on
+/// `groupId` or `principalId`; only the fields `known` may be filtered on.
+fn list_filter(
+    params: &std::collections::HashMap<String, String>,
+    group_kind: bool,
+    known: &[&str],
+) -> Result<Vec<(String, String)>, GraphError> {
+    let required = || {
+        GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "A filter on groupId or principalId is required.",
+        )
+    };
+    let clauses = match params.get("$filter") {
+        Some(f) => filter_clauses(f)?,
+        None if group_kind => return Err(required()),
+        None => Vec::new(),
+    };
+    if let Some((field, _)) = clauses.iter().find(|(f, _)| !known.contains(&f.as_str())) {
+        return Err(GraphError::bad_request(format!(
+            "Filtering on '{field}' is not supported."
+        )));
+    }
+    if group_kind
+        && !clauses
+            .iter()
+            .any(|(f, _)| f == "groupId" || f == "principalId")
+    {
+        return Err(required());
+    }
+    Ok(clauses)
+}
+
+/// Whether `item` has every clause's value (case-insensitive).
+fn matches(item: &Value, clauses: &[(String, String)]) -> bool {
+    clauses.iter().all(|(field, value)| {
+        item[field.as_str()]
+            .as_str()
+            .is_some_and(|x| x.eq_ignore_ascii_case(value))
+    })
+}
+
 /// `GET …/group/assignmentScheduleInstances` (a `$filter` on `groupId` or `principalId` is
 /// required) and `GET /roleManagement/directory/roleAssignmentScheduleInstances`.
 pub(super) async fn instances(
@@ -675,51 +718,72 @@ pub(super) async fn instances(
     let group_kind = uri.path().contains("/privilegedAccess/group/");
     caller.require(if group_kind { GROUP_READ } else { ROLE_READ })?;
     let params = super::directory::params(&query);
-    let clauses = match params.get("$filter") {
-        Some(f) => filter_clauses(f)?,
-        None if group_kind => {
-            return Err(GraphError::new(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                "A filter on groupId or principalId is required.",
-            ));
-        }
-        None => Vec::new(),
-    };
     let known = if group_kind {
         ["groupId", "principalId", "accessId"].as_slice()
     } else {
         ["principalId", "roleDefinitionId", "directoryScopeId"].as_slice()
     };
-    if let Some((field, _)) = clauses.iter().find(|(f, _)| !known.contains(&f.as_str())) {
-        return Err(GraphError::bad_request(format!(
-            "Filtering on '{field}' is not supported."
-        )));
-    }
-    if group_kind
-        && !clauses
-            .iter()
-            .any(|(f, _)| f == "groupId" || f == "principalId")
-    {
-        return Err(GraphError::new(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "A filter on groupId or principalId is required.",
-        ));
-    }
+    let clauses = list_filter(&params, group_kind, known)?;
     let items: Vec<Value> = sim.with(|s| {
         s.instances(group_kind)
             .iter()
             .filter(|i| i.live)
             .map(instance_json)
-            .filter(|v| {
-                clauses.iter().all(|(field, value)| {
-                    v[field.as_str()]
-                        .as_str()
-                        .is_some_and(|x| x.eq_ignore_ascii_case(value))
-                })
+            .filter(|v| matches(v, &clauses))
+            .collect()
+    });
+    super::directory::page(
+        &sim,
+        items,
+        &params,
+        &headers,
+        uri.path().trim_start_matches("/v1.0"),
+    )
+}
+
+/// `GET …/group/assignmentScheduleRequests` (a `$filter` on `groupId` or `principalId` is
+/// required) and `GET /roleManagement/directory/roleAssignmentScheduleRequests`: every request
+/// made, by anyone, oldest first, as `POST` answered it (`status` and `createdBy` included).
+pub(super) async fn list_requests(
+    State(sim): State<Simulator>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Handled {
+    let group_kind = uri.path().contains("/privilegedAccess/group/");
+    caller.require(if group_kind { GROUP_READ } else { ROLE_READ })?;
+    let params = super::directory::params(&query);
+    let known = if group_kind {
+        ["groupId", "principalId", "accessId", "action", "status"].as_slice()
+    } else {
+        [
+            "principalId",
+            "roleDefinitionId",
+            "directoryScopeId",
+            "action",
+            "status",
+        ]
+        .as_slice()
+    };
+    let clauses = list_filter(&params, group_kind, known)?;
+    let mut items: Vec<Value> = sim.with(|s| {
+        s.pim_requests
+            .values()
+            .filter(|r| r.get("groupId").is_some() == group_kind)
+            .filter(|r| matches(r, &clauses))
+            .map(|r| {
+                let mut r = r.clone();
+                if let Some(o) = r.as_object_mut() {
+                    o.remove("@odata.context");
+                }
+                r
             })
             .collect()
+    });
+    items.sort_by(|a, b| {
+        (a["createdDateTime"].as_str(), a["id"].as_str())
+            .cmp(&(b["createdDateTime"].as_str(), b["id"].as_str()))
     });
     super::directory::page(
         &sim,

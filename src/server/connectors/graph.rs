@@ -20,6 +20,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
@@ -29,7 +30,8 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::{
-    Account, Connector, ConnectorError, DirectoryPerson, Health, Lease, PeoplePass, Receipt, Target,
+    Account, Connector, ConnectorError, DirectoryPerson, Health, Lease, OutsideChange, PeoplePass,
+    Receipt, Target,
 };
 use crate::domain::access::{Access, GroupRole, is_site_id};
 use crate::server::app::config::Secret;
@@ -1398,6 +1400,7 @@ impl Connector for GraphTenant {
                 | Access::Team { .. }
                 | Access::PimGroup { .. }
                 | Access::EntraRole { .. }
+                | Access::SharepointSite { .. }
         )
     }
 
@@ -1412,6 +1415,10 @@ impl Connector for GraphTenant {
             Access::PimGroup { .. } | Access::EntraRole { .. } => {
                 return self.pim_holders(pim_of(access, target)).await;
             }
+            Access::SharepointSite { role } => match sites::way(*role, target)? {
+                SiteWay::Group(role) => relation_of(role),
+                SiteWay::Library(share) => return self.library_holders(target, share).await,
+            },
             other => {
                 return Err(ConnectorError::Permanent(format!(
                     "connector `{}` cannot list who holds {} access yet",
@@ -1424,6 +1431,29 @@ impl Connector for GraphTenant {
             Some(holders) => Ok(holders.into_iter().collect()),
             None => Err(ConnectorError::Permanent(format!(
                 "Entra group {target} does not exist"
+            ))),
+        }
+    }
+
+    fn records_changes_of(&self, access: &Access) -> bool {
+        matches!(access, Access::PimGroup { .. } | Access::EntraRole { .. })
+    }
+
+    async fn outside_changes(
+        &self,
+        access: &Access,
+        target: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<OutsideChange>, ConnectorError> {
+        match access {
+            Access::PimGroup { .. } | Access::EntraRole { .. } => {
+                self.pim_outside_changes(pim_of(access, target), since)
+                    .await
+            }
+            other => Err(ConnectorError::Permanent(format!(
+                "connector `{}` cannot read the changes made to {} access",
+                self.name,
+                other.kind()
             ))),
         }
     }

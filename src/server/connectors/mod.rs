@@ -38,6 +38,27 @@ pub struct Account {
     pub in_scope: bool,
 }
 
+/// A change made to a target outside this portal, as the target's own records tell it (a PIM
+/// assignment or activation made in Entra directly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutsideChange {
+    /// The target's id of the record; the same record read twice is told once.
+    pub id: String,
+    /// When the target recorded it.
+    pub at: DateTime<Utc>,
+    /// The account it is about, as [`Connector::holding`] takes it.
+    pub account: String,
+    /// What was done and how it ended, in the target's words (`adminAssign`, `Provisioned`).
+    pub action: String,
+    pub status: String,
+    /// Who made it, as the target names them (`user <id>`, `application <id>`).
+    pub made_by: String,
+    pub justification: Option<String>,
+    /// The period of access it gave, where it gave one (`ends_at` open: no end).
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
 /// A person as a directory describes them, for the people sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryPerson {
@@ -345,6 +366,27 @@ pub trait Connector: Send + Sync {
         let _ = target;
         Err(ConnectorError::Permanent(format!(
             "this connector cannot list who holds {} access yet",
+            access.kind()
+        )))
+    }
+
+    /// Whether [`Connector::outside_changes`] can read the target's own record of changes.
+    fn records_changes_of(&self, access: &Access) -> bool {
+        let _ = access;
+        false
+    }
+
+    /// The changes made to `access` on `target` since `since` by anyone but this portal, as
+    /// the target records them, oldest first; reconciliation tells them in the trail.
+    async fn outside_changes(
+        &self,
+        access: &Access,
+        target: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<OutsideChange>, ConnectorError> {
+        let _ = (target, since);
+        Err(ConnectorError::Permanent(format!(
+            "this connector cannot read the changes made to {} access",
             access.kind()
         )))
     }

@@ -250,12 +250,18 @@ pub async fn seen(conn: &mut PgConnection, seen: &Seen<'_>) -> Result<(Uuid, boo
     let row = sqlx::query!(
         r#"
         insert into findings (entitlement_id, kind, account_ref, account_id, account_label,
-                              principal_id, grant_id)
-        values ($1, $2, $3, $4, $5, $6, $7)
+                              principal_id, grant_id, held_since)
+        values ($1, $2, $3, $4, $5, $6, $7,
+                -- Shadow access a change made outside the portal gave: held since it began.
+                (select max(c.starts_at) from outside_changes c
+                  where $2 = 'shadow' and c.entitlement_id = $1 and c.account_ref = lower($3)
+                    and c.status in ('Provisioned', 'Granted', 'ScheduleCreated')
+                    and c.starts_at <= now() and (c.ends_at is null or c.ends_at > now())))
         on conflict (entitlement_id, kind, account_ref) where closed_at is null
         do update set last_seen = now(),
                       account_id = coalesce(excluded.account_id, findings.account_id),
-                      principal_id = coalesce(excluded.principal_id, findings.principal_id)
+                      principal_id = coalesce(excluded.principal_id, findings.principal_id),
+                      held_since = coalesce(findings.held_since, excluded.held_since)
         returning id, (xmax = 0) as "new!"
         "#,
         seen.entitlement,
@@ -269,6 +275,67 @@ pub async fn seen(conn: &mut PgConnection, seen: &Seen<'_>) -> Result<(Uuid, boo
     .fetch_one(conn)
     .await?;
     Ok((row.id, row.new))
+}
+
+/// A change made to an entry's target outside the portal, as its source recorded it.
+#[derive(Debug, Clone)]
+pub struct OutsideRecord<'a> {
+    pub entitlement: Uuid,
+    pub source_id: &'a str,
+    pub occurred_at: DateTime<Utc>,
+    /// Lower-cased, as findings are matched against it.
+    pub account_ref: &'a str,
+    pub principal: Option<Uuid>,
+    pub action: &'a str,
+    pub status: &'a str,
+    pub made_by: &'a str,
+    pub justification: Option<&'a str>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+/// Keeps a change made outside the portal; `false` when it was kept already.
+pub async fn outside_change(
+    conn: &mut PgConnection,
+    record: &OutsideRecord<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        insert into outside_changes (entitlement_id, source_id, occurred_at, account_ref,
+                                     principal_id, action, status, made_by, justification,
+                                     starts_at, ends_at)
+        values ($1, $2, $3, lower($4), $5, $6, $7, $8, $9, $10, $11)
+        on conflict do nothing
+        "#,
+        record.entitlement,
+        record.source_id,
+        record.occurred_at as DateTime<Utc>,
+        record.account_ref,
+        record.principal,
+        record.action,
+        record.status,
+        record.made_by,
+        record.justification,
+        record.starts_at as Option<DateTime<Utc>>,
+        record.ends_at as Option<DateTime<Utc>>,
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The newest change kept of an entry's target, from which the next read goes on.
+pub async fn newest_outside_change(
+    conn: &mut PgConnection,
+    entitlement: Uuid,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select max(occurred_at) as "at: DateTime<Utc>" from outside_changes
+            where entitlement_id = $1"#,
+        entitlement
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// Closes an open finding; `false` when it was closed already.
@@ -545,6 +612,18 @@ pub async fn owned_by(conn: &mut PgConnection, upn: &str) -> Result<Vec<String>,
         upn
     )
     .fetch_all(conn)
+    .await
+}
+
+/// How many findings are open on the entries `keys`.
+pub async fn open_count(conn: &mut PgConnection, keys: &[String]) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from findings f
+             join entitlements e on e.id = f.entitlement_id
+            where f.closed_at is null and e.key = any($1)"#,
+        keys
+    )
+    .fetch_one(conn)
     .await
 }
 

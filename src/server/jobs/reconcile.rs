@@ -24,7 +24,7 @@ use crate::domain::grant::GrantState;
 use crate::domain::reconcile::{
     Closure, Expect, FindingAction, FindingKind, LeaseSays, Reconcile, compare,
 };
-use crate::server::connectors::{Connector, ConnectorError, Connectors};
+use crate::server::connectors::{Connector, ConnectorError, Connectors, OutsideChange};
 use crate::server::db::audit::{self, Actor, Subject};
 use crate::server::db::findings::{self, Managed, Passed, Seen};
 
@@ -34,6 +34,12 @@ pub use crate::server::db::findings::CHANNEL;
 /// Leases that ended longer ago than this are not read: a holder seen on such an old lease's
 /// account is shadow access, not drift.
 const ENDED_WITHIN: TimeDelta = TimeDelta::days(7);
+
+/// How far back a later read of a target's changes goes from the newest one kept: records a
+/// target writes late are still read; the ones kept already are not told twice.
+const CHANGES_OVERLAP: TimeDelta = TimeDelta::days(1);
+/// How far back the first read goes: PIM keeps its history for 30 days.
+const CHANGES_FIRST_READ: TimeDelta = TimeDelta::days(30);
 
 /// What one pass found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,6 +52,8 @@ pub struct Outcome {
     pub removal_failed: usize,
     /// Accounts left for the next pass (a lease of theirs was changing).
     pub unsettled: usize,
+    /// Changes made outside the portal, read from the target and told in the trail.
+    pub outside_changes: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +91,10 @@ pub async fn run_due(
             break;
         }
         match pass(pool, connectors, &entry, settings).await {
-            Ok(outcome) if outcome.opened + outcome.closed + outcome.removed > 0 => {
+            Ok(outcome)
+                if outcome.opened + outcome.closed + outcome.removed + outcome.outside_changes
+                    > 0 =>
+            {
                 tracing::info!(entry = %entry.key, ?outcome, "reconciled")
             }
             Ok(_) | Err(PassError::Busy(_) | PassError::Unreadable(_)) => {}
@@ -137,6 +148,7 @@ pub async fn pass(
             return Err(PassError::System(why));
         }
     };
+    let changes = outside_changes(&mut tx, connector.as_ref(), entry, began).await?;
     let mut outcome = Outcome {
         holders: listed.len(),
         ..Outcome::default()
@@ -178,11 +190,18 @@ pub async fn pass(
         .map(|(l, _)| l.account.as_str())
         .chain(standing.iter().map(String::as_str))
         .collect();
-    let unknown: Vec<String> = listed_by_key
+    let mut unknown: Vec<String> = listed_by_key
         .iter()
         .filter(|(k, _)| !named.contains(k.as_str()))
         .map(|(_, r)| r.clone())
         .collect();
+    let changed: BTreeSet<&str> = changes.iter().map(|c| c.account.as_str()).collect();
+    unknown.extend(
+        changed
+            .iter()
+            .filter(|a| !listed_by_key.contains_key(&key(a)) && !named.contains(key(a).as_str()))
+            .map(|a| a.to_string()),
+    );
     let accounts = read_accounts(connector.as_ref(), &unknown).await;
     let by_stable_id: HashMap<&str, String> = accounts
         .values()
@@ -210,12 +229,13 @@ pub async fn pass(
         .iter()
         .filter_map(|r| Some((r.id, r.account_ref.as_deref()?)))
         .collect();
-    let shadow_refs: Vec<String> = comparison
+    let mut shadow_refs: Vec<String> = comparison
         .differences
         .iter()
         .filter(|d| d.grant.is_none())
         .filter_map(|d| listed_by_key.get(&d.account).cloned())
         .collect();
+    shadow_refs.extend(changed.iter().map(|a| a.to_string()));
     let mut linked: HashMap<String, Uuid> =
         findings::people_of_accounts(&mut tx, entry.connector_id, &shadow_refs)
             .await?
@@ -227,10 +247,13 @@ pub async fn pass(
     let by_upn: HashMap<String, String> = comparison
         .differences
         .iter()
-        .filter(|d| d.grant.is_none() && !linked.contains_key(&d.account))
-        .filter_map(|d| {
-            let upn = accounts.get(&d.account)?.upn.as_deref()?;
-            Some((upn.to_lowercase(), d.account.clone()))
+        .filter(|d| d.grant.is_none())
+        .map(|d| d.account.clone())
+        .chain(changed.iter().map(|a| key(a)))
+        .filter(|account| !linked.contains_key(account))
+        .filter_map(|account| {
+            let upn = accounts.get(&account)?.upn.as_deref()?;
+            Some((upn.to_lowercase(), account))
         })
         .collect();
     if !by_upn.is_empty() {
@@ -247,6 +270,55 @@ pub async fn pass(
         ..Subject::default()
     };
     let actor = Actor::system("reconciliation");
+    for change in &changes {
+        let account = key(&change.account);
+        let principal = linked.get(&account).copied();
+        let label = accounts.get(&account).map(label_of).unwrap_or_default();
+        let kept = findings::outside_change(
+            &mut tx,
+            &findings::OutsideRecord {
+                entitlement: entry.id,
+                source_id: &change.id,
+                occurred_at: change.at,
+                account_ref: &change.account,
+                principal,
+                action: &change.action,
+                status: &change.status,
+                made_by: &change.made_by,
+                justification: change.justification.as_deref(),
+                starts_at: change.starts_at,
+                ends_at: change.ends_at,
+            },
+        )
+        .await?;
+        if kept {
+            outcome.outside_changes += 1;
+            audit::record(
+                &mut tx,
+                &actor,
+                AuditAction::ReconcileOutsideChange,
+                &Subject {
+                    principal,
+                    ..subject.clone()
+                },
+                json!({
+                    "record": change.id,
+                    "occurred_at": change.at,
+                    "account": change.account,
+                    "label": label,
+                    "action": change.action,
+                    "status": change.status,
+                    "made_by": change.made_by,
+                    "justification": change.justification,
+                    "starts_at": change.starts_at,
+                    "ends_at": change.ends_at,
+                    "system": entry.connector,
+                    "target": entry.target,
+                }),
+            )
+            .await?;
+        }
+    }
     let mut still_open: BTreeSet<(FindingKind, String)> = BTreeSet::new();
     let mut to_remove: Vec<(Uuid, String, Option<Uuid>, String)> = Vec::new();
     for difference in &comparison.differences {
@@ -372,6 +444,35 @@ pub async fn pass(
     findings::record_pass(&mut tx, entry.id, Passed::Read(outcome.holders as i32)).await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// The changes made to the entry's target outside the portal since the newest one kept (a day
+/// back, for records the target writes late; a month back on the first read), where the
+/// connector can read them. A failed read is logged and left for the next pass: the holders
+/// the pass compares come from the target's state, not from these records.
+async fn outside_changes(
+    tx: &mut PgConnection,
+    connector: &dyn Connector,
+    entry: &Managed,
+    began: DateTime<Utc>,
+) -> Result<Vec<OutsideChange>, sqlx::Error> {
+    if !connector.records_changes_of(&entry.access) {
+        return Ok(Vec::new());
+    }
+    let since = match findings::newest_outside_change(tx, entry.id).await? {
+        Some(newest) => newest - CHANGES_OVERLAP,
+        None => began - CHANGES_FIRST_READ,
+    };
+    match connector
+        .outside_changes(&entry.access, &entry.target, since)
+        .await
+    {
+        Ok(changes) => Ok(changes),
+        Err(e) => {
+            tracing::warn!(entry = %entry.key, error = %e, "reconciliation could not read the changes made outside the portal");
+            Ok(Vec::new())
+        }
+    }
 }
 
 /// What a lease says of its account now, or `None` when it says nothing yet (a lease that

@@ -26,6 +26,17 @@ use crate::server::jobs::reconcile::{self, PassError, Removal};
 /// At most this many findings answer one page.
 const MOST: i64 = 500;
 
+/// The number of open findings on the entries the caller owns; `None` for someone who owns
+/// none.
+pub async fn owned_open(state: &AppState, caller: &SessionUser) -> Result<Option<i64>, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    let owned = findings::owned_by(&mut conn, caller.upn.as_str()).await?;
+    if owned.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(findings::open_count(&mut conn, &owned).await?))
+}
+
 /// The findings the caller may see, with every entry's last pass and the live declarations.
 pub async fn list(
     state: &AppState,

@@ -48,6 +48,7 @@ pub fn ApprovalsPage() -> impl IntoView {
             })}
         </Suspense>
         <Reviews/>
+        <OwnedFindings/>
         <section aria-labelledby="decided-title">
             <h2 id="decided-title">{labels().decided_by_you}</h2>
             <Transition fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().inbox_loading}</p> }>
@@ -301,6 +302,25 @@ fn keyboard_shortcuts() {
         ev.prevent_default();
     });
     on_cleanup(move || handle.remove());
+}
+
+/// The way to reconciliation's findings for an entry's owner: how many are open on their
+/// entries, and the findings page. Shown only to owners.
+#[component]
+fn OwnedFindings() -> impl IntoView {
+    let open = Resource::new(|| (), |_| crate::api::findings::owned_findings());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                open.await.ok().flatten().map(|n| view! {
+                    <section aria-labelledby="owned-findings-title">
+                        <h2 id="owned-findings-title">{labels().owned_findings_title}</h2>
+                        <p>{(labels().owned_findings)(n)}" "<a href="/governance/findings">{labels().open_findings}</a></p>
+                    </section>
+                })
+            })}
+        </Transition>
+    }
 }
 
 /// Emergency uses of entries the caller owns, each with its review form; shown only when some

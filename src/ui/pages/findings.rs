@@ -68,7 +68,7 @@ pub fn FindingsPage() -> impl IntoView {
     };
     view! {
         <PageTitle text=labels().findings_title/>
-        <p class="breadcrumb"><a href="/governance">{labels().nav_governance}</a> " / " {labels().findings_title}</p>
+        <p class="breadcrumb"><Back/> " / " {labels().findings_title}</p>
         <h1>{labels().findings_title}</h1>
         <p>{labels().findings_intro}</p>
         <Form method="GET" action="/governance/findings" attr:class="event-search" attr:role="search" attr:aria-label=labels().findings_title>
@@ -101,6 +101,27 @@ pub fn FindingsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Where the page was reached from: Governance for its roles, the approvals page (where owners
+/// find the way here) for an entry's owner.
+#[component]
+fn Back() -> impl IntoView {
+    let me = expect_context::<crate::ui::layout::MeResource>().0;
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let governance = me
+                    .await
+                    .is_ok_and(|me| crate::domain::role::can_view_governance(&me.roles));
+                if governance {
+                    view! { <a href="/governance">{labels().nav_governance}</a> }.into_any()
+                } else {
+                    view! { <a href="/approvals">{labels().nav_approvals}</a> }.into_any()
+                }
+            })}
+        </Transition>
     }
 }
 

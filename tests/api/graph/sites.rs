@@ -148,6 +148,19 @@ async fn a_site_without_a_group_is_shared_and_taken_back_role_by_role() {
         graph.holding(&VISITOR, &site, &everyone).await.unwrap(),
         vec![irvin.clone(), megan.clone()]
     );
+    // Reconciliation's read: everyone shared with directly in the role, whoever shared it
+    // (Megan's standing share included).
+    assert!(graph.lists_holders_of(&VISITOR));
+    let mut readers = graph.holders_of(&VISITOR, &site).await.unwrap();
+    readers.sort();
+    let mut expected = vec![irvin.clone(), megan.clone()];
+    expected.sort();
+    assert_eq!(readers, expected);
+    let mut writers = graph.holders_of(&MEMBER, &site).await.unwrap();
+    writers.sort();
+    let mut expected = editors.clone();
+    expected.sort();
+    assert_eq!(writers, expected);
 
     // Irvin's edit lease ends: his read lease keeps its role (the permission is patched).
     // Adele's ends: her only permission goes. A repeat finds nothing to do.

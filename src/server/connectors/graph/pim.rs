@@ -21,7 +21,7 @@ use super::{
     ATTEMPTS, FILTERED_LOOKUPS, GraphTenant, PAGE, Written, backoff, refusal, relation_of, segment,
 };
 use crate::domain::access::GroupRole;
-use crate::server::connectors::{ConnectorError, Lease, Receipt};
+use crate::server::connectors::{ConnectorError, Lease, OutsideChange, Receipt};
 
 /// Entra refuses to end an assignment sooner than this after it began.
 const MINIMUM_ACTIVE: chrono::Duration = chrono::Duration::minutes(5);
@@ -389,6 +389,33 @@ impl GraphTenant {
         Ok(holders.into_iter().collect())
     }
 
+    /// The assignment's requests made since `since` by anyone but this portal (another
+    /// application, or a person in the Entra admin center), oldest first: one listing of the
+    /// group's or role's requests. Validation-only requests changed nothing and are left out.
+    pub(super) async fn pim_outside_changes(
+        &self,
+        pim: Pim<'_>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<OutsideChange>, ConnectorError> {
+        let url = self.url(&format!(
+            "{}?$filter={}&$top={PAGE}",
+            pim.requests(),
+            segment(&pim.filter(None))
+        ));
+        let own = self.settings.client_id.as_str();
+        let mut changes: Vec<OutsideChange> = self
+            .read_all(&url)
+            .await?
+            .iter()
+            .filter(|request| pim.matches(request))
+            .filter(|request| !request["isValidationOnly"].as_bool().unwrap_or(false))
+            .filter_map(|request| outside_change(request, own))
+            .filter(|change| change.at >= since)
+            .collect();
+        changes.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        Ok(changes)
+    }
+
     /// The active instance of `principal`'s assignment, if any.
     async fn pim_instance(
         &self,
@@ -460,6 +487,74 @@ impl GraphTenant {
 }
 
 /// `scheduleInfo` for a lease: from now until its end.
+/// A request as a change made outside the portal; `None` for the portal's own (made by its
+/// application, `own`) and for a record missing what a change needs.
+fn outside_change(request: &Value, own: &str) -> Option<OutsideChange> {
+    let by = &request["createdBy"];
+    let made_by = match (by["user"]["id"].as_str(), by["application"]["id"].as_str()) {
+        (Some(user), _) => format!("user {user}"),
+        (None, Some(app)) if app.eq_ignore_ascii_case(own) => return None,
+        (None, Some(app)) => format!("application {app}"),
+        (None, None) => "unknown".to_string(),
+    };
+    let at = |field: &Value| {
+        field
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let info = &request["scheduleInfo"];
+    let starts_at = at(&info["startDateTime"]);
+    let ends_at = at(&info["expiration"]["endDateTime"]).or_else(|| {
+        let duration = info["expiration"]["duration"].as_str()?;
+        Some(starts_at? + duration_of(duration)?)
+    });
+    Some(OutsideChange {
+        id: request["id"].as_str()?.to_lowercase(),
+        at: at(&request["createdDateTime"])?,
+        account: request["principalId"].as_str()?.to_lowercase(),
+        action: request["action"].as_str().unwrap_or_default().to_string(),
+        status: request["status"].as_str().unwrap_or_default().to_string(),
+        made_by,
+        justification: request["justification"]
+            .as_str()
+            .filter(|j| !j.trim().is_empty())
+            .map(str::to_string),
+        starts_at,
+        ends_at,
+    })
+}
+
+/// An ISO 8601 duration as PIM writes one (`PT8H`, `P1DT2H30M`, `PT90.5S`); weeks, months and
+/// years, which PIM does not use, are refused.
+fn duration_of(text: &str) -> Option<chrono::Duration> {
+    let rest = text.strip_prefix('P')?;
+    let (days, time) = match rest.split_once('T') {
+        Some((days, time)) => (days, time),
+        None => (rest, ""),
+    };
+    let mut total = chrono::Duration::zero();
+    if !days.is_empty() {
+        total += chrono::Duration::days(days.strip_suffix('D')?.parse().ok()?);
+    }
+    let mut number = String::new();
+    for c in time.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let value: f64 = std::mem::take(&mut number).parse().ok()?;
+        let unit = match c {
+            'H' => 3600.0,
+            'M' => 60.0,
+            'S' => 1.0,
+            _ => return None,
+        };
+        total += chrono::Duration::milliseconds((value * unit * 1000.0).round() as i64);
+    }
+    (number.is_empty() && (rest != "T") && !rest.is_empty()).then_some(total)
+}
+
 fn schedule(lease: &Lease) -> Value {
     json!({
         "startDateTime": iso(Utc::now().max(lease.starts_at)),
@@ -515,6 +610,50 @@ mod tests {
             "permanent is not ours"
         );
         assert_eq!(justification(&l), "Leasegate lease");
+    }
+
+    #[test]
+    fn durations_read_as_pim_writes_them() {
+        let d = |t| duration_of(t).map(|d| d.num_milliseconds());
+        assert_eq!(d("PT8H"), Some(8 * 3_600_000));
+        assert_eq!(d("P1DT2H30M"), Some(26 * 3_600_000 + 30 * 60_000));
+        assert_eq!(d("PT90.5S"), Some(90_500));
+        assert_eq!(d("P2D"), Some(2 * 86_400_000));
+        for bad in ["", "P", "PT", "8H", "PT8X", "P1W", "PT8"] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn requests_made_by_others_are_outside_changes() {
+        let request = |by: Value| {
+            json!({
+                "id": "ABC", "createdDateTime": "2026-12-05T10:00:00.000Z",
+                "principalId": "P1", "action": "adminAssign", "status": "Provisioned",
+                "justification": " ", "createdBy": by,
+                "scheduleInfo": {"startDateTime": "2026-12-05T10:00:00.000Z",
+                                 "expiration": {"type": "afterDuration", "duration": "PT2H"}},
+            })
+        };
+        assert_eq!(
+            outside_change(&request(json!({"application": {"id": "Portal"}})), "portal"),
+            None,
+            "the portal's own request"
+        );
+        let change = outside_change(
+            &request(json!({"application": null, "user": {"id": "u-9"}})),
+            "portal",
+        )
+        .unwrap();
+        assert_eq!((change.id.as_str(), change.account.as_str()), ("abc", "p1"));
+        assert_eq!(change.made_by, "user u-9");
+        assert_eq!(change.justification, None);
+        assert_eq!(
+            change.ends_at.unwrap() - change.starts_at.unwrap(),
+            chrono::Duration::hours(2)
+        );
+        let other = outside_change(&request(json!({"application": {"id": "script"}})), "portal");
+        assert_eq!(other.unwrap().made_by, "application script");
     }
 
     #[test]

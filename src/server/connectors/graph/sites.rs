@@ -392,6 +392,28 @@ impl GraphTenant {
     }
 
     /// Which of `accounts` hold `role` by a direct permission on the library.
+    /// Everyone the site's document library is shared with directly in `role`, whoever
+    /// shared it (inherited permissions, the site's own groups, are not holders).
+    pub(super) async fn library_holders(
+        &self,
+        site: &str,
+        role: &str,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let drive = self.library(site).await?;
+        let Some(permissions) = self
+            .read_all_optional(&self.root_url(&drive, "/permissions"))
+            .await?
+        else {
+            return Err(self.library_gone(site, &drive));
+        };
+        let holders: BTreeSet<String> = permissions
+            .iter()
+            .filter(|p| roles_of(p).iter().any(|r| r == role))
+            .filter_map(direct_grantee)
+            .collect();
+        Ok(holders.into_iter().collect())
+    }
+
     pub(super) async fn holding_library(
         &self,
         site: &str,

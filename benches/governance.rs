@@ -7,7 +7,9 @@
 //! - what a person held in a random week;
 //! - who holds an entry now;
 //!
-//! and prints p50, p99 and max in milliseconds, with the plan of the first question. Then it
+//! and prints p50, p99 and max in milliseconds, with the plan of the first question; then every
+//! query of the governance dashboard (`db::dashboard`, a request behind every grant), 50 times
+//! for each range and filter, with each query's p50 and p99 and the whole page's. Then it
 //! exports a tenth of the trail (one engine worker's events: 1,000,000 with the defaults) as CSV
 //! through the portal's own export and prints its time, its size and how much the process's
 //! peak memory grew.
@@ -21,6 +23,7 @@ mod measure;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use leasegate::server::db::dashboard::Filter;
 use rand::Rng as _;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -112,9 +115,107 @@ async fn main() {
         found += rows.len();
     }
     report("who holds an entry now", &mut right_now, found);
+
+    // The dashboard: every figure of it, as its page asks them, over 30 and 365 days, for the
+    // whole estate and narrowed to a department and to an entry.
+    let entry_key: String = sqlx::query_scalar("select key from entitlements order by key limit 1")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    for (what, days, filter) in [
+        ("dashboard, 30 days, whole estate", 30, Filter::default()),
+        ("dashboard, 365 days, whole estate", 365, Filter::default()),
+        (
+            "dashboard, 30 days, one department",
+            30,
+            Filter {
+                department: Some("Department 7"),
+                ..Filter::default()
+            },
+        ),
+        (
+            "dashboard, 365 days, one entry",
+            365,
+            Filter {
+                entitlement: Some(entry_key.as_str()),
+                ..Filter::default()
+            },
+        ),
+    ] {
+        dashboard_rounds(&mut conn, what, days, &filter).await;
+    }
     drop(conn);
 
     export_a_month(&pool).await;
+}
+
+/// Asks every dashboard query `DASHBOARD_ROUNDS` times and prints each one's p50 and p99 and
+/// the whole page's (their sum per round).
+async fn dashboard_rounds(
+    conn: &mut sqlx::PgConnection,
+    what: &str,
+    days: i64,
+    filter: &Filter<'_>,
+) {
+    use leasegate::server::db::dashboard as q;
+    const DASHBOARD_ROUNDS: usize = 50;
+    let names = [
+        "live", "days", "approval", "top", "removals", "findings", "reviews", "systems",
+    ];
+    let mut each: Vec<Vec<f64>> = vec![Vec::with_capacity(DASHBOARD_ROUNDS); names.len()];
+    let mut page: Vec<f64> = Vec::with_capacity(DASHBOARD_ROUNDS);
+    for _ in 0..DASHBOARD_ROUNDS {
+        let until = Utc::now();
+        let from = q::range_start(until, days);
+        let mut lap = |i: usize, t: Instant| each[i].push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        q::live_leases(conn, filter).await.unwrap();
+        lap(0, t);
+        let t = Instant::now();
+        q::days(conn, filter, from, until).await.unwrap();
+        lap(1, t);
+        let t = Instant::now();
+        q::approval_times(conn, filter, from, until).await.unwrap();
+        lap(2, t);
+        let t = Instant::now();
+        q::most_requested(conn, filter, from, until, 10)
+            .await
+            .unwrap();
+        lap(3, t);
+        let t = Instant::now();
+        q::removals(conn, filter, from, until, 120.0).await.unwrap();
+        lap(4, t);
+        let t = Instant::now();
+        q::findings(conn, filter, from, until).await.unwrap();
+        lap(5, t);
+        let t = Instant::now();
+        q::reviews_due(conn, filter).await.unwrap();
+        lap(6, t);
+        let t = Instant::now();
+        q::systems(conn, filter).await.unwrap();
+        lap(7, t);
+        page.push(each.iter().map(|e| e.last().copied().unwrap_or(0.0)).sum());
+    }
+    let parts: Vec<String> = names
+        .iter()
+        .zip(each.iter_mut())
+        .map(|(name, millis)| {
+            millis.sort_by(|a, b| a.total_cmp(b));
+            format!(
+                "{name} {:.1}/{:.1}",
+                measure::percentile(millis, 50.0),
+                measure::percentile(millis, 99.0)
+            )
+        })
+        .collect();
+    page.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "{what}: whole page n={} p50={:.1} ms p99={:.1} ms; each query p50/p99 ms: {}",
+        page.len(),
+        measure::percentile(&page, 50.0),
+        measure::percentile(&page, 99.0),
+        parts.join(", ")
+    );
 }
 
 /// The portal's CSV export of one engine worker's events (a tenth of the trail), read to the end
@@ -250,8 +351,9 @@ async fn fill(pool: &PgPool, grants: i64, events: i64) {
     .await
     .unwrap();
     sqlx::query(
-        "insert into principals (tenant_id, object_id, upn, display_name)
-         select 'bench', 'person-' || n, 'person' || n || '@contoso.test', 'Person ' || n
+        "insert into principals (tenant_id, object_id, upn, display_name, department)
+         select 'bench', 'person-' || n, 'person' || n || '@contoso.test', 'Person ' || n,
+                'Department ' || (n % 20)
            from generate_series(1, $1) n",
     )
     .bind(PEOPLE)
@@ -309,6 +411,50 @@ async fn fill(pool: &PgPool, grants: i64, events: i64) {
     .execute(pool)
     .await
     .unwrap();
+    // A request behind every lease, submitted up to ten hours before it started and closed
+    // before the start: most approved (seven in ten of those by a person, the rest
+    // self-service), some denied or expired; and reconciliation's findings, half closed.
+    sqlx::query(
+        "insert into access_requests (requester_id, beneficiary_id, entitlement_id, starts_at,
+                                      ends_at, policy, state, submitted_at, expires_at, closed_at,
+                                      client_token)
+         select g.principal_id, g.principal_id, g.entitlement_id, g.starts_at, g.ends_at, '{}',
+                x.state, x.submitted, x.submitted + interval '1 day',
+                x.submitted + (g.starts_at - x.submitted) * random(), gen_random_uuid()
+           from grants g,
+                lateral (select g.starts_at - interval '10 hours' * random() as submitted,
+                                case when random() < 0.9 then 'approved'
+                                     when random() < 0.5 then 'denied' else 'expired' end as state
+                          where g.id is not null) x",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into approval_decisions (request_id, stage, approver_id, outcome, decided_at)
+         select r.id, 0, r.requester_id, 'approve', r.closed_at
+           from access_requests r where r.state = 'approved' and random() < 0.7",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into findings (entitlement_id, kind, account_ref, first_seen, last_seen,
+                               closed_at, closed_reason)
+         select e.a[1 + (random() * ($2 - 1))::int], 'shadow', 'CN=Someone ' || n, t.seen, t.seen,
+                case when n % 2 = 0 then t.seen + interval '1 day' end,
+                case when n % 2 = 0 then 'gone' end
+           from generate_series(1, $1) n,
+                (select array_agg(id order by id) a from entitlements) e,
+                lateral (select now() - interval '730 days' * random() as seen where n > 0) t",
+    )
+    .bind(10_000i64)
+    .bind(ENTRIES)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("analyze").execute(pool).await.unwrap();
+
     // In statements of 10,000: the chain trigger updates its head row once per event, and the
     // versions of that row a single transaction leaves make each next update slower (500,000
     // in one statement did not finish in minutes).

@@ -8,6 +8,7 @@ use crate::ui::pages::{
     admin::AdminPage,
     approvals::{ApprovalsPage, DecisionPage},
     contractors::ContractorsPage,
+    dashboard::DashboardPage,
     entitlement::EntitlementPage,
     findings::FindingsPage,
     governance::GovernancePage,
@@ -67,6 +68,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("governance"), StaticSegment("requests"), ParamSegment("id")) view={Lazy::<TrailRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("access")) view={Lazy::<HoldingsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("findings")) view={Lazy::<FindingsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("dashboard")) view={Lazy::<DashboardRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("people")) view={Lazy::<PeopleRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("people"), ParamSegment("id")) view={Lazy::<PersonRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=StaticSegment("admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
@@ -109,6 +111,7 @@ lazy_page!(GovernanceRoute, GovernancePage);
 lazy_page!(TrailRoute, TrailPage);
 lazy_page!(HoldingsRoute, HoldingsPage);
 lazy_page!(FindingsRoute, FindingsPage);
+lazy_page!(DashboardRoute, DashboardPage);
 lazy_page!(PeopleRoute, PeoplePage);
 lazy_page!(PersonRoute, PersonPage);
 lazy_page!(AdminRoute, AdminPage);

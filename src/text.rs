@@ -1821,6 +1821,20 @@ fn impact_entries_in(language: Language, keys: &[String]) -> String {
     }
 }
 
+/// A span of seconds in words: under a minute in seconds ("40 seconds", "1 second"), longer
+/// as [`minutes`] does, to the nearest minute.
+pub fn span(seconds: f64) -> String {
+    let language = lang::current();
+    if seconds < 59.5 {
+        let s = seconds.round().max(0.0) as u32;
+        return match s {
+            1 => pick_in(language, "1 second", "1 Sekunde").to_string(),
+            s => pick_in(language, format!("{s} seconds"), format!("{s} Sekunden")),
+        };
+    }
+    minutes_in(language, (seconds / 60.0).round() as u32)
+}
+
 /// Minutes in words: "45 minutes", "2 hours", "1 day 4 hours", "1 week"; in German "45
 /// Minuten", "2 Stunden", "1 Tag 4 Stunden", "1 Woche".
 pub fn minutes(m: u32) -> String {

@@ -133,6 +133,11 @@ test('the portal in German, with no English left on any page', { timeout: 300_00
   await irvin.getByRole('heading', { level: 1, name: 'Schattenzugriffe und Abweichungen' }).waitFor();
   await irvin.getByTestId('findings').getByText('Schattenzugriff').first().waitFor();
   await check(irvin);
+  await open(irvin, '/governance/dashboard?days=7');
+  await irvin.getByRole('heading', { level: 1, name: 'Governance-Übersicht' }).waitFor();
+  await irvin.getByRole('img', { name: /^Gestellte Anträge an jedem der letzten 7 Tage/ }).waitFor();
+  await irvin.getByRole('heading', { level: 2, name: 'Angebundene Systeme' }).waitFor();
+  await check(irvin);
 
   // The decision page of the request Megan decided.
   const requestId = new URL(trail).pathname.split('/').pop();

@@ -125,7 +125,7 @@ describe('an auditor looking a person up', () => {
 // wider than the screen makes people scroll sideways to read every line; wide tables scroll
 // inside themselves instead.
 const PAGES = ['/', '/request', '/request/sql-admins', '/my-access', '/approvals', '/contractors',
-  '/settings', '/governance', '/governance/people', '/governance/access', '/governance/findings',
+  '/settings', '/governance', '/governance/people', '/governance/access', '/governance/findings', '/governance/dashboard',
   '/admin'];
 describe('on a phone, and zoomed in', () => {
   test('every page fits the screen\'s width, in English and in German', async () => {

@@ -201,6 +201,29 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   assert.equal(await irvin.getByRole('button', { name: /Declare|Remove now|Reconcile/ }).count(), 0);
   await assertAccessible(irvin);
 
+  // The dashboard: today's request approved, the lease removed on time, the shadow access
+  // open; narrowed to the SQL Admins' directory and a week, kept in the address.
+  await irvin.goto(`${stack.base}/governance`);
+  await hydrated(irvin);
+  await irvin.getByRole('link', { name: /^Dashboard/ }).click();
+  await irvin.getByRole('heading', { level: 1, name: 'Governance dashboard' }).waitFor();
+  await hydrated(irvin);
+  await irvin.getByRole('img', { name: /^Requests submitted on each of the last 30 days/ }).waitFor();
+  assert.ok(Number(await irvin.getByTestId('open-shadow').textContent()) >= 1, 'DBA Oncall is open');
+  await irvin.getByTestId('most-requested').getByRole('row').filter({ hasText: 'SQL Server administrators' }).waitFor();
+  await assertAccessible(irvin);
+  await irvin.getByLabel('Range').selectOption({ label: 'Last 7 days' });
+  await irvin.getByLabel('System', { exact: true }).selectOption('contoso-ad');
+  await irvin.getByRole('button', { name: 'Show' }).click();
+  await irvin.waitForURL((url) => url.searchParams.get('days') === '7' && url.searchParams.get('system') === 'contoso-ad');
+  await irvin.getByRole('img', { name: /^Requests submitted on each of the last 7 days/ }).waitFor();
+  await irvin.getByTestId('removals').getByRole('row', { name: /On time/ }).getByText(/^[1-9]\d*$/).waitFor();
+  assert.deepEqual(
+    await irvin.getByTestId('systems').locator('tbody tr td:first-child').allTextContents(),
+    ['contoso-ad'],
+  );
+  await assertAccessible(irvin);
+
   for (const page of [adele, megan, irvin]) assert.deepEqual(page.problems, []);
 });
 

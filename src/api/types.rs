@@ -6,6 +6,7 @@ pub mod admin;
 pub mod approvals;
 pub mod catalog;
 pub mod contractors;
+pub mod dashboard;
 pub mod emergency;
 pub mod findings;
 pub mod governance;

@@ -46,6 +46,10 @@ pub enum Problem {
     NoSuchEntry,
     /// Nobody known to the portal has this sign-in name (or id).
     NoSuchPerson,
+    /// No connected system has this name.
+    NoSuchSystem,
+    /// A dashboard range the page does not offer.
+    ChooseRange,
     /// Why live access is taken away: required, and of a readable length.
     RevocationReason {
         min_chars: u32,

@@ -531,6 +531,65 @@ pub const DE: Labels = Labels {
         n => format!("Der Abgleich hat {n} offene Befunde auf Ihren Einträgen: Zugriffe ohne Freigabe, oder Freigaben, denen die Systeme widersprechen."),
     }
     },
+    open_dashboard: "Übersicht: der ganze Bestand auf einen Blick",
+    dashboard_title: "Governance-Übersicht",
+    dashboard_intro: "Freigaben, Anträge und Entscheidungen, Entzüge, Befunde, Prüfungen und die angebundenen Systeme über einen Zeitraum. Schränken Sie nach System, Eintrag oder Abteilung ein; die Adresse behält Ihre Wahl, sodass eine Ansicht geteilt und neu geladen werden kann.",
+    dashboard_range: "Zeitraum",
+    last_days: |n| format!("Letzte {n} Tage"),
+    filter_system: "System",
+    any_system: "Alle Systeme",
+    filter_department: "Abteilung",
+    any_department: "Alle Abteilungen",
+    show_dashboard: "Anzeigen",
+    approval_time: "Dauer bis zur Genehmigung",
+    approval_figures: |median, p90, n| {
+        format!(
+            "Median {median}; 90. Perzentil {p90}; über {n} genehmigte Anträge, über die eine Person entschieden hat."
+        )
+    },
+    approval_none: "Kein von einer Person genehmigter Antrag in diesem Zeitraum.",
+    removals_title: "Entzug am Ende der Freigabe",
+    removals_on_time: "Pünktlich",
+    removals_late: "Verspätet",
+    removals_overdue_now: "Jetzt überfällig",
+    removals_explained: |grace| {
+        format!(
+            "Pünktlich: innerhalb von {grace} nach dem Ende der Freigabe entzogen und nachgelesen (die Karenz des Entzugs). Vorzeitig zurückgegebene oder entzogene Freigaben zählen nicht."
+        )
+    },
+    open_shadow: "Offene Schattenzugriffe",
+    open_drift: "Offene Abweichungen",
+    findings_in_range: |opened, closed| {
+        format!("{opened} gefunden und {closed} geschlossen in diesem Zeitraum.")
+    },
+    reviews_due: "Offene Prüfungen von Notfallzugriffen",
+    requests_by_day: "Anträge pro Tag und ihr Stand",
+    requests_chart: |n| {
+        format!(
+            "Gestellte Anträge an jedem der letzten {n} Tage, gestapelt nach ihrem heutigen Stand"
+        )
+    },
+    days_in_utc: "Tage werden in UTC gezählt.",
+    outcome_approved: "Genehmigt",
+    outcome_denied: "Abgelehnt",
+    outcome_waiting: "Wartend",
+    outcome_other: "Zurückgezogen oder abgelaufen",
+    as_table: "Die Zahlen als Tabelle",
+    day_column: "Tag",
+    most_requested: "Am häufigsten beantragte Einträge",
+    most_requested_chart: |n| {
+        format!(
+            "Die am häufigsten beantragten Einträge der letzten {n} Tage, nach Zahl der Anträge"
+        )
+    },
+    entry_column: "Eintrag",
+    requests_column: "Anträge",
+    no_requests: "Keine Anträge in diesem Zeitraum.",
+    systems_title: "Angebundene Systeme",
+    checked_column: "Zuletzt geprüft",
+    live_column: "Laufende Freigaben",
+    failing_column: "Einträge, die der Abgleich nicht lesen konnte",
+    never_checked: "Noch nicht",
     declarations_title: "Erklärte ständige Inhaber",
     declarations_none: "Niemand ist als ständiger Inhaber erklärt.",
     declared_by: "Erklärt von",

@@ -98,6 +98,14 @@ pub fn problem_in(language: Language, problem: &Problem) -> String {
             "The end of the period comes before its start.",
             "Das Ende des Zeitraums liegt vor seinem Beginn.",
         ),
+        Problem::NoSuchSystem => say(
+            "No connected system has this name.",
+            "Kein angebundenes System hat diesen Namen.",
+        ),
+        Problem::ChooseRange => say(
+            "Choose one of the ranges offered: 7, 30, 90 or 365 days.",
+            "Wählen Sie einen der angebotenen Zeiträume: 7, 30, 90 oder 365 Tage.",
+        ),
         Problem::NoSuchEntry => say(
             "No catalog entry has this key.",
             "Kein Katalogeintrag hat diesen Schlüssel.",

@@ -1,6 +1,7 @@
 pub mod admin;
 pub mod approvals;
 pub mod contractors;
+pub mod dashboard;
 pub mod entitlement;
 pub mod findings;
 pub mod governance;

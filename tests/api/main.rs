@@ -5,6 +5,7 @@ mod access;
 mod boundary;
 mod bundles;
 mod contractors;
+mod dashboard;
 mod delegation;
 mod directory;
 mod emergency;

@@ -97,6 +97,7 @@ async fn an_auditor_changes_nothing_that_is_not_theirs(pool: PgPool) {
         ("governance/holdings", Reads, vec![]),
         ("governance/findings", Reads, vec![]),
         ("governance/owned-findings", Reads, vec![]),
+        ("governance/dashboard", Reads, vec![]),
         ("governance/people", Reads, vec![]),
         ("governance/person", Reads, vec![]),
         ("me", Reads, vec![]),

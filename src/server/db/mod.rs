@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod catalog_changes;
 pub mod connectors;
 pub mod contractors;
+pub mod dashboard;
 pub mod delegations;
 pub mod delivery;
 pub mod findings;

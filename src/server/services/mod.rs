@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod catalog_edits;
 pub mod changes;
 pub mod contractors;
+pub mod dashboard;
 pub mod decide;
 pub mod delegation;
 pub mod emergency;

@@ -72,6 +72,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
             <div class="card tile"><p class="stat">{pending_requests}</p><p>{labels().pending_requests}</p></div>
         </div>
         <VerifyTrail/>
+        <p><a href="/governance/dashboard">{labels().open_dashboard}</a></p>
         <p><a href="/governance/people">{labels().open_people}</a></p>
         <p><a href="/governance/access">{labels().open_holdings}</a></p>
         <p><a href="/governance/findings">{labels().open_findings}</a></p>

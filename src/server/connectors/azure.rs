@@ -15,14 +15,16 @@
 //!   and lasts until the latest of their ends; when one lease ends, a new request with the
 //!   others takes its place. When the last one ends early, a short request to an address no
 //!   connection comes from (`closing_source`) takes its place. Holding is read back from the
-//!   policy's request history: who is named in a request Azure has not revoked.
+//!   policy's request history: who is named in a request Azure has not revoked, and the
+//!   requestor of an open request made in Azure directly (reconciliation's shadow access,
+//!   ended the same way: a newer request without them).
 //! - `initiate` answers 202 with a status the schema does not list (`Initiating`); any status
 //!   but `Revoked` counts as open.
 //!
 //! Sources: `../shared/docs/microsoft-apis.md` §8 (the REST specification
 //! `jitNetworkAccessPolicies.json` 2020-01-01, its examples, and the JIT overview).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -32,7 +34,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::graph::{self, GraphSettings, GraphTenant, Written};
-use super::{Account, Connector, ConnectorError, Health, Lease, Receipt, Target};
+use super::{Account, Connector, ConnectorError, Health, Lease, OutsideChange, Receipt, Target};
 use crate::domain::access::{Access, is_vm_resource_id};
 use crate::domain::network::SourcePrefix;
 use crate::server::app::config::Secret;
@@ -560,6 +562,89 @@ fn open_holders(requests: Option<&Vec<Value>>, vm: &str, port: u16) -> BTreeMap<
     holders
 }
 
+/// Who holds the port: the accounts the portal's open requests name, and the requestor of
+/// every open request made in Azure directly (it names nobody the portal knows).
+fn port_holders(policies: &[Value], vm: &str, port: u16, own: &str) -> BTreeSet<String> {
+    let mut holders: BTreeSet<String> = open_anywhere(policies, vm, port).into_keys().collect();
+    holders.extend(
+        outside_requests(policies, vm, port, own)
+            .into_iter()
+            .filter(|r| r.open)
+            .map(|r| r.change.account),
+    );
+    holders
+}
+
+/// A JIT request for a port made in Azure directly, and whether the port is still open by it.
+struct OutsideRequest {
+    change: OutsideChange,
+    open: bool,
+}
+
+/// The requests of every policy of the group for `vm`'s `port` that this portal did not make:
+/// a request is the portal's when its requestor is the portal's application (`own`), or when
+/// its justification names the leases it carries (so a forged one naming real accounts still
+/// shows them as holders, and one naming nobody counts as made outside). Azure gives requests
+/// no id: one is made of the VM, the port, the start and the requestor.
+fn outside_requests(policies: &[Value], vm: &str, port: u16, own: &str) -> Vec<OutsideRequest> {
+    let mut found = Vec::new();
+    for request in policies
+        .iter()
+        .flat_map(|p| p["properties"]["requests"].as_array().into_iter().flatten())
+    {
+        let requestor = request["requestor"].as_str().unwrap_or_default();
+        let justification = request["justification"].as_str().unwrap_or_default();
+        if requestor.eq_ignore_ascii_case(own) || !parse_justification(justification).is_empty() {
+            continue;
+        }
+        let Some(started) = request["startTimeUtc"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+        else {
+            continue;
+        };
+        for rule in request["virtualMachines"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| {
+                m["id"]
+                    .as_str()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(vm))
+            })
+            .flat_map(|m| m["ports"].as_array().into_iter().flatten())
+            .filter(|p| p["number"].as_u64() == Some(u64::from(port)))
+        {
+            let status = rule["status"].as_str().unwrap_or_default().to_string();
+            let ends_at = rule["endTimeUtc"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            found.push(OutsideRequest {
+                open: !status.eq_ignore_ascii_case("Revoked"),
+                change: OutsideChange {
+                    id: format!(
+                        "{}|{port}|{}|{}",
+                        vm.to_lowercase(),
+                        started.to_rfc3339_opts(SecondsFormat::Millis, true),
+                        requestor.to_lowercase()
+                    ),
+                    at: started,
+                    account: requestor.to_lowercase(),
+                    action: "initiate".into(),
+                    status,
+                    made_by: format!("requestor {requestor}"),
+                    justification: Some(justification.to_string()).filter(|j| !j.trim().is_empty()),
+                    starts_at: Some(started),
+                    ends_at,
+                },
+            });
+        }
+    }
+    found
+}
+
 /// `Leasegate leases: <account> <source> until <end>; ... | reason: <text>`.
 fn justification(holders: &BTreeMap<String, Holder>, reason: &str) -> String {
     let leases: Vec<String> = holders
@@ -771,7 +856,16 @@ impl Connector for AzureJit {
                 ))),
             };
         };
-        if !accounts.iter().any(|a| found.holders.contains_key(a)) {
+        // A request made in Azure directly (reconciliation removing shadow access) is ended
+        // the same way as a lease: a newer request, naming only who remains, supersedes it.
+        let outside: BTreeSet<String> =
+            outside_requests(&policies, target, port, &self.settings.client_id)
+                .into_iter()
+                .filter(|r| r.open)
+                .map(|r| r.change.account)
+                .collect();
+        let theirs = accounts.iter().any(|a| outside.contains(&a.to_lowercase()));
+        if !theirs && !accounts.iter().any(|a| found.holders.contains_key(a)) {
             return Ok(());
         }
         let now = Utc::now();
@@ -781,7 +875,7 @@ impl Connector for AzureJit {
             .filter(|(a, h)| !accounts.contains(a) && h.ends_at > now)
             .map(|(a, h)| (a.clone(), h.clone()))
             .collect();
-        if remaining.is_empty() {
+        if remaining.is_empty() && !theirs {
             // The last lease: Azure closes the port at the request's end by itself. Only an
             // early end needs a request of its own to supersede it.
             let latest = found.holders.values().map(|h| h.ends_at).max();
@@ -801,12 +895,60 @@ impl Connector for AzureJit {
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
         let (port, _) = port_of(access, &self.name)?;
-        let open = open_anywhere(&self.policies(target).await?, target, port);
+        let held = port_holders(
+            &self.policies(target).await?,
+            target,
+            port,
+            &self.settings.client_id,
+        );
         Ok(accounts
             .iter()
-            .filter(|a| open.contains_key(*a))
+            .filter(|a| held.contains(*a) || held.contains(&a.to_lowercase()))
             .cloned()
             .collect())
+    }
+
+    fn lists_holders_of(&self, access: &Access) -> bool {
+        matches!(access, Access::AzureVmPort { .. })
+    }
+
+    /// Who holds the port, whoever opened it ([`port_holders`]).
+    async fn holders_of(
+        &self,
+        access: &Access,
+        target: &str,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let (port, _) = port_of(access, &self.name)?;
+        let policies = self.policies(target).await?;
+        Ok(
+            port_holders(&policies, target, port, &self.settings.client_id)
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    fn records_changes_of(&self, access: &Access) -> bool {
+        matches!(access, Access::AzureVmPort { .. })
+    }
+
+    /// JIT requests for the port made in Azure directly (the portal's own carry its leases),
+    /// from the policies' request history, oldest first.
+    async fn outside_changes(
+        &self,
+        access: &Access,
+        target: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<OutsideChange>, ConnectorError> {
+        let (port, _) = port_of(access, &self.name)?;
+        let policies = self.policies(target).await?;
+        let mut changes: Vec<OutsideChange> =
+            outside_requests(&policies, target, port, &self.settings.client_id)
+                .into_iter()
+                .map(|r| r.change)
+                .filter(|c| c.at >= since)
+                .collect();
+        changes.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        Ok(changes)
     }
 
     /// Approver groups are Entra groups.
@@ -887,6 +1029,39 @@ mod tests {
         let holders = open_holders(Some(&requests), vm, 22);
         assert_eq!(holders.keys().collect::<Vec<_>>(), ["new"]);
         assert!(open_holders(Some(&requests), vm, 3389).is_empty());
+    }
+
+    #[test]
+    fn requests_made_in_azure_directly_are_outside_changes() {
+        let vm = "/subscriptions/6f1c2d3e-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1";
+        let request = |requestor: &str, justification: String, status: &str| {
+            json!({
+                "startTimeUtc": "2026-12-05T10:00:00Z", "requestor": requestor,
+                "justification": justification,
+                "virtualMachines": [{"id": vm, "ports": [
+                    {"number": 22, "status": status, "endTimeUtc": "2026-12-05T13:00:00Z"}]}],
+            })
+        };
+        let ours = format!("{LEASES_PREFIX}adele 203.0.113.7/32 until 2026-12-05T13:00:00Z");
+        let policies = vec![json!({"properties": {"requests": [
+            request("Portal-App", "anything".into(), "Initiated"),
+            request("someone", ours, "Initiated"),
+            request("Mallory@contoso.test", "just looking".into(), "Initiated"),
+            request("eve", format!("{LEASES_PREFIX}nobody"), "Revoked"),
+        ]}})];
+        let found = outside_requests(&policies, vm, 22, "portal-app");
+        let who: Vec<(&str, bool)> = found
+            .iter()
+            .map(|r| (r.change.account.as_str(), r.open))
+            .collect();
+        assert_eq!(who, [("mallory@contoso.test", true), ("eve", false)]);
+        let change = &found[0].change;
+        assert_eq!(change.justification.as_deref(), Some("just looking"));
+        assert_eq!(
+            change.ends_at.unwrap() - change.starts_at.unwrap(),
+            TimeDelta::hours(3)
+        );
+        assert!(outside_requests(&policies, vm, 3389, "portal-app").is_empty());
     }
 
     #[test]

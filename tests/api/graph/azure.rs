@@ -754,3 +754,109 @@ async fn a_grant_overtaken_by_another_replica_is_read_back_and_tried_again() {
         ["b2"]
     );
 }
+
+/// A port opened in Azure directly (by another application here; a person in the Azure
+/// portal is another requestor just the same) supersedes the portal's request, as Azure does:
+/// reconciliation's read names its requestor as the port's holder, and the lease's holder no
+/// more (drift, for the pass to report); the request is a change made outside the portal,
+/// with its justification and period. The portal's own request is neither.
+#[tokio::test]
+async fn a_port_opened_in_azure_directly_is_held_by_its_requestor() {
+    const OTHER: &str = "1b2c3d4e-0000-4000-8000-0000000000aa";
+    let sim = start().await;
+    let azure = azure(&sim);
+    let (_, people) = group_and_people(&sim, 1).await;
+    let before = Utc::now() - TimeDelta::seconds(1);
+    azure
+        .grant(
+            &ssh(),
+            &vm("jump-01"),
+            &[lease(&people[0], "203.0.113.7", TimeDelta::hours(1))],
+        )
+        .await
+        .unwrap();
+    assert!(azure.lists_holders_of(&ssh()) && azure.records_changes_of(&ssh()));
+    assert_eq!(
+        azure.holders_of(&ssh(), &vm("jump-01")).await.unwrap(),
+        vec![people[0].clone()]
+    );
+    assert_eq!(
+        azure
+            .outside_changes(&ssh(), &vm("jump-01"), before)
+            .await
+            .unwrap(),
+        vec![],
+        "the portal's own request"
+    );
+
+    sim.register_app(OTHER, "other-secret", JIT).await;
+    let token = sim
+        .token_of(
+            OTHER,
+            "other-secret",
+            "https://management.azure.com/.default",
+        )
+        .await;
+    let end = Utc::now() + TimeDelta::hours(2);
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}{}/initiate?api-version=2020-01-01",
+            sim.base,
+            policy_id()
+        ))
+        .bearer_auth(token)
+        .json(&json!({
+            "virtualMachines": [{ "id": vm("jump-01"), "ports": [{
+                "number": 22, "endTimeUtc": end.to_rfc3339(),
+                "allowedSourceAddressPrefix": "198.51.100.9" }] }],
+            "justification": "Debugging the agent",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202, "{}", answer.text().await.unwrap());
+
+    assert_eq!(
+        azure.holders_of(&ssh(), &vm("jump-01")).await.unwrap(),
+        vec![OTHER.to_string()],
+        "the newer request superseded the portal's"
+    );
+    let changes = azure
+        .outside_changes(&ssh(), &vm("jump-01"), before)
+        .await
+        .unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].account, OTHER);
+    assert_eq!(changes[0].made_by, format!("requestor {OTHER}"));
+    assert_eq!(
+        changes[0].justification.as_deref(),
+        Some("Debugging the agent")
+    );
+    assert!((changes[0].ends_at.unwrap() - end).num_seconds().abs() <= 1);
+    assert!(
+        azure
+            .outside_changes(&ssh(), &vm("jump-01"), Utc::now() + TimeDelta::minutes(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing since"
+    );
+
+    // Removing it (reconciliation's `remove`): a newer request to the closing address takes
+    // its place, read back with nobody holding the port.
+    azure
+        .revoke(&ssh(), &vm("jump-01"), &[OTHER.to_string()])
+        .await
+        .unwrap();
+    assert_eq!(
+        azure
+            .holding(&ssh(), &vm("jump-01"), &[OTHER.to_string()])
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        azure.holders_of(&ssh(), &vm("jump-01")).await.unwrap(),
+        Vec::<String>::new()
+    );
+}

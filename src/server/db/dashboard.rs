@@ -1,11 +1,14 @@
 //! The governance dashboard's figures, each one query over the whole estate, narrowed by the
-//! same filters: a system (connector name), a catalog entry (key) and a department (of the
-//! person the access is for). Each filter left open (`None`) narrows nothing. Requests and
-//! grants are read by their own time indexes; `make bench-governance` times every query here
-//! at a million grants (docs/benchmarks.md).
+//! same filters: a system (connector), a catalog entry and a department (of the person the
+//! access is for). A filter left open (`None`) narrows nothing, and costs nothing: the
+//! department is looked up only when one is asked for (`exists`), and rows are read by their
+//! own time indexes, never joined to the people or the catalog for the whole range.
+//! `make bench-governance` times every query here at a million grants and requests
+//! (docs/benchmarks.md).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::api::types::dashboard::{
     ApprovalTimes, Day, FindingCounts, Removals, Requested, SystemHealth,
@@ -14,9 +17,23 @@ use crate::api::types::dashboard::{
 /// What every figure is narrowed to.
 #[derive(Debug, Clone, Default)]
 pub struct Filter<'a> {
-    pub system: Option<&'a str>,
-    pub entitlement: Option<&'a str>,
+    pub system: Option<Uuid>,
+    pub entitlement: Option<Uuid>,
     pub department: Option<&'a str>,
+}
+
+/// Readies a transaction for the dashboard's queries: one snapshot for every figure (they add
+/// up), read only, and plans made for the filters at hand. Every filter may be absent, and a
+/// plan cached for any value (`$2 is null or g.entitlement_id = $2`) cannot use the index of
+/// one that is present: after five runs PostgreSQL would switch to such a plan.
+pub async fn snapshot(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("set local plan_cache_mode = force_custom_plan")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Live leases now: added to their target and not yet removed.
@@ -25,13 +42,11 @@ pub async fn live_leases(conn: &mut PgConnection, f: &Filter<'_>) -> Result<i64,
         r#"
         select count(*) as "n!"
           from grants g
-          join entitlements e on e.id = g.entitlement_id
-          join connectors c on c.id = e.connector_id
-          join principals p on p.id = g.principal_id
          where g.state in ('active', 'revoking')
-           and ($1::text is null or c.name = $1)
-           and ($2::text is null or e.key = $2)
-           and ($3::text is null or p.department = $3)
+           and ($1::uuid is null or g.connector_id = $1)
+           and ($2::uuid is null or g.entitlement_id = $2)
+           and ($3::text is null or exists (select 1 from principals p
+                                              where p.id = g.principal_id and p.department = $3))
         "#,
         f.system,
         f.entitlement,
@@ -52,25 +67,28 @@ pub async fn days(
     let rows = sqlx::query!(
         r#"
         with asked as (
-            select (r.submitted_at at time zone 'UTC')::date as day, r.state
+            select (r.submitted_at at time zone 'UTC')::date as day,
+                   count(*) filter (where r.state = 'approved') as approved,
+                   count(*) filter (where r.state = 'denied') as denied,
+                   count(*) filter (where r.state = 'pending') as pending,
+                   count(*) filter (where r.state in ('cancelled', 'expired')) as other
               from access_requests r
-              join entitlements e on e.id = r.entitlement_id
-              join connectors c on c.id = e.connector_id
-              join principals p on p.id = r.beneficiary_id
              where r.submitted_at >= $4 and r.submitted_at <= $5
-               and ($1::text is null or c.name = $1)
-               and ($2::text is null or e.key = $2)
-               and ($3::text is null or p.department = $3)
+               and ($1::uuid is null or exists (select 1 from entitlements e
+                                                  where e.id = r.entitlement_id
+                                                    and e.connector_id = $1))
+               and ($2::uuid is null or r.entitlement_id = $2)
+               and ($3::text is null or exists (select 1 from principals p
+                                                  where p.id = r.beneficiary_id
+                                                    and p.department = $3))
+             group by 1
         )
         select d.day::date as "day!: NaiveDate",
-               count(*) filter (where a.state = 'approved') as "approved!",
-               count(*) filter (where a.state = 'denied') as "denied!",
-               count(*) filter (where a.state = 'pending') as "pending!",
-               count(*) filter (where a.state in ('cancelled', 'expired')) as "other!"
+               coalesce(a.approved, 0) as "approved!", coalesce(a.denied, 0) as "denied!",
+               coalesce(a.pending, 0) as "pending!", coalesce(a.other, 0) as "other!"
           from generate_series(($4 at time zone 'UTC')::date, ($5 at time zone 'UTC')::date,
                                interval '1 day') as d(day)
           left join asked a on a.day = d.day::date
-         group by d.day
          order by d.day
         "#,
         f.system,
@@ -94,7 +112,8 @@ pub async fn days(
 }
 
 /// From submission to approval, over the requests approved in `[from, until]` that a person
-/// decided (at least one approval on record).
+/// decided: any decision on record (an approved request has only approvals; a denial ends a
+/// request).
 pub async fn approval_times(
     conn: &mut PgConnection,
     f: &Filter<'_>,
@@ -104,18 +123,18 @@ pub async fn approval_times(
     let row = sqlx::query!(
         r#"
         select count(*) as "approved!",
-               percentile_cont(0.5) within group (order by extract(epoch from r.closed_at - r.submitted_at)::float8) as median,
-               percentile_cont(0.9) within group (order by extract(epoch from r.closed_at - r.submitted_at)::float8) as p90
+               percentile_cont(array[0.5, 0.9]) within group
+                   (order by extract(epoch from r.closed_at - r.submitted_at)::float8) as times
           from access_requests r
-          join entitlements e on e.id = r.entitlement_id
-          join connectors c on c.id = e.connector_id
-          join principals p on p.id = r.beneficiary_id
          where r.state = 'approved' and r.closed_at >= $4 and r.closed_at <= $5
-           and exists (select 1 from approval_decisions d
-                        where d.request_id = r.id and d.outcome = 'approve')
-           and ($1::text is null or c.name = $1)
-           and ($2::text is null or e.key = $2)
-           and ($3::text is null or p.department = $3)
+           and exists (select 1 from approval_decisions d where d.request_id = r.id)
+           and ($1::uuid is null or exists (select 1 from entitlements e
+                                              where e.id = r.entitlement_id
+                                                and e.connector_id = $1))
+           and ($2::uuid is null or r.entitlement_id = $2)
+           and ($3::text is null or exists (select 1 from principals p
+                                              where p.id = r.beneficiary_id
+                                                and p.department = $3))
         "#,
         f.system,
         f.entitlement,
@@ -125,10 +144,11 @@ pub async fn approval_times(
     )
     .fetch_one(conn)
     .await?;
+    let times = row.times.unwrap_or_default();
     Ok(ApprovalTimes {
         approved: row.approved,
-        median_seconds: row.median,
-        p90_seconds: row.p90,
+        median_seconds: times.first().copied(),
+        p90_seconds: times.get(1).copied(),
     })
 }
 
@@ -143,17 +163,20 @@ pub async fn most_requested(
     sqlx::query_as!(
         Requested,
         r#"
-        select e.key, e.name, count(*) as "requests!"
-          from access_requests r
-          join entitlements e on e.id = r.entitlement_id
-          join connectors c on c.id = e.connector_id
-          join principals p on p.id = r.beneficiary_id
-         where r.submitted_at >= $4 and r.submitted_at <= $5
-           and ($1::text is null or c.name = $1)
-           and ($2::text is null or e.key = $2)
-           and ($3::text is null or p.department = $3)
-         group by e.key, e.name
-         order by count(*) desc, e.key
+        select e.key, e.name, top.requests as "requests!"
+          from (select r.entitlement_id, count(*) as requests
+                  from access_requests r
+                 where r.submitted_at >= $4 and r.submitted_at <= $5
+                   and ($1::uuid is null or exists (select 1 from entitlements e
+                                                      where e.id = r.entitlement_id
+                                                        and e.connector_id = $1))
+                   and ($2::uuid is null or r.entitlement_id = $2)
+                   and ($3::text is null or exists (select 1 from principals p
+                                                      where p.id = r.beneficiary_id
+                                                        and p.department = $3))
+                 group by r.entitlement_id) top
+          join entitlements e on e.id = top.entitlement_id
+         order by top.requests desc, e.key
          limit $6
         "#,
         f.system,
@@ -178,28 +201,30 @@ pub async fn removals(
 ) -> Result<Removals, sqlx::Error> {
     let row = sqlx::query!(
         r#"
-        select count(*) filter (where g.state = 'revoked' and g.ends_at >= $4
-                                  and g.overdue_since is null
-                                  and g.revoked_at <= g.ends_at + make_interval(secs => $6))
-                   as "on_time!",
-               count(*) filter (where g.state = 'revoked' and g.ends_at >= $4
-                                  and (g.overdue_since is not null
-                                       or g.revoked_at > g.ends_at + make_interval(secs => $6)))
-                   as "late!",
-               count(*) filter (where g.state in ('active', 'revoking')
-                                  and (g.overdue_since is not null
-                                       or g.ends_at < now() - make_interval(secs => $6)))
+        with ended as (
+            select g.overdue_since is null
+                   and g.revoked_at <= g.ends_at + make_interval(secs => $6) as on_time
+              from grants g
+             where g.ends_at >= $4 and g.ends_at <= $5
+               and g.state = 'revoked' and g.revoke_reason = 'expired'
+               and ($1::uuid is null or g.connector_id = $1)
+               and ($2::uuid is null or g.entitlement_id = $2)
+               and ($3::text is null or exists (select 1 from principals p
+                                                  where p.id = g.principal_id
+                                                    and p.department = $3))
+        )
+        select (select count(*) from ended where on_time) as "on_time!",
+               (select count(*) from ended where not on_time) as "late!",
+               (select count(*) from grants g
+                 where g.state in ('active', 'revoking')
+                   and (g.overdue_since is not null
+                        or g.ends_at < now() - make_interval(secs => $6))
+                   and ($1::uuid is null or g.connector_id = $1)
+                   and ($2::uuid is null or g.entitlement_id = $2)
+                   and ($3::text is null or exists (select 1 from principals p
+                                                      where p.id = g.principal_id
+                                                        and p.department = $3)))
                    as "overdue_now!"
-          from grants g
-          join entitlements e on e.id = g.entitlement_id
-          join connectors c on c.id = e.connector_id
-          join principals p on p.id = g.principal_id
-         where g.ends_at <= $5
-           and (g.ends_at >= $4 or g.state in ('active', 'revoking'))
-           and (g.revoke_reason = 'expired' or g.state in ('active', 'revoking'))
-           and ($1::text is null or c.name = $1)
-           and ($2::text is null or e.key = $2)
-           and ($3::text is null or p.department = $3)
         "#,
         f.system,
         f.entitlement,
@@ -231,13 +256,14 @@ pub async fn findings(
                count(*) filter (where x.first_seen >= $4 and x.first_seen <= $5) as "opened!",
                count(*) filter (where x.closed_at >= $4 and x.closed_at <= $5) as "closed!"
           from findings x
-          join entitlements e on e.id = x.entitlement_id
-          join connectors c on c.id = e.connector_id
-          left join principals p on p.id = x.principal_id
          where (x.closed_at is null or x.closed_at >= $4)
-           and ($1::text is null or c.name = $1)
-           and ($2::text is null or e.key = $2)
-           and ($3::text is null or p.department = $3)
+           and ($1::uuid is null or exists (select 1 from entitlements e
+                                              where e.id = x.entitlement_id
+                                                and e.connector_id = $1))
+           and ($2::uuid is null or x.entitlement_id = $2)
+           and ($3::text is null or exists (select 1 from principals p
+                                              where p.id = x.principal_id
+                                                and p.department = $3))
         "#,
         f.system,
         f.entitlement,
@@ -263,11 +289,10 @@ pub async fn reviews_due(conn: &mut PgConnection, f: &Filter<'_>) -> Result<i64,
           from emergency_reviews v
           join access_requests r on r.id = v.request_id
           join entitlements e on e.id = r.entitlement_id
-          join connectors c on c.id = e.connector_id
-          join principals p on p.id = r.beneficiary_id
+          left join principals p on p.id = r.beneficiary_id
          where v.closed_at is null
-           and ($1::text is null or c.name = $1)
-           and ($2::text is null or e.key = $2)
+           and ($1::uuid is null or e.connector_id = $1)
+           and ($2::uuid is null or e.id = $2)
            and ($3::text is null or p.department = $3)
         "#,
         f.system,
@@ -290,18 +315,18 @@ pub async fn systems(
         select c.name, c.health, c.health_detail as detail,
                c.health_checked_at as "checked_at: DateTime<Utc>",
                (select count(*) from grants g
-                  join entitlements e on e.id = g.entitlement_id
-                  join principals p on p.id = g.principal_id
-                 where e.connector_id = c.id and g.state in ('active', 'revoking')
-                   and ($2::text is null or e.key = $2)
-                   and ($3::text is null or p.department = $3)) as "live!",
+                 where g.connector_id = c.id and g.state in ('active', 'revoking')
+                   and ($2::uuid is null or g.entitlement_id = $2)
+                   and ($3::text is null or exists (select 1 from principals p
+                                                      where p.id = g.principal_id
+                                                        and p.department = $3))) as "live!",
                (select count(*) from reconcile_passes r
                   join entitlements e on e.id = r.entitlement_id
                  where e.connector_id = c.id and e.enabled and r.readable
                    and r.last_error is not null
-                   and ($2::text is null or e.key = $2)) as "failing_entries!"
+                   and ($2::uuid is null or e.id = $2)) as "failing_entries!"
           from connectors c
-         where ($1::text is null or c.name = $1)
+         where ($1::uuid is null or c.id = $1)
          order by c.name
         "#,
         f.system,
@@ -310,6 +335,13 @@ pub async fn systems(
     )
     .fetch_all(conn)
     .await
+}
+
+/// A connected system's id, by its name.
+pub async fn system(conn: &mut PgConnection, name: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!("select id from connectors where name = $1", name)
+        .fetch_optional(conn)
+        .await
 }
 
 /// What the filters offer: every system's name, and every department people are in.

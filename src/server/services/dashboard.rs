@@ -42,27 +42,35 @@ pub async fn dashboard(
     let system = Some(query.system.trim()).filter(|s| !s.is_empty());
     let department = Some(query.department.trim()).filter(|d| !d.is_empty());
 
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.pool.begin().await?;
+    dashboard::snapshot(&mut conn).await?;
     let (system_names, departments) = dashboard::choices(&mut conn).await?;
-    if system.is_some_and(|s| !system_names.iter().any(|n| n == s)) {
-        return Err(AppError::invalid("system", Problem::NoSuchSystem));
-    }
-    if let Some(key) = &entitlement
-        && crate::server::db::holdings::entry(&mut conn, key.as_str())
-            .await?
-            .is_none()
-    {
-        return Err(AppError::invalid("entitlement", Problem::NoSuchEntry));
-    }
+    let system = match system {
+        None => None,
+        Some(name) => Some(
+            dashboard::system(&mut conn, name)
+                .await?
+                .ok_or_else(|| AppError::invalid("system", Problem::NoSuchSystem))?,
+        ),
+    };
+    let entitlement = match &entitlement {
+        None => None,
+        Some(key) => Some(
+            crate::server::db::holdings::entry(&mut conn, key.as_str())
+                .await?
+                .ok_or_else(|| AppError::invalid("entitlement", Problem::NoSuchEntry))?
+                .0,
+        ),
+    };
     let filter = Filter {
         system,
-        entitlement: entitlement.as_ref().map(|k| k.as_str()),
+        entitlement,
         department,
     };
     let until = Utc::now();
     let from = dashboard::range_start(until, days);
     let grace = state.settings.engine.removal_grace.as_secs_f64();
-    Ok(Dashboard {
+    let board = Dashboard {
         days,
         from,
         until,
@@ -77,5 +85,7 @@ pub async fn dashboard(
         systems: dashboard::systems(&mut conn, &filter).await?,
         system_names,
         departments,
-    })
+    };
+    conn.commit().await?;
+    Ok(board)
 }

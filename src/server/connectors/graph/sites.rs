@@ -392,6 +392,14 @@ impl GraphTenant {
     }
 
     /// Which of `accounts` hold `role` by a direct permission on the library.
+    /// Every permission on the site's document library (its root).
+    async fn library_permissions(&self, site: &str) -> Result<Vec<Value>, ConnectorError> {
+        let drive = self.library(site).await?;
+        self.read_all_optional(&self.root_url(&drive, "/permissions"))
+            .await?
+            .ok_or_else(|| self.library_gone(site, &drive))
+    }
+
     /// Everyone the site's document library is shared with directly in `role`, whoever
     /// shared it (inherited permissions, the site's own groups, are not holders).
     pub(super) async fn library_holders(
@@ -399,14 +407,9 @@ impl GraphTenant {
         site: &str,
         role: &str,
     ) -> Result<Vec<String>, ConnectorError> {
-        let drive = self.library(site).await?;
-        let Some(permissions) = self
-            .read_all_optional(&self.root_url(&drive, "/permissions"))
+        let holders: BTreeSet<String> = self
+            .library_permissions(site)
             .await?
-        else {
-            return Err(self.library_gone(site, &drive));
-        };
-        let holders: BTreeSet<String> = permissions
             .iter()
             .filter(|p| roles_of(p).iter().any(|r| r == role))
             .filter_map(direct_grantee)
@@ -420,13 +423,7 @@ impl GraphTenant {
         role: &str,
         accounts: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
-        let drive = self.library(site).await?;
-        let Some(permissions) = self
-            .read_all_optional(&self.root_url(&drive, "/permissions"))
-            .await?
-        else {
-            return Err(self.library_gone(site, &drive));
-        };
+        let permissions = self.library_permissions(site).await?;
         Ok(accounts
             .iter()
             .filter(|a| roles_held(&permissions, a).contains(role))

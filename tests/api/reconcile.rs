@@ -612,21 +612,25 @@ async fn owners_declare_and_administrators_remove_through_the_pages(pool: PgPool
     assert!(declared[0]["reason"].as_str().unwrap().contains("CHG-12"));
 }
 
-/// An Entra role assigned in Entra directly (PIM's `adminAssign`, as an administrator would in
-/// the Entra admin center): shadow access within one pass, in the trail and in "who held it";
-/// with `remove`, Entra's five-minute rule refuses the first removal (recorded once, tried
-/// again), and after it the assignment is removed and read back gone.
-#[sqlx::test]
-async fn graph_a_role_assigned_in_entra_directly_is_found_and_removed(pool: PgPool) {
-    use crate::graph::{Sim, group_and_people};
-    const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
-    let sim = Sim::start().await;
-    let (_, people) = group_and_people(&sim, 1).await;
-    let role = leasegate::domain::access::Access::EntraRole {
-        directory_scope: "/".into(),
-    };
+/// Entra's Helpdesk Administrator role as a catalog entry on the Graph simulator.
+const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+
+/// A simulator with `people` users, the Helpdesk role as an entry of `contoso-cloud`, and the
+/// connector over it.
+struct HelpdeskRole {
+    sim: crate::graph::Sim,
+    people: Vec<String>,
+    role: leasegate::domain::access::Access,
+    entitlement: Uuid,
+    connectors: Connectors,
+    graph: Arc<leasegate::server::connectors::graph::GraphTenant>,
+}
+
+async fn helpdesk_role(pool: &PgPool, people: usize) -> HelpdeskRole {
+    let sim = crate::graph::Sim::start().await;
+    let (_, people) = crate::graph::group_and_people(&sim, people).await;
     let entitlement = seed::entitlement_on(
-        &pool,
+        pool,
         "contoso-cloud",
         "graph",
         json!({ "kind": "entra_role", "directory_scope": "/" }),
@@ -636,21 +640,57 @@ async fn graph_a_role_assigned_in_entra_directly_is_found_and_removed(pool: PgPo
     let mut connectors = Connectors::default();
     let graph = Arc::new(sim.connector());
     connectors.insert("contoso-cloud", graph.clone());
+    HelpdeskRole {
+        sim,
+        people,
+        role: leasegate::domain::access::Access::EntraRole {
+            directory_scope: "/".into(),
+        },
+        entitlement,
+        connectors,
+        graph,
+    }
+}
+
+/// Assigns the role to `account` for eight hours through the portal's own connector (no lease).
+async fn assign(
+    graph: &leasegate::server::connectors::graph::GraphTenant,
+    role: &leasegate::domain::access::Access,
+    account: &str,
+    reason: &str,
+) {
     let now = Utc::now();
     graph
         .grant(
-            &role,
+            role,
             HELPDESK,
             &[leasegate::server::connectors::Lease {
-                account: people[0].clone(),
+                account: account.to_string(),
                 starts_at: now,
                 ends_at: now + TimeDelta::hours(8),
-                reason: "assigned in the admin center".into(),
+                reason: reason.into(),
                 source: None,
             }],
         )
         .await
         .unwrap();
+}
+
+/// An Entra role assigned in Entra directly (PIM's `adminAssign`, as an administrator would in
+/// the Entra admin center): shadow access within one pass, in the trail and in "who held it";
+/// with `remove`, Entra's five-minute rule refuses the first removal (recorded once, tried
+/// again), and after it the assignment is removed and read back gone.
+#[sqlx::test]
+async fn graph_a_role_assigned_in_entra_directly_is_found_and_removed(pool: PgPool) {
+    let HelpdeskRole {
+        sim,
+        people,
+        role,
+        entitlement,
+        connectors,
+        graph,
+    } = helpdesk_role(&pool, 1).await;
+    assign(&graph, &role, &people[0], "assigned in the admin center").await;
 
     let found = pass(&pool, &connectors, entitlement).await;
     assert_eq!((found.holders, found.opened), (1, 1), "{found:?}");
@@ -699,42 +739,18 @@ async fn graph_a_role_assigned_in_entra_directly_is_found_and_removed(pool: PgPo
 /// the activation's start, before the pass saw it. The portal's own request is not told.
 #[sqlx::test]
 async fn graph_a_pim_activation_made_in_entra_directly_joins_the_trail(pool: PgPool) {
-    use crate::graph::{Sim, group_and_people};
-    const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
     const SCRIPT: &str = "9a1f0d3c-4e5b-4c6d-8e7f-0a1b2c3d4e5f";
-    let sim = Sim::start().await;
-    let (_, people) = group_and_people(&sim, 2).await;
-    let role = leasegate::domain::access::Access::EntraRole {
-        directory_scope: "/".into(),
-    };
-    let entitlement = seed::entitlement_on(
-        &pool,
-        "contoso-cloud",
-        "graph",
-        json!({ "kind": "entra_role", "directory_scope": "/" }),
-        HELPDESK,
-    )
-    .await;
-    let mut connectors = Connectors::default();
-    let graph = Arc::new(sim.connector());
-    connectors.insert("contoso-cloud", graph.clone());
+    let HelpdeskRole {
+        sim,
+        people,
+        role,
+        entitlement,
+        connectors,
+        graph,
+    } = helpdesk_role(&pool, 2).await;
 
     // The portal's own request: never an outside change (a shadow holder here, with no lease).
-    let now = Utc::now();
-    graph
-        .grant(
-            &role,
-            HELPDESK,
-            &[leasegate::server::connectors::Lease {
-                account: people[1].clone(),
-                starts_at: now,
-                ends_at: now + TimeDelta::hours(8),
-                reason: "the portal's own".into(),
-                source: None,
-            }],
-        )
-        .await
-        .unwrap();
+    assign(&graph, &role, &people[1], "the portal's own").await;
     // Another application assigns the role for two hours, with a justification.
     sim.register_app(
         SCRIPT,

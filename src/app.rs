@@ -5,6 +5,7 @@ use leptos_router::{Lazy, LazyRoute, ParamSegment, SsrMode, StaticSegment, lazy_
 
 use crate::ui::layout::Layout;
 use crate::ui::pages::{
+    access_reviews::{CampaignPage, ReviewsPage},
     admin::AdminPage,
     approvals::{ApprovalsPage, DecisionPage},
     contractors::ContractorsPage,
@@ -68,6 +69,8 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("governance"), StaticSegment("requests"), ParamSegment("id")) view={Lazy::<TrailRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("access")) view={Lazy::<HoldingsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("findings")) view={Lazy::<FindingsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("reviews")) view={Lazy::<ReviewsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("governance"), StaticSegment("reviews"), ParamSegment("id")) view={Lazy::<CampaignRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("dashboard")) view={Lazy::<DashboardRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("people")) view={Lazy::<PeopleRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("governance"), StaticSegment("people"), ParamSegment("id")) view={Lazy::<PersonRoute>::new()} ssr=SsrMode::Async/>
@@ -112,6 +115,8 @@ lazy_page!(TrailRoute, TrailPage);
 lazy_page!(HoldingsRoute, HoldingsPage);
 lazy_page!(FindingsRoute, FindingsPage);
 lazy_page!(DashboardRoute, DashboardPage);
+lazy_page!(ReviewsRoute, ReviewsPage);
+lazy_page!(CampaignRoute, CampaignPage);
 lazy_page!(PeopleRoute, PeoplePage);
 lazy_page!(PersonRoute, PersonPage);
 lazy_page!(AdminRoute, AdminPage);

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod problem;
 pub mod reconcile;
 pub mod request;
+pub mod review;
 pub mod role;
 pub mod status;
 pub mod step;

@@ -718,6 +718,16 @@ fn stored_word(language: Language, code: &str) -> String {
                 "expired" => "abgelaufen",
                 "entitlement" => "Eintrag",
                 "policy" => "Richtlinie",
+                "keep" => "behalten",
+                "remove" => "entfernen",
+                "kept" => "behalten",
+                "removed" => "entfernt",
+                "gone" => "bereits weg",
+                "remove_failed" => "nicht entfernt",
+                "owners" => "Verantwortlichen",
+                "managers" => "Vorgesetzten",
+                "complete" => "vollständig",
+                "deadline" => "zur Frist",
                 other => other,
             };
             word.into()
@@ -812,6 +822,7 @@ fn action_group_in(language: Language, group: &str) -> String {
         ),
         "people_sync" => ("People sync", "Personenabgleich"),
         "reconcile" => ("Reconciliation", "Abgleich der Zielsysteme"),
+        "review" => ("Access reviews", "Zugriffsprüfungen"),
         "contractor" => ("External people", "Externe"),
         "delegation" => ("Deputies", "Vertretungen"),
         "break_glass" => ("Emergency access", "Notfallzugriffe"),
@@ -1444,6 +1455,105 @@ pub fn event_summary_in(language: Language, action: AuditAction, details: &Value
                 ),
             )
         }
+        A::ReviewOpened => say(
+            format!(
+                "Opened the access review \"{}\": {} accounts, answered by {}, due {}",
+                text("name"),
+                details["items"],
+                stored("reviewers_are"),
+                time("deadline")
+            ),
+            format!(
+                "Zugriffsprüfung „{}“ eröffnet: {} Konten, beantwortet von {}, fällig {}",
+                text("name"),
+                details["items"],
+                stored("reviewers_are"),
+                time("deadline")
+            ),
+        ),
+        A::ReviewReminded => say(
+            format!(
+                "Reminded the reviewers of \"{}\" who have not finished",
+                text("name")
+            ),
+            format!(
+                "Prüfende von „{}“, die nicht fertig sind, erinnert",
+                text("name")
+            ),
+        ),
+        A::ReviewEscalated => say(
+            format!(
+                "Backups may now answer for the reviewers of \"{}\" who have not finished",
+                text("name")
+            ),
+            format!(
+                "Vertretungen dürfen jetzt für die Prüfenden von „{}“ antworten, die nicht fertig sind",
+                text("name")
+            ),
+        ),
+        A::ReviewDecided => {
+            let by_default = details["by_default"].as_bool().unwrap_or(false);
+            let reason = match text("reason") {
+                r if r.is_empty() => String::new(),
+                r => format!(": \"{r}\""),
+            };
+            say(
+                format!(
+                    "Review answer for {}: {}{}, {}{reason}",
+                    account(),
+                    stored("decision"),
+                    if by_default {
+                        " (the review's default)"
+                    } else {
+                        ""
+                    },
+                    stored("outcome")
+                ),
+                format!(
+                    "Prüfantwort für {}: {}{}, {}{reason}",
+                    account(),
+                    stored("decision"),
+                    if by_default {
+                        " (Vorgabe der Prüfung)"
+                    } else {
+                        ""
+                    },
+                    stored("outcome")
+                ),
+            )
+        }
+        A::ReviewClosed => say(
+            format!(
+                "Closed the access review \"{}\" ({}): {} kept, {} removed, {} already gone, {} not removed, {} by default",
+                text("name"),
+                stored("how"),
+                details["kept"],
+                details["removed"],
+                details["gone"],
+                details["remove_failed"],
+                details["by_default"]
+            ),
+            format!(
+                "Zugriffsprüfung „{}“ abgeschlossen ({}): {} behalten, {} entfernt, {} bereits weg, {} nicht entfernt, {} per Vorgabe",
+                text("name"),
+                stored("how"),
+                details["kept"],
+                details["removed"],
+                details["gone"],
+                details["remove_failed"],
+                details["by_default"]
+            ),
+        ),
+        A::ReviewReportExported => say(
+            format!(
+                "Downloaded an access review's report ({} rows)",
+                details["rows"]
+            ),
+            format!(
+                "Bericht einer Zugriffsprüfung heruntergeladen ({} Zeilen)",
+                details["rows"]
+            ),
+        ),
         A::LabClockMoved => say(
             format!(
                 "Lab: the reminders' clock moved {} minutes forward ({} ahead)",

@@ -154,6 +154,30 @@ test('the portal in German, with no English left on any page', { timeout: 300_00
   await nestor.getByRole('heading', { level: 1, name: 'Administration' }).waitFor();
   await nestor.waitForLoadState('networkidle');
   await check(nestor);
+  // He opens an access review of SQL Server administrators (the nested DBA Oncall group, found
+  // without a lease when the portal started), and Alex, its owner, reads it.
+  await open(nestor, '/governance/reviews');
+  await nestor.getByRole('heading', { level: 1, name: 'Zugriffsprüfungen' }).waitFor();
+  await check(nestor);
+  await nestor.getByLabel('Name', { exact: true }).fill('Prüfung der SQL-Administratoren');
+  await nestor.getByLabel(/^SQL Server administrators/).check();
+  await nestor.getByLabel('Frist', { exact: true }).fill(new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10));
+  await nestor.getByRole('button', { name: 'Prüfung eröffnen' }).click();
+  await nestor.getByRole('status').getByText('Die Prüfung ist eröffnet; die Prüfenden werden benachrichtigt.').waitFor();
+  await check(nestor);
+  const alex = await newPage(stack, GERMAN_BROWSER);
+  await alex.goto(`${stack.base}/approvals`);
+  await signInAt(alex, stack, 'Alex Wilber');
+  await hydrated(alex);
+  await alex.getByText('1 Konto in einer Zugriffsprüfung wartet auf Ihre Antwort.').waitFor();
+  await check(alex);
+  await alex.getByRole('region', { name: 'Zugriffsprüfungen' }).getByRole('link', { name: 'Prüfung öffnen' }).click();
+  await alex.getByRole('link', { name: 'Prüfung der SQL-Administratoren' }).click();
+  await alex.getByRole('heading', { level: 1, name: 'Prüfung der SQL-Administratoren' }).waitFor();
+  await alex.waitForLoadState('networkidle');
+  await alex.getByTestId('review-items').getByText('Ohne Freigabe gefunden (Schattenzugriff)').waitFor();
+  await alex.getByTestId('review-items').locator('summary').filter({ hasText: 'Entfernen' }).click();
+  await check(alex);
 
   // The pages that say no: an area she lacks the role for, and an address with no page.
   const refused = await adele.goto(`${stack.base}/admin`);

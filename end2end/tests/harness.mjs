@@ -500,6 +500,15 @@ class DemoDirectory {
     return out.split('\n').filter((l) => l.startsWith('member: ')).map((l) => l.slice(8));
   }
 
+  /// Adds a person to a group as an administrator would by hand (no lease, no request).
+  addMember(groupName, personName) {
+    const people = this.kind === 'ad' ? 'CN=Users,DC=contoso,DC=test' : 'OU=People,DC=contoso,DC=test';
+    const ldif = `dn: CN=${groupName},OU=Leasegate,DC=contoso,DC=test\nchangetype: modify\nadd: member\nmember: CN=${personName},${people}\n`;
+    execFileSync('ldapmodify', ['-x', '-H', this.url, '-D', this.bindDn, '-w', this.password], {
+      env: { ...process.env, LDAPTLS_CACERT: this.ca }, input: ldif, encoding: 'utf8',
+    });
+  }
+
   /// Does the group list a member whose first RDN is `CN=<name>`?
   hasMember(groupName, personName) {
     return this.members(groupName).some((dn) => dn.toLowerCase().startsWith(`cn=${personName.toLowerCase()},`));

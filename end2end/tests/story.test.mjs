@@ -712,3 +712,95 @@ test('emergency access is taken at once, alerted, and reviewed by an owner', { t
 
   for (const page of [adele, alex, irvin]) assert.deepEqual(page.problems, []);
 });
+
+// An access review: someone added Diego to the SQL Admins group by hand. The administrator
+// passes the entry and opens a review of it; Alex, its owner, is pointed to it from his inbox,
+// keeps the nested DBA Oncall group (a reason and an end) and removes Diego, who is then gone
+// from the directory; the review closes, and the auditor downloads its report listing both.
+test('an owner completes an access review: keeps one account, removes another', { timeout: 240_000 }, async () => {
+  const day = (days) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+  stack.directory.addMember(GROUP, 'Diego Siciliani');
+  assert.equal(stack.directory.hasMember(GROUP, 'Diego Siciliani'), true);
+
+  const nestor = await newPage(stack);
+  await nestor.goto(`${stack.base}/governance/findings`);
+  await signInAt(nestor, stack, 'Nestor Wilke');
+  await hydrated(nestor);
+  await nestor.getByTestId('passes').getByRole('row').filter({ hasText: 'sql-admins' })
+    .getByRole('button', { name: /^Reconcile/ }).click();
+  await nestor.getByTestId('findings').getByRole('row').filter({ hasText: 'Diego' }).getByText('Shadow access').waitFor();
+
+  await nestor.goto(`${stack.base}/governance`);
+  await hydrated(nestor);
+  await nestor.getByRole('link', { name: /^Access reviews/ }).click();
+  await nestor.getByRole('heading', { level: 1, name: 'Access reviews' }).waitFor();
+  await hydrated(nestor);
+  await assertAccessible(nestor);
+  // A review of nothing is refused, and says why.
+  await nestor.getByLabel('Name', { exact: true }).fill('Quarterly review: SQL Server administrators');
+  await nestor.getByLabel('Deadline', { exact: true }).fill(day(7));
+  await nestor.getByRole('button', { name: 'Open the review' }).click();
+  await nestor.getByText('Choose at least one entry to review.').waitFor();
+  await nestor.getByLabel(/^SQL Server administrators/).check();
+  await nestor.getByRole('button', { name: 'Open the review' }).click();
+  await nestor.getByRole('status').getByText('The review is open, and its reviewers are being told.').waitFor();
+  await assertAccessible(nestor);
+  const opened = await stack.mailbox.waitFor('alex.wilber@contoso.test', /^Access review: Quarterly review: SQL Server administrators$/);
+  assert.match(opened.text, /Nestor Wilke asks you to review/);
+
+  // Alex finds it from his inbox.
+  const alex = await newPage(stack);
+  await alex.goto(`${stack.base}/approvals`);
+  await signInAt(alex, stack, 'Alex Wilber');
+  await hydrated(alex);
+  await alex.getByText('2 accounts in access reviews wait for your answer.').waitFor();
+  await alex.getByRole('region', { name: 'Access reviews' }).getByRole('link', { name: 'Open the review' }).click();
+  await alex.getByRole('heading', { level: 1, name: 'Access reviews' }).waitFor();
+  await alex.getByRole('link', { name: 'Quarterly review: SQL Server administrators' }).click();
+  await alex.getByRole('heading', { level: 1, name: 'Quarterly review: SQL Server administrators' }).waitFor();
+  await hydrated(alex);
+  await assertAccessible(alex);
+  const items = alex.getByTestId('review-items');
+  const oncall = items.getByRole('row').filter({ hasText: 'DBA Oncall' });
+  const diego = items.getByRole('row').filter({ hasText: 'Diego' });
+
+  await oncall.locator('summary').filter({ hasText: 'Keep' }).click();
+  await oncall.getByLabel('Why this account keeps the access').fill('The on-call DBAs administer the cluster at night');
+  await oncall.getByLabel(/^Until/).fill(day(90));
+  await assertAccessible(alex);
+  await oncall.getByRole('button', { name: /^Keep/ }).click();
+  await alex.getByRole('status').getByText('Kept').waitFor();
+  await oncall.getByText('The on-call DBAs administer the cluster at night').waitFor();
+
+  await diego.locator('summary').filter({ hasText: 'Remove' }).click();
+  await diego.getByLabel('Why the access goes').fill('Added by hand, never requested');
+  await diego.getByRole('button', { name: /^Remove/ }).click();
+  await alex.getByRole('status').getByText('Removed, and read back as gone').waitFor();
+  assert.equal(stack.directory.hasMember(GROUP, 'Diego Siciliani'), false, 'gone from the directory');
+  assert.equal(stack.directory.members(GROUP).some((dn) => /^cn=dba oncall,/i.test(dn)), true, 'DBA Oncall kept');
+  await alex.getByText('Completed').waitFor();
+  assert.equal(await alex.locator('summary').count(), 0, 'nothing left to answer');
+  await assertAccessible(alex);
+
+  // The auditor reads the closed review and downloads its report, which lists both answers.
+  const irvin = await newPage(stack);
+  await irvin.goto(`${stack.base}/governance/reviews`);
+  await signInAt(irvin, stack, 'Irvin Sayers');
+  await hydrated(irvin);
+  await irvin.getByRole('link', { name: 'Quarterly review: SQL Server administrators' }).click();
+  await irvin.getByRole('heading', { level: 1, name: 'Quarterly review: SQL Server administrators' }).waitFor();
+  await hydrated(irvin);
+  await assertAccessible(irvin);
+  const [download] = await Promise.all([
+    irvin.waitForEvent('download'),
+    irvin.getByRole('button', { name: 'Download the report (CSV)' }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^leasegate-review-[0-9a-f]{8}\.csv$/);
+  const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
+  assert.equal(csv.length, 3, csv.join('\n'));
+  const row = (name) => csv.find((line) => line.includes(name)) ?? '';
+  assert.match(row('DBA Oncall'), /,keep,The on-call DBAs administer the cluster at night,.*,Alex Wilber,.*,kept,/);
+  assert.match(row('Diego'), /,remove,"Added by hand, never requested",.*,Alex Wilber,.*,removed,/);
+
+  for (const page of [nestor, alex, irvin]) assert.deepEqual(page.problems, []);
+});

@@ -272,9 +272,102 @@ fn utc_offset(text: &str) -> Result<i32, AppError> {
     }
 }
 
+/// An access review campaign's form, read: its name, entries (keys), who reviews, the default
+/// and the deadline (a day, its end in the browser's zone, or a time).
+pub fn new_review(
+    name: &str,
+    entries: &[String],
+    reviewers: &str,
+    default_action: &str,
+    deadline: &str,
+    offset: &str,
+    now: DateTime<Utc>,
+) -> Result<crate::server::services::access_reviews::NewReview, AppError> {
+    use crate::domain::review::{MAX_DAYS, ReviewDecision, Reviewers};
+    const MIN_CHARS: u32 = 3;
+    const MAX_CHARS: u32 = 200;
+    let name = text_line("name", name)?;
+    if !(MIN_CHARS as usize..=MAX_CHARS as usize).contains(&name.chars().count()) {
+        return Err(AppError::invalid(
+            "name",
+            Problem::CampaignName {
+                min_chars: MIN_CHARS,
+                max_chars: MAX_CHARS,
+            },
+        ));
+    }
+    let mut keys = Vec::new();
+    for entry in entries.iter().filter(|e| !e.trim().is_empty()) {
+        let key = field("entries", EntitlementKey::parse(entry))?;
+        if !keys.iter().any(|k: &String| k == key.as_str()) {
+            keys.push(key.as_str().to_string());
+        }
+    }
+    if keys.is_empty() {
+        return Err(AppError::invalid("entries", Problem::ChooseEntries));
+    }
+    let reviewers = Reviewers::parse(reviewers.trim())
+        .ok_or_else(|| AppError::invalid("reviewers", Problem::MalformedRequest))?;
+    let default_action = ReviewDecision::parse(default_action.trim())
+        .ok_or_else(|| AppError::invalid("default_action", Problem::MalformedRequest))?;
+    let late = || {
+        AppError::invalid(
+            "deadline",
+            Problem::CampaignDeadline {
+                max_days: MAX_DAYS as u32,
+            },
+        )
+    };
+    let deadline = deadline.trim();
+    let deadline = if deadline.len() == 10 {
+        form_time(&format!("{deadline}T23:59"), offset, "deadline")
+    } else {
+        form_time(deadline, offset, "deadline")
+    }
+    .map_err(|_| late())?;
+    if !crate::domain::review::deadline_ok(now, deadline) {
+        return Err(late());
+    }
+    Ok(crate::server::services::access_reviews::NewReview {
+        name,
+        entries: keys,
+        reviewers,
+        default_action,
+        deadline,
+    })
+}
+
+/// A reviewer's answer, read: `keep` with a reason and an end (as a declaration's), or
+/// `remove` with a reason.
+pub fn verdict(
+    decision: &str,
+    reason: &str,
+    until: &str,
+    offset: &str,
+    now: DateTime<Utc>,
+) -> Result<crate::server::services::access_reviews::Verdict, AppError> {
+    use crate::domain::review::ReviewDecision;
+    let decision = ReviewDecision::parse(decision.trim())
+        .ok_or_else(|| AppError::invalid("decision", Problem::MalformedRequest))?;
+    let reason = self::reason(reason, |min_chars, max_chars| Problem::ReviewReason {
+        min_chars,
+        max_chars,
+    })?;
+    let keep_until = match decision {
+        ReviewDecision::Keep => Some(declaration_until(until, offset, now)?),
+        ReviewDecision::Remove => None,
+    };
+    Ok(crate::server::services::access_reviews::Verdict {
+        decision,
+        reason,
+        keep_until,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone as _;
 
     fn form() -> RequestForm {
         RequestForm {
@@ -470,5 +563,156 @@ mod tests {
         let mut f = form();
         f.ticket = "CHG\u{7}1".into();
         assert_eq!(field(f), "ticket");
+    }
+
+    #[test]
+    fn a_review_form_is_read_or_refused_by_its_field() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let entries = vec![
+            "sql-admins".to_string(),
+            String::new(),
+            "sql-admins".to_string(),
+        ];
+        let read = new_review(
+            "Quarterly",
+            &entries,
+            "owners",
+            "remove",
+            "2026-12-08",
+            "0",
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            read.entries,
+            ["sql-admins"],
+            "blank and repeated keys dropped"
+        );
+        assert_eq!(
+            read.deadline,
+            chrono::Utc
+                .with_ymd_and_hms(2026, 12, 8, 23, 59, 0)
+                .unwrap()
+        );
+        let field = |r: Result<_, AppError>| match r {
+            Err(AppError::Invalid { field, .. }) => field,
+            other => panic!(
+                "{:?}",
+                other.map(|_: crate::server::services::access_reviews::NewReview| ())
+            ),
+        };
+        assert_eq!(
+            field(new_review(
+                "Q",
+                &entries,
+                "owners",
+                "keep",
+                "2026-12-08",
+                "0",
+                now
+            )),
+            "name"
+        );
+        assert_eq!(
+            field(new_review(
+                "Quarterly",
+                &[],
+                "owners",
+                "keep",
+                "2026-12-08",
+                "0",
+                now
+            )),
+            "entries"
+        );
+        assert_eq!(
+            field(new_review(
+                "Quarterly",
+                &entries,
+                "all",
+                "keep",
+                "2026-12-08",
+                "0",
+                now
+            )),
+            "reviewers"
+        );
+        assert_eq!(
+            field(new_review(
+                "Quarterly",
+                &entries,
+                "owners",
+                "maybe",
+                "2026-12-08",
+                "0",
+                now
+            )),
+            "default_action"
+        );
+        assert_eq!(
+            field(new_review(
+                "Quarterly",
+                &entries,
+                "owners",
+                "keep",
+                "2026-11-30",
+                "0",
+                now
+            )),
+            "deadline"
+        );
+        assert_eq!(
+            field(new_review(
+                "Quarterly",
+                &entries,
+                "owners",
+                "keep",
+                "2027-06-01",
+                "0",
+                now
+            )),
+            "deadline"
+        );
+        assert_eq!(
+            field(new_review(
+                "Quarterly",
+                &entries,
+                "owners",
+                "keep",
+                "soon",
+                "0",
+                now
+            )),
+            "deadline"
+        );
+    }
+
+    #[test]
+    fn a_keep_needs_an_end_and_every_answer_a_reason() {
+        use crate::domain::review::ReviewDecision;
+        let now = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let kept = verdict("keep", "Backup service account", "2027-01-31", "0", now).unwrap();
+        assert_eq!(kept.decision, ReviewDecision::Keep);
+        assert!(kept.keep_until.is_some());
+        let removed = verdict("remove", "Left the team in May", "", "", now).unwrap();
+        assert_eq!(
+            (removed.decision, removed.keep_until),
+            (ReviewDecision::Remove, None)
+        );
+        let field = |r: Result<crate::server::services::access_reviews::Verdict, AppError>| match r
+        {
+            Err(AppError::Invalid { field, .. }) => field,
+            Ok(_) => panic!("accepted"),
+            Err(other) => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(verdict("keep", "Backup service account", "", "0", now)),
+            "until"
+        );
+        assert_eq!(field(verdict("remove", "short", "", "0", now)), "reason");
+        assert_eq!(
+            field(verdict("delete", "Left the team in May", "", "0", now)),
+            "decision"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The data the browser and the server share: what server functions take and answer.
 //! The server imports these, never the server-function modules themselves.
 
+pub mod access_reviews;
 pub mod address;
 pub mod admin;
 pub mod approvals;

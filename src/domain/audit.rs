@@ -89,6 +89,19 @@ named! {
         /// A change made to a managed target outside the portal (a PIM assignment or
         /// activation made in Entra directly), as the target's own records tell it.
         ReconcileOutsideChange = "reconcile.outside_change",
+        /// An administrator opened an access review campaign; its reviewers are told.
+        ReviewOpened = "review.opened",
+        /// Reviewers who had not finished half-way through a campaign were reminded.
+        ReviewReminded = "review.reminded",
+        /// Reviewers who had not finished three quarters of the way were given backups
+        /// (their managers, else the administrators), who may answer for them.
+        ReviewEscalated = "review.escalated",
+        /// A reviewer (or, at the deadline, the campaign's default) answered an item.
+        ReviewDecided = "review.decided",
+        /// A campaign closed: every item answered, or the deadline came.
+        ReviewClosed = "review.closed",
+        /// A campaign's report was downloaded.
+        ReviewReportExported = "review.report_exported",
     }
 }
 

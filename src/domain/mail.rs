@@ -65,6 +65,13 @@ named! {
         /// To administrators and the sponsor: an onboarding stopped because an identity it
         /// would make is someone else's.
         ContractorStopped = "contractor_stopped",
+        /// To a reviewer: an access review campaign asks them to certify standing access.
+        ReviewOpened = "review_opened",
+        /// To a reviewer who has not finished, half-way to the campaign's deadline.
+        ReviewReminder = "review_reminder",
+        /// To a backup: a reviewer had not finished three quarters of the way, and the
+        /// recipient may now answer for them.
+        ReviewEscalated = "review_escalated",
     }
 }
 

@@ -76,6 +76,28 @@ pub enum Problem {
     },
     /// No live declaration has this id (withdrawn or ended meanwhile).
     NoSuchDeclaration,
+    /// A campaign's name: required, and of a readable length.
+    CampaignName {
+        min_chars: u32,
+        max_chars: u32,
+    },
+    /// A campaign reviews at least one entry.
+    ChooseEntries,
+    /// A campaign's deadline is at least an hour and at most this many days ahead.
+    CampaignDeadline {
+        max_days: u32,
+    },
+    /// The chosen entries have no standing holders and no open shadow access to review.
+    NothingToReview,
+    /// No access review campaign (or item of one) has this id, or the caller may not see it.
+    NoSuchReview,
+    /// The item was answered already, or its campaign closed.
+    ReviewAnswered,
+    /// Why an item stays or goes: required, and of a readable length.
+    ReviewReason {
+        min_chars: u32,
+        max_chars: u32,
+    },
     SearchTooLong {
         max_chars: u32,
     },

@@ -165,6 +165,52 @@ pub fn problem_in(language: Language, problem: &Problem) -> String {
             "This declaration was withdrawn or has ended.",
             "Diese Erklärung wurde zurückgezogen oder ist abgelaufen.",
         ),
+        Problem::CampaignName {
+            min_chars,
+            max_chars,
+        } => form(
+            format!("Name the review in {min_chars} to {max_chars} characters."),
+            format!("Benennen Sie die Prüfung mit {min_chars} bis {max_chars} Zeichen."),
+        ),
+        Problem::ChooseEntries => say(
+            "Choose at least one entry to review.",
+            "Wählen Sie mindestens einen Eintrag zur Prüfung.",
+        ),
+        Problem::CampaignDeadline { max_days } => form(
+            format!("Choose a deadline at least an hour and at most {max_days} days from now."),
+            format!(
+                "Wählen Sie eine Frist, die mindestens eine Stunde und höchstens {max_days} Tage \
+                 in der Zukunft liegt."
+            ),
+        ),
+        Problem::NothingToReview => say(
+            "The chosen entries have no standing holders and no open shadow access: there is \
+             nothing to review.",
+            "Die gewählten Einträge haben keine ständigen Inhaber und keinen offenen \
+             Schattenzugriff: Es gibt nichts zu prüfen.",
+        ),
+        Problem::NoSuchReview => say(
+            "No access review you may see has this reference.",
+            "Keine Zugriffsprüfung, die Sie sehen dürfen, hat diese Kennung.",
+        ),
+        Problem::ReviewAnswered => say(
+            "This item was answered already, or its review has closed: reload the page.",
+            "Dieser Punkt wurde schon beantwortet, oder die Prüfung ist abgeschlossen: Laden Sie \
+             die Seite neu.",
+        ),
+        Problem::ReviewReason {
+            min_chars,
+            max_chars,
+        } => form(
+            format!(
+                "Say why, in {min_chars} to {max_chars} characters: the holder, the owners and \
+                 the trail read it."
+            ),
+            format!(
+                "Begründen Sie in {min_chars} bis {max_chars} Zeichen: Inhaber, Verantwortliche \
+                 und der Verlauf lesen es."
+            ),
+        ),
         Problem::NotATrailPosition => say(
             "This is not a position in the trail.",
             "Dies ist keine Position im Verlauf.",

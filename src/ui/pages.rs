@@ -1,3 +1,4 @@
+pub mod access_reviews;
 pub mod admin;
 pub mod approvals;
 pub mod contractors;

@@ -2,6 +2,7 @@
 //! (`#[sqlx::test]`) and the real OpenID Connect provider from `end2end/idp` (one per test run).
 
 mod access;
+mod access_reviews;
 mod boundary;
 mod bundles;
 mod contractors;

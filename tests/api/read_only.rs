@@ -43,7 +43,9 @@ async fn fingerprint(pool: &PgPool) -> String {
             (select string_agg(upn || ':' || status, ',' order by upn) from principals),
             (select count(*) from findings),
             (select count(*) from standing_holders),
-            (select count(*) from reconcile_passes))
+            (select count(*) from reconcile_passes),
+            (select count(*) from review_campaigns),
+            (select count(*) from review_items where decision is not null))
         "#,
     )
     .fetch_one(pool)
@@ -96,6 +98,9 @@ async fn an_auditor_changes_nothing_that_is_not_theirs(pool: PgPool) {
         ("governance/emergency", Reads, vec![]),
         ("governance/holdings", Reads, vec![]),
         ("governance/findings", Reads, vec![]),
+        ("governance/reviews", Reads, vec![]),
+        ("governance/review", Reads, vec![]),
+        ("governance/reviews-waiting", Reads, vec![]),
         ("governance/owned-findings", Reads, vec![]),
         ("governance/dashboard", Reads, vec![]),
         ("governance/people", Reads, vec![]),
@@ -212,6 +217,27 @@ async fn an_auditor_changes_nothing_that_is_not_theirs(pool: PgPool) {
             "governance/remove-finding",
             Changes,
             vec![("finding_id", someone.as_str())],
+        ),
+        (
+            "governance/open-review",
+            Changes,
+            vec![
+                ("name", "An auditor's review"),
+                ("entries[0]", w.entitlement.as_str()),
+                ("reviewers", "owners"),
+                ("default_action", "remove"),
+                ("deadline", until.as_str()),
+                ("offset", "0"),
+            ],
+        ),
+        (
+            "governance/decide-review",
+            Changes,
+            vec![
+                ("item_id", someone.as_str()),
+                ("decision", "remove"),
+                ("reason", reason),
+            ],
         ),
         ("admin/reload-catalog", Changes, vec![]),
         (

@@ -117,6 +117,10 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/language", axum::routing::post(language::switch))
         .route("/governance/evidence", post(evidence::export))
+        .route(
+            "/governance/reviews/{id}/report",
+            post(evidence::review_report),
+        )
         .merge(crate::server::app::auth::routes::router(state.clone()))
         .merge(extra)
         .leptos_routes_with_context(&state, routes, page_context.clone(), {

@@ -281,19 +281,29 @@ pub async fn findings(
     })
 }
 
-/// Break-glass uses whose review is still open.
+/// Reviews still to answer: break-glass uses whose review is open, and the unanswered items
+/// of open access review campaigns.
 pub async fn reviews_due(conn: &mut PgConnection, f: &Filter<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"
-        select count(*) as "n!"
-          from emergency_reviews v
-          join access_requests r on r.id = v.request_id
-          join entitlements e on e.id = r.entitlement_id
-          left join principals p on p.id = r.beneficiary_id
-         where v.closed_at is null
-           and ($1::uuid is null or e.connector_id = $1)
-           and ($2::uuid is null or e.id = $2)
-           and ($3::text is null or p.department = $3)
+        select (select count(*)
+                  from emergency_reviews v
+                  join access_requests r on r.id = v.request_id
+                  join entitlements e on e.id = r.entitlement_id
+                  left join principals p on p.id = r.beneficiary_id
+                 where v.closed_at is null
+                   and ($1::uuid is null or e.connector_id = $1)
+                   and ($2::uuid is null or e.id = $2)
+                   and ($3::text is null or p.department = $3))
+             + (select count(*)
+                  from review_items i
+                  join review_campaigns k on k.id = i.campaign_id
+                  join entitlements e on e.id = i.entitlement_id
+                  left join principals p on p.id = i.principal_id
+                 where k.closed_at is null and i.decision is null
+                   and ($1::uuid is null or e.connector_id = $1)
+                   and ($2::uuid is null or e.id = $2)
+                   and ($3::text is null or p.department = $3)) as "n!"
         "#,
         f.system,
         f.entitlement,

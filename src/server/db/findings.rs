@@ -590,6 +590,16 @@ pub async fn lease_appeared(
     .await
 }
 
+/// Why the last removal of a finding's access did not hold.
+pub async fn last_error(
+    conn: &mut PgConnection,
+    finding: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("select last_error from findings where id = $1", finding)
+        .fetch_one(conn)
+        .await
+}
+
 /// What was last done about a finding.
 pub async fn acted_on(
     conn: &mut PgConnection,

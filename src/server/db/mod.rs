@@ -1,6 +1,7 @@
 //! SQL, by aggregate. Queries are checked at compile time against the migrations (offline data
 //! in `.sqlx/`).
 
+pub mod access_reviews;
 pub mod audit;
 pub mod catalog;
 pub mod catalog_changes;

@@ -110,6 +110,7 @@ pub fn all(cx: &Context) -> Vec<Arc<dyn Job>> {
         Arc::new(SessionCleanup(cx.clone())),
         // Compares each managed target with the leases: shadow access and drift.
         Arc::new(Reconciliation(cx.clone())),
+        Arc::new(AccessReviews(cx.clone())),
     ];
     if let Some(key) = &cx.checkpoint_key {
         // Signs the audit chain's head, anchoring it outside the database.
@@ -439,6 +440,31 @@ impl Job for Escalation {
     async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
         crate::server::jobs::escalation::run_due(&self.0.pool, &self.0.connectors, &self.0.clock)
             .await?;
+        Ok(None)
+    }
+}
+
+/// Access review campaigns: reminders half-way, backups three quarters of the way, the
+/// default's answers at the deadline (`services::access_reviews`).
+struct AccessReviews(Context);
+
+#[async_trait]
+impl Job for AccessReviews {
+    fn name(&self) -> &'static str {
+        "access-reviews"
+    }
+
+    fn schedule(&self) -> Schedule {
+        periodic(APPROVAL_TICK)
+    }
+
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
+        crate::server::services::access_reviews::run_due(
+            &self.0.pool,
+            &self.0.connectors,
+            self.0.clock.now(),
+        )
+        .await?;
         Ok(None)
     }
 }

@@ -460,6 +460,44 @@ impl Notifier {
                     });
                 }
             }
+            // A campaign's reviewers: when it opens, and those who have not finished
+            // half-way; their backups when it escalates.
+            AuditAction::ReviewOpened | AuditAction::ReviewReminded => {
+                let reviewers = ids_in(&event.details["reviewers"], None);
+                let upns = crate::server::db::access_reviews::upns_of(conn, &reviewers).await?;
+                let kind = if action == AuditAction::ReviewOpened {
+                    MailKind::ReviewOpened
+                } else {
+                    MailKind::ReviewReminder
+                };
+                let about = review_about(event, "");
+                for to in outbox::recipients(conn, &upns).await? {
+                    mails.push(review_mail(&by_event, kind, to, about.clone(), event));
+                }
+            }
+            AuditAction::ReviewEscalated => {
+                let Some(backups) = event.details["backups"].as_array() else {
+                    return Ok(mails);
+                };
+                for backup in backups {
+                    let ids = ids_in(backup, Some("backup"));
+                    let upns = crate::server::db::access_reviews::upns_of(conn, &ids).await?;
+                    let name = backup["reviewer_name"].as_str().unwrap_or_default();
+                    let about = review_about(event, name);
+                    for to in outbox::recipients(conn, &upns).await? {
+                        mails.push(review_mail(
+                            &format!(
+                                "{by_event}:{}",
+                                backup["reviewer"].as_str().unwrap_or_default()
+                            ),
+                            MailKind::ReviewEscalated,
+                            to,
+                            about.clone(),
+                            event,
+                        ));
+                    }
+                }
+            }
             AuditAction::GrantOverdue => {
                 let Some(grant) = event.grant_id else {
                     return Ok(mails);
@@ -608,6 +646,60 @@ fn grant_about(g: &outbox::GrantFacts) -> About {
         starts_at: g.starts_at,
         ends_at: g.ends_at,
         ..blank(g.starts_at)
+    }
+}
+
+/// The people a detail names by id: a list of ids, or (`field` given) one object's field.
+fn ids_in(value: &serde_json::Value, field: Option<&str>) -> Vec<Uuid> {
+    let one = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse().ok());
+    match field {
+        Some(name) => one(&value[name]).into_iter().collect(),
+        None => value
+            .as_array()
+            .map(|all| all.iter().filter_map(one).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A campaign's mail facts: its name, who opened it, its deadline, how many items; `late`: the
+/// reviewer a backup stands in for.
+fn review_about(event: &TrailEvent, late: &str) -> About {
+    let text = |name: &str| event.details[name].as_str().unwrap_or_default().to_string();
+    let deadline = text("deadline")
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap_or(event.occurred_at);
+    About {
+        entitlement: text("name"),
+        requester: text("opened_by"),
+        beneficiary: late.to_string(),
+        ends_at: deadline,
+        comment: event.details["items"]
+            .as_u64()
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        ..blank(event.occurred_at)
+    }
+}
+
+fn review_mail(
+    topic: &str,
+    kind: MailKind,
+    to: Recipient,
+    about: About,
+    event: &TrailEvent,
+) -> Planned {
+    Planned {
+        topic: topic.to_string(),
+        kind,
+        to,
+        about,
+        path: format!(
+            "governance/reviews/{}",
+            event.details["campaign"].as_str().unwrap_or_default()
+        ),
+        request: None,
+        grant: None,
+        channel: None,
     }
 }
 

@@ -357,6 +357,42 @@ fn english(kind: MailKind, a: &About) -> Parts {
             facts: vec![("What was found", a.comment.clone())],
             action: "See the contractor",
         },
+        MailKind::ReviewOpened => Parts {
+            subject: format!("Access review: {}", a.entitlement),
+            lines: vec![
+                format!(
+                    "{} asks you to review who holds access without a lease: {}. For each account, keep it (with a reason and until when) or remove it.",
+                    a.requester, a.entitlement
+                ),
+                format!(
+                    "Answer by {}. What is left unanswered then follows the review's default.",
+                    when(a.ends_at, Language::English)
+                ),
+            ],
+            facts: vec![("Accounts in the review", a.comment.clone())],
+            action: "Open the review",
+        },
+        MailKind::ReviewReminder => Parts {
+            subject: format!("Reminder: access review {}", a.entitlement),
+            lines: vec![format!(
+                "Some accounts in the access review {} still wait for your answer. Answer by {}; what is left unanswered then follows the review's default.",
+                a.entitlement,
+                when(a.ends_at, Language::English)
+            )],
+            facts: vec![],
+            action: "Open the review",
+        },
+        MailKind::ReviewEscalated => Parts {
+            subject: format!("Access review waiting for {}: {}", a.beneficiary, a.entitlement),
+            lines: vec![format!(
+                "{} has not finished the access review {}, which closes at {}. You may now answer their accounts for them.",
+                a.beneficiary,
+                a.entitlement,
+                when(a.ends_at, Language::English)
+            )],
+            facts: vec![],
+            action: "Open the review",
+        },
     }
 }
 
@@ -568,6 +604,42 @@ fn german(kind: MailKind, a: &About) -> Parts {
             ],
             facts: vec![("Gefunden", a.comment.clone())],
             action: "Externe Person ansehen",
+        },
+        MailKind::ReviewOpened => Parts {
+            subject: format!("Zugriffsprüfung: {}", a.entitlement),
+            lines: vec![
+                format!(
+                    "{} bittet Sie zu prüfen, wer Zugriff ohne befristete Freigabe hat: {}. Behalten Sie jedes Konto (mit Begründung und Ende) oder entfernen Sie es.",
+                    a.requester, a.entitlement
+                ),
+                format!(
+                    "Antworten Sie bis {}. Was dann unbeantwortet ist, folgt der Vorgabe der Prüfung.",
+                    when(a.ends_at, Language::German)
+                ),
+            ],
+            facts: vec![("Konten in der Prüfung", a.comment.clone())],
+            action: "Prüfung öffnen",
+        },
+        MailKind::ReviewReminder => Parts {
+            subject: format!("Erinnerung: Zugriffsprüfung {}", a.entitlement),
+            lines: vec![format!(
+                "In der Zugriffsprüfung {} warten noch Konten auf Ihre Antwort. Antworten Sie bis {}; was dann unbeantwortet ist, folgt der Vorgabe der Prüfung.",
+                a.entitlement,
+                when(a.ends_at, Language::German)
+            )],
+            facts: vec![],
+            action: "Prüfung öffnen",
+        },
+        MailKind::ReviewEscalated => Parts {
+            subject: format!("Zugriffsprüfung wartet auf {}: {}", a.beneficiary, a.entitlement),
+            lines: vec![format!(
+                "{} hat die Zugriffsprüfung {} nicht abgeschlossen; sie endet am {}. Sie können die Konten jetzt an ihrer Stelle beantworten.",
+                a.beneficiary,
+                a.entitlement,
+                when(a.ends_at, Language::German)
+            )],
+            facts: vec![],
+            action: "Prüfung öffnen",
         },
     }
 }

@@ -363,7 +363,7 @@ fn id_text(id: Option<Uuid>) -> String {
     id.map(|id| id.to_string()).unwrap_or_default()
 }
 
-fn push_row(out: &mut Vec<u8>, cells: impl Iterator<Item = String>) {
+pub fn push_row(out: &mut Vec<u8>, cells: impl Iterator<Item = String>) {
     let cells: Vec<String> = cells.map(|c| csv_cell(&c)).collect();
     out.extend_from_slice(cells.join(",").as_bytes());
     out.extend_from_slice(b"\r\n");

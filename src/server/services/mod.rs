@@ -2,6 +2,7 @@
 //! applies the domain rules, talks to the directory where it must, and writes the change and
 //! its audit event in one transaction.
 
+pub mod access_reviews;
 pub mod admin;
 pub mod catalog;
 pub mod catalog_edits;

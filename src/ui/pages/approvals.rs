@@ -49,6 +49,7 @@ pub fn ApprovalsPage() -> impl IntoView {
         </Suspense>
         <Reviews/>
         <OwnedFindings/>
+        <ReviewsWaiting/>
         <section aria-labelledby="decided-title">
             <h2 id="decided-title">{labels().decided_by_you}</h2>
             <Transition fallback=|| view! { <p class="skeleton" aria-busy="true">{labels().inbox_loading}</p> }>
@@ -316,6 +317,24 @@ fn OwnedFindings() -> impl IntoView {
                     <section aria-labelledby="owned-findings-title">
                         <h2 id="owned-findings-title">{labels().owned_findings_title}</h2>
                         <p>{(labels().owned_findings)(n)}" "<a href="/governance/findings">{labels().open_findings}</a></p>
+                    </section>
+                })
+            })}
+        </Transition>
+    }
+}
+
+/// The way to the access reviews that wait for the caller's answers; shown only when some do.
+#[component]
+fn ReviewsWaiting() -> impl IntoView {
+    let waiting = Resource::new(|| (), |_| crate::api::access_reviews::reviews_waiting());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                waiting.await.ok().filter(|n| *n > 0).map(|n| view! {
+                    <section aria-labelledby="reviews-waiting-title">
+                        <h2 id="reviews-waiting-title">{labels().reviews_waiting_title}</h2>
+                        <p>{(labels().reviews_waiting)(n)}" "<a href="/governance/reviews">{labels().open_review_link}</a></p>
                     </section>
                 })
             })}

@@ -76,6 +76,7 @@ fn OverviewView(overview: Overview, now: ReadSignal<chrono::DateTime<Utc>>) -> i
         <p><a href="/governance/people">{labels().open_people}</a></p>
         <p><a href="/governance/access">{labels().open_holdings}</a></p>
         <p><a href="/governance/findings">{labels().open_findings}</a></p>
+        <p><a href="/governance/reviews">{labels().open_reviews}</a></p>
         <section aria-labelledby="live-title">
             <h2 id="live-title">{labels().live_leases}</h2>
             {if live.is_empty() {

@@ -4,7 +4,7 @@
 //! browser saves the file. Auditors and administrators only, like the governance page.
 
 use axum::Extension;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -48,6 +48,41 @@ pub async fn export(
             headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(file.content_type),
+            );
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(error) => refusal(language, error),
+    }
+}
+
+/// `POST /governance/reviews/{id}/report`: an access review campaign's report as CSV, one row
+/// per account with its answer (see [`crate::server::services::access_reviews::report_csv`]).
+/// The governance roles and the campaign's creator; audited, hence a POST.
+pub async fn review_report(
+    State(state): State<AppState>,
+    user: Option<Extension<SessionUser>>,
+    Extension(language): Extension<Language>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(Extension(user)) = user else {
+        return refusal(language, AppError::Unauthorized);
+    };
+    let id = match crate::domain::input::identifier(&id) {
+        Ok(id) => id,
+        Err(problem) => return refusal(language, AppError::invalid("campaign", problem)),
+    };
+    match crate::server::services::access_reviews::report_csv(&state, &user, id).await {
+        Ok((file_name, body)) => {
+            let disposition = format!("attachment; filename=\"{file_name}\"");
+            let mut response = body.into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
             );
             if let Ok(value) = HeaderValue::from_str(&disposition) {
                 headers.insert(header::CONTENT_DISPOSITION, value);

@@ -217,6 +217,7 @@ async fn the_portal_lists_each_duty_once(pool: PgPool) {
     assert_eq!(
         names,
         [
+            "access-reviews",
             "account-watch",
             "checkpoints",
             "contractors",

@@ -91,6 +91,17 @@ async fn the_dashboard_counts_what_happened_and_narrows_by_every_filter(pool: Pg
     assert!(top.contains(&w.entitlement.as_str()) && top.contains(&second.as_str()));
     assert_eq!(all["systems"][0]["name"], "test-directory");
     assert_eq!(all["systems"][0]["live"], 1);
+    // Health as the connector-health job records it, without anyone opening the Admin page:
+    // unknown before the first check, then the directory's answer.
+    assert_eq!(all["systems"][0]["health"], "unknown", "{all}");
+    let checked =
+        leasegate::server::services::admin::check_health(&w.app.pool, &w.app.state.connectors)
+            .await
+            .unwrap();
+    assert_eq!(checked.len(), 1);
+    let (_, all) = board(&w, &irvin, &[]).await;
+    assert_eq!(all["systems"][0]["health"], "healthy", "{all}");
+    assert!(all["systems"][0]["checked_at"].is_string(), "{all}");
     assert_eq!(all["departments"], serde_json::json!(["Finance"]));
 
     // Narrowed to the first entry: its request only.

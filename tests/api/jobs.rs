@@ -220,6 +220,7 @@ async fn the_portal_lists_each_duty_once(pool: PgPool) {
             "access-reviews",
             "account-watch",
             "checkpoints",
+            "connector-health",
             "contractors",
             "delegation-routing",
             "escalation",

@@ -111,6 +111,7 @@ pub fn all(cx: &Context) -> Vec<Arc<dyn Job>> {
         // Compares each managed target with the leases: shadow access and drift.
         Arc::new(Reconciliation(cx.clone())),
         Arc::new(AccessReviews(cx.clone())),
+        Arc::new(HealthChecks(cx.clone())),
     ];
     if let Some(key) = &cx.checkpoint_key {
         // Signs the audit chain's head, anchoring it outside the database.
@@ -465,6 +466,26 @@ impl Job for AccessReviews {
             self.0.clock.now(),
         )
         .await?;
+        Ok(None)
+    }
+}
+
+/// Every connector's health, recorded every five minutes, so the dashboard's system health is
+/// current whether or not anyone opens the Admin page.
+struct HealthChecks(Context);
+
+#[async_trait]
+impl Job for HealthChecks {
+    fn name(&self) -> &'static str {
+        "connector-health"
+    }
+
+    fn schedule(&self) -> Schedule {
+        periodic(Duration::from_secs(300))
+    }
+
+    async fn run_due(&self, _: &Stopping) -> Result<Option<Duration>, JobError> {
+        crate::server::services::admin::check_health(&self.0.pool, &self.0.connectors).await?;
         Ok(None)
     }
 }

@@ -77,31 +77,40 @@ pub async fn jobs(state: &AppState) -> Result<Vec<JobView>, AppError> {
         .collect())
 }
 
-pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOverview, AppError> {
-    let rows = connectors::declared(&state.pool).await?;
-    let mut connectors = Vec::with_capacity(rows.len());
+/// How long a connector has to answer a health check.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Asks every declared connector whether it answers, and records what each said (the Admin
+/// page shows it, the dashboard's system health reads it). The `connector-health` job runs this
+/// every few minutes, and the Admin page on each visit.
+pub async fn check_health(
+    pool: &sqlx::PgPool,
+    known: &crate::server::connectors::Connectors,
+) -> Result<Vec<ConnectorView>, sqlx::Error> {
+    let rows = connectors::declared(pool).await?;
+    let mut checked = Vec::with_capacity(rows.len());
     for row in rows {
-        let (health, detail) = match state.connectors.get(&row.name) {
-            Some(connector) => {
-                match tokio::time::timeout(std::time::Duration::from_secs(10), connector.health())
-                    .await
-                {
-                    Ok(Health::Healthy) => (ConnectorHealth::Healthy, None),
-                    Ok(Health::Down(detail)) => (ConnectorHealth::Down, Some(detail)),
-                    Err(_) => (
-                        ConnectorHealth::Down,
-                        Some("no answer within 10 seconds".to_string()),
-                    ),
-                }
-            }
+        let (health, detail) = match known.get(&row.name) {
+            Some(connector) => match tokio::time::timeout(HEALTH_TIMEOUT, connector.health()).await
+            {
+                Ok(Health::Healthy) => (ConnectorHealth::Healthy, None),
+                Ok(Health::Down(detail)) => (ConnectorHealth::Down, Some(detail)),
+                Err(_) => (
+                    ConnectorHealth::Down,
+                    Some(format!(
+                        "no answer within {} seconds",
+                        HEALTH_TIMEOUT.as_secs()
+                    )),
+                ),
+            },
             None => (
                 ConnectorHealth::Unknown,
                 Some("not configured in this process".to_string()),
             ),
         };
         let checked_at =
-            connectors::record_health(&state.pool, &row.name, health, detail.as_deref()).await?;
-        connectors.push(ConnectorView {
+            connectors::record_health(pool, &row.name, health, detail.as_deref()).await?;
+        checked.push(ConnectorView {
             name: row.name,
             url: row.url.unwrap_or_default(),
             health,
@@ -109,6 +118,11 @@ pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOve
             checked_at,
         });
     }
+    Ok(checked)
+}
+
+pub async fn overview(state: &AppState, caller: &SessionUser) -> Result<AdminOverview, AppError> {
+    let connectors = check_health(&state.pool, &state.connectors).await?;
     let entitlements = catalog_db::all_entries(&state.pool).await?;
     let policies = catalog_db::all_policies(&state.pool)
         .await?

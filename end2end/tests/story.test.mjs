@@ -4,8 +4,11 @@
 // trail. axe-core checks every page on the way.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { assertAccessible, eventually, hydrated, newPage, signInAt, startStack } from './harness.mjs';
 
 let stack;
@@ -121,6 +124,16 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
   ]);
   await irvin.getByText(/Removed Adele Vance from SQL Admins \(expired\) and verified absent/).waitFor();
   await assertAccessible(irvin);
+  // The trail prints as a report (or a PDF): without the portal's navigation and buttons.
+  await irvin.getByRole('button', { name: 'Print this report' }).waitFor();
+  await irvin.emulateMedia({ media: 'print' });
+  assert.equal(await irvin.getByRole('navigation', { name: 'Main' }).isVisible(), false);
+  assert.equal(await irvin.getByRole('button', { name: 'Print this report' }).isVisible(), false);
+  await irvin.getByText(/^Printed from Leasegate\./).waitFor();
+  assert.equal(await irvin.locator('tr[data-action="grant.revoked"]').isVisible(), true);
+  const pdf = await irvin.pdf();
+  assert.equal(pdf.subarray(0, 5).toString(), '%PDF-');
+  await irvin.emulateMedia({ media: 'screen' });
 
   // He verifies the audit trail: the chain and the checkpoints the engine signed meanwhile.
   await irvin.goto(`${stack.base}/governance`);
@@ -155,6 +168,43 @@ test('request, approve, grant, expire, prove', { timeout: 300_000 }, async () =>
     const hash = createHash('sha256').update(Buffer.from(e.prev_hash, 'hex')).update(e.canonical, 'utf8').digest('hex');
     assert.equal(hash, e.hash, `event ${e.position} matches its hash`);
   }
+
+  // The last 30 days of the whole trail, as CSV and as signed JSON; the JSON is checked offline
+  // by the portal's own `leasegate audit verify`, with the key the portal publishes.
+  const ymd = (ms) => new Date(ms).toISOString().slice(0, 10);
+  await irvin.goto(`${stack.base}/governance`);
+  await hydrated(irvin);
+  await irvin.getByLabel('First day').fill(ymd(Date.now() - 29 * 86_400_000));
+  await irvin.getByLabel('Last day').fill(ymd(Date.now() + 86_400_000));
+  await irvin.getByRole('button', { name: 'Search', exact: true }).click();
+  await irvin.waitForURL((url) => url.searchParams.get('from') && url.searchParams.get('to') && !url.searchParams.get('who'));
+  await irvin.locator('tr[data-action="grant.revoked"]').first().waitFor();
+  const exported = async (button) => {
+    const [file] = await Promise.all([irvin.waitForEvent('download'), irvin.getByRole('button', { name: button }).click()]);
+    return readFileSync(await file.path(), 'utf8');
+  };
+  const monthCsv = (await exported('Export as CSV')).trim().split('\r\n');
+  assert.match(monthCsv[0], /^position,/);
+  assert.ok(monthCsv.some((line) => line.includes(',grant.revoked,')), 'the removal is in the month');
+  assert.ok(monthCsv.some((line) => line.includes(',request.submitted,')), 'so is the request');
+  const monthJson = await exported('Export as JSON with proof');
+  const month = JSON.parse(monthJson);
+  // The JSON, exported after the CSV, holds every event the CSV has (and the CSV's own export).
+  const inJson = new Set(month.events.map((e) => String(e.position)));
+  assert.deepEqual(monthCsv.slice(1).map((line) => line.split(',')[0]).filter((p) => !inJson.has(p)), []);
+  const file = join(tmpdir(), `leasegate-month-${process.pid}.json`);
+  writeFileSync(file, monthJson);
+  const proved = execFileSync(process.env.PORTAL_BIN, ['audit', 'verify', file, '--key', month.chain.public_key], { encoding: 'utf8' });
+  assert.match(proved, /events match their hashes and their hashed text/);
+  assert.match(proved, /the checkpoint at position \d+ is signed/);
+  // A file changed after export fails the check, naming the problem.
+  const forged = JSON.parse(monthJson);
+  forged.events[0].actor_label = 'Someone else';
+  writeFileSync(file, JSON.stringify(forged));
+  assert.throws(
+    () => execFileSync(process.env.PORTAL_BIN, ['audit', 'verify', file, '--key', month.chain.public_key], { encoding: 'utf8', stdio: 'pipe' }),
+    (error) => error.status === 1 && /does not check/.test(String(error.stderr)),
+  );
 
   // He asks who was in the group a minute after it was granted (in his browser's time zone),
   // and who is in it now.

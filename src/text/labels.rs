@@ -567,6 +567,8 @@ pub struct Labels {
     pub reviews_waiting_title: &'static str,
     pub reviews_waiting: fn(i64) -> String,
     pub open_reviews: &'static str,
+    pub print_report: &'static str,
+    pub printed_note: &'static str,
 }
 
 pub const EN: Labels = Labels {
@@ -1207,4 +1209,6 @@ pub const EN: Labels = Labels {
         n => format!("{n} accounts in access reviews wait for your answer."),
     },
     open_reviews: "Access reviews: campaigns in which owners certify standing access",
+    print_report: "Print this report",
+    printed_note: "Printed from Leasegate. The audit trail is the record: its signed export proves what this page shows.",
 };

@@ -663,4 +663,6 @@ pub const DE: Labels = Labels {
         n => format!("{n} Konten in Zugriffsprüfungen warten auf Ihre Antwort."),
     },
     open_reviews: "Zugriffsprüfungen: Kampagnen, in denen Verantwortliche ständige Zugriffe bestätigen",
+    print_report: "Diesen Bericht drucken",
+    printed_note: "Aus Leasegate gedruckt. Maßgeblich ist der Verlauf: Sein signierter Export belegt, was diese Seite zeigt.",
 };

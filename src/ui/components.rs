@@ -4,6 +4,7 @@ pub mod kind_icon;
 pub mod notice;
 pub mod page_title;
 pub mod pill;
+pub mod print;
 pub mod require_area;
 pub mod status;
 pub mod time;

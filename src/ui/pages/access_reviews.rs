@@ -215,6 +215,8 @@ fn Report(report: CampaignReport, decide: ServerAction<DecideReview>) -> impl In
     let id = campaign.id;
     view! {
         <h1 dir="auto">{campaign.name.clone()}</h1>
+        <p class="report-actions"><crate::ui::components::print::PrintButton/></p>
+        <p class="print-only muted">{labels().printed_note}</p>
         <dl class="facts">
             <dt>{labels().state}</dt><dd><CampaignState campaign=campaign.clone()/></dd>
             <dt>{labels().campaign_deadline}</dt><dd><Time at=campaign.deadline/></dd>

@@ -223,6 +223,7 @@ fn Matches(page: EventPage, query: EventQuery) -> impl IntoView {
             {hidden}
             <button class="button" type="submit" name="format" value="csv">{labels().export_csv}</button>
             <button class="button" type="submit" name="format" value="json">{labels().export_json}</button>
+            <crate::ui::components::print::PrintButton/>
             <p class="muted">{labels().export_hint}</p>
         </form>
         {if events.is_empty() {

@@ -152,6 +152,8 @@ fn PersonView(detail: PersonDetail) -> impl IntoView {
     let id = person.id;
     view! {
         <h1 translate="no">{person.display_name.clone()}</h1>
+        <p class="report-actions"><crate::ui::components::print::PrintButton/></p>
+        <p class="print-only muted">{labels().printed_note}</p>
         <dl class="facts">
             <dt>{labels().sign_in_name}</dt><dd translate="no">{person.upn.clone()}</dd>
             <dt>{labels().person_standing}</dt><dd><StandingWords standing=person.standing guest=person.guest/></dd>

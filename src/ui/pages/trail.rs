@@ -34,6 +34,8 @@ fn TrailData() -> impl IntoView {
                 match trail.await {
                     Ok(t) => view! {
                         <h1>{(labels().for_whom)(&t.entitlement, &t.beneficiary)}</h1>
+                        <p class="report-actions"><crate::ui::components::print::PrintButton/></p>
+                        <p class="print-only muted">{labels().printed_note}</p>
                         <dl class="facts">
                             <dt>{labels().state}</dt><dd><StatePill state=t.state/></dd>
                             <dt>{labels().asked_by_label}</dt><dd translate="no">{t.requester}</dd>

@@ -84,6 +84,7 @@ async fn main() {
             replication_window: std::time::Duration::from_secs(900),
             removal_grace: std::time::Duration::from_secs(120),
             reconcile_every: std::time::Duration::from_secs(15 * 60),
+            reconcile_complete_every: std::time::Duration::from_secs(24 * 60 * 60),
         },
     );
     let engine = tokio::spawn(leasegate::server::jobs::run_engine(engine, stopping));

@@ -569,6 +569,7 @@ pub struct Labels {
     pub open_reviews: &'static str,
     pub print_report: &'static str,
     pub printed_note: &'static str,
+    pub read_in_full: &'static str,
 }
 
 pub const EN: Labels = Labels {
@@ -1211,4 +1212,5 @@ pub const EN: Labels = Labels {
     open_reviews: "Access reviews: campaigns in which owners certify standing access",
     print_report: "Print this report",
     printed_note: "Printed from Leasegate. The audit trail is the record: its signed export proves what this page shows.",
+    read_in_full: "Unchanged since it was read in full:",
 };

@@ -665,4 +665,5 @@ pub const DE: Labels = Labels {
     open_reviews: "Zugriffsprüfungen: Kampagnen, in denen Verantwortliche ständige Zugriffe bestätigen",
     print_report: "Diesen Bericht drucken",
     printed_note: "Aus Leasegate gedruckt. Maßgeblich ist der Verlauf: Sein signierter Export belegt, was diese Seite zeigt.",
+    read_in_full: "Unverändert seit dem vollständigen Lesen:",
 };

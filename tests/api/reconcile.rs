@@ -27,6 +27,7 @@ const CONNECTOR: &str = "test-directory";
 /// No grace: the tests' leases settle before each pass, and the passes must see them.
 const NOW: Settings = Settings {
     grace: Duration::ZERO,
+    complete_every: Duration::ZERO,
 };
 
 /// The directory as the connector `CONNECTOR`, and an engine over it.
@@ -321,6 +322,7 @@ async fn a_lease_changing_within_the_grace_is_left_for_the_next_pass(pool: PgPoo
         &entry(&pool, entitlement).await,
         Settings {
             grace: Duration::from_secs(3600),
+            complete_every: Duration::ZERO,
         },
     )
     .await
@@ -851,4 +853,136 @@ async fn graph_a_pim_activation_made_in_entra_directly_joins_the_trail(pool: PgP
     .unwrap();
     let accounts: Vec<&str> = held.iter().map(|h| h.account_ref.as_str()).collect();
     assert_eq!(accounts, vec![people[0].as_str()], "{held:?}");
+}
+
+/// Passes with a day's trust in the target's change mark, as the job runs them.
+const INCREMENTAL: Settings = Settings {
+    grace: Duration::ZERO,
+    complete_every: Duration::from_secs(24 * 60 * 60),
+};
+
+async fn incremental(pool: &PgPool, connectors: &Connectors, entitlement: Uuid) -> Outcome {
+    reconcile::pass(
+        pool,
+        connectors,
+        &entry(pool, entitlement).await,
+        INCREMENTAL,
+    )
+    .await
+    .unwrap()
+}
+
+/// Incremental passes against a real AD (Samba) and a real OpenLDAP: an unchanged group is not
+/// read again, but a member added by hand changes the group's mark (AD's uSNChanged,
+/// OpenLDAP's entryCSN) and is found in the very next pass; a lease given or a declaration
+/// made forces a complete read; and after a day every group is read in full regardless.
+#[sqlx::test]
+async fn incremental_passes_skip_only_what_did_not_change(pool: PgPool) {
+    for dir in [samba(), crate::directory::openldap()] {
+        let id = unique();
+        let mut admin = dir.admin().await;
+        let upn = format!("added.{id}@contoso.test");
+        let added = dir
+            .add_user(&mut admin, &format!("Added {id}"), &upn, None, None)
+            .await;
+        let lessee_upn = format!("lessee.{id}@contoso.test");
+        let lessee_dn = dir
+            .add_user(&mut admin, &format!("Lessee {id}"), &lessee_upn, None, None)
+            .await;
+        let lessee = seed::principal(&pool, &lessee_upn, "Lessee").await;
+        let group = dir
+            .add_group(&mut admin, &format!("Incremental {id}"), &[])
+            .await;
+        let entitlement = seed::entitlement(&pool, CONNECTOR, &group).await;
+        let (connectors, engine) = directory_engine(&pool, dir);
+
+        let first = incremental(&pool, &connectors, entitlement).await;
+        assert!(
+            !first.unchanged,
+            "the first pass reads the group: {first:?}"
+        );
+        let quiet = incremental(&pool, &connectors, entitlement).await;
+        assert!(quiet.unchanged, "nothing changed: {quiet:?}");
+        assert_eq!(quiet.holders, first.holders);
+
+        // A member added by hand: the mark moves, the next pass reads and finds it.
+        member(dir, &group, &added, true).await;
+        let found = incremental(&pool, &connectors, entitlement).await;
+        assert!(!found.unchanged, "{found:?}");
+        assert_eq!(found.opened, 1, "{found:?}");
+        let seen_before: chrono::DateTime<Utc> =
+            sqlx::query_scalar("select last_seen from findings where entitlement_id = $1")
+                .bind(entitlement)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        let quiet = incremental(&pool, &connectors, entitlement).await;
+        assert!(quiet.unchanged, "{quiet:?}");
+        let seen_after: chrono::DateTime<Utc> =
+            sqlx::query_scalar("select last_seen from findings where entitlement_id = $1")
+                .bind(entitlement)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert!(seen_after > seen_before, "the open finding is seen again");
+
+        // A lease the engine adds changes the group and the leases: a complete read, which
+        // agrees with the lease.
+        let now = Utc::now();
+        seed::grant(&pool, lessee, entitlement, now, now + TimeDelta::hours(1)).await;
+        engine.run_once().await.unwrap();
+        let leased = incremental(&pool, &connectors, entitlement).await;
+        assert!(!leased.unchanged, "{leased:?}");
+        assert_eq!(leased.opened, 0, "{leased:?}");
+
+        // A declaration made since the last complete read: read again.
+        let owner = seed::principal(&pool, &format!("owner.{id}@contoso.test"), "Owner").await;
+        rows::declare(
+            &mut pool.acquire().await.unwrap(),
+            &rows::Declare {
+                entitlement,
+                account_ref: &added,
+                account_label: "",
+                principal: None,
+                reason: "Service account of the nightly job",
+                until: Utc::now() + TimeDelta::days(30),
+                by: owner,
+            },
+        )
+        .await
+        .unwrap();
+        let declared = incremental(&pool, &connectors, entitlement).await;
+        assert!(!declared.unchanged, "{declared:?}");
+        assert!(incremental(&pool, &connectors, entitlement).await.unchanged);
+
+        // A day after the last complete read, the group is read in full however quiet.
+        sqlx::query(
+            "update reconcile_passes set last_complete_at = now() - interval '25 hours'
+              where entitlement_id = $1",
+        )
+        .bind(entitlement)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let daily = incremental(&pool, &connectors, entitlement).await;
+        assert!(!daily.unchanged, "{daily:?}");
+        let unchanged: i64 = sqlx::query_scalar(
+            "select unchanged_passes from reconcile_passes where entitlement_id = $1",
+        )
+        .bind(entitlement)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(unchanged, 3);
+
+        // A member taken out by hand moves the mark too.
+        assert!(incremental(&pool, &connectors, entitlement).await.unchanged);
+        member(dir, &group, &lessee_dn, false).await;
+        let taken = incremental(&pool, &connectors, entitlement).await;
+        assert!(!taken.unchanged, "{taken:?}");
+        assert_eq!(
+            taken.opened, 1,
+            "the lease's access is missing (drift): {taken:?}"
+        );
+    }
 }

@@ -172,6 +172,7 @@ pub fn engine_settings(lease: Duration) -> EngineSettings {
         replication_window: Duration::ZERO,
         removal_grace: Duration::ZERO,
         reconcile_every: Duration::from_secs(15 * 60),
+        reconcile_complete_every: std::time::Duration::from_secs(24 * 60 * 60),
     }
 }
 

@@ -65,6 +65,9 @@ pub struct Pass {
     pub system: String,
     pub last_pass_at: Option<DateTime<Utc>>,
     pub last_ok_at: Option<DateTime<Utc>>,
+    /// When the target's holders were last read in full (a pass that found the target's change
+    /// mark, leases and declarations unchanged reads nothing).
+    pub last_complete_at: Option<DateTime<Utc>>,
     /// Why the last pass could not read the target; `None` when it could.
     pub last_error: Option<String>,
     /// How many accounts the target listed at the last good pass.

@@ -104,6 +104,9 @@ pub struct EngineSettings {
     pub removal_grace: Duration,
     /// How often each managed target is read and compared with the leases (reconciliation).
     pub reconcile_every: Duration,
+    /// How often each managed target's holders are read in full even when its change mark says
+    /// nothing changed (incremental reconciliation).
+    pub reconcile_complete_every: Duration,
 }
 
 /// How mail leaves the portal: an SMTP server (docs/notifications.md).
@@ -447,6 +450,10 @@ impl Reader {
             removal_grace: self.duration("LEASEGATE_REMOVAL_GRACE", Duration::from_secs(120)),
             reconcile_every: self
                 .duration("LEASEGATE_RECONCILE_EVERY", Duration::from_secs(15 * 60)),
+            reconcile_complete_every: self.duration(
+                "LEASEGATE_RECONCILE_COMPLETE_EVERY",
+                Duration::from_secs(24 * 60 * 60),
+            ),
         };
         if !(1..=10_000).contains(&engine.batch) {
             self.problems

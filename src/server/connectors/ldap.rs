@@ -873,6 +873,29 @@ impl Connector for LdapDirectory {
         self.members(target).await
     }
 
+    async fn holders_version(
+        &self,
+        access: &Access,
+        target: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        self.groups_only(access)?;
+        // AD raises a group's uSNChanged with every change to it, its member links included;
+        // OpenLDAP stamps each change with a new entryCSN. Both only grow.
+        let Some(entry) = self.entry(target, &["uSNChanged", "entryCSN"]).await? else {
+            return Err(ConnectorError::Permanent(format!(
+                "no such group: {target}"
+            )));
+        };
+        Ok(["uSNChanged", "entryCSN"].iter().find_map(|name| {
+            entry
+                .attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, values)| values.first())
+                .map(|value| format!("{name}={value}"))
+        }))
+    }
+
     fn account_key(&self, reference: &str) -> String {
         crate::domain::policy::normalise_dn(reference)
     }

@@ -355,6 +355,20 @@ pub trait Connector: Send + Sync {
         false
     }
 
+    /// A mark that changes whenever who holds `access` to `target` changes (AD's `uSNChanged`,
+    /// OpenLDAP's `entryCSN` of the group), read before [`Connector::holders_of`]: a pass whose
+    /// mark, leases and declarations are as the last complete pass left them need not read the
+    /// holders again (docs/reconciliation.md). `None`: the system offers no such mark, and every
+    /// pass reads the holders.
+    async fn holders_version(
+        &self,
+        access: &Access,
+        target: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        let _ = (access, target);
+        Ok(None)
+    }
+
     /// Every account that holds the `access` to `target` directly now, whoever gave it, as
     /// the references `holding` and `revoke` take; reconciliation compares them with the
     /// leases. A kind the connector cannot list yet is refused.

@@ -100,6 +100,94 @@ pub enum Passed<'a> {
     Unreadable(&'a str),
 }
 
+/// Whether the entry's last complete read saw `version` as the target's change mark, is newer
+/// than `since`, found the target readable and nothing unsettled, and nothing the comparison
+/// depends on changed after it: no lease of the entry changed (within `grace` of it, or since),
+/// no declaration was made, withdrawn or ended, nobody asked for a pass, and no finding waits
+/// for a removal to be tried again.
+pub async fn unchanged_since_complete(
+    conn: &mut PgConnection,
+    entitlement: Uuid,
+    version: &str,
+    since: DateTime<Utc>,
+    grace: chrono::TimeDelta,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        select exists (
+            select 1 from reconcile_passes r
+             where r.entitlement_id = $1 and r.version = $2 and r.last_complete_at > $3
+               and r.requested_at is null and r.last_error is null
+               and not exists (
+                     select 1 from grants g
+                      where g.entitlement_id = $1
+                        and (g.updated_at > r.last_complete_at - $4::interval
+                             or g.state = 'revoking'
+                             or (g.state = 'scheduled' and g.starts_at <= now() + $4::interval)
+                             or g.locked_until > r.last_complete_at))
+               and not exists (
+                     select 1 from standing_holders s
+                      where s.entitlement_id = $1
+                        and (s.declared_at > r.last_complete_at
+                             or s.withdrawn_at > r.last_complete_at
+                             or (s.until > r.last_complete_at and s.until <= now())))
+               and not exists (
+                     select 1 from findings f
+                      where f.entitlement_id = $1 and f.closed_at is null
+                        and f.action = 'remove_failed')
+        ) as "unchanged!"
+        "#,
+        entitlement,
+        version,
+        since as DateTime<Utc>,
+        grace as chrono::TimeDelta
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Records a pass that read nothing because nothing changed: the open findings are seen again.
+/// Answers how many holders the last complete read listed.
+pub async fn record_unchanged(
+    conn: &mut PgConnection,
+    entitlement: Uuid,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query!(
+        "update findings set last_seen = now() where entitlement_id = $1 and closed_at is null",
+        entitlement
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar!(
+        r#"
+        update reconcile_passes
+           set last_pass_at = now(), last_ok_at = now(), requested_at = null, last_error = null,
+               unchanged_passes = unchanged_passes + 1
+         where entitlement_id = $1
+        returning coalesce(holders, 0) as "holders!"
+        "#,
+        entitlement
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Records a complete read of the entry's holders and the change mark read before it.
+pub async fn record_complete(
+    conn: &mut PgConnection,
+    entitlement: Uuid,
+    version: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update reconcile_passes set version = $2, last_complete_at = now() where entitlement_id = $1",
+        entitlement,
+        version
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Records a pass.
 pub async fn record_pass(
     conn: &mut PgConnection,
@@ -453,7 +541,9 @@ pub async fn passes(conn: &mut PgConnection) -> Result<Vec<Pass>, sqlx::Error> {
         r#"
         select e.key as entitlement_key, e.name as entitlement, c.name as system,
                r.last_pass_at as "last_pass_at: DateTime<Utc>",
-               r.last_ok_at as "last_ok_at: DateTime<Utc>", r.last_error as "last_error?",
+               r.last_ok_at as "last_ok_at: DateTime<Utc>",
+               r.last_complete_at as "last_complete_at: DateTime<Utc>",
+               r.last_error as "last_error?",
                r.holders as "holders?", r.requested_at as "requested_at: DateTime<Utc>",
                coalesce(r.readable, true) as "readable!"
           from entitlements e

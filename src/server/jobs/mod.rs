@@ -354,6 +354,7 @@ impl Job for Reconciliation {
             settings.reconcile_every,
             crate::server::jobs::reconcile::Settings {
                 grace: settings.removal_grace,
+                complete_every: settings.reconcile_complete_every,
             },
             stopping,
         )

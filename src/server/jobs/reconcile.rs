@@ -54,6 +54,9 @@ pub struct Outcome {
     pub unsettled: usize,
     /// Changes made outside the portal, read from the target and told in the trail.
     pub outside_changes: usize,
+    /// The target's change mark, its leases and its declarations were as the last complete
+    /// read left them: nothing was read, and the findings stand (seen again).
+    pub unchanged: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +78,9 @@ pub enum PassError {
 pub struct Settings {
     /// Leases changed this recently are left for the next pass.
     pub grace: Duration,
+    /// The longest a target is trusted unchanged by its change mark before its holders are read
+    /// in full again; zero: always read in full.
+    pub complete_every: Duration,
 }
 
 /// Passes every due entry (never passed, asked for, or last passed `every` ago), until
@@ -139,6 +145,29 @@ pub async fn pass(
         return Err(PassError::Unreadable(why));
     }
     let began = Utc::now();
+    let grace = TimeDelta::from_std(settings.grace).unwrap_or(TimeDelta::minutes(2));
+    // The target's change mark, read before its holders: a change after this read is in the
+    // holders read below, and changes the next pass's mark. A mark that cannot be read means
+    // a complete read (which says why, if the target is down).
+    let version = connector
+        .holders_version(&entry.access, &entry.target)
+        .await
+        .ok()
+        .flatten();
+    if let Some(version) = &version
+        && let Ok(trust) = TimeDelta::from_std(settings.complete_every)
+        && trust > TimeDelta::zero()
+        && findings::unchanged_since_complete(&mut tx, entry.id, version, began - trust, grace)
+            .await?
+    {
+        let holders = findings::record_unchanged(&mut tx, entry.id).await?;
+        tx.commit().await?;
+        return Ok(Outcome {
+            holders: holders as usize,
+            unchanged: true,
+            ..Outcome::default()
+        });
+    }
     let listed = match connector.holders_of(&entry.access, &entry.target).await {
         Ok(listed) => listed,
         Err(e) => {
@@ -159,7 +188,6 @@ pub async fn pass(
     for reference in listed {
         listed_by_key.entry(key(&reference)).or_insert(reference);
     }
-    let grace = TimeDelta::from_std(settings.grace).unwrap_or(TimeDelta::minutes(2));
     let rows =
         findings::leases(&mut tx, entry.id, entry.connector_id, began - ENDED_WITHIN).await?;
     let mut leases: Vec<(LeaseSays, &findings::LeaseRow)> = rows
@@ -442,6 +470,7 @@ pub async fn pass(
     }
 
     findings::record_pass(&mut tx, entry.id, Passed::Read(outcome.holders as i32)).await?;
+    findings::record_complete(&mut tx, entry.id, version.as_deref()).await?;
     tx.commit().await?;
     Ok(outcome)
 }

@@ -118,8 +118,10 @@ pub async fn reconcile_now(
         .await?
         .ok_or_else(|| AppError::invalid("entitlement", Problem::NoSuchEntry))?;
     drop(conn);
+    // Asked for by a person: the holders are read in full, whatever the change mark says.
     let settings = reconcile::Settings {
         grace: state.settings.engine.removal_grace,
+        complete_every: std::time::Duration::ZERO,
     };
     match reconcile::pass(&state.pool, &state.connectors, &entry, settings).await {
         Ok(outcome) => Ok(Reconciled {

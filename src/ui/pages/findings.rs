@@ -369,7 +369,10 @@ fn Passes(
                             <td>{match p.last_pass_at {
                                 Some(at) => view! { <Time at/> }.into_any(),
                                 None => view! { <span class="muted">{labels().never}</span> }.into_any(),
-                            }}</td>
+                            }}
+                            {p.last_complete_at.filter(|at| Some(*at) != p.last_pass_at).map(|at| view! {
+                                <br/><span class="muted">{labels().read_in_full}" "<Time at/></span>
+                            })}</td>
                             <td>{p.holders.map(|n| n.to_string()).unwrap_or_default()}</td>
                             <td>{state}</td>
                             {may_reconcile.then(|| view! {

@@ -8,3 +8,10 @@ alter table reconcile_passes
     add column last_complete_at timestamptz,
     -- Passes that found the target, its leases and its declarations unchanged and read nothing.
     add column unchanged_passes bigint not null default 0;
+
+-- Where the system tracks changes itself (Graph's groups/delta for Entra groups), the cursor of
+-- the next round and the holders the last round left: each pass applies the round's changes to
+-- the list instead of reading every member.
+alter table reconcile_passes
+    add column cursor        text,
+    add column holders_list  text[];

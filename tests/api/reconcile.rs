@@ -986,3 +986,112 @@ async fn incremental_passes_skip_only_what_did_not_change(pool: PgPool) {
         );
     }
 }
+
+/// Incremental passes of an Entra group through Graph's `groups/delta` (the simulator keeps each
+/// round's state as Graph does): the first pass lists every member over several pages, later
+/// passes apply only what changed; a member added in Entra directly is found in the next pass,
+/// one removed by hand closes its finding; an expired cursor starts a complete round; and the
+/// member list is never read whole while the cursor holds.
+#[sqlx::test]
+async fn graph_incremental_passes_follow_group_delta(pool: PgPool) {
+    use crate::graph::{Sim, group_and_people};
+    let sim = Sim::start().await;
+    // Small pages, so a first round spans several.
+    sim.config(json!({ "delta_page_size": 2 })).await;
+    let (group, people) = group_and_people(&sim, 5).await;
+    let entitlement = seed::entitlement_on(
+        &pool,
+        "contoso-cloud",
+        "graph",
+        json!({ "kind": "entra_group" }),
+        &group,
+    )
+    .await;
+    let mut connectors = Connectors::default();
+    let graph = Arc::new(sim.connector());
+    connectors.insert("contoso-cloud", graph.clone());
+    let by_hand = async |person: &str, add: bool| {
+        let lease = leasegate::server::connectors::Lease {
+            account: person.to_string(),
+            starts_at: Utc::now(),
+            ends_at: Utc::now() + TimeDelta::hours(1),
+            reason: String::new(),
+            source: None,
+        };
+        let access = leasegate::domain::access::Access::EntraGroup;
+        if add {
+            graph.grant(&access, &group, &[lease]).await.unwrap();
+        } else {
+            graph
+                .revoke(&access, &group, &[person.to_string()])
+                .await
+                .unwrap();
+        }
+    };
+    for person in &people[..3] {
+        by_hand(person, true).await;
+    }
+    sim.clear_log().await;
+    let first = incremental(&pool, &connectors, entitlement).await;
+    assert_eq!((first.holders, first.opened), (3, 3), "{first:?}");
+    let log = sim.log().await;
+    assert!(
+        log.iter()
+            .filter(|(_, path, _)| path.contains("groups/delta"))
+            .count()
+            >= 2,
+        "a first round over several pages: {log:?}"
+    );
+
+    // Nothing changed: one delta call, nothing opened or closed.
+    sim.clear_log().await;
+    let quiet = incremental(&pool, &connectors, entitlement).await;
+    assert_eq!(
+        (quiet.holders, quiet.opened, quiet.closed),
+        (3, 0, 0),
+        "{quiet:?}"
+    );
+    let log = sim.log().await;
+    assert!(
+        log.iter().any(|(_, path, _)| path.contains("deltatoken")),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().any(|(_, path, _)| path.contains("/members")),
+        "{log:?}"
+    );
+
+    // One added and one removed in Entra directly.
+    by_hand(&people[3], true).await;
+    by_hand(&people[0], false).await;
+    let changed = incremental(&pool, &connectors, entitlement).await;
+    assert_eq!(
+        (changed.holders, changed.opened, changed.closed),
+        (3, 1, 1),
+        "{changed:?}"
+    );
+    let open: Vec<String> = sqlx::query_scalar(
+        "select account_ref from findings where entitlement_id = $1 and closed_at is null
+          order by account_ref",
+    )
+    .bind(entitlement)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut expected = vec![people[1].clone(), people[2].clone(), people[3].clone()];
+    expected.sort();
+    assert_eq!(open, expected);
+
+    // The cursor expires (Graph: syncStateNotFound): a complete round, the same answer.
+    sim.config(json!({ "delta_tokens_expired": true })).await;
+    let again = incremental(&pool, &connectors, entitlement).await;
+    assert_eq!(
+        (again.holders, again.opened, again.closed),
+        (3, 0, 0),
+        "{again:?}"
+    );
+    sim.config(json!({ "delta_tokens_expired": false })).await;
+    by_hand(&people[4], true).await;
+    let last = incremental(&pool, &connectors, entitlement).await;
+    assert_eq!((last.holders, last.opened), (4, 1), "{last:?}");
+}

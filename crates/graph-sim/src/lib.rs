@@ -20,6 +20,7 @@ mod batch;
 mod control;
 mod directory;
 pub mod duration;
+mod group_delta;
 pub mod ids;
 mod invitations;
 mod people;
@@ -351,7 +352,15 @@ pub(crate) struct SimState {
     pub user_sequence: u64,
     /// Users deleted, with the change sequence number of their deletion.
     pub deleted_users: Vec<(String, u64)>,
+    /// `groups/delta` rounds: the member lists each ended with, and its pages, by round
+    /// number (the newest `GROUP_ROUNDS_KEPT`; an older token is `syncStateNotFound`).
+    pub(crate) group_rounds: BTreeMap<u64, group_delta::RoundState>,
+    pub(crate) group_pages: BTreeMap<u64, Vec<Vec<Value>>>,
+    group_round: u64,
 }
+
+/// How many `groups/delta` rounds the simulator keeps; a token of an older one has expired.
+const GROUP_ROUNDS_KEPT: usize = 10_000;
 
 impl SimState {
     fn new() -> Self {
@@ -378,6 +387,9 @@ impl SimState {
             libraries: BTreeMap::new(),
             user_sequence: 0,
             deleted_users: Vec::new(),
+            group_rounds: BTreeMap::new(),
+            group_pages: BTreeMap::new(),
+            group_round: 0,
         }
     }
 
@@ -408,6 +420,22 @@ impl SimState {
         }
         let sequence = self.next_change();
         self.deleted_users.push((id.to_string(), sequence));
+    }
+
+    /// Keeps a `groups/delta` round's end state and pages; answers its number.
+    pub(crate) fn keep_group_round(
+        &mut self,
+        state: group_delta::RoundState,
+        pages: Vec<Vec<Value>>,
+    ) -> u64 {
+        self.group_round += 1;
+        self.group_rounds.insert(self.group_round, state);
+        self.group_pages.insert(self.group_round, pages);
+        while self.group_rounds.len() > GROUP_ROUNDS_KEPT {
+            self.group_rounds.pop_first();
+            self.group_pages.pop_first();
+        }
+        self.group_round
     }
 
     /// The next change sequence number, for a user change.
@@ -611,6 +639,7 @@ impl Simulator {
             .route("/v1.0/$batch", post(batch::batch))
             .route("/v1.0/users", get(directory::list_users))
             .route("/v1.0/users/delta", get(people::delta))
+            .route("/v1.0/groups/delta", get(group_delta::delta))
             .route(
                 "/v1.0/users/{id}",
                 get(directory::get_user)

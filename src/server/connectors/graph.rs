@@ -37,6 +37,7 @@ use crate::domain::access::{Access, GroupRole, is_site_id};
 use crate::server::app::config::Secret;
 
 pub mod assertion;
+mod group_delta;
 mod guests;
 mod people;
 mod pim;
@@ -1432,6 +1433,18 @@ impl Connector for GraphTenant {
             None => Err(ConnectorError::Permanent(format!(
                 "Entra group {target} does not exist"
             ))),
+        }
+    }
+
+    async fn holders_delta(
+        &self,
+        access: &Access,
+        target: &str,
+        cursor: Option<&str>,
+    ) -> Result<Option<crate::server::connectors::HoldersDelta>, ConnectorError> {
+        match access {
+            Access::EntraGroup => Ok(Some(self.member_delta(target, cursor).await?)),
+            _ => Ok(None),
         }
     }
 

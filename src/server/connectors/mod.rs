@@ -246,6 +246,17 @@ pub enum Identity {
     },
 }
 
+/// Who holds a target, as a system's change tracking answers ([`Connector::holders_delta`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HoldersDelta {
+    /// Every holder was listed (in `added`): a first round, or one started over.
+    pub complete: bool,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Where the next round starts.
+    pub cursor: String,
+}
+
 /// A system that can make identities for external people (Entra: B2B guests; AD: accounts)
 /// and end them.
 #[async_trait]
@@ -366,6 +377,20 @@ pub trait Connector: Send + Sync {
         target: &str,
     ) -> Result<Option<String>, ConnectorError> {
         let _ = (access, target);
+        Ok(None)
+    }
+
+    /// Who holds `access` to `target`, through the system's change tracking (Graph's
+    /// `groups/delta`): from `cursor` (a previous answer's), only the accounts added and removed
+    /// since; without one, or when the system says the cursor expired, every holder (`complete`).
+    /// `None`: the system tracks no changes of this kind; [`Connector::holders_of`] reads them.
+    async fn holders_delta(
+        &self,
+        access: &Access,
+        target: &str,
+        cursor: Option<&str>,
+    ) -> Result<Option<HoldersDelta>, ConnectorError> {
+        let _ = (access, target, cursor);
         Ok(None)
     }
 

@@ -172,6 +172,50 @@ pub async fn record_unchanged(
     .await
 }
 
+/// What the last pass kept of the system's change tracking: the cursor of the next round, the
+/// holders the last round left, and when the holders were last listed in full.
+pub struct Tracked {
+    pub cursor: Option<String>,
+    pub holders: Option<Vec<String>>,
+    pub last_complete_at: Option<DateTime<Utc>>,
+}
+
+pub async fn tracked(
+    conn: &mut PgConnection,
+    entitlement: Uuid,
+) -> Result<Option<Tracked>, sqlx::Error> {
+    sqlx::query_as!(
+        Tracked,
+        r#"
+        select cursor, holders_list as holders,
+               last_complete_at as "last_complete_at: DateTime<Utc>"
+          from reconcile_passes where entitlement_id = $1
+        "#,
+        entitlement
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Keeps the change tracking's cursor and the holders its round left (both cleared: the
+/// system tracks no changes of this kind).
+pub async fn record_tracked(
+    conn: &mut PgConnection,
+    entitlement: Uuid,
+    cursor: Option<&str>,
+    holders: Option<&[String]>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update reconcile_passes set cursor = $2, holders_list = $3 where entitlement_id = $1",
+        entitlement,
+        cursor,
+        holders
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Records a complete read of the entry's holders and the change mark read before it.
 pub async fn record_complete(
     conn: &mut PgConnection,

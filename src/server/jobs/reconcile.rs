@@ -168,8 +168,12 @@ pub async fn pass(
             ..Outcome::default()
         });
     }
-    let listed = match connector.holders_of(&entry.access, &entry.target).await {
-        Ok(listed) => listed,
+    let trust = TimeDelta::from_std(settings.complete_every)
+        .ok()
+        .filter(|t| *t > TimeDelta::zero());
+    let read = read_holders(&mut tx, connector.as_ref(), entry, began, trust).await?;
+    let (listed, cursor, complete) = match read {
+        Ok(holders) => (holders.listed, holders.cursor, holders.complete),
         Err(e) => {
             let why = e.to_string();
             findings::record_pass(&mut tx, entry.id, Passed::Failed(&why)).await?;
@@ -470,9 +474,82 @@ pub async fn pass(
     }
 
     findings::record_pass(&mut tx, entry.id, Passed::Read(outcome.holders as i32)).await?;
-    findings::record_complete(&mut tx, entry.id, version.as_deref()).await?;
+    if complete {
+        findings::record_complete(&mut tx, entry.id, version.as_deref()).await?;
+    }
+    let kept: Option<Vec<String>> = cursor
+        .is_some()
+        .then(|| listed_by_key.values().cloned().collect());
+    findings::record_tracked(&mut tx, entry.id, cursor.as_deref(), kept.as_deref()).await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// How a pass read the target's holders.
+struct Holders {
+    listed: Vec<String>,
+    /// The change tracking's cursor for the next round, where the system has one.
+    cursor: Option<String>,
+    /// Every holder was listed by the system (not worked out from the last list and changes).
+    complete: bool,
+}
+
+/// The target's holders: through the system's change tracking where it has one (the list the
+/// last round left, with this round's changes applied; a complete round when there is no
+/// cursor, or the last complete listing is older than `trust`), else read whole.
+async fn read_holders(
+    conn: &mut PgConnection,
+    connector: &dyn Connector,
+    entry: &Managed,
+    began: DateTime<Utc>,
+    trust: Option<TimeDelta>,
+) -> Result<Result<Holders, ConnectorError>, sqlx::Error> {
+    let tracked = findings::tracked(conn, entry.id).await?;
+    // A cursor is followed only with the list its round left, and within the trust.
+    let kept = tracked.and_then(|t| {
+        let recent = match (trust, t.last_complete_at) {
+            (Some(trust), Some(at)) => at > began - trust,
+            _ => false,
+        };
+        match (t.cursor, t.holders) {
+            (Some(cursor), Some(holders)) if recent => Some((cursor, holders)),
+            _ => None,
+        }
+    });
+    let cursor = kept.as_ref().map(|(c, _)| c.as_str());
+    match connector
+        .holders_delta(&entry.access, &entry.target, cursor)
+        .await
+    {
+        Ok(Some(delta)) => {
+            let listed = if delta.complete {
+                delta.added
+            } else {
+                let mut holders: BTreeSet<String> = kept
+                    .map(|(_, holders)| holders.into_iter().collect())
+                    .unwrap_or_default();
+                for gone in &delta.removed {
+                    holders.remove(gone);
+                }
+                holders.extend(delta.added);
+                holders.into_iter().collect()
+            };
+            Ok(Ok(Holders {
+                listed,
+                cursor: Some(delta.cursor),
+                complete: delta.complete,
+            }))
+        }
+        Ok(None) => Ok(connector
+            .holders_of(&entry.access, &entry.target)
+            .await
+            .map(|listed| Holders {
+                listed,
+                cursor: None,
+                complete: true,
+            })),
+        Err(e) => Ok(Err(e)),
+    }
 }
 
 /// The changes made to the entry's target outside the portal since the newest one kept (a day

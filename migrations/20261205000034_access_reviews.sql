@@ -51,8 +51,10 @@ create table review_items (
     -- For a declaration: its reason and end when the campaign opened.
     declared_reason text,
     declared_until  timestamptz,
-    -- For a managers' campaign: the holder's manager; null: the entry's owners review it.
+    -- For a managers' campaign: the holder's manager; null (or no longer active): the entry's
+    -- owners as they were when the campaign opened review it. An owner named later does not.
     reviewer_id     uuid references principals (id),
+    owners          text[] not null default '{}',
     decision        text check (decision in ('keep', 'remove')),
     reason          text,
     keep_until      timestamptz,
@@ -85,8 +87,9 @@ create table review_backups (
     primary key (campaign_id, reviewer_id, backup_id)
 );
 
--- Who must answer each item: its named reviewer, or each active person signed in under one of
--- the entry's owners' names (matched through principals' lower(upn) index).
+-- Who must answer each item: its named reviewer while active, else each active person signed
+-- in under one of the owners' names the item was opened with (matched through principals'
+-- lower(upn) index).
 create view review_duties as
 select i.id as item_id, i.campaign_id, i.entitlement_id, p.id as reviewer_id
   from review_items i
@@ -95,7 +98,7 @@ select i.id as item_id, i.campaign_id, i.entitlement_id, p.id as reviewer_id
 union
 select i.id, i.campaign_id, i.entitlement_id, p.id
   from review_items i
-  join entitlements e on e.id = i.entitlement_id
-  cross join lateral unnest(e.owners) as o(upn)
+  cross join lateral unnest(i.owners) as o(upn)
   join principals p on lower(p.upn) = lower(o.upn)
- where i.reviewer_id is null and p.status = 'active';
+ where p.status = 'active'
+   and not exists (select 1 from principals r where r.id = i.reviewer_id and r.status = 'active');

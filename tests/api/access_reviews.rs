@@ -214,8 +214,13 @@ async fn an_owner_keeps_one_account_and_removes_another(pool: PgPool) {
         .unwrap()
         .to_string();
 
-    // Reaching in: the holder answers her own item, the auditor and an unnamed administrator
-    // answer the owner's; none is the item's reviewer.
+    // Reaching in: the holder answers her own item (even once named an owner of the entry after
+    // the review opened), the auditor and an unnamed administrator answer the owner's; none is
+    // the item's reviewer.
+    sqlx::query("update entitlements set owners = owners || '{adele.vance@contoso.test}'")
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
     for who in [&adele, &irvin, &nestor] {
         let (status, body) = answer(
             &w,
@@ -453,10 +458,57 @@ async fn slow_reviewers_are_reminded_then_backed_up_and_the_deadline_answers_the
         w.dir_account("alex.wilber@contoso.test").await,
         w.dir_account("megan.bowen@contoso.test").await,
     );
+    // The owner declared the placeholder member OpenLDAP's groups keep a standing holder
+    // before the review.
+    let placeholder_dn = "cn=nobody".to_string();
+    let (_, found) = w
+        .call(&megan, "governance/findings", &[("query[state]", "open")])
+        .await;
+    let placeholder_finding = found["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["account_ref"]
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case(&placeholder_dn)
+        })
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = w
+        .call(
+            &megan,
+            "governance/declare",
+            &[
+                ("finding_id", placeholder_finding.as_str()),
+                ("reason", "Every group of names keeps one member"),
+                ("until", &in_days(30)),
+                ("offset", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (_, body) = open(&w, &nestor, "owners", "remove", &in_days(7)).await;
     let campaign = body.as_str().unwrap().to_string();
     let seen = items(&w, &megan, &campaign).await;
     let megan_item = item_of(&seen, &megan_dn);
+    let declared = seen
+        .iter()
+        .find(|i| {
+            i["account_ref"]
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case(&placeholder_dn)
+        })
+        .unwrap();
+    assert_eq!(declared["source"], "declared", "{declared}");
+    assert_eq!(
+        declared["declared_reason"],
+        "Every group of names keeps one member"
+    );
 
     // Nobody answers for their own access: the owner's own account waits for someone else.
     let (status, body) = answer(
@@ -531,9 +583,24 @@ async fn slow_reviewers_are_reminded_then_backed_up_and_the_deadline_answers_the
     assert_eq!(to("review_reminder"), ["megan.bowen"], "{sent:?}");
     assert_eq!(to("review_escalated"), ["nestor.wilke"], "{sent:?}");
 
-    // The deadline: the default removes what is left (Alex and the placeholder), read back.
+    // The deadline passed and the job has not run yet: nobody answers any more.
     assert!(w.is_member("alex.wilber@contoso.test").await);
     age(&w.app.pool, &campaign, -72, -48, -1).await;
+    let (status, body) = answer(
+        &w,
+        &megan,
+        &item_of(&seen, &alex_dn),
+        "keep",
+        "Answered a moment too late",
+        &in_days(30),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let late = items(&w, &megan, &campaign).await;
+    assert!(late.iter().all(|i| i["may_decide"] == false), "{late:?}");
+
+    // The default removes what is left (Alex, and the placeholder whose declaration it
+    // withdraws), read back.
     assert_eq!(
         run().await,
         Due {
@@ -558,7 +625,29 @@ async fn slow_reviewers_are_reminded_then_backed_up_and_the_deadline_answers_the
         (alex_row.1.as_str(), alex_row.2, alex_row.3.as_str()),
         ("remove", None, "removed")
     );
-    assert!(answered.iter().all(|(_, d, ..)| !d.is_empty()));
+    assert_eq!(answered.len(), 3, "{answered:?}");
+    let placeholder = answered
+        .iter()
+        .find(|(account, ..)| *account == placeholder_dn.to_lowercase())
+        .unwrap();
+    assert_eq!(
+        (
+            placeholder.1.as_str(),
+            placeholder.2,
+            placeholder.3.as_str()
+        ),
+        ("remove", None, "removed"),
+        "{answered:?}"
+    );
+    let live: i64 =
+        sqlx::query_scalar("select count(*) from standing_holders where withdrawn_at is null")
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        live, 1,
+        "Megan's kept account only; the placeholder's declaration withdrawn"
+    );
     let how: String = sqlx::query_scalar("select closed_how from review_campaigns")
         .fetch_one(&w.app.pool)
         .await

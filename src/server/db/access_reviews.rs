@@ -97,11 +97,12 @@ pub async fn open(
         r#"
         insert into review_items (campaign_id, entitlement_id, source, declaration_id,
                                   account_ref, account_label, principal_id, declared_reason,
-                                  declared_until, reviewer_id)
+                                  declared_until, reviewer_id, owners)
         select $1, s.entitlement_id, 'declared', s.id, s.account_ref, s.account_label,
                s.principal_id, s.reason, s.until,
-               case when $3 then m.id end
+               case when $3 then m.id end, e.owners
           from standing_holders s
+          join entitlements e on e.id = s.entitlement_id
           left join principals p on p.id = s.principal_id
           left join principals m on m.id = p.manager_id and m.status = 'active' and m.id <> p.id
          where s.entitlement_id = any($2) and s.withdrawn_at is null and s.until > now()
@@ -116,11 +117,12 @@ pub async fn open(
     let found = sqlx::query!(
         r#"
         insert into review_items (campaign_id, entitlement_id, source, finding_id, account_ref,
-                                  account_label, principal_id, reviewer_id)
+                                  account_label, principal_id, reviewer_id, owners)
         select distinct on (f.entitlement_id, f.account_ref)
                $1, f.entitlement_id, 'finding', f.id, f.account_ref, f.account_label,
-               f.principal_id, case when $3 then m.id end
+               f.principal_id, case when $3 then m.id end, e.owners
           from findings f
+          join entitlements e on e.id = f.entitlement_id
           left join principals p on p.id = f.principal_id
           left join principals m on m.id = p.manager_id and m.status = 'active' and m.id <> p.id
          where f.entitlement_id = any($2) and f.closed_at is null and f.kind <> 'drift_absent'
@@ -237,7 +239,7 @@ pub async fn items(
                i.decided_at as "decided_at: DateTime<Utc>",
                i.outcome as "outcome: ReviewOutcome", i.outcome_error,
                (a.item_id is not null and i.decision is null and k.closed_at is null
-                and i.principal_id is distinct from $2) as "may_decide!"
+                and k.deadline > now() and i.principal_id is distinct from $2) as "may_decide!"
           from review_items i
           join review_campaigns k on k.id = i.campaign_id
           join entitlements e on e.id = i.entitlement_id
@@ -323,15 +325,7 @@ pub async fn answers(
     .await
 }
 
-/// The campaign an item belongs to.
-pub async fn campaign_of(conn: &mut PgConnection, item: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!("select campaign_id from review_items where id = $1", item)
-        .fetch_optional(conn)
-        .await
-}
-
-/// Locks a campaign for answering one of its items: answers are taken one at a time, so the
-/// last one closes it. `true` while it is open.
+/// Locks a campaign to close it once its items are answered. `true` while it is open.
 pub async fn lock_campaign(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
     let open = sqlx::query_scalar!(
         r#"select (closed_at is null) as "open!" from review_campaigns where id = $1 for update"#,
@@ -360,45 +354,50 @@ pub struct Locked {
     pub decision: Option<ReviewDecision>,
 }
 
-pub async fn lock_item(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, sqlx::Error> {
+/// Locks an item for answering it. `campaign_closed`: its campaign closed, or its deadline
+/// passed by `now` (the deadline's default answers what is left). The holder is the item's
+/// person, else the one its finding or the portal's account link names by now, so an account
+/// linked to a person after the campaign opened is still theirs.
+pub async fn lock_item(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<Locked>, sqlx::Error> {
     sqlx::query_as!(
         Locked,
         r#"
-        select i.id, i.campaign_id, k.name as campaign, (k.closed_at is not null) as "campaign_closed!",
+        select i.id, i.campaign_id, k.name as campaign,
+               (k.closed_at is not null or k.deadline <= $2) as "campaign_closed!",
                i.entitlement_id, e.key as entitlement_key, i.source as "source: ItemSource",
-               i.declaration_id, i.finding_id, i.account_ref, i.account_label, i.principal_id,
+               i.declaration_id, i.finding_id, i.account_ref, i.account_label,
+               coalesce(i.principal_id, f.principal_id,
+                        (select pa.principal_id from principal_accounts pa
+                          where pa.connector_id = e.connector_id
+                            and lower(pa.account_ref) = lower(i.account_ref)
+                          limit 1)) as "principal_id?",
                i.decision as "decision: ReviewDecision"
           from review_items i
           join review_campaigns k on k.id = i.campaign_id
           join entitlements e on e.id = i.entitlement_id
+          left join findings f on f.id = i.finding_id
          where i.id = $1
            for update of i
         "#,
-        id
+        id,
+        now as DateTime<Utc>
     )
     .fetch_optional(conn)
     .await
 }
 
-/// A campaign's unanswered items, locked, for its default to answer them.
-pub async fn lock_undecided(
+/// A campaign's unanswered items, for its default to answer them one by one.
+pub async fn undecided_items(
     conn: &mut PgConnection,
     campaign: Uuid,
-) -> Result<Vec<Locked>, sqlx::Error> {
-    sqlx::query_as!(
-        Locked,
-        r#"
-        select i.id, i.campaign_id, k.name as campaign, (k.closed_at is not null) as "campaign_closed!",
-               i.entitlement_id, e.key as entitlement_key, i.source as "source: ItemSource",
-               i.declaration_id, i.finding_id, i.account_ref, i.account_label, i.principal_id,
-               i.decision as "decision: ReviewDecision"
-          from review_items i
-          join review_campaigns k on k.id = i.campaign_id
-          join entitlements e on e.id = i.entitlement_id
-         where i.campaign_id = $1 and i.decision is null
-         order by e.key, i.account_ref
-           for update of i
-        "#,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select id from review_items where campaign_id = $1 and decision is null
+          order by entitlement_id, account_ref",
         campaign
     )
     .fetch_all(conn)
@@ -522,24 +521,28 @@ pub async fn due(
         .collect())
 }
 
-pub async fn mark_reminded(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "update review_campaigns set reminded_at = now() where id = $1",
+/// Marks the campaign reminded; `false` when it was already (another replica did it).
+pub async fn mark_reminded(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar!(
+        "update review_campaigns set reminded_at = now()
+          where id = $1 and reminded_at is null returning id",
         id
     )
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_optional(conn)
+    .await?
+    .is_some())
 }
 
-pub async fn mark_escalated(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "update review_campaigns set escalated_at = now() where id = $1",
+/// Marks the campaign escalated; `false` when it was already.
+pub async fn mark_escalated(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar!(
+        "update review_campaigns set escalated_at = now()
+          where id = $1 and escalated_at is null returning id",
         id
     )
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_optional(conn)
+    .await?
+    .is_some())
 }
 
 /// The undecided reviewers of a campaign and who backs each up: their manager where the

@@ -780,6 +780,7 @@ pub struct Locked {
     pub account_label: String,
     pub holder_id: Option<Uuid>,
     pub closed: bool,
+    pub closed_reason: Option<Closure>,
 }
 
 pub async fn lock_one(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, sqlx::Error> {
@@ -788,7 +789,8 @@ pub async fn lock_one(conn: &mut PgConnection, id: Uuid) -> Result<Option<Locked
         r#"
         select f.entitlement_id, e.key as entitlement_key, f.kind as "kind: FindingKind",
                f.account_ref, f.account_label, f.principal_id as holder_id,
-               (f.closed_at is not null) as "closed!"
+               (f.closed_at is not null) as "closed!",
+               f.closed_reason as "closed_reason: Closure"
           from findings f join entitlements e on e.id = f.entitlement_id
          where f.id = $1
            for update of f

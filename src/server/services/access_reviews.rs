@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::api::types::access_reviews::{CampaignReport, Campaigns};
 use crate::domain::audit::AuditAction;
 use crate::domain::problem::Problem;
-use crate::domain::reconcile::FindingKind;
+use crate::domain::reconcile::{Closure, FindingKind};
 use crate::domain::review::{ClosedHow, ReviewDecision, ReviewOutcome, Reviewers};
 use crate::domain::role::{can_administer, can_view_governance};
 use crate::error::AppError;
@@ -165,6 +165,9 @@ async fn sees_whole(
 
 /// Answers one item as its reviewer (or a reviewer's backup), and closes the campaign when it
 /// was the last. A removal runs through the connector and is read back before this returns.
+/// Only the item is locked while the connector works, so reviewers of one campaign do not wait
+/// on each other; the item's lock makes each answer final, and the campaign closes in a short
+/// transaction of its own once the answer is committed.
 pub async fn decide(
     state: &AppState,
     caller: &SessionUser,
@@ -172,12 +175,7 @@ pub async fn decide(
     verdict: &Verdict,
 ) -> Result<ReviewOutcome, AppError> {
     let mut tx = state.pool.begin().await?;
-    // The campaign first, then the item, in the order the deadline's default takes them.
-    let Some(campaign) = reviews::campaign_of(&mut tx, item).await? else {
-        return Err(AppError::invalid("item", Problem::NoSuchReview));
-    };
-    let open = reviews::lock_campaign(&mut tx, campaign).await?;
-    let Some(locked) = reviews::lock_item(&mut tx, item).await? else {
+    let Some(locked) = reviews::lock_item(&mut tx, item, state.clock.now()).await? else {
         return Err(AppError::invalid("item", Problem::NoSuchReview));
     };
     if !reviews::answers(&mut tx, item, caller.principal_id).await? {
@@ -186,7 +184,8 @@ pub async fn decide(
     if locked.principal_id == Some(caller.principal_id) {
         return Err(AppError::Conflict(Problem::OwnAccess));
     }
-    if !open || locked.decision.is_some() {
+    // Answered already, closed, or past its deadline (the default answers what is left).
+    if locked.campaign_closed || locked.decision.is_some() {
         return Err(AppError::Conflict(Problem::ReviewAnswered));
     }
     let by = (caller.principal_id, caller.display_name.as_str());
@@ -210,18 +209,36 @@ pub async fn decide(
         (outcome, error.as_deref()),
     )
     .await?;
-    if reviews::undecided(&mut tx, locked.campaign_id).await? == 0 {
-        close(
-            &mut tx,
-            &actor(caller),
-            locked.campaign_id,
-            &locked.campaign,
-            ClosedHow::Complete,
-        )
-        .await?;
-    }
     tx.commit().await?;
+    close_if_answered(
+        &state.pool,
+        &actor(caller),
+        locked.campaign_id,
+        &locked.campaign,
+        ClosedHow::Complete,
+    )
+    .await?;
     Ok(outcome)
+}
+
+/// Closes the campaign if no item is left unanswered. Each answer's transaction commits first,
+/// so of two last answers at once, the later check sees both.
+async fn close_if_answered(
+    pool: &sqlx::PgPool,
+    actor: &Actor,
+    campaign: Uuid,
+    name: &str,
+    how: ClosedHow,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if !reviews::lock_campaign(&mut tx, campaign).await?
+        || reviews::undecided(&mut tx, campaign).await? > 0
+    {
+        return Ok(false);
+    }
+    close(&mut tx, actor, campaign, name, how).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// What the review job did in one pass.
@@ -232,7 +249,8 @@ pub struct Due {
     pub closed: usize,
 }
 
-/// Reminds, escalates and closes the campaigns whose time has come (the review job).
+/// Reminds, escalates and closes the campaigns whose time has come (the review job). A
+/// campaign that fails is logged and left for the next run; the others go on.
 pub async fn run_due(
     pool: &sqlx::PgPool,
     connectors: &Connectors,
@@ -242,89 +260,135 @@ pub async fn run_due(
     let mut conn = pool.acquire().await?;
     let due = reviews::due(&mut conn, now).await?;
     drop(conn);
-    let system = Actor::system("access reviews");
     for (id, closing, remind, escalate) in due {
+        let result = if closing {
+            answer_by_default(pool, connectors, id, now)
+                .await
+                .map(|closed| done.closed += usize::from(closed))
+        } else {
+            chase(pool, id, remind, escalate).await.map(|(r, e)| {
+                done.reminded += usize::from(r);
+                done.escalated += usize::from(e);
+            })
+        };
+        if let Err(error) = result {
+            tracing::warn!(campaign = %id, %error, "an access review's deadline or reminder failed; tried again next run");
+        }
+    }
+    Ok(done)
+}
+
+/// At the deadline: the campaign's default answers each item left, one transaction per item
+/// (a removal made is recorded at once, whatever happens to the next), then it closes.
+async fn answer_by_default(
+    pool: &sqlx::PgPool,
+    connectors: &Connectors,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let system = Actor::system("access reviews");
+    let mut conn = pool.acquire().await?;
+    let Some(campaign) = reviews::campaign(&mut conn, id).await? else {
+        return Ok(false);
+    };
+    if campaign.closed_at.is_some() {
+        return Ok(false);
+    }
+    let left = reviews::undecided_items(&mut conn, id).await?;
+    drop(conn);
+    for item in left {
         let mut tx = pool.begin().await?;
-        let Some(campaign) = reviews::lock_open(&mut tx, id).await? else {
+        let Some(locked) = reviews::lock_item(&mut tx, item, now).await? else {
             continue;
         };
-        if closing {
-            for item in reviews::lock_undecided(&mut tx, id).await? {
-                let (outcome, error) = carry_out(
-                    &mut tx,
-                    connectors,
-                    &item,
-                    campaign.default_action,
-                    None,
-                    None,
-                )
-                .await?;
-                record(
-                    &mut tx,
-                    &system,
-                    &item,
-                    campaign.default_action,
-                    None,
-                    None,
-                    None,
-                    (outcome, error.as_deref()),
-                )
-                .await?;
-            }
-            close(&mut tx, &system, id, &campaign.name, ClosedHow::Deadline).await?;
-            tx.commit().await?;
-            done.closed += 1;
+        if locked.decision.is_some() {
             continue;
         }
-        if remind {
-            let late = reviews::reviewers(&mut tx, id, true).await?;
-            if !late.is_empty() {
-                audit::record(
-                    &mut tx,
-                    &system,
-                    AuditAction::ReviewReminded,
-                    &Subject::default(),
-                    json!({
-                        "campaign": id,
-                        "name": campaign.name,
-                        "deadline": campaign.deadline,
-                        "reviewers": late,
-                    }),
-                )
-                .await?;
-                done.reminded += 1;
-            }
-            reviews::mark_reminded(&mut tx, id).await?;
-        }
-        if escalate {
-            let backups = reviews::backups_for(&mut tx, id).await?;
-            for (reviewer, _, backup) in &backups {
-                reviews::add_backup(&mut tx, id, *reviewer, *backup).await?;
-            }
-            if !backups.is_empty() {
-                audit::record(
-                    &mut tx,
-                    &system,
-                    AuditAction::ReviewEscalated,
-                    &Subject::default(),
-                    json!({
-                        "campaign": id,
-                        "name": campaign.name,
-                        "deadline": campaign.deadline,
-                        "backups": backups.iter().map(|(reviewer, name, backup)| json!({
-                            "reviewer": reviewer,
-                            "reviewer_name": name,
-                            "backup": backup,
-                        })).collect::<Vec<_>>(),
-                    }),
-                )
-                .await?;
-                done.escalated += 1;
-            }
-            reviews::mark_escalated(&mut tx, id).await?;
-        }
+        let (outcome, error) = carry_out(
+            &mut tx,
+            connectors,
+            &locked,
+            campaign.default_action,
+            None,
+            None,
+        )
+        .await?;
+        record(
+            &mut tx,
+            &system,
+            &locked,
+            campaign.default_action,
+            None,
+            None,
+            None,
+            (outcome, error.as_deref()),
+        )
+        .await?;
         tx.commit().await?;
     }
+    close_if_answered(pool, &system, id, &campaign.name, ClosedHow::Deadline).await
+}
+
+/// Half-way: the reviewers with items left are reminded; three quarters of the way: each gets
+/// backups. Each happens once, whichever replica gets there first. `(reminded, escalated)`.
+async fn chase(
+    pool: &sqlx::PgPool,
+    id: Uuid,
+    remind: bool,
+    escalate: bool,
+) -> Result<(bool, bool), sqlx::Error> {
+    let system = Actor::system("access reviews");
+    let mut tx = pool.begin().await?;
+    let Some(campaign) = reviews::lock_open(&mut tx, id).await? else {
+        return Ok((false, false));
+    };
+    let mut done = (false, false);
+    if remind && reviews::mark_reminded(&mut tx, id).await? {
+        let late = reviews::reviewers(&mut tx, id, true).await?;
+        if !late.is_empty() {
+            audit::record(
+                &mut tx,
+                &system,
+                AuditAction::ReviewReminded,
+                &Subject::default(),
+                json!({
+                    "campaign": id,
+                    "name": campaign.name,
+                    "deadline": campaign.deadline,
+                    "reviewers": late,
+                }),
+            )
+            .await?;
+            done.0 = true;
+        }
+    }
+    if escalate && reviews::mark_escalated(&mut tx, id).await? {
+        let backups = reviews::backups_for(&mut tx, id).await?;
+        for (reviewer, _, backup) in &backups {
+            reviews::add_backup(&mut tx, id, *reviewer, *backup).await?;
+        }
+        if !backups.is_empty() {
+            audit::record(
+                &mut tx,
+                &system,
+                AuditAction::ReviewEscalated,
+                &Subject::default(),
+                json!({
+                    "campaign": id,
+                    "name": campaign.name,
+                    "deadline": campaign.deadline,
+                    "backups": backups.iter().map(|(reviewer, name, backup)| json!({
+                        "reviewer": reviewer,
+                        "reviewer_name": name,
+                        "backup": backup,
+                    })).collect::<Vec<_>>(),
+                }),
+            )
+            .await?;
+            done.1 = true;
+        }
+    }
+    tx.commit().await?;
     Ok(done)
 }
 
@@ -339,20 +403,34 @@ async fn carry_out(
     kept: Option<(&str, Option<DateTime<Utc>>)>,
     by: Option<(Uuid, &str)>,
 ) -> Result<(ReviewOutcome, Option<String>), sqlx::Error> {
+    // The item's finding first, then the declarations: the order the findings page takes them.
+    let finding = match item.finding_id {
+        Some(id) => findings::lock_one(tx, id).await?,
+        None => None,
+    };
     match decision {
         ReviewDecision::Keep => {
+            // Access found and gone since (a pass no longer saw it, or it was removed) is not
+            // declared: a declaration would let it come back unremarked.
+            if finding
+                .as_ref()
+                .is_some_and(|f| matches!(f.closed_reason, Some(Closure::Gone | Closure::Removed)))
+            {
+                return Ok((ReviewOutcome::Gone, None));
+            }
             if let (Some((reason, Some(until))), Some((who, name))) = (kept, by) {
-                keep(tx, item, reason, until, (who, name)).await?;
+                keep(tx, item, finding.as_ref(), reason, until, (who, name)).await?;
             }
             Ok((ReviewOutcome::Kept, None))
         }
-        ReviewDecision::Remove => remove(tx, connectors, item, by).await,
+        ReviewDecision::Remove => remove(tx, connectors, item, finding.as_ref(), by).await,
     }
 }
 
 async fn keep(
     tx: &mut sqlx::PgConnection,
     item: &Locked,
+    found: Option<&findings::Locked>,
     reason: &str,
     until: DateTime<Utc>,
     (who, name): (Uuid, &str),
@@ -393,10 +471,9 @@ async fn keep(
     )
     .await?;
     if let Some(finding) = item.finding_id
-        && let Some(found) = findings::lock_one(tx, finding).await?
-        && !found.closed
+        && let Some(found) = found.filter(|f| !f.closed)
     {
-        findings::close(tx, finding, crate::domain::reconcile::Closure::Declared).await?;
+        findings::close(tx, finding, Closure::Declared).await?;
         audit::record(
             tx,
             &actor,
@@ -407,7 +484,7 @@ async fn keep(
                 "kind": found.kind,
                 "account": item.account_ref,
                 "label": item.account_label,
-                "reason": crate::domain::reconcile::Closure::Declared,
+                "reason": Closure::Declared,
             }),
         )
         .await?;
@@ -419,10 +496,27 @@ async fn remove(
     tx: &mut sqlx::PgConnection,
     connectors: &Connectors,
     item: &Locked,
+    finding: Option<&findings::Locked>,
     by: Option<(Uuid, &str)>,
 ) -> Result<(ReviewOutcome, Option<String>), sqlx::Error> {
     let began = Utc::now();
     let failed = |why: String| Ok((ReviewOutcome::RemoveFailed, Some(why)));
+    // A lease given for the account since the campaign opened: the access is a lease's now,
+    // and nothing is touched (no declaration withdrawn, no finding opened).
+    if findings::lease_appeared(
+        tx,
+        item.entitlement_id,
+        &item.account_ref,
+        item.principal_id,
+        began,
+    )
+    .await?
+    {
+        return Ok((
+            ReviewOutcome::Kept,
+            Some("a lease covers the account now".into()),
+        ));
+    }
     let Some(entry) = findings::managed(tx, &item.entitlement_key).await? else {
         return failed("the entry is disabled or no longer in the catalog".into());
     };
@@ -455,14 +549,8 @@ async fn remove(
         Ok(held) if held.is_empty() => return Ok((ReviewOutcome::Gone, None)),
         Ok(_) => {}
     }
-    let finding = match item.finding_id {
-        Some(id)
-            if findings::lock_one(tx, id)
-                .await?
-                .is_some_and(|f| !f.closed && f.kind != FindingKind::DriftAbsent) =>
-        {
-            id
-        }
+    let finding = match (item.finding_id, finding) {
+        (Some(id), Some(f)) if !f.closed && f.kind != FindingKind::DriftAbsent => id,
         _ => {
             let (id, new) = findings::seen(
                 tx,

@@ -570,6 +570,7 @@ pub struct Labels {
     pub print_report: &'static str,
     pub printed_note: &'static str,
     pub read_in_full: &'static str,
+    pub own_item: &'static str,
 }
 
 pub const EN: Labels = Labels {
@@ -1213,4 +1214,5 @@ pub const EN: Labels = Labels {
     print_report: "Print this report",
     printed_note: "Printed from Leasegate. The audit trail is the record: its signed export proves what this page shows.",
     read_in_full: "Unchanged since it was read in full:",
+    own_item: "Your own account: another reviewer, or the review's default, answers it.",
 };

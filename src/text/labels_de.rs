@@ -666,4 +666,5 @@ pub const DE: Labels = Labels {
     print_report: "Diesen Bericht drucken",
     printed_note: "Aus Leasegate gedruckt. Maßgeblich ist der Verlauf: Sein signierter Export belegt, was diese Seite zeigt.",
     read_in_full: "Unverändert seit dem vollständigen Lesen:",
+    own_item: "Ihr eigenes Konto: Eine andere prüfende Person oder die Vorgabe der Prüfung beantwortet es.",
 };

@@ -1,3 +1,4 @@
+pub mod back;
 pub mod chart;
 pub mod field_error;
 pub mod kind_icon;

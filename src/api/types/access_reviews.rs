@@ -72,6 +72,8 @@ pub struct Item {
     pub outcome_error: Option<String>,
     /// The caller may answer this item now.
     pub may_decide: bool,
+    /// The account is the caller's own: someone else (or the default) answers it.
+    pub own: bool,
 }
 
 /// One campaign with the items the caller may see: every item for the governance roles and

@@ -239,7 +239,8 @@ pub async fn items(
                i.decided_at as "decided_at: DateTime<Utc>",
                i.outcome as "outcome: ReviewOutcome", i.outcome_error,
                (a.item_id is not null and i.decision is null and k.closed_at is null
-                and k.deadline > now() and i.principal_id is distinct from $2) as "may_decide!"
+                and k.deadline > now() and i.principal_id is distinct from $2) as "may_decide!",
+               coalesce(i.principal_id = $2, false) as "own!"
           from review_items i
           join review_campaigns k on k.id = i.campaign_id
           join entitlements e on e.id = i.entitlement_id

@@ -21,7 +21,7 @@ pub fn ReviewsPage() -> impl IntoView {
     let answer = Resource::new(move || open.version().get(), |_| list_reviews());
     view! {
         <PageTitle text=labels().access_reviews_title/>
-        <p class="breadcrumb"><a href="/approvals">{labels().nav_approvals}</a> " / " {labels().access_reviews_title}</p>
+        <p class="breadcrumb"><crate::ui::components::back::BackToArea/> " / " {labels().access_reviews_title}</p>
         <h1>{labels().access_reviews_title}</h1>
         <p>{labels().reviews_intro}</p>
         {move || open.value().get().map(|result| match result {
@@ -115,20 +115,23 @@ fn OpenForm(reviewable: Vec<Reviewable>, open: ServerAction<OpenReview>) -> impl
                 <input type="hidden" name="offset" prop:value=move || offset.get().to_string()/>
                 <div class="field">
                     <label for="review-name">{labels().campaign_name}</label>
-                    <input id="review-name" name="name" required minlength="3" maxlength="200" dir="auto"/>
+                    <input id="review-name" name="name" type="text" class="wide" required minlength="3" maxlength="200" dir="auto"/>
                 </div>
                 <fieldset class="field">
                     <legend>{labels().campaign_entries}</legend>
+                    <div class="entry-choices">
                     {reviewable.into_iter().enumerate().map(|(i, r)| {
                         let id = format!("review-entry-{i}");
+                        let label_for = id.clone();
                         view! {
-                            <div class="check">
-                                <input type="checkbox" id=id.clone() name=format!("entries[{i}]") value=r.key.clone()/>
-                                <label for=id><span translate="no">{r.name}</span>" "
-                                    <span class="muted"><span translate="no">{r.key}{" · "}{r.system}</span>{" · "}{(labels().standing_now)(r.standing)}</span></label>
-                            </div>
+                            <label for=label_for class="choice">
+                                <input type="checkbox" id=id name=format!("entries[{i}]") value=r.key.clone()/>
+                                <span translate="no">{r.name}</span>
+                                <span class="muted"><span translate="no">{r.key}{" · "}{r.system}</span>{" · "}{(labels().standing_now)(r.standing)}</span>
+                            </label>
                         }
                     }).collect_view()}
+                    </div>
                 </fieldset>
                 <div class="field">
                     <label for="review-reviewers">{labels().campaign_reviewers}</label>
@@ -275,7 +278,8 @@ fn ItemRow(item: Item, decide: ServerAction<DecideReview>) -> impl IntoView {
             <td>{why}</td>
             <td translate="no">{item.reviewer.clone().unwrap_or_else(|| labels().entry_owners.to_string())}</td>
             <td><Answered item=item.clone()/></td>
-            <td>{item.may_decide.then(|| view! { <Decide item=item.id name=name.clone() decide/> })}</td>
+            <td>{item.may_decide.then(|| view! { <Decide item=item.id name=name.clone() decide/> })}
+                {(item.own && item.decision.is_none()).then(|| view! { <span class="muted">{labels().own_item}</span> })}</td>
         </tr>
     }
 }

@@ -12,6 +12,7 @@ use crate::api::findings::{
 use crate::domain::reconcile::{FindingAction, FindingKind};
 use crate::text::{closure_in, finding_kind_in, labels, lang};
 
+use crate::ui::components::back::BackToArea;
 use crate::ui::components::notice::ErrorNotice;
 use crate::ui::components::page_title::PageTitle;
 use crate::ui::components::time::{Time, utc_offset};
@@ -68,7 +69,7 @@ pub fn FindingsPage() -> impl IntoView {
     };
     view! {
         <PageTitle text=labels().findings_title/>
-        <p class="breadcrumb"><Back/> " / " {labels().findings_title}</p>
+        <p class="breadcrumb"><BackToArea/> " / " {labels().findings_title}</p>
         <h1>{labels().findings_title}</h1>
         <p>{labels().findings_intro}</p>
         <Form method="GET" action="/governance/findings" attr:class="event-search" attr:role="search" attr:aria-label=labels().findings_title>
@@ -101,27 +102,6 @@ pub fn FindingsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-/// Where the page was reached from: Governance for its roles, the approvals page (where owners
-/// find the way here) for an entry's owner.
-#[component]
-fn Back() -> impl IntoView {
-    let me = expect_context::<crate::ui::layout::MeResource>().0;
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                let governance = me
-                    .await
-                    .is_ok_and(|me| crate::domain::role::can_view_governance(&me.roles));
-                if governance {
-                    view! { <a href="/governance">{labels().nav_governance}</a> }.into_any()
-                } else {
-                    view! { <a href="/approvals">{labels().nav_approvals}</a> }.into_any()
-                }
-            })}
-        </Transition>
     }
 }
 

@@ -24,7 +24,7 @@ const READ_USERS: &[&str] = &[
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 ];
-const READ_GROUPS: &[&str] = &[
+pub(super) const READ_GROUPS: &[&str] = &[
     "GroupMember.Read.All",
     "GroupMember.ReadWrite.All",
     "Group.Read.All",

@@ -22,17 +22,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::directory::{base, params};
+use super::directory::{READ_GROUPS, base, params};
+use super::people::sync_state_not_found;
 use super::{Caller, GraphError, SimState, Simulator, json_response};
-
-const READ_GROUPS: &[&str] = &[
-    "GroupMember.Read.All",
-    "GroupMember.ReadWrite.All",
-    "Group.Read.All",
-    "Group.ReadWrite.All",
-    "Directory.Read.All",
-    "Directory.ReadWrite.All",
-];
 
 /// The member lists a round ended with, by group id (`None`: the group was gone).
 pub(crate) type RoundState = BTreeMap<String, Option<BTreeSet<String>>>;
@@ -55,14 +47,6 @@ fn read_token(sim: &Simulator, kind: &str, value: &str) -> Option<(u64, usize)> 
     let (state, offset) = rest.split_once(':')?;
     let (state, offset) = (state.parse().ok()?, offset.parse().ok()?);
     (token(sim, kind, state, offset) == value).then_some((state, offset))
-}
-
-fn sync_state_not_found() -> GraphError {
-    GraphError::new(
-        StatusCode::BAD_REQUEST,
-        "syncStateNotFound",
-        "The sync state generation is not found. Start a new delta round without a token.",
-    )
 }
 
 /// The ids a `$filter` names: `id eq '...'`, joined by `or` (Graph takes up to 50).

@@ -54,7 +54,7 @@ fn read_token(sim: &Simulator, kind: &str, value: &str) -> Option<(u64, u64, usi
     (token(sim, kind, since, upto, offset) == value).then_some((since, upto, offset))
 }
 
-fn sync_state_not_found() -> GraphError {
+pub(super) fn sync_state_not_found() -> GraphError {
     GraphError::new(
         StatusCode::BAD_REQUEST,
         "syncStateNotFound",

@@ -585,6 +585,44 @@ impl GraphTenant {
         Ok(Some(items))
     }
 
+    /// A change-tracking round (`users/delta`, `groups/delta`) from `start`: every page's entries
+    /// handed to `entry`, `@odata.nextLink` followed to the page with `@odata.deltaLink`, which is
+    /// answered (the next round's start). `None`: Graph says the round's token has expired
+    /// (`syncStateNotFound`, `resyncRequired`, 410); a complete round starts over.
+    pub(super) async fn delta_round_pages(
+        &self,
+        start: &str,
+        mut entry: impl FnMut(&Value),
+    ) -> Result<Option<String>, ConnectorError> {
+        let mut next = start.to_string();
+        loop {
+            let answer = self.ask(Method::GET, &next, None).await?;
+            if answer.status == StatusCode::GONE
+                || (answer.status == StatusCode::BAD_REQUEST
+                    && matches!(answer.code(), "syncStateNotFound" | "resyncRequired"))
+            {
+                return Ok(None);
+            }
+            if !answer.ok() {
+                return Err(refusal(&answer));
+            }
+            answer.body["value"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .for_each(&mut entry);
+            if let Some(link) = answer.body["@odata.nextLink"].as_str() {
+                next = link.to_string();
+            } else if let Some(link) = answer.body["@odata.deltaLink"].as_str() {
+                return Ok(Some(link.to_string()));
+            } else {
+                return Err(ConnectorError::Transient(
+                    "Graph ended a delta page with neither nextLink nor deltaLink".into(),
+                ));
+            }
+        }
+    }
+
     /// A write. Throttling is retried (Graph did not act on a throttled request); a 5xx or a
     /// lost answer is handed back as [`Written::Uncertain`] for the caller to reconcile by
     /// reading.

@@ -9,9 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::{Method, StatusCode};
-
-use super::{GraphTenant, refusal, segment};
+use super::{GraphTenant, segment};
 use crate::server::connectors::{ConnectorError, HoldersDelta};
 
 impl GraphTenant {
@@ -50,27 +48,13 @@ impl GraphTenant {
     ) -> Result<Option<HoldersDelta>, ConnectorError> {
         let group = group.to_lowercase();
         let (mut added, mut removed) = (BTreeSet::new(), BTreeSet::new());
-        let mut next = start.to_string();
-        loop {
-            let answer = self.ask(Method::GET, &next, None).await?;
-            if answer.status == StatusCode::GONE
-                || (answer.status == StatusCode::BAD_REQUEST
-                    && matches!(answer.code(), "syncStateNotFound" | "resyncRequired"))
-            {
-                return Ok(None);
-            }
-            if !answer.ok() {
-                return Err(refusal(&answer));
-            }
-            for entry in answer.body["value"].as_array().into_iter().flatten() {
+        let mut gone = false;
+        let cursor = self
+            .delta_round_pages(start, |entry| {
                 if entry["id"].as_str().map(str::to_lowercase).as_deref() != Some(group.as_str()) {
-                    continue;
+                    return;
                 }
-                if entry.get("@removed").is_some() {
-                    return Err(ConnectorError::Permanent(format!(
-                        "Entra group {group} does not exist"
-                    )));
-                }
+                gone |= entry.get("@removed").is_some();
                 for member in entry["members@delta"].as_array().into_iter().flatten() {
                     let Some(id) = member["id"].as_str().map(str::to_lowercase) else {
                         continue;
@@ -83,25 +67,22 @@ impl GraphTenant {
                         added.insert(id);
                     }
                 }
-            }
-            if let Some(link) = answer.body["@odata.nextLink"].as_str() {
-                next = link.to_string();
-            } else if let Some(link) = answer.body["@odata.deltaLink"].as_str() {
-                return Ok(Some(HoldersDelta {
-                    complete,
-                    added: added.into_iter().collect(),
-                    removed: if complete {
-                        Vec::new()
-                    } else {
-                        removed.into_iter().collect()
-                    },
-                    cursor: link.to_string(),
-                }));
-            } else {
-                return Err(ConnectorError::Transient(
-                    "Graph ended a groups/delta page with neither nextLink nor deltaLink".into(),
-                ));
-            }
+            })
+            .await?;
+        if gone {
+            return Err(ConnectorError::Permanent(format!(
+                "Entra group {group} does not exist"
+            )));
         }
+        Ok(cursor.map(|cursor| HoldersDelta {
+            complete,
+            added: added.into_iter().collect(),
+            removed: if complete {
+                Vec::new()
+            } else {
+                removed.into_iter().collect()
+            },
+            cursor,
+        }))
     }
 }

@@ -14,10 +14,9 @@
 use std::collections::BTreeSet;
 
 use futures::StreamExt as _;
-use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::{GraphTenant, PARALLEL_READS, refusal, segment, to_account};
+use super::{GraphTenant, PARALLEL_READS, segment, to_account};
 use crate::server::connectors::{ConnectorError, DirectoryPerson, PeoplePass};
 
 const DELTA_FIELDS: &str = "id,userPrincipalName,displayName,accountEnabled,department,manager";
@@ -114,46 +113,26 @@ impl GraphTenant {
     }
 
     async fn delta_round(&self, start: &str) -> Result<Option<Round>, ConnectorError> {
-        let mut round = Round {
-            changed: BTreeSet::new(),
-            removed: BTreeSet::new(),
-            cursor: String::new(),
-        };
-        let mut next = start.to_string();
-        loop {
-            let answer = self.ask(Method::GET, &next, None).await?;
-            if answer.status == StatusCode::GONE
-                || (answer.status == StatusCode::BAD_REQUEST
-                    && matches!(answer.code(), "syncStateNotFound" | "resyncRequired"))
-            {
-                return Ok(None);
-            }
-            if !answer.ok() {
-                return Err(refusal(&answer));
-            }
-            for entry in answer.body["value"].as_array().into_iter().flatten() {
+        let (mut changed, mut removed) = (BTreeSet::new(), BTreeSet::new());
+        let cursor = self
+            .delta_round_pages(start, |entry| {
                 let Some(id) = entry["id"].as_str().map(str::to_lowercase) else {
-                    continue;
+                    return;
                 };
                 if entry.get("@removed").is_some() {
-                    round.changed.remove(&id);
-                    round.removed.insert(id);
+                    changed.remove(&id);
+                    removed.insert(id);
                 } else {
-                    round.removed.remove(&id);
-                    round.changed.insert(id);
+                    removed.remove(&id);
+                    changed.insert(id);
                 }
-            }
-            if let Some(link) = answer.body["@odata.nextLink"].as_str() {
-                next = link.to_string();
-            } else if let Some(link) = answer.body["@odata.deltaLink"].as_str() {
-                round.cursor = link.to_string();
-                return Ok(Some(round));
-            } else {
-                return Err(ConnectorError::Transient(
-                    "Graph ended a users/delta page with neither nextLink nor deltaLink".into(),
-                ));
-            }
-        }
+            })
+            .await?;
+        Ok(cursor.map(|cursor| Round {
+            changed,
+            removed,
+            cursor,
+        }))
     }
 }
 

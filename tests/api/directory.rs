@@ -141,14 +141,25 @@ pub fn private_openldap() -> Directory {
     directory
 }
 
+/// The TCP ports a Samba AD DC listens on: DNS, Kerberos, LDAP, LDAPS and the global catalog.
+const SAMBA_PORTS: [u16; 6] = [53, 88, 389, 636, 3268, 3269];
+
 pub fn samba() -> &'static Directory {
     static DIR: OnceLock<Directory> = OnceLock::new();
     DIR.get_or_init(|| {
-        assert!(
-            !port_open(636),
-            "port 636 is in use: another directory (perhaps `make run`'s demo domain controller) \
-             is running; stop it before the tests start their own Samba AD DC"
-        );
+        // A domain controller of an earlier test run may still be shutting down (its wrapper
+        // stops it once that run's process has gone): wait for every port a DC binds to close,
+        // or a new DC cannot bind them and never opens LDAPS.
+        let started = Instant::now();
+        while SAMBA_PORTS.iter().any(|p| port_open(*p)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "ports {SAMBA_PORTS:?} are in use: another directory (perhaps `make run`'s demo \
+                 domain controller) is running; stop it before the tests start their own Samba \
+                 AD DC"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
         let dir = tempdir("samba");
         let directory = Directory {
             kind: Kind::Samba,

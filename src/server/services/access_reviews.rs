@@ -133,18 +133,29 @@ pub async fn report(
     id: Uuid,
 ) -> Result<CampaignReport, AppError> {
     let mut conn = state.pool.acquire().await?;
-    let Some(mut campaign) = reviews::campaign(&mut conn, id).await? else {
+    let Some(campaign) = reviews::campaign(&mut conn, id).await? else {
         return Err(AppError::invalid("campaign", Problem::NoSuchReview));
     };
     let whole = sees_whole(&mut conn, caller, id).await?;
-    let items = reviews::items(&mut conn, id, caller.principal_id, whole).await?;
-    if !whole && items.is_empty() {
+    let report = assemble(&mut conn, campaign, caller, whole).await?;
+    if !whole && report.items.is_empty() {
         return Err(AppError::invalid("campaign", Problem::NoSuchReview));
     }
+    Ok(report)
+}
+
+/// A campaign with the items the caller sees (all of them when `whole`), counted.
+async fn assemble(
+    conn: &mut sqlx::PgConnection,
+    mut campaign: crate::api::types::access_reviews::Campaign,
+    caller: &SessionUser,
+    whole: bool,
+) -> Result<CampaignReport, AppError> {
+    let items = reviews::items(conn, campaign.id, caller.principal_id, whole).await?;
     campaign.items = items.len() as i64;
     campaign.undecided = items.iter().filter(|i| i.decision.is_none()).count() as i64;
     campaign.mine = items.iter().filter(|i| i.may_decide).count() as i64;
-    let entries = reviews::entry_names(&mut conn, id).await?;
+    let entries = reviews::entry_names(conn, campaign.id).await?;
     Ok(CampaignReport {
         campaign,
         entries,
@@ -435,8 +446,13 @@ async fn keep(
     until: DateTime<Utc>,
     (who, name): (Uuid, &str),
 ) -> Result<(), sqlx::Error> {
-    let declaration = findings::declare(
+    let open_finding = item
+        .finding_id
+        .zip(found.filter(|f| !f.closed))
+        .map(|(finding, f)| (finding, f.kind));
+    crate::server::services::findings::standing(
         tx,
+        &Actor::person(who, name),
         &Declare {
             entitlement: item.entitlement_id,
             account_ref: &item.account_ref,
@@ -446,49 +462,10 @@ async fn keep(
             until,
             by: who,
         },
+        open_finding,
+        json!({ "review_item": item.id, "finding": item.finding_id }),
     )
     .await?;
-    let actor = Actor::person(who, name);
-    let subject = Subject {
-        entitlement: Some(item.entitlement_id),
-        principal: item.principal_id,
-        ..Subject::default()
-    };
-    audit::record(
-        tx,
-        &actor,
-        AuditAction::ReconcileDeclared,
-        &subject,
-        json!({
-            "declaration": declaration,
-            "finding": item.finding_id,
-            "review_item": item.id,
-            "account": item.account_ref,
-            "label": item.account_label,
-            "reason": reason,
-            "until": until,
-        }),
-    )
-    .await?;
-    if let Some(finding) = item.finding_id
-        && let Some(found) = found.filter(|f| !f.closed)
-    {
-        findings::close(tx, finding, Closure::Declared).await?;
-        audit::record(
-            tx,
-            &actor,
-            AuditAction::ReconcileClosed,
-            &subject,
-            json!({
-                "finding": finding,
-                "kind": found.kind,
-                "account": item.account_ref,
-                "label": item.account_label,
-                "reason": Closure::Declared,
-            }),
-        )
-        .await?;
-    }
     Ok(())
 }
 
@@ -704,14 +681,13 @@ pub async fn report_csv(
     id: Uuid,
 ) -> Result<(String, Vec<u8>), AppError> {
     let mut conn = state.pool.acquire().await?;
-    if reviews::campaign(&mut conn, id).await?.is_none() {
+    let Some(campaign) = reviews::campaign(&mut conn, id).await? else {
         return Err(AppError::invalid("campaign", Problem::NoSuchReview));
-    }
+    };
     if !sees_whole(&mut conn, caller, id).await? {
         return Err(AppError::Forbidden);
     }
-    drop(conn);
-    let report = report(state, caller, id).await?;
+    let report = assemble(&mut conn, campaign, caller, true).await?;
     let mut out = Vec::new();
     let head = [
         "campaign",
@@ -763,7 +739,6 @@ pub async fn report_csv(
         ];
         crate::server::services::evidence::push_row(&mut out, cells.into_iter());
     }
-    let mut conn = state.pool.acquire().await?;
     audit::record(
         &mut conn,
         &actor(caller),

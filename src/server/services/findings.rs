@@ -162,8 +162,9 @@ pub async fn declare(
     if found.kind == FindingKind::DriftAbsent {
         return Err(AppError::Conflict(Problem::FindingNotHeld));
     }
-    let id = findings::declare(
+    standing(
         &mut tx,
+        &actor(caller),
         &findings::Declare {
             entitlement: found.entitlement_id,
             account_ref: &found.account_ref,
@@ -173,45 +174,61 @@ pub async fn declare(
             until,
             by: caller.principal_id,
         },
-    )
-    .await?;
-    findings::close(&mut tx, finding, Closure::Declared).await?;
-    let subject = Subject {
-        entitlement: Some(found.entitlement_id),
-        principal: found.holder_id,
-        ..Subject::default()
-    };
-    audit::record(
-        &mut tx,
-        &actor(caller),
-        AuditAction::ReconcileDeclared,
-        &subject,
-        json!({
-            "declaration": id,
-            "finding": finding,
-            "account": found.account_ref,
-            "label": found.account_label,
-            "reason": reason,
-            "until": until,
-        }),
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        &actor(caller),
-        AuditAction::ReconcileClosed,
-        &subject,
-        json!({
-            "finding": finding,
-            "kind": found.kind,
-            "account": found.account_ref,
-            "label": found.account_label,
-            "reason": Closure::Declared,
-        }),
+        Some((finding, found.kind)),
+        json!({}),
     )
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Declares an account a standing holder of an entry (replacing a live declaration of it) and
+/// closes its open finding, if it has one, as declared; both audited. `extra` adds to the
+/// declaration's event (an access review's item). The findings page and access reviews both
+/// declare through this.
+pub(crate) async fn standing(
+    tx: &mut sqlx::PgConnection,
+    actor: &Actor,
+    declared: &findings::Declare<'_>,
+    open_finding: Option<(Uuid, crate::domain::reconcile::FindingKind)>,
+    extra: serde_json::Value,
+) -> Result<Uuid, sqlx::Error> {
+    let id = findings::declare(tx, declared).await?;
+    let subject = Subject {
+        entitlement: Some(declared.entitlement),
+        principal: declared.principal,
+        ..Subject::default()
+    };
+    let mut details = json!({
+        "declaration": id,
+        "finding": open_finding.map(|(finding, _)| finding),
+        "account": declared.account_ref,
+        "label": declared.account_label,
+        "reason": declared.reason,
+        "until": declared.until,
+    });
+    if let (Some(details), Some(extra)) = (details.as_object_mut(), extra.as_object()) {
+        details.extend(extra.clone());
+    }
+    audit::record(tx, actor, AuditAction::ReconcileDeclared, &subject, details).await?;
+    if let Some((finding, kind)) = open_finding {
+        findings::close(tx, finding, Closure::Declared).await?;
+        audit::record(
+            tx,
+            actor,
+            AuditAction::ReconcileClosed,
+            &subject,
+            json!({
+                "finding": finding,
+                "kind": kind,
+                "account": declared.account_ref,
+                "label": declared.account_label,
+                "reason": Closure::Declared,
+            }),
+        )
+        .await?;
+    }
+    Ok(id)
 }
 
 /// Withdraws a live declaration before its end: the next pass flags the account again.

@@ -103,6 +103,8 @@ export LEASEGATE_SMTP_HOST=127.0.0.1 LEASEGATE_SMTP_PORT="$MAIL_PORT" LEASEGATE_
 export LEASEGATE_MAIL_FROM="Leasegate demo <leasegate@contoso.test>"
 export LEASEGATE_SECURITY_MAIL="security@contoso.test"
 
+# /metrics for Prometheus (docs/operations.md); a demo token, printed here, not a secret.
+export LEASEGATE_METRICS_TOKEN=demo-metrics-token-not-secret
 log "starting the portal; open http://127.0.0.1:3000 when it says it is serving"
 cargo leptos serve --split &
 PIDS+=($!)

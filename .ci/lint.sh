@@ -20,6 +20,9 @@ log "words at the edge: no pick() outside text and ui"
 words="$(grep -rnE '\bpick(_in)?\(' "$REPO/src" --include=*.rs | grep -vE "^$REPO/src/(text|ui)(/|\.rs:)" | grep -vE '^[^:]+:[0-9]+:\s*//' || true)"
 [ -z "$words" ] || die "words outside text and ui (name the case in domain::problem and word it in text):
 $words"
+log "alert rules: promtool check and unit tests (deploy/prometheus)"
+(cd "$REPO/deploy/prometheus" && promtool check rules alerts.yml && promtool test rules alerts.test.yml)
+python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$REPO/deploy/grafana/leasegate.json"
 log "clippy: server build"
 cargo clippy --features ssr --all-targets -- -D warnings
 log "clippy: the Graph simulator (crates/graph-sim)"

@@ -42,6 +42,12 @@ if ! command -v samba-tool >/dev/null || ! [ -x /usr/sbin/slapd ] || ! command -
   done
 fi
 
+# Prometheus: the metrics test has a real one scrape the portal. Its packaged service stays off.
+if ! command -v prometheus >/dev/null; then
+  apt_install prometheus
+  as_root invoke-rc.d prometheus stop >/dev/null 2>&1 || true
+fi
+
 if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi

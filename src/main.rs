@@ -139,7 +139,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             checkpoints::KEY_FILE_ENV
         );
     }
-    let connectors = load_catalog(&settings, &pool).await?;
+    let metrics = leasegate::server::app::metrics::Metrics::new();
+    let connectors = load_catalog(&settings, &pool).await?.measured(&metrics);
 
     let clock = leasegate::server::app::clock::Clock::default();
     let notifier = leasegate::server::notify::Notifier::with_teams(
@@ -163,7 +164,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         let jobs = jobs::Context {
             pool: pool.clone(),
             connectors: connectors.clone(),
-            engine: Engine::new(pool.clone(), connectors.clone(), settings.engine.clone()),
+            engine: Engine::new(pool.clone(), connectors.clone(), settings.engine.clone())
+                .with_metrics(metrics.clone()),
             notifier,
             checkpoint_key: audit_key.clone(),
             clock: clock.clone(),
@@ -182,13 +184,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let mut state = router::app_state(settings.clone(), pool, leptos, connectors);
     state.audit_key = audit_key;
     state.clock = clock;
+    state.metrics = metrics;
     let status = state.engine.clone();
     let app = router::build(state);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let listening = listener.local_addr().unwrap_or(settings.listen);
     tracing::info!(
-        listen = %settings.listen,
+        listen = %listening,
         public_url = %settings.public_url,
         issuer = %settings.oidc.issuer,
         "Leasegate is serving"

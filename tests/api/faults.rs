@@ -23,7 +23,7 @@ fn start_portal(database_url: &str, catalog_file: &str, password: &str) -> Child
 }
 
 /// The portal binary's command, its secret in `LEASEGATE_SECRET_FAULT_DIRECTORY`.
-fn portal(database_url: &str, catalog_file: &str, password: &str) -> Command {
+pub(crate) fn portal(database_url: &str, catalog_file: &str, password: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_leasegate"));
     command
         .env_clear()
@@ -131,12 +131,7 @@ async fn a_killed_portal_finishes_every_removal_once(pool: PgPool) {
         .unwrap();
     }
 
-    let database: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL for the tests");
-    let database_url = format!("{}/{database}", server.rsplit_once('/').unwrap().0);
+    let database_url = database_url(&pool).await;
     let catalog_path = catalog_file.to_string_lossy().into_owned();
 
     // Kill it halfway through the removals.
@@ -200,8 +195,18 @@ async fn a_killed_portal_finishes_every_removal_once(pool: PgPool) {
     std::fs::remove_dir_all(&work).ok();
 }
 
+/// The address of the test's own database, for a portal process.
+pub(crate) async fn database_url(pool: &PgPool) -> String {
+    let database: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL for the tests");
+    format!("{}/{database}", server.rsplit_once('/').unwrap().0)
+}
+
 /// Stops the portal the way an operator would (SIGTERM), so it exits cleanly.
-fn terminate(child: &mut Child) {
+pub(crate) fn terminate(child: &mut Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -296,12 +301,7 @@ async fn a_killed_portal_finishes_every_graph_removal_once(pool: PgPool) {
         .unwrap();
     }
 
-    let database: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL for the tests");
-    let database_url = format!("{}/{database}", server.rsplit_once('/').unwrap().0);
+    let database_url = database_url(&pool).await;
     let catalog_path = catalog_file.to_string_lossy().into_owned();
     let start = || {
         portal(&database_url, &catalog_path, crate::graph::SECRET)

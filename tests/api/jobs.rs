@@ -85,12 +85,14 @@ async fn a_failing_or_panicking_job_is_retried_and_recorded_while_the_others_run
     let (failing, failing_runs) = scripted("failing", vec![Fail]);
     let (panicking, panicking_runs) = scripted("panicking", vec![Panic, Panic, Ok]);
     let (healthy, healthy_runs) = scripted("healthy", vec![Ok]);
+    let metrics = leasegate::server::app::metrics::Metrics::new();
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(jobs::runner::run(
         pool.clone(),
         vec![failing, panicking, healthy],
         "replica-1".into(),
         stopping,
+        metrics.clone(),
     ));
 
     // The healthy job keeps its 50 ms period; the failing one backs off (0.2 to 0.4 s with
@@ -130,6 +132,20 @@ async fn a_failing_or_panicking_job_is_retried_and_recorded_while_the_others_run
     .await;
     assert!(panicking_runs.load(Ordering::SeqCst) >= 3);
 
+    // Each run is counted for /metrics, by outcome; panics are errors.
+    let text = metrics.render(&Default::default());
+    let runs = |job: &str, outcome: &str| -> u64 {
+        let start = format!("leasegate_job_runs_total{{name=\"{job}\",outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&start))
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    assert!(runs("panicking", "error") >= 2, "{text}");
+    assert!(runs("panicking", "ok") >= 1, "{text}");
+    assert!(runs("failing", "error") >= 2, "{text}");
+    assert_eq!(runs("failing", "ok"), 0, "{text}");
+    assert!(runs("healthy", "ok") >= 12, "{text}");
+
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), runner)
         .await
@@ -155,6 +171,7 @@ async fn readiness_and_the_admin_page_show_every_job(pool: PgPool) {
         vec![failing, healthy],
         "replica-1".into(),
         stopping,
+        Default::default(),
     ));
     eventually(Duration::from_secs(20), "both jobs recorded", || async {
         row(&pool, "failing").await.is_some() && row(&pool, "healthy").await.is_some()

@@ -24,6 +24,7 @@ mod language;
 mod ldap;
 mod lifecycle;
 mod mail;
+mod metrics;
 mod movers;
 mod oidc;
 mod people;

@@ -186,6 +186,9 @@ pub struct Settings {
     pub lab_mode: bool,
     pub mail: MailSettings,
     pub teams: TeamsSettings,
+    /// The bearer token Prometheus sends for `/metrics` (`LEASEGATE_METRICS_TOKEN`); without
+    /// one, `/metrics` is off.
+    pub metrics_token: Option<Secret>,
 }
 
 /// Everything wrong with the configuration, one line per problem.
@@ -475,6 +478,17 @@ impl Reader {
         let lab_mode = self.parsed("LEASEGATE_LAB_MODE", false, "true or false");
         let mail = self.mail(lab_mode);
         let teams = self.teams(lab_mode);
+        let metrics_token = self
+            .raw("LEASEGATE_METRICS_TOKEN")
+            .filter(|t| !t.trim().is_empty())
+            .map(Secret::new);
+        if metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().len() < 16)
+        {
+            self.problems
+                .push("LEASEGATE_METRICS_TOKEN needs at least 16 characters".into());
+        }
 
         if !self.problems.is_empty() {
             return Err(ConfigError {
@@ -496,6 +510,7 @@ impl Reader {
             lab_mode,
             mail,
             teams,
+            metrics_token,
         })
     }
 

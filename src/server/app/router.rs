@@ -24,7 +24,7 @@ use crate::server::app::auth::session;
 use crate::server::app::config::Settings;
 use crate::server::app::http::security::CspNonce;
 use crate::server::app::http::{
-    correlation, evidence, health, lab, language, security, server_fn_status,
+    correlation, evidence, health, lab, language, metrics, security, server_fn_status,
 };
 use crate::server::app::state::AppState;
 use crate::server::connectors::Connectors;
@@ -50,6 +50,7 @@ pub fn app_state(
         engine: Default::default(),
         audit_key: None,
         clock: Default::default(),
+        metrics: Default::default(),
     }
 }
 
@@ -115,6 +116,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(lab)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
         .route("/language", axum::routing::post(language::switch))
         .route("/governance/evidence", post(evidence::export))
         .route(
@@ -147,5 +149,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         // keeps serving everyone else.
         .layer(CatchPanicLayer::custom(correlation::panic_response))
         .layer(from_fn(correlation::assign))
+        // Outermost: the time of the whole answer, by the route's template.
+        .layer(from_fn_with_state(state.clone(), metrics::measure))
         .with_state(state)
 }

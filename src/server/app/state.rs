@@ -23,6 +23,8 @@ pub struct AppState {
     pub audit_key: Option<Arc<crate::server::jobs::checkpoints::SigningKey>>,
     /// The clock reminders and escalation follow; a lab may move it forward.
     pub clock: crate::server::app::clock::Clock,
+    /// What `/metrics` reports; the engine and the connectors record into the same.
+    pub metrics: crate::server::app::metrics::Metrics,
     /// Sign-in attempts per client address.
     pub sign_in_limit: Arc<crate::server::app::http::sign_in_limit::SignInLimit>,
 }

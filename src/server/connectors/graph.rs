@@ -670,6 +670,7 @@ impl GraphTenant {
                     Ok(()) => break,
                     Err(wait) if waited + wait <= LONGEST_WAIT_IN_CALL => {
                         waited += wait;
+                        crate::server::app::metrics::waited(wait);
                         tokio::time::sleep(wait).await;
                     }
                     Err(wait) => {
@@ -729,6 +730,7 @@ impl GraphTenant {
             });
         }
         tracing::debug!(connector = %self.name, status = %answer.status, ?wait, "Graph asked us to wait");
+        crate::server::app::metrics::waited(wait);
         tokio::time::sleep(wait).await;
         Ok(())
     }
@@ -1104,6 +1106,7 @@ impl GraphTenant {
                     detail: format!("{} removal(s) still to do: {last}", todo.len()),
                 });
             }
+            crate::server::app::metrics::waited(wait);
             tokio::time::sleep(wait).await;
         }
         // "Not a member" and "no such group" share one 404; only the group tells them apart.

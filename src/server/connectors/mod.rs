@@ -4,6 +4,7 @@
 pub mod azure;
 pub mod graph;
 pub mod ldap;
+pub mod measured;
 pub mod memory;
 
 use std::collections::HashMap;
@@ -498,6 +499,23 @@ impl Connectors {
             })
             .map(|(_, c)| c)
             .collect()
+    }
+
+    /// The same connectors, each call timed and classified in `metrics` (`/metrics`).
+    pub fn measured(&self, metrics: &crate::server::app::metrics::Metrics) -> Connectors {
+        let by_name = self
+            .by_name
+            .iter()
+            .map(|(name, connector)| {
+                let measured: Arc<dyn Connector> = Arc::new(measured::Measured::new(
+                    name.clone(),
+                    connector.clone(),
+                    metrics.clone(),
+                ));
+                (name.clone(), measured)
+            })
+            .collect();
+        Connectors { by_name }
     }
 
     /// Every connector, by name in order.

@@ -570,11 +570,11 @@ pub async fn mark_revoked_many(
     worker: &str,
     step: GrantStep,
     done: &[ActedOn<'_>],
-) -> Result<usize, sqlx::Error> {
+) -> Result<Vec<Uuid>, sqlx::Error> {
     let removal = step.event().removal();
     debug_assert_eq!(removal, Some(Removal::Verified));
     if done.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = done.iter().map(|d| d.work.id).collect();
     let mut tx = pool.begin().await?;
@@ -618,7 +618,7 @@ pub async fn mark_revoked_many(
     )
     .await?;
     tx.commit().await?;
-    Ok(recorded.len())
+    Ok(recorded_ids)
 }
 
 /// One audit event per grant, in one statement; the chain trigger still hashes row by row.

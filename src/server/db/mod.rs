@@ -10,6 +10,7 @@ pub mod contractors;
 pub mod dashboard;
 pub mod delegations;
 pub mod delivery;
+pub mod figures;
 pub mod findings;
 pub mod grants;
 pub mod holdings;

@@ -18,6 +18,7 @@ use crate::domain::access::Access;
 use crate::domain::grant::{Attention, GrantEvent, GrantState, GrantStep};
 use crate::domain::step::Lifecycle as _;
 use crate::server::app::config::EngineSettings;
+use crate::server::app::metrics::Metrics;
 use crate::server::connectors::{Connector, ConnectorError, Connectors, Lease};
 use crate::server::db::grants::{self, ActedOn, Retry, Work};
 
@@ -39,6 +40,7 @@ pub struct Engine {
     connectors: Connectors,
     settings: EngineSettings,
     worker: String,
+    metrics: Metrics,
 }
 
 /// What one pass did, for tests and logs.
@@ -62,7 +64,18 @@ impl Engine {
             connectors,
             settings,
             worker,
+            metrics: Metrics::default(),
         }
+    }
+
+    /// The engine recording its removal lag in `metrics` (`/metrics`).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn worker(&self) -> &str {
@@ -492,8 +505,14 @@ impl Engine {
                 });
             }
         }
-        pass.revoked +=
+        let recorded =
             grants::mark_revoked_many(&self.pool, &self.worker, confirmed, &gone).await?;
+        pass.revoked += recorded.len();
+        let now = chrono::Utc::now();
+        for done in gone.iter().filter(|d| recorded.contains(&d.work.id)) {
+            let lag = (now - done.work.ends_at).to_std().unwrap_or_default();
+            self.metrics.removed(&done.work.connector, lag);
+        }
         Ok(())
     }
 

@@ -84,6 +84,7 @@ pub async fn run_all(cx: Context, stopping: Stopping) {
         all(&cx),
         cx.engine.worker().to_string(),
         stopping,
+        cx.engine.metrics().clone(),
     )
     .await;
     tracing::info!(worker = %cx.engine.worker(), "jobs stopped");
@@ -136,13 +137,15 @@ pub async fn run_engine(engine: Engine, stopping: Stopping) {
         Arc::new(AccountWatch::of(&engine)),
         Arc::new(Grants(engine.clone())),
     ];
-    runner::run(pool, jobs, engine.worker().to_string(), stopping).await;
+    let metrics = engine.metrics().clone();
+    runner::run(pool, jobs, engine.worker().to_string(), stopping, metrics).await;
 }
 
 /// Runs a notifier's jobs (notices, mail, Teams) until `stopping` turns true.
 pub async fn run_notifier(notifier: Notifier, worker: String, stopping: Stopping) {
     let pool = notifier.pool().clone();
-    runner::run(pool, notifier_jobs(&notifier), worker, stopping).await;
+    let jobs = notifier_jobs(&notifier);
+    runner::run(pool, jobs, worker, stopping, Default::default()).await;
 }
 
 fn notifier_jobs(notifier: &Notifier) -> Vec<Arc<dyn Job>> {

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tracing::Instrument as _;
 
 use super::{Job, Stopping};
+use crate::server::app::metrics::Metrics;
 use crate::server::db::jobs as runs;
 use crate::server::jobs::backoff::delays as backoff_of;
 
@@ -21,8 +22,15 @@ use crate::server::jobs::backoff::delays as backoff_of;
 const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs `jobs` until `stopping` turns true, each on its own schedule; returns once every job has
-/// finished its current run. `worker` names this process in `job_runs`.
-pub async fn run(pool: PgPool, jobs: Vec<Arc<dyn Job>>, worker: String, stopping: Stopping) {
+/// finished its current run. `worker` names this process in `job_runs`; each run is counted in
+/// `metrics`.
+pub async fn run(
+    pool: PgPool,
+    jobs: Vec<Arc<dyn Job>>,
+    worker: String,
+    stopping: Stopping,
+    metrics: Metrics,
+) {
     let mut wakers: BTreeMap<&'static str, Vec<Arc<Notify>>> = BTreeMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     for job in jobs {
@@ -32,8 +40,15 @@ pub async fn run(pool: PgPool, jobs: Vec<Arc<dyn Job>>, worker: String, stopping
         }
         let name = job.name();
         tasks.spawn(
-            run_job(pool.clone(), job, worker.clone(), wake, stopping.clone())
-                .instrument(tracing::info_span!("job", job = name)),
+            run_job(
+                pool.clone(),
+                job,
+                worker.clone(),
+                wake,
+                stopping.clone(),
+                metrics.clone(),
+            )
+            .instrument(tracing::info_span!("job", job = name)),
         );
     }
     for (channel, wake) in wakers {
@@ -53,12 +68,14 @@ async fn run_job(
     worker: String,
     wake: Arc<Notify>,
     mut stopping: Stopping,
+    metrics: Metrics,
 ) {
     let schedule = job.schedule();
     let mut backoff: Option<ExponentialBackoff> = None;
     let mut recorded: Option<(Instant, bool)> = None;
     while !*stopping.borrow() {
         let started = chrono::Utc::now();
+        let clock = Instant::now();
         let outcome = AssertUnwindSafe(job.run_due(&stopping))
             .catch_unwind()
             .await;
@@ -80,6 +97,7 @@ async fn run_job(
             }
         };
         let failed = error.is_some();
+        metrics.job_ran(job.name(), clock.elapsed(), failed);
         let due = recorded
             .is_none_or(|(at, was_failure)| failed || was_failure || at.elapsed() >= RECORD_EVERY);
         if due {

@@ -41,11 +41,13 @@ pub struct SessionUser {
     pub language: Option<crate::domain::mail::Language>,
 }
 
-/// Built assets and probes: served to anyone, and never worth a session-store read.
+/// Built assets, probes and the metrics scrape (which has a token of its own): served to
+/// anyone, and never worth a session-store read.
 fn needs_no_session(path: &str) -> bool {
-    const EXACT: [&str; 5] = [
+    const EXACT: [&str; 6] = [
         "/healthz",
         "/readyz",
+        "/metrics",
         "/favicon.svg",
         "/favicon.ico",
         "/robots.txt",
@@ -318,6 +320,7 @@ mod tests {
             "/pkg/leasegate.wasm",
             "/api/get_me",
             "/healthz",
+            "/metrics",
             "/signed-out",
         ] {
             assert!(is_public(p), "{p}");

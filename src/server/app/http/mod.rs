@@ -6,6 +6,7 @@ pub mod evidence;
 pub mod health;
 pub mod lab;
 pub mod language;
+pub mod metrics;
 pub mod security;
 pub mod server_fn_status;
 pub mod sign_in_limit;

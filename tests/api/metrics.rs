@@ -1,0 +1,371 @@
+//! `/metrics`: who may read it, what it counts, and a real Prometheus scraping the real portal
+//! binary and reading the removal lag and the outbox depth back through its own HTTP API.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use leasegate::server::catalog;
+use leasegate::server::db::audit::Actor;
+use reqwest::StatusCode;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::directory::{openldap, unique};
+use crate::faults::{database_url, portal, terminate};
+use crate::harness::TestApp;
+
+const TOKEN: &str = "scrape-token-0123456789abcdef";
+
+#[sqlx::test]
+async fn metrics_are_off_without_a_token(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let response = reqwest::get(app.url("/metrics")).await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    assert!(text.contains("LEASEGATE_METRICS_TOKEN"), "{text}");
+}
+
+#[sqlx::test]
+async fn metrics_need_the_token_and_count_answers_by_route(pool: PgPool) {
+    let app = TestApp::spawn_with_env(pool.clone(), &[("LEASEGATE_METRICS_TOKEN", TOKEN)]).await;
+    let client = reqwest::Client::new();
+    let scrape = |token: Option<&str>| {
+        let request = client.get(app.url("/metrics"));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    };
+
+    // Nobody without the token: not a signed-in administrator, not a wrong or partial token.
+    let browser = app.person("nestor").await;
+    for refused in [
+        browser.get(app.url("/metrics")).send().await.unwrap(),
+        scrape(None).send().await.unwrap(),
+        scrape(Some("scrape-token")).send().await.unwrap(),
+        scrape(Some(&format!("{TOKEN}x"))).send().await.unwrap(),
+    ] {
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            refused.headers()["www-authenticate"],
+            "Bearer realm=\"metrics\""
+        );
+        assert!(!refused.text().await.unwrap().contains("leasegate_"));
+    }
+
+    // Answers are counted by the route's template; a made-up path makes no series of its own.
+    let made_up = format!("/no-such-page-{}", unique());
+    assert_eq!(
+        reqwest::get(app.url("/healthz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Signed out, a page sends the person to sign in.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(
+        no_redirects
+            .get(app.url(&made_up))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    sqlx::query(
+        "insert into mail_outbox (topic, kind, address, language, subject, text_body, html_body)
+         values ('test:1', 'test', 'adele@contoso.test', 'en', 's', 't', 'h')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let response = scrape(Some(TOKEN)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(
+            "leasegate_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\",status=\"2xx\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "leasegate_http_request_duration_seconds_count{method=\"GET\",route=\"unmatched\",status=\"3xx\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains(&made_up));
+    assert!(
+        text.contains("leasegate_outbox_pending{queue=\"mail\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("leasegate_outbox_pending{queue=\"teams\"} 0"),
+        "{text}"
+    );
+    assert!(text.contains("leasegate_removals_due 0"), "{text}");
+    assert!(text.ends_with("# EOF\n"));
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nobody listens on now (Prometheus is told its address up front).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One Prometheus query's single value, once it has one.
+async fn query(prometheus: &str, promql: &str) -> Option<f64> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(format!("{prometheus}/api/v1/query"))
+        .query(&[("query", promql)])
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    assert_eq!(answer["status"], "success", "{promql}: {answer}");
+    let value = answer["data"]["result"].get(0)?["value"][1].as_str()?;
+    value.parse().ok()
+}
+
+async fn eventually_value(prometheus: &str, promql: &str, wanted: impl Fn(f64) -> bool) -> f64 {
+    let started = Instant::now();
+    loop {
+        let value = query(prometheus, promql).await;
+        if let Some(value) = value.filter(|v| wanted(*v)) {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "Prometheus never had the wanted value of {promql} (last: {value:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[sqlx::test]
+async fn prometheus_reads_the_removal_lag_and_the_outbox_depth(pool: PgPool) {
+    let dir = openldap();
+    let mut admin = dir.admin().await;
+    let id = unique();
+    let upn = format!("lag.{id}@contoso.test");
+    let person = dir
+        .add_user(&mut admin, &format!("Lag {id}"), &upn, None, None)
+        .await;
+    let keeper = format!("cn=keeper-{id},{}", dir.people);
+    let group = dir
+        .add_group(&mut admin, &format!("Lag {id}"), &[keeper, person.clone()])
+        .await;
+
+    let work = std::env::temp_dir().join(format!("leasegate-metrics-{id}"));
+    std::fs::create_dir_all(&work).unwrap();
+    let text = format!(
+        "[connectors.metrics-directory]\nkind = \"ldap\"\nurl = \"{}\"\nca_file = \"{}\"\n\
+         bind_dn = \"{}\"\npassword_env = \"LEASEGATE_SECRET_FAULT_DIRECTORY\"\nuser_base = \"{}\"\n\
+         group_base = \"{}\"\naccount_attribute = \"mail\"\n\n[policies.auto]\nname = \"Auto\"\n\
+         durations = {{ default_minutes = 60, max_minutes = 480 }}\n\n[[entitlements]]\n\
+         key = \"lag\"\nconnector = \"metrics-directory\"\ngroup = \"{group}\"\nname = \"Lag\"\n\
+         policy = \"auto\"\n",
+        dir.url, dir.ca_file, dir.admin_dn, dir.people, dir.groups
+    );
+    let catalog_file = work.join("catalog.toml");
+    std::fs::write(&catalog_file, &text).unwrap();
+    let parsed = catalog::parse(&text, "catalog.toml", &catalog::Trust::default()).unwrap();
+    catalog::store(
+        &pool,
+        &parsed,
+        "catalog.toml",
+        &text,
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+
+    // A lease held now that ends a few seconds after the portal is up, and a mail that cannot
+    // go out (no mail server is configured), waiting in the outbox.
+    let principal: Uuid = sqlx::query_scalar(
+        "insert into principals (tenant_id, object_id, upn, display_name)
+         values ('t', $1, $2, $2) returning id",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(&upn)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let ends_at = Utc::now() + TimeDelta::seconds(6);
+    sqlx::query(
+        "insert into grants (principal_id, entitlement_id, starts_at, ends_at, state,
+                             provisioned_at, next_due_at, connector_id, target_ref)
+         select $1, id, now() - interval '1 hour', $2, 'active', now() - interval '1 hour', $2,
+                connector_id, target_ref
+           from entitlements where key = 'lag'",
+    )
+    .bind(principal)
+    .bind(ends_at)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into mail_outbox (topic, kind, address, language, subject, text_body, html_body)
+         values ('test:1', 'test', 'adele@contoso.test', 'en', 's', 't', 'h')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    // The real binary, which logs the address it listens on.
+    let database_url = database_url(&pool).await;
+    let mut command = portal(
+        &database_url,
+        &catalog_file.to_string_lossy(),
+        &dir.admin_password,
+    );
+    let mut child = command
+        .env("LEASEGATE_METRICS_TOKEN", TOKEN)
+        .env("LEASEGATE_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the portal binary");
+    let output = child.stdout.take().unwrap();
+    let portal_process = Running(child);
+    let (address_tx, address_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if let Ok(log) = serde_json::from_str::<serde_json::Value>(&line)
+                && log["fields"]["message"] == "Leasegate is serving"
+            {
+                let _ = address_tx.send(log["fields"]["listen"].as_str().unwrap().to_string());
+            }
+        }
+    });
+    let portal_address = address_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the portal says where it listens");
+
+    // A real Prometheus, scraping every second with the token.
+    let prometheus_port = free_port();
+    let config = work.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: leasegate
+    authorization:
+      credentials: {TOKEN}
+    static_configs:
+      - targets: ['{portal_address}']
+"#
+        ),
+    )
+    .unwrap();
+    let prometheus_process = Running(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                work.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting prometheus (Debian's package `prometheus`, .ci/setup.sh)"),
+    );
+    let prometheus = format!("http://127.0.0.1:{prometheus_port}");
+
+    let up = eventually_value(&prometheus, "up{job=\"leasegate\"}", |v| v == 1.0).await;
+    assert_eq!(up, 1.0);
+    // The removal, as the engine made it and read it back.
+    let removals = eventually_value(
+        &prometheus,
+        "sum(leasegate_removal_lag_seconds_count{connector=\"metrics-directory\"})",
+        |v| v >= 1.0,
+    )
+    .await;
+    assert_eq!(removals, 1.0);
+    let lag = eventually_value(
+        &prometheus,
+        "sum(leasegate_removal_lag_seconds_sum{connector=\"metrics-directory\"})",
+        |_| true,
+    )
+    .await;
+    let revoked_at: chrono::DateTime<Utc> =
+        sqlx::query_scalar("select revoked_at from grants where principal_id = $1")
+            .bind(principal)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let recorded_lag = (revoked_at - ends_at).as_seconds_f64();
+    assert!(
+        lag >= 0.0 && (lag - recorded_lag).abs() < 1.0,
+        "Prometheus's lag {lag} s is the recorded one ({recorded_lag} s)"
+    );
+    assert!(!dir.is_member(&mut admin, &group, &person).await);
+    // The connector calls that removal took, timed and without errors.
+    let revokes = eventually_value(
+        &prometheus,
+        "sum(leasegate_connector_call_duration_seconds_count{connector=\"metrics-directory\",operation=\"revoke\"})",
+        |v| v >= 1.0,
+    )
+    .await;
+    assert_eq!(revokes, 1.0);
+    // The outbox's depth and age; the removal no longer due.
+    let pending = eventually_value(
+        &prometheus,
+        "max(leasegate_outbox_pending{queue=\"mail\"})",
+        |_| true,
+    )
+    .await;
+    assert_eq!(pending, 1.0);
+    eventually_value(
+        &prometheus,
+        "max(leasegate_outbox_oldest_seconds{queue=\"mail\"})",
+        |v| v > 0.0,
+    )
+    .await;
+    eventually_value(&prometheus, "max(leasegate_removals_due)", |v| v == 0.0).await;
+    // The engine's job ran in this process and recorded its last run for everyone.
+    eventually_value(
+        &prometheus,
+        "sum(leasegate_job_runs_total{name=\"grants\",outcome=\"ok\"})",
+        |v| v >= 1.0,
+    )
+    .await;
+    eventually_value(
+        &prometheus,
+        "max(leasegate_job_last_success_timestamp_seconds{name=\"grants\"})",
+        |v| v > ends_at.timestamp() as f64 - 60.0,
+    )
+    .await;
+
+    drop(prometheus_process);
+    let mut portal_process = portal_process;
+    terminate(&mut portal_process.0);
+    std::fs::remove_dir_all(&work).ok();
+}

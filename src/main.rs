@@ -31,6 +31,29 @@ enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// The catalog file, offline: no settings, no database.
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogCommand,
+    },
+}
+
+#[derive(Clone, PartialEq, Eq, clap::Subcommand)]
+enum CatalogCommand {
+    /// Checks a catalog file as the portal checks it at start, naming every problem with its
+    /// line; exits 1 when there is any (for a pull request's pipeline). Nothing is connected
+    /// to and no secret is read.
+    Check {
+        /// The catalog file (TOML).
+        file: std::path::PathBuf,
+        /// The secrets directory the portal will run with (LEASEGATE_SECRETS_DIR), where
+        /// connectors' `password_file`s must lie.
+        #[arg(long)]
+        secrets_dir: Option<std::path::PathBuf>,
+        /// Allow lab-only switches, as a portal with LEASEGATE_LAB_MODE=true does.
+        #[arg(long)]
+        lab_mode: bool,
+    },
 }
 
 #[derive(Clone, PartialEq, Eq, clap::Subcommand)]
@@ -58,6 +81,21 @@ async fn main() -> ExitCode {
     }) = &cli.command
     {
         return verify_evidence(file, key.as_deref());
+    }
+    if let Some(Command::Catalog {
+        action:
+            CatalogCommand::Check {
+                file,
+                secrets_dir,
+                lab_mode,
+            },
+    }) = &cli.command
+    {
+        let trust = catalog::Trust {
+            secrets_dir: secrets_dir.clone(),
+            lab_mode: *lab_mode,
+        };
+        return check_catalog(file, &trust);
     }
     match run(cli.command.unwrap_or(Command::Serve)).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +134,37 @@ fn verify_evidence(file: &std::path::Path, key: Option<&str>) -> ExitCode {
             for problem in problems {
                 eprintln!("  {problem}");
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `leasegate catalog check FILE`: every problem of the file with its line, or what it holds.
+fn check_catalog(file: &std::path::Path, trust: &catalog::Trust) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("leasegate: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let origin = file.display().to_string();
+    match catalog::parse(&text, &origin, trust) {
+        Ok(parsed) => {
+            println!(
+                "{origin}: no problems ({} connectors, {} policies, {} entries, {} bundles)",
+                parsed.connectors.len(),
+                parsed.policies.len(),
+                parsed.entitlements.len(),
+                parsed.bundles.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            for problem in &error.problems {
+                eprintln!("{problem}");
+            }
+            eprintln!("{origin}: {} problem(s)", error.problems.len());
             ExitCode::FAILURE
         }
     }

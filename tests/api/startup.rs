@@ -309,3 +309,102 @@ async fn pages_are_answered_while_another_portal_starts(pool: PgPool) {
     let built = starting.await.unwrap();
     assert!(built > 0, "other portals were started meanwhile");
 }
+
+/// A catalog as a pull request would change it.
+const CATALOG: &str = r#"[connectors.corp-ad]
+kind = "ldap"
+url = "ldaps://dc1.contoso.test"
+bind_dn = "CN=svc,DC=contoso,DC=test"
+password_env = "LEASEGATE_SECRET_AD"
+user_base = "DC=contoso,DC=test"
+group_base = "OU=Groups,DC=contoso,DC=test"
+
+[policies.manager]
+name = "Manager approval"
+durations = { default_minutes = 120, max_minutes = 480 }
+stages = [{ approvers = "manager" }]
+
+[[entitlements]]
+key = "sql-admins"
+connector = "corp-ad"
+group = "CN=SQL Admins,OU=Groups,DC=contoso,DC=test"
+name = "SQL Server administrators"
+owners = ["a@contoso.test"]
+policy = "manager"
+"#;
+
+#[test]
+fn a_catalog_is_checked_offline_with_its_problems_by_line() {
+    let dir = std::env::temp_dir().join(format!("leasegate-catalog-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = |name: &str, text: &str, args: &[&str]| {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let path = file.to_string_lossy().into_owned();
+        let mut all = vec!["catalog", "check", path.as_str()];
+        all.extend_from_slice(args);
+        // No settings, no database: a pipeline has neither.
+        let (code, printed) = portal_with(&all, Vec::new());
+        (code, printed, path)
+    };
+
+    let (code, printed, path) = check("good.toml", CATALOG, &[]);
+    assert_eq!(code, 0, "{printed}");
+    assert_eq!(
+        printed.trim(),
+        format!("{path}: no problems (1 connectors, 1 policies, 1 entries, 0 bundles)")
+    );
+
+    // A lab switch outside a lab (named at its connector, line 1) and an unknown policy (named
+    // at its entry's key, line 16 once the switch's line is in): both named, by line.
+    let broken = CATALOG
+        .replace("policy = \"manager\"", "policy = \"managr\"")
+        .replace(
+            "group_base = \"OU=Groups,DC=contoso,DC=test\"",
+            "group_base = \"OU=Groups,DC=contoso,DC=test\"\ntls_skip_verify = true",
+        );
+    let (code, printed, path) = check("broken.toml", &broken, &[]);
+    assert_eq!(code, 1, "{printed}");
+    let lines: Vec<&str> = printed.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{path}:1:")) && l.contains("tls_skip_verify")),
+        "{printed}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{path}:16:")) && l.contains("managr")),
+        "{printed}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&format!("{path}: 2 problem(s)").as_str())
+    );
+    // The lab switch passes where the portal runs in a lab.
+    let (code, printed, _) = check("broken.toml", &broken, &["--lab-mode"]);
+    assert_eq!(code, 1, "{printed}");
+    assert!(!printed.contains("tls_skip_verify"), "{printed}");
+
+    // Not TOML: the parser's line and column.
+    let (code, printed, _) = check(
+        "syntax.toml",
+        &CATALOG.replace("[[entitlements]]", "[[entitlements]"),
+        &[],
+    );
+    assert_eq!(code, 1, "{printed}");
+    assert!(printed.contains("at line 14, column 15"), "{printed}");
+
+    // A file that is not there is a usage error, not a verdict.
+    let (code, printed) = portal_with(
+        &["catalog", "check", "/nonexistent/catalog.toml"],
+        Vec::new(),
+    );
+    assert_eq!(code, 2, "{printed}");
+    assert!(
+        printed.contains("cannot read /nonexistent/catalog.toml"),
+        "{printed}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -172,7 +172,7 @@ fn check_catalog(file: &std::path::Path, trust: &catalog::Trust) -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     let settings = Arc::new(config::load()?);
-    telemetry::init(&settings);
+    let _traces = telemetry::init(&settings);
     // Before anything else: a key in the wrong place is a configuration error.
     let audit_key = checkpoints::SigningKey::load(settings.secrets_dir.as_deref())
         .map_err(|e| anyhow::anyhow!("the audit signing key: {e}"))?

@@ -1,5 +1,6 @@
 //! `/metrics`: who may read it, what it counts, and a real Prometheus scraping the real portal
-//! binary and reading the removal lag and the outbox depth back through its own HTTP API.
+//! binary and reading the removal lag and the outbox depth back through its own HTTP API; and
+//! the same binary's traces, received as an OpenTelemetry collector receives them (OTLP/HTTP).
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -166,8 +167,97 @@ async fn eventually_value(prometheus: &str, promql: &str, wanted: impl Fn(f64) -
     }
 }
 
+/// A span as an OpenTelemetry collector received it.
+#[derive(Debug, Clone)]
+struct Received {
+    service: String,
+    name: String,
+    trace_id: Vec<u8>,
+    attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// An OTLP/HTTP endpoint (`POST /v1/traces`, protobuf) that keeps every span it is sent.
+async fn collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message as _;
+
+    let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = spans.clone();
+    let text = |value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>| match value
+        .and_then(|v| v.value.as_ref())
+    {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    };
+    let receive = move |body: axum::body::Bytes| {
+        let kept = kept.clone();
+        async move {
+            let request = ExportTraceServiceRequest::decode(body).expect("an OTLP trace export");
+            let mut kept = kept.lock().unwrap();
+            for resource in request.resource_spans {
+                let service = resource
+                    .resource
+                    .iter()
+                    .flat_map(|r| &r.attributes)
+                    .find(|a| a.key == "service.name")
+                    .map(|a| text(a.value.as_ref()))
+                    .unwrap_or_default();
+                for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
+                    kept.push(Received {
+                        service: service.clone(),
+                        name: span.name,
+                        trace_id: span.trace_id,
+                        attributes: span
+                            .attributes
+                            .iter()
+                            .map(|a| (a.key.clone(), text(a.value.as_ref())))
+                            .collect(),
+                    });
+                }
+            }
+            (
+                [("content-type", "application/x-protobuf")],
+                Vec::<u8>::new(),
+            )
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/v1/traces", axum::routing::post(receive));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (address, spans)
+}
+
+/// The spans received so far that `wanted` picks, once there is one.
+async fn eventually_span(
+    spans: &std::sync::Mutex<Vec<Received>>,
+    what: &str,
+    wanted: impl Fn(&Received) -> bool,
+) -> Received {
+    let started = Instant::now();
+    loop {
+        if let Some(span) = spans.lock().unwrap().iter().find(|s| wanted(s)) {
+            return span.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the collector never received {what}; it received {:?}",
+            spans
+                .lock()
+                .unwrap()
+                .iter()
+                .take(20)
+                .map(|s| (&s.name, &s.attributes))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[sqlx::test]
-async fn prometheus_reads_the_removal_lag_and_the_outbox_depth(pool: PgPool) {
+async fn prometheus_reads_the_removal_lag_and_a_collector_the_traces(pool: PgPool) {
     let dir = openldap();
     let mut admin = dir.admin().await;
     let id = unique();
@@ -243,8 +333,11 @@ async fn prometheus_reads_the_removal_lag_and_the_outbox_depth(pool: PgPool) {
         &catalog_file.to_string_lossy(),
         &dir.admin_password,
     );
+    let (collector_url, spans) = collector().await;
     let mut child = command
         .env("LEASEGATE_METRICS_TOKEN", TOKEN)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
         .env("LEASEGATE_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .spawn()
@@ -362,6 +455,33 @@ scrape_configs:
         "max(leasegate_job_last_success_timestamp_seconds{name=\"grants\"})",
         |v| v > ends_at.timestamp() as f64 - 60.0,
     )
+    .await;
+
+    // Traces: a request's span carries the correlation id its answer has; the removal's
+    // connector calls are spans inside the grants job's run, in one trace.
+    let answer = reqwest::get(format!("http://{portal_address}/healthz"))
+        .await
+        .unwrap();
+    let correlation = answer.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let request = eventually_span(&spans, "the request's span", |s| {
+        s.name == "request" && s.attributes.get("id") == Some(&correlation)
+    })
+    .await;
+    assert_eq!(request.service, "leasegate");
+    assert_eq!(request.attributes["path"], "/healthz");
+    let revoke = eventually_span(&spans, "the revoke call's span", |s| {
+        s.name == "connector" && s.attributes.get("operation").map(String::as_str) == Some("revoke")
+    })
+    .await;
+    assert_eq!(revoke.attributes["connector"], "metrics-directory");
+    eventually_span(&spans, "the grants run the revoke was part of", |s| {
+        s.name == "job"
+            && s.attributes.get("job").map(String::as_str) == Some("grants")
+            && s.trace_id == revoke.trace_id
+    })
     .await;
 
     drop(prometheus_process);

@@ -186,6 +186,9 @@ pub struct Settings {
     pub lab_mode: bool,
     pub mail: MailSettings,
     pub teams: TeamsSettings,
+    /// Where traces go (OpenTelemetry's own `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`); none: no traces leave the process.
+    pub trace_endpoint: Option<String>,
     /// The bearer token Prometheus sends for `/metrics` (`LEASEGATE_METRICS_TOKEN`); without
     /// one, `/metrics` is off.
     pub metrics_token: Option<Secret>,
@@ -248,7 +251,12 @@ pub fn from_sources(
 ) -> Result<Settings, ConfigError> {
     let mut values = file;
     for (key, value) in env {
-        if key.starts_with(PREFIX) || key == "DATABASE_URL" || key == "CREDENTIALS_DIRECTORY" {
+        // OpenTelemetry's own variables too: operators set those for every service alike.
+        if key.starts_with(PREFIX)
+            || key.starts_with("OTEL_EXPORTER_OTLP_")
+            || key == "DATABASE_URL"
+            || key == "CREDENTIALS_DIRECTORY"
+        {
             values.insert(key, value);
         }
     }
@@ -478,6 +486,17 @@ impl Reader {
         let lab_mode = self.parsed("LEASEGATE_LAB_MODE", false, "true or false");
         let mail = self.mail(lab_mode);
         let teams = self.teams(lab_mode);
+        let trace_endpoint = self
+            .raw("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| self.raw("OTEL_EXPORTER_OTLP_ENDPOINT"))
+            .filter(|e| !e.trim().is_empty());
+        if let Some(endpoint) = &trace_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            self.problems.push(format!(
+                "OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// address: `{endpoint}`"
+            ));
+        }
         let metrics_token = self
             .raw("LEASEGATE_METRICS_TOKEN")
             .filter(|t| !t.trim().is_empty())
@@ -510,6 +529,7 @@ impl Reader {
             lab_mode,
             mail,
             teams,
+            trace_endpoint,
             metrics_token,
         })
     }
@@ -790,6 +810,51 @@ mod tests {
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!debug.contains("s3cret"), "{debug}");
         assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn metrics_and_traces_are_off_unless_configured() {
+        let s = from_sources(BTreeMap::new(), minimal()).unwrap();
+        assert_eq!((s.metrics_token, s.trace_endpoint), (None, None));
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = minimal();
+            all.extend(env(extra));
+            from_sources(BTreeMap::new(), all)
+        };
+        let s = with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("LEASEGATE_METRICS_TOKEN", "sixteen-chars-ok"),
+        ])
+        .unwrap();
+        assert_eq!(s.trace_endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(s.metrics_token.unwrap().expose(), "sixteen-chars-ok");
+        // The traces' own endpoint wins, as OpenTelemetry's SDK reads them.
+        let s = with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://traces:4318/v1/traces",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.trace_endpoint.as_deref(),
+            Some("https://traces:4318/v1/traces")
+        );
+        let text = with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+            ("LEASEGATE_METRICS_TOKEN", "short"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            text.contains("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// address"),
+            "{text}"
+        );
+        assert!(
+            text.contains("LEASEGATE_METRICS_TOKEN needs at least 16 characters"),
+            "{text}"
+        );
     }
 
     #[test]

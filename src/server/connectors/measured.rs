@@ -36,7 +36,7 @@ impl Measured {
         operation: &'static str,
         call: impl Future<Output = Result<T, ConnectorError>>,
     ) -> Result<T, ConnectorError> {
-        let span = tracing::debug_span!("connector", connector = %self.name, operation);
+        let span = tracing::info_span!("connector", connector = %self.name, operation);
         let started = Instant::now();
         let (result, waited) = metrics::counting_waits(call).instrument(span).await;
         let failure = result.as_ref().err().map(|e| match e {
@@ -209,7 +209,7 @@ impl Connector for Measured {
     }
 
     async fn health(&self) -> Health {
-        let span = tracing::debug_span!("connector", connector = %self.name, operation = "health");
+        let span = tracing::info_span!("connector", connector = %self.name, operation = "health");
         let started = Instant::now();
         let health = self.inner.health().instrument(span).await;
         let failure = matches!(health, Health::Down(_)).then_some(CallClass::Transient);

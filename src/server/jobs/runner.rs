@@ -38,18 +38,14 @@ pub async fn run(
         if let Some(channel) = job.schedule().woken_by {
             wakers.entry(channel).or_default().push(wake.clone());
         }
-        let name = job.name();
-        tasks.spawn(
-            run_job(
-                pool.clone(),
-                job,
-                worker.clone(),
-                wake,
-                stopping.clone(),
-                metrics.clone(),
-            )
-            .instrument(tracing::info_span!("job", job = name)),
-        );
+        tasks.spawn(run_job(
+            pool.clone(),
+            job,
+            worker.clone(),
+            wake,
+            stopping.clone(),
+            metrics.clone(),
+        ));
     }
     for (channel, wake) in wakers {
         tasks.spawn(listen(pool.clone(), channel, wake, stopping.clone()));
@@ -76,8 +72,12 @@ async fn run_job(
     while !*stopping.borrow() {
         let started = chrono::Utc::now();
         let clock = Instant::now();
+        // A span per run (not per job: a span is exported when it ends), which logs about the
+        // run are written in too.
+        let span = tracing::info_span!("job", job = job.name());
         let outcome = AssertUnwindSafe(job.run_due(&stopping))
             .catch_unwind()
+            .instrument(span.clone())
             .await;
         let (next, error) = match outcome {
             Ok(Ok(next)) => (next, None),
@@ -88,7 +88,7 @@ async fn run_job(
             Some(error) => {
                 let delays = backoff.get_or_insert_with(|| backoff_of(schedule.max_backoff));
                 let wait = delays.next().unwrap_or(schedule.max_backoff);
-                tracing::error!(%error, retry_in = ?wait, "job failed");
+                span.in_scope(|| tracing::error!(%error, retry_in = ?wait, "job failed"));
                 wait
             }
             None => {
@@ -104,7 +104,7 @@ async fn run_job(
             if let Err(e) =
                 runs::record(&pool, job.name(), &worker, started, error.as_deref(), wait).await
             {
-                tracing::warn!(error = %e, "could not record the job's run");
+                span.in_scope(|| tracing::warn!(error = %e, "could not record the job's run"));
             }
             recorded = Some((Instant::now(), failed));
         }

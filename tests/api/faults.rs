@@ -92,16 +92,7 @@ async fn a_killed_portal_finishes_every_removal_once(pool: PgPool) {
     }
     let catalog_file = work.join("catalog.toml");
     std::fs::write(&catalog_file, &text).unwrap();
-    let parsed = catalog::parse(&text, "catalog.toml", &catalog::Trust::default()).unwrap();
-    catalog::store(
-        &pool,
-        &parsed,
-        "catalog.toml",
-        &text,
-        &Actor::system("test"),
-    )
-    .await
-    .unwrap();
+    crate::seed::catalog(&pool, &text).await;
 
     // Their grants end one after another over four seconds, starting three seconds from now.
     let first_end = Utc::now() + TimeDelta::seconds(3);

@@ -7,8 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use leasegate::server::catalog;
-use leasegate::server::db::audit::Actor;
 use reqwest::StatusCode;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -283,16 +281,7 @@ async fn prometheus_reads_the_removal_lag_and_a_collector_the_traces(pool: PgPoo
     );
     let catalog_file = work.join("catalog.toml");
     std::fs::write(&catalog_file, &text).unwrap();
-    let parsed = catalog::parse(&text, "catalog.toml", &catalog::Trust::default()).unwrap();
-    catalog::store(
-        &pool,
-        &parsed,
-        "catalog.toml",
-        &text,
-        &Actor::system("test"),
-    )
-    .await
-    .unwrap();
+    crate::seed::catalog(&pool, &text).await;
 
     // A lease held now that ends a few seconds after the portal is up, and a mail that cannot
     // go out (no mail server is configured), waiting in the outbox.

@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test setup lint sqlx-prepare release bench bench-load bench-graph bench-people bench-pages bench-governance
+.PHONY: help run test setup lint supply-chain sqlx-prepare release bench bench-load bench-graph bench-people bench-pages bench-governance
 
 help:
 	@echo "make run    - run the portal with its demo (PostgreSQL, identity provider) on http://127.0.0.1:3000"
 	@echo "make test   - run all tests (unit, database, OIDC, session, browser)"
 	@echo "make lint   - rustfmt check and clippy for the server and wasm builds"
+	@echo "make supply-chain - cargo deny (licences, bans, sources, advisories) and the CycloneDX SBOM"
 	@echo "make setup  - install the toolchain pieces only"
 	@echo "make release - optimised build for deployment"
 	@echo "make bench  - removal lag and burst clearing against a real directory (docs/benchmarks.md)"
@@ -27,6 +28,10 @@ setup:
 
 lint:
 	@bash .ci/lint.sh
+
+# Licences, banned crates, sources and RustSec advisories (cargo deny), and the SBOM.
+supply-chain:
+	@bash .ci/supply-chain.sh
 
 # Regenerates the compile-time query data in .sqlx/ from a live database.
 sqlx-prepare:

@@ -19,6 +19,16 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
+# The supply-chain checks (.ci/supply-chain.sh): licences, bans, sources, advisories, SBOM.
+if ! cargo deny --version 2>/dev/null | grep -q "0.20.2"; then
+  log "installing cargo-deny 0.20.2 (about 8 minutes, once per machine)"
+  cargo install cargo-deny --version 0.20.2 --locked
+fi
+if ! cargo cyclonedx --version 2>/dev/null | grep -q "0.5.9"; then
+  log "installing cargo-cyclonedx 0.5.9 (about 5 minutes, once per machine)"
+  cargo install cargo-cyclonedx --version 0.5.9 --locked
+fi
+
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
   || apt_install postgresql postgresql-client

@@ -112,6 +112,12 @@ async fn metrics_need_the_token_and_count_answers_by_route(pool: PgPool) {
         "{text}"
     );
     assert!(text.contains("leasegate_removals_due 0"), "{text}");
+    for state in ["scheduled", "active", "revoking", "failed"] {
+        assert!(
+            text.contains(&format!("leasegate_grants{{state=\"{state}\"}} 0")),
+            "{text}"
+        );
+    }
     assert!(text.ends_with("# EOF\n"));
 }
 

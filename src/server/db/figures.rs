@@ -9,7 +9,7 @@ use crate::server::app::metrics::{Figures, JobFigure, Outbox};
 /// (as the dashboard counts it).
 pub async fn read(pool: &PgPool, grace_seconds: f64) -> Result<Figures, sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    let grants = sqlx::query!(
+    let counted: Vec<(String, i64)> = sqlx::query!(
         r#"
         select state as "state!", count(*) as "count!"
           from grants
@@ -23,6 +23,17 @@ pub async fn read(pool: &PgPool, grace_seconds: f64) -> Result<Figures, sqlx::Er
     .into_iter()
     .map(|row| (row.state, row.count))
     .collect();
+    // Every live state, at zero when none is in it: a dashboard shows 0, not "no data".
+    let grants = ["scheduled", "active", "revoking", "failed"]
+        .into_iter()
+        .map(|state| {
+            let count = counted
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| *n);
+            (state.to_string(), count)
+        })
+        .collect();
     let due = sqlx::query!(
         r#"
         select count(*) as "due!",

@@ -188,9 +188,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             settings.database.startup_timeout
         )
     })?;
-    let owner = db::prepare_schema(&settings.database, &pool)
-        .await
-        .context("applying database migrations failed; the failing migration was rolled back")?;
+    let owner = db::prepare_schema(&settings.database, &pool).await?;
     if command == Command::Migrate {
         tracing::info!("migrations applied");
         return Ok(());

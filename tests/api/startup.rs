@@ -408,3 +408,101 @@ fn a_catalog_is_checked_offline_with_its_problems_by_line() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Starts the serving binary and answers once it serves (true) or has exited (false), with
+/// what it printed; a serving process is killed.
+fn serves(env: Vec<(String, String)>) -> (bool, String) {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leasegate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .env("LEASEGATE_LISTEN", "127.0.0.1:0")
+        .env("LEASEGATE_ENGINE", "false")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running the portal binary");
+    let mut printed = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("Leasegate is serving") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (true, printed);
+        }
+    }
+    let _ = child.wait();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (false, printed + &stderr)
+}
+
+/// A deployment's replicas hold only the portal's role: the schema's owner migrates in a job
+/// of its own (`leasegate migrate` with the owner's credential). Replicas then use the schema
+/// as it is, without claiming to own it, and refuse one their release is ahead of.
+#[sqlx::test(migrations = false)]
+async fn replicas_without_the_owner_use_the_schema_the_migration_job_made(pool: PgPool) {
+    let role = format!("lg_replica_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("create role {role} login password 'replica'"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let owner = database_url(&pool);
+    let options = pool.connect_options();
+    let replica = format!(
+        "postgres://{role}:replica@{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap()
+    );
+
+    // The migration job.
+    let env = with_oidc(&[
+        ("DATABASE_URL", &replica),
+        ("LEASEGATE_MIGRATE_DATABASE_URL", &owner),
+    ]);
+    let (code, printed) = tokio::task::spawn_blocking(move || portal_with(&["migrate"], env))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{printed}");
+
+    // A replica: serves, and does not warn that it owns the tables (it does not).
+    let env = with_oidc(&[("DATABASE_URL", &replica)]);
+    let (served, printed) = tokio::task::spawn_blocking(move || serves(env))
+        .await
+        .unwrap();
+    assert!(served, "{printed}");
+    assert!(!printed.contains("the portal owns its tables"), "{printed}");
+
+    // A release ahead of the schema (its newest migration not applied) is refused, by name.
+    let newest: i64 = sqlx::query_scalar(
+        "delete from _sqlx_migrations
+          where version = (select max(version) from _sqlx_migrations) returning version",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let env = with_oidc(&[("DATABASE_URL", &replica)]);
+    let (served, printed) = tokio::task::spawn_blocking(move || serves(env))
+        .await
+        .unwrap();
+    assert!(!served, "{printed}");
+    assert!(
+        printed.contains(&format!("lacks migrations {newest} of this release"))
+            && printed.contains("run `leasegate migrate` with LEASEGATE_MIGRATE_DATABASE_URL"),
+        "{printed}"
+    );
+    sqlx::query(&format!("drop owned by {role}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(&format!("drop role {role}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}

@@ -110,10 +110,9 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 pub async fn prepare_schema(
     settings: &DatabaseSettings,
     pool: &PgPool,
-) -> Result<SchemaOwner, sqlx::migrate::MigrateError> {
+) -> Result<SchemaOwner, SchemaError> {
     let Some(owner_url) = &settings.migrate_url else {
-        migrate(pool).await?;
-        return Ok(SchemaOwner::Portal);
+        return prepare_without_owner(pool).await;
     };
     let portal: PgConnectOptions = settings.url.expose().parse()?;
     let owner = connect(&DatabaseSettings {
@@ -130,6 +129,54 @@ pub async fn prepare_schema(
         .await?;
     owner.close().await;
     Ok(SchemaOwner::Separate)
+}
+
+/// Without the owner's credential: a schema that another role owns is used as it is, when that
+/// role has applied every migration this build knows (a deployment's replicas, whose migrations
+/// run as a job of their own with the owner's credential); one it is behind is refused. A new
+/// database, or one the portal's role owns, is migrated by the portal, which owns what it
+/// creates.
+async fn prepare_without_owner(pool: &PgPool) -> Result<SchemaOwner, SchemaError> {
+    let owned_by_portal: Option<bool> = sqlx::query_scalar(
+        "select tableowner = current_user from pg_tables
+          where schemaname = current_schema() and tablename = 'audit_events'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    if owned_by_portal != Some(false) {
+        migrate(pool).await?;
+        return Ok(SchemaOwner::Portal);
+    }
+    let applied: Vec<i64> =
+        sqlx::query_scalar("select version from _sqlx_migrations where success")
+            .fetch_all(pool)
+            .await?;
+    let missing: Vec<String> = sqlx::migrate!("./migrations")
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| m.version.to_string())
+        .collect();
+    if missing.is_empty() {
+        Ok(SchemaOwner::Separate)
+    } else {
+        Err(SchemaError::Behind { missing })
+    }
+}
+
+/// Why the schema could not be made ready.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("applying database migrations failed; the failing migration was rolled back: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("preparing the database's schema failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "the database's schema, owned by another role, lacks migrations {} of this release: \
+         run `leasegate migrate` with LEASEGATE_MIGRATE_DATABASE_URL (the owner's connection) \
+         first",
+        .missing.join(", ")
+    )]
+    Behind { missing: Vec<String> },
 }
 
 /// Who owns the tables the portal uses.

@@ -506,3 +506,32 @@ async fn replicas_without_the_owner_use_the_schema_the_migration_job_made(pool: 
         .await
         .unwrap();
 }
+
+/// Managed PostgreSQL (Azure's) requires TLS: the portal's connection is encrypted when the
+/// address asks for it, and plain when it says so.
+#[sqlx::test]
+async fn the_database_connection_is_encrypted_when_asked(pool: PgPool) {
+    let encrypted = |mode: &'static str| {
+        let url = format!("{}?sslmode={mode}", database_url(&pool));
+        async move {
+            let settings = leasegate::server::app::config::DatabaseSettings {
+                url: leasegate::server::app::config::Secret::new(url),
+                migrate_url: None,
+                max_connections: 1,
+                startup_timeout: std::time::Duration::from_secs(10),
+            };
+            let pool = leasegate::server::db::connect(&settings).await.unwrap();
+            sqlx::query_scalar::<_, bool>(
+                "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert!(
+        encrypted("require").await,
+        "sslmode=require is not encrypted"
+    );
+    assert!(!encrypted("disable").await, "sslmode=disable is encrypted");
+}

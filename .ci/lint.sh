@@ -23,6 +23,8 @@ $words"
 log "alert rules: promtool check and unit tests (deploy/prometheus)"
 (cd "$REPO/deploy/prometheus" && promtool check rules alerts.yml && promtool test rules alerts.test.yml)
 python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$REPO/deploy/grafana/leasegate.json"
+log "Kubernetes manifests (deploy/kubernetes) against Kubernetes' schemas"
+bash "$REPO/.ci/manifests.sh"
 log "clippy: server build"
 cargo clippy --features ssr --all-targets -- -D warnings
 log "clippy: the Graph simulator (crates/graph-sim)"

@@ -29,6 +29,14 @@ if ! cargo cyclonedx --version 2>/dev/null | grep -q "0.5.9"; then
   cargo install cargo-cyclonedx --version 0.5.9 --locked
 fi
 
+# The manifests' validator (.ci/manifests.sh): Kubernetes' schemas, shipped by a PyPI package.
+VENV="$HOME/.cache/leasegate/venv"
+if ! "$VENV/bin/kubernetes-validate" --version 2>/dev/null | grep -q "1.37.0"; then
+  log "installing kubernetes-validate 1.37.0 (PyPI) into $VENV"
+  python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$VENV"; }
+  "$VENV/bin/pip" install --quiet kubernetes-validate==1.37.0
+fi
+
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
   || apt_install postgresql postgresql-client

@@ -188,7 +188,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             settings.database.startup_timeout
         )
     })?;
-    let owner = db::prepare_schema(&settings.database, &pool).await?;
+    // `leasegate migrate` migrates whoever owns what; serving is careful (db::prepare_schema).
+    let owner = if command == Command::Migrate && settings.database.migrate_url.is_none() {
+        db::migrate(&pool).await.map_err(db::SchemaError::from)?;
+        db::SchemaOwner::Portal
+    } else {
+        db::prepare_schema(&settings.database, &pool).await?
+    };
     if command == Command::Migrate {
         tracing::info!("migrations applied");
         return Ok(());

@@ -413,7 +413,7 @@ fn a_catalog_is_checked_offline_with_its_problems_by_line() {
 /// what it printed; a serving process is killed.
 fn serves(env: Vec<(String, String)>) -> (bool, String) {
     use std::io::{BufRead as _, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_leasegate"))
+    let child = Command::new(env!("CARGO_BIN_EXE_leasegate"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env)
@@ -423,19 +423,26 @@ fn serves(env: Vec<(String, String)>) -> (bool, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("running the portal binary");
+    // A portal that neither serves nor exits is stopped after a minute, and the test fails.
+    let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+    let stdout = child.lock().unwrap().stdout.take().unwrap();
+    let watchdog = child.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = watchdog.lock().unwrap().kill();
+    });
     let mut printed = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-    {
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         printed.push_str(&line);
         printed.push('\n');
         if line.contains("Leasegate is serving") {
+            let mut child = child.lock().unwrap();
             let _ = child.kill();
             let _ = child.wait();
             return (true, printed);
         }
     }
+    let mut child = child.lock().unwrap();
     let _ = child.wait();
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
@@ -460,6 +467,23 @@ async fn replicas_without_the_owner_use_the_schema_the_migration_job_made(pool: 
         options.get_port(),
         options.get_database().unwrap()
     );
+
+    // A replica before the migration job: the new database is not its to create.
+    let env = with_oidc(&[("DATABASE_URL", &replica)]);
+    let (served, printed) = tokio::task::spawn_blocking(move || serves(env))
+        .await
+        .unwrap();
+    assert!(!served, "{printed}");
+    assert!(
+        printed.contains("lacks migrations 20261127000001, "),
+        "{printed}"
+    );
+    let tables: i64 =
+        sqlx::query_scalar("select count(*) from pg_tables where schemaname = current_schema()")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tables, 0, "the replica created tables");
 
     // The migration job.
     let env = with_oidc(&[
@@ -511,27 +535,34 @@ async fn replicas_without_the_owner_use_the_schema_the_migration_job_made(pool: 
 /// address asks for it, and plain when it says so.
 #[sqlx::test]
 async fn the_database_connection_is_encrypted_when_asked(pool: PgPool) {
-    let encrypted = |mode: &'static str| {
-        let url = format!("{}?sslmode={mode}", database_url(&pool));
-        async move {
-            let settings = leasegate::server::app::config::DatabaseSettings {
-                url: leasegate::server::app::config::Secret::new(url),
-                migrate_url: None,
-                max_connections: 1,
-                startup_timeout: std::time::Duration::from_secs(10),
-            };
-            let pool = leasegate::server::db::connect(&settings).await.unwrap();
-            sqlx::query_scalar::<_, bool>(
-                "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
-            )
+    let connect = |mode: &'static str| {
+        let settings = leasegate::server::app::config::DatabaseSettings {
+            url: leasegate::server::app::config::Secret::new(format!(
+                "{}?sslmode={mode}",
+                database_url(&pool)
+            )),
+            migrate_url: None,
+            max_connections: 1,
+            startup_timeout: std::time::Duration::from_secs(2),
+        };
+        async move { leasegate::server::db::connect(&settings).await }
+    };
+    let encrypted = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, bool>("select ssl from pg_stat_ssl where pid = pg_backend_pid()")
             .fetch_one(&pool)
             .await
             .unwrap()
-        }
     };
-    assert!(
-        encrypted("require").await,
-        "sslmode=require is not encrypted"
-    );
-    assert!(!encrypted("disable").await, "sslmode=disable is encrypted");
+    assert!(!encrypted(connect("disable").await.unwrap()).await);
+    let server_has_tls: String = sqlx::query_scalar("show ssl")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    if server_has_tls == "on" {
+        assert!(encrypted(connect("require").await.unwrap()).await);
+    } else {
+        // A server without TLS (the private cluster of a machine without PostgreSQL): asking
+        // for it must fail rather than fall back to a plain connection.
+        assert!(connect("require").await.is_err());
+    }
 }

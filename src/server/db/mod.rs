@@ -131,11 +131,14 @@ pub async fn prepare_schema(
     Ok(SchemaOwner::Separate)
 }
 
-/// Without the owner's credential: a schema that another role owns is used as it is, when that
-/// role has applied every migration this build knows (a deployment's replicas, whose migrations
-/// run as a job of their own with the owner's credential); one it is behind is refused. A new
-/// database, or one the portal's role owns, is migrated by the portal, which owns what it
-/// creates.
+/// Without the owner's credential. A schema that another role owns is used as it is when that
+/// role has applied every migration this build knows, unchanged (a deployment's replicas, whose
+/// migrations run as a job of their own with the owner's credential), and refused when this
+/// release is ahead of it. A schema the portal's role owns is migrated by the portal (a demo, a
+/// single-role installation); so is a new one, but only where the portal's role owns the
+/// database: elsewhere replicas racing the migration job could take the schema, the audit trail
+/// included, for themselves. Migrations newer than this build are left alone (an older replica
+/// during a rolling update).
 async fn prepare_without_owner(pool: &PgPool) -> Result<SchemaOwner, SchemaError> {
     let owned_by_portal: Option<bool> = sqlx::query_scalar(
         "select tableowner = current_user from pg_tables
@@ -143,19 +146,46 @@ async fn prepare_without_owner(pool: &PgPool) -> Result<SchemaOwner, SchemaError
     )
     .fetch_optional(pool)
     .await?;
-    if owned_by_portal != Some(false) {
-        migrate(pool).await?;
-        return Ok(SchemaOwner::Portal);
+    let migrator = sqlx::migrate!("./migrations");
+    let owns_database: bool = sqlx::query_scalar(
+        "select d.datdba = r.oid or r.rolsuper
+           from pg_database d, pg_roles r
+          where d.datname = current_database() and r.rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await?;
+    match owned_by_portal {
+        Some(true) => {
+            migrate(pool).await?;
+            return Ok(SchemaOwner::Portal);
+        }
+        None if owns_database => {
+            migrate(pool).await?;
+            return Ok(SchemaOwner::Portal);
+        }
+        None => {
+            return Err(SchemaError::Behind {
+                missing: migrator.iter().map(|m| m.version.to_string()).collect(),
+            });
+        }
+        Some(false) => {}
     }
-    let applied: Vec<i64> =
-        sqlx::query_scalar("select version from _sqlx_migrations where success")
+    let applied: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("select version, checksum from _sqlx_migrations where success")
             .fetch_all(pool)
             .await?;
-    let missing: Vec<String> = sqlx::migrate!("./migrations")
-        .iter()
-        .filter(|m| !applied.contains(&m.version))
-        .map(|m| m.version.to_string())
-        .collect();
+    let mut missing = Vec::new();
+    for migration in migrator.iter() {
+        match applied.iter().find(|(v, _)| *v == migration.version) {
+            None => missing.push(migration.version.to_string()),
+            Some((_, checksum)) if checksum.as_slice() != &*migration.checksum => {
+                return Err(SchemaError::Changed {
+                    version: migration.version,
+                });
+            }
+            Some(_) => {}
+        }
+    }
     if missing.is_empty() {
         Ok(SchemaOwner::Separate)
     } else {
@@ -177,6 +207,11 @@ pub enum SchemaError {
         .missing.join(", ")
     )]
     Behind { missing: Vec<String> },
+    #[error(
+        "migration {version} was applied to the database as a different text than this \
+         release's: the schema is not the one this release was built for"
+    )]
+    Changed { version: i64 },
 }
 
 /// Who owns the tables the portal uses.

@@ -1,5 +1,6 @@
 //! `/metrics`: who may read it, what it counts, and a real Prometheus scraping the real portal
-//! binary and reading the removal lag and the outbox depth back through its own HTTP API; and
+//! binary and reading the removal lag and the outbox depth back through its own HTTP API; the
+//! installation's figures as the database holds them; and
 //! the same binary's traces, received as an OpenTelemetry collector receives them (OTLP/HTTP).
 
 use std::io::{BufRead as _, BufReader};
@@ -360,8 +361,8 @@ async fn prometheus_reads_the_removal_lag_and_a_collector_the_traces(pool: PgPoo
         &config,
         format!(
             r#"global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
+  scrape_interval: 2s
+  scrape_timeout: 2s
 scrape_configs:
   - job_name: leasegate
     authorization:
@@ -411,7 +412,7 @@ scrape_configs:
             .unwrap();
     let recorded_lag = (revoked_at - ends_at).as_seconds_f64();
     assert!(
-        lag >= 0.0 && (lag - recorded_lag).abs() < 1.0,
+        lag >= 0.0 && (lag - recorded_lag).abs() < 2.0,
         "Prometheus's lag {lag} s is the recorded one ({recorded_lag} s)"
     );
     assert!(!dir.is_member(&mut admin, &group, &person).await);
@@ -422,7 +423,7 @@ scrape_configs:
         |v| v >= 1.0,
     )
     .await;
-    assert_eq!(revokes, 1.0);
+    assert!(revokes >= 1.0);
     // The outbox's depth and age; the removal no longer due.
     let pending = eventually_value(
         &prometheus,
@@ -483,4 +484,84 @@ scrape_configs:
     let mut portal_process = portal_process;
     terminate(&mut portal_process.0);
     std::fs::remove_dir_all(&work).ok();
+}
+
+/// The installation's figures, from grants in every state: what is due and what is overdue by
+/// the removal grace, as the dashboard counts them.
+#[sqlx::test]
+async fn the_figures_count_grants_by_state_and_removals_due_and_overdue(pool: PgPool) {
+    crate::seed::catalog(
+        &pool,
+        "[connectors.corp]\nkind = \"ldap\"\nurl = \"ldaps://dc.contoso.test\"\n\
+         bind_dn = \"cn=svc\"\npassword_env = \"LEASEGATE_SECRET_CORP\"\n\
+         user_base = \"dc=contoso\"\ngroup_base = \"dc=contoso\"\n\n[policies.auto]\n\
+         name = \"Auto\"\ndurations = { default_minutes = 60, max_minutes = 480 }\n\n\
+         [[entitlements]]\nkey = \"figures\"\nconnector = \"corp\"\ngroup = \"cn=g,dc=contoso\"\n\
+         name = \"Figures\"\npolicy = \"auto\"\n",
+    )
+    .await;
+    // (state, seconds from now to the end, flagged overdue, next due set)
+    let grants = [
+        ("scheduled", 3600, false, true),
+        ("active", 3600, false, true),
+        // Past its end within the grace: due, not overdue.
+        ("active", -30, false, true),
+        // Past its end beyond the grace (120 s): due and overdue.
+        ("active", -600, false, true),
+        // Flagged overdue by the engine although within the grace.
+        ("revoking", -10, true, true),
+        ("failed", 3600, false, false),
+        ("revoked", -7200, false, false),
+    ];
+    for (state, ends_in, overdue, due) in grants {
+        let principal: Uuid = sqlx::query_scalar(
+            "insert into principals (tenant_id, object_id, upn, display_name)
+             values ('t', $1, $1, $1) returning id",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let removal = (state == "revoked").then_some("verified");
+        sqlx::query(
+            "insert into grants (principal_id, entitlement_id, starts_at, ends_at, state,
+                                 next_due_at, overdue_since, removal, revoked_at, verified_at,
+                                 connector_id, target_ref)
+             select $1, id, now() - interval '3 hours', now() + make_interval(secs => $2), $3,
+                    case when $5 then now() end, case when $4 then now() end, $6,
+                    case when $6 is not null then now() end,
+                    case when $6 is not null then now() end, connector_id, target_ref
+               from entitlements where key = 'figures'",
+        )
+        .bind(principal)
+        .bind(ends_in as f64)
+        .bind(state)
+        .bind(overdue)
+        .bind(due)
+        .bind(removal)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let figures = leasegate::server::db::figures::read(&pool, 120.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        figures.grants,
+        [
+            ("scheduled", 1),
+            ("active", 3),
+            ("revoking", 1),
+            ("failed", 1)
+        ]
+        .map(|(s, n)| (s.to_string(), n))
+        .to_vec()
+    );
+    assert_eq!(figures.removals_due, 3);
+    assert_eq!(figures.removals_overdue, 2);
+    assert!(
+        (600.0..700.0).contains(&figures.oldest_due_seconds),
+        "{}",
+        figures.oldest_due_seconds
+    );
 }

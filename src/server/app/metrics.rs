@@ -192,6 +192,9 @@ struct Inner {
     open_findings: Gauge,
     /// Renderings do not interleave their setting of the installation's gauges.
     rendering: std::sync::Mutex<()>,
+    /// The jobs this process runs, once it runs them: rows of jobs no longer configured (the
+    /// checkpoints after the audit key was removed) are not reported as overdue for ever.
+    jobs: std::sync::OnceLock<Vec<String>>,
 }
 
 impl Default for Metrics {
@@ -363,6 +366,7 @@ impl Metrics {
             job_next_due,
             open_findings,
             rendering: std::sync::Mutex::new(()),
+            jobs: std::sync::OnceLock::new(),
         }))
     }
 
@@ -447,6 +451,15 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Names the jobs this process runs; from then on only their runs are reported. A process
+    /// that runs none (`LEASEGATE_ENGINE=false`) reports every job the database knows.
+    pub fn runs_jobs(&self, names: impl IntoIterator<Item = &'static str>) {
+        let _ = self
+            .0
+            .jobs
+            .set(names.into_iter().map(str::to_string).collect());
+    }
+
     /// Every series in the text format Prometheus scrapes, the installation's from `figures`.
     pub fn render(&self, figures: &Figures) -> String {
         let inner = &self.0;
@@ -487,7 +500,12 @@ impl Metrics {
         inner.job_last_success.clear();
         inner.job_failures.clear();
         inner.job_next_due.clear();
-        for job in &figures.jobs {
+        let configured = inner.jobs.get();
+        for job in figures
+            .jobs
+            .iter()
+            .filter(|j| configured.is_none_or(|names| names.contains(&j.job)))
+        {
             let labels = JobLabels {
                 name: job.job.clone(),
             };
@@ -570,6 +588,27 @@ mod tests {
         assert!(text.contains("leasegate_outbox_pending{queue=\"mail\"} 4"));
         assert!(text.contains("leasegate_outbox_oldest_seconds{queue=\"mail\"} 12.5"));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn only_the_jobs_this_process_runs_are_reported_once_it_names_them() {
+        let job = |name: &str| JobFigure {
+            job: name.into(),
+            last_run: 1.0,
+            last_success: None,
+            next_due: 2.0,
+            failures: 0,
+        };
+        let figures = Figures {
+            jobs: vec![job("grants"), job("checkpoints")],
+            ..Figures::default()
+        };
+        let m = Metrics::new();
+        assert!(m.render(&figures).contains("name=\"checkpoints\""));
+        m.runs_jobs(["grants", "reconcile"]);
+        let text = m.render(&figures);
+        assert!(text.contains("leasegate_job_next_due_timestamp_seconds{name=\"grants\"} 2"));
+        assert!(!text.contains("name=\"checkpoints\""), "{text}");
     }
 
     #[test]

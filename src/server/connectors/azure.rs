@@ -404,7 +404,9 @@ impl AzureJit {
                 // newest one with the same holders is the same access.
                 Written::Uncertain(detail) if attempt < graph::ATTEMPTS => {
                     tracing::debug!(connector = %self.name, %detail, "JIT initiate uncertain; again");
-                    tokio::time::sleep(graph::backoff(attempt)).await;
+                    let wait = graph::backoff(attempt);
+                    crate::server::app::metrics::waited(wait);
+                    tokio::time::sleep(wait).await;
                 }
                 Written::Uncertain(detail) => return Err(ConnectorError::Transient(detail)),
                 Written::Refused(answer) => return Err(graph::refusal(&answer)),

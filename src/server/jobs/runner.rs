@@ -108,6 +108,8 @@ async fn run_job(
             }
             recorded = Some((Instant::now(), failed));
         }
+        // The run's span ends with the run, not after the wait.
+        drop(span);
         if wait.is_zero() {
             tokio::task::yield_now().await;
             continue;

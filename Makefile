@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test setup lint supply-chain sqlx-prepare release bench bench-load bench-graph bench-people bench-pages bench-governance
+.PHONY: help run test setup lint supply-chain image sqlx-prepare release bench bench-load bench-graph bench-people bench-pages bench-governance
 
 help:
 	@echo "make run    - run the portal with its demo (PostgreSQL, identity provider) on http://127.0.0.1:3000"
@@ -11,6 +11,7 @@ help:
 	@echo "make supply-chain - cargo deny (licences, bans, sources, advisories) and the CycloneDX SBOM"
 	@echo "make setup  - install the toolchain pieces only"
 	@echo "make release - optimised build for deployment"
+	@echo "make image  - the OCI image (release build, no base image pulled) and its smoke test (docs/deployment.md)"
 	@echo "make bench  - removal lag and burst clearing against a real directory (docs/benchmarks.md)"
 	@echo "make bench-load - 200 signed-in people over HTTP, healthy and slow directory (docs/benchmarks.md)"
 	@echo "make bench-graph - Entra group leases through the Graph simulator, 80 ms per call, Microsoft's throttling (docs/benchmarks.md)"
@@ -40,6 +41,10 @@ sqlx-prepare:
 # An optimised build (server binary and size-optimised WebAssembly) for deployment.
 release:
 	@bash .ci/setup.sh && PATH="$(CURDIR)/end2end/node_modules/.bin:$$PATH" cargo leptos build --release --split
+
+# The OCI image in target/image, assembled from the release build and Debian's files, smoke-tested.
+image:
+	@bash .ci/setup.sh && bash .ci/image.sh
 
 # Removal lag and burst clearing against a real directory and PostgreSQL.
 bench:

@@ -243,7 +243,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             checkpoint_key: audit_key.clone(),
             clock: clock.clone(),
         };
-        metrics.runs_jobs(jobs::all(&jobs).iter().map(|job| job.name()));
         Some(EngineTask {
             handle: tokio::spawn(jobs::run_all(jobs, stopping)),
             stop,

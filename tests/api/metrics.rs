@@ -76,13 +76,7 @@ async fn metrics_need_the_token_and_count_answers_by_route(pool: PgPool) {
             .status(),
         StatusCode::SEE_OTHER
     );
-    sqlx::query(
-        "insert into mail_outbox (topic, kind, address, language, subject, text_body, html_body)
-         values ('test:1', 'test', 'adele@contoso.test', 'en', 's', 't', 'h')",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    waiting_mail(&pool).await;
 
     let response = scrape(Some(TOKEN)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -120,6 +114,17 @@ async fn metrics_need_the_token_and_count_answers_by_route(pool: PgPool) {
         );
     }
     assert!(text.ends_with("# EOF\n"));
+}
+
+/// A mail in the outbox that no mail server takes (none is configured).
+async fn waiting_mail(pool: &PgPool) {
+    sqlx::query(
+        "insert into mail_outbox (topic, kind, address, language, subject, text_body, html_body)
+         values ('test:1', 'test', 'adele@contoso.test', 'en', 's', 't', 'h')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 /// A child process killed when the test ends, however it ends.
@@ -314,13 +319,7 @@ async fn prometheus_reads_the_removal_lag_and_a_collector_the_traces(pool: PgPoo
     .execute(&pool)
     .await
     .unwrap();
-    sqlx::query(
-        "insert into mail_outbox (topic, kind, address, language, subject, text_body, html_body)
-         values ('test:1', 'test', 'adele@contoso.test', 'en', 's', 't', 'h')",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    waiting_mail(&pool).await;
 
     // The real binary, which logs the address it listens on.
     let database_url = database_url(&pool).await;

@@ -79,7 +79,7 @@ struct StateLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabels {
-    queue: &'static str,
+    queue: String,
 }
 
 type Seconds = Gauge<f64, AtomicU64>;
@@ -125,7 +125,7 @@ pub struct Figures {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outbox {
-    pub queue: &'static str,
+    pub queue: String,
     pub pending: i64,
     pub oldest_seconds: f64,
 }
@@ -484,7 +484,7 @@ impl Metrics {
         inner.outbox_oldest.clear();
         for outbox in &figures.outboxes {
             let labels = QueueLabels {
-                queue: outbox.queue,
+                queue: outbox.queue.clone(),
             };
             inner
                 .outbox_pending
@@ -551,7 +551,7 @@ mod tests {
             removals_due: 2,
             removals_overdue: 1,
             outboxes: vec![Outbox {
-                queue: "mail",
+                queue: "mail".into(),
                 pending: 4,
                 oldest_seconds: 12.5,
             }],
@@ -634,7 +634,7 @@ mod tests {
         let text = m.render(&Figures {
             grants: vec![("active".into(), 1)],
             outboxes: vec![Outbox {
-                queue: "mail",
+                queue: "mail".into(),
                 pending: 1,
                 oldest_seconds: 1.0,
             }],

@@ -62,7 +62,7 @@ pub async fn read(pool: &PgPool, grace_seconds: f64) -> Result<Figures, sqlx::Er
     .await?
     .into_iter()
     .map(|row| Outbox {
-        queue: if row.queue == "mail" { "mail" } else { "teams" },
+        queue: row.queue,
         pending: row.pending,
         oldest_seconds: row.oldest,
     })

@@ -100,8 +100,11 @@ fn is_unreachable(e: &sqlx::Error) -> bool {
 
 /// Applies the migrations embedded in the binary.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::migrate!("./migrations").run(pool).await
+    MIGRATOR.run(pool).await
 }
+
+/// The migrations embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Brings the schema up to date. With an owner credential (`LEASEGATE_MIGRATE_DATABASE_URL`)
 /// the owner migrates and then grants the portal's role what it needs (and over the audit
@@ -146,27 +149,26 @@ async fn prepare_without_owner(pool: &PgPool) -> Result<SchemaOwner, SchemaError
     )
     .fetch_optional(pool)
     .await?;
-    let migrator = sqlx::migrate!("./migrations");
-    let owns_database: bool = sqlx::query_scalar(
-        "select d.datdba = r.oid or r.rolsuper
-           from pg_database d, pg_roles r
-          where d.datname = current_database() and r.rolname = current_user",
-    )
-    .fetch_one(pool)
-    .await?;
     match owned_by_portal {
         Some(true) => {
             migrate(pool).await?;
             return Ok(SchemaOwner::Portal);
         }
-        None if owns_database => {
+        None => {
+            let owns_database: bool = sqlx::query_scalar(
+                "select d.datdba = r.oid or r.rolsuper
+                   from pg_database d, pg_roles r
+                  where d.datname = current_database() and r.rolname = current_user",
+            )
+            .fetch_one(pool)
+            .await?;
+            if !owns_database {
+                return Err(SchemaError::Behind {
+                    missing: MIGRATOR.iter().map(|m| m.version.to_string()).collect(),
+                });
+            }
             migrate(pool).await?;
             return Ok(SchemaOwner::Portal);
-        }
-        None => {
-            return Err(SchemaError::Behind {
-                missing: migrator.iter().map(|m| m.version.to_string()).collect(),
-            });
         }
         Some(false) => {}
     }
@@ -175,7 +177,7 @@ async fn prepare_without_owner(pool: &PgPool) -> Result<SchemaOwner, SchemaError
             .fetch_all(pool)
             .await?;
     let mut missing = Vec::new();
-    for migration in migrator.iter() {
+    for migration in MIGRATOR.iter() {
         match applied.iter().find(|(v, _)| *v == migration.version) {
             None => missing.push(migration.version.to_string()),
             Some((_, checksum)) if checksum.as_slice() != &*migration.checksum => {

@@ -31,6 +31,7 @@ pub async fn run(
     stopping: Stopping,
     metrics: Metrics,
 ) {
+    metrics.runs_jobs(jobs.iter().map(|job| job.name()));
     let mut wakers: BTreeMap<&'static str, Vec<Arc<Notify>>> = BTreeMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     for job in jobs {

@@ -46,19 +46,15 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
     let figures = match figures {
         Ok(Ok(figures)) => figures,
         // Prometheus records the failed scrape (`up` = 0 is the alert): no partial figures.
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "metrics: the database figures could not be read");
+        failed => {
+            let why = match failed {
+                Ok(Err(e)) => e.to_string(),
+                _ => "took over 5 s".to_string(),
+            };
+            tracing::warn!(%why, "metrics: the database figures could not be read");
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the database figures could not be read\n",
-            )
-                .into_response();
-        }
-        Err(_) => {
-            tracing::warn!("metrics: the database figures took over 5 s");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database figures took too long\n",
             )
                 .into_response();
         }

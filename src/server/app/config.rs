@@ -192,6 +192,24 @@ pub struct Settings {
     /// The bearer token Prometheus sends for `/metrics` (`LEASEGATE_METRICS_TOKEN`); without
     /// one, `/metrics` is off.
     pub metrics_token: Option<Secret>,
+    pub api: ApiSettings,
+}
+
+/// The REST API under `/api/v1` (docs/api.md): whose access tokens it takes, and how often.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The `aud` values an access token for the portal's API may carry
+    /// (`LEASEGATE_API_AUDIENCE`, space-separated): its application ID URI, by default
+    /// `api://<client id>`.
+    pub audiences: Vec<String>,
+    /// The delegated scope a person's token must carry (`LEASEGATE_API_SCOPE`).
+    pub scope: String,
+    /// The app-role values that let an application call: as automation (requests for
+    /// people), and as an auditor (`LEASEGATE_API_ROLE_AUTOMATION`, `_AUDITOR`).
+    pub automation_role: String,
+    pub auditor_role: String,
+    /// Calls one caller may make a minute, and in one burst (`LEASEGATE_API_PER_MINUTE`).
+    pub per_minute: u32,
 }
 
 /// Everything wrong with the configuration, one line per problem.
@@ -509,6 +527,31 @@ impl Reader {
                 .push("LEASEGATE_METRICS_TOKEN needs at least 16 characters".into());
         }
 
+        let api = ApiSettings {
+            audiences: self
+                .string(
+                    "LEASEGATE_API_AUDIENCE",
+                    Some(&format!("api://{}", oidc.client_id)),
+                )
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            scope: self.string("LEASEGATE_API_SCOPE", Some("access")),
+            automation_role: self.string(
+                "LEASEGATE_API_ROLE_AUTOMATION",
+                Some("Leasegate.Automation"),
+            ),
+            auditor_role: self.string("LEASEGATE_API_ROLE_AUDITOR", Some("Leasegate.Auditor")),
+            per_minute: self.parsed("LEASEGATE_API_PER_MINUTE", 120, "a whole number of calls"),
+        };
+        if api.audiences.is_empty() || api.per_minute == 0 {
+            self.problems.push(
+                "LEASEGATE_API_AUDIENCE must name at least one audience, and \
+                 LEASEGATE_API_PER_MINUTE must be at least 1"
+                    .into(),
+            );
+        }
+
         if !self.problems.is_empty() {
             return Err(ConfigError {
                 problems: self.problems,
@@ -531,6 +574,7 @@ impl Reader {
             teams,
             trace_endpoint,
             metrics_token,
+            api,
         })
     }
 

@@ -183,8 +183,10 @@ pub enum SignInError {
 }
 
 const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// The least time between two fetches of the provider's keys that an unknown key id asks for.
+const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// Tolerated difference between our clock and the provider's when checking expiry.
-const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
+pub(crate) const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
 const SIGN_IN_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 
 /// The configured provider, with its discovery document cached (and refreshed when its signing
@@ -281,6 +283,29 @@ impl OidcProvider {
         let discovered = Arc::new(discovered);
         *self.metadata.write().await = Some((discovered.clone(), Instant::now()));
         Ok(discovered)
+    }
+
+    /// The provider's signing keys, for the API's access tokens (`auth::bearer`). `refresh` asks
+    /// the provider again, at most once a minute however many tokens name an unknown key, so a
+    /// stream of forged key ids cannot make the portal hammer the provider.
+    pub(crate) async fn signing_keys(
+        &self,
+        refresh: bool,
+    ) -> Result<Vec<CoreJsonWebKey>, SignInError> {
+        let refresh = refresh
+            && self
+                .metadata
+                .read()
+                .await
+                .as_ref()
+                .is_none_or(|(_, at)| at.elapsed() >= KEY_REFRESH_INTERVAL);
+        Ok(self.metadata(refresh).await?.jwks().keys().clone())
+    }
+
+    /// The issuer tokens must name, and the tenant they must be for (when one is configured).
+    pub(crate) fn issuer(&self) -> (&str, Option<&str>) {
+        let oidc = &self.settings.oidc;
+        (&oidc.issuer, oidc.tenant_id.as_deref())
     }
 
     fn client(&self, metadata: &Metadata) -> EntraClient {

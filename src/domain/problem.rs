@@ -136,6 +136,18 @@ pub enum Problem {
     SourceAddressNeeded,
     NobodyWithSignInName,
     OnBehalfOfReportsOnly,
+    /// An application asks for access for people only, never for itself.
+    OnBehalfOfNeeded,
+    /// A list's cursor that the portal did not give out.
+    BadCursor,
+    /// An API call that makes something needs an `Idempotency-Key` header (a UUID).
+    IdempotencyKeyNeeded,
+    /// An `Idempotency-Key` already used for another request.
+    IdempotencyKeyReused,
+    /// A page of a list asked larger than the API gives.
+    PageSize {
+        max: u32,
+    },
     AccountDisabled {
         for_self: bool,
         system: String,

@@ -297,6 +297,32 @@ pub fn problem_in(language: Language, problem: &Problem) -> String {
             "No one with that sign-in name has used the portal yet.",
             "Niemand mit diesem Anmeldenamen hat das Portal bisher verwendet.",
         ),
+        Problem::OnBehalfOfNeeded => say(
+            "Name the person the access is for (their sign-in name): an application asks for \
+             people, never for itself.",
+            "Nennen Sie die Person, für die der Zugriff ist (ihren Anmeldenamen): Eine Anwendung \
+             beantragt für Personen, nie für sich selbst.",
+        ),
+        Problem::IdempotencyKeyNeeded => say(
+            "Send an Idempotency-Key header: a UUID made once for this request, sent again \
+             unchanged on a retry.",
+            "Senden Sie einen Idempotency-Key-Header: eine einmal für diesen Antrag erzeugte \
+             UUID, bei einer Wiederholung unverändert.",
+        ),
+        Problem::IdempotencyKeyReused => say(
+            "This Idempotency-Key was already used for another request: make a new one for \
+             each request.",
+            "Dieser Idempotency-Key wurde schon für einen anderen Antrag verwendet: Erzeugen \
+             Sie für jeden Antrag einen neuen.",
+        ),
+        Problem::BadCursor => say(
+            "This cursor was not given out by the portal: start the list again without one.",
+            "Diesen Cursor hat das Portal nicht ausgegeben: Beginnen Sie die Liste ohne ihn neu.",
+        ),
+        Problem::PageSize { max } => form(
+            format!("Ask for 1 to {max} items a page."),
+            format!("Fragen Sie nach 1 bis {max} Einträgen je Seite."),
+        ),
         Problem::OnBehalfOfReportsOnly => say(
             "You can request access on behalf of your direct reports only.",
             "Sie können Zugriff nur für Ihre direkten Mitarbeitenden beantragen.",

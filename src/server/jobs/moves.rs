@@ -250,6 +250,7 @@ async fn request(
         principal_id: m.principal_id,
         upn: Upn::from_directory(&m.upn),
         actor: actor(),
+        for_anyone: false,
     };
     let submission = Submission {
         entitlement: EntitlementKey::from_catalog(bundle.key.clone()),

@@ -51,7 +51,9 @@ pub async fn to_review(
         .collect())
 }
 
-pub async fn all(state: &AppState) -> Result<Vec<EmergencyUse>, AppError> {
+/// Every emergency use with its review: the governance roles (the trail's readers).
+pub async fn all(state: &AppState, caller: &SessionUser) -> Result<Vec<EmergencyUse>, AppError> {
+    crate::server::services::evidence::may_read_trail(caller)?;
     Ok(reviews::list(&state.pool, false, 500)
         .await?
         .into_iter()

@@ -76,6 +76,10 @@ pub struct Submitter {
     pub principal_id: Uuid,
     pub upn: Upn,
     pub actor: Actor,
+    /// An application with the automation role (a ticketing system, a pipeline): it asks for
+    /// any person the portal knows, never for itself, and its request is approved as the
+    /// policy says, like anyone's.
+    pub for_anyone: bool,
 }
 
 impl Submitter {
@@ -84,6 +88,15 @@ impl Submitter {
             principal_id: caller.principal_id,
             upn: caller.upn.clone(),
             actor: Actor::person(caller.principal_id, &caller.display_name),
+            for_anyone: false,
+        }
+    }
+
+    /// An application calling the REST API with the automation role.
+    pub fn application(caller: &SessionUser) -> Self {
+        Self {
+            for_anyone: true,
+            ..Self::person(caller)
         }
     }
 }
@@ -162,6 +175,11 @@ async fn submit_new(
             .ok_or(AppError::NotFound)?;
         // Whom it is for; a manager may ask for a direct report.
         let (id, upn) = match &submission.on_behalf_of {
+            for_itself
+                if caller.for_anyone && for_itself.as_ref().is_none_or(|u| *u == caller.upn) =>
+            {
+                return Err(AppError::invalid("on_behalf_of", Problem::OnBehalfOfNeeded));
+            }
             None => (caller.principal_id, caller_upn.to_string()),
             Some(upn) if *upn == caller.upn => (caller.principal_id, caller_upn.to_string()),
             Some(upn) => {
@@ -431,7 +449,7 @@ async fn directory_facts(
     let connector = connector.as_ref();
     let synced = crate::server::db::people::synced(services.pool, beneficiary_id).await?;
     let synced = synced.as_ref();
-    if !for_self {
+    if !for_self && !caller.for_anyone {
         // The synced manager is a person, compared by id; without a sync, the directory's
         // manager account is compared by the name it and the caller's sign-in carry now.
         let is_manager = match synced {

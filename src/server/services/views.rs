@@ -239,8 +239,10 @@ pub async fn trail(state: &AppState, request_id: Uuid) -> Result<Trail, AppError
 /// `checkpoints::Scope`), or the whole chain.
 pub async fn verify_chain(
     state: &AppState,
+    caller: &SessionUser,
     scope: crate::server::jobs::checkpoints::Scope,
 ) -> Result<crate::api::types::governance::ChainCheck, AppError> {
+    crate::server::services::evidence::may_read_trail(caller)?;
     let mut conn = state.pool.acquire().await?;
     let (events, _) = audit::head(&mut conn).await?;
     drop(conn);

@@ -37,6 +37,12 @@ if ! "$VENV/bin/kubernetes-validate" --version 2>/dev/null | grep -q "1.37.0"; t
   "$VENV/bin/pip" install --quiet kubernetes-validate==1.37.0
 fi
 
+# The REST API's OpenAPI document is checked by the PyPI validator (tests/api/rest.rs).
+if ! "$VENV/bin/openapi-spec-validator" --version 2>/dev/null | grep -q "0.9.0"; then
+  log "installing openapi-spec-validator 0.9.0 (PyPI) into $VENV"
+  "$VENV/bin/pip" install --quiet openapi-spec-validator==0.9.0
+fi
+
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
   || apt_install postgresql postgresql-client

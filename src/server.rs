@@ -11,4 +11,5 @@ pub mod connectors;
 pub mod db;
 pub mod jobs;
 pub mod notify;
+pub mod rest;
 pub mod services;

@@ -13,7 +13,7 @@ import { createPrivateKey, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import { ACCOUNTS, TENANT_ID } from './accounts.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -37,6 +37,39 @@ const webClient = {
   grant_types: ['authorization_code', 'refresh_token'],
 };
 
+// The portal's API (its application ID URI, as Entra names it): the audience of the access
+// tokens this provider issues for it, to people (delegated, scope `access`) and to applications
+// (client credentials, with app roles), shaped like Entra's (oid, tid, azp, scp, roles, idtyp).
+const API = process.env.IDP_API_AUDIENCE ?? `api://${mode === 'test' ? 'leasegate-test' : 'leasegate-demo'}`;
+// A public client for people's tokens (the CLI): PKCE, no secret, loopback redirects.
+const cliClient = {
+  client_id: 'leasegate-cli',
+  client_name: 'Leasegate CLI',
+  application_type: 'native',
+  token_endpoint_auth_method: 'none',
+  redirect_uris: ['http://127.0.0.1/callback'],
+  response_types: ['code'],
+  grant_types: ['authorization_code', 'refresh_token'],
+};
+// Applications with their own tokens: each one's service principal (app_oid) and app roles.
+const appClient = (id, oid, roles) => ({
+  client_id: id,
+  client_secret: `${id}-secret`,
+  client_name: id,
+  redirect_uris: [],
+  response_types: [],
+  grant_types: ['client_credentials'],
+  app_oid: oid,
+  app_roles: roles,
+});
+const apiClients = [
+  cliClient,
+  appClient('leasegate-automation', '0a1b2c3d-00a1-4000-8000-0000000000a1', ['Leasegate.Automation']),
+  appClient('leasegate-auditor-app', '0a1b2c3d-00a2-4000-8000-0000000000a2', ['Leasegate.Auditor']),
+  appClient('leasegate-no-role-app', '0a1b2c3d-00a3-4000-8000-0000000000a3', []),
+];
+const apiClientIds = new Set(apiClients.map((c) => c.client_id));
+
 // Each tamper-* client gets a token response whose ID token is broken in one way, so the tests
 // can show the portal refuses it.
 const TAMPER_MODES = ['bad-signature', 'wrong-audience', 'wrong-issuer', 'expired', 'wrong-nonce', 'alg-none', 'no-oid'];
@@ -49,9 +82,12 @@ const testClient = (id) => ({
   response_types: ['code'],
   grant_types: ['authorization_code', 'refresh_token'],
 });
-const clients = mode === 'test'
-  ? [testClient('leasegate-test'), ...TAMPER_MODES.map((m) => testClient(`tamper-${m}`))]
-  : [webClient];
+const clients = [
+  ...(mode === 'test'
+    ? [testClient('leasegate-test'), ...TAMPER_MODES.map((m) => testClient(`tamper-${m}`))]
+    : [webClient]),
+  ...apiClients,
+];
 
 const provider = new Provider(issuer, {
   clients,
@@ -71,8 +107,42 @@ const provider = new Provider(issuer, {
     profile: ['name', 'preferred_username', 'given_name', 'family_name'],
     email: ['email'],
   },
+  extraClientMetadata: { properties: ['app_oid', 'app_roles'] },
+  // Entra's claims on access tokens for the portal's API. An application's token is marked
+  // `idtyp: app` and carries its app roles; a person's carries `scp` and their app roles.
+  async extraTokenClaims(ctx, token) {
+    if (token.kind === 'ClientCredentials') {
+      const client = await provider.Client.find(token.clientId);
+      return { tid: TENANT_ID, oid: client.app_oid, azp: token.clientId, roles: client.app_roles ?? [], idtyp: 'app' };
+    }
+    if (token.kind === 'AccessToken' && token.accountId) {
+      const account = ACCOUNTS.find((a) => a.id === token.accountId);
+      if (!account) return {};
+      return {
+        tid: TENANT_ID, oid: account.oid, azp: token.clientId, roles: account.roles,
+        scp: token.scope ?? '', name: account.name, preferred_username: account.upn,
+      };
+    }
+    return {};
+  },
   features: {
     devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: (ctx, client) => (apiClientIds.has(client.clientId) ? API : undefined),
+      useGrantedResource: () => true,
+      getResourceServerInfo(ctx, resource) {
+        if (resource !== API) throw new errors.InvalidTarget();
+        return {
+          scope: 'access',
+          audience: API,
+          accessTokenTTL: 3600,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'RS256' } },
+        };
+      },
+    },
     rpInitiatedLogout: { enabled: true, logoutSource },
     // RFC 7009, as the portal revokes a session's refresh token at sign-out.
     revocation: { enabled: true },

@@ -32,6 +32,7 @@ mod people_sync;
 mod pinned;
 mod read_only;
 mod reconcile;
+mod rest;
 mod seats;
 mod security;
 mod seed;

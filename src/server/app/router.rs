@@ -43,6 +43,9 @@ pub fn app_state(
             settings.session.sign_in_per_minute,
             settings.session.trusted_proxies.clone(),
         )),
+        api_limit: Arc::new(crate::server::rest::limit::ApiLimit::new(
+            settings.api.per_minute,
+        )),
         settings,
         pool,
         leptos,
@@ -112,7 +115,7 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         Router::new()
     };
 
-    Router::new()
+    let pages = Router::new()
         .merge(lab)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -133,8 +136,8 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
             AppState,
             _,
         >(page_context, shell))
-        // Layers run outside-in from the bottom: correlation id first, then headers, body limit,
-        // the same-origin guard, the session and finally who is signed in.
+        // Layers run outside-in from the bottom: the same-origin guard, the session and
+        // finally who is signed in.
         .layer(from_fn(server_fn_status::set_status))
         .layer(from_fn(language::resolve))
         .layer(from_fn_with_state(state.clone(), session::resolve))
@@ -142,7 +145,18 @@ pub fn build_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(from_fn_with_state(
             state.clone(),
             security::same_origin_guard,
-        ))
+        ));
+
+    // The REST API takes bearer tokens, never the session cookie: it sits beside the pages,
+    // outside their session and same-origin layers, and inside the rest.
+    Router::new()
+        .nest(
+            crate::server::rest::BASE,
+            crate::server::rest::router(&state),
+        )
+        .merge(pages)
+        // Outside-in from the bottom: the answer's time, the correlation id, panics caught,
+        // the security headers and the body limit.
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), security::headers))
         // A panic that slipped past the checks answers 500 with a reference, and the process

@@ -27,6 +27,8 @@ pub struct AppState {
     pub metrics: crate::server::app::metrics::Metrics,
     /// Sign-in attempts per client address.
     pub sign_in_limit: Arc<crate::server::app::http::sign_in_limit::SignInLimit>,
+    /// REST API calls per caller.
+    pub api_limit: Arc<crate::server::rest::limit::ApiLimit>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -281,6 +281,73 @@ pub async fn standing(
     Ok(row.map(|r| (r.status == PrincipalStatus::Active, r.portal_roles)))
 }
 
+/// Someone the identity provider names, as the portal knows them: what the REST API needs to
+/// act for the bearer of an access token.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub id: Uuid,
+    pub upn: String,
+    pub display_name: String,
+    /// `member`, `guest` or `service` (an application).
+    pub kind: String,
+    /// Not barred, and not offboarded.
+    pub active: bool,
+    pub language: Option<String>,
+}
+
+/// The principal with this Entra identity, if the portal knows it.
+pub async fn by_identity(
+    pool: &PgPool,
+    tenant: &str,
+    object_id: &str,
+) -> Result<Option<Known>, sqlx::Error> {
+    sqlx::query_as!(
+        Known,
+        r#"
+        select id, upn, display_name, kind,
+               status = 'active' and left_at is null as "active!", language
+          from principals
+         where tenant_id = $1 and object_id = $2
+        "#,
+        tenant,
+        object_id
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// The principal of an application calling the REST API with its own token, recorded the first
+/// time it calls (kind `service`, named by its client id), so that the trail can name it as the
+/// actor of what it does. A row of another kind with the same identity is returned as it is:
+/// the caller refuses it.
+pub async fn record_application(
+    pool: &PgPool,
+    tenant: &str,
+    object_id: &str,
+    client_id: &str,
+) -> Result<Known, sqlx::Error> {
+    // `.invalid` is reserved (RFC 2606): the name can never be a person's sign-in name.
+    let upn = format!("{}@application.invalid", client_id.to_lowercase());
+    let name = format!("Application {client_id}");
+    sqlx::query_as!(
+        Known,
+        r#"
+        insert into principals (tenant_id, object_id, kind, upn, display_name)
+        values ($1, $2, 'service', $3, $4)
+        on conflict on constraint principals_identity_unique
+        do update set updated_at = principals.updated_at
+        returning id, upn, display_name, kind,
+                  status = 'active' and left_at is null as "active!", language
+        "#,
+        tenant,
+        object_id,
+        upn,
+        name
+    )
+    .fetch_one(pool)
+    .await
+}
+
 /// True when the person was barred (disabled) by the account watch or an administrator.
 pub async fn is_disabled(pool: &PgPool, principal: Uuid) -> Result<bool, sqlx::Error> {
     Ok(standing(pool, principal)

@@ -493,3 +493,84 @@ pub async fn record_escalation(
     .await?;
     Ok(true)
 }
+
+/// A request as the REST API shows it: who asked, for whom, for what and where it stands.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: Uuid,
+    pub entitlement_key: String,
+    pub entitlement: String,
+    pub state: RequestState,
+    pub requester_id: Uuid,
+    pub requester: String,
+    pub beneficiary_id: Uuid,
+    pub beneficiary: String,
+    pub submitted_at: DateTime<Utc>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub justification: String,
+    pub ticket: Option<String>,
+}
+
+/// One request, whoever it belongs to (the caller decides who may see it).
+pub async fn listed(pool: &PgPool, id: Uuid) -> Result<Option<Listed>, sqlx::Error> {
+    sqlx::query_as!(
+        Listed,
+        r#"
+        select r.id, e.key as entitlement_key, e.name as entitlement,
+               r.state as "state: RequestState",
+               r.requester_id, rq.upn as requester, r.beneficiary_id, b.upn as beneficiary,
+               r.submitted_at as "submitted_at: DateTime<Utc>",
+               r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
+               r.expires_at as "expires_at: DateTime<Utc>",
+               r.closed_at as "closed_at: DateTime<Utc>", r.justification, r.ticket
+          from access_requests r
+          join entitlements e on e.id = r.entitlement_id
+          join principals rq on rq.id = r.requester_id
+          join principals b on b.id = r.beneficiary_id
+         where r.id = $1
+        "#,
+        id
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Requests `principal` asked for or that are for them, newest first: at most `limit`, those
+/// submitted before `before` (a submission time and id, the previous page's last).
+pub async fn of_principal(
+    pool: &PgPool,
+    principal: Uuid,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    let (before_at, before_id) = before.unzip();
+    sqlx::query_as!(
+        Listed,
+        r#"
+        select r.id, e.key as entitlement_key, e.name as entitlement,
+               r.state as "state: RequestState",
+               r.requester_id, rq.upn as requester, r.beneficiary_id, b.upn as beneficiary,
+               r.submitted_at as "submitted_at: DateTime<Utc>",
+               r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
+               r.expires_at as "expires_at: DateTime<Utc>",
+               r.closed_at as "closed_at: DateTime<Utc>", r.justification, r.ticket
+          from access_requests r
+          join entitlements e on e.id = r.entitlement_id
+          join principals rq on rq.id = r.requester_id
+          join principals b on b.id = r.beneficiary_id
+         where (r.requester_id = $1 or r.beneficiary_id = $1)
+           and ($2::timestamptz is null or (r.submitted_at, r.id) < ($2, $3::uuid))
+         order by r.submitted_at desc, r.id desc
+         limit $4
+        "#,
+        principal,
+        before_at as _,
+        before_id,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}

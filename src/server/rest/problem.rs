@@ -1,0 +1,206 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::AppError;
+use crate::text::lang::Language;
+
+/// What went wrong, for a program and for the person reading its log.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemDetails {
+    /// `urn:leasegate:problem:<name>`: one of unauthorized, forbidden, not-found, invalid,
+    /// conflict, too-many-requests, unavailable, system-unavailable, internal.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// In English: the same words the portal's pages show.
+    pub detail: String,
+    /// The field that is wrong, for `invalid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What is wrong as data (the portal's problem codes), for `invalid` and `conflict`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub reason: Option<serde_json::Value>,
+    /// The reference the portal's log holds the details under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// An error answered as a problem; what handlers of the API return.
+#[derive(Debug)]
+pub struct ApiError {
+    pub error: AppError,
+    /// Seconds to wait, for `429`.
+    retry_after: Option<u64>,
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        AppError::from(error).into()
+    }
+}
+
+impl ApiError {
+    /// `429`: the caller made too many calls; they may call again after `seconds`.
+    pub fn too_many(seconds: u64) -> Self {
+        Self {
+            error: AppError::Unavailable {
+                reference: String::new(),
+            },
+            retry_after: Some(seconds.max(1)),
+        }
+    }
+
+    pub fn details(&self) -> ProblemDetails {
+        let english = |e: &AppError| e.message(Language::English).into_owned();
+        let (name, title, status) = match &self.error {
+            _ if self.retry_after.is_some() => (
+                "too-many-requests",
+                "Too many requests",
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            AppError::Unauthorized => (
+                "unauthorized",
+                "No valid access token",
+                StatusCode::UNAUTHORIZED,
+            ),
+            AppError::Forbidden => ("forbidden", "Not allowed", StatusCode::FORBIDDEN),
+            AppError::NotFound => ("not-found", "Not found", StatusCode::NOT_FOUND),
+            AppError::Invalid { .. } => (
+                "invalid",
+                "The request is not valid",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            AppError::Conflict(_) => (
+                "conflict",
+                "Not possible in the current state",
+                StatusCode::CONFLICT,
+            ),
+            AppError::Unavailable { .. } => (
+                "unavailable",
+                "Temporarily unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            AppError::SystemUnavailable { .. } => (
+                "system-unavailable",
+                "A connected system does not answer",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            AppError::Internal { .. } | AppError::Transport => (
+                "internal",
+                "Internal error",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        };
+        let detail = match (&self.error, self.retry_after) {
+            (_, Some(seconds)) => {
+                format!("Too many calls from this caller: try again in {seconds} seconds.")
+            }
+            (AppError::Unauthorized, _) => "Send an access token for the portal's API as \
+                 `Authorization: Bearer <token>`; the one sent is missing, expired or not \
+                 accepted."
+                .to_string(),
+            (error, _) => english(error),
+        };
+        let (field, reason, reference) = match &self.error {
+            AppError::Invalid { field, problem } => (
+                Some(field.clone()),
+                serde_json::to_value(problem).ok(),
+                None,
+            ),
+            AppError::Conflict(problem) => (None, serde_json::to_value(problem).ok(), None),
+            AppError::Unavailable { reference }
+            | AppError::SystemUnavailable { reference, .. }
+            | AppError::Internal { reference }
+                if !reference.is_empty() =>
+            {
+                (None, None, Some(reference.clone()))
+            }
+            _ => (None, None, None),
+        };
+        ProblemDetails {
+            kind: format!("urn:leasegate:problem:{name}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            field,
+            reason,
+            reference,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let details = self.details();
+        let status =
+            StatusCode::from_u16(details.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&details).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 3.1.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::problem::Problem;
+
+    #[test]
+    fn each_error_has_its_status_and_type() {
+        let cases = [
+            (AppError::Unauthorized.into(), 401, "unauthorized"),
+            (AppError::Forbidden.into(), 403, "forbidden"),
+            (AppError::NotFound.into(), 404, "not-found"),
+            (
+                AppError::invalid("outcome", Problem::ChooseOutcome).into(),
+                422,
+                "invalid",
+            ),
+            (ApiError::too_many(7), 429, "too-many-requests"),
+        ];
+        for (error, status, name) in cases {
+            let d: ProblemDetails = ApiError::details(&error);
+            assert_eq!(d.status, status);
+            assert_eq!(d.kind, format!("urn:leasegate:problem:{name}"));
+        }
+        let invalid = ApiError::from(AppError::invalid("outcome", Problem::ChooseOutcome));
+        assert_eq!(invalid.details().field.as_deref(), Some("outcome"));
+        assert!(invalid.details().reason.is_some());
+        let response = ApiError::too_many(7).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+}

@@ -49,7 +49,7 @@ const cliClient = {
   token_endpoint_auth_method: 'none',
   redirect_uris: ['http://127.0.0.1/callback'],
   response_types: ['code'],
-  grant_types: ['authorization_code', 'refresh_token'],
+  grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
 };
 // Applications with their own tokens: each one's service principal (app_oid) and app roles.
 const appClient = (id, oid, roles) => ({
@@ -120,7 +120,9 @@ const provider = new Provider(issuer, {
       if (!account) return {};
       return {
         tid: TENANT_ID, oid: account.oid, azp: token.clientId, roles: account.roles,
-        scp: token.scope ?? '', name: account.name, preferred_username: account.upn,
+        scp: (token.scope ?? '').split(' ').filter(Boolean)
+          .map((s) => (s.startsWith(`${API}/`) ? s.slice(API.length + 1) : s)).join(' '),
+        name: account.name, preferred_username: account.upn,
       };
     }
     return {};
@@ -128,14 +130,38 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    // The device code flow (RFC 8628), as the CLI signs people in.
+    deviceFlow: {
+      enabled: true,
+      userCodeInputSource(ctx, form, out, err) {
+        ctx.type = 'html';
+        ctx.body = page('Sign in on another device · Demo identity provider', `<h1>Sign in on another device</h1>
+${err ? '<p role="alert">That code is not valid or has expired: check it and try again.</p>' : '<p>Enter the code your device shows.</p>'}
+${form}
+<p><button class="primary" type="submit" form="op.deviceInputForm">Continue</button></p>`);
+      },
+      userCodeConfirmSource(ctx, form, client, deviceInfo, userCode) {
+        ctx.type = 'html';
+        ctx.body = page('Confirm the sign-in · Demo identity provider', `<h1>Sign in to ${esc(client.clientName ?? client.clientId)}?</h1>
+<p>Only continue if your device shows the code <strong>${esc(userCode)}</strong>.</p>${form}
+<p><button class="primary" autofocus type="submit" form="op.deviceConfirmForm">Continue</button>
+<button class="secondary" type="submit" form="op.deviceConfirmForm" name="abort" value="yes">Cancel</button></p>`);
+      },
+      successSource(ctx) {
+        ctx.type = 'html';
+        ctx.body = page('Signed in · Demo identity provider', '<h1>Signed in</h1><p>You can close this page and go back to your device.</p>');
+      },
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: (ctx, client) => (apiClientIds.has(client.clientId) ? API : undefined),
       useGrantedResource: () => true,
       getResourceServerInfo(ctx, resource) {
         if (resource !== API) throw new errors.InvalidTarget();
+        // Entra names the API's scopes in full (`<API>/access`, `<API>/.default` for an
+        // application); the short `access` is what a token's `scp` carries.
         return {
-          scope: 'access',
+          scope: `access ${API}/access ${API}/.default`,
           audience: API,
           accessTokenTTL: 3600,
           accessTokenFormat: 'jwt',

@@ -5,6 +5,7 @@ mod access;
 mod access_reviews;
 mod boundary;
 mod bundles;
+mod cli;
 mod contractors;
 mod dashboard;
 mod delegation;

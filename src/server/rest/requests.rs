@@ -255,7 +255,7 @@ pub async fn get(
         request.requester_id == user.principal_id || request.beneficiary_id == user.principal_id;
     let reader = caller
         .governance()
-        .is_ok_and(|u| crate::server::services::evidence::may_read_trail(u).is_ok());
+        .is_ok_and(|u| crate::server::services::may_read_trail(u).is_ok());
     if !own && !reader {
         return Err(AppError::NotFound.into());
     }

@@ -53,7 +53,7 @@ pub async fn to_review(
 
 /// Every emergency use with its review: the governance roles (the trail's readers).
 pub async fn all(state: &AppState, caller: &SessionUser) -> Result<Vec<EmergencyUse>, AppError> {
-    crate::server::services::evidence::may_read_trail(caller)?;
+    crate::server::services::may_read_trail(caller)?;
     Ok(reviews::list(&state.pool, false, 500)
         .await?
         .into_iter()

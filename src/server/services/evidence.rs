@@ -103,23 +103,13 @@ pub fn filter(query: &EventQuery) -> Result<Filter, AppError> {
     })
 }
 
-/// The governance roles (or an application with the auditor role, which the REST API makes an
-/// auditor): the one check in front of every reading of the trail, for the pages and the API.
-pub fn may_read_trail(caller: &SessionUser) -> Result<(), AppError> {
-    if crate::domain::role::can_view_governance(&caller.roles) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden)
-    }
-}
-
 /// One page of the search, newest first.
 pub async fn page(
     state: &AppState,
     caller: &SessionUser,
     query: &EventQuery,
 ) -> Result<EventPage, AppError> {
-    may_read_trail(caller)?;
+    crate::server::services::may_read_trail(caller)?;
     let language = crate::text::lang::current();
     let filter = filter(query)?;
     let mut conn = state.pool.acquire().await?;
@@ -190,7 +180,7 @@ pub async fn export(
     format: Format,
 ) -> Result<Export, AppError> {
     use futures::TryStreamExt as _;
-    may_read_trail(caller)?;
+    crate::server::services::may_read_trail(caller)?;
     let query = query.first_page();
     let filter = filter(&query)?;
     // A transaction that rolls back if the export ends early; its first statement fixes the

@@ -308,3 +308,15 @@ pub(crate) fn window_at_approval(
         _ => Window { starts_at, ends_at },
     }
 }
+
+/// The governance roles (or an application with the auditor role, which the REST API makes an
+/// auditor): the one check in front of every reading of the trail, for the pages and the API.
+pub fn may_read_trail(
+    caller: &crate::server::app::auth::session::SessionUser,
+) -> Result<(), AppError> {
+    if crate::domain::role::can_view_governance(&caller.roles) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}

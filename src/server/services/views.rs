@@ -242,7 +242,7 @@ pub async fn verify_chain(
     caller: &SessionUser,
     scope: crate::server::jobs::checkpoints::Scope,
 ) -> Result<crate::api::types::governance::ChainCheck, AppError> {
-    crate::server::services::evidence::may_read_trail(caller)?;
+    crate::server::services::may_read_trail(caller)?;
     let mut conn = state.pool.acquire().await?;
     let (events, _) = audit::head(&mut conn).await?;
     drop(conn);

@@ -32,7 +32,7 @@ pub async fn export(
     Extension(language): Extension<Language>,
     Form(params): Form<Params>,
 ) -> Response {
-    // Who may export is the service's to say (`evidence::may_read_trail`).
+    // Who may export is the service's to say (`services::may_read_trail`).
     let user = match caller_allowed(user, |_| true) {
         Ok(user) => user,
         Err(refused) => return refusal(language, refused),

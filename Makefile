@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test setup lint supply-chain image sqlx-prepare release bench bench-load bench-graph bench-people bench-pages bench-governance
+.PHONY: help run test setup lint supply-chain image sqlx-prepare release bench bench-load bench-graph bench-people bench-pages bench-governance bench-replicas
 
 help:
 	@echo "make run    - run the portal with its demo (PostgreSQL, identity provider) on http://127.0.0.1:3000"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-load - 200 signed-in people over HTTP, healthy and slow directory (docs/benchmarks.md)"
 	@echo "make bench-graph - Entra group leases through the Graph simulator, 80 ms per call, Microsoft's throttling (docs/benchmarks.md)"
 	@echo "make bench-people - people sync passes for 10,000 people through the Graph simulator (docs/benchmarks.md)"
+	@echo "make bench-replicas - 3 replicas behind HAProxy, one killed every 30 s, PostgreSQL restarted: nothing lost (docs/benchmarks.md)"
 	@echo "make bench-governance - who-held-what questions over 1,000,000 grants and 10,000,000 events (docs/benchmarks.md)"
 
 run:
@@ -69,3 +70,7 @@ bench-people:
 # Who held what, at any moment, over 1,000,000 grants and 10,000,000 audit events.
 bench-governance:
 	@bash .ci/bench.sh governance
+
+# Three replicas behind HAProxy, one SIGKILLed every 30 s, PostgreSQL restarted once.
+bench-replicas:
+	@bash .ci/bench.sh replicas

@@ -14,6 +14,8 @@
 mod directory;
 #[path = "support/history.rs"]
 mod history;
+#[path = "support/sessions.rs"]
+mod sessions;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +25,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use leasegate::domain::access::Access;
 use leasegate::server::app::auth::session::SessionUser;
-use leasegate::server::app::router::{self, SESSION_COOKIE};
+use leasegate::server::app::router;
 use leasegate::server::connectors::{
     Account, Connector, ConnectorError, Connectors, Health, Lease, Receipt, Target,
 };
@@ -31,8 +33,6 @@ use leasegate::server::jobs::grants::Engine;
 use rand::Rng as _;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use tower_sessions::session::{Id, Record};
-use tower_sessions::{SessionStore as _, cookie::time::OffsetDateTime};
 use tower_sessions_sqlx_store::PostgresStore;
 use uuid::Uuid;
 
@@ -308,7 +308,7 @@ async fn run(
     let until = Instant::now() + RUN;
     let mut tasks = Vec::new();
     for (n, who) in world.managers.iter().chain(&world.employees).enumerate() {
-        let client = signed_in(&store, &base, who).await;
+        let client = sessions::signed_in(&store, &base, who).await;
         let ctx = Ctx {
             client,
             base: base.clone(),
@@ -342,28 +342,6 @@ async fn run(
 /// A person's pause before the next click: uniform from half to one and a half times `think`.
 fn pause(think: Duration) -> Duration {
     think.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
-}
-
-/// A client whose cookie names a session written straight into the store.
-async fn signed_in(store: &PostgresStore, base: &str, who: &SessionUser) -> reqwest::Client {
-    let mut record = Record {
-        id: Id::default(),
-        data: [("user".to_string(), serde_json::to_value(who).unwrap())]
-            .into_iter()
-            .collect(),
-        expiry_date: OffsetDateTime::now_utc() + tower_sessions::cookie::time::Duration::hours(1),
-    };
-    store.create(&mut record).await.unwrap();
-    let jar = reqwest::cookie::Jar::default();
-    jar.add_cookie_str(
-        &format!("{SESSION_COOKIE}={}", record.id),
-        &base.parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .cookie_provider(Arc::new(jar))
-        .pool_max_idle_per_host(4)
-        .build()
-        .unwrap()
 }
 
 struct Ctx {

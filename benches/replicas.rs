@@ -15,6 +15,8 @@ mod directory;
 #[path = "support/measure.rs"]
 #[allow(dead_code)]
 mod measure;
+#[path = "support/sessions.rs"]
+mod sessions;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -23,11 +25,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use leasegate::server::app::auth::session::SessionUser;
-use leasegate::server::app::router::SESSION_COOKIE;
 use rand::Rng as _;
 use sqlx::PgPool;
-use tower_sessions::session::{Id, Record};
-use tower_sessions::{SessionStore as _, cookie::time::OffsetDateTime};
 use tower_sessions_sqlx_store::PostgresStore;
 use uuid::Uuid;
 
@@ -122,7 +121,7 @@ async fn main() {
     let mut tasks = Vec::new();
     for (n, who) in world.people.iter().enumerate() {
         let ctx = Ctx {
-            client: signed_in(&store, &base, who).await,
+            client: sessions::signed_in(&store, &base, who).await,
             base: base.clone(),
             entries: world.entries.clone(),
             samples: samples.clone(),
@@ -325,29 +324,6 @@ async fn wait_ready(url: &str) {
 /// A person's pause before the next click: 1 to 3 seconds.
 fn pause() -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(1000..3000))
-}
-
-/// A client whose cookie names a session written straight into the store.
-async fn signed_in(store: &PostgresStore, base: &str, who: &SessionUser) -> reqwest::Client {
-    let mut record = Record {
-        id: Id::default(),
-        data: [("user".to_string(), serde_json::to_value(who).unwrap())]
-            .into_iter()
-            .collect(),
-        expiry_date: OffsetDateTime::now_utc() + tower_sessions::cookie::time::Duration::hours(2),
-    };
-    store.create(&mut record).await.unwrap();
-    let jar = reqwest::cookie::Jar::default();
-    jar.add_cookie_str(
-        &format!("{SESSION_COOKIE}={}", record.id),
-        &base.parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .cookie_provider(Arc::new(jar))
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
 }
 
 struct Sample {

@@ -184,7 +184,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Login => return login(&cli, &http).await,
         Command::Logout => {
-            std::fs::remove_file(token_file()).ok();
+            std::fs::remove_file(token_file()?).ok();
             println!("Signed out.");
             return Ok(());
         }
@@ -205,7 +205,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             for e in list(&portal.get(&path).await?) {
                 println!(
                     "{}\t{}\t{}\t{}",
-                    e["key"], e["name"], e["system"], e["approval"]
+                    text(&e["key"]),
+                    text(&e["name"]),
+                    text(&e["system"]),
+                    text(&e["approval"])
                 );
             }
         }
@@ -244,6 +247,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Cancel { request } => {
+            let request = id(&request)?;
             portal
                 .post(&format!("/requests/{request}/cancel"), json!({}))
                 .await?;
@@ -276,6 +280,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::GiveBack { lease } => {
+            let lease = id(&lease)?;
             portal
                 .post(&format!("/leases/{lease}/give-back"), json!({}))
                 .await?;
@@ -286,6 +291,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             minutes,
             reason,
         } => {
+            let lease = id(&lease)?;
             let body = json!({ "minutes": minutes, "justification": reason });
             let r = portal
                 .create(&format!("/leases/{lease}/extend"), body)
@@ -342,6 +348,7 @@ async fn decide(
     outcome: &str,
     comment: &str,
 ) -> Result<(), Failure> {
+    let request = id(request)?;
     let body = json!({ "outcome": outcome, "comment": comment });
     let r = portal
         .post(&format!("/approvals/{request}/decision"), body)
@@ -467,13 +474,26 @@ fn list(value: &Value) -> Vec<&Value> {
         .unwrap_or_default()
 }
 
-/// A JSON value as a cell: strings without quotes, null as `-`.
+/// A JSON value as a cell: strings without quotes, null as `-`. Tabs, line breaks and other
+/// control characters (a justification may hold them) become spaces, so a cell can never pass
+/// for another column or another line.
 fn text(value: &Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect(),
         Value::Null => "-".into(),
         other => other.to_string(),
     }
+}
+
+/// A request's or lease's id as typed: a UUID, or refused before anything is sent.
+fn id(text: &str) -> Result<uuid::Uuid, Failure> {
+    uuid::Uuid::parse_str(text.trim()).map_err(|_| Failure {
+        message: format!("`{text}` is not an id (a UUID, as `requests` and `leases` print them)"),
+        code: 2,
+    })
 }
 
 fn encode(text: &str) -> String {
@@ -512,7 +532,7 @@ async fn token(cli: &Cli, http: &reqwest::Client) -> Result<String, Failure> {
                 ))
             });
     }
-    let saved = std::fs::read_to_string(token_file()).map_err(|_| Failure {
+    let saved = std::fs::read_to_string(token_file()?).map_err(|_| Failure {
         message: "not signed in: run `leasegate-cli login` (or set LEASEGATE_CLIENT_ID and \
                   LEASEGATE_CLIENT_SECRET, or LEASEGATE_TOKEN)"
             .into(),
@@ -523,7 +543,14 @@ async fn token(cli: &Cli, http: &reqwest::Client) -> Result<String, Failure> {
         .as_i64()
         .is_some_and(|at| at > now() + 30);
     match saved["access_token"].as_str() {
-        Some(token) if fresh && saved["issuer"] == cli.issuer.as_str() => Ok(token.to_string()),
+        // A person's token goes only to the portal they signed in for.
+        Some(token)
+            if fresh
+                && saved["issuer"] == cli.issuer.as_str()
+                && saved["url"] == cli.url.as_str() =>
+        {
+            Ok(token.to_string())
+        }
         _ => Err(Failure {
             message: "the sign-in has expired: run `leasegate-cli login` again".into(),
             code: 3,
@@ -603,9 +630,9 @@ async fn login(cli: &Cli, http: &reqwest::Client) -> Result<(), Failure> {
             .await?;
         if let Some(token) = answer["access_token"].as_str() {
             let expires_at = now() + answer["expires_in"].as_i64().unwrap_or(3600);
-            save(
-                &json!({ "issuer": cli.issuer, "access_token": token, "expires_at": expires_at }),
-            )?;
+            save(&json!({
+                "url": cli.url, "issuer": cli.issuer, "access_token": token, "expires_at": expires_at,
+            }))?;
             println!("Signed in.");
             return Ok(());
         }
@@ -633,36 +660,46 @@ fn provider_error(body: &Value) -> String {
 }
 
 /// `$LEASEGATE_CLI_HOME/token.json`, else under `$XDG_CONFIG_HOME/leasegate` or
-/// `~/.config/leasegate`.
-fn token_file() -> PathBuf {
-    let dir = std::env::var_os("LEASEGATE_CLI_HOME")
+/// `~/.config/leasegate`; none of them set: no place to keep a person's token (never the
+/// working directory, which a pipeline may publish).
+fn token_file() -> Result<PathBuf, Failure> {
+    std::env::var_os("LEASEGATE_CLI_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CONFIG_HOME").map(|d| PathBuf::from(d).join("leasegate")))
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/leasegate")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    dir.join("token.json")
+        .map(|dir| dir.join("token.json"))
+        .ok_or_else(|| Failure::new("no place to keep the sign-in: set LEASEGATE_CLI_HOME or HOME"))
 }
 
+/// Writes the token where only its owner can read it: a directory of mode 0700, a new file of
+/// mode 0600 beside the old one, renamed over it (a rename replaces a planted link instead of
+/// writing through it, and a reader never sees half a file).
 fn save(token: &Value) -> Result<(), Failure> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt};
-    let path = token_file();
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let path = token_file()?;
     let fail = |e: std::io::Error| {
         Failure::new(format!("cannot keep the token in {}: {e}", path.display()))
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
+    let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(fail)?;
+    let fresh = dir.join(format!(".token-{}.json", uuid::Uuid::new_v4()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
-        .open(&path)
+        .open(&fresh)
         .map_err(fail)?;
-    // A file made before with wider rights is narrowed too.
-    file.set_permissions(<std::fs::Permissions as PermissionsExt>::from_mode(0o600))
-        .map_err(fail)?;
-    file.write_all(token.to_string().as_bytes()).map_err(fail)
+    file.write_all(token.to_string().as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&fresh, &path))
+        .map_err(|e| {
+            std::fs::remove_file(&fresh).ok();
+            fail(e)
+        })
 }
 
 fn now() -> i64 {

@@ -138,6 +138,9 @@ pub enum Problem {
     OnBehalfOfReportsOnly,
     /// An application asks for access for people only, never for itself.
     OnBehalfOfNeeded,
+    /// An application asked for an entry granted without an approval (self-service or
+    /// break-glass): only people may.
+    ApplicationNeedsApprovers,
     /// A list's cursor that the portal did not give out.
     BadCursor,
     /// An API call that makes something needs an `Idempotency-Key` header (a UUID).

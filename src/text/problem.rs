@@ -303,6 +303,12 @@ pub fn problem_in(language: Language, problem: &Problem) -> String {
             "Nennen Sie die Person, für die der Zugriff ist (ihren Anmeldenamen): Eine Anwendung \
              beantragt für Personen, nie für sich selbst.",
         ),
+        Problem::ApplicationNeedsApprovers => say(
+            "This entry is granted without an approval, so only people may ask for it: an \
+             application's requests always wait for an approver.",
+            "Dieser Eintrag wird ohne Genehmigung gewährt, daher dürfen nur Personen ihn \
+             beantragen: Anträge einer Anwendung warten immer auf eine Genehmigung.",
+        ),
         Problem::IdempotencyKeyNeeded => say(
             "Send an Idempotency-Key header: a UUID made once for this request, sent again \
              unchanged on a retry.",

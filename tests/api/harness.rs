@@ -350,40 +350,10 @@ impl TestApp {
     pub async fn walk_to_callback(
         &self,
         browser: &reqwest::Client,
-        mut url: String,
+        url: String,
         account: &str,
     ) -> String {
-        let callback_prefix = self.url("/auth/callback");
-        for _ in 0..20 {
-            if url.starts_with(&callback_prefix) {
-                return url;
-            }
-            let response = browser.get(&url).send().await.unwrap();
-            if response.status().is_redirection() {
-                url = absolute(&url, &location(&response));
-                continue;
-            }
-            assert_eq!(response.status(), StatusCode::OK, "at {url}");
-            assert!(url.contains("/interaction/"), "unexpected page {url}");
-            let page = response.text().await.unwrap();
-            assert!(
-                page.contains("Adele Vance"),
-                "the sign-in page lists the demo accounts"
-            );
-            let login = browser
-                .post(format!("{url}/login"))
-                .form(&[("account", account)])
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                login.status().is_redirection(),
-                "login form answered {}",
-                login.status()
-            );
-            url = absolute(&url, &location(&login));
-        }
-        panic!("sign-in did not reach the portal's callback");
+        walk_provider(browser, url, account, &self.url("/auth/callback")).await
     }
 
     /// Is this browser signed in? (A protected page answers instead of redirecting.)
@@ -433,6 +403,47 @@ pub fn location(response: &Response) -> String {
         .to_str()
         .unwrap()
         .to_string()
+}
+
+/// Follows the provider's pages from `url`, picking `account` on its sign-in page, until the
+/// browser is sent to an address that starts with `stop` (a client's redirect URI); returns that
+/// address, not called.
+pub async fn walk_provider(
+    browser: &reqwest::Client,
+    mut url: String,
+    account: &str,
+    stop: &str,
+) -> String {
+    for _ in 0..20 {
+        if url.starts_with(stop) {
+            return url;
+        }
+        let response = browser.get(&url).send().await.unwrap();
+        if response.status().is_redirection() {
+            url = absolute(&url, &location(&response));
+            continue;
+        }
+        assert_eq!(response.status(), StatusCode::OK, "at {url}");
+        assert!(url.contains("/interaction/"), "unexpected page {url}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains("Adele Vance"),
+            "the sign-in page lists the demo accounts"
+        );
+        let login = browser
+            .post(format!("{url}/login"))
+            .form(&[("account", account)])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            login.status().is_redirection(),
+            "login form answered {}",
+            login.status()
+        );
+        url = absolute(&url, &location(&login));
+    }
+    panic!("sign-in did not reach {stop}");
 }
 
 fn absolute(base: &str, location: &str) -> String {

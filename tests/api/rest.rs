@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::access::{manager_policy, world, world_with};
-use crate::harness::{Options, TestApp, identity_provider, location};
+use crate::harness::{Options, TestApp, identity_provider, walk_provider};
 
 const AUDIENCE: &str = "api://leasegate-test";
 
@@ -51,7 +51,7 @@ async fn person_token(account: &str) -> String {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut url = reqwest::Url::parse_with_params(
+    let url = reqwest::Url::parse_with_params(
         &format!("{}/auth", idp.issuer),
         &[
             ("client_id", "leasegate-cli"),
@@ -66,35 +66,12 @@ async fn person_token(account: &str) -> String {
     )
     .unwrap()
     .to_string();
-    let mut code = None;
-    for _ in 0..20 {
-        if url.starts_with(redirect) {
-            let parsed = reqwest::Url::parse(&url).unwrap();
-            code = parsed
-                .query_pairs()
-                .find(|(k, _)| k == "code")
-                .map(|(_, v)| v.into_owned());
-            break;
-        }
-        let response = browser.get(&url).send().await.unwrap();
-        if response.status().is_redirection() {
-            url = absolute(&idp.issuer, &location(&response));
-            continue;
-        }
-        assert_eq!(response.status(), StatusCode::OK, "at {url}");
-        let login = browser
-            .post(format!("{url}/login"))
-            .form(&[("account", account)])
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            login.status().is_redirection(),
-            "login answered {}",
-            login.status()
-        );
-        url = absolute(&idp.issuer, &location(&login));
-    }
+    let back = walk_provider(&browser, url, account, redirect).await;
+    let code = reqwest::Url::parse(&back)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned());
     let code = code.expect("the provider redirected back with a code");
     let answer: Value = browser
         .post(format!("{}/token", idp.issuer))
@@ -115,14 +92,6 @@ async fn person_token(account: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no token for {account}: {answer}"))
         .to_string()
-}
-
-fn absolute(base: &str, location: &str) -> String {
-    if location.starts_with("http") {
-        location.to_string()
-    } else {
-        format!("{base}{location}")
-    }
 }
 
 /// Calls the API: the status, the headers and the body (JSON, or the text as a JSON string).
@@ -267,6 +236,15 @@ async fn people_and_applications_use_the_api_by_the_pages_rules(pool: PgPool) {
         post(app, &auditor_app, "/requests", ask.clone()).await.0,
         StatusCode::FORBIDDEN
     );
+    // Applications are not people to ask for.
+    let mut for_an_app = ask.clone();
+    for_an_app["on_behalf_of"] = json!("leasegate-auditor-app@application.invalid");
+    let (status, body) = post(app, &automation, "/requests", for_an_app).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("on_behalf_of")),
+        "{body}"
+    );
     let mut for_adele = ask.clone();
     for_adele["on_behalf_of"] = json!("adele.vance@contoso.test");
     let (status, by_app) = post(app, &automation, "/requests", for_adele).await;
@@ -340,6 +318,11 @@ async fn people_and_applications_use_the_api_by_the_pages_rules(pool: PgPool) {
     let mut elsewhere = ask.clone();
     elsewhere["entitlement"] = json!(other);
     let (status, _, reused) = submit(adele.clone(), elsewhere, key.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reused}");
+    // Nor for another person.
+    let mut for_megan = ask.clone();
+    for_megan["on_behalf_of"] = json!("megan.bowen@contoso.test");
+    let (status, _, reused) = submit(adele.clone(), for_megan, key.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{reused}");
     assert_eq!(
         sqlx::query_scalar::<_, i64>(
@@ -435,9 +418,21 @@ async fn people_and_applications_use_the_api_by_the_pages_rules(pool: PgPool) {
         post(app, &auditor_app, &extend, more.clone()).await.0,
         StatusCode::FORBIDDEN
     );
+    // A create's key is not an extension's.
+    let (status, _, reused) = call(
+        app,
+        Some(&adele),
+        reqwest::Method::POST,
+        &extend,
+        Some(more.clone()),
+        Some(&key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reused}");
     let (status, extension) = post(app, &adele, &extend, more).await;
     assert_eq!(status, StatusCode::CREATED, "{extension}");
     assert_eq!(extension["state"], "pending");
+    assert_eq!(extension["extends_lease"], lease.as_str());
     let give_back = format!("/leases/{lease}/give-back");
     assert_eq!(
         post(app, &megan, &give_back, json!({})).await.0,
@@ -492,6 +487,16 @@ async fn people_and_applications_use_the_api_by_the_pages_rules(pool: PgPool) {
         get(app, &irvin, "/audit/events?cursor=AAAA").await.0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+    // A misspelt filter is refused, not read as "everything".
+    let (status, body) = post(
+        app,
+        &auditor_app,
+        "/evidence",
+        json!({ "format": "csv", "frm": "2026-01-01" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(problem(&body), "urn:leasegate:problem:invalid");
     let (status, body) = post(app, &auditor_app, "/evidence", json!({ "format": "pdf" })).await;
     assert_eq!(
         (status, body["field"].as_str()),
@@ -595,7 +600,10 @@ async fn tokens_not_for_the_api_are_refused(pool: PgPool) {
             with(json!({ "scp": null, "roles": ["Leasegate.Auditor"] })),
         ),
         ("another scope", with(json!({ "scp": "openid" }))),
-        ("another audience", with(json!({ "aud": "leasegate-test" }))),
+        (
+            "another audience",
+            with(json!({ "aud": "api://another-application" })),
+        ),
         (
             "another issuer",
             with(json!({ "iss": "https://login.microsoftonline.com/x/v2.0" })),
@@ -622,6 +630,47 @@ async fn tokens_not_for_the_api_are_refused(pool: PgPool) {
         let (status, body) = get(&app, &token, "/catalog").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
     }
+    // A person's token that an application outside LEASEGATE_API_CLIENTS asked for carries
+    // none of their powers.
+    let elsewhere = with(json!({ "azp": "some-other-app" }));
+    assert_eq!(
+        get(&app, &elsewhere, "/catalog").await.0,
+        StatusCode::FORBIDDEN
+    );
+    // A role the token names but the portal has not recorded for the person gives nothing.
+    let claimed = with(json!({ "roles": ["Leasegate.Auditor"] }));
+    assert_eq!(get(&app, &claimed, "/catalog").await.0, StatusCode::OK);
+    assert_eq!(
+        get(&app, &claimed, "/audit/events").await.0,
+        StatusCode::FORBIDDEN
+    );
+    // Whatever axum refuses before a handler is a problem too.
+    let token = forged(&header, &person);
+    let (status, headers, body) = call(
+        &app,
+        Some(&token),
+        reqwest::Method::PUT,
+        "/catalog",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let not_json = reqwest::Client::new()
+        .post(app.url("/api/v1/requests"))
+        .bearer_auth(&token)
+        .header("idempotency-key", Uuid::new_v4().to_string())
+        .header("content-type", "application/json")
+        .body("{ not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(not_json.status().is_client_error());
+    assert_eq!(
+        not_json.headers()["content-type"],
+        "application/problem+json"
+    );
     let mut tampered = forged(&header, &person).into_bytes();
     let middle = tampered.len() - 20;
     tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
@@ -800,6 +849,18 @@ async fn break_glass_and_findings_through_the_api(pool: PgPool) {
         "{used}"
     );
     let id = used["id"].as_str().unwrap().to_string();
+    // An application may not take break-glass for anyone: only people may ask for what is
+    // granted without an approval.
+    let (status, body) = post(
+        &app,
+        &automation,
+        "/requests",
+        json!({ "entitlement": key, "minutes": 30, "justification": "INC-4711: the database cluster is down",
+                "on_behalf_of": "alex.wilber@contoso.test" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["reason"], "ApplicationNeedsApprovers", "{body}");
 
     // An owner who did not use it reviews it, once; no one else.
     let (status, waiting) = get(&app, &alex, "/break-glass/reviews").await;

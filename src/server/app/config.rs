@@ -204,6 +204,10 @@ pub struct ApiSettings {
     pub audiences: Vec<String>,
     /// The delegated scope a person's token must carry (`LEASEGATE_API_SCOPE`).
     pub scope: String,
+    /// The applications whose tokens may speak for a person (`azp`; `LEASEGATE_API_CLIENTS`,
+    /// space-separated): the portal's command-line client, and nothing a person consented to
+    /// elsewhere.
+    pub person_clients: Vec<String>,
     /// The app-role values that let an application call: as automation (requests for
     /// people), and as an auditor (`LEASEGATE_API_ROLE_AUTOMATION`, `_AUDITOR`).
     pub automation_role: String,
@@ -528,15 +532,21 @@ impl Reader {
         }
 
         let api = ApiSettings {
+            // Entra's v2.0 tokens name the API by its client id, v1.0 tokens by its URI.
             audiences: self
                 .string(
                     "LEASEGATE_API_AUDIENCE",
-                    Some(&format!("api://{}", oidc.client_id)),
+                    Some(&format!("api://{0} {0}", oidc.client_id)),
                 )
                 .split_whitespace()
                 .map(str::to_string)
                 .collect(),
             scope: self.string("LEASEGATE_API_SCOPE", Some("access")),
+            person_clients: self
+                .string("LEASEGATE_API_CLIENTS", Some("leasegate-cli"))
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
             automation_role: self.string(
                 "LEASEGATE_API_ROLE_AUTOMATION",
                 Some("Leasegate.Automation"),

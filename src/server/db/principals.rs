@@ -293,6 +293,8 @@ pub struct Known {
     /// Not barred, and not offboarded.
     pub active: bool,
     pub language: Option<String>,
+    /// The portal roles last recorded (at sign-in, or a session's re-check).
+    pub portal_roles: Vec<String>,
 }
 
 /// The principal with this Entra identity, if the portal knows it.
@@ -305,7 +307,7 @@ pub async fn by_identity(
         Known,
         r#"
         select id, upn, display_name, kind,
-               status = 'active' and left_at is null as "active!", language
+               status = 'active' and left_at is null as "active!", language, portal_roles
           from principals
          where tenant_id = $1 and object_id = $2
         "#,
@@ -318,34 +320,51 @@ pub async fn by_identity(
 
 /// The principal of an application calling the REST API with its own token, recorded the first
 /// time it calls (kind `service`, named by its client id), so that the trail can name it as the
-/// actor of what it does. A row of another kind with the same identity is returned as it is:
-/// the caller refuses it.
+/// actor of what it does. Read first, so a known application's call writes nothing. A row of
+/// another kind with the same identity is returned as it is: the caller refuses it.
 pub async fn record_application(
     pool: &PgPool,
     tenant: &str,
     object_id: &str,
     client_id: &str,
 ) -> Result<Known, sqlx::Error> {
+    if let Some(known) = by_identity(pool, tenant, object_id).await? {
+        return Ok(known);
+    }
     // `.invalid` is reserved (RFC 2606): the name can never be a person's sign-in name.
     let upn = format!("{}@application.invalid", client_id.to_lowercase());
     let name = format!("Application {client_id}");
-    sqlx::query_as!(
-        Known,
+    sqlx::query!(
         r#"
         insert into principals (tenant_id, object_id, kind, upn, display_name)
         values ($1, $2, 'service', $3, $4)
-        on conflict on constraint principals_identity_unique
-        do update set updated_at = principals.updated_at
-        returning id, upn, display_name, kind,
-                  status = 'active' and left_at is null as "active!", language
+        on conflict on constraint principals_identity_unique do nothing
         "#,
         tenant,
         object_id,
         upn,
         name
     )
-    .fetch_one(pool)
-    .await
+    .execute(pool)
+    .await?;
+    by_identity(pool, tenant, object_id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Counts a person's use of the REST API as a sign-in, at most once an hour: the account watch
+/// follows the people who signed in lately, and someone who only uses the API must not slip
+/// out of it.
+pub async fn seen_through_api(pool: &PgPool, principal: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update principals set last_sign_in_at = now()
+          where id = $1
+            and (last_sign_in_at is null or last_sign_in_at < now() - interval '1 hour')",
+        principal
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// True when the person was barred (disabled) by the account watch or an administrator.

@@ -369,7 +369,7 @@ pub async fn principal_by_upn(
     let row = sqlx::query!(
         r#"
         select id, display_name from principals
-         where id = principal_for_name($1) and status = $2
+         where id = principal_for_name($1) and status = $2 and kind <> 'service'
         "#,
         upn.as_str(),
         PrincipalStatus::Active as PrincipalStatus
@@ -512,6 +512,8 @@ pub struct Listed {
     pub closed_at: Option<DateTime<Utc>>,
     pub justification: String,
     pub ticket: Option<String>,
+    /// The lease it would extend, for an extension.
+    pub extends_grant: Option<Uuid>,
 }
 
 /// One request, whoever it belongs to (the caller decides who may see it).
@@ -525,7 +527,8 @@ pub async fn listed(pool: &PgPool, id: Uuid) -> Result<Option<Listed>, sqlx::Err
                r.submitted_at as "submitted_at: DateTime<Utc>",
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
                r.expires_at as "expires_at: DateTime<Utc>",
-               r.closed_at as "closed_at: DateTime<Utc>", r.justification, r.ticket
+               r.closed_at as "closed_at: DateTime<Utc>", r.justification, r.ticket,
+               r.extends_grant
           from access_requests r
           join entitlements e on e.id = r.entitlement_id
           join principals rq on rq.id = r.requester_id
@@ -556,7 +559,8 @@ pub async fn of_principal(
                r.submitted_at as "submitted_at: DateTime<Utc>",
                r.starts_at as "starts_at: DateTime<Utc>", r.ends_at as "ends_at: DateTime<Utc>",
                r.expires_at as "expires_at: DateTime<Utc>",
-               r.closed_at as "closed_at: DateTime<Utc>", r.justification, r.ticket
+               r.closed_at as "closed_at: DateTime<Utc>", r.justification, r.ticket,
+               r.extends_grant
           from access_requests r
           join entitlements e on e.id = r.entitlement_id
           join principals rq on rq.id = r.requester_id

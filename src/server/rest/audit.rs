@@ -4,8 +4,7 @@
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -178,12 +177,27 @@ pub async fn verify(
     }))
 }
 
+/// An export: its format and what to find (as for `GET /audit/events`). A field the portal does
+/// not know is refused rather than ignored, so a misspelt filter never exports the whole trail.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EvidenceAsked {
     /// `csv` or `json` (the JSON carries the chain's proof: docs/evidence.md).
     format: String,
-    #[serde(flatten)]
-    search: Search,
+    #[serde(default)]
+    who: String,
+    #[serde(default)]
+    what: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    request: String,
 }
 
 /// Exports every matching event, oldest first, as a file (streamed). The export itself is
@@ -207,20 +221,18 @@ pub async fn evidence(
     let user = caller.governance()?;
     let format = Format::parse(asked.format.trim())
         .ok_or_else(|| AppError::invalid("format", Problem::ChooseFormat))?;
-    let query = asked.search.query(String::new());
+    let query = EventQuery {
+        who: asked.who,
+        what: asked.what,
+        action: asked.action,
+        from: asked.from,
+        to: asked.to,
+        person: asked.person,
+        request: asked.request,
+        before: String::new(),
+    };
     let file =
         crate::server::services::evidence::export(&state, user, Language::English, &query, format)
             .await?;
-    let disposition = format!("attachment; filename=\"{}\"", file.file_name);
-    let mut response = axum::body::Body::from_stream(file.body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(file.content_type),
-    );
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(crate::server::app::http::evidence::download(file))
 }

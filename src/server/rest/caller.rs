@@ -115,11 +115,12 @@ pub async fn authenticate(
             Err(AppError::Unavailable { reference })
         }
         Err(why) => {
-            tracing::warn!(%why, client = %client, "API token refused");
-            // Refused tokens count against the address they came from.
+            // Refused tokens count against the address they came from (and, once over, are
+            // not logged one by one).
             if let Err(wait) = state.api_limit.check(&client) {
                 return ApiError::too_many(wait.as_secs().max(1)).into_response();
             }
+            tracing::warn!(%why, client = %client, "API token refused");
             Err(AppError::Unauthorized)
         }
     };
@@ -146,6 +147,11 @@ fn client_key(state: &AppState, request: &Request) -> String {
     let trusted = &state.settings.session.trusted_proxies;
     match crate::server::app::http::sign_in_limit::client_address(peer, request.headers(), trusted)
     {
+        // One IPv6 client holds a whole /64: its addresses share one budget.
+        Some(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("address:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
         Some(address) => format!("address:{address}"),
         None => "address:unknown".to_string(),
     }
@@ -159,6 +165,12 @@ async fn resolve(state: &AppState, token: AccessToken) -> Result<ApiCaller, AppE
     let api = &state.settings.api;
     match token.kind {
         TokenKind::Delegated => {
+            // A person's token from an application the portal does not name (one they consented
+            // to elsewhere) would carry all their powers: refused.
+            if !api.person_clients.iter().any(|c| c == &token.client_id) {
+                tracing::warn!(client = %token.client_id, "API token of a person, asked for by an application not in LEASEGATE_API_CLIENTS");
+                return Err(AppError::Forbidden);
+            }
             let known =
                 principals::by_identity(&state.pool, &token.tenant_id, &token.object_id).await?;
             let Some(known) = known.filter(|k| k.active && k.kind != "service") else {
@@ -168,7 +180,13 @@ async fn resolve(state: &AppState, token: AccessToken) -> Result<ApiCaller, AppE
                 );
                 return Err(AppError::Forbidden);
             };
-            let roles = Role::from_app_roles(&token.roles, &state.settings.oidc.roles);
+            // The roles both the token and the portal's record name: a role taken away in Entra
+            // counts from the next sign-in or session re-check, not from the token's expiry.
+            let roles = Role::from_app_roles(&token.roles, &state.settings.oidc.roles)
+                .into_iter()
+                .filter(|r| known.portal_roles.iter().any(|k| k == r.as_str()))
+                .collect();
+            principals::seen_through_api(&state.pool, known.id).await?;
             Ok(ApiCaller::Person(session_user(known, roles, now)))
         }
         TokenKind::AppOnly => {

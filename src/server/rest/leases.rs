@@ -161,6 +161,10 @@ pub async fn extend(
     let request = crate::server::db::requests::listed(&state.pool, submitted.request_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    // The key of another request (a new one, or another lease's extension) is not a retry.
+    if request.extends_grant != Some(grant) {
+        return Err(AppError::Conflict(Problem::IdempotencyKeyReused).into());
+    }
     Ok(created(
         format!("{}/requests/{}", super::BASE, request.id),
         Request::from(request),

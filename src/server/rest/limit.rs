@@ -11,12 +11,15 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-/// Above this many keys, keys whose budget is full again are forgotten.
+/// Above this many keys (or twice as many as were left the last time), keys whose budget is
+/// full again are forgotten.
 const KEYS_KEPT: usize = 10_000;
 
 pub struct ApiLimit {
     limiter: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
+    /// The number of keys above which the next check forgets those full again.
+    forget_above: std::sync::atomic::AtomicUsize,
 }
 
 impl ApiLimit {
@@ -26,13 +29,19 @@ impl ApiLimit {
         Self {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             clock: DefaultClock::default(),
+            forget_above: KEYS_KEPT.into(),
         }
     }
 
     /// Counts one call of `key`; `Err` with the time until it may call again.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
-        if self.limiter.len() > KEYS_KEPT {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Forgetting walks every key: done when the keys doubled since, not at every check
+        // while many callers are active at once.
+        if self.limiter.len() > self.forget_above.load(Relaxed) {
             self.limiter.retain_recent();
+            self.forget_above
+                .store((self.limiter.len() * 2).max(KEYS_KEPT), Relaxed);
         }
         self.limiter
             .check_key(&key.to_string())

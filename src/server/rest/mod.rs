@@ -57,6 +57,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/openapi.json", get(openapi_json))
         .merge(guarded)
         .fallback(|| async { ApiError::from(AppError::NotFound).into_response() })
+        .layer(axum::middleware::from_fn(problem::as_problem))
 }
 
 #[derive(OpenApi)]

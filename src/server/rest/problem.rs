@@ -1,6 +1,8 @@
 //! Errors as RFC 9457 problem details (`application/problem+json`).
 
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -168,6 +170,53 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Every error the API answers is a problem: axum's own refusals (a body that is not the JSON
+/// asked for, a path or query that does not parse, a method not served, a body over the limit)
+/// come as plain text and are rewritten here, their words kept as the detail.
+pub async fn as_problem(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == "application/problem+json");
+    if is_problem || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let said = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let name = match status {
+        StatusCode::BAD_REQUEST => "bad-request",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        _ if status.is_server_error() => "internal",
+        _ => "refused",
+    };
+    let details = ProblemDetails {
+        kind: format!("urn:leasegate:problem:{name}"),
+        title: status.canonical_reason().unwrap_or("Refused").to_string(),
+        status: status.as_u16(),
+        detail: said.chars().take(500).collect(),
+        field: None,
+        reason: None,
+        reference: None,
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(serde_json::to_vec(&details).unwrap_or_default()),
+    )
 }
 
 #[cfg(test)]

@@ -64,6 +64,8 @@ pub struct Request {
     pub closed_at: Option<DateTime<Utc>>,
     pub justification: String,
     pub ticket: Option<String>,
+    /// For an extension: the lease it moves the end of.
+    pub extends_lease: Option<Uuid>,
 }
 
 impl From<Listed> for Request {
@@ -82,6 +84,7 @@ impl From<Listed> for Request {
             closed_at: r.closed_at,
             justification: r.justification,
             ticket: r.ticket,
+            extends_lease: r.extends_grant,
         }
     }
 }
@@ -137,9 +140,15 @@ pub async fn create(
     let request = crate::server::db::requests::listed(&state.pool, submitted.request_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    // A key used again for something else is a mistake of the caller's, not a retry.
-    if request.entitlement_key != body.entitlement.trim()
-        || request.requester_id != user.principal_id
+    // A key used again for something else (another entry, another person, an extension) is a
+    // mistake of the caller's, not a retry: the first request is not passed off as this one.
+    let beneficiary = match body.on_behalf_of.as_deref().map(str::trim) {
+        Some(upn) if !upn.is_empty() => upn.to_lowercase(),
+        _ => user.upn.as_str().to_string(),
+    };
+    if request.extends_grant.is_some()
+        || request.entitlement_key != body.entitlement.trim()
+        || request.beneficiary.to_lowercase() != beneficiary
     {
         return Err(AppError::Conflict(Problem::IdempotencyKeyReused).into());
     }

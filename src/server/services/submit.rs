@@ -208,6 +208,11 @@ async fn submit_new(
         return Err(AppError::Conflict(Problem::BundleEmpty));
     }
     let policy = &entry.policy;
+    // An application's request always waits for people: what is granted without an approval
+    // (self-service, break-glass) is not for an application to ask for, whoever it names.
+    if caller.for_anyone && policy.stages.is_empty() {
+        return Err(AppError::Conflict(Problem::ApplicationNeedsApprovers));
+    }
     let now = Utc::now();
     // The rules that need no directory first; the first one broken is answered, naming its
     // field.

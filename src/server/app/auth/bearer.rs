@@ -256,6 +256,7 @@ mod tests {
         ApiSettings {
             audiences: vec!["api://leasegate".into()],
             scope: "access".into(),
+            person_clients: vec!["client-1".into()],
             automation_role: "Leasegate.Automation".into(),
             auditor_role: "Leasegate.Auditor".into(),
             per_minute: 60,

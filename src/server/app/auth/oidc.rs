@@ -195,6 +195,8 @@ pub struct OidcProvider {
     settings: Arc<Settings>,
     http: reqwest::Client,
     metadata: RwLock<Option<(Arc<Metadata>, Instant)>>,
+    /// When an unknown key id last made the API ask for the keys again.
+    keys_asked: std::sync::Mutex<Option<Instant>>,
     /// Seals the tokens a session keeps (`auth::sealed`).
     sealer: super::sealed::Sealer,
 }
@@ -219,6 +221,7 @@ impl OidcProvider {
             settings,
             http,
             metadata: RwLock::new(None),
+            keys_asked: std::sync::Mutex::new(None),
             sealer,
         }
     }
@@ -286,19 +289,22 @@ impl OidcProvider {
     }
 
     /// The provider's signing keys, for the API's access tokens (`auth::bearer`). `refresh` asks
-    /// the provider again, at most once a minute however many tokens name an unknown key, so a
-    /// stream of forged key ids cannot make the portal hammer the provider.
+    /// the provider again, at most once a minute however many tokens name an unknown key and
+    /// however the asking went: the attempt is stamped before it is made, under a lock, so a
+    /// stream of forged key ids (in parallel, or while the provider is down) cannot make the
+    /// portal hammer the provider.
     pub(crate) async fn signing_keys(
         &self,
         refresh: bool,
     ) -> Result<Vec<CoreJsonWebKey>, SignInError> {
-        let refresh = refresh
-            && self
-                .metadata
-                .read()
-                .await
-                .as_ref()
-                .is_none_or(|(_, at)| at.elapsed() >= KEY_REFRESH_INTERVAL);
+        let refresh = refresh && {
+            let mut last = self.keys_asked.lock().unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|at| at.elapsed() >= KEY_REFRESH_INTERVAL);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
         Ok(self.metadata(refresh).await?.jwks().keys().clone())
     }
 

@@ -41,22 +41,26 @@ pub async fn export(
         return refusal(language, AppError::invalid("format", Problem::ChooseFormat));
     };
     match evidence::export(&state, &user, language, &params.query, format).await {
-        Ok(file) => {
-            let disposition = format!("attachment; filename=\"{}\"", file.file_name);
-            let mut response = axum::body::Body::from_stream(file.body).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(file.content_type),
-            );
-            if let Ok(value) = HeaderValue::from_str(&disposition) {
-                headers.insert(header::CONTENT_DISPOSITION, value);
-            }
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
+        Ok(file) => download(file),
         Err(error) => refusal(language, error),
     }
+}
+
+/// An export as a download, streamed: its type, its file name, never cached. The governance
+/// page's form and the REST API answer it the same way.
+pub fn download(file: evidence::Export) -> Response {
+    let disposition = format!("attachment; filename=\"{}\"", file.file_name);
+    let mut response = axum::body::Body::from_stream(file.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(file.content_type),
+    );
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// `POST /governance/reviews/{id}/report`: an access review campaign's report as CSV, one row

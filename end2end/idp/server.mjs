@@ -136,8 +136,8 @@ const provider = new Provider(issuer, {
       userCodeInputSource(ctx, form, out, err) {
         ctx.type = 'html';
         ctx.body = page('Sign in on another device · Demo identity provider', `<h1>Sign in on another device</h1>
-${err ? '<p role="alert">That code is not valid or has expired: check it and try again.</p>' : '<p>Enter the code your device shows.</p>'}
-${form}
+${err ? '<p role="alert">That code is not valid or has expired: check it and try again.</p>' : '<p id="code-hint">Enter the code your device shows.</p>'}
+${form.replace('name="user_code"', 'name="user_code" aria-label="Code" aria-describedby="code-hint"')}
 <p><button class="primary" type="submit" form="op.deviceInputForm">Continue</button></p>`);
       },
       userCodeConfirmSource(ctx, form, client, deviceInfo, userCode) {
@@ -325,7 +325,9 @@ h1{font-size:24px;font-weight:600;margin:0 0 8px}p{line-height:1.5}
 .account:hover,.account:focus{border-color:#0f6cbd;outline:2px solid #0f6cbd}
 .account strong{display:block}.account span{color:#616161;font-size:14px}
 .secondary{background:none;border:0;color:#0f6cbd;font:inherit;cursor:pointer;padding:8px 0;text-decoration:underline}
-.primary{background:#0f6cbd;color:#fff;border:0;border-radius:4px;padding:8px 16px;font:inherit;cursor:pointer}`;
+.primary{background:#0f6cbd;color:#fff;border:0;border-radius:4px;padding:8px 16px;font:inherit;cursor:pointer}
+input[type=text]{font:inherit;font-size:20px;letter-spacing:2px;text-transform:uppercase;width:100%;box-sizing:border-box;padding:8px 12px;margin:8px 0 16px;border:1px solid #8a8a8a;border-radius:4px}
+input[type=text]:focus{outline:2px solid #0f6cbd;border-color:#0f6cbd}`;
 
 function page(title, body) {
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${esc(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;

@@ -243,15 +243,7 @@ async fn user(pool: &PgPool, upn: &str, name: &str) -> SessionUser {
     }
 }
 
-/// One measured call.
-struct Sample {
-    function: &'static str,
-    millis: f64,
-    /// The HTTP status, 0 when the connection failed.
-    status: u16,
-}
-
-impl Sample {
+impl sessions::Sample {
     /// Anything but an answer the portal gives on purpose: 200, and the refusals a busy
     /// portal gives to requests that race each other (409 "already waiting", 422 "already
     /// covered").
@@ -310,10 +302,12 @@ async fn run(
     for (n, who) in world.managers.iter().chain(&world.employees).enumerate() {
         let client = sessions::signed_in(&store, &base, who).await;
         let ctx = Ctx {
-            client,
-            base: base.clone(),
+            browser: sessions::Browser {
+                client,
+                base: base.clone(),
+                samples: samples.clone(),
+            },
             entries: world.entries.clone(),
-            samples: samples.clone(),
         };
         let manager = n < MANAGERS;
         tasks.push(tokio::spawn(async move {
@@ -345,95 +339,66 @@ fn pause(think: Duration) -> Duration {
 }
 
 struct Ctx {
-    client: reqwest::Client,
-    base: String,
+    browser: sessions::Browser,
     entries: Vec<String>,
-    samples: Arc<Mutex<Vec<Sample>>>,
 }
 
 impl Ctx {
-    /// Calls a server function and records how long it took and what it answered.
-    async fn call(
-        &self,
-        function: &'static str,
-        form: &[(&str, &str)],
-    ) -> Option<serde_json::Value> {
-        let started = Instant::now();
-        let response = self
-            .client
-            .post(format!("{}/api/{function}", self.base))
-            .header("origin", &self.base)
-            .form(form)
-            .send()
-            .await;
-        let (status, body) = match response {
-            Ok(r) => (
-                r.status().as_u16(),
-                r.json::<serde_json::Value>().await.ok(),
-            ),
-            Err(_) => (0, None),
-        };
-        self.samples.lock().unwrap().push(Sample {
-            function,
-            millis: started.elapsed().as_secs_f64() * 1000.0,
-            status,
-        });
-        body
-    }
-
     async fn employee_step(&self) {
         let roll: u32 = rand::thread_rng().gen_range(0..100);
         let entry = &self.entries[rand::thread_rng().gen_range(0..self.entries.len())];
         match roll {
             0..40 => {
-                self.call("catalog", &[("query", "")]).await;
+                self.browser.call("catalog", &[("query", "")]).await;
             }
             40..55 => {
-                self.call("entitlement", &[("key", entry)]).await;
+                self.browser.call("entitlement", &[("key", entry)]).await;
             }
             55..65 => {
                 let token = Uuid::new_v4().to_string();
-                self.call(
-                    "request",
-                    &[
-                        ("form[entitlement]", entry),
-                        ("form[duration]", "60"),
-                        ("form[justification]", "Load test: quarter-end close"),
-                        ("form[client_token]", &token),
-                    ],
-                )
-                .await;
+                self.browser
+                    .call(
+                        "request",
+                        &[
+                            ("form[entitlement]", entry),
+                            ("form[duration]", "60"),
+                            ("form[justification]", "Load test: quarter-end close"),
+                            ("form[client_token]", &token),
+                        ],
+                    )
+                    .await;
             }
             _ => {
-                self.call("my-access", &[]).await;
+                self.browser.call("my-access", &[]).await;
             }
         }
     }
 
     async fn manager_step(&self) {
-        let Some(inbox) = self.call("approvals", &[]).await else {
+        let Some(inbox) = self.browser.call("approvals", &[]).await else {
             return;
         };
         let waiting = inbox["waiting"].as_array().cloned().unwrap_or_default();
         if let Some(first) = waiting.first().and_then(|w| w["request_id"].as_str()) {
-            self.call(
-                "approvals/decide",
-                &[
-                    ("request_id", first),
-                    ("outcome", "approve"),
-                    ("comment", ""),
-                ],
-            )
-            .await;
+            self.browser
+                .call(
+                    "approvals/decide",
+                    &[
+                        ("request_id", first),
+                        ("outcome", "approve"),
+                        ("comment", ""),
+                    ],
+                )
+                .await;
         } else {
-            self.call("my-access", &[]).await;
+            self.browser.call("my-access", &[]).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }
 
-fn report(label: &str, samples: &[Sample]) {
-    let mut by: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
+fn report(label: &str, samples: &[sessions::Sample]) {
+    let mut by: BTreeMap<&str, Vec<&sessions::Sample>> = BTreeMap::new();
     for s in samples {
         by.entry(s.function).or_default().push(s);
     }

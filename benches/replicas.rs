@@ -121,10 +121,12 @@ async fn main() {
     let mut tasks = Vec::new();
     for (n, who) in world.people.iter().enumerate() {
         let ctx = Ctx {
-            client: sessions::signed_in(&store, &base, who).await,
-            base: base.clone(),
+            browser: sessions::Browser {
+                client: sessions::signed_in(&store, &base, who).await,
+                base: base.clone(),
+                samples: samples.clone(),
+            },
             entries: world.entries.clone(),
-            samples: samples.clone(),
         };
         let manager = n < MANAGERS;
         tasks.push(tokio::spawn(async move {
@@ -326,55 +328,18 @@ fn pause() -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(1000..3000))
 }
 
-struct Sample {
-    function: &'static str,
-    millis: f64,
-    /// The HTTP status, 0 when the connection failed.
-    status: u16,
-}
-
 struct Ctx {
-    client: reqwest::Client,
-    base: String,
+    browser: sessions::Browser,
     entries: Vec<String>,
-    samples: Arc<Mutex<Vec<Sample>>>,
 }
 
 impl Ctx {
-    async fn call(
-        &self,
-        function: &'static str,
-        form: &[(&str, &str)],
-    ) -> Option<serde_json::Value> {
-        let started = Instant::now();
-        let response = self
-            .client
-            .post(format!("{}/api/{function}", self.base))
-            .header("origin", &self.base)
-            .form(form)
-            .send()
-            .await;
-        let (status, body) = match response {
-            Ok(r) => (
-                r.status().as_u16(),
-                r.json::<serde_json::Value>().await.ok(),
-            ),
-            Err(_) => (0, None),
-        };
-        self.samples.lock().unwrap().push(Sample {
-            function,
-            millis: started.elapsed().as_secs_f64() * 1000.0,
-            status,
-        });
-        body
-    }
-
     async fn step(&self, manager: bool) {
         let roll: u32 = rand::thread_rng().gen_range(0..100);
         if manager {
             match roll {
-                0..50 => self.call("approvals", &[]).await,
-                _ => self.call("my-access", &[]).await,
+                0..50 => self.browser.call("approvals", &[]).await,
+                _ => self.browser.call("my-access", &[]).await,
             };
             return;
         }
@@ -382,29 +347,30 @@ impl Ctx {
         match roll {
             0..30 => {
                 let token = Uuid::new_v4().to_string();
-                self.call(
-                    "request",
-                    &[
-                        ("form[entitlement]", entry),
-                        ("form[duration]", "1"),
-                        ("form[justification]", "Replicas benchmark"),
-                        ("form[client_token]", &token),
-                    ],
-                )
-                .await;
+                self.browser
+                    .call(
+                        "request",
+                        &[
+                            ("form[entitlement]", entry),
+                            ("form[duration]", "1"),
+                            ("form[justification]", "Replicas benchmark"),
+                            ("form[client_token]", &token),
+                        ],
+                    )
+                    .await;
             }
             30..50 => {
-                self.call("catalog", &[("query", "")]).await;
+                self.browser.call("catalog", &[("query", "")]).await;
             }
             _ => {
-                self.call("my-access", &[]).await;
+                self.browser.call("my-access", &[]).await;
             }
         }
     }
 }
 
-fn report(samples: &[Sample], run: Duration) {
-    let mut by: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
+fn report(samples: &[sessions::Sample], run: Duration) {
+    let mut by: BTreeMap<&str, Vec<&sessions::Sample>> = BTreeMap::new();
     for s in samples {
         by.entry(s.function).or_default().push(s);
     }

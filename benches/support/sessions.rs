@@ -34,3 +34,49 @@ pub async fn signed_in(store: &PostgresStore, base: &str, who: &SessionUser) -> 
         .build()
         .unwrap()
 }
+
+/// One measured call.
+pub struct Sample {
+    pub function: &'static str,
+    pub millis: f64,
+    /// The HTTP status, 0 when the connection failed.
+    pub status: u16,
+}
+
+/// A signed-in person's browser: calls server functions as the portal's pages do (a form post
+/// from the portal's own origin) and records how long each took and what it answered.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub samples: Arc<std::sync::Mutex<Vec<Sample>>>,
+}
+
+impl Browser {
+    pub async fn call(
+        &self,
+        function: &'static str,
+        form: &[(&str, &str)],
+    ) -> Option<serde_json::Value> {
+        let started = std::time::Instant::now();
+        let response = self
+            .client
+            .post(format!("{}/api/{function}", self.base))
+            .header("origin", &self.base)
+            .form(form)
+            .send()
+            .await;
+        let (status, body) = match response {
+            Ok(r) => (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.ok(),
+            ),
+            Err(_) => (0, None),
+        };
+        self.samples.lock().unwrap().push(Sample {
+            function,
+            millis: started.elapsed().as_secs_f64() * 1000.0,
+            status,
+        });
+        body
+    }
+}

@@ -295,6 +295,8 @@ pub struct Known {
     pub language: Option<String>,
     /// The portal roles last recorded (at sign-in, or a session's re-check).
     pub portal_roles: Vec<String>,
+    /// The last sign-in, or use of the REST API (counted hourly).
+    pub last_sign_in_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The principal with this Entra identity, if the portal knows it.
@@ -307,7 +309,8 @@ pub async fn by_identity(
         Known,
         r#"
         select id, upn, display_name, kind,
-               status = 'active' and left_at is null as "active!", language, portal_roles
+               status = 'active' and left_at is null as "active!", language, portal_roles,
+               last_sign_in_at as "last_sign_in_at: chrono::DateTime<chrono::Utc>"
           from principals
          where tenant_id = $1 and object_id = $2
         "#,
@@ -352,15 +355,19 @@ pub async fn record_application(
         .ok_or(sqlx::Error::RowNotFound)
 }
 
-/// Counts a person's use of the REST API as a sign-in, at most once an hour: the account watch
-/// follows the people who signed in lately, and someone who only uses the API must not slip
-/// out of it.
-pub async fn seen_through_api(pool: &PgPool, principal: Uuid) -> Result<(), sqlx::Error> {
+/// Counts a person's use of the REST API as a sign-in, at most once an hour (the write is
+/// skipped while the last one is recent): the account watch follows the people who signed in
+/// lately, and someone who only uses the API must not slip out of it.
+pub async fn seen_through_api(pool: &PgPool, known: &Known) -> Result<(), sqlx::Error> {
+    let recent = known
+        .last_sign_in_at
+        .is_some_and(|at| chrono::Utc::now() - at < chrono::Duration::hours(1));
+    if recent {
+        return Ok(());
+    }
     sqlx::query!(
-        "update principals set last_sign_in_at = now()
-          where id = $1
-            and (last_sign_in_at is null or last_sign_in_at < now() - interval '1 hour')",
-        principal
+        "update principals set last_sign_in_at = now() where id = $1",
+        known.id
     )
     .execute(pool)
     .await?;

@@ -21,7 +21,7 @@ use crate::server::services::evidence::Format;
 use crate::text::lang::Language;
 
 /// What to find; every field optional. Dates are `YYYY-MM-DD`, UTC, both included.
-#[derive(Deserialize, IntoParams, ToSchema, Default)]
+#[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct Search {

@@ -32,15 +32,16 @@ use crate::server::services::submit::Submitter;
 pub enum ApiCaller {
     Person(SessionUser),
     App {
-        /// The application's own principal, as the trail names it.
+        /// The application's own principal, as the trail names it; with the auditor role its
+        /// portal role is `Auditor`, and nothing else.
         user: SessionUser,
         automation: bool,
-        auditor: bool,
     },
 }
 
 impl ApiCaller {
-    fn user(&self) -> &SessionUser {
+    /// Anyone the API takes: reading the catalog.
+    pub fn anyone(&self) -> &SessionUser {
         match self {
             ApiCaller::Person(user) | ApiCaller::App { user, .. } => user,
         }
@@ -58,8 +59,10 @@ impl ApiCaller {
     /// pages) or an application with the auditor role (an auditor, nothing more).
     pub fn governance(&self) -> Result<&SessionUser, AppError> {
         match self {
-            ApiCaller::App { auditor: false, .. } => Err(AppError::Forbidden),
-            caller => Ok(caller.user()),
+            ApiCaller::App { user, .. } if !user.roles.contains(&Role::Auditor) => {
+                Err(AppError::Forbidden)
+            }
+            caller => Ok(caller.anyone()),
         }
     }
 
@@ -75,11 +78,6 @@ impl ApiCaller {
             } => Ok((Submitter::application(user), user)),
             ApiCaller::App { .. } => Err(AppError::Forbidden),
         }
-    }
-
-    /// Anyone the API takes: reading the catalog.
-    pub fn anyone(&self) -> &SessionUser {
-        self.user()
     }
 }
 
@@ -130,9 +128,9 @@ pub async fn authenticate(
     };
     if let Err(wait) = state
         .api_limit
-        .check(&format!("caller:{}", caller.user().principal_id))
+        .check(&format!("caller:{}", caller.anyone().principal_id))
     {
-        tracing::warn!(principal = %caller.user().principal_id, "API calls limited");
+        tracing::warn!(principal = %caller.anyone().principal_id, "API calls limited");
         return ApiError::too_many(wait.as_secs().max(1)).into_response();
     }
     request.extensions_mut().insert(caller);
@@ -186,7 +184,7 @@ async fn resolve(state: &AppState, token: AccessToken) -> Result<ApiCaller, AppE
                 .into_iter()
                 .filter(|r| known.portal_roles.iter().any(|k| k == r.as_str()))
                 .collect();
-            principals::seen_through_api(&state.pool, known.id).await?;
+            principals::seen_through_api(&state.pool, &known).await?;
             Ok(ApiCaller::Person(session_user(known, roles, now)))
         }
         TokenKind::AppOnly => {
@@ -211,7 +209,6 @@ async fn resolve(state: &AppState, token: AccessToken) -> Result<ApiCaller, AppE
             Ok(ApiCaller::App {
                 user: session_user(known, roles, now),
                 automation,
-                auditor,
             })
         }
     }

@@ -35,18 +35,16 @@ pub struct ProblemDetails {
 
 /// An error answered as a problem; what handlers of the API return.
 #[derive(Debug)]
-pub struct ApiError {
-    pub error: AppError,
-    /// Seconds to wait, for `429`.
-    retry_after: Option<u64>,
+pub enum ApiError {
+    /// What a service (or the caller check) answered.
+    App(AppError),
+    /// `429`: the caller made too many calls; they may call again after `seconds`.
+    TooMany { seconds: u64 },
 }
 
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
-        Self {
-            error,
-            retry_after: None,
-        }
+        Self::App(error)
     }
 }
 
@@ -57,24 +55,25 @@ impl From<sqlx::Error> for ApiError {
 }
 
 impl ApiError {
-    /// `429`: the caller made too many calls; they may call again after `seconds`.
     pub fn too_many(seconds: u64) -> Self {
-        Self {
-            error: AppError::Unavailable {
-                reference: String::new(),
-            },
-            retry_after: Some(seconds.max(1)),
+        Self::TooMany {
+            seconds: seconds.max(1),
         }
     }
 
     pub fn details(&self) -> ProblemDetails {
-        let english = |e: &AppError| e.message(Language::English).into_owned();
-        let (name, title, status) = match &self.error {
-            _ if self.retry_after.is_some() => (
-                "too-many-requests",
-                "Too many requests",
-                StatusCode::TOO_MANY_REQUESTS,
-            ),
+        let error = match self {
+            ApiError::TooMany { seconds } => {
+                return problem(
+                    "too-many-requests",
+                    "Too many requests",
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many calls from this caller: try again in {seconds} seconds."),
+                );
+            }
+            ApiError::App(error) => error,
+        };
+        let (name, title, status) = match error {
             AppError::Unauthorized => (
                 "unauthorized",
                 "No valid access token",
@@ -108,41 +107,39 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
         };
-        let detail = match (&self.error, self.retry_after) {
-            (_, Some(seconds)) => {
-                format!("Too many calls from this caller: try again in {seconds} seconds.")
-            }
-            (AppError::Unauthorized, _) => "Send an access token for the portal's API as \
+        let detail = match error {
+            AppError::Unauthorized => "Send an access token for the portal's API as \
                  `Authorization: Bearer <token>`; the one sent is missing, expired or not \
                  accepted."
                 .to_string(),
-            (error, _) => english(error),
+            error => error.message(Language::English).into_owned(),
         };
-        let (field, reason, reference) = match &self.error {
-            AppError::Invalid { field, problem } => (
-                Some(field.clone()),
-                serde_json::to_value(problem).ok(),
-                None,
-            ),
-            AppError::Conflict(problem) => (None, serde_json::to_value(problem).ok(), None),
+        let mut details = problem(name, title, status, detail);
+        match error {
+            AppError::Invalid { field, problem } => {
+                details.field = Some(field.clone());
+                details.reason = serde_json::to_value(problem).ok();
+            }
+            AppError::Conflict(problem) => details.reason = serde_json::to_value(problem).ok(),
             AppError::Unavailable { reference }
             | AppError::SystemUnavailable { reference, .. }
-            | AppError::Internal { reference }
-                if !reference.is_empty() =>
-            {
-                (None, None, Some(reference.clone()))
-            }
-            _ => (None, None, None),
-        };
-        ProblemDetails {
-            kind: format!("urn:leasegate:problem:{name}"),
-            title: title.to_string(),
-            status: status.as_u16(),
-            detail,
-            field,
-            reason,
-            reference,
+            | AppError::Internal { reference } => details.reference = Some(reference.clone()),
+            _ => {}
         }
+        details
+    }
+}
+
+/// A problem with nothing but its kind, status and words.
+fn problem(name: &str, title: &str, status: StatusCode, detail: String) -> ProblemDetails {
+    ProblemDetails {
+        kind: format!("urn:leasegate:problem:{name}"),
+        title: title.to_string(),
+        status: status.as_u16(),
+        detail,
+        field: None,
+        reason: None,
+        reference: None,
     }
 }
 
@@ -151,14 +148,14 @@ impl IntoResponse for ApiError {
         let details = self.details();
         let status =
             StatusCode::from_u16(details.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&details).unwrap_or_default();
-        let mut response = (status, body).into_response();
+        let mut response =
+            (status, serde_json::to_vec(&details).unwrap_or_default()).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(seconds) = self.retry_after {
+        if let ApiError::TooMany { seconds } = self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if status == StatusCode::UNAUTHORIZED {
@@ -199,15 +196,12 @@ pub async fn as_problem(request: Request, next: Next) -> Response {
         _ if status.is_server_error() => "internal",
         _ => "refused",
     };
-    let details = ProblemDetails {
-        kind: format!("urn:leasegate:problem:{name}"),
-        title: status.canonical_reason().unwrap_or("Refused").to_string(),
-        status: status.as_u16(),
-        detail: said.chars().take(500).collect(),
-        field: None,
-        reason: None,
-        reference: None,
-    };
+    let details = problem(
+        name,
+        status.canonical_reason().unwrap_or("Refused"),
+        status,
+        said.chars().take(500).collect(),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,

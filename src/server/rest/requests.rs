@@ -131,6 +131,14 @@ pub async fn create(
     let (submitter, user) = caller.submitter()?;
     let key = idempotency_key(&headers)?;
     let submission = submission(&body, key)?;
+    // What a retry must ask for again: the entry, for the same person.
+    let (entry, beneficiary) = (
+        submission.entitlement.as_str().to_string(),
+        submission
+            .on_behalf_of
+            .clone()
+            .unwrap_or_else(|| user.upn.clone()),
+    );
     let services = crate::server::services::submit::Services {
         pool: &state.pool,
         connectors: &state.connectors,
@@ -142,13 +150,9 @@ pub async fn create(
         .ok_or(AppError::NotFound)?;
     // A key used again for something else (another entry, another person, an extension) is a
     // mistake of the caller's, not a retry: the first request is not passed off as this one.
-    let beneficiary = match body.on_behalf_of.as_deref().map(str::trim) {
-        Some(upn) if !upn.is_empty() => upn.to_lowercase(),
-        _ => user.upn.as_str().to_string(),
-    };
     if request.extends_grant.is_some()
-        || request.entitlement_key != body.entitlement.trim()
-        || request.beneficiary.to_lowercase() != beneficiary
+        || request.entitlement_key != entry
+        || Upn::from_directory(&request.beneficiary) != beneficiary
     {
         return Err(AppError::Conflict(Problem::IdempotencyKeyReused).into());
     }
